@@ -1,0 +1,25 @@
+# Two entry points a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test compat bench install
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Set up and start a broker on localhost:9092 (data in ./kafkapy-data).
+run: install
+	$(VENV)/bin/kafkapy serve
+
+# Set up and run the whole test suite.
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/wire.py

@@ -1,0 +1,1 @@
+"""Request handlers, replica manager, purgatory, coordinators."""

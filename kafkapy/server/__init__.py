@@ -1,0 +1,1 @@
+"""trio networking: listeners, connections, framing, dispatch."""

@@ -1,0 +1,1 @@
+"""Running kafkapy inside tests: the pytest plugin and an in-process broker."""
