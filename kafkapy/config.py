@@ -1,0 +1,753 @@
+"""The configuration table: every config kafkapy knows, with Kafka's names and rules.
+
+One table, :data:`DEFINITIONS`, holds each configuration's name, type, default,
+validator, one-line documentation, importance, scope (topic or broker), how it may be
+updated, and for topic configs the broker configs that supply its default (Kafka's
+"synonyms"). ``kafkapy serve``, DescribeConfigs/AlterConfigs, the pytest plugin and the
+log store all read it; no configuration name is spelled anywhere else.
+
+The rules follow Apache Kafka 4.x: the types and parsing of ``ConfigDef`` (a LIST is
+comma separated, booleans are ``true``/``false`` in any case, numbers are trimmed), the
+topic definitions of ``LogConfig``, the broker defaults of ``ServerLogConfigs`` and the
+synonym order of ``ServerTopicConfigSynonyms`` (``retention.ms`` <- ``log.retention.ms``,
+``log.retention.minutes``, ``log.retention.hours``; the first one set wins, hours and
+minutes converted to milliseconds).
+
+:func:`resolve_topic_config` reproduces how Kafka's DescribeConfigs reports a topic
+config: the effective value, its source (DYNAMIC_TOPIC_CONFIG, DYNAMIC_BROKER_CONFIG,
+DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG) and the synonyms,
+listed by source, then by synonym order (Kafka's ``ConfigHelper.configSynonyms``).
+:class:`LogConfig` is the typed view the log store uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+LONG_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+_INT_RANGES = {"INT": (-(2**31), 2**31 - 1), "SHORT": (-(2**15), 2**15 - 1), "LONG": (-(2**63), 2**63 - 1)}
+
+_MINUTES_MS = 60_000
+_HOURS_MS = 3_600_000
+
+
+class ConfigError(ValueError):
+    """A configuration value that does not parse or validate (Kafka's ConfigException).
+
+    Carries the config name and the offending value; AlterConfigs/CreateTopics report it as
+    INVALID_CONFIG.
+    """
+
+    def __init__(self, name: str, value: object, reason: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"Invalid value {value!r} for configuration {name}: {reason}")
+
+
+class ConfigType(enum.IntEnum):
+    """``ConfigDef.Type``; the numbers are DescribeConfigs' ``config_type`` ids (KIP-569)."""
+
+    BOOLEAN = 1
+    STRING = 2
+    INT = 3
+    SHORT = 4
+    LONG = 5
+    DOUBLE = 6
+    LIST = 7
+    CLASS = 8
+    PASSWORD = 9
+
+
+class ConfigSource(enum.IntEnum):
+    """DescribeConfigs' ``config_source`` ids (``DescribeConfigsResponse.ConfigSource``)."""
+
+    UNKNOWN = 0
+    DYNAMIC_TOPIC_CONFIG = 1
+    DYNAMIC_BROKER_CONFIG = 2
+    DYNAMIC_DEFAULT_BROKER_CONFIG = 3
+    STATIC_BROKER_CONFIG = 4
+    DEFAULT_CONFIG = 5
+    DYNAMIC_BROKER_LOGGER_CONFIG = 6
+    CLIENT_METRICS_CONFIG = 7
+    GROUP_CONFIG = 8
+
+
+class Importance(enum.Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Scope(enum.Enum):
+    TOPIC = "topic"
+    BROKER = "broker"
+
+
+class UpdateMode(enum.Enum):
+    """How a config may change at run time (Kafka's docs: "Update Mode").
+
+    Topic configs are always altered per topic (DYNAMIC); broker configs are read-only,
+    per-broker or cluster-wide (``DynamicBrokerConfig``).
+    """
+
+    READ_ONLY = "read-only"
+    PER_BROKER = "per-broker"
+    CLUSTER_WIDE = "cluster-wide"
+    DYNAMIC = "dynamic"
+
+
+# --- validators: each returns None when the (parsed) value is fine, else the reason ---
+
+Validator = Callable[[Any], "str | None"]
+
+
+def at_least(low: float) -> Validator:
+    """``ConfigDef.Range.atLeast``; None (no value) always passes, as in Kafka."""
+
+    def check(value: Any) -> str | None:
+        return None if value is None or value >= low else f"Value must be at least {_java_str(low)}"
+
+    check.description = f"[{_java_str(low)},...]"  # type: ignore[attr-defined]
+    return check
+
+
+def between(low: float, high: float) -> Validator:
+    """``ConfigDef.Range.between``, both ends inclusive."""
+
+    def check(value: Any) -> str | None:
+        if value is None or low <= value <= high:
+            return None
+        return f"Value must be between {_java_str(low)} and {_java_str(high)}"
+
+    check.description = f"[{_java_str(low)},...,{_java_str(high)}]"  # type: ignore[attr-defined]
+    return check
+
+
+def one_of(*allowed: str) -> Validator:
+    """``ConfigDef.ValidString.in``: exact, case-sensitive match."""
+
+    def check(value: Any) -> str | None:
+        return None if value is None or value in allowed else f"String must be one of: {', '.join(allowed)}"
+
+    check.description = f"[{', '.join(allowed)}]"  # type: ignore[attr-defined]
+    return check
+
+
+def list_of(*allowed: str) -> Validator:
+    """``ConfigDef.ValidList.in``: every element must be one of ``allowed``, no duplicates."""
+
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        for item in value:
+            if item not in allowed:
+                return f"Invalid value {item} for configuration: String must be one of: {', '.join(allowed)}"
+        if len(set(value)) != len(value):
+            return "Values must not be duplicated"
+        return None
+
+    check.description = f"[{', '.join(allowed)}]"  # type: ignore[attr-defined]
+    return check
+
+
+def _gzip_level(value: Any) -> str | None:
+    # GzipCompression: Deflater.DEFAULT_COMPRESSION (-1) or 1..9.
+    return None if value is None or value == -1 or 1 <= value <= 9 else "Value must be -1 or between 1 and 9"
+
+
+_gzip_level.description = "[1,...,9] or -1"  # type: ignore[attr-defined]
+
+_THROTTLED_ENTRY = re.compile(r"^\d+:\d+$")
+
+
+def _throttled_replicas(value: Any) -> str | None:
+    # ThrottledReplicaListValidator: "*" alone, or "partition:broker" entries.
+    if value is None or list(value) == ["*"]:
+        return None
+    if all(_THROTTLED_ENTRY.match(item.strip()) for item in value):
+        return None
+    return "must be the literal '*' or a list of replicas in the format [PartitionId]:[BrokerId],..."
+
+
+_throttled_replicas.description = "[partitionId]:[brokerId],[partitionId]:[brokerId],..."  # type: ignore[attr-defined]
+
+
+# --- parsing and formatting by type (ConfigDef.parseType / convertToString) ---
+
+_LIST_SPLIT = re.compile(r"\s*,\s*")
+
+
+def parse_value(name: str, type_: ConfigType, raw: object) -> Any:
+    """Parse a config value given as a string (or already typed) by Kafka's rules.
+
+    Returns the typed value: bool, str, int, float, or a tuple of str for LIST; None stays
+    None (no value). Raises ConfigError when the text does not parse as ``type_``.
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        return _check_typed(name, type_, raw)
+    text = raw.strip()
+    if type_ is ConfigType.BOOLEAN:
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        raise ConfigError(name, raw, "Expected value to be either true or false")
+    if type_ in (ConfigType.STRING, ConfigType.CLASS):
+        return text
+    if type_ is ConfigType.PASSWORD:
+        return raw
+    if type_ in (ConfigType.INT, ConfigType.SHORT, ConfigType.LONG):
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ConfigError(name, raw, f"Not a number of type {type_.name}")
+        return _check_typed(name, type_, int(text))
+    if type_ is ConfigType.DOUBLE:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(name, raw, "Not a number of type DOUBLE") from None
+    if type_ is ConfigType.LIST:
+        return () if not text else tuple(_LIST_SPLIT.split(text))
+    raise AssertionError(f"unknown config type {type_!r}")
+
+
+def _check_typed(name: str, type_: ConfigType, value: object) -> Any:
+    if type_ is ConfigType.BOOLEAN and isinstance(value, bool):
+        return value
+    if type_ in (ConfigType.INT, ConfigType.SHORT, ConfigType.LONG) and isinstance(value, int) and not isinstance(value, bool):
+        low, high = _INT_RANGES[type_.name]
+        if not low <= value <= high:
+            raise ConfigError(name, value, f"Not a number of type {type_.name}")
+        return value
+    if type_ is ConfigType.DOUBLE and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if type_ is ConfigType.LIST and isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    if type_ in (ConfigType.STRING, ConfigType.CLASS, ConfigType.PASSWORD) and isinstance(value, str):
+        return value
+    raise ConfigError(name, value, f"Expected a value of type {type_.name}")
+
+
+def _java_str(value: Any) -> str:
+    """A number as Java's ``toString`` prints it (0.5, 1.0E-4, 9223372036854775807)."""
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e7):
+            mantissa, exponent = f"{value:.16E}".split("E")
+            mantissa = mantissa.rstrip("0")
+            mantissa = mantissa + "0" if mantissa.endswith(".") else mantissa
+            return f"{float(mantissa)!r}E{int(exponent)}"
+        return repr(value)
+    return str(value)
+
+
+def format_value(type_: ConfigType, value: Any) -> str | None:
+    """Render a typed value as DescribeConfigs shows it (``ConfigDef.convertToString``)."""
+    if value is None:
+        return None
+    if type_ is ConfigType.BOOLEAN:
+        return "true" if value else "false"
+    if type_ is ConfigType.LIST:
+        return ",".join(value)
+    return _java_str(value)
+
+
+# --- the table ---
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Synonym:
+    """A broker config that supplies a topic config's default, and its unit factor.
+
+    ``factor`` converts the broker value to the topic's unit: ``log.retention.hours`` has
+    factor 3_600_000 for ``retention.ms``.
+    """
+
+    name: str
+    factor: int = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigDef:
+    """One configuration: Kafka's ``ConfigDef.ConfigKey`` plus scope and update mode.
+
+    ``default`` is the typed default, or None when the config has no default (Kafka's
+    ``null``). ``field`` names the :class:`LogConfig` attribute a topic config fills.
+    ``internal`` configs are accepted but never listed (Kafka's ``defineInternal``).
+    """
+
+    name: str
+    type: ConfigType
+    default: Any
+    doc: str
+    scope: Scope
+    importance: Importance = Importance.MEDIUM
+    validator: Validator | None = None
+    update_mode: UpdateMode = UpdateMode.DYNAMIC
+    synonyms: tuple[Synonym, ...] = ()
+    field: str | None = None
+    internal: bool = False
+
+    @property
+    def sensitive(self) -> bool:
+        """PASSWORD values are never shown (DescribeConfigs returns null for them)."""
+        return self.type is ConfigType.PASSWORD
+
+    @property
+    def read_only(self) -> bool:
+        return self.update_mode is UpdateMode.READ_ONLY
+
+    @property
+    def valid_values(self) -> str:
+        """The "Valid Values" column of Kafka's config docs."""
+        return getattr(self.validator, "description", "")
+
+    def parse(self, raw: object) -> Any:
+        """Parse and validate one value of this config; raises ConfigError."""
+        value = parse_value(self.name, self.type, raw)
+        if self.validator is not None:
+            reason = self.validator(value)
+            if reason is not None:
+                raise ConfigError(self.name, raw, reason)
+        return value
+
+    def format(self, value: Any) -> str | None:
+        return None if self.sensitive else format_value(self.type, value)
+
+
+_T, _B = Scope.TOPIC, Scope.BROKER
+_BOOL, _STR, _INT, _LONG, _DOUBLE, _LIST = (
+    ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.LONG, ConfigType.DOUBLE, ConfigType.LIST,
+)
+_HIGH, _MED, _LOW = Importance.HIGH, Importance.MEDIUM, Importance.LOW
+_RO, _CW = UpdateMode.READ_ONLY, UpdateMode.CLUSTER_WIDE
+
+_ONE_GIB = 1024 * 1024 * 1024
+_ONE_WEEK_MS = 7 * 24 * _HOURS_MS
+_COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+_TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
+_CLEANUP_POLICIES = ("compact", "delete")
+_MAX_MESSAGE_BYTES = 1024 * 1024 + 12  # 1 MiB + Records.LOG_OVERHEAD
+_INDEX_BYTES = 10 * 1024 * 1024
+
+
+def _syn(*names: str | tuple[str, int]) -> tuple[Synonym, ...]:
+    return tuple(Synonym(n) if isinstance(n, str) else Synonym(*n) for n in names)
+
+
+DEFINITIONS: tuple[ConfigDef, ...] = (
+    # ---- topic configs (LogConfig, Kafka 4.x; all MEDIUM, all dynamic per topic) ----
+    ConfigDef("cleanup.policy", _LIST, ("delete",), "Retention policy for old segments: delete, compact, or both.",
+              _T, validator=list_of(*_CLEANUP_POLICIES), synonyms=_syn("log.cleanup.policy"), field="cleanup_policy"),
+    ConfigDef("compression.type", _STR, "producer", "Final compression of the topic's batches; 'producer' keeps the producer's codec.",
+              _T, validator=one_of(*_COMPRESSION_TYPES), synonyms=_syn("compression.type"), field="compression_type"),
+    ConfigDef("compression.gzip.level", _INT, -1, "Compression level used when compression.type is gzip.",
+              _T, validator=_gzip_level, synonyms=_syn("compression.gzip.level"), field="compression_gzip_level"),
+    ConfigDef("compression.lz4.level", _INT, 9, "Compression level used when compression.type is lz4.",
+              _T, validator=between(1, 17), synonyms=_syn("compression.lz4.level"), field="compression_lz4_level"),
+    ConfigDef("compression.zstd.level", _INT, 3, "Compression level used when compression.type is zstd.",
+              _T, validator=between(-131072, 22), synonyms=_syn("compression.zstd.level"), field="compression_zstd_level"),
+    ConfigDef("delete.retention.ms", _LONG, 86_400_000, "How long tombstones stay in a compacted log.",
+              _T, validator=at_least(0), synonyms=_syn("log.cleaner.delete.retention.ms"), field="delete_retention_ms"),
+    ConfigDef("file.delete.delay.ms", _LONG, 60_000, "Delay before a deleted segment's files are removed from disk.",
+              _T, validator=at_least(0), synonyms=_syn("log.segment.delete.delay.ms"), field="file_delete_delay_ms"),
+    ConfigDef("flush.messages", _LONG, LONG_MAX, "Force an fsync after this many messages (1 = after every append).",
+              _T, validator=at_least(1), synonyms=_syn("log.flush.interval.messages"), field="flush_messages"),
+    ConfigDef("flush.ms", _LONG, LONG_MAX, "Force an fsync when unflushed data is older than this.",
+              _T, validator=at_least(0), synonyms=_syn("log.flush.interval.ms", "log.flush.scheduler.interval.ms"), field="flush_ms"),
+    ConfigDef("follower.replication.throttled.replicas", _LIST, (), "Replicas whose follower-side replication is throttled.",
+              _T, validator=_throttled_replicas, field="follower_replication_throttled_replicas"),
+    ConfigDef("index.interval.bytes", _INT, 4096, "Bytes of log between two offset index entries.",
+              _T, validator=at_least(0), synonyms=_syn("log.index.interval.bytes"), field="index_interval_bytes"),
+    ConfigDef("leader.replication.throttled.replicas", _LIST, (), "Replicas whose leader-side replication is throttled.",
+              _T, validator=_throttled_replicas, field="leader_replication_throttled_replicas"),
+    ConfigDef("local.retention.bytes", _LONG, -2, "Local bytes kept when tiered storage is on; -2 means retention.bytes.",
+              _T, validator=at_least(-2), synonyms=_syn("log.local.retention.bytes"), field="local_retention_bytes"),
+    ConfigDef("local.retention.ms", _LONG, -2, "Local time kept when tiered storage is on; -2 means retention.ms.",
+              _T, validator=at_least(-2), synonyms=_syn("log.local.retention.ms"), field="local_retention_ms"),
+    ConfigDef("max.compaction.lag.ms", _LONG, LONG_MAX, "Longest time a record stays ineligible for compaction.",
+              _T, validator=at_least(1), synonyms=_syn("log.cleaner.max.compaction.lag.ms"), field="max_compaction_lag_ms"),
+    ConfigDef("max.message.bytes", _INT, _MAX_MESSAGE_BYTES, "Largest record batch the topic accepts, after compression.",
+              _T, validator=at_least(0), synonyms=_syn("message.max.bytes"), field="max_message_bytes"),
+    ConfigDef("message.timestamp.after.max.ms", _LONG, 3_600_000, "How far in the future a CreateTime timestamp may be.",
+              _T, validator=at_least(0), synonyms=_syn("log.message.timestamp.after.max.ms"), field="message_timestamp_after_max_ms"),
+    ConfigDef("message.timestamp.before.max.ms", _LONG, LONG_MAX, "How far in the past a CreateTime timestamp may be.",
+              _T, validator=at_least(0), synonyms=_syn("log.message.timestamp.before.max.ms"), field="message_timestamp_before_max_ms"),
+    ConfigDef("message.timestamp.type", _STR, "CreateTime", "Record timestamps are the producer's (CreateTime) or the broker's (LogAppendTime).",
+              _T, validator=one_of(*_TIMESTAMP_TYPES), synonyms=_syn("log.message.timestamp.type"), field="message_timestamp_type"),
+    ConfigDef("min.cleanable.dirty.ratio", _DOUBLE, 0.5, "Share of uncleaned log that makes a compacted log eligible for cleaning.",
+              _T, validator=between(0, 1), synonyms=_syn("log.cleaner.min.cleanable.ratio"), field="min_cleanable_dirty_ratio"),
+    ConfigDef("min.compaction.lag.ms", _LONG, 0, "Shortest time a record stays uncompacted.",
+              _T, validator=at_least(0), synonyms=_syn("log.cleaner.min.compaction.lag.ms"), field="min_compaction_lag_ms"),
+    ConfigDef("min.insync.replicas", _INT, 1, "In-sync replicas needed to acknowledge an acks=all write.",
+              _T, validator=at_least(1), synonyms=_syn("min.insync.replicas"), field="min_insync_replicas"),
+    ConfigDef("preallocate", _BOOL, False, "Preallocate segment files to segment.bytes when they are created.",
+              _T, synonyms=_syn("log.preallocate"), field="preallocate"),
+    ConfigDef("remote.log.copy.disable", _BOOL, False, "Stop copying segments to tiered storage while keeping remote data readable.",
+              _T, field="remote_log_copy_disable"),
+    ConfigDef("remote.log.delete.on.disable", _BOOL, False, "Delete remote data when tiered storage is turned off for the topic.",
+              _T, field="remote_log_delete_on_disable"),
+    ConfigDef("remote.storage.enable", _BOOL, False, "Tier the topic's segments to remote storage.",
+              _T, field="remote_storage_enable"),
+    ConfigDef("retention.bytes", _LONG, -1, "Largest size of a partition before old segments are deleted; -1 for no limit.",
+              _T, synonyms=_syn("log.retention.bytes"), field="retention_bytes"),
+    ConfigDef("retention.ms", _LONG, _ONE_WEEK_MS, "Longest time a segment is kept before deletion; -1 for no limit.",
+              _T, validator=at_least(-1),
+              synonyms=_syn("log.retention.ms", ("log.retention.minutes", _MINUTES_MS), ("log.retention.hours", _HOURS_MS)),
+              field="retention_ms"),
+    ConfigDef("segment.bytes", _INT, _ONE_GIB, "Size at which the active segment is rolled.",
+              _T, validator=at_least(1024 * 1024), synonyms=_syn("log.segment.bytes"), field="segment_bytes"),
+    ConfigDef("segment.index.bytes", _INT, _INDEX_BYTES, "Preallocated size of a segment's offset and time indexes.",
+              _T, validator=at_least(4), synonyms=_syn("log.index.size.max.bytes"), field="segment_index_bytes"),
+    ConfigDef("segment.jitter.ms", _LONG, 0, "Largest random time subtracted from segment.ms to spread rolls.",
+              _T, validator=at_least(0), synonyms=_syn("log.roll.jitter.ms", ("log.roll.jitter.hours", _HOURS_MS)),
+              field="segment_jitter_ms"),
+    ConfigDef("segment.ms", _LONG, _ONE_WEEK_MS, "Age at which the active segment is rolled even if not full.",
+              _T, validator=at_least(1), synonyms=_syn("log.roll.ms", ("log.roll.hours", _HOURS_MS)), field="segment_ms"),
+    ConfigDef("unclean.leader.election.enable", _BOOL, False, "Allow a replica outside the ISR to become leader, losing data.",
+              _T, synonyms=_syn("unclean.leader.election.enable"), field="unclean_leader_election_enable"),
+    # Kafka's LogConfig.INTERNAL_SEGMENT_BYTES_CONFIG: tests may roll segments below 1 MiB.
+    ConfigDef("internal.segment.bytes", _INT, None, "Segment size overriding segment.bytes, for tests only.",
+              _T, field="internal_segment_bytes", internal=True),
+    # ---- broker configs that are synonyms of topic configs (ServerLogConfigs & co.) ----
+    ConfigDef("log.cleanup.policy", _LIST, ("delete",), "Default cleanup.policy of topics.",
+              _B, _MED, list_of(*_CLEANUP_POLICIES), _CW),
+    ConfigDef("compression.type", _STR, "producer", "Default compression.type of topics.",
+              _B, _HIGH, one_of(*_COMPRESSION_TYPES), _CW),
+    ConfigDef("compression.gzip.level", _INT, -1, "Default compression.gzip.level of topics.", _B, _MED, _gzip_level, _CW),
+    ConfigDef("compression.lz4.level", _INT, 9, "Default compression.lz4.level of topics.", _B, _MED, between(1, 17), _CW),
+    ConfigDef("compression.zstd.level", _INT, 3, "Default compression.zstd.level of topics.",
+              _B, _MED, between(-131072, 22), _CW),
+    ConfigDef("log.cleaner.delete.retention.ms", _LONG, 86_400_000, "Default delete.retention.ms of topics.",
+              _B, _MED, at_least(0), _CW),
+    ConfigDef("log.segment.delete.delay.ms", _LONG, 60_000, "Default file.delete.delay.ms of topics.",
+              _B, _HIGH, at_least(0), _CW),
+    ConfigDef("log.flush.interval.messages", _LONG, LONG_MAX, "Default flush.messages of topics.",
+              _B, _HIGH, at_least(1), _CW),
+    ConfigDef("log.flush.interval.ms", _LONG, None, "Default flush.ms of topics; unset means log.flush.scheduler.interval.ms.",
+              _B, _HIGH, None, _CW),
+    ConfigDef("log.flush.scheduler.interval.ms", _LONG, LONG_MAX, "How often the flusher checks whether a log needs an fsync.",
+              _B, _HIGH, None, _RO),
+    ConfigDef("log.index.interval.bytes", _INT, 4096, "Default index.interval.bytes of topics.", _B, _MED, at_least(0), _CW),
+    ConfigDef("log.local.retention.bytes", _LONG, -2, "Default local.retention.bytes of topics.", _B, _MED, at_least(-2), _CW),
+    ConfigDef("log.local.retention.ms", _LONG, -2, "Default local.retention.ms of topics.", _B, _MED, at_least(-2), _CW),
+    ConfigDef("log.cleaner.max.compaction.lag.ms", _LONG, LONG_MAX, "Default max.compaction.lag.ms of topics.",
+              _B, _MED, at_least(1), _CW),
+    ConfigDef("message.max.bytes", _INT, _MAX_MESSAGE_BYTES, "Default max.message.bytes of topics.",
+              _B, _HIGH, at_least(0), _CW),
+    ConfigDef("log.message.timestamp.after.max.ms", _LONG, 3_600_000, "Default message.timestamp.after.max.ms of topics.",
+              _B, _MED, at_least(0), _CW),
+    ConfigDef("log.message.timestamp.before.max.ms", _LONG, LONG_MAX, "Default message.timestamp.before.max.ms of topics.",
+              _B, _MED, at_least(0), _CW),
+    ConfigDef("log.message.timestamp.type", _STR, "CreateTime", "Default message.timestamp.type of topics.",
+              _B, _MED, one_of(*_TIMESTAMP_TYPES), _CW),
+    ConfigDef("log.cleaner.min.cleanable.ratio", _DOUBLE, 0.5, "Default min.cleanable.dirty.ratio of topics.",
+              _B, _MED, between(0, 1), _CW),
+    ConfigDef("log.cleaner.min.compaction.lag.ms", _LONG, 0, "Default min.compaction.lag.ms of topics.",
+              _B, _MED, at_least(0), _CW),
+    ConfigDef("min.insync.replicas", _INT, 1, "Default min.insync.replicas of topics.", _B, _HIGH, at_least(1), _CW),
+    ConfigDef("log.preallocate", _BOOL, False, "Default preallocate of topics.", _B, _MED, None, _CW),
+    ConfigDef("log.retention.bytes", _LONG, -1, "Default retention.bytes of topics.", _B, _HIGH, None, _CW),
+    ConfigDef("log.retention.ms", _LONG, None, "Default retention.ms of topics; unset means log.retention.minutes.",
+              _B, _HIGH, None, _CW),
+    ConfigDef("log.retention.minutes", _INT, None, "Default retention in minutes; unset means log.retention.hours.",
+              _B, _HIGH, None, _RO),
+    ConfigDef("log.retention.hours", _INT, 168, "Default retention in hours, after log.retention.ms and .minutes.",
+              _B, _HIGH, None, _RO),
+    ConfigDef("log.segment.bytes", _INT, _ONE_GIB, "Default segment.bytes of topics.", _B, _HIGH, at_least(1024 * 1024), _CW),
+    ConfigDef("log.index.size.max.bytes", _INT, _INDEX_BYTES, "Default segment.index.bytes of topics.",
+              _B, _MED, at_least(4), _CW),
+    ConfigDef("log.roll.jitter.ms", _LONG, None, "Default segment.jitter.ms of topics; unset means log.roll.jitter.hours.",
+              _B, _HIGH, None, _CW),
+    ConfigDef("log.roll.jitter.hours", _INT, 0, "Default segment jitter in hours, after log.roll.jitter.ms.",
+              _B, _HIGH, at_least(0), _RO),
+    ConfigDef("log.roll.ms", _LONG, None, "Default segment.ms of topics; unset means log.roll.hours.", _B, _HIGH, None, _CW),
+    ConfigDef("log.roll.hours", _INT, 168, "Default segment roll time in hours, after log.roll.ms.",
+              _B, _HIGH, at_least(1), _RO),
+    ConfigDef("unclean.leader.election.enable", _BOOL, False, "Default unclean.leader.election.enable of topics.",
+              _B, _HIGH, None, _CW),
+    # ---- other broker configs ----
+)
+
+TOPIC_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.TOPIC}
+BROKER_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.BROKER}
+
+
+def _check_table() -> None:
+    """Every definition must be unique per scope, and every synonym a broker config."""
+    names = [(d.scope, d.name) for d in DEFINITIONS]
+    assert len(names) == len(set(names)), "duplicate config definition"
+    for d in TOPIC_CONFIGS.values():
+        for s in d.synonyms:
+            assert s.name in BROKER_CONFIGS, f"synonym {s.name} of {d.name} is not defined"
+
+
+_check_table()
+
+
+# --- resolving a topic config from its sources ---
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerConfigs:
+    """The broker-side sources of config values, as strings, most specific first.
+
+    ``dynamic_broker`` is this broker's dynamic config (DYNAMIC_BROKER_CONFIG),
+    ``dynamic_default`` the cluster-wide dynamic default (DYNAMIC_DEFAULT_BROKER_CONFIG),
+    ``static`` the server.properties / command line values (STATIC_BROKER_CONFIG).
+    """
+
+    static: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    dynamic_default: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    dynamic_broker: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def _layers(self) -> tuple[tuple[Mapping[str, str], ConfigSource], ...]:
+        return (
+            (self.dynamic_broker, ConfigSource.DYNAMIC_BROKER_CONFIG),
+            (self.dynamic_default, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG),
+            (self.static, ConfigSource.STATIC_BROKER_CONFIG),
+        )
+
+    def lookup(self, name: str) -> tuple[str, ConfigSource] | None:
+        """The raw value of a broker config from its most specific source, or None."""
+        for layer, source in self._layers():
+            if name in layer:
+                return layer[name], source
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigSynonymEntry:
+    """One DescribeConfigs synonym: a name, its value as shown, and where it comes from."""
+
+    name: str
+    value: str | None
+    source: ConfigSource
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    """A config as DescribeConfigs reports it."""
+
+    definition: ConfigDef
+    value: Any
+    source: ConfigSource
+    synonyms: tuple[ConfigSynonymEntry, ...]
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def value_str(self) -> str | None:
+        return self.definition.format(self.value)
+
+
+def topic_config_def(name: str) -> ConfigDef:
+    """The definition of a topic config; raises ConfigError for an unknown name."""
+    try:
+        return TOPIC_CONFIGS[name]
+    except KeyError:
+        raise ConfigError(name, None, f"Unknown topic config name: {name}") from None
+
+
+def validate_topic_configs(overrides: Mapping[str, object]) -> dict[str, Any]:
+    """Parse and validate topic config overrides (CreateTopics / AlterConfigs).
+
+    Returns the typed values. Raises ConfigError for an unknown name, a bad value, or
+    ``min.compaction.lag.ms`` > ``max.compaction.lag.ms`` (``LogConfig.validateValues``).
+    """
+    parsed = {name: topic_config_def(name).parse(raw) for name, raw in overrides.items()}
+    lag = {f: parsed.get(n, TOPIC_CONFIGS[n].default) for n, f in
+           (("min.compaction.lag.ms", "min"), ("max.compaction.lag.ms", "max"))}
+    if lag["min"] > lag["max"]:
+        raise ConfigError("min.compaction.lag.ms", lag["min"], "must not exceed max.compaction.lag.ms")
+    return parsed
+
+
+def _broker_value(definition: ConfigDef, broker: BrokerConfigs) -> tuple[Any, ConfigSource] | None:
+    """The topic value supplied by the first synonym set on the broker (KafkaConfig order)."""
+    for synonym in definition.synonyms:
+        found = broker.lookup(synonym.name)
+        if found is not None:
+            raw, source = found
+            value = BROKER_CONFIGS[synonym.name].parse(raw)
+            if value is not None:
+                return (value * synonym.factor if synonym.factor != 1 else value), source
+    for synonym in definition.synonyms:
+        default = BROKER_CONFIGS[synonym.name].default
+        if default is not None:
+            return (default * synonym.factor if synonym.factor != 1 else default), ConfigSource.DEFAULT_CONFIG
+    return None
+
+
+def _broker_synonyms(definition: ConfigDef, broker: BrokerConfigs) -> list[ConfigSynonymEntry]:
+    """Kafka's ``ConfigHelper.configSynonyms``: by source first, then by synonym order."""
+    entries: list[ConfigSynonymEntry] = []
+    for layer, source in broker._layers():
+        for synonym in definition.synonyms:
+            if synonym.name in layer:
+                entries.append(ConfigSynonymEntry(synonym.name, _shown(synonym.name, layer[synonym.name]), source))
+    for synonym in definition.synonyms:
+        broker_def = BROKER_CONFIGS[synonym.name]
+        if broker_def.default is not None:
+            entries.append(ConfigSynonymEntry(synonym.name, broker_def.format(broker_def.default), ConfigSource.DEFAULT_CONFIG))
+    return entries
+
+
+def _shown(name: str, raw: str) -> str | None:
+    return None if BROKER_CONFIGS[name].sensitive else raw
+
+
+def resolve_topic_config(
+    name: str, topic_overrides: Mapping[str, object], broker: BrokerConfigs | None = None
+) -> ResolvedConfig:
+    """One topic config as DescribeConfigs reports it: value, source and synonyms.
+
+    Args:
+        name: a topic config name.
+        topic_overrides: the topic's own configs (DYNAMIC_TOPIC_CONFIG), raw or typed.
+        broker: the broker's config sources; None means nothing is set on the broker.
+    """
+    definition = topic_config_def(name)
+    broker = broker or BrokerConfigs()
+    synonyms = _broker_synonyms(definition, broker)
+    if name in topic_overrides:
+        value = definition.parse(topic_overrides[name])
+        synonyms.insert(0, ConfigSynonymEntry(name, definition.format(value), ConfigSource.DYNAMIC_TOPIC_CONFIG))
+    else:
+        from_broker = _broker_value(definition, broker)
+        value = definition.default if from_broker is None else from_broker[0]
+    source = synonyms[0].source if synonyms else ConfigSource.DEFAULT_CONFIG
+    return ResolvedConfig(definition, value, source, tuple(synonyms))
+
+
+def describe_topic_configs(
+    topic_overrides: Mapping[str, object], broker: BrokerConfigs | None = None
+) -> list[ResolvedConfig]:
+    """Every listed (non-internal) topic config, sorted by name as Kafka lists them."""
+    return [
+        resolve_topic_config(name, topic_overrides, broker)
+        for name in sorted(TOPIC_CONFIGS)
+        if not TOPIC_CONFIGS[name].internal
+    ]
+
+
+# --- the typed view the log store uses ---
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LogConfig:
+    """A topic's effective configuration, typed (Kafka's ``LogConfig``).
+
+    Build it with :meth:`from_sources` (or :data:`DEFAULT_LOG_CONFIG` and
+    ``dataclasses.replace`` in tests); every field is filled from the table row whose
+    ``field`` names it.
+    """
+
+    cleanup_policy: tuple[str, ...]
+    compression_type: str
+    compression_gzip_level: int
+    compression_lz4_level: int
+    compression_zstd_level: int
+    delete_retention_ms: int
+    file_delete_delay_ms: int
+    flush_messages: int
+    flush_ms: int
+    follower_replication_throttled_replicas: tuple[str, ...]
+    index_interval_bytes: int
+    leader_replication_throttled_replicas: tuple[str, ...]
+    local_retention_bytes: int
+    local_retention_ms: int
+    max_compaction_lag_ms: int
+    max_message_bytes: int
+    message_timestamp_after_max_ms: int
+    message_timestamp_before_max_ms: int
+    message_timestamp_type: str
+    min_cleanable_dirty_ratio: float
+    min_compaction_lag_ms: int
+    min_insync_replicas: int
+    preallocate: bool
+    remote_log_copy_disable: bool
+    remote_log_delete_on_disable: bool
+    remote_storage_enable: bool
+    retention_bytes: int
+    retention_ms: int
+    segment_bytes: int
+    segment_index_bytes: int
+    segment_jitter_ms: int
+    segment_ms: int
+    unclean_leader_election_enable: bool
+    internal_segment_bytes: int | None
+
+    @classmethod
+    def from_sources(
+        cls, topic_overrides: Mapping[str, object] | None = None, broker: BrokerConfigs | None = None
+    ) -> LogConfig:
+        """The effective config of a topic from its overrides and the broker's settings."""
+        overrides = topic_overrides or {}
+        values = {
+            d.field: resolve_topic_config(d.name, overrides, broker).value
+            for d in TOPIC_CONFIGS.values()
+            if d.field is not None
+        }
+        return cls(**values)
+
+    @property
+    def compact(self) -> bool:
+        return "compact" in self.cleanup_policy
+
+    @property
+    def delete(self) -> bool:
+        return "delete" in self.cleanup_policy
+
+    @property
+    def log_append_time(self) -> bool:
+        """True when the broker stamps batches with LogAppendTime."""
+        return self.message_timestamp_type == "LogAppendTime"
+
+    @property
+    def effective_segment_bytes(self) -> int:
+        """``segment.bytes``, unless the internal test override is set (``LogConfig.segmentSize``)."""
+        return self.segment_bytes if self.internal_segment_bytes is None else self.internal_segment_bytes
+
+    @property
+    def max_segment_ms(self) -> int:
+        """Roll time; compacted logs also roll by max.compaction.lag.ms (``LogConfig.maxSegmentMs``)."""
+        if self.compact and self.max_compaction_lag_ms > 0:
+            return min(self.max_compaction_lag_ms, self.segment_ms)
+        return self.segment_ms
+
+    @property
+    def effective_local_retention_ms(self) -> int:
+        return self.retention_ms if self.local_retention_ms == -2 else self.local_retention_ms
+
+    @property
+    def effective_local_retention_bytes(self) -> int:
+        return self.retention_bytes if self.local_retention_bytes == -2 else self.local_retention_bytes
+
+
+def _fields_match_table() -> None:
+    fields = {f.name for f in dataclasses.fields(LogConfig)}
+    table = {d.field for d in TOPIC_CONFIGS.values() if d.field is not None}
+    assert fields == table, f"LogConfig fields differ from the table: {fields ^ table}"
+
+
+_fields_match_table()
+
+DEFAULT_LOG_CONFIG = LogConfig.from_sources()
+
+
+def log_config_name(field: str) -> str:
+    """The config name behind a :class:`LogConfig` field, for messages that name it."""
+    return next(d.name for d in TOPIC_CONFIGS.values() if d.field == field)
+
+
+def config_names(scope: Scope, *, include_internal: bool = False) -> Iterable[str]:
+    """The names of a scope's configs, sorted."""
+    table = TOPIC_CONFIGS if scope is Scope.TOPIC else BROKER_CONFIGS
+    return sorted(n for n, d in table.items() if include_internal or not d.internal)
