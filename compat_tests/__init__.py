@@ -1,0 +1,1 @@
+"""Compatibility matrix: stock Kafka clients run one scenario set against a live broker."""

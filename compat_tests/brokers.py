@@ -1,0 +1,219 @@
+"""Brokers the matrix runs against: the Apache Kafka reference and a kafkapy process.
+
+The reference is Apache Kafka 4.x in KRaft combined mode (broker+controller, one node),
+resolved from Maven Central by reference/pom.xml and started with ``kafka.Kafka``.
+kafkapy is started from a configurable command line. Both are ready when a raw
+Metadata request over TCP lists at least one broker.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEPS = HERE / ".deps"
+REFERENCE_POM = HERE / "reference" / "pom.xml"
+KAFKA_VERSION = "4.1.2"
+
+# `{python}` is this interpreter, `{port}` a free port. Test-friendly defaults as Kafka's
+# own test setups use them (no initial rebalance delay).
+DEFAULT_KAFKAPY_COMMAND = (
+    "{python} -m kafkapy serve --memory"
+    " --override listeners=PLAINTEXT://127.0.0.1:{port}"
+    " --override group.initial.rebalance.delay.ms=0"
+)
+
+# Single-node KRaft settings for the reference broker: the replication factors of the
+# internal topics must fit one node (Kafka's config/server.properties does the same).
+REFERENCE_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={log_dir}
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+"""
+
+LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log_file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.apache.name = org.apache.kafka
+logger.apache.level = warn
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def probe(host: str, port: int, timeout: float = 2.0) -> int:
+    """Send Metadata v4 (all topics) and return how many brokers the answer lists."""
+    client_id = b"kafkapy-compat-probe"
+    body = struct.pack(">hhih", 3, 4, 7, len(client_id)) + client_id + struct.pack(">i?", -1, False)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        head = _recv_exact(sock, 4)
+        frame = _recv_exact(sock, struct.unpack(">i", head)[0])
+    correlation, _throttle, brokers = struct.unpack_from(">iii", frame)
+    if correlation != 7:
+        raise ConnectionError(f"unexpected correlation id {correlation}")
+    return brokers
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        data += chunk
+    return data
+
+
+class BrokerProcess:
+    """A broker subprocess; a context manager that stops it (and cleans up) on exit."""
+
+    def __init__(self, argv: list[str], port: int, log_path: Path, workdir: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.bootstrap = f"127.0.0.1:{port}"
+        self.log_path = log_path
+        self.workdir = workdir
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+
+    def wait_ready(self, timeout: float) -> float:
+        """Block until the broker answers Metadata with a broker; return seconds waited."""
+        started = time.monotonic()
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"broker exited with {self.proc.returncode}; log: {self.log_tail()}")
+            try:
+                if probe("127.0.0.1", self.port) > 0:
+                    return time.monotonic() - started
+            except OSError:
+                pass
+            if time.monotonic() - started > timeout:
+                self.stop()
+                raise TimeoutError(f"broker not ready after {timeout}s; log: {self.log_tail()}")
+            time.sleep(0.1)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "BrokerProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def reference_libs(version: str = KAFKA_VERSION) -> Path:
+    """The directory of the reference broker's jars, resolved with Maven if missing."""
+    libs = DEPS / f"kafka-{version}" / "libs"
+    if not (libs / f"kafka_2.13-{version}.jar").exists():
+        subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(REFERENCE_POM), f"-Dkafka.version={version}",
+             "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
+            check=True,
+        )
+    return libs
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    return str(Path(home) / "bin" / "java") if home else "java"
+
+
+def start_reference(port: int | None = None, version: str = KAFKA_VERSION,
+                    timeout: float = 90.0) -> BrokerProcess:
+    """Format a fresh KRaft log dir and start Apache Kafka on 127.0.0.1:``port``."""
+    libs = reference_libs(version)
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="kafka-reference-"))
+    props = workdir / "server.properties"
+    props.write_text(REFERENCE_PROPERTIES.format(
+        port=port, controller_port=free_port(), log_dir=workdir / "data"))
+    log4j = workdir / "log4j2.properties"
+    log4j.write_text(LOG4J2.format(log_file=workdir / "server.log"))
+    classpath = f"{libs}/*"
+    jvm = [_java(), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
+           f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={workdir}", "-cp", classpath]
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+                   check=True, stdout=subprocess.DEVNULL)
+    broker = BrokerProcess([*jvm, "kafka.Kafka", str(props)], port, workdir / "stdout.log", workdir)
+    broker.wait_ready(timeout)
+    return broker
+
+
+def start_command(command: str = DEFAULT_KAFKAPY_COMMAND, port: int | None = None,
+                  timeout: float = 30.0) -> BrokerProcess:
+    """Start a broker from a command template with ``{python}`` and ``{port}`` fields."""
+    port = port or free_port()
+    argv = shlex.split(command.format(python=shlex.quote(sys.executable), port=port))
+    log = Path(tempfile.mkstemp(prefix="kafkapy-broker-", suffix=".log")[1])
+    broker = BrokerProcess(argv, port, log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    broker.wait_ready(timeout)
+    return broker
+
+
+def kafkapy_available() -> bool:
+    """True once the kafkapy package has its command-line entry point."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("kafkapy.cli") is not None
+    except ImportError:
+        return False

@@ -1,0 +1,98 @@
+"""Checks shared by the Python drivers; each takes what the client consumed, normalised.
+
+Normalised records are plain tuples of str/int/None so that confluent-kafka,
+kafka-python, aiokafka and kcat are held to exactly the same expectations.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from compat_tests import scenarios as sc
+from compat_tests.driver import expect, expect_eq
+
+
+def codec(records: list[tuple[int, str | None, str]]) -> str:
+    """records: (offset, key, value) consumed from partition 0."""
+    expected = [(i, *sc.codec_record(i)) for i in range(sc.CODEC_COUNT)]
+    expect_eq(records, expected, "consumed (offset, key, value)")
+    return f"{len(records)} records"
+
+
+def keys(records: list[tuple[int, int, str | None, str]], partitions: int) -> str:
+    """records: (partition, offset, key, value) from every partition of the topic."""
+    expected = sorted((sc.keys_record(i) for i in range(sc.KEYS_COUNT)), key=repr)
+    got = sorted(((k, v) for _, _, k, v in records), key=repr)
+    expect_eq(got, expected, "consumed (key, value) multiset")
+    by_key: dict[str | None, list[tuple[int, int, str]]] = defaultdict(list)
+    for partition, offset, key, value in records:
+        by_key[key].append((partition, offset, value))
+    for key, items in by_key.items():
+        if key is None:
+            continue
+        expect(len({p for p, _, _ in items}) == 1, f"key {key!r} spread over partitions {items}")
+        in_log_order = [v for _, _, v in sorted(items)]
+        produced = [v for k, v in (sc.keys_record(i) for i in range(sc.KEYS_COUNT)) if k == key]
+        expect_eq(in_log_order, produced, f"order of key {key!r}")
+    used = len({p for p, _, _, _ in records})
+    return f"{len(records)} records over {used} of {partitions} partitions"
+
+
+def headers(records: list[tuple[int, list[tuple[str, str]]]]) -> str:
+    """records: (offset, [(header name, header value as text)])."""
+    expect_eq(len(records), sc.HEADERS_COUNT, "record count")
+    for offset, hdrs in records:
+        expect_eq(hdrs, sc.HEADERS, f"headers at offset {offset}")
+    return f"{len(sc.HEADERS)} headers x {len(records)} records"
+
+
+def timestamps(records: list[tuple[int, int, bool]], base: int) -> str:
+    """records: (offset, timestamp, timestamp type is CreateTime)."""
+    expected = [(i, ts, True) for i, ts in enumerate(sc.timestamps_of(base))]
+    expect_eq(records, expected, "(offset, timestamp, is CreateTime)")
+    return "CreateTime round trip"
+
+
+def large(value: bytes | None, expected: bytes) -> str:
+    expect(value is not None, "no value consumed")
+    expect_eq(len(value), len(expected), "value length")
+    expect(value == expected, "value bytes differ")
+    return f"{len(value)} bytes"
+
+
+def group_resume(first: list[int], committed: int | None, second: list[int]) -> str:
+    """Offsets read by the first and second consumer, and the committed offset seen."""
+    expect_eq(first, list(range(sc.GROUP_FIRST)), "first consumer offsets")
+    if committed is not None:
+        expect_eq(committed, sc.GROUP_FIRST, "committed offset")
+    expect_eq(second, list(range(sc.GROUP_FIRST, sc.GROUP_TOTAL)), "second consumer offsets")
+    return f"resumed at {second[0]}" + ("" if committed is None else f", committed {committed}")
+
+
+def idempotent(records: list[tuple[int, str]]) -> str:
+    expected = [(i, f"idem-{i}") for i in range(sc.IDEMPOTENT_COUNT)]
+    expect_eq(records, expected, "(offset, value)")
+    return f"{len(records)} records exactly once"
+
+
+def transactions(committed: list[tuple[int, str]], uncommitted: list[tuple[int, str]]) -> str:
+    """Records read with read_committed and with read_uncommitted, as (offset, value)."""
+    values = sc.TXN_COMMITTED_1 + sc.TXN_COMMITTED_2
+    expect_eq(committed, list(zip(sc.TXN_COMMITTED_OFFSETS, values)), "read_committed")
+    all_values = sc.TXN_COMMITTED_1 + sc.TXN_ABORTED + sc.TXN_COMMITTED_2
+    expect_eq([v for _, v in uncommitted], all_values, "read_uncommitted values")
+    return "abort hidden from read_committed, visible to read_uncommitted"
+
+
+def offsets_for_times(found: list[tuple[int, int | None]], base: int) -> str:
+    """found: (timestamp looked up, offset returned or None)."""
+    expect_eq(found, sc.offsets_for_times_queries(base), "(timestamp, offset)")
+    return f"{len(found)} lookups"
+
+
+def seek(end_position: int, after_end: tuple[int, str], beginning: int, absolute: int) -> str:
+    expect_eq(end_position, sc.SEEK_COUNT, "position after seek to end")
+    expect_eq(after_end, (sc.SEEK_COUNT, "after-end"), "record read after seek to end")
+    expect_eq(beginning, 0, "offset read after seek to beginning")
+    expect_eq(absolute, 3, "offset read after seek to 3")
+    return "end, beginning, absolute"

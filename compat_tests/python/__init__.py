@@ -1,0 +1,1 @@
+"""Scenario drivers for the Python client families (each runs as its own process)."""

@@ -1,0 +1,91 @@
+"""The scenario set every client family implements, and the data each one uses.
+
+Every driver (Python, Java, Go, Node.js, kcat) implements the same scenarios with the
+same data and the same checks, so a cell of the matrix means the same thing in every
+column. The constants here are mirrored by the non-Python drivers; the text of each
+scenario is its specification.
+"""
+
+from __future__ import annotations
+
+import time
+
+SCENARIOS: dict[str, str] = {
+    "codec_none": "produce 20 keyed records uncompressed, consume them back from offset 0",
+    "codec_gzip": "same as codec_none with compression.type=gzip",
+    "codec_snappy": "same as codec_none with compression.type=snappy",
+    "codec_lz4": "same as codec_none with compression.type=lz4",
+    "codec_zstd": "same as codec_none with compression.type=zstd",
+    "keys": "30 records to a 3-partition topic, keys user-0..3 and null; every record"
+    " arrives once, null keys stay null, one partition per key, per-key order kept",
+    "headers": "3 records carrying the header list HEADERS (duplicates, UTF-8, empty"
+    " value); consumed headers equal it, in order",
+    "timestamps": "3 records with explicit CreateTime timestamps (a day ago, +1 ms,"
+    " +1 s); consumed timestamps and type equal them",
+    "large_message": "one 1,000,000-byte random value, consumed back byte for byte",
+    "group_commit_resume": "consumer in group G reads 6 of 10 records, commits offset 6,"
+    " closes; a new consumer in G starts at offset 6 and reads 6..9",
+    "idempotent_producer": "enable.idempotence=true, acks=all: 50 records, consumed"
+    " exactly once each, in order, at offsets 0..49",
+    "transactions": "txn 1 (3 records) committed, txn 2 (3) aborted, txn 3 (2)"
+    " committed; read_committed sees txn 1+3 at offsets 0-2, 8-9; read_uncommitted sees all 8",
+    "admin": "create a topic (3 partitions, retention.ms=123456789), describe it and its"
+    " configs, alter retention.ms to 987654321, see the change, delete it, see it gone",
+    "offsets_for_times": "records at t, t+1000, t+2000: lookup(t-1)=0, lookup(t+500)=1,"
+    " lookup(t+2000)=2, lookup(t+2001)=end (none)",
+    "seek": "5 records; seek to end = position 5, a record produced then is read at 5;"
+    " seek to beginning reads offset 0; seek to offset 3 reads offset 3",
+}
+
+SCENARIO_NAMES: list[str] = list(SCENARIOS)
+CODECS: list[str] = ["none", "gzip", "snappy", "lz4", "zstd"]
+
+CODEC_COUNT = 20
+KEYS_COUNT = 30
+KEYS_PARTITIONS = 3
+HEADERS: list[tuple[str, str]] = [
+    ("trace-id", "abc-123"),
+    ("dup", "1"),
+    ("dup", "2"),
+    ("utf8", "h\u00e9llo"),
+    ("empty", ""),
+]
+HEADERS_COUNT = 3
+LARGE_SIZE = 1_000_000
+GROUP_TOTAL = 10
+GROUP_FIRST = 6
+IDEMPOTENT_COUNT = 50
+TXN_COMMITTED_1 = ["c1-0", "c1-1", "c1-2"]
+TXN_ABORTED = ["a-0", "a-1", "a-2"]
+TXN_COMMITTED_2 = ["c2-0", "c2-1"]
+TXN_COMMITTED_OFFSETS = [0, 1, 2, 8, 9]
+ADMIN_PARTITIONS = 3
+ADMIN_RETENTION = "123456789"
+ADMIN_RETENTION_NEW = "987654321"
+SEEK_COUNT = 5
+DAY_MS = 86_400_000
+
+
+def codec_record(i: int) -> tuple[str, str]:
+    """Key and value of record i of a codec scenario (compressible on purpose)."""
+    return f"key-{i}", f"value-{i}-" + "x" * 200
+
+
+def keys_record(i: int) -> tuple[str | None, str]:
+    """Key and value of record i of the keys scenario."""
+    return (None if i % 6 == 5 else f"user-{i % 4}"), f"v{i}"
+
+
+def base_timestamp() -> int:
+    """A whole-second CreateTime one day in the past (inside Kafka's default bounds)."""
+    return (int(time.time()) - DAY_MS // 1000) * 1000
+
+
+def timestamps_of(base: int) -> list[int]:
+    """The three CreateTimes of the timestamps scenario."""
+    return [base, base + 1, base + 1000]
+
+
+def offsets_for_times_queries(base: int) -> list[tuple[int, int | None]]:
+    """(timestamp to look up, expected offset or None for 'no such record')."""
+    return [(base - 1, 0), (base + 500, 1), (base + 2000, 2), (base + 2001, None)]
