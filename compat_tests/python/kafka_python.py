@@ -1,0 +1,273 @@
+"""kafka-python: every scenario (its producer is idempotent by default)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.admin import ConfigResource
+
+from compat_tests import checks
+from compat_tests import scenarios as sc
+from compat_tests.driver import Context, expect, expect_eq, run_driver
+
+CLIENT = "kafka-python"
+TIMEOUT = 15.0
+TIMEOUT_MS = int(TIMEOUT * 1000)
+
+
+def _admin(ctx: Context) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=TIMEOUT_MS)
+
+
+def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str] | None = None) -> str:
+    topic = ctx.name("t")
+    admin = _admin(ctx)
+    try:
+        spec = {"num_partitions": partitions, "replication_factor": 1, "configs": config or {}}
+        admin.create_topics({topic: spec}, timeout_ms=TIMEOUT_MS, wait_for_metadata=True)
+    finally:
+        admin.close()
+    return topic
+
+
+def _produce(ctx: Context, topic: str, records: list[dict], **conf: object) -> None:
+    producer = KafkaProducer(bootstrap_servers=ctx.bootstrap, linger_ms=5, **conf)
+    try:
+        futures = [producer.send(topic, **record) for record in records]
+        producer.flush(TIMEOUT)
+        for future in futures:
+            future.get(timeout=TIMEOUT)
+    finally:
+        producer.close(TIMEOUT)
+
+
+def _consumer(ctx: Context, group: str | None = None, **conf: object) -> KafkaConsumer:
+    return KafkaConsumer(
+        bootstrap_servers=ctx.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=2_000_000,
+        request_timeout_ms=TIMEOUT_MS + 5000,
+        **conf,
+    )
+
+
+def _poll(consumer: KafkaConsumer, count: int, stop_value: str | None = None) -> list:
+    """Poll until ``count`` records (or the record holding ``stop_value``) arrived."""
+    out: list = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(out) < count and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=200).values():
+            for record in batch:
+                if len(out) < count:
+                    out.append(record)
+                if stop_value is not None and record.value == stop_value.encode():
+                    return out
+    return out
+
+
+def _consume(ctx: Context, topic: str, count: int, partitions: int = 1, **conf: object) -> list:
+    consumer = _consumer(ctx, **conf)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        out = _poll(consumer, count)
+    finally:
+        consumer.close()
+    expect_eq(len(out), count, "records consumed")
+    return out
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode()
+
+
+def _bytes(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
+
+
+def codec(name: str):
+    def scenario(ctx: Context) -> str:
+        topic = _create_topic(ctx)
+        records = [{"key": _bytes(k), "value": _bytes(v)} for k, v in map(sc.codec_record, range(sc.CODEC_COUNT))]
+        _produce(ctx, topic, records, compression_type=None if name == "none" else name)
+        got = _consume(ctx, topic, sc.CODEC_COUNT)
+        return checks.codec([(r.offset, _text(r.key), _text(r.value)) for r in got])
+
+    return scenario
+
+
+def keys(ctx: Context) -> str:
+    topic = _create_topic(ctx, sc.KEYS_PARTITIONS)
+    records = [{"key": _bytes(k), "value": _bytes(v)} for k, v in map(sc.keys_record, range(sc.KEYS_COUNT))]
+    _produce(ctx, topic, records)
+    got = _consume(ctx, topic, sc.KEYS_COUNT, partitions=sc.KEYS_PARTITIONS)
+    return checks.keys([(r.partition, r.offset, _text(r.key), _text(r.value)) for r in got], sc.KEYS_PARTITIONS)
+
+
+def headers(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    wire_headers = [(k, v.encode()) for k, v in sc.HEADERS]
+    _produce(ctx, topic, [{"value": f"h{i}".encode(), "headers": wire_headers} for i in range(sc.HEADERS_COUNT)])
+    got = _consume(ctx, topic, sc.HEADERS_COUNT)
+    return checks.headers([(r.offset, [(k, (v or b"").decode()) for k, v in r.headers]) for r in got])
+
+
+def timestamps(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    base = sc.base_timestamp()
+    _produce(ctx, topic, [{"value": f"t{i}".encode(), "timestamp_ms": ts} for i, ts in enumerate(sc.timestamps_of(base))])
+    got = _consume(ctx, topic, 3)
+    return checks.timestamps([(r.offset, r.timestamp, r.timestamp_type == 0) for r in got], base)
+
+
+def large_message(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    payload = os.urandom(sc.LARGE_SIZE)
+    _produce(ctx, topic, [{"value": payload}], max_request_size=2_000_000)
+    got = _consume(ctx, topic, 1)
+    return checks.large(got[0].value, payload)
+
+
+def group_commit_resume(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    group = ctx.name("g")
+    tp = TopicPartition(topic, 0)
+    _produce(ctx, topic, [{"value": f"g{i}".encode()} for i in range(sc.GROUP_TOTAL)])
+    first = _consumer(ctx, group)
+    try:
+        first.subscribe([topic])
+        firsts = _poll(first, sc.GROUP_FIRST)
+        first.commit({tp: OffsetAndMetadata(sc.GROUP_FIRST, "", -1)})
+        committed = first.committed(tp)
+    finally:
+        first.close(autocommit=False)
+    second = _consumer(ctx, group)
+    try:
+        second.subscribe([topic])
+        seconds = _poll(second, sc.GROUP_TOTAL - sc.GROUP_FIRST)
+    finally:
+        second.close(autocommit=False)
+    return checks.group_resume([r.offset for r in firsts], committed, [r.offset for r in seconds])
+
+
+def idempotent_producer(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    records = [{"value": f"idem-{i}".encode()} for i in range(sc.IDEMPOTENT_COUNT)]
+    _produce(ctx, topic, records, enable_idempotence=True, acks="all")
+    got = _consume(ctx, topic, sc.IDEMPOTENT_COUNT)
+    return checks.idempotent([(r.offset, _text(r.value)) for r in got])
+
+
+def transactions(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    producer = KafkaProducer(bootstrap_servers=ctx.bootstrap, transactional_id=ctx.name("txn"))
+    try:
+        producer.init_transactions()
+        for values, commit in ((sc.TXN_COMMITTED_1, True), (sc.TXN_ABORTED, False), (sc.TXN_COMMITTED_2, True)):
+            producer.begin_transaction()
+            for value in values:
+                producer.send(topic, value=value.encode())
+            producer.flush(TIMEOUT)
+            if commit:
+                producer.commit_transaction()
+            else:
+                producer.abort_transaction()
+    finally:
+        producer.close(TIMEOUT)
+    read = {}
+    tp = TopicPartition(topic, 0)
+    for isolation, count in (("read_committed", 5), ("read_uncommitted", 8)):
+        consumer = _consumer(ctx, isolation_level=isolation)
+        try:
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            read[isolation] = [(r.offset, _text(r.value)) for r in _poll(consumer, count, "c2-1")]
+        finally:
+            consumer.close()
+    return checks.transactions(read["read_committed"], read["read_uncommitted"])
+
+
+def admin(ctx: Context) -> str:
+    topic = _create_topic(ctx, sc.ADMIN_PARTITIONS, {"retention.ms": sc.ADMIN_RETENTION})
+    client = _admin(ctx)
+    try:
+        (described,) = client.describe_topics([topic])
+        expect_eq(len(described["partitions"]), sc.ADMIN_PARTITIONS, "partitions")
+
+        def retention() -> dict:
+            answer = client.describe_configs([ConfigResource("TOPIC", topic, ["retention.ms"])])
+            return answer["topic"][topic]["retention.ms"]
+
+        entry = retention()
+        expect_eq((entry["value"], entry["config_source"]), (sc.ADMIN_RETENTION, "DYNAMIC_TOPIC_CONFIG"), "retention.ms")
+        result = client.alter_configs([ConfigResource("TOPIC", topic, {"retention.ms": sc.ADMIN_RETENTION_NEW})])
+        expect_eq(result, {"topic": {topic: "OK"}}, "alter_configs result")
+        expect_eq(retention()["value"], sc.ADMIN_RETENTION_NEW, "retention.ms after alter")
+        client.delete_topics([topic], timeout_ms=TIMEOUT_MS)
+        deadline = time.monotonic() + TIMEOUT
+        while topic in client.list_topics():
+            expect(time.monotonic() < deadline, "deleted topic still listed")
+            time.sleep(0.2)
+    finally:
+        client.close()
+    return "create, describe, describe configs, alter (incremental), delete"
+
+
+def offsets_for_times(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    base = sc.base_timestamp()
+    _produce(ctx, topic, [{"value": f"o{i}".encode(), "timestamp_ms": base + 1000 * i} for i in range(3)])
+    consumer = _consumer(ctx)
+    tp = TopicPartition(topic, 0)
+    try:
+        found = []
+        for ts, _ in sc.offsets_for_times_queries(base):
+            answer = consumer.offsets_for_times({tp: ts})[tp]
+            found.append((ts, None if answer is None else answer.offset))
+    finally:
+        consumer.close()
+    return checks.offsets_for_times(found, base)
+
+
+def seek(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    _produce(ctx, topic, [{"value": f"s{i}".encode()} for i in range(sc.SEEK_COUNT)])
+    consumer = _consumer(ctx)
+    tp = TopicPartition(topic, 0)
+    try:
+        consumer.assign([tp])
+        consumer.seek_to_end(tp)
+        position = consumer.position(tp)
+        _produce(ctx, topic, [{"value": b"after-end"}])
+        after = _poll(consumer, 1)
+        consumer.seek_to_beginning(tp)
+        beginning = _poll(consumer, 1)
+        consumer.seek(tp, 3)
+        absolute = _poll(consumer, 1)
+        expect(after and beginning and absolute, "nothing read after a seek")
+    finally:
+        consumer.close()
+    return checks.seek(position, (after[0].offset, _text(after[0].value)), beginning[0].offset, absolute[0].offset)
+
+
+SCENARIOS = {
+    **{f"codec_{c}": codec(c) for c in sc.CODECS},
+    "keys": keys,
+    "headers": headers,
+    "timestamps": timestamps,
+    "large_message": large_message,
+    "group_commit_resume": group_commit_resume,
+    "idempotent_producer": idempotent_producer,
+    "transactions": transactions,
+    "admin": admin,
+    "offsets_for_times": offsets_for_times,
+    "seek": seek,
+}
+
+if __name__ == "__main__":
+    run_driver(CLIENT, SCENARIOS)
