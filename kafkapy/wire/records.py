@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
-from typing import Iterator, NamedTuple
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from crc32c import crc32c
 
+from kafkapy.wire._varint import decode_varint, decode_varlong, encode_varint, encode_varlong
+from kafkapy.wire.compression import Compression, compress, decompress
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
 
@@ -80,16 +82,6 @@ _INT64 = struct.Struct(">q")
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
-
-
-class Compression(IntEnum):
-    """Attribute bits 0-2 (Kafka's ``CompressionType`` ids)."""
-
-    NONE = 0
-    GZIP = 1
-    SNAPPY = 2
-    LZ4 = 3
-    ZSTD = 4
 
 
 class TimestampType(IntEnum):
@@ -488,3 +480,414 @@ def set_max_timestamp(
     _INT64.pack_into(buf, pos + MAX_TIMESTAMP_OFFSET, timestamp)
     size = LOG_OVERHEAD + _INT32.unpack_from(buf, pos + BATCH_LENGTH_OFFSET)[0]
     _UINT32.pack_into(buf, pos + CRC_OFFSET, compute_crc(buf, pos, size))
+
+
+# --- records ----------------------------------------------------------------------------
+#
+# Record: length varint · attributes int8 (unused, 0) · timestampDelta varlong ·
+# offsetDelta varint · key (varint length, -1 = null) · value (varint length, -1 = null) ·
+# header count varint · per header: key (varint length + UTF-8), value (varint length,
+# -1 = null). Kafka's ``DefaultRecord``.
+
+#: Default cap on a batch's decompressed records section; callers with a configured
+#: limit pass their own ``max_output``.
+DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024
+
+Header = tuple[str, "bytes | None"]
+
+
+class Record(NamedTuple):
+    """One record as stored: offset and timestamp relative to its batch.
+
+    Header keys are ``str``; bytes that are not UTF-8 survive a decode/encode round trip
+    (``surrogateescape``), since librdkafka lets producers send any bytes there.
+    """
+
+    offset_delta: int
+    timestamp_delta: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[Header] = ()
+
+
+class AbsoluteRecord(NamedTuple):
+    """A record with its log offset and timestamp resolved against its batch header."""
+
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[Header]
+
+
+def records_section(
+    buf: bytes | bytearray | memoryview, pos: int = 0, *, max_output: int = DEFAULT_MAX_DECOMPRESSED
+) -> tuple[BatchHeader, bytes]:
+    """The header and the (decompressed) records bytes of the batch at ``pos``.
+
+    The CRC is not checked here: validate first when the bytes come from outside.
+
+    Raises:
+        WireError(CORRUPT_MESSAGE): bad header or length, unknown codec, bad compressed
+            data, or more than ``max_output`` bytes once decompressed.
+    """
+    _check_header_fits(pos, len(buf))
+    header = read_batch_header(buf, pos)
+    _check_length(header, pos, len(buf))
+    codec = header.attributes & COMPRESSION_MASK
+    with memoryview(buf) as view:
+        body = view[pos + RECORDS_OFFSET : pos + header.size]
+        if codec == Compression.NONE:
+            return header, bytes(body)
+        if codec > Compression.ZSTD:
+            raise _corrupt(f"unknown compression codec id {codec}", pos + ATTRIBUTES_OFFSET, "attributes")
+        try:
+            return header, decompress(Compression(codec), body, max_output=max_output)
+        except WireError as exc:
+            raise _corrupt(f"records of the batch do not decompress: {exc}", pos + RECORDS_OFFSET, "records") from None
+
+
+def iter_records(
+    buf: bytes | bytearray | memoryview, pos: int = 0, *, max_output: int = DEFAULT_MAX_DECOMPRESSED
+) -> Iterator[Record]:
+    """Decode the records of the batch at ``pos``, decompressing them if needed.
+
+    Not for the produce/fetch paths. Like Kafka's ``DefaultRecordBatch`` iterator, the
+    records section must hold exactly ``record_count`` well-formed records.
+
+    Raises:
+        WireError(CORRUPT_MESSAGE): see :func:`records_section`, and any malformed
+            record (truncated, bad lengths, bytes left over). Offsets in the error are
+            positions in ``buf`` for uncompressed batches, and in the decompressed
+            records section otherwise (the error's field says which).
+    """
+    header, data = records_section(buf, pos, max_output=max_output)
+    compressed = header.attributes & COMPRESSION_MASK != Compression.NONE
+    return _decode_records(data, header.record_count, 0 if compressed else pos + RECORDS_OFFSET, compressed)
+
+
+def iter_absolute_records(
+    buf: bytes | bytearray | memoryview, pos: int = 0, *, max_output: int = DEFAULT_MAX_DECOMPRESSED
+) -> Iterator[AbsoluteRecord]:
+    """Like :func:`iter_records`, with log offsets and timestamps.
+
+    Records of a LogAppendTime batch all take the batch's maxTimestamp, as Kafka's
+    readers do.
+    """
+    header = read_batch_header(buf, pos)
+    base_offset = header.base_offset
+    log_append_time = header.max_timestamp if header.attributes & TIMESTAMP_TYPE_MASK else None
+    for r in iter_records(buf, pos, max_output=max_output):
+        timestamp = header.base_timestamp + r.timestamp_delta if log_append_time is None else log_append_time
+        yield AbsoluteRecord(base_offset + r.offset_delta, timestamp, r.key, r.value, r.headers)
+
+
+def _decode_records(data: bytes, count: int, shift: int, compressed: bool) -> Iterator[Record]:
+    """Decode ``count`` records filling ``data`` exactly. ``shift`` maps positions in
+    ``data`` to positions in the caller's buffer for error reports."""
+    field = "records (decompressed)" if compressed else "records"
+    end = len(data)
+    pos = 0
+    varint, varlong = decode_varint, decode_varlong
+
+    def bad(what: str, at: int) -> WireError:
+        return _corrupt(what, shift + at, field)
+
+    try:
+        for index in range(count):
+            start = pos
+            length, pos = varint(data, pos, end)
+            record_end = pos + length
+            if length < 6 or record_end > end:
+                raise bad(f"record {index} has length {length}, {end - pos} bytes left", start)
+            # pos + 1 skips the unused attributes byte.
+            timestamp_delta, pos = varlong(data, pos + 1, record_end)
+            offset_delta, pos = varint(data, pos, record_end)
+            size, pos = varint(data, pos, record_end)
+            if size < 0:
+                if size != -1:
+                    raise bad(f"record {index} has key length {size}", pos)
+                key = None
+            elif pos + size > record_end:
+                raise bad(f"record {index} key runs past the record", pos)
+            else:
+                key = data[pos : pos + size]
+                pos += size
+            size, pos = varint(data, pos, record_end)
+            if size < 0:
+                if size != -1:
+                    raise bad(f"record {index} has value length {size}", pos)
+                value = None
+            elif pos + size > record_end:
+                raise bad(f"record {index} value runs past the record", pos)
+            else:
+                value = data[pos : pos + size]
+                pos += size
+            header_count, pos = varint(data, pos, record_end)
+            if header_count < 0:
+                raise bad(f"record {index} has {header_count} headers", pos)
+            headers: list[Header] = []
+            for _ in range(header_count):
+                size, pos = varint(data, pos, record_end)
+                if size < 0 or pos + size > record_end:
+                    raise bad(f"record {index} has a header key of length {size}", pos)
+                header_key = data[pos : pos + size].decode("utf-8", "surrogateescape")
+                pos += size
+                size, pos = varint(data, pos, record_end)
+                if size < 0:
+                    if size != -1:
+                        raise bad(f"record {index} has a header value of length {size}", pos)
+                    headers.append((header_key, None))
+                elif pos + size > record_end:
+                    raise bad(f"record {index} header value runs past the record", pos)
+                else:
+                    headers.append((header_key, data[pos : pos + size]))
+                    pos += size
+            if pos != record_end:
+                raise bad(f"record {index} fields do not fill its declared length {length}", start)
+            yield Record(offset_delta, timestamp_delta, key, value, headers)
+    except WireError as exc:
+        if exc.field == field:
+            raise
+        # From the varint decoder: truncated, overlong or out of range.
+        raise bad(f"record {index} has a malformed varint", exc.offset or 0) from None
+    if pos != end:
+        raise bad(f"{end - pos} bytes left after the batch's {count} records", pos)
+
+
+def _encode_record(out: bytearray, record: Record) -> None:
+    offset_delta, timestamp_delta, key, value, headers = record
+    body = bytearray(b"\x00")
+    body += encode_varlong(timestamp_delta)
+    body += encode_varint(offset_delta)
+    if key is None:
+        body += b"\x01"
+    else:
+        body += encode_varint(len(key))
+        body += key
+    if value is None:
+        body += b"\x01"
+    else:
+        body += encode_varint(len(value))
+        body += value
+    body += encode_varint(len(headers))
+    for header_key, header_value in headers:
+        raw_key = header_key.encode("utf-8", "surrogateescape")
+        body += encode_varint(len(raw_key))
+        body += raw_key
+        if header_value is None:
+            body += b"\x01"
+        else:
+            body += encode_varint(len(header_value))
+            body += header_value
+    out += encode_varint(len(body))
+    out += body
+
+
+def build_batch(
+    records: Iterable[Record],
+    *,
+    base_offset: int = 0,
+    compression: Compression = Compression.NONE,
+    compression_level: int | None = None,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = NO_PRODUCER_EPOCH,
+    base_sequence: int = NO_SEQUENCE,
+    is_transactional: bool = False,
+    is_control: bool = False,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+    timestamp_type: TimestampType = TimestampType.CREATE_TIME,
+    base_timestamp: int | None = None,
+    max_timestamp: int | None = None,
+    last_offset_delta: int | None = None,
+    delete_horizon: bool = False,
+) -> bytes:
+    """Encode one v2 batch holding ``records`` (offsets/timestamps relative to it).
+
+    Args:
+        base_timestamp: what the records' timestamp deltas are relative to; None means
+            no timestamps (Kafka's NO_TIMESTAMP, -1).
+        max_timestamp: defaults to the largest record timestamp (base_timestamp when
+            there are no records); pass the append time for LogAppendTime batches.
+        last_offset_delta: defaults to the last record's offset delta. Compaction
+            passes the original batch's, since it keeps a batch's offset range; a
+            batch without records needs it.
+        delete_horizon: set the delete-horizon bit (KIP-534); base_timestamp then
+            holds the horizon.
+
+    Returns:
+        The batch bytes with a valid CRC.
+    """
+    records = records if isinstance(records, Sequence) else list(records)
+    if base_timestamp is None:
+        base_timestamp = NO_TIMESTAMP
+    if last_offset_delta is None:
+        if not records:
+            raise ValueError("a batch without records needs last_offset_delta")
+        last_offset_delta = records[-1].offset_delta
+    if max_timestamp is None:
+        max_timestamp = base_timestamp + max((r.timestamp_delta for r in records), default=0)
+    body = bytearray()
+    for record in records:
+        _encode_record(body, record)
+    if compression != Compression.NONE:
+        body = bytearray(compress(compression, body, level=compression_level))
+    attributes = (
+        int(compression)
+        | (TIMESTAMP_TYPE_MASK if timestamp_type == TimestampType.LOG_APPEND_TIME else 0)
+        | (TRANSACTIONAL_MASK if is_transactional else 0)
+        | (CONTROL_MASK if is_control else 0)
+        | (DELETE_HORIZON_MASK if delete_horizon else 0)
+    )
+    out = bytearray(BATCH_HEADER_SIZE)
+    _HEADER.pack_into(
+        out,
+        0,
+        base_offset,
+        BATCH_HEADER_SIZE - LOG_OVERHEAD + len(body),
+        partition_leader_epoch,
+        MAGIC_V2,
+        0,
+        attributes,
+        last_offset_delta,
+        base_timestamp,
+        max_timestamp,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        len(records),
+    )
+    out += body
+    _UINT32.pack_into(out, CRC_OFFSET, compute_crc(out, 0, len(out)))
+    return bytes(out)
+
+
+# --- control records --------------------------------------------------------------------
+#
+# A control batch (attribute bit 5) holds records whose key is int16 version (0) +
+# int16 type (Kafka's ``ControlRecordType``). Transaction markers (ABORT/COMMIT) are in
+# transactional control batches and their value is int16 version (0) + int32
+# coordinator epoch (``EndTransactionMarker``). The KRaft types carry a flexible
+# message as their value, which is not this module's business.
+
+CONTROL_RECORD_KEY_VERSION = 0
+END_TXN_MARKER_VALUE_VERSION = 0
+_CONTROL_KEY = struct.Struct(">hh")
+_END_TXN_VALUE = struct.Struct(">hi")
+
+
+class ControlRecordType(IntEnum):
+    ABORT = 0
+    COMMIT = 1
+    LEADER_CHANGE = 2
+    SNAPSHOT_HEADER = 3
+    SNAPSHOT_FOOTER = 4
+    KRAFT_VERSION = 5
+    KRAFT_VOTERS = 6
+
+
+def encode_control_key(record_type: ControlRecordType) -> bytes:
+    return _CONTROL_KEY.pack(CONTROL_RECORD_KEY_VERSION, record_type)
+
+
+def decode_control_key(key: bytes | None) -> int:
+    """The type id of a control record key. Unknown ids are returned as they are:
+    Kafka's readers ignore control records of types they do not know.
+
+    Raises:
+        WireError(CORRUPT_MESSAGE): key missing, shorter than 4 bytes, or a negative
+            version (Kafka's ``ControlRecordType.parseTypeId``).
+    """
+    if key is None or len(key) < _CONTROL_KEY.size:
+        raise WireError(
+            f"control record key needs {_CONTROL_KEY.size} bytes, got {None if key is None else len(key)}",
+            error_code=ErrorCode.CORRUPT_MESSAGE,
+            field="control_key",
+        )
+    version, record_type = _CONTROL_KEY.unpack_from(key)
+    if version < 0:
+        raise WireError(
+            f"invalid control record key version {version}", error_code=ErrorCode.CORRUPT_MESSAGE, field="control_key"
+        )
+    return record_type
+
+
+class EndTxnMarker(NamedTuple):
+    """A transaction marker as read from a control batch."""
+
+    commit: bool
+    coordinator_epoch: int
+    producer_id: int
+    producer_epoch: int
+    offset: int
+    timestamp: int
+
+
+def build_end_txn_marker(
+    producer_id: int,
+    producer_epoch: int,
+    coordinator_epoch: int,
+    commit: bool,
+    *,
+    timestamp: int,
+    base_offset: int = 0,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+) -> bytes:
+    """The batch a partition leader appends for WriteTxnMarkers (Kafka's
+    ``MemoryRecords.withEndTransactionMarker``): transactional, control, one record,
+    no sequence, CreateTime ``timestamp``."""
+    record = Record(
+        0,
+        0,
+        encode_control_key(ControlRecordType.COMMIT if commit else ControlRecordType.ABORT),
+        _END_TXN_VALUE.pack(END_TXN_MARKER_VALUE_VERSION, coordinator_epoch),
+    )
+    return build_batch(
+        [record],
+        base_offset=base_offset,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        is_transactional=True,
+        is_control=True,
+        partition_leader_epoch=partition_leader_epoch,
+        base_timestamp=timestamp,
+    )
+
+
+def parse_end_txn_marker(buf: bytes | bytearray | memoryview, pos: int = 0) -> EndTxnMarker | None:
+    """Read the transaction marker of the control batch at ``pos``.
+
+    Returns None when the batch is a control batch of another type (leader change,
+    snapshot records, or a type this version does not know).
+
+    Raises:
+        WireError(CORRUPT_MESSAGE): not a transactional control batch, or a malformed
+            marker key or value (``EndTransactionMarker.deserializeValue``).
+    """
+    header = read_batch_header(buf, pos)
+    if not header.is_control or not header.is_transactional:
+        raise _corrupt("not a transactional control batch", pos + ATTRIBUTES_OFFSET, "attributes")
+    record = next(iter(iter_absolute_records(buf, pos)), None)
+    if record is None:
+        raise _corrupt("control batch holds no record", pos + RECORD_COUNT_OFFSET, "record_count")
+    record_type = decode_control_key(record.key)
+    if record_type not in (ControlRecordType.ABORT, ControlRecordType.COMMIT):
+        return None
+    value = record.value
+    if value is None or len(value) < _END_TXN_VALUE.size:
+        raise WireError(
+            "transaction marker value needs 6 bytes", error_code=ErrorCode.CORRUPT_MESSAGE, field="end_txn_marker"
+        )
+    version, coordinator_epoch = _END_TXN_VALUE.unpack_from(value)
+    if version < 0:
+        raise WireError(
+            f"invalid transaction marker version {version}", error_code=ErrorCode.CORRUPT_MESSAGE, field="end_txn_marker"
+        )
+    return EndTxnMarker(
+        record_type == ControlRecordType.COMMIT,
+        coordinator_epoch,
+        header.producer_id,
+        header.producer_epoch,
+        record.offset,
+        record.timestamp,
+    )
