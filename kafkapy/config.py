@@ -470,7 +470,80 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _HIGH, at_least(1), _RO),
     ConfigDef("unclean.leader.election.enable", _BOOL, False, "Default unclean.leader.election.enable of topics.",
               _B, _HIGH, None, _CW),
-    # ---- other broker configs ----
+    # ---- other broker configs (KRaftConfigs, SocketServerConfigs, ServerConfigs, ...) ----
+    ConfigDef("node.id", _INT, -1, "This node's id in the cluster (broker and controller roles alike).",
+              _B, _HIGH, None, _RO, field="node_id"),
+    ConfigDef("process.roles", _LIST, (), "The roles this node plays: broker, controller, or both.",
+              _B, _HIGH, list_of("broker", "controller"), _RO, field="process_roles"),
+    ConfigDef("listeners", _STR, "PLAINTEXT://:9092", "Comma-separated listener URIs (NAME://host:port) to bind.",
+              _B, _HIGH, None, UpdateMode.PER_BROKER, field="listeners"),
+    ConfigDef("advertised.listeners", _STR, None, "Listeners published to clients; unset means listeners.",
+              _B, _HIGH, None, UpdateMode.PER_BROKER, field="advertised_listeners"),
+    ConfigDef("listener.security.protocol.map", _STR,
+              "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
+              "Listener name to security protocol.", _B, _LOW, None, UpdateMode.PER_BROKER,
+              field="listener_security_protocol_map"),
+    ConfigDef("inter.broker.listener.name", _STR, None, "Listener brokers use to talk to each other.",
+              _B, _MED, None, _RO, field="inter_broker_listener_name"),
+    ConfigDef("controller.listener.names", _STR, None, "Comma-separated names of the listeners the controller uses.",
+              _B, _HIGH, None, _RO, field="controller_listener_names"),
+    ConfigDef("controller.quorum.voters", _LIST, (), "Static quorum voters as id@host:port.",
+              _B, _HIGH, None, _RO, field="controller_quorum_voters"),
+    ConfigDef("controller.quorum.bootstrap.servers", _LIST, (), "host:port of controllers to discover the quorum from (KIP-853).",
+              _B, _HIGH, None, _RO, field="controller_quorum_bootstrap_servers"),
+    ConfigDef("broker.rack", _STR, None, "Rack of the broker, for rack-aware replica assignment.",
+              _B, _MED, None, _RO, field="broker_rack"),
+    ConfigDef("log.dirs", _STR, None, "Comma-separated data directories; unset means log.dir.",
+              _B, _HIGH, None, _RO, field="log_dirs"),
+    ConfigDef("log.dir", _STR, "/tmp/kafka-logs", "The data directory, used when log.dirs is unset.",
+              _B, _HIGH, None, _RO, field="log_dir"),
+    ConfigDef("metadata.log.dir", _STR, None, "Directory of the __cluster_metadata log; unset means the first data directory.",
+              _B, _HIGH, None, _RO, field="metadata_log_dir"),
+    ConfigDef("num.partitions", _INT, 1, "Partitions of an auto-created topic, or of CreateTopics without a count.",
+              _B, _MED, at_least(1), _RO, field="num_partitions"),
+    ConfigDef("default.replication.factor", _INT, 1, "Replication factor of auto-created topics and CreateTopics without one.",
+              _B, _MED, None, _RO, field="default_replication_factor"),
+    ConfigDef("auto.create.topics.enable", _BOOL, True, "Create a topic when Metadata asks for an unknown one.",
+              _B, _HIGH, None, _RO, field="auto_create_topics_enable"),
+    ConfigDef("delete.topic.enable", _BOOL, True, "Allow DeleteTopics.", _B, _HIGH, None, _RO, field="delete_topic_enable"),
+    ConfigDef("offsets.topic.num.partitions", _INT, 50, "Partitions of __consumer_offsets.",
+              _B, _HIGH, at_least(1), _RO, field="offsets_topic_num_partitions"),
+    ConfigDef("offsets.topic.replication.factor", ConfigType.SHORT, 3, "Replication factor of __consumer_offsets.",
+              _B, _HIGH, at_least(1), _RO, field="offsets_topic_replication_factor"),
+    ConfigDef("offsets.topic.segment.bytes", _INT, 104_857_600, "Segment size of __consumer_offsets.",
+              _B, _HIGH, at_least(1), _RO, field="offsets_topic_segment_bytes"),
+    ConfigDef("transaction.state.log.num.partitions", _INT, 50, "Partitions of __transaction_state.",
+              _B, _HIGH, at_least(1), _RO, field="transaction_state_log_num_partitions"),
+    ConfigDef("transaction.state.log.replication.factor", ConfigType.SHORT, 3, "Replication factor of __transaction_state.",
+              _B, _HIGH, at_least(1), _RO, field="transaction_state_log_replication_factor"),
+    ConfigDef("transaction.state.log.min.isr", _INT, 2, "min.insync.replicas of __transaction_state.",
+              _B, _HIGH, at_least(1), _RO, field="transaction_state_log_min_isr"),
+    ConfigDef("transaction.state.log.segment.bytes", _INT, 104_857_600, "Segment size of __transaction_state.",
+              _B, _HIGH, at_least(1), _RO, field="transaction_state_log_segment_bytes"),
+    ConfigDef("group.initial.rebalance.delay.ms", _INT, 3000, "How long a new classic group waits for more members before its first rebalance.",
+              _B, _MED, None, _RO, field="group_initial_rebalance_delay_ms"),
+    ConfigDef("socket.request.max.bytes", _INT, 104_857_600, "Largest request the broker reads; a larger size header closes the connection.",
+              _B, _HIGH, at_least(1), _RO, field="socket_request_max_bytes"),
+    ConfigDef("socket.listen.backlog.size", _INT, 50, "Pending connections the listen queue holds.",
+              _B, _MED, at_least(1), _RO, field="socket_listen_backlog_size"),
+    ConfigDef("connections.max.idle.ms", _LONG, 600_000, "Idle connections are closed after this long.",
+              _B, _MED, None, _RO, field="connections_max_idle_ms"),
+    ConfigDef("max.connections", _INT, INT_MAX, "Connections the broker accepts across all listeners.",
+              _B, _MED, at_least(0), _CW, field="max_connections"),
+    ConfigDef("max.connections.per.ip", _INT, INT_MAX, "Connections accepted from one IP address.",
+              _B, _MED, at_least(0), _CW, field="max_connections_per_ip"),
+    ConfigDef("max.connections.per.ip.overrides", _STR, "", "Per-IP or per-host overrides of max.connections.per.ip (ip:count,...).",
+              _B, _MED, None, _CW, field="max_connections_per_ip_overrides"),
+    ConfigDef("fetch.max.bytes", _INT, 57_671_680, "Largest Fetch response the broker returns (55 MiB).",
+              _B, _MED, at_least(1024), _RO, field="fetch_max_bytes"),
+    ConfigDef("replica.lag.time.max.ms", _LONG, 30_000, "A follower that has not caught up for this long leaves the ISR.",
+              _B, _HIGH, None, _RO, field="replica_lag_time_max_ms"),
+    ConfigDef("broker.session.timeout.ms", _INT, 9000, "A broker that sends no heartbeat for this long is fenced.",
+              _B, _HIGH, None, _RO, field="broker_session_timeout_ms"),
+    ConfigDef("broker.heartbeat.interval.ms", _INT, 2000, "Interval of broker heartbeats to the controller.",
+              _B, _MED, None, _RO, field="broker_heartbeat_interval_ms"),
+    ConfigDef("request.timeout.ms", _INT, 30_000, "Timeout of requests the broker sends to other nodes.",
+              _B, _MED, None, _RO, field="request_timeout_ms"),
 )
 
 TOPIC_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.TOPIC}
@@ -751,3 +824,90 @@ def config_names(scope: Scope, *, include_internal: bool = False) -> Iterable[st
     """The names of a scope's configs, sorted."""
     table = TOPIC_CONFIGS if scope is Scope.TOPIC else BROKER_CONFIGS
     return sorted(n for n, d in table.items() if include_internal or not d.internal)
+
+
+# --- the broker's own settings ---
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """A node's static configuration, typed: every broker config whose row names a field.
+
+    Build it with :meth:`from_properties` from ``server.properties`` and command-line
+    values (strings). Keys the table does not know are kept in ``unknown`` (Kafka logs
+    and ignores them, so that a stock ``server.properties`` loads).
+    """
+
+    node_id: int
+    process_roles: tuple[str, ...]
+    listeners: str
+    advertised_listeners: str | None
+    listener_security_protocol_map: str
+    inter_broker_listener_name: str | None
+    controller_listener_names: str | None
+    controller_quorum_voters: tuple[str, ...]
+    controller_quorum_bootstrap_servers: tuple[str, ...]
+    broker_rack: str | None
+    log_dirs: str | None
+    log_dir: str
+    metadata_log_dir: str | None
+    num_partitions: int
+    default_replication_factor: int
+    auto_create_topics_enable: bool
+    delete_topic_enable: bool
+    offsets_topic_num_partitions: int
+    offsets_topic_replication_factor: int
+    offsets_topic_segment_bytes: int
+    transaction_state_log_num_partitions: int
+    transaction_state_log_replication_factor: int
+    transaction_state_log_min_isr: int
+    transaction_state_log_segment_bytes: int
+    group_initial_rebalance_delay_ms: int
+    socket_request_max_bytes: int
+    socket_listen_backlog_size: int
+    connections_max_idle_ms: int
+    max_connections: int
+    max_connections_per_ip: int
+    max_connections_per_ip_overrides: str
+    fetch_max_bytes: int
+    replica_lag_time_max_ms: int
+    broker_session_timeout_ms: int
+    broker_heartbeat_interval_ms: int
+    request_timeout_ms: int
+    #: The raw properties it was built from, for BrokerConfigs.static and DescribeConfigs.
+    properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    unknown: tuple[str, ...] = ()
+
+    @classmethod
+    def from_properties(cls, properties: Mapping[str, str]) -> BrokerConfig:
+        """Parse and validate a node's properties; raises ConfigError on a bad value."""
+        values: dict[str, Any] = {}
+        for d in BROKER_CONFIGS.values():
+            if d.field is not None:
+                values[d.field] = d.parse(properties[d.name]) if d.name in properties else d.default
+        unknown = tuple(sorted(k for k in properties if k not in BROKER_CONFIGS and k not in TOPIC_CONFIGS))
+        return cls(**values, properties=dict(properties), unknown=unknown)
+
+    @property
+    def data_dirs(self) -> tuple[str, ...]:
+        """The data directories: ``log.dirs``, else ``log.dir`` (``KafkaConfig.logDirs``)."""
+        raw = self.log_dirs if self.log_dirs is not None else self.log_dir
+        return tuple(d for d in _LIST_SPLIT.split(raw.strip()) if d)
+
+    @property
+    def broker_configs(self) -> BrokerConfigs:
+        """These properties as the STATIC_BROKER_CONFIG source of topic configs."""
+        return BrokerConfigs(static={k: v for k, v in self.properties.items() if k in BROKER_CONFIGS})
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> BrokerConfig:
+        """A copy with some properties replaced (validated as ``from_properties`` does)."""
+        return BrokerConfig.from_properties({**self.properties, **overrides})
+
+
+def _broker_fields_match_table() -> None:
+    fields = {f.name for f in dataclasses.fields(BrokerConfig)} - {"properties", "unknown"}
+    table = {d.field for d in BROKER_CONFIGS.values() if d.field is not None}
+    assert fields == table, f"BrokerConfig fields differ from the table: {fields ^ table}"
+
+
+_broker_fields_match_table()
