@@ -1,0 +1,348 @@
+"""Readers and writers of Kafka's primitive types, shared by the generated messages.
+
+Reader contract (as in h11's ``_readers.py``): ``r_x(buf, pos) -> (value, new_pos)``.
+``buf`` is a memoryview (format "B") of the whole frame. A reader checks every
+length against the bytes that remain *before* slicing, so a claimed length of 2**31
+allocates nothing. Lengths that cannot be right raise :class:`Malformed` with the
+byte offset; short fixed-width reads raise ``struct.error`` or ``IndexError``.
+:func:`kafkapy.wire.message.decode_error` turns all of these into one WireError.
+
+Writer contract: ``w_x(b, value)`` appends to the bytearray ``b``.
+
+Names: ``n`` = nullable, ``c`` = compact (flexible versions, KIP-482):
+``r_ncstr`` reads a nullable compact string. Non-compact strings have an int16
+length, bytes/records/arrays an int32 length; -1 is null. Compact lengths are an
+unsigned varint holding length + 1; 0 is null.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from kafkapy.wire.buffers import write_uvarint as w_uv
+
+__all__ = [
+    "EMPTY", "ZERO_UUID", "Malformed", "r_uv", "r_tag", "r_tag_end", "r_skip_tags",
+    "r_str", "r_nstr", "r_cstr", "r_ncstr", "r_bytes", "r_nbytes", "r_cbytes", "r_ncbytes",
+    "r_rec", "r_nrec", "r_crec", "r_ncrec", "r_arr", "r_narr", "r_carr", "r_ncarr",
+    "r_fixed", "r_nstruct", "w_uv", "w_str", "w_nstr", "w_cstr", "w_ncstr", "w_bytes",
+    "w_nbytes", "w_cbytes", "w_ncbytes", "w_arr", "w_narr", "w_carr", "w_ncarr", "w_fixed",
+]
+
+#: The default of every non-null array parameter: stands for "a new empty list".
+EMPTY: tuple = ()
+#: Kafka's Uuid.ZERO_UUID: "no topic id".
+ZERO_UUID = bytes(16)
+
+_i8 = struct.Struct(">b").unpack_from
+_i16 = struct.Struct(">h").unpack_from
+_i32 = struct.Struct(">i").unpack_from
+_p16 = struct.Struct(">h").pack
+_p32 = struct.Struct(">i").pack
+
+
+class Malformed(Exception):
+    """A length or varint that cannot be right; ``offset`` is where it starts."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+def _too_long(n: int, pos: int, have: int) -> Malformed:
+    return Malformed(f"length {n} exceeds the {have} bytes remaining", pos)
+
+
+# ---------------------------------------------------------------- varints, tags
+
+def r_uv(buf: memoryview, pos: int) -> tuple[int, int]:
+    """Unsigned varint of at most 5 bytes (Kafka's ByteUtils.readUnsignedVarint)."""
+    b = buf[pos]
+    if b < 0x80:
+        return b, pos + 1
+    start = pos
+    value = b & 0x7F
+    shift = 7
+    while True:
+        pos += 1
+        b = buf[pos]
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos + 1
+        shift += 7
+        if shift > 28:
+            raise Malformed("unsigned varint longer than 5 bytes", start)
+
+
+def r_tag(buf: memoryview, pos: int) -> tuple[int, int, int]:
+    """One tagged-field header: (tag, end of its payload, start of its payload)."""
+    tag, pos = r_uv(buf, pos)
+    size, p = r_uv(buf, pos)
+    end = p + size
+    if end > len(buf):
+        raise _too_long(size, pos, len(buf) - p)
+    return tag, end, p
+
+
+def r_tag_end(pos: int, end: int) -> int:
+    """Check a known tagged field stayed inside its declared size; continue at its end."""
+    if pos > end:
+        raise Malformed(f"tagged field overran its size by {pos - end} bytes", end)
+    return end
+
+
+def r_skip_tags(buf: memoryview, pos: int) -> int:
+    """Skip a tagged-field section holding no field we know (KIP-482)."""
+    n, pos = r_uv(buf, pos)
+    for _ in range(n):
+        _, pos, _ = r_tag(buf, pos)
+    return pos
+
+
+# ---------------------------------------------------------------- strings, bytes
+
+def _span(buf: memoryview, pos: int, n: int, at: int) -> int:
+    end = pos + n
+    if end > len(buf):
+        raise _too_long(n, at, len(buf) - pos)
+    return end
+
+
+def r_str(buf: memoryview, pos: int) -> tuple[str, int]:
+    n = _i16(buf, pos)[0]
+    if n < 0:
+        raise Malformed(f"non-nullable string has length {n}", pos)
+    end = _span(buf, pos + 2, n, pos)
+    return str(buf[pos + 2:end], "utf-8"), end
+
+
+def r_nstr(buf: memoryview, pos: int) -> tuple[str | None, int]:
+    n = _i16(buf, pos)[0]
+    if n < 0:
+        if n == -1:
+            return None, pos + 2
+        raise Malformed(f"string has length {n}", pos)
+    end = _span(buf, pos + 2, n, pos)
+    return str(buf[pos + 2:end], "utf-8"), end
+
+
+def r_cstr(buf: memoryview, pos: int) -> tuple[str, int]:
+    n, p = r_uv(buf, pos)
+    if n == 0:
+        raise Malformed("non-nullable compact string is null", pos)
+    end = _span(buf, p, n - 1, pos)
+    return str(buf[p:end], "utf-8"), end
+
+
+def r_ncstr(buf: memoryview, pos: int) -> tuple[str | None, int]:
+    n, p = r_uv(buf, pos)
+    if n == 0:
+        return None, p
+    end = _span(buf, p, n - 1, pos)
+    return str(buf[p:end], "utf-8"), end
+
+
+def r_bytes(buf: memoryview, pos: int) -> tuple[bytes, int]:
+    n = _i32(buf, pos)[0]
+    if n < 0:
+        raise Malformed(f"non-nullable bytes have length {n}", pos)
+    end = _span(buf, pos + 4, n, pos)
+    return bytes(buf[pos + 4:end]), end
+
+
+def r_nbytes(buf: memoryview, pos: int) -> tuple[bytes | None, int]:
+    n = _i32(buf, pos)[0]
+    if n < 0:
+        if n == -1:
+            return None, pos + 4
+        raise Malformed(f"bytes have length {n}", pos)
+    end = _span(buf, pos + 4, n, pos)
+    return bytes(buf[pos + 4:end]), end
+
+
+def r_cbytes(buf: memoryview, pos: int) -> tuple[bytes, int]:
+    n, p = r_uv(buf, pos)
+    if n == 0:
+        raise Malformed("non-nullable compact bytes are null", pos)
+    end = _span(buf, p, n - 1, pos)
+    return bytes(buf[p:end]), end
+
+
+def r_ncbytes(buf: memoryview, pos: int) -> tuple[bytes | None, int]:
+    n, p = r_uv(buf, pos)
+    if n == 0:
+        return None, p
+    end = _span(buf, p, n - 1, pos)
+    return bytes(buf[p:end]), end
+
+
+# RECORDS: a memoryview slice of the input, never a copy and never parsed.
+
+def r_rec(buf: memoryview, pos: int) -> tuple[memoryview, int]:
+    n = _i32(buf, pos)[0]
+    if n < 0:
+        raise Malformed(f"non-nullable records have length {n}", pos)
+    end = _span(buf, pos + 4, n, pos)
+    return buf[pos + 4:end], end
+
+
+def r_nrec(buf: memoryview, pos: int) -> tuple[memoryview | None, int]:
+    n = _i32(buf, pos)[0]
+    if n < 0:
+        if n == -1:
+            return None, pos + 4
+        raise Malformed(f"records have length {n}", pos)
+    end = _span(buf, pos + 4, n, pos)
+    return buf[pos + 4:end], end
+
+
+def r_crec(buf: memoryview, pos: int) -> tuple[memoryview, int]:
+    n, p = r_uv(buf, pos)
+    if n == 0:
+        raise Malformed("non-nullable compact records are null", pos)
+    end = _span(buf, p, n - 1, pos)
+    return buf[p:end], end
+
+
+def r_ncrec(buf: memoryview, pos: int) -> tuple[memoryview | None, int]:
+    n, p = r_uv(buf, pos)
+    if n == 0:
+        return None, p
+    end = _span(buf, p, n - 1, pos)
+    return buf[p:end], end
+
+
+# ---------------------------------------------------------------- arrays
+
+# An element takes at least one byte, so a count above the bytes remaining is
+# corrupt (Kafka checks the same before allocating: "Tried to allocate a collection
+# of size N, but there are only M bytes remaining").
+
+def r_arr(buf: memoryview, pos: int) -> tuple[int, int]:
+    n = _i32(buf, pos)[0]
+    if n < 0:
+        raise Malformed(f"non-nullable array has length {n}", pos)
+    if n > len(buf) - pos - 4:
+        raise _too_long(n, pos, len(buf) - pos - 4)
+    return n, pos + 4
+
+
+def r_narr(buf: memoryview, pos: int) -> tuple[int | None, int]:
+    n = _i32(buf, pos)[0]
+    if n < 0:
+        if n == -1:
+            return None, pos + 4
+        raise Malformed(f"array has length {n}", pos)
+    if n > len(buf) - pos - 4:
+        raise _too_long(n, pos, len(buf) - pos - 4)
+    return n, pos + 4
+
+
+def r_carr(buf: memoryview, pos: int) -> tuple[int, int]:
+    n, p = r_uv(buf, pos)
+    if n == 0:
+        raise Malformed("non-nullable compact array is null", pos)
+    if n - 1 > len(buf) - p:
+        raise _too_long(n - 1, pos, len(buf) - p)
+    return n - 1, p
+
+
+def r_ncarr(buf: memoryview, pos: int) -> tuple[int | None, int]:
+    n, p = r_uv(buf, pos)
+    if n == 0:
+        return None, p
+    if n - 1 > len(buf) - p:
+        raise _too_long(n - 1, pos, len(buf) - p)
+    return n - 1, p
+
+
+def r_fixed(buf: memoryview, pos: int, n: int, code: str, size: int) -> tuple[list, int]:
+    """``n`` fixed-width elements of struct ``code``; ``n`` was checked by r_*arr."""
+    return list(struct.unpack_from(f">{n}{code}", buf, pos)), pos + n * size
+
+
+def r_nstruct(buf: memoryview, pos: int) -> tuple[bool, int]:
+    """The int8 marker before a nullable struct: (present, new pos)."""
+    return _i8(buf, pos)[0] >= 0, pos + 1
+
+
+# ---------------------------------------------------------------- writers
+
+def w_str(b: bytearray, s: str) -> None:
+    e = s.encode()
+    b += _p16(len(e))
+    b += e
+
+
+def w_nstr(b: bytearray, s: str | None) -> None:
+    if s is None:
+        b += b"\xff\xff"
+    else:
+        e = s.encode()
+        b += _p16(len(e))
+        b += e
+
+
+def w_cstr(b: bytearray, s: str) -> None:
+    e = s.encode()
+    w_uv(b, len(e) + 1)
+    b += e
+
+
+def w_ncstr(b: bytearray, s: str | None) -> None:
+    if s is None:
+        b.append(0)
+    else:
+        e = s.encode()
+        w_uv(b, len(e) + 1)
+        b += e
+
+
+def w_bytes(b: bytearray, v: bytes) -> None:
+    b += _p32(len(v))
+    b += v
+
+
+def w_nbytes(b: bytearray, v: bytes | None) -> None:
+    if v is None:
+        b += b"\xff\xff\xff\xff"
+    else:
+        b += _p32(len(v))
+        b += v
+
+
+def w_cbytes(b: bytearray, v: bytes) -> None:
+    w_uv(b, len(v) + 1)
+    b += v
+
+
+def w_ncbytes(b: bytearray, v: bytes | None) -> None:
+    if v is None:
+        b.append(0)
+    else:
+        w_uv(b, len(v) + 1)
+        b += v
+
+
+def w_arr(b: bytearray, n: int) -> None:
+    b += _p32(n)
+
+
+def w_narr(b: bytearray, a: list | None) -> None:
+    b += b"\xff\xff\xff\xff" if a is None else _p32(len(a))
+
+
+def w_carr(b: bytearray, n: int) -> None:
+    w_uv(b, n + 1)
+
+
+def w_ncarr(b: bytearray, a: list | None) -> None:
+    if a is None:
+        b.append(0)
+    else:
+        w_uv(b, len(a) + 1)
+
+
+def w_fixed(b: bytearray, a: list, code: str) -> None:
+    """Elements of an int/uuid array, packed with struct ``code`` in one call."""
+    b += struct.pack(f">{len(a)}{code}", *a)
