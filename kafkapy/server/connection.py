@@ -1,0 +1,378 @@
+"""One client connection: framing, in-order dispatch, batched responses.
+
+Theory of operation
+-------------------
+A connection is one task, plus a helper (the flusher) that is idle unless a request
+takes a while. The main task loops over batches:
+
+1. Receive (:meth:`Connection._receive`): call ``recv_into`` on the raw non-blocking
+   socket into a pooled buffer of ``receive_buffer_bytes`` until at least one whole
+   frame is there, waiting through trio only on ``BlockingIOError``. Whatever else has
+   arrived is read too (pipelined requests), but never more than the buffer holds:
+   that is the read-ahead bound. A frame larger than the buffer is read alone,
+   straight into a buffer of its own size, so even a 100 MiB produce is copied once
+   from the kernel and never again. The size header is checked before any of this:
+   a size below ``MIN_REQUEST_BYTES`` or above ``socket.request.max.bytes`` closes
+   the connection with one log line, as Kafka does.
+2. Dispatch (:meth:`Connection._dispatch_buffered`): hand each whole frame to the
+   dispatcher, one at a time, in arrival order; responses are queued in that order.
+3. Flush (:meth:`Connection._flush`): send all queued responses, one send per run of
+   buffers, file regions by sendfile. Only then is the socket read again, so a client
+   that does not read its responses stops being read (Kafka mutes such a channel).
+
+If a request blocks (an acks=all produce, a long-poll fetch) while responses of
+earlier requests in the same batch are queued, those must not wait for it: before
+each dispatch with a non-empty queue, the main task sets an event; the flusher,
+waiting on it, runs only if the main task yields, and then sends what is queued.
+When nothing blocks, the main task has sent everything itself by the time the
+flusher runs, and the flusher finds nothing to do. One send is in progress at a
+time (``_sending``), so responses never interleave.
+
+Closing: :meth:`Connection.close` (from the dispatcher, the idle reaper, or a
+graceful shutdown) cancels the connection at once if it is idle (waiting for a
+request), or else lets the request being handled finish and its response go out.
+The socket is closed only by :meth:`Connection.run`, when everything else is done.
+
+Task-safety: ``close`` and ``expire_if_idle`` may be called from any task of the
+same trio run; everything else belongs to the connection's own tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from kafkapy.server.buffers import BufferPool
+from kafkapy.server.dispatch import (
+    Address,
+    CloseConnection,
+    ConnectionContext,
+    Dispatcher,
+    Response,
+)
+from kafkapy.server.settings import ServerSettings
+from kafkapy.server.sockio import ConnectionLost, recv_into_nowait, send_responses
+
+logger = logging.getLogger("kafkapy.server.connection")
+
+# The smallest request: api_key int16, api_version int16, correlation_id int32.
+MIN_REQUEST_BYTES = 8
+# Receives that found data at once, in a row, before the task yields to others.
+_RECEIVES_PER_CHECKPOINT = 8
+_SIZE = struct.Struct(">i")
+
+
+class _FrameError(Exception):
+    """A size header the connection cannot accept."""
+
+
+class _EndOfStream(Exception):
+    """The peer closed its side."""
+
+
+class Connection:
+    """One accepted socket, served until EOF, close, failure or cancellation."""
+
+    __slots__ = (
+        "sock",
+        "context",
+        "last_active",
+        "busy",
+        "_dispatcher",
+        "_max_bytes",
+        "_buffer_bytes",
+        "_pool",
+        "_scope",
+        "_closing",
+        "_pending",
+        "_sending",
+        "_send_done",
+        "_flush_wanted",
+        "_failure",
+        "_buf",
+        "_start",
+        "_end",
+        "_large",
+        "_large_buf",
+        "_unyielded",
+    )
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        connection_id: str,
+        listener_name: str,
+        peer: Address,
+        local: Address,
+        dispatcher: Dispatcher,
+        settings: ServerSettings,
+        pool: BufferPool,
+    ) -> None:
+        self.sock = sock
+        self.context = ConnectionContext(connection_id, listener_name, peer, local, self.close)
+        self.last_active = trio.current_time()
+        # True from when a batch of frames is complete until its responses are sent.
+        self.busy = False
+        self._dispatcher = dispatcher
+        self._max_bytes = settings.socket_request_max_bytes
+        self._buffer_bytes = settings.receive_buffer_bytes
+        self._pool = pool
+        self._scope = trio.CancelScope()
+        self._closing = False
+        self._pending: list[Response] = []
+        self._sending = False
+        self._send_done: trio.Event | None = None
+        self._flush_wanted = trio.Event()
+        self._failure: Exception | None = None
+        # Receive buffer: unconsumed bytes are _buf[_start:_end]; None while idle.
+        self._buf: memoryview | None = None
+        self._start = 0
+        self._end = 0
+        # A frame too large for _buf, read whole into _large_buf.
+        self._large: memoryview | None = None
+        self._large_buf: memoryview | None = None
+        self._unyielded = 0
+
+    @property
+    def connection_id(self) -> str:
+        return self.context.connection_id
+
+    def close(self) -> None:
+        """Close now if idle, else once the request being handled is answered."""
+        self._closing = True
+        if not self.busy:
+            self._scope.cancel()
+
+    def expire_if_idle(self, now: float, max_idle: float) -> float | None:
+        """Close the connection if it has been idle for ``max_idle`` seconds.
+
+        Returns:
+            When it will expire if it stays idle, or None if it was closed now.
+        """
+        if self.busy:
+            return now + max_idle
+        expiry = self.last_active + max_idle
+        if expiry > now:
+            return expiry
+        logger.debug("%s: idle for %.0f ms; closing", self.connection_id, max_idle * 1000)
+        self.close()
+        return None
+
+    async def run(self) -> None:
+        """Serve requests until the connection ends; never raises but ``Cancelled``.
+
+        Resource handling: the socket and the receive buffers are released on exit,
+        whatever the cause.
+        """
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._flusher)
+                    try:
+                        await self._serve_requests()
+                    except _EndOfStream as exc:
+                        logger.debug("%s: peer closed%s", self.connection_id, exc)
+                    except ConnectionLost as exc:
+                        logger.debug("%s: %s", self.connection_id, exc)
+                    except _FrameError as exc:
+                        logger.warning("%s: %s; closing connection", self.connection_id, exc)
+                    except Exception:
+                        logger.exception("%s: unexpected failure; closing", self.connection_id)
+                    finally:
+                        nursery.cancel_scope.cancel()
+            if isinstance(self._failure, ConnectionLost):
+                logger.debug("%s: %s", self.connection_id, self._failure)
+            elif self._failure is not None:
+                logger.error(
+                    "%s: sending failed; closing",
+                    self.connection_id,
+                    exc_info=self._failure,
+                )
+        finally:
+            self._release_buffers()
+            trio.lowlevel.notify_closing(self.sock)
+            self.sock.close()
+
+    async def _serve_requests(self) -> None:
+        handle = self._dispatcher.handle
+        context = self.context
+        while True:
+            await self._receive()
+            self.busy = True
+            await self._dispatch_buffered(handle, context)
+            await self._flush()
+            self.busy = False
+            if self._closing:
+                return
+
+    async def _receive(self) -> None:
+        """Read until a whole frame is buffered (in ``_buf``, or alone in ``_large``).
+
+        Raises:
+            _FrameError: a bad size header.
+            _EndOfStream: EOF (the message says whether a frame was cut short).
+            ConnectionLost: the socket failed.
+        """
+        waited = False
+        while True:
+            buf = self._buf
+            if buf is None:
+                buf = self._buf = self._pool.acquire(self._buffer_bytes)
+            start, end = self._start, self._end
+            available = end - start
+            if available >= 4:
+                size = self._frame_size(buf, start)
+                if size + 4 > len(buf):
+                    await self._receive_large(size)
+                    return
+                if available - 4 >= size:
+                    break
+            if start:
+                # Move the partial frame to the front so it can be completed in place.
+                buf[:available] = buf[start:end]
+                self._start = 0
+                self._end = end = available
+            n = recv_into_nowait(self.sock, buf[end:])
+            if n is None:
+                if self._start == self._end:
+                    self._pool.release(buf)
+                    self._buf = None
+                waited = True
+                await trio.lowlevel.wait_readable(self.sock)
+                continue
+            if n == 0:
+                raise _EndOfStream(" mid-frame" if available else "")
+            self._end = end + n
+            self.last_active = trio.current_time()
+        if waited:
+            self._unyielded = 0
+        else:
+            self._unyielded += 1
+            if self._unyielded >= _RECEIVES_PER_CHECKPOINT:
+                self._unyielded = 0
+                await trio.lowlevel.checkpoint()
+
+    def _frame_size(self, buf: memoryview, start: int) -> int:
+        size: int = _SIZE.unpack_from(buf, start)[0]
+        if size < MIN_REQUEST_BYTES or size > self._max_bytes:
+            # Kafka: InvalidReceiveException "Invalid receive (size = ... larger than ...)".
+            raise _FrameError(
+                f"invalid request size {size} (must be between {MIN_REQUEST_BYTES} and "
+                f"socket.request.max.bytes={self._max_bytes})"
+            )
+        return size
+
+    async def _receive_large(self, size: int) -> None:
+        """Read one frame larger than the receive buffer into a buffer of its own."""
+        assert self._buf is not None
+        big = self._large_buf = self._pool.acquire(size)
+        frame = big[:size]
+        have = self._end - self._start - 4
+        frame[:have] = self._buf[self._start + 4 : self._end]
+        self._pool.release(self._buf)
+        self._buf = None
+        self._start = self._end = 0
+        while have < size:
+            n = recv_into_nowait(self.sock, frame[have:])
+            if n is None:
+                await trio.lowlevel.wait_readable(self.sock)
+                continue
+            if n == 0:
+                raise _EndOfStream(" mid-frame")
+            have += n
+            self.last_active = trio.current_time()
+        self._large = frame
+
+    async def _dispatch_buffered(
+        self,
+        handle: Callable[[ConnectionContext, memoryview], Awaitable[Response | None]],
+        context: ConnectionContext,
+    ) -> None:
+        """Dispatch every whole buffered frame, in order, queueing the responses."""
+        while not self._closing:
+            frame = self._large
+            if frame is None:
+                frame = self._next_frame()
+                if frame is None:
+                    break
+            if self._pending:
+                self._flush_wanted.set()
+            try:
+                response = await handle(context, frame)
+            except CloseConnection as exc:
+                logger.debug("%s: closing at the dispatcher's request: %s", self.connection_id, exc)
+                self._closing = True
+                return
+            except Exception:
+                logger.exception("%s: request handling failed; closing", self.connection_id)
+                self._closing = True
+                return
+            finally:
+                # The frame is valid only during handle(): make later use fail loudly.
+                frame.release()
+                if self._large is not None:
+                    self._large = None
+                    self._release_large()
+            if response is not None:
+                self._pending.append(response)
+
+    def _next_frame(self) -> memoryview | None:
+        """The next whole frame in ``_buf``, consumed, or None."""
+        buf, start = self._buf, self._start
+        if buf is None or self._end - start < 4:
+            return None
+        size = self._frame_size(buf, start)
+        begin = start + 4
+        stop = begin + size
+        if stop > self._end:
+            return None
+        self._start = stop
+        if stop == self._end:
+            self._start = self._end = 0
+        return buf[begin:stop]
+
+    async def _flush(self) -> None:
+        """Send every queued response; return when they are all out."""
+        while self._pending or self._sending:
+            if self._sending:
+                if self._send_done is None:
+                    self._send_done = trio.Event()
+                await self._send_done.wait()
+                continue
+            batch, self._pending = self._pending, []
+            self._sending = True
+            try:
+                await send_responses(self.sock, batch)
+            finally:
+                self._sending = False
+                done, self._send_done = self._send_done, None
+                if done is not None:
+                    done.set()
+        self.last_active = trio.current_time()
+
+    async def _flusher(self) -> None:
+        """Send queued responses while the main task waits on a slow request."""
+        try:
+            while True:
+                await self._flush_wanted.wait()
+                self._flush_wanted = trio.Event()
+                await self._flush()
+        except Exception as exc:
+            self._failure = exc
+            self._scope.cancel()
+
+    def _release_large(self) -> None:
+        if self._large_buf is not None:
+            self._pool.release(self._large_buf)
+            self._large_buf = None
+
+    def _release_buffers(self) -> None:
+        self._release_large()
+        if self._buf is not None:
+            self._pool.release(self._buf)
+            self._buf = None
