@@ -13,6 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
+from kio.records.readers import read_batch as kio_read_batch
+
+from kafkapy.wire._varint import (
+    decode_uvarint,
+    decode_varint,
+    decode_varlong,
+    encode_uvarint,
+    encode_varint,
+    encode_varlong,
+)
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
 from kafkapy.wire.records import (
@@ -20,13 +30,25 @@ from kafkapy.wire.records import (
     BATCH_HEADER_SIZE,
     CRC_OFFSET,
     MAGIC_V2,
+    RECORDS_OFFSET,
+    AbsoluteRecord,
     BatchHeader,
     Compression,
+    ControlRecordType,
+    Record,
     TimestampType,
+    build_batch,
+    build_end_txn_marker,
     compute_crc,
+    decode_control_key,
+    encode_control_key,
     increment_sequence,
+    iter_absolute_records,
     iter_batches,
+    iter_records,
+    parse_end_txn_marker,
     read_batch_header,
+    records_section,
     scan_batches,
     set_base_offset,
     set_max_timestamp,
@@ -405,3 +427,369 @@ def test_set_max_timestamp_unchanged_writes_nothing() -> None:
 def test_batch_header_is_a_plain_tuple() -> None:
     h = read_batch_header(kp_batch(1))
     assert isinstance(h, tuple) and BatchHeader._fields[0] == "base_offset" and len(h) == 13
+
+
+# --- varints ----------------------------------------------------------------------------
+
+INT32 = st.integers(-(1 << 31), (1 << 31) - 1)
+INT64 = st.integers(-(1 << 63), (1 << 63) - 1)
+
+
+@given(INT32)
+def test_varint_round_trip(v: int) -> None:
+    raw = encode_varint(v)
+    assert decode_varint(raw + b"tail", 0, len(raw) + 4) == (v, len(raw))
+    assert len(raw) <= 5
+
+
+@given(INT64)
+def test_varlong_round_trip(v: int) -> None:
+    raw = encode_varlong(v)
+    assert decode_varlong(raw, 0, len(raw)) == (v, len(raw))
+    assert len(raw) <= 10
+
+
+@given(st.integers(0, (1 << 32) - 1))
+def test_uvarint_round_trip(v: int) -> None:
+    raw = encode_uvarint(v)
+    assert decode_uvarint(raw, 0, len(raw)) == (v, len(raw))
+
+
+@pytest.mark.parametrize(
+    ("value", "raw"),
+    [(0, b"\x00"), (-1, b"\x01"), (1, b"\x02"), (-64, b"\x7f"), (64, b"\x80\x01"), (300, b"\xd8\x04"),
+     ((1 << 31) - 1, b"\xfe\xff\xff\xff\x0f"), (-(1 << 31), b"\xff\xff\xff\xff\x0f")],
+)
+def test_varint_matches_kafka_encoding(value: int, raw: bytes) -> None:
+    assert encode_varint(value) == raw
+    from kafka.record.util import encode_varint as kp_encode_varint
+
+    out = bytearray()
+    kp_encode_varint(value, out.append)
+    assert bytes(out) == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoder"),
+    [
+        (b"", decode_varint),
+        (b"\x80", decode_varint),
+        (b"\xff\xff\xff\xff\xff\x01", decode_varint),  # 6 bytes
+        (b"\xff\xff\xff\xff\x1f", decode_varint),  # 33 bits
+        (b"\xff" * 10 + b"\x01", decode_varlong),  # 11 bytes
+        (b"\xff" * 9 + b"\x03", decode_varlong),  # 65 bits
+        (b"\xff\xff\xff\xff\x10", decode_uvarint),
+    ],
+)
+def test_malformed_varints(raw: bytes, decoder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(WireError) as info:
+        decoder(raw, 0, len(raw))
+    assert info.value.error_code == ErrorCode.CORRUPT_MESSAGE
+
+
+def test_varint_out_of_range_is_a_caller_bug() -> None:
+    with pytest.raises(ValueError):
+        encode_varint(1 << 31)
+    with pytest.raises(ValueError):
+        encode_varlong(-(1 << 63) - 1)
+
+
+# --- build and iterate records ----------------------------------------------------------
+
+HEADERS = st.lists(
+    st.tuples(st.text(max_size=8), st.none() | st.binary(max_size=8)), max_size=3
+)
+NULLABLE = st.none() | st.binary(max_size=300)
+
+
+@st.composite
+def record_lists(draw: st.DrawFn) -> list[Record]:
+    n = draw(st.integers(1, 12))
+    offsets = sorted(draw(st.lists(st.integers(0, 1000), min_size=n, max_size=n, unique=True)))
+    return [
+        Record(offset, draw(st.integers(-(1 << 40), 1 << 40)), draw(NULLABLE), draw(NULLABLE), draw(HEADERS))
+        for offset in offsets
+    ]
+
+
+def _same(a: list[Record], b: list[Record]) -> bool:
+    norm = lambda rs: [(r.offset_delta, r.timestamp_delta, r.key, r.value, [tuple(h) for h in r.headers]) for r in rs]  # noqa: E731
+    return norm(a) == norm(b)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    records=record_lists(),
+    codec=st.sampled_from(list(Compression)),
+    base_offset=st.integers(0, 1 << 60),
+    base_timestamp=st.integers(0, 1 << 42) | st.none(),
+    producer=st.tuples(st.integers(-1, 1 << 62), st.integers(-1, 32767), st.integers(-1, (1 << 31) - 1)),
+    flags=st.tuples(st.booleans(), st.booleans()),
+)
+def test_build_iter_round_trip(
+    records: list[Record],
+    codec: Compression,
+    base_offset: int,
+    base_timestamp: int | None,
+    producer: tuple[int, int, int],
+    flags: tuple[bool, bool],
+) -> None:
+    pid, epoch, seq = producer
+    batch = build_batch(
+        records,
+        base_offset=base_offset,
+        compression=codec,
+        producer_id=pid,
+        producer_epoch=epoch,
+        base_sequence=seq,
+        is_transactional=flags[0],
+        partition_leader_epoch=7,
+        base_timestamp=base_timestamp,
+        last_offset_delta=records[-1].offset_delta if flags[1] else None,
+    )
+    h = validate_batch(batch)
+    assert h.size == len(batch)
+    assert (h.base_offset, h.producer_id, h.producer_epoch, h.base_sequence) == (base_offset, pid, epoch, seq)
+    assert h.compression is codec and h.is_transactional == flags[0] and h.partition_leader_epoch == 7
+    assert h.record_count == len(records) and h.last_offset_delta == records[-1].offset_delta
+    base = -1 if base_timestamp is None else base_timestamp
+    assert h.base_timestamp == base
+    assert h.max_timestamp == base + max(r.timestamp_delta for r in records)
+    assert _same(list(iter_records(batch)), records)
+    absolute = list(iter_absolute_records(batch))
+    assert [a.offset for a in absolute] == [base_offset + r.offset_delta for r in records]
+    assert [a.timestamp for a in absolute] == [base + r.timestamp_delta for r in records]
+
+
+def test_header_keys_keep_non_utf8_bytes() -> None:
+    key = b"\xff\xfeh".decode("utf-8", "surrogateescape")
+    batch = build_batch([Record(0, 0, None, None, [(key, b"v"), ("ü", None)])])
+    (record,) = iter_records(batch)
+    assert list(record.headers) == [(key, b"v"), ("ü", None)]
+
+
+def test_log_append_time_records_take_max_timestamp() -> None:
+    batch = build_batch(
+        [Record(0, 0, b"a", b"1"), Record(1, 5, b"b", b"2")],
+        base_timestamp=100,
+        timestamp_type=TimestampType.LOG_APPEND_TIME,
+        max_timestamp=999,
+    )
+    assert [r.timestamp for r in iter_absolute_records(batch)] == [999, 999]
+    assert validate_batch(batch).timestamp_type is TimestampType.LOG_APPEND_TIME
+
+
+def test_empty_batch_for_compaction() -> None:
+    batch = build_batch([], base_offset=50, last_offset_delta=9, base_timestamp=0, producer_id=3, producer_epoch=0, base_sequence=20)
+    h = validate_batch(batch)
+    assert (h.record_count, h.last_offset, h.last_sequence) == (0, 59, 29)
+    assert list(iter_records(batch)) == []
+    with pytest.raises(ValueError):
+        build_batch([])
+
+
+def test_compacted_batch_keeps_offset_range() -> None:
+    batch = build_batch([Record(2, 0, b"k", b"v")], base_offset=10, last_offset_delta=4, base_timestamp=1)
+    h = validate_batch(batch)
+    assert (h.record_count, h.next_offset) == (1, 15)
+    assert [r.offset for r in iter_absolute_records(batch)] == [12]
+
+
+def test_records_section_honours_max_output() -> None:
+    batch = build_batch([Record(0, 0, None, b"\x00" * 100_000)], compression=Compression.ZSTD)
+    assert len(records_section(batch, max_output=200_000)[1]) > 100_000
+    with pytest.raises(WireError) as info:
+        list(iter_records(batch, max_output=50_000))
+    assert info.value.error_code == ErrorCode.CORRUPT_MESSAGE and info.value.offset == RECORDS_OFFSET
+
+
+def test_unknown_codec_id_is_corrupt() -> None:
+    batch = patch(bytearray(build_batch([Record(0, 0, None, b"x")])), ">h", 21, 6, fix_crc=True)
+    with pytest.raises(WireError, match="codec"):
+        list(iter_records(batch))
+
+
+# --- malformed records ------------------------------------------------------------------
+
+
+def _uncompressed(records_bytes: bytes, count: int) -> bytearray:
+    """A batch whose records section is ``records_bytes``, with a valid CRC."""
+    batch = bytearray(build_batch([Record(0, 0, None, None)]))
+    del batch[RECORDS_OFFSET:]
+    batch += records_bytes
+    struct.pack_into(">i", batch, 8, len(batch) - 12)
+    struct.pack_into(">i", batch, 57, count)
+    struct.pack_into(">I", batch, CRC_OFFSET, compute_crc(batch, 0, len(batch)))
+    return batch
+
+
+@pytest.mark.parametrize(
+    ("body", "count", "why"),
+    [
+        (b"", 1, "malformed varint"),  # no record at all
+        (b"\x0e\x00\x00\x00\x01\x01\x00", 1, "length"),  # length 7 > 6 available
+        (b"\x0c\x00\x00\x00\x03\x01\x00", 1, "key length"),  # key length -2
+        (b"\x0c\x00\x00\x00\x01\x05\x00", 1, "value length"),  # value length -3
+        (b"\x0c\x00\x00\x00\x14\x01\x00", 1, "key runs past"),  # key of 10 bytes
+        (b"\x0c\x00\x00\x00\x01\x01\x01", 1, "headers"),  # -1 headers
+        (b"\x0c\x00\x00\x00\x01\x01\x02", 1, "malformed varint"),  # 1 header, no bytes
+        (b"\x0c\x00\x00\x00\x01\x01\x00" + b"\x0c\x00\x00\x00\x01\x01\x00", 1, "left after"),
+        (b"\x0e\x00\x00\x00\x01\x01\x00\x00", 1, "do not fill"),
+        (b"\x0c\x00\x00\x00\x01\x01\x00", 2, "malformed varint"),  # count says 2
+        (b"\x0c\x00\x00\x00\x01\x01\x00", 0, "left after"),
+    ],
+)
+def test_malformed_records(body: bytes, count: int, why: str) -> None:
+    batch = _uncompressed(body, count)
+    with pytest.raises(WireError, match=why) as info:
+        list(iter_records(batch))
+    assert info.value.error_code == ErrorCode.CORRUPT_MESSAGE
+    assert info.value.offset is not None and info.value.offset >= RECORDS_OFFSET
+
+
+def test_well_formed_minimal_record() -> None:
+    (record,) = iter_records(_uncompressed(b"\x0c\x00\x00\x00\x01\x01\x00", 1))
+    assert record == Record(0, 0, None, None, [])
+
+
+@pytest.mark.parametrize("codec", list(Compression))
+def test_truncation_at_every_byte_raises_wire_error_only(codec: Compression) -> None:
+    batch = build_batch([Record(i, i, b"k", b"value %d" % i, [("h", b"v")]) for i in range(4)], compression=codec)
+    for cut in range(len(batch)):
+        with pytest.raises(WireError):
+            list(iter_records(batch[:cut]))
+        with pytest.raises(WireError):
+            validate_batch(batch[:cut])
+
+
+@settings(max_examples=400, deadline=None)
+@given(codec=st.sampled_from(list(Compression)), data=st.data())
+def test_mutated_records_decode_or_raise_wire_error(codec: Compression, data: st.DataObject) -> None:
+    records = [Record(i, i * 7, b"key%d" % i, b"v" * (i * 13), [("h%d" % i, b"x")]) for i in range(6)]
+    batch = bytearray(build_batch(records, compression=codec))
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(RECORDS_OFFSET, len(batch) - 1))
+        batch[i] = data.draw(st.integers(0, 255))
+    struct.pack_into(">I", batch, CRC_OFFSET, compute_crc(batch, 0, len(batch)))
+    try:
+        decoded = list(iter_records(batch, max_output=1 << 16))
+    except WireError as exc:
+        assert exc.error_code == ErrorCode.CORRUPT_MESSAGE
+    else:
+        assert len(decoded) == 6
+
+
+# --- cross-checks with kafka-python and kio ---------------------------------------------
+
+KP_RECORDS = [
+    (i, 1_700_000_000_000 + i * 3, None if i % 4 == 0 else b"key-%d" % i, None if i % 5 == 1 else b"value-%d " % i * (i % 40),
+     [("h%d" % j, None if j == 1 else b"hv%d" % j) for j in range(i % 3)])
+    for i in range(200)
+]
+
+
+@pytest.mark.parametrize("codec", list(Compression))
+def test_we_read_kafka_python_batches(codec: Compression) -> None:
+    builder = DefaultRecordBatchBuilder(
+        magic=2, compression_type=_KP_CODECS[codec], is_transactional=True, producer_id=42, producer_epoch=2,
+        base_sequence=1000, batch_size=1 << 30,
+    )
+    for offset, timestamp, key, value, headers in KP_RECORDS:
+        builder.append(offset, timestamp=timestamp, key=key, value=value, headers=headers)
+    batch = bytes(builder.build())
+    h = validate_produce_batch(batch, produce_version=9)
+    assert h.compression is codec and h.is_transactional and h.last_sequence == 1199
+    got = list(iter_absolute_records(batch))
+    assert [(r.offset, r.timestamp, r.key, r.value, [tuple(x) for x in r.headers]) for r in got] == [
+        (o, t, k, v, h) for o, t, k, v, h in KP_RECORDS
+    ]
+
+
+@pytest.mark.parametrize("codec", list(Compression))
+def test_kafka_python_reads_our_batches(codec: Compression) -> None:
+    base_ts = KP_RECORDS[0][1]
+    ours = build_batch(
+        [Record(o, t - base_ts, k, v, h) for o, t, k, v, h in KP_RECORDS],
+        base_offset=5000,
+        compression=codec,
+        producer_id=9,
+        producer_epoch=1,
+        base_sequence=0,
+        base_timestamp=base_ts,
+        partition_leader_epoch=3,
+    )
+    kp = DefaultRecordBatch(ours)
+    assert kp.validate_crc()
+    assert (kp.base_offset, kp.compression_type, kp.producer_id, kp.producer_epoch, kp.leader_epoch) == (5000, int(codec), 9, 1, 3)
+    assert kp.last_offset == 5199 and kp.max_timestamp == KP_RECORDS[-1][1]
+    got = [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in kp]
+    assert got == [(5000 + o, t, k, v, h) for o, t, k, v, h in KP_RECORDS]
+
+
+def test_kio_reads_our_batches() -> None:
+    ours = build_batch(
+        [Record(o, t - KP_RECORDS[0][1], k, v, h) for o, t, k, v, h in KP_RECORDS[:50]],
+        base_offset=77,
+        base_timestamp=KP_RECORDS[0][1],
+    )
+    batch, size = kio_read_batch(ours, 0)  # checks the CRC and the batch length itself
+    assert size == len(ours)
+    assert [(r.offset, r.key, r.value, [(x.key, x.value) for x in r.headers]) for r in batch.records] == [
+        (77 + o, k, v, [(hk.encode(), hv) for hk, hv in h]) for o, _, k, v, h in KP_RECORDS[:50]
+    ]
+
+
+# --- control records and transaction markers --------------------------------------------
+
+
+@pytest.mark.parametrize("record_type", list(ControlRecordType))
+def test_control_key_round_trip(record_type: ControlRecordType) -> None:
+    key = encode_control_key(record_type)
+    assert key == struct.pack(">hh", 0, record_type)
+    assert decode_control_key(key) == record_type
+
+
+def test_control_key_unknown_type_and_bad_keys() -> None:
+    assert decode_control_key(struct.pack(">hh", 0, 99)) == 99
+    assert decode_control_key(struct.pack(">hhh", 1, 1, 0)) == 1  # newer versions parse
+    for bad in (None, b"", b"\x00\x00\x01", struct.pack(">hh", -1, 0)):
+        with pytest.raises(WireError):
+            decode_control_key(bad)
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_end_txn_marker_round_trip(commit: bool) -> None:
+    batch = build_end_txn_marker(4242, 7, 13, commit, timestamp=1_700_000_000_123, base_offset=900, partition_leader_epoch=5)
+    h = validate_batch(batch)
+    assert h.is_control and h.is_transactional and h.record_count == 1
+    assert (h.producer_id, h.producer_epoch, h.base_sequence, h.partition_leader_epoch) == (4242, 7, -1, 5)
+    marker = parse_end_txn_marker(batch)
+    assert marker is not None
+    assert marker == (commit, 13, 4242, 7, 900, 1_700_000_000_123)
+    kp = DefaultRecordBatch(batch)
+    assert kp.validate_crc() and kp.is_control_batch and kp.is_transactional
+    (record,) = list(kp)
+    assert record.key == struct.pack(">hh", 0, int(commit)) and record.value == struct.pack(">hi", 0, 13)
+    with pytest.raises(WireError):
+        validate_produce_batch(batch)  # clients may not write control batches
+
+
+def test_parse_end_txn_marker_other_control_types_and_errors() -> None:
+    leader_change = build_batch(
+        [Record(0, 0, encode_control_key(ControlRecordType.LEADER_CHANGE), b"\x00\x00")],
+        is_control=True,
+        is_transactional=True,
+    )
+    assert parse_end_txn_marker(leader_change) is None
+    with pytest.raises(WireError):
+        parse_end_txn_marker(build_batch([Record(0, 0, None, b"x")]))
+    short_value = build_batch(
+        [Record(0, 0, encode_control_key(ControlRecordType.COMMIT), b"\x00\x00")], is_control=True, is_transactional=True
+    )
+    with pytest.raises(WireError, match="6 bytes"):
+        parse_end_txn_marker(short_value)
+
+
+def test_absolute_record_fields() -> None:
+    (r,) = iter_absolute_records(build_batch([Record(3, 4, b"k", b"v", [("a", b"b")])], base_offset=10, base_timestamp=100))
+    assert r == AbsoluteRecord(13, 104, b"k", b"v", [("a", b"b")])
