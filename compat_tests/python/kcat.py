@@ -1,0 +1,206 @@
+"""kcat (Debian's package, librdkafka 2.0.x), driven as a subprocess per step.
+
+kcat has no admin operations and cannot set a record's timestamp, so topics are
+auto-created by its producer (one partition, the broker default) and the timestamps
+scenario is n/a; offsets by time uses the CreateTimes librdkafka assigned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from compat_tests import checks
+from compat_tests import scenarios as sc
+from compat_tests.driver import Context, Failed, expect, expect_eq, run_driver
+
+CLIENT = "kcat"
+TIMEOUT = 20.0
+KCAT = shutil.which("kcat") or shutil.which("kafkacat") or "kcat"
+END_RE = re.compile(r"Reached end of topic \S+ \[0\] at offset (\d+)")
+
+
+def _kcat(ctx: Context, args: list[str], stdin: bytes | None = None) -> str:
+    proc = subprocess.run([KCAT, "-b", ctx.bootstrap, *args], input=stdin, capture_output=True, timeout=TIMEOUT)
+    if proc.returncode != 0:
+        raise Failed(f"kcat {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-400:]}")
+    return proc.stdout.decode(errors="replace")
+
+
+def _lines(records: list[tuple[str | None, str]]) -> bytes:
+    """kcat -K '\\t' input: a line without the delimiter has a null key."""
+    return "".join(v + "\n" if k is None else f"{k}\t{v}\n" for k, v in records).encode()
+
+
+def _produce(ctx: Context, topic: str, records: list[tuple[str | None, str]], *args: str) -> None:
+    _kcat(ctx, ["-P", "-t", topic, "-K", "\\t", *args], _lines(records))
+
+
+def _consume(ctx: Context, topic: str, count: int, *args: str) -> list[dict]:
+    out = _kcat(ctx, ["-C", "-t", topic, "-o", "beginning", "-e", "-J", "-c", str(count), *args])
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    expect_eq(len(records), count, "records consumed")
+    return records
+
+
+def codec(name: str):
+    def scenario(ctx: Context) -> str:
+        topic = ctx.name("t")
+        _produce(ctx, topic, list(map(sc.codec_record, range(sc.CODEC_COUNT))), "-X", f"compression.codec={name}")
+        got = _consume(ctx, topic, sc.CODEC_COUNT)
+        return checks.codec([(r["offset"], r["key"], r["payload"]) for r in got])
+
+    return scenario
+
+
+def keys(ctx: Context) -> str:
+    topic = ctx.name("t")
+    _produce(ctx, topic, list(map(sc.keys_record, range(sc.KEYS_COUNT))))
+    got = _consume(ctx, topic, sc.KEYS_COUNT)
+    return checks.keys([(r["partition"], r["offset"], r["key"], r["payload"]) for r in got], 1)
+
+
+def headers(ctx: Context) -> str:
+    topic = ctx.name("t")
+    flags = [arg for name, value in sc.HEADERS for arg in ("-H", f"{name}={value}")]
+    _produce(ctx, topic, [(None, f"h{i}") for i in range(sc.HEADERS_COUNT)], *flags)
+    got = _consume(ctx, topic, sc.HEADERS_COUNT)
+    pairs = lambda flat: list(zip(flat[::2], flat[1::2]))  # noqa: E731 - kcat's flat [k, v, k, v]
+    return checks.headers([(r["offset"], pairs(r.get("headers", []))) for r in got])
+
+
+def large_message(ctx: Context) -> str:
+    topic = ctx.name("t")
+    payload = os.urandom(sc.LARGE_SIZE)
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(payload)
+        f.flush()
+        _kcat(ctx, ["-P", "-t", topic, "-X", "message.max.bytes=2000000", f.name])
+    proc = subprocess.run(
+        [KCAT, "-b", ctx.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-c", "1", "-f", "%s"],
+        capture_output=True, timeout=TIMEOUT,
+    )
+    expect_eq(proc.returncode, 0, "kcat consume exit code")
+    return checks.large(proc.stdout, payload)
+
+
+def group_commit_resume(ctx: Context) -> str:
+    topic = ctx.name("t")
+    group = ctx.name("g")
+    _produce(ctx, topic, [(None, f"g{i}") for i in range(sc.GROUP_TOTAL)])
+    # kcat -G stores the offset of each message it prints and commits on close.
+    group_args = ["-G", group, "-J", "-X", "auto.offset.reset=earliest"]
+    first = _kcat(ctx, [*group_args, "-c", str(sc.GROUP_FIRST), topic])
+    second = _kcat(ctx, [*group_args, "-c", str(sc.GROUP_TOTAL - sc.GROUP_FIRST), topic])
+    offsets = lambda out: [json.loads(line)["offset"] for line in out.splitlines() if line.strip()]  # noqa: E731
+    return checks.group_resume(offsets(first), None, offsets(second))
+
+
+def idempotent_producer(ctx: Context) -> str:
+    topic = ctx.name("t")
+    records = [(None, f"idem-{i}") for i in range(sc.IDEMPOTENT_COUNT)]
+    _produce(ctx, topic, records, "-X", "enable.idempotence=true", "-X", "acks=all")
+    got = _consume(ctx, topic, sc.IDEMPOTENT_COUNT)
+    return checks.idempotent([(r["offset"], r["payload"]) for r in got])
+
+
+def _read_all(ctx: Context, topic: str, isolation: str) -> list[tuple[int, str]]:
+    out = _kcat(ctx, ["-C", "-t", topic, "-o", "beginning", "-e", "-J", "-X", f"isolation.level={isolation}"])
+    return [(r["offset"], r["payload"]) for r in map(json.loads, filter(str.strip, out.splitlines()))]
+
+
+def transactions(ctx: Context) -> str:
+    # kcat commits its transaction when stdin closes and aborts it on SIGINT. kcat 1.7
+    # reads stdin in 1024-byte blocks, so an unterminated (never sent) tail of filler
+    # pushes the aborted lines through while stdin stays open.
+    topic = ctx.name("t")
+    txn = ["-P", "-t", topic, "-X", f"transactional.id={ctx.name('txn')}"]
+    _kcat(ctx, txn, _lines([(None, v) for v in sc.TXN_COMMITTED_1]))
+    proc = subprocess.Popen([KCAT, "-b", ctx.bootstrap, *txn], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(_lines([(None, v) for v in sc.TXN_ABORTED]) + b"f" * 1100)
+        proc.stdin.flush()
+        deadline = time.monotonic() + TIMEOUT
+        while sc.TXN_ABORTED[-1] not in [v for _, v in _read_all(ctx, topic, "read_uncommitted")]:
+            expect(time.monotonic() < deadline, "open transaction's records never became visible")
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        proc.stdin.close()  # unblocks kcat's read so it sees the signal
+        proc.wait(TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _kcat(ctx, txn, _lines([(None, v) for v in sc.TXN_COMMITTED_2]))
+    return checks.transactions(_read_all(ctx, topic, "read_committed"), _read_all(ctx, topic, "read_uncommitted"))
+
+
+def offsets_for_times(ctx: Context) -> str:
+    topic = ctx.name("t")
+    for i in range(3):  # one kcat run each, so CreateTimes strictly increase
+        _produce(ctx, topic, [(None, f"o{i}")])
+        time.sleep(0.01)
+    stamps = [r["ts"] for r in _consume(ctx, topic, 3)]
+    expect(stamps[0] < stamps[1] < stamps[2], f"CreateTimes not increasing: {stamps}")
+    queries = [stamps[0] - 1, stamps[0] + 1, stamps[2], stamps[2] + 1]
+    expected = [1 if q == stamps[0] + 1 else next((i for i, ts in enumerate(stamps) if ts >= q), None) for q in queries]
+    found = []
+    for query in queries:
+        answer = json.loads(_kcat(ctx, ["-Q", "-J", "-t", f"{topic}:0:{query}"]))
+        offset = answer[topic]["0"]["offset"]
+        found.append(None if offset < 0 else offset)
+    expect_eq(found, expected, f"offsets for {queries} (CreateTimes {stamps})")
+    return f"{len(found)} lookups (-Q)"
+
+
+def seek(ctx: Context) -> str:
+    topic = ctx.name("t")
+    _produce(ctx, topic, [(None, f"s{i}") for i in range(sc.SEEK_COUNT)])
+    proc = subprocess.Popen(
+        [KCAT, "-b", ctx.bootstrap, "-C", "-t", topic, "-o", "end", "-c", "1", "-J"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        line = b""
+        deadline = time.monotonic() + TIMEOUT
+        while not END_RE.search(line.decode(errors="replace")):  # kcat reports the resolved end
+            expect(time.monotonic() < deadline and proc.poll() is None, "no end-of-partition report")
+            line = proc.stderr.readline()
+        position = int(END_RE.search(line.decode()).group(1))
+        _produce(ctx, topic, [(None, "after-end")])
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    after = json.loads(out)
+    beginning = _consume_from(ctx, topic, "beginning")
+    absolute = _consume_from(ctx, topic, "3")
+    return checks.seek(position, (after["offset"], after["payload"]), beginning, absolute)
+
+
+def _consume_from(ctx: Context, topic: str, offset: str) -> int:
+    out = _kcat(ctx, ["-C", "-t", topic, "-o", offset, "-c", "1", "-J"])
+    return json.loads(out)["offset"]
+
+
+SCENARIOS = {
+    **{f"codec_{c}": codec(c) for c in sc.CODECS},
+    "keys": keys,
+    "headers": headers,
+    "timestamps": "kcat cannot set a record timestamp when producing",
+    "large_message": large_message,
+    "group_commit_resume": group_commit_resume,
+    "idempotent_producer": idempotent_producer,
+    "transactions": transactions,
+    "admin": "kcat has no admin operations (it can only list metadata with -L)",
+    "offsets_for_times": offsets_for_times,
+    "seek": seek,
+}
+
+if __name__ == "__main__":
+    run_driver(CLIENT, SCENARIOS)
