@@ -179,8 +179,6 @@ class Connection:
                         logger.debug("%s: peer closed%s", self.connection_id, exc)
                     except ConnectionLost as exc:
                         logger.debug("%s: %s", self.connection_id, exc)
-                    except _FrameError as exc:
-                        logger.warning("%s: %s; closing connection", self.connection_id, exc)
                     except Exception:
                         logger.exception("%s: unexpected failure; closing", self.connection_id)
                     finally:
@@ -202,9 +200,15 @@ class Connection:
         handle = self._dispatcher.handle
         context = self.context
         while True:
-            await self._receive()
+            try:
+                await self._receive()
+                self.busy = True
+                await self._dispatch_buffered(handle, context)
+            except _FrameError as exc:
+                # Answer the requests before the bad header, then close.
+                logger.warning("%s: %s; closing connection", self.connection_id, exc)
+                self._closing = True
             self.busy = True
-            await self._dispatch_buffered(handle, context)
             await self._flush()
             self.busy = False
             if self._closing:
