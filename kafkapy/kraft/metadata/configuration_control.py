@@ -1,0 +1,186 @@
+"""AlterConfigs and IncrementalAlterConfigs for TOPIC and BROKER resources (Kafka's
+``ConfigurationControlManager``): ConfigRecords for the keys whose value changes.
+
+Resources are checked as Kafka's ``ConfigResourceExistenceChecker`` does: a topic must
+exist (UNKNOWN_TOPIC_OR_PARTITION); a broker resource is "" (the cluster default) or
+the id of a registered broker (INVALID_REQUEST for a non-integer name,
+BROKER_ID_NOT_REGISTERED for an unknown id). Names and values are checked against
+:mod:`kafkapy.config` (INVALID_CONFIG); a topic's resulting configs are validated as a
+whole, so ``min.compaction.lag.ms`` > ``max.compaction.lag.ms`` is refused. Read-only
+broker configs cannot be altered (INVALID_CONFIG, as Kafka's
+``DynamicBrokerConfig.validate``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from kafkapy.config import BROKER_CONFIGS, TOPIC_CONFIGS, ConfigDef, ConfigError, ConfigType, validate_topic_configs
+from kafkapy.kraft.metadata.image import ConfigResourceType, MetadataImage
+from kafkapy.kraft.metadata.records import ConfigRecord
+from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
+from kafkapy.wire.error_codes import ErrorCode
+
+
+class AlterConfigOp(enum.IntEnum):
+    """IncrementalAlterConfigs' ``config_operation`` codes (Kafka's ``AlterConfigOp.OpType``)."""
+
+    SET = 0
+    DELETE = 1
+    APPEND = 2
+    SUBTRACT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigResource:
+    type: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    """One entry of an IncrementalAlterConfigs resource."""
+
+    name: str
+    op: int
+    value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlterConfigsResult:
+    resource: ConfigResource
+    error: ApiError = NO_ERROR
+
+
+def incremental_alter_configs(image: MetadataImage,
+                              changes: Sequence[tuple[ConfigResource, Sequence[ConfigChange]]], *,
+                              validate_only: bool) -> ControllerResult[list[AlterConfigsResult]]:
+    """IncrementalAlterConfigs: each resource changes entirely or not at all."""
+    records: list = []
+    results = []
+    for resource, ops in changes:
+        error, new = _incremental(image, resource, ops)
+        results.append(AlterConfigsResult(resource, error))
+        if error.code == ErrorCode.NONE and not validate_only:
+            records += _records(image, resource, new)
+    return ControllerResult(records, results)
+
+
+def alter_configs(image: MetadataImage, changes: Sequence[tuple[ConfigResource, Mapping[str, str | None]]], *,
+                  validate_only: bool) -> ControllerResult[list[AlterConfigsResult]]:
+    """AlterConfigs (legacy): the given configs replace every dynamic config of the resource."""
+    records: list = []
+    results = []
+    for resource, configs in changes:
+        error = _check_resource(image, resource)
+        if error is None:
+            nulls = [name for name, value in configs.items() if value is None]
+            if nulls:
+                error = ApiError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {nulls[0]}")
+        new = dict(configs)  # type: ignore[arg-type]
+        if error is None:
+            error = _validate(resource, new)
+        results.append(AlterConfigsResult(resource, error or NO_ERROR))
+        if error is None and not validate_only:
+            records += _records(image, resource, new)
+    return ControllerResult(records, results)
+
+
+def _incremental(image: MetadataImage, resource: ConfigResource,
+                 ops: Sequence[ConfigChange]) -> tuple[ApiError, dict[str, str]]:
+    error = _check_resource(image, resource)
+    if error is not None:
+        return error, {}
+    names = [op.name for op in ops]
+    if len(set(names)) != len(names):
+        return ApiError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys"), {}
+    table = _table(resource.type)
+    new = dict(image.configs.get((resource.type, resource.name), {}))
+    for op in ops:
+        definition = table.get(op.name)
+        if op.op == AlterConfigOp.SET:
+            if op.value is None:
+                return ApiError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {op.name}"), {}
+            new[op.name] = op.value
+        elif op.op == AlterConfigOp.DELETE:
+            new.pop(op.name, None)
+        elif op.op in (AlterConfigOp.APPEND, AlterConfigOp.SUBTRACT):
+            if definition is None:
+                return _unknown(resource, op.name), {}
+            if definition.type is not ConfigType.LIST:
+                verb = "APPEND to" if op.op == AlterConfigOp.APPEND else "SUBTRACT from"
+                return ApiError(ErrorCode.INVALID_CONFIG,
+                                f"Can't {verb} key {op.name} because its type is not LIST."), {}
+            current = new[op.name] if op.name in new else definition.format(definition.default)
+            items = [v for v in (current or "").split(",") if v]
+            given = [v.strip() for v in (op.value or "").split(",") if v.strip()]
+            if op.op == AlterConfigOp.APPEND:
+                items += [v for v in given if v not in items]
+            else:
+                items = [v for v in items if v not in given]
+            new[op.name] = ",".join(items)
+        else:
+            return ApiError(ErrorCode.INVALID_REQUEST, f"Unknown operation type {op.op}"), {}
+    error = _validate(resource, new)
+    return (error or NO_ERROR), new
+
+
+def _table(resource_type: int) -> Mapping[str, ConfigDef]:
+    return TOPIC_CONFIGS if resource_type == ConfigResourceType.TOPIC else BROKER_CONFIGS
+
+
+def _unknown(resource: ConfigResource, name: str) -> ApiError:
+    kind = "topic" if resource.type == ConfigResourceType.TOPIC else "broker"
+    return ApiError(ErrorCode.INVALID_CONFIG, f"Unknown {kind} config name: {name}")
+
+
+def _check_resource(image: MetadataImage, resource: ConfigResource) -> ApiError | None:
+    if resource.type == ConfigResourceType.TOPIC:
+        if resource.name not in image.topics_by_name:
+            return ApiError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                            f"The topic '{resource.name}' does not exist.")
+        return None
+    if resource.type == ConfigResourceType.BROKER:
+        if resource.name == "":
+            return None
+        try:
+            broker_id = int(resource.name)
+        except ValueError:
+            return ApiError(ErrorCode.INVALID_REQUEST,
+                            f"Illegal non-integral BROKER resource type name: {resource.name}")
+        if broker_id not in image.brokers:
+            return ApiError(ErrorCode.BROKER_ID_NOT_REGISTERED, f"No node with id {broker_id} found.")
+        return None
+    return ApiError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource.type}")
+
+
+def _validate(resource: ConfigResource, configs: Mapping[str, str]) -> ApiError | None:
+    """INVALID_CONFIG for an unknown name, a value that does not parse, or a read-only
+    broker config; None when the resulting configs are acceptable."""
+    try:
+        if resource.type == ConfigResourceType.TOPIC:
+            validate_topic_configs(configs)
+            return None
+        for name, value in configs.items():
+            definition = BROKER_CONFIGS.get(name)
+            if definition is None:
+                return _unknown(resource, name)
+            if definition.read_only:
+                return ApiError(ErrorCode.INVALID_CONFIG,
+                                f"Cannot update these configs dynamically: {name}")
+            definition.parse(value)
+    except ConfigError as e:
+        return ApiError(ErrorCode.INVALID_CONFIG, str(e))
+    return None
+
+
+def _records(image: MetadataImage, resource: ConfigResource, new: Mapping[str, str]) -> list:
+    """ConfigRecords turning the resource's current configs into ``new``."""
+    old = image.configs.get((resource.type, resource.name), {})
+    records = [ConfigRecord(resource_type=resource.type, resource_name=resource.name, name=name, value=None)
+               for name in sorted(old) if name not in new]
+    records += [ConfigRecord(resource_type=resource.type, resource_name=resource.name, name=name, value=value)
+                for name, value in sorted(new.items()) if old.get(name) != value]
+    return records

@@ -1,0 +1,155 @@
+"""The active controller's logic, pure: image + request -> records + answer.
+
+Kafka's ``QuorumController`` splits its work among control managers; so does this
+package, and :class:`Controller` is the one object the runtime talks to:
+
+* ``cluster_control.py``: broker registration, heartbeats, fencing, controlled shutdown;
+* ``replication_control.py``: topics, partitions, AlterPartition, leader elections;
+* ``configuration_control.py``: AlterConfigs / IncrementalAlterConfigs;
+* producer id blocks, here (``ProducerIdControlManager``).
+
+Nothing here does I/O, awaits or reads a clock: time comes in as ``now_ms`` and
+randomness from the ``random.Random`` given at construction, so tests are
+deterministic. The caller (``service.py``) serializes operations: each one is computed
+on an image that holds every record of the operations before it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from kafkapy.kraft.metadata import configuration_control, replication_control
+from kafkapy.kraft.metadata.cluster_control import (
+    BrokerHeartbeatReply,
+    BrokerHeartbeatRequest,
+    BrokerRegistrationReply,
+    BrokerRegistrationRequest,
+    ClusterControl,
+)
+from kafkapy.kraft.metadata.configuration_control import AlterConfigsResult, ConfigChange, ConfigResource
+from kafkapy.kraft.metadata.image import MetadataImage, Uuid
+from kafkapy.kraft.metadata.records import ProducerIdsRecord
+from kafkapy.kraft.metadata.replication_control import (
+    CreatePartitionsResult,
+    CreateTopicResult,
+    DeleteTopicResult,
+    NewPartitions,
+    NewTopic,
+    PartitionStateChange,
+    PartitionStateResult,
+)
+from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
+from kafkapy.wire.error_codes import ErrorCode
+
+#: Kafka's ``ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE``.
+PRODUCER_ID_BLOCK_SIZE = 1000
+_LONG_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    """The broker configs the controller's decisions depend on, with Kafka's defaults."""
+
+    #: num.partitions
+    num_partitions: int = 1
+    #: default.replication.factor
+    default_replication_factor: int = 1
+    #: broker.session.timeout.ms
+    broker_session_timeout_ms: int = 9000
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerIdsBlock:
+    """AllocateProducerIds' answer: ids ``producer_id_start`` .. start + len - 1."""
+
+    error: ApiError = NO_ERROR
+    producer_id_start: int = -1
+    producer_id_len: int = 0
+
+
+class Controller:
+    """Turns admin and broker requests into metadata records. Not task-safe."""
+
+    def __init__(self, config: ControllerConfig = ControllerConfig(), *, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
+        self.cluster = ClusterControl(config.broker_session_timeout_ms)
+
+    # --- state from the log -------------------------------------------------------------
+
+    def replay(self, record: Any, offset: int) -> None:
+        """Note a committed record at ``offset`` (registration offsets, for catch-up)."""
+        self.cluster.replay(record, offset)
+
+    def activate(self, image: MetadataImage, now_ms: int) -> None:
+        """This node became the active controller with ``image`` fully applied."""
+        self.cluster.activate(image, now_ms)
+
+    # --- topics -------------------------------------------------------------------------
+
+    def create_topics(self, image: MetadataImage, topics: Sequence[NewTopic], *,
+                      validate_only: bool = False) -> ControllerResult[list[CreateTopicResult]]:
+        return replication_control.create_topics(
+            image, topics, validate_only=validate_only,
+            default_num_partitions=self.config.num_partitions,
+            default_replication_factor=self.config.default_replication_factor, rng=self.rng)
+
+    def delete_topics(self, image: MetadataImage, names: Iterable[str] = (),
+                      ids: Iterable[Uuid] = ()) -> ControllerResult[list[DeleteTopicResult]]:
+        return replication_control.delete_topics(image, names, ids)
+
+    def create_partitions(self, image: MetadataImage, topics: Sequence[NewPartitions], *,
+                          validate_only: bool = False) -> ControllerResult[list[CreatePartitionsResult]]:
+        return replication_control.create_partitions(image, topics, validate_only=validate_only, rng=self.rng)
+
+    def alter_partition(self, image: MetadataImage, broker_id: int, broker_epoch: int,
+                        topics: Mapping[Uuid, Sequence[PartitionStateChange]]
+                        ) -> ControllerResult[tuple[ApiError, list[PartitionStateResult]]]:
+        return replication_control.alter_partition(image, broker_id, broker_epoch, topics)
+
+    # --- configs ------------------------------------------------------------------------
+
+    def incremental_alter_configs(self, image: MetadataImage,
+                                  changes: Sequence[tuple[ConfigResource, Sequence[ConfigChange]]], *,
+                                  validate_only: bool = False) -> ControllerResult[list[AlterConfigsResult]]:
+        return configuration_control.incremental_alter_configs(image, changes, validate_only=validate_only)
+
+    def alter_configs(self, image: MetadataImage,
+                      changes: Sequence[tuple[ConfigResource, Mapping[str, str | None]]], *,
+                      validate_only: bool = False) -> ControllerResult[list[AlterConfigsResult]]:
+        return configuration_control.alter_configs(image, changes, validate_only=validate_only)
+
+    # --- brokers ------------------------------------------------------------------------
+
+    def register_broker(self, image: MetadataImage, request: BrokerRegistrationRequest,
+                        now_ms: int) -> ControllerResult[BrokerRegistrationReply]:
+        return self.cluster.register_broker(image, request, now_ms)
+
+    def broker_heartbeat(self, image: MetadataImage, request: BrokerHeartbeatRequest,
+                         now_ms: int) -> ControllerResult[BrokerHeartbeatReply]:
+        return self.cluster.heartbeat(image, request, now_ms)
+
+    def fence_stale_brokers(self, image: MetadataImage, now_ms: int) -> ControllerResult[list[int]]:
+        return self.cluster.fence_stale_brokers(image, now_ms)
+
+    # --- producer ids -------------------------------------------------------------------
+
+    def allocate_producer_ids(self, image: MetadataImage, broker_id: int,
+                              broker_epoch: int) -> ControllerResult[ProducerIdsBlock]:
+        """AllocateProducerIds: the next block of 1000 ids, as a ProducerIdsRecord.
+
+        Errors: STALE_BROKER_EPOCH for an unregistered broker or another epoch;
+        UNKNOWN_SERVER_ERROR once the id space is exhausted (Kafka's message).
+        """
+        broker = image.brokers.get(broker_id)
+        if broker is None or broker.epoch != broker_epoch:
+            return ControllerResult([], ProducerIdsBlock(ApiError(ErrorCode.STALE_BROKER_EPOCH)))
+        start = image.next_producer_id
+        if start > _LONG_MAX - PRODUCER_ID_BLOCK_SIZE:
+            return ControllerResult([], ProducerIdsBlock(ApiError(
+                ErrorCode.UNKNOWN_SERVER_ERROR, "Exhausted all producerIds.")))
+        record = ProducerIdsRecord(broker_id=broker_id, broker_epoch=broker_epoch,
+                                   next_producer_id=start + PRODUCER_ID_BLOCK_SIZE)
+        return ControllerResult([record], ProducerIdsBlock(NO_ERROR, start, PRODUCER_ID_BLOCK_SIZE))

@@ -1,0 +1,24 @@
+"""Feature names and levels finalized in the metadata log.
+
+``metadata.version`` levels are Kafka's ``MetadataVersion`` feature levels
+(``server-common/.../MetadataVersion.java``): 3.3-IV3 is 7 (the oldest Kafka 4.x
+accepts), 4.0-IV3 is 25, 4.1-IV1 is 27. kafkapy writes the records of 4.1-IV1, so
+that is both the level a new cluster is bootstrapped at and the highest it supports.
+"""
+
+from __future__ import annotations
+
+METADATA_VERSION = "metadata.version"
+KRAFT_VERSION = "kraft.version"
+
+#: MetadataVersion.IBP_3_3_IV3, Kafka 4.x's MINIMUM_VERSION.
+METADATA_VERSION_MIN = 7
+#: MetadataVersion.IBP_4_1_IV1 (Kafka 4.1's LATEST_PRODUCTION).
+METADATA_VERSION_4_1_IV1 = 27
+METADATA_VERSION_LATEST = METADATA_VERSION_4_1_IV1
+
+#: The feature ranges this node supports, as a broker reports them in
+#: BrokerRegistration and ApiVersions: name -> (min level, max level).
+SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {
+    METADATA_VERSION: (METADATA_VERSION_MIN, METADATA_VERSION_LATEST),
+}
