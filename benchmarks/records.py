@@ -51,7 +51,9 @@ def sample_records(count: int, value_size: int = 200) -> list[Record]:
     """``count`` records with values of exactly ``value_size`` bytes (at least 24)."""
     records = []
     for i in range(count):
-        value = (b'{"u":%d,"p":"/p/%d","x":"' % (i % 100_000, i % 97)).ljust(value_size - 2, b"x")[: value_size - 2] + b'"}'
+        value = (b'{"u":%d,"p":"/p/%d","x":"' % (i % 100_000, i % 97)).ljust(value_size - 2, b"x")[
+            : value_size - 2
+        ] + b'"}'
         records.append(Record(i, i, b"user-%d" % (i % 1000), value, [("trace", b"%016x" % i)] if i % 4 == 0 else []))
     return records
 
@@ -59,7 +61,9 @@ def sample_records(count: int, value_size: int = 200) -> list[Record]:
 def bench_headers() -> None:
     print("header validation (one batch, CRC-32C over the whole batch)")
     for label, size in (("16 KiB", 16 * 1024), ("1 MiB", 1024 * 1024)):  # of record values
-        batch = build_batch(sample_records(size // 200), producer_id=1, producer_epoch=0, base_sequence=0, base_timestamp=0)
+        batch = build_batch(
+            sample_records(size // 200), producer_id=1, producer_epoch=0, base_sequence=0, base_timestamp=0
+        )
         mv = memoryview(batch)
         t_read = best_of(lambda: read_batch_header(mv))
         t_val = best_of(lambda: validate_batch(mv))
@@ -74,7 +78,10 @@ def bench_headers() -> None:
         )
     log = b"".join(build_batch(sample_records(16 * 1024 // 200), base_timestamp=0) for _ in range(64))
     t_scan = best_of(lambda: scan_batches(log))
-    print(f"  scan_batches over 64 x 16 KiB batches ({len(log) / 1e6:.2f} MB): {t_scan * 1e3:.2f} ms ({len(log) / t_scan / 1e9:.2f} GB/s)")
+    print(
+        f"  scan_batches over 64 x 16 KiB batches ({len(log) / 1e6:.2f} MB): {t_scan * 1e3:.2f} ms "
+        f"({len(log) / t_scan / 1e9:.2f} GB/s)"
+    )
 
 
 def bench_records() -> None:

@@ -70,9 +70,7 @@ Buffer = bytes | bytearray | memoryview
 
 
 def _bomb(codec: str, max_output: int) -> WireError:
-    return WireError(
-        f"{codec} data decompresses to more than {max_output} bytes", error_code=ErrorCode.CORRUPT_MESSAGE
-    )
+    return WireError(f"{codec} data decompresses to more than {max_output} bytes", error_code=ErrorCode.CORRUPT_MESSAGE)
 
 
 def _corrupt(codec: str, detail: object) -> WireError:

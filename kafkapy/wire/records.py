@@ -110,7 +110,8 @@ class BatchHeader(NamedTuple):
 
     @property
     def compression(self) -> Compression:
-        """The codec of the records section; raises ValueError for unknown ids 5-7."""
+        """The codec of the records section; ValueError for the unassigned ids 5-7,
+        which :func:`validate_batch` and :func:`validate_produce_batch` reject."""
         return Compression(self.attributes & COMPRESSION_MASK)
 
     @property
@@ -213,6 +214,7 @@ def validate_batch(buf: bytes | bytearray | memoryview, pos: int = 0, end: int |
     header = read_batch_header(buf, pos)
     _check_length(header, pos, end)
     _check_crc(buf, header, pos)
+    _check_codec(header, pos)
     if header.last_offset_delta < 0:
         raise _corrupt(
             f"negative lastOffsetDelta {header.last_offset_delta}", pos + LAST_OFFSET_DELTA_OFFSET, "last_offset_delta"
@@ -252,6 +254,16 @@ def _check_crc(buf: bytes | bytearray | memoryview, header: BatchHeader, pos: in
     if actual != header.crc:
         raise _corrupt(
             f"record batch CRC mismatch: stored {header.crc:#010x}, computed {actual:#010x}", pos + CRC_OFFSET, "crc"
+        )
+
+
+def _check_codec(header: BatchHeader, pos: int) -> None:
+    """Codec ids 5-7 are unassigned; after this check ``header.compression`` is safe."""
+    if header.attributes & COMPRESSION_MASK > Compression.ZSTD:
+        raise _corrupt(
+            f"unknown compression codec id {header.attributes & COMPRESSION_MASK}",
+            pos + ATTRIBUTES_OFFSET,
+            "attributes",
         )
 
 
@@ -324,6 +336,7 @@ def validate_produce_batch(
             offset=pos,
         )
     _check_crc(buf, header, pos)
+    _check_codec(header, pos)
     count_from_offsets = header.last_offset_delta + 1
     if count_from_offsets <= 0:
         raise _invalid_record(
@@ -367,7 +380,11 @@ def _peek_batch_size(buf: bytes | bytearray | memoryview, pos: int, end: int) ->
         return None
     batch_length = _INT32.unpack_from(buf, pos + BATCH_LENGTH_OFFSET)[0]
     if batch_length < _RECORD_OVERHEAD_V0:
-        raise _corrupt(f"batchLength {batch_length} is below the minimum record overhead", pos + BATCH_LENGTH_OFFSET, "batch_length")
+        raise _corrupt(
+            f"batchLength {batch_length} is below the minimum record overhead",
+            pos + BATCH_LENGTH_OFFSET,
+            "batch_length",
+        )
     if end - pos >= MAGIC_OFFSET + 1:
         magic = buf[pos + MAGIC_OFFSET]
         if magic > MAGIC_V2:
@@ -397,7 +414,11 @@ def iter_batches(
         batch_length = _INT32.unpack_from(buf, pos + BATCH_LENGTH_OFFSET)[0]
         if end - pos < BATCH_HEADER_SIZE or end - pos < LOG_OVERHEAD + batch_length:
             if batch_length < MIN_BATCH_LENGTH:
-                raise _corrupt(f"batchLength {batch_length} below the minimum {MIN_BATCH_LENGTH}", pos + BATCH_LENGTH_OFFSET, "batch_length")
+                raise _corrupt(
+                    f"batchLength {batch_length} below the minimum {MIN_BATCH_LENGTH}",
+                    pos + BATCH_LENGTH_OFFSET,
+                    "batch_length",
+                )
             return
         header = read_batch_header(buf, pos)
         _check_length(header, pos, end)
@@ -460,9 +481,7 @@ def set_partition_leader_epoch(buf: bytearray | memoryview, pos: int, epoch: int
     _INT32.pack_into(buf, pos + PARTITION_LEADER_EPOCH_OFFSET, epoch)
 
 
-def set_max_timestamp(
-    buf: bytearray | memoryview, pos: int, timestamp: int, timestamp_type: TimestampType
-) -> None:
+def set_max_timestamp(buf: bytearray | memoryview, pos: int, timestamp: int, timestamp_type: TimestampType) -> None:
     """Write maxTimestamp and the timestamp-type bit, then recompute the CRC.
 
     As Kafka's ``DefaultRecordBatch.setMaxTimestamp``: nothing is written (and the CRC
@@ -539,8 +558,7 @@ def records_section(
         body = view[pos + RECORDS_OFFSET : pos + header.size]
         if codec == Compression.NONE:
             return header, bytes(body)
-        if codec > Compression.ZSTD:
-            raise _corrupt(f"unknown compression codec id {codec}", pos + ATTRIBUTES_OFFSET, "attributes")
+        _check_codec(header, pos)
         try:
             return header, decompress(Compression(codec), body, max_output=max_output)
         except WireError as exc:
@@ -881,7 +899,9 @@ def parse_end_txn_marker(buf: bytes | bytearray | memoryview, pos: int = 0) -> E
     version, coordinator_epoch = _END_TXN_VALUE.unpack_from(value)
     if version < 0:
         raise WireError(
-            f"invalid transaction marker version {version}", error_code=ErrorCode.CORRUPT_MESSAGE, field="end_txn_marker"
+            f"invalid transaction marker version {version}",
+            error_code=ErrorCode.CORRUPT_MESSAGE,
+            field="end_txn_marker",
         )
     return EndTxnMarker(
         record_type == ControlRecordType.COMMIT,

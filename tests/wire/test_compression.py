@@ -97,7 +97,10 @@ def test_we_read_raw_snappy_as_librdkafka_writes() -> None:
     raw = bytes(cramjam.snappy.compress_raw(SAMPLE))
     assert not raw.startswith(XERIAL_MAGIC)
     assert decompress(Compression.SNAPPY, raw, max_output=len(SAMPLE)) == SAMPLE
-    assert decompress(Compression.SNAPPY, kp_codec.snappy_encode(SAMPLE, xerial_compatible=False), max_output=len(SAMPLE)) == SAMPLE
+    assert (
+        decompress(Compression.SNAPPY, kp_codec.snappy_encode(SAMPLE, xerial_compatible=False), max_output=len(SAMPLE))
+        == SAMPLE
+    )
 
 
 def test_we_read_xerial_with_odd_block_sizes() -> None:

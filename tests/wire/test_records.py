@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
-
 from kio.records.readers import read_batch as kio_read_batch
 
 from kafkapy.wire._varint import (
@@ -87,7 +86,9 @@ def kp_batch(
         batch_size=1 << 30,
     )
     for i in range(n):
-        builder.append(i, timestamp=1_700_000_000_000 + i, key=b"key-%d" % i, value=bytes([i % 256]) * value_size, headers=[])
+        builder.append(
+            i, timestamp=1_700_000_000_000 + i, key=b"key-%d" % i, value=bytes([i % 256]) * value_size, headers=[]
+        )
     return builder.build()
 
 
@@ -104,7 +105,13 @@ def patch(buf: bytearray, fmt: str, offset: int, value: int, *, fix_crc: bool) -
 
 def test_header_fields_match_kafka_python() -> None:
     buf = kp_batch(
-        5, producer_id=77, producer_epoch=3, base_sequence=100, transactional=True, compression=Compression.LZ4, value_size=200
+        5,
+        producer_id=77,
+        producer_epoch=3,
+        base_sequence=100,
+        transactional=True,
+        compression=Compression.LZ4,
+        value_size=200,
     )
     h = read_batch_header(buf)
     kp = DefaultRecordBatch(bytes(buf))
@@ -129,7 +136,14 @@ def test_header_reads_at_position_and_from_memoryview() -> None:
 
 @pytest.mark.parametrize(
     ("base", "delta", "expected"),
-    [(0, 0, 0), (10, 4, 14), (0x7FFFFFFF, 0, 0x7FFFFFFF), (0x7FFFFFFF, 1, 0), (0x7FFFFFFE, 3, 1), (0x7FFFFFF0, 0x10, 0)],
+    [
+        (0, 0, 0),
+        (10, 4, 14),
+        (0x7FFFFFFF, 0, 0x7FFFFFFF),
+        (0x7FFFFFFF, 1, 0),
+        (0x7FFFFFFE, 3, 1),
+        (0x7FFFFFF0, 0x10, 0),
+    ],
 )
 def test_sequence_wraps_like_kafka(base: int, delta: int, expected: int) -> None:
     assert increment_sequence(base, delta) == expected
@@ -457,8 +471,16 @@ def test_uvarint_round_trip(v: int) -> None:
 
 @pytest.mark.parametrize(
     ("value", "raw"),
-    [(0, b"\x00"), (-1, b"\x01"), (1, b"\x02"), (-64, b"\x7f"), (64, b"\x80\x01"), (300, b"\xd8\x04"),
-     ((1 << 31) - 1, b"\xfe\xff\xff\xff\x0f"), (-(1 << 31), b"\xff\xff\xff\xff\x0f")],
+    [
+        (0, b"\x00"),
+        (-1, b"\x01"),
+        (1, b"\x02"),
+        (-64, b"\x7f"),
+        (64, b"\x80\x01"),
+        (300, b"\xd8\x04"),
+        ((1 << 31) - 1, b"\xfe\xff\xff\xff\x0f"),
+        (-(1 << 31), b"\xff\xff\xff\xff\x0f"),
+    ],
 )
 def test_varint_matches_kafka_encoding(value: int, raw: bytes) -> None:
     assert encode_varint(value) == raw
@@ -496,9 +518,7 @@ def test_varint_out_of_range_is_a_caller_bug() -> None:
 
 # --- build and iterate records ----------------------------------------------------------
 
-HEADERS = st.lists(
-    st.tuples(st.text(max_size=8), st.none() | st.binary(max_size=8)), max_size=3
-)
+HEADERS = st.lists(st.tuples(st.text(max_size=8), st.none() | st.binary(max_size=8)), max_size=3)
 NULLABLE = st.none() | st.binary(max_size=300)
 
 
@@ -580,7 +600,9 @@ def test_log_append_time_records_take_max_timestamp() -> None:
 
 
 def test_empty_batch_for_compaction() -> None:
-    batch = build_batch([], base_offset=50, last_offset_delta=9, base_timestamp=0, producer_id=3, producer_epoch=0, base_sequence=20)
+    batch = build_batch(
+        [], base_offset=50, last_offset_delta=9, base_timestamp=0, producer_id=3, producer_epoch=0, base_sequence=20
+    )
     h = validate_batch(batch)
     assert (h.record_count, h.last_offset, h.last_sequence) == (0, 59, 29)
     assert list(iter_records(batch)) == []
@@ -603,10 +625,13 @@ def test_records_section_honours_max_output() -> None:
     assert info.value.error_code == ErrorCode.CORRUPT_MESSAGE and info.value.offset == RECORDS_OFFSET
 
 
-def test_unknown_codec_id_is_corrupt() -> None:
-    batch = patch(bytearray(build_batch([Record(0, 0, None, b"x")])), ">h", 21, 6, fix_crc=True)
-    with pytest.raises(WireError, match="codec"):
-        list(iter_records(batch))
+@pytest.mark.parametrize("codec_id", [5, 6, 7])
+def test_unknown_codec_id_is_corrupt(codec_id: int) -> None:
+    batch = patch(bytearray(build_batch([Record(0, 0, None, b"x")])), ">h", 21, codec_id, fix_crc=True)
+    for check in (iter_records, validate_batch, validate_produce_batch):
+        with pytest.raises(WireError, match="codec") as info:
+            list(check(batch)) if check is iter_records else check(batch)
+        assert info.value.error_code == ErrorCode.CORRUPT_MESSAGE and info.value.offset == ATTRIBUTES_OFFSET
 
 
 # --- malformed records ------------------------------------------------------------------
@@ -682,8 +707,13 @@ def test_mutated_records_decode_or_raise_wire_error(codec: Compression, data: st
 # --- cross-checks with kafka-python and kio ---------------------------------------------
 
 KP_RECORDS = [
-    (i, 1_700_000_000_000 + i * 3, None if i % 4 == 0 else b"key-%d" % i, None if i % 5 == 1 else b"value-%d " % i * (i % 40),
-     [("h%d" % j, None if j == 1 else b"hv%d" % j) for j in range(i % 3)])
+    (
+        i,
+        1_700_000_000_000 + i * 3,
+        None if i % 4 == 0 else b"key-%d" % i,
+        None if i % 5 == 1 else b"value-%d " % i * (i % 40),
+        [("h%d" % j, None if j == 1 else b"hv%d" % j) for j in range(i % 3)],
+    )
     for i in range(200)
 ]
 
@@ -691,8 +721,13 @@ KP_RECORDS = [
 @pytest.mark.parametrize("codec", list(Compression))
 def test_we_read_kafka_python_batches(codec: Compression) -> None:
     builder = DefaultRecordBatchBuilder(
-        magic=2, compression_type=_KP_CODECS[codec], is_transactional=True, producer_id=42, producer_epoch=2,
-        base_sequence=1000, batch_size=1 << 30,
+        magic=2,
+        compression_type=_KP_CODECS[codec],
+        is_transactional=True,
+        producer_id=42,
+        producer_epoch=2,
+        base_sequence=1000,
+        batch_size=1 << 30,
     )
     for offset, timestamp, key, value, headers in KP_RECORDS:
         builder.append(offset, timestamp=timestamp, key=key, value=value, headers=headers)
@@ -720,7 +755,13 @@ def test_kafka_python_reads_our_batches(codec: Compression) -> None:
     )
     kp = DefaultRecordBatch(ours)
     assert kp.validate_crc()
-    assert (kp.base_offset, kp.compression_type, kp.producer_id, kp.producer_epoch, kp.leader_epoch) == (5000, int(codec), 9, 1, 3)
+    assert (kp.base_offset, kp.compression_type, kp.producer_id, kp.producer_epoch, kp.leader_epoch) == (
+        5000,
+        int(codec),
+        9,
+        1,
+        3,
+    )
     assert kp.last_offset == 5199 and kp.max_timestamp == KP_RECORDS[-1][1]
     got = [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in kp]
     assert got == [(5000 + o, t, k, v, h) for o, t, k, v, h in KP_RECORDS]
@@ -759,7 +800,9 @@ def test_control_key_unknown_type_and_bad_keys() -> None:
 
 @pytest.mark.parametrize("commit", [True, False])
 def test_end_txn_marker_round_trip(commit: bool) -> None:
-    batch = build_end_txn_marker(4242, 7, 13, commit, timestamp=1_700_000_000_123, base_offset=900, partition_leader_epoch=5)
+    batch = build_end_txn_marker(
+        4242, 7, 13, commit, timestamp=1_700_000_000_123, base_offset=900, partition_leader_epoch=5
+    )
     h = validate_batch(batch)
     assert h.is_control and h.is_transactional and h.record_count == 1
     assert (h.producer_id, h.producer_epoch, h.base_sequence, h.partition_leader_epoch) == (4242, 7, -1, 5)
@@ -784,12 +827,16 @@ def test_parse_end_txn_marker_other_control_types_and_errors() -> None:
     with pytest.raises(WireError):
         parse_end_txn_marker(build_batch([Record(0, 0, None, b"x")]))
     short_value = build_batch(
-        [Record(0, 0, encode_control_key(ControlRecordType.COMMIT), b"\x00\x00")], is_control=True, is_transactional=True
+        [Record(0, 0, encode_control_key(ControlRecordType.COMMIT), b"\x00\x00")],
+        is_control=True,
+        is_transactional=True,
     )
     with pytest.raises(WireError, match="6 bytes"):
         parse_end_txn_marker(short_value)
 
 
 def test_absolute_record_fields() -> None:
-    (r,) = iter_absolute_records(build_batch([Record(3, 4, b"k", b"v", [("a", b"b")])], base_offset=10, base_timestamp=100))
+    (r,) = iter_absolute_records(
+        build_batch([Record(3, 4, b"k", b"v", [("a", b"b")])], base_offset=10, base_timestamp=100)
+    )
     assert r == AbsoluteRecord(13, 104, b"k", b"v", [("a", b"b")])
