@@ -17,7 +17,13 @@ from __future__ import annotations
 class BufferPool:
     """Writable buffers handed out as memoryviews of at least the size asked for."""
 
-    __slots__ = ("_free", "_idle_bytes", "max_idle_bytes", "min_size", "max_pooled_size")
+    __slots__ = (
+        "_free",
+        "_idle_bytes",
+        "max_idle_bytes",
+        "max_pooled_size",
+        "min_size",
+    )
 
     def __init__(
         self,

@@ -78,27 +78,27 @@ class Connection:
     """One accepted socket, served until EOF, close, failure or cancellation."""
 
     __slots__ = (
-        "sock",
-        "context",
-        "last_active",
-        "busy",
-        "_dispatcher",
-        "_max_bytes",
-        "_buffer_bytes",
-        "_pool",
-        "_scope",
-        "_closing",
-        "_pending",
-        "_sending",
-        "_send_done",
-        "_flush_wanted",
-        "_failure",
         "_buf",
-        "_start",
+        "_buffer_bytes",
+        "_closing",
+        "_dispatcher",
         "_end",
+        "_failure",
+        "_flush_wanted",
         "_large",
         "_large_buf",
+        "_max_bytes",
+        "_pending",
+        "_pool",
+        "_scope",
+        "_send_done",
+        "_sending",
+        "_start",
         "_unyielded",
+        "busy",
+        "context",
+        "last_active",
+        "sock",
     )
 
     def __init__(
@@ -114,7 +114,9 @@ class Connection:
         pool: BufferPool,
     ) -> None:
         self.sock = sock
-        self.context = ConnectionContext(connection_id, listener_name, peer, local, self.close)
+        self.context = ConnectionContext(
+            connection_id, listener_name, peer, local, self.close
+        )
         self.last_active = trio.current_time()
         # True from when a batch of frames is complete until its responses are sent.
         self.busy = False
@@ -159,7 +161,9 @@ class Connection:
         expiry = self.last_active + max_idle
         if expiry > now:
             return expiry
-        logger.debug("%s: idle for %.0f ms; closing", self.connection_id, max_idle * 1000)
+        logger.debug(
+            "%s: idle for %.0f ms; closing", self.connection_id, max_idle * 1000
+        )
         self.close()
         return None
 
@@ -180,7 +184,9 @@ class Connection:
                     except ConnectionLost as exc:
                         logger.debug("%s: %s", self.connection_id, exc)
                     except Exception:
-                        logger.exception("%s: unexpected failure; closing", self.connection_id)
+                        logger.exception(
+                            "%s: unexpected failure; closing", self.connection_id
+                        )
                     finally:
                         nursery.cancel_scope.cancel()
             if isinstance(self._failure, ConnectionLost):
@@ -309,11 +315,17 @@ class Connection:
             try:
                 response = await handle(context, frame)
             except CloseConnection as exc:
-                logger.debug("%s: closing at the dispatcher's request: %s", self.connection_id, exc)
+                logger.debug(
+                    "%s: closing at the dispatcher's request: %s",
+                    self.connection_id,
+                    exc,
+                )
                 self._closing = True
                 return
             except Exception:
-                logger.exception("%s: request handling failed; closing", self.connection_id)
+                logger.exception(
+                    "%s: request handling failed; closing", self.connection_id
+                )
                 self._closing = True
                 return
             finally:
@@ -366,7 +378,7 @@ class Connection:
                 await self._flush_wanted.wait()
                 self._flush_wanted = trio.Event()
                 await self._flush()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported by run(), which logs it
             self._failure = exc
             self._scope.cancel()
 

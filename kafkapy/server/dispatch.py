@@ -70,7 +70,7 @@ class ConnectionContext:
     no lock; ``close`` may be called from any task.
     """
 
-    __slots__ = ("connection_id", "listener_name", "peer", "local", "state", "_close")
+    __slots__ = ("_close", "connection_id", "listener_name", "local", "peer", "state")
 
     def __init__(
         self,
@@ -102,7 +102,9 @@ class ConnectionContext:
 class Dispatcher(Protocol):
     """Turns request frames into responses; implemented by the broker."""
 
-    async def handle(self, conn: ConnectionContext, frame: memoryview) -> Response | None:
+    async def handle(
+        self, conn: ConnectionContext, frame: memoryview
+    ) -> Response | None:
         """Handle one request frame of ``conn``.
 
         Args:

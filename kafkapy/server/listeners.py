@@ -95,7 +95,9 @@ def bound_address(listener: Listener, sock: socket.socket) -> BoundAddress:
     return BoundAddress(listener.name, host, port, socket.AddressFamily(sock.family))
 
 
-def bind_all(listeners: Sequence[Listener], backlog: int) -> list[tuple[Listener, socket.socket]]:
+def bind_all(
+    listeners: Sequence[Listener], backlog: int
+) -> list[tuple[Listener, socket.socket]]:
     """Bind every listener; all or nothing."""
     bound: list[tuple[Listener, socket.socket]] = []
     try:

@@ -19,7 +19,9 @@ from kafkapy.server.settings import ServerSettings
 logger = logging.getLogger("kafkapy.server.listener")
 
 # Out of a resource: log, then retry after a pause (trio.serve_listeners does the same).
-_ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_ACCEPT_CAPACITY_ERRNOS = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+)
 _ACCEPT_RETRY_SLEEP = 0.1
 # The connection died before it was accepted: nothing to do (as trio's SocketListener).
 _ACCEPT_IGNORED_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
@@ -77,7 +79,9 @@ async def serve(
                         address.port,
                         listener.name,
                     )
-                    accept_nursery.start_soon(server.accept_loop, listener, sock, connection_nursery)
+                    accept_nursery.start_soon(
+                        server.accept_loop, listener, sock, connection_nursery
+                    )
                 accept_nursery.start_soon(server.expire_idle_connections)
                 task_status.started(addresses)
                 if shutdown_trigger is not None:
@@ -139,7 +143,11 @@ class _Server:
             await trio.lowlevel.checkpoint()
 
     def _admit(
-        self, listener: Listener, sock: socket.socket, peer: tuple, nursery: trio.Nursery
+        self,
+        listener: Listener,
+        sock: socket.socket,
+        peer: tuple,
+        nursery: trio.Nursery,
     ) -> None:
         """Start serving an accepted socket, or close it if over a connection cap."""
         ip = peer[0]

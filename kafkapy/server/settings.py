@@ -59,4 +59,6 @@ class ServerSettings:
 
     def max_connections_for(self, ip: str) -> int:
         """The connection cap for one peer address, its override if it has one."""
-        return self.max_connections_per_ip_overrides.get(ip, self.max_connections_per_ip)
+        return self.max_connections_per_ip_overrides.get(
+            ip, self.max_connections_per_ip
+        )

@@ -85,7 +85,9 @@ async def send_responses(sock: socket.socket, responses: Iterable[Response]) -> 
         await send_buffers(sock, run)
 
 
-async def send_buffers(sock: socket.socket, bufs: list[bytes | bytearray | memoryview]) -> None:
+async def send_buffers(
+    sock: socket.socket, bufs: list[bytes | bytearray | memoryview]
+) -> None:
     """Send all of ``bufs``, joining small runs, handling partial sends.
 
     ``bufs`` is not modified.
@@ -149,12 +151,16 @@ async def send_region(sock: socket.socket, region: FileRegionLike) -> None:
                 return
             raise
         if sent == 0:
-            raise ValueError(f"file region {_describe(region)} extends past the end of its file")
+            raise ValueError(
+                f"file region {_describe(region)} extends past the end of its file"
+            )
         position += sent
         remaining -= sent
 
 
-async def _send_region_by_copy(sock: socket.socket, fd: int, position: int, remaining: int) -> None:
+async def _send_region_by_copy(
+    sock: socket.socket, fd: int, position: int, remaining: int
+) -> None:
     """The sendfile fallback: pread into one reused buffer, then send."""
     buf = memoryview(bytearray(min(remaining, _COPY_CHUNK)))
     while remaining > 0:

@@ -25,7 +25,9 @@ from .helpers import (
 
 async def test_many_concurrent_connections_keep_their_own_order(run_server, dispatcher):
     # A backlog above the burst of connects: a dropped SYN is retried only after 1 s.
-    address = await run_server(dispatcher, ServerSettings(socket_listen_backlog_size=128))
+    address = await run_server(
+        dispatcher, ServerSettings(socket_listen_backlog_size=128)
+    )
 
     async def client(n: int) -> None:
         async with connect(address) as stream:
@@ -57,7 +59,9 @@ async def test_a_slow_request_does_not_block_other_connections(run_server, dispa
         assert (await read_response(slow))[:1] == b"W"
 
 
-async def test_dispatcher_bug_closes_only_that_connection(run_server, dispatcher, caplog):
+async def test_dispatcher_bug_closes_only_that_connection(
+    run_server, dispatcher, caplog
+):
     address = await run_server(dispatcher)
     async with connect(address) as healthy, connect(address) as broken:
         await healthy.send_all(frame(b"Ebefore"))
@@ -69,7 +73,9 @@ async def test_dispatcher_bug_closes_only_that_connection(run_server, dispatcher
         assert await read_response(healthy) == b"Eafter.."
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
-    assert errors[0].exc_info is not None and "dispatcher bug" in str(errors[0].exc_info[1])
+    assert errors[0].exc_info is not None and "dispatcher bug" in str(
+        errors[0].exc_info[1]
+    )
 
 
 async def _connects_and_is_served(address) -> bool:
@@ -130,7 +136,9 @@ async def test_idle_connections_are_closed(autojump_clock, run_server, dispatche
 
 
 async def test_a_request_in_flight_is_not_idle(autojump_clock, run_server, dispatcher):
-    address = await run_server(dispatcher, ServerSettings(connections_max_idle_ms=1_000))
+    address = await run_server(
+        dispatcher, ServerSettings(connections_max_idle_ms=1_000)
+    )
     async with connect(address) as stream:
         await stream.send_all(command(b"W", 1))
         await dispatcher.arrived(1).wait()
@@ -155,7 +163,9 @@ async def test_accept_out_of_files_logs_and_retries(autojump_clock, caplog):
     lsock.setblocking(False)
     server = _Server(RawDispatcher(), ServerSettings())
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.accept_loop, Listener("PLAINTEXT", "", 0), lsock, nursery)
+        nursery.start_soon(
+            server.accept_loop, Listener("PLAINTEXT", "", 0), lsock, nursery
+        )
         stream = await trio.open_tcp_stream(*lsock.getsockname())
         await stream.send_all(frame(b"Eserved"))
         assert await read_response(stream) == b"Eserved."
@@ -191,7 +201,9 @@ async def test_ipv6_listener(nursery, dispatcher):
 
 
 def test_parse_listeners():
-    assert parse_listeners("PLAINTEXT://127.0.0.1:9092, external://[::1]:0,ALL://:9093") == [
+    assert parse_listeners(
+        "PLAINTEXT://127.0.0.1:9092, external://[::1]:0,ALL://:9093"
+    ) == [
         Listener("PLAINTEXT", "127.0.0.1", 9092),
         Listener("EXTERNAL", "::1", 0),
         Listener("ALL", "", 9093),

@@ -36,11 +36,10 @@ async def test_pipelined_requests_are_answered_in_order(run_server, dispatcher):
     address = await run_server(dispatcher, ServerSettings(receive_buffer_bytes=4096))
     sizes = [10, 300, 4000, 4092, 4093, 20000, 17, 70000, 9, 4096] * 20
     payloads = [b"E%05d" % i + pattern(size) for i, size in enumerate(sizes)]
-    async with connect(address) as stream:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(stream.send_all, b"".join(frame(p) for p in payloads))
-            for expected in payloads:
-                assert await read_response(stream) == expected
+    async with connect(address) as stream, trio.open_nursery() as nursery:
+        nursery.start_soon(stream.send_all, b"".join(frame(p) for p in payloads))
+        for expected in payloads:
+            assert await read_response(stream) == expected
     assert [data for _, data in dispatcher.seen] == payloads
 
 
@@ -84,7 +83,9 @@ async def test_no_response_is_sent_for_none(run_server, dispatcher):
     assert len(dispatcher.seen) == 4
 
 
-async def test_slow_request_does_not_hold_back_earlier_responses(run_server, dispatcher):
+async def test_slow_request_does_not_hold_back_earlier_responses(
+    run_server, dispatcher
+):
     address = await run_server(dispatcher)
     async with connect(address) as stream:
         await stream.send_all(
@@ -95,7 +96,11 @@ async def test_slow_request_does_not_hold_back_earlier_responses(run_server, dis
             assert await read_response(stream) == b"Etwo...."
             await dispatcher.arrived(1).wait()
         # Later requests wait for the slow one: Kafka's order on a connection.
-        assert [d[:6] for _, d in dispatcher.seen] == [b"Eone..", b"Etwo..", b"W" + bytes(5)]
+        assert [d[:6] for _, d in dispatcher.seen] == [
+            b"Eone..",
+            b"Etwo..",
+            b"W" + bytes(5),
+        ]
         dispatcher.gate(1).set()
         assert (await read_response(stream))[:1] == b"W"
         assert await read_response(stream) == b"Ethree.."
@@ -111,7 +116,9 @@ async def test_request_size_above_the_maximum_closes(run_server, dispatcher, cap
         assert await read_response(stream) == b"Ebefore."
         await assert_closed(stream)
     assert len(dispatcher.seen) == 2
-    messages = [r.getMessage() for r in caplog.records if r.name.startswith("kafkapy.server")]
+    messages = [
+        r.getMessage() for r in caplog.records if r.name.startswith("kafkapy.server")
+    ]
     assert any("invalid request size 1001" in m for m in messages)
 
 
@@ -150,7 +157,9 @@ async def test_truncated_frames_then_close(run_server, dispatcher):
     assert [data for _, data in dispatcher.seen] == [b"Efirst.."] * 3
 
 
-async def test_close_connection_flushes_earlier_responses(run_server, dispatcher, caplog):
+async def test_close_connection_flushes_earlier_responses(
+    run_server, dispatcher, caplog
+):
     caplog.set_level(logging.DEBUG, logger="kafkapy.server")
     address = await run_server(dispatcher)
     async with connect(address) as stream:
