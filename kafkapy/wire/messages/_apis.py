@@ -53,14 +53,30 @@ class ApiKey(enum.IntEnum):
     ALTER_CLIENT_QUOTAS = 49
     DESCRIBE_USER_SCRAM_CREDENTIALS = 50
     ALTER_USER_SCRAM_CREDENTIALS = 51
+    VOTE = 52
+    BEGIN_QUORUM_EPOCH = 53
+    END_QUORUM_EPOCH = 54
     DESCRIBE_QUORUM = 55
+    ALTER_PARTITION = 56
     UPDATE_FEATURES = 57
+    FETCH_SNAPSHOT = 59
     DESCRIBE_CLUSTER = 60
     DESCRIBE_PRODUCERS = 61
+    BROKER_REGISTRATION = 62
+    BROKER_HEARTBEAT = 63
+    UNREGISTER_BROKER = 64
     DESCRIBE_TRANSACTIONS = 65
     LIST_TRANSACTIONS = 66
+    ALLOCATE_PRODUCER_IDS = 67
+    CONSUMER_GROUP_HEARTBEAT = 68
+    CONSUMER_GROUP_DESCRIBE = 69
+    GET_TELEMETRY_SUBSCRIPTIONS = 71
+    PUSH_TELEMETRY = 72
     LIST_CONFIG_RESOURCES = 74
     DESCRIBE_TOPIC_PARTITIONS = 75
+    ADD_RAFT_VOTER = 80
+    REMOVE_RAFT_VOTER = 81
+    UPDATE_RAFT_VOTER = 82
 
 
 # key: (module under kafkapy.wire.messages, request class, response class,
@@ -110,12 +126,28 @@ API_TABLE: dict[int, tuple[str, str, str, int, int, int | None, tuple[str, ...]]
     49: ('alter_client_quotas', 'AlterClientQuotasRequest', 'AlterClientQuotasResponse', 0, 1, 1, ('broker', 'controller')),
     50: ('describe_user_scram_credentials', 'DescribeUserScramCredentialsRequest', 'DescribeUserScramCredentialsResponse', 0, 0, 0, ('broker', 'controller')),
     51: ('alter_user_scram_credentials', 'AlterUserScramCredentialsRequest', 'AlterUserScramCredentialsResponse', 0, 0, 0, ('broker', 'controller')),
+    52: ('vote', 'VoteRequest', 'VoteResponse', 0, 2, 0, ('controller',)),
+    53: ('begin_quorum_epoch', 'BeginQuorumEpochRequest', 'BeginQuorumEpochResponse', 0, 1, 1, ('controller',)),
+    54: ('end_quorum_epoch', 'EndQuorumEpochRequest', 'EndQuorumEpochResponse', 0, 1, 1, ('controller',)),
     55: ('describe_quorum', 'DescribeQuorumRequest', 'DescribeQuorumResponse', 0, 2, 0, ('broker', 'controller')),
+    56: ('alter_partition', 'AlterPartitionRequest', 'AlterPartitionResponse', 2, 3, 2, ('controller',)),
     57: ('update_features', 'UpdateFeaturesRequest', 'UpdateFeaturesResponse', 0, 2, 0, ('broker', 'controller')),
+    59: ('fetch_snapshot', 'FetchSnapshotRequest', 'FetchSnapshotResponse', 0, 1, 0, ('controller',)),
     60: ('describe_cluster', 'DescribeClusterRequest', 'DescribeClusterResponse', 0, 2, 0, ('broker', 'controller')),
     61: ('describe_producers', 'DescribeProducersRequest', 'DescribeProducersResponse', 0, 0, 0, ('broker',)),
+    62: ('broker_registration', 'BrokerRegistrationRequest', 'BrokerRegistrationResponse', 0, 4, 0, ('controller',)),
+    63: ('broker_heartbeat', 'BrokerHeartbeatRequest', 'BrokerHeartbeatResponse', 0, 1, 0, ('controller',)),
+    64: ('unregister_broker', 'UnregisterBrokerRequest', 'UnregisterBrokerResponse', 0, 0, 0, ('broker', 'controller')),
     65: ('describe_transactions', 'DescribeTransactionsRequest', 'DescribeTransactionsResponse', 0, 0, 0, ('broker',)),
     66: ('list_transactions', 'ListTransactionsRequest', 'ListTransactionsResponse', 0, 2, 0, ('broker',)),
+    67: ('allocate_producer_ids', 'AllocateProducerIdsRequest', 'AllocateProducerIdsResponse', 0, 0, 0, ('controller',)),
+    68: ('consumer_group_heartbeat', 'ConsumerGroupHeartbeatRequest', 'ConsumerGroupHeartbeatResponse', 0, 1, 0, ('broker',)),
+    69: ('consumer_group_describe', 'ConsumerGroupDescribeRequest', 'ConsumerGroupDescribeResponse', 0, 1, 0, ('broker',)),
+    71: ('get_telemetry_subscriptions', 'GetTelemetrySubscriptionsRequest', 'GetTelemetrySubscriptionsResponse', 0, 0, 0, ('broker',)),
+    72: ('push_telemetry', 'PushTelemetryRequest', 'PushTelemetryResponse', 0, 0, 0, ('broker',)),
     74: ('list_config_resources', 'ListConfigResourcesRequest', 'ListConfigResourcesResponse', 0, 1, 0, ('broker',)),
     75: ('describe_topic_partitions', 'DescribeTopicPartitionsRequest', 'DescribeTopicPartitionsResponse', 0, 0, 0, ('broker',)),
+    80: ('add_raft_voter', 'AddRaftVoterRequest', 'AddRaftVoterResponse', 0, 0, 0, ('controller', 'broker')),
+    81: ('remove_raft_voter', 'RemoveRaftVoterRequest', 'RemoveRaftVoterResponse', 0, 0, 0, ('controller', 'broker')),
+    82: ('update_raft_voter', 'UpdateRaftVoterRequest', 'UpdateRaftVoterResponse', 0, 0, 0, ('controller',)),
 }

@@ -3,4 +3,20 @@
 
 # type id: (module under kafkapy.wire.messages.cluster_metadata, class, lowest, highest version)
 RECORD_TYPES: dict[int, tuple[str, str, int, int]] = {
+    0: ('register_broker_record', 'RegisterBrokerRecord', 0, 3),
+    1: ('unregister_broker_record', 'UnregisterBrokerRecord', 0, 0),
+    2: ('topic_record', 'TopicRecord', 0, 0),
+    3: ('partition_record', 'PartitionRecord', 0, 2),
+    4: ('config_record', 'ConfigRecord', 0, 0),
+    5: ('partition_change_record', 'PartitionChangeRecord', 0, 2),
+    7: ('fence_broker_record', 'FenceBrokerRecord', 0, 0),
+    8: ('unfence_broker_record', 'UnfenceBrokerRecord', 0, 0),
+    9: ('remove_topic_record', 'RemoveTopicRecord', 0, 0),
+    12: ('feature_level_record', 'FeatureLevelRecord', 0, 0),
+    15: ('producer_ids_record', 'ProducerIdsRecord', 0, 0),
+    17: ('broker_registration_change_record', 'BrokerRegistrationChangeRecord', 0, 2),
+    20: ('no_op_record', 'NoOpRecord', 0, 0),
+    23: ('begin_transaction_record', 'BeginTransactionRecord', 0, 0),
+    24: ('end_transaction_record', 'EndTransactionRecord', 0, 0),
+    25: ('abort_transaction_record', 'AbortTransactionRecord', 0, 0),
 }
