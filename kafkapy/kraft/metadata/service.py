@@ -1,0 +1,261 @@
+"""MetadataService: the metadata image a node serves from, and the controller it runs.
+
+Theory of operation. Every node registers a :class:`MetadataService` as the listener
+of its Raft client. Committed entries are decoded and replayed into a delta, and the
+resulting image replaces :attr:`MetadataService.image` in one assignment; publishers
+(the broker's replica manager) are called with the old and new image, and waiters on
+:meth:`wait_for` and :meth:`changed` wake. Reading ``service.image`` is an attribute
+load, so request handlers read it freely.
+
+On the node that leads the quorum the service is also the active controller.
+Controller operations run one at a time under a lock: each is computed by the pure
+:class:`~kafkapy.kraft.metadata.controller.Controller` from the current image, its
+records are proposed as one batch, and the operation returns only once that batch is
+committed and applied, so the next operation sees it and no answer claims a change the
+log does not hold. Before the first operation of a new epoch the service waits until
+the entries of that epoch start to commit (the leader's LeaderChange record), so the
+image holds everything earlier leaders committed. If leadership is lost before the
+batch commits, the operation raises :class:`NotControllerError`, as Kafka answers
+NOT_CONTROLLER; the client retries against the new controller.
+
+:meth:`run` is the background task of the active controller: it fences brokers whose
+session expired. Time is ``trio.current_time()`` in ms unless a clock is given.
+
+Task-safety: all methods run in one trio thread; image replacement is atomic with
+respect to other tasks because nothing here yields between decode and assignment.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
+
+import trio
+
+from kafkapy.kraft.metadata.cluster_control import (
+    BrokerHeartbeatReply,
+    BrokerHeartbeatRequest,
+    BrokerRegistrationReply,
+    BrokerRegistrationRequest,
+)
+from kafkapy.kraft.metadata.configuration_control import AlterConfigsResult, ConfigChange, ConfigResource
+from kafkapy.kraft.metadata.controller import Controller, ControllerConfig, ProducerIdsBlock
+from kafkapy.kraft.metadata.errors import NotControllerError
+from kafkapy.kraft.metadata.image import EMPTY_IMAGE, MetadataImage, Uuid
+from kafkapy.kraft.metadata.raft_client import RaftClient
+from kafkapy.kraft.metadata.records import decode_record, encode_record
+from kafkapy.kraft.metadata.replication_control import (
+    CreatePartitionsResult,
+    CreateTopicResult,
+    DeleteTopicResult,
+    NewPartitions,
+    NewTopic,
+    PartitionStateChange,
+    PartitionStateResult,
+)
+from kafkapy.kraft.metadata.results import ApiError, ControllerResult
+from kafkapy.kraft.raft.records import LogEntry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: Called with (old image, new image) after every image change, in the driver's task.
+Publisher = Callable[[MetadataImage, MetadataImage], None]
+
+#: How often the active controller looks for expired broker sessions at most.
+_SESSION_CHECK_MS = 1000
+
+
+class MetadataService:
+    """The current metadata image, and the controller operations of the active node."""
+
+    def __init__(self, raft: RaftClient, *, cluster_id: str | None,
+                 config: ControllerConfig = ControllerConfig(), rng: random.Random | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.raft = raft
+        self.image: MetadataImage = MetadataImage(cluster_id=cluster_id)
+        self.controller = Controller(config, rng=rng or random.Random())
+        self._clock = clock or (lambda: trio.current_time() * 1000)
+        self._publishers: list[Publisher] = []
+        self._changed = trio.Event()
+        self._lock = trio.Lock()
+        self.leader_id: int | None = None
+        self.epoch = -1
+        #: The epoch in which this node is the active controller with a complete image.
+        self._active_epoch = -1
+        raft.register(self)
+
+    # --- reading ------------------------------------------------------------------------
+
+    @property
+    def is_active_controller(self) -> bool:
+        return self._active_epoch == self.epoch and self.leader_id == self.raft.node_id
+
+    def add_publisher(self, publisher: Publisher) -> None:
+        """Call ``publisher(old, new)`` after every image change (Kafka's MetadataPublisher)."""
+        self._publishers.append(publisher)
+
+    def changed(self) -> trio.Event:
+        """An event set at the next change of the image or of the quorum leader."""
+        return self._changed
+
+    async def wait_for(self, offset: int) -> MetadataImage:
+        """Wait until the image includes ``offset``; returns that image."""
+        while self.image.offset < offset:
+            await self._changed.wait()
+        return self.image
+
+    # --- MetadataListener (called by the Raft driver) -----------------------------------
+
+    def handle_load_snapshot(self, end_offset: int, epoch: int, values: Iterable[bytes]) -> None:
+        records = [decode_record(v) for v in values]
+        last = end_offset - 1
+        image = MetadataImage(cluster_id=self.image.cluster_id).apply(records, offset=last, epoch=epoch)
+        for record in records:
+            self.controller.replay(record, last)
+        self._publish(image)
+
+    def handle_commit(self, entries: Sequence[LogEntry]) -> None:
+        if not entries:
+            return
+        delta = self.image.delta()
+        for entry in entries:
+            if isinstance(entry.value, (bytes, bytearray, memoryview)):
+                record = decode_record(entry.value)
+                delta.replay(record)
+                self.controller.replay(record, entry.offset)
+        last = entries[-1]
+        image = delta.apply(offset=last.offset, epoch=last.epoch)
+        if self.leader_id == self.raft.node_id and last.epoch == self.epoch and self._active_epoch != self.epoch:
+            # Our epoch's first entry is committed: everything before it is applied.
+            self._active_epoch = self.epoch
+            self.controller.activate(image, int(self._clock()))
+            log.info("active controller in epoch %d at offset %d", self.epoch, last.offset)
+        self._publish(image)
+
+    def handle_leader_change(self, leader_id: int | None, epoch: int) -> None:
+        self.leader_id = leader_id
+        self.epoch = epoch
+        self._wake()
+
+    def _publish(self, image: MetadataImage) -> None:
+        old, self.image = self.image, image
+        for publisher in self._publishers:
+            publisher(old, image)
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    # --- writing ------------------------------------------------------------------------
+
+    async def submit(self, records: Sequence[Any]) -> int:
+        """Append ``records`` as one batch through the quorum; wait until applied.
+
+        Returns:
+            The offset of the last record.
+        Raises:
+            NotControllerError: not the leader, or leadership changed before the commit.
+        """
+        epoch = self.epoch
+        offset = await self.raft.propose([encode_record(r) for r in records])
+        while self.image.offset < offset:
+            if self.epoch != epoch:
+                raise NotControllerError(
+                    f"leadership moved to {self.leader_id} in epoch {self.epoch} before "
+                    f"offset {offset} committed", self.leader_id)
+            await self._changed.wait()
+        if self.epoch != epoch:
+            # The offset is applied, but it may hold a new leader's record, not ours.
+            raise NotControllerError("leadership changed while committing", self.leader_id)
+        return offset
+
+    async def _run(self, operation: Callable[[MetadataImage], ControllerResult[T]]) -> T:
+        """Run one controller operation: compute on the image, commit, answer."""
+        async with self._lock:
+            await self._wait_active()
+            result = operation(self.image)
+            if result.records:
+                await self.submit(result.records)
+            return result.response
+
+    async def _wait_active(self) -> None:
+        while not self.is_active_controller:
+            if self.leader_id != self.raft.node_id:
+                raise NotControllerError(f"node {self.raft.node_id} is not the active controller",
+                                         self.leader_id)
+            await self._changed.wait()
+
+    # --- controller operations ----------------------------------------------------------
+
+    async def create_topics(self, topics: Sequence[NewTopic], *,
+                            validate_only: bool = False) -> list[CreateTopicResult]:
+        return await self._run(lambda image: self.controller.create_topics(
+            image, topics, validate_only=validate_only))
+
+    async def delete_topics(self, names: Iterable[str] = (), ids: Iterable[Uuid] = ()) -> list[DeleteTopicResult]:
+        names, ids = list(names), list(ids)
+        return await self._run(lambda image: self.controller.delete_topics(image, names, ids))
+
+    async def create_partitions(self, topics: Sequence[NewPartitions], *,
+                                validate_only: bool = False) -> list[CreatePartitionsResult]:
+        return await self._run(lambda image: self.controller.create_partitions(
+            image, topics, validate_only=validate_only))
+
+    async def incremental_alter_configs(self, changes: Sequence[tuple[ConfigResource, Sequence[ConfigChange]]], *,
+                                        validate_only: bool = False) -> list[AlterConfigsResult]:
+        return await self._run(lambda image: self.controller.incremental_alter_configs(
+            image, changes, validate_only=validate_only))
+
+    async def alter_configs(self, changes: Sequence[tuple[ConfigResource, Mapping[str, str | None]]], *,
+                            validate_only: bool = False) -> list[AlterConfigsResult]:
+        return await self._run(lambda image: self.controller.alter_configs(
+            image, changes, validate_only=validate_only))
+
+    async def register_broker(self, request: BrokerRegistrationRequest) -> BrokerRegistrationReply:
+        return await self._run(lambda image: self.controller.register_broker(
+            image, request, int(self._clock())))
+
+    async def broker_heartbeat(self, request: BrokerHeartbeatRequest) -> BrokerHeartbeatReply:
+        return await self._run(lambda image: self.controller.broker_heartbeat(
+            image, request, int(self._clock())))
+
+    async def alter_partition(self, broker_id: int, broker_epoch: int,
+                              topics: Mapping[Uuid, Sequence[PartitionStateChange]]
+                              ) -> tuple[ApiError, list[PartitionStateResult]]:
+        return await self._run(lambda image: self.controller.alter_partition(
+            image, broker_id, broker_epoch, topics))
+
+    async def allocate_producer_ids(self, broker_id: int, broker_epoch: int) -> ProducerIdsBlock:
+        return await self._run(lambda image: self.controller.allocate_producer_ids(
+            image, broker_id, broker_epoch))
+
+    async def fence_stale_brokers(self) -> list[int]:
+        """Fence brokers whose session expired; returns their ids."""
+        return await self._run(lambda image: self.controller.fence_stale_brokers(
+            image, int(self._clock())))
+
+    # --- background ---------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """While this node is the active controller, fence brokers whose session expired."""
+        task_status.started()
+        while True:
+            if not self.is_active_controller:
+                await self._changed.wait()
+                continue
+            now = self._clock()
+            expiry = self.controller.cluster.next_session_expiry_ms(self.image)
+            wake = now + _SESSION_CHECK_MS if expiry is None else max(expiry, now)
+            with trio.move_on_after((wake - now) / 1000 if math.isfinite(wake) else 1.0):
+                await self._changed.wait()
+            if self.is_active_controller and self._clock() >= wake:
+                try:
+                    fenced = await self.fence_stale_brokers()
+                except NotControllerError:
+                    continue
+                if fenced:
+                    log.info("fenced brokers %s: no heartbeat within the session timeout", fenced)
