@@ -1,0 +1,279 @@
+"""The KRaft RPCs as small frozen values, one pair per Kafka API.
+
+Each class mirrors the single-partition body of Kafka's message (``VoteRequest.json``,
+``FetchRequest.json``, ...) with Kafka's field names snake_cased; fields the core does
+not use (topic name, partition index, node endpoints) are left to the translation
+module that converts these to and from ``kafkapy.wire`` messages. A response carries
+the partition-level error code; the top-level error code is NONE unless the whole
+request failed (INCONSISTENT_CLUSTER_ID), which the translation places at the top.
+
+Messages travel in an :class:`Envelope`, which names the sender and the receiver (as a
+Kafka connection does) and the correlation id a response echoes.
+
+API keys: Vote 52, BeginQuorumEpoch 53, EndQuorumEpoch 54, DescribeQuorum 55, Fetch 1
+(``__cluster_metadata`` partition 0), FetchSnapshot 59, AddRaftVoter 80,
+RemoveRaftVoter 81, UpdateRaftVoter 82.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from kafkapy.kraft.raft.records import Endpoint, LogEntry
+from kafkapy.wire.error_codes import ErrorCode
+
+NO_LEADER = -1
+"""Kafka's sentinel for "leader unknown" in LeaderId fields."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class OffsetAndEpoch:
+    """An (end offset, epoch) pair: a log position or a snapshot id (KIP-630)."""
+
+    offset: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaKey:
+    """A replica's id and log directory id (KIP-853); the directory id may be unknown."""
+
+    id: int
+    directory_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderIdAndEpoch:
+    """``CurrentLeader`` in Fetch, FetchSnapshot and UpdateRaftVoter responses."""
+
+    leader_id: int = NO_LEADER
+    leader_epoch: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEndOffset:
+    """``DivergingEpoch`` in a Fetch response: where the follower's log must be cut."""
+
+    epoch: int
+    end_offset: int
+
+
+# --- Vote (52), KIP-595 / KIP-853 v1 / KIP-996 v2 (PreVote) -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VoteRequest:
+    cluster_id: str | None
+    voter_id: int
+    candidate_epoch: int
+    candidate_id: int
+    last_offset_epoch: int
+    last_offset: int
+    pre_vote: bool = False
+    candidate_directory_id: str | None = None
+    voter_directory_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VoteResponse:
+    error_code: ErrorCode
+    leader_id: int
+    leader_epoch: int
+    vote_granted: bool
+
+
+# --- BeginQuorumEpoch (53) / EndQuorumEpoch (54) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BeginQuorumEpochRequest:
+    cluster_id: str | None
+    voter_id: int
+    leader_id: int
+    leader_epoch: int
+    voter_directory_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BeginQuorumEpochResponse:
+    error_code: ErrorCode
+    leader_id: int
+    leader_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndQuorumEpochRequest:
+    cluster_id: str | None
+    leader_id: int
+    leader_epoch: int
+    preferred_successors: tuple[int, ...]
+    preferred_candidates: tuple[ReplicaKey, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EndQuorumEpochResponse:
+    error_code: ErrorCode
+    leader_id: int
+    leader_epoch: int
+
+
+# --- Fetch (1) and FetchSnapshot (59) -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    cluster_id: str | None
+    replica_id: int
+    current_leader_epoch: int
+    fetch_offset: int
+    last_fetched_epoch: int
+    max_wait_ms: int = 500
+    max_bytes: int = 8 * 1024 * 1024
+    replica_directory_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResponse:
+    error_code: ErrorCode
+    high_watermark: int = -1
+    log_start_offset: int = -1
+    records: tuple[LogEntry, ...] = ()
+    diverging_epoch: EpochEndOffset | None = None
+    snapshot_id: OffsetAndEpoch | None = None
+    current_leader: LeaderIdAndEpoch = LeaderIdAndEpoch()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSnapshotRequest:
+    cluster_id: str | None
+    replica_id: int
+    current_leader_epoch: int
+    snapshot_id: OffsetAndEpoch
+    position: int
+    max_bytes: int = 8 * 1024 * 1024
+    replica_directory_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSnapshotResponse:
+    error_code: ErrorCode
+    snapshot_id: OffsetAndEpoch | None = None
+    current_leader: LeaderIdAndEpoch = LeaderIdAndEpoch()
+    size: int = 0
+    position: int = 0
+    unaligned_records: bytes = b""
+
+
+# --- DescribeQuorum (55) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeQuorumRequest:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaState:
+    """One voter or observer as the leader sees it (``DescribeQuorumResponse``)."""
+
+    replica_id: int
+    replica_directory_id: str | None
+    log_end_offset: int
+    last_fetch_timestamp: int
+    last_caught_up_timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeQuorumResponse:
+    error_code: ErrorCode
+    leader_id: int = NO_LEADER
+    leader_epoch: int = -1
+    high_watermark: int = -1
+    current_voters: tuple[ReplicaState, ...] = ()
+    observers: tuple[ReplicaState, ...] = ()
+
+
+# --- AddRaftVoter (80), RemoveRaftVoter (81), UpdateRaftVoter (82), KIP-853 ---------
+
+
+@dataclass(frozen=True, slots=True)
+class AddRaftVoterRequest:
+    cluster_id: str | None
+    timeout_ms: int
+    voter_id: int
+    voter_directory_id: str | None
+    listeners: tuple[Endpoint, ...]
+    ack_when_committed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AddRaftVoterResponse:
+    error_code: ErrorCode
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveRaftVoterRequest:
+    cluster_id: str | None
+    voter_id: int
+    voter_directory_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveRaftVoterResponse:
+    error_code: ErrorCode
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRaftVoterRequest:
+    cluster_id: str | None
+    current_leader_epoch: int
+    voter_id: int
+    voter_directory_id: str | None
+    listeners: tuple[Endpoint, ...]
+    kraft_version_feature: tuple[int, int] = (0, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRaftVoterResponse:
+    error_code: ErrorCode
+    current_leader: LeaderIdAndEpoch = LeaderIdAndEpoch()
+
+
+RaftRequest = Union[
+    VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest,
+    FetchSnapshotRequest, DescribeQuorumRequest, AddRaftVoterRequest,
+    RemoveRaftVoterRequest, UpdateRaftVoterRequest,
+]
+RaftResponse = Union[
+    VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse, FetchResponse,
+    FetchSnapshotResponse, DescribeQuorumResponse, AddRaftVoterResponse,
+    RemoveRaftVoterResponse, UpdateRaftVoterResponse,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A message in flight: who sent it, to whom, and the request/response correlation.
+
+    A response carries the correlation id of the request it answers, so a node can drop
+    responses to requests it no longer waits for (stale, duplicated, reordered).
+    """
+
+    source_id: int
+    destination_id: int
+    correlation_id: int
+    body: RaftRequest | RaftResponse
+
+    @property
+    def is_request(self) -> bool:
+        return isinstance(self.body, _REQUEST_TYPES)
+
+
+_REQUEST_TYPES = (
+    VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest,
+    FetchSnapshotRequest, DescribeQuorumRequest, AddRaftVoterRequest,
+    RemoveRaftVoterRequest, UpdateRaftVoterRequest,
+)
