@@ -911,3 +911,36 @@ def _broker_fields_match_table() -> None:
 
 
 _broker_fields_match_table()
+
+#: What ``kafkapy serve`` runs with when neither ``--config`` nor ``--override`` sets
+#: a key: Kafka's KRaft quick start (``config/server.properties``: a combined node,
+#: one-replica internal topics) on 127.0.0.1, data in ``./kafkapy-data``, and no
+#: initial rebalance delay, as Kafka's development configs have it.
+QUICKSTART_PROPERTIES: Mapping[str, str] = {
+    "process.roles": "broker,controller",
+    "node.id": "1",
+    "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+    "advertised.listeners": "PLAINTEXT://127.0.0.1:9092",
+    "inter.broker.listener.name": "PLAINTEXT",
+    "controller.listener.names": "CONTROLLER",
+    "controller.quorum.voters": "1@127.0.0.1:9093",
+    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,"
+                                      "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+    "log.dirs": "./kafkapy-data",
+    "num.partitions": "1",
+    "offsets.topic.replication.factor": "1",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+}
+
+#: The in-process test broker's settings on top of the quick start: free ports on
+#: 127.0.0.1 (port 0) and small internal topics, so a fresh broker is ready at once.
+TEST_PROPERTIES: Mapping[str, str] = {
+    **QUICKSTART_PROPERTIES,
+    "listeners": "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+    "advertised.listeners": "PLAINTEXT://127.0.0.1:0",
+    "controller.quorum.voters": "1@127.0.0.1:0",
+    "offsets.topic.num.partitions": "1",
+    "transaction.state.log.num.partitions": "1",
+}

@@ -28,13 +28,21 @@ class Handler:
     max_version: int
     fn: Callable[..., Any]
     is_async: bool
+    #: The minimum ApiVersions reports; below ``min_version`` only where Kafka 4.x
+    #: does the same for old clients' feature detection (Produce: KAFKA-18659).
+    advertised_min: int
 
 
 HANDLERS: dict[int, Handler] = {}
 
 
-def handles(api_key: int, *, versions: tuple[int, int]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def handles(
+    api_key: int, *, versions: tuple[int, int], advertised_min: int | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the handler of ``api_key`` for ``versions``.
+
+    ``advertised_min`` lowers only the minimum ApiVersions reports; requests below
+    ``versions[0]`` still close the connection.
 
     Raises:
         ValueError: if the key already has a handler or the range is empty.
@@ -46,7 +54,8 @@ def handles(api_key: int, *, versions: tuple[int, int]) -> Callable[[Callable[..
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         if int(api_key) in HANDLERS:
             raise ValueError(f"API key {api_key} already has a handler: {HANDLERS[int(api_key)].fn}")
-        HANDLERS[int(api_key)] = Handler(int(api_key), lo, hi, fn, inspect.iscoroutinefunction(fn))
+        shown = lo if advertised_min is None else min(lo, advertised_min)
+        HANDLERS[int(api_key)] = Handler(int(api_key), lo, hi, fn, inspect.iscoroutinefunction(fn), shown)
         return fn
 
     return register

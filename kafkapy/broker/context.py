@@ -1,0 +1,36 @@
+"""What a handler is given besides its request: the header, the connection and the broker."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kafkapy.broker.core import BrokerCore
+    from kafkapy.wire.headers import RequestHeader
+
+
+class RequestContext:
+    """One request being handled.
+
+    Attributes:
+        header: the decoded request header (API key, version, correlation id, client id).
+        version: the request's API version (``header.request_api_version``).
+        conn: the server's connection context (listener name, peer, per-connection state).
+        broker: the :class:`~kafkapy.broker.core.BrokerCore` the handlers share.
+    """
+
+    __slots__ = ("header", "version", "conn", "broker")
+
+    def __init__(self, header: "RequestHeader", conn: Any, broker: "BrokerCore") -> None:
+        self.header = header
+        self.version = header.request_api_version
+        self.conn = conn
+        self.broker = broker
+
+    @property
+    def client_id(self) -> str:
+        return self.header.client_id
+
+    def __repr__(self) -> str:
+        h = self.header
+        return f"<RequestContext api={h.request_api_key} v{h.request_api_version} corr={h.correlation_id} client={h.client_id!r}>"

@@ -1,0 +1,98 @@
+"""What every handler reaches through ``ctx.broker``: config, metadata, replicas.
+
+The broker talks to the metadata layer through :class:`MetadataService`, the narrow
+interface below: the current image, a callback on each newly published image, and
+the controller operations as coroutines that return once their records are
+committed. Handlers never touch the Raft log or the controller directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from kafkapy.config import BrokerConfig, BrokerConfigs
+
+if TYPE_CHECKING:
+    from kafkapy.broker.replica_manager import ReplicaManager
+    from kafkapy.kraft.metadata.configuration_control import AlterConfigsResult, ConfigChange, ConfigResource
+    from kafkapy.kraft.metadata.controller import ProducerIdsBlock
+    from kafkapy.kraft.metadata.image import MetadataImage, Uuid
+    from kafkapy.kraft.metadata.replication_control import (
+        CreatePartitionsResult,
+        CreateTopicResult,
+        DeleteTopicResult,
+        NewPartitions,
+        NewTopic,
+    )
+
+
+class MetadataService(Protocol):
+    """The metadata layer as the broker uses it.
+
+    ``image`` is the latest published image. Listeners added with
+    ``add_image_listener`` are called synchronously, on the trio thread, with each new
+    image right after it is published, in order. The coroutines send the request to
+    the active controller and return its per-item answers once the records are
+    committed and applied to ``image``.
+    """
+
+    @property
+    def image(self) -> "MetadataImage": ...
+
+    def add_image_listener(self, listener: Callable[["MetadataImage"], None]) -> None: ...
+
+    async def create_topics(self, topics: Sequence["NewTopic"], *,
+                            validate_only: bool = False) -> list["CreateTopicResult"]: ...
+
+    async def delete_topics(self, names: Iterable[str] = (),
+                            ids: Iterable["Uuid"] = ()) -> list["DeleteTopicResult"]: ...
+
+    async def create_partitions(self, topics: Sequence["NewPartitions"], *,
+                                validate_only: bool = False) -> list["CreatePartitionsResult"]: ...
+
+    async def alter_configs(self, changes: Sequence[tuple["ConfigResource", Mapping[str, str | None]]], *,
+                            validate_only: bool = False) -> list["AlterConfigsResult"]: ...
+
+    async def incremental_alter_configs(
+        self, changes: Sequence[tuple["ConfigResource", Sequence["ConfigChange"]]], *,
+        validate_only: bool = False,
+    ) -> list["AlterConfigsResult"]: ...
+
+    async def allocate_producer_ids(self, broker_id: int, broker_epoch: int) -> "ProducerIdsBlock": ...
+
+
+class BrokerCore:
+    """The broker's shared state. Task-safety: used on the trio thread only.
+
+    Attributes:
+        config: the node's static configuration.
+        metadata: the metadata service (image, controller operations).
+        replicas: the replica manager (partitions this node hosts).
+        broker_epoch: this broker's epoch from its registration; -1 before.
+        clock_ms: wall-clock milliseconds (replaceable in tests).
+    """
+
+    def __init__(self, config: BrokerConfig, metadata: MetadataService, replicas: "ReplicaManager",
+                 *, clock_ms: Callable[[], int] | None = None) -> None:
+        self.config = config
+        self.node_id = config.node_id
+        self.metadata = metadata
+        self.replicas = replicas
+        self.broker_epoch = -1
+        self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+
+    @property
+    def image(self) -> "MetadataImage":
+        """The latest published metadata image."""
+        return self.metadata.image
+
+    def broker_config_sources(self) -> BrokerConfigs:
+        """The broker-level sources of topic config values: static and dynamic (from the image)."""
+        image = self.metadata.image
+        return BrokerConfigs(
+            static=self.config.broker_configs.static,
+            dynamic_default=image.broker_configs(""),
+            dynamic_broker=image.broker_configs(self.node_id),
+        )

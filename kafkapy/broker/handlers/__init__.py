@@ -1,0 +1,12 @@
+"""One module per API family; importing this package registers every handler.
+
+The module list is the broker's API table (kfake's layout): each module opens with
+its API key, versions and what is not implemented.
+"""
+
+from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
+    api_versions,
+    fetch,
+    metadata,
+    produce,
+)

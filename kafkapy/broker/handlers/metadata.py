@@ -1,0 +1,162 @@
+"""Metadata (key 3), versions 0-13.
+
+Answered from the current metadata image: alive brokers with an endpoint on the
+listener the request came in on, and the asked-for topics (all of them when the list
+is null, or empty in v0) with partition leaders, leader epochs, replicas, ISR and
+offline replicas. ``controller_id`` is a live broker, as KRaft brokers report it
+(clients cannot reach the controller directly).
+
+Auto-creation (Kafka's ``AutoTopicCreationManager``): an unknown, valid, non-internal
+topic name is created when ``auto.create.topics.enable`` holds and the request allows
+it (``allow_auto_topic_creation``, v4+; always in v0-3). Kafka answers
+LEADER_NOT_AVAILABLE while the controller creates it; here the creation is awaited
+(bounded), so a client usually gets the new topic's leaders in the same answer.
+
+Version notes:
+    v1+: null topic list = all; controller id, rack, is_internal.
+    v2+: cluster id. v5+: offline replicas. v7+: leader epoch.
+    v8-10: authorized operations (no authorizer: every supported operation).
+    v10+: topic ids; v12+: topics asked for by id (unknown id: UNKNOWN_TOPIC_ID).
+Not implemented: authorizer checks, rack-filtered brokers.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from kafkapy.broker.context import RequestContext
+from kafkapy.broker.registry import handles
+from kafkapy.kraft.metadata.image import ZERO_UUID, MetadataImage, TopicImage
+from kafkapy.kraft.metadata.replication_control import NewTopic
+from kafkapy.kraft.metadata.topic_names import is_internal, topic_name_error
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.metadata import MetadataRequest, MetadataResponse
+
+Broker = MetadataResponse.MetadataResponseBroker
+Topic = MetadataResponse.MetadataResponseTopic
+Partition = MetadataResponse.MetadataResponsePartition
+
+#: "Not requested": the authorized-operations default in the schema.
+_OPS_NOT_REQUESTED = -(2**31)
+#: Without an authorizer Kafka reports every operation a resource supports
+#: (``AclOperation`` codes: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8,
+#: CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12,
+#: CREATE_TOKENS 13, DESCRIBE_TOKENS 14).
+_TOPIC_OPS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
+_CLUSTER_OPS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12, 13, 14))
+#: How long a Metadata request waits for auto-created topics before answering
+#: LEADER_NOT_AVAILABLE.
+_AUTO_CREATE_WAIT_S = 5.0
+
+
+def alive_brokers(image: MetadataImage, listener: str) -> list[Broker]:
+    """Unfenced brokers with an endpoint on ``listener``, by id (``MetadataCache.getAliveBrokerNodes``)."""
+    out = []
+    for broker_id in sorted(image.brokers):
+        b = image.brokers[broker_id]
+        if b.fenced:
+            continue
+        endpoint = b.endpoints.get(listener)
+        if endpoint is not None:
+            out.append(Broker(node_id=b.id, host=endpoint.host, port=endpoint.port, rack=b.rack))
+    return out
+
+
+def describe_topic(image: MetadataImage, topic: TopicImage, listener: str, with_ops: bool) -> Topic:
+    """One topic of the answer, partitions by index."""
+    partitions = []
+    brokers = image.brokers
+    for index in sorted(topic.partitions):
+        p = topic.partitions[index]
+        offline = [r for r in p.replicas if r not in brokers or brokers[r].fenced]
+        leader = p.leader
+        leader_broker = brokers.get(leader)
+        if leader < 0 or leader_broker is None or listener not in leader_broker.endpoints:
+            error, leader = ErrorCode.LEADER_NOT_AVAILABLE, -1
+        else:
+            error = ErrorCode.NONE
+        partitions.append(Partition(
+            error_code=error,
+            partition_index=index,
+            leader_id=leader,
+            leader_epoch=p.leader_epoch,
+            replica_nodes=list(p.replicas),
+            isr_nodes=list(p.isr),
+            offline_replicas=offline,
+        ))
+    return Topic(
+        error_code=ErrorCode.NONE,
+        name=topic.name,
+        topic_id=topic.id,
+        is_internal=is_internal(topic.name),
+        partitions=partitions,
+        topic_authorized_operations=_TOPIC_OPS if with_ops else _OPS_NOT_REQUESTED,
+    )
+
+
+@handles(ApiKey.METADATA, versions=(0, 13))
+async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
+    broker = ctx.broker
+    listener = ctx.conn.listener_name
+    version = ctx.version
+    with_ops = version >= 8 and request.include_topic_authorized_operations
+    requested = request.topics
+    all_topics = requested is None or (version == 0 and not requested)
+
+    image = broker.image
+    creating: set[str] = set()
+    if not all_topics:
+        allow_create = (version < 4 or request.allow_auto_topic_creation) and broker.config.auto_create_topics_enable
+        missing = [t.name for t in requested
+                   if t.name and image.topic(t.name) is None and topic_name_error(t.name) is None
+                   and not is_internal(t.name)]
+        if missing and allow_create:
+            creating = set(missing)
+            image = await _auto_create(ctx, list(dict.fromkeys(missing)))
+
+    topics: list[Topic] = []
+    if all_topics:
+        for name in sorted(image.topics_by_name):
+            topics.append(describe_topic(image, image.topics_by_name[name], listener, with_ops))
+    else:
+        for t in requested:
+            topics.append(_describe_requested(image, t, listener, with_ops, creating))
+
+    brokers = alive_brokers(image, listener)
+    return MetadataResponse(
+        brokers=brokers,
+        cluster_id=image.cluster_id,
+        controller_id=broker.node_id if any(b.node_id == broker.node_id for b in brokers)
+        else (brokers[0].node_id if brokers else -1),
+        topics=topics,
+        cluster_authorized_operations=(
+            _CLUSTER_OPS if 8 <= version <= 10 and request.include_cluster_authorized_operations
+            else _OPS_NOT_REQUESTED
+        ),
+    )
+
+
+def _describe_requested(image: MetadataImage, t: MetadataRequest.MetadataRequestTopic, listener: str,
+                        with_ops: bool, creating: set[str]) -> Topic:
+    if t.name is None or (not t.name and t.topic_id != ZERO_UUID):
+        topic = image.topics_by_id.get(t.topic_id)
+        if topic is None:
+            return Topic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None, topic_id=t.topic_id)
+        return describe_topic(image, topic, listener, with_ops)
+    topic = image.topic(t.name)
+    if topic is not None:
+        return describe_topic(image, topic, listener, with_ops)
+    if topic_name_error(t.name) is not None:
+        return Topic(error_code=ErrorCode.INVALID_TOPIC_EXCEPTION, name=t.name)
+    # Kafka answers LEADER_NOT_AVAILABLE for a topic whose creation it requested.
+    code = ErrorCode.LEADER_NOT_AVAILABLE if t.name in creating else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    return Topic(error_code=code, name=t.name)
+
+
+async def _auto_create(ctx: RequestContext, names: list[str]) -> MetadataImage:
+    """Create ``names`` with the broker defaults and return the image that holds them."""
+    broker = ctx.broker
+    with trio.move_on_after(_AUTO_CREATE_WAIT_S):
+        await broker.metadata.create_topics([NewTopic(name) for name in names], validate_only=False)
+    return broker.image

@@ -1,0 +1,149 @@
+"""Produce (key 0), versions 3-13 (advertised 0-13, as Kafka 4.x: KAFKA-18659).
+
+Each partition's batch is validated and appended by the replica manager
+(:func:`~kafkapy.broker.replica_manager.append_to_leader`), in Kafka's check order,
+and answered with its own error code. Record bytes go from the request frame to the
+log without a copy and without decoding records.
+
+acks:
+    0: no response; any partition error closes the connection, so the client
+       refreshes its metadata (Kafka's ``KafkaApis.handleProduceRequest``).
+    1: answered once the leader has appended.
+    -1 (all): waits in the produce purgatory until the high watermark passes each
+       batch (all in-sync replicas have it) or ``timeout_ms`` runs out
+       (REQUEST_TIMED_OUT); a partition that loses its leadership meanwhile answers
+       NOT_LEADER_OR_FOLLOWER; an ISR shrunk below ``min.insync.replicas`` after the
+       append answers NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+    other: INVALID_REQUIRED_ACKS for every partition.
+
+Version notes:
+    v0-2 (message format v0/v1) are refused: Kafka 4.x accepts only magic 2.
+    v5+: log_start_offset. v7+: zstd. v8+: error_message.
+    v10+: current_leader on NOT_LEADER_OR_FOLLOWER (KIP-951).
+    v13: topics by id (UNKNOWN_TOPIC_ID when unknown).
+Not implemented: per-record ``record_errors`` (the broker never decodes records);
+transactional produce checks (the transaction coordinator's), quotas.
+"""
+
+from __future__ import annotations
+
+from kafkapy.broker.context import RequestContext
+from kafkapy.broker.errors import CloseConnection
+from kafkapy.broker.registry import handles
+from kafkapy.broker.replica_manager import AppendResult, ReplicaManager, TopicPartition, append_to_leader
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.produce import ProduceRequest, ProduceResponse
+
+TopicResponse = ProduceResponse.TopicProduceResponse
+PartitionResponse = ProduceResponse.PartitionProduceResponse
+
+#: Kafka's admin client id, the one client allowed to write internal topics.
+_ADMIN_CLIENT_ID = "__admin_client"
+
+
+@handles(ApiKey.PRODUCE, versions=(3, 13), advertised_min=0)
+async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    broker = ctx.broker
+    replicas = broker.replicas
+    version = ctx.version
+    acks = request.acks
+    now_ms = broker.clock_ms()
+    internal_allowed = ctx.client_id == _ADMIN_CLIENT_ID
+    image = broker.image
+    by_id = version >= 13
+
+    # (topic response, partition response, partition result) in request order
+    entries: list[tuple[TopicResponse, list[tuple[PartitionResponse, AppendResult]]]] = []
+    any_error = False
+    for topic_data in request.topic_data:
+        name = topic_data.name
+        topic_response = TopicResponse(name=name, topic_id=topic_data.topic_id)
+        if by_id:
+            topic_image = image.topics_by_id.get(topic_data.topic_id)
+            name = topic_image.name if topic_image is not None else None
+        parts = []
+        for pd in topic_data.partition_data:
+            if acks not in (-1, 0, 1):
+                result = AppendResult(ErrorCode.INVALID_REQUIRED_ACKS)
+            elif name is None:
+                result = AppendResult(ErrorCode.UNKNOWN_TOPIC_ID)
+            else:
+                result = append_to_leader(replicas, name, pd.index, pd.records, produce_version=version,
+                                          acks=acks, now_ms=now_ms, internal_allowed=internal_allowed)
+            any_error = any_error or result.error != ErrorCode.NONE
+            parts.append((PartitionResponse(index=pd.index), result))
+        entries.append((topic_response, parts))
+
+    if acks == 0:
+        if any_error:
+            raise CloseConnection("acks=0 produce failed; closing so the client refreshes metadata")
+        return None
+
+    if acks == -1:
+        await _wait_for_replication(replicas, entries, request.timeout_ms)
+
+    responses = []
+    for topic_response, parts in entries:
+        for pr, result in parts:
+            _fill(pr, result, ctx, topic_response.name, version)
+        topic_response.partition_responses = [pr for pr, _ in parts]
+        responses.append(topic_response)
+    return ProduceResponse(responses=responses)
+
+
+def _fill(pr: PartitionResponse, result: AppendResult, ctx: RequestContext, topic: str, version: int) -> None:
+    pr.error_code = result.error
+    pr.base_offset = result.base_offset
+    pr.log_append_time_ms = result.log_append_time_ms
+    pr.log_start_offset = result.log_start_offset
+    if result.error != ErrorCode.NONE:
+        pr.error_message = result.message
+        if result.error == ErrorCode.NOT_LEADER_OR_FOLLOWER and version >= 10:
+            registration = ctx.broker.image.partition(topic, pr.index)
+            if registration is not None:
+                pr.current_leader = ProduceResponse.LeaderIdAndEpoch(
+                    leader_id=registration.leader, leader_epoch=registration.leader_epoch)
+
+
+async def _wait_for_replication(replicas: ReplicaManager,
+                                entries: list[tuple[TopicResponse, list[tuple[PartitionResponse, AppendResult]]]],
+                                timeout_ms: int) -> None:
+    """Hold an acks=all produce until every appended batch is below the high watermark.
+
+    Kafka's ``DelayedProduce``: completion is checked per partition; on timeout the
+    partitions not yet replicated answer REQUEST_TIMED_OUT.
+    """
+    waiting = []  # (topic, partition index, leader epoch, next offset, slot in the parts list)
+    for topic_response, parts in entries:
+        for i, (pr, result) in enumerate(parts):
+            if result.error == ErrorCode.NONE:
+                partition = replicas.get(topic_response.name, pr.index)
+                epoch = partition.leader_epoch if partition is not None else -1
+                waiting.append((topic_response.name, pr.index, epoch, result.next_offset, parts, i))
+    if not waiting:
+        return
+
+    def status(topic: str, index: int, epoch: int, next_offset: int) -> ErrorCode | None:
+        """None while waiting, else the partition's final error code."""
+        partition = replicas.get(topic, index)
+        if partition is None or not partition.is_leader or partition.leader_epoch != epoch:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        if partition.log.high_watermark >= next_offset:
+            if len(partition.isr) < partition.log.config.min_insync_replicas:
+                return ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+            return ErrorCode.NONE
+        return None
+
+    def try_complete() -> bool:
+        return all(status(t, i, e, n) is not None for t, i, e, n, _, _ in waiting)
+
+    keys = [TopicPartition(t, i) for t, i, _, _, _, _ in waiting]
+    await replicas.purgatories.produce.wait(try_complete, keys, timeout_ms / 1000)
+    for topic, index, epoch, next_offset, parts, slot in waiting:
+        code = status(topic, index, epoch, next_offset)
+        if code is None:
+            code = ErrorCode.REQUEST_TIMED_OUT
+        if code != ErrorCode.NONE:
+            pr, result = parts[slot]
+            parts[slot] = (pr, result._replace(error=code, message=None))

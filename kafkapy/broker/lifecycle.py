@@ -1,0 +1,87 @@
+"""The broker's registration with the controller, and its heartbeats.
+
+Kafka's ``BrokerLifecycleManager``: the broker registers (BrokerRegistration) with
+its advertised endpoints and supported features, gets a broker epoch, then
+heartbeats with its metadata offset. The controller unfences it once it has caught
+up with the log up to its own registration; only then may it lead partitions and
+appear in Metadata answers. Heartbeats go on every ``broker.heartbeat.interval.ms``
+so the controller keeps its session alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from kafkapy.broker.core import BrokerCore
+from kafkapy.kraft.metadata.cluster_control import BrokerHeartbeatRequest, BrokerRegistrationRequest
+from kafkapy.kraft.metadata.features import SUPPORTED_FEATURES
+from kafkapy.kraft.metadata.image import Endpoint
+from kafkapy.wire.error_codes import ErrorCode
+
+log = logging.getLogger(__name__)
+
+#: How often a fenced broker heartbeats while it waits to be unfenced (Kafka sends
+#: the next heartbeat as soon as the previous one is answered while starting up).
+_STARTUP_HEARTBEAT_S = 0.01
+
+
+class BrokerLifecycle:
+    """Registers this broker and keeps its session alive.
+
+    Args:
+        core: the broker; ``core.broker_epoch`` is set on registration.
+        metadata: the metadata service, with ``register_broker``/``broker_heartbeat``.
+        endpoints: the advertised endpoints (bound ports filled in).
+    """
+
+    def __init__(self, core: BrokerCore, metadata: Any, endpoints: Sequence[Endpoint]) -> None:
+        self.core = core
+        self.metadata = metadata
+        self.endpoints = tuple(endpoints)
+        self.incarnation_id = uuid.uuid4().bytes
+        self.fenced = True
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Register, wait to be unfenced (then report started), heartbeat until cancelled."""
+        core = self.core
+        image = core.image
+        reply = await self.metadata.register_broker(BrokerRegistrationRequest(
+            broker_id=core.node_id,
+            cluster_id=image.cluster_id or "",
+            incarnation_id=self.incarnation_id,
+            listeners=self.endpoints,
+            features=dict(SUPPORTED_FEATURES),
+            rack=core.config.broker_rack,
+            previous_broker_epoch=core.broker_epoch,
+        ))
+        if reply.error.code != ErrorCode.NONE:
+            raise RuntimeError(f"broker registration failed: {reply.error.code.name}: {reply.error.message}")
+        core.broker_epoch = reply.broker_epoch
+        log.info("Registered broker %d with epoch %d", core.node_id, reply.broker_epoch)
+        started = False
+        interval_s = core.config.broker_heartbeat_interval_ms / 1000
+        while True:
+            beat = await self.metadata.broker_heartbeat(BrokerHeartbeatRequest(
+                broker_id=core.node_id,
+                broker_epoch=core.broker_epoch,
+                current_metadata_offset=core.image.offset,
+            ))
+            if beat.error.code != ErrorCode.NONE:
+                log.warning("Broker heartbeat failed: %s", beat.error.code.name)
+            self.fenced = beat.is_fenced
+            if not started and not beat.is_fenced:
+                started = True
+                task_status.started()
+            await trio.sleep(interval_s if started else _STARTUP_HEARTBEAT_S)
+
+    async def controlled_shutdown(self) -> None:
+        """Ask the controller to move leaderships away and fence this broker (best effort)."""
+        await self.metadata.broker_heartbeat(BrokerHeartbeatRequest(
+            broker_id=self.core.node_id, broker_epoch=self.core.broker_epoch,
+            current_metadata_offset=self.core.image.offset, want_shutdown=True,
+        ))

@@ -1,0 +1,323 @@
+"""The partitions this node hosts, as the metadata image assigns them.
+
+Theory of operation (Kafka's ``ReplicaManager`` + ``Partition``):
+
+* The replica manager listens to the metadata image. For every partition whose
+  replica list holds this node it keeps a :class:`Partition` with its log; it makes
+  the node leader or follower as the image says (``leader`` and ``leader_epoch``),
+  and removes the partition (and deletes its log) when the topic is deleted or the
+  node is no longer a replica. Each change wakes the requests waiting on the
+  partition, so they answer with the new state.
+* The leader keeps the log end offset of every follower, as followers report it by
+  fetching. The high watermark is the smallest log end offset among the ISR
+  (``Partition.maybeIncrementLeaderHW``); it only moves forward. On a single node the
+  ISR is the leader alone, so the high watermark follows every append at once, but
+  nothing here assumes one node.
+* Every append and every high-watermark move calls the purgatories for that
+  partition: acks=all produces complete when the high watermark passes their last
+  offset, long-poll fetches when enough bytes are readable.
+
+Task-safety: everything runs on the trio thread; nothing here awaits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+from kafkapy.broker.purgatory import Purgatory
+from kafkapy.config import BrokerConfigs, LogConfig
+from kafkapy.kraft.metadata.image import MetadataImage, PartitionRegistration, TopicImage, Uuid
+from kafkapy.kraft.metadata.topic_names import is_internal
+from kafkapy.storage.errors import StorageError
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.errors import WireError
+from kafkapy.wire.records import validate_produce_batch
+
+if TYPE_CHECKING:
+    from kafkapy.storage.log_manager import LogManager
+    from kafkapy.storage.partition_log import PartitionLog
+
+log = logging.getLogger(__name__)
+
+
+class TopicPartition(NamedTuple):
+    """A partition by topic name and index: the key purgatories watch."""
+
+    topic: str
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+class Partition:
+    """One hosted partition: its registration, its log and its replicas' progress.
+
+    Invariants: ``log.high_watermark <= log.log_end_offset``; the high watermark never
+    goes backwards while this node leads in one epoch.
+    """
+
+    __slots__ = ("tp", "topic_id", "registration", "log", "node_id", "follower_end_offsets")
+
+    def __init__(self, tp: TopicPartition, topic_id: Uuid, registration: PartitionRegistration,
+                 log: "PartitionLog", node_id: int) -> None:
+        self.tp = tp
+        self.topic_id = topic_id
+        self.registration = registration
+        self.log = log
+        self.node_id = node_id
+        #: replica id -> log end offset it last fetched from (leader only)
+        self.follower_end_offsets: dict[int, int] = {}
+
+    @property
+    def is_leader(self) -> bool:
+        return self.registration.leader == self.node_id
+
+    @property
+    def leader_epoch(self) -> int:
+        return self.registration.leader_epoch
+
+    @property
+    def isr(self) -> tuple[int, ...]:
+        return self.registration.isr
+
+    def maybe_increment_high_watermark(self) -> bool:
+        """Move the high watermark to the smallest log end offset in the ISR, if higher.
+
+        Returns:
+            True if it moved.
+        """
+        if not self.is_leader:
+            return False
+        new_hw = self.log.log_end_offset
+        ends = self.follower_end_offsets
+        for replica in self.registration.isr:
+            if replica != self.node_id:
+                new_hw = min(new_hw, ends.get(replica, 0))
+        if new_hw > self.log.high_watermark:
+            self.log.update_high_watermark(new_hw)
+            return True
+        return False
+
+    def update_follower_end_offset(self, replica: int, end_offset: int) -> bool:
+        """Record a follower's fetch position; returns True if the high watermark moved."""
+        self.follower_end_offsets[replica] = end_offset
+        return self.maybe_increment_high_watermark()
+
+
+@dataclass(frozen=True, slots=True)
+class Purgatories:
+    """The broker's delayed-operation purgatories, each keyed by topic-partition."""
+
+    produce: Purgatory
+    fetch: Purgatory
+    delete_records: Purgatory
+
+    @classmethod
+    def create(cls) -> "Purgatories":
+        return cls(Purgatory("Produce"), Purgatory("Fetch"), Purgatory("DeleteRecords"))
+
+    def all(self) -> tuple[Purgatory, ...]:
+        return (self.produce, self.fetch, self.delete_records)
+
+
+class ReplicaManager:
+    """Hosted partitions by topic-partition, kept in step with the metadata image.
+
+    Args:
+        node_id: this node's id.
+        logs: the log manager that creates, opens and deletes partition logs.
+        broker_configs: returns the broker-level config sources (static and dynamic)
+            that topic configs fall back to.
+    """
+
+    def __init__(self, node_id: int, logs: "LogManager",
+                 broker_configs: Callable[[], BrokerConfigs]) -> None:
+        self.node_id = node_id
+        self.logs = logs
+        self.broker_configs = broker_configs
+        self.purgatories = Purgatories.create()
+        self.partitions: dict[TopicPartition, Partition] = {}
+        self._image: MetadataImage | None = None
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def get(self, topic: str, partition: int) -> Partition | None:
+        return self.partitions.get(TopicPartition(topic, partition))
+
+    def knows_topic(self, topic: str, partition: int) -> bool:
+        """True if the image has this partition (hosted here or elsewhere)."""
+        return self._image is not None and self._image.partition(topic, partition) is not None
+
+    # --- reacting to the metadata image -------------------------------------------------
+
+    def apply_image(self, image: MetadataImage) -> None:
+        """Bring hosted partitions in line with ``image`` (Kafka's ``applyDelta``)."""
+        previous = self._image
+        self._image = image
+        if previous is not None and previous.topics_by_name is image.topics_by_name and \
+                previous.configs is image.configs:
+            return
+        old_topics = previous.topics_by_name if previous is not None else {}
+        for name, topic in image.topics_by_name.items():
+            old = old_topics.get(name)
+            if old is topic and previous is not None and previous.configs is image.configs:
+                continue
+            self._apply_topic(image, topic, old)
+        for name, old in old_topics.items():
+            current = image.topics_by_name.get(name)
+            if current is None or current.id != old.id:
+                self._remove_topic(old)
+
+    def _apply_topic(self, image: MetadataImage, topic: TopicImage, old: TopicImage | None) -> None:
+        if old is not None and old.id != topic.id:
+            self._remove_topic(old)
+            old = None
+        config = self.log_config(image, topic.name)
+        for index, registration in topic.partitions.items():
+            tp = TopicPartition(topic.name, index)
+            hosted = self.partitions.get(tp)
+            if self.node_id not in registration.replicas:
+                if hosted is not None:
+                    self._remove_partition(hosted, delete=True)
+                continue
+            if hosted is None:
+                log_ = self.logs.get_or_create_log(topic.name, index, topic.id, config)
+                hosted = Partition(tp, topic.id, registration, log_, self.node_id)
+                self.partitions[tp] = hosted
+                self._on_become(hosted)
+                continue
+            if hosted.registration is not registration:
+                changed_leader = (registration.leader != hosted.registration.leader
+                                  or registration.leader_epoch != hosted.registration.leader_epoch)
+                hosted.registration = registration
+                if changed_leader:
+                    self._on_become(hosted)
+                else:
+                    # ISR changes may move the high watermark (a lagging replica left).
+                    self._maybe_complete(hosted, hosted.maybe_increment_high_watermark())
+            hosted.log.update_config(config)
+
+    def _on_become(self, partition: Partition) -> None:
+        """Leader or follower per the registration (Kafka's ``makeLeader``/``makeFollower``)."""
+        partition.follower_end_offsets = {}
+        if partition.is_leader:
+            partition.log.assign_epoch_start_offset(partition.leader_epoch, partition.log.log_end_offset)
+            partition.maybe_increment_high_watermark()
+        log.info("Partition %s: %s in epoch %d", partition.tp,
+                 "leader" if partition.is_leader else f"follower of {partition.registration.leader}",
+                 partition.leader_epoch)
+        self._wake_all(partition.tp)
+
+    def _remove_topic(self, topic: TopicImage) -> None:
+        for index in topic.partitions:
+            hosted = self.partitions.get(TopicPartition(topic.name, index))
+            if hosted is not None and hosted.topic_id == topic.id:
+                self._remove_partition(hosted, delete=True)
+
+    def _remove_partition(self, partition: Partition, *, delete: bool) -> None:
+        del self.partitions[partition.tp]
+        if delete:
+            self.logs.delete_log(partition.tp.topic, partition.tp.partition)
+        self._wake_all(partition.tp)
+
+    def _wake_all(self, tp: TopicPartition) -> None:
+        for purgatory in self.purgatories.all():
+            purgatory.complete_all(tp)
+
+    # --- configs ------------------------------------------------------------------------
+
+    def log_config(self, image: MetadataImage, topic: str) -> LogConfig:
+        """The topic's effective config: its own overrides, then the broker's sources."""
+        return LogConfig.from_sources(image.topic_configs(topic), self.broker_configs())
+
+    # --- progress notifications ---------------------------------------------------------
+
+    def on_append(self, partition: Partition) -> None:
+        """After an append: move the high watermark and wake whoever waits on it."""
+        self._maybe_complete(partition, partition.maybe_increment_high_watermark(), appended=True)
+
+    def on_follower_fetch(self, partition: Partition, replica: int, fetch_offset: int) -> None:
+        """A follower fetched from ``fetch_offset``: it holds everything before it."""
+        self._maybe_complete(partition, partition.update_follower_end_offset(replica, fetch_offset))
+
+    def on_log_start_moved(self, partition: Partition) -> None:
+        self.purgatories.delete_records.check_and_complete(partition.tp)
+        self.purgatories.fetch.check_and_complete(partition.tp)
+
+    def _maybe_complete(self, partition: Partition, hw_moved: bool, *, appended: bool = False) -> None:
+        if hw_moved:
+            self.purgatories.produce.check_and_complete(partition.tp)
+            self.purgatories.delete_records.check_and_complete(partition.tp)
+        if hw_moved or appended:
+            self.purgatories.fetch.check_and_complete(partition.tp)
+
+
+# --- produce ---------------------------------------------------------------------------
+
+
+class AppendResult(NamedTuple):
+    """The outcome of appending one partition's batch (Kafka's ``LogAppendResult``).
+
+    ``next_offset`` is the offset after the batch: an acks=all produce completes when
+    the high watermark reaches it.
+    """
+
+    error: ErrorCode
+    message: str | None = None
+    base_offset: int = -1
+    log_append_time_ms: int = -1
+    log_start_offset: int = -1
+    next_offset: int = -1
+
+
+def _append_error(code: ErrorCode, message: str | None = None) -> AppendResult:
+    return AppendResult(code, message)
+
+
+def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: memoryview | None,
+                     *, produce_version: int, acks: int, now_ms: int, internal_allowed: bool) -> AppendResult:
+    """Validate and append one partition of a Produce request, in Kafka's check order.
+
+    Unknown topic or partition, not the leader, internal topic written by a client,
+    bad batch (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE, ...), too few
+    in-sync replicas for acks=all (NOT_ENOUGH_REPLICAS), then the log's own checks
+    (producer sequence and epoch). The frame's bytes are appended as they are: the log
+    patches the batch header in place.
+    """
+    partition = replicas.get(topic, index)
+    if partition is None:
+        if replicas.knows_topic(topic, index):
+            return _append_error(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        return _append_error(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    if not partition.is_leader:
+        return _append_error(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+    if is_internal(topic) and not internal_allowed:
+        return _append_error(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                             f"Cannot append to internal topic {topic}")
+    if records is None:
+        return _append_error(ErrorCode.INVALID_RECORD, "produce request must carry records")
+    log_ = partition.log
+    config = log_.config
+    try:
+        header = validate_produce_batch(records, 0, None, produce_version=produce_version,
+                                        max_message_bytes=config.max_message_bytes)
+    except WireError as exc:
+        return _append_error(exc.error_code, str(exc))
+    if acks == -1 and len(partition.isr) < config.min_insync_replicas:
+        return _append_error(
+            ErrorCode.NOT_ENOUGH_REPLICAS,
+            f"The size of the current ISR {set(partition.isr)} is insufficient to satisfy the "
+            f"min.isr requirement of {config.min_insync_replicas} for partition {partition.tp}")
+    try:
+        info = log_.append_as_leader(records, header, leader_epoch=partition.leader_epoch, now_ms=now_ms)
+    except StorageError as exc:
+        return _append_error(exc.error_code, str(exc))
+    if info.error != ErrorCode.NONE:
+        return _append_error(info.error, info.error_message)
+    replicas.on_append(partition)
+    return AppendResult(ErrorCode.NONE, None, info.first_offset, info.log_append_time_ms,
+                        info.log_start_offset, info.last_offset + 1)

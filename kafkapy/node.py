@@ -1,0 +1,222 @@
+"""One kafkapy process: storage, metadata, broker and server wired together.
+
+This is the top of the layer stack (with ``cli.py`` and ``testing/``): it alone
+knows every layer. :func:`run_node` is a trio service in the usual shape —
+``info = await nursery.start(run_node, properties)`` — and :func:`serve_forever` is
+what ``kafkapy serve`` runs: it adds logging, signal handling and the ready line.
+
+Start-up order: bind the listeners (so ports asked as 0 are known), start the
+metadata service, open the logs, register the broker with the controller and wait to
+be unfenced; only then is the node reported started. Shutdown runs the other way:
+controlled shutdown, stop serving, close the logs (checkpoints written).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import trio
+
+from kafkapy.config import QUICKSTART_PROPERTIES, TEST_PROPERTIES, BrokerConfig
+
+log = logging.getLogger("kafkapy")
+
+_BROKER_ROLE = "broker"
+_CONTROLLER_ROLE = "controller"
+#: The security protocols Kafka knows, by name (``SecurityProtocol`` ids).
+_SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A started node: its id, its client bootstrap address and every bound address."""
+
+    node_id: int
+    cluster_id: str
+    bootstrap_servers: str
+    #: listener name -> (host, port) as bound
+    listeners: Mapping[str, tuple[str, int]]
+
+
+def quickstart_properties(properties: Mapping[str, str]) -> dict[str, str]:
+    """``properties`` over the quick-start defaults of ``kafkapy serve``."""
+    return {**QUICKSTART_PROPERTIES, **properties}
+
+
+def test_properties(properties: Mapping[str, str]) -> dict[str, str]:
+    """``properties`` over the in-process test broker's defaults (free ports)."""
+    return {**TEST_PROPERTIES, **properties}
+
+
+def _csv(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _protocol_map(config: BrokerConfig) -> dict[str, str]:
+    pairs = (item.split(":", 1) for item in _csv(config.listener_security_protocol_map))
+    return {name.strip().upper(): proto.strip().upper() for name, proto in pairs}
+
+
+async def run_node(properties: Mapping[str, str], *, memory: bool = False,
+                   task_status: trio.TaskStatus[NodeInfo] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run a node until cancelled; report :class:`NodeInfo` once it serves clients.
+
+    Args:
+        properties: the complete configuration (Kafka's names), e.g. from
+            :func:`quickstart_properties`.
+        memory: keep logs and metadata in memory only.
+    """
+    from kafkapy.broker.core import BrokerCore
+    from kafkapy.broker.dispatcher import BrokerDispatcher
+    from kafkapy.broker.lifecycle import BrokerLifecycle
+    from kafkapy.broker.local_metadata import LocalMetadataService
+    from kafkapy.broker.replica_manager import ReplicaManager
+    from kafkapy.kraft.metadata.controller import ControllerConfig
+    from kafkapy.kraft.metadata.image import Endpoint
+    from kafkapy.server.listeners import parse_listeners
+    from kafkapy.server.serve import serve
+    from kafkapy.server.settings import ServerSettings
+
+    config = BrokerConfig.from_properties(properties)
+    for key in config.unknown:
+        log.warning("Ignoring unknown configuration %s", key)
+    if _BROKER_ROLE not in config.process_roles:
+        raise ValueError("process.roles must include broker (a controller-only node is not supported)")
+    controller_names = {n.upper() for n in _csv(config.controller_listener_names)}
+    listeners = [listener for listener in parse_listeners(config.listeners)
+                 if listener.name not in controller_names]
+    if not listeners:
+        raise ValueError(f"no broker listener in listeners={config.listeners!r}")
+    protocols = _protocol_map(config)
+    settings = ServerSettings(
+        socket_request_max_bytes=config.socket_request_max_bytes,
+        connections_max_idle_ms=config.connections_max_idle_ms,
+        max_connections=config.max_connections,
+        max_connections_per_ip=config.max_connections_per_ip,
+        socket_listen_backlog_size=config.socket_listen_backlog_size,
+    )
+
+    def clock_ms() -> int:
+        import time
+
+        return time.time_ns() // 1_000_000
+
+    metadata = LocalMetadataService(
+        ControllerConfig(num_partitions=config.num_partitions,
+                         default_replication_factor=config.default_replication_factor,
+                         broker_session_timeout_ms=config.broker_session_timeout_ms),
+        clock_ms=clock_ms,
+    )
+    logs = _open_logs(config, memory=memory, clock_ms=clock_ms)
+    core: BrokerCore | None = None
+
+    def broker_configs() -> Any:
+        assert core is not None
+        return core.broker_config_sources()
+
+    replicas = ReplicaManager(config.node_id, logs, broker_configs)
+    core = BrokerCore(config, metadata, replicas, clock_ms=clock_ms)
+    metadata.add_image_listener(replicas.apply_image)
+    replicas.apply_image(metadata.image)
+    dispatcher = _ServerEdge(BrokerDispatcher(core))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(lambda task_status: serve(
+                listeners, dispatcher, settings=settings, task_status=task_status))
+            by_name = {address.listener: (address.host, address.port) for address in bound}
+            endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
+            lifecycle = BrokerLifecycle(core, metadata, endpoints)
+            await nursery.start(lifecycle.run)
+            first = endpoints[0]
+            task_status.started(NodeInfo(config.node_id, core.image.cluster_id or "",
+                                         f"{first.host}:{first.port}", by_name))
+            await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            logs.close()
+
+
+def _advertised(config: BrokerConfig, bound: Mapping[str, tuple[str, int]], protocols: Mapping[str, str],
+                controller_names: set[str], endpoint_cls: Any) -> list[Any]:
+    """Advertised endpoints: ``advertised.listeners`` (else ``listeners``), with bound
+    ports for port 0 and the bound host for an empty host."""
+    from kafkapy.server.listeners import parse_listeners
+
+    source = config.advertised_listeners or config.listeners
+    out = []
+    for listener in parse_listeners(source):
+        if listener.name in controller_names or listener.name not in bound:
+            continue
+        bound_host, bound_port = bound[listener.name]
+        host = listener.host or (bound_host if bound_host not in ("0.0.0.0", "::", "") else "localhost")
+        port = listener.port or bound_port
+        protocol = protocols.get(listener.name, listener.name)
+        out.append(endpoint_cls(listener.name, host, port, _SECURITY_PROTOCOLS.get(protocol, 0)))
+    if not out:
+        raise ValueError("advertised.listeners names no broker listener")
+    return out
+
+
+def _open_logs(config: BrokerConfig, *, memory: bool, clock_ms: Any) -> Any:
+    from kafkapy.storage.log_manager import LogManager
+
+    if memory:
+        return LogManager.memory(clock_ms=clock_ms)
+    return LogManager.open(config.data_dirs, clock_ms=clock_ms)
+
+
+class _ServerEdge:
+    """The broker's dispatcher as the server sees it: broker ``CloseConnection``
+    becomes the server's own (the broker layer does not import the server)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def handle(self, conn: Any, frame: memoryview) -> Any:
+        from kafkapy.broker.errors import CloseConnection as BrokerClose
+
+        try:
+            return await self.inner.handle(conn, frame)
+        except BrokerClose as exc:
+            from kafkapy.server.dispatch import CloseConnection
+
+            raise CloseConnection(str(exc)) from None
+
+
+def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_level: str = "INFO") -> int:
+    """Run a node in the foreground until SIGINT or SIGTERM; the ``kafkapy serve`` body.
+
+    Returns:
+        The process exit status.
+    """
+    logging.basicConfig(level=log_level, stream=sys.stderr,
+                        format="[%(asctime)s] %(levelname)s %(message)s (%(name)s)")
+    props = quickstart_properties(properties)
+
+    async def main() -> None:
+        import signal
+
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                info: NodeInfo = await nursery.start(lambda task_status: run_node(
+                    props, memory=memory, task_status=task_status))
+                log.info("kafkapy ready: node %d, bootstrap %s, cluster %s, %s storage",
+                         info.node_id, info.bootstrap_servers, info.cluster_id,
+                         "memory" if memory else "disk")
+                async for signum in signals:
+                    log.info("Received %s, shutting down", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+
+    try:
+        trio.run(main)
+    except (ValueError, OSError) as exc:
+        log.error("kafkapy failed to start: %s", exc)
+        return 1
+    log.info("kafkapy stopped")
+    return 0
