@@ -78,3 +78,64 @@ class SingleVoterLog:
         assert self.listener is not None
         async for batch in self._receive:
             self.listener.handle_commit(batch)
+
+
+class OneVoterRaft:
+    """The real sans-I/O Raft core (``RaftNode`` on a ``MemoryLog``) as a one-voter quorum,
+    pumped synchronously: the smallest driver that implements the RaftClient protocol.
+
+    It persists every Ready into the memory log, hands committed entries to the
+    listener, reports leader changes, and advances; ``tick(ms)`` moves its clock.
+    """
+
+    def __init__(self, node_id: int = 1) -> None:
+        from kafkapy.kraft.raft.config import RaftConfig
+        from kafkapy.kraft.raft.memory_log import MemoryLog
+        from kafkapy.kraft.raft.node import RaftNode
+        from kafkapy.kraft.raft.simulation import JsonSnapshotCodec
+        from kafkapy.kraft.raft.voters import Voter, VoterSet
+        import random
+
+        self._node_id = node_id
+        self.now = 0
+        self.log = MemoryLog(JsonSnapshotCodec())
+        self.node = RaftNode(RaftConfig(node_id, f"dir-{node_id}", "test-cluster"), self.log,
+                             random.Random(node_id), self.now,
+                             static_voters=VoterSet([Voter(node_id, f"dir-{node_id}")]))
+        self.listener: MetadataListener | None = None
+        self._leader: tuple[int | None, int] = (None, -1)
+
+    @property
+    def node_id(self) -> int:
+        return self._node_id
+
+    def register(self, listener: MetadataListener) -> None:
+        self.listener = listener
+
+    def tick(self, ms: int) -> None:
+        self.now += ms
+        self.node.tick(self.now)
+        self.pump()
+
+    def pump(self) -> None:
+        assert self.listener is not None
+        while True:
+            leader = (self.node.leader_id, self.node.epoch)
+            if leader != self._leader:
+                self._leader = leader
+                self.listener.handle_leader_change(*leader)
+            if not self.node.has_ready():
+                return
+            ready = self.node.ready()
+            self.log.persist(ready)
+            if ready.committed:
+                self.listener.handle_commit(ready.committed)
+            self.node.advance(ready)
+
+    async def propose(self, values: Sequence[bytes]) -> int:
+        result = self.node.propose(values)
+        if not isinstance(result, int) or isinstance(result, bool) or result < 0:
+            raise NotControllerError(f"propose failed: {result!r}", self.node.leader_id)
+        await trio.lowlevel.checkpoint()
+        self.pump()
+        return result

@@ -164,3 +164,23 @@ async def test_publishers_see_old_and_new(quorum):
     block = await service.allocate_producer_ids(1, 1)
     assert block.error.code == E.STALE_BROKER_EPOCH and calls == []  # nothing written, nothing published
     assert EMPTY_IMAGE.metadata_version == 0 and service.image.metadata_version == 27
+
+
+async def test_over_the_real_raft_core(make_registration):
+    """The service on the sans-I/O RaftNode as a one-voter quorum: elect, commit, apply."""
+    from metadata_doubles import OneVoterRaft
+
+    raft = OneVoterRaft(node_id=1)
+    service = MetadataService(raft, cluster_id="test-cluster", rng=random.Random(3))
+    while not service.is_active_controller:
+        raft.tick(100)
+    assert service.leader_id == 1 and service.epoch >= 1
+    await service.submit(bootstrap_records())
+    epoch = await start_broker(service, make_registration)
+    [res] = await service.create_topics([NewTopic("real", 2)])
+    assert res.error.code == E.NONE
+    block = await service.allocate_producer_ids(1, epoch)
+    assert block.producer_id_start == 0
+    # the image is at the end of the committed log, control records included
+    assert service.image.offset == raft.node.high_watermark - 1 == raft.log.end_offset - 1
+    assert len(service.image.topic("real").partitions) == 2 and service.image.next_producer_id == 1000
