@@ -1,0 +1,391 @@
+"""The sparse indexes of a segment: offset index, time index, transaction index.
+
+Formats (big-endian, as Kafka's ``OffsetIndex``, ``TimeIndex``, ``TransactionIndex``):
+
+- ``<base>.index``: 8-byte entries, relative offset int32 + position int32. One entry
+  each time more than ``index.interval.bytes`` of log were appended since the last
+  one; the entry names the *last* offset of the batch starting at that position.
+- ``<base>.timeindex``: 12-byte entries, timestamp int64 + relative offset int32, the
+  largest timestamp so far and the offset of the batch holding it; timestamps strictly
+  increase.
+- ``<base>.txnindex``: 34-byte entries, version int16 (0), producer id int64, first
+  offset int64, last offset int64, last stable offset int64: one per aborted
+  transaction, so read_committed fetches can list them.
+
+The offset and time index files of the active segment are preallocated to
+``segment.index.bytes`` (rounded down to whole entries) and trimmed to their entries
+when the segment is rolled or closed. An index is derived data: after a crash, or when
+a loaded file fails its sanity check, it is rebuilt from the log.
+
+Entries live in arrays in memory (lookups are a bisect); with a path, each append is
+also written to the file with ``pwrite``. Without a path (the memory backend) there is
+no file. Not task-safe: called only by the partition's owner.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+from array import array
+from typing import NamedTuple
+
+_OFFSET_ENTRY = struct.Struct(">ii")
+_TIME_ENTRY = struct.Struct(">qi")
+_TXN_ENTRY = struct.Struct(">hqqqq")
+NO_TIMESTAMP = -1
+
+
+def _open_rw(path: str) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+class _IndexFile:
+    """The file under an index: preallocation, entry writes, trimming."""
+
+    __slots__ = ("path", "fd", "entry_size")
+
+    def __init__(self, path: str, entry_size: int) -> None:
+        self.path = path
+        self.entry_size = entry_size
+        self.fd = _open_rw(path)
+
+    def read_all(self) -> bytes:
+        size = os.fstat(self.fd).st_size
+        return os.pread(self.fd, size - size % self.entry_size, 0)
+
+    def write_entry(self, n: int, data: bytes) -> None:
+        os.pwrite(self.fd, data, n * self.entry_size)
+
+    def resize(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class _Index:
+    """What the offset and time indexes share: a base offset, capacity, a file."""
+
+    entry_size = 0
+
+    def __init__(self, path: str | None, base_offset: int, max_index_size: int) -> None:
+        self.base_offset = base_offset
+        self.max_entries = max(max_index_size // self.entry_size, 1)
+        self._file = _IndexFile(path, self.entry_size) if path is not None else None
+
+    @property
+    def path(self) -> str | None:
+        return self._file.path if self._file else None
+
+    @property
+    def is_full(self) -> bool:
+        return self.entries >= self.max_entries
+
+    @property
+    def entries(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def size_in_bytes(self) -> int:
+        return self.entries * self.entry_size
+
+    def preallocate(self) -> None:
+        """Grow the file to its full capacity, as Kafka does for the active segment."""
+        if self._file is not None:
+            self._file.resize(self.max_entries * self.entry_size)
+
+    def trim(self) -> None:
+        """Shrink the file to its entries (on roll and close)."""
+        if self._file is not None:
+            self._file.resize(self.size_in_bytes)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            os.fsync(self._file.fd)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self.trim()
+            self._file.close()
+
+    def rename(self, path: str) -> None:
+        if self._file is not None:
+            os.rename(self._file.path, path)
+            self._file.path = path
+
+    def delete(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            try:
+                os.unlink(self._file.path)
+            except FileNotFoundError:
+                pass
+
+    def _discard_file(self) -> bool:
+        """A loaded file failed its sanity check: empty it for a rebuild; returns False."""
+        if self._file is not None:
+            self._file.resize(0)
+        return False
+
+    def _zero_entries(self, first: int, count: int) -> None:
+        """Blank dropped entries in the file so a crash cannot bring them back."""
+        if self._file is not None and count > 0:
+            self._file.write_entry(first, bytes(count * self.entry_size))
+
+    def _relative(self, offset: int) -> int:
+        rel = offset - self.base_offset
+        if not 0 <= rel <= 0x7FFFFFFF:
+            raise ValueError(f"offset {offset} does not fit an index based at {self.base_offset}")
+        return rel
+
+
+class OffsetIndex(_Index):
+    """Offset -> file position, sparse (one entry per ``index.interval.bytes``)."""
+
+    entry_size = _OFFSET_ENTRY.size
+
+    def __init__(self, path: str | None, base_offset: int, max_index_size: int) -> None:
+        super().__init__(path, base_offset, max_index_size)
+        self._offsets = array("q")  # absolute offsets, for bisect
+        self._positions = array("q")
+
+    @property
+    def entries(self) -> int:
+        return len(self._offsets)
+
+    @property
+    def last_offset(self) -> int:
+        return self._offsets[-1] if self._offsets else self.base_offset
+
+    def load(self, log_size: int) -> bool:
+        """Read the file's entries; False (and no entries) if they fail the sanity check.
+
+        Valid entries strictly increase in offset and position and point inside the log;
+        a zero-filled preallocated tail ends the entries.
+        """
+        if self._file is None:
+            return True
+        data = self._file.read_all()
+        offsets, positions = array("q"), array("q")
+        for rel, pos in _OFFSET_ENTRY.iter_unpack(data):
+            if offsets and (rel + self.base_offset <= offsets[-1] or pos <= positions[-1]):
+                if rel == 0 and pos == 0:
+                    break  # the preallocated tail
+                return self._discard_file()
+            if rel < 0 or not 0 <= pos < max(log_size, 1):
+                return self._discard_file()
+            offsets.append(rel + self.base_offset)
+            positions.append(pos)
+        self._offsets, self._positions = offsets, positions
+        return True
+
+
+    def append(self, offset: int, position: int) -> None:
+        """Add an entry; offsets must increase (Kafka's ``OffsetIndex.append``)."""
+        if self._offsets and offset <= self._offsets[-1]:
+            raise ValueError(f"index offset {offset} is not above the last entry {self._offsets[-1]}")
+        rel = self._relative(offset)
+        if self._file is not None:
+            self._file.write_entry(len(self._offsets), _OFFSET_ENTRY.pack(rel, position))
+        self._offsets.append(offset)
+        self._positions.append(position)
+
+    def lookup(self, target_offset: int) -> tuple[int, int]:
+        """The entry with the largest offset <= target, or ``(base_offset, 0)``."""
+        i = bisect.bisect_right(self._offsets, target_offset)
+        if i == 0:
+            return self.base_offset, 0
+        return self._offsets[i - 1], self._positions[i - 1]
+
+    def fetch_upper_bound_offset(self, start_position: int, fetch_size: int) -> int | None:
+        """Offset of the first entry past ``start_position + fetch_size``, if any."""
+        i = bisect.bisect_right(self._positions, start_position + fetch_size)
+        return self._offsets[i] if i < len(self._offsets) else None
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop entries for offsets >= ``offset``."""
+        i = bisect.bisect_left(self._offsets, offset)
+        self._truncate_entries(i)
+
+    def _truncate_entries(self, n: int) -> None:
+        dropped = len(self._offsets) - n
+        if dropped > 0:
+            del self._offsets[n:]
+            del self._positions[n:]
+            self._zero_entries(n, dropped)
+
+    def reset(self) -> None:
+        self._truncate_entries(0)
+
+
+class TimeIndex(_Index):
+    """Timestamp -> offset, sparse; timestamps strictly increase."""
+
+    entry_size = _TIME_ENTRY.size
+
+    def __init__(self, path: str | None, base_offset: int, max_index_size: int) -> None:
+        super().__init__(path, base_offset, max_index_size)
+        self._timestamps = array("q")
+        self._offsets = array("q")
+
+    @property
+    def entries(self) -> int:
+        return len(self._timestamps)
+
+    def last_entry(self) -> tuple[int, int]:
+        """``(timestamp, offset)`` of the last entry, or ``(NO_TIMESTAMP, base_offset)``."""
+        if not self._timestamps:
+            return NO_TIMESTAMP, self.base_offset
+        return self._timestamps[-1], self._offsets[-1]
+
+    def load(self, last_log_offset: int) -> bool:
+        """Read the file's entries; False (and no entries) if they fail the sanity check."""
+        if self._file is None:
+            return True
+        data = self._file.read_all()
+        timestamps, offsets = array("q"), array("q")
+        for ts, rel in _TIME_ENTRY.iter_unpack(data):
+            if timestamps and ts <= timestamps[-1]:
+                if ts == 0 and rel == 0:
+                    break  # the preallocated tail
+                return self._discard_file()
+            offset = rel + self.base_offset
+            if rel < 0 or (offsets and offset < offsets[-1]) or offset > max(last_log_offset, self.base_offset):
+                return self._discard_file()
+            timestamps.append(ts)
+            offsets.append(offset)
+        self._timestamps, self._offsets = timestamps, offsets
+        return True
+
+
+    def maybe_append(self, timestamp: int, offset: int) -> None:
+        """Add an entry if ``timestamp`` is above the last one (``TimeIndex.maybeAppend``)."""
+        if self._timestamps and timestamp <= self._timestamps[-1]:
+            return
+        if self._offsets and offset < self._offsets[-1]:
+            raise ValueError(f"time index offset {offset} below the last entry {self._offsets[-1]}")
+        rel = self._relative(offset)
+        if self._file is not None:
+            self._file.write_entry(len(self._timestamps), _TIME_ENTRY.pack(timestamp, rel))
+        self._timestamps.append(timestamp)
+        self._offsets.append(offset)
+
+    def lookup(self, target_timestamp: int) -> tuple[int, int]:
+        """The entry with the largest timestamp <= target, or ``(NO_TIMESTAMP, base_offset)``."""
+        i = bisect.bisect_right(self._timestamps, target_timestamp)
+        if i == 0:
+            return NO_TIMESTAMP, self.base_offset
+        return self._timestamps[i - 1], self._offsets[i - 1]
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop entries for offsets >= ``offset``."""
+        i = bisect.bisect_left(self._offsets, offset)
+        dropped = len(self._offsets) - i
+        if dropped > 0:
+            del self._timestamps[i:]
+            del self._offsets[i:]
+            self._zero_entries(i, dropped)
+
+    def reset(self) -> None:
+        self.truncate_to(self.base_offset)
+
+
+class AbortedTxn(NamedTuple):
+    """One aborted transaction (Kafka's ``AbortedTxn``)."""
+
+    producer_id: int
+    first_offset: int
+    last_offset: int
+    last_stable_offset: int
+
+
+class TransactionIndex:
+    """The aborted transactions whose markers are in one segment (``.txnindex``).
+
+    Append-only and small; kept whole in memory, written through to the file.
+    """
+
+    VERSION = 0
+    entry_size = _TXN_ENTRY.size
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.entries: list[AbortedTxn] = []
+        self._fd = -1
+
+    def load(self) -> bool:
+        """Read the file if there is one; False (and no entries) when it is malformed."""
+        if self.path is None or not os.path.exists(self.path):
+            return True
+        with open(self.path, "rb") as f:
+            data = f.read()
+        entries = []
+        for version, pid, first, last, lso in _TXN_ENTRY.iter_unpack(data[: len(data) - len(data) % self.entry_size]):
+            if version != self.VERSION or last < first:
+                self.entries = []
+                return False
+            entries.append(AbortedTxn(pid, first, last, lso))
+        self.entries = entries
+        return len(data) % self.entry_size == 0
+
+    def append(self, txn: AbortedTxn) -> None:
+        if self.entries and txn.last_offset <= self.entries[-1].last_offset:
+            raise ValueError(f"aborted txn ending at {txn.last_offset} is not after the last one")
+        if self.path is not None:
+            if self._fd < 0:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.write(self._fd, _TXN_ENTRY.pack(self.VERSION, *txn))
+        self.entries.append(txn)
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop transactions whose marker is at or after ``offset``."""
+        keep = [t for t in self.entries if t.last_offset < offset]
+        if len(keep) != len(self.entries):
+            self.entries = keep
+            self._rewrite()
+
+    def reset(self) -> None:
+        self.entries = []
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        if self.path is None:
+            return
+        self._close_fd()
+        data = b"".join(_TXN_ENTRY.pack(self.VERSION, *t) for t in self.entries)
+        if data or os.path.exists(self.path):
+            with open(self.path, "wb") as f:
+                f.write(data)
+
+    def collect_aborted(self, fetch_offset: int, upper_bound_offset: int) -> list[AbortedTxn]:
+        """Transactions overlapping ``[fetch_offset, upper_bound_offset)``."""
+        return [t for t in self.entries if t.last_offset >= fetch_offset and t.first_offset < upper_bound_offset]
+
+    def flush(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+
+    def _close_fd(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def close(self) -> None:
+        self._close_fd()
+
+    def rename(self, path: str) -> None:
+        if self.path is not None:
+            if os.path.exists(self.path):
+                os.rename(self.path, path)
+            self.path = path
+
+    def delete(self) -> None:
+        self._close_fd()
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,98 @@
+"""Leader epoch -> start offset of a partition (Kafka's ``LeaderEpochFileCache``).
+
+Each entry says: from this offset on, batches were written by the leader of this epoch.
+Followers and consumers use it through OffsetForLeaderEpoch to find where their log
+diverged. Kept in ``leader-epoch-checkpoint`` (see :mod:`kafkapy.storage.checkpoint`),
+rewritten whenever it changes. Not task-safe: called only by the partition's owner.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from kafkapy.storage.checkpoint import read_leader_epoch_checkpoint, write_leader_epoch_checkpoint
+
+UNDEFINED_EPOCH = -1
+UNDEFINED_EPOCH_OFFSET = -1
+
+
+class LeaderEpochFileCache:
+    """Ascending ``(epoch, start_offset)`` entries; epochs and offsets both increase."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.entries: list[tuple[int, int]] = []
+        if path is not None:
+            self.entries = read_leader_epoch_checkpoint(path) or []
+
+    def _flush(self) -> None:
+        if self.path is not None:
+            write_leader_epoch_checkpoint(self.path, self.entries)
+
+    @property
+    def latest_epoch(self) -> int | None:
+        return self.entries[-1][0] if self.entries else None
+
+    def assign(self, epoch: int, start_offset: int) -> None:
+        """Record that ``epoch`` starts at ``start_offset``, dropping entries it supersedes.
+
+        Like Kafka's ``assign``: a no-op for a negative epoch or when the latest entry
+        already is this epoch at or before this offset.
+        """
+        if epoch < 0:
+            return
+        if self.entries:
+            latest_epoch, latest_offset = self.entries[-1]
+            if latest_epoch == epoch and start_offset >= latest_offset:
+                return
+        self.entries = [(e, o) for e, o in self.entries if e < epoch and o < start_offset]
+        self.entries.append((epoch, start_offset))
+        self._flush()
+
+    def end_offset_for(self, requested_epoch: int, log_end_offset: int) -> tuple[int, int]:
+        """``(epoch, end offset)`` answering OffsetForLeaderEpoch (``endOffsetFor``).
+
+        The end offset of an epoch is the start offset of the next higher epoch, or the
+        log end offset for the latest one. An epoch between known ones answers with the
+        largest known epoch below it; an unknown higher epoch gives ``(-1, -1)``.
+        """
+        if requested_epoch == UNDEFINED_EPOCH or not self.entries:
+            return UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
+        if requested_epoch == self.entries[-1][0]:
+            return requested_epoch, log_end_offset
+        epochs = [e for e, _ in self.entries]
+        higher = bisect.bisect_right(epochs, requested_epoch)
+        if higher == len(epochs):
+            return UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
+        if higher == 0:
+            return requested_epoch, self.entries[0][1]
+        return self.entries[higher - 1][0], self.entries[higher][1]
+
+    def epoch_for_offset(self, offset: int) -> int | None:
+        """The epoch of the leader that wrote ``offset``, if known."""
+        offsets = [o for _, o in self.entries]
+        i = bisect.bisect_right(offsets, offset)
+        return self.entries[i - 1][0] if i else None
+
+    def truncate_from_end(self, end_offset: int) -> None:
+        """Drop entries starting at or after ``end_offset`` (the log was truncated there)."""
+        keep = [(e, o) for e, o in self.entries if o < end_offset]
+        if len(keep) != len(self.entries):
+            self.entries = keep
+            self._flush()
+
+    def truncate_from_start(self, start_offset: int) -> None:
+        """The log now starts at ``start_offset``: drop older entries, keep the epoch in force."""
+        i = bisect.bisect_right([o for _, o in self.entries], start_offset)
+        if i == 0:
+            return
+        epoch, offset = self.entries[i - 1]
+        if i == 1 and offset == start_offset:
+            return
+        self.entries = [(epoch, start_offset)] + self.entries[i:]
+        self._flush()
+
+    def clear(self) -> None:
+        if self.entries:
+            self.entries = []
+            self._flush()
