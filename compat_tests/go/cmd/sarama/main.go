@@ -1,0 +1,425 @@
+// Command sarama runs the compatibility scenarios with IBM/sarama at its default
+// protocol version (Config.Version as shipped).
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	h "kafkapy.dev/compat/harness"
+)
+
+func config() *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "kafkapy-compat"
+	cfg.Net.DialTimeout = 5 * time.Second
+	cfg.Net.ReadTimeout = h.Timeout
+	cfg.Net.WriteTimeout = h.Timeout
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Offsets.AutoCommit.Enable = false
+	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
+	return cfg
+}
+
+func admin(ctx h.Ctx) sarama.ClusterAdmin {
+	adm, err := sarama.NewClusterAdmin([]string{ctx.Bootstrap}, config())
+	h.Must(err, "new cluster admin")
+	return adm
+}
+
+func createTopic(ctx h.Ctx, partitions int32, configs map[string]*string) string {
+	topic := ctx.Name("t")
+	adm := admin(ctx)
+	defer adm.Close()
+	h.Must(adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false), "create topic")
+	return topic
+}
+
+func produce(ctx h.Ctx, msgs []*sarama.ProducerMessage, tune func(*sarama.Config)) {
+	cfg := config()
+	if tune != nil {
+		tune(cfg)
+	}
+	producer, err := sarama.NewSyncProducer([]string{ctx.Bootstrap}, cfg)
+	h.Must(err, "new producer")
+	defer producer.Close()
+	h.Must(producer.SendMessages(msgs), "produce")
+}
+
+func normalise(m *sarama.ConsumerMessage) h.Rec {
+	var key *string
+	if m.Key != nil {
+		key = h.Str(string(m.Key))
+	}
+	headers := [][2]string{}
+	for _, hd := range m.Headers {
+		headers = append(headers, [2]string{string(hd.Key), string(hd.Value)})
+	}
+	return h.Rec{Partition: m.Partition, Offset: m.Offset, Key: key, Value: string(m.Value), Headers: headers,
+		Timestamp: m.Timestamp.UnixMilli()}
+}
+
+// read takes messages from ch until count (or the one holding stop) arrived.
+func read(ch <-chan *sarama.ConsumerMessage, count int, stop string) []h.Rec {
+	var out []h.Rec
+	deadline := time.After(h.Timeout)
+	for len(out) < count {
+		select {
+		case m := <-ch:
+			out = append(out, normalise(m))
+			if stop != "" && string(m.Value) == stop {
+				return out
+			}
+		case <-deadline:
+			return out
+		}
+	}
+	return out
+}
+
+// consume reads partitions 0..partitions-1 from their oldest offsets.
+func consume(ctx h.Ctx, topic string, count int, partitions int32, tune func(*sarama.Config), stop string) []h.Rec {
+	cfg := config()
+	if tune != nil {
+		tune(cfg)
+	}
+	consumer, err := sarama.NewConsumer([]string{ctx.Bootstrap}, cfg)
+	h.Must(err, "new consumer")
+	defer consumer.Close()
+	merged := make(chan *sarama.ConsumerMessage, 64)
+	for p := int32(0); p < partitions; p++ {
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		h.Must(err, "consume partition")
+		defer pc.AsyncClose()
+		go func() {
+			for m := range pc.Messages() {
+				merged <- m
+			}
+		}()
+	}
+	return read(merged, count, stop)
+}
+
+func value(topic, v string) *sarama.ProducerMessage {
+	return &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(v)}
+}
+
+func codec(c sarama.CompressionCodec) h.Scenario {
+	return func(ctx h.Ctx) (string, error) {
+		topic := createTopic(ctx, 1, nil)
+		var msgs []*sarama.ProducerMessage
+		for i := 0; i < 20; i++ {
+			k, v := h.CodecRecord(i)
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(k), Value: sarama.StringEncoder(v)})
+		}
+		produce(ctx, msgs, func(cfg *sarama.Config) { cfg.Producer.Compression = c })
+		return h.CheckCodec(consume(ctx, topic, 20, 1, nil, "")), nil
+	}
+}
+
+func keys(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 3, nil)
+	var msgs []*sarama.ProducerMessage
+	for i := 0; i < 30; i++ {
+		k, v := h.KeysRecord(i)
+		m := value(topic, v)
+		if k != nil {
+			m.Key = sarama.StringEncoder(*k)
+		}
+		msgs = append(msgs, m)
+	}
+	produce(ctx, msgs, nil)
+	return h.CheckKeys(consume(ctx, topic, 30, 3, nil, ""), 3), nil
+}
+
+func headers(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	var msgs []*sarama.ProducerMessage
+	for i := 0; i < 3; i++ {
+		m := value(topic, fmt.Sprintf("h%d", i))
+		for _, hd := range h.Headers {
+			m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(hd[0]), Value: []byte(hd[1])})
+		}
+		msgs = append(msgs, m)
+	}
+	produce(ctx, msgs, nil)
+	return h.CheckHeaders(consume(ctx, topic, 3, 1, nil, "")), nil
+}
+
+func timestamps(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	base := h.BaseTimestamp()
+	var msgs []*sarama.ProducerMessage
+	for i, ts := range []int64{base, base + 1, base + 1000} {
+		m := value(topic, fmt.Sprintf("t%d", i))
+		m.Timestamp = time.UnixMilli(ts)
+		msgs = append(msgs, m)
+	}
+	produce(ctx, msgs, nil)
+	return h.CheckTimestamps(consume(ctx, topic, 3, 1, nil, ""), base, false), nil
+}
+
+func largeMessage(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	payload := h.Random(1_000_000)
+	produce(ctx, []*sarama.ProducerMessage{{Topic: topic, Value: sarama.ByteEncoder(payload)}},
+		func(cfg *sarama.Config) { cfg.Producer.MaxMessageBytes = 2_000_000 })
+	got := consume(ctx, topic, 1, 1, nil, "")
+	h.Eq(len(got), 1, "records consumed")
+	h.Eq(len(got[0].Value), len(payload), "value length")
+	h.Expect(bytes.Equal([]byte(got[0].Value), payload), "value bytes differ")
+	return "1000000 bytes", nil
+}
+
+// groupHandler reads want messages of one claim, then marks and commits commitAt.
+type groupHandler struct {
+	want     int
+	commitAt int64
+	offsets  []int64
+	done     chan struct{}
+	once     sync.Once
+}
+
+func (g *groupHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (g *groupHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for m := range claim.Messages() {
+		if len(g.offsets) == g.want {
+			continue
+		}
+		g.offsets = append(g.offsets, m.Offset)
+		if len(g.offsets) == g.want {
+			if g.commitAt >= 0 {
+				sess.MarkOffset(m.Topic, m.Partition, g.commitAt, "")
+				sess.Commit()
+			}
+			g.once.Do(func() { close(g.done) })
+		}
+	}
+	return nil
+}
+
+func runGroup(ctx h.Ctx, group, topic string, want int, commitAt int64) []int64 {
+	cg, err := sarama.NewConsumerGroup([]string{ctx.Bootstrap}, group, config())
+	h.Must(err, "new consumer group")
+	handler := &groupHandler{want: want, commitAt: commitAt, done: make(chan struct{})}
+	c, cancel := context.WithCancel(context.Background())
+	finished := make(chan error, 1)
+	go func() {
+		var err error
+		for c.Err() == nil && err == nil {
+			err = cg.Consume(c, []string{topic}, handler)
+		}
+		finished <- err
+	}()
+	select {
+	case <-handler.done:
+	case <-time.After(h.Timeout):
+	}
+	cancel()
+	if err := <-finished; err != nil && !errors.Is(err, context.Canceled) {
+		h.Fail("consumer group: %v", err)
+	}
+	h.Must(cg.Close(), "close consumer group")
+	return handler.offsets
+}
+
+func groupCommitResume(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	group := ctx.Name("g")
+	var msgs []*sarama.ProducerMessage
+	for i := 0; i < 10; i++ {
+		msgs = append(msgs, value(topic, fmt.Sprintf("g%d", i)))
+	}
+	produce(ctx, msgs, nil)
+	first := runGroup(ctx, group, topic, 6, 6)
+	adm := admin(ctx)
+	defer adm.Close()
+	resp, err := adm.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
+	h.Must(err, "list consumer group offsets")
+	block := resp.GetBlock(topic, 0)
+	h.Expect(block != nil, "no committed offset block")
+	second := runGroup(ctx, group, topic, 4, -1)
+	return h.CheckGroup(first, block.Offset, second), nil
+}
+
+func idempotent(cfg *sarama.Config) {
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+}
+
+func idempotentProducer(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	var msgs []*sarama.ProducerMessage
+	for i := 0; i < 50; i++ {
+		msgs = append(msgs, value(topic, fmt.Sprintf("idem-%d", i)))
+	}
+	produce(ctx, msgs, idempotent)
+	return h.CheckIdempotent(consume(ctx, topic, 50, 1, nil, "")), nil
+}
+
+func transactions(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	cfg := config()
+	idempotent(cfg)
+	cfg.Producer.Transaction.ID = ctx.Name("txn")
+	producer, err := sarama.NewSyncProducer([]string{ctx.Bootstrap}, cfg)
+	h.Must(err, "new transactional producer")
+	for i, values := range [][]string{h.TxnCommitted1, h.TxnAborted, h.TxnCommitted2} {
+		h.Must(producer.BeginTxn(), "begin transaction")
+		var msgs []*sarama.ProducerMessage
+		for _, v := range values {
+			msgs = append(msgs, value(topic, v))
+		}
+		h.Must(producer.SendMessages(msgs), "produce in transaction")
+		if i == 1 {
+			h.Must(producer.AbortTxn(), "abort transaction")
+		} else {
+			h.Must(producer.CommitTxn(), "commit transaction")
+		}
+	}
+	h.Must(producer.Close(), "close producer")
+	level := func(l sarama.IsolationLevel) func(*sarama.Config) {
+		return func(cfg *sarama.Config) { cfg.Consumer.IsolationLevel = l }
+	}
+	committed := consume(ctx, topic, 8, 1, level(sarama.ReadCommitted), "c2-1")
+	uncommitted := consume(ctx, topic, 8, 1, level(sarama.ReadUncommitted), "c2-1")
+	return h.CheckTransactions(committed, uncommitted), nil
+}
+
+func adminScenario(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 3, map[string]*string{"retention.ms": h.Str("123456789")})
+	adm := admin(ctx)
+	defer adm.Close()
+	meta, err := adm.DescribeTopics([]string{topic})
+	h.Must(err, "describe topics")
+	h.Eq(len(meta), 1, "topics described")
+	h.Eq(len(meta[0].Partitions), 3, "partitions")
+	retention := func() (string, sarama.ConfigSource) {
+		entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms"}})
+		h.Must(err, "describe configs")
+		for _, e := range entries {
+			if e.Name == "retention.ms" {
+				return e.Value, e.Source
+			}
+		}
+		h.Fail("retention.ms not described")
+		return "", 0
+	}
+	v, source := retention()
+	h.Eq([]any{v, source}, []any{"123456789", sarama.SourceTopic}, "retention.ms (value, source)")
+	h.Must(adm.IncrementalAlterConfig(sarama.TopicResource, topic, map[string]sarama.IncrementalAlterConfigsEntry{
+		"retention.ms": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: h.Str("987654321")},
+	}, false), "incremental alter configs")
+	v, _ = retention()
+	h.Eq(v, "987654321", "retention.ms after alter")
+	h.Must(adm.DeleteTopic(topic), "delete topic")
+	deadline := time.Now().Add(h.Timeout)
+	for {
+		topics, err := adm.ListTopics()
+		h.Must(err, "list topics")
+		if _, ok := topics[topic]; !ok {
+			break
+		}
+		h.Expect(time.Now().Before(deadline), "deleted topic still listed")
+		time.Sleep(200 * time.Millisecond)
+	}
+	return "create, describe, describe configs, incremental alter, delete", nil
+}
+
+func offsetsForTimes(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	base := h.BaseTimestamp()
+	var msgs []*sarama.ProducerMessage
+	for i := int64(0); i < 3; i++ {
+		m := value(topic, fmt.Sprintf("o%d", i))
+		m.Timestamp = time.UnixMilli(base + 1000*i)
+		msgs = append(msgs, m)
+	}
+	produce(ctx, msgs, nil)
+	client, err := sarama.NewClient([]string{ctx.Bootstrap}, config())
+	h.Must(err, "new client")
+	defer client.Close()
+	queries, want := h.OffsetsQueries(base)
+	var found []int64
+	for _, q := range queries {
+		offset, err := client.GetOffset(topic, 0, q)
+		h.Must(err, "get offset by time")
+		found = append(found, offset)
+	}
+	h.Eq(found, want, fmt.Sprintf("offsets for %v", queries))
+	return "4 lookups", nil
+}
+
+func seek(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	var msgs []*sarama.ProducerMessage
+	for i := 0; i < 5; i++ {
+		msgs = append(msgs, value(topic, fmt.Sprintf("s%d", i)))
+	}
+	produce(ctx, msgs, nil)
+	consumer, err := sarama.NewConsumer([]string{ctx.Bootstrap}, config())
+	h.Must(err, "new consumer")
+	defer consumer.Close()
+	// sarama seeks by starting a partition consumer at an offset; OffsetNewest is
+	// resolved before ConsumePartition returns.
+	from := func(offset int64) sarama.PartitionConsumer {
+		pc, err := consumer.ConsumePartition(topic, 0, offset)
+		h.Must(err, "consume partition")
+		return pc
+	}
+	pc := from(sarama.OffsetNewest)
+	produce(ctx, []*sarama.ProducerMessage{value(topic, "after-end")}, nil)
+	after := read(pc.Messages(), 1, "")
+	h.Must(pc.Close(), "close partition consumer")
+	h.Expect(len(after) == 1, "nothing read after seek to end")
+	pc = from(sarama.OffsetOldest)
+	beginning := read(pc.Messages(), 1, "")
+	h.Must(pc.Close(), "close partition consumer")
+	pc = from(3)
+	absolute := read(pc.Messages(), 1, "")
+	h.Must(pc.Close(), "close partition consumer")
+	h.Expect(len(beginning) == 1 && len(absolute) == 1, "nothing read after a seek")
+	return h.CheckSeek(-1, after[0], beginning[0].Offset, absolute[0].Offset), nil
+}
+
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/IBM/sarama" {
+				return "sarama " + dep.Version + " (Config.Version " + sarama.DefaultVersion.String() + ")"
+			}
+		}
+	}
+	return "sarama"
+}
+
+func main() {
+	h.Main("sarama", version(), map[string]h.Scenario{
+		"codec_none":          codec(sarama.CompressionNone),
+		"codec_gzip":          codec(sarama.CompressionGZIP),
+		"codec_snappy":        codec(sarama.CompressionSnappy),
+		"codec_lz4":           codec(sarama.CompressionLZ4),
+		"codec_zstd":          codec(sarama.CompressionZSTD),
+		"keys":                keys,
+		"headers":             headers,
+		"timestamps":          timestamps,
+		"large_message":       largeMessage,
+		"group_commit_resume": groupCommitResume,
+		"idempotent_producer": idempotentProducer,
+		"transactions":        transactions,
+		"admin":               adminScenario,
+		"offsets_for_times":   offsetsForTimes,
+		"seek":                seek,
+	}, nil)
+}

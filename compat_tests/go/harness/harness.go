@@ -1,0 +1,328 @@
+// Package harness is shared by the Go drivers of the compatibility matrix: the
+// command line, the JSON-line protocol, the scenario data and the checks. The
+// scenarios are specified in compat_tests/scenarios.py; the data here mirrors it.
+package harness
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Timeout bounds every wait of a scenario: failures show in seconds, not minutes.
+const Timeout = 15 * time.Second
+
+// Names lists the scenarios in the order the matrix prints them.
+var Names = []string{
+	"codec_none", "codec_gzip", "codec_snappy", "codec_lz4", "codec_zstd",
+	"keys", "headers", "timestamps", "large_message", "group_commit_resume",
+	"idempotent_producer", "transactions", "admin", "offsets_for_times", "seek",
+}
+
+// Headers is the header list of the headers scenario, in order.
+var Headers = [][2]string{{"trace-id", "abc-123"}, {"dup", "1"}, {"dup", "2"}, {"utf8", "h\u00e9llo"}, {"empty", ""}}
+
+var (
+	TxnCommitted1 = []string{"c1-0", "c1-1", "c1-2"}
+	TxnAborted    = []string{"a-0", "a-1", "a-2"}
+	TxnCommitted2 = []string{"c2-0", "c2-1"}
+)
+
+// Rec is a consumed record, normalised across client libraries.
+type Rec struct {
+	Partition  int32
+	Offset     int64
+	Key        *string
+	Value      string
+	Headers    [][2]string
+	Timestamp  int64
+	CreateTime bool
+}
+
+// Ctx carries the broker address and makes unique names.
+type Ctx struct {
+	Bootstrap string
+	Client    string
+	Scenario  string
+}
+
+// Name returns a topic/group/transactional id unique to this scenario run.
+func (c Ctx) Name(kind string) string {
+	return fmt.Sprintf("compat-%s-%s-%s-%08x", c.Client, c.Scenario, kind, rand.Uint32())
+}
+
+// Scenario runs one scenario and returns a short detail; it fails by panicking
+// through Fail/Expect/Eq or by returning an error.
+type Scenario func(ctx Ctx) (string, error)
+
+type failure string
+
+// Fail ends the scenario as failed.
+func Fail(format string, args ...any) { panic(failure(fmt.Sprintf(format, args...))) }
+
+// Expect fails the scenario unless cond holds.
+func Expect(cond bool, format string, args ...any) {
+	if !cond {
+		Fail(format, args...)
+	}
+}
+
+// Eq fails the scenario unless got deep-equals want.
+func Eq(got, want any, what string) {
+	if !reflect.DeepEqual(got, want) {
+		Fail("%s: got %s, expected %s", what, show(got), show(want))
+	}
+}
+
+// Must fails the scenario on a client error.
+func Must(err error, what string) {
+	if err != nil {
+		Fail("%s: %v", what, err)
+	}
+}
+
+func show(v any) string {
+	s := fmt.Sprintf("%+v", deref(v))
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func deref(v any) any {
+	if recs, ok := v.([]Rec); ok {
+		out := make([]string, len(recs))
+		for i, r := range recs {
+			k := "<nil>"
+			if r.Key != nil {
+				k = *r.Key
+			}
+			out[i] = fmt.Sprintf("{p%d o%d k=%s v=%.30s}", r.Partition, r.Offset, k, r.Value)
+		}
+		return out
+	}
+	return v
+}
+
+// Str returns a pointer to s (keys are optional).
+func Str(s string) *string { return &s }
+
+// CodecRecord is record i of a codec scenario.
+func CodecRecord(i int) (string, string) {
+	return fmt.Sprintf("key-%d", i), fmt.Sprintf("value-%d-", i) + strings.Repeat("x", 200)
+}
+
+// KeysRecord is record i of the keys scenario; every sixth key is null.
+func KeysRecord(i int) (*string, string) {
+	if i%6 == 5 {
+		return nil, fmt.Sprintf("v%d", i)
+	}
+	return Str(fmt.Sprintf("user-%d", i%4)), fmt.Sprintf("v%d", i)
+}
+
+// BaseTimestamp is a whole-second CreateTime one day ago.
+func BaseTimestamp() int64 { return (time.Now().Unix() - 86400) * 1000 }
+
+// OffsetsQueries are the lookups of offsets_for_times; -1 means "no record".
+func OffsetsQueries(base int64) ([]int64, []int64) {
+	return []int64{base - 1, base + 500, base + 2000, base + 2001}, []int64{0, 1, 2, -1}
+}
+
+// CheckCodec checks 20 records read from partition 0.
+func CheckCodec(recs []Rec) string {
+	Eq(len(recs), 20, "records consumed")
+	for i, r := range recs {
+		k, v := CodecRecord(i)
+		Eq([]any{r.Offset, r.Key != nil && *r.Key == k, r.Value}, []any{int64(i), true, v}, fmt.Sprintf("record %d (offset, key ok, value)", i))
+	}
+	return "20 records"
+}
+
+// CheckKeys checks the keys scenario over all partitions.
+func CheckKeys(recs []Rec, partitions int) string {
+	Eq(len(recs), 30, "records consumed")
+	var want, got []string
+	produced := map[string][]string{}
+	for i := 0; i < 30; i++ {
+		k, v := KeysRecord(i)
+		want = append(want, keyString(k)+"="+v)
+		if k != nil {
+			produced[*k] = append(produced[*k], v)
+		}
+	}
+	sorted := append([]Rec(nil), recs...)
+	sort.Slice(sorted, func(a, b int) bool {
+		if sorted[a].Partition != sorted[b].Partition {
+			return sorted[a].Partition < sorted[b].Partition
+		}
+		return sorted[a].Offset < sorted[b].Offset
+	})
+	parts := map[string]map[int32]bool{}
+	order := map[string][]string{}
+	used := map[int32]bool{}
+	for _, r := range sorted {
+		got = append(got, keyString(r.Key)+"="+r.Value)
+		used[r.Partition] = true
+		if r.Key == nil {
+			continue
+		}
+		if parts[*r.Key] == nil {
+			parts[*r.Key] = map[int32]bool{}
+		}
+		parts[*r.Key][r.Partition] = true
+		order[*r.Key] = append(order[*r.Key], r.Value)
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	Eq(got, want, "consumed key=value multiset")
+	for k, values := range produced {
+		Eq(len(parts[k]), 1, "partitions of key "+k)
+		Eq(order[k], values, "order of key "+k)
+	}
+	return fmt.Sprintf("30 records over %d of %d partitions", len(used), partitions)
+}
+
+func keyString(k *string) string {
+	if k == nil {
+		return "<null>"
+	}
+	return *k
+}
+
+// CheckHeaders checks 3 records each carrying Headers.
+func CheckHeaders(recs []Rec) string {
+	Eq(len(recs), 3, "records consumed")
+	for _, r := range recs {
+		Eq(r.Headers, Headers, fmt.Sprintf("headers at offset %d", r.Offset))
+	}
+	return "5 headers x 3 records"
+}
+
+// CheckTimestamps checks the three CreateTimes; typeKnown is false for clients
+// that do not expose the timestamp type.
+func CheckTimestamps(recs []Rec, base int64, typeKnown bool) string {
+	Eq(len(recs), 3, "records consumed")
+	want := []int64{base, base + 1, base + 1000}
+	for i, r := range recs {
+		Eq([]any{r.Offset, r.Timestamp}, []any{int64(i), want[i]}, fmt.Sprintf("record %d (offset, timestamp)", i))
+		if typeKnown {
+			Expect(r.CreateTime, "record %d timestamp type is not CreateTime", i)
+		}
+	}
+	if !typeKnown {
+		return "CreateTime values round trip (client does not expose the timestamp type)"
+	}
+	return "CreateTime round trip"
+}
+
+// CheckGroup checks the offsets read before and after the commit; committed is
+// the offset the group coordinator reported.
+func CheckGroup(first []int64, committed int64, second []int64) string {
+	Eq(first, []int64{0, 1, 2, 3, 4, 5}, "first consumer offsets")
+	Eq(committed, int64(6), "committed offset")
+	Eq(second, []int64{6, 7, 8, 9}, "second consumer offsets")
+	return "resumed at 6, committed 6"
+}
+
+// CheckIdempotent checks 50 records exactly once, in order.
+func CheckIdempotent(recs []Rec) string {
+	Eq(len(recs), 50, "records consumed")
+	for i, r := range recs {
+		Eq([]any{r.Offset, r.Value}, []any{int64(i), fmt.Sprintf("idem-%d", i)}, fmt.Sprintf("record %d", i))
+	}
+	return "50 records exactly once"
+}
+
+// CheckTransactions checks what read_committed and read_uncommitted consumers saw.
+func CheckTransactions(committed, uncommitted []Rec) string {
+	var got []string
+	for _, r := range committed {
+		got = append(got, fmt.Sprintf("%d:%s", r.Offset, r.Value))
+	}
+	Eq(got, []string{"0:c1-0", "1:c1-1", "2:c1-2", "8:c2-0", "9:c2-1"}, "read_committed")
+	got = nil
+	for _, r := range uncommitted {
+		got = append(got, r.Value)
+	}
+	want := append(append(append([]string{}, TxnCommitted1...), TxnAborted...), TxnCommitted2...)
+	Eq(got, want, "read_uncommitted values")
+	return "abort hidden from read_committed, visible to read_uncommitted"
+}
+
+// CheckSeek checks the seek scenario; endPosition < 0 means the client does not
+// expose its position, and the record read after the end proves it instead.
+func CheckSeek(endPosition int64, after Rec, beginning, absolute int64) string {
+	if endPosition >= 0 {
+		Eq(endPosition, int64(5), "position after seek to end")
+	}
+	Eq([]any{after.Offset, after.Value}, []any{int64(5), "after-end"}, "record read after seek to end")
+	Eq(beginning, int64(0), "offset read after seek to beginning")
+	Eq(absolute, int64(3), "offset read after seek to 3")
+	return "end, beginning, absolute"
+}
+
+// Random returns n random bytes.
+func Random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func emit(v map[string]string) {
+	line, _ := json.Marshal(v)
+	fmt.Println(string(line))
+}
+
+// Main parses --bootstrap/--scenarios and runs the scenarios, printing one JSON
+// line each; a scenario missing from impls is n/a with the reason in notApplicable.
+func Main(client, version string, impls map[string]Scenario, notApplicable map[string]string) {
+	bootstrap := flag.String("bootstrap", "", "HOST:PORT of the broker")
+	wanted := flag.String("scenarios", "all", "comma-separated scenarios, or all")
+	flag.Parse()
+	if *bootstrap == "" {
+		fmt.Fprintln(os.Stderr, "--bootstrap is required")
+		os.Exit(2)
+	}
+	names := Names
+	if *wanted != "all" {
+		names = strings.Split(*wanted, ",")
+	}
+	emit(map[string]string{"version": version})
+	for _, name := range names {
+		impl, ok := impls[name]
+		if !ok {
+			reason := notApplicable[name]
+			if reason == "" {
+				reason = "not implemented for this client"
+			}
+			emit(map[string]string{"scenario": name, "status": "n/a", "detail": reason})
+			continue
+		}
+		emit(run(Ctx{*bootstrap, client, name}, impl))
+	}
+}
+
+func run(ctx Ctx, impl Scenario) (result map[string]string) {
+	started := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			msg, ok := r.(failure)
+			if !ok {
+				msg = failure(fmt.Sprintf("panic: %v", r))
+			}
+			result = map[string]string{"scenario": ctx.Scenario, "status": "fail", "detail": string(msg)}
+		}
+	}()
+	detail, err := impl(ctx)
+	if err != nil {
+		return map[string]string{"scenario": ctx.Scenario, "status": "fail", "detail": err.Error()}
+	}
+	took := time.Since(started).Seconds()
+	return map[string]string{"scenario": ctx.Scenario, "status": "pass", "detail": fmt.Sprintf("%s (%.1fs)", detail, took)}
+}
