@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from kafkapy.config import BrokerConfig
 from kafkapy.kraft.metadata import configuration_control, replication_control
 from kafkapy.kraft.metadata.cluster_control import (
     BrokerHeartbeatReply,
@@ -58,6 +59,13 @@ class ControllerConfig:
     default_replication_factor: int = 1
     #: broker.session.timeout.ms
     broker_session_timeout_ms: int = 9000
+
+    @classmethod
+    def from_broker_config(cls, config: BrokerConfig) -> "ControllerConfig":
+        """The controller's settings from a node's configuration."""
+        return cls(num_partitions=config.num_partitions,
+                   default_replication_factor=config.default_replication_factor,
+                   broker_session_timeout_ms=config.broker_session_timeout_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,9 @@ image holds everything earlier leaders committed. If leadership is lost before t
 batch commits, the operation raises :class:`NotControllerError`, as Kafka answers
 NOT_CONTROLLER; the client retries against the new controller.
 
-:meth:`run` is the background task of the active controller: it fences brokers whose
-session expired. Time is ``trio.current_time()`` in ms unless a clock is given.
+:meth:`run` is the background task of the active controller: it writes the bootstrap
+records (``bootstrap.py``) when the log has no ``metadata.version`` yet, as Kafka's
+controller does on activation, and fences brokers whose session expired. Time is ``trio.current_time()`` in ms unless a clock is given.
 
 Task-safety: all methods run in one trio thread; image replacement is atomic with
 respect to other tasks because nothing here yields between decode and assignment.
@@ -72,9 +73,10 @@ class MetadataService:
     """The current metadata image, and the controller operations of the active node."""
 
     def __init__(self, raft: RaftClient, *, cluster_id: str | None,
-                 config: ControllerConfig = ControllerConfig(), rng: random.Random | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 config: ControllerConfig = ControllerConfig(), bootstrap: Sequence[Any] = (),
+                 rng: random.Random | None = None, clock: Callable[[], float] | None = None) -> None:
         self.raft = raft
+        self._bootstrap = list(bootstrap)
         self.image: MetadataImage = MetadataImage(cluster_id=cluster_id)
         self.controller = Controller(config, rng=rng or random.Random())
         self._clock = clock or (lambda: trio.current_time() * 1000)
@@ -177,10 +179,18 @@ class MetadataService:
         """Run one controller operation: compute on the image, commit, answer."""
         async with self._lock:
             await self._wait_active()
+            await self._maybe_bootstrap()
             result = operation(self.image)
             if result.records:
                 await self.submit(result.records)
             return result.response
+
+    async def _maybe_bootstrap(self) -> None:
+        """Write the bootstrap records if the log has none yet (Kafka's controller does
+        this on activation when no ``metadata.version`` is finalized). Lock held."""
+        if self._bootstrap and self.image.metadata_version == 0:
+            await self.submit(self._bootstrap)
+            log.info("wrote %d bootstrap records", len(self._bootstrap))
 
     async def _wait_active(self) -> None:
         while not self.is_active_controller:
@@ -247,6 +257,11 @@ class MetadataService:
             if not self.is_active_controller:
                 await self._changed.wait()
                 continue
+            if self._bootstrap and self.image.metadata_version == 0:
+                try:
+                    await self._run(lambda image: ControllerResult([], None))
+                except NotControllerError:
+                    continue
             now = self._clock()
             expiry = self.controller.cluster.next_session_expiry_ms(self.image)
             wake = now + _SESSION_CHECK_MS if expiry is None else max(expiry, now)

@@ -184,3 +184,24 @@ async def test_over_the_real_raft_core(make_registration):
     # the image is at the end of the committed log, control records included
     assert service.image.offset == raft.node.high_watermark - 1 == raft.log.end_offset - 1
     assert len(service.image.topic("real").partitions) == 2 and service.image.next_producer_id == 1000
+
+
+async def test_active_controller_writes_bootstrap_records_once(nursery):
+    log = SingleVoterLog(node_id=1)
+    service = MetadataService(log, cluster_id="c", bootstrap=bootstrap_records())
+    nursery.start_soon(log.run)
+    await nursery.start(service.run)
+    log.elect()
+    image = await service.wait_for(1)
+    assert image.metadata_version == 27
+    await trio.testing.wait_all_tasks_blocked()
+    assert sum(1 for e in log.entries if isinstance(e.value, bytes)) == 1  # written once
+
+
+async def test_first_operation_bootstraps_an_empty_log(nursery, make_registration):
+    log = SingleVoterLog(node_id=1)
+    service = MetadataService(log, cluster_id="test-cluster", bootstrap=bootstrap_records())
+    nursery.start_soon(log.run)
+    log.elect()
+    reply = await service.register_broker(make_registration(1))
+    assert reply.error.code == E.NONE and service.image.metadata_version == 27
