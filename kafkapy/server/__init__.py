@@ -10,7 +10,7 @@ from kafkapy.server.dispatch import (
     CloseConnection,
     ConnectionContext,
     Dispatcher,
-    FileRegionLike,
+    FileRegion,
     Response,
 )
 from kafkapy.server.listeners import BoundAddress, Listener, parse_listeners
@@ -23,7 +23,7 @@ __all__ = [
     "CloseConnection",
     "ConnectionContext",
     "Dispatcher",
-    "FileRegionLike",
+    "FileRegion",
     "Listener",
     "Response",
     "ServerSettings",

@@ -14,36 +14,32 @@ The frame contract:
 
 The response contract:
     ``handle`` returns a list of chunks, sent in order as one response: bytes-like
-    chunks (``bytes``, ``bytearray``, ``memoryview``) and file regions (any object
-    with ``fd``, ``position`` and ``length``, such as :class:`kafkapy.wire.FileRegion`),
-    which are sent with ``os.sendfile``. The fd must stay open until the response is
+    chunks (``bytes``, ``bytearray``, byte-format ``memoryview``) and
+    :class:`kafkapy.wire.buffers.FileRegion` pieces (any object with ``fd``,
+    ``position`` and ``length`` will do), which are sent with ``os.sendfile``. The fd must stay open until the response is
     written. ``None`` means no response (a produce with acks=0).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias
+
+from kafkapy.wire.buffers import Chunk, FileRegion
 
 Address: TypeAlias = tuple[str, int]
-
-
-@runtime_checkable
-class FileRegionLike(Protocol):
-    """A byte range of an open file, sent with ``os.sendfile`` without copying."""
-
-    @property
-    def fd(self) -> int: ...
-
-    @property
-    def position(self) -> int: ...
-
-    @property
-    def length(self) -> int: ...
-
-
-Chunk: TypeAlias = bytes | bytearray | memoryview | FileRegionLike
+#: One response: its chunks in order (see the module docstring).
 Response: TypeAlias = Sequence[Chunk]
+
+__all__ = [
+    "Address",
+    "Chunk",
+    "CloseConnection",
+    "ConnectionContext",
+    "Dispatcher",
+    "FileRegion",
+    "Response",
+]
 
 
 class CloseConnection(Exception):

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 import trio
 
-from kafkapy.server.dispatch import FileRegionLike, Response
+from kafkapy.server.dispatch import FileRegion, Response
 
 # Below this total, a run of buffers is joined into one (one copy, one plain send);
 # above it, the buffers go out uncopied through one sendmsg.
@@ -128,7 +128,7 @@ def _advance(
     return rest
 
 
-async def send_region(sock: socket.socket, region: FileRegionLike) -> None:
+async def send_region(sock: socket.socket, region: FileRegion) -> None:
     """Send a file region with ``os.sendfile``, or by pread+send where it is refused.
 
     Raises:
@@ -172,5 +172,5 @@ async def _send_region_by_copy(
         remaining -= n
 
 
-def _describe(region: FileRegionLike) -> str:
+def _describe(region: FileRegion) -> str:
     return f"(fd={region.fd}, position={region.position}, length={region.length})"

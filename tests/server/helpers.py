@@ -22,18 +22,11 @@ from dataclasses import dataclass, field
 
 import trio
 
-from kafkapy.server import BoundAddress, CloseConnection, ConnectionContext
+from kafkapy.server import BoundAddress, CloseConnection, ConnectionContext, FileRegion
 from kafkapy.server.connection import MIN_REQUEST_BYTES
 
 _I32 = struct.Struct(">i")
 _Q = struct.Struct(">q")
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    fd: int
-    position: int
-    length: int
 
 
 def pattern(n: int) -> bytes:
@@ -86,7 +79,7 @@ class RawDispatcher:
             raise RuntimeError("dispatcher bug")
         if cmd == b"F":
             position, length = struct.unpack_from(">qq", data, 1)
-            return [_I32.pack(length), Region(self.file_fd, position, length)]
+            return [_I32.pack(length), FileRegion(self.file_fd, position, length)]
         if cmd == b"B":
             n = _Q.unpack_from(data, 1)[0]
             body = memoryview(pattern(n))
