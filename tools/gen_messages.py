@@ -657,10 +657,12 @@ def _doc(s: str) -> str:
 # ------------------------------------------------------------------ driver
 
 def kafka_python_schema_dir() -> Path:
-    spec = importlib.util.find_spec("kafka.protocol.schemas.resources")
-    if spec is None or not spec.submodule_search_locations:
+    # located without importing kafka-python (its schema package parses at import)
+    spec = importlib.util.find_spec("kafka")
+    path = Path(spec.origin).parent / "protocol" / "schemas" / "resources" if spec and spec.origin else None
+    if path is None or not path.is_dir():
         sys.exit("kafka-python 3.0.12 is needed: its package data holds the upstream schemas")
-    return Path(list(spec.submodule_search_locations)[0])
+    return path
 
 
 def module_name(sc: Schema) -> str:

@@ -256,9 +256,14 @@ def r_ncarr(buf: memoryview, pos: int) -> tuple[int | None, int]:
     return n - 1, p
 
 
+def _array_format(n: int, code: str) -> str:
+    # "16s" (uuid) is one 16-byte string: a count would mean a longer string
+    return f">{n}{code}" if len(code) == 1 else ">" + code * n
+
+
 def r_fixed(buf: memoryview, pos: int, n: int, code: str, size: int) -> tuple[list, int]:
     """``n`` fixed-width elements of struct ``code``; ``n`` was checked by r_*arr."""
-    return list(struct.unpack_from(f">{n}{code}", buf, pos)), pos + n * size
+    return list(struct.unpack_from(_array_format(n, code), buf, pos)), pos + n * size
 
 
 def r_nstruct(buf: memoryview, pos: int) -> tuple[bool, int]:
@@ -345,4 +350,4 @@ def w_ncarr(b: bytearray, a: list | None) -> None:
 
 def w_fixed(b: bytearray, a: list, code: str) -> None:
     """Elements of an int/uuid array, packed with struct ``code`` in one call."""
-    b += struct.pack(f">{len(a)}{code}", *a)
+    b += struct.pack(_array_format(len(a), code), *a)
