@@ -11,7 +11,7 @@ run time, so a one-node combined cluster needs nothing more.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from kafkapy.kraft.metadata.features import METADATA_VERSION, METADATA_VERSION_LATEST
 from kafkapy.kraft.metadata.records import FeatureLevelRecord

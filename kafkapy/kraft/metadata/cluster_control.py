@@ -25,17 +25,21 @@ Times are passed in (``now_ms``); nothing here reads a clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from kafkapy.kraft.metadata.image import Uuid, Endpoint, MetadataImage
+from kafkapy.kraft.metadata.image import Endpoint, MetadataImage, Uuid
 from kafkapy.kraft.metadata.records import (
     BrokerEndpoint,
     BrokerFeature,
     BrokerRegistrationChangeRecord,
     RegisterBrokerRecord,
 )
-from kafkapy.kraft.metadata.replication_control import fence_replica_changes, unfence_replica_changes
+from kafkapy.kraft.metadata.replication_control import (
+    fence_replica_changes,
+    unfence_replica_changes,
+)
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
 from kafkapy.wire.error_codes import ErrorCode
 

@@ -14,10 +14,17 @@ broker configs cannot be altered (INVALID_CONFIG, as Kafka's
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
-from kafkapy.config import BROKER_CONFIGS, TOPIC_CONFIGS, ConfigDef, ConfigError, ConfigType, validate_topic_configs
+from kafkapy.config import (
+    BROKER_CONFIGS,
+    TOPIC_CONFIGS,
+    ConfigDef,
+    ConfigError,
+    ConfigType,
+    validate_topic_configs,
+)
 from kafkapy.kraft.metadata.image import ConfigResourceType, MetadataImage
 from kafkapy.kraft.metadata.records import ConfigRecord
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult

@@ -17,8 +17,9 @@ on an image that holds every record of the operations before it.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from kafkapy.config import BrokerConfig
 from kafkapy.kraft.metadata import configuration_control, replication_control
@@ -29,7 +30,11 @@ from kafkapy.kraft.metadata.cluster_control import (
     BrokerRegistrationRequest,
     ClusterControl,
 )
-from kafkapy.kraft.metadata.configuration_control import AlterConfigsResult, ConfigChange, ConfigResource
+from kafkapy.kraft.metadata.configuration_control import (
+    AlterConfigsResult,
+    ConfigChange,
+    ConfigResource,
+)
 from kafkapy.kraft.metadata.image import MetadataImage, Uuid
 from kafkapy.kraft.metadata.records import ProducerIdsRecord
 from kafkapy.kraft.metadata.replication_control import (
@@ -61,7 +66,7 @@ class ControllerConfig:
     broker_session_timeout_ms: int = 9000
 
     @classmethod
-    def from_broker_config(cls, config: BrokerConfig) -> "ControllerConfig":
+    def from_broker_config(cls, config: BrokerConfig) -> ControllerConfig:
         """The controller's settings from a node's configuration."""
         return cls(num_partitions=config.num_partitions,
                    default_replication_factor=config.default_replication_factor,

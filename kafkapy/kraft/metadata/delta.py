@@ -16,11 +16,11 @@ Not task-safe: one delta belongs to the code replaying into it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kafkapy.kraft.metadata.errors import MetadataError
 from kafkapy.kraft.metadata.image import (
-    Uuid,
     BrokerRegistration,
     ConfigResourceType,
     Endpoint,
@@ -28,6 +28,7 @@ from kafkapy.kraft.metadata.image import (
     MetadataImage,
     PartitionRegistration,
     TopicImage,
+    Uuid,
 )
 
 #: PartitionChangeRecord.leader when the leader does not change.

@@ -21,9 +21,10 @@ what a KIP-630 checkpoint file stores.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kafkapy.kraft.metadata.delta import MetadataDelta
@@ -179,14 +180,14 @@ class MetadataImage:
 
     # --- changes ----------------------------------------------------------------------
 
-    def delta(self) -> "MetadataDelta":
+    def delta(self) -> MetadataDelta:
         """A delta on top of this image, to replay records into."""
         from kafkapy.kraft.metadata.delta import MetadataDelta
 
         return MetadataDelta(self)
 
     def apply(self, records: Iterable[object], *, offset: int | None = None,
-              epoch: int | None = None) -> "MetadataImage":
+              epoch: int | None = None) -> MetadataImage:
         """The image after ``records``, with ``offset``/``epoch`` of the last one.
 
         Raises:

@@ -14,9 +14,9 @@ ELR (KIP-966) is not maintained: ``eligible.leader.replicas.version`` is not fin
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from kafkapy.kraft.metadata.image import Uuid, NO_LEADER, PartitionRegistration
+from kafkapy.kraft.metadata.image import NO_LEADER, PartitionRegistration, Uuid
 from kafkapy.kraft.metadata.records import PartitionChangeRecord
 
 

@@ -11,7 +11,7 @@ placement.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class PlacementError(Exception):

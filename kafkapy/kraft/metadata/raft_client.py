@@ -11,7 +11,8 @@ the same interface, so the code path is the same from one node to many.
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from kafkapy.kraft.raft.records import LogEntry
 

@@ -31,27 +31,50 @@ from kafkapy.wire.messages.cluster_metadata.broker_registration_change_record im
     BrokerRegistrationChangeRecord,
 )
 from kafkapy.wire.messages.cluster_metadata.config_record import ConfigRecord
-from kafkapy.wire.messages.cluster_metadata.feature_level_record import FeatureLevelRecord
+from kafkapy.wire.messages.cluster_metadata.feature_level_record import (
+    FeatureLevelRecord,
+)
 from kafkapy.wire.messages.cluster_metadata.fence_broker_record import FenceBrokerRecord
 from kafkapy.wire.messages.cluster_metadata.no_op_record import NoOpRecord
-from kafkapy.wire.messages.cluster_metadata.partition_change_record import PartitionChangeRecord
+from kafkapy.wire.messages.cluster_metadata.partition_change_record import (
+    PartitionChangeRecord,
+)
 from kafkapy.wire.messages.cluster_metadata.partition_record import PartitionRecord
 from kafkapy.wire.messages.cluster_metadata.producer_ids_record import ProducerIdsRecord
-from kafkapy.wire.messages.cluster_metadata.register_broker_record import RegisterBrokerRecord
+from kafkapy.wire.messages.cluster_metadata.register_broker_record import (
+    RegisterBrokerRecord,
+)
 from kafkapy.wire.messages.cluster_metadata.remove_topic_record import RemoveTopicRecord
 from kafkapy.wire.messages.cluster_metadata.topic_record import TopicRecord
-from kafkapy.wire.messages.cluster_metadata.unfence_broker_record import UnfenceBrokerRecord
-from kafkapy.wire.messages.cluster_metadata.unregister_broker_record import UnregisterBrokerRecord
+from kafkapy.wire.messages.cluster_metadata.unfence_broker_record import (
+    UnfenceBrokerRecord,
+)
+from kafkapy.wire.messages.cluster_metadata.unregister_broker_record import (
+    UnregisterBrokerRecord,
+)
 
 BrokerEndpoint = RegisterBrokerRecord.BrokerEndpoint
 BrokerFeature = RegisterBrokerRecord.BrokerFeature
 
 __all__ = [
-    "BrokerEndpoint", "BrokerFeature", "BrokerRegistrationChangeRecord", "ConfigRecord",
-    "FeatureLevelRecord", "FenceBrokerRecord", "NoOpRecord", "PartitionChangeRecord",
-    "PartitionRecord", "ProducerIdsRecord", "RegisterBrokerRecord", "RemoveTopicRecord",
-    "TopicRecord", "UnfenceBrokerRecord", "UnregisterBrokerRecord",
-    "encode_record", "decode_record", "record_type",
+    "BrokerEndpoint",
+    "BrokerFeature",
+    "BrokerRegistrationChangeRecord",
+    "ConfigRecord",
+    "FeatureLevelRecord",
+    "FenceBrokerRecord",
+    "NoOpRecord",
+    "PartitionChangeRecord",
+    "PartitionRecord",
+    "ProducerIdsRecord",
+    "RegisterBrokerRecord",
+    "RemoveTopicRecord",
+    "TopicRecord",
+    "UnfenceBrokerRecord",
+    "UnregisterBrokerRecord",
+    "decode_record",
+    "encode_record",
+    "record_type",
 ]
 
 #: Kafka's ``AbstractApiMessageSerde.DEFAULT_FRAME_VERSION``.

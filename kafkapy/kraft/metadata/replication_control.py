@@ -11,13 +11,12 @@ the same error for the same mistake.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
 
 from kafkapy.config import ConfigError, validate_topic_configs
 from kafkapy.kraft.metadata.delta import merge_partition_change
 from kafkapy.kraft.metadata.image import (
-    Uuid,
     DIRECTORY_UNASSIGNED,
     METADATA_TOPIC_ID,
     ZERO_UUID,
@@ -26,6 +25,7 @@ from kafkapy.kraft.metadata.image import (
     MetadataImage,
     PartitionRegistration,
     TopicImage,
+    Uuid,
 )
 from kafkapy.kraft.metadata.partition_change import partition_change, without_broker
 from kafkapy.kraft.metadata.placement import PlacementError, place_replicas
@@ -277,7 +277,7 @@ def _manual_assignment(image: MetadataImage, t: NewTopic) -> tuple[list[list[int
 def _check_replicas(image: MetadataImage, partition: int, replicas: Sequence[int]) -> ApiError | None:
     if not replicas:
         return ApiError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                        f"The manual partition assignment includes an empty replica list.")
+                        "The manual partition assignment includes an empty replica list.")
     if len(set(replicas)) != len(replicas):
         return ApiError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                         f"The manual partition assignment includes the partition {partition} "

@@ -26,7 +26,7 @@ class ApiError:
     message: str | None = None
 
     @classmethod
-    def of(cls, code: ErrorCode, message: str | None = None) -> "ApiError":
+    def of(cls, code: ErrorCode, message: str | None = None) -> ApiError:
         return cls(code, message)
 
 

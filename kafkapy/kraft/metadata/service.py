@@ -31,7 +31,8 @@ from __future__ import annotations
 import logging
 import math
 import random
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import trio
 
@@ -41,10 +42,18 @@ from kafkapy.kraft.metadata.cluster_control import (
     BrokerRegistrationReply,
     BrokerRegistrationRequest,
 )
-from kafkapy.kraft.metadata.configuration_control import AlterConfigsResult, ConfigChange, ConfigResource
-from kafkapy.kraft.metadata.controller import Controller, ControllerConfig, ProducerIdsBlock
+from kafkapy.kraft.metadata.configuration_control import (
+    AlterConfigsResult,
+    ConfigChange,
+    ConfigResource,
+)
+from kafkapy.kraft.metadata.controller import (
+    Controller,
+    ControllerConfig,
+    ProducerIdsBlock,
+)
 from kafkapy.kraft.metadata.errors import NotControllerError
-from kafkapy.kraft.metadata.image import EMPTY_IMAGE, MetadataImage, Uuid
+from kafkapy.kraft.metadata.image import MetadataImage, Uuid
 from kafkapy.kraft.metadata.raft_client import RaftClient
 from kafkapy.kraft.metadata.records import decode_record, encode_record
 from kafkapy.kraft.metadata.replication_control import (
@@ -73,12 +82,12 @@ class MetadataService:
     """The current metadata image, and the controller operations of the active node."""
 
     def __init__(self, raft: RaftClient, *, cluster_id: str | None,
-                 config: ControllerConfig = ControllerConfig(), bootstrap: Sequence[Any] = (),
+                 config: ControllerConfig | None = None, bootstrap: Sequence[Any] = (),
                  rng: random.Random | None = None, clock: Callable[[], float] | None = None) -> None:
         self.raft = raft
         self._bootstrap = list(bootstrap)
         self.image: MetadataImage = MetadataImage(cluster_id=cluster_id)
-        self.controller = Controller(config, rng=rng or random.Random())
+        self.controller = Controller(config or ControllerConfig(), rng=rng or random.Random())
         self._clock = clock or (lambda: trio.current_time() * 1000)
         self._publishers: list[Publisher] = []
         self._changed = trio.Event()
@@ -108,6 +117,12 @@ class MetadataService:
         while self.image.offset < offset:
             await self._changed.wait()
         return self.image
+
+    def snapshot(self) -> tuple[int, int, list[bytes]]:
+        """What a snapshot of the applied image holds: its id's end offset (exclusive),
+        the epoch of its last record, and the framed record values (KIP-630 content)."""
+        image = self.image
+        return image.offset + 1, image.epoch, [encode_record(r) for r in image.to_records()]
 
     # --- MetadataListener (called by the Raft driver) -----------------------------------
 

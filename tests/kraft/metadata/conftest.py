@@ -7,7 +7,10 @@ import random
 import pytest
 
 from kafkapy.kraft.metadata.bootstrap import bootstrap_records
-from kafkapy.kraft.metadata.cluster_control import BrokerHeartbeatRequest, BrokerRegistrationRequest
+from kafkapy.kraft.metadata.cluster_control import (
+    BrokerHeartbeatRequest,
+    BrokerRegistrationRequest,
+)
 from kafkapy.kraft.metadata.controller import Controller, ControllerConfig
 from kafkapy.kraft.metadata.features import SUPPORTED_FEATURES
 from kafkapy.kraft.metadata.image import Endpoint, MetadataImage

@@ -9,7 +9,7 @@ the real Raft driver, one voter or many.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import trio
 
@@ -89,12 +89,13 @@ class OneVoterRaft:
     """
 
     def __init__(self, node_id: int = 1) -> None:
+        import random
+
         from kafkapy.kraft.raft.config import RaftConfig
         from kafkapy.kraft.raft.memory_log import MemoryLog
         from kafkapy.kraft.raft.node import RaftNode
         from kafkapy.kraft.raft.simulation import JsonSnapshotCodec
         from kafkapy.kraft.raft.voters import Voter, VoterSet
-        import random
 
         self._node_id = node_id
         self.now = 0

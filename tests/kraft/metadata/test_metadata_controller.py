@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from kafkapy.kraft.metadata.cluster_control import BrokerHeartbeatRequest
-from kafkapy.kraft.metadata.configuration_control import AlterConfigOp, ConfigChange, ConfigResource
-from kafkapy.kraft.metadata.image import METADATA_TOPIC_ID, ZERO_UUID, ConfigResourceType
+from kafkapy.kraft.metadata.configuration_control import (
+    AlterConfigOp,
+    ConfigChange,
+    ConfigResource,
+)
+from kafkapy.kraft.metadata.image import (
+    METADATA_TOPIC_ID,
+    ZERO_UUID,
+    ConfigResourceType,
+)
 from kafkapy.kraft.metadata.records import ProducerIdsRecord
-from kafkapy.kraft.metadata.replication_control import NewPartitions, NewTopic, PartitionStateChange
+from kafkapy.kraft.metadata.replication_control import (
+    NewPartitions,
+    NewTopic,
+    PartitionStateChange,
+)
 from kafkapy.wire.error_codes import ErrorCode as E
 
 TOPIC = ConfigResourceType.TOPIC
@@ -106,7 +118,7 @@ def test_create_topic_skips_fenced_brokers(cluster):
 
 def test_delete_topics_by_name_and_id(cluster):
     cluster.add_broker(1)
-    [a, b] = cluster.run(cluster.controller.create_topics(
+    [_, b] = cluster.run(cluster.controller.create_topics(
         cluster.image, [NewTopic("a", configs={"retention.ms": "5"}), NewTopic("b")]))
     result = cluster.controller.delete_topics(cluster.image, ["a", "nope"], [b.topic_id, b"\x07" * 16])
     assert codes(result.response) == [E.NONE, E.UNKNOWN_TOPIC_OR_PARTITION, E.NONE, E.UNKNOWN_TOPIC_ID]

@@ -8,11 +8,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kafkapy.kraft.metadata.cluster_control import BrokerHeartbeatRequest
-from kafkapy.kraft.metadata.configuration_control import AlterConfigOp, ConfigChange, ConfigResource
+from kafkapy.kraft.metadata.bootstrap import bootstrap_records
+from kafkapy.kraft.metadata.cluster_control import (
+    BrokerHeartbeatRequest,
+    BrokerRegistrationRequest,
+)
+from kafkapy.kraft.metadata.configuration_control import (
+    AlterConfigOp,
+    ConfigChange,
+    ConfigResource,
+)
 from kafkapy.kraft.metadata.controller import Controller, ControllerConfig
 from kafkapy.kraft.metadata.errors import MetadataError
-from kafkapy.kraft.metadata.image import EMPTY_IMAGE, ConfigResourceType
+from kafkapy.kraft.metadata.features import SUPPORTED_FEATURES
+from kafkapy.kraft.metadata.image import EMPTY_IMAGE, ConfigResourceType, Endpoint
 from kafkapy.kraft.metadata.records import (
     ConfigRecord,
     PartitionChangeRecord,
@@ -22,7 +31,11 @@ from kafkapy.kraft.metadata.records import (
     decode_record,
     encode_record,
 )
-from kafkapy.kraft.metadata.replication_control import NewPartitions, NewTopic, PartitionStateChange
+from kafkapy.kraft.metadata.replication_control import (
+    NewPartitions,
+    NewTopic,
+    PartitionStateChange,
+)
 
 A, B = b"\x0a" * 16, b"\x0b" * 16
 
@@ -99,9 +112,7 @@ OPS = st.lists(st.tuples(st.sampled_from([
 
 def run_history(ops, seed):
     """Drive a controller with random operations; returns every record and the image."""
-    rng = random.Random(seed)
     controller = Controller(ControllerConfig(), rng=random.Random(seed))
-    from kafkapy.kraft.metadata.bootstrap import bootstrap_records
     records = bootstrap_records()
     image = EMPTY_IMAGE.apply(records, offset=len(records) - 1, epoch=1)
     epochs: dict[int, int] = {}
@@ -110,9 +121,6 @@ def run_history(ops, seed):
         now += 100
         topics = sorted(image.topics_by_name)
         if op == "broker":
-            from kafkapy.kraft.metadata.cluster_control import BrokerRegistrationRequest
-            from kafkapy.kraft.metadata.features import SUPPORTED_FEATURES
-            from kafkapy.kraft.metadata.image import Endpoint
             b = n % 5
             result = controller.register_broker(image, BrokerRegistrationRequest(
                 b, "c", bytes([b, n % 256]) * 8, [Endpoint("PLAINTEXT", "h", 9000 + b, 0)], SUPPORTED_FEATURES,

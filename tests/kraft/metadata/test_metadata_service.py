@@ -6,17 +6,15 @@ import random
 
 import pytest
 import trio
+from metadata_doubles import SingleVoterLog
 
 from kafkapy.kraft.metadata.bootstrap import bootstrap_records
 from kafkapy.kraft.metadata.cluster_control import BrokerHeartbeatRequest
 from kafkapy.kraft.metadata.errors import NotControllerError
 from kafkapy.kraft.metadata.image import EMPTY_IMAGE
-from kafkapy.kraft.metadata.records import encode_record
 from kafkapy.kraft.metadata.replication_control import NewTopic
 from kafkapy.kraft.metadata.service import MetadataService
 from kafkapy.wire.error_codes import ErrorCode as E
-
-from metadata_doubles import SingleVoterLog
 
 
 @pytest.fixture
@@ -54,7 +52,7 @@ async def test_create_topic_is_committed_before_the_answer(quorum, make_registra
 
 
 async def test_wait_for_and_changed(quorum, make_registration):
-    log, service = quorum
+    _, service = quorum
     target = service.image.offset + 2  # registration, then unfence
 
     async def waiter(task_status=trio.TASK_STATUS_IGNORED):
@@ -130,19 +128,20 @@ async def test_new_leader_waits_for_its_epoch_before_acting(nursery, make_regist
 
 
 async def test_snapshot_load_replaces_the_image(quorum, make_registration):
-    log, service = quorum
+    _, service = quorum
     await start_broker(service, make_registration)
     await service.create_topics([NewTopic("a", 2), NewTopic("b")])
     image = service.image
-    values = [encode_record(r) for r in image.to_records()]
+    end_offset, epoch, values = service.snapshot()
+    assert (end_offset, epoch) == (image.offset + 1, image.epoch)
     other = MetadataService(SingleVoterLog(node_id=2), cluster_id="test-cluster")
-    other.handle_load_snapshot(image.offset + 1, image.epoch, values)
+    other.handle_load_snapshot(end_offset, epoch, values)
     assert other.image == image
     assert other.controller.cluster.registration_offsets == {1: image.offset}
 
 
 async def test_session_expiry_fences_broker(autojump_clock, quorum, make_registration, nursery):
-    log, service = quorum
+    _, service = quorum
     epoch = await start_broker(service, make_registration, 1)
     await start_broker(service, make_registration, 2)
     await service.create_topics([NewTopic("t", 2, 2)])
@@ -158,7 +157,7 @@ async def test_session_expiry_fences_broker(autojump_clock, quorum, make_registr
 
 
 async def test_publishers_see_old_and_new(quorum):
-    log, service = quorum
+    _, service = quorum
     calls = []
     service.add_publisher(lambda old, new: calls.append((old, new)))
     block = await service.allocate_producer_ids(1, 1)
