@@ -120,7 +120,7 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
 
     replicas = ReplicaManager(config.node_id, logs, broker_configs)
     core = BrokerCore(config, metadata, replicas, clock_ms=clock_ms)
-    metadata.add_image_listener(replicas.apply_image)
+    metadata.add_publisher(lambda old, new: replicas.apply_image(new))
     replicas.apply_image(metadata.image)
     dispatcher = _ServerEdge(BrokerDispatcher(core))
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from kafkapy.broker.producer_ids import ProducerIdManager
 from kafkapy.config import BrokerConfig, BrokerConfigs
 
 if TYPE_CHECKING:
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
 class MetadataService(Protocol):
     """The metadata layer as the broker uses it.
 
-    ``image`` is the latest published image. Listeners added with
-    ``add_image_listener`` are called synchronously, on the trio thread, with each new
-    image right after it is published, in order. The coroutines send the request to
+    ``image`` is the latest published image. Publishers added with ``add_publisher``
+    are called synchronously, on the trio thread, with the old and the new image right
+    after each change, in order (Kafka's ``MetadataPublisher``). The coroutines send the request to
     the active controller and return its per-item answers once the records are
     committed and applied to ``image``.
     """
@@ -41,7 +42,7 @@ class MetadataService(Protocol):
     @property
     def image(self) -> "MetadataImage": ...
 
-    def add_image_listener(self, listener: Callable[["MetadataImage"], None]) -> None: ...
+    def add_publisher(self, publisher: Callable[["MetadataImage", "MetadataImage"], None]) -> None: ...
 
     async def create_topics(self, topics: Sequence["NewTopic"], *,
                             validate_only: bool = False) -> list["CreateTopicResult"]: ...
@@ -71,6 +72,7 @@ class BrokerCore:
         metadata: the metadata service (image, controller operations).
         replicas: the replica manager (partitions this node hosts).
         broker_epoch: this broker's epoch from its registration; -1 before.
+        producer_ids: the producer id generator (InitProducerId).
         clock_ms: wall-clock milliseconds (replaceable in tests).
     """
 
@@ -82,6 +84,7 @@ class BrokerCore:
         self.replicas = replicas
         self.broker_epoch = -1
         self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.producer_ids = ProducerIdManager(self)
 
     @property
     def image(self) -> "MetadataImage":

@@ -47,7 +47,7 @@ class LocalMetadataService:
                  clock_ms: Callable[[], int], rng: random.Random | None = None) -> None:
         self._controller = Controller(config, rng=rng or random.Random())
         self._clock_ms = clock_ms
-        self._listeners: list[Callable[[MetadataImage], None]] = []
+        self._publishers: list[Callable[[MetadataImage, MetadataImage], None]] = []
         self._lock = trio.Lock()
         image = EMPTY_IMAGE.apply(bootstrap_records(), offset=0, epoch=1)
         self._image = _with_cluster_id(image, cluster_id or _random_cluster_id())
@@ -57,19 +57,19 @@ class LocalMetadataService:
     def image(self) -> MetadataImage:
         return self._image
 
-    def add_image_listener(self, listener: Callable[[MetadataImage], None]) -> None:
-        self._listeners.append(listener)
+    def add_publisher(self, publisher: Callable[[MetadataImage, MetadataImage], None]) -> None:
+        self._publishers.append(publisher)
 
     async def _run(self, op: Callable[[MetadataImage], ControllerResult[Any]]) -> Any:
         async with self._lock:
             result = op(self._image)
             if result.records:
-                offset = self._image.offset + len(result.records)
-                self._image = self._image.apply(result.records, offset=offset, epoch=self._image.epoch)
-                for record_offset, record in enumerate(result.records, self._image.offset - len(result.records) + 1):
+                old = self._image
+                self._image = old.apply(result.records, offset=old.offset + len(result.records), epoch=old.epoch)
+                for record_offset, record in enumerate(result.records, old.offset + 1):
                     self._controller.replay(record, record_offset)
-                for listener in self._listeners:
-                    listener(self._image)
+                for publisher in self._publishers:
+                    publisher(old, self._image)
             return result.response
 
     async def create_topics(self, topics: Sequence[NewTopic], *,

@@ -97,10 +97,7 @@ class Partition:
         for replica in self.registration.isr:
             if replica != self.node_id:
                 new_hw = min(new_hw, ends.get(replica, 0))
-        if new_hw > self.log.high_watermark:
-            self.log.update_high_watermark(new_hw)
-            return True
-        return False
+        return self.log.maybe_increment_high_watermark(new_hw)
 
     def update_follower_end_offset(self, replica: int, end_offset: int) -> bool:
         """Record a follower's fetch position; returns True if the high watermark moved."""
@@ -205,7 +202,8 @@ class ReplicaManager:
         """Leader or follower per the registration (Kafka's ``makeLeader``/``makeFollower``)."""
         partition.follower_end_offsets = {}
         if partition.is_leader:
-            partition.log.assign_epoch_start_offset(partition.leader_epoch, partition.log.log_end_offset)
+            # Kafka's maybeAssignEpochStartOffset: the new epoch starts at the log end.
+            partition.log.leader_epoch_cache.assign(partition.leader_epoch, partition.log.log_end_offset)
             partition.maybe_increment_high_watermark()
         log.info("Partition %s: %s in epoch %d", partition.tp,
                  "leader" if partition.is_leader else f"follower of {partition.registration.leader}",
@@ -303,8 +301,8 @@ def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: 
     log_ = partition.log
     config = log_.config
     try:
-        header = validate_produce_batch(records, 0, None, produce_version=produce_version,
-                                        max_message_bytes=config.max_message_bytes)
+        validate_produce_batch(records, 0, None, produce_version=produce_version,
+                               max_message_bytes=config.max_message_bytes)
     except WireError as exc:
         return _append_error(exc.error_code, str(exc))
     if acks == -1 and len(partition.isr) < config.min_insync_replicas:
@@ -313,11 +311,12 @@ def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: 
             f"The size of the current ISR {set(partition.isr)} is insufficient to satisfy the "
             f"min.isr requirement of {config.min_insync_replicas} for partition {partition.tp}")
     try:
-        info = log_.append_as_leader(records, header, leader_epoch=partition.leader_epoch, now_ms=now_ms)
+        info = log_.append(records, leader_epoch=partition.leader_epoch, now_ms=now_ms)
     except StorageError as exc:
         return _append_error(exc.error_code, str(exc))
-    if info.error != ErrorCode.NONE:
-        return _append_error(info.error, info.error_message)
-    replicas.on_append(partition)
-    return AppendResult(ErrorCode.NONE, None, info.first_offset, info.log_append_time_ms,
+    if info.error_code != ErrorCode.NONE:
+        return _append_error(info.error_code, info.error_message)
+    if not info.duplicate:
+        replicas.on_append(partition)
+    return AppendResult(ErrorCode.NONE, None, info.first_offset, info.log_append_time,
                         info.log_start_offset, info.last_offset + 1)

@@ -6,7 +6,10 @@ its API key, versions and what is not implemented.
 
 from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     api_versions,
+    configs,
     fetch,
     metadata,
     produce,
+    producer_id,
+    topics,
 )

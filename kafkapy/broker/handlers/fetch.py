@@ -32,6 +32,7 @@ from __future__ import annotations
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.broker.replica_manager import Partition, ReplicaManager, TopicPartition
+from kafkapy.storage.partition_log import FetchIsolation
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.fetch import FetchRequest, FetchResponse
@@ -181,9 +182,7 @@ def _available(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, 
     return total
 
 
-def _isolation(isolation: int, follower: bool):  # type: ignore[no-untyped-def]
-    from kafkapy.storage.partition_log import FetchIsolation
-
+def _isolation(isolation: int, follower: bool) -> FetchIsolation:
     if follower:
         return FetchIsolation.LOG_END
     return FetchIsolation.TXN_COMMITTED if isolation == READ_COMMITTED else FetchIsolation.HIGH_WATERMARK

@@ -1,4 +1,4 @@
-"""Metadata (key 3), versions 0-13.
+"""Metadata (key 3) v0-13, DescribeCluster (key 60) v0-2, DescribeTopicPartitions (key 75) v0.
 
 Answered from the current metadata image: alive brokers with an endpoint on the
 listener the request came in on, and the asked-for topics (all of them when the list
@@ -31,6 +31,11 @@ from kafkapy.kraft.metadata.replication_control import NewTopic
 from kafkapy.kraft.metadata.topic_names import is_internal, topic_name_error
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.describe_cluster import DescribeClusterRequest, DescribeClusterResponse
+from kafkapy.wire.messages.describe_topic_partitions import (
+    DescribeTopicPartitionsRequest,
+    DescribeTopicPartitionsResponse,
+)
 from kafkapy.wire.messages.metadata import MetadataRequest, MetadataResponse
 
 Broker = MetadataResponse.MetadataResponseBroker
@@ -160,3 +165,95 @@ async def _auto_create(ctx: RequestContext, names: list[str]) -> MetadataImage:
     with trio.move_on_after(_AUTO_CREATE_WAIT_S):
         await broker.metadata.create_topics([NewTopic(name) for name in names], validate_only=False)
     return broker.image
+
+
+# --- DescribeCluster (key 60), versions 0-2 ---------------------------------------------
+#
+# Brokers as Metadata lists them (v2: fenced ones too when asked, with is_fenced).
+# endpoint_type 2 (controllers) is for controller listeners: a broker answers
+# UNSUPPORTED_ENDPOINT_TYPE, as Kafka does.
+
+_BROKERS_ENDPOINT_TYPE = 1
+
+
+@handles(ApiKey.DESCRIBE_CLUSTER, versions=(0, 2))
+def handle_describe_cluster(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
+    image = ctx.broker.image
+    listener = ctx.conn.listener_name
+    if ctx.version >= 1 and request.endpoint_type != _BROKERS_ENDPOINT_TYPE:
+        return DescribeClusterResponse(
+            error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
+            error_message="The broker does not support endpoint type " + str(request.endpoint_type),
+            endpoint_type=request.endpoint_type, cluster_id=image.cluster_id or "")
+    with_fenced = ctx.version >= 2 and request.include_fenced_brokers
+    brokers = []
+    for broker_id in sorted(image.brokers):
+        b = image.brokers[broker_id]
+        endpoint = b.endpoints.get(listener)
+        if endpoint is None or (b.fenced and not with_fenced):
+            continue
+        brokers.append(DescribeClusterResponse.DescribeClusterBroker(
+            broker_id=b.id, host=endpoint.host, port=endpoint.port, rack=b.rack, is_fenced=b.fenced))
+    alive = [b.broker_id for b in brokers if not b.is_fenced]
+    node_id = ctx.broker.node_id
+    return DescribeClusterResponse(
+        endpoint_type=request.endpoint_type if ctx.version >= 1 else _BROKERS_ENDPOINT_TYPE,
+        cluster_id=image.cluster_id or "",
+        controller_id=node_id if node_id in alive else (alive[0] if alive else -1),
+        brokers=brokers,
+        cluster_authorized_operations=(_CLUSTER_OPS if request.include_cluster_authorized_operations
+                                       else _OPS_NOT_REQUESTED),
+    )
+
+
+# --- DescribeTopicPartitions (key 75), version 0 (KIP-966) -------------------------------
+#
+# Topics by name (all of them, sorted, when none are named), partitions in order, at
+# most response_partition_limit partitions per answer; a cursor continues where the
+# previous answer stopped. Partitions carry the eligible leader replicas (empty: ELR is
+# not enabled).
+
+
+@handles(ApiKey.DESCRIBE_TOPIC_PARTITIONS, versions=(0, 0))
+def handle_describe_topic_partitions(ctx: RequestContext, request: DescribeTopicPartitionsRequest
+                                     ) -> DescribeTopicPartitionsResponse:
+    R = DescribeTopicPartitionsResponse
+    image = ctx.broker.image
+    listener = ctx.conn.listener_name
+    names = sorted({t.name for t in request.topics}) if request.topics else sorted(image.topics_by_name)
+    cursor = request.cursor
+    if cursor is not None:
+        names = [n for n in names if n >= cursor.topic_name]
+    limit = max(request.response_partition_limit, 1)
+    topics: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic] = []
+    next_cursor = None
+    budget = limit
+    for name in names:
+        topic = image.topic(name)
+        if topic is None:
+            code = ErrorCode.INVALID_TOPIC_EXCEPTION if topic_name_error(name) else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            topics.append(R.DescribeTopicPartitionsResponseTopic(error_code=code, name=name))
+            continue
+        if budget == 0:
+            next_cursor = R.Cursor(topic_name=name, partition_index=0)
+            break
+        described = describe_topic(image, topic, listener, with_ops=True)
+        start = cursor.partition_index if cursor is not None and name == cursor.topic_name else 0
+        parts = [p for p in described.partitions if p.partition_index >= start]
+        taken, rest = parts[:budget], parts[budget:]
+        budget -= len(taken)
+        topics.append(R.DescribeTopicPartitionsResponseTopic(
+            error_code=ErrorCode.NONE, name=name, topic_id=topic.id, is_internal=described.is_internal,
+            topic_authorized_operations=_TOPIC_OPS,
+            partitions=[R.DescribeTopicPartitionsResponsePartition(
+                error_code=p.error_code, partition_index=p.partition_index, leader_id=p.leader_id,
+                leader_epoch=p.leader_epoch, replica_nodes=p.replica_nodes, isr_nodes=p.isr_nodes,
+                eligible_leader_replicas=list(topic.partitions[p.partition_index].elr),
+                last_known_elr=list(topic.partitions[p.partition_index].last_known_elr),
+                offline_replicas=p.offline_replicas)
+                for p in taken],
+        ))
+        if rest:
+            next_cursor = R.Cursor(topic_name=name, partition_index=rest[0].partition_index)
+            break
+    return DescribeTopicPartitionsResponse(topics=topics, next_cursor=next_cursor)

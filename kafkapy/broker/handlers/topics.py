@@ -1,0 +1,122 @@
+"""CreateTopics (key 19) v2-7, DeleteTopics (key 20) v1-6, CreatePartitions (key 37) v0-3.
+
+Each request becomes one controller operation (``MetadataService``), which checks
+it as Kafka's ``ReplicationControlManager`` does and answers once the records are
+committed; the answer is per topic. On a node that is not the active controller every
+topic answers NOT_CONTROLLER (the client retries).
+
+Version notes:
+    CreateTopics v5+: the created topic's configs (every topic config with its
+    effective value and source), partition count and replication factor; v7+: topic id.
+    DeleteTopics v6: topics by name or id; ``delete.topic.enable=false`` answers
+    TOPIC_DELETION_DISABLED.
+    CreatePartitions: explicit assignments for the new partitions only.
+Not implemented: waiting for leaders to be known to every broker (``timeout_ms`` is
+not used: the answer waits for the commit only), request forwarding.
+"""
+
+from __future__ import annotations
+
+from kafkapy.broker.context import RequestContext
+from kafkapy.broker.registry import handles
+from kafkapy.config import describe_topic_configs
+from kafkapy.kraft.metadata.errors import NotControllerError
+from kafkapy.kraft.metadata.image import ZERO_UUID
+from kafkapy.kraft.metadata.replication_control import NewPartitions, NewTopic
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.create_partitions import CreatePartitionsRequest, CreatePartitionsResponse
+from kafkapy.wire.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
+from kafkapy.wire.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
+
+TopicResult = CreateTopicsResponse.CreatableTopicResult
+TopicConfig = CreateTopicsResponse.CreatableTopicConfigs
+
+
+@handles(ApiKey.CREATE_TOPICS, versions=(2, 7))
+async def handle_create_topics(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
+    topics = [
+        NewTopic(
+            name=t.name,
+            num_partitions=t.num_partitions,
+            replication_factor=t.replication_factor,
+            assignments={a.partition_index: list(a.broker_ids) for a in t.assignments} or None,
+            configs={c.name: c.value for c in t.configs},
+        )
+        for t in request.topics
+    ]
+    try:
+        results = await ctx.broker.metadata.create_topics(topics, validate_only=request.validate_only)
+    except NotControllerError as exc:
+        return CreateTopicsResponse(topics=[
+            TopicResult(name=t.name, error_code=ErrorCode.NOT_CONTROLLER, error_message=str(exc),
+                        num_partitions=-1, replication_factor=-1)
+            for t in request.topics
+        ])
+    sources = ctx.broker.broker_config_sources()
+    out = []
+    for r in results:
+        ok = r.error.code == ErrorCode.NONE
+        result = TopicResult(
+            name=r.name,
+            topic_id=r.topic_id if ok else ZERO_UUID,
+            error_code=r.error.code,
+            error_message=r.error.message,
+            num_partitions=r.num_partitions if ok else -1,
+            replication_factor=r.replication_factor if ok else -1,
+        )
+        if ok and ctx.version >= 5:
+            result.configs = [
+                TopicConfig(name=c.name, value=c.value_str, read_only=False,
+                            config_source=c.source, is_sensitive=c.definition.sensitive)
+                for c in describe_topic_configs(r.configs, sources)
+            ]
+        out.append(result)
+    return CreateTopicsResponse(topics=out)
+
+
+@handles(ApiKey.DELETE_TOPICS, versions=(1, 6))
+async def handle_delete_topics(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
+    Result = DeleteTopicsResponse.DeletableTopicResult
+    if ctx.version >= 6:
+        names = [t.name for t in request.topics if t.name is not None and t.topic_id == ZERO_UUID]
+        ids = [t.topic_id for t in request.topics if t.topic_id != ZERO_UUID]
+    else:
+        names, ids = list(request.topic_names), []
+    if not ctx.broker.config.delete_topic_enable:
+        return DeleteTopicsResponse(responses=[
+            Result(name=n, error_code=ErrorCode.TOPIC_DELETION_DISABLED) for n in names
+        ] + [Result(name=None, topic_id=i, error_code=ErrorCode.TOPIC_DELETION_DISABLED) for i in ids])
+    try:
+        results = await ctx.broker.metadata.delete_topics(names, ids)
+    except NotControllerError as exc:
+        return DeleteTopicsResponse(responses=[
+            Result(name=n, error_code=ErrorCode.NOT_CONTROLLER, error_message=str(exc)) for n in names
+        ] + [Result(name=None, topic_id=i, error_code=ErrorCode.NOT_CONTROLLER) for i in ids])
+    return DeleteTopicsResponse(responses=[
+        Result(name=r.name, topic_id=r.topic_id, error_code=r.error.code, error_message=r.error.message)
+        for r in results
+    ])
+
+
+@handles(ApiKey.CREATE_PARTITIONS, versions=(0, 3))
+async def handle_create_partitions(ctx: RequestContext,
+                                   request: CreatePartitionsRequest) -> CreatePartitionsResponse:
+    Result = CreatePartitionsResponse.CreatePartitionsTopicResult
+    topics = [
+        NewPartitions(
+            name=t.name,
+            count=t.count,
+            assignments=[list(a.broker_ids) for a in t.assignments] if t.assignments is not None else None,
+        )
+        for t in request.topics
+    ]
+    try:
+        results = await ctx.broker.metadata.create_partitions(topics, validate_only=request.validate_only)
+    except NotControllerError as exc:
+        return CreatePartitionsResponse(results=[
+            Result(name=t.name, error_code=ErrorCode.NOT_CONTROLLER, error_message=str(exc)) for t in request.topics
+        ])
+    return CreatePartitionsResponse(results=[
+        Result(name=r.name, error_code=r.error.code, error_message=r.error.message) for r in results
+    ])
