@@ -55,7 +55,12 @@ from kafkapy.server.dispatch import (
     Response,
 )
 from kafkapy.server.settings import ServerSettings
-from kafkapy.server.sockio import ConnectionLost, recv_into_nowait, send_responses
+from kafkapy.server.sockio import (
+    ConnectionLost,
+    recv_into_nowait,
+    send_chunks,
+    send_nowait,
+)
 
 logger = logging.getLogger("kafkapy.server.connection")
 
@@ -99,6 +104,7 @@ class Connection:
         "context",
         "last_active",
         "sock",
+        "touched",
     )
 
     def __init__(
@@ -117,7 +123,11 @@ class Connection:
         self.context = ConnectionContext(
             connection_id, listener_name, peer, local, self.close
         )
+        # Idle expiry: the reaper stamps last_active with its own clock reading when
+        # it finds touched set (bytes received or responses sent since its last
+        # look), which keeps clock reads off the per-request path.
         self.last_active = trio.current_time()
+        self.touched = False
         # True from when a batch of frames is complete until its responses are sent.
         self.busy = False
         self._dispatcher = dispatcher
@@ -150,22 +160,25 @@ class Connection:
         if not self.busy:
             self._scope.cancel()
 
-    def expire_if_idle(self, now: float, max_idle: float) -> float | None:
+    def expire_if_idle(self, now: float, max_idle: float) -> bool:
         """Close the connection if it has been idle for ``max_idle`` seconds.
 
+        Called periodically; activity since the previous call counts as activity now.
+
         Returns:
-            When it will expire if it stays idle, or None if it was closed now.
+            True if it was closed.
         """
-        if self.busy:
-            return now + max_idle
-        expiry = self.last_active + max_idle
-        if expiry > now:
-            return expiry
+        if self.busy or self.touched:
+            self.touched = False
+            self.last_active = now
+            return False
+        if now - self.last_active < max_idle:
+            return False
         logger.debug(
             "%s: idle for %.0f ms; closing", self.connection_id, max_idle * 1000
         )
         self.close()
-        return None
+        return True
 
     async def run(self) -> None:
         """Serve requests until the connection ends; never raises but ``Cancelled``.
@@ -258,7 +271,7 @@ class Connection:
             if n == 0:
                 raise _EndOfStream(" mid-frame" if available else "")
             self._end = end + n
-            self.last_active = trio.current_time()
+            self.touched = True
         if waited:
             self._unyielded = 0
         else:
@@ -295,7 +308,7 @@ class Connection:
             if n == 0:
                 raise _EndOfStream(" mid-frame")
             have += n
-            self.last_active = trio.current_time()
+            self.touched = True
         self._large = frame
 
     async def _dispatch_buffered(
@@ -361,15 +374,19 @@ class Connection:
                 await self._send_done.wait()
                 continue
             batch, self._pending = self._pending, []
+            chunks = batch[0] if len(batch) == 1 else [c for r in batch for c in r]
+            rest = send_nowait(self.sock, chunks)
+            if not rest:
+                continue
             self._sending = True
             try:
-                await send_responses(self.sock, batch)
+                await send_chunks(self.sock, rest)
             finally:
                 self._sending = False
                 done, self._send_done = self._send_done, None
                 if done is not None:
                     done.set()
-        self.last_active = trio.current_time()
+        self.touched = True
 
     async def _flusher(self) -> None:
         """Send queued responses while the main task waits on a slow request."""

@@ -18,11 +18,13 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import trio
 
-from kafkapy.server.dispatch import FileRegion, Response
+from kafkapy.server.dispatch import Chunk, FileRegion
+
+Buffer = bytes | bytearray | memoryview
 
 # Below this total, a run of buffers is joined into one (one copy, one plain send);
 # above it, the buffers go out uncopied through one sendmsg.
@@ -61,116 +63,119 @@ def recv_into_nowait(sock: socket.socket, buf: memoryview) -> int | None:
         raise ConnectionLost(f"receive failed: {exc}") from exc
 
 
-async def send_responses(sock: socket.socket, responses: Iterable[Response]) -> None:
-    """Write responses in order: each run of buffers in one send, regions by sendfile.
+def send_nowait(sock: socket.socket, chunks: Sequence[Chunk]) -> list[Chunk]:
+    """Send ``chunks`` in order until the socket would block, without waiting.
 
-    Args:
-        sock: a connected non-blocking socket.
-        responses: lists of chunks, bytes-like (byte-format) or file regions.
+    Each run of bytes-like chunks goes out in one call (joined below ``JOIN_BELOW``
+    bytes, else one ``sendmsg``); file regions go out by ``os.sendfile``, or by pread
+    and send where sendfile is refused. ``chunks`` is not modified.
+
+    Returns:
+        What is still to send, in order: [] when everything went out. Its first chunk
+        may be the unsent tail of a buffer or of a region.
 
     Raises:
         ConnectionLost: the socket failed.
+        OSError, ValueError: the file side of a region failed (see the module doc).
     """
-    run: list[bytes | bytearray | memoryview] = []
-    for response in responses:
-        for chunk in response:
-            if isinstance(chunk, _BYTES_TYPES):
-                run.append(chunk)
-            else:
-                if run:
-                    await send_buffers(sock, run)
-                    run = []
-                await send_region(sock, chunk)
-    if run:
-        await send_buffers(sock, run)
+    i, n = 0, len(chunks)
+    while i < n:
+        chunk = chunks[i]
+        if isinstance(chunk, _BYTES_TYPES):
+            j = i + 1
+            while j < n and isinstance(chunks[j], _BYTES_TYPES):
+                j += 1
+            rest = _send_buffers_nowait(sock, chunks[i:j])
+            if rest:
+                return [*rest, *chunks[j:]]
+            i = j
+        else:
+            rest = _send_region_nowait(sock, chunk)
+            if rest:
+                return [*rest, *chunks[i + 1 :]]
+            i += 1
+    return []
 
 
-async def send_buffers(
-    sock: socket.socket, bufs: list[bytes | bytearray | memoryview]
-) -> None:
-    """Send all of ``bufs``, joining small runs, handling partial sends.
+async def send_chunks(sock: socket.socket, chunks: Sequence[Chunk]) -> None:
+    """Send all of ``chunks``, waiting through trio whenever the socket is full.
 
-    ``bufs`` is not modified.
+    Raises:
+        As :func:`send_nowait`.
     """
+    rest = send_nowait(sock, chunks)
+    while rest:
+        await trio.lowlevel.wait_writable(sock)
+        rest = send_nowait(sock, rest)
+
+
+def _send_buffers_nowait(sock: socket.socket, bufs: Sequence[Buffer]) -> list[Buffer]:
+    """One run of buffers: what is left after sending until the socket is full."""
     total = sum(map(len, bufs))
-    if total == 0:
-        return
     if len(bufs) > 1 and total < JOIN_BELOW:
         bufs = [b"".join(bufs)]
-    while True:
+    while total:
         try:
             if len(bufs) == 1:
                 sent = sock.send(bufs[0])
             else:
                 sent = sock.sendmsg(bufs[:IOV_MAX] if len(bufs) > IOV_MAX else bufs)
         except BlockingIOError:
-            await trio.lowlevel.wait_writable(sock)
-            continue
+            return list(bufs)
         except OSError as exc:
             raise ConnectionLost(f"send failed: {exc}") from exc
         total -= sent
-        if total == 0:
-            return
-        bufs = _advance(bufs, sent)
+        if total:
+            bufs = _advance(bufs, sent)
+    return []
 
 
-def _advance(
-    bufs: list[bytes | bytearray | memoryview], sent: int
-) -> list[bytes | bytearray | memoryview]:
+def _advance(bufs: Sequence[Buffer], sent: int) -> list[Buffer]:
     """What is left of ``bufs`` after ``sent`` bytes went out (a new list)."""
     i = 0
     while sent >= len(bufs[i]):
         sent -= len(bufs[i])
         i += 1
-    rest = bufs[i:]
+    rest = list(bufs[i:])
     if sent:
         rest[0] = memoryview(rest[0])[sent:]
     return rest
 
 
-async def send_region(sock: socket.socket, region: FileRegion) -> None:
-    """Send a file region with ``os.sendfile``, or by pread+send where it is refused.
-
-    Raises:
-        ConnectionLost: the socket failed.
-        OSError, ValueError: the file side failed (bad fd, I/O error, region past EOF).
-    """
-    out = sock.fileno()
-    position, remaining = region.position, region.length
+def _send_region_nowait(sock: socket.socket, region: FileRegion) -> list[Chunk]:
+    """One file region: what is left of it after sending until the socket is full."""
+    fd, position, remaining = region.fd, region.position, region.length
     while remaining > 0:
         try:
-            sent = os.sendfile(out, region.fd, position, remaining)
+            sent = os.sendfile(sock.fileno(), fd, position, remaining)
         except BlockingIOError:
-            await trio.lowlevel.wait_writable(sock)
-            continue
+            break
         except OSError as exc:
             if exc.errno in _PEER_ERRNOS:
                 raise ConnectionLost(f"sendfile failed: {exc}") from exc
-            if exc.errno in _SENDFILE_UNSUPPORTED:
-                await _send_region_by_copy(sock, region.fd, position, remaining)
-                return
-            raise
+            if exc.errno not in _SENDFILE_UNSUPPORTED:
+                raise
+            # Refused for this socket or file: send a piece by pread, then try again.
+            data = os.pread(fd, min(remaining, _COPY_CHUNK), position)
+            if not data:
+                raise _past_end(fd, position, remaining) from None
+            position += len(data)
+            remaining -= len(data)
+            rest = _send_buffers_nowait(sock, [data])
+            if rest:
+                return (
+                    [*rest, FileRegion(fd, position, remaining)] if remaining else rest
+                )
+            continue
         if sent == 0:
-            raise ValueError(
-                f"file region {_describe(region)} extends past the end of its file"
-            )
+            raise _past_end(fd, position, remaining)
         position += sent
         remaining -= sent
+    return [FileRegion(fd, position, remaining)] if remaining > 0 else []
 
 
-async def _send_region_by_copy(
-    sock: socket.socket, fd: int, position: int, remaining: int
-) -> None:
-    """The sendfile fallback: pread into one reused buffer, then send."""
-    buf = memoryview(bytearray(min(remaining, _COPY_CHUNK)))
-    while remaining > 0:
-        n = os.preadv(fd, [buf[: min(remaining, len(buf))]], position)
-        if n == 0:
-            raise ValueError(f"file region of fd {fd} extends past the end of its file")
-        await send_buffers(sock, [buf[:n]])
-        position += n
-        remaining -= n
-
-
-def _describe(region: FileRegion) -> str:
-    return f"(fd={region.fd}, position={region.position}, length={region.length})"
+def _past_end(fd: int, position: int, remaining: int) -> ValueError:
+    return ValueError(
+        f"file region (fd={fd}, position={position}, length={remaining}) "
+        "extends past the end of its file"
+    )

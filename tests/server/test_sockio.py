@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import socket
+import tempfile
 
 import pytest
 import trio
 
-from kafkapy.server import sockio
+from kafkapy.server import FileRegion, sockio
 
 from .helpers import pattern
 
@@ -37,13 +38,13 @@ async def test_partial_sends_of_many_buffers():
     bufs = [view[i:j] for i, j in itertools.pairwise(cuts)] + [b""]
     assert len(bufs) > sockio.IOV_MAX
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(sockio.send_buffers, a, bufs)
+        nursery.start_soon(sockio.send_chunks, a, bufs)
         assert await _drain(b, len(data)) == data
     a.close()
     b.close()
 
 
-async def test_small_buffers_are_joined_into_one_send():
+def test_small_buffers_are_joined_into_one_send():
     a, b = _pair(sndbuf=1 << 20)
     calls = []
 
@@ -53,7 +54,7 @@ async def test_small_buffers_are_joined_into_one_send():
             return super().send(data, *args)
 
     rec = Recording(fileno=a.detach())
-    await sockio.send_responses(rec, [[b"ab", b"cd"], [bytearray(b"ef")]])
+    assert sockio.send_nowait(rec, [b"ab", b"cd", bytearray(b"ef")]) == []
     assert calls == [("send", b"abcdef")]
     assert b.recv(100) == b"abcdef"
     rec.close()
@@ -72,5 +73,23 @@ async def test_socket_errors_become_connection_lost():
     b.close()
     with pytest.raises(sockio.ConnectionLost):
         for _ in range(100):
-            await sockio.send_buffers(a, [b"x" * 65536])
+            await sockio.send_chunks(a, [b"x" * 65536])
     a.close()
+
+
+def test_send_nowait_returns_what_the_socket_did_not_take():
+    a, b = _pair(sndbuf=4096)
+    with tempfile.TemporaryFile() as region_file, a, b:
+        region_file.write(pattern(1 << 20))
+        region_file.flush()
+        chunks = [b"head", FileRegion(region_file.fileno(), 0, 1 << 20), b"tail"]
+        rest = sockio.send_nowait(a, chunks)
+        # The socket filled up inside the region: the rest starts where it stopped.
+        assert isinstance(rest[0], FileRegion) and rest[-1] == b"tail"
+        sent = (1 << 20) - rest[0].length
+        assert rest[0].position == sent and sent > 0
+        received = bytearray()
+        while len(received) < 4 + sent:
+            received += b.recv(65536)
+        assert bytes(received) == b"head" + pattern(1 << 20)[:sent]
+        assert chunks[0] == b"head"  # the input list is untouched
