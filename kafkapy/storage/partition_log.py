@@ -41,6 +41,7 @@ import os
 import shutil
 
 from kafkapy.config import LogConfig
+from kafkapy.storage.cleaner import CleanerStats, clean_log
 from kafkapy.storage.errors import StorageError
 from kafkapy.storage.file_records import Records
 from kafkapy.storage.index import NO_TIMESTAMP, AbortedTxn
@@ -137,6 +138,8 @@ class PartitionLog:
         self.high_watermark = log_start_offset
         self.offline = False
         self.closed = False
+        #: Where the dirty part of a compacted log starts (``cleaner-offset-checkpoint``).
+        self.cleaner_checkpoint = log_start_offset
 
     # --- identity and offsets ---
 
@@ -712,6 +715,18 @@ class PartitionLog:
         self.maybe_increment_log_start_offset(new_start)
         self.producer_state.delete_snapshots(lambda o: o < new_start)
         return len(deletable)
+
+    def clean(self, now_ms: int, *, force: bool = False) -> CleanerStats | None:
+        """Compact the log now if it is due (or ``force``); see :mod:`kafkapy.storage.cleaner`.
+
+        Runs all three phases here; a broker that wants cleaning off its event loop
+        calls ``plan_cleaning`` and ``swap`` itself and ``build`` in a worker thread.
+        """
+        self._check_writable()
+        try:
+            return clean_log(self, now_ms, force=force)
+        except OSError as exc:
+            raise self._io_failure(exc, "compaction") from exc
 
     def delete_pending_segments(self, now_ms: int) -> int:
         """Unlink removed segments whose ``file.delete.delay.ms`` has passed."""

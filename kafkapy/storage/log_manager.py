@@ -1,0 +1,285 @@
+"""All partition logs of one data directory (Kafka's ``LogManager``, one ``log.dirs`` entry).
+
+Layout of a data directory::
+
+    meta.properties                     version=1, cluster.id, node.id, directory.id
+    .kafka_cleanshutdown                present only between a clean close and the next open
+    recovery-point-offset-checkpoint    "0", count, "<topic> <partition> <offset>" lines
+    log-start-offset-checkpoint         same format
+    replication-offset-checkpoint       same format: high watermarks
+    cleaner-offset-checkpoint           same format: where each compacted log is dirty
+    <topic>-<partition>/                one PartitionLog each
+    <topic>-<partition>.<uuid>-delete/  a deleted partition, removed after file.delete.delay.ms
+
+The broker drives the periodic work by calling, with its clock: :meth:`cleanup_logs`
+(retention and removal of deleted files, ``log.retention.check.interval.ms``),
+:meth:`flush_dirty_logs` (``flush.ms``), :meth:`clean_logs` (compaction) and
+:meth:`checkpoint` (``log.flush.offset.checkpoint.interval.ms``). Nothing here reads a
+clock or starts a thread. With no directory, logs live in memory.
+
+Not task-safe: called only by the broker's storage owner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+
+from kafkapy.config import DEFAULT_LOG_CONFIG, LogConfig
+from kafkapy.storage.checkpoint import (
+    LOG_START_OFFSET_CHECKPOINT,
+    META_PROPERTIES,
+    RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
+    fsync_dir,
+    new_directory_id,
+    read_meta_properties,
+    read_offset_checkpoint,
+    write_atomically,
+    write_meta_properties,
+    write_offset_checkpoint,
+)
+from kafkapy.storage.cleaner import CleanerStats
+from kafkapy.storage.errors import StorageError
+from kafkapy.storage.local_log import is_delete_dir, log_dir_name, parse_log_dir_name
+from kafkapy.storage.partition_log import PartitionLog
+from kafkapy.wire.error_codes import ErrorCode
+
+CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
+CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
+META_PROPERTIES_VERSION = "1"
+
+TopicPartition = tuple[str, int]
+
+
+class LogManager:
+    """The logs of one data directory (or of memory); see the module doc.
+
+    Attributes:
+        directory_id: this directory's ``directory.id`` (None in memory).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | None,
+        *,
+        config_for: Callable[[str], LogConfig] | None = None,
+        producer_id_expiration_ms: int = 86_400_000,
+    ) -> None:
+        self.data_dir = data_dir
+        self.config_for = config_for or (lambda topic: DEFAULT_LOG_CONFIG)
+        self.producer_id_expiration_ms = producer_id_expiration_ms
+        self.logs: dict[TopicPartition, PartitionLog] = {}
+        self.directory_id: str | None = None
+        self._pending_dir_deletes: list[tuple[int, str, PartitionLog]] = []
+
+    # --- opening ---
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | None,
+        *,
+        cluster_id: str,
+        node_id: int,
+        now_ms: int,
+        config_for: Callable[[str], LogConfig] | None = None,
+        producer_id_expiration_ms: int = 86_400_000,
+    ) -> LogManager:
+        """Open a data directory, recovering every partition log in it.
+
+        Raises:
+            StorageError(INCONSISTENT_CLUSTER_ID): ``meta.properties`` names another
+                cluster or node.
+        """
+        manager = cls(data_dir, config_for=config_for, producer_id_expiration_ms=producer_id_expiration_ms)
+        if data_dir is None:
+            return manager
+        os.makedirs(data_dir, exist_ok=True)
+        manager._check_meta_properties(cluster_id, node_id)
+        clean_marker = os.path.join(data_dir, CLEAN_SHUTDOWN_FILE)
+        clean_shutdown = os.path.exists(clean_marker)
+        recovery_points = read_offset_checkpoint(os.path.join(data_dir, RECOVERY_POINT_CHECKPOINT))
+        start_offsets = read_offset_checkpoint(os.path.join(data_dir, LOG_START_OFFSET_CHECKPOINT))
+        high_watermarks = read_offset_checkpoint(os.path.join(data_dir, REPLICATION_OFFSET_CHECKPOINT))
+        cleaner_offsets = read_offset_checkpoint(os.path.join(data_dir, CLEANER_OFFSET_CHECKPOINT))
+        for name in sorted(os.listdir(data_dir)):
+            path = os.path.join(data_dir, name)
+            if not os.path.isdir(path):
+                continue
+            if is_delete_dir(name):
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            tp = parse_log_dir_name(name)
+            if tp is None:
+                continue
+            log = PartitionLog.open(
+                path,
+                tp[0],
+                tp[1],
+                manager.config_for(tp[0]),
+                now_ms=now_ms,
+                recovery_point=recovery_points.get(tp, 0),
+                log_start_offset=start_offsets.get(tp, 0),
+                clean_shutdown=clean_shutdown,
+                producer_id_expiration_ms=producer_id_expiration_ms,
+            )
+            log.update_high_watermark(high_watermarks.get(tp, log.log_start_offset))
+            log.cleaner_checkpoint = cleaner_offsets.get(tp, log.log_start_offset)
+            manager.logs[tp] = log
+        if clean_shutdown:
+            os.unlink(clean_marker)
+            fsync_dir(data_dir)
+        return manager
+
+    def _check_meta_properties(self, cluster_id: str, node_id: int) -> None:
+        assert self.data_dir is not None
+        path = os.path.join(self.data_dir, META_PROPERTIES)
+        props = read_meta_properties(path)
+        if props is None:
+            props = {
+                "version": META_PROPERTIES_VERSION,
+                "cluster.id": cluster_id,
+                "node.id": str(node_id),
+                "directory.id": new_directory_id(),
+            }
+            write_meta_properties(path, props)
+        elif props.get("cluster.id") != cluster_id or props.get("node.id") != str(node_id):
+            raise StorageError(
+                f"{path} belongs to cluster {props.get('cluster.id')} node {props.get('node.id')}, "
+                f"not cluster {cluster_id} node {node_id}",
+                error_code=ErrorCode.INCONSISTENT_CLUSTER_ID,
+            )
+        self.directory_id = props.get("directory.id")
+
+    # --- logs ---
+
+    def get_log(self, topic: str, partition: int) -> PartitionLog | None:
+        return self.logs.get((topic, partition))
+
+    def get_or_create_log(self, topic: str, partition: int, *, now_ms: int, config: LogConfig | None = None) -> PartitionLog:
+        """The partition's log, created empty if it does not exist."""
+        log = self.logs.get((topic, partition))
+        if log is not None:
+            return log
+        directory = None if self.data_dir is None else os.path.join(self.data_dir, log_dir_name(topic, partition))
+        log = PartitionLog.open(
+            directory,
+            topic,
+            partition,
+            config or self.config_for(topic),
+            now_ms=now_ms,
+            clean_shutdown=True,
+            producer_id_expiration_ms=self.producer_id_expiration_ms,
+        )
+        if self.data_dir is not None:
+            fsync_dir(self.data_dir)
+        self.logs[(topic, partition)] = log
+        return log
+
+    def delete_log(self, topic: str, partition: int, *, now_ms: int) -> bool:
+        """Delete a partition: rename its directory ``<tp>.<uuid>-delete`` now, remove it later.
+
+        The files stay open until ``file.delete.delay.ms`` has passed, so fetches already
+        holding file regions of it can still be sent.
+        """
+        log = self.logs.pop((topic, partition), None)
+        if log is None:
+            return False
+        log.offline = True
+        if log.directory is None:
+            log.delete_files()
+            return True
+        renamed = os.path.join(self.data_dir, f"{log_dir_name(topic, partition)}.{uuid.uuid4().hex}-delete")  # type: ignore[arg-type]
+        os.rename(log.directory, renamed)
+        fsync_dir(self.data_dir)  # type: ignore[arg-type]
+        self._pending_dir_deletes.append((now_ms + log.config.file_delete_delay_ms, renamed, log))
+        self.delete_pending(now_ms)
+        return True
+
+    def delete_pending(self, now_ms: int) -> int:
+        """Remove deleted partitions and segments whose delay has passed."""
+        removed = 0
+        keep = []
+        for due, path, log in self._pending_dir_deletes:
+            if due <= now_ms:
+                log.local_log.directory = path
+                log.delete_files()
+                removed += 1
+            else:
+                keep.append((due, path, log))
+        self._pending_dir_deletes = keep
+        for log in self.logs.values():
+            removed += log.delete_pending_segments(now_ms)
+        return removed
+
+    def update_config(self, topic: str, config: LogConfig) -> None:
+        for (t, _), log in self.logs.items():
+            if t == topic:
+                log.update_config(config)
+
+    # --- periodic tasks ---
+
+    def cleanup_logs(self, now_ms: int) -> int:
+        """Retention on every log, then pending file deletions; returns segments deleted."""
+        deleted = 0
+        for log in list(self.logs.values()):
+            if not log.offline:
+                deleted += log.delete_old_segments(now_ms)
+        self.delete_pending(now_ms)
+        return deleted
+
+    def flush_dirty_logs(self, now_ms: int) -> int:
+        """Flush logs whose unflushed data is ``flush.ms`` old, and rolled segments; returns flushes."""
+        flushed = 0
+        for log in self.logs.values():
+            if log.offline:
+                continue
+            if log.maybe_flush(now_ms):
+                flushed += 1
+            elif log.recovery_point < log.local_log.active_segment.base_offset:
+                log.flush_rolled_segments(now_ms)
+                flushed += 1
+        return flushed
+
+    def clean_logs(self, now_ms: int) -> list[CleanerStats]:
+        """Compact every compacted log that is due."""
+        out = []
+        for log in self.logs.values():
+            if log.config.compact and not log.offline:
+                stats = log.clean(now_ms)
+                if stats is not None:
+                    out.append(stats)
+        return out
+
+    def checkpoint(self) -> None:
+        """Write the recovery point, log start, high watermark and cleaner checkpoints."""
+        if self.data_dir is None:
+            return
+        logs = {tp: log for tp, log in self.logs.items() if not log.offline}
+        for name, value in (
+            (RECOVERY_POINT_CHECKPOINT, lambda log: log.recovery_point),
+            (LOG_START_OFFSET_CHECKPOINT, lambda log: log.log_start_offset),
+            (REPLICATION_OFFSET_CHECKPOINT, lambda log: log.high_watermark),
+            (CLEANER_OFFSET_CHECKPOINT, lambda log: log.cleaner_checkpoint),
+        ):
+            write_offset_checkpoint(os.path.join(self.data_dir, name), {tp: value(log) for tp, log in logs.items()})
+
+    def close(self, now_ms: int) -> None:
+        """Flush and close every log, write checkpoints, and mark the shutdown clean."""
+        for log in self.logs.values():
+            log.close(now_ms)
+        if self.data_dir is None:
+            return
+        self.checkpoint()
+        for _, path, log in self._pending_dir_deletes:
+            log.local_log.directory = path
+            log.delete_files()
+        self._pending_dir_deletes = []
+        if not any(log.offline for log in self.logs.values()):
+            write_atomically(
+                os.path.join(self.data_dir, CLEAN_SHUTDOWN_FILE), json.dumps({"version": 0, "brokerEpoch": -1})
+            )
