@@ -87,7 +87,8 @@ class RaftNode:
         self._base_voters_static = base is None
         self._voters = VoterSetHistory(base if base is not None else (static_voters or VoterSet(())))
         self._track_voters(log.read(log.log_start_offset, log.end_offset))
-        self._quorum = QuorumState(config, self._voters, rng)
+        self._high_watermark: int | None = None
+        self._quorum = QuorumState(config, self._voters, rng, lambda: self.high_watermark)
         self._quorum.initialize(election, self._log.end_offset_and_epoch(), now_ms)
         self._quorum.pending_election = self._quorum.state.election_state()
         self._last_state: EpochState = self._quorum.state
@@ -97,7 +98,6 @@ class RaftNode:
         self._messages: list[Envelope] = []
         self._messages_after_persist: list[Envelope] = []
         self._persisted_end = log.end_offset
-        self._high_watermark: int | None = None
         self._leader_high_watermark = -1
         self._next_commit = snapshot.snapshot_id.offset if snapshot is not None else log.log_start_offset
         self._outstanding: Ready | None = None
@@ -379,7 +379,7 @@ class RaftNode:
         return self._voters.last.ids == {self.id}
 
     def _poll_unattached(self, state: EpochState) -> None:
-        if self._quorum.is_voter:
+        if self._quorum.can_campaign:
             if self._now >= state.deadline_ms or self._is_only_voter():
                 self._quorum.transition_to_prospective(self._now)
         else:
@@ -416,7 +416,7 @@ class RaftNode:
 
     def _poll_follower(self, state: FollowerState) -> None:
         if self._now >= state.deadline_ms:
-            if self._quorum.is_voter:
+            if self._quorum.can_campaign:
                 self._quorum.transition_to_prospective(self._now)
                 return
             # An observer keeps following but asks a random voter who leads now.
@@ -532,10 +532,6 @@ class RaftNode:
             return
         if request.candidate_epoch < quorum.epoch:
             self._respond(envelope, VoteResponse(ErrorCode.FENCED_LEADER_EPOCH, self._leader_or_nil(),
-                                                 quorum.epoch, False))
-            return
-        if not quorum.is_voter:
-            self._respond(envelope, VoteResponse(ErrorCode.INCONSISTENT_VOTER_SET, self._leader_or_nil(),
                                                  quorum.epoch, False))
             return
         if request.candidate_epoch > quorum.epoch and not request.pre_vote:
@@ -880,9 +876,7 @@ class RaftNode:
             self._respond(envelope, RemoveRaftVoterResponse(error))
             return
         assert isinstance(state, LeaderState)
-        change = PendingVoterChange(envelope, self._now + self.config.request_timeout_ms)
-        state.pending_voter_change = change
-        change.record_offset = self._append_as_leader(state, [self._voters.last.without(request.voter_id).to_record()])
+        self._append_voter_change(state, envelope, self._voters.last.without(request.voter_id))
 
     def _handle_update_voter_request(self, envelope: Envelope) -> None:
         request: UpdateRaftVoterRequest = envelope.body  # type: ignore[assignment]
@@ -901,9 +895,17 @@ class RaftNode:
         if updated == voter:
             self._respond(envelope, UpdateRaftVoterResponse(ErrorCode.NONE, self._current_leader()))
             return
-        change = PendingVoterChange(envelope, self._now + self.config.request_timeout_ms)
-        state.pending_voter_change = change
-        change.record_offset = self._append_as_leader(state, [self._voters.last.with_voter(updated).to_record()])
+        self._append_voter_change(state, envelope, self._voters.last.with_voter(updated))
+
+    def _append_voter_change(self, state: LeaderState, request: Envelope, voters: VoterSet) -> None:
+        """Append the VotersRecord of a change; it answers once the record commits."""
+        change = state.pending_voter_change
+        if change is None:
+            change = state.pending_voter_change = PendingVoterChange(
+                request, self._now + self.config.request_timeout_ms)
+        # Set before appending: the append may move the high watermark and poll again.
+        change.record_offset = self._log.end_offset
+        self._append_as_leader(state, [voters.to_record()])
 
     def _poll_voter_change(self, state: LeaderState) -> None:
         change = state.pending_voter_change
@@ -916,8 +918,8 @@ class RaftNode:
             hw = state.high_watermark
             if progress is not None and hw is not None and progress.end_offset >= hw:
                 voter = Voter(request.voter_id, request.voter_directory_id, request.listeners)
-                change.record_offset = self._append_as_leader(state, [self._voters.last.with_voter(voter).to_record()])
-                if not request.ack_when_committed:
+                self._append_voter_change(state, change.request, self._voters.last.with_voter(voter))
+                if not request.ack_when_committed and state.pending_voter_change is change:
                     self._finish_voter_change(state, ErrorCode.NONE)
                     return
             elif self._now >= change.deadline_ms:

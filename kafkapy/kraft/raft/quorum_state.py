@@ -47,6 +47,7 @@ voted key; it is a state of its own here, which keeps ``can_grant_vote`` per cla
 from __future__ import annotations
 
 import random as _random
+from collections.abc import Callable
 from kafkapy.kraft.raft.config import RaftConfig
 from kafkapy.kraft.raft.epoch_state import ElectionState, EpochElection, EpochState
 from kafkapy.kraft.raft.errors import RaftInvariantError
@@ -160,11 +161,13 @@ class QuorumState:
     Not task-safe: owned by one :class:`~kafkapy.kraft.raft.node.RaftNode`.
     """
 
-    __slots__ = ("local", "voters", "config", "random", "state", "pending_election")
+    __slots__ = ("local", "voters", "high_watermark", "config", "random", "state", "pending_election")
 
-    def __init__(self, config: RaftConfig, voters: VoterSetHistory, rng: _random.Random) -> None:
+    def __init__(self, config: RaftConfig, voters: VoterSetHistory, rng: _random.Random,
+                 high_watermark: Callable[[], int | None]) -> None:
         self.local = ReplicaKey(config.node_id, config.directory_id)
         self.voters = voters
+        self.high_watermark = high_watermark
         self.config = config
         self.random = rng
         self.state: EpochState = UnattachedState(0, float("inf"))
@@ -184,6 +187,11 @@ class QuorumState:
     def is_voter(self) -> bool:
         return self.local.id in self.voters.last
 
+    @property
+    def can_campaign(self) -> bool:
+        """Whether this node may stand for election (see ``VoterSetHistory.campaign_set``)."""
+        return self.local.id in self.voters.campaign_set(self.high_watermark())
+
     def remote_voters(self) -> list[int]:
         return sorted(self.voters.last.ids - {self.local.id})
 
@@ -192,7 +200,7 @@ class QuorumState:
         return timeout + self.random.randrange(timeout) if timeout > 0 else 0
 
     def _election_deadline(self, now_ms: int) -> float:
-        return now_ms + self.random_election_timeout_ms() if self.is_voter else float("inf")
+        return now_ms + self.random_election_timeout_ms() if self.can_campaign else float("inf")
 
     # --- start ----------------------------------------------------------------------
 
@@ -239,15 +247,15 @@ class QuorumState:
         if epoch == current.epoch:
             deadline = self._election_deadline(now_ms)
         elif isinstance(current, (UnattachedState, VotedState, CandidateState, ProspectiveState)):
-            deadline = current.deadline_ms if self.is_voter else float("inf")
+            deadline = current.deadline_ms if self.can_campaign else float("inf")
         else:
             deadline = self._election_deadline(now_ms)
         self._durable(UnattachedState(epoch, deadline))
 
     def transition_to_voted(self, epoch: int, candidate: ReplicaKey, now_ms: int) -> None:
         current = self.state
-        if not self.is_voter or candidate.id == self.local.id:
-            raise self._fail("Voted", f"candidate {candidate.id}, voter={self.is_voter}")
+        if candidate.id == self.local.id:
+            raise self._fail("Voted", "a vote for itself is a candidacy")
         same_epoch_ok = isinstance(current, UnattachedState) or (
             isinstance(current, ProspectiveState) and current.voted_key is None and current.leader_id is None)
         if epoch < current.epoch or (epoch == current.epoch and not same_epoch_ok):
@@ -270,10 +278,10 @@ class QuorumState:
 
     def transition_to_prospective(self, now_ms: int) -> None:
         current = self.state
-        if not self.is_voter or not isinstance(
+        if not self.can_campaign or not isinstance(
             current, (UnattachedState, VotedState, FollowerState, CandidateState)
         ):
-            raise self._fail("Prospective", f"voter={self.is_voter}")
+            raise self._fail("Prospective", f"may campaign={self.can_campaign}")
         retries = current.retries + 1 if isinstance(current, CandidateState) else 1
         leader = current.leader_id if isinstance(current, FollowerState) else None
         voted = None if isinstance(current, CandidateState) else current.voted_key
@@ -301,7 +309,7 @@ class QuorumState:
 
     def transition_to_candidate(self, now_ms: int) -> None:
         current = self.state
-        if not self.is_voter or not isinstance(current, ProspectiveState):
+        if not self.can_campaign or not isinstance(current, ProspectiveState):
             raise self._fail("Candidate", "only a prospective voter may stand")
         if not current.election.is_granted:
             raise self._fail("Candidate", "no majority of pre-votes")
@@ -312,7 +320,7 @@ class QuorumState:
 
     def transition_to_leader(self, epoch_start_offset: int, now_ms: int) -> LeaderState:
         current = self.state
-        if not self.is_voter or not isinstance(current, CandidateState):
+        if not self.can_campaign or not isinstance(current, CandidateState):
             raise self._fail("Leader", "not a candidate")
         if not current.election.is_granted:
             raise self._fail("Leader", "no majority of votes")

@@ -39,7 +39,7 @@ from kafkapy.kraft.raft.config import RaftConfig
 from kafkapy.kraft.raft.epoch_state import ElectionState
 from kafkapy.kraft.raft.errors import RaftInvariantError
 from kafkapy.kraft.raft.memory_log import MemoryLog
-from kafkapy.kraft.raft.messages import Envelope, OffsetAndEpoch
+from kafkapy.kraft.raft.messages import AddRaftVoterRequest, Envelope, OffsetAndEpoch, RemoveRaftVoterRequest
 from kafkapy.kraft.raft.node import RaftNode
 from kafkapy.kraft.raft.records import Endpoint, LogEntry, Voter
 from kafkapy.kraft.raft.snapshot import SnapshotContent, SnapshotPolicy
@@ -99,6 +99,7 @@ class SimNode:
     leader_epoch_seen: int = -1
     timer_at: float = float("inf")
     snapshots_taken: int = 0
+    snapshots_installed: int = 0
 
 
 class Simulation:
@@ -310,13 +311,17 @@ class Simulation:
 
     # --- manual mode ----------------------------------------------------------------
 
-    def deliver(self, limit: int | None = None) -> list[Envelope]:
-        """Deliver queued messages in order (manual mode); returns those delivered."""
+    def deliver(self) -> list[tuple[Envelope, bool]]:
+        """Deliver the queued messages in order (manual mode), and those they cause.
+
+        Returns:
+            Every message taken off the queue, with whether it arrived (False: the link
+            is cut or the destination crashed).
+        """
         delivered = []
-        while self.pending and (limit is None or len(delivered) < limit):
+        while self.pending:
             envelope, incarnation = self.pending.popleft()
-            if self._deliver(envelope, incarnation):
-                delivered.append(envelope)
+            delivered.append((envelope, self._deliver(envelope, incarnation)))
         return delivered
 
     def tick_node(self, node_id: int, ms: int) -> None:
@@ -348,6 +353,7 @@ class Simulation:
                 raise self.fail(f"node {sim.node_id}: {e}") from e
             if ready.snapshot is not None:
                 self._load_snapshot(sim, ready.snapshot.data)
+                sim.snapshots_installed += 1
             for envelope in ready.messages_after_persist:
                 self._send(envelope)
             self._apply(sim, ready.committed)
@@ -398,12 +404,16 @@ class Simulation:
         sim.applied_offset = content.snapshot_id.offset
 
     def _maybe_snapshot(self, sim: SimNode) -> None:
+        if self.snapshot_max_bytes is not None and sim.policy.should_snapshot(sim.clock):
+            self.take_snapshot(sim.node_id)
+
+    def take_snapshot(self, node_id: int) -> OffsetAndEpoch | None:
+        """Snapshot a node's state machine at its applied offset and delete the log before it."""
+        sim = self.nodes[node_id]
         raft = sim.raft
-        if self.snapshot_max_bytes is None or raft is None or not sim.policy.should_snapshot(sim.clock):
-            return
-        offset = raft.applied_offset
-        if offset <= sim.log.log_start_offset:
-            return
+        offset = raft.applied_offset if raft is not None else 0
+        if raft is None or offset <= sim.log.log_start_offset:
+            return None
         snapshot_id = OffsetAndEpoch(offset, raft.epoch_at(offset - 1))
         sim.log.create_snapshot(SnapshotContent(
             snapshot_id, raft.voters_at(offset - 1), tuple(sim.state_machine), self.kraft_version))
@@ -411,6 +421,7 @@ class Simulation:
         sim.policy.snapshot_taken(sim.clock)
         sim.snapshots_taken += 1
         self.trace.append(f"t={self.now} node {sim.node_id} snapshot {snapshot_id.offset}-{snapshot_id.epoch}")
+        return snapshot_id
 
     # --- invariants -----------------------------------------------------------------
 
@@ -492,19 +503,21 @@ def _value_repr(value: Any) -> str:
     return type(value).__name__
 
 
-def run_random_schedule(seed: int, duration_ms: int = 6000) -> Simulation:
+def run_random_schedule(seed: int, duration_ms: int = 6000, *, membership: bool = False) -> Simulation:
     """One randomized schedule: a workload with crashes, restarts, partitions, lossy links.
 
-    After ``duration_ms`` the faults stop; the quorum must then elect a leader, commit
-    a last proposal on every node and still satisfy every invariant.
+    With ``membership``, nodes 4 and 5 start as observers and the workload also sends
+    AddRaftVoter / RemoveRaftVoter to the leader (KIP-853). After ``duration_ms`` the
+    faults stop; the quorum must then elect a leader, commit a last proposal on every
+    node and still satisfy every invariant.
 
     Raises:
         SimulationFailure: an invariant broke, or the healed quorum made no progress.
     """
     rng = random.Random(seed ^ 0x5EED)
-    voters = (1, 2, 3) if rng.random() < 0.6 else (1, 2, 3, 4, 5)
+    voters = (1, 2, 3) if membership or rng.random() < 0.6 else (1, 2, 3, 4, 5)
     sim = Simulation(
-        seed, voters,
+        seed, voters, (4, 5) if membership else (),
         drop_rate=rng.choice((0.0, 0.0, 0.02, 0.1)),
         duplicate_rate=rng.choice((0.0, 0.02, 0.1)),
         max_delay_ms=rng.choice((5, 20, 80)),
@@ -516,7 +529,18 @@ def run_random_schedule(seed: int, duration_ms: int = 6000) -> Simulation:
         action = rng.random()
         alive = sim.alive()
         crashed = [i for i in sim.nodes if i not in alive]
-        if action < 0.55:
+        if membership and action < 0.15:
+            leader = sim.leader()
+            if leader is not None:
+                current = sim.nodes[leader].raft.voters  # type: ignore[union-attr]
+                if rng.random() < 0.5 and len(current) > 1:
+                    sim.request(leader, RemoveRaftVoterRequest("sim-cluster", rng.choice(sorted(current.ids)), None))
+                else:
+                    others = sorted(set(sim.nodes) - current.ids)
+                    if others:
+                        new = rng.choice(others)
+                        sim.request(leader, AddRaftVoterRequest("sim-cluster", 2000, new, f"dir-{new}", ()))
+        elif action < 0.55:
             leader = sim.leader()
             target = leader if leader is not None and rng.random() < 0.8 else rng.choice(list(sim.nodes))
             values = [f"v{proposed + i}".encode() for i in range(rng.randint(1, 3))]

@@ -107,6 +107,19 @@ class VoterSetHistory:
         self._offsets = [-1]
         self._sets = [base]
 
+    def campaign_set(self, high_watermark: int | None) -> VoterSet:
+        """The voters that may stand for election: the latest set, plus the one before it
+        while the latest may be uncommitted.
+
+        A leader that appended its own removal and lost leadership before it committed
+        may hold the only up-to-date log; it must be able to stand so it can finish the
+        change. Quorums still count only the latest set, in which its own vote does not
+        count (openraft#2091 describes the deadlock this avoids).
+        """
+        if len(self._sets) > 1 and self.has_uncommitted_change(high_watermark):
+            return VoterSet([*self._sets[-2]._voters.values(), *self._sets[-1]._voters.values()])
+        return self._sets[-1]
+
     def has_uncommitted_change(self, high_watermark: int | None) -> bool:
         """Whether the set in force was appended at or after the high watermark."""
         return self._offsets[-1] >= 0 and (high_watermark is None or self._offsets[-1] >= high_watermark)
