@@ -544,6 +544,16 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, None, _RO, field="broker_heartbeat_interval_ms"),
     ConfigDef("request.timeout.ms", _INT, 30_000, "Timeout of requests the broker sends to other nodes.",
               _B, _MED, None, _RO, field="request_timeout_ms"),
+    ConfigDef("log.retention.check.interval.ms", _LONG, 300_000, "How often logs are checked for segments to delete.",
+              _B, _MED, at_least(1), _RO, field="log_retention_check_interval_ms"),
+    ConfigDef("log.flush.offset.checkpoint.interval.ms", _INT, 60_000, "How often the recovery-point and other offset checkpoints are written.",
+              _B, _HIGH, at_least(0), _RO, field="log_flush_offset_checkpoint_interval_ms"),
+    ConfigDef("log.cleaner.enable", _BOOL, True, "Run the log cleaner (compaction) on compacted topics.",
+              _B, _MED, None, _RO, field="log_cleaner_enable"),
+    ConfigDef("log.cleaner.backoff.ms", _LONG, 15_000, "Sleep of the log cleaner when no log needs cleaning.",
+              _B, _MED, at_least(0), _CW, field="log_cleaner_backoff_ms"),
+    ConfigDef("producer.id.expiration.ms", _INT, 86_400_000, "Producer state is dropped after this long without writes.",
+              _B, _LOW, at_least(1), _CW, field="producer_id_expiration_ms"),
 )
 
 TOPIC_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.TOPIC}
@@ -874,6 +884,11 @@ class BrokerConfig:
     broker_session_timeout_ms: int
     broker_heartbeat_interval_ms: int
     request_timeout_ms: int
+    log_retention_check_interval_ms: int
+    log_flush_offset_checkpoint_interval_ms: int
+    log_cleaner_enable: bool
+    log_cleaner_backoff_ms: int
+    producer_id_expiration_ms: int
     #: The raw properties it was built from, for BrokerConfigs.static and DescribeConfigs.
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unknown: tuple[str, ...] = ()
