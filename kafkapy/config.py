@@ -431,7 +431,7 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("log.flush.interval.ms", _LONG, None, "Default flush.ms of topics; unset means log.flush.scheduler.interval.ms.",
               _B, _HIGH, None, _CW),
     ConfigDef("log.flush.scheduler.interval.ms", _LONG, LONG_MAX, "How often the flusher checks whether a log needs an fsync.",
-              _B, _HIGH, None, _RO),
+              _B, _HIGH, None, _RO, field="log_flush_scheduler_interval_ms"),
     ConfigDef("log.index.interval.bytes", _INT, 4096, "Default index.interval.bytes of topics.", _B, _MED, at_least(0), _CW),
     ConfigDef("log.local.retention.bytes", _LONG, -2, "Default local.retention.bytes of topics.", _B, _MED, at_least(-2), _CW),
     ConfigDef("log.local.retention.ms", _LONG, -2, "Default local.retention.ms of topics.", _B, _MED, at_least(-2), _CW),
@@ -885,6 +885,7 @@ class BrokerConfig:
     broker_heartbeat_interval_ms: int
     request_timeout_ms: int
     log_retention_check_interval_ms: int
+    log_flush_scheduler_interval_ms: int
     log_flush_offset_checkpoint_interval_ms: int
     log_cleaner_enable: bool
     log_cleaner_backoff_ms: int
