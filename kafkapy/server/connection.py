@@ -317,12 +317,25 @@ class Connection:
         context: ConnectionContext,
     ) -> None:
         """Dispatch every whole buffered frame, in order, queueing the responses."""
+        unpack_size = _SIZE.unpack_from
         while not self._closing:
             frame = self._large
             if frame is None:
-                frame = self._next_frame()
-                if frame is None:
+                # The next whole frame in _buf, if any (inlined: this runs per request).
+                buf, start, end = self._buf, self._start, self._end
+                if buf is None or end - start < 4:
                     break
+                size = unpack_size(buf, start)[0]
+                if size < MIN_REQUEST_BYTES or size > self._max_bytes:
+                    self._frame_size(buf, start)  # raises _FrameError
+                stop = start + 4 + size
+                if stop > end:
+                    break
+                if stop == end:
+                    self._start = self._end = 0
+                else:
+                    self._start = stop
+                frame = buf[start + 4 : stop]
             if self._pending:
                 self._flush_wanted.set()
             try:
@@ -349,21 +362,6 @@ class Connection:
                     self._release_large()
             if response is not None:
                 self._pending.append(response)
-
-    def _next_frame(self) -> memoryview | None:
-        """The next whole frame in ``_buf``, consumed, or None."""
-        buf, start = self._buf, self._start
-        if buf is None or self._end - start < 4:
-            return None
-        size = self._frame_size(buf, start)
-        begin = start + 4
-        stop = begin + size
-        if stop > self._end:
-            return None
-        self._start = stop
-        if stop == self._end:
-            self._start = self._end = 0
-        return buf[begin:stop]
 
     async def _flush(self) -> None:
         """Send every queued response; return when they are all out."""
