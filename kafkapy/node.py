@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from kafkapy.config import QUICKSTART_PROPERTIES, TEST_PROPERTIES, BrokerConfig
+from kafkapy.config import QUICKSTART_PROPERTIES, TEST_PROPERTIES, BrokerConfig, BrokerConfigs, LogConfig
 
 log = logging.getLogger("kafkapy")
 
@@ -70,9 +70,10 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             :func:`quickstart_properties`.
         memory: keep logs and metadata in memory only.
     """
-    from kafkapy.broker.core import BrokerCore
+    from kafkapy.broker.core import BrokerCore, broker_config_sources
     from kafkapy.broker.dispatcher import BrokerDispatcher
     from kafkapy.broker.lifecycle import BrokerLifecycle
+    from kafkapy.broker.log_tasks import run_log_tasks
     from kafkapy.broker.local_metadata import LocalMetadataService
     from kafkapy.broker.replica_manager import ReplicaManager
     from kafkapy.kraft.metadata.controller import ControllerConfig
@@ -80,6 +81,7 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     from kafkapy.server.listeners import parse_listeners
     from kafkapy.server.serve import serve
     from kafkapy.server.settings import ServerSettings
+    from kafkapy.storage.log_manager import LogManager
 
     config = BrokerConfig.from_properties(properties)
     for key in config.unknown:
@@ -105,20 +107,23 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
 
         return time.time_ns() // 1_000_000
 
+    data_dir = None if memory else config.data_dirs[0]
     metadata = LocalMetadataService(
         ControllerConfig(num_partitions=config.num_partitions,
                          default_replication_factor=config.default_replication_factor,
                          broker_session_timeout_ms=config.broker_session_timeout_ms),
+        cluster_id=_stored_cluster_id(data_dir),
         clock_ms=clock_ms,
     )
-    logs = _open_logs(config, memory=memory, clock_ms=clock_ms)
-    core: BrokerCore | None = None
 
-    def broker_configs() -> Any:
-        assert core is not None
-        return core.broker_config_sources()
+    def broker_configs() -> BrokerConfigs:
+        return broker_config_sources(config, metadata.image)
 
-    replicas = ReplicaManager(config.node_id, logs, broker_configs)
+    logs = LogManager.open(
+        data_dir, cluster_id=metadata.image.cluster_id or "", node_id=config.node_id, now_ms=clock_ms(),
+        config_for=lambda topic: LogConfig.from_sources(metadata.image.topic_configs(topic), broker_configs()),
+        producer_id_expiration_ms=config.producer_id_expiration_ms)
+    replicas = ReplicaManager(config.node_id, logs, broker_configs, clock_ms)
     core = BrokerCore(config, metadata, replicas, clock_ms=clock_ms)
     metadata.add_publisher(lambda old, new: replicas.apply_image(new))
     replicas.apply_image(metadata.image)
@@ -132,13 +137,13 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
             lifecycle = BrokerLifecycle(core, metadata, endpoints)
             await nursery.start(lifecycle.run)
+            nursery.start_soon(run_log_tasks, logs, config, clock_ms)
             first = endpoints[0]
             task_status.started(NodeInfo(config.node_id, core.image.cluster_id or "",
                                          f"{first.host}:{first.port}", by_name))
             await trio.sleep_forever()
     finally:
-        with trio.CancelScope(shield=True):
-            logs.close()
+        logs.close(clock_ms())
 
 
 def _advertised(config: BrokerConfig, bound: Mapping[str, tuple[str, int]], protocols: Mapping[str, str],
@@ -162,12 +167,16 @@ def _advertised(config: BrokerConfig, bound: Mapping[str, tuple[str, int]], prot
     return out
 
 
-def _open_logs(config: BrokerConfig, *, memory: bool, clock_ms: Any) -> Any:
-    from kafkapy.storage.log_manager import LogManager
+def _stored_cluster_id(data_dir: str | None) -> str | None:
+    """The cluster id in the data directory's ``meta.properties``, if it has one."""
+    if data_dir is None:
+        return None
+    import os
 
-    if memory:
-        return LogManager.memory(clock_ms=clock_ms)
-    return LogManager.open(config.data_dirs, clock_ms=clock_ms)
+    from kafkapy.storage.checkpoint import META_PROPERTIES, read_meta_properties
+
+    props = read_meta_properties(os.path.join(data_dir, META_PROPERTIES))
+    return None if props is None else props.get("cluster.id")
 
 
 class _ServerEdge:

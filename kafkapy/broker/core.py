@@ -93,9 +93,13 @@ class BrokerCore:
 
     def broker_config_sources(self) -> BrokerConfigs:
         """The broker-level sources of topic config values: static and dynamic (from the image)."""
-        image = self.metadata.image
-        return BrokerConfigs(
-            static=self.config.broker_configs.static,
-            dynamic_default=image.broker_configs(""),
-            dynamic_broker=image.broker_configs(self.node_id),
-        )
+        return broker_config_sources(self.config, self.metadata.image)
+
+
+def broker_config_sources(config: BrokerConfig, image: "MetadataImage") -> BrokerConfigs:
+    """A node's config sources: its static properties and the dynamic configs in ``image``."""
+    return BrokerConfigs(
+        static=config.broker_configs.static,
+        dynamic_default=image.broker_configs(""),
+        dynamic_broker=image.broker_configs(config.node_id),
+    )

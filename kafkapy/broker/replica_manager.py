@@ -129,13 +129,15 @@ class ReplicaManager:
         logs: the log manager that creates, opens and deletes partition logs.
         broker_configs: returns the broker-level config sources (static and dynamic)
             that topic configs fall back to.
+        clock_ms: wall-clock milliseconds, for the log manager.
     """
 
     def __init__(self, node_id: int, logs: "LogManager",
-                 broker_configs: Callable[[], BrokerConfigs]) -> None:
+                 broker_configs: Callable[[], BrokerConfigs], clock_ms: Callable[[], int]) -> None:
         self.node_id = node_id
         self.logs = logs
         self.broker_configs = broker_configs
+        self.clock_ms = clock_ms
         self.purgatories = Purgatories.create()
         self.partitions: dict[TopicPartition, Partition] = {}
         self._image: MetadataImage | None = None
@@ -144,6 +146,29 @@ class ReplicaManager:
 
     def get(self, topic: str, partition: int) -> Partition | None:
         return self.partitions.get(TopicPartition(topic, partition))
+
+    def leader_partition(self, topic: str, partition: int, current_leader_epoch: int = -1,
+                         *, allow_follower: bool = False) -> tuple[ErrorCode, Partition | None]:
+        """The hosted partition for a leader-only request, in Kafka's check order.
+
+        Unknown partition (UNKNOWN_TOPIC_OR_PARTITION), not hosted here or not the
+        leader (NOT_LEADER_OR_FOLLOWER; followers pass with ``allow_follower``), then
+        epoch fencing when the client sent its ``current_leader_epoch``: older is
+        FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH (``Partition.getLocalLog``).
+        """
+        hosted = self.partitions.get(TopicPartition(topic, partition))
+        if hosted is None:
+            if self.knows_topic(topic, partition):
+                return ErrorCode.NOT_LEADER_OR_FOLLOWER, None
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None
+        if not hosted.is_leader and not allow_follower:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER, None
+        if current_leader_epoch >= 0:
+            if current_leader_epoch < hosted.leader_epoch:
+                return ErrorCode.FENCED_LEADER_EPOCH, None
+            if current_leader_epoch > hosted.leader_epoch:
+                return ErrorCode.UNKNOWN_LEADER_EPOCH, None
+        return ErrorCode.NONE, hosted
 
     def knows_topic(self, topic: str, partition: int) -> bool:
         """True if the image has this partition (hosted here or elsewhere)."""
@@ -182,7 +207,8 @@ class ReplicaManager:
                     self._remove_partition(hosted, delete=True)
                 continue
             if hosted is None:
-                log_ = self.logs.get_or_create_log(topic.name, index, topic.id, config)
+                log_ = self.logs.get_or_create_log(topic.name, index, now_ms=self.clock_ms(), config=config)
+                log_.update_config(config)
                 hosted = Partition(tp, topic.id, registration, log_, self.node_id)
                 self.partitions[tp] = hosted
                 self._on_become(hosted)
@@ -219,7 +245,7 @@ class ReplicaManager:
     def _remove_partition(self, partition: Partition, *, delete: bool) -> None:
         del self.partitions[partition.tp]
         if delete:
-            self.logs.delete_log(partition.tp.topic, partition.tp.partition)
+            self.logs.delete_log(partition.tp.topic, partition.tp.partition, now_ms=self.clock_ms())
         self._wake_all(partition.tp)
 
     def _wake_all(self, tp: TopicPartition) -> None:

@@ -108,23 +108,9 @@ def _any_error(wanted: list[_Wanted]) -> bool:
 
 
 def _check(replicas: ReplicaManager, w: _Wanted) -> tuple[ErrorCode, Partition | None]:
-    """Kafka's order: topic/partition known, hosted here as leader (or replica), epoch."""
     if w.tp is None:
         return ErrorCode.UNKNOWN_TOPIC_ID, None
-    partition = replicas.get(w.tp.topic, w.tp.partition)
-    if partition is None:
-        if replicas.knows_topic(w.tp.topic, w.tp.partition):
-            return ErrorCode.NOT_LEADER_OR_FOLLOWER, None
-        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None
-    if not partition.is_leader:
-        return ErrorCode.NOT_LEADER_OR_FOLLOWER, None
-    epoch = w.request.current_leader_epoch
-    if epoch >= 0:
-        if epoch < partition.leader_epoch:
-            return ErrorCode.FENCED_LEADER_EPOCH, None
-        if epoch > partition.leader_epoch:
-            return ErrorCode.UNKNOWN_LEADER_EPOCH, None
-    return ErrorCode.NONE, partition
+    return replicas.leader_partition(w.tp.topic, w.tp.partition, w.request.current_leader_epoch)
 
 
 def _read_all(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, isolation: int,

@@ -1,0 +1,109 @@
+"""ListOffsets (key 2) v1-10 and OffsetForLeaderEpoch (key 23) v2-4.
+
+ListOffsets, per partition, from the leader (``Partition.fetchOffsetForTimestamp``):
+    -2 earliest and -4 earliest local: the log start offset.
+    -1 latest: the high watermark (read_uncommitted) or the last stable offset
+       (read_committed), with the current leader epoch.
+    -3 max timestamp (KIP-734): the record with the largest timestamp.
+    -5 latest tiered (KIP-1005): -1, there is no tiered storage.
+    t >= 0: the first record with a timestamp >= t; none: offset -1, timestamp -1.
+    Found offsets at or past the fetchable bound are not reported (as Kafka).
+    A partition named twice in one request answers INVALID_REQUEST.
+
+OffsetForLeaderEpoch: the largest epoch <= the one asked and where it ends (from the
+leader epoch cache), used by consumers to detect truncation (Java: v3+, librdkafka:
+v2). Unknown: epoch -1, end offset -1.
+
+Version notes: ListOffsets v2+ isolation level; v4+ current leader epoch (fencing) and
+leader epoch in answers; v6+ flexible; v8 max timestamp; v9 earliest local; v10
+timeout_ms (unused: the leader answers at once).
+Not implemented: ListOffsets v11 (-6, earliest pending upload), answering from
+followers (replica id -2 debug requests are served only by the leader).
+"""
+
+from __future__ import annotations
+
+from kafkapy.broker.context import RequestContext
+from kafkapy.broker.registry import handles
+from kafkapy.storage.partition_log import (
+    EARLIEST_LOCAL_TIMESTAMP,
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    TimestampAndOffset,
+)
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
+from kafkapy.wire.messages.offset_for_leader_epoch import (
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+)
+
+#: ListOffsetsRequest.LATEST_TIERED_TIMESTAMP.
+LATEST_TIERED_TIMESTAMP = -5
+_READ_COMMITTED = 1
+_NO_TIMESTAMP = -1
+
+
+@handles(ApiKey.LIST_OFFSETS, versions=(1, 10))
+def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
+    R = ListOffsetsResponse
+    replicas = ctx.broker.replicas
+    committed = ctx.version >= 2 and request.isolation_level == _READ_COMMITTED
+    topics = []
+    for t in request.topics:
+        indexes = [p.partition_index for p in t.partitions]
+        partitions = []
+        for p in t.partitions:
+            out = R.ListOffsetsPartitionResponse(partition_index=p.partition_index)
+            partitions.append(out)
+            if indexes.count(p.partition_index) > 1:
+                out.error_code = ErrorCode.INVALID_REQUEST
+                continue
+            code, partition = replicas.leader_partition(t.name, p.partition_index,
+                                                        p.current_leader_epoch if ctx.version >= 4 else -1)
+            if partition is None:
+                out.error_code = code
+                continue
+            log_ = partition.log
+            bound = log_.last_stable_offset if committed else log_.high_watermark
+            ts = p.timestamp
+            found: TimestampAndOffset | None
+            if ts == LATEST_TIMESTAMP:
+                found = TimestampAndOffset(_NO_TIMESTAMP, bound, partition.leader_epoch)
+            elif ts == LATEST_TIERED_TIMESTAMP:
+                found = TimestampAndOffset(_NO_TIMESTAMP, -1, -1)
+            elif ts in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
+                found = log_.fetch_offset_by_timestamp(EARLIEST_TIMESTAMP)
+            else:
+                found = log_.fetch_offset_by_timestamp(ts)
+                if found is not None and found.offset >= bound:
+                    found = None
+            if found is not None:
+                out.timestamp = found.timestamp
+                out.offset = found.offset
+                out.leader_epoch = found.leader_epoch if found.leader_epoch is not None else -1
+        topics.append(R.ListOffsetsTopicResponse(name=t.name, partitions=partitions))
+    return ListOffsetsResponse(topics=topics)
+
+
+@handles(ApiKey.OFFSET_FOR_LEADER_EPOCH, versions=(2, 4))
+def handle_offset_for_leader_epoch(ctx: RequestContext,
+                                   request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
+    R = OffsetForLeaderEpochResponse
+    replicas = ctx.broker.replicas
+    topics = []
+    for t in request.topics:
+        partitions = []
+        for p in t.partitions:
+            out = R.EpochEndOffset(partition=p.partition)
+            partitions.append(out)
+            code, partition = replicas.leader_partition(t.topic, p.partition, p.current_leader_epoch)
+            if partition is None:
+                out.error_code = code
+                continue
+            found = partition.log.end_offset_for_epoch(p.leader_epoch)
+            if found is not None:
+                out.leader_epoch, out.end_offset = found
+        topics.append(R.OffsetForLeaderTopicResult(topic=t.topic, partitions=partitions))
+    return OffsetForLeaderEpochResponse(topics=topics)
