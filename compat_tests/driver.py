@@ -73,9 +73,10 @@ def emit(scenario: str, status: str, detail: str = "") -> None:
     print(json.dumps({"scenario": scenario, "status": status, "detail": detail}), flush=True)
 
 
-def run_driver(client: str, impls: dict[str, Scenario | str], argv: list[str] | None = None) -> None:
+def run_driver(client: str, version: str, impls: dict[str, Scenario | str], argv: list[str] | None = None) -> None:
     """Run the requested scenarios; a ``str`` entry is the reason a scenario is n/a."""
     args = parse_args(argv)
+    print(json.dumps({"version": version}), flush=True)
     for scenario in args.scenario_list:
         impl = impls.get(scenario, "not implemented for this client")
         if isinstance(impl, str):

@@ -305,4 +305,6 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    run_driver(CLIENT, SCENARIOS)
+    import aiokafka
+
+    run_driver(CLIENT, f"aiokafka {aiokafka.__version__}", SCENARIOS)

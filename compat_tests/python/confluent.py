@@ -304,4 +304,6 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    run_driver(CLIENT, SCENARIOS)
+    import confluent_kafka
+
+    run_driver(CLIENT, f"confluent-kafka {confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})", SCENARIOS)

@@ -270,4 +270,6 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    run_driver(CLIENT, SCENARIOS)
+    import kafka
+
+    run_driver(CLIENT, f"kafka-python {kafka.__version__}", SCENARIOS)

@@ -203,4 +203,6 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    run_driver(CLIENT, SCENARIOS)
+    banner = subprocess.run([KCAT, "-V"], capture_output=True, text=True).stdout
+    found = re.search(r"Version (\S+) .*?(librdkafka \S+)", banner)
+    run_driver(CLIENT, f"kcat {found.group(1)} ({found.group(2)})" if found else "kcat", SCENARIOS)

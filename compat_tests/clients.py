@@ -1,0 +1,162 @@
+"""The client families of the matrix: how to run each driver, and whether it is installed.
+
+Every driver is a separate process speaking the protocol of compat_tests/driver.py,
+so a hung or crashing client costs its own column, never the whole run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from compat_tests.scenarios import SCENARIO_NAMES
+
+HERE = Path(__file__).resolve().parent
+BIN = HERE / ".deps" / "bin"
+JS = HERE / "js"
+JAVA = HERE / "java" / "target"
+
+
+@dataclass
+class Cell:
+    """One (client, scenario) outcome: pass, fail, n/a or not installed."""
+
+    status: str
+    detail: str = ""
+
+
+@dataclass
+class ClientRun:
+    """What one driver run produced."""
+
+    client: str
+    version: str = ""
+    cells: dict[str, Cell] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Client:
+    name: str
+    argv: Callable[[], list[str]]
+    missing: Callable[[], str | None]  # why it cannot run here, or None
+
+
+def _python(module: str) -> Callable[[], list[str]]:
+    return lambda: [sys.executable, "-m", f"compat_tests.python.{module}"]
+
+
+def _needs_module(*modules: str) -> Callable[[], str | None]:
+    def missing() -> str | None:
+        absent = [m for m in modules if importlib.util.find_spec(m) is None]
+        return f"Python package {', '.join(absent)} not installed" if absent else None
+
+    return missing
+
+
+def _needs_path(path: Path, what: str) -> Callable[[], str | None]:
+    return lambda: None if path.exists() else f"{what} not built ({path.relative_to(HERE)} missing)"
+
+
+def _needs_node(package: str) -> Callable[[], str | None]:
+    def missing() -> str | None:
+        if shutil.which("node") is None:
+            return "node not installed"
+        if not (JS / "node_modules" / package / "package.json").exists():
+            return f"npm package {package} not installed (compat_tests/js)"
+        return None
+
+    return missing
+
+
+def _needs_all(*checks: Callable[[], str | None]) -> Callable[[], str | None]:
+    return lambda: next((reason for reason in (c() for c in checks) if reason), None)
+
+
+CLIENTS: list[Client] = [
+    Client("confluent-kafka", _python("confluent"), _needs_module("confluent_kafka")),
+    Client("kafka-python", _python("kafka_python"), _needs_module("kafka", "snappy")),
+    Client("aiokafka", _python("aiokafka_driver"), _needs_module("aiokafka")),
+    Client("kcat", _python("kcat"), lambda: None if shutil.which("kcat") else "kcat not installed (apt-get install kcat)"),
+    Client("kafkajs", lambda: ["node", str(JS / "kafkajs.js")], _needs_node("kafkajs")),
+    Client(
+        "confluent-js",
+        lambda: ["node", str(JS / "confluent.js")],
+        _needs_all(
+            _needs_node("@confluentinc/kafka-javascript"),
+            _needs_path(JS / "node_modules/@confluentinc/kafka-javascript/build/Release", "native addon"),
+        ),
+    ),
+    Client(
+        "java",
+        lambda: ["java", "-cp", f"{JAVA / 'compat-java.jar'}{os.pathsep}{JAVA / 'lib'}/*", "kafkapy.compat.Main"],
+        _needs_all(
+            lambda: None if shutil.which("java") else "java not installed",
+            _needs_path(JAVA / "compat-java.jar", "Java driver"),
+        ),
+    ),
+    Client("franz-go", lambda: [str(BIN / "franz")], _needs_path(BIN / "franz", "franz-go driver")),
+    Client("sarama", lambda: [str(BIN / "sarama")], _needs_path(BIN / "sarama", "sarama driver")),
+]
+CLIENT_NAMES = [c.name for c in CLIENTS]
+
+
+def run_client(client: Client, bootstrap: str, scenarios: list[str], timeout: float) -> ClientRun:
+    """Run one driver over ``scenarios``; every scenario gets a cell whatever happens."""
+    result = ClientRun(client.name)
+    reason = client.missing()
+    if reason:
+        result.cells = {s: Cell("not installed", reason) for s in scenarios}
+        return result
+    started = time.monotonic()
+    argv = [*client.argv(), "--bootstrap", bootstrap, "--scenarios", ",".join(scenarios)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent, env=env)
+        stdout, stderr, ended = proc.stdout, proc.stderr, f"exited {proc.returncode}"
+    except subprocess.TimeoutExpired as exc:
+        stdout = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        ended = f"killed after {timeout:.0f}s"
+    result.seconds = time.monotonic() - started
+    for line in stdout.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if "version" in item:
+            result.version = item["version"]
+        elif item.get("scenario") in scenarios:
+            result.cells[item["scenario"]] = Cell(item["status"], item.get("detail", ""))
+    tail = " | ".join(stderr.strip().splitlines()[-3:])[-300:]
+    for scenario in scenarios:
+        result.cells.setdefault(scenario, Cell("fail", f"no result: driver {ended}; {tail}".strip()))
+    return result
+
+
+def resolve(names: str) -> list[Client]:
+    if names == "all":
+        return list(CLIENTS)
+    wanted = names.split(",")
+    unknown = [n for n in wanted if n not in CLIENT_NAMES]
+    if unknown:
+        raise ValueError(f"unknown clients {unknown}; known: {CLIENT_NAMES}")
+    return [c for c in CLIENTS if c.name in wanted]
+
+
+def resolve_scenarios(names: str) -> list[str]:
+    if names == "all":
+        return list(SCENARIO_NAMES)
+    wanted = names.split(",")
+    unknown = [n for n in wanted if n not in SCENARIO_NAMES]
+    if unknown:
+        raise ValueError(f"unknown scenarios {unknown}")
+    return wanted

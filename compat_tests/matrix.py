@@ -1,0 +1,119 @@
+"""Run the compatibility matrix and print it: rows are scenarios, columns client families.
+
+    python -m compat_tests.matrix --bootstrap HOST:PORT     # a broker already running
+    python -m compat_tests.matrix --start-reference         # Apache Kafka 4.x from Maven Central
+    python -m compat_tests.matrix --start-kafkapy [--broker-command CMD]
+
+Exit status 1 if any cell failed (and, with --require-installed, if any client is not
+installed); 0 otherwise. n/a cells name what the client cannot express.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+from compat_tests import brokers
+from compat_tests.clients import ClientRun, resolve, resolve_scenarios, run_client
+
+SHORT = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "not installed": "-"}
+
+
+@contextlib.contextmanager
+def broker_for(args: argparse.Namespace) -> Iterator[str]:
+    """Yield the bootstrap address of the broker under test, starting it if asked."""
+    if args.bootstrap:
+        yield args.bootstrap
+        return
+    started = time.monotonic()
+    if args.start_reference:
+        broker = brokers.start_reference(version=args.kafka_version)
+        label = f"Apache Kafka {args.kafka_version} (KRaft, combined node)"
+    else:
+        broker = brokers.start_command(args.broker_command)
+        label = f"kafkapy ({args.broker_command.split(' --')[0]})"
+    print(f"# broker: {label} at {broker.bootstrap}, ready in {time.monotonic() - started:.1f}s", flush=True)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+def render(runs: list[ClientRun], scenarios: list[str]) -> str:
+    """The matrix as a fixed-width table, then one note per cell that did not pass."""
+    notes: list[str] = []
+    marks: dict[tuple[str, str], str] = {}
+    for scenario in scenarios:
+        for run in runs:
+            cell = run.cells[scenario]
+            mark = SHORT.get(cell.status, cell.status)
+            if cell.status != "pass":
+                notes.append(f"  [{len(notes) + 1}] {run.client} / {scenario}: {cell.status}: {cell.detail}")
+                mark = f"{mark}[{len(notes)}]"
+            marks[run.client, scenario] = mark
+    width = max(len(s) for s in scenarios)
+    cols = [max(len(r.client), *(len(marks[r.client, s]) for s in scenarios)) for r in runs]
+    lines = [" | ".join([" " * width, *(r.client.ljust(w) for r, w in zip(runs, cols))]).rstrip()]
+    lines.append("-+-".join(["-" * width, *("-" * w for w in cols)]))
+    for scenario in scenarios:
+        row = [scenario.ljust(width), *(marks[r.client, scenario].ljust(w) for r, w in zip(runs, cols))]
+        lines.append(" | ".join(row).rstrip())
+    lines.append("")
+    lines.append("clients: " + "; ".join(f"{r.client}={r.version or '?'} ({r.seconds:.0f}s)" for r in runs))
+    if notes:
+        lines.append("notes (- = not installed):")
+        lines.extend(notes)
+    return "\n".join(lines)
+
+
+def summary(runs: list[ClientRun]) -> dict[str, int]:
+    counts = {"pass": 0, "fail": 0, "n/a": 0, "not installed": 0}
+    for run in runs:
+        for cell in run.cells.values():
+            counts[cell.status] = counts.get(cell.status, 0) + 1
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat_tests.matrix", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--bootstrap", help="HOST:PORT of a running broker")
+    where.add_argument("--start-reference", action="store_true", help="start Apache Kafka from Maven Central jars")
+    where.add_argument("--start-kafkapy", action="store_true", help="start a kafkapy broker with --broker-command")
+    parser.add_argument("--broker-command", default=os.environ.get("KAFKAPY_BROKER_COMMAND", brokers.DEFAULT_KAFKAPY_COMMAND),
+                        help="command template with {python} and {port} (default: %(default)s)")
+    parser.add_argument("--kafka-version", default=brokers.KAFKA_VERSION, help="reference Kafka version")
+    parser.add_argument("--clients", default="all", help="comma-separated client families, or all")
+    parser.add_argument("--scenarios", default="all", help="comma-separated scenarios, or all")
+    parser.add_argument("--jobs", type=int, default=3, help="client families run at once (default 3)")
+    parser.add_argument("--client-timeout", type=float, default=300, help="seconds one client family may take")
+    parser.add_argument("--require-installed", action="store_true", help="a client that is not installed fails the run")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    clients, scenarios = resolve(args.clients), resolve_scenarios(args.scenarios)
+
+    started = time.monotonic()
+    with broker_for(args) as bootstrap:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            runs = list(pool.map(lambda c: run_client(c, bootstrap, scenarios, args.client_timeout), clients))
+    print(render(runs, scenarios))
+    counts = summary(runs)
+    print(f"matrix: {counts['pass']} passed, {counts['fail']} failed, {counts['n/a']} n/a, "
+          f"{counts['not installed']} not installed in {time.monotonic() - started:.0f}s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({r.client: {"version": r.version, "seconds": round(r.seconds, 1),
+                                  "cells": {s: vars(c) for s, c in r.cells.items()}} for r in runs}, f, indent=1)
+    failed = counts["fail"] or (args.require_installed and counts["not installed"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
