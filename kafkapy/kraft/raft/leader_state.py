@@ -79,6 +79,10 @@ class LeaderState(EpochState):
         self.parked_fetches: dict[int, tuple[Envelope, int]] = {}
         self.pending_voter_change: PendingVoterChange | None = None
 
+    def can_grant_vote(self, candidate: ReplicaKey, log_up_to_date: bool, pre_vote: bool) -> bool:
+        """A leader grants neither votes nor pre-votes in its epoch (Kafka's LeaderState)."""
+        return False
+
     @staticmethod
     def check_quorum_timeout_ms(config: RaftConfig) -> int:
         return config.fetch_timeout_ms * 3 // 2
