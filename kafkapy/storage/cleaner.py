@@ -162,7 +162,7 @@ def plan_cleaning(log: PartitionLog, now_ms: int, *, force: bool = False) -> Cle
     local = log.local_log
     first_dirty = max(log.cleaner_checkpoint, log.log_start_offset)
     end = first_uncleanable_offset(log, now_ms)
-    if end <= first_dirty:
+    if end <= first_dirty and not force:
         return None
     sources = [s for s in local.segments if s.base_offset < end and s is not local.active_segment]
     sources = [s for s in sources if s.next_offset > log.log_start_offset]

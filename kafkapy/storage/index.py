@@ -263,7 +263,7 @@ class TimeIndex(_Index):
 
     def maybe_append(self, timestamp: int, offset: int) -> None:
         """Add an entry if ``timestamp`` is above the last one (``TimeIndex.maybeAppend``)."""
-        if self._timestamps and timestamp <= self._timestamps[-1]:
+        if timestamp <= (self._timestamps[-1] if self._timestamps else NO_TIMESTAMP):
             return
         if self._offsets and offset < self._offsets[-1]:
             raise ValueError(f"time index offset {offset} below the last entry {self._offsets[-1]}")

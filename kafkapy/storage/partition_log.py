@@ -614,8 +614,8 @@ class PartitionLog:
         except OSError as exc:
             raise self._io_failure(exc, "truncate") from exc
         self.leader_epoch_cache.truncate_from_end(offset)
-        self._reload_producer_state(offset, now_ms)
-        self.high_watermark = min(self.high_watermark, offset)
+        self._reload_producer_state(self.log_end_offset, now_ms)
+        self.high_watermark = min(self.high_watermark, self.log_end_offset)
         return removed
 
     def truncate_fully_and_start_at(self, offset: int, *, now_ms: int) -> int:
