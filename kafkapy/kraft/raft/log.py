@@ -20,12 +20,16 @@ import bisect
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kafkapy.kraft.raft.errors import RaftInvariantError
 from kafkapy.kraft.raft.messages import OffsetAndEpoch
 from kafkapy.kraft.raft.records import LogEntry
 from kafkapy.kraft.raft.voters import VoterSet
+
+if TYPE_CHECKING:
+    from kafkapy.kraft.raft.ready import Ready
+    from kafkapy.kraft.raft.snapshot import SnapshotContent
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,21 @@ class RaftLog(Protocol):
         """Entries with offsets in [start, end); start >= log_start_offset."""
 
     def latest_snapshot(self) -> RaftSnapshot | None: ...
+
+
+class PersistentRaftLog(RaftLog, Protocol):
+    """A log the driver writes: applies Ready, reads snapshot content, snapshots, deletes."""
+
+    def persist(self, ready: "Ready") -> None:
+        """Apply a Ready's snapshot install, truncation and entries, durably, in that order."""
+
+    def snapshot_records(self, snapshot: RaftSnapshot) -> Sequence[bytes]:
+        """The state machine's data records held in ``snapshot``."""
+
+    def create_snapshot(self, content: "SnapshotContent") -> RaftSnapshot: ...
+
+    def delete_before_snapshot(self) -> int:
+        """Delete the log before the latest snapshot; returns the entries removed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,9 @@ class MemoryLog:
         self._snapshots = {self._latest.snapshot_id: self._latest}
         return removed
 
+    def snapshot_records(self, snapshot: MemorySnapshot) -> Sequence[bytes]:
+        return self.codec.decode(snapshot.data).records
+
     def persist(self, ready: Ready) -> None:
         """Apply a Ready's log changes in order: snapshot, truncation, entries."""
         if ready.snapshot is not None:

@@ -1,0 +1,243 @@
+"""The trio driver of the Raft core: the I/O loop around a :class:`RaftNode`.
+
+Theory of operation. One task runs :meth:`RaftDriver.run`: tick the node with trio's
+clock, handle its Ready (send what may go now, write the quorum state and the log,
+send the rest, hand committed entries to the listener, ``advance()``), then wait for
+the next inbound message until the node's next deadline (``trio.move_on_at``).
+Handling a Ready never awaits, so no other task can reach the node between
+``ready()`` and ``advance()``; that is what lets :meth:`propose` run in the caller's
+task. Persistence is synchronous (the metadata log is small and must be durable before
+votes and acks go out).
+
+The network is a :class:`Transport`: ``send`` is best effort and never blocks (a lost
+message is the core's problem, which it solves with timeouts); inbound envelopes come
+through a trio receive channel. :class:`MemoryNetwork` connects drivers in one process
+for tests; the Kafka-protocol transport on the controller listener translates with
+``kafkapy.kraft.raft.wire_translation``.
+
+Implements the ``RaftClient`` the metadata layer uses (``node_id``, ``register``,
+``propose``) and calls its listener in log order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import trio
+
+from kafkapy.kraft.raft.config import RaftConfig
+from kafkapy.kraft.raft.errors import RaftError
+from kafkapy.kraft.raft.log import PersistentRaftLog
+from kafkapy.kraft.raft.messages import DescribeQuorumResponse, Envelope, OffsetAndEpoch
+from kafkapy.kraft.raft.node import RaftNode
+from kafkapy.kraft.raft.quorum_store import QuorumStateStore
+from kafkapy.kraft.raft.records import LogEntry
+from kafkapy.kraft.raft.snapshot import SnapshotContent, SnapshotPolicy
+from kafkapy.kraft.raft.voters import VoterSet
+from kafkapy.wire.error_codes import ErrorCode
+
+log = logging.getLogger(__name__)
+
+
+class Listener(Protocol):
+    """Receives the committed log (the metadata layer's ``MetadataListener``)."""
+
+    def handle_load_snapshot(self, end_offset: int, epoch: int, values: Sequence[bytes]) -> None: ...
+
+    def handle_commit(self, entries: Sequence[LogEntry]) -> None: ...
+
+    def handle_leader_change(self, leader_id: int | None, epoch: int) -> None: ...
+
+
+class Transport(Protocol):
+    def send(self, envelope: Envelope) -> None:
+        """Queue ``envelope`` for its destination; drop it if that cannot be done now."""
+
+
+class NotLeaderError(RaftError):
+    """A proposal reached a node that does not lead; ``leader_id`` is the known leader."""
+
+    def __init__(self, leader_id: int | None, epoch: int) -> None:
+        super().__init__(f"not the leader (leader {leader_id}, epoch {epoch})", ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        self.leader_id = leader_id
+
+
+class RaftDriver:
+    """Runs one node; build it inside ``trio.run`` (it reads trio's clock).
+
+    Not thread-safe; any trio task of the run may call ``propose``.
+
+    Args:
+        config: the node's Raft settings.
+        log: the persisted log (``MemoryLog`` or the file-backed log).
+        store: where ``quorum-state`` lives.
+        transport: how envelopes reach other nodes.
+        inbox: envelopes addressed to this node.
+        static_voters: ``controller.quorum.voters`` (without a VotersRecord in the log).
+        snapshot_source: the state machine's data records as of the applied offset, to
+            snapshot per ``snapshot_policy``; None takes no snapshots.
+    """
+
+    def __init__(self, config: RaftConfig, log: PersistentRaftLog, store: QuorumStateStore,
+                 transport: Transport, inbox: trio.abc.ReceiveChannel[Envelope], *,
+                 static_voters: VoterSet | None = None, rng: random.Random | None = None,
+                 snapshot_source: Callable[[], Sequence[bytes]] | None = None,
+                 snapshot_policy: SnapshotPolicy | None = None) -> None:
+        self.config = config
+        self._log = log
+        self._store = store
+        self._transport = transport
+        self._inbox = inbox
+        self._listeners: list[Listener] = []
+        self._snapshot_source = snapshot_source
+        self._policy = snapshot_policy or SnapshotPolicy(last_snapshot_ms=self._now())
+        self.node = RaftNode(config, log, rng or random.Random(), self._now(),
+                             election=store.read(), static_voters=static_voters)
+        self._leader_and_epoch: tuple[int | None, int] | None = None
+
+    @property
+    def node_id(self) -> int:
+        return self.config.node_id
+
+    @staticmethod
+    def _now() -> int:
+        return int(trio.current_time() * 1000)
+
+    def register(self, listener: Listener) -> None:
+        """Deliver the latest snapshot now, then commits and leader changes as they happen."""
+        self._listeners.append(listener)
+        snapshot = self._log.latest_snapshot()
+        if snapshot is not None:
+            snapshot_id = snapshot.snapshot_id
+            listener.handle_load_snapshot(snapshot_id.offset, snapshot_id.epoch, self._log.snapshot_records(snapshot))
+        if self._leader_and_epoch is not None:
+            listener.handle_leader_change(*self._leader_and_epoch)
+
+    async def propose(self, values: Sequence[bytes]) -> int:
+        """Append ``values`` as the leader; returns the last offset (committed later).
+
+        Raises:
+            NotLeaderError: this node does not lead.
+        """
+        result = self.node.propose(values)
+        if isinstance(result, ErrorCode):
+            raise NotLeaderError(self.node.leader_id, self.node.epoch)
+        self._handle_ready()
+        await trio.lowlevel.checkpoint()
+        return result
+
+    def resign(self) -> None:
+        """Give up leadership gracefully (EndQuorumEpoch to the voters)."""
+        self.node.resign()
+        self._handle_ready()
+
+    def describe_quorum(self) -> DescribeQuorumResponse:
+        return self.node.describe_quorum()
+
+    def step(self, envelope: Envelope) -> None:
+        """Handle one inbound envelope now (the transport may call this instead of the inbox)."""
+        self.node.tick(self._now())
+        self.node.step(envelope)
+        self._handle_ready()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The loop; runs until cancelled."""
+        task_status.started()
+        while True:
+            self.node.tick(self._now())
+            self._handle_ready()
+            deadline = self.node.next_deadline_ms()
+            envelope = None
+            with trio.move_on_at(deadline / 1000 if math.isfinite(deadline) else math.inf):
+                envelope = await self._inbox.receive()
+            if envelope is not None:
+                self.step(envelope)
+
+    def _handle_ready(self) -> None:
+        node = self.node
+        while node.has_ready():
+            ready = node.ready()
+            for envelope in ready.messages:
+                self._transport.send(envelope)
+            if ready.quorum_state is not None:
+                self._store.write(ready.quorum_state)
+            self._log.persist(ready)
+            if ready.snapshot is not None:
+                snapshot = self._log.latest_snapshot()
+                assert snapshot is not None
+                for listener in self._listeners:
+                    listener.handle_load_snapshot(ready.snapshot.snapshot_id.offset, ready.snapshot.snapshot_id.epoch,
+                                                  self._log.snapshot_records(snapshot))
+            for envelope in ready.messages_after_persist:
+                self._transport.send(envelope)
+            if ready.committed:
+                for listener in self._listeners:
+                    listener.handle_commit(ready.committed)
+                for entry in ready.committed:
+                    self._policy.record_applied(entry.size)
+            node.advance(ready)
+        self._maybe_notify_leader_change()
+        self._maybe_snapshot()
+
+    def _maybe_notify_leader_change(self) -> None:
+        resigned = self.node.state.name == "Resigned"
+        current = (None if resigned else self.node.leader_id, self.node.epoch)
+        if current != self._leader_and_epoch:
+            self._leader_and_epoch = current
+            for listener in self._listeners:
+                listener.handle_leader_change(*current)
+
+    def _maybe_snapshot(self) -> None:
+        if self._snapshot_source is None or not self._policy.should_snapshot(self._now()):
+            return
+        offset = self.node.applied_offset
+        if offset <= self._log.log_start_offset:
+            return
+        snapshot_id = OffsetAndEpoch(offset, self.node.epoch_at(offset - 1))
+        self._log.create_snapshot(SnapshotContent(
+            snapshot_id, self.node.voters_at(offset - 1), tuple(self._snapshot_source()), self.config.kraft_version))
+        removed = self._log.delete_before_snapshot()
+        self._policy.snapshot_taken(self._now())
+        log.info("node %d: snapshot %s, %d log entries deleted", self.node_id, snapshot_id, removed)
+
+
+class MemoryNetwork:
+    """Connects drivers in one process through trio memory channels (tests, benchmarks).
+
+    ``cut(a, b)`` drops messages between two nodes; ``disconnect(n)`` drops all of
+    ``n``'s, as a dead process would.
+    """
+
+    def __init__(self) -> None:
+        self._inboxes: dict[int, trio.MemorySendChannel[Envelope]] = {}
+        self.blocked: set[tuple[int, int]] = set()
+
+    def connect(self, node_id: int, buffer: int = 1024) -> tuple[Transport, trio.MemoryReceiveChannel[Envelope]]:
+        send, receive = trio.open_memory_channel[Envelope](buffer)
+        self._inboxes[node_id] = send
+        return _MemoryTransport(self), receive
+
+    def disconnect(self, node_id: int) -> None:
+        self._inboxes.pop(node_id, None)
+
+    def deliver(self, envelope: Envelope) -> None:
+        inbox = self._inboxes.get(envelope.destination_id)
+        if inbox is None or (envelope.source_id, envelope.destination_id) in self.blocked:
+            return
+        try:
+            inbox.send_nowait(envelope)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+
+class _MemoryTransport:
+    def __init__(self, network: MemoryNetwork) -> None:
+        self._network = network
+
+    def send(self, envelope: Envelope) -> None:
+        self._network.deliver(envelope)
+
