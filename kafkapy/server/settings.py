@@ -8,9 +8,15 @@ request at a time and has no graceful-shutdown window for client connections.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kafkapy.config import BrokerConfig
 
 INT_MAX = 2**31 - 1
 
@@ -57,8 +63,51 @@ class ServerSettings:
         if self.shutdown_grace_ms < 0:
             raise ValueError("shutdown_grace_ms must not be negative")
 
+    @classmethod
+    def from_broker_config(cls, config: BrokerConfig, **extra: int) -> ServerSettings:
+        """The settings a node's configuration gives; ``extra`` sets the fields that
+        have no Kafka key."""
+        return cls(
+            socket_request_max_bytes=config.socket_request_max_bytes,
+            connections_max_idle_ms=config.connections_max_idle_ms,
+            max_connections=config.max_connections,
+            max_connections_per_ip=config.max_connections_per_ip,
+            max_connections_per_ip_overrides=parse_connection_overrides(
+                config.max_connections_per_ip_overrides
+            ),
+            socket_listen_backlog_size=config.socket_listen_backlog_size,
+            **extra,
+        )
+
     def max_connections_for(self, ip: str) -> int:
         """The connection cap for one peer address, its override if it has one."""
         return self.max_connections_per_ip_overrides.get(
             ip, self.max_connections_per_ip
         )
+
+
+def parse_connection_overrides(value: str) -> Mapping[str, int]:
+    """Parse ``max.connections.per.ip.overrides``: ``host:count,...``.
+
+    As Kafka does, a host may be an IP address (IPv6 too: the count follows the last
+    colon) or a name, resolved once here to its addresses.
+
+    Raises:
+        ValueError: an entry without a count, or a name that does not resolve.
+    """
+    overrides: dict[str, int] = {}
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        host, sep, count = entry.rpartition(":")
+        if not sep or not host.strip():
+            raise ValueError(f"max connections override {entry!r} is not host:count")
+        for ip in _addresses(host.strip().strip("[]")):
+            overrides[ip] = int(count)
+    return MappingProxyType(overrides)
+
+
+def _addresses(host: str) -> list[str]:
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return sorted({str(info[4][0]) for info in infos})

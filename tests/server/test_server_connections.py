@@ -12,6 +12,7 @@ import trio.testing
 
 from kafkapy.server import Listener, ServerSettings, parse_listeners, serve
 from kafkapy.server.serve import _Server
+from kafkapy.server.settings import parse_connection_overrides
 
 from .helpers import (
     RawDispatcher,
@@ -211,3 +212,28 @@ def test_parse_listeners():
     for bad in ("127.0.0.1:9092", "A://h:99999", "A://h:1,A://h:2"):
         with pytest.raises(ValueError):
             parse_listeners(bad)
+
+
+def test_settings_from_broker_config():
+    from kafkapy.config import BrokerConfig
+
+    props = {
+        BrokerConfig.field_name("socket_request_max_bytes"): "1000",
+        BrokerConfig.field_name("max_connections_per_ip"): "5",
+        BrokerConfig.field_name(
+            "max_connections_per_ip_overrides"
+        ): "127.0.0.1:7, ::1:8,localhost:9",
+    }
+    settings = ServerSettings.from_broker_config(
+        BrokerConfig.from_properties(props), shutdown_grace_ms=10
+    )
+    assert settings.socket_request_max_bytes == 1000
+    assert settings.connections_max_idle_ms == 600_000
+    assert settings.shutdown_grace_ms == 10
+    assert settings.max_connections_for("10.0.0.1") == 5
+    assert (
+        settings.max_connections_for("127.0.0.1") == 9
+    )  # localhost, listed last, wins
+    assert settings.max_connections_for("::1") in (8, 9)
+    with pytest.raises(ValueError):
+        parse_connection_overrides("127.0.0.1")
