@@ -80,13 +80,20 @@ class Writer:
             else:
                 b += b"\xff\xff\xff\xff"
             return b
-        pieces = value if isinstance(value, list) else (value,)
-        n = sum(map(chunk_length, pieces))
+        kind = type(value)
+        if kind is bytes or kind is bytearray or kind is memoryview:
+            n = value.nbytes if kind is memoryview else len(value)
+            pieces: tuple | list = (value,)
+            inline = n <= INLINE_RECORDS_MAX
+        else:
+            pieces = value if isinstance(value, list) else (value,)
+            n = sum(map(chunk_length, pieces))
+            inline = n <= INLINE_RECORDS_MAX and not any(isinstance(p, FileRegion) for p in pieces)
         if compact:
             write_uvarint(b, n + 1)
         else:
             b += _pack_i32(n)
-        if n <= INLINE_RECORDS_MAX and not any(isinstance(p, FileRegion) for p in pieces):
+        if inline:
             for p in pieces:
                 b += p
             return b
@@ -98,7 +105,8 @@ class Writer:
 
     def finish(self) -> list[Chunk]:
         """The chunks written, without empty ones."""
-        return [c for c in self.chunks if chunk_length(c)]
+        chunks = self.chunks
+        return chunks if chunks[-1] else chunks[:-1]
 
     def getvalue(self) -> bytes:
         """The encoding as one bytes object (for tests and small messages; no FileRegion)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 
 from kafkapy.wire.apis import api_info
+from kafkapy.wire.messages._apis import API_TABLE
 from kafkapy.wire.errors import WireError
 from kafkapy.wire.message import decode_error
 from kafkapy.wire.primitives import r_skip_tags
@@ -27,6 +28,9 @@ _u_hhih = struct.Struct(">hhih").unpack_from
 _p_hhih = struct.Struct(">hhih").pack
 _u_i = struct.Struct(">i").unpack_from
 _p_i = struct.Struct(">i").pack
+
+# api key -> first flexible request version (header v2 from there); 2**15 if never
+_HEADER_V2_FROM = {key: (row[5] if row[5] is not None else 1 << 15) for key, row in API_TABLE.items()}
 
 _TRACE_FIELDS = True  # decode errors are located by the '# @field' comments
 
@@ -80,8 +84,7 @@ def decode_request_header(buf: memoryview, pos: int = 0) -> tuple[RequestHeader,
             client_id = ""
         else:
             raise WireError(f"client_id has length {n}", field="client_id", offset=pos - 2)
-        info = api_info(key)
-        header_version = info.request_header_version(version) if info is not None else 1
+        header_version = 2 if version >= _HEADER_V2_FROM.get(key, 1 << 15) else 1
         if header_version == 2:
             pos = r_skip_tags(buf, pos)  # @_tagged_fields
     except Exception as exc:
