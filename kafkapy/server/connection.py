@@ -160,25 +160,19 @@ class Connection:
         if not self.busy:
             self._scope.cancel()
 
-    def expire_if_idle(self, now: float, max_idle: float) -> bool:
+    def expire_if_idle(self, now: float, max_idle: float) -> None:
         """Close the connection if it has been idle for ``max_idle`` seconds.
 
         Called periodically; activity since the previous call counts as activity now.
-
-        Returns:
-            True if it was closed.
         """
         if self.busy or self.touched:
             self.touched = False
             self.last_active = now
-            return False
-        if now - self.last_active < max_idle:
-            return False
-        logger.debug(
-            "%s: idle for %.0f ms; closing", self.connection_id, max_idle * 1000
-        )
-        self.close()
-        return True
+        elif now - self.last_active >= max_idle:
+            logger.debug(
+                "%s: idle for %.0f ms; closing", self.connection_id, max_idle * 1000
+            )
+            self.close()
 
     async def run(self) -> None:
         """Serve requests until the connection ends; never raises but ``Cancelled``.

@@ -22,7 +22,6 @@ def run_server(nursery: trio.Nursery) -> Callable:
     async def start(
         dispatcher: RawDispatcher,
         settings: ServerSettings | None = None,
-        **kwargs: object,
     ) -> BoundAddress:
         addresses = await nursery.start(
             lambda task_status: serve(
@@ -30,7 +29,6 @@ def run_server(nursery: trio.Nursery) -> Callable:
                 dispatcher,
                 settings=settings,
                 task_status=task_status,
-                **kwargs,
             )
         )
         return addresses[0]
