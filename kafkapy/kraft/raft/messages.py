@@ -66,12 +66,12 @@ class EpochEndOffset:
 class VoteRequest:
     cluster_id: str | None
     voter_id: int
-    candidate_epoch: int
-    candidate_id: int
+    replica_epoch: int
+    replica_id: int
     last_offset_epoch: int
     last_offset: int
     pre_vote: bool = False
-    candidate_directory_id: str | None = None
+    replica_directory_id: str | None = None
     voter_directory_id: str | None = None
 
 

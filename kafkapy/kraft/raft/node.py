@@ -530,19 +530,19 @@ class RaftNode:
             self._respond(envelope, VoteResponse(ErrorCode.INCONSISTENT_CLUSTER_ID, self._leader_or_nil(),
                                                  quorum.epoch, False))
             return
-        if request.candidate_epoch < quorum.epoch:
+        if request.replica_epoch < quorum.epoch:
             self._respond(envelope, VoteResponse(ErrorCode.FENCED_LEADER_EPOCH, self._leader_or_nil(),
                                                  quorum.epoch, False))
             return
-        if request.candidate_epoch > quorum.epoch and not request.pre_vote:
-            quorum.transition_to_unattached(request.candidate_epoch, self._now)
-        candidate = ReplicaKey(request.candidate_id, request.candidate_directory_id)
+        if request.replica_epoch > quorum.epoch and not request.pre_vote:
+            quorum.transition_to_unattached(request.replica_epoch, self._now)
+        candidate = ReplicaKey(request.replica_id, request.replica_directory_id)
         up_to_date = (request.last_offset_epoch, request.last_offset) >= (
             self._log.last_fetched_epoch(), self._log.end_offset)
         state = quorum.state
         granted = state.can_grant_vote(candidate, up_to_date, request.pre_vote)
         if granted and not request.pre_vote and state.voted_key is None:
-            quorum.transition_to_voted(request.candidate_epoch, candidate, self._now)
+            quorum.transition_to_voted(request.replica_epoch, candidate, self._now)
         self._respond(envelope, VoteResponse(ErrorCode.NONE, self._leader_or_nil(), quorum.epoch, granted))
 
     def _handle_vote_response(self, envelope: Envelope) -> None:
