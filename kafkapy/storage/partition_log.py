@@ -603,7 +603,11 @@ class PartitionLog:
     # --- truncation, deletion, retention ---
 
     def truncate_to(self, offset: int, *, now_ms: int) -> int:
-        """Remove everything at and after ``offset`` (a follower diverged); returns bytes removed."""
+        """Remove everything at and after ``offset`` (a follower diverged); returns bytes removed.
+
+        As in Kafka, whole batches go (the one holding ``offset`` too) and the log end
+        offset becomes ``offset``; followers truncate at batch boundaries.
+        """
         self._check_writable()
         if offset >= self.log_end_offset:
             return 0

@@ -286,17 +286,22 @@ class LogSegment:
         return truncated, error if truncated or error else None
 
     def truncate_to(self, offset: int) -> int:
-        """Remove batches at and after ``offset`` (whole batches); returns bytes removed."""
-        found = self.translate_offset(offset)
-        if found is None:
+        """Remove the batches holding ``offset`` and after; the segment then ends at ``offset``.
+
+        Returns the bytes removed.
+        """
+        if offset >= self.next_offset:
             return 0
-        position, _ = found
-        self.offset_index.truncate_to(offset)
-        self.time_index.truncate_to(offset)
-        self.txn_index.truncate_to(offset)
-        removed = self.records.truncate_to(position)
-        self._next_offset = None
-        self._rebuild_position_state()
+        found = self.translate_offset(offset)
+        removed = 0
+        if found is not None:
+            position, _ = found
+            self.offset_index.truncate_to(offset)
+            self.time_index.truncate_to(offset)
+            self.txn_index.truncate_to(offset)
+            removed = self.records.truncate_to(position)
+            self._rebuild_position_state()
+        self._next_offset = max(offset, self.base_offset)
         return removed
 
     def _rebuild_position_state(self) -> None:

@@ -153,15 +153,16 @@ def test_truncate_to(open_log, backend):
         log.append(batch(3, value_size=40), leader_epoch=i // 5, now_ms=0)
     log.update_high_watermark(60)
     size_before = log.size
-    removed = log.truncate_to(31, now_ms=0)  # mid-batch: the batch holding 30 goes too
-    assert log.log_end_offset == 30 and log.size == size_before - removed and removed > 0
-    assert log.high_watermark == 30
+    removed = log.truncate_to(31, now_ms=0)  # mid-batch: the batch holding 31 goes, as in Kafka
+    assert log.log_end_offset == 31 and log.size == size_before - removed and removed > 0
+    assert log.high_watermark == 31
     assert log.end_offset_for_epoch(3) is None
     assert log.end_offset_for_epoch(1) == (1, 30)
-    assert log.end_offset_for_epoch(2) == (2, 30)
+    assert log.end_offset_for_epoch(2) == (2, 31)
     assert log.leader_epoch_cache.latest_epoch == 2
-    assert log.append(batch(1), leader_epoch=9, now_ms=0).first_offset == 30
-    assert [h.base_offset for h, _ in read_all_batches(log)][-2:] == [27, 30]
+    assert log.append(batch(1), leader_epoch=9, now_ms=0).first_offset == 31
+    assert [h.base_offset for h, _ in read_all_batches(log)][-2:] == [27, 31]
+    assert log.truncate_to(27, now_ms=0) > 0 and log.log_end_offset == 27
 
 
 def test_leader_epoch_end_offsets(open_log):
