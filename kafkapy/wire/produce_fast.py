@@ -21,6 +21,7 @@ __all__ = ["decode_produce_request", "encode_produce_response"]
 
 _u_hi = struct.Struct(">hi").unpack_from
 _u_i = struct.Struct(">i").unpack_from
+_u_iB = struct.Struct(">iB").unpack_from
 _u_h = struct.Struct(">h").unpack_from
 _p_i = struct.Struct(">i").pack
 _p_ihqq = struct.Struct(">ihqq").pack
@@ -64,7 +65,11 @@ def _decode_flexible(buf: memoryview, pos: int, version: int) -> tuple[ProduceRe
         transactional_id = None
     acks, timeout_ms = _u_hi(buf, pos)
     pos += 6
-    n, pos = r_uv(buf, pos)
+    n = buf[pos]
+    if n < 0x80:
+        pos += 1
+    else:
+        n, pos = r_uv(buf, pos)
     if n == 0 or n - 1 > size - pos:
         raise Malformed("topic_data", pos)
     topics = []
@@ -98,8 +103,20 @@ def _decode_flexible(buf: memoryview, pos: int, version: int) -> tuple[ProduceRe
         t.partition_data = parts = []
         for _ in range(m - 1):
             p = new(_Partition)
-            p.index = _u_i(buf, pos)[0]
-            k, pos = r_uv(buf, pos + 4)
+            p.index, k = _u_iB(buf, pos)
+            pos += 5
+            if k >= 0x80:  # records longer than 126 bytes: a multi-byte varint
+                c = buf[pos]
+                k = (k & 0x7F) | ((c & 0x7F) << 7)
+                if c < 0x80:
+                    pos += 1
+                else:
+                    c = buf[pos + 1]
+                    if c < 0x80:  # up to 2 MB
+                        k |= c << 14
+                        pos += 2
+                    else:
+                        k, pos = r_uv(buf, pos - 1)
             if k:
                 end = pos + k - 1
                 if end > size:

@@ -122,3 +122,16 @@ def test_fetch_records_are_not_copied() -> None:
         FetchResponse.PartitionData(records=records)])])
     chunks = encode_fetch_response(RequestHeader(1, 12, 1, "c"), resp)
     assert any(c is records for c in chunks)
+
+
+@pytest.mark.parametrize("size", [0, 126, 127, 128, 16383, 16384, 16430, 2**21 - 1, 2**21 + 5])
+@pytest.mark.parametrize("version", [3, 9, 13])
+def test_produce_request_decode_record_sizes(size: int, version: int) -> None:
+    req = ProduceRequest(acks=-1, timeout_ms=5, topic_data=[ProduceRequest.TopicProduceData(
+        name="t" if version < 13 else "", topic_id=bytes(16) if version < 13 else b"\x02" * 16,
+        partition_data=[ProduceRequest.PartitionProduceData(index=i, records=bytes([i]) * size)
+                        for i in range(2)])])
+    buf = memoryview(req.to_bytes(version))
+    fast, end = decode_produce_request(buf, 0, version)
+    assert (fast, end) == ProduceRequest.decode(buf, 0, version) and end == len(buf)
+    assert fast == req
