@@ -19,20 +19,20 @@ import io
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kafkapy.wire.codec import ClientCodec, encode_response  # noqa: E402
-from kafkapy.wire.fetch_fast import encode_fetch_response  # noqa: E402
-from kafkapy.wire.headers import RequestHeader, decode_request_header  # noqa: E402
-from kafkapy.wire.messages.fetch import FetchResponse  # noqa: E402
-from kafkapy.wire.messages.metadata import MetadataResponse  # noqa: E402
-from kafkapy.wire.messages.produce import ProduceRequest, ProduceResponse  # noqa: E402
-from kafkapy.wire.metadata_fast import encode_metadata_response, encode_metadata_topic  # noqa: E402
-from kafkapy.wire.produce_fast import decode_produce_request, encode_produce_response  # noqa: E402
+from kafkapy.wire.codec import ClientCodec, encode_response
+from kafkapy.wire.fetch_fast import encode_fetch_response
+from kafkapy.wire.headers import RequestHeader, decode_request_header
+from kafkapy.wire.messages.fetch import FetchResponse
+from kafkapy.wire.messages.metadata import MetadataResponse
+from kafkapy.wire.messages.produce import ProduceRequest, ProduceResponse
+from kafkapy.wire.metadata_fast import encode_metadata_response, encode_metadata_topic
+from kafkapy.wire.produce_fast import decode_produce_request, encode_produce_response
 
 RECORDS = bytes(range(256)) * 64  # 16 KB
 

@@ -104,7 +104,7 @@ class Field:
     default: object
     flexible: tuple[int, int] | None  # field-level override of compact encoding
     about: str
-    struct: "Struct | None" = None
+    struct: Struct | None = None
 
     @property
     def is_array(self) -> bool:
@@ -168,12 +168,13 @@ def load_schema(path: Path) -> Schema:
     structs: dict[str, Struct] = {}
     common = {c["name"]: c for c in d.get("commonStructs", [])}
 
-    def make_fields(raw: list[dict], owner_path: str) -> list[Field]:
+    def make_fields(raw: list[dict]) -> list[Field]:
         out = []
         for f in raw:
             fld = Field(
                 name=f["name"], attr=snake(f["name"]), type=f["type"],
-                versions=parse_versions(f["versions"]),
+                # a tagged field may give only taggedVersions (Kafka's TransactionLogValue)
+                versions=parse_versions(f.get("versions", f.get("taggedVersions"))),
                 nullable=parse_versions(f.get("nullableVersions")),
                 tagged=parse_versions(f.get("taggedVersions")),
                 tag=f.get("tag"), default=f.get("default"),
@@ -194,13 +195,13 @@ def load_schema(path: Path) -> Schema:
                         sub, about = c["fields"], c.get("about", about)
                     st = Struct(elem, name, [], about)
                     structs[elem] = st
-                    st.fields = make_fields(sub, f"{owner_path}.{elem}")
+                    st.fields = make_fields(sub)
                     fld.struct = st
             out.append(fld)
         return out
 
     root = Struct(name, name, [])
-    root.fields = make_fields(d["fields"], name)
+    root.fields = make_fields(d["fields"])
     schema = Schema(
         path=path, name=name, kind=d["type"], api_key=d.get("apiKey"),
         valid=parse_versions(d["validVersions"]),
@@ -222,7 +223,7 @@ def mark_versions(st: Struct, v: int) -> None:
 
 # ------------------------------------------------------------------ defaults
 
-def default_expr(f: Field, owner: Struct) -> str:
+def default_expr(f: Field) -> str:
     """The Python expression of a field's schema default (a fresh object if mutable)."""
     d = f.default
     if f.is_array:
@@ -255,7 +256,7 @@ def param_default(f: Field) -> str:
         return "None" if f.default == "null" else "EMPTY"
     if f.struct is not None:
         return "None"
-    return default_expr(f, None)  # type: ignore[arg-type]
+    return default_expr(f)
 
 
 def annotation(f: Field) -> str:
@@ -351,7 +352,7 @@ class Gen:
         L = [f"def {fname}(buf, pos):", f"    o = _new({st.alias})"]
         for f in st.fields:
             if not f.regular_at(v):
-                L.append(f"    o.{f.attr} = {default_expr(f, st)}")
+                L.append(f"    o.{f.attr} = {default_expr(f)}")
         batch: list[Field] = []
 
         def flush() -> None:
@@ -378,16 +379,16 @@ class Gen:
         if flex:
             tagged = sorted((f for f in st.fields if f.tagged_at(v)), key=lambda f: f.tag)
             if not tagged:
-                L.append(f"    pos = r_skip_tags(buf, pos)  # @_tagged_fields")
+                L.append("    pos = r_skip_tags(buf, pos)  # @_tagged_fields")
             else:
-                L.append(f"    n, pos = r_uv(buf, pos)  # @_tagged_fields")
+                L.append("    n, pos = r_uv(buf, pos)  # @_tagged_fields")
                 L.append("    for _ in range(n):")
-                L.append(f"        tag, end, pos = r_tag(buf, pos)  # @_tagged_fields")
+                L.append("        tag, end, pos = r_tag(buf, pos)  # @_tagged_fields")
                 for i, f in enumerate(tagged):
                     kw = "if" if i == 0 else "elif"
                     L.append(f"        {kw} tag == {f.tag}:")
                     L.extend(self.decode_field(f, v, flex, "            ", fns))
-                L.append(f"        pos = r_tag_end(pos, end)  # @_tagged_fields")
+                L.append("        pos = r_tag_end(pos, end)  # @_tagged_fields")
         L.append("    return o, pos")
         return L
 
@@ -446,7 +447,7 @@ class Gen:
             if f.default == "null":
                 return f"{val} is not None"
             return f"not {self.isdefault_name(f.struct)}({val})"
-        d = default_expr(f, None)  # type: ignore[arg-type]
+        d = default_expr(f)
         return f"{val} is not None" if d == "None" else f"{val} != {d}"
 
     def isdefault_name(self, st: Struct) -> str:
@@ -461,7 +462,7 @@ class Gen:
             if f.default == "null":
                 return f"{val} is None"
             return f"{self.isdefault_name(f.struct)}({val})"
-        d = default_expr(f, None)  # type: ignore[arg-type]
+        d = default_expr(f)
         return f"{val} is None" if d == "None" else f"{val} == {d}"
 
     def gen_isdefault(self, st: Struct) -> list[str]:
@@ -499,7 +500,7 @@ class Gen:
                 for f, cond in conds:
                     L.append(f"    if {cond}:")
                     L.append("        count += 1")
-                L.append(f"    w_uv(b, count)")
+                L.append("    w_uv(b, count)")
                 for f, cond in conds:
                     L.append(f"    if {cond}:")
                     L.append("        t = bytearray()")
@@ -588,7 +589,13 @@ class Gen:
     def assemble(self, body, aliases, funcs, isdefault_defs, tables) -> str:
         files = ", ".join(s.path.name for s in self.schemas)
         code = "\n".join([*body, *aliases, "", "", *isdefault_defs, *funcs, *tables])
-        out = [f"{GENERATED_MARK} from {files}. Do not edit.", f'"""{module_doc(self.schemas)}"""', ""]
+        out = [f"{GENERATED_MARK} from {files}. Do not edit."]
+        if any(
+            [f.attr for f in st.fields] != sorted(f.attr for f in st.fields)
+            for sc in self.schemas for st in (sc.root, *sc.structs)
+        ):
+            out.append("# ruff: noqa: RUF023  (slots follow the schema's field order)")
+        out += [f'"""{module_doc(self.schemas)}"""', ""]
         out.append("from __future__ import annotations")
         out.append("")
         if self.formats:
@@ -596,8 +603,9 @@ class Gen:
             out.append("")
         if re.search(r"\bRecords\b", code):
             out.append("from kafkapy.wire.buffers import Records")
-        out.append("from kafkapy.wire.message import Message, new as _new")
-        prims = [p for p in PRIMITIVES if re.search(rf"\b{p}\b", code)]
+        out.append("from kafkapy.wire.message import Message")
+        out.append("from kafkapy.wire.message import new as _new")
+        prims = sorted((p for p in PRIMITIVES if re.search(rf"\b{p}\b", code)), key=lambda p: (not p.isupper(), p))
         if prims:
             out.append("from kafkapy.wire.primitives import (")
             out.extend(f"    {p}," for p in prims)

@@ -15,7 +15,7 @@ from functools import cache
 from kafkapy.wire.message import Message
 from kafkapy.wire.messages._apis import API_TABLE, ApiKey
 
-__all__ = ["ApiKey", "ApiInfo", "all_apis", "api_info", "request_class", "response_class"]
+__all__ = ["ApiInfo", "ApiKey", "all_apis", "api_info", "request_class", "response_class"]
 
 
 @dataclass(frozen=True, slots=True)

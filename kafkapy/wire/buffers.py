@@ -10,7 +10,7 @@ so the connection can hand the whole list to ``sendmsg``/``sendfile`` without jo
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 _pack_i32 = struct.Struct(">i").pack
 
@@ -24,11 +24,11 @@ class FileRegion(NamedTuple):
 
 
 #: One piece of a RECORDS field.
-RecordsPiece = Union[bytes, bytearray, memoryview, FileRegion]
+RecordsPiece = bytes | bytearray | memoryview | FileRegion
 #: What a RECORDS field may hold: null, one piece, or a list of pieces.
-Records = Union[None, RecordsPiece, list]
+Records = RecordsPiece | list | None
 #: One element of an encoding: bytes-like, or a region of a file.
-Chunk = Union[bytes, bytearray, memoryview, FileRegion]
+Chunk = bytes | bytearray | memoryview | FileRegion
 
 # Record pieces up to this size are copied into the current buffer: a copy of a
 # few hundred bytes costs less than one more iovec entry (and a new bytearray).
@@ -57,7 +57,7 @@ class Writer:
     callers always continue with the bytearray it returns.
     """
 
-    __slots__ = ("chunks", "buf")
+    __slots__ = ("buf", "chunks")
 
     def __init__(self, prefix: bytes = b"") -> None:
         self.buf = bytearray(prefix)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from typing import Union
 
 from kafkapy.wire.apis import ApiKey, api_info
 from kafkapy.wire.buffers import Chunk, Writer, chunks_length
@@ -40,8 +39,14 @@ from kafkapy.wire.headers import (
 from kafkapy.wire.message import Message, unsupported_version
 
 __all__ = [
-    "NEED_DATA", "CLOSED", "DEFAULT_MAX_REQUEST_SIZE", "FrameReader", "RequestDecoder",
-    "decode_request_body", "encode_response", "ClientCodec",
+    "CLOSED",
+    "DEFAULT_MAX_REQUEST_SIZE",
+    "NEED_DATA",
+    "ClientCodec",
+    "FrameReader",
+    "RequestDecoder",
+    "decode_request_body",
+    "encode_response",
 ]
 
 #: Kafka's ``socket.request.max.bytes`` default (100 MiB).
@@ -73,7 +78,7 @@ class FrameReader:
     Not task-safe: one reader per connection, used by the connection's reader only.
     """
 
-    __slots__ = ("max_frame_size", "_chunks", "_head", "_avail", "_eof", "_error")
+    __slots__ = ("_avail", "_chunks", "_eof", "_error", "_head", "max_frame_size")
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
         self.max_frame_size = max_frame_size
@@ -107,7 +112,7 @@ class FrameReader:
         self._avail = 0
         return error
 
-    def next_frame(self) -> Union[memoryview, _Sentinel]:
+    def next_frame(self) -> memoryview | _Sentinel:
         """The next complete frame (without its size), NEED_DATA or CLOSED.
 
         Raises:
@@ -198,7 +203,7 @@ class RequestDecoder:
         """Buffer bytes from the socket; ``b""`` means EOF."""
         self._frames.receive_data(data)
 
-    def next_request(self) -> Union[tuple[RequestHeader, Message | memoryview | None], _Sentinel]:
+    def next_request(self) -> tuple[RequestHeader, Message | memoryview | None] | _Sentinel:
         """The next request, NEED_DATA, or CLOSED.
 
         Returns:
@@ -271,7 +276,7 @@ class ClientCodec:
     order requests were sent (Kafka's guarantee per connection).
     """
 
-    __slots__ = ("client_id", "_frames", "_next_id", "_inflight")
+    __slots__ = ("_frames", "_inflight", "_next_id", "client_id")
 
     def __init__(self, client_id: str | None = "kafkapy", *,
                  max_response_size: int = 2**31 - 1) -> None:
@@ -304,7 +309,7 @@ class ClientCodec:
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         self._frames.receive_data(data)
 
-    def next_response(self) -> Union[tuple[int, Message], _Sentinel]:
+    def next_response(self) -> tuple[int, Message] | _Sentinel:
         """The next response as (correlation id, message), NEED_DATA or CLOSED.
 
         Raises:

@@ -16,13 +16,18 @@ from __future__ import annotations
 import struct
 
 from kafkapy.wire.apis import api_info
-from kafkapy.wire.messages._apis import API_TABLE
 from kafkapy.wire.errors import WireError
 from kafkapy.wire.message import decode_error
+from kafkapy.wire.messages._apis import API_TABLE
 from kafkapy.wire.primitives import r_skip_tags
 
-__all__ = ["RequestHeader", "decode_request_header", "encode_request_header",
-           "encode_response_header", "decode_response_header"]
+__all__ = [
+    "RequestHeader",
+    "decode_request_header",
+    "decode_response_header",
+    "encode_request_header",
+    "encode_response_header",
+]
 
 _u_hhih = struct.Struct(">hhih").unpack_from
 _p_hhih = struct.Struct(">hhih").pack
@@ -38,8 +43,13 @@ _TRACE_FIELDS = True  # decode errors are located by the '# @field' comments
 class RequestHeader:
     """A decoded request header; ``header_version`` is 1 or 2 (0 is ZooKeeper-era only)."""
 
-    __slots__ = ("request_api_key", "request_api_version", "correlation_id", "client_id",
-                 "header_version")
+    __slots__ = (
+        "client_id",
+        "correlation_id",
+        "header_version",
+        "request_api_key",
+        "request_api_version",
+    )
 
     def __init__(self, request_api_key: int, request_api_version: int, correlation_id: int,
                  client_id: str = "", header_version: int = 1) -> None:
@@ -87,7 +97,7 @@ def decode_request_header(buf: memoryview, pos: int = 0) -> tuple[RequestHeader,
         header_version = 2 if version >= _HEADER_V2_FROM.get(key, 1 << 15) else 1
         if header_version == 2:
             pos = r_skip_tags(buf, pos)  # @_tagged_fields
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # every failure of a decoder is bad input
         raise decode_error(exc, "RequestHeader", None) from None
     return RequestHeader(key, version, correlation_id, client_id, header_version), pos
 
@@ -119,6 +129,6 @@ def decode_response_header(buf: memoryview, pos: int, header_version: int) -> tu
         correlation_id, = _u_i(buf, pos); pos += 4  # @correlation_id
         if header_version:
             pos = r_skip_tags(buf, pos)  # @_tagged_fields
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # every failure of a decoder is bad input
         raise decode_error(exc, "ResponseHeader", None) from None
     return correlation_id, pos

@@ -14,7 +14,8 @@ from __future__ import annotations
 import linecache
 import re
 import struct
-from typing import Any, Callable, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Self, TypeVar
 
 from kafkapy.wire.buffers import Writer
 from kafkapy.wire.error_codes import ErrorCode
@@ -44,7 +45,7 @@ class Message:
     _encoders: ClassVar[dict[int, Callable[[Any, Writer, bytearray], bytearray]]]
 
     @classmethod
-    def decode(cls: type[T], buf: memoryview, pos: int, version: int) -> tuple[T, int]:
+    def decode(cls, buf: memoryview, pos: int, version: int) -> tuple[Self, int]:
         """Decode one instance at ``pos`` of ``buf``.
 
         Returns:
@@ -58,11 +59,11 @@ class Message:
             raise unsupported_version(cls.__qualname__, version)
         try:
             return fn(buf, pos)
-        except Exception as exc:  # every failure of a decoder is bad input
+        except Exception as exc:  # noqa: BLE001  # every failure of a decoder is bad input
             raise decode_error(exc, cls.__qualname__, version) from None
 
     @classmethod
-    def from_bytes(cls: type[T], data: bytes | memoryview, version: int) -> T:
+    def from_bytes(cls, data: bytes | memoryview, version: int) -> Self:
         """Decode a buffer holding exactly one instance."""
         buf = data if isinstance(data, memoryview) else memoryview(data)
         msg, end = cls.decode(buf, 0, version)

@@ -23,7 +23,7 @@ from kafkapy.wire.headers import RequestHeader
 from kafkapy.wire.messages.metadata import MetadataResponse
 from kafkapy.wire.primitives import w_cstr, w_ncstr, w_nstr, w_str
 
-__all__ = ["encode_metadata_topic", "encode_metadata_response", "MetadataEncoder"]
+__all__ = ["MetadataEncoder", "encode_metadata_response", "encode_metadata_topic"]
 
 _p_i = struct.Struct(">i").pack
 _p_h = struct.Struct(">h").pack

@@ -15,7 +15,16 @@ from kafkapy.wire.buffers import Chunk, Writer, write_uvarint
 from kafkapy.wire.headers import RequestHeader
 from kafkapy.wire.message import new
 from kafkapy.wire.messages.produce import ProduceRequest, ProduceResponse
-from kafkapy.wire.primitives import ZERO_UUID, Malformed, r_skip_tags, r_uv, w_cstr, w_ncstr, w_nstr, w_str
+from kafkapy.wire.primitives import (
+    ZERO_UUID,
+    Malformed,
+    r_skip_tags,
+    r_uv,
+    w_cstr,
+    w_ncstr,
+    w_nstr,
+    w_str,
+)
 
 __all__ = ["decode_produce_request", "encode_produce_response"]
 
@@ -43,7 +52,7 @@ def decode_produce_request(buf: memoryview, pos: int, version: int) -> tuple[Pro
             return _decode_flexible(buf, pos, version)
         if 3 <= version <= 8:
             return _decode_classic(buf, pos)
-    except Exception:  # malformed: let the generic decoder say exactly where
+    except Exception:  # noqa: BLE001, S110  # malformed: the generic decoder says exactly where
         pass
     return ProduceRequest.decode(buf, pos, version)
 

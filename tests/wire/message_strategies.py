@@ -8,7 +8,7 @@ what decoding that version yields.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from hypothesis import strategies as st
 

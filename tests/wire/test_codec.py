@@ -7,7 +7,14 @@ import pytest
 
 from kafkapy.wire.apis import ApiKey, api_info
 from kafkapy.wire.buffers import FileRegion
-from kafkapy.wire.codec import CLOSED, NEED_DATA, ClientCodec, RequestDecoder, decode_request_body, encode_response
+from kafkapy.wire.codec import (
+    CLOSED,
+    NEED_DATA,
+    ClientCodec,
+    RequestDecoder,
+    decode_request_body,
+    encode_response,
+)
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
 from kafkapy.wire.headers import RequestHeader, decode_request_header
@@ -27,7 +34,7 @@ class CodecPair:
         self.client = ClientCodec("test-client")
         self.broker = RequestDecoder(**kw)  # type: ignore[arg-type]
 
-    def request(self, body, version: int, split: int = 0):  # noqa: ANN001, ANN201
+    def request(self, body, version: int, split: int = 0):
         cid, chunks = self.client.encode_request(body, version)
         data = _join(chunks)
         step = split or len(data)
@@ -39,7 +46,7 @@ class CodecPair:
         assert self.broker.next_request() is NEED_DATA
         return header
 
-    def respond(self, header: RequestHeader, body, version: int | None = None):  # noqa: ANN001, ANN201
+    def respond(self, header: RequestHeader, body, version: int | None = None):
         self.client.receive_data(_join(encode_response(header, body, version)))
         cid, got = self.client.next_response()
         assert cid == header.correlation_id and got == body

@@ -15,7 +15,11 @@ from kafkapy.wire.headers import RequestHeader
 from kafkapy.wire.messages.fetch import FetchResponse
 from kafkapy.wire.messages.metadata import MetadataResponse
 from kafkapy.wire.messages.produce import ProduceRequest
-from kafkapy.wire.metadata_fast import MetadataEncoder, encode_metadata_response, encode_metadata_topic
+from kafkapy.wire.metadata_fast import (
+    MetadataEncoder,
+    encode_metadata_response,
+    encode_metadata_topic,
+)
 from kafkapy.wire.produce_fast import decode_produce_request, encode_produce_response
 from tests.wire.message_strategies import message_strategy
 
@@ -93,7 +97,7 @@ def test_fetch_response_encode(version: int, data: st.DataObject) -> None:
 
 
 
-@pytest.mark.parametrize("version", range(0, 14))
+@pytest.mark.parametrize("version", range(14))
 @SETTINGS
 @given(data=st.data())
 def test_metadata_response_encode(version: int, data: st.DataObject) -> None:

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from kafkapy.wire.codec import NEED_DATA, ClientCodec, RequestDecoder
 from kafkapy.wire.errors import WireError
-from tests.wire.message_strategies import all_versions, filled_message, message_class, message_strategy
+from tests.wire.message_strategies import (
+    all_versions,
+    filled_message,
+    message_class,
+    message_strategy,
+)
 
 ALL = all_versions(("request", "response", "data", "metadata", "coordinator-key", "coordinator-value"))
 IDS = [f"{n}-v{v}" for n, v in ALL]

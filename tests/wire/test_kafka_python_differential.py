@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.wire.message_strategies import Field, all_versions, message_strategy
 
 kafka_protocol = pytest.importorskip("kafka.protocol")
-from kafka.protocol.api_message import ApiMessage  # noqa: E402
+from kafka.protocol.api_message import ApiMessage
 
 
 def _classes() -> dict[str, type]:

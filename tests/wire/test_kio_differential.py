@@ -25,13 +25,19 @@ from hypothesis import strategies as st
 
 from kafkapy.wire.message import Message
 from kafkapy.wire.primitives import ZERO_UUID
-from tests.wire.message_strategies import SCHEMAS, Field, all_versions, in_range, message_strategy
+from tests.wire.message_strategies import (
+    SCHEMAS,
+    Field,
+    all_versions,
+    in_range,
+    message_strategy,
+)
 
 kio_serial = pytest.importorskip("kio.serial")
-from kio.schema.errors import ErrorCode as KioErrorCode  # noqa: E402
+from kio.schema.errors import ErrorCode as KioErrorCode
 
 ERROR_CODES = sorted(int(e) for e in KioErrorCode)
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 MS = datetime.timedelta(milliseconds=1)
 
 KIO_MODULE_KIND = {"request": "request", "response": "response", "data": None}
@@ -80,7 +86,7 @@ def normalise_kio(value: object) -> object:
     return value
 
 
-def normalise_ours(msg: object, cls_schema, version: int) -> object:  # noqa: ANN001
+def normalise_ours(msg: object, cls_schema, version: int) -> object:
     if isinstance(msg, list):
         return [normalise_ours(m, cls_schema, version) for m in msg]
     if isinstance(msg, Message):

@@ -31,7 +31,7 @@ def test_round_trip(name: str, version: int, data: st.DataObject) -> None:
     assert decoded.to_bytes(version) == encoded
 
 
-def _p(msg, version):  # noqa: ANN001, ANN202
+def _p(msg, version):
     return (type(msg).__name__, version, msg)
 
 
@@ -39,32 +39,33 @@ def _p(msg, version):  # noqa: ANN001, ANN202
 # protocol guide's layouts.
 CASES = [
     (HeartbeatRequest(group_id="g", generation_id=5, member_id="m"), 0,
-     b"\x00\x01g" b"\x00\x00\x00\x05" b"\x00\x01m"),
+     (b"\x00\x01g" b"\x00\x00\x00\x05" b"\x00\x01m")),
     (HeartbeatRequest(group_id="g", generation_id=5, member_id="m", group_instance_id=None), 4,
      # compact strings (length + 1), null compact string, empty tagged fields
-     b"\x02g" b"\x00\x00\x00\x05" b"\x02m" b"\x00" b"\x00"),
+     (b"\x02g" b"\x00\x00\x00\x05" b"\x02m" b"\x00" b"\x00")),
     (MetadataRequest(topics=None, allow_auto_topic_creation=True), 4,
-     b"\xff\xff\xff\xff" b"\x01"),
+     (b"\xff\xff\xff\xff" b"\x01")),
     (MetadataRequest(topics=[], allow_auto_topic_creation=False), 4,
-     b"\x00\x00\x00\x00" b"\x00"),
+     (b"\x00\x00\x00\x00" b"\x00")),
     (ApiVersionsRequest(client_software_name="k", client_software_version="1"), 3,
-     b"\x02k" b"\x021" b"\x00"),
+     (b"\x02k" b"\x021" b"\x00")),
     (ApiVersionsResponse(error_code=0, api_keys=[ApiVersionsResponse.ApiVersion(api_key=18, min_version=0, max_version=4)],
                          throttle_time_ms=0), 3,
-     b"\x00\x00" b"\x02" b"\x00\x12\x00\x00\x00\x04\x00" b"\x00\x00\x00\x00" b"\x00"),
+     (b"\x00\x00" b"\x02" b"\x00\x12\x00\x00\x00\x04\x00" b"\x00\x00\x00\x00" b"\x00")),
     (ProduceResponse(responses=[ProduceResponse.TopicProduceResponse(name="t", partition_responses=[
         ProduceResponse.PartitionProduceResponse(index=0, base_offset=7, current_leader=ProduceResponse.LeaderIdAndEpoch(
             leader_id=1, leader_epoch=2))])]), 10,
-     b"\x02" b"\x02t" b"\x02" b"\x00\x00\x00\x00" b"\x00\x00" b"\x00\x00\x00\x00\x00\x00\x00\x07"
-     b"\xff\xff\xff\xff\xff\xff\xff\xff" b"\xff\xff\xff\xff\xff\xff\xff\xff" b"\x01" b"\x00"
-     # one tagged field: tag 0 (CurrentLeader), 9 bytes: leader 1, epoch 2, no tags
-     b"\x01" b"\x00\x09" b"\x00\x00\x00\x01\x00\x00\x00\x02\x00"
-     b"\x00" b"\x00\x00\x00\x00" b"\x00"),
+     (b"\x02" b"\x02t" b"\x02" b"\x00\x00\x00\x00" b"\x00\x00" b"\x00\x00\x00\x00\x00\x00\x00\x07"
+      b"\xff\xff\xff\xff\xff\xff\xff\xff" b"\xff\xff\xff\xff\xff\xff\xff\xff"
+      b"\x01" b"\x00"  # empty record_errors, null error_message
+      # one tagged field: tag 0 (CurrentLeader), 9 bytes: leader 1, epoch 2, no tags
+      b"\x01" b"\x00\x09" b"\x00\x00\x00\x01\x00\x00\x00\x02\x00"
+      b"\x00" b"\x00\x00\x00\x00" b"\x00")),
 ]
 
 
 @pytest.mark.parametrize("msg,version,golden", CASES, ids=[f"{type(c[0]).__name__}-v{c[1]}" for c in CASES])
-def test_golden(msg, version: int, golden: bytes) -> None:  # noqa: ANN001
+def test_golden(msg, version: int, golden: bytes) -> None:
     assert msg.to_bytes(version) == golden
     assert type(msg).from_bytes(golden, version) == msg
 

@@ -32,7 +32,7 @@ def _upstream() -> dict[str, dict]:
         with zipfile.ZipFile(LIBS / jar) as z:
             for name in z.namelist():
                 if name.endswith(".json") and name.startswith("common/"):
-                    text = re.sub(r"^\s*//.*$", "", z.read(name).decode(), flags=re.M)
+                    text = re.sub(r"^\s*//.*$", "", z.read(name).decode(), flags=re.MULTILINE)
                     out[Path(name).stem] = json.loads(text)
     return out
 
@@ -62,7 +62,7 @@ def _norm_fields(fields: list[dict], common: dict[str, dict]) -> list:
     out = []
     for f in fields:
         t = f["type"]
-        elem = t[2:] if t.startswith("[]") else t
+        elem = t.removeprefix("[]")
         sub = f.get("fields") or (common[elem]["fields"] if elem in common else None)
         versions = f.get("versions", f.get("taggedVersions"))
         out.append((

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from struct import Struct as _Struct
 
-from kafkapy.wire.message import Message, new as _new
+from kafkapy.wire.message import Message
+from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
     EMPTY,
-    r_str,
     r_arr,
-    w_str,
+    r_str,
     w_arr,
+    w_str,
 )
 
 __all__ = ['SaslHandshakeRequest', 'SaslHandshakeResponse']

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from struct import Struct as _Struct
 
-from kafkapy.wire.message import Message, new as _new
+from kafkapy.wire.message import Message
+from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
     r_skip_tags,
 )

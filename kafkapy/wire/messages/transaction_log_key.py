@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from kafkapy.wire.message import Message, new as _new
+from kafkapy.wire.message import Message
+from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
     r_str,
     w_str,

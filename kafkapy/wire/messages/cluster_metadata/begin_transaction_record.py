@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from kafkapy.wire.message import Message, new as _new
+from kafkapy.wire.message import Message
+from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
-    r_uv,
+    r_ncstr,
     r_tag,
     r_tag_end,
-    r_ncstr,
-    w_uv,
+    r_uv,
     w_ncstr,
+    w_uv,
 )
 
 __all__ = ['BeginTransactionRecord']

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from struct import Struct as _Struct
 
-from kafkapy.wire.message import Message, new as _new
+from kafkapy.wire.message import Message
+from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
     ZERO_UUID,
-    r_skip_tags,
     r_cstr,
+    r_skip_tags,
     w_cstr,
 )
 
