@@ -42,4 +42,12 @@ Encoding
 
 Framing (``kafkapy.wire.codec``): ``RequestDecoder.receive_data()/next_request()`` and
 ``encode_response(header, body)`` on the broker side, ``ClientCodec`` on the other.
+
+Hand-tuned equivalents of the hot paths (same values, same bytes, tested against
+the generated code): ``produce_fast.decode_produce_request(buf, pos, version)``,
+``produce_fast.encode_produce_response(header, response)``,
+``fetch_fast.encode_fetch_response(header, response)``, and
+``metadata_fast.encode_metadata_response(header, response, topic_fragments)`` with
+``metadata_fast.encode_metadata_topic(topic, version) -> bytes`` for fragments a
+broker caches per metadata image and version.
 """
