@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 import trio
@@ -11,8 +12,9 @@ import trio.testing
 
 from kafkapy.kraft.raft.config import RaftConfig
 from kafkapy.kraft.raft.driver import MemoryNetwork, NotLeaderError, RaftDriver
+from kafkapy.kraft.raft.file_log import FileRaftLog
 from kafkapy.kraft.raft.memory_log import MemoryLog
-from kafkapy.kraft.raft.quorum_store import MemoryQuorumStateStore
+from kafkapy.kraft.raft.quorum_store import FileQuorumStateStore, MemoryQuorumStateStore
 from kafkapy.kraft.raft.records import LogEntry
 from kafkapy.kraft.raft.simulation import JsonSnapshotCodec
 from kafkapy.kraft.raft.snapshot import SnapshotPolicy
@@ -39,17 +41,25 @@ class Recorder:
 
 
 class Node:
-    """A node's durable state (log, quorum-state) and, while it runs, its driver."""
+    """A node's durable state (log, quorum-state) and, while it runs, its driver.
 
-    def __init__(self, node_id: int) -> None:
+    With ``directory``, both are files (``__cluster_metadata-0``, ``quorum-state``) and a
+    restart reopens them from disk.
+    """
+
+    def __init__(self, node_id: int, directory: Path | None = None) -> None:
         self.node_id = node_id
-        self.log = MemoryLog(JsonSnapshotCodec())
-        self.store = MemoryQuorumStateStore()
+        self.directory = directory
+        self.log: MemoryLog = MemoryLog(JsonSnapshotCodec())
+        self.store: MemoryQuorumStateStore | FileQuorumStateStore = MemoryQuorumStateStore()
         self.recorder = Recorder()
         self.driver: RaftDriver | None = None
         self.scope: trio.CancelScope | None = None
 
     async def start(self, nursery: trio.Nursery, network: MemoryNetwork, snapshot_bytes: int | None) -> None:
+        if self.directory is not None:
+            self.log = FileRaftLog.open(str(self.directory))
+            self.store = FileQuorumStateStore(self.log.directory)
         transport, inbox = network.connect(self.node_id)
         self.recorder = Recorder()
         policy = SnapshotPolicy(max_bytes=snapshot_bytes) if snapshot_bytes else None
@@ -73,6 +83,8 @@ class Node:
         self.scope.cancel()
         network.disconnect(self.node_id)
         self.driver = None
+        if isinstance(self.log, FileRaftLog):
+            self.log.close()
 
 
 async def wait_for_leader(nodes: dict[int, Node], exclude: set[int] = frozenset()) -> int:  # type: ignore[assignment]
@@ -99,11 +111,12 @@ async def propose_and_wait(nodes: dict[int, Node], value: bytes, live: set[int])
             await trio.sleep(0.05)
 
 
+@pytest.mark.parametrize("on_disk", [False, True], ids=["memory", "files"])
 @pytest.mark.parametrize("snapshot_bytes", [None, 8])
-async def test_three_drivers_elect_commit_and_reelect(snapshot_bytes: int | None,
+async def test_three_drivers_elect_commit_and_reelect(snapshot_bytes: int | None, on_disk: bool, tmp_path: Path,
                                                       autojump_clock: trio.testing.MockClock) -> None:
     network = MemoryNetwork()
-    nodes = {i: Node(i) for i in VOTERS}
+    nodes = {i: Node(i, tmp_path / str(i) if on_disk else None) for i in VOTERS}
     async with trio.open_nursery() as nursery:
         for node in nodes.values():
             await node.start(nursery, network, snapshot_bytes)
@@ -131,6 +144,10 @@ async def test_three_drivers_elect_commit_and_reelect(snapshot_bytes: int | None
         assert nodes[first].recorder.values == nodes[second].recorder.values
         if snapshot_bytes:
             assert all(n.log.latest_snapshot() is not None for n in nodes.values())
+        if on_disk:
+            # Every node wrote Kafka's quorum-state file and the log's first segment.
+            for i in VOTERS:
+                assert (tmp_path / str(i) / "__cluster_metadata-0" / "quorum-state").exists()
         nursery.cancel_scope.cancel()
 
 

@@ -86,7 +86,7 @@ class MemoryLog:
 
     def install_snapshot(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
         """Keep a downloaded snapshot and restart the (emptied) log at its end offset."""
-        content = self.codec.decode(data)
+        content = self.codec.decode(data, snapshot_id)
         if content.snapshot_id != snapshot_id:
             raise RaftInvariantError(f"snapshot {snapshot_id} holds {content.snapshot_id}")
         self._add_snapshot(MemorySnapshot(snapshot_id, data, content.voters))
@@ -128,7 +128,7 @@ class MemoryLog:
         return removed
 
     def snapshot_records(self, snapshot: MemorySnapshot) -> Sequence[bytes]:
-        return self.codec.decode(snapshot.data).records
+        return self.codec.decode(snapshot.data, snapshot.snapshot_id).records
 
     def persist(self, ready: Ready) -> None:
         """Apply a Ready's log changes in order: snapshot, truncation, entries."""

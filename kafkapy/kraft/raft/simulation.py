@@ -69,7 +69,7 @@ class JsonSnapshotCodec:
         }
         return json.dumps(doc, separators=(",", ":")).encode()
 
-    def decode(self, data: bytes) -> SnapshotContent:
+    def decode(self, data: bytes, snapshot_id: OffsetAndEpoch | None = None) -> SnapshotContent:
         doc = json.loads(data)
         voters = None
         if doc["voters"] is not None:

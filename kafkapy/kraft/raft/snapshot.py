@@ -47,7 +47,8 @@ class SnapshotContent:
 class SnapshotCodec(Protocol):
     def encode(self, content: SnapshotContent) -> bytes: ...
 
-    def decode(self, data: bytes) -> SnapshotContent: ...
+    def decode(self, data: bytes, snapshot_id: OffsetAndEpoch | None = None) -> SnapshotContent:
+        """Read a snapshot; ``snapshot_id`` (from the file name) when the layout lacks it."""
 
 
 @dataclass(slots=True)
