@@ -915,6 +915,11 @@ class BrokerConfig:
         """These properties as the STATIC_BROKER_CONFIG source of topic configs."""
         return BrokerConfigs(static={k: v for k, v in self.properties.items() if k in BROKER_CONFIGS})
 
+    @staticmethod
+    def field_name(field: str) -> str:
+        """The config name behind a field, for code that handles raw properties."""
+        return next(d.name for d in BROKER_CONFIGS.values() if d.field == field)
+
     def with_overrides(self, overrides: Mapping[str, str]) -> BrokerConfig:
         """A copy with some properties replaced (validated as ``from_properties`` does)."""
         return BrokerConfig.from_properties({**self.properties, **overrides})

@@ -78,7 +78,9 @@ class Cleaning:
     stats: CleanerStats | None = None
 
     def build(self) -> CleanerStats:
-        """Write the cleaned segments; touches no state of the log (thread-safe)."""
+        """Write the cleaned segments; touches no state of the log, so it may run in a
+        worker thread. If the owner truncates the log meanwhile, reading may fail:
+        the caller then calls :meth:`abort`."""
         log = self.log
         config = log.config
         aborted = _aborted_ranges(self.sources)

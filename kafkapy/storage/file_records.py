@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Callable
-from typing import Union
 
 from kafkapy.wire.buffers import FileRegion
 from kafkapy.wire.errors import WireError
@@ -32,7 +31,7 @@ from kafkapy.wire.records import (
 )
 
 #: One piece of a read: a region of a segment file, or bytes of a memory segment.
-RecordsPiece = Union[FileRegion, memoryview]
+RecordsPiece = FileRegion | memoryview
 #: Receives the batches found by ``scan``, a chunk at a time: [(position, header), ...].
 BatchVisitor = Callable[[list[tuple[int, BatchHeader]]], None]
 
@@ -46,7 +45,7 @@ class FileRecords:
     ``size`` is the end of the valid data; the file may be longer when preallocated.
     """
 
-    __slots__ = ("path", "fd", "size")
+    __slots__ = ("fd", "path", "size")
 
     def __init__(self, path: str, fd: int, size: int) -> None:
         self.path = path
@@ -169,7 +168,7 @@ class FileRecords:
 class MemoryRecords:
     """A segment's batches in memory: a list of immutable copies of appended buffers."""
 
-    __slots__ = ("path", "size", "_chunks", "_starts")
+    __slots__ = ("_chunks", "_starts", "path", "size")
 
     def __init__(self) -> None:
         self.path = None
@@ -258,4 +257,4 @@ class MemoryRecords:
         self._chunks, self._starts, self.size = [], [], 0
 
 
-Records = Union[FileRecords, MemoryRecords]
+Records = FileRecords | MemoryRecords

@@ -43,7 +43,7 @@ def _open_rw(path: str) -> int:
 class _IndexFile:
     """The file under an index: preallocation, entry writes, trimming."""
 
-    __slots__ = ("path", "fd", "entry_size")
+    __slots__ = ("entry_size", "fd", "path")
 
     def __init__(self, path: str, entry_size: int) -> None:
         self.path = path

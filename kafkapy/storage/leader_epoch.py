@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import bisect
 
-from kafkapy.storage.checkpoint import read_leader_epoch_checkpoint, write_leader_epoch_checkpoint
+from kafkapy.storage.checkpoint import (
+    read_leader_epoch_checkpoint,
+    write_leader_epoch_checkpoint,
+)
 
 UNDEFINED_EPOCH = -1
 UNDEFINED_EPOCH_OFFSET = -1

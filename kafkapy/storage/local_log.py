@@ -36,6 +36,8 @@ from kafkapy.storage.segment import (
     LogOffsetMetadata,
     LogSegment,
 )
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.records import BatchHeader
 
 _DIR_NAME = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)$")
 _DELETE_DIR = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)\.(?P<uuid>[0-9a-f]{32})-delete$")
@@ -70,7 +72,7 @@ class FetchDataInfo:
     size: int = 0
     first_entry_incomplete: bool = False
     aborted_transactions: list[AbortedTxn] | None = None
-    error_code: int = 0
+    error_code: ErrorCode = ErrorCode.NONE
 
 
 @dataclasses.dataclass(slots=True)
@@ -349,7 +351,7 @@ def _finish_interrupted_operations(directory: str) -> None:
     swap_stems = set()
     for name in names:
         path = os.path.join(directory, name)
-        if name.endswith(DELETED_SUFFIX) or name.endswith(CLEANED_SUFFIX) or name.endswith(".tmp"):
+        if name.endswith((DELETED_SUFFIX, CLEANED_SUFFIX, ".tmp")):
             os.unlink(path)
         elif name.endswith(SWAP_SUFFIX):
             swap_stems.add(name[: -len(SWAP_SUFFIX)])
@@ -373,7 +375,7 @@ def _swap_log_end(path: str, base: int) -> int:
     try:
         state = {"next": base}
 
-        def visit(batches: list) -> None:  # type: ignore[type-arg]
+        def visit(batches: list[tuple[int, BatchHeader]]) -> None:
             state["next"] = batches[-1][1].next_offset
 
         records.scan(0, visit, check_crc=False)

@@ -193,9 +193,10 @@ class LogManager:
         if log.directory is None:
             log.delete_files()
             return True
-        renamed = os.path.join(self.data_dir, f"{log_dir_name(topic, partition)}.{uuid.uuid4().hex}-delete")  # type: ignore[arg-type]
+        data_dir = os.path.dirname(log.directory)
+        renamed = os.path.join(data_dir, f"{log_dir_name(topic, partition)}.{uuid.uuid4().hex}-delete")
         os.rename(log.directory, renamed)
-        fsync_dir(self.data_dir)  # type: ignore[arg-type]
+        fsync_dir(data_dir)
         self._pending_dir_deletes.append((now_ms + log.config.file_delete_delay_ms, renamed, log))
         self.delete_pending(now_ms)
         return True

@@ -39,17 +39,18 @@ import dataclasses
 import enum
 import os
 import shutil
+from collections.abc import Callable
 
 from kafkapy.config import LogConfig
+from kafkapy.storage.checkpoint import LEADER_EPOCH_CHECKPOINT
 from kafkapy.storage.cleaner import CleanerStats, clean_log
 from kafkapy.storage.errors import StorageError
 from kafkapy.storage.file_records import Records
 from kafkapy.storage.index import NO_TIMESTAMP, AbortedTxn
 from kafkapy.storage.leader_epoch import LeaderEpochFileCache
 from kafkapy.storage.local_log import FetchDataInfo, LocalLog
-from kafkapy.storage.checkpoint import LEADER_EPOCH_CHECKPOINT
 from kafkapy.storage.producer_state import ProducerStateManager
-from kafkapy.storage.segment import LogOffsetMetadata, LogSegment
+from kafkapy.storage.segment import LogOffsetMetadata, LogSegment, RecoveryVisitor
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
 from kafkapy.wire.records import (
@@ -258,7 +259,7 @@ class PartitionLog:
         self.log_start_offset = min(self.log_start_offset, leo)
         self.high_watermark = self.log_start_offset
 
-    def _recovery_visitor(self, segment: LogSegment):  # type: ignore[no-untyped-def]
+    def _recovery_visitor(self, segment: LogSegment) -> RecoveryVisitor:
         assign = self.leader_epoch_cache.assign
 
         def visit(records: Records, position: int, header: BatchHeader) -> None:
@@ -692,7 +693,7 @@ class PartitionLog:
             deleted += self._delete_segments(over_size, now_ms)
         return deleted
 
-    def _delete_segments(self, predicate, now_ms: int) -> int:  # type: ignore[no-untyped-def]
+    def _delete_segments(self, predicate: Callable[[LogSegment, LogSegment | None], bool], now_ms: int) -> int:
         local = self.local_log
         deletable: list[LogSegment] = []
         segments = local.segments

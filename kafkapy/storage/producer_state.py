@@ -35,13 +35,18 @@ import collections
 import dataclasses
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from crc32c import crc32c
 
 from kafkapy.storage.checkpoint import fsync_dir
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.records import NO_PRODUCER_EPOCH, NO_SEQUENCE, BatchHeader, EndTxnMarker
+from kafkapy.wire.records import (
+    NO_PRODUCER_EPOCH,
+    NO_SEQUENCE,
+    BatchHeader,
+    EndTxnMarker,
+)
 
 NUM_BATCHES_TO_RETAIN = 5
 SNAPSHOT_SUFFIX = ".snapshot"
@@ -394,7 +399,7 @@ class ProducerStateManager:
         self.map_end_offset = 0
         return None
 
-    def delete_snapshots(self, predicate) -> None:  # type: ignore[no-untyped-def]
+    def delete_snapshots(self, predicate: Callable[[int], bool]) -> None:
         """Delete snapshot files whose offset satisfies ``predicate``."""
         for offset in self.snapshot_offsets():
             if predicate(offset):

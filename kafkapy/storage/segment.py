@@ -20,9 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from kafkapy.storage.file_records import FileRecords, MemoryRecords, Records, RecordsPiece
+from kafkapy.storage.file_records import (
+    FileRecords,
+    MemoryRecords,
+    Records,
+    RecordsPiece,
+)
 from kafkapy.storage.index import NO_TIMESTAMP, OffsetIndex, TimeIndex, TransactionIndex
 from kafkapy.wire.errors import WireError
 from kafkapy.wire.records import BatchHeader
@@ -387,7 +392,7 @@ class LogSegment:
             header = self.records.read_header(position)
         return None
 
-    def batches(self, start_position: int = 0):  # type: ignore[no-untyped-def]
+    def batches(self, start_position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
         """``(position, header)`` of each batch from ``start_position`` (headers only)."""
         position = start_position
         header = self.records.read_header(position)

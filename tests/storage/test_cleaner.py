@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 from kafkapy.storage.cleaner import plan_cleaning
 from kafkapy.storage.partition_log import FetchIsolation, PartitionLog
@@ -121,4 +122,4 @@ def test_cleaned_log_reopens(tmp_path):
                                      now_ms=0, clean_shutdown=clean)
         assert records(reopened) == expected
         reopened.close()
-    assert scan_batches(open(os.path.join(path, "00000000000000000000.log"), "rb").read()).error is None
+    assert scan_batches(Path(os.path.join(path, "00000000000000000000.log")).read_bytes()).error is None

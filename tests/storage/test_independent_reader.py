@@ -9,8 +9,10 @@ relative offset), trimmed to their entries once a segment is rolled or closed.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import struct
+from pathlib import Path
 
 from crc32c import crc32c
 
@@ -53,19 +55,19 @@ def test_segment_files_follow_kafkas_format(tmp_path):
     for base in bases:
         stem = os.path.join(path, f"{base:020d}")
         assert len(os.path.basename(stem)) == 20
-        batches = parse_log(open(stem + ".log", "rb").read())
+        batches = parse_log(Path(stem + ".log").read_bytes())
         assert batches[0][1] == base == next_offset
         next_offset = batches[-1][2] + 1
         by_position = {pos: (first, last) for pos, first, last, _ in batches}
-        index = open(stem + ".index", "rb").read()
+        index = Path(stem + ".index").read_bytes()
         assert len(index) % 8 == 0 and len(index) > 0  # trimmed to its entries
         entries = list(struct.iter_unpack(">ii", index))
         for rel, position in entries:
             # the entry names the last offset of the batch starting at that position
             assert by_position[position][1] == base + rel
-        gaps = [b - a for (_, a), (_, b) in zip(entries, entries[1:])]
+        gaps = [b - a for (_, a), (_, b) in itertools.pairwise(entries)]
         assert all(g > 256 for g in gaps)  # sparse: one entry per index.interval.bytes
-        timeindex = open(stem + ".timeindex", "rb").read()
+        timeindex = Path(stem + ".timeindex").read_bytes()
         assert len(timeindex) % 12 == 0 and len(timeindex) > 0
         time_entries = list(struct.iter_unpack(">qi", timeindex))
         assert [t for t, _ in time_entries] == sorted({t for t, _ in time_entries})
@@ -74,5 +76,5 @@ def test_segment_files_follow_kafkas_format(tmp_path):
             assert max_ts[base + rel] == ts
         assert time_entries[-1][0] == max(ts for *_, ts in batches)
     assert next_offset == 240
-    epochs = open(os.path.join(path, "leader-epoch-checkpoint")).read().split("\n")
+    epochs = Path(os.path.join(path, "leader-epoch-checkpoint")).read_text().split("\n")
     assert epochs[:3] == ["0", "1", "0 0"]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import pytest
 
-from kafkapy.storage.checkpoint import read_leader_epoch_checkpoint, read_offset_checkpoint, write_offset_checkpoint
+from kafkapy.storage.checkpoint import (
+    read_leader_epoch_checkpoint,
+    read_offset_checkpoint,
+    write_offset_checkpoint,
+)
 from kafkapy.storage.errors import StorageError
 from kafkapy.storage.log_manager import CLEAN_SHUTDOWN_FILE, LogManager
 from kafkapy.wire.error_codes import ErrorCode
@@ -27,12 +32,12 @@ def test_meta_properties_and_checkpoint_files(tmp_path):
         log.append(batch(2), leader_epoch=5, now_ms=0)
     log.update_high_watermark(6)
     manager.close(now_ms=1)
-    meta = open(tmp_path / "meta.properties").read().splitlines()
+    meta = Path(tmp_path / "meta.properties").read_text().splitlines()
     assert meta[0].startswith("#")
     props = dict(line.split("=", 1) for line in meta if not line.startswith("#"))
     assert props["version"] == "1" and props["cluster.id"] == "c1" and props["node.id"] == "1"
     assert len(props["directory.id"]) == 22
-    assert open(tmp_path / "recovery-point-offset-checkpoint").read() == "0\n1\norders 3 8\n"
+    assert Path(tmp_path / "recovery-point-offset-checkpoint").read_text() == "0\n1\norders 3 8\n"
     assert read_offset_checkpoint(str(tmp_path / "replication-offset-checkpoint")) == {("orders", 3): 6}
     assert read_offset_checkpoint(str(tmp_path / "log-start-offset-checkpoint")) == {("orders", 3): 0}
     assert read_leader_epoch_checkpoint(str(tmp_path / "orders-3" / "leader-epoch-checkpoint")) == [(5, 0)]
@@ -102,9 +107,9 @@ def test_checkpoint_rejects_malformed_files(tmp_path):
     path = str(tmp_path / "cp")
     write_offset_checkpoint(path, {("a", 0): 5, ("b", 1): 7})
     assert read_offset_checkpoint(path) == {("a", 0): 5, ("b", 1): 7}
-    open(path, "w").write("0\n3\na 0 5\n")
+    Path(path).write_text("0\n3\na 0 5\n")
     with pytest.raises(StorageError):
         read_offset_checkpoint(path)
-    open(path, "w").write("1\n0\n")
+    Path(path).write_text("1\n0\n")
     with pytest.raises(StorageError):
         read_offset_checkpoint(path)

@@ -8,7 +8,13 @@ import tempfile
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from kafkapy.storage.partition_log import PartitionLog
 from kafkapy.wire.records import iter_absolute_records, scan_batches

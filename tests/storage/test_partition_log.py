@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
 from kafkapy.storage.partition_log import (
     EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP,
@@ -14,7 +12,13 @@ from kafkapy.storage.partition_log import (
 )
 from kafkapy.wire.buffers import FileRegion
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.records import TimestampType, iter_absolute_records, read_batch_header, scan_batches, validate_batch
+from kafkapy.wire.records import (
+    TimestampType,
+    iter_absolute_records,
+    read_batch_header,
+    scan_batches,
+    validate_batch,
+)
 
 from .batches import T0, batch, region_bytes
 from .conftest import SMALL
@@ -86,7 +90,7 @@ def test_read_returns_regions_and_respects_limits(open_log, backend):
     size = read_all_batches(log)[0][0].size
     info = log.read(4, 1)  # mid-batch start, tiny max: one whole batch anyway
     assert info.size == size and not info.first_entry_incomplete
-    (pos, header), = scan_batches(region_bytes(info.records)).batches
+    (_, header), = scan_batches(region_bytes(info.records)).batches
     assert header.base_offset == 3
     if backend == "file":
         assert all(isinstance(p, FileRegion) for p in info.records)

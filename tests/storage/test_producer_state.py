@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import struct
+from pathlib import Path
 
 from crc32c import crc32c
 
-from kafkapy.storage.partition_log import AppendOrigin, FetchIsolation, PartitionLog
+from kafkapy.storage.partition_log import FetchIsolation, PartitionLog
 from kafkapy.storage.producer_state import ProducerStateManager
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.records import build_end_txn_marker, scan_batches
@@ -136,13 +137,13 @@ def test_snapshot_file_format(tmp_path):
     manager.update_map_end_offset(103)
     path = manager.take_snapshot()
     assert os.path.basename(path) == "00000000000000000103.snapshot"
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     version, crc, count = struct.unpack_from(">hIi", data)
     assert (version, count) == (1, 1) and crc == crc32c(data[6:])
-    pid, epoch, last_seq, last_offset, delta, ts, coord, txn_first = struct.unpack_from(">qhiqiqiq", data, 10)
+    pid, epoch, last_seq, last_offset, delta, _, coord, txn_first = struct.unpack_from(">qhiqiqiq", data, 10)
     assert (pid, epoch, last_seq, last_offset, delta, coord, txn_first) == (11, 2, 7, 102, 2, -1, -1)
     corrupt = bytearray(data)
     corrupt[-1] ^= 1
-    open(path, "wb").write(corrupt)
+    Path(path).write_bytes(corrupt)
     assert ProducerStateManager.read_snapshot(path) is None
     assert manager.load_latest_snapshot(1000) is None and not os.path.exists(path)

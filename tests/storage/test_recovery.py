@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from kafkapy.storage.partition_log import PartitionLog
 from kafkapy.wire.records import scan_batches
 
 from . import crash_writer
-from .batches import batch, region_bytes
+from .batches import batch
 from .conftest import SMALL
 from .test_partition_log import read_all_batches
 
@@ -29,7 +30,7 @@ def write_log(path: str, n: int = 60) -> list[bytes]:
 
 
 def active_log_file(path: str) -> str:
-    return os.path.join(path, sorted(f for f in os.listdir(path) if f.endswith(".log"))[-1])
+    return os.path.join(path, max(f for f in os.listdir(path) if f.endswith(".log")))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -43,7 +44,7 @@ def test_cut_at_any_byte_recovers_to_last_whole_batch(tmp_path, seed):
     log = PartitionLog.open(path, "t", 0, SMALL, now_ms=0)  # unclean: recovery point 0
     recovered = [data for _, data in read_all_batches(log)]
     assert recovered == stored[: len(recovered)]
-    whole = scan_batches(open(log_file, "rb").read())
+    whole = scan_batches(Path(log_file).read_bytes())
     assert whole.error is None and whole.valid_end == os.path.getsize(log_file) <= cut
     assert log.log_end_offset == 2 * len(recovered)
     # the log is writable right after, at the right offset
@@ -86,9 +87,9 @@ def test_interrupted_cleaning_files_are_resolved(tmp_path):
     stored = write_log(path)
     names = sorted(os.listdir(path))
     # a cleaning that did not get to swap: .cleaned files are dropped
-    open(os.path.join(path, "00000000000000000000.log.cleaned"), "wb").write(b"junk")
+    Path(os.path.join(path, "00000000000000000000.log.cleaned")).write_bytes(b"junk")
     # a deletion that did not finish
-    open(os.path.join(path, "00000000000000000004.log.deleted"), "wb").write(b"junk")
+    Path(os.path.join(path, "00000000000000000004.log.deleted")).write_bytes(b"junk")
     log = PartitionLog.open(path, "t", 0, SMALL, now_ms=0, clean_shutdown=True)
     assert [data for _, data in read_all_batches(log)] == stored
     log.close()
@@ -138,6 +139,6 @@ def test_sigkill_during_appends_loses_nothing_acknowledged(tmp_path):
         assert all(i in range(len(found)) for i in acked), "an acknowledged batch was lost"
         for f in os.listdir(path):
             if f.endswith(".log"):
-                scan = scan_batches(open(os.path.join(path, f), "rb").read())
+                scan = scan_batches(Path(os.path.join(path, f)).read_bytes())
                 assert scan.error is None
     print(f"{torn} of 25 kills left a torn batch that recovery cut")
