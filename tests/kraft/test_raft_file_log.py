@@ -13,9 +13,17 @@ from kafkapy.kraft.raft.errors import RaftError
 from kafkapy.kraft.raft.file_log import FileRaftLog
 from kafkapy.kraft.raft.log import EpochEntry
 from kafkapy.kraft.raft.messages import OffsetAndEpoch, ReplicaKey
-from kafkapy.kraft.raft.quorum_store import FileQuorumStateStore, decode_quorum_state, encode_quorum_state
+from kafkapy.kraft.raft.quorum_store import (
+    FileQuorumStateStore,
+    decode_quorum_state,
+    encode_quorum_state,
+)
 from kafkapy.kraft.raft.records import KRaftVersionRecord, LeaderChangeMessage, LogEntry
-from kafkapy.kraft.raft.snapshot import SnapshotContent, parse_snapshot_file_name, snapshot_file_name
+from kafkapy.kraft.raft.snapshot import (
+    SnapshotContent,
+    parse_snapshot_file_name,
+    snapshot_file_name,
+)
 from kafkapy.kraft.raft.voters import VoterSet
 
 

@@ -5,20 +5,60 @@ from __future__ import annotations
 
 import pytest
 
-from kafkapy.kraft.raft.batches import KafkaSnapshotCodec, decode_entries, encode_entries, uuid_bytes, uuid_str
-from kafkapy.kraft.raft.messages import (
-    AddRaftVoterRequest, AddRaftVoterResponse, BeginQuorumEpochRequest, BeginQuorumEpochResponse,
-    DescribeQuorumRequest, DescribeQuorumResponse, EndQuorumEpochRequest, EndQuorumEpochResponse, EpochEndOffset,
-    FetchRequest, FetchResponse, FetchSnapshotRequest, FetchSnapshotResponse, LeaderIdAndEpoch, OffsetAndEpoch,
-    RemoveRaftVoterRequest, RemoveRaftVoterResponse, ReplicaKey, ReplicaState, UpdateRaftVoterRequest,
-    UpdateRaftVoterResponse, VoteRequest, VoteResponse,
+from kafkapy.kraft.raft.batches import (
+    KafkaSnapshotCodec,
+    decode_entries,
+    encode_entries,
+    uuid_bytes,
+    uuid_str,
 )
-from kafkapy.kraft.raft.records import Endpoint, KRaftVersionRecord, LeaderChangeMessage, LogEntry, Voter
+from kafkapy.kraft.raft.messages import (
+    AddRaftVoterRequest,
+    AddRaftVoterResponse,
+    BeginQuorumEpochRequest,
+    BeginQuorumEpochResponse,
+    DescribeQuorumRequest,
+    DescribeQuorumResponse,
+    EndQuorumEpochRequest,
+    EndQuorumEpochResponse,
+    EpochEndOffset,
+    FetchRequest,
+    FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
+    LeaderIdAndEpoch,
+    OffsetAndEpoch,
+    RemoveRaftVoterRequest,
+    RemoveRaftVoterResponse,
+    ReplicaKey,
+    ReplicaState,
+    UpdateRaftVoterRequest,
+    UpdateRaftVoterResponse,
+    VoteRequest,
+    VoteResponse,
+)
+from kafkapy.kraft.raft.records import (
+    Endpoint,
+    KRaftVersionRecord,
+    LeaderChangeMessage,
+    LogEntry,
+    Voter,
+)
 from kafkapy.kraft.raft.snapshot import SnapshotContent
 from kafkapy.kraft.raft.voters import VoterSet
-from kafkapy.kraft.raft.wire_translation import METADATA_TOPIC_ID, from_wire, is_metadata_fetch, to_wire
+from kafkapy.kraft.raft.wire_translation import (
+    METADATA_TOPIC_ID,
+    from_wire,
+    is_metadata_fetch,
+    to_wire,
+)
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.records import decode_control_key, iter_absolute_records, iter_batches, validate_batch
+from kafkapy.wire.records import (
+    decode_control_key,
+    iter_absolute_records,
+    iter_batches,
+    validate_batch,
+)
 
 DIR = uuid_str(bytes(range(1, 17)))
 VOTERS = VoterSet([Voter(1, DIR, (Endpoint("CONTROLLER", "localhost", 9093),)), Voter(2, None, (), (0, 1))])

@@ -146,8 +146,8 @@ class Script:
         raft = self.s.nodes[int(args[0])].raft
         assert raft is not None
         response = raft.describe_quorum()
-        out = [f"{response.error_code.name} leader={response.leader_id} epoch={response.leader_epoch} "
-               f"hw={response.high_watermark}"]
+        out = [(f"{response.error_code.name} leader={response.leader_id} epoch={response.leader_epoch} "
+                f"hw={response.high_watermark}")]
         for kind, replicas in (("voter", response.current_voters), ("observer", response.observers)):
             out += [f"  {kind} {r.replica_id} log_end_offset={r.log_end_offset}" for r in replicas]
         if isinstance(raft.state, LeaderState):

@@ -22,7 +22,13 @@ from typing import Any
 from kafkapy.kraft.raft.errors import RaftError
 from kafkapy.kraft.raft.messages import OffsetAndEpoch
 from kafkapy.kraft.raft.records import (
-    ControlRecord, ControlRecordType, Endpoint, KRaftVersionRecord, LeaderChangeMessage, LogEntry, Voter,
+    ControlRecord,
+    ControlRecordType,
+    Endpoint,
+    KRaftVersionRecord,
+    LeaderChangeMessage,
+    LogEntry,
+    Voter,
     VotersRecord,
 )
 from kafkapy.kraft.raft.snapshot import SnapshotContent
@@ -36,7 +42,12 @@ from kafkapy.wire.messages import snapshot_header_record as _sh
 from kafkapy.wire.messages import voters_record as _vr
 from kafkapy.wire.primitives import ZERO_UUID
 from kafkapy.wire.records import (
-    Record, build_batch, decode_control_key, encode_control_key, iter_absolute_records, iter_batches,
+    Record,
+    build_batch,
+    decode_control_key,
+    encode_control_key,
+    iter_absolute_records,
+    iter_batches,
     validate_batch,
 )
 

@@ -21,7 +21,7 @@ class ElectionState:
 class EpochElection:
     """Granted and rejected (pre-)votes of one election, counted against its voters."""
 
-    __slots__ = ("voters", "granted", "rejected")
+    __slots__ = ("granted", "rejected", "voters")
 
     def __init__(self, voters: VoterSet, local_id: int) -> None:
         self.voters = voters
@@ -49,7 +49,7 @@ class EpochState:
     """One state of one epoch; ``deadline_ms`` is its own timer (election or fetch)."""
 
     name: ClassVar[str]
-    __slots__ = ("epoch", "deadline_ms")
+    __slots__ = ("deadline_ms", "epoch")
     leader_id: int | None = None
     voted_key: ReplicaKey | None = None
 

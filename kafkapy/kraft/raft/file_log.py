@@ -23,12 +23,20 @@ import time
 from collections.abc import Callable, Sequence
 
 from kafkapy.config import DEFAULT_LOG_CONFIG, LogConfig
-from kafkapy.kraft.raft.batches import KafkaSnapshotCodec, decode_entries, encode_entries
+from kafkapy.kraft.raft.batches import (
+    KafkaSnapshotCodec,
+    decode_entries,
+    encode_entries,
+)
 from kafkapy.kraft.raft.memory_log import MemoryLog, MemorySnapshot
 from kafkapy.kraft.raft.messages import OffsetAndEpoch
 from kafkapy.kraft.raft.records import LogEntry
 from kafkapy.kraft.raft.snapshot import (
-    DELETED_SUFFIX, PARTIAL_SUFFIX, SnapshotContent, parse_snapshot_file_name, snapshot_file_name,
+    DELETED_SUFFIX,
+    PARTIAL_SUFFIX,
+    SnapshotContent,
+    parse_snapshot_file_name,
+    snapshot_file_name,
 )
 from kafkapy.storage.checkpoint import fsync_dir
 from kafkapy.storage.partition_log import PartitionLog
@@ -64,7 +72,7 @@ class FileRaftLog(MemoryLog):
         snapshots = []
         for name in os.listdir(directory):
             path = os.path.join(directory, name)
-            if name.endswith(PARTIAL_SUFFIX) or name.endswith(DELETED_SUFFIX):
+            if name.endswith((PARTIAL_SUFFIX, DELETED_SUFFIX)):
                 os.unlink(path)
             elif (snapshot_id := parse_snapshot_file_name(name)) is not None:
                 snapshots.append(snapshot_id)

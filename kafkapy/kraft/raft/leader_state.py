@@ -55,9 +55,20 @@ class LeaderState(EpochState):
 
     name = "Leader"
     __slots__ = (
-        "leader_id", "voted_key", "local", "epoch_start_offset", "voters", "granting_voters",
-        "config", "high_watermark", "local_end_offset", "replicas", "fetched_voters",
-        "begin_quorum_unacknowledged", "parked_fetches", "pending_voter_change",
+        "begin_quorum_unacknowledged",
+        "config",
+        "epoch_start_offset",
+        "fetched_voters",
+        "granting_voters",
+        "high_watermark",
+        "leader_id",
+        "local",
+        "local_end_offset",
+        "parked_fetches",
+        "pending_voter_change",
+        "replicas",
+        "voted_key",
+        "voters",
     )
 
     def __init__(self, local: ReplicaKey, epoch: int, epoch_start_offset: int,

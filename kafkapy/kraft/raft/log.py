@@ -78,13 +78,13 @@ class RaftLog(Protocol):
 class PersistentRaftLog(RaftLog, Protocol):
     """A log the driver writes: applies Ready, reads snapshot content, snapshots, deletes."""
 
-    def persist(self, ready: "Ready") -> None:
+    def persist(self, ready: Ready) -> None:
         """Apply a Ready's snapshot install, truncation and entries, durably, in that order."""
 
     def snapshot_records(self, snapshot: RaftSnapshot) -> Sequence[bytes]:
         """The state machine's data records held in ``snapshot``."""
 
-    def create_snapshot(self, content: "SnapshotContent") -> RaftSnapshot: ...
+    def create_snapshot(self, content: SnapshotContent) -> RaftSnapshot: ...
 
     def delete_before_snapshot(self) -> int:
         """Delete the log before the latest snapshot; returns the entries removed."""
@@ -113,7 +113,7 @@ class LogView:
     starting at ``base_offset``.
     """
 
-    __slots__ = ("stable", "snapshot", "truncate_to", "unstable")
+    __slots__ = ("snapshot", "stable", "truncate_to", "unstable")
 
     def __init__(self, stable: RaftLog) -> None:
         self.stable = stable

@@ -18,7 +18,6 @@ RemoveRaftVoter 81, UpdateRaftVoter 82.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from kafkapy.kraft.raft.records import Endpoint, LogEntry
 from kafkapy.wire.error_codes import ErrorCode
@@ -242,16 +241,16 @@ class UpdateRaftVoterResponse:
     current_leader: LeaderIdAndEpoch = LeaderIdAndEpoch()
 
 
-RaftRequest = Union[
-    VoteRequest, BeginQuorumEpochRequest, EndQuorumEpochRequest, FetchRequest,
-    FetchSnapshotRequest, DescribeQuorumRequest, AddRaftVoterRequest,
-    RemoveRaftVoterRequest, UpdateRaftVoterRequest,
-]
-RaftResponse = Union[
-    VoteResponse, BeginQuorumEpochResponse, EndQuorumEpochResponse, FetchResponse,
-    FetchSnapshotResponse, DescribeQuorumResponse, AddRaftVoterResponse,
-    RemoveRaftVoterResponse, UpdateRaftVoterResponse,
-]
+RaftRequest = (
+    VoteRequest | BeginQuorumEpochRequest | EndQuorumEpochRequest | FetchRequest
+    | FetchSnapshotRequest | DescribeQuorumRequest | AddRaftVoterRequest
+    | RemoveRaftVoterRequest | UpdateRaftVoterRequest
+)
+RaftResponse = (
+    VoteResponse | BeginQuorumEpochResponse | EndQuorumEpochResponse | FetchResponse
+    | FetchSnapshotResponse | DescribeQuorumResponse | AddRaftVoterResponse
+    | RemoveRaftVoterResponse | UpdateRaftVoterResponse
+)
 
 
 @dataclass(frozen=True, slots=True)

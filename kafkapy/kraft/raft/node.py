@@ -38,19 +38,47 @@ from kafkapy.kraft.raft.errors import RaftInvariantError
 from kafkapy.kraft.raft.leader_state import LeaderState, PendingVoterChange
 from kafkapy.kraft.raft.log import LogView, RaftLog, SnapshotInstall, Validation
 from kafkapy.kraft.raft.messages import (
-    NO_LEADER, AddRaftVoterRequest, AddRaftVoterResponse, BeginQuorumEpochRequest,
-    BeginQuorumEpochResponse, DescribeQuorumRequest, DescribeQuorumResponse,
-    EndQuorumEpochRequest, EndQuorumEpochResponse, Envelope, EpochEndOffset, FetchRequest,
-    FetchResponse, FetchSnapshotRequest, FetchSnapshotResponse, LeaderIdAndEpoch,
-    OffsetAndEpoch, RemoveRaftVoterRequest, RemoveRaftVoterResponse, ReplicaKey,
-    UpdateRaftVoterRequest, UpdateRaftVoterResponse, VoteRequest, VoteResponse,
+    NO_LEADER,
+    AddRaftVoterRequest,
+    AddRaftVoterResponse,
+    BeginQuorumEpochRequest,
+    BeginQuorumEpochResponse,
+    DescribeQuorumRequest,
+    DescribeQuorumResponse,
+    EndQuorumEpochRequest,
+    EndQuorumEpochResponse,
+    Envelope,
+    EpochEndOffset,
+    FetchRequest,
+    FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
+    LeaderIdAndEpoch,
+    RemoveRaftVoterRequest,
+    RemoveRaftVoterResponse,
+    ReplicaKey,
+    UpdateRaftVoterRequest,
+    UpdateRaftVoterResponse,
+    VoteRequest,
+    VoteResponse,
 )
 from kafkapy.kraft.raft.quorum_state import (
-    CandidateState, FollowerState, ProspectiveState, QuorumState, ResignedState,
-    UnattachedState, VotedState,
+    CandidateState,
+    FollowerState,
+    ProspectiveState,
+    QuorumState,
+    ResignedState,
+    UnattachedState,
+    VotedState,
 )
 from kafkapy.kraft.raft.ready import Ready
-from kafkapy.kraft.raft.records import KRaftVersionRecord, LeaderChangeMessage, LogEntry, Voter, VotersRecord
+from kafkapy.kraft.raft.records import (
+    KRaftVersionRecord,
+    LeaderChangeMessage,
+    LogEntry,
+    Voter,
+    VotersRecord,
+)
 from kafkapy.kraft.raft.voters import VoterSet, VoterSetHistory
 from kafkapy.wire.error_codes import ErrorCode
 
@@ -268,9 +296,8 @@ class RaftNode:
         if ready.committed:
             self._next_commit = ready.committed[-1].offset + 1
         state = self._quorum.state
-        if isinstance(state, LeaderState):
-            if state.update_local_end_offset(self._persisted_end):
-                self._on_high_watermark_change(state)
+        if isinstance(state, LeaderState) and state.update_local_end_offset(self._persisted_end):
+            self._on_high_watermark_change(state)
         self._poll()
 
     # --- plumbing -------------------------------------------------------------------
@@ -511,9 +538,8 @@ class RaftNode:
         start = self._log.end_offset
         entries = [LogEntry(start + i, state.epoch, value) for i, value in enumerate(values)]
         self._append(entries)
-        if any(isinstance(e.value, VotersRecord) for e in entries):
-            if state.maybe_update_high_watermark():
-                self._on_high_watermark_change(state)
+        if any(isinstance(e.value, VotersRecord) for e in entries) and state.maybe_update_high_watermark():
+            self._on_high_watermark_change(state)
         self._complete_parked_fetches(state)
         return entries[-1].offset
 

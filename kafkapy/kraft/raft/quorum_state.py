@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import random as _random
 from collections.abc import Callable
+
 from kafkapy.kraft.raft.config import RaftConfig
 from kafkapy.kraft.raft.epoch_state import ElectionState, EpochElection, EpochState
 from kafkapy.kraft.raft.errors import RaftInvariantError
@@ -86,7 +87,7 @@ class ProspectiveState(EpochState):
     """Asks for pre-votes (KIP-996) without bumping the epoch; keeps leader and vote."""
 
     name = "Prospective"
-    __slots__ = ("leader_id", "voted_key", "election", "retries")
+    __slots__ = ("election", "leader_id", "retries", "voted_key")
 
     def __init__(self, epoch: int, deadline_ms: float, leader_id: int | None,
                  voted_key: ReplicaKey | None, election: EpochElection, retries: int) -> None:
@@ -108,7 +109,7 @@ class CandidateState(EpochState):
     """Bumped the epoch, voted for itself, asks for votes."""
 
     name = "Candidate"
-    __slots__ = ("voted_key", "election", "retries")
+    __slots__ = ("election", "retries", "voted_key")
 
     def __init__(self, epoch: int, deadline_ms: float, local: ReplicaKey,
                  election: EpochElection, retries: int) -> None:
@@ -127,7 +128,7 @@ class FollowerState(EpochState):
     """
 
     name = "Follower"
-    __slots__ = ("leader_id", "voted_key", "has_fetched_from_leader", "fetching_snapshot")
+    __slots__ = ("fetching_snapshot", "has_fetched_from_leader", "leader_id", "voted_key")
 
     def __init__(self, epoch: int, deadline_ms: float, leader_id: int,
                  voted_key: ReplicaKey | None) -> None:
@@ -161,7 +162,7 @@ class QuorumState:
     Not task-safe: owned by one :class:`~kafkapy.kraft.raft.node.RaftNode`.
     """
 
-    __slots__ = ("local", "voters", "high_watermark", "config", "random", "state", "pending_election")
+    __slots__ = ("config", "high_watermark", "local", "pending_election", "random", "state", "voters")
 
     def __init__(self, config: RaftConfig, voters: VoterSetHistory, rng: _random.Random,
                  high_watermark: Callable[[], int | None]) -> None:

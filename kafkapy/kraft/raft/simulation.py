@@ -39,7 +39,12 @@ from kafkapy.kraft.raft.config import RaftConfig
 from kafkapy.kraft.raft.epoch_state import ElectionState
 from kafkapy.kraft.raft.errors import RaftInvariantError
 from kafkapy.kraft.raft.memory_log import MemoryLog
-from kafkapy.kraft.raft.messages import AddRaftVoterRequest, Envelope, OffsetAndEpoch, RemoveRaftVoterRequest
+from kafkapy.kraft.raft.messages import (
+    AddRaftVoterRequest,
+    Envelope,
+    OffsetAndEpoch,
+    RemoveRaftVoterRequest,
+)
 from kafkapy.kraft.raft.node import RaftNode
 from kafkapy.kraft.raft.records import Endpoint, LogEntry, Voter
 from kafkapy.kraft.raft.snapshot import SnapshotContent, SnapshotPolicy
@@ -570,7 +575,7 @@ def run_random_schedule(seed: int, duration_ms: int = 6000, *, membership: bool 
         if isinstance(offset, ErrorCode):
             continue
         target = offset + 1
-        if sim.run_until(lambda: all(n.applied_offset >= target for n in sim.nodes.values()), 10000):
+        if sim.run_until(lambda t=target: all(n.applied_offset >= t for n in sim.nodes.values()), 10000):
             done = True
             break
     if not done:

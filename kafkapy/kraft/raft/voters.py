@@ -26,12 +26,12 @@ class VoterSet:
         self.ids: frozenset[int] = frozenset(self._voters)
 
     @classmethod
-    def of_ids(cls, ids: Iterable[int]) -> "VoterSet":
+    def of_ids(cls, ids: Iterable[int]) -> VoterSet:
         """A static voter set from ids only (``controller.quorum.voters`` without endpoints)."""
         return cls(Voter(i) for i in ids)
 
     @classmethod
-    def from_record(cls, record: VotersRecord) -> "VoterSet":
+    def from_record(cls, record: VotersRecord) -> VoterSet:
         return cls(record.voters)
 
     def to_record(self) -> VotersRecord:
@@ -50,10 +50,10 @@ class VoterSet:
     def get(self, node_id: int) -> Voter | None:
         return self._voters.get(node_id)
 
-    def with_voter(self, voter: Voter) -> "VoterSet":
+    def with_voter(self, voter: Voter) -> VoterSet:
         return VoterSet([*(v for i, v in self._voters.items() if i != voter.voter_id), voter])
 
-    def without(self, node_id: int) -> "VoterSet":
+    def without(self, node_id: int) -> VoterSet:
         return VoterSet(v for i, v in self._voters.items() if i != node_id)
 
     def __eq__(self, other: object) -> bool:

@@ -13,14 +13,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafkapy.kraft.raft.batches import decode_entries, encode_entries, uuid_bytes, uuid_str
+from kafkapy.kraft.raft.batches import (
+    decode_entries,
+    encode_entries,
+    uuid_bytes,
+    uuid_str,
+)
 from kafkapy.kraft.raft.errors import RaftError
 from kafkapy.kraft.raft.messages import (
-    AddRaftVoterRequest, AddRaftVoterResponse, BeginQuorumEpochRequest, BeginQuorumEpochResponse,
-    DescribeQuorumRequest, DescribeQuorumResponse, EndQuorumEpochRequest, EndQuorumEpochResponse, EpochEndOffset,
-    FetchRequest, FetchResponse, FetchSnapshotRequest, FetchSnapshotResponse, LeaderIdAndEpoch, OffsetAndEpoch,
-    RaftRequest, RaftResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse, ReplicaKey, ReplicaState,
-    UpdateRaftVoterRequest, UpdateRaftVoterResponse, VoteRequest, VoteResponse,
+    AddRaftVoterRequest,
+    AddRaftVoterResponse,
+    BeginQuorumEpochRequest,
+    BeginQuorumEpochResponse,
+    DescribeQuorumRequest,
+    DescribeQuorumResponse,
+    EndQuorumEpochRequest,
+    EndQuorumEpochResponse,
+    EpochEndOffset,
+    FetchRequest,
+    FetchResponse,
+    FetchSnapshotRequest,
+    FetchSnapshotResponse,
+    LeaderIdAndEpoch,
+    OffsetAndEpoch,
+    RaftRequest,
+    RaftResponse,
+    RemoveRaftVoterRequest,
+    RemoveRaftVoterResponse,
+    ReplicaKey,
+    ReplicaState,
+    UpdateRaftVoterRequest,
+    UpdateRaftVoterResponse,
+    VoteRequest,
+    VoteResponse,
 )
 from kafkapy.kraft.raft.records import Endpoint
 from kafkapy.wire.error_codes import ErrorCode
