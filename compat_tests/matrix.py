@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", default="all", help="comma-separated client families, or all")
     parser.add_argument("--scenarios", default="all", help="comma-separated scenarios, or all")
     parser.add_argument("--jobs", type=int, default=3, help="client families run at once (default 3)")
-    parser.add_argument("--client-timeout", type=float, default=300, help="seconds one client family may take")
+    parser.add_argument("--client-timeout", type=float, default=180, help="seconds one client family may take (a healthy run takes under 20)")
     parser.add_argument("--require-installed", action="store_true", help="a client that is not installed fails the run")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
