@@ -1,0 +1,268 @@
+"""Reference oracle: one request corpus sent to Apache Kafka and to the broker under test.
+
+Each step sends a raw request (encoded with kafka-python's schema-driven protocol
+classes, the same upstream JSON schemas Kafka is generated from) over its own TCP
+connection, decodes the response, and normalises what legitimately differs between two
+brokers (throttle time, cluster and topic ids, host/port, error message wording). The
+normalised responses must be equal; a difference is either fixed in the broker or listed
+with its reason in oracle_differences.toml (then reported as known, not failed).
+
+    python -m compat_tests.oracle --start-reference --start-kafkapy
+    python -m compat_tests.oracle --start-reference --target-bootstrap HOST:PORT
+    python -m compat_tests.oracle --start-reference --target-reference   # validates the oracle itself
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import socket
+import struct
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from kafka.protocol.admin import (
+    CreateTopicsRequest,
+    DeleteTopicsRequest,
+    DescribeConfigsRequest,
+    IncrementalAlterConfigsRequest,
+)
+from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
+from kafka.protocol.metadata import ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest
+from kafka.protocol.producer import ProduceRequest
+from kafka.record.default_records import DefaultRecordBatchBuilder
+
+from compat_tests import brokers
+
+KNOWN = Path(__file__).with_name("oracle_differences.toml")
+TOPIC = "oracle-topic"
+BASE_TS = 1_700_000_000_000
+_correlation = itertools.count(1)
+
+
+def record_batch() -> bytes:
+    """Three records in one uncompressed v2 batch with fixed timestamps (deterministic bytes)."""
+    builder = DefaultRecordBatchBuilder(2, 0, False, -1, -1, -1, 1 << 20)
+    for i in range(3):
+        builder.append(i, BASE_TS + 1000 * i, f"k{i}".encode(), f"v{i}".encode(), [("h", b"x")])
+    return bytes(builder.build())
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def build(cls: Any, data: dict, version: int | None = None) -> Any:
+    """A request (or nested struct) from plain dicts, using the schema's nested classes."""
+    schema = cls.json if version is not None else cls._struct._json
+    fields = {_snake(f["name"]): f for f in schema["fields"]}
+    kwargs = {}
+    for key, value in data.items():
+        field = fields[key]
+        if "fields" in field and field["type"].startswith("[]"):
+            value = [build(getattr(cls, field["type"][2:]), item) for item in value]
+        elif "fields" in field:
+            value = build(getattr(cls, field["type"]), value)
+        kwargs[key] = value
+    return cls[version](**kwargs) if version is not None else cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    request: Callable[[], Any]  # a versioned kafka-python request object
+
+
+def _topic(name: str = TOPIC, partitions: int = 2, configs: list | None = None) -> dict:
+    return {"name": name, "num_partitions": partitions, "replication_factor": 1, "assignments": [],
+            "configs": configs or []}
+
+
+def _fetch(version: int, isolation: int = 0) -> Any:
+    partition = {"partition": 0, "current_leader_epoch": -1, "fetch_offset": 0, "last_fetched_epoch": -1,
+                 "log_start_offset": -1, "partition_max_bytes": 1 << 20}
+    return build(FetchRequest, {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20,
+                                "isolation_level": isolation, "session_id": 0, "session_epoch": -1,
+                                "topics": [{"topic": TOPIC, "partitions": [partition]}],
+                                "forgotten_topics_data": [], "rack_id": ""}, version)
+
+
+def _list_offsets(timestamp: int) -> Any:
+    return build(ListOffsetsRequest, {"replica_id": -1, "isolation_level": 0, "topics": [
+        {"name": TOPIC, "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": timestamp}]}]}, 7)
+
+
+def _describe_configs(names: list[str] | None) -> Any:
+    return build(DescribeConfigsRequest, {
+        "resources": [{"resource_type": 2, "resource_name": TOPIC, "configuration_keys": names}],
+        "include_synonyms": False, "include_documentation": False}, 4)
+
+
+def _metadata(topic: str) -> Any:
+    return build(MetadataRequest, {"topics": [{"topic_id": None, "name": topic}], "allow_auto_topic_creation": False,
+                                   "include_topic_authorized_operations": False}, 12)
+
+
+def _create(topic: dict, validate_only: bool = False) -> Any:
+    return build(CreateTopicsRequest, {"topics": [topic], "timeout_ms": 10000, "validate_only": validate_only}, 7)
+
+
+def _produce(partition: int, acks: int = 1) -> Any:
+    return build(ProduceRequest, {"transactional_id": None, "acks": acks, "timeout_ms": 5000, "topic_data": [
+        {"name": TOPIC, "partition_data": [{"index": partition, "records": record_batch()}]}]}, 9)
+
+
+CORPUS: list[Step] = [
+    Step("api_versions_v0", lambda: ApiVersionsRequest[0]()),
+    Step("api_versions_v3", lambda: ApiVersionsRequest[3](client_software_name="oracle", client_software_version="1")),
+    Step("metadata_unknown_topic", lambda: _metadata("oracle-missing")),
+    Step("create_topics", lambda: _create(_topic(configs=[{"name": "retention.ms", "value": "123456789"}]))),
+    Step("create_topics_exists", lambda: _create(_topic())),
+    Step("create_topics_bad_partitions", lambda: _create(_topic("oracle-zero", partitions=0))),
+    Step("create_topics_validate_only", lambda: _create(_topic("oracle-validate", partitions=3), validate_only=True)),
+    Step("metadata_topic", lambda: _metadata(TOPIC)),
+    Step("describe_configs_all", lambda: _describe_configs(None)),
+    Step("incremental_alter_configs", lambda: build(IncrementalAlterConfigsRequest, {"resources": [
+        {"resource_type": 2, "resource_name": TOPIC,
+         "configs": [{"name": "retention.ms", "config_operation": 0, "value": "987654321"}]}], "validate_only": False}, 1)),
+    Step("describe_configs_retention", lambda: _describe_configs(["retention.ms", "cleanup.policy"])),
+    Step("produce", lambda: _produce(0)),
+    Step("produce_again", lambda: _produce(0, acks=-1)),
+    Step("produce_unknown_partition", lambda: _produce(99)),
+    Step("list_offsets_earliest", lambda: _list_offsets(-2)),
+    Step("list_offsets_latest", lambda: _list_offsets(-1)),
+    Step("list_offsets_max_timestamp", lambda: _list_offsets(-3)),
+    Step("list_offsets_by_time", lambda: _list_offsets(BASE_TS + 500)),
+    Step("list_offsets_after_all", lambda: _list_offsets(BASE_TS + 10_000)),
+    Step("fetch_v12", lambda: _fetch(12)),
+    Step("fetch_v4_read_committed", lambda: _fetch(4, isolation=1)),
+    Step("find_coordinator", lambda: FindCoordinatorRequest[4](key_type=0, coordinator_keys=["oracle-group"])),
+    Step("delete_topics", lambda: build(DeleteTopicsRequest, {"topics": [{"name": TOPIC, "topic_id": None}],
+                                                              "timeout_ms": 10000}, 6)),
+    Step("metadata_deleted_topic", lambda: _metadata(TOPIC)),
+]
+
+# Fields whose values differ between any two brokers and carry no compatibility meaning.
+OPAQUE = {"throttle_time_ms": None, "cluster_id": "<cluster-id>", "host": "<host>", "port": "<port>",
+          "finalized_features_epoch": "<epoch>"}
+UUID_FIELDS = {"topic_id"}
+
+
+def normalise(value: Any, key: str | None = None) -> Any:
+    """Blank what legitimately differs between brokers; keep everything a client reads."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in OPAQUE:
+                out[k] = OPAQUE[k]
+            elif k in UUID_FIELDS:
+                out[k] = "<zero-uuid>" if v is None or str(v).strip("0-") == "" else "<uuid>"
+            elif k == "error_message":  # wording may differ; null vs empty vs text may not
+                out[k] = v if not v else "<message>"
+            else:
+                out[k] = normalise(v, k)
+        return out
+    if isinstance(value, list):
+        items = [normalise(v) for v in value]
+        if key in {"topics", "results", "partitions", "responses", "api_keys", "configs"}:  # order is not meaningful
+            items.sort(key=lambda item: json.dumps(item, sort_keys=True, default=str))
+        return items
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return value
+
+
+def encode(request: Any) -> bytes:
+    """The framed request; an encoding error is a corpus bug and stops the run."""
+    request.with_header(correlation_id=next(_correlation), client_id="kafkapy-oracle")
+    return request.encode(header=True, framed=True)
+
+
+def exchange(bootstrap: str, request: Any) -> dict:
+    """Send one request on a fresh connection; return the decoded response as a dict."""
+    host, port = bootstrap.rsplit(":", 1)
+    frame = encode(request)
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(frame)
+        size = struct.unpack(">i", brokers._recv_exact(sock, 4))[0]
+        payload = brokers._recv_exact(sock, size)
+    response_class = type(request).__name__.replace("Request", "Response").split("_v")[0]
+    module = sys.modules[type(request).__module__]
+    response = getattr(module, response_class).decode(payload, version=request.API_VERSION, header=True)
+    return response.to_dict()
+
+
+def diff(a: Any, b: Any, path: str = "") -> list[str]:
+    """Paths where two normalised responses differ (reference value first)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in diff(a.get(k, "<absent>"), b.get(k, "<absent>"), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in diff(x, y, f"{path}[{i}]")]
+    if a != b:
+        return [f"{path or '.'}: reference {json.dumps(a, default=str)[:160]} != target {json.dumps(b, default=str)[:160]}"]
+    return []
+
+
+def run(reference: str, target: str) -> tuple[int, int, int]:
+    """Play the corpus against both brokers; print one line per step; return (same, known, differing)."""
+    known = tomllib.loads(KNOWN.read_text()) if KNOWN.exists() else {}
+    counts = [0, 0, 0]
+    for step in CORPUS:
+        answers = []
+        for bootstrap in (reference, target):
+            request = step.request()
+            encode(request)  # fails loudly, outside the comparison, if the corpus is wrong
+            try:
+                answers.append(normalise(exchange(bootstrap, request)))
+            except (OSError, ValueError, EOFError) as exc:  # a dropped connection or undecodable answer is a result too
+                answers.append({"<no response>": f"{type(exc).__name__}: {exc}"})
+        differences = diff(*answers)
+        if not differences:
+            counts[0] += 1
+            print(f"same      {step.name}")
+        elif step.name in known:
+            counts[1] += 1
+            print(f"known     {step.name}: {known[step.name].get('reason', '')}")
+        else:
+            counts[2] += 1
+            print(f"DIFFERENT {step.name}")
+            for line in differences[:15]:
+                print(f"    {line}")
+            if len(differences) > 15:
+                print(f"    ... {len(differences) - 15} more")
+    return counts[0], counts[1], counts[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat_tests.oracle", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    ref = parser.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--reference-bootstrap", help="a running Apache Kafka to compare against")
+    ref.add_argument("--start-reference", action="store_true", help="start Apache Kafka from Maven Central jars")
+    tgt = parser.add_mutually_exclusive_group(required=True)
+    tgt.add_argument("--target-bootstrap", help="a running broker under test")
+    tgt.add_argument("--start-kafkapy", action="store_true", help="start kafkapy with --broker-command")
+    tgt.add_argument("--target-reference", action="store_true", help="a second Apache Kafka (checks the oracle)")
+    parser.add_argument("--broker-command", default=os.environ.get("KAFKAPY_BROKER_COMMAND", brokers.DEFAULT_KAFKAPY_COMMAND))
+    args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        reference = args.reference_bootstrap or stack.enter_context(brokers.start_reference()).bootstrap
+        if args.target_bootstrap:
+            target = args.target_bootstrap
+        elif args.target_reference:
+            target = stack.enter_context(brokers.start_reference()).bootstrap
+        else:
+            target = stack.enter_context(brokers.start_command(args.broker_command)).bootstrap
+        same, known, different = run(reference, target)
+    print(f"oracle: {same} same, {known} known differences, {different} different")
+    return 1 if different else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
