@@ -160,7 +160,7 @@ def test_delete_records_and_list_offsets(admin, broker, topic):
     assert offsets[TopicPartition(topic, 0)].offset == 10
     offsets = wait(admin.list_offsets({TopicPartition(topic, 0): OffsetSpec.max_timestamp()}))
     assert offsets[TopicPartition(topic, 0)].offset == 9
-    c = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "unused"})
+    c = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "unused", "enable.auto.commit": False})
     try:
         assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (4, 10)
     finally:

@@ -85,7 +85,7 @@ def test_offsets_for_times_and_watermarks(broker, topic):
     base = 1_600_000_000_000
     produce(broker.bootstrap_servers, topic,
             [{"value": b"%d" % i, "timestamp": base + 1000 * i} for i in range(10)], **{"linger.ms": 0})
-    c = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "unused"})
+    c = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "unused", "enable.auto.commit": False})
     try:
         assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (0, 10)
         found = c.offsets_for_times([TopicPartition(topic, 0, base + 3500)], timeout=10)
