@@ -7,6 +7,7 @@ test); ``serve_process`` is a ``kafkapy serve --memory`` subprocess.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -38,30 +39,40 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """A ``kafkapy serve`` child process; ``bootstrap_servers`` once it is ready."""
+    """A ``kafkapy serve`` child process; ``bootstrap_servers`` once it is ready.
+
+    Its output goes to ``<cwd>/serve.log`` (a pipe nobody reads could fill and block it).
+    """
 
     def __init__(self, args: list[str], port: int, cwd: str) -> None:
         self.port = port
         self.bootstrap_servers = f"127.0.0.1:{port}"
+        self.log_path = os.path.join(cwd, "serve.log")
+        self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kafkapy", "serve", *args,
              "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}"],
-            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, text=True,
         )
-        self.lines: list[str] = []
         deadline = time.monotonic() + 30
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if "kafkapy ready" in line:
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if "kafkapy ready" in self.output:
                 return
+            time.sleep(0.01)
         self.stop()
-        raise RuntimeError("kafkapy serve did not start:\n" + "".join(self.lines))
+        raise RuntimeError("kafkapy serve did not start:\n" + self.output)
 
-    def stop(self, sig: int = 15) -> int:
+    @property
+    def output(self) -> str:
+        with open(self.log_path) as f:
+            return f.read()
+
+    @property
+    def lines(self) -> list[str]:
+        return self.output.splitlines()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the process and wait for it (idempotent); returns its exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -69,9 +80,7 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout is not None:
-            self.lines.extend(self.proc.stdout.readlines())
-            self.proc.stdout.close()
+        self._log.close()
         return self.proc.returncode
 
 

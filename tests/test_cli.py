@@ -1,0 +1,70 @@
+"""The ``kafkapy`` command line: arguments and Kafka's ``.properties`` format."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from kafkapy.cli import build_parser, parse_override, parse_properties, serve_properties
+from kafkapy.node import quickstart_properties
+
+
+def test_properties_separators_comments_and_continuations():
+    text = (
+        "# comment\n"
+        "! also a comment\n"
+        "a=1\n"
+        "b : 2\n"
+        "c 3\n"
+        "  d=with spaces  kept\n"
+        "e=first \\\n"
+        "    second\n"
+        "f=\n"
+        "g\n"
+    )
+    assert parse_properties(text) == {
+        "a": "1", "b": "2", "c": "3", "d": "with spaces  kept", "e": "first second", "f": "", "g": "",
+    }
+
+
+def test_properties_escapes_and_last_key_wins():
+    text = "key\\ with\\:colon=tab\\there\nu=\\u00e9\nx=1\nx=2\npath=C:\\\\dir\n"
+    assert parse_properties(text) == {"key with:colon": "tab\there", "u": "é", "x": "2", "path": "C:\\dir"}
+
+
+def test_override_parsing():
+    assert parse_override("num.partitions=3") == ("num.partitions", "3")
+    assert parse_override("listeners=PLAINTEXT://h:1,X://h:2") == ("listeners", "PLAINTEXT://h:1,X://h:2")
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_override("no-equals")
+
+
+def test_serve_arguments(tmp_path):
+    config = tmp_path / "server.properties"
+    config.write_text("num.partitions=2\nnode.id=7\n")
+    args = build_parser().parse_args(["serve", "--memory", "--config", str(config),
+                                      "--override", "num.partitions=5"])
+    assert args.memory
+    props = serve_properties(args.config, args.override)
+    assert props == {"num.partitions": "5", "node.id": "7"}  # overrides win over the file
+
+
+def test_quickstart_defaults_and_listener_override():
+    props = quickstart_properties({})
+    assert props["node.id"] == "1"
+    assert props["process.roles"] == "broker,controller"
+    assert "PLAINTEXT://127.0.0.1:9092" in props["listeners"]
+    assert props["log.dirs"] == "./kafkapy-data"
+    # Listeners given alone are advertised as given.
+    props = quickstart_properties({"listeners": "PLAINTEXT://127.0.0.1:1234"})
+    assert "advertised.listeners" not in props
+
+
+def test_python_dash_m_help():
+    out = subprocess.run([sys.executable, "-m", "kafkapy", "serve", "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert "--override" in out.stdout and "--memory" in out.stdout and "--config" in out.stdout
