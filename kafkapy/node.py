@@ -25,6 +25,8 @@ from kafkapy.config import QUICKSTART_PROPERTIES, TEST_PROPERTIES, BrokerConfig,
 
 log = logging.getLogger("kafkapy")
 
+#: The names of ``listeners`` and ``advertised.listeners`` in the config table.
+BROKER_CONFIGS_LISTENERS = (BrokerConfig.field_name("listeners"), BrokerConfig.field_name("advertised_listeners"))
 _BROKER_ROLE = "broker"
 _CONTROLLER_ROLE = "controller"
 #: The security protocols Kafka knows, by name (``SecurityProtocol`` ids).
@@ -42,14 +44,24 @@ class NodeInfo:
     listeners: Mapping[str, tuple[str, int]]
 
 
+def _over(defaults: Mapping[str, str], properties: Mapping[str, str]) -> dict[str, str]:
+    """``properties`` over ``defaults``; listeners given without advertised listeners
+    are advertised as they are (the defaults' advertised listeners describe theirs)."""
+    merged = {**defaults, **properties}
+    listeners, advertised = BROKER_CONFIGS_LISTENERS
+    if listeners in properties and advertised not in properties:
+        merged.pop(advertised, None)
+    return merged
+
+
 def quickstart_properties(properties: Mapping[str, str]) -> dict[str, str]:
     """``properties`` over the quick-start defaults of ``kafkapy serve``."""
-    return {**QUICKSTART_PROPERTIES, **properties}
+    return _over(QUICKSTART_PROPERTIES, properties)
 
 
 def test_properties(properties: Mapping[str, str]) -> dict[str, str]:
     """``properties`` over the in-process test broker's defaults (free ports)."""
-    return {**TEST_PROPERTIES, **properties}
+    return _over(TEST_PROPERTIES, properties)
 
 
 def _csv(value: str | None) -> list[str]:
@@ -197,6 +209,12 @@ class _ServerEdge:
             raise CloseConnection(str(exc)) from None
 
 
+def _leaves(group: BaseException) -> list[BaseException]:
+    if isinstance(group, BaseExceptionGroup):
+        return [leaf for exc in group.exceptions for leaf in _leaves(exc)]
+    return [group]
+
+
 def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_level: str = "INFO") -> int:
     """Run a node in the foreground until SIGINT or SIGTERM; the ``kafkapy serve`` body.
 
@@ -222,10 +240,14 @@ def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_le
                     nursery.cancel_scope.cancel()
                     break
 
+    failures: list[BaseException] = []
     try:
         trio.run(main)
-    except (ValueError, OSError) as exc:
-        log.error("kafkapy failed to start: %s", exc)
+    except* (ValueError, OSError) as group:
+        failures = _leaves(group)
+    for exc in failures:
+        log.error("kafkapy failed: %s", exc)
+    if failures:
         return 1
     log.info("kafkapy stopped")
     return 0
