@@ -86,9 +86,7 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     from kafkapy.broker.dispatcher import BrokerDispatcher
     from kafkapy.broker.lifecycle import BrokerLifecycle
     from kafkapy.broker.log_tasks import run_log_tasks
-    from kafkapy.broker.local_metadata import LocalMetadataService
     from kafkapy.broker.replica_manager import ReplicaManager
-    from kafkapy.kraft.metadata.controller import ControllerConfig
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
     from kafkapy.server.serve import serve
@@ -120,29 +118,24 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
         return time.time_ns() // 1_000_000
 
     data_dir = None if memory else config.data_dirs[0]
-    metadata = LocalMetadataService(
-        ControllerConfig(num_partitions=config.num_partitions,
-                         default_replication_factor=config.default_replication_factor,
-                         broker_session_timeout_ms=config.broker_session_timeout_ms),
-        cluster_id=_stored_cluster_id(data_dir),
-        clock_ms=clock_ms,
-    )
-
-    def broker_configs() -> BrokerConfigs:
-        return broker_config_sources(config, metadata.image)
-
-    logs = LogManager.open(
-        data_dir, cluster_id=metadata.image.cluster_id or "", node_id=config.node_id, now_ms=clock_ms(),
-        config_for=lambda topic: LogConfig.from_sources(metadata.image.topic_configs(topic), broker_configs()),
-        producer_id_expiration_ms=config.producer_id_expiration_ms)
-    replicas = ReplicaManager(config.node_id, logs, broker_configs, clock_ms)
-    core = BrokerCore(config, metadata, replicas, clock_ms=clock_ms)
-    metadata.add_publisher(lambda old, new: replicas.apply_image(new))
-    replicas.apply_image(metadata.image)
-    dispatcher = _ServerEdge(BrokerDispatcher(core))
-
+    cluster_id = _stored_cluster_id(data_dir) or _new_cluster_id()
+    logs: LogManager | None = None
     try:
         async with trio.open_nursery() as nursery:
+            metadata = await _start_metadata(nursery, config, cluster_id, memory=memory)
+
+            def broker_configs() -> BrokerConfigs:
+                return broker_config_sources(config, metadata.image)
+
+            logs = LogManager.open(
+                data_dir, cluster_id=cluster_id, node_id=config.node_id, now_ms=clock_ms(),
+                config_for=lambda topic: LogConfig.from_sources(metadata.image.topic_configs(topic), broker_configs()),
+                producer_id_expiration_ms=config.producer_id_expiration_ms)
+            replicas = ReplicaManager(config.node_id, logs, broker_configs, clock_ms)
+            core = BrokerCore(config, metadata, replicas, clock_ms=clock_ms)
+            metadata.add_publisher(lambda old, new: replicas.apply_image(new))
+            replicas.apply_image(metadata.image)
+            dispatcher = _ServerEdge(BrokerDispatcher(core))
             bound = await nursery.start(lambda task_status: serve(
                 listeners, dispatcher, settings=settings, task_status=task_status))
             by_name = {address.listener: (address.host, address.port) for address in bound}
@@ -155,7 +148,8 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
                                          f"{first.host}:{first.port}", by_name))
             await trio.sleep_forever()
     finally:
-        logs.close(clock_ms())
+        if logs is not None:
+            logs.close(clock_ms())
 
 
 def _advertised(config: BrokerConfig, bound: Mapping[str, tuple[str, int]], protocols: Mapping[str, str],
@@ -177,6 +171,66 @@ def _advertised(config: BrokerConfig, bound: Mapping[str, tuple[str, int]], prot
     if not out:
         raise ValueError("advertised.listeners names no broker listener")
     return out
+
+
+async def _start_metadata(nursery: trio.Nursery, config: BrokerConfig, cluster_id: str, *,
+                          memory: bool) -> Any:
+    """Start the Raft driver of ``__cluster_metadata`` and the metadata service on it,
+    and return the service once this node's image is bootstrapped.
+
+    The quorum is ``controller.quorum.voters``; a single voter elects itself and needs
+    no network.
+    """
+    import os
+
+    from kafkapy.kraft.metadata.bootstrap import bootstrap_records
+    from kafkapy.kraft.metadata.controller import ControllerConfig
+    from kafkapy.kraft.metadata.records import NoOpRecord, encode_record
+    from kafkapy.kraft.metadata.service import MetadataService
+    from kafkapy.kraft.raft.batches import KafkaSnapshotCodec
+    from kafkapy.kraft.raft.config import RaftConfig
+    from kafkapy.kraft.raft.driver import MemoryNetwork, RaftDriver
+    from kafkapy.kraft.raft.file_log import METADATA_PARTITION, METADATA_TOPIC, FileRaftLog
+    from kafkapy.kraft.raft.memory_log import MemoryLog
+    from kafkapy.kraft.raft.quorum_store import FileQuorumStateStore, MemoryQuorumStateStore
+    from kafkapy.kraft.raft.voters import VoterSet
+
+    voter_ids = sorted({int(v.split("@", 1)[0]) for v in config.controller_quorum_voters}) or [config.node_id]
+    if voter_ids != [config.node_id]:
+        raise ValueError(f"controller.quorum.voters {list(config.controller_quorum_voters)}: "
+                         "only a single-voter quorum of this node is supported by `kafkapy serve`")
+    if memory:
+        raft_log: Any = MemoryLog(KafkaSnapshotCodec())
+        store: Any = MemoryQuorumStateStore()
+    else:
+        metadata_dir = config.metadata_log_dir or config.data_dirs[0]
+        raft_log = FileRaftLog.open(metadata_dir)
+        store = FileQuorumStateStore(os.path.join(metadata_dir, f"{METADATA_TOPIC}-{METADATA_PARTITION}"))
+    transport, inbox = MemoryNetwork().connect(config.node_id)
+    service: MetadataService | None = None
+    driver = RaftDriver(RaftConfig(config.node_id, cluster_id=cluster_id), raft_log, store, transport, inbox,
+                        static_voters=VoterSet.of_ids(voter_ids),
+                        snapshot_source=lambda: service.snapshot()[2] if service is not None else ())
+    service = MetadataService(driver, cluster_id=cluster_id, config=ControllerConfig.from_broker_config(config),
+                              bootstrap=bootstrap_records())
+    await nursery.start(driver.run)
+    await nursery.start(service.run)
+    while not (service.is_active_controller and service.image.metadata_version > 0):
+        if driver.node.is_leader and not service.is_active_controller and service.leader_id == config.node_id:
+            # A single voter commits its epoch's first entries in the same step that
+            # makes it leader; a NoOpRecord (KIP-835's idle heartbeat record) commits
+            # one more entry of the epoch, which activates the controller.
+            await driver.propose([encode_record(NoOpRecord())])
+        await service.changed().wait()
+    return service
+
+
+def _new_cluster_id() -> str:
+    """A cluster id as ``kafka-storage random-uuid`` prints it: URL-safe base64, 22 chars."""
+    import base64
+    import uuid
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 def _stored_cluster_id(data_dir: str | None) -> str | None:
