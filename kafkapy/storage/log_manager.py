@@ -246,6 +246,10 @@ class LogManager:
                 flushed += 1
         return flushed
 
+    def remove_expired_producers(self, now_ms: int) -> int:
+        """Forget producers idle for ``producer.id.expiration.ms``; returns how many."""
+        return sum(len(log.producer_state.remove_expired_producers(now_ms)) for log in self.logs.values())
+
     def clean_logs(self, now_ms: int) -> list[CleanerStats]:
         """Compact every compacted log that is due."""
         out = []

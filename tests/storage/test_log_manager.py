@@ -94,6 +94,15 @@ def test_periodic_tasks(tmp_path):
     assert not any(n.endswith(".deleted") for n in os.listdir(log.directory))
 
 
+def test_idle_producers_expire(tmp_path):
+    manager = open_manager(tmp_path, producer_id_expiration_ms=1000)
+    log = manager.get_or_create_log("t", 0, now_ms=0)
+    log.append(batch(1, producer_id=3, producer_epoch=0, base_sequence=0, timestamp=T0), leader_epoch=0, now_ms=T0)
+    assert manager.remove_expired_producers(now_ms=T0 + 999) == 0
+    assert manager.remove_expired_producers(now_ms=T0 + 1000) == 1
+    assert 3 not in log.producer_state.producers
+
+
 def test_memory_manager_has_no_files(tmp_path):
     manager = LogManager.open(None, cluster_id="c", node_id=1, now_ms=0)
     log = manager.get_or_create_log("t", 0, now_ms=0)
