@@ -39,14 +39,6 @@ def _upstream() -> dict[str, dict]:
 
 UPSTREAM = _upstream()
 
-# Schema files of other parts of kafkapy that differ from Kafka's: they must be
-# fixed where they are owned; when they are, these cases start passing and fail here.
-KNOWN_DIFFERENCES = {
-    "PartitionChangeRecord": "tags of Directories/EligibleLeaderReplicas/LastKnownElr "
-                             "must be 8/6/7 as in Kafka",
-}
-
-
 def _norm_default(f: dict) -> object:
     d = f.get("default")
     if d is None:
@@ -80,11 +72,7 @@ def _norm(d: dict) -> tuple:
 
 
 @pytest.mark.skipif(not UPSTREAM, reason="Kafka 4.1.2 jars not present (compat_tests/.deps)")
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN_DIFFERENCES[p.stem], strict=True))
-    if p.stem in KNOWN_DIFFERENCES else p
-    for p in OURS
-], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", OURS, ids=lambda p: p.stem)
 def test_schema_matches_kafka(path: Path) -> None:
     ours = load_json(path)
     assert ours["name"] == path.stem

@@ -157,7 +157,7 @@ def _d_PartitionChangeRecord_1(buf, pos):
                 o.adding_replicas, pos = r_fixed(buf, pos, n, 'i', 4)  # @adding_replicas
         elif tag == 5:
             o.leader_recovery_state, = _u_b(buf, pos); pos += 1  # @leader_recovery_state
-        elif tag == 6:
+        elif tag == 8:
             n, pos = r_ncarr(buf, pos)  # @directories
             if n is None:
                 o.directories = None
@@ -211,23 +211,23 @@ def _d_PartitionChangeRecord_2(buf, pos):
         elif tag == 5:
             o.leader_recovery_state, = _u_b(buf, pos); pos += 1  # @leader_recovery_state
         elif tag == 6:
-            n, pos = r_ncarr(buf, pos)  # @directories
-            if n is None:
-                o.directories = None
-            else:
-                o.directories, pos = r_fixed(buf, pos, n, '16s', 16)  # @directories
-        elif tag == 7:
             n, pos = r_ncarr(buf, pos)  # @eligible_leader_replicas
             if n is None:
                 o.eligible_leader_replicas = None
             else:
                 o.eligible_leader_replicas, pos = r_fixed(buf, pos, n, 'i', 4)  # @eligible_leader_replicas
-        elif tag == 8:
+        elif tag == 7:
             n, pos = r_ncarr(buf, pos)  # @last_known_elr
             if n is None:
                 o.last_known_elr = None
             else:
                 o.last_known_elr, pos = r_fixed(buf, pos, n, 'i', 4)  # @last_known_elr
+        elif tag == 8:
+            n, pos = r_ncarr(buf, pos)  # @directories
+            if n is None:
+                o.directories = None
+            else:
+                o.directories, pos = r_fixed(buf, pos, n, '16s', 16)  # @directories
         pos = r_tag_end(pos, end)  # @_tagged_fields
     return o, pos
 
@@ -371,7 +371,7 @@ def _e_PartitionChangeRecord_1(o, w, b):
         w_ncarr(t, a)
         if a is not None:
             w_fixed(t, a, '16s')
-        w_uv(b, 6)
+        w_uv(b, 8)
         w_uv(b, len(t))
         b += t
     return b
@@ -392,11 +392,11 @@ def _e_PartitionChangeRecord_2(o, w, b):
         count += 1
     if o.leader_recovery_state != -1:
         count += 1
-    if o.directories is not None:
-        count += 1
     if o.eligible_leader_replicas is not None:
         count += 1
     if o.last_known_elr is not None:
+        count += 1
+    if o.directories is not None:
         count += 1
     w_uv(b, count)
     if o.isr is not None:
@@ -447,22 +447,13 @@ def _e_PartitionChangeRecord_2(o, w, b):
         w_uv(b, 5)
         w_uv(b, len(t))
         b += t
-    if o.directories is not None:
-        t = bytearray()
-        a = o.directories
-        w_ncarr(t, a)
-        if a is not None:
-            w_fixed(t, a, '16s')
-        w_uv(b, 6)
-        w_uv(b, len(t))
-        b += t
     if o.eligible_leader_replicas is not None:
         t = bytearray()
         a = o.eligible_leader_replicas
         w_ncarr(t, a)
         if a is not None:
             w_fixed(t, a, 'i')
-        w_uv(b, 7)
+        w_uv(b, 6)
         w_uv(b, len(t))
         b += t
     if o.last_known_elr is not None:
@@ -471,6 +462,15 @@ def _e_PartitionChangeRecord_2(o, w, b):
         w_ncarr(t, a)
         if a is not None:
             w_fixed(t, a, 'i')
+        w_uv(b, 7)
+        w_uv(b, len(t))
+        b += t
+    if o.directories is not None:
+        t = bytearray()
+        a = o.directories
+        w_ncarr(t, a)
+        if a is not None:
+            w_fixed(t, a, '16s')
         w_uv(b, 8)
         w_uv(b, len(t))
         b += t
