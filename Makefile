@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test compat bench install
+.PHONY: run test compat bench install gen
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,5 +21,10 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# Regenerate kafkapy/wire/messages from the JSON message schemas.
+gen: install
+	$(PY) -m tools.gen_messages
+
+# Print the figures of every benchmark.
 bench: install
-	$(PY) benchmarks/wire.py
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
