@@ -28,6 +28,11 @@ log = logging.getLogger("kafkapy")
 #: The names of ``listeners`` and ``advertised.listeners`` in the config table.
 BROKER_CONFIGS_LISTENERS = (BrokerConfig.field_name("listeners"), BrokerConfig.field_name("advertised_listeners"))
 _BROKER_ROLE = "broker"
+#: How long a stopping node waits for the controller to fence it (controlled shutdown).
+_CONTROLLED_SHUTDOWN_S = 5.0
+#: Where the metadata log goes inside the first data directory when
+#: ``metadata.log.dir`` is not set.
+_METADATA_SUBDIR = "kraft-metadata"
 _CONTROLLER_ROLE = "controller"
 #: The security protocols Kafka knows, by name (``SecurityProtocol`` ids).
 _SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
@@ -146,7 +151,12 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             first = endpoints[0]
             task_status.started(NodeInfo(config.node_id, core.image.cluster_id or "",
                                          f"{first.host}:{first.port}", by_name))
-            await trio.sleep_forever()
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True) as scope:
+                    scope.deadline = trio.current_time() + _CONTROLLED_SHUTDOWN_S
+                    await lifecycle.controlled_shutdown()
     finally:
         if logs is not None:
             logs.close(clock_ms())
@@ -203,7 +213,10 @@ async def _start_metadata(nursery: trio.Nursery, config: BrokerConfig, cluster_i
         raft_log: Any = MemoryLog(KafkaSnapshotCodec())
         store: Any = MemoryQuorumStateStore()
     else:
-        metadata_dir = config.metadata_log_dir or config.data_dirs[0]
+        # Kafka keeps __cluster_metadata-0 in the first data directory by default; the
+        # log manager here would open it as a topic partition, so the default is a
+        # subdirectory the log manager does not read.
+        metadata_dir = config.metadata_log_dir or os.path.join(config.data_dirs[0], _METADATA_SUBDIR)
         raft_log = FileRaftLog.open(metadata_dir)
         store = FileQuorumStateStore(os.path.join(metadata_dir, f"{METADATA_TOPIC}-{METADATA_PARTITION}"))
     transport, inbox = MemoryNetwork().connect(config.node_id)
@@ -216,12 +229,14 @@ async def _start_metadata(nursery: trio.Nursery, config: BrokerConfig, cluster_i
     await nursery.start(driver.run)
     await nursery.start(service.run)
     while not (service.is_active_controller and service.image.metadata_version > 0):
+        changed = service.changed()
         if driver.node.is_leader and not service.is_active_controller and service.leader_id == config.node_id:
             # A single voter commits its epoch's first entries in the same step that
             # makes it leader; a NoOpRecord (KIP-835's idle heartbeat record) commits
             # one more entry of the epoch, which activates the controller.
             await driver.propose([encode_record(NoOpRecord())])
-        await service.changed().wait()
+            continue
+        await changed.wait()
     return service
 
 

@@ -19,6 +19,7 @@ import trio
 
 from kafkapy.broker.core import BrokerCore
 from kafkapy.kraft.metadata.cluster_control import BrokerHeartbeatRequest, BrokerRegistrationRequest
+from kafkapy.kraft.metadata.errors import NotControllerError
 from kafkapy.kraft.metadata.features import SUPPORTED_FEATURES
 from kafkapy.kraft.metadata.image import Endpoint
 from kafkapy.wire.error_codes import ErrorCode
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 #: How often a fenced broker heartbeats while it waits to be unfenced (Kafka sends
 #: the next heartbeat as soon as the previous one is answered while starting up).
 _STARTUP_HEARTBEAT_S = 0.01
+#: Backoff between registration attempts while an old incarnation is registered.
+_REGISTRATION_RETRY_S = 0.5
 
 
 class BrokerLifecycle:
@@ -50,7 +53,7 @@ class BrokerLifecycle:
         """Register, wait to be unfenced (then report started), heartbeat until cancelled."""
         core = self.core
         image = core.image
-        reply = await self.metadata.register_broker(BrokerRegistrationRequest(
+        request = BrokerRegistrationRequest(
             broker_id=core.node_id,
             cluster_id=image.cluster_id or "",
             incarnation_id=self.incarnation_id,
@@ -58,7 +61,15 @@ class BrokerLifecycle:
             features=dict(SUPPORTED_FEATURES),
             rack=core.config.broker_rack,
             previous_broker_epoch=core.broker_epoch,
-        ))
+        )
+        while True:
+            reply = await self.metadata.register_broker(request)
+            if reply.error.code != ErrorCode.DUPLICATE_BROKER_REGISTRATION:
+                break
+            # The previous incarnation's session is still alive (it stopped without a
+            # controlled shutdown): retry until the controller fences it, as Kafka does.
+            log.info("Broker %d: previous incarnation still registered; retrying", core.node_id)
+            await trio.sleep(_REGISTRATION_RETRY_S)
         if reply.error.code != ErrorCode.NONE:
             raise RuntimeError(f"broker registration failed: {reply.error.code.name}: {reply.error.message}")
         core.broker_epoch = reply.broker_epoch
@@ -80,8 +91,21 @@ class BrokerLifecycle:
             await trio.sleep(interval_s if started else _STARTUP_HEARTBEAT_S)
 
     async def controlled_shutdown(self) -> None:
-        """Ask the controller to move leaderships away and fence this broker (best effort)."""
-        await self.metadata.broker_heartbeat(BrokerHeartbeatRequest(
-            broker_id=self.core.node_id, broker_epoch=self.core.broker_epoch,
-            current_metadata_offset=self.core.image.offset, want_shutdown=True,
-        ))
+        """Controlled shutdown: heartbeat ``want_shutdown`` until the controller, having
+        moved this broker's leaderships away, fences it and answers ``should_shutdown``."""
+        core = self.core
+        if core.broker_epoch < 0:
+            return
+        while True:
+            try:
+                beat = await self.metadata.broker_heartbeat(BrokerHeartbeatRequest(
+                    broker_id=core.node_id, broker_epoch=core.broker_epoch,
+                    current_metadata_offset=core.image.offset, want_shutdown=True,
+                ))
+            except NotControllerError:
+                return
+            if beat.error.code != ErrorCode.NONE or beat.should_shutdown:
+                log.info("Broker %d: controlled shutdown %s", core.node_id,
+                         "complete" if beat.should_shutdown else f"failed ({beat.error.code.name})")
+                return
+            await trio.sleep(_STARTUP_HEARTBEAT_S)
