@@ -1,7 +1,9 @@
 """One module per API family; importing this package registers every handler.
 
 The module list is the broker's API table (kfake's layout): each module opens with
-its API key, versions and what is not implemented.
+its API key, versions and what is not implemented. Handlers that are not needed to
+answer a client's first requests (ApiVersions, Metadata) import their message classes
+when first called, so that a node starts answering sooner.
 """
 
 from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)

@@ -23,6 +23,7 @@ Not implemented: altering BROKER_LOGGER levels, CLIENT_METRICS and GROUP resourc
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
@@ -41,16 +42,14 @@ from kafkapy.kraft.metadata.errors import NotControllerError
 from kafkapy.kraft.metadata.image import ConfigResourceType
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.alter_configs import AlterConfigsRequest, AlterConfigsResponse
-from kafkapy.wire.messages.describe_configs import DescribeConfigsRequest, DescribeConfigsResponse
-from kafkapy.wire.messages.incremental_alter_configs import (
-    IncrementalAlterConfigsRequest,
-    IncrementalAlterConfigsResponse,
-)
 
-Result = DescribeConfigsResponse.DescribeConfigsResult
-Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
-Synonym = DescribeConfigsResponse.DescribeConfigsSynonym
+if TYPE_CHECKING:
+    from kafkapy.wire.messages.alter_configs import AlterConfigsRequest, AlterConfigsResponse
+    from kafkapy.wire.messages.describe_configs import DescribeConfigsRequest, DescribeConfigsResponse
+    from kafkapy.wire.messages.incremental_alter_configs import (
+        IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsResponse,
+    )
 
 #: Kafka's ``ConfigDef.Type`` id for a logger level (STRING).
 _STRING_TYPE = 2
@@ -73,8 +72,12 @@ def resolve_broker_config(definition: ConfigDef, sources: BrokerConfigs) -> Reso
     return ResolvedConfig(definition, value, source, tuple(synonyms))
 
 
-def _entry(c: ResolvedConfig, read_only: bool, with_synonyms: bool, with_docs: bool) -> Entry:
-    return Entry(
+def _entry(c: ResolvedConfig, read_only: bool, with_synonyms: bool,
+           with_docs: bool) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
+    from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse
+
+    Synonym = DescribeConfigsResponse.DescribeConfigsSynonym
+    return DescribeConfigsResponse.DescribeConfigsResourceResult(
         name=c.name,
         value=c.value_str,
         read_only=read_only,
@@ -89,6 +92,10 @@ def _entry(c: ResolvedConfig, read_only: bool, with_synonyms: bool, with_docs: b
 
 @handles(ApiKey.DESCRIBE_CONFIGS, versions=(1, 4))
 def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
+    from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse
+
+    Result = DescribeConfigsResponse.DescribeConfigsResult
+    Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
     broker = ctx.broker
     image = broker.image
     with_synonyms = request.include_synonyms
@@ -171,6 +178,8 @@ def _loggers() -> list[tuple[str, str]]:
 
 @handles(ApiKey.ALTER_CONFIGS, versions=(0, 2))
 async def handle_alter_configs(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse:
+    from kafkapy.wire.messages.alter_configs import AlterConfigsResponse
+
     Response = AlterConfigsResponse.AlterConfigsResourceResponse
     responses: list = [None] * len(request.resources)
     changes = []
@@ -192,6 +201,8 @@ async def handle_alter_configs(ctx: RequestContext, request: AlterConfigsRequest
 @handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
 async def handle_incremental_alter_configs(ctx: RequestContext, request: IncrementalAlterConfigsRequest
                                            ) -> IncrementalAlterConfigsResponse:
+    from kafkapy.wire.messages.incremental_alter_configs import IncrementalAlterConfigsResponse
+
     Response = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
     responses: list = [None] * len(request.resources)
     changes = []

@@ -29,16 +29,17 @@ Not implemented: fetch sessions, diverging-epoch detection for followers
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.broker.replica_manager import Partition, ReplicaManager, TopicPartition
 from kafkapy.storage.partition_log import FetchIsolation
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.fetch import FetchRequest, FetchResponse
 
-TopicResponse = FetchResponse.FetchableTopicResponse
-PartitionData = FetchResponse.PartitionData
+if TYPE_CHECKING:
+    from kafkapy.wire.messages.fetch import FetchRequest, FetchResponse
 
 #: FetchRequest.isolation_level values.
 READ_UNCOMMITTED, READ_COMMITTED = 0, 1
@@ -51,7 +52,7 @@ class _Wanted:
 
     __slots__ = ("tp", "request", "response")
 
-    def __init__(self, tp: TopicPartition | None, request: FetchRequest.FetchPartition, response: PartitionData) -> None:
+    def __init__(self, tp: TopicPartition | None, request: FetchRequest.FetchPartition, response: FetchResponse.PartitionData) -> None:
         self.tp = tp
         self.request = request
         self.response = response
@@ -59,6 +60,10 @@ class _Wanted:
 
 @handles(ApiKey.FETCH, versions=(4, 17))
 async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
+    from kafkapy.wire.messages.fetch import FetchResponse
+
+    TopicResponse = FetchResponse.FetchableTopicResponse
+    PartitionData = FetchResponse.PartitionData
     version = ctx.version
     if request.session_epoch not in _FULL_FETCH_EPOCHS:
         code = ErrorCode.FETCH_SESSION_ID_NOT_FOUND if request.session_id else ErrorCode.INVALID_FETCH_SESSION_EPOCH
@@ -69,7 +74,7 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
     image = broker.image
     by_id = version >= 13
 
-    topics: list[TopicResponse] = []
+    topics: list[FetchResponse.FetchableTopicResponse] = []
     wanted: list[_Wanted] = []
     for ft in request.topics:
         name = ft.topic
@@ -116,6 +121,8 @@ def _check(replicas: ReplicaManager, w: _Wanted) -> tuple[ErrorCode, Partition |
 def _read_all(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, isolation: int,
               replica_id: int) -> int:
     """Fill every partition's answer; returns the record bytes read (Kafka's ``readFromLocalLog``)."""
+    from kafkapy.wire.messages.fetch import FetchResponse
+
     follower = replica_id >= 0
     total = 0
     min_one_message = True

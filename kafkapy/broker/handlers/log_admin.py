@@ -15,13 +15,16 @@ DeleteRecords (``DelayedDeleteRecords``); the leader answers once its own log mo
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.delete_records import DeleteRecordsRequest, DeleteRecordsResponse
-from kafkapy.wire.messages.describe_log_dirs import DescribeLogDirsRequest, DescribeLogDirsResponse
+
+if TYPE_CHECKING:
+    from kafkapy.wire.messages.delete_records import DeleteRecordsRequest, DeleteRecordsResponse
+    from kafkapy.wire.messages.describe_log_dirs import DescribeLogDirsRequest, DescribeLogDirsResponse
 
 #: DeleteRecordsRequest.HIGH_WATERMARK: "up to the high watermark".
 _HIGH_WATERMARK = -1
@@ -29,7 +32,8 @@ _HIGH_WATERMARK = -1
 
 @handles(ApiKey.DELETE_RECORDS, versions=(0, 2))
 def handle_delete_records(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
-    R = DeleteRecordsResponse
+    from kafkapy.wire.messages.delete_records import DeleteRecordsResponse as R
+
     broker = ctx.broker
     replicas = broker.replicas
     topics = []
@@ -50,12 +54,13 @@ def handle_delete_records(ctx: RequestContext, request: DeleteRecordsRequest) ->
             if code == ErrorCode.NONE:
                 replicas.on_log_start_moved(partition)
         topics.append(R.DeleteRecordsTopicResult(name=t.name, partitions=partitions))
-    return DeleteRecordsResponse(topics=topics)
+    return R(topics=topics)
 
 
 @handles(ApiKey.DESCRIBE_LOG_DIRS, versions=(1, 4))
 def handle_describe_log_dirs(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
-    R = DescribeLogDirsResponse
+    from kafkapy.wire.messages.describe_log_dirs import DescribeLogDirsResponse as R
+
     replicas = ctx.broker.replicas
     wanted = None if request.topics is None else {(t.topic, p) for t in request.topics for p in t.partitions}
     by_dir: dict[str, dict[str, list]] = {os.path.abspath(d): {} for d in replicas.logs.data_dirs}
@@ -79,4 +84,4 @@ def handle_describe_log_dirs(ctx: RequestContext, request: DescribeLogDirsReques
             error_code=ErrorCode.NONE, log_dir=data_dir, total_bytes=total, usable_bytes=usable,
             topics=[R.DescribeLogDirsTopic(name=name, partitions=parts) for name, parts in sorted(topics.items())],
         ))
-    return DescribeLogDirsResponse(results=results)
+    return R(results=results)

@@ -23,6 +23,8 @@ followers (replica id -2 debug requests are served only by the leader).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.storage.partition_log import (
@@ -33,11 +35,13 @@ from kafkapy.storage.partition_log import (
 )
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
-from kafkapy.wire.messages.offset_for_leader_epoch import (
-    OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse,
-)
+
+if TYPE_CHECKING:
+    from kafkapy.wire.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
+    from kafkapy.wire.messages.offset_for_leader_epoch import (
+        OffsetForLeaderEpochRequest,
+        OffsetForLeaderEpochResponse,
+    )
 
 #: ListOffsetsRequest.LATEST_TIERED_TIMESTAMP.
 LATEST_TIERED_TIMESTAMP = -5
@@ -47,7 +51,8 @@ _NO_TIMESTAMP = -1
 
 @handles(ApiKey.LIST_OFFSETS, versions=(1, 10))
 def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
-    R = ListOffsetsResponse
+    from kafkapy.wire.messages.list_offsets import ListOffsetsResponse as R
+
     replicas = ctx.broker.replicas
     committed = ctx.version >= 2 and request.isolation_level == _READ_COMMITTED
     topics = []
@@ -84,13 +89,14 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
                 out.offset = found.offset
                 out.leader_epoch = found.leader_epoch if found.leader_epoch is not None else -1
         topics.append(R.ListOffsetsTopicResponse(name=t.name, partitions=partitions))
-    return ListOffsetsResponse(topics=topics)
+    return R(topics=topics)
 
 
 @handles(ApiKey.OFFSET_FOR_LEADER_EPOCH, versions=(2, 4))
 def handle_offset_for_leader_epoch(ctx: RequestContext,
                                    request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
-    R = OffsetForLeaderEpochResponse
+    from kafkapy.wire.messages.offset_for_leader_epoch import OffsetForLeaderEpochResponse as R
+
     replicas = ctx.broker.replicas
     topics = []
     for t in request.topics:
@@ -106,4 +112,4 @@ def handle_offset_for_leader_epoch(ctx: RequestContext,
             if found is not None:
                 out.leader_epoch, out.end_offset = found
         topics.append(R.OffsetForLeaderTopicResult(topic=t.topic, partitions=partitions))
-    return OffsetForLeaderEpochResponse(topics=topics)
+    return R(topics=topics)

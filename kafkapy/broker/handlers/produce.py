@@ -27,16 +27,17 @@ transactional produce checks (the transaction coordinator's), quotas.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.errors import CloseConnection
 from kafkapy.broker.registry import handles
 from kafkapy.broker.replica_manager import AppendResult, ReplicaManager, TopicPartition, append_to_leader
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.produce import ProduceRequest, ProduceResponse
 
-TopicResponse = ProduceResponse.TopicProduceResponse
-PartitionResponse = ProduceResponse.PartitionProduceResponse
+if TYPE_CHECKING:
+    from kafkapy.wire.messages.produce import ProduceRequest, ProduceResponse
 
 #: Kafka's admin client id, the one client allowed to write internal topics.
 _ADMIN_CLIENT_ID = "__admin_client"
@@ -44,6 +45,10 @@ _ADMIN_CLIENT_ID = "__admin_client"
 
 @handles(ApiKey.PRODUCE, versions=(3, 13), advertised_min=0)
 async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    from kafkapy.wire.messages.produce import ProduceResponse
+
+    TopicResponse = ProduceResponse.TopicProduceResponse
+    PartitionResponse = ProduceResponse.PartitionProduceResponse
     broker = ctx.broker
     replicas = broker.replicas
     version = ctx.version
@@ -54,7 +59,8 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
     by_id = version >= 13
 
     # (topic response, partition response, partition result) in request order
-    entries: list[tuple[TopicResponse, list[tuple[PartitionResponse, AppendResult]]]] = []
+    entries: list[tuple[ProduceResponse.TopicProduceResponse,
+                        list[tuple[ProduceResponse.PartitionProduceResponse, AppendResult]]]] = []
     any_error = False
     for topic_data in request.topic_data:
         name = topic_data.name
@@ -92,7 +98,9 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
     return ProduceResponse(responses=responses)
 
 
-def _fill(pr: PartitionResponse, result: AppendResult, ctx: RequestContext, topic: str, version: int) -> None:
+def _fill(pr: ProduceResponse.PartitionProduceResponse, result: AppendResult, ctx: RequestContext, topic: str, version: int) -> None:
+    from kafkapy.wire.messages.produce import ProduceResponse
+
     pr.error_code = result.error
     pr.base_offset = result.base_offset
     pr.log_append_time_ms = result.log_append_time_ms
@@ -107,7 +115,8 @@ def _fill(pr: PartitionResponse, result: AppendResult, ctx: RequestContext, topi
 
 
 async def _wait_for_replication(replicas: ReplicaManager,
-                                entries: list[tuple[TopicResponse, list[tuple[PartitionResponse, AppendResult]]]],
+                                entries: list[tuple[ProduceResponse.TopicProduceResponse,
+                                                    list[tuple[ProduceResponse.PartitionProduceResponse, AppendResult]]]],
                                 timeout_ms: int) -> None:
     """Hold an acks=all produce until every appended batch is below the high watermark.
 

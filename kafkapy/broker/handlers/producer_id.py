@@ -11,17 +11,23 @@ until a transaction coordinator exists), v6 two-phase commit (KIP-939).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.errors import BrokerError
 from kafkapy.broker.registry import handles
 from kafkapy.kraft.metadata.errors import NotControllerError
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
+
+if TYPE_CHECKING:
+    from kafkapy.wire.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 
 
 @handles(ApiKey.INIT_PRODUCER_ID, versions=(0, 5))
 async def handle_init_producer_id(ctx: RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse:
+    from kafkapy.wire.messages.init_producer_id import InitProducerIdResponse
+
     if request.transactional_id is not None:
         return InitProducerIdResponse(error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE)
     try:

@@ -17,6 +17,8 @@ not used: the answer waits for the commit only), request forwarding.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.config import describe_topic_configs
@@ -25,16 +27,19 @@ from kafkapy.kraft.metadata.image import ZERO_UUID
 from kafkapy.kraft.metadata.replication_control import NewPartitions, NewTopic
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.create_partitions import CreatePartitionsRequest, CreatePartitionsResponse
-from kafkapy.wire.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
-from kafkapy.wire.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
 
-TopicResult = CreateTopicsResponse.CreatableTopicResult
-TopicConfig = CreateTopicsResponse.CreatableTopicConfigs
+if TYPE_CHECKING:
+    from kafkapy.wire.messages.create_partitions import CreatePartitionsRequest, CreatePartitionsResponse
+    from kafkapy.wire.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
+    from kafkapy.wire.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
 
 
 @handles(ApiKey.CREATE_TOPICS, versions=(2, 7))
 async def handle_create_topics(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
+    from kafkapy.wire.messages.create_topics import CreateTopicsResponse
+
+    TopicResult = CreateTopicsResponse.CreatableTopicResult
+    TopicConfig = CreateTopicsResponse.CreatableTopicConfigs
     topics = [
         NewTopic(
             name=t.name,
@@ -77,6 +82,8 @@ async def handle_create_topics(ctx: RequestContext, request: CreateTopicsRequest
 
 @handles(ApiKey.DELETE_TOPICS, versions=(1, 6))
 async def handle_delete_topics(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
+    from kafkapy.wire.messages.delete_topics import DeleteTopicsResponse
+
     Result = DeleteTopicsResponse.DeletableTopicResult
     if ctx.version >= 6:
         names = [t.name for t in request.topics if t.name is not None and t.topic_id == ZERO_UUID]
@@ -102,6 +109,8 @@ async def handle_delete_topics(ctx: RequestContext, request: DeleteTopicsRequest
 @handles(ApiKey.CREATE_PARTITIONS, versions=(0, 3))
 async def handle_create_partitions(ctx: RequestContext,
                                    request: CreatePartitionsRequest) -> CreatePartitionsResponse:
+    from kafkapy.wire.messages.create_partitions import CreatePartitionsResponse
+
     Result = CreatePartitionsResponse.CreatePartitionsTopicResult
     topics = [
         NewPartitions(
