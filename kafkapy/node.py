@@ -89,12 +89,14 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     """
     from kafkapy.broker.core import BrokerCore, broker_config_sources
     from kafkapy.broker.dispatcher import BrokerDispatcher
+    from kafkapy.broker.registry import load_handlers
     from kafkapy.broker.lifecycle import BrokerLifecycle
     from kafkapy.broker.log_tasks import run_log_tasks
     from kafkapy.broker.replica_manager import ReplicaManager
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
     from kafkapy.server.serve import serve
+    from kafkapy.wire.apis import ApiKey
     from kafkapy.server.settings import ServerSettings
     from kafkapy.storage.log_manager import LogManager
 
@@ -104,8 +106,10 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     if _BROKER_ROLE not in config.process_roles:
         raise ValueError("process.roles must include broker (a controller-only node is not supported)")
     controller_names = {n.upper() for n in _csv(config.controller_listener_names)}
-    listeners = [listener for listener in parse_listeners(config.listeners)
-                 if listener.name not in controller_names]
+    all_listeners = parse_listeners(config.listeners)
+    listeners = [listener for listener in all_listeners if listener.name not in controller_names]
+    controller_listeners = ([listener for listener in all_listeners if listener.name in controller_names]
+                            if _CONTROLLER_ROLE in config.process_roles else [])
     if not listeners:
         raise ValueError(f"no broker listener in listeners={config.listeners!r}")
     protocols = _protocol_map(config)
@@ -143,6 +147,13 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             dispatcher = _ServerEdge(BrokerDispatcher(core))
             bound = await nursery.start(lambda task_status: serve(
                 listeners, dispatcher, settings=settings, task_status=task_status))
+            if controller_listeners:
+                # The controller listener answers ApiVersions with its own table; the
+                # quorum's RPCs join that table when the Raft transport serves there.
+                controller_dispatcher = _ServerEdge(BrokerDispatcher(core, handlers={
+                    ApiKey.API_VERSIONS: load_handlers()[ApiKey.API_VERSIONS]}))
+                bound += await nursery.start(lambda task_status: serve(
+                    controller_listeners, controller_dispatcher, settings=settings, task_status=task_status))
             by_name = {address.listener: (address.host, address.port) for address in bound}
             endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
             lifecycle = BrokerLifecycle(core, metadata, endpoints)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kafkapy.broker.core import BrokerCore
+    from kafkapy.broker.registry import Handler
     from kafkapy.wire.headers import RequestHeader
 
 
@@ -17,15 +18,19 @@ class RequestContext:
         version: the request's API version (``header.request_api_version``).
         conn: the server's connection context (listener name, peer, per-connection state).
         broker: the :class:`~kafkapy.broker.core.BrokerCore` the handlers share.
+        handlers: the handler table of the listener the request came in on (what its
+            ApiVersions advertises).
     """
 
-    __slots__ = ("header", "version", "conn", "broker")
+    __slots__ = ("header", "version", "conn", "broker", "handlers")
 
-    def __init__(self, header: "RequestHeader", conn: Any, broker: "BrokerCore") -> None:
+    def __init__(self, header: "RequestHeader", conn: Any, broker: "BrokerCore",
+                 handlers: "dict[int, Handler]") -> None:
         self.header = header
         self.version = header.request_api_version
         self.conn = conn
         self.broker = broker
+        self.handlers = handlers
 
     @property
     def client_id(self) -> str:

@@ -47,7 +47,8 @@ class BrokerDispatcher:
 
     Args:
         broker: the shared broker state handlers reach through their context.
-        handlers: API key -> handler; the full registered table by default.
+        handlers: API key -> handler; the full registered table by default (a
+            controller listener serves a smaller one).
     """
 
     def __init__(self, broker: "BrokerCore", handlers: dict[int, Handler] | None = None) -> None:
@@ -76,7 +77,7 @@ class BrokerDispatcher:
             request = info.request_class.decode(frame, pos, version)[0]  # type: ignore[union-attr]
         except WireError as exc:
             raise CloseConnection(f"request does not decode: {exc}") from None
-        ctx = RequestContext(header, conn, self.broker)
+        ctx = RequestContext(header, conn, self.broker, self.handlers)
         response = None
         for hook in self.hooks:
             response = await hook(ctx, request)

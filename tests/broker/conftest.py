@@ -44,14 +44,14 @@ class ServeProcess:
     Its output goes to ``<cwd>/serve.log`` (a pipe nobody reads could fill and block it).
     """
 
-    def __init__(self, args: list[str], port: int, cwd: str) -> None:
+    def __init__(self, args: list[str], port: int, cwd: str, *, listeners: str | None = None) -> None:
         self.port = port
         self.bootstrap_servers = f"127.0.0.1:{port}"
         self.log_path = os.path.join(cwd, "serve.log")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kafkapy", "serve", *args,
-             "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}"],
+             "--override", f"listeners={listeners or f'PLAINTEXT://127.0.0.1:{port}'}"],
             cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, text=True,
         )
         deadline = time.monotonic() + 30

@@ -73,3 +73,22 @@ def test_serve_bad_config_fails_with_one_line(tmp_path):
     assert result.returncode != 0
     assert "num.partitions" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_controller_listener_advertises_its_own_table(tmp_path):
+    from kafkapy.wire.messages.api_versions import ApiVersionsRequest
+    from tests.broker.test_bad_input import RawClient
+
+    port, controller_port = free_port(), free_port()
+    proc = ServeProcess(["--memory"], port, str(tmp_path),
+                        listeners=f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}")
+    try:
+        request = ApiVersionsRequest(client_software_name="test", client_software_version="1")
+        client = RawClient(f"127.0.0.1:{controller_port}")
+        try:
+            keys = [(k.api_key, k.min_version, k.max_version) for k in client.request(request, 3).api_keys]
+        finally:
+            client.close()
+        assert keys == [(18, 0, 4)]
+    finally:
+        assert proc.stop() == 0

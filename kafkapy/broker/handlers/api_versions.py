@@ -18,10 +18,9 @@ Not implemented: ``zk_migration_ready`` (no ZooKeeper), throttling.
 from __future__ import annotations
 
 import re
-from functools import cache
 
 from kafkapy.broker.context import RequestContext
-from kafkapy.broker.registry import HANDLERS, Handler, handles
+from kafkapy.broker.registry import Handler, handles
 from kafkapy.kraft.metadata.features import SUPPORTED_FEATURES
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
@@ -34,13 +33,12 @@ CLIENT_SOFTWARE_NAME = "client_software_name"
 CLIENT_SOFTWARE_VERSION = "client_software_version"
 
 
-@cache
-def advertised_api_keys() -> tuple[ApiVersionsResponse.ApiVersion, ...]:
-    """The API ranges this broker advertises, by key (built once: the table is fixed)."""
-    return tuple(
+def advertised_api_keys(handlers: dict[int, Handler]) -> list[ApiVersionsResponse.ApiVersion]:
+    """The API ranges a listener advertises: those of its handler table, by key."""
+    return [
         ApiVersionsResponse.ApiVersion(api_key=h.api_key, min_version=h.advertised_min, max_version=h.max_version)
-        for h in sorted(HANDLERS.values(), key=lambda h: h.api_key)
-    )
+        for h in sorted(handlers.values(), key=lambda h: h.api_key)
+    ]
 
 
 def unsupported_version_response(handler: Handler) -> ApiVersionsResponse:
@@ -61,7 +59,7 @@ def handle_api_versions(ctx: RequestContext, request: ApiVersionsRequest) -> Api
             return ApiVersionsResponse(error_code=ErrorCode.INVALID_REQUEST)
         ctx.conn.state[CLIENT_SOFTWARE_NAME] = name
         ctx.conn.state[CLIENT_SOFTWARE_VERSION] = version
-    response = ApiVersionsResponse(api_keys=list(advertised_api_keys()))
+    response = ApiVersionsResponse(api_keys=advertised_api_keys(ctx.handlers))
     if ctx.version >= 3:
         image = ctx.broker.image
         # "in v0-v3, features with MinSupportedVersion = 0 are omitted" (ApiVersionsResponse.json)
