@@ -20,7 +20,12 @@ from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.fetch import FetchRequest
 from kafkapy.wire.messages.init_producer_id import InitProducerIdRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
-from kafkapy.wire.records import Record, build_batch, iter_absolute_records, scan_batches
+from kafkapy.wire.records import (
+    Record,
+    build_batch,
+    iter_absolute_records,
+    scan_batches,
+)
 from tests.broker.test_bad_input import RawClient, produce_request
 
 
