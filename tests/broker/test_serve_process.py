@@ -55,7 +55,9 @@ def test_serve_reads_server_properties(tmp_path):
     )
     proc = ServeProcess(["--memory", "--config", str(properties)], free_port(), str(tmp_path))
     try:
-        roundtrip(proc.bootstrap_servers, "three", n=1)
+        producer = Producer({"bootstrap.servers": proc.bootstrap_servers})
+        producer.produce("three", b"x")  # auto-creates the topic with num.partitions
+        assert producer.flush(30) == 0
         md = AdminClient({"bootstrap.servers": proc.bootstrap_servers}).list_topics("three", timeout=10)
         assert sorted(md.topics["three"].partitions) == [0, 1, 2]
         assert any("num.network.threads" in line for line in proc.lines)  # unknown key: logged, ignored
