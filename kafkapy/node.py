@@ -47,6 +47,9 @@ class NodeInfo:
     bootstrap_servers: str
     #: listener name -> (host, port) as bound
     listeners: Mapping[str, tuple[str, int]]
+    #: the broker's dispatcher (its request ``hooks`` and ``broker`` core), for
+    #: in-process tests (``kafkapy.testing``) to reach
+    dispatcher: Any = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def _over(defaults: Mapping[str, str], properties: Mapping[str, str]) -> dict[str, str]:
@@ -161,7 +164,7 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             nursery.start_soon(run_log_tasks, logs, config, clock_ms)
             first = endpoints[0]
             task_status.started(NodeInfo(config.node_id, core.image.cluster_id or "",
-                                         f"{first.host}:{first.port}", by_name))
+                                         f"{first.host}:{first.port}", by_name, dispatcher.inner))
             try:
                 await trio.sleep_forever()
             finally:
