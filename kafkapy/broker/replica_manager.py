@@ -272,12 +272,53 @@ class ReplicaManager:
         self.purgatories.delete_records.check_and_complete(partition.tp)
         self.purgatories.fetch.check_and_complete(partition.tp)
 
+    # --- acks=all ---------------------------------------------------------------------
+
+    def replication_status(self, target: "ReplicationTarget") -> ErrorCode | None:
+        """None while ``target`` waits for the high watermark, else its final error code.
+
+        NOT_LEADER_OR_FOLLOWER when the partition left or changed leader epoch since the
+        append; NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+        ``min.insync.replicas`` (Kafka's ``Partition.checkEnoughReplicasReachOffset``).
+        """
+        partition = self.partitions.get(target.tp)
+        if partition is None or not partition.is_leader or partition.leader_epoch != target.leader_epoch:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        if partition.log.high_watermark >= target.next_offset:
+            if len(partition.isr) < partition.log.config.min_insync_replicas:
+                return ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+            return ErrorCode.NONE
+        return None
+
+    async def wait_for_replication(self, targets: "list[ReplicationTarget]", timeout_ms: int) -> list[ErrorCode]:
+        """Wait in the produce purgatory until every target is replicated (Kafka's ``DelayedProduce``).
+
+        Returns:
+            Each target's error code, in order; REQUEST_TIMED_OUT for those still
+            waiting after ``timeout_ms``.
+        """
+        if targets:
+            await self.purgatories.produce.wait(
+                lambda: all(self.replication_status(t) is not None for t in targets),
+                {t.tp for t in targets}, timeout_ms / 1000)
+        codes = [self.replication_status(t) for t in targets]
+        return [ErrorCode.REQUEST_TIMED_OUT if code is None else code for code in codes]
+
     def _maybe_complete(self, partition: Partition, hw_moved: bool, *, appended: bool = False) -> None:
         if hw_moved:
             self.purgatories.produce.check_and_complete(partition.tp)
             self.purgatories.delete_records.check_and_complete(partition.tp)
         if hw_moved or appended:
             self.purgatories.fetch.check_and_complete(partition.tp)
+
+
+class ReplicationTarget(NamedTuple):
+    """An append acks=all waits for: the high watermark must reach ``next_offset``
+    while the partition is still led here in ``leader_epoch``."""
+
+    tp: TopicPartition
+    leader_epoch: int
+    next_offset: int
 
 
 # --- produce ---------------------------------------------------------------------------
