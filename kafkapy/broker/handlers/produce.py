@@ -58,8 +58,9 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
     image = broker.image
     by_id = version >= 13
 
-    # (topic response, partition response, partition result) in request order
-    entries: list[tuple[ProduceResponse.TopicProduceResponse,
+    # (resolved topic name, topic response, [(partition response, result)]) in request
+    # order; from v13 the request names topics by id only, so the name is resolved here.
+    entries: list[tuple[str | None, ProduceResponse.TopicProduceResponse,
                         list[tuple[ProduceResponse.PartitionProduceResponse, AppendResult]]]] = []
     any_error = False
     for topic_data in request.topic_data:
@@ -79,7 +80,7 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
                                           acks=acks, now_ms=now_ms, internal_allowed=internal_allowed)
             any_error = any_error or result.error != ErrorCode.NONE
             parts.append((PartitionResponse(index=pd.index), result))
-        entries.append((topic_response, parts))
+        entries.append((name, topic_response, parts))
 
     if acks == 0:
         if any_error:
@@ -90,15 +91,16 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
         await _wait_for_replication(replicas, entries, request.timeout_ms)
 
     responses = []
-    for topic_response, parts in entries:
+    for name, topic_response, parts in entries:
         for pr, result in parts:
-            _fill(pr, result, ctx, topic_response.name, version)
+            _fill(pr, result, ctx, name, version)
         topic_response.partition_responses = [pr for pr, _ in parts]
         responses.append(topic_response)
     return ProduceResponse(responses=responses)
 
 
-def _fill(pr: ProduceResponse.PartitionProduceResponse, result: AppendResult, ctx: RequestContext, topic: str, version: int) -> None:
+def _fill(pr: ProduceResponse.PartitionProduceResponse, result: AppendResult, ctx: RequestContext,
+          topic: str | None, version: int) -> None:
     from kafkapy.wire.messages.produce import ProduceResponse
 
     pr.error_code = result.error
@@ -107,7 +109,7 @@ def _fill(pr: ProduceResponse.PartitionProduceResponse, result: AppendResult, ct
     pr.log_start_offset = result.log_start_offset
     if result.error != ErrorCode.NONE:
         pr.error_message = result.message
-        if result.error == ErrorCode.NOT_LEADER_OR_FOLLOWER and version >= 10:
+        if result.error == ErrorCode.NOT_LEADER_OR_FOLLOWER and version >= 10 and topic is not None:
             registration = ctx.broker.image.partition(topic, pr.index)
             if registration is not None:
                 pr.current_leader = ProduceResponse.LeaderIdAndEpoch(
@@ -115,7 +117,7 @@ def _fill(pr: ProduceResponse.PartitionProduceResponse, result: AppendResult, ct
 
 
 async def _wait_for_replication(replicas: ReplicaManager,
-                                entries: list[tuple[ProduceResponse.TopicProduceResponse,
+                                entries: list[tuple[str | None, ProduceResponse.TopicProduceResponse,
                                                     list[tuple[ProduceResponse.PartitionProduceResponse, AppendResult]]]],
                                 timeout_ms: int) -> None:
     """Hold an acks=all produce until every appended batch is below the high watermark.
@@ -124,12 +126,12 @@ async def _wait_for_replication(replicas: ReplicaManager,
     partitions not yet replicated answer REQUEST_TIMED_OUT.
     """
     waiting = []  # (topic, partition index, leader epoch, next offset, slot in the parts list)
-    for topic_response, parts in entries:
+    for name, _, parts in entries:
         for i, (pr, result) in enumerate(parts):
             if result.error == ErrorCode.NONE:
-                partition = replicas.get(topic_response.name, pr.index)
+                partition = replicas.get(name, pr.index)
                 epoch = partition.leader_epoch if partition is not None else -1
-                waiting.append((topic_response.name, pr.index, epoch, result.next_offset, parts, i))
+                waiting.append((name, pr.index, epoch, result.next_offset, parts, i))
     if not waiting:
         return
 
