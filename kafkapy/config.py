@@ -522,6 +522,20 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _HIGH, at_least(1), _RO, field="transaction_state_log_segment_bytes"),
     ConfigDef("group.initial.rebalance.delay.ms", _INT, 3000, "How long a new classic group waits for more members before its first rebalance.",
               _B, _MED, None, _RO, field="group_initial_rebalance_delay_ms"),
+    ConfigDef("group.min.session.timeout.ms", _INT, 6000, "Smallest session timeout a classic group member may ask for.",
+              _B, _MED, None, _RO, field="group_min_session_timeout_ms"),
+    ConfigDef("group.max.session.timeout.ms", _INT, 1_800_000, "Largest session timeout a classic group member may ask for.",
+              _B, _MED, None, _RO, field="group_max_session_timeout_ms"),
+    ConfigDef("group.max.size", _INT, INT_MAX, "Most members a classic group may have.",
+              _B, _MED, at_least(1), _RO, field="group_max_size"),
+    ConfigDef("offsets.retention.minutes", _INT, 10080, "Committed offsets of a group without members are kept this long.",
+              _B, _HIGH, at_least(1), _RO, field="offsets_retention_minutes"),
+    ConfigDef("offsets.retention.check.interval.ms", _LONG, 600_000, "How often expired offsets are looked for.",
+              _B, _HIGH, at_least(1), _RO, field="offsets_retention_check_interval_ms"),
+    ConfigDef("offsets.commit.timeout.ms", _INT, 5000, "How long an offset commit waits for its replicas before it fails.",
+              _B, _HIGH, at_least(1), _RO, field="offsets_commit_timeout_ms"),
+    ConfigDef("offset.metadata.max.bytes", _INT, 4096, "Largest metadata string an offset commit may carry.",
+              _B, _HIGH, None, _RO, field="offset_metadata_max_bytes"),
     ConfigDef("socket.request.max.bytes", _INT, 104_857_600, "Largest request the broker reads; a larger size header closes the connection.",
               _B, _HIGH, at_least(1), _RO, field="socket_request_max_bytes"),
     ConfigDef("socket.listen.backlog.size", _INT, 50, "Pending connections the listen queue holds.",
@@ -873,6 +887,13 @@ class BrokerConfig:
     transaction_state_log_min_isr: int
     transaction_state_log_segment_bytes: int
     group_initial_rebalance_delay_ms: int
+    group_min_session_timeout_ms: int
+    group_max_session_timeout_ms: int
+    group_max_size: int
+    offsets_retention_minutes: int
+    offsets_retention_check_interval_ms: int
+    offsets_commit_timeout_ms: int
+    offset_metadata_max_bytes: int
     socket_request_max_bytes: int
     socket_listen_backlog_size: int
     connections_max_idle_ms: int
