@@ -21,6 +21,13 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# Install every client family (apt, npm, Maven, Go) and print the compatibility
+# matrix against a kafkapy broker; see compat_tests/README.md.
+compat: install
+	bash compat_tests/install.sh $(PY)
+	$(PY) -m compat_tests.matrix --start-kafkapy --require-installed --client-timeout 150 \
+		--known-gaps compat_tests/known_gaps.toml
+
 # Regenerate kafkapy/wire/messages from the JSON message schemas.
 gen: install
 	$(PY) -m tools.gen_messages
