@@ -520,6 +520,16 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _HIGH, at_least(1), _RO, field="transaction_state_log_min_isr"),
     ConfigDef("transaction.state.log.segment.bytes", _INT, 104_857_600, "Segment size of __transaction_state.",
               _B, _HIGH, at_least(1), _RO, field="transaction_state_log_segment_bytes"),
+    ConfigDef("transaction.max.timeout.ms", _INT, 900_000, "Largest transaction.timeout.ms a producer may ask for.",
+              _B, _HIGH, at_least(1), _RO, field="transaction_max_timeout_ms"),
+    ConfigDef("transactional.id.expiration.ms", _INT, 604_800_000, "A transactional id idle this long is forgotten.",
+              _B, _HIGH, at_least(1), _RO, field="transactional_id_expiration_ms"),
+    ConfigDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", _INT, 10_000,
+              "How often transactions past their timeout are aborted.",
+              _B, _LOW, at_least(1), _RO, field="transaction_abort_timed_out_transaction_cleanup_interval_ms"),
+    ConfigDef("transaction.remove.expired.transaction.cleanup.interval.ms", _INT, 3_600_000,
+              "How often expired transactional ids are removed.",
+              _B, _LOW, at_least(1), _RO, field="transaction_remove_expired_transaction_cleanup_interval_ms"),
     ConfigDef("group.initial.rebalance.delay.ms", _INT, 3000, "How long a new classic group waits for more members before its first rebalance.",
               _B, _MED, None, _RO, field="group_initial_rebalance_delay_ms"),
     ConfigDef("group.min.session.timeout.ms", _INT, 6000, "Smallest session timeout a classic group member may ask for.",
@@ -886,6 +896,10 @@ class BrokerConfig:
     transaction_state_log_replication_factor: int
     transaction_state_log_min_isr: int
     transaction_state_log_segment_bytes: int
+    transaction_max_timeout_ms: int
+    transactional_id_expiration_ms: int
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int
+    transaction_remove_expired_transaction_cleanup_interval_ms: int
     group_initial_rebalance_delay_ms: int
     group_min_session_timeout_ms: int
     group_max_session_timeout_ms: int
