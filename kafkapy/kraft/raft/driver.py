@@ -12,8 +12,13 @@ votes and acks go out).
 The network is a :class:`Transport`: ``send`` is best effort and never blocks (a lost
 message is the core's problem, which it solves with timeouts); inbound envelopes come
 through a trio receive channel. :class:`MemoryNetwork` connects drivers in one process
-for tests; the Kafka-protocol transport on the controller listener translates with
-``kafkapy.kraft.raft.wire_translation``.
+for tests. Over the Kafka protocol (``kafkapy.kraft.raft.network``) requests arrive on
+server connections that must answer them: :meth:`RaftDriver.handle_request` steps such
+a request under a negative correlation id (the core numbers its own requests from 1,
+and echoes the id in its answer) and waits for the answer, which the driver hands to
+the waiting task instead of the transport. Responses to the node's own requests come
+back through :meth:`RaftDriver.step`. Any input from another task wakes the loop, so
+it recomputes its deadline.
 
 Implements the ``RaftClient`` the metadata layer uses (``node_id``, ``register``,
 ``propose``) and calls its listener in log order.
@@ -25,14 +30,20 @@ import logging
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
 from kafkapy.kraft.raft.config import RaftConfig
 from kafkapy.kraft.raft.errors import RaftError
 from kafkapy.kraft.raft.log import PersistentRaftLog
-from kafkapy.kraft.raft.messages import DescribeQuorumResponse, Envelope, OffsetAndEpoch
+from kafkapy.kraft.raft.messages import (
+    DescribeQuorumResponse,
+    Envelope,
+    OffsetAndEpoch,
+    RaftRequest,
+    RaftResponse,
+)
 from kafkapy.kraft.raft.node import RaftNode
 from kafkapy.kraft.raft.quorum_store import QuorumStateStore
 from kafkapy.kraft.raft.records import LogEntry
@@ -98,6 +109,11 @@ class RaftDriver:
         self.node = RaftNode(config, log, rng or random.Random(), self._now(),
                              election=store.read(), static_voters=static_voters)
         self._leader_and_epoch: tuple[int | None, int] | None = None
+        #: correlation id (negative) -> [event, answer] of requests awaited in handle_request
+        self._waiters: dict[int, list[Any]] = {}
+        self._next_inbound_correlation = -1
+        #: the run loop's wait, cancelled to wake it when another task stepped the node
+        self._wait_scope: trio.CancelScope | None = None
 
     @property
     def node_id(self) -> int:
@@ -127,6 +143,7 @@ class RaftDriver:
         if isinstance(result, ErrorCode):
             raise NotLeaderError(self.node.leader_id, self.node.epoch)
         self._handle_ready()
+        self._wake()
         await trio.lowlevel.checkpoint()
         return result
 
@@ -143,6 +160,34 @@ class RaftDriver:
         self.node.tick(self._now())
         self.node.step(envelope)
         self._handle_ready()
+        self._wake()
+
+    async def handle_request(self, source_id: int, body: RaftRequest, *, timeout_s: float) -> RaftResponse | None:
+        """Step a request that arrived on a connection and wait for the node's answer.
+
+        Args:
+            source_id: the sender's replica id as the request names it (-1 if none).
+            body: the request.
+            timeout_s: how long to wait; a long-poll Fetch needs its max wait and more.
+        Returns:
+            The answer, or None if none came in time (the node dropped the request, e.g.
+            a parked Fetch replaced by a newer one from the same replica).
+        """
+        correlation_id = self._next_inbound_correlation
+        self._next_inbound_correlation -= 1
+        waiter: list[Any] = [trio.Event(), None]
+        self._waiters[correlation_id] = waiter
+        try:
+            self.step(Envelope(source_id, self.node_id, correlation_id, body))
+            with trio.move_on_after(timeout_s):
+                await waiter[0].wait()
+            return waiter[1]  # type: ignore[no-any-return]
+        finally:
+            self._waiters.pop(correlation_id, None)
+
+    def _wake(self) -> None:
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The loop; runs until cancelled."""
@@ -152,8 +197,11 @@ class RaftDriver:
             self._handle_ready()
             deadline = self.node.next_deadline_ms()
             envelope = None
-            with trio.move_on_at(deadline / 1000 if math.isfinite(deadline) else math.inf):
+            # A cancelled receive takes nothing from the channel (trio's guarantee).
+            with trio.move_on_at(deadline / 1000 if math.isfinite(deadline) else math.inf) as scope:
+                self._wait_scope = scope
                 envelope = await self._inbox.receive()
+            self._wait_scope = None
             if envelope is not None:
                 self.step(envelope)
 
@@ -162,7 +210,7 @@ class RaftDriver:
         while node.has_ready():
             ready = node.ready()
             for envelope in ready.messages:
-                self._transport.send(envelope)
+                self._send(envelope)
             if ready.quorum_state is not None:
                 self._store.write(ready.quorum_state)
             self._log.persist(ready)
@@ -173,7 +221,7 @@ class RaftDriver:
                     listener.handle_load_snapshot(ready.snapshot.snapshot_id.offset, ready.snapshot.snapshot_id.epoch,
                                                   self._log.snapshot_records(snapshot))
             for envelope in ready.messages_after_persist:
-                self._transport.send(envelope)
+                self._send(envelope)
             if ready.committed:
                 for listener in self._listeners:
                     listener.handle_commit(ready.committed)
@@ -182,6 +230,16 @@ class RaftDriver:
             node.advance(ready)
         self._maybe_notify_leader_change()
         self._maybe_snapshot()
+
+    def _send(self, envelope: Envelope) -> None:
+        if envelope.correlation_id < 0 and not envelope.is_request:
+            # The answer to a handle_request: to its waiter, if it still waits.
+            waiter = self._waiters.pop(envelope.correlation_id, None)
+            if waiter is not None:
+                waiter[1] = envelope.body
+                waiter[0].set()
+            return
+        self._transport.send(envelope)
 
     def _maybe_notify_leader_change(self) -> None:
         resigned = self.node.state.name == "Resigned"

@@ -4,13 +4,22 @@ The core speaks single-partition values (``kafkapy.kraft.raft.messages``); on th
 every KRaft RPC names the topic ``__cluster_metadata`` partition 0 (Fetch by topic id
 ``Uuid.METADATA_TOPIC_ID`` = 0...01 from version 13), carries directory ids as Uuids,
 and log records as v2 batches. ``to_wire`` builds the message a connection encodes;
-``from_wire`` reads a decoded one back. Node endpoints are the transport's business and
-are left empty here. INCONSISTENT_CLUSTER_ID answers go in the top-level error code,
-as Kafka's ``KafkaRaftClient`` puts them; other errors are per partition.
+``from_wire`` reads a decoded one back. INCONSISTENT_CLUSTER_ID answers go in the
+top-level error code, as Kafka's ``KafkaRaftClient`` puts them; other errors are per
+partition.
+
+Endpoints (KIP-853): given the endpoints of the nodes on the listener in use,
+``to_wire`` fills what Kafka sends: ``LeaderEndpoints`` in BeginQuorumEpoch and
+EndQuorumEpoch requests, ``NodeEndpoints`` of the leader named in Vote,
+BeginQuorumEpoch, EndQuorumEpoch, Fetch and FetchSnapshot responses, ``Nodes`` of the
+voters in DescribeQuorum, and the leader's host and port in UpdateRaftVoter's
+``CurrentLeader``. Fields a version lacks are simply not encoded. ``wire_endpoints``
+reads them back, so a node learns where a leader it did not know of listens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafkapy.kraft.raft.batches import (
@@ -90,9 +99,66 @@ def is_metadata_fetch(message: _fetch.FetchRequest) -> bool:
 # --- to the wire ---------------------------------------------------------------------
 
 
-def to_wire(body: RaftRequest | RaftResponse) -> Any:
-    """The generated ``kafkapy.wire`` message for a core message."""
-    return _TO_WIRE[type(body)](body)
+Endpoints = Mapping[int, Sequence[Endpoint]]
+"""Node id -> that node's endpoints on the listener a message travels on."""
+
+
+def to_wire(body: RaftRequest | RaftResponse, endpoints: Endpoints | None = None) -> Any:
+    """The generated ``kafkapy.wire`` message for a core message.
+
+    Args:
+        body: the core message.
+        endpoints: where nodes listen, for the endpoint fields Kafka fills (none if None).
+    """
+    message = _TO_WIRE[type(body)](body)
+    if endpoints:
+        _add_endpoints(body, message, endpoints)
+    return message
+
+
+def _leader_of(body: Any) -> int:
+    leader = getattr(body, "current_leader", None)
+    return leader.leader_id if leader is not None else getattr(body, "leader_id", -1)
+
+
+def _add_endpoints(body: Any, message: Any, endpoints: Endpoints) -> None:
+    cls = type(message)
+    if isinstance(body, DescribeQuorumResponse):
+        message.nodes = [cls.Node(node_id=r.replica_id, listeners=[
+            cls.Listener(name=e.name, host=e.host, port=e.port) for e in endpoints.get(r.replica_id, ())])
+            for r in body.current_voters if endpoints.get(r.replica_id)]
+        return
+    leader = _leader_of(body)
+    found = endpoints.get(leader, ()) if leader >= 0 else ()
+    if not found:
+        return
+    if hasattr(cls, "LeaderEndpoint"):
+        message.leader_endpoints = [cls.LeaderEndpoint(name=e.name, host=e.host, port=e.port) for e in found]
+    elif hasattr(cls, "NodeEndpoint"):
+        message.node_endpoints = [cls.NodeEndpoint(node_id=leader, host=found[0].host, port=found[0].port)]
+    elif isinstance(body, UpdateRaftVoterResponse):
+        message.current_leader.host, message.current_leader.port = found[0].host, found[0].port
+
+
+def wire_endpoints(message: Any, listener: str) -> dict[int, tuple[Endpoint, ...]]:
+    """The node endpoints a decoded KRaft message carries, by node id.
+
+    ``listener`` names the endpoints of the responses' ``NodeEndpoints``, which give
+    only host and port (those of the listener the request went to).
+    """
+    found: dict[int, tuple[Endpoint, ...]] = {}
+    for node in getattr(message, "node_endpoints", None) or ():
+        found[node.node_id] = (Endpoint(listener, node.host, node.port),)
+    for node in getattr(message, "nodes", None) or ():
+        found[node.node_id] = tuple(Endpoint(e.name, e.host, e.port) for e in node.listeners)
+    leader_endpoints = getattr(message, "leader_endpoints", None)
+    if leader_endpoints:
+        leader = _one(_one(message.topics, type(message).__name__).partitions, type(message).__name__).leader_id
+        found[leader] = tuple(Endpoint(e.name, e.host, e.port) for e in leader_endpoints)
+    current = getattr(message, "current_leader", None)
+    if isinstance(message, _update.UpdateRaftVoterResponse) and current.host:
+        found[current.leader_id] = (Endpoint(listener, current.host, current.port),)
+    return found
 
 
 def _vote_request(b: VoteRequest) -> Any:
