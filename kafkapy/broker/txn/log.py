@@ -1,0 +1,130 @@
+"""``__transaction_state`` records: Kafka's ``TransactionLog`` format, and loading a partition.
+
+A record's key is an int16 version (0) then ``TransactionLogKey`` (the transactional
+id); its value is an int16 version then ``TransactionLogValue``, or null (a tombstone:
+the id expired). Values are written at version 0, the one Kafka writes while the
+``transaction.version`` feature is below 1 (as here: it is not finalized); both
+versions are read. The topic is compacted, so the newest record per id is its state.
+
+Loading (Kafka's ``TransactionStateManager.loadTransactionMetadata``) reads every
+batch of the partition in order, skipping control batches, and keeps the newest
+value per transactional id; a tombstone removes the id.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from kafkapy.broker.replica_manager import TopicPartition
+from kafkapy.broker.txn.metadata import TxnState, TxnTransit
+from kafkapy.wire.errors import WireError
+from kafkapy.wire.messages.transaction_log_key import TransactionLogKey
+from kafkapy.wire.messages.transaction_log_value import TransactionLogValue
+from kafkapy.wire.records import Record, build_batch, iter_records
+
+if TYPE_CHECKING:
+    from kafkapy.storage.partition_log import PartitionLog
+
+KEY_VERSION = 0
+#: TransactionLogValue version written (``TransactionVersion.transactionLogValueVersion`` at level 0).
+VALUE_VERSION = 0
+_VERSION = struct.Struct(">h")
+_KNOWN_VALUE_VERSIONS = range(TransactionLogValue.VALID_VERSIONS[0], TransactionLogValue.VALID_VERSIONS[1] + 1)
+
+
+def key_bytes(transactional_id: str) -> bytes:
+    return _VERSION.pack(KEY_VERSION) + TransactionLogKey(transactional_id=transactional_id).to_bytes(KEY_VERSION)
+
+
+def value_bytes(transit: TxnTransit) -> bytes | None:
+    """The record value of ``transit``; None (a tombstone) for Dead."""
+    if transit.state is TxnState.DEAD:
+        return None
+    by_topic: dict[str, list[int]] = {}
+    for tp in sorted(transit.partitions):
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    value = TransactionLogValue(
+        producer_id=transit.producer_id,
+        producer_epoch=transit.producer_epoch,
+        transaction_timeout_ms=transit.timeout_ms,
+        transaction_status=int(transit.state),
+        # Kafka writes a null partition list for Empty.
+        transaction_partitions=None if transit.state is TxnState.EMPTY else [
+            TransactionLogValue.PartitionsSchema(topic=topic, partition_ids=ids) for topic, ids in by_topic.items()],
+        transaction_last_update_timestamp_ms=transit.update_ms,
+        transaction_start_timestamp_ms=transit.start_ms,
+    )
+    return _VERSION.pack(VALUE_VERSION) + value.to_bytes(VALUE_VERSION)
+
+
+def record_batch(transactional_id: str, transit: TxnTransit, now_ms: int) -> bytearray:
+    """The batch the coordinator appends for one transition (uncompressed, no producer id)."""
+    record = Record(0, 0, key_bytes(transactional_id), value_bytes(transit))
+    return bytearray(build_batch([record], base_timestamp=now_ms))
+
+
+def read_key(data: bytes) -> str | None:
+    """The transactional id of a record key; None for a key version this broker does not know."""
+    (version,) = _VERSION.unpack_from(data)
+    if version != KEY_VERSION:
+        return None
+    return TransactionLogKey.from_bytes(memoryview(data)[_VERSION.size:], KEY_VERSION).transactional_id
+
+
+def read_value(data: bytes) -> TxnTransit:
+    """The state a record value holds.
+
+    Raises:
+        WireError: an unknown value version or a value that does not decode.
+    """
+    (version,) = _VERSION.unpack_from(data)
+    if version not in _KNOWN_VALUE_VERSIONS:
+        raise WireError(f"unknown TransactionLogValue version {version}")
+    v = TransactionLogValue.from_bytes(memoryview(data)[_VERSION.size:], version)
+    try:
+        state = TxnState(v.transaction_status)
+    except ValueError:
+        raise WireError(f"unknown transaction status {v.transaction_status}") from None
+    partitions = frozenset(TopicPartition(p.topic, i) for p in v.transaction_partitions or () for i in p.partition_ids)
+    return TxnTransit(
+        producer_id=v.producer_id,
+        prev_producer_id=v.previous_producer_id,
+        producer_epoch=v.producer_epoch,
+        last_producer_epoch=-1,
+        timeout_ms=v.transaction_timeout_ms,
+        state=state,
+        partitions=partitions,
+        start_ms=v.transaction_start_timestamp_ms,
+        update_ms=v.transaction_last_update_timestamp_ms,
+    )
+
+
+def load_partition(log: PartitionLog) -> dict[str, TxnTransit]:
+    """The newest state of every transactional id in a ``__transaction_state`` partition.
+
+    Raises:
+        WireError: a record that does not decode (the partition cannot be served).
+    """
+    states: dict[str, TxnTransit] = {}
+    for segment in log.segments:
+        for position, header in segment.batches():
+            if header.is_control or header.next_offset <= log.log_start_offset:
+                continue
+            data = segment.records.read_bytes(position, header.size)
+            _apply(states, iter_records(data))
+    return states
+
+
+def _apply(states: dict[str, TxnTransit], records: Iterable[Record]) -> None:
+    for record in records:
+        if record.key is None:
+            continue
+        transactional_id = read_key(record.key)
+        if transactional_id is None:
+            continue
+        if record.value is None:
+            states.pop(transactional_id, None)
+        else:
+            states[transactional_id] = read_value(record.value)
