@@ -1,9 +1,24 @@
-"""pytest plugin (entry point ``pytest11: kafkapy``): a real broker as a fixture.
+"""pytest plugin (entry point ``pytest11: kafkapy``): real Kafka brokers as fixtures.
 
 Fixtures:
     kafka_broker: a :class:`kafkapy.testing.Broker` on a free 127.0.0.1 port with
         memory storage, started for the test and stopped after it.
-    kafka_bootstrap: its ``host:port`` string, for any client library.
+    kafka_broker_session: the same, one for the whole session (topics and faults
+        persist between tests: use unique topic names, ``faults.clear()``).
+    kafka_bootstrap: the ``host:port`` string of ``kafka_broker``, for any client.
+    kafka_cluster: a :class:`kafkapy.testing.Cluster` of ``kafkapy serve`` processes
+        forming one KRaft quorum (3 nodes unless the marker says otherwise), always
+        on disk so that a killed node restarts on its data.
+
+Configuration, each layer over the previous one: the test defaults
+(``kafkapy.config.TEST_PROPERTIES``: no initial rebalance delay, one partition for
+``__consumer_offsets`` and ``__transaction_state``, replication factor 1), then the
+ini options ``kafkapy_config`` (lines of ``key=value``), ``kafkapy_storage``
+(memory|disk) and ``kafkapy_port``, then the same from the command line
+(``--kafkapy-config key=value``, repeatable; ``--kafkapy-storage``;
+``--kafkapy-port``), then per test ``@pytest.mark.kafkapy(config={...},
+storage="disk", nodes=3)`` or a fixture parameter
+(``@pytest.mark.parametrize("kafka_broker", [{"num.partitions": "3"}], indirect=True)``).
 
 The broker runs in a background thread, so tests may be written with trio, asyncio
 or plain threads. The broker module is imported only when a fixture is used, so the
@@ -12,21 +27,96 @@ plugin costs nothing for test runs that do not use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from kafkapy.testing.broker import Broker
+    from kafkapy.testing.cluster import Cluster
+
+_MARKER = "kafkapy"
+_STORAGES = ("memory", "disk")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kafkapy", "kafkapy broker fixtures")
+    group.addoption("--kafkapy-storage", choices=_STORAGES, default=None,
+                    help="where fixture brokers keep data (default: memory)")
+    group.addoption("--kafkapy-port", type=int, default=None,
+                    help="client port of kafka_broker/kafka_broker_session (default: a free port)")
+    group.addoption("--kafkapy-config", action="append", default=[], metavar="KEY=VALUE",
+                    help="a broker configuration key for fixture brokers; repeatable")
+    parser.addini("kafkapy_storage", "where fixture brokers keep data: memory or disk", default="memory")
+    parser.addini("kafkapy_port", "client port of fixture brokers (0: a free port)", default="0")
+    parser.addini("kafkapy_config", "broker configuration for fixture brokers, key=value per line",
+                  type="linelist", default=[])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(config=None, storage=None, nodes=3): configure the kafka_broker / kafka_cluster "
+        "fixtures of this test (broker config keys, memory|disk, cluster size)")
+
+
+def _pairs(items: list[str], where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(f"{where}: expected key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+class _Settings:
+    """The fixtures' configuration from ini, command line, marker and parameter."""
+
+    def __init__(self, config: pytest.Config, marker: pytest.Mark | None = None, param: Any = None) -> None:
+        self.properties = _pairs(config.getini("kafkapy_config"), "kafkapy_config")
+        self.properties.update(_pairs(config.getoption("--kafkapy-config"), "--kafkapy-config"))
+        self.storage = config.getoption("--kafkapy-storage") or config.getini("kafkapy_storage")
+        self.port = config.getoption("--kafkapy-port")
+        if self.port is None:
+            self.port = int(config.getini("kafkapy_port") or 0)
+        self.nodes = 3
+        if marker is not None:
+            self.properties.update(marker.kwargs.get("config") or {})
+            self.storage = marker.kwargs.get("storage") or self.storage
+            self.nodes = marker.kwargs.get("nodes", self.nodes)
+        if isinstance(param, Mapping):
+            self.properties.update(param)
+        if self.storage not in _STORAGES:
+            raise pytest.UsageError(f"kafkapy storage must be one of {_STORAGES}, not {self.storage!r}")
+
+    def broker(self) -> "Broker":
+        from kafkapy.testing.broker import Broker, client_port_properties
+
+        properties = dict(self.properties)
+        if self.port:
+            properties = {**client_port_properties(self.port), **properties}
+        return Broker(properties, memory=self.storage == "memory")
+
+
+def _settings(request: pytest.FixtureRequest) -> _Settings:
+    node = getattr(request, "node", None)
+    marker = node.get_closest_marker(_MARKER) if node is not None and request.scope == "function" else None
+    return _Settings(request.config, marker, getattr(request, "param", None))
 
 
 @pytest.fixture
-def kafka_broker() -> Iterator["Broker"]:
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator["Broker"]:
     """A running in-process broker (memory storage, port 0), stopped after the test."""
-    from kafkapy.testing.broker import Broker
+    with _settings(request).broker() as broker:
+        yield broker
 
-    with Broker() as broker:
+
+@pytest.fixture(scope="session")
+def kafka_broker_session(request: pytest.FixtureRequest) -> Iterator["Broker"]:
+    """One in-process broker for the whole session."""
+    with _settings(request).broker() as broker:
         yield broker
 
 
@@ -34,3 +124,16 @@ def kafka_broker() -> Iterator["Broker"]:
 def kafka_bootstrap(kafka_broker: "Broker") -> str:
     """The ``host:port`` bootstrap address of :func:`kafka_broker`."""
     return kafka_broker.bootstrap_servers
+
+
+@pytest.fixture
+def kafka_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator["Cluster"]:
+    """A KRaft cluster of ``kafkapy serve`` processes (``nodes`` from the marker or the
+    fixture parameter, default 3), stopped after the test."""
+    from kafkapy.testing.cluster import Cluster
+
+    settings = _settings(request)
+    param = getattr(request, "param", None)
+    nodes = param if isinstance(param, int) else settings.nodes
+    with Cluster(nodes, settings.properties, data_dir=str(tmp_path_factory.mktemp("kafkapy-cluster"))) as cluster:
+        yield cluster
