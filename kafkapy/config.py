@@ -491,6 +491,27 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _HIGH, None, _RO, field="controller_quorum_voters"),
     ConfigDef("controller.quorum.bootstrap.servers", _LIST, (), "host:port of controllers to discover the quorum from (KIP-853).",
               _B, _HIGH, None, _RO, field="controller_quorum_bootstrap_servers"),
+    # QuorumConfig (KIP-595) and the metadata log's snapshot settings (KIP-630).
+    ConfigDef("controller.quorum.election.timeout.ms", _INT, 1000,
+              "Time without a leader before a voter starts an election; each wait adds up to as much again.",
+              _B, _HIGH, at_least(1), _RO, field="controller_quorum_election_timeout_ms"),
+    ConfigDef("controller.quorum.fetch.timeout.ms", _INT, 2000,
+              "Time without a successful fetch from the leader before a voter stands for election.",
+              _B, _HIGH, at_least(1), _RO, field="controller_quorum_fetch_timeout_ms"),
+    ConfigDef("controller.quorum.election.backoff.max.ms", _INT, 1000,
+              "Largest backoff before a voter that lost an election (or was told to) stands again.",
+              _B, _HIGH, at_least(0), _RO, field="controller_quorum_election_backoff_max_ms"),
+    ConfigDef("controller.quorum.request.timeout.ms", _INT, 2000,
+              "How long a quorum request waits for its answer before it is sent again.",
+              _B, _MED, at_least(1), _RO, field="controller_quorum_request_timeout_ms"),
+    ConfigDef("controller.quorum.retry.backoff.ms", _INT, 20, "Wait before retrying a failed quorum request.",
+              _B, _LOW, at_least(0), _RO, field="controller_quorum_retry_backoff_ms"),
+    ConfigDef("metadata.log.max.record.bytes.between.snapshots", _LONG, 20 * 1024 * 1024,
+              "Metadata log bytes applied since the last snapshot that make a node take a new one.",
+              _B, _HIGH, at_least(1), _RO, field="metadata_log_max_record_bytes_between_snapshots"),
+    ConfigDef("metadata.log.max.snapshot.interval.ms", _LONG, 3_600_000,
+              "Time since the last snapshot after which a node snapshots new metadata; 0 disables it.",
+              _B, _HIGH, at_least(0), _RO, field="metadata_log_max_snapshot_interval_ms"),
     ConfigDef("broker.rack", _STR, None, "Rack of the broker, for rack-aware replica assignment.",
               _B, _MED, None, _RO, field="broker_rack"),
     ConfigDef("log.dirs", _STR, None, "Comma-separated data directories; unset means log.dir.",
@@ -881,6 +902,13 @@ class BrokerConfig:
     controller_listener_names: str | None
     controller_quorum_voters: tuple[str, ...]
     controller_quorum_bootstrap_servers: tuple[str, ...]
+    controller_quorum_election_timeout_ms: int
+    controller_quorum_fetch_timeout_ms: int
+    controller_quorum_election_backoff_max_ms: int
+    controller_quorum_request_timeout_ms: int
+    controller_quorum_retry_backoff_ms: int
+    metadata_log_max_record_bytes_between_snapshots: int
+    metadata_log_max_snapshot_interval_ms: int
     broker_rack: str | None
     log_dirs: str | None
     log_dir: str
