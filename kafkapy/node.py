@@ -147,6 +147,7 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             core = BrokerCore(config, metadata, replicas, clock_ms=clock_ms)
             metadata.add_publisher(lambda old, new: replicas.apply_image(new))
             replicas.apply_image(metadata.image)
+            await nursery.start(core.groups.run)
             dispatcher = _ServerEdge(BrokerDispatcher(core))
             bound = await nursery.start(lambda task_status: serve(
                 listeners, dispatcher, settings=settings, task_status=task_status))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.producer_ids import ProducerIdManager
 from kafkapy.config import BrokerConfig, BrokerConfigs
 
@@ -73,6 +74,7 @@ class BrokerCore:
         replicas: the replica manager (partitions this node hosts).
         broker_epoch: this broker's epoch from its registration; -1 before.
         producer_ids: the producer id generator (InitProducerId).
+        groups: the group coordinator (classic groups, committed offsets).
         clock_ms: wall-clock milliseconds (replaceable in tests).
     """
 
@@ -85,6 +87,7 @@ class BrokerCore:
         self.broker_epoch = -1
         self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.producer_ids = ProducerIdManager(self)
+        self.groups = GroupCoordinator(self)
 
     @property
     def image(self) -> "MetadataImage":

@@ -1,0 +1,1204 @@
+"""The group coordinator: classic consumer groups and their offsets, stored in ``__consumer_offsets``.
+
+Theory of operation (Kafka 4's ``GroupMetadataManager`` + ``OffsetMetadataManager`` for
+classic groups, on trio instead of the coordinator runtime):
+
+* **Ownership.** A group lives in partition ``partition_for(group_id)`` of
+  ``__consumer_offsets``; this node coordinates the groups of the partitions it leads.
+  A metadata-image publisher loads a partition when this node becomes its leader
+  (replaying the log: membership, generation, committed and pending transactional
+  offsets) and unloads it when leadership moves (blocked requests answer
+  NOT_COORDINATOR). Requests for other groups answer NOT_COORDINATOR, or
+  COORDINATOR_NOT_AVAILABLE while the topic does not exist yet.
+* **Membership** (:mod:`~kafkapy.broker.groups.state` holds the state table). JoinGroup
+  parks its request on a :class:`~kafkapy.broker.groups.classic_group.Waiter` until the
+  join phase ends: when every known member has rejoined, or at the largest rebalance
+  timeout; a new group waits ``group.initial.rebalance.delay.ms``, extended while new
+  members keep arriving (Kafka's InitialDelayedJoin). SyncGroup parks followers until
+  the leader's assignment is stored. Heartbeats push the member's session deadline;
+  a missed deadline removes the member and starts a rebalance. Static members
+  (KIP-345) keep their place across restarts: a rejoin with a new member id replaces
+  the old one without a rebalance when nothing else changed.
+* **Timers** are keys on one :class:`~kafkapy.broker.groups.timer.DeadlineTimer`:
+  ``("heartbeat", group, member)``, ``("join", group)`` and ``("sync", group)``.
+* **Storage.** Every change worth keeping is a record appended to the group's
+  partition (formats in :mod:`~kafkapy.broker.groups.records`): the group's metadata
+  when a generation starts or its assignment is stored, each committed offset,
+  tombstones on deletion and expiry. Requests that need durability (SyncGroup of the
+  leader, OffsetCommit, DeleteGroups) answer once the high watermark covers their
+  records. In-memory state follows the log order: it is updated when a record is
+  appended, so reads never go back in time.
+* **Transactions.** :meth:`GroupCoordinator.stage_txn_offsets` writes a producer's
+  offsets in a transactional batch; they stay invisible (OffsetFetch with
+  ``require_stable`` answers UNSTABLE_OFFSET_COMMIT) until
+  :meth:`GroupCoordinator.complete_txn_offsets` writes the COMMIT or ABORT marker.
+
+Task-safety: everything runs on the trio thread. Methods without ``await`` run
+atomically; ``async`` ones re-check the group after each await.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+import trio
+
+from kafkapy.broker.groups.classic_group import (
+    CONSUMER_PROTOCOL_TYPE,
+    UNKNOWN_MEMBER_ID,
+    ClassicGroup,
+    Member,
+    OffsetAndMetadata,
+    TopicPartitionKey,
+    Waiter,
+)
+from kafkapy.broker.groups.coordinator_topics import GROUP_METADATA_TOPIC, InternalTopics, partition_for
+from kafkapy.broker.groups.records import (
+    KeyValue,
+    OffsetRecord,
+    TxnMarker,
+    build_records_batch,
+    group_metadata_record,
+    group_tombstone,
+    offset_commit_record,
+    read_partition,
+)
+from kafkapy.broker.groups.state import CAN_REBALANCE, GroupEvent, GroupState, parse_state
+from kafkapy.broker.groups.timer import DeadlineTimer
+from kafkapy.broker.replica_manager import TopicPartition
+from kafkapy.storage.errors import StorageError
+from kafkapy.storage.partition_log import AppendOrigin
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.errors import WireError
+from kafkapy.wire.messages.describe_groups import DescribeGroupsResponse
+from kafkapy.wire.messages.join_group import JoinGroupResponse
+from kafkapy.wire.messages.sync_group import SyncGroupResponse
+from kafkapy.wire.records import NO_SEQUENCE, increment_sequence
+
+if TYPE_CHECKING:
+    from kafkapy.broker.core import BrokerCore
+    from kafkapy.broker.replica_manager import Partition
+    from kafkapy.kraft.metadata.image import MetadataImage
+    from kafkapy.wire.messages.group_metadata_value import GroupMetadataValue
+
+log = logging.getLogger(__name__)
+
+#: How long a new member's JoinGroup may stay parked (Kafka's NewMemberJoinTimeoutMs).
+NEW_MEMBER_JOIN_TIMEOUT_MS = 300_000
+_CLASSIC = "classic"
+
+S = GroupState
+
+
+class CommitOffset(NamedTuple):
+    """One partition's offset as OffsetCommit and TxnOffsetCommit carry it."""
+
+    topic: str
+    partition: int
+    offset: int
+    leader_epoch: int = -1
+    metadata: str | None = ""
+
+
+class FetchedOffset(NamedTuple):
+    """One partition's answer to OffsetFetch."""
+
+    partition: int
+    offset: int
+    leader_epoch: int
+    metadata: str
+    error: ErrorCode = ErrorCode.NONE
+
+
+class ListedGroup(NamedTuple):
+    group_id: str
+    protocol_type: str
+    state: str
+    group_type: str
+
+
+def _append_error(code: ErrorCode) -> ErrorCode:
+    """Kafka's ``appendGroupMetadataErrorToResponseError``: log errors as group errors."""
+    if code in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REQUEST_TIMED_OUT):
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    if code in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.KAFKA_STORAGE_ERROR):
+        return ErrorCode.NOT_COORDINATOR
+    if code in (ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.INVALID_FETCH_SIZE):
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+    return code
+
+
+def join_error(member_id: str, code: ErrorCode) -> JoinGroupResponse:
+    return JoinGroupResponse(error_code=code, generation_id=-1, member_id=member_id, protocol_name=None,
+                             protocol_type=None, leader="")
+
+
+class GroupCoordinator:
+    """Classic groups of the ``__consumer_offsets`` partitions this node leads.
+
+    Args:
+        core: the broker (config, metadata image, replica manager, clock).
+    """
+
+    def __init__(self, core: "BrokerCore") -> None:
+        self.core = core
+        self.config = core.config
+        self.groups: dict[str, ClassicGroup] = {}
+        #: loaded partition -> the leader epoch it was loaded in
+        self.loaded: dict[int, int] = {}
+        #: producer id -> ids of the groups holding its staged offsets
+        self._txn_groups: dict[int, set[str]] = {}
+        self._txn_epochs: dict[int, int] = {}
+        self.timer = DeadlineTimer()
+        self.internal_topics = InternalTopics(core)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow the metadata image, fire timers and expire offsets until cancelled."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.timer.run)
+            self.core.metadata.add_publisher(self.on_image)
+            self.on_image(self.core.image, self.core.image)
+            nursery.start_soon(self._expire_offsets_periodically)
+            task_status.started()
+
+    def on_image(self, old: "MetadataImage | None", new: "MetadataImage") -> None:
+        """Load the offsets partitions this node now leads; unload those it no longer does."""
+        leading: dict[int, int] = {}
+        topic = new.topic(GROUP_METADATA_TOPIC)
+        if topic is not None:
+            for index in topic.partitions:
+                hosted = self.core.replicas.get(GROUP_METADATA_TOPIC, index)
+                if hosted is not None and hosted.is_leader:
+                    leading[index] = hosted.leader_epoch
+        for p in [p for p, epoch in self.loaded.items() if leading.get(p) != epoch]:
+            self._unload(p)
+        for p, epoch in leading.items():
+            if p not in self.loaded:
+                self._load(p)
+                self.loaded[p] = epoch
+
+    def partition_for(self, group_id: str) -> int:
+        return partition_for(group_id, self.config.offsets_topic_num_partitions)
+
+    def coordinator_error(self, group_id: str) -> ErrorCode | None:
+        """None if this node coordinates ``group_id``, else the error to answer."""
+        p = self.partition_for(group_id)
+        if p in self.loaded:
+            return None
+        topic = self.core.image.topic(GROUP_METADATA_TOPIC)
+        if topic is None or p not in topic.partitions:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        hosted = self.core.replicas.get(GROUP_METADATA_TOPIC, p)
+        if hosted is not None and hosted.is_leader:
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        return ErrorCode.NOT_COORDINATOR
+
+    def _now(self) -> int:
+        return self.core.clock_ms()
+
+    # --- loading from the log ---------------------------------------------------------------
+
+    def _load(self, p: int) -> None:
+        partition = self.core.replicas.get(GROUP_METADATA_TOPIC, p)
+        assert partition is not None
+        groups: dict[str, ClassicGroup] = {}
+        staged: dict[int, dict[str, dict[TopicPartitionKey, OffsetAndMetadata]]] = {}
+        epochs: dict[int, int] = {}
+        now = self._now()
+
+        def group(group_id: str) -> ClassicGroup:
+            g = groups.get(group_id)
+            if g is None:
+                g = groups[group_id] = ClassicGroup(group_id, now)
+            return g
+
+        try:
+            for item in read_partition(partition.log):
+                if isinstance(item, TxnMarker):
+                    for group_id, offsets in staged.pop(item.producer_id, {}).items():
+                        if item.commit:
+                            group(group_id).offsets.update(offsets)
+                elif item.producer_id is not None:
+                    epochs[item.producer_id] = item.producer_epoch
+                    for rec in item.records:
+                        if isinstance(rec, OffsetRecord) and rec.value is not None:
+                            staged.setdefault(item.producer_id, {}).setdefault(rec.group_id, {})[
+                                (rec.topic, rec.partition)] = rec.value
+                else:
+                    for rec in item.records:
+                        if isinstance(rec, OffsetRecord):
+                            if rec.value is None:
+                                if rec.group_id in groups:
+                                    groups[rec.group_id].offsets.pop((rec.topic, rec.partition), None)
+                            else:
+                                group(rec.group_id).offsets[(rec.topic, rec.partition)] = rec.value
+                        elif rec.value is None:
+                            groups.pop(rec.group_id, None)
+                        else:
+                            _apply_group_metadata(group(rec.group_id), rec.value)
+        except (WireError, ValueError) as exc:
+            log.error("Partition %s-%d: stopped loading at a record that does not decode: %s",
+                      GROUP_METADATA_TOPIC, p, exc)
+        for producer_id, by_group in staged.items():
+            for group_id, offsets in by_group.items():
+                group(group_id).pending_txn_offsets[producer_id] = offsets
+                self._txn_groups.setdefault(producer_id, set()).add(group_id)
+            self._txn_epochs[producer_id] = epochs.get(producer_id, 0)
+        for g in groups.values():
+            self.groups[g.group_id] = g
+            for member in g.members.values():
+                self._schedule_heartbeat(g, member)
+        log.info("Loaded %d groups from %s-%d", len(groups), GROUP_METADATA_TOPIC, p)
+
+    def _unload(self, p: int) -> None:
+        self.loaded.pop(p, None)
+        for group_id in [gid for gid in self.groups if self.partition_for(gid) == p]:
+            group = self.groups.pop(group_id)
+            for member in group.members.values():
+                if member.join_waiter is not None:
+                    member.join_waiter.complete(join_error(member.member_id, ErrorCode.NOT_COORDINATOR))
+                if member.sync_waiter is not None:
+                    member.sync_waiter.complete(SyncGroupResponse(error_code=ErrorCode.NOT_COORDINATOR))
+                self.timer.cancel(("heartbeat", group_id, member.member_id))
+            self.timer.cancel(("join", group_id))
+            self.timer.cancel(("sync", group_id))
+            for producer_id in group.pending_txn_offsets:
+                self._txn_groups.get(producer_id, set()).discard(group_id)
+            group.transition(GroupEvent.REMOVE, self._now())
+        log.info("Unloaded the groups of %s-%d", GROUP_METADATA_TOPIC, p)
+
+    # --- writing to the log -----------------------------------------------------------------
+
+    def _leader_partition(self, p: int) -> "Partition | None":
+        hosted = self.core.replicas.get(GROUP_METADATA_TOPIC, p)
+        return hosted if hosted is not None and hosted.is_leader else None
+
+    def _append(self, p: int, records: Sequence[KeyValue], *, producer_id: int = -1,
+                producer_epoch: int = -1) -> tuple[ErrorCode, int]:
+        """Append one batch of records to partition ``p``; returns (error, next offset)."""
+        partition = self._leader_partition(p)
+        if partition is None:
+            return ErrorCode.NOT_COORDINATOR, -1
+        log_ = partition.log
+        sequence = NO_SEQUENCE
+        if producer_id >= 0:
+            # Each coordinator write of a producer continues its sequence in this
+            # partition, so the log's idempotence checks accept it.
+            entry = log_.producer_state.producers.get(producer_id)
+            same_epoch = entry is not None and entry.producer_epoch == producer_epoch
+            sequence = increment_sequence(entry.last_seq, 1) if same_epoch and entry.last_seq >= 0 else 0
+        now = self._now()
+        batch = bytearray(build_records_batch(records, now_ms=now, producer_id=producer_id,
+                                              producer_epoch=producer_epoch, base_sequence=sequence))
+        try:
+            info = log_.append(batch, leader_epoch=partition.leader_epoch, now_ms=now, origin=AppendOrigin.COORDINATOR)
+        except StorageError as exc:
+            return _append_error(exc.error_code), -1
+        if info.error_code != ErrorCode.NONE:
+            return _append_error(info.error_code), -1
+        self.core.replicas.on_append(partition)
+        return ErrorCode.NONE, info.last_offset + 1
+
+    async def _await_replicated(self, p: int, next_offset: int) -> ErrorCode:
+        """Wait until the high watermark of ``p`` reaches ``next_offset``."""
+        partition = self._leader_partition(p)
+        if partition is None:
+            return ErrorCode.NOT_COORDINATOR
+        replicas = self.core.replicas
+
+        def done() -> bool:
+            return replicas.get(GROUP_METADATA_TOPIC, p) is not partition or not partition.is_leader \
+                or partition.log.high_watermark >= next_offset
+
+        completed = await replicas.purgatories.produce.wait(
+            done, [TopicPartition(GROUP_METADATA_TOPIC, p)], self.config.offsets_commit_timeout_ms / 1000)
+        if not completed:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if self._leader_partition(p) is not partition:
+            return ErrorCode.NOT_COORDINATOR
+        return ErrorCode.NONE
+
+    async def _store(self, p: int, records: Sequence[KeyValue], **producer: int) -> ErrorCode:
+        error, next_offset = self._append(p, records, **producer)
+        if error != ErrorCode.NONE:
+            return error
+        return await self._await_replicated(p, next_offset)
+
+    def _store_in_background(self, group: ClassicGroup) -> None:
+        """Write the group's metadata without anyone waiting (timer-driven changes)."""
+        error, _ = self._append(self.partition_for(group.group_id), [group_metadata_record(group)])
+        if error != ErrorCode.NONE:
+            log.warning("Failed to write metadata of group %s: %s", group.group_id, error.name)
+
+    # --- timers -----------------------------------------------------------------------------
+
+    def _schedule_heartbeat(self, group: ClassicGroup, member: Member, timeout_ms: int | None = None) -> None:
+        group_id, member_id = group.group_id, member.member_id
+        self.timer.schedule(("heartbeat", group_id, member_id),
+                            member.session_timeout_ms if timeout_ms is None else timeout_ms,
+                            lambda: self._expire_heartbeat(group_id, member_id))
+
+    def _expire_heartbeat(self, group_id: str, member_id: str) -> None:
+        group = self.groups.get(group_id)
+        if group is None or group.state is S.DEAD:
+            return
+        if member_id in group.pending_members:
+            log.info("Pending member %s of group %s expired", member_id, group_id)
+            group.remove(member_id)
+            if group.state is S.PREPARING_REBALANCE and group.has_all_members_joined():
+                self._complete_join(group)
+            return
+        member = group.members.get(member_id)
+        if member is not None and not member.has_satisfied_heartbeat():
+            log.info("Member %s of group %s failed its session timeout; removing it", member_id, group_id)
+            self._remove_member_and_update(group, member)
+
+    def _remove_member_and_update(self, group: ClassicGroup, member: Member) -> None:
+        if member.join_waiter is not None:
+            member.join_waiter.complete(join_error(UNKNOWN_MEMBER_ID, ErrorCode.UNKNOWN_MEMBER_ID))
+        if member.sync_waiter is not None:
+            member.sync_waiter.complete(SyncGroupResponse(error_code=ErrorCode.UNKNOWN_MEMBER_ID))
+        group.remove(member.member_id)
+        self.timer.cancel(("heartbeat", group.group_id, member.member_id))
+        if group.state in (S.STABLE, S.COMPLETING_REBALANCE):
+            self._maybe_prepare_rebalance_or_complete_join(group)
+        elif group.state is S.PREPARING_REBALANCE and group.has_all_members_joined():
+            self._complete_join(group)
+
+    # --- rebalancing ------------------------------------------------------------------------
+
+    def _maybe_prepare_rebalance_or_complete_join(self, group: ClassicGroup) -> None:
+        if group.state in CAN_REBALANCE:
+            self._prepare_rebalance(group)
+        else:
+            self._maybe_complete_join_phase(group)
+
+    def _maybe_complete_join_phase(self, group: ClassicGroup) -> None:
+        """Complete the join phase if every member rejoined, except in an initial rebalance."""
+        if group.state is S.PREPARING_REBALANCE and group.previous_state is not S.EMPTY \
+                and group.has_all_members_joined():
+            self._complete_join(group)
+
+    def _prepare_rebalance(self, group: ClassicGroup) -> None:
+        if group.state is S.COMPLETING_REBALANCE:
+            for m in group.members.values():
+                m.assignment = b""
+            self._propagate_assignment(group, ErrorCode.REBALANCE_IN_PROGRESS)
+        group.pending_sync_members = set()
+        self.timer.cancel(("sync", group.group_id))
+        initial = group.state is S.EMPTY
+        group_id = group.group_id
+        if initial:
+            delay = self.config.group_initial_rebalance_delay_ms
+            remaining = max(group.rebalance_timeout_ms - delay, 0)
+            group.new_member_added = False
+            self.timer.schedule(("join", group_id), delay,
+                                lambda: self._try_complete_initial_rebalance(group_id, delay, remaining))
+        log.info("Preparing to rebalance group %s in state %s with old generation %d",
+                 group_id, group.state.value, group.generation_id)
+        group.transition(GroupEvent.REBALANCE, self._now())
+        if initial:
+            return
+        if group.has_all_members_joined():
+            self._complete_join(group)
+        else:
+            self.timer.schedule(("join", group_id), group.rebalance_timeout_ms,
+                                lambda: self._complete_join_by_id(group_id))
+
+    def _try_complete_initial_rebalance(self, group_id: str, delay: int, remaining: int) -> None:
+        """Kafka's InitialDelayedJoin: wait another delay while new members keep joining."""
+        group = self.groups.get(group_id)
+        if group is None:
+            return
+        if group.new_member_added and remaining != 0:
+            group.new_member_added = False
+            new_delay = min(self.config.group_initial_rebalance_delay_ms, remaining)
+            new_remaining = max(remaining - delay, 0)
+            self.timer.schedule(("join", group_id), new_delay,
+                                lambda: self._try_complete_initial_rebalance(group_id, new_delay, new_remaining))
+        else:
+            self._complete_join(group)
+
+    def _complete_join_by_id(self, group_id: str) -> None:
+        group = self.groups.get(group_id)
+        if group is not None:
+            self._complete_join(group)
+
+    def _complete_join(self, group: ClassicGroup) -> None:
+        """End the join phase: drop dynamic members that did not rejoin, start a generation."""
+        if group.state is not S.PREPARING_REBALANCE:
+            return
+        group_id = group.group_id
+        self.timer.cancel(("join", group_id))
+        for failed in [m for m in group.not_yet_rejoined() if not m.is_static]:
+            group.remove(failed.member_id)
+            self.timer.cancel(("heartbeat", group_id, failed.member_id))
+        if not group.maybe_elect_new_joined_leader() and group.members:
+            # Nobody rejoined: wait for the session timeouts to clear the members out.
+            log.error("Group %s could not complete rebalance because no members rejoined", group_id)
+            self.timer.schedule(("join", group_id), group.rebalance_timeout_ms,
+                                lambda: self._complete_join_by_id(group_id))
+            return
+        group.init_next_generation(self._now())
+        if group.state is S.EMPTY:
+            log.info("Group %s with generation %d is now empty", group_id, group.generation_id)
+            self._store_in_background(group)
+            return
+        log.info("Stabilized group %s generation %d (%s) with %d members", group_id, group.generation_id,
+                 group.protocol_name, len(group.members))
+        for member in list(group.members.values()):
+            members = self._member_metadata(group) if member.member_id == group.leader_id else []
+            if member.join_waiter is not None:
+                member.join_waiter.complete(self._join_response(group, member.member_id, members))
+            self._schedule_heartbeat(group, member)
+            member.is_new = False
+            group.pending_sync_members.add(member.member_id)
+        generation = group.generation_id
+        self.timer.schedule(("sync", group_id), group.rebalance_timeout_ms,
+                            lambda: self._expire_pending_sync(group_id, generation))
+
+    def _expire_pending_sync(self, group_id: str, generation: int) -> None:
+        group = self.groups.get(group_id)
+        if group is None or group.generation_id != generation:
+            return
+        if group.state in (S.COMPLETING_REBALANCE, S.STABLE) and group.pending_sync_members:
+            missing = sorted(group.pending_sync_members)
+            for member_id in missing:
+                group.remove(member_id)
+                self.timer.cancel(("heartbeat", group_id, member_id))
+            log.info("Group %s removed members who did not send SyncGroup: %s", group_id, missing)
+            self._prepare_rebalance(group)
+
+    def _propagate_assignment(self, group: ClassicGroup, error: ErrorCode) -> None:
+        ok = error == ErrorCode.NONE
+        for member in group.members.values():
+            waiter = member.sync_waiter
+            if waiter is not None and waiter.complete(SyncGroupResponse(
+                    error_code=error, assignment=member.assignment,
+                    protocol_type=group.protocol_type if ok else None,
+                    protocol_name=group.protocol_name if ok else None)):
+                # A session may have expired while the member waited; start it afresh.
+                self._schedule_heartbeat(group, member)
+
+    def _member_metadata(self, group: ClassicGroup) -> list[JoinGroupResponse.JoinGroupResponseMember]:
+        protocol = group.protocol_name or ""
+        return [JoinGroupResponse.JoinGroupResponseMember(member_id=m.member_id, group_instance_id=m.group_instance_id,
+                                                          metadata=m.metadata_for(protocol))
+                for m in group.members.values()]
+
+    @staticmethod
+    def _join_response(group: ClassicGroup, member_id: str,
+                       members: list[JoinGroupResponse.JoinGroupResponseMember],
+                       *, skip_assignment: bool = False) -> JoinGroupResponse:
+        return JoinGroupResponse(error_code=ErrorCode.NONE, generation_id=group.generation_id,
+                                 protocol_type=group.protocol_type, protocol_name=group.protocol_name,
+                                 leader=group.leader_id or "", skip_assignment=skip_assignment,
+                                 member_id=member_id, members=members)
+
+    # --- JoinGroup --------------------------------------------------------------------------
+
+    async def join_group(self, *, group_id: str, member_id: str, group_instance_id: str | None,
+                         protocol_type: str, protocols: list[tuple[str, bytes]], session_timeout_ms: int,
+                         rebalance_timeout_ms: int, client_id: str, client_host: str,
+                         require_known_member_id: bool, supports_skip_assignment: bool) -> JoinGroupResponse:
+        """JoinGroup, in Kafka's check order; returns when the member's join phase ends.
+
+        Args:
+            require_known_member_id: v4+ without a group instance id: a first join is
+                answered MEMBER_ID_REQUIRED with the id to join with (KIP-394).
+            supports_skip_assignment: v9+ (KIP-814): a static leader rejoining a stable
+                group gets the members with ``skip_assignment``.
+        """
+        error = self.coordinator_error(group_id)
+        if error is None and not group_id:
+            error = ErrorCode.INVALID_GROUP_ID
+        if error is None and not (self.config.group_min_session_timeout_ms <= session_timeout_ms
+                                  <= self.config.group_max_session_timeout_ms):
+            error = ErrorCode.INVALID_SESSION_TIMEOUT
+        if error is not None:
+            return join_error(member_id, error)
+        is_unknown = member_id == UNKNOWN_MEMBER_ID
+        group = self.groups.get(group_id)
+        if group is None:
+            if not is_unknown:
+                return join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
+            group = self.groups[group_id] = ClassicGroup(group_id, self._now())
+        if not self._accept_joining_member(group, member_id):
+            group.remove(member_id)
+            return join_error(UNKNOWN_MEMBER_ID, ErrorCode.GROUP_MAX_SIZE_REACHED)
+        if group.state is S.DEAD:
+            return join_error(member_id, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        if not group.supports_protocols(protocol_type, protocols):
+            return join_error(member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+        waiter: Waiter[JoinGroupResponse] = Waiter()
+        request = _JoinRequest(member_id, group_instance_id, protocol_type, protocols, session_timeout_ms,
+                               rebalance_timeout_ms, client_id, client_host)
+        if is_unknown:
+            new_member_id = ClassicGroup.generate_member_id(client_id, group_instance_id)
+            if group_instance_id is not None:
+                existing = group.static_members.get(group_instance_id)
+                if existing is not None:
+                    return await self._replace_static_member(group, request, existing, new_member_id,
+                                                             waiter, supports_skip_assignment)
+                self._add_member_and_rebalance(group, request, new_member_id, waiter)
+            elif require_known_member_id:
+                group.pending_members.add(new_member_id)
+                self.timer.schedule(("heartbeat", group_id, new_member_id), session_timeout_ms,
+                                    lambda: self._expire_heartbeat(group_id, new_member_id))
+                return join_error(new_member_id, ErrorCode.MEMBER_ID_REQUIRED)
+            else:
+                self._add_member_and_rebalance(group, request, new_member_id, waiter)
+        else:
+            immediate = self._join_existing_member(group, request, waiter)
+            if immediate is not None:
+                return immediate
+        return await waiter.wait()
+
+    def _accept_joining_member(self, group: ClassicGroup, member_id: str) -> bool:
+        max_size = self.config.group_max_size
+        if group.state in (S.EMPTY, S.DEAD):
+            return True
+        if group.state is S.PREPARING_REBALANCE:
+            member = group.members.get(member_id)
+            return (member is not None and member.is_awaiting_join) or group.num_awaiting_join < max_size
+        return member_id in group.members or len(group.members) < max_size
+
+    def _add_member_and_rebalance(self, group: ClassicGroup, request: "_JoinRequest", member_id: str,
+                                  waiter: Waiter[JoinGroupResponse]) -> None:
+        member = Member(member_id, request.group_instance_id, request.client_id, request.client_host,
+                        request.rebalance_timeout_ms, request.session_timeout_ms, request.protocol_type,
+                        request.protocols)
+        member.is_new = True
+        if group.state is S.PREPARING_REBALANCE and group.previous_state is S.EMPTY:
+            group.new_member_added = True
+        group.add(member, waiter)
+        # A new member cannot heartbeat before its first answer, and a parked request
+        # cannot tell that its client left: bound the wait instead.
+        self._schedule_heartbeat(group, member, NEW_MEMBER_JOIN_TIMEOUT_MS)
+        self._maybe_prepare_rebalance_or_complete_join(group)
+
+    def _join_existing_member(self, group: ClassicGroup, request: "_JoinRequest",
+                              waiter: Waiter[JoinGroupResponse]) -> JoinGroupResponse | None:
+        """A known (or pending) member id rejoins; returns an answer when it is not parked."""
+        member_id = request.member_id
+        if member_id in group.pending_members:
+            self._add_member_and_rebalance(group, request, member_id, waiter)
+            return None
+        error = group.validate_member(member_id, request.group_instance_id)
+        if error is not None:
+            return join_error(member_id, error)
+        member = group.members[member_id]
+        if group.state is S.PREPARING_REBALANCE:
+            self._update_member_and_rebalance(group, member, request, waiter)
+        elif group.state is S.COMPLETING_REBALANCE:
+            if not member.matches(request.protocols):
+                self._update_member_and_rebalance(group, member, request, waiter)
+            else:
+                # The member lost its JoinGroup answer: repeat it for this generation.
+                members = self._member_metadata(group) if member_id == group.leader_id else []
+                return self._join_response(group, member_id, members)
+        elif group.state is S.STABLE:
+            if member_id == group.leader_id or not member.matches(request.protocols):
+                # A leader's JoinGroup always rebalances: it may have seen metadata change.
+                self._update_member_and_rebalance(group, member, request, waiter)
+            else:
+                return self._join_response(group, member_id, [])
+        else:
+            return join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
+        return None
+
+    def _update_member_and_rebalance(self, group: ClassicGroup, member: Member, request: "_JoinRequest",
+                                     waiter: Waiter[JoinGroupResponse]) -> None:
+        if member.join_waiter is not None and member.join_waiter is not waiter:
+            member.join_waiter.complete(join_error(member.member_id, ErrorCode.REBALANCE_IN_PROGRESS))
+        group.update_member(member, request.protocols, request.rebalance_timeout_ms, request.session_timeout_ms,
+                            waiter)
+        self._maybe_prepare_rebalance_or_complete_join(group)
+
+    async def _replace_static_member(self, group: ClassicGroup, request: "_JoinRequest", old_member_id: str,
+                                     new_member_id: str, waiter: Waiter[JoinGroupResponse],
+                                     supports_skip_assignment: bool) -> JoinGroupResponse:
+        """A static member rejoins with an unknown member id: the new id replaces the old
+        one; in a stable group with the same selected protocol, without a rebalance."""
+        instance_id = request.group_instance_id
+        assert instance_id is not None
+        old = group.members[old_member_id]
+        if old.join_waiter is not None:
+            old.join_waiter.complete(join_error(old_member_id, ErrorCode.FENCED_INSTANCE_ID))
+        if old.sync_waiter is not None:
+            old.sync_waiter.complete(SyncGroupResponse(error_code=ErrorCode.FENCED_INSTANCE_ID))
+        self.timer.cancel(("heartbeat", group.group_id, old_member_id))
+        member = group.replace_static_member(instance_id, old_member_id, new_member_id)
+        self._schedule_heartbeat(group, member)
+        saved = (member.protocols, member.rebalance_timeout_ms, member.session_timeout_ms)
+        group.update_member(member, request.protocols, request.rebalance_timeout_ms, request.session_timeout_ms,
+                            waiter)
+        if group.state is S.STABLE:
+            if (group.protocol_name or "") == group.select_protocol():
+                log.info("Static member %s of group %s rejoined as %s without a rebalance",
+                         instance_id, group.group_id, new_member_id)
+                leader_before = group.leader_id
+                error = await self._store(self.partition_for(group.group_id), [group_metadata_record(group)])
+                if error != ErrorCode.NONE:
+                    if group.members.get(new_member_id) is member:
+                        group.update_member(member, *saved, None)
+                        group.replace_static_member(instance_id, new_member_id, old_member_id)
+                        self._schedule_heartbeat(group, member)
+                    response = join_error(UNKNOWN_MEMBER_ID, error)
+                    response.leader = leader_before or ""
+                    return response
+                member.join_waiter = None
+                is_leader = group.leader_id == new_member_id
+                if supports_skip_assignment:
+                    return self._join_response(group, new_member_id,
+                                               self._member_metadata(group) if is_leader else [],
+                                               skip_assignment=is_leader)
+                return self._join_response(group, new_member_id, [])
+            self._maybe_prepare_rebalance_or_complete_join(group)
+        elif group.state is S.COMPLETING_REBALANCE:
+            # The leader may already hold the old member id in its assignment.
+            self._prepare_rebalance(group)
+        else:
+            self._maybe_complete_join_phase(group)
+        return await waiter.wait()
+
+    # --- SyncGroup --------------------------------------------------------------------------
+
+    async def sync_group(self, *, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None,
+                         protocol_type: str | None, protocol_name: str | None,
+                         assignments: dict[str, bytes]) -> SyncGroupResponse:
+        """SyncGroup: followers wait for the leader; the leader's assignment is stored,
+        then handed to every member."""
+        error = self.coordinator_error(group_id)
+        if error is None and not group_id:
+            error = ErrorCode.INVALID_GROUP_ID
+        group = self.groups.get(group_id) if error is None else None
+        if error is None and group is None:
+            error = ErrorCode.UNKNOWN_MEMBER_ID
+        if error is None and group is not None:
+            error = self._validate_sync(group, generation_id, member_id, group_instance_id, protocol_type,
+                                        protocol_name)
+        if error is not None:
+            return SyncGroupResponse(error_code=error)
+        assert group is not None
+        if group.state is S.PREPARING_REBALANCE:
+            return SyncGroupResponse(error_code=ErrorCode.REBALANCE_IN_PROGRESS)
+        member = group.members[member_id]
+        self._remove_pending_sync_member(group, member_id)
+        if group.state is S.STABLE:
+            self._schedule_heartbeat(group, member)
+            return SyncGroupResponse(error_code=ErrorCode.NONE, protocol_type=group.protocol_type,
+                                     protocol_name=group.protocol_name, assignment=member.assignment)
+        if group.state is not S.COMPLETING_REBALANCE:
+            return SyncGroupResponse(error_code=ErrorCode.UNKNOWN_MEMBER_ID)
+        waiter: Waiter[SyncGroupResponse] = Waiter()
+        member.sync_waiter = waiter
+        if member_id == group.leader_id:
+            log.info("Assignment received from leader %s for group %s generation %d",
+                     member_id, group_id, group.generation_id)
+            assignment = {m: assignments.get(m, b"") for m in group.members}
+            generation = group.generation_id
+            error = await self._store(self.partition_for(group_id), [group_metadata_record(group, assignment)])
+            if group.state is S.COMPLETING_REBALANCE and group.generation_id == generation \
+                    and self.groups.get(group_id) is group:
+                if error != ErrorCode.NONE:
+                    for m in group.members.values():
+                        m.assignment = b""
+                    self._propagate_assignment(group, error)
+                    self._prepare_rebalance(group)
+                else:
+                    for m in group.members.values():
+                        m.assignment = assignment.get(m.member_id, b"")
+                    self._propagate_assignment(group, ErrorCode.NONE)
+                    group.transition(GroupEvent.LEADER_SYNC, self._now())
+        return await waiter.wait()
+
+    @staticmethod
+    def _validate_sync(group: ClassicGroup, generation_id: int, member_id: str, group_instance_id: str | None,
+                       protocol_type: str | None, protocol_name: str | None) -> ErrorCode | None:
+        if group.state is S.DEAD:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        error = group.validate_member(member_id, group_instance_id)
+        if error is not None:
+            return error
+        if generation_id != group.generation_id:
+            return ErrorCode.ILLEGAL_GENERATION
+        for asked, actual in ((protocol_type, group.protocol_type), (protocol_name, group.protocol_name)):
+            if asked is not None and actual is not None and asked != actual:
+                return ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+        return None
+
+    def _remove_pending_sync_member(self, group: ClassicGroup, member_id: str) -> None:
+        group.pending_sync_members.discard(member_id)
+        if group.state not in (S.COMPLETING_REBALANCE, S.STABLE) or not group.pending_sync_members:
+            self.timer.cancel(("sync", group.group_id))
+
+    # --- Heartbeat and LeaveGroup -----------------------------------------------------------
+
+    def heartbeat(self, *, group_id: str, generation_id: int, member_id: str,
+                  group_instance_id: str | None) -> ErrorCode:
+        """Heartbeat: keeps the member's session; REBALANCE_IN_PROGRESS tells it to rejoin."""
+        error = self.coordinator_error(group_id)
+        if error is not None:
+            return error
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if group.state is S.DEAD:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        error = group.validate_member(member_id, group_instance_id)
+        if error is not None:
+            return error
+        if generation_id != group.generation_id:
+            return ErrorCode.ILLEGAL_GENERATION
+        if group.state is S.EMPTY:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        self._schedule_heartbeat(group, group.members[member_id])
+        if group.state is S.PREPARING_REBALANCE:
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    def leave_group(self, group_id: str, members: Sequence[tuple[str, str | None]]) -> tuple[ErrorCode, list[ErrorCode]]:
+        """LeaveGroup for (member id, group instance id) pairs.
+
+        Returns:
+            The request-level error (then nothing was done) and one error per member.
+        """
+        error = self.coordinator_error(group_id)
+        if error is not None:
+            return error, []
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID, []
+        if group.state is S.DEAD:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
+        results = []
+        removed: list[Member] = []
+        for member_id, instance_id in members:
+            if instance_id is not None:
+                known = group.static_members.get(instance_id)
+                if known is None:
+                    results.append(ErrorCode.UNKNOWN_MEMBER_ID)
+                    continue
+                if member_id != UNKNOWN_MEMBER_ID and member_id != known:
+                    results.append(ErrorCode.FENCED_INSTANCE_ID)
+                    continue
+                member_id = known
+            if member_id in group.pending_members:
+                group.remove(member_id)
+                self.timer.cancel(("heartbeat", group_id, member_id))
+                results.append(ErrorCode.NONE)
+                continue
+            member = group.members.get(member_id)
+            if member is None:
+                results.append(ErrorCode.UNKNOWN_MEMBER_ID)
+                continue
+            log.info("Member %s is leaving group %s", member_id, group_id)
+            removed.append(member)
+            results.append(ErrorCode.NONE)
+        for member in removed:
+            self._remove_member_and_update(group, member)
+        if not removed and group.state is S.PREPARING_REBALANCE and group.has_all_members_joined():
+            self._complete_join(group)
+        return ErrorCode.NONE, results
+
+    # --- offsets ----------------------------------------------------------------------------
+
+    def _validate_offset_commit(self, group: ClassicGroup, member_id: str, group_instance_id: str | None,
+                                generation_id: int, *, transactional: bool) -> ErrorCode | None:
+        """``ClassicGroup.validateOffsetCommit``."""
+        if group.state is S.DEAD:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id < 0 and group.state is S.EMPTY:
+            return None
+        if generation_id >= 0 or member_id or group_instance_id is not None:
+            error = group.validate_member(member_id, group_instance_id)
+            if error is not None:
+                return error
+            if generation_id != group.generation_id:
+                return ErrorCode.ILLEGAL_GENERATION
+        elif not transactional and group.state is not S.EMPTY:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if not transactional and group.state is S.COMPLETING_REBALANCE:
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return None
+
+    def _group_for_commit(self, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int,
+                          *, transactional: bool, version: int = 0) -> tuple[ErrorCode | None, ClassicGroup | None]:
+        error = self.coordinator_error(group_id)
+        if error is None and not group_id:
+            error = ErrorCode.INVALID_GROUP_ID
+        if error is not None:
+            return error, None
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                # OffsetCommit v9+ (KIP-848) says so; older versions kept ILLEGAL_GENERATION.
+                return (ErrorCode.GROUP_ID_NOT_FOUND if not transactional and version >= 9
+                        else ErrorCode.ILLEGAL_GENERATION), None
+            # A group that only commits offsets (assign() consumers, admin clients).
+            group = self.groups[group_id] = ClassicGroup(group_id, self._now())
+            return None, group
+        return self._validate_offset_commit(group, member_id, group_instance_id, generation_id,
+                                            transactional=transactional), group
+
+    def _offset_value(self, o: CommitOffset, now: int, expire_timestamp: int | None) -> OffsetAndMetadata | ErrorCode:
+        metadata = o.metadata or ""
+        if len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+            return ErrorCode.OFFSET_METADATA_TOO_LARGE
+        return OffsetAndMetadata(o.offset, o.leader_epoch, metadata, now, expire_timestamp)
+
+    async def commit_offsets(self, *, group_id: str, generation_id: int, member_id: str,
+                             group_instance_id: str | None, retention_time_ms: int,
+                             offsets: Sequence[CommitOffset], version: int) -> list[ErrorCode]:
+        """OffsetCommit; returns one error per offset, in order, once the records are replicated."""
+        error, group = self._group_for_commit(group_id, member_id, group_instance_id, generation_id,
+                                              transactional=False, version=version)
+        if error is not None or group is None:
+            return [error or ErrorCode.UNKNOWN_SERVER_ERROR] * len(offsets)
+        now = self._now()
+        expire = now + retention_time_ms if retention_time_ms >= 0 else None
+        results: list[ErrorCode] = []
+        records: list[KeyValue] = []
+        values: list[tuple[TopicPartitionKey, OffsetAndMetadata]] = []
+        for o in offsets:
+            value = self._offset_value(o, now, expire)
+            if isinstance(value, ErrorCode):
+                results.append(value)
+                continue
+            results.append(ErrorCode.NONE)
+            records.append(offset_commit_record(group_id, o.topic, o.partition, value))
+            values.append(((o.topic, o.partition), value))
+        if not records:
+            return results
+        p = self.partition_for(group_id)
+        error, next_offset = self._append(p, records)
+        if error == ErrorCode.NONE:
+            group.offsets.update(values)
+            error = await self._await_replicated(p, next_offset)
+        if error != ErrorCode.NONE:
+            results = [error if r == ErrorCode.NONE else r for r in results]
+        return results
+
+    def fetch_offsets(self, group_id: str, topics: Sequence[tuple[str, Sequence[int]]] | None, *,
+                      require_stable: bool) -> tuple[ErrorCode, list[tuple[str, list[FetchedOffset]]]]:
+        """OffsetFetch for one group: the asked partitions, or every committed one when
+        ``topics`` is None. Unknown partitions answer offset -1."""
+        error = self.coordinator_error(group_id)
+        if error is not None:
+            return error, []
+        group = self.groups.get(group_id)
+        offsets = group.offsets if group is not None and group.state is not S.DEAD else {}
+        if topics is None:
+            by_topic: dict[str, list[int]] = {}
+            for topic, partition in sorted(offsets):
+                by_topic.setdefault(topic, []).append(partition)
+            topics = list(by_topic.items())
+        out = []
+        for topic, partitions in topics:
+            answers = []
+            for partition in partitions:
+                if require_stable and group is not None and group.has_pending_txn_offsets((topic, partition)):
+                    answers.append(FetchedOffset(partition, -1, -1, "", ErrorCode.UNSTABLE_OFFSET_COMMIT))
+                    continue
+                o = offsets.get((topic, partition))
+                answers.append(FetchedOffset(partition, -1, -1, "") if o is None
+                               else FetchedOffset(partition, o.offset, o.leader_epoch, o.metadata))
+            out.append((topic, answers))
+        return ErrorCode.NONE, out
+
+    async def delete_offsets(self, group_id: str,
+                             topics: Sequence[tuple[str, Sequence[int]]]) -> tuple[ErrorCode, list[list[ErrorCode]]]:
+        """OffsetDelete: partitions of topics the group still consumes answer
+        GROUP_SUBSCRIBED_TO_TOPIC; others lose their committed offset."""
+        error = self.coordinator_error(group_id)
+        group = self.groups.get(group_id) if error is None else None
+        if error is None and (group is None or group.state is S.DEAD):
+            error = ErrorCode.GROUP_ID_NOT_FOUND
+        if error is None and group is not None and group.state is not S.EMPTY \
+                and group.protocol_type != CONSUMER_PROTOCOL_TYPE:
+            error = ErrorCode.NON_EMPTY_GROUP
+        if error is not None or group is None:
+            return error or ErrorCode.UNKNOWN_SERVER_ERROR, []
+        subscribed = (group.subscribed_topics() or set()) if group.state is not S.EMPTY else set()
+        results: list[list[ErrorCode]] = []
+        records: list[KeyValue] = []
+        for topic, partitions in topics:
+            row = []
+            for partition in partitions:
+                if topic in subscribed:
+                    row.append(ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC)
+                    continue
+                row.append(ErrorCode.NONE)
+                if group.offsets.pop((topic, partition), None) is not None:
+                    records.append(offset_commit_record(group_id, topic, partition, None))
+            results.append(row)
+        if records:
+            error = await self._store(self.partition_for(group_id), records)
+            if error != ErrorCode.NONE:
+                return error, []
+        return ErrorCode.NONE, results
+
+    # --- transactional offsets (for the transaction coordinator) ---------------------------
+
+    async def stage_txn_offsets(self, group_id: str, producer_id: int, producer_epoch: int,
+                                offsets: Sequence[CommitOffset], *, member_id: str = UNKNOWN_MEMBER_ID,
+                                group_instance_id: str | None = None, generation_id: int = -1) -> list[ErrorCode]:
+        """TxnOffsetCommit: stage ``offsets`` of a transaction; invisible until committed.
+
+        The offsets are written to the group's ``__consumer_offsets`` partition in a
+        transactional batch of ``producer_id``/``producer_epoch`` (as Kafka writes them)
+        and kept as pending: OffsetFetch does not return them, and with
+        ``require_stable`` answers UNSTABLE_OFFSET_COMMIT for their partitions, until
+        :meth:`complete_txn_offsets` commits or aborts the producer's transaction. The
+        member fields (TxnOffsetCommit v3+) are checked as Kafka checks them.
+
+        Returns:
+            One error per offset, in order: NONE, OFFSET_METADATA_TOO_LARGE, or the
+            group-level error (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
+            UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID, ...).
+        """
+        error, group = self._group_for_commit(group_id, member_id, group_instance_id, generation_id,
+                                              transactional=True)
+        if error is not None or group is None:
+            return [error or ErrorCode.UNKNOWN_SERVER_ERROR] * len(offsets)
+        now = self._now()
+        results: list[ErrorCode] = []
+        records: list[KeyValue] = []
+        values: list[tuple[TopicPartitionKey, OffsetAndMetadata]] = []
+        for o in offsets:
+            value = self._offset_value(o, now, None)
+            if isinstance(value, ErrorCode):
+                results.append(value)
+                continue
+            results.append(ErrorCode.NONE)
+            records.append(offset_commit_record(group_id, o.topic, o.partition, value))
+            values.append(((o.topic, o.partition), value))
+        if not records:
+            return results
+        p = self.partition_for(group_id)
+        error, next_offset = self._append(p, records, producer_id=producer_id, producer_epoch=producer_epoch)
+        if error == ErrorCode.NONE:
+            group.pending_txn_offsets.setdefault(producer_id, {}).update(values)
+            self._txn_groups.setdefault(producer_id, set()).add(group_id)
+            self._txn_epochs[producer_id] = producer_epoch
+            error = await self._await_replicated(p, next_offset)
+        if error != ErrorCode.NONE:
+            results = [error if r == ErrorCode.NONE else r for r in results]
+        return results
+
+    async def complete_txn_offsets(self, producer_id: int, commit: bool, *, producer_epoch: int | None = None,
+                                   coordinator_epoch: int = 0, write_markers: bool = True) -> ErrorCode:
+        """End a transaction's staged offsets: COMMIT makes them the committed offsets,
+        ABORT drops them.
+
+        Writes the transaction marker to every ``__consumer_offsets`` partition of this
+        node holding offsets staged by ``producer_id`` (Kafka's WriteTxnMarkers to the
+        offsets partitions followed by ``onTransactionCompleted``), unless
+        ``write_markers`` is False because the caller appended those markers itself.
+        A producer with nothing staged here is a no-op.
+
+        Args:
+            producer_epoch: the marker's epoch; the epoch of the staging by default.
+            coordinator_epoch: the transaction coordinator's epoch, kept in the marker.
+
+        Returns:
+            NONE, or the first error writing a marker (the offsets are then left staged).
+        """
+        group_ids = self._txn_groups.get(producer_id, set())
+        groups = [self.groups[g] for g in sorted(group_ids)
+                  if g in self.groups and producer_id in self.groups[g].pending_txn_offsets]
+        epoch = self._txn_epochs.get(producer_id, 0) if producer_epoch is None else producer_epoch
+        waits: list[tuple[int, int]] = []
+        if write_markers:
+            now = self._now()
+            for p in sorted({self.partition_for(g.group_id) for g in groups}):
+                partition = self._leader_partition(p)
+                if partition is None:
+                    return ErrorCode.NOT_COORDINATOR
+                try:
+                    info = partition.log.append_end_txn_marker(producer_id, epoch, coordinator_epoch, commit,
+                                                               leader_epoch=partition.leader_epoch, now_ms=now)
+                except StorageError as exc:
+                    return _append_error(exc.error_code)
+                if info.error_code != ErrorCode.NONE:
+                    return _append_error(info.error_code)
+                self.core.replicas.on_append(partition)
+                waits.append((p, info.last_offset + 1))
+        for g in groups:
+            staged = g.pending_txn_offsets.pop(producer_id)
+            if commit:
+                g.offsets.update(staged)
+        self._txn_groups.pop(producer_id, None)
+        self._txn_epochs.pop(producer_id, None)
+        for p, next_offset in waits:
+            error = await self._await_replicated(p, next_offset)
+            if error != ErrorCode.NONE:
+                return error
+        return ErrorCode.NONE
+
+    # --- expiry -----------------------------------------------------------------------------
+
+    async def _expire_offsets_periodically(self) -> None:
+        interval_s = self.config.offsets_retention_check_interval_ms / 1000
+        while True:
+            await trio.sleep(interval_s)
+            self.cleanup_expired_offsets()
+
+    def cleanup_expired_offsets(self) -> int:
+        """Tombstone offsets past ``offsets.retention.minutes`` and delete groups left
+        empty with no offsets (Kafka's ``cleanupGroupMetadata``). Returns the number of
+        offsets expired."""
+        now = self._now()
+        retention_ms = self.config.offsets_retention_minutes * 60_000
+        by_partition: dict[int, list[KeyValue]] = {}
+        expired_count = 0
+        for group in list(self.groups.values()):
+            base = _expiration_base(group)
+            expired = []
+            if base is not None:
+                keep = (group.subscribed_topics() or set()) if group.state is S.STABLE else set()
+                for tp, o in group.offsets.items():
+                    if tp[0] in keep or group.has_pending_txn_offsets(tp):
+                        continue
+                    if (now >= o.expire_timestamp) if o.expire_timestamp is not None \
+                            else now - (base if base >= 0 else o.commit_timestamp) >= retention_ms:
+                        expired.append(tp)
+            records = by_partition.setdefault(self.partition_for(group.group_id), [])
+            for tp in expired:
+                del group.offsets[tp]
+                records.append(offset_commit_record(group.group_id, tp[0], tp[1], None))
+            expired_count += len(expired)
+            if group.is_empty_and_offsetless():
+                log.info("Group %s is empty with no offsets left; deleting it", group.group_id)
+                records.append(group_tombstone(group.group_id))
+                self._remove_group(group)
+        for p, records in by_partition.items():
+            if records:
+                error, _ = self._append(p, records)
+                if error != ErrorCode.NONE:
+                    log.warning("Failed to write expired offsets of %s-%d: %s", GROUP_METADATA_TOPIC, p, error.name)
+        return expired_count
+
+    def _remove_group(self, group: ClassicGroup) -> None:
+        group.transition(GroupEvent.REMOVE, self._now())
+        self.groups.pop(group.group_id, None)
+        self.timer.cancel(("join", group.group_id))
+        self.timer.cancel(("sync", group.group_id))
+
+    # --- admin ------------------------------------------------------------------------------
+
+    def describe_group(self, group_id: str) -> DescribeGroupsResponse.DescribedGroup:
+        """DescribeGroups for one group; an unknown group is Dead (the handler adds v6's error)."""
+        D = DescribeGroupsResponse
+        error = self.coordinator_error(group_id)
+        if error is not None:
+            return D.DescribedGroup(error_code=error, group_id=group_id, group_state="", protocol_type="",
+                                    protocol_data="")
+        group = self.groups.get(group_id)
+        if group is None or group.state is S.DEAD:
+            return D.DescribedGroup(error_code=ErrorCode.GROUP_ID_NOT_FOUND, group_id=group_id,
+                                    group_state=S.DEAD.value, protocol_type="", protocol_data="")
+        stable = group.state is S.STABLE
+        protocol = group.protocol_name or ""
+        members = [
+            D.DescribedGroupMember(
+                member_id=m.member_id, group_instance_id=m.group_instance_id, client_id=m.client_id,
+                client_host=m.client_host,
+                member_metadata=m.metadata_for(protocol) if stable else b"",
+                member_assignment=m.assignment if stable else b"",
+            )
+            for m in group.members.values()
+        ]
+        return D.DescribedGroup(error_code=ErrorCode.NONE, group_id=group_id, group_state=group.state.value,
+                                protocol_type=group.protocol_type or "", protocol_data=protocol if stable else "",
+                                members=members)
+
+    def list_groups(self, states: Sequence[str] = (), types: Sequence[str] = ()) -> list[ListedGroup]:
+        """ListGroups over the loaded partitions; filters are case-insensitive (KIP-518, KIP-1043)."""
+        wanted = {parse_state(s) for s in states}
+        type_names = {t.lower() for t in types}
+        out = []
+        for group in self.groups.values():
+            if group.state is S.DEAD or (states and group.state not in wanted):
+                continue
+            if types and _CLASSIC not in type_names:
+                continue
+            out.append(ListedGroup(group.group_id, group.protocol_type or "", group.state.value, _CLASSIC))
+        return out
+
+    async def delete_groups(self, group_ids: Sequence[str]) -> list[ErrorCode]:
+        """DeleteGroups: empty groups lose their offsets and metadata (tombstones)."""
+        results = []
+        by_partition: dict[int, list[KeyValue]] = {}
+        for group_id in group_ids:
+            error = self.coordinator_error(group_id)
+            if error is None and not group_id:
+                error = ErrorCode.INVALID_GROUP_ID
+            group = self.groups.get(group_id) if error is None else None
+            if error is None and (group is None or group.state is S.DEAD):
+                error = ErrorCode.GROUP_ID_NOT_FOUND
+            if error is None and group is not None and group.state is not S.EMPTY:
+                error = ErrorCode.NON_EMPTY_GROUP
+            if error is not None or group is None:
+                results.append(error or ErrorCode.UNKNOWN_SERVER_ERROR)
+                continue
+            records = by_partition.setdefault(self.partition_for(group_id), [])
+            records.extend(offset_commit_record(group_id, t, p, None) for t, p in group.offsets)
+            records.append(group_tombstone(group_id))
+            for producer_id in group.pending_txn_offsets:
+                self._txn_groups.get(producer_id, set()).discard(group_id)
+            self._remove_group(group)
+            results.append(ErrorCode.NONE)
+        errors: dict[int, ErrorCode] = {}
+        for p, records in by_partition.items():
+            errors[p] = await self._store(p, records)
+        return [errors.get(self.partition_for(g), ErrorCode.NONE) if r == ErrorCode.NONE else r
+                for g, r in zip(group_ids, results, strict=True)]
+
+
+class _JoinRequest(NamedTuple):
+    member_id: str
+    group_instance_id: str | None
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    client_id: str
+    client_host: str
+
+
+def _expiration_base(group: ClassicGroup) -> int | None:
+    """What an offset's age counts from (``ClassicGroup.offsetExpirationCondition``):
+    -1 for its commit time, a timestamp for all of them, None when nothing expires."""
+    if group.protocol_type:
+        if group.state is S.EMPTY:
+            return group.current_state_timestamp if group.current_state_timestamp is not None else -1
+        if group.state is S.STABLE and group.subscribed_topics() is not None:
+            return -1
+        return None
+    return -1
+
+
+def _apply_group_metadata(group: ClassicGroup, value: "GroupMetadataValue") -> None:
+    """Replay a GroupMetadataValue: membership and generation as last stored."""
+    group.protocol_type = value.protocol_type or None
+    group.generation_id = value.generation
+    group.protocol_name = value.protocol or None
+    group.leader_id = value.leader or None
+    group.current_state_timestamp = value.current_state_timestamp if value.current_state_timestamp >= 0 else None
+    group.members = {}
+    group.static_members = {}
+    for m in value.members:
+        member = Member(m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                        m.rebalance_timeout if m.rebalance_timeout >= 0 else m.session_timeout, m.session_timeout,
+                        group.protocol_type or "", [(group.protocol_name or "", bytes(m.subscription))])
+        member.assignment = bytes(m.assignment)
+        group.members[m.member_id] = member
+        if m.group_instance_id is not None:
+            group.static_members[m.group_instance_id] = m.member_id
+    group.state = group.previous_state = S.STABLE if group.members else S.EMPTY

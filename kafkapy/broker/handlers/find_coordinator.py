@@ -1,0 +1,62 @@
+"""FindCoordinator (key 10) v0-6: which broker coordinates a group or a transactional id.
+
+The coordinator of a key is the leader of its internal-topic partition
+(:mod:`kafkapy.broker.groups.coordinator_topics`): key type 0 (group) in
+``__consumer_offsets``, key type 1 (transaction) in ``__transaction_state``. The topic
+is created on first use; while it is not there yet, or its partition has no live
+leader, the answer is COORDINATOR_NOT_AVAILABLE (retriable).
+
+Version notes: v1+ key type, throttle time and error message; v3+ flexible; v4+ a
+batch of keys (``coordinator_keys``) answered one ``Coordinator`` each (KIP-699);
+v5 and v6 only add error codes (transaction abort, KIP-890; share groups, KIP-932).
+Not implemented: key type 2 (share), authorization.
+"""
+
+from __future__ import annotations
+
+from kafkapy.broker.context import RequestContext
+from kafkapy.broker.groups.coordinator_topics import group_metadata_topic, partition_for, transaction_state_topic
+from kafkapy.broker.registry import handles
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest, FindCoordinatorResponse
+
+GROUP_KEY_TYPE = 0
+TRANSACTION_KEY_TYPE = 1
+
+
+async def find_coordinator(ctx: RequestContext, key_type: int, key: str) -> FindCoordinatorResponse.Coordinator:
+    """The coordinator of one key, as the node reachable on the request's listener."""
+    config = ctx.broker.config
+    if key_type == GROUP_KEY_TYPE:
+        topic = group_metadata_topic(config)
+    elif key_type == TRANSACTION_KEY_TYPE and key:
+        topic = transaction_state_topic(config)
+    else:
+        return _error(key, ErrorCode.INVALID_REQUEST)
+    if not await ctx.broker.groups.internal_topics.ensure(topic):
+        return _error(key, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+    image = ctx.broker.image
+    registration = image.partition(topic.name, partition_for(key, topic.num_partitions))
+    leader = image.brokers.get(registration.leader) if registration is not None else None
+    endpoint = leader.endpoints.get(ctx.conn.listener_name) if leader is not None and not leader.fenced else None
+    if leader is None or endpoint is None:
+        return _error(key, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+    return FindCoordinatorResponse.Coordinator(key=key, node_id=leader.id, host=endpoint.host, port=endpoint.port,
+                                               error_code=ErrorCode.NONE, error_message=ErrorCode.NONE.name)
+
+
+def _error(key: str, code: ErrorCode) -> FindCoordinatorResponse.Coordinator:
+    return FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1, error_code=code,
+                                               error_message=code.message)
+
+
+@handles(ApiKey.FIND_COORDINATOR, versions=(0, 6))
+async def handle_find_coordinator(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
+    key_type = request.key_type if ctx.version >= 1 else GROUP_KEY_TYPE
+    if ctx.version >= 4:
+        return FindCoordinatorResponse(coordinators=[await find_coordinator(ctx, key_type, key)
+                                                     for key in request.coordinator_keys])
+    c = await find_coordinator(ctx, key_type, request.key)
+    return FindCoordinatorResponse(error_code=c.error_code, error_message=c.error_message, node_id=c.node_id,
+                                   host=c.host, port=c.port)

@@ -1,0 +1,116 @@
+"""OffsetCommit (key 8) v2-9, OffsetFetch (key 9) v1-9, OffsetDelete (key 47) v0.
+
+Offsets live in the group coordinator (:mod:`kafkapy.broker.group_coordinator`) and in
+``__consumer_offsets``; a commit is answered once its records are replicated.
+
+OffsetCommit: a group member commits with its generation and member id (checked:
+UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS);
+generation -1 without a member commits for a group with no members (``assign()``
+consumers, admin clients) and creates it if needed. Metadata strings longer than
+``offset.metadata.max.bytes`` answer OFFSET_METADATA_TOO_LARGE for their partition.
+
+OffsetFetch: unknown partitions (and unknown groups) answer offset -1, leader epoch
+-1, metadata "". With ``require_stable`` (v7+) a partition with offsets of an open
+transaction answers UNSTABLE_OFFSET_COMMIT.
+
+Version notes:
+    OffsetCommit v2-4 retention time (an expire timestamp on the record); v6+
+    committed leader epoch; v7+ group instance id; v8+ flexible; v9 (KIP-848) answers
+    GROUP_ID_NOT_FOUND, not ILLEGAL_GENERATION, for an unknown group with a generation.
+    OffsetFetch v2+ request-level error and null topics = all; v5+ leader epoch; v6+
+    flexible; v7+ require_stable; v8+ several groups; v9 member id/epoch (checked only
+    for KIP-848 groups, so not here).
+    OffsetDelete: GROUP_SUBSCRIBED_TO_TOPIC for a topic a member of a non-empty
+    consumer group subscribes to; NON_EMPTY_GROUP for non-empty groups of other
+    protocol types.
+Not implemented: OffsetCommit/OffsetFetch v10 (topic ids), authorization.
+"""
+
+from __future__ import annotations
+
+from kafkapy.broker.context import RequestContext
+from kafkapy.broker.group_coordinator import CommitOffset, FetchedOffset
+from kafkapy.broker.registry import handles
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.offset_commit import OffsetCommitRequest, OffsetCommitResponse
+from kafkapy.wire.messages.offset_delete import OffsetDeleteRequest, OffsetDeleteResponse
+from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
+
+
+@handles(ApiKey.OFFSET_COMMIT, versions=(2, 9))
+async def handle_offset_commit(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
+    v = ctx.version
+    offsets = [
+        CommitOffset(t.name, p.partition_index, p.committed_offset,
+                     p.committed_leader_epoch if v >= 6 else -1, p.committed_metadata)
+        for t in request.topics for p in t.partitions
+    ]
+    errors = iter(await ctx.broker.groups.commit_offsets(
+        group_id=request.group_id,
+        generation_id=request.generation_id_or_member_epoch,
+        member_id=request.member_id,
+        group_instance_id=request.group_instance_id if v >= 7 else None,
+        retention_time_ms=request.retention_time_ms if v <= 4 else -1,
+        offsets=offsets,
+        version=v,
+    ))
+    R = OffsetCommitResponse
+    return R(topics=[
+        R.OffsetCommitResponseTopic(name=t.name, partitions=[
+            R.OffsetCommitResponsePartition(partition_index=p.partition_index, error_code=next(errors))
+            for p in t.partitions
+        ])
+        for t in request.topics
+    ])
+
+
+def _fetch_group(ctx: RequestContext, group_id: str, topics: list[tuple[str, list[int]]] | None,
+                 require_stable: bool) -> tuple[ErrorCode, list[tuple[str, list[FetchedOffset]]]]:
+    error, found = ctx.broker.groups.fetch_offsets(group_id, topics, require_stable=require_stable)
+    if error != ErrorCode.NONE and ctx.version < 2:
+        # v0-1 have no request-level error: every partition carries it.
+        found = [(t, [FetchedOffset(p, -1, -1, "", error) for p in ps]) for t, ps in topics or []]
+    return error, found
+
+
+@handles(ApiKey.OFFSET_FETCH, versions=(1, 9))
+def handle_offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
+    R = OffsetFetchResponse
+    v = ctx.version
+    require_stable = v >= 7 and request.require_stable
+    if v < 8:
+        topics = None if request.topics is None else [(t.name, list(t.partition_indexes)) for t in request.topics]
+        error, found = _fetch_group(ctx, request.group_id, topics, require_stable)
+        return R(error_code=error, topics=[
+            R.OffsetFetchResponseTopic(name=name, partitions=[
+                R.OffsetFetchResponsePartition(partition_index=o.partition, committed_offset=o.offset,
+                                               committed_leader_epoch=o.leader_epoch, metadata=o.metadata,
+                                               error_code=o.error)
+                for o in offsets])
+            for name, offsets in found])
+    groups = []
+    for g in request.groups:
+        topics = None if g.topics is None else [(t.name, list(t.partition_indexes)) for t in g.topics]
+        error, found = _fetch_group(ctx, g.group_id, topics, require_stable)
+        groups.append(R.OffsetFetchResponseGroup(group_id=g.group_id, error_code=error, topics=[
+            R.OffsetFetchResponseTopics(name=name, partitions=[
+                R.OffsetFetchResponsePartitions(partition_index=o.partition, committed_offset=o.offset,
+                                                committed_leader_epoch=o.leader_epoch, metadata=o.metadata,
+                                                error_code=o.error)
+                for o in offsets])
+            for name, offsets in found]))
+    return R(groups=groups)
+
+
+@handles(ApiKey.OFFSET_DELETE, versions=(0, 0))
+async def handle_offset_delete(ctx: RequestContext, request: OffsetDeleteRequest) -> OffsetDeleteResponse:
+    R = OffsetDeleteResponse
+    topics = [(t.name, [p.partition_index for p in t.partitions]) for t in request.topics]
+    error, results = await ctx.broker.groups.delete_offsets(request.group_id, topics)
+    if error != ErrorCode.NONE:
+        return R(error_code=error)
+    return R(error_code=ErrorCode.NONE, topics=[
+        R.OffsetDeleteResponseTopic(name=name, partitions=[
+            R.OffsetDeleteResponsePartition(partition_index=p, error_code=code) for p, code in zip(partitions, row, strict=True)])
+        for (name, partitions), row in zip(topics, results, strict=True)])
