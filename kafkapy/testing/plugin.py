@@ -55,6 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _Settings(config)  # a bad option is a usage error at start-up, not in each test
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(config=None, storage=None, nodes=3): configure the kafka_broker / kafka_cluster "
