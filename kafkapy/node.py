@@ -148,6 +148,7 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             metadata.add_publisher(lambda old, new: replicas.apply_image(new))
             replicas.apply_image(metadata.image)
             await nursery.start(core.groups.run)
+            await nursery.start(core.txn_coordinator.run)
             dispatcher = _ServerEdge(BrokerDispatcher(core))
             bound = await nursery.start(lambda task_status: serve(
                 listeners, dispatcher, settings=settings, task_status=task_status))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.producer_ids import ProducerIdManager
+from kafkapy.broker.txn_coordinator import TransactionCoordinator
 from kafkapy.config import BrokerConfig, BrokerConfigs
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class BrokerCore:
         broker_epoch: this broker's epoch from its registration; -1 before.
         producer_ids: the producer id generator (InitProducerId).
         groups: the group coordinator (classic groups, committed offsets).
+        txn_coordinator: the transaction coordinator (InitProducerId, transactions).
         clock_ms: wall-clock milliseconds (replaceable in tests).
     """
 
@@ -88,6 +90,7 @@ class BrokerCore:
         self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.producer_ids = ProducerIdManager(self)
         self.groups = GroupCoordinator(self)
+        self.txn_coordinator = TransactionCoordinator(self)
 
     @property
     def image(self) -> "MetadataImage":

@@ -18,5 +18,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     offsets,
     produce,
     producer_id,
+    producers,
     topics,
+    txn,
 )

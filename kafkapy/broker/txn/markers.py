@@ -81,5 +81,5 @@ async def _write_marker(broker: BrokerCore, marker: WriteTxnMarkersRequest.Writa
     for target, code in zip(waiting, replicated, strict=True):
         codes[target.tp] = code
     if any(tp.topic == GROUP_METADATA_TOPIC and code == ErrorCode.NONE for tp, code in codes.items()):
-        broker.group_coordinator.complete_txn_offsets(marker.producer_id, commit)
+        await broker.groups.complete_txn_offsets(marker.producer_id, commit, write_markers=False)
     return codes

@@ -1,0 +1,234 @@
+"""The transaction APIs; the logic is the coordinator's (:mod:`kafkapy.broker.txn_coordinator`).
+
+AddPartitionsToTxn (key 24), versions 0-5:
+    v0-3 (clients): one transaction; a partition unknown to the metadata answers
+    UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED, without asking
+    the coordinator. v4+ (brokers, KIP-890 part 1): a batch of transactions, each
+    either added or only verified (``verify_only``).
+AddOffsetsToTxn (key 25), versions 0-4: adds the group's ``__consumer_offsets``
+    partition to the transaction.
+TxnOffsetCommit (key 28), versions 0-4: offsets staged in the group coordinator until
+    the transaction's marker reaches that partition.
+EndTxn (key 26), versions 0-4.
+WriteTxnMarkers (key 27), version 1: markers from a coordinator (:mod:`kafkapy.broker.txn.markers`).
+DescribeTransactions (key 65), version 0. ListTransactions (key 66), versions 0-2
+    (v1: duration filter, v2: transactional id pattern).
+
+Version notes: PRODUCER_FENCED is answered INVALID_PRODUCER_EPOCH to versions that
+predate it (KIP-588: InitProducerId < 4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn < 2,
+TxnOffsetCommit < 3); TRANSACTION_ABORTABLE is answered INVALID_TXN_STATE below
+AddPartitionsToTxn v5 / AddOffsetsToTxn v4.
+Not implemented: EndTxn v5 and TxnOffsetCommit v5 (transaction version 2, KIP-890
+part 2: not advertised as a finalized feature, so no client sends them); ACLs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from kafkapy.broker.context import RequestContext
+from kafkapy.broker.groups.coordinator_topics import GROUP_METADATA_TOPIC
+from kafkapy.broker.registry import handles
+from kafkapy.broker.replica_manager import TopicPartition
+from kafkapy.broker.txn.markers import write_txn_markers
+from kafkapy.broker.txn.metadata import TxnState
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+
+if TYPE_CHECKING:
+    from kafkapy.wire.messages.add_offsets_to_txn import (
+        AddOffsetsToTxnRequest,
+        AddOffsetsToTxnResponse,
+    )
+    from kafkapy.wire.messages.add_partitions_to_txn import (
+        AddPartitionsToTxnRequest,
+        AddPartitionsToTxnResponse,
+    )
+    from kafkapy.wire.messages.describe_transactions import (
+        DescribeTransactionsRequest,
+        DescribeTransactionsResponse,
+    )
+    from kafkapy.wire.messages.end_txn import EndTxnRequest, EndTxnResponse
+    from kafkapy.wire.messages.list_transactions import (
+        ListTransactionsRequest,
+        ListTransactionsResponse,
+    )
+    from kafkapy.wire.messages.txn_offset_commit import (
+        TxnOffsetCommitRequest,
+        TxnOffsetCommitResponse,
+    )
+    from kafkapy.wire.messages.write_txn_markers import (
+        WriteTxnMarkersRequest,
+        WriteTxnMarkersResponse,
+    )
+
+
+def for_version(code: ErrorCode, *, fenced_since: int, abortable_since: int | None, version: int) -> ErrorCode:
+    """``code`` as a request ``version`` understands it (see the module doc)."""
+    if code == ErrorCode.PRODUCER_FENCED and version < fenced_since:
+        return ErrorCode.INVALID_PRODUCER_EPOCH
+    if code == ErrorCode.TRANSACTION_ABORTABLE and (abortable_since is None or version < abortable_since):
+        return ErrorCode.INVALID_TXN_STATE
+    return code
+
+
+@handles(ApiKey.ADD_PARTITIONS_TO_TXN, versions=(0, 5))
+async def handle_add_partitions_to_txn(ctx: RequestContext, request: AddPartitionsToTxnRequest
+                                       ) -> AddPartitionsToTxnResponse:
+    from kafkapy.wire.messages.add_partitions_to_txn import (
+        AddPartitionsToTxnResponse as Response,
+    )
+
+    coordinator = ctx.broker.txn_coordinator
+    version = ctx.version
+    if version <= 3:
+        partitions = [TopicPartition(t.name, p) for t in request.v3_and_below_topics for p in t.partitions]
+        image = ctx.broker.image
+        unknown = {tp for tp in partitions if image.partition(tp.topic, tp.partition) is None}
+        if unknown:
+            codes = {tp: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if tp in unknown else ErrorCode.OPERATION_NOT_ATTEMPTED
+                     for tp in partitions}
+        else:
+            code = await coordinator.add_partitions(request.v3_and_below_transactional_id,
+                                                    request.v3_and_below_producer_id,
+                                                    request.v3_and_below_producer_epoch, partitions)
+            codes = dict.fromkeys(partitions, for_version(code, fenced_since=2, abortable_since=5, version=version))
+        return Response(results_by_topic_v3_and_below=_topic_results(codes))
+    results = []
+    for txn in request.transactions:
+        partitions = [TopicPartition(t.name, p) for t in txn.topics for p in t.partitions]
+        if txn.verify_only:
+            codes = coordinator.verify_partitions(txn.transactional_id, txn.producer_id, txn.producer_epoch,
+                                                  partitions)
+        else:
+            code = await coordinator.add_partitions(txn.transactional_id, txn.producer_id, txn.producer_epoch,
+                                                    partitions)
+            codes = dict.fromkeys(partitions, code)
+        codes = {tp: for_version(c, fenced_since=2, abortable_since=5, version=version) for tp, c in codes.items()}
+        results.append(Response.AddPartitionsToTxnResult(transactional_id=txn.transactional_id,
+                                                         topic_results=_topic_results(codes)))
+    return Response(results_by_transaction=results)
+
+
+def _topic_results(codes: dict[TopicPartition, ErrorCode]) -> list:
+    from kafkapy.wire.messages.add_partitions_to_txn import (
+        AddPartitionsToTxnResponse as Response,
+    )
+
+    by_topic: dict[str, list] = {}
+    for tp, code in codes.items():
+        by_topic.setdefault(tp.topic, []).append(
+            Response.AddPartitionsToTxnPartitionResult(partition_index=tp.partition, partition_error_code=code))
+    return [Response.AddPartitionsToTxnTopicResult(name=name, results_by_partition=results)
+            for name, results in by_topic.items()]
+
+
+@handles(ApiKey.ADD_OFFSETS_TO_TXN, versions=(0, 4))
+async def handle_add_offsets_to_txn(ctx: RequestContext, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse:
+    from kafkapy.wire.messages.add_offsets_to_txn import AddOffsetsToTxnResponse
+
+    code = await ctx.broker.txn_coordinator.add_partitions(
+        request.transactional_id, request.producer_id, request.producer_epoch,
+        [TopicPartition(GROUP_METADATA_TOPIC, ctx.broker.groups.partition_for(request.group_id))])
+    return AddOffsetsToTxnResponse(error_code=for_version(code, fenced_since=2, abortable_since=4,
+                                                          version=ctx.version))
+
+
+@handles(ApiKey.TXN_OFFSET_COMMIT, versions=(0, 4))
+async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
+    from kafkapy.broker.group_coordinator import CommitOffset
+    from kafkapy.wire.messages.txn_offset_commit import TxnOffsetCommitResponse as Response
+
+    image = ctx.broker.image
+    codes: dict[TopicPartition, ErrorCode] = {}
+    offsets = []
+    for t in request.topics:
+        for p in t.partitions:
+            tp = TopicPartition(t.name, p.partition_index)
+            if image.partition(tp.topic, tp.partition) is None:
+                codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                offsets.append(CommitOffset(tp.topic, tp.partition, p.committed_offset, p.committed_leader_epoch,
+                                            p.committed_metadata))
+    if offsets:
+        staged = await ctx.broker.groups.stage_txn_offsets(
+            request.group_id, request.producer_id, request.producer_epoch, offsets,
+            member_id=request.member_id, group_instance_id=request.group_instance_id,
+            generation_id=request.generation_id)
+        for o, code in zip(offsets, staged, strict=True):
+            codes[TopicPartition(o.topic, o.partition)] = for_version(code, fenced_since=3, abortable_since=None,
+                                                                      version=ctx.version)
+    return Response(topics=[
+        Response.TxnOffsetCommitResponseTopic(name=t.name, partitions=[
+            Response.TxnOffsetCommitResponsePartition(partition_index=p.partition_index,
+                                                      error_code=codes[TopicPartition(t.name, p.partition_index)])
+            for p in t.partitions])
+        for t in request.topics])
+
+
+@handles(ApiKey.END_TXN, versions=(0, 4))
+async def handle_end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse:
+    from kafkapy.wire.messages.end_txn import EndTxnResponse
+
+    code = await ctx.broker.txn_coordinator.end_transaction(request.transactional_id, request.producer_id,
+                                                            request.producer_epoch, request.committed)
+    return EndTxnResponse(error_code=for_version(code, fenced_since=2, abortable_since=None, version=ctx.version))
+
+
+@handles(ApiKey.WRITE_TXN_MARKERS, versions=(1, 1))
+async def handle_write_txn_markers(ctx: RequestContext, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
+    return await write_txn_markers(ctx.broker, request)
+
+
+@handles(ApiKey.DESCRIBE_TRANSACTIONS, versions=(0, 0))
+def handle_describe_transactions(ctx: RequestContext, request: DescribeTransactionsRequest
+                                 ) -> DescribeTransactionsResponse:
+    from kafkapy.wire.messages.describe_transactions import (
+        DescribeTransactionsResponse as Response,
+    )
+
+    states = []
+    for transactional_id in request.transactional_ids:
+        code, txn = ctx.broker.txn_coordinator.describe(transactional_id)
+        state = Response.TransactionState(error_code=code, transactional_id=transactional_id)
+        if txn is not None:
+            by_topic: dict[str, list[int]] = {}
+            for tp in sorted(txn.partitions):
+                by_topic.setdefault(tp.topic, []).append(tp.partition)
+            state.transaction_state = txn.state.kafka_name
+            state.transaction_timeout_ms = txn.timeout_ms
+            state.transaction_start_time_ms = txn.start_ms
+            state.producer_id = txn.producer_id
+            state.producer_epoch = txn.producer_epoch
+            state.topics = [Response.TopicData(topic=topic, partitions=indexes) for topic, indexes in by_topic.items()]
+        states.append(state)
+    return Response(transaction_states=states)
+
+
+@handles(ApiKey.LIST_TRANSACTIONS, versions=(0, 2))
+def handle_list_transactions(ctx: RequestContext, request: ListTransactionsRequest) -> ListTransactionsResponse:
+    from kafkapy.wire.messages.list_transactions import (
+        ListTransactionsResponse as Response,
+    )
+
+    states = set()
+    unknown = []
+    for name in request.state_filters:
+        state = TxnState.from_kafka_name(name)
+        if state is None:
+            unknown.append(name)
+        else:
+            states.add(state)
+    pattern = None
+    if request.transactional_id_pattern:
+        try:
+            pattern = re.compile(request.transactional_id_pattern)
+        except re.error:
+            return Response(error_code=ErrorCode.INVALID_REGULAR_EXPRESSION)
+    txns = ctx.broker.txn_coordinator.list_transactions(states if request.state_filters else None,
+                                                        set(request.producer_id_filters),
+                                                        request.duration_filter, pattern)
+    return Response(unknown_state_filters=unknown, transaction_states=[
+        Response.TransactionState(transactional_id=t.transactional_id, producer_id=t.producer_id,
+                                  transaction_state=t.state.kafka_name) for t in txns])
