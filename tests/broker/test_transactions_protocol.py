@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Self
 
 import pytest
 
@@ -26,13 +27,24 @@ from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.init_producer_id import InitProducerIdRequest
 from kafkapy.wire.messages.list_transactions import ListTransactionsRequest
 from kafkapy.wire.messages.write_txn_markers import WriteTxnMarkersRequest
-from kafkapy.wire.records import Record, build_batch, iter_absolute_records, scan_batches
+from kafkapy.wire.records import (
+    Record,
+    build_batch,
+    iter_absolute_records,
+    scan_batches,
+)
 from tests.broker.test_bad_input import RawClient, produce_request
 from tests.broker.test_idempotence import wait_for_topic
 
 
 class TxnClient(RawClient):
     """A raw connection with one method per transaction request."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def find_coordinator(self, transactional_id: str) -> None:
         deadline = time.monotonic() + 10
