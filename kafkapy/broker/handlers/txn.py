@@ -138,7 +138,9 @@ async def handle_add_offsets_to_txn(ctx: RequestContext, request: AddOffsetsToTx
 @handles(ApiKey.TXN_OFFSET_COMMIT, versions=(0, 4))
 async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
     from kafkapy.broker.group_coordinator import CommitOffset
-    from kafkapy.wire.messages.txn_offset_commit import TxnOffsetCommitResponse as Response
+    from kafkapy.wire.messages.txn_offset_commit import (
+        TxnOffsetCommitResponse as Response,
+    )
 
     image = ctx.broker.image
     codes: dict[TopicPartition, ErrorCode] = {}
