@@ -25,8 +25,7 @@ test: install
 # matrix against a kafkapy broker; see compat_tests/README.md.
 compat: install
 	bash compat_tests/install.sh $(PY)
-	$(PY) -m compat_tests.matrix --start-kafkapy --require-installed --client-timeout 150 \
-		--known-gaps compat_tests/known_gaps.toml
+	$(PY) -m compat_tests.matrix --start-kafkapy --require-installed --client-timeout 150
 
 # Regenerate kafkapy/wire/messages from the JSON message schemas.
 gen: install

@@ -6,10 +6,6 @@
 
 Exit status 1 if any cell failed (and, with --require-installed, if any client is not
 installed); 0 otherwise. n/a cells name what the client cannot express.
-
-``--known-gaps FILE`` names scenarios the broker under test does not implement yet
-(a TOML table of scenario -> reason): their failures are printed as ``gap`` with the
-reason and do not fail the run; a gap that passes is reported so it can be removed.
 """
 
 from __future__ import annotations
@@ -20,32 +16,13 @@ import json
 import os
 import sys
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 from compat_tests import brokers
 from compat_tests.clients import ClientRun, resolve, resolve_scenarios, run_client
 
-SHORT = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "not installed": "-", "gap": "gap"}
-
-
-def apply_known_gaps(runs: list[ClientRun], gaps: dict[str, str]) -> list[str]:
-    """Turn failures of scenarios listed in ``gaps`` into ``gap`` cells carrying the reason.
-
-    Returns the scenarios listed as gaps that passed for some client, so the list can shrink.
-    """
-    passing = set()
-    for run in runs:
-        for scenario, cell in run.cells.items():
-            if scenario not in gaps:
-                continue
-            if cell.status == "fail":
-                cell.status = "gap"
-                cell.detail = f"{gaps[scenario]} ({cell.detail})"
-            elif cell.status == "pass":
-                passing.add(scenario)
-    return sorted(passing)
+SHORT = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "not installed": "-"}
 
 
 @contextlib.contextmanager
@@ -96,7 +73,7 @@ def render(runs: list[ClientRun], scenarios: list[str]) -> str:
 
 
 def summary(runs: list[ClientRun]) -> dict[str, int]:
-    counts = {"pass": 0, "fail": 0, "n/a": 0, "not installed": 0, "gap": 0}
+    counts = {"pass": 0, "fail": 0, "n/a": 0, "not installed": 0}
     for run in runs:
         for cell in run.cells.values():
             counts[cell.status] = counts.get(cell.status, 0) + 1
@@ -119,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-timeout", type=float, default=180, help="seconds one client family may take (a healthy run takes under 20)")
     parser.add_argument("--require-installed", action="store_true", help="a client that is not installed fails the run")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--known-gaps", help="TOML file: scenario = reason, for what the broker does not implement yet")
     args = parser.parse_args(argv)
     clients, scenarios = resolve(args.clients), resolve_scenarios(args.scenarios)
 
@@ -127,17 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     with broker_for(args) as bootstrap:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             runs = list(pool.map(lambda c: run_client(c, bootstrap, scenarios, args.client_timeout), clients))
-    gaps: dict[str, str] = {}
-    if args.known_gaps:
-        with open(args.known_gaps, "rb") as f:
-            gaps = tomllib.load(f).get("gaps", {})
-    closed = apply_known_gaps(runs, gaps)
     print(render(runs, scenarios))
-    for scenario in closed:
-        print(f"known gap {scenario!r} passes for some clients: check {args.known_gaps}")
     counts = summary(runs)
     print(f"matrix: {counts['pass']} passed, {counts['fail']} failed, {counts['n/a']} n/a, "
-          f"{counts['gap']} known gaps, {counts['not installed']} not installed in {time.monotonic() - started:.0f}s")
+          f"{counts['not installed']} not installed in {time.monotonic() - started:.0f}s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({r.client: {"version": r.version, "seconds": round(r.seconds, 1),

@@ -258,11 +258,13 @@ def seek(ctx: Context) -> str:
     topic = _create_topic(ctx)
     _produce(ctx, topic, [{"value": f"s{i}"} for i in range(sc.SEEK_COUNT)])
     # librdkafka reports position() only after a message is consumed; the offset a
-    # logical seek resolved to is its per-partition statistic next_offset.
-    stats: dict = {}
+    # logical seek resolved to is its per-partition statistic next_offset. A report can
+    # be taken while the partition turns active, so two reports in a row must agree.
+    reports: list[dict] = []
 
     def on_stats(raw: str) -> None:
-        stats.update(json.loads(raw))
+        partition = json.loads(raw).get("topics", {}).get(topic, {}).get("partitions", {}).get("0", {})
+        reports.append(partition)
 
     consumer = _consumer(ctx, **{"statistics.interval.ms": 100, "stats_cb": on_stats})
     try:
@@ -271,9 +273,10 @@ def seek(ctx: Context) -> str:
         position = -1
         while position < 0 and time.monotonic() < deadline:
             consumer.poll(0.1)
-            partition = stats.get("topics", {}).get(topic, {}).get("partitions", {}).get("0", {})
-            if partition.get("fetch_state") == "active":
-                position = partition["next_offset"]
+            last = reports[-2:]
+            if len(last) == 2 and all(r.get("fetch_state") == "active" for r in last) \
+                    and last[0]["next_offset"] == last[1]["next_offset"]:
+                position = last[1]["next_offset"]
         _produce(ctx, topic, [{"value": "after-end"}])
         after = _poll(consumer, 1)
         expect(after, "nothing read after seek to end")
