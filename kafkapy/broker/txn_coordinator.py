@@ -65,7 +65,13 @@ from kafkapy.storage.errors import StorageError
 from kafkapy.storage.partition_log import AppendOrigin
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
-from kafkapy.wire.records import NO_PRODUCER_EPOCH
+from kafkapy.wire.records import (
+    ATTRIBUTES_OFFSET,
+    BATCH_HEADER_SIZE,
+    NO_PRODUCER_EPOCH,
+    TRANSACTIONAL_MASK,
+    read_batch_header,
+)
 
 if TYPE_CHECKING:
     from kafkapy.broker.core import BrokerCore
@@ -343,6 +349,43 @@ class TransactionCoordinator:
             return dict.fromkeys(partitions, code)
         return {tp: ErrorCode.NONE if txn.state is TxnState.ONGOING and tp in txn.partitions
                 else ErrorCode.TRANSACTION_ABORTABLE for tp in partitions}
+
+    def verify_produce(self, transactional_id: str | None, topic: str, index: int, records: memoryview | None,
+                       produce_version: int) -> ErrorCode | None:
+        """The partition leader's check of a transactional batch before it is appended
+        (KIP-890 part 1, ``transaction.partition.verification.enable``).
+
+        The first batch of a transaction in a partition is appended only if the
+        coordinator has the partition in the producer's open transaction, so a late
+        batch of an ended transaction cannot open a transaction nobody will end (a
+        hanging transaction). Returns the error to answer instead of appending, or None
+        to go on (not transactional, not led here, already verified, or the id is
+        coordinated by another node, which this node cannot ask yet).
+        """
+        if records is None or len(records) < BATCH_HEADER_SIZE \
+                or not records[ATTRIBUTES_OFFSET + 1] & TRANSACTIONAL_MASK:
+            return None
+        if transactional_id is None:
+            # Kafka refuses transactional records without a transactional id as unauthorized.
+            return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        partition = self.broker.replicas.get(topic, index)
+        if partition is None or not partition.is_leader:
+            return None
+        header = read_batch_header(records)
+        entry = partition.log.producer_state.producers.get(header.producer_id)
+        if entry is not None and entry.current_txn_first_offset is not None \
+                and entry.producer_epoch == header.producer_epoch:
+            return None
+        tp = TopicPartition(topic, index)
+        code = self.verify_partitions(transactional_id, header.producer_id, header.producer_epoch, [tp])[tp]
+        if code in (ErrorCode.NONE, ErrorCode.NOT_COORDINATOR):
+            return None
+        if code in (ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                    ErrorCode.COORDINATOR_LOAD_IN_PROGRESS):
+            return ErrorCode.NOT_ENOUGH_REPLICAS  # retriable for every client version
+        if code in (ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH):
+            return ErrorCode.INVALID_PRODUCER_EPOCH
+        return ErrorCode.TRANSACTION_ABORTABLE if produce_version >= 12 else ErrorCode.INVALID_TXN_STATE
 
     # --- EndTxn --------------------------------------------------------------------------
 

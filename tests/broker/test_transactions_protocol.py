@@ -19,6 +19,7 @@ import pytest
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.add_offsets_to_txn import AddOffsetsToTxnRequest
 from kafkapy.wire.messages.add_partitions_to_txn import AddPartitionsToTxnRequest
+from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.describe_producers import DescribeProducersRequest
 from kafkapy.wire.messages.describe_transactions import DescribeTransactionsRequest
 from kafkapy.wire.messages.end_txn import EndTxnRequest
@@ -83,14 +84,15 @@ class TxnClient(RawClient):
     def describe(self, transactional_id: str):
         return self.request(DescribeTransactionsRequest(transactional_ids=[transactional_id]), 0).transaction_states[0]
 
-    def produce_txn(self, topic: str, pid: int, epoch: int, sequence: int, values: list[bytes], partition: int = 0):
+    def produce_txn(self, transactional_id: str | None, topic: str, pid: int, epoch: int, sequence: int,
+                    values: list[bytes], partition: int = 0, version: int = 9):
         data = build_batch([Record(i, 0, None, v) for i, v in enumerate(values)],
                            base_timestamp=int(time.time() * 1000), producer_id=pid, producer_epoch=epoch,
                            base_sequence=sequence, is_transactional=True)
         request = produce_request(topic, data)
-        request.transactional_id = "unused-by-the-broker-for-v1-transactions"
+        request.transactional_id = transactional_id
         request.topic_data[0].partition_data[0].index = partition
-        return self.request(request, 9).responses[0].partition_responses[0]
+        return self.request(request, version).responses[0].partition_responses[0]
 
     def fetch(self, topic: str, *, committed: bool, partition: int = 0):
         request = FetchRequest(replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=10_000_000,
@@ -143,7 +145,7 @@ def begin(client: TxnClient, tid: str, topic: str, **kw) -> tuple[int, int]:
 
 def test_commit_and_abort_are_visible_as_kafka_shows_them(client, topic, tid):
     pid, epoch = begin(client, tid, topic)
-    assert client.produce_txn(topic, pid, epoch, 0, [b"a1", b"a2"]).base_offset == 0
+    assert client.produce_txn(tid, topic, pid, epoch, 0, [b"a1", b"a2"]).base_offset == 0
     # Open transaction: read_committed stops at its first offset; read_uncommitted sees it.
     pd = client.fetch(topic, committed=True)
     assert (pd.last_stable_offset, pd.high_watermark, values_of(pd)) == (0, 2, [])
@@ -151,7 +153,7 @@ def test_commit_and_abort_are_visible_as_kafka_shows_them(client, topic, tid):
     client.end_until_done(tid, pid, epoch, commit=False)  # ABORT marker at offset 2
 
     assert client.add_partitions(tid, pid, epoch, topic) == {(topic, 0): ErrorCode.NONE}
-    assert client.produce_txn(topic, pid, epoch, 2, [b"c1"]).base_offset == 3
+    assert client.produce_txn(tid, topic, pid, epoch, 2, [b"c1"]).base_offset == 3
     client.end_until_done(tid, pid, epoch, commit=True)  # COMMIT marker at offset 4
 
     pd = client.fetch(topic, committed=True)
@@ -195,7 +197,7 @@ def test_transaction_timeout_is_bounded(client, tid):
 
 def test_new_producer_fences_the_old_one_and_aborts_its_transaction(client, topic, tid):
     pid, epoch = begin(client, tid, topic)
-    assert client.produce_txn(topic, pid, epoch, 0, [b"zombie"]).error_code == ErrorCode.NONE
+    assert client.produce_txn(tid, topic, pid, epoch, 0, [b"zombie"]).error_code == ErrorCode.NONE
     # The new producer's InitProducerId aborts the open transaction with a bumped
     # epoch first and asks it to retry meanwhile.
     r = client.init(tid)
@@ -209,7 +211,7 @@ def test_new_producer_fences_the_old_one_and_aborts_its_transaction(client, topi
     assert client.add_partitions(tid, pid, epoch, topic, version=1) == {(topic, 0): ErrorCode.INVALID_PRODUCER_EPOCH}
     assert client.end(tid, pid, epoch, True) == ErrorCode.PRODUCER_FENCED
     assert client.end(tid, pid, epoch, True, version=1) == ErrorCode.INVALID_PRODUCER_EPOCH
-    assert client.produce_txn(topic, pid, epoch, 1, [b"late"]).error_code == ErrorCode.INVALID_PRODUCER_EPOCH
+    assert client.produce_txn(tid, topic, pid, epoch, 1, [b"late"]).error_code == ErrorCode.INVALID_PRODUCER_EPOCH
     pd = client.fetch(topic, committed=True)
     assert [(t.producer_id, t.first_offset) for t in pd.aborted_transactions] == [(pid, 0)]
     assert [v for _, v, control in values_of(pd) if not control] == [b"zombie"]  # returned, marked aborted
@@ -266,7 +268,7 @@ def test_describe_and_list_transactions(client, topic, tid):
 
 def test_describe_producers(client, topic, tid):
     pid, epoch = begin(client, tid, topic)
-    assert client.produce_txn(topic, pid, epoch, 0, [b"x", b"y"]).base_offset == 0
+    assert client.produce_txn(tid, topic, pid, epoch, 0, [b"x", b"y"]).base_offset == 0
     r = client.request(DescribeProducersRequest(topics=[
         DescribeProducersRequest.TopicRequest(name=topic, partition_indexes=[0, 9])]), 0)
     p0, p9 = r.topics[0].partitions
@@ -299,19 +301,43 @@ def test_add_offsets_to_txn_and_verification(client, topic, tid):
     client.end_until_done(tid, pid, epoch, commit=False)
 
 
-def test_write_txn_markers_from_another_coordinator(client, topic):
+def test_write_txn_markers_from_another_coordinator(client, topic, tid):
     """WriteTxnMarkers v1 as another broker's coordinator sends it."""
-    pid = client.init(None).producer_id
-    assert client.produce_txn(topic, pid, 0, 0, [b"t"]).error_code == ErrorCode.NONE
+    pid, epoch = begin(client, tid, topic, timeout_ms=900_000)
+    assert client.produce_txn(tid, topic, pid, epoch, 0, [b"t"]).error_code == ErrorCode.NONE
     assert client.fetch(topic, committed=True).last_stable_offset == 0
 
-    def markers(epoch: int, coordinator_epoch: int) -> int:
+    def markers(coordinator_epoch: int) -> int:
         r = client.request(WriteTxnMarkersRequest(markers=[WriteTxnMarkersRequest.WritableTxnMarker(
             producer_id=pid, producer_epoch=epoch, transaction_result=True, coordinator_epoch=coordinator_epoch,
             topics=[WriteTxnMarkersRequest.WritableTxnMarkerTopic(name=topic, partition_indexes=[0])])]), 1)
         return r.markers[0].topics[0].partitions[0].error_code
 
-    assert markers(0, 5) == ErrorCode.NONE
+    assert markers(1000) == ErrorCode.NONE
     pd = client.fetch(topic, committed=True)
     assert pd.last_stable_offset == 2 and values_of(pd)[0][1] == b"t"
-    assert markers(0, 4) == ErrorCode.TRANSACTION_COORDINATOR_FENCED  # an older coordinator
+    assert markers(999) == ErrorCode.TRANSACTION_COORDINATOR_FENCED  # an older coordinator
+
+
+def test_transactional_batches_are_verified_with_the_coordinator(broker, client, tid):
+    """KIP-890 part 1: a partition leader appends the first transactional batch of a
+    producer only if the coordinator has the partition in its open transaction."""
+    topic = f"two-{tid}"
+    client.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name=topic, num_partitions=2, replication_factor=1)], timeout_ms=10_000), 5)
+    wait_for_topic(client, topic)
+    pid, epoch = begin(client, tid, topic)  # partition 0 only
+    assert client.produce_txn(tid, topic, pid, epoch, 0, [b"ok"]).error_code == ErrorCode.NONE
+    stray = client.produce_txn(tid, topic, pid, epoch, 0, [b"stray"], partition=1)
+    assert stray.error_code == ErrorCode.INVALID_TXN_STATE
+    assert client.produce_txn(tid, topic, pid, epoch, 0, [b"stray"], partition=1, version=12).error_code == \
+        ErrorCode.TRANSACTION_ABORTABLE
+    assert client.produce_txn(None, topic, pid, epoch, 1, [b"anonymous"]).error_code == \
+        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    client.end_until_done(tid, pid, epoch, commit=True)
+    # A late batch of the ended transaction cannot open a new one nobody would end.
+    assert client.produce_txn(tid, topic, pid, epoch, 1, [b"late"]).error_code == ErrorCode.INVALID_TXN_STATE
+    assert client.fetch(topic, committed=False, partition=1).high_watermark == 0
+    pd = client.fetch(topic, committed=True)
+    assert [v for _, v, control in values_of(pd) if not control] == [b"ok"]
+    assert pd.last_stable_offset == pd.high_watermark

@@ -63,7 +63,7 @@ def test_logged_prepare_commit_is_completed_after_restart(tmp_path, topic):
     with Broker(config, memory=False) as b, TxnClient(b.bootstrap_servers) as client:
         wait_for_topic(client, topic)
         pid, epoch = begin(client, tid, topic)
-        assert client.produce_txn(topic, pid, epoch, 0, [b"x", b"y", b"z"]).error_code == ErrorCode.NONE
+        assert client.produce_txn(tid, topic, pid, epoch, 0, [b"x", b"y", b"z"]).error_code == ErrorCode.NONE
         ongoing = client.describe(tid)
         assert ongoing.transaction_state == "Ongoing"
 

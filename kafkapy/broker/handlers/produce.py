@@ -22,7 +22,8 @@ Version notes:
     v10+: current_leader on NOT_LEADER_OR_FOLLOWER (KIP-951).
     v13: topics by id (UNKNOWN_TOPIC_ID when unknown).
 Not implemented: per-record ``record_errors`` (the broker never decodes records);
-transactional produce checks (the transaction coordinator's), quotas.
+quotas. Transactional batches are checked by the transaction coordinator first
+(KIP-890 part 1 verification, :meth:`TransactionCoordinator.verify_produce`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
                 result = AppendResult(ErrorCode.INVALID_REQUIRED_ACKS)
             elif name is None:
                 result = AppendResult(ErrorCode.UNKNOWN_TOPIC_ID)
+            elif (refused := broker.txn_coordinator.verify_produce(
+                    request.transactional_id, name, pd.index, pd.records, version)) is not None:
+                result = AppendResult(refused)
             else:
                 result = append_to_leader(replicas, name, pd.index, pd.records, produce_version=version,
                                           acks=acks, now_ms=now_ms, internal_allowed=internal_allowed)
