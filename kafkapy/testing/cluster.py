@@ -1,12 +1,13 @@
 """A KRaft cluster of ``kafkapy serve`` processes for tests: ``with Cluster(3) as c:``.
 
 Each node is a combined broker+controller in its own process, with its own data
-directory formatted for one shared cluster id (``kafka-storage format``) and the
-three nodes listed in ``controller.quorum.voters``. Nodes reach each other's
-controller listener through forwarders owned by the cluster, one per direction and
-pair (node 1's voter entry for node 2 is the 1→2 forwarder), so that a test can cut a
-node off from the quorum (:meth:`Cluster.isolate_node`) while clients still reach it,
-and join it again (:meth:`Cluster.rejoin_node`). :meth:`Cluster.kill_node` sends
+directory formatted for one shared cluster id (``kafka-storage format``) and every
+node listed in ``controller.quorum.voters``. Each node's controller listener is
+reached through a forwarder owned by the cluster (the address in the voters list and
+in the node's advertised CONTROLLER listener, KIP-853), which tells the connecting
+node by its client id, so that a test can cut a node off from the quorum
+(:meth:`Cluster.isolate_node`) while clients still reach it, and join it again
+(:meth:`Cluster.rejoin_node`). :meth:`Cluster.kill_node` sends
 SIGKILL (no controlled shutdown) and :meth:`Cluster.restart_node` starts the node
 again on its data.
 
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -111,26 +114,36 @@ class NodeProcess:
         return proc.returncode
 
 
-class _Links:
-    """TCP forwarders between controller listeners, each of which can be cut.
+#: Client ids of the connections nodes open to each other's controller listener, as
+#: Kafka names them: the KRaft client (``raft-client-<id>``) and the broker's channel
+#: to the controller (``broker-<id>-...``).
+_PEER_CLIENT_ID = re.compile(r"^(?:raft-client-(\d+)|broker-(\d+)-)")
+#: Request header up to the client id's length: size, api key, version, correlation id.
+_HEADER = struct.Struct(">ihhih")
 
-    Runs its own trio loop in a background thread. A link (src, dst) forwards what
-    node ``src`` sends to node ``dst``'s controller; while either end is isolated it
-    closes its connections and refuses new ones.
+
+class _Forwarders:
+    """One TCP forwarder in front of each node's controller listener; a node can be cut off.
+
+    Runs its own trio loop in a background thread. The forwarder of node ``dst`` learns
+    which node connects from the client id of the connection's first request (Kafka's
+    names, :data:`_PEER_CLIENT_ID`); while ``dst`` or that node is isolated it closes
+    the connection, and isolating a node closes the connections it is part of.
     """
 
-    def __init__(self, targets: Mapping[tuple[int, int], int]) -> None:
+    def __init__(self, targets: Mapping[int, int]) -> None:
         self._targets = dict(targets)
-        self.ports: dict[tuple[int, int], int] = {}
+        self.ports: dict[int, int] = {}
         self.isolated: set[int] = set()
-        self._scopes: dict[tuple[int, int], set[trio.CancelScope]] = {link: set() for link in targets}
+        #: open connections: (source node or None, destination node, cancel scope)
+        self._open: set[tuple[int | None, int, trio.CancelScope]] = set()
         self._token: trio.lowlevel.TrioToken | None = None
         self._done: trio.Event | None = None
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kafkapy-links", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="kafkapy-forwarders", daemon=True)
         self._thread.start()
         if not self._ready.wait(10) or len(self.ports) != len(self._targets):
-            raise RuntimeError("the controller link forwarders did not start")
+            raise RuntimeError("the controller forwarders did not start")
 
     def _run(self) -> None:
         try:
@@ -138,47 +151,52 @@ class _Links:
         finally:
             self._ready.set()
 
-    def _cut(self, link: tuple[int, int]) -> bool:
-        return link[0] in self.isolated or link[1] in self.isolated
+    def _cut(self, src: int | None, dst: int) -> bool:
+        return dst in self.isolated or src in self.isolated
 
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
         self._done = trio.Event()
         async with trio.open_nursery() as nursery:
-            for link, port in self._targets.items():
+            for node_id, port in self._targets.items():
                 listeners = await nursery.start(functools.partial(
-                    trio.serve_tcp, self._forwarder(link, port), 0, host="127.0.0.1"))
-                self.ports[link] = listeners[0].socket.getsockname()[1]
+                    trio.serve_tcp, self._forwarder(node_id, port), 0, host="127.0.0.1"))
+                self.ports[node_id] = listeners[0].socket.getsockname()[1]
             self._ready.set()
             await self._done.wait()
             nursery.cancel_scope.cancel()
 
-    def _forwarder(self, link: tuple[int, int], target_port: int) -> Any:
+    def _forwarder(self, dst: int, target_port: int) -> Any:
         async def forward(client: trio.SocketStream) -> None:
             async with client:
-                if self._cut(link):
+                first = await _read_client_id(client)
+                if first is None:
+                    return
+                src, data = first
+                if self._cut(src, dst):
                     return
                 with trio.CancelScope() as scope:
-                    self._scopes[link].add(scope)
+                    entry = (src, dst, scope)
+                    self._open.add(entry)
                     try:
                         server = await trio.open_tcp_stream("127.0.0.1", target_port)
                         async with server, trio.open_nursery() as nursery:
+                            await server.send_all(data)
                             nursery.start_soon(_pump, client, server, nursery.cancel_scope)
                             nursery.start_soon(_pump, server, client, nursery.cancel_scope)
-                    except OSError:
+                    except (OSError, trio.BrokenResourceError):
                         pass
                     finally:
-                        self._scopes[link].discard(scope)
+                        self._open.discard(entry)
 
         return forward
 
     def set_isolated(self, node_id: int, isolated: bool) -> None:
         def apply() -> None:
             (self.isolated.add if isolated else self.isolated.discard)(node_id)
-            for link, scopes in self._scopes.items():
-                if self._cut(link):
-                    for scope in scopes:
-                        scope.cancel()
+            for src, dst, scope in list(self._open):
+                if self._cut(src, dst):
+                    scope.cancel()
 
         trio.from_thread.run_sync(apply, trio_token=self._token)
 
@@ -189,6 +207,26 @@ class _Links:
             except trio.RunFinishedError:
                 pass
         self._thread.join(10)
+
+
+async def _read_client_id(stream: trio.SocketStream) -> tuple[int | None, bytes] | None:
+    """Read up to the first request's client id; returns (the node it names or None,
+    the bytes read), or None if the peer closed first."""
+    data = b""
+    while True:
+        if len(data) >= _HEADER.size:
+            length = _HEADER.unpack_from(data)[4]
+            if length < 0 or len(data) >= _HEADER.size + length:
+                client_id = data[_HEADER.size:_HEADER.size + max(length, 0)].decode(errors="replace")
+                match = _PEER_CLIENT_ID.match(client_id)
+                return (int(match.group(1) or match.group(2)) if match else None), data
+        try:
+            chunk = await stream.receive_some()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return None
+        if not chunk:
+            return None
+        data += chunk
 
 
 async def _pump(src: trio.SocketStream, dst: trio.SocketStream, scope: trio.CancelScope) -> None:
@@ -226,18 +264,18 @@ class Cluster:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="kafkapy-cluster-")
         ids = list(range(1, size + 1))
         controller_ports = {i: _free_port() for i in ids}
-        self._links = _Links({(i, j): controller_ports[j] for i in ids for j in ids if i != j})
+        self._forwarders = _Forwarders(controller_ports)
+        forwarded = self._forwarders.ports
         self.nodes: dict[int, NodeProcess] = {}
         for i in ids:
             directory = os.path.join(self.data_dir, f"node-{i}")
             node = NodeProcess(i, directory, _free_port())
-            voters = ",".join(
-                f"{j}@127.0.0.1:{controller_ports[j] if j == i else self._links.ports[(i, j)]}" for j in ids)
+            voters = ",".join(f"{j}@127.0.0.1:{forwarded[j]}" for j in ids)
             properties = {
                 **TEST_PROPERTIES,
                 _NODE_ID: str(i),
                 _LISTENERS: f"PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{controller_ports[i]}",
-                _ADVERTISED: f"PLAINTEXT://127.0.0.1:{node.client_port}",
+                _ADVERTISED: f"PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{forwarded[i]}",
                 _VOTERS: voters,
                 _LOG_DIRS: os.path.join(directory, "data"),
                 **(config or {}),
@@ -266,7 +304,7 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes.values():
             node.stop()
-        self._links.close()
+        self._forwarders.close()
         if self._owned_dir:
             import shutil
 
@@ -297,13 +335,14 @@ class Cluster:
         node.wait_ready(time.monotonic() + self.timeout_s)
 
     def isolate_node(self, node_id: int) -> None:
-        """Cut the node off from the quorum (its controller links, both ways); its
-        clients still reach it."""
-        self._links.set_isolated(node_id, True)
+        """Cut the node off from the quorum: the connections it opens to other nodes'
+        controllers and theirs to its controller are closed and refused; its clients
+        still reach it."""
+        self._forwarders.set_isolated(node_id, True)
 
     def rejoin_node(self, node_id: int) -> None:
         """Undo :meth:`isolate_node`."""
-        self._links.set_isolated(node_id, False)
+        self._forwarders.set_isolated(node_id, False)
 
 
 def _write_node_config(directory: str, properties: Mapping[str, str], cluster_id: str, node_id: int) -> None:
