@@ -16,6 +16,7 @@ from typing import Self
 
 import pytest
 
+from kafkapy.testing import Broker
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.add_offsets_to_txn import AddOffsetsToTxnRequest
 from kafkapy.wire.messages.add_partitions_to_txn import AddPartitionsToTxnRequest
@@ -341,3 +342,46 @@ def test_transactional_batches_are_verified_with_the_coordinator(broker, client,
     pd = client.fetch(topic, committed=True)
     assert [v for _, v, control in values_of(pd) if not control] == [b"ok"]
     assert pd.last_stable_offset == pd.high_watermark
+
+
+def test_requests_wait_while_markers_are_written(broker, client, topic, tid):
+    """Until every partition has its marker, the transaction stays PrepareCommit and
+    its producer's requests get CONCURRENT_TRANSACTIONS (the partition's disk fails,
+    so its marker is retried until the disk is back)."""
+    pid, epoch = begin(client, tid, topic)
+    assert client.produce_txn(tid, topic, pid, epoch, 0, [b"held"]).error_code == ErrorCode.NONE
+    log = broker.call(lambda: broker.core.replicas.get(topic, 0).log)
+
+    def set_offline(offline: bool) -> None:
+        log.offline = offline
+
+    broker.call(set_offline, True)
+    try:
+        assert client.end(tid, pid, epoch, True) == ErrorCode.NONE  # PrepareCommit is logged
+        assert client.describe(tid).transaction_state == "PrepareCommit"
+        assert client.end(tid, pid, epoch, True) == ErrorCode.CONCURRENT_TRANSACTIONS
+        assert client.add_partitions(tid, pid, epoch, topic) == {(topic, 0): ErrorCode.CONCURRENT_TRANSACTIONS}
+        assert client.init(tid).error_code == ErrorCode.CONCURRENT_TRANSACTIONS
+        assert client.fetch(topic, committed=True).last_stable_offset == 0
+    finally:
+        broker.call(set_offline, False)
+    wait_for_state(client, tid, "CompleteCommit")
+    pd = client.fetch(topic, committed=True)
+    assert [v for _, v, control in values_of(pd) if not control] == [b"held"]
+    assert pd.last_stable_offset == pd.high_watermark == 2
+
+
+def test_idle_transactional_ids_expire():
+    with Broker({"transactional.id.expiration.ms": "200",
+                 "transaction.remove.expired.transaction.cleanup.interval.ms": "50"}) as b, \
+            TxnClient(b.bootstrap_servers) as client:
+        client.find_coordinator("short-lived")
+        first = client.init("short-lived")
+        assert first.error_code == ErrorCode.NONE
+        deadline = time.monotonic() + 15
+        while client.describe("short-lived").error_code == ErrorCode.NONE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.describe("short-lived").error_code == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND
+        # Expired means forgotten: the id starts again with a new producer id.
+        again = client.init("short-lived")
+        assert (again.producer_epoch, again.producer_id != first.producer_id) == (0, True)
