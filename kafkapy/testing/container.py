@@ -11,7 +11,8 @@ that image reserves for the JVM and log4j (``KAFKA_HEAP_OPTS``, ``KAFKA_OPTS``, 
 are not properties. Environment values win over a properties file mounted at
 ``/mnt/shared/config/server.properties``.
 
-``CLUSTER_ID`` formats an empty data directory for that cluster (``kafka-storage
+``KAFKAPY_MEMORY=true`` keeps everything in memory; ``KAFKAPY_LOG_LEVEL`` sets the
+log level. ``CLUSTER_ID`` formats an empty data directory for that cluster (``kafka-storage
 format --cluster-id``: ``meta.properties`` with the cluster, node and directory ids),
 which every node of a multi-node cluster needs so that they agree on the cluster id.
 """
@@ -90,7 +91,8 @@ def main() -> int:
     if cluster_id:
         config = BrokerConfig.from_properties(quickstart_properties(properties))
         format_storage(config.data_dirs[0], cluster_id, config.node_id)
-    return serve_forever(properties, log_level=os.environ.get("KAFKAPY_LOG_LEVEL", "INFO"))
+    memory = os.environ.get("KAFKAPY_MEMORY", "").lower() in ("1", "true", "yes")
+    return serve_forever(properties, memory=memory, log_level=os.environ.get("KAFKAPY_LOG_LEVEL", "INFO"))
 
 
 if __name__ == "__main__":
