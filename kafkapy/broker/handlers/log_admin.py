@@ -63,7 +63,8 @@ def handle_describe_log_dirs(ctx: RequestContext, request: DescribeLogDirsReques
 
     replicas = ctx.broker.replicas
     wanted = None if request.topics is None else {(t.topic, p) for t in request.topics for p in t.partitions}
-    by_dir: dict[str, dict[str, list]] = {os.path.abspath(d): {} for d in replicas.logs.data_dirs}
+    data_dir = replicas.logs.data_dir
+    by_dir: dict[str, dict[str, list]] = {} if data_dir is None else {os.path.abspath(data_dir): {}}
     for tp, partition in sorted(replicas.partitions.items()):
         directory = partition.log.directory
         if directory is None or (wanted is not None and tp not in wanted):
