@@ -88,7 +88,7 @@ class BrokerProcess:
         self.name = name
         self.port = port
         self.bootstrap = f"127.0.0.1:{port}"
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (open for the process's life; closed in stop)
         started = time.perf_counter()
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=tempfile.mkdtemp(), env=env)
@@ -101,6 +101,7 @@ class BrokerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.log.close()
 
 
 def start_kafkapy() -> BrokerProcess:
@@ -196,7 +197,7 @@ def ack_latency(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
     for _ in range(n + 20):
         done = threading.Event()
         start = time.perf_counter()
-        p.produce(topic, b"x" * 100, on_delivery=lambda err, msg: done.set())
+        p.produce(topic, b"x" * 100, on_delivery=lambda err, msg, done=done: done.set())
         while not done.is_set():
             p.poll(0.001)
         samples.append(time.perf_counter() - start)

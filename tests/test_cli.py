@@ -65,6 +65,6 @@ def test_quickstart_defaults_and_listener_override():
 
 def test_python_dash_m_help():
     out = subprocess.run([sys.executable, "-m", "kafkapy", "serve", "--help"],
-                         capture_output=True, text=True, timeout=60)
+                         check=False, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert "--override" in out.stdout and "--memory" in out.stdout and "--config" in out.stdout

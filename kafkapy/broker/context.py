@@ -22,10 +22,10 @@ class RequestContext:
             ApiVersions advertises).
     """
 
-    __slots__ = ("header", "version", "conn", "broker", "handlers")
+    __slots__ = ("broker", "conn", "handlers", "header", "version")
 
-    def __init__(self, header: "RequestHeader", conn: Any, broker: "BrokerCore",
-                 handlers: "dict[int, Handler]") -> None:
+    def __init__(self, header: RequestHeader, conn: Any, broker: BrokerCore,
+                 handlers: dict[int, Handler]) -> None:
         self.header = header
         self.version = header.request_api_version
         self.conn = conn

@@ -51,12 +51,12 @@ class BrokerDispatcher:
             controller listener serves a smaller one).
     """
 
-    def __init__(self, broker: "BrokerCore", handlers: dict[int, Handler] | None = None) -> None:
+    def __init__(self, broker: BrokerCore, handlers: dict[int, Handler] | None = None) -> None:
         self.broker = broker
         self.handlers = load_handlers() if handlers is None else handlers
         self.hooks: list[RequestHook] = []
 
-    async def handle(self, conn: Any, frame: memoryview) -> "list[Chunk] | None":
+    async def handle(self, conn: Any, frame: memoryview) -> list[Chunk] | None:
         try:
             header, pos = decode_request_header(frame, 0)
         except WireError as exc:
@@ -68,7 +68,9 @@ class BrokerDispatcher:
             raise CloseConnection(f"unknown or unsupported API key {key}")
         if not handler.min_version <= version <= handler.max_version:
             if key == ApiKey.API_VERSIONS and version > handler.max_version:
-                from kafkapy.broker.handlers.api_versions import unsupported_version_response
+                from kafkapy.broker.handlers.api_versions import (
+                    unsupported_version_response,
+                )
 
                 return encode_response(header, unsupported_version_response(handler), 0)
             raise CloseConnection(f"API key {key} version {version} is not supported")

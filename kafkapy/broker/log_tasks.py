@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def run_log_tasks(logs: "LogManager", config: BrokerConfig, clock_ms: Callable[[], int]) -> None:
+async def run_log_tasks(logs: LogManager, config: BrokerConfig, clock_ms: Callable[[], int]) -> None:
     """Run the periodic log tasks until cancelled."""
     flush_interval = config.log_flush_scheduler_interval_ms
     tasks: list[tuple[int, Callable[[int], object], str]] = [

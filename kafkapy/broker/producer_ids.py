@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class ProducerIdManager:
     """Generates producer ids from controller-allocated blocks."""
 
-    def __init__(self, broker: "BrokerCore") -> None:
+    def __init__(self, broker: BrokerCore) -> None:
         self.broker = broker
         self._next = 0
         self._end = 0  # exclusive end of the current block

@@ -35,7 +35,7 @@ class DelayedOperation:
     it is never called again.
     """
 
-    __slots__ = ("try_complete", "keys", "completed", "_event")
+    __slots__ = ("_event", "completed", "keys", "try_complete")
 
     def __init__(self, try_complete: Callable[[], bool], keys: Iterable[Hashable]) -> None:
         self.try_complete = try_complete

@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from kafkapy.broker.purgatory import Purgatory
 from kafkapy.config import BrokerConfigs, LogConfig
-from kafkapy.kraft.metadata.image import MetadataImage, PartitionRegistration, TopicImage, Uuid
+from kafkapy.kraft.metadata.image import (
+    MetadataImage,
+    PartitionRegistration,
+    TopicImage,
+    Uuid,
+)
 from kafkapy.kraft.metadata.topic_names import is_internal
 from kafkapy.storage.errors import StorageError
 from kafkapy.wire.error_codes import ErrorCode
@@ -60,10 +65,10 @@ class Partition:
     goes backwards while this node leads in one epoch.
     """
 
-    __slots__ = ("tp", "topic_id", "registration", "log", "node_id", "follower_end_offsets")
+    __slots__ = ("follower_end_offsets", "log", "node_id", "registration", "topic_id", "tp")
 
     def __init__(self, tp: TopicPartition, topic_id: Uuid, registration: PartitionRegistration,
-                 log: "PartitionLog", node_id: int) -> None:
+                 log: PartitionLog, node_id: int) -> None:
         self.tp = tp
         self.topic_id = topic_id
         self.registration = registration
@@ -114,7 +119,7 @@ class Purgatories:
     delete_records: Purgatory
 
     @classmethod
-    def create(cls) -> "Purgatories":
+    def create(cls) -> Purgatories:
         return cls(Purgatory("Produce"), Purgatory("Fetch"), Purgatory("DeleteRecords"))
 
     def all(self) -> tuple[Purgatory, ...]:
@@ -132,7 +137,7 @@ class ReplicaManager:
         clock_ms: wall-clock milliseconds, for the log manager.
     """
 
-    def __init__(self, node_id: int, logs: "LogManager",
+    def __init__(self, node_id: int, logs: LogManager,
                  broker_configs: Callable[[], BrokerConfigs], clock_ms: Callable[[], int]) -> None:
         self.node_id = node_id
         self.logs = logs
@@ -274,7 +279,7 @@ class ReplicaManager:
 
     # --- acks=all ---------------------------------------------------------------------
 
-    def replication_status(self, target: "ReplicationTarget") -> ErrorCode | None:
+    def replication_status(self, target: ReplicationTarget) -> ErrorCode | None:
         """None while ``target`` waits for the high watermark, else its final error code.
 
         NOT_LEADER_OR_FOLLOWER when the partition left or changed leader epoch since the
@@ -290,7 +295,7 @@ class ReplicaManager:
             return ErrorCode.NONE
         return None
 
-    async def wait_for_replication(self, targets: "list[ReplicationTarget]", timeout_ms: int) -> list[ErrorCode]:
+    async def wait_for_replication(self, targets: list[ReplicationTarget], timeout_ms: int) -> list[ErrorCode]:
         """Wait in the produce purgatory until every target is replicated (Kafka's ``DelayedProduce``).
 
         Returns:

@@ -48,7 +48,7 @@ class ServeProcess:
         self.port = port
         self.bootstrap_servers = f"127.0.0.1:{port}"
         self.log_path = os.path.join(cwd, "serve.log")
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115  (the child's output; closed in stop)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kafkapy", "serve", *args,
              "--override", f"listeners={listeners or f'PLAINTEXT://127.0.0.1:{port}'}"],

@@ -13,7 +13,9 @@ import pytest
 from kafkapy.testing import Broker
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.describe_log_dirs import DescribeLogDirsRequest
-from kafkapy.wire.messages.describe_topic_partitions import DescribeTopicPartitionsRequest
+from kafkapy.wire.messages.describe_topic_partitions import (
+    DescribeTopicPartitionsRequest,
+)
 from kafkapy.wire.messages.fetch import FetchRequest
 from kafkapy.wire.messages.list_offsets import ListOffsetsRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
@@ -203,7 +205,7 @@ def test_describe_log_dirs_memory_and_disk(tmp_path):
             produce(c, "sized")
             results = c.request(DescribeLogDirsRequest(topics=None), 4).results
             assert [r.log_dir for r in results] == [str(tmp_path)]
-            sized = [t for t in results[0].topics if t.name == "sized"][0]
+            sized = next(t for t in results[0].topics if t.name == "sized")
             assert sized.partitions[0].partition_size > 0
             assert results[0].total_bytes > 0 and results[0].usable_bytes > 0
         finally:

@@ -50,7 +50,7 @@ _FULL_FETCH_EPOCHS = (0, -1)
 class _Wanted:
     """One partition of the request, resolved: what to read and where to answer."""
 
-    __slots__ = ("tp", "request", "response")
+    __slots__ = ("request", "response", "tp")
 
     def __init__(self, tp: TopicPartition | None, request: FetchRequest.FetchPartition, response: FetchResponse.PartitionData) -> None:
         self.tp = tp

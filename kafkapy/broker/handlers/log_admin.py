@@ -23,8 +23,14 @@ from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 
 if TYPE_CHECKING:
-    from kafkapy.wire.messages.delete_records import DeleteRecordsRequest, DeleteRecordsResponse
-    from kafkapy.wire.messages.describe_log_dirs import DescribeLogDirsRequest, DescribeLogDirsResponse
+    from kafkapy.wire.messages.delete_records import (
+        DeleteRecordsRequest,
+        DeleteRecordsResponse,
+    )
+    from kafkapy.wire.messages.describe_log_dirs import (
+        DescribeLogDirsRequest,
+        DescribeLogDirsResponse,
+    )
 
 #: DeleteRecordsRequest.HIGH_WATERMARK: "up to the high watermark".
 _HIGH_WATERMARK = -1

@@ -31,7 +31,10 @@ from kafkapy.kraft.metadata.replication_control import NewTopic
 from kafkapy.kraft.metadata.topic_names import is_internal, topic_name_error
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.describe_cluster import DescribeClusterRequest, DescribeClusterResponse
+from kafkapy.wire.messages.describe_cluster import (
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+)
 from kafkapy.wire.messages.describe_topic_partitions import (
     DescribeTopicPartitionsRequest,
     DescribeTopicPartitionsResponse,

@@ -37,7 +37,10 @@ from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 
 if TYPE_CHECKING:
-    from kafkapy.wire.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
+    from kafkapy.wire.messages.list_offsets import (
+        ListOffsetsRequest,
+        ListOffsetsResponse,
+    )
     from kafkapy.wire.messages.offset_for_leader_epoch import (
         OffsetForLeaderEpochRequest,
         OffsetForLeaderEpochResponse,
@@ -95,7 +98,9 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
 @handles(ApiKey.OFFSET_FOR_LEADER_EPOCH, versions=(2, 4))
 def handle_offset_for_leader_epoch(ctx: RequestContext,
                                    request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
-    from kafkapy.wire.messages.offset_for_leader_epoch import OffsetForLeaderEpochResponse as R
+    from kafkapy.wire.messages.offset_for_leader_epoch import (
+        OffsetForLeaderEpochResponse as R,
+    )
 
     replicas = ctx.broker.replicas
     topics = []

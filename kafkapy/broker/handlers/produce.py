@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.errors import CloseConnection
 from kafkapy.broker.registry import handles
-from kafkapy.broker.replica_manager import AppendResult, ReplicaManager, TopicPartition, append_to_leader
+from kafkapy.broker.replica_manager import (
+    AppendResult,
+    ReplicaManager,
+    TopicPartition,
+    append_to_leader,
+)
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 

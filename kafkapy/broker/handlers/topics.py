@@ -29,9 +29,18 @@ from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 
 if TYPE_CHECKING:
-    from kafkapy.wire.messages.create_partitions import CreatePartitionsRequest, CreatePartitionsResponse
-    from kafkapy.wire.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
-    from kafkapy.wire.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
+    from kafkapy.wire.messages.create_partitions import (
+        CreatePartitionsRequest,
+        CreatePartitionsResponse,
+    )
+    from kafkapy.wire.messages.create_topics import (
+        CreateTopicsRequest,
+        CreateTopicsResponse,
+    )
+    from kafkapy.wire.messages.delete_topics import (
+        DeleteTopicsRequest,
+        DeleteTopicsResponse,
+    )
 
 
 @handles(ApiKey.CREATE_TOPICS, versions=(2, 7))
