@@ -33,4 +33,5 @@ gen: install
 
 # Print the figures of every benchmark.
 bench: install
+	$(PY) -m pip install -q -e '.[test,bench]'
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
