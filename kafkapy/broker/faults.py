@@ -243,7 +243,7 @@ class FaultInjector:
 
     # --- the hook (trio thread) ---------------------------------------------------------
 
-    async def hook(self, ctx: "RequestContext", request: Any) -> Any:
+    async def hook(self, ctx: RequestContext, request: Any) -> Any:
         """The dispatcher's request hook: None lets the request through to its handler."""
         if not self._rules:
             return None
@@ -289,7 +289,7 @@ _Item = tuple[str, "int | None", Any, "int | None"]
 _Failed = dict[tuple[Any, "int | None"], ErrorCode]
 
 
-def _request_items(key: int, request: Any, ctx: "RequestContext") -> list[_Item] | None:
+def _request_items(key: int, request: Any, ctx: RequestContext) -> list[_Item] | None:
     """The topics (and partitions) a request names, or None when it names none.
 
     Positions locate each item in the request; for Metadata, which names no
@@ -337,14 +337,14 @@ def _claim_failures(rule: Fault, items: list[_Item] | None, failed: _Failed) -> 
     return fired
 
 
-async def _run_handler(ctx: "RequestContext", key: int, request: Any) -> Any:
+async def _run_handler(ctx: RequestContext, key: int, request: Any) -> Any:
     from kafkapy.broker.registry import load_handlers
 
     handler = load_handlers()[key]
     return await handler.fn(ctx, request) if handler.is_async else handler.fn(ctx, request)
 
 
-async def _answer_failed(ctx: "RequestContext", key: int, request: Any,
+async def _answer_failed(ctx: RequestContext, key: int, request: Any,
                          failed: _Failed) -> Any:
     if key == ApiKey.METADATA:
         return _patch_metadata(await _run_handler(ctx, key, request), failed)
@@ -423,7 +423,7 @@ def _with_error(entry: Any, code: ErrorCode) -> Any:
     return entry
 
 
-async def _answer_whole(ctx: "RequestContext", key: int, request: Any, code: ErrorCode) -> Any:
+async def _answer_whole(ctx: RequestContext, key: int, request: Any, code: ErrorCode) -> Any:
     """A request that names nothing to fail one by one: its top-level error code
     (Metadata v13 is answered for real, with it set)."""
     if key == ApiKey.METADATA:

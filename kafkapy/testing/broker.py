@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 import trio
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from kafkapy.broker.core import BrokerCore
     from kafkapy.testing.topic_reader import ConsumedRecord
 
-T = TypeVar("T")
 _LOG_DIRS = BrokerConfig.field_name("log_dirs")
 
 
@@ -61,7 +60,7 @@ class BrokerFaults(FaultInjector):
         broker.faults.move_leader("t", 0)       # a leader again, new leader epoch
     """
 
-    def __init__(self, broker: "Broker") -> None:
+    def __init__(self, broker: Broker) -> None:
         super().__init__()
         self._broker = broker
 
@@ -117,7 +116,7 @@ class Broker:
         return self._info().node_id
 
     @property
-    def core(self) -> "BrokerCore":
+    def core(self) -> BrokerCore:
         """The broker's state (metadata image, replica manager); touch it only through
         :meth:`call`, on the broker's thread."""
         return self._info().dispatcher.broker
@@ -129,7 +128,7 @@ class Broker:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self, timeout_s: float = 30.0) -> "Broker":
+    def start(self, timeout_s: float = 30.0) -> Self:
         """Start the node and return once it answers requests.
 
         Raises:
@@ -174,7 +173,7 @@ class Broker:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
 
-    def __enter__(self) -> "Broker":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -188,7 +187,7 @@ class Broker:
     def _run(self) -> None:
         try:
             trio.run(self._main)
-        except BaseException as exc:  # reported to start(); the thread must not die silently
+        except BaseException as exc:  # noqa: BLE001  (reported to start(); the thread must not die silently)
             self._error = exc
         finally:
             self._ready.set()
@@ -250,7 +249,7 @@ class Broker:
         return part.leader
 
     def records(self, topic: str, partition: int | None = None, *,
-                committed: bool = False) -> list["ConsumedRecord"]:
+                committed: bool = False) -> list[ConsumedRecord]:
         """What ``topic`` holds (one partition, or all in partition order), as a
         consumer from the beginning would see it.
 
@@ -260,7 +259,7 @@ class Broker:
         """
         from kafkapy.testing.topic_reader import read_partition
 
-        def read() -> list["ConsumedRecord"]:
+        def read() -> list[ConsumedRecord]:
             known = self.core.image.topic(topic)
             if known is None:
                 raise ValueError(f"unknown topic {topic!r}")

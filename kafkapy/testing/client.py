@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from kafkapy.wire.codec import CLOSED, NEED_DATA, ClientCodec
 from kafkapy.wire.message import Message
@@ -60,7 +60,7 @@ class KafkaConnection:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> "KafkaConnection":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

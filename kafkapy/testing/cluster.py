@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import trio
 
@@ -288,7 +288,7 @@ class Cluster:
         """Every node's client address, comma separated, as clients take them."""
         return ",".join(node.bootstrap_servers for node in self.nodes.values())
 
-    def start(self) -> "Cluster":
+    def start(self) -> Self:
         """Start every node and wait until all serve clients (a quorum must form)."""
         for node in self.nodes.values():
             node.start()
@@ -310,7 +310,7 @@ class Cluster:
 
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -61,7 +61,11 @@ def env_properties(environ: Mapping[str, str]) -> dict[str, str]:
 def format_storage(log_dir: str, cluster_id: str, node_id: int) -> bool:
     """Write ``meta.properties`` into an unformatted ``log_dir``, as ``kafka-storage
     format`` does; returns False (and writes nothing) when it is formatted already."""
-    from kafkapy.storage.checkpoint import META_PROPERTIES, new_directory_id, write_meta_properties
+    from kafkapy.storage.checkpoint import (
+        META_PROPERTIES,
+        new_directory_id,
+        write_meta_properties,
+    )
     from kafkapy.storage.log_manager import META_PROPERTIES_VERSION
 
     path = os.path.join(log_dir, META_PROPERTIES)

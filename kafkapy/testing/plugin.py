@@ -92,7 +92,7 @@ class _Settings:
         if self.storage not in _STORAGES:
             raise pytest.UsageError(f"kafkapy storage must be one of {_STORAGES}, not {self.storage!r}")
 
-    def broker(self) -> "Broker":
+    def broker(self) -> Broker:
         from kafkapy.testing.broker import Broker, client_port_properties
 
         properties = dict(self.properties)
@@ -108,27 +108,27 @@ def _settings(request: pytest.FixtureRequest) -> _Settings:
 
 
 @pytest.fixture
-def kafka_broker(request: pytest.FixtureRequest) -> Iterator["Broker"]:
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
     """A running in-process broker (memory storage, port 0), stopped after the test."""
     with _settings(request).broker() as broker:
         yield broker
 
 
 @pytest.fixture(scope="session")
-def kafka_broker_session(request: pytest.FixtureRequest) -> Iterator["Broker"]:
+def kafka_broker_session(request: pytest.FixtureRequest) -> Iterator[Broker]:
     """One in-process broker for the whole session."""
     with _settings(request).broker() as broker:
         yield broker
 
 
 @pytest.fixture
-def kafka_bootstrap(kafka_broker: "Broker") -> str:
+def kafka_bootstrap(kafka_broker: Broker) -> str:
     """The ``host:port`` bootstrap address of :func:`kafka_broker`."""
     return kafka_broker.bootstrap_servers
 
 
 @pytest.fixture
-def kafka_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator["Cluster"]:
+def kafka_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A KRaft cluster of ``kafkapy serve`` processes (``nodes`` from the marker or the
     fixture parameter, default 3), stopped after the test."""
     from kafkapy.testing.cluster import Cluster

@@ -37,7 +37,7 @@ class ConsumedRecord(NamedTuple):
     headers: Sequence[Header]
 
 
-def read_partition(log: "PartitionLog", *, committed: bool = False) -> list[ConsumedRecord]:
+def read_partition(log: PartitionLog, *, committed: bool = False) -> list[ConsumedRecord]:
     """Every record of ``log`` a consumer can see, in offset order.
 
     Args:

@@ -3,8 +3,8 @@ faults (kill, restart, isolate) seen by a real client."""
 
 from __future__ import annotations
 
-import os
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -18,7 +18,7 @@ from tests.testing.clients import consume, produce
 def test_cluster_fixture_kill_and_restart(kafka_cluster):
     assert [n.node_id for n in kafka_cluster.nodes.values()] == [1]
     node = kafka_cluster.nodes[1]
-    meta = open(os.path.join(node.directory, "data", "meta.properties")).read()
+    meta = Path(node.directory, "data", "meta.properties").read_text()
     assert f"cluster.id={kafka_cluster.cluster_id}" in meta  # formatted before the start
     produce(kafka_cluster.bootstrap_servers, "kept", [b"before"])
     kafka_cluster.kill_node(1)
@@ -81,7 +81,7 @@ def test_cluster_writes_one_config_per_node(tmp_path):
     try:
         from kafkapy.cli import parse_properties
 
-        configs = {i: parse_properties(open(os.path.join(n.directory, "server.properties")).read())
+        configs = {i: parse_properties(Path(n.directory, "server.properties").read_text())
                    for i, n in cluster.nodes.items()}
         for i, props in configs.items():
             assert props["node.id"] == str(i)

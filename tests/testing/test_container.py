@@ -101,9 +101,9 @@ def test_entrypoint_runs_a_broker_from_the_environment(tmp_path):
         "KAFKA_LOG_DIRS": str(tmp_path / "data"),
         "KAFKA_NUM_PARTITIONS": "3",
     }
-    log = open(tmp_path / "out.log", "w")
-    proc = subprocess.Popen(["sh", str(DOCKER / "entrypoint.sh")], env=env, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "out.log", "w") as log:
+        proc = subprocess.Popen(["sh", str(DOCKER / "entrypoint.sh")], env=env, cwd=tmp_path,
+                                stdout=log, stderr=subprocess.STDOUT)
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -123,15 +123,14 @@ def test_entrypoint_runs_a_broker_from_the_environment(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-        log.close()
 
 
 def test_probe_exit_status(kafka_bootstrap):
     ok = subprocess.run([sys.executable, "-m", "kafkapy.testing.probe", kafka_bootstrap],
-                        capture_output=True, text=True, timeout=60)
+                        capture_output=True, text=True, timeout=60, check=False)
     assert ok.returncode == 0, ok.stderr
     closed = f"127.0.0.1:{_free_port()}"
     down = subprocess.run([sys.executable, "-m", "kafkapy.testing.probe", closed],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert down.returncode == 1 and "probe failed" in down.stderr
     assert probe(closed) is not None and probe(kafka_bootstrap) is None
