@@ -41,6 +41,17 @@ def client_port_properties(port: int) -> dict[str, str]:
             advertised: f"PLAINTEXT://127.0.0.1:{port}"}
 
 
+def _outside_trio(fn: Callable[[], Any]) -> Any:
+    """``fn()``, from a helper thread when this thread runs a trio loop of its own
+    (``trio.from_thread`` refuses to block a trio thread)."""
+    if not trio.lowlevel.in_trio_run():
+        return fn()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
 class GroupListing(NamedTuple):
     """One consumer group as ListGroups reports it."""
 
@@ -159,7 +170,7 @@ class Broker:
             return
         if self._token is not None and self._stop is not None and thread.is_alive():
             try:
-                trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+                _outside_trio(lambda: trio.from_thread.run_sync(self._stop.set, trio_token=self._token))
             except trio.RunFinishedError:
                 pass
         thread.join(timeout_s)
@@ -209,13 +220,17 @@ class Broker:
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` on the broker's trio thread and return its result;
-        ``fn`` may be a coroutine function."""
+        ``fn`` may be a coroutine function. Callable from a trio test too (the call
+        then blocks that test's loop while it runs)."""
         self._info()
         import inspect
 
-        if inspect.iscoroutinefunction(fn):
-            return trio.from_thread.run(fn, *args, trio_token=self._token)
-        return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+        def run() -> Any:
+            if inspect.iscoroutinefunction(fn):
+                return trio.from_thread.run(fn, *args, trio_token=self._token)
+            return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+
+        return _outside_trio(run)
 
     # --- topics ---------------------------------------------------------------------------
 

@@ -106,6 +106,11 @@ async def test_from_a_trio_test(kafka_broker):
     answer = item[1]
     assert [t.name for t in answer.topics] == [topic]
     assert answer.brokers[0].port == int(port)
+    # The Broker API works from a trio test too (through a helper thread).
+    kafka_broker.create_topics(f"{topic}-2")
+    assert [r.value for r in kafka_broker.records(topic)] == [b"from-trio"]
+    kafka_broker.faults.make_leaderless(f"{topic}-2", 0)
+    assert kafka_broker.leader(f"{topic}-2", 0) == -1
 
 
 def test_from_asyncio_with_aiokafka(kafka_broker):
