@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafkapy.kraft.metadata.image import Endpoint, MetadataImage, Uuid
+from kafkapy.kraft.metadata.image import BrokerRegistration, Endpoint, MetadataImage, Uuid
 from kafkapy.kraft.metadata.records import (
     BrokerEndpoint,
     BrokerFeature,
@@ -106,8 +106,13 @@ class ClusterControl:
         """Start a session for every registered broker (this node just became active)."""
         self.last_contact_ms = {broker_id: now_ms for broker_id in image.brokers}
 
-    def has_valid_session(self, broker_id: int, now_ms: int) -> bool:
-        last = self.last_contact_ms.get(broker_id)
+    def has_valid_session(self, broker: BrokerRegistration, now_ms: int) -> bool:
+        """Whether ``broker`` holds a live session: unfenced and heard from within
+        ``broker.session.timeout.ms``. A fenced broker never does, as in Kafka's
+        ``BrokerHeartbeatManager.hasValidSession``."""
+        if broker.fenced:
+            return False
+        last = self.last_contact_ms.get(broker.id)
         return last is not None and now_ms - last < self.session_timeout_ms
 
     # --- BrokerRegistration -------------------------------------------------------------
@@ -117,8 +122,10 @@ class ClusterControl:
         """BrokerRegistration: a RegisterBrokerRecord (fenced) with a new broker epoch.
 
         Errors: INCONSISTENT_CLUSTER_ID, DUPLICATE_BROKER_REGISTRATION (another
-        incarnation holds the id and its session is alive), UNSUPPORTED_VERSION (the
-        broker cannot run a finalized feature level).
+        incarnation holds the id, is unfenced and its session is alive), UNSUPPORTED_VERSION
+        (the broker cannot run a finalized feature level). A new incarnation replaces a
+        fenced registration at once, so a broker restarting after a controlled shutdown
+        (which ends fenced) re-registers without waiting out the session timeout.
         """
         def fail(code: ErrorCode, message: str) -> ControllerResult[BrokerRegistrationReply]:
             return ControllerResult([], BrokerRegistrationReply(ApiError(code, message)))
@@ -129,7 +136,7 @@ class ClusterControl:
                         f"{request.cluster_id}")
         existing = image.brokers.get(request.broker_id)
         if (existing is not None and existing.incarnation_id != request.incarnation_id
-                and self.has_valid_session(request.broker_id, now_ms)):
+                and self.has_valid_session(existing, now_ms)):
             return fail(ErrorCode.DUPLICATE_BROKER_REGISTRATION,
                         "Another broker is registered with that broker id.")
         for name, level in image.features.items():
@@ -214,7 +221,7 @@ class ClusterControl:
         fenced = []
         for broker_id in sorted(image.brokers):
             broker = image.brokers[broker_id]
-            if broker.fenced or self.has_valid_session(broker_id, now_ms):
+            if broker.fenced or self.has_valid_session(broker, now_ms):
                 continue
             these = _fence(image, broker_id, broker.epoch)
             image = image.apply(these)

@@ -243,7 +243,7 @@ def test_register_broker_and_unfence_when_caught_up(cluster, make_registration):
 
 def test_register_broker_errors(cluster, make_registration):
     c = cluster.controller
-    cluster.run(c.register_broker(cluster.image, make_registration(1), 0))
+    cluster.add_broker(1)  # registered and unfenced at 0: a live session
     wrong_cluster = c.register_broker(cluster.image, make_registration(2, cluster_id="other"), 0)
     assert wrong_cluster.response.error.code == E.INCONSISTENT_CLUSTER_ID
     duplicate = c.register_broker(cluster.image, make_registration(1, incarnation_id=b"\x09" * 16), 1000)
@@ -275,6 +275,39 @@ def test_session_expiry_fences_and_moves_leaders(cluster, make_registration):
     epoch = cluster.run(c.register_broker(cluster.image, make_registration(1), 9500)).broker_epoch
     hb = cluster.run(c.broker_heartbeat(cluster.image, BrokerHeartbeatRequest(1, epoch, cluster.image.offset), 9600))
     assert not hb.is_fenced
+
+
+def test_restart_after_controlled_shutdown_reregisters_at_once(cluster, make_registration):
+    c = cluster.controller
+    epoch = cluster.add_broker(1)
+    cluster.run(c.create_topics(cluster.image, [NewTopic("t", 1)]))
+    for now in (100, 200):  # leaderships move away, then the broker is fenced and may stop
+        hb = cluster.run(c.broker_heartbeat(cluster.image, BrokerHeartbeatRequest(
+            1, epoch, cluster.image.offset, want_shutdown=True), now))
+    assert (hb.is_fenced, hb.should_shutdown) == (True, True)
+    # the restarted process has a new incarnation; well inside broker.session.timeout.ms
+    # of its last heartbeat, the fenced registration does not hold the id
+    restarted = make_registration(1, incarnation_id=b"\x07" * 16, previous_broker_epoch=epoch)
+    reply = cluster.run(c.register_broker(cluster.image, restarted, 300))
+    assert reply.error.code == E.NONE and reply.broker_epoch > epoch
+    assert cluster.image.brokers[1].incarnation_id == b"\x07" * 16 and cluster.image.brokers[1].fenced
+    hb = cluster.run(c.broker_heartbeat(cluster.image, BrokerHeartbeatRequest(
+        1, reply.broker_epoch, cluster.image.offset), 400))
+    assert not hb.is_fenced and cluster.image.partition("t", 0).leader == 1
+
+
+def test_register_fenced_by_request_then_new_incarnation(cluster, make_registration):
+    c = cluster.controller
+    epoch = cluster.add_broker(1)
+    cluster.run(c.broker_heartbeat(cluster.image, BrokerHeartbeatRequest(
+        1, epoch, cluster.image.offset, want_fence=True), 10))
+    assert cluster.image.brokers[1].fenced
+    reply = c.register_broker(cluster.image, make_registration(1, incarnation_id=b"\x08" * 16), 20).response
+    assert reply.error.code == E.NONE
+    # an unfenced broker with a live session still holds its id against a new incarnation
+    cluster.add_broker(2)
+    dup = c.register_broker(cluster.image, make_registration(2, incarnation_id=b"\x08" * 16), 20).response
+    assert dup.error.code == E.DUPLICATE_BROKER_REGISTRATION
 
 
 def test_last_isr_member_fenced_leaves_partition_leaderless_then_recovers(cluster):
