@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import trio
@@ -90,16 +90,16 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             :func:`quickstart_properties`.
         memory: keep logs and metadata in memory only.
     """
+    from kafkapy.broker.controller_channel import ControllerChannel, forwarding_hook
     from kafkapy.broker.core import BrokerCore, broker_config_sources
     from kafkapy.broker.dispatcher import BrokerDispatcher
-    from kafkapy.broker.registry import load_handlers
+    from kafkapy.broker.handlers.controller import controller_handlers
     from kafkapy.broker.lifecycle import BrokerLifecycle
     from kafkapy.broker.log_tasks import run_log_tasks
     from kafkapy.broker.replica_manager import ReplicaManager
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
     from kafkapy.server.serve import serve
-    from kafkapy.wire.apis import ApiKey
     from kafkapy.server.settings import ServerSettings
     from kafkapy.storage.log_manager import LogManager
 
@@ -134,7 +134,22 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     logs: LogManager | None = None
     try:
         async with trio.open_nursery() as nursery:
-            metadata = await _start_metadata(nursery, config, cluster_id, memory=memory)
+            quorum = _Quorum(config, cluster_id, memory=memory)
+            metadata = quorum.service
+            channel = ControllerChannel(metadata, quorum.transport.address_of, node_id=config.node_id,
+                                        request_timeout_ms=config.controller_quorum_request_timeout_ms)
+            # The controller listener serves the quorum before this node has metadata
+            # (the other voters need it to elect a leader), so the core exists before
+            # the logs are open; its replica manager is set once they are.
+            core = BrokerCore(config, channel, None, clock_ms=clock_ms)  # type: ignore[arg-type]
+            core.quorum = quorum.transport
+            bound = []
+            if controller_listeners:
+                controller_dispatcher = _ServerEdge(BrokerDispatcher(core, handlers=controller_handlers()))
+                bound += await nursery.start(lambda task_status: serve(
+                    controller_listeners, controller_dispatcher, settings=settings, task_status=task_status))
+                quorum.advertise(bound)
+            await quorum.start(nursery)
 
             def broker_configs() -> BrokerConfigs:
                 return broker_config_sources(config, metadata.image)
@@ -144,24 +159,18 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
                 config_for=lambda topic: LogConfig.from_sources(metadata.image.topic_configs(topic), broker_configs()),
                 producer_id_expiration_ms=config.producer_id_expiration_ms)
             replicas = ReplicaManager(config.node_id, logs, broker_configs, clock_ms)
-            core = BrokerCore(config, metadata, replicas, clock_ms=clock_ms)
+            core.replicas = replicas
             metadata.add_publisher(lambda old, new: replicas.apply_image(new))
             replicas.apply_image(metadata.image)
             await nursery.start(core.groups.run)
             await nursery.start(core.txn_coordinator.run)
             dispatcher = _ServerEdge(BrokerDispatcher(core))
-            bound = await nursery.start(lambda task_status: serve(
+            dispatcher.inner.hooks.append(forwarding_hook(channel))
+            bound += await nursery.start(lambda task_status: serve(
                 listeners, dispatcher, settings=settings, task_status=task_status))
-            if controller_listeners:
-                # The controller listener answers ApiVersions with its own table; the
-                # quorum's RPCs join that table when the Raft transport serves there.
-                controller_dispatcher = _ServerEdge(BrokerDispatcher(core, handlers={
-                    ApiKey.API_VERSIONS: load_handlers()[ApiKey.API_VERSIONS]}))
-                bound += await nursery.start(lambda task_status: serve(
-                    controller_listeners, controller_dispatcher, settings=settings, task_status=task_status))
             by_name = {address.listener: (address.host, address.port) for address in bound}
             endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
-            lifecycle = BrokerLifecycle(core, metadata, endpoints)
+            lifecycle = BrokerLifecycle(core, channel, endpoints)
             await nursery.start(lifecycle.run)
             nursery.start_soon(run_log_tasks, logs, config, clock_ms)
             first = endpoints[0]
@@ -199,61 +208,101 @@ def _advertised(config: BrokerConfig, bound: Mapping[str, tuple[str, int]], prot
     return out
 
 
-async def _start_metadata(nursery: trio.Nursery, config: BrokerConfig, cluster_id: str, *,
-                          memory: bool) -> Any:
-    """Start the Raft driver of ``__cluster_metadata`` and the metadata service on it,
-    and return the service once this node's image is bootstrapped.
+class _Quorum:
+    """This node's part of the ``__cluster_metadata`` quorum: the Raft driver, its
+    network transport and the metadata service on it.
 
-    The quorum is ``controller.quorum.voters``; a single voter elects itself and needs
-    no network.
+    The quorum is ``controller.quorum.voters`` (one voter, this node, if unset); a
+    node not among the voters follows the log as an observer. A single voter elects
+    itself with no network.
     """
-    import os
 
-    from kafkapy.kraft.metadata.bootstrap import bootstrap_records
-    from kafkapy.kraft.metadata.controller import ControllerConfig
-    from kafkapy.kraft.metadata.records import NoOpRecord, encode_record
-    from kafkapy.kraft.metadata.service import MetadataService
-    from kafkapy.kraft.raft.batches import KafkaSnapshotCodec
-    from kafkapy.kraft.raft.config import RaftConfig
-    from kafkapy.kraft.raft.driver import MemoryNetwork, RaftDriver
-    from kafkapy.kraft.raft.file_log import METADATA_PARTITION, METADATA_TOPIC, FileRaftLog
-    from kafkapy.kraft.raft.memory_log import MemoryLog
-    from kafkapy.kraft.raft.quorum_store import FileQuorumStateStore, MemoryQuorumStateStore
-    from kafkapy.kraft.raft.voters import VoterSet
+    def __init__(self, config: BrokerConfig, cluster_id: str, *, memory: bool) -> None:
+        import math
+        import os
 
-    voter_ids = sorted({int(v.split("@", 1)[0]) for v in config.controller_quorum_voters}) or [config.node_id]
-    if voter_ids != [config.node_id]:
-        raise ValueError(f"controller.quorum.voters {list(config.controller_quorum_voters)}: "
-                         "only a single-voter quorum of this node is supported by `kafkapy serve`")
-    if memory:
-        raft_log: Any = MemoryLog(KafkaSnapshotCodec())
-        store: Any = MemoryQuorumStateStore()
-    else:
-        # Kafka keeps __cluster_metadata-0 in the first data directory by default; the
-        # log manager here would open it as a topic partition, so the default is a
-        # subdirectory the log manager does not read.
-        metadata_dir = config.metadata_log_dir or os.path.join(config.data_dirs[0], _METADATA_SUBDIR)
-        raft_log = FileRaftLog.open(metadata_dir)
-        store = FileQuorumStateStore(os.path.join(metadata_dir, f"{METADATA_TOPIC}-{METADATA_PARTITION}"))
-    transport, inbox = MemoryNetwork().connect(config.node_id)
-    service: MetadataService | None = None
-    driver = RaftDriver(RaftConfig(config.node_id, cluster_id=cluster_id), raft_log, store, transport, inbox,
-                        static_voters=VoterSet.of_ids(voter_ids),
-                        snapshot_source=lambda: service.snapshot()[2] if service is not None else ())
-    service = MetadataService(driver, cluster_id=cluster_id, config=ControllerConfig.from_broker_config(config),
-                              bootstrap=bootstrap_records())
-    await nursery.start(driver.run)
-    await nursery.start(service.run)
-    while not (service.is_active_controller and service.image.metadata_version > 0):
-        changed = service.changed()
-        if driver.node.is_leader and not service.is_active_controller and service.leader_id == config.node_id:
-            # A single voter commits its epoch's first entries in the same step that
-            # makes it leader; a NoOpRecord (KIP-835's idle heartbeat record) commits
-            # one more entry of the epoch, which activates the controller.
-            await driver.propose([encode_record(NoOpRecord())])
-            continue
-        await changed.wait()
-    return service
+        from kafkapy.kraft.metadata.bootstrap import bootstrap_records
+        from kafkapy.kraft.metadata.controller import ControllerConfig
+        from kafkapy.kraft.metadata.service import MetadataService
+        from kafkapy.kraft.raft.batches import KafkaSnapshotCodec
+        from kafkapy.kraft.raft.config import RaftConfig
+        from kafkapy.kraft.raft.driver import RaftDriver
+        from kafkapy.kraft.raft.file_log import METADATA_PARTITION, METADATA_TOPIC, FileRaftLog
+        from kafkapy.kraft.raft.memory_log import MemoryLog
+        from kafkapy.kraft.raft.network import KafkaRaftTransport, parse_quorum_voters
+        from kafkapy.kraft.raft.quorum_store import FileQuorumStateStore, MemoryQuorumStateStore
+        from kafkapy.kraft.raft.records import Endpoint, Voter
+        from kafkapy.kraft.raft.snapshot import SnapshotPolicy
+        from kafkapy.kraft.raft.voters import VoterSet
+
+        self.config = config
+        self.listener = (_csv(config.controller_listener_names) or ["CONTROLLER"])[0].upper()
+        voters = parse_quorum_voters(config.controller_quorum_voters)
+        if len(voters) > 1 and config.node_id in voters and _CONTROLLER_ROLE not in config.process_roles:
+            raise ValueError(f"node {config.node_id} is in controller.quorum.voters but process.roles "
+                             f"has no controller")
+        self.is_single_voter = set(voters) <= {config.node_id}
+        static = VoterSet([Voter(i, None, (Endpoint(self.listener, host, port),)) for i, (host, port) in voters.items()]
+                          if not self.is_single_voter else [Voter(config.node_id)])
+        if memory:
+            raft_log: Any = MemoryLog(KafkaSnapshotCodec())
+            store: Any = MemoryQuorumStateStore()
+        else:
+            # Kafka keeps __cluster_metadata-0 in the first data directory by default; the
+            # log manager here would open it as a topic partition, so the default is a
+            # subdirectory the log manager does not read.
+            metadata_dir = config.metadata_log_dir or os.path.join(config.data_dirs[0], _METADATA_SUBDIR)
+            raft_log = FileRaftLog.open(metadata_dir)
+            store = FileQuorumStateStore(os.path.join(metadata_dir, f"{METADATA_TOPIC}-{METADATA_PARTITION}"))
+        self.transport = KafkaRaftTransport(config.node_id, self.listener, voters,
+                                            request_timeout_ms=config.controller_quorum_request_timeout_ms)
+        _, inbox = trio.open_memory_channel[Any](0)  # everything arrives through the transport
+        interval = config.metadata_log_max_snapshot_interval_ms
+        service: MetadataService | None = None
+        self.driver = RaftDriver(
+            RaftConfig(config.node_id, cluster_id=cluster_id,
+                       election_timeout_ms=config.controller_quorum_election_timeout_ms,
+                       fetch_timeout_ms=config.controller_quorum_fetch_timeout_ms,
+                       election_backoff_max_ms=config.controller_quorum_election_backoff_max_ms,
+                       request_timeout_ms=config.controller_quorum_request_timeout_ms,
+                       retry_backoff_ms=config.controller_quorum_retry_backoff_ms),
+            raft_log, store, self.transport, inbox, static_voters=static,
+            snapshot_source=lambda: service.snapshot()[2] if service is not None else (),
+            snapshot_policy=SnapshotPolicy(config.metadata_log_max_record_bytes_between_snapshots,
+                                           interval if interval > 0 else math.inf,
+                                           last_snapshot_ms=int(trio.current_time() * 1000)))
+        self.transport.bind(self.driver)
+        self.service = service = MetadataService(
+            self.driver, cluster_id=cluster_id, config=ControllerConfig.from_broker_config(config),
+            bootstrap=bootstrap_records())
+
+    def advertise(self, bound: Sequence[Any]) -> None:
+        """Tell the transport where this node's controller listener is (bound ports)."""
+        from kafkapy.kraft.raft.records import Endpoint
+
+        self.transport.own_endpoints = tuple(
+            Endpoint(a.listener, a.host if a.host not in ("0.0.0.0", "::", "") else "localhost", a.port)
+            for a in bound if a.listener == self.listener)
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Run the transport, the driver and the service; return once this node's image
+        holds the bootstrapped metadata and a leader is known."""
+        from kafkapy.kraft.metadata.records import NoOpRecord, encode_record
+
+        service, driver = self.service, self.driver
+        await nursery.start(self.transport.run)
+        await nursery.start(driver.run)
+        await nursery.start(service.run)
+        while not (service.image.metadata_version > 0 and service.leader_id is not None
+                   and (service.is_active_controller or not self.is_single_voter)):
+            changed = service.changed()
+            if driver.node.is_leader and not service.is_active_controller and service.leader_id == self.config.node_id:
+                # A single voter commits its epoch's first entries in the same step that
+                # makes it leader; a NoOpRecord (KIP-835's idle heartbeat record) commits
+                # one more entry of the epoch, which activates the controller.
+                await driver.propose([encode_record(NoOpRecord())])
+                continue
+            await changed.wait()
 
 
 def _new_cluster_id() -> str:

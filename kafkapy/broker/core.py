@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.producer_ids import ProducerIdManager
@@ -77,6 +77,8 @@ class BrokerCore:
         producer_ids: the producer id generator (InitProducerId).
         groups: the group coordinator (classic groups, committed offsets).
         txn_coordinator: the transaction coordinator (InitProducerId, transactions).
+        quorum: the metadata quorum's network endpoint (``KafkaRaftTransport``) the
+            KRaft RPC handlers answer through; None where no quorum runs.
         clock_ms: wall-clock milliseconds (replaceable in tests).
     """
 
@@ -91,6 +93,7 @@ class BrokerCore:
         self.producer_ids = ProducerIdManager(self)
         self.groups = GroupCoordinator(self)
         self.txn_coordinator = TransactionCoordinator(self)
+        self.quorum: Any = None
 
     @property
     def image(self) -> "MetadataImage":

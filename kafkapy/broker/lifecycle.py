@@ -63,7 +63,16 @@ class BrokerLifecycle:
             previous_broker_epoch=core.broker_epoch,
         )
         while True:
-            reply = await self.metadata.register_broker(request)
+            try:
+                reply = await self.metadata.register_broker(request)
+            except NotControllerError as exc:
+                # No controller known yet, or it moved or is unreachable: ask again.
+                log.info("Broker %d: registration not accepted yet (%s); retrying", core.node_id, exc)
+                await trio.sleep(_REGISTRATION_RETRY_S)
+                continue
+            if reply.error.code == ErrorCode.NOT_CONTROLLER:
+                await trio.sleep(_REGISTRATION_RETRY_S)
+                continue
             if reply.error.code != ErrorCode.DUPLICATE_BROKER_REGISTRATION:
                 break
             # The previous incarnation's session is still alive (it stopped without a
@@ -77,11 +86,17 @@ class BrokerLifecycle:
         started = False
         interval_s = core.config.broker_heartbeat_interval_ms / 1000
         while True:
-            beat = await self.metadata.broker_heartbeat(BrokerHeartbeatRequest(
-                broker_id=core.node_id,
-                broker_epoch=core.broker_epoch,
-                current_metadata_offset=core.image.offset,
-            ))
+            try:
+                beat = await self.metadata.broker_heartbeat(BrokerHeartbeatRequest(
+                    broker_id=core.node_id,
+                    broker_epoch=core.broker_epoch,
+                    current_metadata_offset=core.image.offset,
+                ))
+            except NotControllerError as exc:
+                # The controller moved or is unreachable; the next beat goes to the new one.
+                log.info("Broker %d: heartbeat not delivered (%s)", core.node_id, exc)
+                await trio.sleep(_REGISTRATION_RETRY_S)
+                continue
             if beat.error.code != ErrorCode.NONE:
                 log.warning("Broker heartbeat failed: %s", beat.error.code.name)
             self.fenced = beat.is_fenced

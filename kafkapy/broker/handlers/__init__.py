@@ -9,6 +9,7 @@ when first called, so that a node starts answering sooner.
 from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     api_versions,
     configs,
+    controller,
     fetch,
     find_coordinator,
     groups,
@@ -19,6 +20,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     produce,
     producer_id,
     producers,
+    raft,
     topics,
     txn,
 )

@@ -114,7 +114,8 @@ class PeerConnection:
     reconnecting backs off from 50 ms to 1 s, as Kafka's clients do.
 
     Args:
-        address: where the node listens now (None: unknown, requests fail at once).
+        address: where the node listens now (None: unknown, requests fail at once);
+            asked before every request, and a new answer means a new connection.
         client_id: the request header's client id.
     """
 
@@ -124,6 +125,7 @@ class PeerConnection:
         self._lock = trio.Lock()
         self._stream: trio.SocketStream | None = None
         self._codec: ClientCodec | None = None
+        self._connected_to: Address | None = None
         self._versions: dict[int, tuple[int, int]] = {}
         self._backoff_s = 0.0
         self._next_attempt = -math.inf
@@ -160,9 +162,11 @@ class PeerConnection:
                 await stream.aclose()
 
     async def _connected(self) -> tuple[trio.SocketStream, ClientCodec]:
-        if self._stream is not None and self._codec is not None:
-            return self._stream, self._codec
         address = self._address()
+        if self._stream is not None and self._codec is not None:
+            if address == self._connected_to:
+                return self._stream, self._codec
+            await self._close()  # the node moved (or the channel follows another node)
         if address is None:
             raise OSError("address unknown")
         now = trio.current_time()
@@ -173,7 +177,7 @@ class PeerConnection:
         self._next_attempt = now + self._backoff_s
         stream = await trio.open_tcp_stream(*address)
         codec = ClientCodec(self._client_id)
-        self._stream, self._codec = stream, codec
+        self._stream, self._codec, self._connected_to = stream, codec, address
         response = await self._round_trip(stream, codec, ApiVersionsRequest(
             client_software_name="kafkapy", client_software_version=kafkapy.__version__), 3)
         if response.error_code == ErrorCode.NONE:  # type: ignore[attr-defined]
@@ -242,7 +246,7 @@ class KafkaRaftTransport:
         self.listener = listener
         self._static = dict(static_voters)
         self._learned: dict[int, tuple[Endpoint, ...]] = {}
-        self._own = tuple(own_endpoints)
+        self.own_endpoints: tuple[Endpoint, ...] = tuple(own_endpoints)
         self._timeout_s = request_timeout_ms / 1000
         self._driver: Any = None
         self._nursery: trio.Nursery | None = None
@@ -266,8 +270,8 @@ class KafkaRaftTransport:
                 listed = tuple(e for e in voter.endpoints if e.name == self.listener) if voter else ()
                 if listed:
                     found[node_id] = listed
-        if self._own:
-            found[self.node_id] = self._own
+        if self.own_endpoints:
+            found[self.node_id] = self.own_endpoints
         return found
 
     def address_of(self, node_id: int) -> Address | None:

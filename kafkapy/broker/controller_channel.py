@@ -1,0 +1,222 @@
+"""The broker's channel to the active controller (Kafka's ``NodeToControllerChannelManager``).
+
+A node's own requests to the controller (BrokerRegistration, BrokerHeartbeat,
+AllocateProducerIds, the CreateTopics of topic auto-creation) and the admin requests
+clients send to any broker (CreateTopics, DeleteTopics, ...) must reach the node that
+leads the metadata quorum. When that is this node they run on the local
+:class:`~kafkapy.kraft.metadata.service.MetadataService`; otherwise they go over the
+controller listener of the leader, in Kafka's wire form, on a
+:class:`~kafkapy.kraft.raft.network.PeerConnection` that follows the leader.
+
+:class:`ControllerChannel` offers the controller operations the lifecycle and the
+producer id manager call, with the local service's signatures, converting to and
+from the wire here; the controller listener's handlers (``handlers/controller.py``)
+convert back with the same functions. :func:`forwarding_hook` forwards client admin
+requests whole, as Kafka forwards them (KIP-590), without the Envelope wrapping: the
+controller answers in the client's version and the answer goes back as it is.
+
+Failures are :class:`~kafkapy.kraft.metadata.errors.NotControllerError`: no leader
+known, the leader unreachable, or NOT_CONTROLLER in its answer. Callers retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from kafkapy.kraft.metadata.cluster_control import (
+    BrokerHeartbeatReply,
+    BrokerHeartbeatRequest,
+    BrokerRegistrationReply,
+    BrokerRegistrationRequest,
+)
+from kafkapy.kraft.metadata.controller import ProducerIdsBlock
+from kafkapy.kraft.metadata.errors import NotControllerError
+from kafkapy.kraft.metadata.image import Endpoint
+from kafkapy.kraft.metadata.replication_control import CreateTopicResult, NewTopic
+from kafkapy.kraft.metadata.results import ApiError
+from kafkapy.kraft.raft.network import Address, PeerConnection, PeerUnavailable
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.message import Message
+from kafkapy.wire.messages import allocate_producer_ids as _ids
+from kafkapy.wire.messages import broker_heartbeat as _heartbeat
+from kafkapy.wire.messages import broker_registration as _registration
+from kafkapy.wire.messages import create_topics as _create
+
+log = logging.getLogger(__name__)
+
+#: Admin APIs a broker forwards to the active controller (Kafka's ``forwardToController``).
+FORWARDED_APIS = frozenset({
+    ApiKey.CREATE_TOPICS, ApiKey.DELETE_TOPICS, ApiKey.CREATE_PARTITIONS, ApiKey.ALTER_CONFIGS,
+    ApiKey.INCREMENTAL_ALTER_CONFIGS, ApiKey.DESCRIBE_QUORUM, ApiKey.ADD_RAFT_VOTER, ApiKey.REMOVE_RAFT_VOTER,
+})
+
+
+def _code(code: int) -> ErrorCode:
+    try:
+        return ErrorCode(code)
+    except ValueError:
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+
+
+# --- BrokerRegistration (62), BrokerHeartbeat (63), AllocateProducerIds (67) -----------
+
+
+def registration_to_wire(r: BrokerRegistrationRequest) -> Any:
+    m = _registration.BrokerRegistrationRequest
+    return m(broker_id=r.broker_id, cluster_id=r.cluster_id, incarnation_id=r.incarnation_id,
+             listeners=[m.Listener(name=e.name, host=e.host, port=e.port, security_protocol=e.security_protocol)
+                        for e in r.listeners],
+             features=[m.Feature(name=name, min_supported_version=lo, max_supported_version=hi)
+                       for name, (lo, hi) in sorted(r.features.items())],
+             rack=r.rack, log_dirs=list(r.log_dirs), previous_broker_epoch=r.previous_broker_epoch)
+
+
+def registration_from_wire(m: Any) -> BrokerRegistrationRequest:
+    return BrokerRegistrationRequest(
+        broker_id=m.broker_id, cluster_id=m.cluster_id, incarnation_id=bytes(m.incarnation_id),
+        listeners=tuple(Endpoint(e.name, e.host, e.port, e.security_protocol) for e in m.listeners),
+        features={f.name: (f.min_supported_version, f.max_supported_version) for f in m.features},
+        rack=m.rack, log_dirs=tuple(bytes(d) for d in m.log_dirs), previous_broker_epoch=m.previous_broker_epoch)
+
+
+def registration_reply_to_wire(r: BrokerRegistrationReply) -> Any:
+    return _registration.BrokerRegistrationResponse(error_code=r.error.code, broker_epoch=r.broker_epoch)
+
+
+def registration_reply_from_wire(m: Any) -> BrokerRegistrationReply:
+    return BrokerRegistrationReply(ApiError(_code(m.error_code)), m.broker_epoch)
+
+
+def heartbeat_to_wire(r: BrokerHeartbeatRequest) -> Any:
+    return _heartbeat.BrokerHeartbeatRequest(
+        broker_id=r.broker_id, broker_epoch=r.broker_epoch, current_metadata_offset=r.current_metadata_offset,
+        want_fence=r.want_fence, want_shut_down=r.want_shutdown)
+
+
+def heartbeat_from_wire(m: Any) -> BrokerHeartbeatRequest:
+    return BrokerHeartbeatRequest(m.broker_id, m.broker_epoch, m.current_metadata_offset, m.want_fence,
+                                  m.want_shut_down)
+
+
+def heartbeat_reply_to_wire(r: BrokerHeartbeatReply) -> Any:
+    return _heartbeat.BrokerHeartbeatResponse(error_code=r.error.code, is_caught_up=r.is_caught_up,
+                                              is_fenced=r.is_fenced, should_shut_down=r.should_shutdown)
+
+
+def heartbeat_reply_from_wire(m: Any) -> BrokerHeartbeatReply:
+    return BrokerHeartbeatReply(ApiError(_code(m.error_code)), m.is_caught_up, m.is_fenced, m.should_shut_down)
+
+
+def producer_ids_to_wire(r: ProducerIdsBlock) -> Any:
+    return _ids.AllocateProducerIdsResponse(error_code=r.error.code, producer_id_start=r.producer_id_start,
+                                            producer_id_len=r.producer_id_len)
+
+
+def _new_topic_to_wire(t: NewTopic) -> Any:
+    m = _create.CreateTopicsRequest
+    return m.CreatableTopic(
+        name=t.name, num_partitions=t.num_partitions, replication_factor=t.replication_factor,
+        assignments=[m.CreatableReplicaAssignment(partition_index=i, broker_ids=list(ids))
+                     for i, ids in sorted((t.assignments or {}).items())],
+        configs=[m.CreatableTopicConfig(name=k, value=v) for k, v in t.configs.items()])
+
+
+def _topic_result_from_wire(r: Any) -> CreateTopicResult:
+    # The configs the request set are not in the answer (it lists every effective
+    # config); no caller of a forwarded creation reads them.
+    return CreateTopicResult(r.name, ApiError(_code(r.error_code), r.error_message), bytes(r.topic_id),
+                             r.num_partitions, r.replication_factor)
+
+
+# --- the channel ------------------------------------------------------------------------
+
+
+class ControllerChannel:
+    """Controller operations on whichever node is the active controller.
+
+    Args:
+        metadata: the local metadata service (its ``leader_id`` names the quorum leader).
+        controller_address: where a node's controller listener is (by node id).
+        request_timeout_ms: ``controller.quorum.request.timeout.ms`` bounds each round trip.
+    """
+
+    def __init__(self, metadata: Any, controller_address: Callable[[int], Address | None], *,
+                 node_id: int, request_timeout_ms: int = 2000) -> None:
+        self.metadata = metadata
+        self._timeout_s = request_timeout_ms / 1000
+        self._connection = PeerConnection(self._leader_address, client_id=f"broker-{node_id}-controller-channel")
+        self._controller_address = controller_address
+
+    def _leader_address(self) -> Address | None:
+        leader = self.metadata.leader_id
+        return None if leader is None else self._controller_address(leader)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this node leads the quorum, so operations run here."""
+        return self.metadata.leader_id == self.metadata.raft.node_id
+
+    async def send(self, message: Message, *, version: int | None = None) -> Message:
+        """Send ``message`` to the active controller; returns its answer.
+
+        Raises:
+            NotControllerError: no leader known, or it could not be reached.
+        """
+        leader = self.metadata.leader_id
+        if leader is None:
+            raise NotControllerError("no controller is known", None)
+        try:
+            return await self._connection.request(message, timeout_s=self._timeout_s, version=version)
+        except PeerUnavailable as exc:
+            raise NotControllerError(f"controller {leader} unreachable: {exc}", leader) from None
+
+    async def register_broker(self, request: BrokerRegistrationRequest) -> BrokerRegistrationReply:
+        if self.is_local:
+            return await self.metadata.register_broker(request)  # type: ignore[no-any-return]
+        return registration_reply_from_wire(await self.send(registration_to_wire(request)))
+
+    async def broker_heartbeat(self, request: BrokerHeartbeatRequest) -> BrokerHeartbeatReply:
+        if self.is_local:
+            return await self.metadata.broker_heartbeat(request)  # type: ignore[no-any-return]
+        return heartbeat_reply_from_wire(await self.send(heartbeat_to_wire(request)))
+
+    async def allocate_producer_ids(self, broker_id: int, broker_epoch: int) -> ProducerIdsBlock:
+        if self.is_local:
+            return await self.metadata.allocate_producer_ids(broker_id, broker_epoch)  # type: ignore[no-any-return]
+        m = await self.send(_ids.AllocateProducerIdsRequest(broker_id=broker_id, broker_epoch=broker_epoch))
+        return ProducerIdsBlock(ApiError(_code(m.error_code)), m.producer_id_start,  # type: ignore[attr-defined]
+                                m.producer_id_len)  # type: ignore[attr-defined]
+
+    async def create_topics(self, topics: Sequence[NewTopic], *, validate_only: bool = False) -> list[CreateTopicResult]:
+        if self.is_local:
+            return await self.metadata.create_topics(topics, validate_only=validate_only)  # type: ignore[no-any-return]
+        m = await self.send(_create.CreateTopicsRequest(
+            topics=[_new_topic_to_wire(t) for t in topics], timeout_ms=int(self._timeout_s * 1000),
+            validate_only=validate_only))
+        return [_topic_result_from_wire(r) for r in m.topics]  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else (the image, publishers, other operations) is the local service's."""
+        return getattr(self.metadata, name)
+
+
+def forwarding_hook(channel: ControllerChannel) -> Callable[[Any, Any], Awaitable[Any]]:
+    """A request hook that forwards client admin requests to the active controller.
+
+    A request this node can answer itself (it leads the quorum, or no leader is known
+    and the local handler answers NOT_CONTROLLER) goes on to the handler.
+    """
+
+    async def forward(ctx: Any, request: Any) -> Any:
+        if ctx.header.request_api_key not in FORWARDED_APIS or channel.is_local or channel.metadata.leader_id is None:
+            return None
+        try:
+            return await channel.send(request, version=ctx.version)
+        except NotControllerError as exc:
+            log.info("forwarding %s to the controller failed: %s", type(request).__name__, exc)
+            return None  # the local handler answers (NOT_CONTROLLER, or locally for reads)
+
+    return forward
