@@ -277,12 +277,22 @@ class _Quorum:
             bootstrap=bootstrap_records())
 
     def advertise(self, bound: Sequence[Any]) -> None:
-        """Tell the transport where this node's controller listener is (bound ports)."""
+        """Tell the transport where this node's controller listener is: its entry in
+        ``advertised.listeners`` if it has one (KIP-853, Kafka's
+        ``effectiveAdvertisedControllerListeners``), else as bound; port 0 and an empty
+        host are the bound ones."""
         from kafkapy.kraft.raft.records import Endpoint
+        from kafkapy.server.listeners import parse_listeners
 
+        by_name = {a.listener: a for a in bound}
+        if self.listener not in by_name:
+            return
+        address = by_name[self.listener]
+        host = address.host if address.host not in ("0.0.0.0", "::", "") else "localhost"
+        advertised = [a for a in parse_listeners(self.config.advertised_listeners or "") if a.name == self.listener]
         self.transport.own_endpoints = tuple(
-            Endpoint(a.listener, a.host if a.host not in ("0.0.0.0", "::", "") else "localhost", a.port)
-            for a in bound if a.listener == self.listener)
+            Endpoint(self.listener, a.host or host, a.port or address.port) for a in advertised
+        ) or (Endpoint(self.listener, host, address.port),)
 
     async def start(self, nursery: trio.Nursery) -> None:
         """Run the transport, the driver and the service; return once this node's image

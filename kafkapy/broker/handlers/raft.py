@@ -12,7 +12,8 @@ Each request goes through ``ctx.broker.quorum`` (the node's
 the driver and waits for its answer. A request the quorum cannot read (not exactly one
 ``__cluster_metadata`` partition, or a Fetch of another topic on the controller
 listener) closes the connection, as does one the node never answers (the requester
-has timed out).
+has timed out); a DescribeQuorum of another partition is answered
+UNKNOWN_TOPIC_OR_PARTITION, as Kafka answers it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from kafkapy.broker.errors import CloseConnection
 from kafkapy.broker.handlers.controller import controller_only
 from kafkapy.broker.registry import handles
 from kafkapy.kraft.raft.errors import RaftError
-from kafkapy.kraft.raft.wire_translation import is_metadata_fetch
+from kafkapy.kraft.raft.wire_translation import describe_quorum_error, is_metadata_fetch
 from kafkapy.wire.apis import ApiKey
 
 
@@ -48,11 +49,15 @@ async def handle_metadata_fetch(ctx: RequestContext, request: Any) -> Any:
     return await _answer(ctx, request)
 
 
+@handles(ApiKey.DESCRIBE_QUORUM, versions=(0, 2))
+async def handle_describe_quorum(ctx: RequestContext, request: Any) -> Any:
+    return describe_quorum_error(request) or await _answer(ctx, request)
+
+
 controller_only(ApiKey.VOTE, versions=(0, 2))(_answer)
 controller_only(ApiKey.BEGIN_QUORUM_EPOCH, versions=(0, 1))(_answer)
 controller_only(ApiKey.END_QUORUM_EPOCH, versions=(0, 1))(_answer)
 controller_only(ApiKey.FETCH_SNAPSHOT, versions=(0, 1))(_answer)
 controller_only(ApiKey.UPDATE_RAFT_VOTER, versions=(0, 0))(_answer)
-handles(ApiKey.DESCRIBE_QUORUM, versions=(0, 2))(_answer)
 handles(ApiKey.ADD_RAFT_VOTER, versions=(0, 0))(_answer)
 handles(ApiKey.REMOVE_RAFT_VOTER, versions=(0, 0))(_answer)

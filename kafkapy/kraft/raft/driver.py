@@ -26,9 +26,11 @@ Implements the ``RaftClient`` the metadata layer uses (``node_id``, ``register``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -43,6 +45,7 @@ from kafkapy.kraft.raft.messages import (
     OffsetAndEpoch,
     RaftRequest,
     RaftResponse,
+    ReplicaState,
 )
 from kafkapy.kraft.raft.node import RaftNode
 from kafkapy.kraft.raft.quorum_store import QuorumStateStore
@@ -153,7 +156,24 @@ class RaftDriver:
         self._handle_ready()
 
     def describe_quorum(self) -> DescribeQuorumResponse:
-        return self.node.describe_quorum()
+        return self._wall_clock(self.node.describe_quorum())
+
+    def _wall_clock(self, response: DescribeQuorumResponse) -> DescribeQuorumResponse:
+        """``response`` with its fetch times on the wall clock: Kafka reports them as
+        epoch milliseconds (``kafka-metadata-quorum`` subtracts them from the time of
+        day), while the core counts on trio's clock; -1 (never) stays."""
+        shift = time.time_ns() // 1_000_000 - self._now()
+
+        def wall(ms: int) -> int:
+            return ms + shift if ms >= 0 else ms
+
+        def replicas(states: Sequence[ReplicaState]) -> tuple[ReplicaState, ...]:
+            return tuple(dataclasses.replace(r, last_fetch_timestamp=wall(r.last_fetch_timestamp),
+                                             last_caught_up_timestamp=wall(r.last_caught_up_timestamp))
+                         for r in states)
+
+        return dataclasses.replace(response, current_voters=replicas(response.current_voters),
+                                   observers=replicas(response.observers))
 
     def step(self, envelope: Envelope) -> None:
         """Handle one inbound envelope now (the transport may call this instead of the inbox)."""
@@ -232,6 +252,8 @@ class RaftDriver:
         self._maybe_snapshot()
 
     def _send(self, envelope: Envelope) -> None:
+        if isinstance(envelope.body, DescribeQuorumResponse):
+            envelope = dataclasses.replace(envelope, body=self._wall_clock(envelope.body))
         if envelope.correlation_id < 0 and not envelope.is_request:
             # The answer to a handle_request: to its waiter, if it still waits.
             waiter = self._waiters.pop(envelope.correlation_id, None)

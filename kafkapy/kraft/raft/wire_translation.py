@@ -124,9 +124,10 @@ def _leader_of(body: Any) -> int:
 def _add_endpoints(body: Any, message: Any, endpoints: Endpoints) -> None:
     cls = type(message)
     if isinstance(body, DescribeQuorumResponse):
+        # Every voter is a node, with the listeners known for it (RaftUtil in Kafka).
         message.nodes = [cls.Node(node_id=r.replica_id, listeners=[
             cls.Listener(name=e.name, host=e.host, port=e.port) for e in endpoints.get(r.replica_id, ())])
-            for r in body.current_voters if endpoints.get(r.replica_id)]
+            for r in body.current_voters]
         return
     leader = _leader_of(body)
     found = endpoints.get(leader, ()) if leader >= 0 else ()
@@ -253,6 +254,22 @@ def _fetch_snapshot_response(b: FetchSnapshotResponse) -> Any:
         size=b.size, position=b.position, unaligned_records=b.unaligned_records)])])
 
 
+def describe_quorum_error(message: Any) -> Any | None:
+    """Kafka's answer to a DescribeQuorum that does not name ``__cluster_metadata-0``
+    alone (``RaftUtil.hasValidTopicPartition``): UNKNOWN_TOPIC_OR_PARTITION for every
+    partition it names (``DescribeQuorumRequest.getPartitionLevelErrorResponse``);
+    None for a valid request."""
+    topics = message.topics
+    if (len(topics) == 1 and topics[0].topic_name == METADATA_TOPIC
+            and [p.partition_index for p in topics[0].partitions] == [METADATA_PARTITION]):
+        return None
+    m = _describe.DescribeQuorumResponse
+    error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    return m(topics=[m.TopicData(topic_name=t.topic_name, partitions=[
+        m.PartitionData(partition_index=p.partition_index, error_code=error, error_message=error.message)
+        for p in t.partitions]) for t in topics])
+
+
 def _describe_request(b: DescribeQuorumRequest) -> Any:
     m = _describe.DescribeQuorumRequest
     return m(topics=[m.TopicData(topic_name=METADATA_TOPIC, partitions=[m.PartitionData(partition_index=0)])])
@@ -266,6 +283,11 @@ def _describe_response(b: DescribeQuorumResponse) -> Any:
                                log_end_offset=r.log_end_offset, last_fetch_timestamp=r.last_fetch_timestamp,
                                last_caught_up_timestamp=r.last_caught_up_timestamp) for r in states]
 
+    if b.error_code:
+        # Kafka's DescribeQuorumResponse.singletonErrorResponse: the error code alone
+        # (leader, epoch and high watermark stay 0, no voters).
+        return m(topics=[m.TopicData(topic_name=METADATA_TOPIC, partitions=[m.PartitionData(
+            partition_index=METADATA_PARTITION, error_code=b.error_code)])])
     return m(error_code=0, topics=[m.TopicData(topic_name=METADATA_TOPIC, partitions=[m.PartitionData(
         partition_index=METADATA_PARTITION, error_code=b.error_code, leader_id=b.leader_id,
         leader_epoch=b.leader_epoch, high_watermark=b.high_watermark, current_voters=replicas(b.current_voters),
