@@ -559,6 +559,14 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, None, _RO, field="group_max_session_timeout_ms"),
     ConfigDef("group.max.size", _INT, INT_MAX, "Most members a classic group may have.",
               _B, _MED, at_least(1), _RO, field="group_max_size"),
+    ConfigDef("group.consumer.heartbeat.interval.ms", _INT, 5000, "Heartbeat interval a KIP-848 consumer group member is told to keep.",
+              _B, _MED, at_least(1), _RO, field="group_consumer_heartbeat_interval_ms"),
+    ConfigDef("group.consumer.session.timeout.ms", _INT, 45_000, "A KIP-848 consumer group member without a heartbeat for this long is removed.",
+              _B, _MED, at_least(1), _RO, field="group_consumer_session_timeout_ms"),
+    ConfigDef("group.consumer.assignors", _LIST, ("uniform", "range"), "Server-side assignors of KIP-848 consumer groups; the first is the default.",
+              _B, _MED, None, _RO, field="group_consumer_assignors"),
+    ConfigDef("group.consumer.max.size", _INT, INT_MAX, "Most members a KIP-848 consumer group may have.",
+              _B, _MED, at_least(1), _RO, field="group_consumer_max_size"),
     ConfigDef("offsets.retention.minutes", _INT, 10080, "Committed offsets of a group without members are kept this long.",
               _B, _HIGH, at_least(1), _RO, field="offsets_retention_minutes"),
     ConfigDef("offsets.retention.check.interval.ms", _LONG, 600_000, "How often expired offsets are looked for.",
@@ -932,6 +940,10 @@ class BrokerConfig:
     group_min_session_timeout_ms: int
     group_max_session_timeout_ms: int
     group_max_size: int
+    group_consumer_heartbeat_interval_ms: int
+    group_consumer_session_timeout_ms: int
+    group_consumer_assignors: tuple[str, ...]
+    group_consumer_max_size: int
     offsets_retention_minutes: int
     offsets_retention_check_interval_ms: int
     offsets_commit_timeout_ms: int
