@@ -19,9 +19,11 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import socket
 import struct
 import sys
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,18 +32,28 @@ from typing import Any, Callable, Iterator
 from kafka.protocol.admin import (
     CreateTopicsRequest,
     DeleteTopicsRequest,
+    DescribeClusterRequest,
     DescribeConfigsRequest,
+    DescribeGroupsRequest,
     IncrementalAlterConfigsRequest,
+    ListGroupsRequest,
 )
-from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
+from kafka.protocol.consumer import (
+    FetchRequest,
+    JoinGroupRequest,
+    ListOffsetsRequest,
+    OffsetFetchRequest,
+    OffsetForLeaderEpochRequest,
+)
 from kafka.protocol.metadata import ApiVersionsRequest, FindCoordinatorRequest, MetadataRequest
-from kafka.protocol.producer import ProduceRequest
+from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from compat_tests import brokers
 
 KNOWN = Path(__file__).with_name("oracle_differences.toml")
 TOPIC = "oracle-topic"
+GROUP = "oracle-group"
 BASE_TS = 1_700_000_000_000
 _correlation = itertools.count(1)
 
@@ -75,8 +87,16 @@ def build(cls: Any, data: dict, version: int | None = None) -> Any:
 
 @dataclass(frozen=True)
 class Step:
+    """One request of the corpus. With ``until``, the request is repeated (for at most
+    ``RETRY_SECONDS``) until the raw response satisfies it: for state a broker reaches
+    in its own time, such as a coordinator loading its partition."""
+
     name: str
     request: Callable[[], Any]  # a versioned kafka-python request object
+    until: Callable[[dict], bool] | None = None
+
+
+RETRY_SECONDS = 15.0
 
 
 def _topic(name: str = TOPIC, partitions: int = 2, configs: list | None = None) -> dict:
@@ -98,9 +118,9 @@ def _list_offsets(timestamp: int) -> Any:
         {"name": TOPIC, "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": timestamp}]}]}, 7)
 
 
-def _describe_configs(names: list[str] | None) -> Any:
+def _describe_configs(names: list[str] | None, topic: str = TOPIC) -> Any:
     return build(DescribeConfigsRequest, {
-        "resources": [{"resource_type": 2, "resource_name": TOPIC, "configuration_keys": names}],
+        "resources": [{"resource_type": 2, "resource_name": topic, "configuration_keys": names}],
         "include_synonyms": False, "include_documentation": False}, 4)
 
 
@@ -118,6 +138,19 @@ def _produce(partition: int, acks: int = 1) -> Any:
         {"name": TOPIC, "partition_data": [{"index": partition, "records": record_batch()}]}]}, 9)
 
 
+def _offset_for_leader_epoch(epoch: int) -> Any:
+    return build(OffsetForLeaderEpochRequest, {"replica_id": -1, "topics": [{"topic": TOPIC, "partitions": [
+        {"partition": 0, "current_leader_epoch": -1, "leader_epoch": epoch}]}]}, 4)
+
+
+def _find_coordinator(key_type: int = 0, key: str = GROUP) -> Any:
+    return FindCoordinatorRequest[4](key_type=key_type, coordinator_keys=[key])
+
+
+def _coordinator_ready(response: dict) -> bool:
+    return all(c["error_code"] != 15 for c in response["coordinators"])  # not COORDINATOR_NOT_AVAILABLE
+
+
 CORPUS: list[Step] = [
     Step("api_versions_v0", lambda: ApiVersionsRequest[0]()),
     Step("api_versions_v3", lambda: ApiVersionsRequest[3](client_software_name="oracle", client_software_version="1")),
@@ -132,6 +165,8 @@ CORPUS: list[Step] = [
         {"resource_type": 2, "resource_name": TOPIC,
          "configs": [{"name": "retention.ms", "config_operation": 0, "value": "987654321"}]}], "validate_only": False}, 1)),
     Step("describe_configs_retention", lambda: _describe_configs(["retention.ms", "cleanup.policy"])),
+    Step("describe_configs_empty_keys", lambda: _describe_configs([])),
+    Step("describe_configs_unknown_topic", lambda: _describe_configs(None, topic="oracle-missing")),
     Step("produce", lambda: _produce(0)),
     Step("produce_again", lambda: _produce(0, acks=-1)),
     Step("produce_unknown_partition", lambda: _produce(99)),
@@ -142,7 +177,24 @@ CORPUS: list[Step] = [
     Step("list_offsets_after_all", lambda: _list_offsets(BASE_TS + 10_000)),
     Step("fetch_v12", lambda: _fetch(12)),
     Step("fetch_v4_read_committed", lambda: _fetch(4, isolation=1)),
-    Step("find_coordinator", lambda: FindCoordinatorRequest[4](key_type=0, coordinator_keys=["oracle-group"])),
+    Step("offset_for_leader_epoch", lambda: _offset_for_leader_epoch(0)),
+    Step("offset_for_leader_epoch_future", lambda: _offset_for_leader_epoch(7)),
+    Step("describe_cluster", lambda: build(DescribeClusterRequest, {
+        "include_cluster_authorized_operations": False, "endpoint_type": 1}, 1)),
+    Step("init_producer_id_idempotent", lambda: build(InitProducerIdRequest, {
+        "transactional_id": None, "transaction_timeout_ms": 60000, "producer_id": -1, "producer_epoch": -1}, 5)),
+    Step("find_coordinator", _find_coordinator),
+    Step("find_coordinator_ready", _find_coordinator, until=_coordinator_ready),
+    Step("join_group_first_join", lambda: build(JoinGroupRequest, {
+        "group_id": GROUP, "session_timeout_ms": 10000, "rebalance_timeout_ms": 10000, "member_id": "",
+        "group_instance_id": None, "protocol_type": "consumer", "protocols": [{"name": "range", "metadata": b""}],
+        "reason": None}, 9)),
+    Step("list_groups", lambda: build(ListGroupsRequest, {"states_filter": [], "types_filter": []}, 5)),
+    Step("describe_groups_unknown", lambda: build(DescribeGroupsRequest, {
+        "groups": ["oracle-unknown-group"], "include_authorized_operations": False}, 5)),
+    Step("offset_fetch_unknown_group", lambda: build(OffsetFetchRequest, {"groups": [
+        {"group_id": "oracle-unknown-group", "member_id": None, "member_epoch": -1,
+         "topics": [{"name": TOPIC, "partition_indexes": [0]}]}], "require_stable": False}, 9)),
     Step("delete_topics", lambda: build(DeleteTopicsRequest, {"topics": [{"name": TOPIC, "topic_id": None}],
                                                               "timeout_ms": 10000}, 6)),
     Step("metadata_deleted_topic", lambda: _metadata(TOPIC)),
@@ -152,6 +204,7 @@ CORPUS: list[Step] = [
 OPAQUE = {"throttle_time_ms": None, "cluster_id": "<cluster-id>", "host": "<host>", "port": "<port>",
           "finalized_features_epoch": "<epoch>"}
 UUID_FIELDS = {"topic_id"}
+_MEMBER_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def normalise(value: Any, key: str | None = None) -> Any:
@@ -165,6 +218,8 @@ def normalise(value: Any, key: str | None = None) -> Any:
                 out[k] = "<zero-uuid>" if v is None or str(v).strip("0-") == "" else "<uuid>"
             elif k == "error_message":  # wording may differ; null vs empty vs text may not
                 out[k] = v if not v else "<message>"
+            elif k == "member_id" and isinstance(v, str):  # "<client id>-<random uuid>" (KIP-394)
+                out[k] = _MEMBER_UUID.sub("<uuid>", v)
             else:
                 out[k] = normalise(v, k)
         return out
@@ -198,6 +253,16 @@ def exchange(bootstrap: str, request: Any) -> dict:
     return response.to_dict()
 
 
+def play(bootstrap: str, step: Step) -> dict:
+    """The step's response; with ``until``, the first that satisfies it (or the last one)."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    while True:
+        response = exchange(bootstrap, step.request())
+        if step.until is None or step.until(response) or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
 def diff(a: Any, b: Any, path: str = "") -> list[str]:
     """Paths where two normalised responses differ (reference value first)."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -216,10 +281,9 @@ def run(reference: str, target: str) -> tuple[int, int, int]:
     for step in CORPUS:
         answers = []
         for bootstrap in (reference, target):
-            request = step.request()
-            encode(request)  # fails loudly, outside the comparison, if the corpus is wrong
+            encode(step.request())  # fails loudly, outside the comparison, if the corpus is wrong
             try:
-                answers.append(normalise(exchange(bootstrap, request)))
+                answers.append(normalise(play(bootstrap, step)))
             except (OSError, ValueError, EOFError) as exc:  # a dropped connection or undecodable answer is a result too
                 answers.append({"<no response>": f"{type(exc).__name__}: {exc}"})
         differences = diff(*answers)

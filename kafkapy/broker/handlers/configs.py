@@ -102,13 +102,15 @@ def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest
     with_docs = ctx.version >= 3 and request.include_documentation
     results = []
     for res in request.resources:
-        result = Result(error_code=ErrorCode.NONE, error_message=None,
+        # Kafka leaves the message at its schema default "" unless an exception made the
+        # error (an unknown topic is answered with the code alone).
+        result = Result(error_code=ErrorCode.NONE, error_message="",
                         resource_type=res.resource_type, resource_name=res.resource_name)
-        keys = set(res.configuration_keys) if res.configuration_keys is not None else None
+        # No keys, null or empty, means every config (ConfigHelper's filter).
+        keys = set(res.configuration_keys) if res.configuration_keys else None
         if res.resource_type == ConfigResourceType.TOPIC:
             if image.topic(res.resource_name) is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                result.error_message = f"Topic {res.resource_name} does not exist"
             else:
                 result.configs = [
                     _entry(c, False, with_synonyms, with_docs)

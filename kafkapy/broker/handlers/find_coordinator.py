@@ -43,12 +43,13 @@ async def find_coordinator(ctx: RequestContext, key_type: int, key: str) -> Find
     if leader is None or endpoint is None:
         return _error(key, ErrorCode.COORDINATOR_NOT_AVAILABLE)
     return FindCoordinatorResponse.Coordinator(key=key, node_id=leader.id, host=endpoint.host, port=endpoint.port,
-                                               error_code=ErrorCode.NONE, error_message=ErrorCode.NONE.name)
+                                               error_code=ErrorCode.NONE, error_message="")
 
 
 def _error(key: str, code: ErrorCode) -> FindCoordinatorResponse.Coordinator:
+    # Kafka leaves the batched (v4+) message at its default ""; v0-3 carry the error's text.
     return FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1, error_code=code,
-                                               error_message=code.message)
+                                               error_message="")
 
 
 @handles(ApiKey.FIND_COORDINATOR, versions=(0, 6))
@@ -58,5 +59,6 @@ async def handle_find_coordinator(ctx: RequestContext, request: FindCoordinatorR
         return FindCoordinatorResponse(coordinators=[await find_coordinator(ctx, key_type, key)
                                                      for key in request.coordinator_keys])
     c = await find_coordinator(ctx, key_type, request.key)
-    return FindCoordinatorResponse(error_code=c.error_code, error_message=c.error_message, node_id=c.node_id,
+    message = ErrorCode(c.error_code).message if c.error_code else ErrorCode.NONE.name
+    return FindCoordinatorResponse(error_code=c.error_code, error_message=message, node_id=c.node_id,
                                    host=c.host, port=c.port)
