@@ -317,6 +317,37 @@ class Cluster:
                  tb: TracebackType | None) -> None:
         self.stop()
 
+    # --- topics ---------------------------------------------------------------------------
+
+    def create_topics(self, *names: str, partitions: int = 1, replication_factor: int = 1,
+                      config: Mapping[str, str] | None = None) -> None:
+        """Create topics with a CreateTopics request to a running node (the next one
+        when a node answers NOT_CONTROLLER).
+
+        Raises:
+            ValueError: the cluster refused a topic (the Kafka error name says why).
+        """
+        from kafkapy.testing.client import KafkaConnection
+        from kafkapy.wire.error_codes import ErrorCode
+        from kafkapy.wire.messages.create_topics import CreateTopicsRequest
+
+        request = CreateTopicsRequest(timeout_ms=int(self.timeout_s * 1000), topics=[
+            CreateTopicsRequest.CreatableTopic(
+                name=name, num_partitions=partitions, replication_factor=replication_factor,
+                configs=[CreateTopicsRequest.CreatableTopicConfig(name=k, value=v) for k, v in (config or {}).items()])
+            for name in names])
+        failed: list[str] = []
+        for node in self.nodes.values():
+            if not node.running:
+                continue
+            with KafkaConnection(node.bootstrap_servers, timeout_s=self.timeout_s) as conn:
+                answer = conn.request(request, 7)
+            failed = [f"{t.name}: {ErrorCode(t.error_code).name}" for t in answer.topics if t.error_code]
+            if not any(t.error_code == ErrorCode.NOT_CONTROLLER for t in answer.topics):
+                break
+        if failed:
+            raise ValueError("CreateTopics failed: " + "; ".join(failed))
+
     # --- faults ---------------------------------------------------------------------------
 
     def kill_node(self, node_id: int) -> None:

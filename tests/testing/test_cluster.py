@@ -57,7 +57,12 @@ def test_three_node_quorum_isolate_kill_restart(kafka_cluster):
     assert _brokers_seen_by(one, [1, 3]) == [1, 3]
     kafka_cluster.restart_node(2)
     assert _brokers_seen_by(one, [1, 2, 3]) == [1, 2, 3]
+    kafka_cluster.create_topics("after-faults", partitions=3)
     produce(kafka_cluster.bootstrap_servers, "after-faults", [b"ok"])
+    md = AdminClient({"bootstrap.servers": kafka_cluster.bootstrap_servers}).list_topics("after-faults", timeout=10)
+    assert len(md.topics["after-faults"].partitions) == 3
+    with pytest.raises(ValueError, match="TOPIC_ALREADY_EXISTS"):
+        kafka_cluster.create_topics("after-faults")
 
 
 @pytest.mark.xfail(reason="replication between kafkapy nodes (followers fetching, acks=all with "
