@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (default INFO)",
     )
+    configs = sub.add_parser("configs", help="print the configuration reference (Markdown)",
+                             description="Every configuration kafkapy accepts, with Kafka's names and defaults.")
+    configs.add_argument("--scope", choices=["broker", "topic"], help="only one scope's table")
     return parser
 
 
@@ -156,6 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kafkapy.node import serve_forever
 
         return serve_forever(props, memory=args.memory, log_level=args.log_level)
+    if args.command == "configs":
+        from kafkapy.config import Scope
+        from kafkapy.config_reference import render, render_all
+
+        print(render(Scope(args.scope)) if args.scope else render_all(), end="\n")
+        return 0
     return 2  # unreachable: argparse requires a command
 
 

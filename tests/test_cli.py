@@ -68,3 +68,18 @@ def test_python_dash_m_help():
                          check=False, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert "--override" in out.stdout and "--memory" in out.stdout and "--config" in out.stdout
+
+
+def test_configs_prints_every_listed_config_with_its_default():
+    from kafkapy.config import BROKER_CONFIGS, TOPIC_CONFIGS, Scope, config_names
+
+    out = subprocess.run([sys.executable, "-m", "kafkapy", "configs"], capture_output=True, text=True, check=True).stdout
+    rows = {line.split(" | ")[0].strip("| `"): line for line in out.splitlines() if line.startswith("| `")}
+    broker, topic = set(config_names(Scope.BROKER)), set(config_names(Scope.TOPIC))
+    assert set(rows) == broker | topic
+    assert "| `retention.ms` | long | `604800000` |" in rows["retention.ms"]
+    assert "| `node.id` |" in rows["node.id"] and "read-only" in rows["node.id"]
+    assert not any(d.internal and d.name in rows for d in (*BROKER_CONFIGS.values(), *TOPIC_CONFIGS.values()))
+    only_topic = subprocess.run([sys.executable, "-m", "kafkapy", "configs", "--scope", "topic"],
+                                capture_output=True, text=True, check=True).stdout
+    assert only_topic.count("\n| `") + only_topic.startswith("| `") == len(topic)

@@ -1,0 +1,37 @@
+"""The configuration reference: every config kafkapy accepts, as Kafka's docs list them.
+
+``kafkapy configs`` prints it, so the reference is always the table the broker runs
+with (:data:`kafkapy.config.DEFINITIONS`) and never a copy that drifts from it.
+"""
+
+from __future__ import annotations
+
+from kafkapy.config import BROKER_CONFIGS, TOPIC_CONFIGS, ConfigDef, Scope, config_names
+
+_COLUMNS = ("name", "type", "default", "valid values", "importance", "update mode", "description")
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _row(d: ConfigDef) -> str:
+    default = d.format(d.default)
+    cells = (f"`{d.name}`", d.type.name.lower(), "null" if default is None else f"`{default}`" if default else '""',
+             d.valid_values, d.importance.value, d.update_mode.value, d.doc)
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def render(scope: Scope) -> str:
+    """A Markdown table of one scope's configs, sorted by name (internal ones left out)."""
+    table = TOPIC_CONFIGS if scope is Scope.TOPIC else BROKER_CONFIGS
+    lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+    lines += [_row(table[name]) for name in config_names(scope)]
+    return "\n".join(lines)
+
+
+def render_all() -> str:
+    """Both tables under their headings, as ``kafkapy configs`` prints them."""
+    return (f"## Broker configs\n\n{render(Scope.BROKER)}\n\n"
+            f"## Topic configs\n\nSet per topic (CreateTopics, AlterConfigs); a broker config of the "
+            f"same meaning (its synonym) sets the default.\n\n{render(Scope.TOPIC)}\n")
