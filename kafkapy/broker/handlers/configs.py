@@ -44,8 +44,14 @@ from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 
 if TYPE_CHECKING:
-    from kafkapy.wire.messages.alter_configs import AlterConfigsRequest, AlterConfigsResponse
-    from kafkapy.wire.messages.describe_configs import DescribeConfigsRequest, DescribeConfigsResponse
+    from kafkapy.wire.messages.alter_configs import (
+        AlterConfigsRequest,
+        AlterConfigsResponse,
+    )
+    from kafkapy.wire.messages.describe_configs import (
+        DescribeConfigsRequest,
+        DescribeConfigsResponse,
+    )
     from kafkapy.wire.messages.incremental_alter_configs import (
         IncrementalAlterConfigsRequest,
         IncrementalAlterConfigsResponse,
@@ -178,49 +184,48 @@ def _loggers() -> list[tuple[str, str]]:
     return root + [(n, logging.getLevelName(logging.getLogger(n).getEffectiveLevel())) for n in names]
 
 
+async def _alter_resources(ctx: RequestContext, resources: list, response_type: type, incremental: bool,
+                           validate_only: bool) -> list:
+    """One response per resource, in request order, for both AlterConfigs flavours: the
+    resources that may be altered go to the controller together, the others are refused."""
+    responses: list = [None] * len(resources)
+    changes = []
+    for i, res in enumerate(resources):
+        error = _check_alterable(res.resource_type, res.resource_name, ctx.broker.node_id)
+        if error is not None:
+            responses[i] = response_type(error_code=ErrorCode.INVALID_REQUEST, error_message=error,
+                                         resource_type=res.resource_type, resource_name=res.resource_name)
+            continue
+        if incremental:
+            change = [ConfigChange(c.name, c.config_operation, c.value) for c in res.configs]
+        else:
+            change = {c.name: c.value for c in res.configs}
+        changes.append((i, (ConfigResource(res.resource_type, res.resource_name), change)))
+    results = await _alter(ctx, [c for _, c in changes], validate_only, incremental=incremental)
+    for (i, (resource, _)), (code, message) in zip(changes, results):
+        responses[i] = response_type(error_code=code, error_message=message,
+                                     resource_type=resource.type, resource_name=resource.name)
+    return responses
+
+
 @handles(ApiKey.ALTER_CONFIGS, versions=(0, 2))
 async def handle_alter_configs(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse:
     from kafkapy.wire.messages.alter_configs import AlterConfigsResponse
 
-    Response = AlterConfigsResponse.AlterConfigsResourceResponse
-    responses: list = [None] * len(request.resources)
-    changes = []
-    for i, res in enumerate(request.resources):
-        error = _check_alterable(res.resource_type, res.resource_name, ctx.broker.node_id)
-        if error is not None:
-            responses[i] = Response(error_code=ErrorCode.INVALID_REQUEST, error_message=error,
-                                    resource_type=res.resource_type, resource_name=res.resource_name)
-        else:
-            changes.append((i, (ConfigResource(res.resource_type, res.resource_name),
-                                {c.name: c.value for c in res.configs})))
-    results = await _alter(ctx, [c for _, c in changes], request.validate_only, incremental=False)
-    for (i, (resource, _)), (code, message) in zip(changes, results):
-        responses[i] = Response(error_code=code, error_message=message,
-                                resource_type=resource.type, resource_name=resource.name)
-    return AlterConfigsResponse(responses=responses)
+    return AlterConfigsResponse(responses=await _alter_resources(
+        ctx, request.resources, AlterConfigsResponse.AlterConfigsResourceResponse, False, request.validate_only))
 
 
 @handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
 async def handle_incremental_alter_configs(ctx: RequestContext, request: IncrementalAlterConfigsRequest
                                            ) -> IncrementalAlterConfigsResponse:
-    from kafkapy.wire.messages.incremental_alter_configs import IncrementalAlterConfigsResponse
+    from kafkapy.wire.messages.incremental_alter_configs import (
+        IncrementalAlterConfigsResponse,
+    )
 
-    Response = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
-    responses: list = [None] * len(request.resources)
-    changes = []
-    for i, res in enumerate(request.resources):
-        error = _check_alterable(res.resource_type, res.resource_name, ctx.broker.node_id)
-        if error is not None:
-            responses[i] = Response(error_code=ErrorCode.INVALID_REQUEST, error_message=error,
-                                    resource_type=res.resource_type, resource_name=res.resource_name)
-        else:
-            changes.append((i, (ConfigResource(res.resource_type, res.resource_name),
-                                [ConfigChange(c.name, c.config_operation, c.value) for c in res.configs])))
-    results = await _alter(ctx, [c for _, c in changes], request.validate_only, incremental=True)
-    for (i, (resource, _)), (code, message) in zip(changes, results):
-        responses[i] = Response(error_code=code, error_message=message,
-                                resource_type=resource.type, resource_name=resource.name)
-    return IncrementalAlterConfigsResponse(responses=responses)
+    return IncrementalAlterConfigsResponse(responses=await _alter_resources(
+        ctx, request.resources, IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, True,
+        request.validate_only))
 
 
 def _check_alterable(resource_type: int, name: str, node_id: int) -> str | None:
