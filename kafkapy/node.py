@@ -297,22 +297,13 @@ class _Quorum:
     async def start(self, nursery: trio.Nursery) -> None:
         """Run the transport, the driver and the service; return once this node's image
         holds the bootstrapped metadata and a leader is known."""
-        from kafkapy.kraft.metadata.records import NoOpRecord, encode_record
-
-        service, driver = self.service, self.driver
+        service = self.service
         await nursery.start(self.transport.run)
-        await nursery.start(driver.run)
+        await nursery.start(self.driver.run)
         await nursery.start(service.run)
         while not (service.image.metadata_version > 0 and service.leader_id is not None
                    and (service.is_active_controller or not self.is_single_voter)):
-            changed = service.changed()
-            if driver.node.is_leader and not service.is_active_controller and service.leader_id == self.config.node_id:
-                # A single voter commits its epoch's first entries in the same step that
-                # makes it leader; a NoOpRecord (KIP-835's idle heartbeat record) commits
-                # one more entry of the epoch, which activates the controller.
-                await driver.propose([encode_record(NoOpRecord())])
-                continue
-            await changed.wait()
+            await service.changed().wait()
 
 
 def _new_cluster_id() -> str:

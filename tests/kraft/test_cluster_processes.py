@@ -288,3 +288,86 @@ def test_leader_killed_new_leader_elected_and_metadata_intact(tmp_path: Path) ->
     assert {(t, k, v) for t, kv in ALTERED.items() for k, v in kv.items()} <= altered
     assert ("alpha", "cleanup.policy", "compact") in altered
     assert max(e.epoch for e in entries) == after.leader_epoch
+
+
+SNAPSHOT_BYTES = 2048
+
+
+def snapshot_offset(node: Any) -> int:
+    """The end offset of the node's latest snapshot (0 if none)."""
+    return max((parse_snapshot_file_name(name).offset for name in snapshot_files(node)), default=0)  # type: ignore[union-attr]
+
+
+def image_seen(address: str, names: list[str]) -> dict[str, Any]:
+    """What a node's Metadata says of ``names``: id, and per partition leader, replicas, ISR."""
+    answer = request(address, MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=n) for n in names],
+                                              allow_auto_topic_creation=False), 12)
+    return {t.name: (t.error_code, bytes(t.topic_id), sorted(
+        (p.partition_index, p.leader_id, list(p.replica_nodes), list(p.isr_nodes)) for p in t.partitions))
+        for t in answer.topics}
+
+
+def test_follower_behind_the_log_start_catches_up_by_fetch_snapshot(tmp_path: Path) -> None:
+    config = {**QUORUM_CONFIG, "metadata.log.max.record.bytes.between.snapshots": str(SNAPSHOT_BYTES)}
+    with Cluster(3, config, data_dir=str(tmp_path), timeout_s=30) as cluster:
+        leader, _ = quorum_leader(cluster)
+        address = cluster.nodes[leader].bootstrap_servers
+        create_topics(address, {"first": (1, {})})
+        until("every voter caught up", lambda: caught_up(cluster, leader))
+        follower_id = next(i for i in cluster.nodes if i != leader)
+        follower = cluster.nodes[follower_id]
+        cluster.kill_node(follower_id)
+        # The leader's log end bounds what the follower had.
+        described = leader_answer(controller_address(cluster.nodes[leader]))
+        assert described is not None and described.leader_id == leader
+        follower_end = {v.replica_id: v for v in described.current_voters}[leader].log_end_offset
+        snapshots_before = snapshot_files(follower)
+
+        # Metadata records until both survivors have snapshotted past the follower's
+        # log end and deleted the log before their snapshots.
+        names: list[str] = ["first"]
+        survivors = [cluster.nodes[i] for i in cluster.nodes if i != follower_id]
+        while min(snapshot_offset(n) for n in survivors) <= follower_end:
+            batch = {f"topic-{len(names) + i:03d}": (2, {"retention.ms": str(60000 + len(names) + i)}) for i in range(5)}
+            create_topics(address, batch)
+            names += batch
+            assert len(names) < 400, "no snapshot past the stopped follower's log end"
+        until("the survivors caught up", lambda: caught_up_among(cluster, leader, survivors))
+        for node in survivors:
+            assert snapshot_offset(node) > follower_end
+        print(f"\n{len(names)} topics; follower {follower_id} ended at offset {follower_end}, the survivors' "
+              f"snapshots end at {[snapshot_offset(n) for n in survivors]}")
+
+        restarted_at = time.monotonic()
+        cluster.restart_node(follower_id)
+        final = until("the restarted follower caught up", lambda: caught_up(cluster, leader), timeout_s=30)
+        print(f"follower {follower_id} caught up to offset {final.high_watermark} "
+              f"{(time.monotonic() - restarted_at) * 1000:.0f} ms after its restart began")
+        assert final.leader_id == leader
+        assert re.search(r"snapshot OffsetAndEpoch\(offset=\d+, epoch=\d+\) fetched from the leader",
+                         follower.output()), follower.output()
+        fetched = snapshot_files(follower) - snapshots_before
+        assert fetched and all(parse_snapshot_file_name(n).offset > follower_end for n in fetched)  # type: ignore[union-attr]
+
+        # The follower's image is the leader's: every topic, partition and config.
+        leader_image = image_seen(address, names)
+        assert all(code == 0 for code, _, _ in leader_image.values())
+        assert until("the follower's image", lambda: image_seen(follower.bootstrap_servers, names)
+                     if image_seen(follower.bootstrap_servers, names) == leader_image else None)
+        keys = ["retention.ms", "cleanup.policy"]
+        assert topic_configs(follower.bootstrap_servers, names, keys) == topic_configs(address, names, keys)
+
+        for node_id in cluster.nodes:
+            cluster.stop_node(node_id)
+        start, _ = committed_entries(follower, final.high_watermark)
+    # The records between the follower's old log end and the snapshot never reached its log.
+    assert start > follower_end
+
+
+def caught_up_among(cluster: Cluster, leader: int, nodes: list[Any]) -> Any | None:
+    """The leader's DescribeQuorum once ``nodes`` end at the high watermark."""
+    partition = leader_answer(controller_address(cluster.nodes[leader]))
+    if partition is None or partition.leader_id != leader:
+        return None
+    ends = {v.replica_id: v.log_end_offset for v in partition.current_voters}
+    return partition if all(ends[n.node_id] == partition.high_watermark for n in nodes) else None

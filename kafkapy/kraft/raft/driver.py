@@ -237,11 +237,18 @@ class RaftDriver:
             if ready.snapshot is not None:
                 snapshot = self._log.latest_snapshot()
                 assert snapshot is not None
+                log.info("node %d: snapshot %s fetched from the leader, log restarts at %d", self.node_id,
+                         ready.snapshot.snapshot_id, ready.snapshot.snapshot_id.offset)
                 for listener in self._listeners:
                     listener.handle_load_snapshot(ready.snapshot.snapshot_id.offset, ready.snapshot.snapshot_id.epoch,
                                                   self._log.snapshot_records(snapshot))
             for envelope in ready.messages_after_persist:
                 self._send(envelope)
+            # The listener learns of a new leader before the entries committed with it:
+            # a single voter commits its epoch's first entry in the step that makes it
+            # leader, and that commit is what activates its controller (Kafka fires
+            # handleLeaderChange before the listener reads past the epoch start offset).
+            self._maybe_notify_leader_change()
             if ready.committed:
                 for listener in self._listeners:
                     listener.handle_commit(ready.committed)
