@@ -13,8 +13,9 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from compat_tests.scenarios import SCENARIO_NAMES
 

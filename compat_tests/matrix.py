@@ -16,8 +16,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 from compat_tests import brokers
 from compat_tests.clients import ClientRun, resolve, resolve_scenarios, run_client

@@ -13,8 +13,8 @@ A client that is not installed skips its tests (compat_tests/install.sh installs
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import pytest
 

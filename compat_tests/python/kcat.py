@@ -71,7 +71,7 @@ def headers(ctx: Context) -> str:
     flags = [arg for name, value in sc.HEADERS for arg in ("-H", f"{name}={value}")]
     _produce(ctx, topic, [(None, f"h{i}") for i in range(sc.HEADERS_COUNT)], *flags)
     got = _consume(ctx, topic, sc.HEADERS_COUNT)
-    pairs = lambda flat: list(zip(flat[::2], flat[1::2]))  # noqa: E731 - kcat's flat [k, v, k, v]
+    pairs = lambda flat: list(zip(flat[::2], flat[1::2]))
     return checks.headers([(r["offset"], pairs(r.get("headers", []))) for r in got])
 
 
@@ -98,7 +98,7 @@ def group_commit_resume(ctx: Context) -> str:
     group_args = ["-G", group, "-J", "-X", "auto.offset.reset=earliest"]
     first = _kcat(ctx, [*group_args, "-c", str(sc.GROUP_FIRST), topic])
     second = _kcat(ctx, [*group_args, "-c", str(sc.GROUP_TOTAL - sc.GROUP_FIRST), topic])
-    offsets = lambda out: [json.loads(line)["offset"] for line in out.splitlines() if line.strip()]  # noqa: E731
+    offsets = lambda out: [json.loads(line)["offset"] for line in out.splitlines() if line.strip()]
     return checks.group_resume(offsets(first), None, offsets(second))
 
 
