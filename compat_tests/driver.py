@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from compat_tests.scenarios import SCENARIO_NAMES
+from compat_tests.scenarios import CODECS, SCENARIO_NAMES
 
 
 class Failed(AssertionError):
@@ -72,6 +72,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def emit(scenario: str, status: str, detail: str = "") -> None:
     print(json.dumps({"scenario": scenario, "status": status, "detail": detail}), flush=True)
+
+
+def scenario_table(namespace: dict[str, Any], codec: Callable[[str], Scenario],
+                   not_applicable: dict[str, str] | None = None) -> dict[str, Scenario | str]:
+    """A driver's scenarios: ``codec(c)`` for each codec, the module function named like
+    each other scenario, and the reason for each scenario the client cannot express."""
+    table: dict[str, Scenario | str] = {f"codec_{c}": codec(c) for c in CODECS}
+    for name in SCENARIO_NAMES:
+        if not name.startswith("codec_"):
+            table[name] = (not_applicable or {}).get(name) or namespace[name]
+    return table
 
 
 def run_driver(client: str, version: str, impls: dict[str, Scenario | str], argv: list[str] | None = None) -> None:

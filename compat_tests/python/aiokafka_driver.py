@@ -14,7 +14,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from compat_tests import checks
 from compat_tests import scenarios as sc
-from compat_tests.driver import Context, expect, expect_eq, run_driver
+from compat_tests.driver import Context, expect, expect_eq, run_driver, scenario_table
 
 CLIENT = "aiokafka"
 TIMEOUT = 15.0
@@ -290,19 +290,7 @@ async def seek(ctx: Context) -> str:
     return checks.seek(position, (after[0].offset, _text(after[0].value)), beginning[0].offset, absolute[0].offset)
 
 
-SCENARIOS = {
-    **{f"codec_{c}": codec(c) for c in sc.CODECS},
-    "keys": keys,
-    "headers": headers,
-    "timestamps": timestamps,
-    "large_message": large_message,
-    "group_commit_resume": group_commit_resume,
-    "idempotent_producer": idempotent_producer,
-    "transactions": transactions,
-    "admin": admin,
-    "offsets_for_times": offsets_for_times,
-    "seek": seek,
-}
+SCENARIOS = scenario_table(globals(), codec)
 
 if __name__ == "__main__":
     import aiokafka

@@ -27,7 +27,14 @@ from confluent_kafka.admin import (
 
 from compat_tests import checks
 from compat_tests import scenarios as sc
-from compat_tests.driver import Context, Failed, expect, expect_eq, run_driver
+from compat_tests.driver import (
+    Context,
+    Failed,
+    expect,
+    expect_eq,
+    run_driver,
+    scenario_table,
+)
 
 CLIENT = "confluent-kafka"
 TIMEOUT = 15.0
@@ -292,19 +299,7 @@ def seek(ctx: Context) -> str:
     )
 
 
-SCENARIOS = {
-    **{f"codec_{c}": codec(c) for c in sc.CODECS},
-    "keys": keys,
-    "headers": headers,
-    "timestamps": timestamps,
-    "large_message": large_message,
-    "group_commit_resume": group_commit_resume,
-    "idempotent_producer": idempotent_producer,
-    "transactions": transactions,
-    "admin": admin,
-    "offsets_for_times": offsets_for_times,
-    "seek": seek,
-}
+SCENARIOS = scenario_table(globals(), codec)
 
 if __name__ == "__main__":
     import confluent_kafka

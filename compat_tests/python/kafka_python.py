@@ -16,7 +16,7 @@ from kafka.admin import ConfigResource
 
 from compat_tests import checks
 from compat_tests import scenarios as sc
-from compat_tests.driver import Context, expect, expect_eq, run_driver
+from compat_tests.driver import Context, expect, expect_eq, run_driver, scenario_table
 
 CLIENT = "kafka-python"
 TIMEOUT = 15.0
@@ -261,19 +261,7 @@ def seek(ctx: Context) -> str:
     return checks.seek(position, (after[0].offset, _text(after[0].value)), beginning[0].offset, absolute[0].offset)
 
 
-SCENARIOS = {
-    **{f"codec_{c}": codec(c) for c in sc.CODECS},
-    "keys": keys,
-    "headers": headers,
-    "timestamps": timestamps,
-    "large_message": large_message,
-    "group_commit_resume": group_commit_resume,
-    "idempotent_producer": idempotent_producer,
-    "transactions": transactions,
-    "admin": admin,
-    "offsets_for_times": offsets_for_times,
-    "seek": seek,
-}
+SCENARIOS = scenario_table(globals(), codec)
 
 if __name__ == "__main__":
     import kafka

@@ -18,7 +18,14 @@ import time
 
 from compat_tests import checks
 from compat_tests import scenarios as sc
-from compat_tests.driver import Context, Failed, expect, expect_eq, run_driver
+from compat_tests.driver import (
+    Context,
+    Failed,
+    expect,
+    expect_eq,
+    run_driver,
+    scenario_table,
+)
 
 CLIENT = "kcat"
 TIMEOUT = 20.0
@@ -188,19 +195,10 @@ def _consume_from(ctx: Context, topic: str, offset: str) -> int:
     return json.loads(out)["offset"]
 
 
-SCENARIOS = {
-    **{f"codec_{c}": codec(c) for c in sc.CODECS},
-    "keys": keys,
-    "headers": headers,
+SCENARIOS = scenario_table(globals(), codec, {
     "timestamps": "kcat cannot set a record timestamp when producing",
-    "large_message": large_message,
-    "group_commit_resume": group_commit_resume,
-    "idempotent_producer": idempotent_producer,
-    "transactions": transactions,
     "admin": "kcat has no admin operations (it can only list metadata with -L)",
-    "offsets_for_times": offsets_for_times,
-    "seek": seek,
-}
+})
 
 if __name__ == "__main__":
     banner = subprocess.run([KCAT, "-V"], capture_output=True, text=True).stdout
