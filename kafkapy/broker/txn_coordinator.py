@@ -27,10 +27,20 @@ Theory of operation:
   ids older than ``transactional.id.expiration.ms`` are tombstoned, every
   ``transaction.remove.expired.transaction.cleanup.interval.ms``.
 
+Transaction version 2 (KIP-890 part 2, the ``transaction.version`` feature at 2): the
+version is the client's, told by the request versions it sends (EndTxn v5+, Produce
+v12+, TxnOffsetCommit v5+), and kept on the transaction. A version 2 EndTxn bumps the
+producer epoch (:meth:`TransactionMetadata.prepare_abort_or_commit`), answers the new
+producer id and epoch, and the markers carry the bumped epoch, so a late request of the
+ended transaction is fenced at every partition; an exhausted epoch moves the id to a
+new producer id. Partitions are added by the partition leader on the transaction's
+first produce to them (:meth:`verify_produce`) and the offsets partition by
+TxnOffsetCommit, not by the client. Timed-out transactions are aborted at the cluster's
+finalized version.
+
 Error codes are Kafka's, PRODUCER_FENCED included; handlers translate them for old
 request versions. Not implemented: markers for partitions led by another node (the
-WriteTxnMarkers RPC to other brokers), transaction version 2 (KIP-890 part 2), two-phase
-commit (KIP-939).
+WriteTxnMarkers RPC to other brokers), two-phase commit (KIP-939).
 
 Task-safety: trio thread only. A method reads and changes a transaction only between
 awaits; whatever it learned before an await is checked again after it.
@@ -61,6 +71,7 @@ from kafkapy.broker.txn.metadata import (
     TxnTransit,
 )
 from kafkapy.kraft.metadata.errors import NotControllerError
+from kafkapy.kraft.metadata.features import TRANSACTION_VERSION
 from kafkapy.storage.errors import StorageError
 from kafkapy.storage.partition_log import AppendOrigin
 from kafkapy.wire.error_codes import ErrorCode
@@ -69,6 +80,7 @@ from kafkapy.wire.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
     NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID,
     TRANSACTIONAL_MASK,
     read_batch_header,
 )
@@ -82,6 +94,12 @@ log = logging.getLogger(__name__)
 #: Pause between rounds of markers that could not all be written (Kafka retries on
 #: its next metadata update or request timeout).
 MARKER_RETRY_S = 0.1
+#: A partition leader adding a partition to a transaction retries CONCURRENT_TRANSACTIONS
+#: (the previous transaction's markers being written) every 20 ms for up to 100 ms before
+#: answering the producer a retriable error (Kafka's
+#: ``add.partitions.to.txn.retry.backoff.ms`` and ``...backoff.max.ms`` defaults).
+ADD_PARTITIONS_RETRY_S = 0.02
+ADD_PARTITIONS_RETRY_MAX_S = 0.1
 
 #: Marker errors worth another try (``TransactionMarkerRequestCompletionHandler``).
 _RETRIABLE_MARKER_ERRORS = frozenset({
@@ -107,6 +125,14 @@ _APPEND_ERRORS = {
 class InitProducerIdResult(NamedTuple):
     error: ErrorCode
     producer_id: int = -1
+    producer_epoch: int = NO_PRODUCER_EPOCH
+
+
+class EndTxnResult(NamedTuple):
+    """EndTxn's answer; the producer id and epoch are the ones to go on with (v5+)."""
+
+    error: ErrorCode
+    producer_id: int = NO_PRODUCER_ID
     producer_epoch: int = NO_PRODUCER_EPOCH
 
 
@@ -204,6 +230,11 @@ class TransactionCoordinator:
             return ErrorCode.NOT_COORDINATOR, None, None
         return ErrorCode.NONE, part, part.txns.get(transactional_id)
 
+    @property
+    def transaction_version(self) -> int:
+        """The cluster's finalized ``transaction.version`` (0 when not finalized)."""
+        return self.broker.image.features.get(TRANSACTION_VERSION, 0)
+
     def _is_current(self, part: TxnPartition, txn: TransactionMetadata) -> bool:
         """Whether ``part`` is still loaded and still holds ``txn`` (after an await)."""
         return self.partitions.get(part.index) is part and part.txns.get(txn.transactional_id) is txn
@@ -224,7 +255,8 @@ class TransactionCoordinator:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         now_ms = self.broker.clock_ms()
         try:
-            info = partition.log.append(txn_log.record_batch(txn.transactional_id, transit, now_ms),
+            version = txn_log.value_version(max(self.transaction_version, transit.client_txn_version))
+            info = partition.log.append(txn_log.record_batch(txn.transactional_id, transit, now_ms, version),
                                         leader_epoch=partition.leader_epoch, now_ms=now_ms,
                                         origin=AppendOrigin.COORDINATOR)
             code = info.error_code
@@ -286,7 +318,8 @@ class TransactionCoordinator:
         if txn.state is TxnState.ONGOING:
             # Fence the old producer: abort its transaction with a bumped epoch, and have
             # this one retry once the abort is complete.
-            code = await self._prepare_end(part, txn, commit=False, fence=True)
+            code = await self._prepare_end(part, txn, commit=False, fence=True,
+                                           client_txn_version=txn.client_txn_version)
             return InitProducerIdResult(ErrorCode.CONCURRENT_TRANSACTIONS if code == ErrorCode.NONE else code)
         now_ms = self.broker.clock_ms()
         if txn.is_epoch_exhausted and (expected is None or expected[1] == txn.producer_epoch):
@@ -320,6 +353,10 @@ class TransactionCoordinator:
         code, part, txn = self._lookup(transactional_id)
         if part is None:
             return code, None, None
+        if txn is not None and txn.next_producer_id == producer_id != NO_PRODUCER_ID:
+            # A version 2 producer that was told its new id while the markers of its last
+            # transaction are written: the id becomes current at Complete*.
+            return ErrorCode.CONCURRENT_TRANSACTIONS, None, None
         if txn is None or txn.producer_id != producer_id:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, None, None
         if txn.producer_epoch != producer_epoch:
@@ -329,7 +366,7 @@ class TransactionCoordinator:
         return ErrorCode.NONE, part, txn
 
     async def add_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int,
-                             partitions: Iterable[TopicPartition]) -> ErrorCode:
+                             partitions: Iterable[TopicPartition], *, client_txn_version: int = 0) -> ErrorCode:
         """Add partitions to the producer's transaction, starting it if need be."""
         code, part, txn = self._check_producer(transactional_id, producer_id, producer_epoch)
         if part is None or txn is None:
@@ -337,7 +374,22 @@ class TransactionCoordinator:
         wanted = set(partitions)
         if txn.state is TxnState.ONGOING and wanted <= txn.partitions:
             return ErrorCode.NONE
-        return await self._write_or_abort(part, txn, txn.prepare_add_partitions(wanted, self.broker.clock_ms()))
+        return await self._write_or_abort(part, txn, txn.prepare_add_partitions(
+            wanted, self.broker.clock_ms(), client_txn_version=client_txn_version))
+
+    async def add_partitions_implicitly(self, transactional_id: str, producer_id: int, producer_epoch: int,
+                                        partitions: Iterable[TopicPartition]) -> ErrorCode:
+        """A transaction version 2 add on the client's behalf (a partition leader's
+        AddPartitionsToTxn with ``verify_only`` false, or TxnOffsetCommit v5+), retried
+        while the previous transaction is being completed (``AddPartitionsToTxnManager``)."""
+        partitions = list(partitions)
+        deadline = trio.current_time() + ADD_PARTITIONS_RETRY_MAX_S
+        while True:
+            code = await self.add_partitions(transactional_id, producer_id, producer_epoch, partitions,
+                                             client_txn_version=2)
+            if code != ErrorCode.CONCURRENT_TRANSACTIONS or trio.current_time() >= deadline:
+                return code
+            await trio.sleep(ADD_PARTITIONS_RETRY_S)
 
     def verify_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int,
                           partitions: Iterable[TopicPartition]) -> dict[TopicPartition, ErrorCode]:
@@ -350,16 +402,18 @@ class TransactionCoordinator:
         return {tp: ErrorCode.NONE if txn.state is TxnState.ONGOING and tp in txn.partitions
                 else ErrorCode.TRANSACTION_ABORTABLE for tp in partitions}
 
-    def verify_produce(self, transactional_id: str | None, topic: str, index: int, records: memoryview | None,
-                       produce_version: int) -> ErrorCode | None:
+    async def verify_produce(self, transactional_id: str | None, topic: str, index: int,
+                             records: memoryview | None, produce_version: int) -> ErrorCode | None:
         """The partition leader's check of a transactional batch before it is appended
         (KIP-890 part 1, ``transaction.partition.verification.enable``).
 
         The first batch of a transaction in a partition is appended only if the
         coordinator has the partition in the producer's open transaction, so a late
         batch of an ended transaction cannot open a transaction nobody will end (a
-        hanging transaction). Returns the error to answer instead of appending, or None
-        to go on (not transactional, not led here, already verified, or the id is
+        hanging transaction). From Produce v12 (transaction version 2, KIP-890 part 2)
+        the partition is added to the transaction instead of only verified: such clients
+        send no AddPartitionsToTxn. Returns the error to answer instead of appending, or
+        None to go on (not transactional, not led here, already verified, or the id is
         coordinated by another node, which this node cannot ask yet).
         """
         if records is None or len(records) < BATCH_HEADER_SIZE \
@@ -377,7 +431,11 @@ class TransactionCoordinator:
                 and entry.producer_epoch == header.producer_epoch:
             return None
         tp = TopicPartition(topic, index)
-        code = self.verify_partitions(transactional_id, header.producer_id, header.producer_epoch, [tp])[tp]
+        if produce_version >= 12:
+            code = await self.add_partitions_implicitly(transactional_id, header.producer_id, header.producer_epoch,
+                                                        [tp])
+        else:
+            code = self.verify_partitions(transactional_id, header.producer_id, header.producer_epoch, [tp])[tp]
         if code in (ErrorCode.NONE, ErrorCode.NOT_COORDINATOR):
             return None
         if code in (ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_NOT_AVAILABLE,
@@ -385,39 +443,101 @@ class TransactionCoordinator:
             return ErrorCode.NOT_ENOUGH_REPLICAS  # retriable for every client version
         if code in (ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH):
             return ErrorCode.INVALID_PRODUCER_EPOCH
-        return ErrorCode.TRANSACTION_ABORTABLE if produce_version >= 12 else ErrorCode.INVALID_TXN_STATE
+        # Produce v11 introduced TRANSACTION_ABORTABLE (KafkaApis: apiVersion > 10 -> genericErrorSupported).
+        return ErrorCode.TRANSACTION_ABORTABLE if produce_version >= 11 else ErrorCode.INVALID_TXN_STATE
 
     # --- EndTxn --------------------------------------------------------------------------
 
     async def end_transaction(self, transactional_id: str, producer_id: int, producer_epoch: int,
-                              commit: bool) -> ErrorCode:
-        """EndTxn from the producer (``handleEndTransaction``): answered once Prepare* is written."""
+                              commit: bool, *, client_txn_version: int = 0) -> EndTxnResult:
+        """EndTxn from the producer (``handleEndTransaction``): answered once Prepare* is written.
+
+        ``client_txn_version`` 2 (EndTxn v5+) follows KIP-890 part 2: see
+        :meth:`_end_transaction_v2`.
+        """
         if not transactional_id:
-            return ErrorCode.INVALID_REQUEST
+            return EndTxnResult(ErrorCode.INVALID_REQUEST)
         code, part, txn = self._lookup(transactional_id)
         if part is None:
-            return code
+            return EndTxnResult(code)
+        if client_txn_version >= 2:
+            return await self._end_transaction_v2(part, txn, producer_id, producer_epoch, commit)
         if txn is None or txn.producer_id != producer_id:
-            return ErrorCode.INVALID_PRODUCER_ID_MAPPING
+            return EndTxnResult(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
         if producer_epoch != txn.producer_epoch:
-            return ErrorCode.PRODUCER_FENCED
+            return EndTxnResult(ErrorCode.PRODUCER_FENCED)
         if txn.pending is not None:
-            return ErrorCode.CONCURRENT_TRANSACTIONS
+            return EndTxnResult(ErrorCode.CONCURRENT_TRANSACTIONS)
         state = txn.state
         if state is TxnState.ONGOING:
-            return await self._prepare_end(part, txn, commit=commit, fence=False)
-        if state is (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT):
-            return ErrorCode.NONE  # a retry of an EndTxn that completed
-        if state is (TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT):
-            return ErrorCode.CONCURRENT_TRANSACTIONS
-        return ErrorCode.INVALID_TXN_STATE
+            code = await self._prepare_end(part, txn, commit=commit, fence=False, client_txn_version=client_txn_version)
+        elif state is (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT):
+            code = ErrorCode.NONE  # a retry of an EndTxn that completed
+        elif state is (TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT):
+            code = ErrorCode.CONCURRENT_TRANSACTIONS
+        else:
+            code = ErrorCode.INVALID_TXN_STATE
+        return EndTxnResult(code, txn.producer_id, txn.producer_epoch) if code == ErrorCode.NONE \
+            else EndTxnResult(code)
 
-    async def _prepare_end(self, part: TxnPartition, txn: TransactionMetadata, *, commit: bool, fence: bool
-                           ) -> ErrorCode:
+    async def _end_transaction_v2(self, part: TxnPartition, txn: TransactionMetadata | None, producer_id: int,
+                                  producer_epoch: int, commit: bool) -> EndTxnResult:
+        """EndTxn v5+ (Kafka's ``endTransaction`` for transaction version 2).
+
+        Every EndTxn bumps the epoch, so the epoch alone tells a retry (the client's epoch
+        is one below the current one, or the last of an id that was rotated) from the
+        next transaction's EndTxn. An abort is allowed with no partition added: the
+        client cannot know whether its produce requests added any.
+        """
+        if txn is None:
+            return EndTxnResult(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        state = txn.state
+        retry_on_overflow = (txn.prev_producer_id == producer_id and producer_epoch == MAX_PRODUCER_EPOCH - 1
+                             and txn.producer_epoch == 0)
+        retry_on_bump = txn.producer_epoch == producer_epoch + 1
+        if txn.producer_id != producer_id and not retry_on_overflow:
+            return EndTxnResult(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        if state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            valid_epoch = retry_on_bump
+        elif state in (TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT):
+            valid_epoch = retry_on_bump or retry_on_overflow or producer_epoch == txn.producer_epoch
+        else:
+            valid_epoch = producer_epoch == txn.producer_epoch
+        if not valid_epoch:
+            return EndTxnResult(ErrorCode.PRODUCER_FENCED)
+        if txn.pending is not None:
+            return EndTxnResult(ErrorCode.CONCURRENT_TRANSACTIONS)
+        is_retry = retry_on_bump or retry_on_overflow
+        completed = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
+        if state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            ours = state is (TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT)
+            return EndTxnResult(ErrorCode.CONCURRENT_TRANSACTIONS if ours else ErrorCode.INVALID_TXN_STATE)
+        if state is completed and is_retry:
+            return EndTxnResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+        if state is not TxnState.ONGOING and (commit or is_retry):
+            return EndTxnResult(ErrorCode.INVALID_TXN_STATE)
+        # Ongoing, or an abort of a transaction that added nothing (Empty, Complete*).
+        next_producer_id = NO_PRODUCER_ID
+        if txn.is_epoch_exhausted:
+            next_producer_id = await self._new_producer_id()
+            if not self._is_current(part, txn) or txn.pending is not None or txn.producer_id != producer_id \
+                    or txn.producer_epoch != producer_epoch:
+                return EndTxnResult(ErrorCode.CONCURRENT_TRANSACTIONS)
+        code = await self._prepare_end(part, txn, commit=commit, fence=False, client_txn_version=2,
+                                       next_producer_id=next_producer_id)
+        if code != ErrorCode.NONE:
+            return EndTxnResult(code)
+        if next_producer_id != NO_PRODUCER_ID:
+            return EndTxnResult(ErrorCode.NONE, next_producer_id, 0)
+        return EndTxnResult(ErrorCode.NONE, txn.producer_id, txn.producer_epoch)
+
+    async def _prepare_end(self, part: TxnPartition, txn: TransactionMetadata, *, commit: bool, fence: bool,
+                           client_txn_version: int, next_producer_id: int = NO_PRODUCER_ID) -> ErrorCode:
         """Write PrepareCommit/PrepareAbort, then have the markers written in the background."""
         state = TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT
-        code = await self._write_or_abort(part, txn, txn.prepare_abort_or_commit(state, self.broker.clock_ms(),
-                                                                                  fence=fence))
+        code = await self._write_or_abort(part, txn, txn.prepare_abort_or_commit(
+            state, self.broker.clock_ms(), client_txn_version=client_txn_version, fence=fence,
+            next_producer_id=next_producer_id))
         if code == ErrorCode.NONE:
             self._start_markers(part, txn, self.broker.clock_ms())
         return code
@@ -484,7 +604,8 @@ class TransactionCoordinator:
 
     async def _abort_timed_out(self, part: TxnPartition, txn: TransactionMetadata) -> None:
         if self._is_current(part, txn) and txn.state is TxnState.ONGOING and txn.pending is None:
-            await self._prepare_end(part, txn, commit=False, fence=True)
+            # Not a client's request: the cluster's transaction version applies.
+            await self._prepare_end(part, txn, commit=False, fence=True, client_txn_version=self.transaction_version)
 
     def remove_expired_transactional_ids(self) -> None:
         """Tombstone idle transactional ids older than ``transactional.id.expiration.ms``."""

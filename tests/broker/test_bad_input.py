@@ -214,7 +214,7 @@ def test_api_versions_advertises_kafka_41_minimums(broker):
         assert ranges[1][0] <= 4 and ranges[1][1] >= 10  # Fetch: librdkafka's MsgVer2 and ZSTD checks
         assert ranges[22][0] == 0  # InitProducerId v0: librdkafka's IdempotentProducer check
         assert ranges[2][0] <= 1  # ListOffsets: OffsetTime
-        assert {f.name: f.max_version_level for f in response.finalized_features} == {"metadata.version": 27}
+        assert {f.name: f.max_version_level for f in response.finalized_features}["metadata.version"] == 27
         bad = client.request(ApiVersionsRequest(client_software_name="bad name!",
                                                 client_software_version="1"), 3)
         assert bad.error_code == ErrorCode.INVALID_REQUEST

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from kafkapy.testing import Broker
-from tests.broker.test_transactions_protocol import TxnClient
+from tests.broker.test_transactions_protocol import TxnClient, wait_for_state
 
 JAVA_TARGET = Path(__file__).resolve().parents[2] / "compat_tests" / "java" / "target"
 JAR = JAVA_TARGET / "compat-java.jar"
@@ -41,7 +41,7 @@ def java(*args: str) -> list[str]:
 
 
 def run(*args: str) -> list[str]:
-    done = subprocess.run(java(*args), capture_output=True, text=True, timeout=180)
+    done = subprocess.run(java(*args), check=False, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-4000:]
     return done.stdout.splitlines()
 
@@ -60,7 +60,12 @@ def txn_broker():
 
 def test_java_commit_and_abort(txn_broker, topic):
     bootstrap = txn_broker.bootstrap_servers
-    assert run("commit-abort", bootstrap, topic, f"tx-{topic}") == ["done"]
+    tid = f"tx-{topic}"
+    assert run("commit-abort", bootstrap, topic, tid) == ["done"]
+    with TxnClient(bootstrap) as client:
+        wait_for_state(client, tid, "CompleteCommit")
+        # Transaction version 2: each of the three EndTxn bumped the epoch InitProducerId gave (0).
+        assert client.describe(tid).producer_epoch == 3
     committed = [f"c{i}" for i in range(10)] + ["last"]
     assert read(bootstrap, topic, committed=True) == committed
     assert read(bootstrap, topic, committed=False) == committed[:10] + [f"a{i}" for i in range(10)] + ["last"]

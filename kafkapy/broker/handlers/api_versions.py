@@ -3,7 +3,7 @@
 Answered from the handler registry, so every advertised range is one a handler
 serves (Produce's advertised minimum 0 aside, as Kafka 4.x does: KAFKA-18659).
 Reports the features this node supports and the cluster's finalized levels from the
-metadata image; ``transaction.version`` is not reported until transactions V2 exist.
+metadata image (``transaction.version`` included: KIP-890 part 2).
 
 Version notes:
     v0-v2: error code and API ranges (v1+: throttle time).

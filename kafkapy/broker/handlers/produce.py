@@ -21,9 +21,10 @@ Version notes:
     v5+: log_start_offset. v7+: zstd. v8+: error_message.
     v10+: current_leader on NOT_LEADER_OR_FOLLOWER (KIP-951).
     v13: topics by id (UNKNOWN_TOPIC_ID when unknown).
-Not implemented: per-record ``record_errors`` (the broker never decodes records);
-quotas. Transactional batches are checked by the transaction coordinator first
-(KIP-890 part 1 verification, :meth:`TransactionCoordinator.verify_produce`).
+v8+: per-record ``record_errors``, only for records without a key sent to a compacted
+topic, the one check for which Kafka (and kafkapy) decodes records. Not implemented: quotas. Transactional batches are checked by the transaction coordinator first
+(KIP-890 part 1 verification, :meth:`TransactionCoordinator.verify_produce`); from v12
+(transaction version 2, KIP-890 part 2) that adds the partition to the transaction.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
                 result = AppendResult(ErrorCode.INVALID_REQUIRED_ACKS)
             elif name is None:
                 result = AppendResult(ErrorCode.UNKNOWN_TOPIC_ID)
-            elif (refused := broker.txn_coordinator.verify_produce(
+            elif (refused := await broker.txn_coordinator.verify_produce(
                     request.transactional_id, name, pd.index, pd.records, version)) is not None:
                 result = AppendResult(refused)
             else:
@@ -118,6 +119,8 @@ def _fill(pr: ProduceResponse.PartitionProduceResponse, result: AppendResult, ct
     pr.log_start_offset = result.log_start_offset
     if result.error != ErrorCode.NONE:
         pr.error_message = result.message
+        pr.record_errors = [ProduceResponse.BatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m)
+                            for i, m in result.record_errors]
         if result.error == ErrorCode.NOT_LEADER_OR_FOLLOWER and version >= 10 and topic is not None:
             registration = ctx.broker.image.partition(topic, pr.index)
             if registration is not None:

@@ -3,13 +3,17 @@
 AddPartitionsToTxn (key 24), versions 0-5:
     v0-3 (clients): one transaction; a partition unknown to the metadata answers
     UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED, without asking
-    the coordinator. v4+ (brokers, KIP-890 part 1): a batch of transactions, each
-    either added or only verified (``verify_only``).
+    the coordinator. v4+ (brokers, KIP-890): a batch of transactions, each either only
+    verified (``verify_only``, part 1) or added on a transaction version 2 client's
+    behalf (part 2).
 AddOffsetsToTxn (key 25), versions 0-4: adds the group's ``__consumer_offsets``
-    partition to the transaction.
-TxnOffsetCommit (key 28), versions 0-4: offsets staged in the group coordinator until
-    the transaction's marker reaches that partition.
-EndTxn (key 26), versions 0-4.
+    partition to the transaction (transaction version 0 semantics, as Kafka: version 2
+    clients do not send it).
+TxnOffsetCommit (key 28), versions 0-5: offsets staged in the group coordinator until
+    the transaction's marker reaches that partition. v5 (transaction version 2) adds the
+    offsets partition to the transaction first, in place of AddOffsetsToTxn.
+EndTxn (key 26), versions 0-5. v5 (transaction version 2): the coordinator bumps the
+    epoch and answers the producer id and epoch to go on with.
 WriteTxnMarkers (key 27), version 1: markers from a coordinator (:mod:`kafkapy.broker.txn.markers`).
 DescribeTransactions (key 65), version 0. ListTransactions (key 66), versions 0-2
     (v1: duration filter, v2: transactional id pattern).
@@ -18,8 +22,7 @@ Version notes: PRODUCER_FENCED is answered INVALID_PRODUCER_EPOCH to versions th
 predate it (KIP-588: InitProducerId < 4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn < 2,
 TxnOffsetCommit < 3); TRANSACTION_ABORTABLE is answered INVALID_TXN_STATE below
 AddPartitionsToTxn v5 / AddOffsetsToTxn v4.
-Not implemented: EndTxn v5 and TxnOffsetCommit v5 (transaction version 2, KIP-890
-part 2: not advertised as a finalized feature, so no client sends them); ACLs.
+Not implemented: ACLs.
 """
 
 from __future__ import annotations
@@ -102,8 +105,8 @@ async def handle_add_partitions_to_txn(ctx: RequestContext, request: AddPartitio
             codes = coordinator.verify_partitions(txn.transactional_id, txn.producer_id, txn.producer_epoch,
                                                   partitions)
         else:
-            code = await coordinator.add_partitions(txn.transactional_id, txn.producer_id, txn.producer_epoch,
-                                                    partitions)
+            code = await coordinator.add_partitions_implicitly(txn.transactional_id, txn.producer_id,
+                                                               txn.producer_epoch, partitions)
             codes = dict.fromkeys(partitions, code)
         codes = {tp: for_version(c, fenced_since=2, abortable_since=5, version=version) for tp, c in codes.items()}
         results.append(Response.AddPartitionsToTxnResult(transactional_id=txn.transactional_id,
@@ -135,7 +138,7 @@ async def handle_add_offsets_to_txn(ctx: RequestContext, request: AddOffsetsToTx
                                                           version=ctx.version))
 
 
-@handles(ApiKey.TXN_OFFSET_COMMIT, versions=(0, 4))
+@handles(ApiKey.TXN_OFFSET_COMMIT, versions=(0, 5))
 async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
     from kafkapy.broker.group_coordinator import CommitOffset
     from kafkapy.wire.messages.txn_offset_commit import (
@@ -153,6 +156,15 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommit
             else:
                 offsets.append(CommitOffset(tp.topic, tp.partition, p.committed_offset, p.committed_leader_epoch,
                                             p.committed_metadata))
+    if offsets and ctx.version >= 5:
+        # Transaction version 2: the offsets partition joins the transaction here.
+        added = await ctx.broker.txn_coordinator.add_partitions_implicitly(
+            request.transactional_id, request.producer_id, request.producer_epoch,
+            [TopicPartition(GROUP_METADATA_TOPIC, ctx.broker.groups.partition_for(request.group_id))])
+        if added != ErrorCode.NONE:
+            for o in offsets:
+                codes[TopicPartition(o.topic, o.partition)] = _txn_offset_commit_error(added)
+            offsets = []
     if offsets:
         staged = await ctx.broker.groups.stage_txn_offsets(
             request.group_id, request.producer_id, request.producer_epoch, offsets,
@@ -169,13 +181,24 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommit
         for t in request.topics])
 
 
-@handles(ApiKey.END_TXN, versions=(0, 4))
+def _txn_offset_commit_error(code: ErrorCode) -> ErrorCode:
+    """How TxnOffsetCommit v5 answers a failed add of the offsets partition: a
+    transaction coordinator that is busy or away is an error the client retries."""
+    if code in (ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR):
+        return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+    return code
+
+
+@handles(ApiKey.END_TXN, versions=(0, 5))
 async def handle_end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse:
     from kafkapy.wire.messages.end_txn import EndTxnResponse
 
-    code = await ctx.broker.txn_coordinator.end_transaction(request.transactional_id, request.producer_id,
-                                                            request.producer_epoch, request.committed)
-    return EndTxnResponse(error_code=for_version(code, fenced_since=2, abortable_since=None, version=ctx.version))
+    result = await ctx.broker.txn_coordinator.end_transaction(
+        request.transactional_id, request.producer_id, request.producer_epoch, request.committed,
+        client_txn_version=2 if ctx.version >= 5 else 0)
+    return EndTxnResponse(error_code=for_version(result.error, fenced_since=2, abortable_since=None,
+                                                 version=ctx.version),
+                          producer_id=result.producer_id, producer_epoch=result.producer_epoch)
 
 
 @handles(ApiKey.WRITE_TXN_MARKERS, versions=(1, 1))

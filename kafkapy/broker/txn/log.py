@@ -2,9 +2,11 @@
 
 A record's key is an int16 version (0) then ``TransactionLogKey`` (the transactional
 id); its value is an int16 version then ``TransactionLogValue``, or null (a tombstone:
-the id expired). Values are written at version 0, the one Kafka writes while the
-``transaction.version`` feature is below 1 (as here: it is not finalized); both
-versions are read. The topic is compacted, so the newest record per id is its state.
+the id expired). Values are written at the version the finalized ``transaction.version``
+asks for (``TransactionVersion.transactionLogValueVersion``): 0 below level 1, else 1,
+whose tagged fields keep the previous and next producer ids and the client's
+transaction version; both versions are read. The topic is compacted, so the newest
+record per id is its state.
 
 Loading (Kafka's ``TransactionStateManager.loadTransactionMetadata``) reads every
 batch of the partition in order, skipping control batches, and keeps the newest
@@ -28,8 +30,6 @@ if TYPE_CHECKING:
     from kafkapy.storage.partition_log import PartitionLog
 
 KEY_VERSION = 0
-#: TransactionLogValue version written (``TransactionVersion.transactionLogValueVersion`` at level 0).
-VALUE_VERSION = 0
 _VERSION = struct.Struct(">h")
 _KNOWN_VALUE_VERSIONS = range(TransactionLogValue.VALID_VERSIONS[0], TransactionLogValue.VALID_VERSIONS[1] + 1)
 
@@ -38,8 +38,13 @@ def key_bytes(transactional_id: str) -> bytes:
     return _VERSION.pack(KEY_VERSION) + TransactionLogKey(transactional_id=transactional_id).to_bytes(KEY_VERSION)
 
 
-def value_bytes(transit: TxnTransit) -> bytes | None:
-    """The record value of ``transit``; None (a tombstone) for Dead."""
+def value_version(transaction_version: int) -> int:
+    """The TransactionLogValue version written at a finalized ``transaction.version``."""
+    return 1 if transaction_version >= 1 else 0
+
+
+def value_bytes(transit: TxnTransit, version: int = 0) -> bytes | None:
+    """The record value of ``transit`` at ``version``; None (a tombstone) for Dead."""
     if transit.state is TxnState.DEAD:
         return None
     by_topic: dict[str, list[int]] = {}
@@ -55,13 +60,16 @@ def value_bytes(transit: TxnTransit) -> bytes | None:
             TransactionLogValue.PartitionsSchema(topic=topic, partition_ids=ids) for topic, ids in by_topic.items()],
         transaction_last_update_timestamp_ms=transit.update_ms,
         transaction_start_timestamp_ms=transit.start_ms,
+        previous_producer_id=transit.prev_producer_id,
+        next_producer_id=transit.next_producer_id,
+        client_transaction_version=transit.client_txn_version,
     )
-    return _VERSION.pack(VALUE_VERSION) + value.to_bytes(VALUE_VERSION)
+    return _VERSION.pack(version) + value.to_bytes(version)
 
 
-def record_batch(transactional_id: str, transit: TxnTransit, now_ms: int) -> bytearray:
+def record_batch(transactional_id: str, transit: TxnTransit, now_ms: int, value_version: int = 0) -> bytearray:
     """The batch the coordinator appends for one transition (uncompressed, no producer id)."""
-    record = Record(0, 0, key_bytes(transactional_id), value_bytes(transit))
+    record = Record(0, 0, key_bytes(transactional_id), value_bytes(transit, value_version))
     return bytearray(build_batch([record], base_timestamp=now_ms))
 
 
@@ -91,6 +99,8 @@ def read_value(data: bytes) -> TxnTransit:
     return TxnTransit(
         producer_id=v.producer_id,
         prev_producer_id=v.previous_producer_id,
+        next_producer_id=v.next_producer_id,
+        client_txn_version=v.client_transaction_version,
         producer_epoch=v.producer_epoch,
         last_producer_epoch=-1,
         timeout_ms=v.transaction_timeout_ms,

@@ -4,8 +4,12 @@ Everything that changes a transaction's state goes through
 :meth:`TransactionMetadata.prepare_transition` and :meth:`~TransactionMetadata.complete_transition`;
 the table :data:`VALID_PREVIOUS_STATES` is the whole state machine (h11's ``_state.py``
 layout). Names, ids and rules are Kafka's ``TransactionState`` and
-``TransactionMetadata`` (transaction version 1: the epoch is bumped by
-InitProducerId and by fencing, not per transaction).
+``TransactionMetadata``. Each transaction remembers the transaction version its
+client speaks (``client_txn_version``, KIP-890): below 2 the epoch is bumped only by
+InitProducerId and by fencing; at 2 every EndTxn bumps it too (Prepare* carries the
+bumped epoch, so the markers fence every request of the transaction just ended), and
+when that would exhaust the epoch a new producer id is taken at Complete*
+(``next_producer_id``).
 
 Theory of operation::
 
@@ -89,7 +93,8 @@ VALID_PREVIOUS_STATES: dict[TxnState, frozenset[TxnState]] = {
     S.EMPTY: _COMPLETED,
     S.ONGOING: _COMPLETED | {S.ONGOING},
     S.PREPARE_COMMIT: frozenset({S.ONGOING}),
-    S.PREPARE_ABORT: frozenset({S.ONGOING, S.PREPARE_EPOCH_FENCE}),
+    # From a completed state only with transaction version 2: an abort with nothing added.
+    S.PREPARE_ABORT: _COMPLETED | {S.ONGOING, S.PREPARE_EPOCH_FENCE},
     S.COMPLETE_COMMIT: frozenset({S.PREPARE_COMMIT}),
     S.COMPLETE_ABORT: frozenset({S.PREPARE_ABORT}),
     S.DEAD: _COMPLETED,
@@ -117,6 +122,8 @@ class TxnTransit:
     partitions: frozenset[TopicPartition]
     start_ms: int
     update_ms: int
+    next_producer_id: int = NO_PRODUCER_ID
+    client_txn_version: int = 0
 
 
 class TransactionMetadata:
@@ -127,6 +134,10 @@ class TransactionMetadata:
         prev_producer_id: the id before the last rotation (an exhausted epoch), so a
             retried InitProducerId of that rotation is recognised.
         last_producer_epoch: the epoch before the last bump, likewise for retries.
+        next_producer_id: the id a transaction version 2 commit/abort moves to at
+            Complete* because the epoch is exhausted, else -1.
+        client_txn_version: the transaction version of the client's last request
+            (0/1: the classic protocol, 2: KIP-890 part 2).
         partitions: the partitions of the open transaction (Ongoing, Prepare*).
         start_ms: when the open transaction began (its first AddPartitions); -1 if none.
         update_ms: when the state last changed.
@@ -135,7 +146,9 @@ class TransactionMetadata:
     """
 
     __slots__ = (
+        "client_txn_version",
         "last_producer_epoch",
+        "next_producer_id",
         "partitions",
         "pending",
         "prev_producer_id",
@@ -150,11 +163,14 @@ class TransactionMetadata:
 
     def __init__(self, transactional_id: str, producer_id: int, *, producer_epoch: int = NO_PRODUCER_EPOCH,
                  last_producer_epoch: int = NO_PRODUCER_EPOCH, prev_producer_id: int = NO_PRODUCER_ID,
-                 timeout_ms: int, state: TxnState = TxnState.EMPTY,
-                 partitions: Iterable[TopicPartition] = (), start_ms: int = -1, update_ms: int) -> None:
+                 next_producer_id: int = NO_PRODUCER_ID, timeout_ms: int, state: TxnState = TxnState.EMPTY,
+                 partitions: Iterable[TopicPartition] = (), start_ms: int = -1, update_ms: int,
+                 client_txn_version: int = 0) -> None:
         self.transactional_id = transactional_id
         self.producer_id = producer_id
         self.prev_producer_id = prev_producer_id
+        self.next_producer_id = next_producer_id
+        self.client_txn_version = client_txn_version
         self.producer_epoch = producer_epoch
         self.last_producer_epoch = last_producer_epoch
         self.timeout_ms = timeout_ms
@@ -169,8 +185,9 @@ class TransactionMetadata:
         """The metadata a loaded log record describes."""
         return cls(transactional_id, transit.producer_id, producer_epoch=transit.producer_epoch,
                    last_producer_epoch=transit.last_producer_epoch, prev_producer_id=transit.prev_producer_id,
-                   timeout_ms=transit.timeout_ms, state=transit.state, partitions=transit.partitions,
-                   start_ms=transit.start_ms, update_ms=transit.update_ms)
+                   next_producer_id=transit.next_producer_id, timeout_ms=transit.timeout_ms, state=transit.state,
+                   partitions=transit.partitions, start_ms=transit.start_ms, update_ms=transit.update_ms,
+                   client_txn_version=transit.client_txn_version)
 
     def __repr__(self) -> str:
         return (f"TransactionMetadata({self.transactional_id!r}, pid={self.producer_id}, "
@@ -185,10 +202,11 @@ class TransactionMetadata:
     # --- the two steps of every transition ---
 
     def prepare_transition(self, state: TxnState, *, producer_id: int | None = None,
-                           prev_producer_id: int | None = None, producer_epoch: int | None = None,
+                           prev_producer_id: int | None = None, next_producer_id: int | None = None,
+                           producer_epoch: int | None = None,
                            last_producer_epoch: int | None = None, timeout_ms: int | None = None,
                            partitions: Iterable[TopicPartition] | None = None, start_ms: int | None = None,
-                           update_ms: int) -> TxnTransit:
+                           update_ms: int, client_txn_version: int | None = None) -> TxnTransit:
         """The transit to ``state`` (unnamed fields keep their values); marks it pending.
 
         Raises:
@@ -201,6 +219,7 @@ class TransactionMetadata:
         transit = TxnTransit(
             producer_id=self.producer_id if producer_id is None else producer_id,
             prev_producer_id=self.prev_producer_id if prev_producer_id is None else prev_producer_id,
+            next_producer_id=self.next_producer_id if next_producer_id is None else next_producer_id,
             producer_epoch=self.producer_epoch if producer_epoch is None else producer_epoch,
             last_producer_epoch=self.last_producer_epoch if last_producer_epoch is None else last_producer_epoch,
             timeout_ms=self.timeout_ms if timeout_ms is None else timeout_ms,
@@ -208,6 +227,7 @@ class TransactionMetadata:
             partitions=frozenset(self.partitions if partitions is None else partitions),
             start_ms=self.start_ms if start_ms is None else start_ms,
             update_ms=update_ms,
+            client_txn_version=self.client_txn_version if client_txn_version is None else client_txn_version,
         )
         self.pending = state
         return transit
@@ -222,6 +242,8 @@ class TransactionMetadata:
             raise IllegalTxnTransition(f"{self!r}: completing {transit.state.kafka_name}, which is not pending")
         self.producer_id = transit.producer_id
         self.prev_producer_id = transit.prev_producer_id
+        self.next_producer_id = transit.next_producer_id
+        self.client_txn_version = transit.client_txn_version
         self.producer_epoch = transit.producer_epoch
         self.last_producer_epoch = transit.last_producer_epoch
         self.timeout_ms = transit.timeout_ms
@@ -265,22 +287,42 @@ class TransactionMetadata:
             producer_epoch=0, last_producer_epoch=self.producer_epoch if record_last_epoch else NO_PRODUCER_EPOCH,
             timeout_ms=timeout_ms, partitions=(), start_ms=-1, update_ms=now_ms)
 
-    def prepare_add_partitions(self, partitions: Iterable[TopicPartition], now_ms: int) -> TxnTransit:
-        """AddPartitionsToTxn/AddOffsetsToTxn: the transaction is Ongoing with these added."""
+    def prepare_add_partitions(self, partitions: Iterable[TopicPartition], now_ms: int, *,
+                               client_txn_version: int = 0) -> TxnTransit:
+        """AddPartitionsToTxn/AddOffsetsToTxn, or a partition added implicitly (transaction
+        version 2): the transaction is Ongoing with these added."""
         start_ms = now_ms if self.state in _COMPLETED else self.start_ms
         return self.prepare_transition(S.ONGOING, partitions=self.partitions | set(partitions),
-                                       start_ms=start_ms, update_ms=now_ms)
+                                       start_ms=start_ms, update_ms=now_ms, client_txn_version=client_txn_version)
 
-    def prepare_abort_or_commit(self, state: TxnState, now_ms: int, *, fence: bool = False) -> TxnTransit:
-        """EndTxn: PrepareCommit or PrepareAbort; ``fence`` bumps the epoch (timeout, InitProducerId)."""
+    def prepare_abort_or_commit(self, state: TxnState, now_ms: int, *, client_txn_version: int = 0,
+                                fence: bool = False, next_producer_id: int = NO_PRODUCER_ID) -> TxnTransit:
+        """EndTxn: PrepareCommit or PrepareAbort (``prepareAbortOrCommit``).
+
+        ``fence`` first bumps the epoch (timeout, InitProducerId), as Kafka's
+        PrepareEpochFence does; transaction version 2 then bumps it once more, as every
+        EndTxn does, keeping the epoch before it as ``last_producer_epoch`` so a retried
+        EndTxn is recognised. ``next_producer_id`` is the id to move to at Complete*
+        when that bump reaches the last epoch. An abort with nothing added (version 2
+        only) starts and ends now.
+        """
+        epoch, last = self.producer_epoch, self.last_producer_epoch
         if fence:
-            epoch = min(self.producer_epoch + 1, MAX_PRODUCER_EPOCH)
-            return self.prepare_transition(state, producer_epoch=epoch, last_producer_epoch=NO_PRODUCER_EPOCH,
-                                           update_ms=now_ms)
-        return self.prepare_transition(state, update_ms=now_ms)
+            epoch, last = min(epoch + 1, MAX_PRODUCER_EPOCH), NO_PRODUCER_EPOCH
+        if client_txn_version >= 2:
+            epoch, last = min(epoch + 1, MAX_PRODUCER_EPOCH), epoch
+        start_ms = now_ms if self.state in _COMPLETED else self.start_ms
+        return self.prepare_transition(state, producer_epoch=epoch, last_producer_epoch=last,
+                                       next_producer_id=next_producer_id, start_ms=start_ms, update_ms=now_ms,
+                                       client_txn_version=client_txn_version)
 
     def prepare_complete(self, now_ms: int) -> TxnTransit:
-        """The markers are written: CompleteCommit/CompleteAbort, no partitions left."""
+        """The markers are written: CompleteCommit/CompleteAbort, no partitions left; with a
+        ``next_producer_id`` (version 2, epoch exhausted) the id moves to it at epoch 0."""
+        if self.next_producer_id != NO_PRODUCER_ID:
+            return self.prepare_transition(COMPLETION[self.state], producer_id=self.next_producer_id,
+                                           prev_producer_id=self.producer_id, next_producer_id=NO_PRODUCER_ID,
+                                           producer_epoch=0, partitions=(), update_ms=now_ms)
         return self.prepare_transition(COMPLETION[self.state], partitions=(), update_ms=now_ms)
 
     def prepare_dead(self, now_ms: int) -> TxnTransit:

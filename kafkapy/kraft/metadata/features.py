@@ -10,6 +10,11 @@ from __future__ import annotations
 
 METADATA_VERSION = "metadata.version"
 KRAFT_VERSION = "kraft.version"
+#: Kafka's ``TransactionVersion`` (KIP-890): 1 writes TransactionLogValue v1, 2 is the
+#: transaction protocol of KIP-890 part 2 (epoch bump per transaction, partitions added
+#: by the partition leader). Levels 1 and 2 need ``metadata.version`` 4.0-IV2 (23).
+TRANSACTION_VERSION = "transaction.version"
+TRANSACTION_VERSION_LATEST = 2
 
 #: MetadataVersion.IBP_3_3_IV3, Kafka 4.x's MINIMUM_VERSION.
 METADATA_VERSION_MIN = 7
@@ -21,4 +26,5 @@ METADATA_VERSION_LATEST = METADATA_VERSION_4_1_IV1
 #: BrokerRegistration and ApiVersions: name -> (min level, max level).
 SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {
     METADATA_VERSION: (METADATA_VERSION_MIN, METADATA_VERSION_LATEST),
+    TRANSACTION_VERSION: (0, TRANSACTION_VERSION_LATEST),
 }
