@@ -224,6 +224,11 @@ def test_leader_killed_new_leader_elected_and_metadata_intact(tmp_path: Path) ->
         for version in (0, 1, 2):
             answer = describe_quorum(controller_address(cluster.nodes[leader]), version)
             check_describe_quorum(answer.topics[0].partitions[0], answer, version, leader, voters, started_ms)
+        # The other voters answer as Kafka's do (DescribeQuorumResponse.singletonErrorResponse).
+        for i in (i for i in cluster.nodes if i != leader):
+            other = describe_quorum(controller_address(cluster.nodes[i])).topics[0].partitions[0]
+            assert (other.error_code, other.leader_id, other.leader_epoch, other.high_watermark,
+                    other.current_voters, other.observers) == (ErrorCode.NOT_LEADER_OR_FOLLOWER, 0, 0, 0, [], [])
         # A broker forwards DescribeQuorum to the active controller (Kafka's KafkaApis).
         for node in cluster.nodes.values():
             answer = describe_quorum(node.bootstrap_servers)
