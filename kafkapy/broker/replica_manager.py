@@ -39,7 +39,7 @@ from kafkapy.kraft.metadata.topic_names import is_internal
 from kafkapy.storage.errors import StorageError
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
-from kafkapy.wire.records import validate_produce_batch
+from kafkapy.wire.records import iter_records, validate_produce_batch
 
 if TYPE_CHECKING:
     from kafkapy.storage.log_manager import LogManager
@@ -342,10 +342,31 @@ class AppendResult(NamedTuple):
     log_append_time_ms: int = -1
     log_start_offset: int = -1
     next_offset: int = -1
+    record_errors: tuple[tuple[int, str], ...] = ()
 
 
 def _append_error(code: ErrorCode, message: str | None = None) -> AppendResult:
     return AppendResult(code, message)
+
+
+#: How many record errors Kafka names in the partition's error message.
+_RECORD_ERRORS_SHOWN = 3
+
+
+def _keyless_records(records: memoryview, tp: TopicPartition) -> AppendResult | None:
+    """INVALID_RECORD with one record error per record without a key: a compacted topic
+    keeps the latest record of each key, so it cannot take one without
+    (``LogValidator.validateKey``). The only produce check that decodes records, and only
+    for compacted topics, as in Kafka.
+    """
+    message = f"Compacted topic cannot accept message without key in topic partition {tp}"
+    errors = tuple((i, message) for i, r in enumerate(iter_records(records)) if r.key is None)
+    if not errors:
+        return None
+    shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:_RECORD_ERRORS_SHOWN])
+    return AppendResult(ErrorCode.INVALID_RECORD,
+                        f"One or more records have been rejected due to {len(errors)} record errors in total, "
+                        f"and only showing the first three errors at most: [{shown}]", record_errors=errors)
 
 
 def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: memoryview | None,
@@ -377,6 +398,10 @@ def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: 
                                max_message_bytes=config.max_message_bytes)
     except WireError as exc:
         return _append_error(exc.error_code, str(exc))
+    if config.compact:
+        refused = _keyless_records(records, partition.tp)
+        if refused:
+            return refused
     if acks == -1 and len(partition.isr) < config.min_insync_replicas:
         return _append_error(
             ErrorCode.NOT_ENOUGH_REPLICAS,
