@@ -59,15 +59,18 @@ from compat_tests import brokers
 KNOWN = Path(__file__).with_name("oracle_differences.toml")
 TOPIC = "oracle-topic"
 GROUP = "oracle-group"
+COMPACTED = "oracle-compacted"
 BASE_TS = 1_700_000_000_000
 _correlation = itertools.count(1)
 
 
-def record_batch() -> bytes:
-    """Three records in one uncompressed v2 batch with fixed timestamps (deterministic bytes)."""
+def record_batch(keyless: tuple[int, ...] = ()) -> bytes:
+    """Three records in one uncompressed v2 batch with fixed timestamps (deterministic
+    bytes); the records at the ``keyless`` indexes have a null key."""
     builder = DefaultRecordBatchBuilder(2, 0, False, -1, -1, -1, 1 << 20)
     for i in range(3):
-        builder.append(i, BASE_TS + 1000 * i, f"k{i}".encode(), f"v{i}".encode(), [("h", b"x")])
+        builder.append(i, BASE_TS + 1000 * i, None if i in keyless else f"k{i}".encode(), f"v{i}".encode(),
+                       [("h", b"x")])
     return bytes(builder.build())
 
 
@@ -138,9 +141,9 @@ def _create(topic: dict, validate_only: bool = False) -> Any:
     return build(CreateTopicsRequest, {"topics": [topic], "timeout_ms": 10000, "validate_only": validate_only}, 7)
 
 
-def _produce(partition: int, acks: int = 1) -> Any:
+def _produce(partition: int, acks: int = 1, topic: str = TOPIC, keyless: tuple[int, ...] = ()) -> Any:
     return build(ProduceRequest, {"transactional_id": None, "acks": acks, "timeout_ms": 5000, "topic_data": [
-        {"name": TOPIC, "partition_data": [{"index": partition, "records": record_batch()}]}]}, 9)
+        {"name": topic, "partition_data": [{"index": partition, "records": record_batch(keyless)}]}]}, 9)
 
 
 def _offset_for_leader_epoch(epoch: int) -> Any:
@@ -163,6 +166,8 @@ CORPUS: list[Step] = [
     Step("create_topics", lambda: _create(_topic(configs=[{"name": "retention.ms", "value": "123456789"}]))),
     Step("create_topics_exists", lambda: _create(_topic())),
     Step("create_topics_bad_partitions", lambda: _create(_topic("oracle-zero", partitions=0))),
+    Step("create_topics_compacted", lambda: _create(_topic(COMPACTED, 1, [{"name": "cleanup.policy",
+                                                                           "value": "compact"}]))),
     Step("create_topics_validate_only", lambda: _create(_topic("oracle-validate", partitions=3), validate_only=True)),
     Step("metadata_topic", lambda: _metadata(TOPIC)),
     Step("describe_configs_all", lambda: _describe_configs(None)),
@@ -175,6 +180,7 @@ CORPUS: list[Step] = [
     Step("produce", lambda: _produce(0)),
     Step("produce_again", lambda: _produce(0, acks=-1)),
     Step("produce_unknown_partition", lambda: _produce(99)),
+    Step("produce_keyless_to_compacted", lambda: _produce(0, topic=COMPACTED, keyless=(1, 2))),
     Step("list_offsets_earliest", lambda: _list_offsets(-2)),
     Step("list_offsets_latest", lambda: _list_offsets(-1)),
     Step("list_offsets_max_timestamp", lambda: _list_offsets(-3)),
@@ -200,7 +206,8 @@ CORPUS: list[Step] = [
     Step("offset_fetch_unknown_group", lambda: build(OffsetFetchRequest, {"groups": [
         {"group_id": "oracle-unknown-group", "member_id": None, "member_epoch": -1,
          "topics": [{"name": TOPIC, "partition_indexes": [0]}]}], "require_stable": False}, 9)),
-    Step("delete_topics", lambda: build(DeleteTopicsRequest, {"topics": [{"name": TOPIC, "topic_id": None}],
+    Step("delete_topics", lambda: build(DeleteTopicsRequest, {"topics": [{"name": TOPIC, "topic_id": None},
+                                                                         {"name": COMPACTED, "topic_id": None}],
                                                               "timeout_ms": 10000}, 6)),
     Step("metadata_deleted_topic", lambda: _metadata(TOPIC)),
 ]

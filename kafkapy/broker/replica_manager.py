@@ -353,7 +353,7 @@ def _append_error(code: ErrorCode, message: str | None = None) -> AppendResult:
 _RECORD_ERRORS_SHOWN = 3
 
 
-def _keyless_records(records: memoryview, tp: TopicPartition) -> AppendResult | None:
+def _keyless_records(records: memoryview, tp: TopicPartition, log_start_offset: int) -> AppendResult | None:
     """INVALID_RECORD with one record error per record without a key: a compacted topic
     keeps the latest record of each key, so it cannot take one without
     (``LogValidator.validateKey``). The only produce check that decodes records, and only
@@ -366,7 +366,8 @@ def _keyless_records(records: memoryview, tp: TopicPartition) -> AppendResult | 
     shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:_RECORD_ERRORS_SHOWN])
     return AppendResult(ErrorCode.INVALID_RECORD,
                         f"One or more records have been rejected due to {len(errors)} record errors in total, "
-                        f"and only showing the first three errors at most: [{shown}]", record_errors=errors)
+                        f"and only showing the first three errors at most: [{shown}]",
+                        log_start_offset=log_start_offset, record_errors=errors)
 
 
 def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: memoryview | None,
@@ -399,7 +400,7 @@ def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: 
     except WireError as exc:
         return _append_error(exc.error_code, str(exc))
     if config.compact:
-        refused = _keyless_records(records, partition.tp)
+        refused = _keyless_records(records, partition.tp, log_.log_start_offset)
         if refused:
             return refused
     if acks == -1 and len(partition.isr) < config.min_insync_replicas:

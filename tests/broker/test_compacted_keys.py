@@ -33,7 +33,7 @@ def _produce(bootstrap: str, topic: str, records: list[Record], version: int):
 def test_keyless_records_are_named_by_batch_index(broker):
     records = [Record(0, 0, b"k", b"v"), Record(1, 0, None, b"v"), Record(2, 0, None, b"v")]
     answer = _produce(broker.bootstrap_servers, "compacted", records, 9)
-    assert (answer.error_code, answer.base_offset) == (ErrorCode.INVALID_RECORD, -1)
+    assert (answer.error_code, answer.base_offset, answer.log_start_offset) == (ErrorCode.INVALID_RECORD, -1, 0)
     message = "Compacted topic cannot accept message without key in topic partition compacted-0"
     assert [(e.batch_index, e.batch_index_error_message) for e in answer.record_errors] == [(1, message), (2, message)]
     assert answer.error_message.startswith("One or more records have been rejected due to 2 record errors in total")
