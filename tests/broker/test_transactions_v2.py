@@ -10,17 +10,23 @@ librdkafka, kafka-python and aiokafka against it).
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
 import pytest
 
 from kafkapy.broker.replica_manager import TopicPartition
+from kafkapy.broker.txn import log as txn_log
 from kafkapy.broker.txn.metadata import (
     MAX_PRODUCER_EPOCH,
     TransactionMetadata,
     TxnState,
+    TxnTransit,
 )
+from kafkapy.storage.checkpoint import META_PROPERTIES, read_meta_properties
+from kafkapy.storage.log_manager import LogManager
+from kafkapy.testing import Broker
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.api_versions import ApiVersionsRequest
 from kafkapy.wire.messages.end_txn import EndTxnRequest
@@ -159,3 +165,49 @@ def test_an_exhausted_epoch_moves_to_a_new_producer_id(state):
         (9, 0, 5, -1)
     t.complete_transition(complete)
     assert t.state is (TxnState.COMPLETE_COMMIT if state is TxnState.PREPARE_COMMIT else TxnState.COMPLETE_ABORT)
+
+
+def test_an_exhausted_epoch_end_to_end(tmp_path, topic):
+    """A transactional id whose epoch is one bump from the last (its state written to
+    ``__transaction_state`` by hand while the node is down): the next version 2 EndTxn
+    goes on with a new producer id at epoch 0, a retry of it gets the same answer, and
+    the new id runs the next transaction."""
+    data = str(tmp_path / "data")
+    config = {"log.dirs": data}
+    tid = f"tx-{topic}"
+    with Broker(config, memory=False) as b, TxnClient(b.bootstrap_servers) as c:
+        wait_for_topic(c, topic)
+        pid, _ = init(c, tid)
+        start_ms = c.describe(tid).transaction_start_time_ms
+    cluster_id = read_meta_properties(os.path.join(data, META_PROPERTIES))["cluster.id"]
+    logs = LogManager.open(data, cluster_id=cluster_id, node_id=1, now_ms=0)
+    state_log = logs.get_log("__transaction_state", 0)
+    worn = TxnTransit(producer_id=pid, prev_producer_id=-1, producer_epoch=MAX_PRODUCER_EPOCH - 2,
+                      last_producer_epoch=-1, timeout_ms=60_000, state=TxnState.EMPTY, partitions=frozenset(),
+                      start_ms=start_ms, update_ms=1)
+    state_log.append(txn_log.record_batch(tid, worn, 1, txn_log.value_version(2)),
+                     leader_epoch=state_log.leader_epoch_cache.latest_epoch or 0, now_ms=1)
+    logs.close(1)
+
+    with Broker(config, memory=False) as b, TxnClient(b.bootstrap_servers) as c:
+        wait_for_topic(c, topic)
+        pid2, epoch = init(c, tid)
+        assert (pid2, epoch) == (pid, MAX_PRODUCER_EPOCH - 1)
+        assert c.produce_txn(tid, topic, pid, epoch, 0, [b"last-of-old"], version=12).error_code == ErrorCode.NONE
+        r = end_v5(c, tid, pid, epoch, commit=True)
+        assert r.error_code == ErrorCode.NONE and r.producer_id != pid and r.producer_epoch == 0
+        new_pid = r.producer_id
+        wait_for_state(c, tid, "CompleteCommit")
+        d = c.describe(tid)
+        assert (d.producer_id, d.producer_epoch) == (new_pid, 0)
+        retry = end_v5(c, tid, pid, epoch, commit=True)
+        assert (retry.error_code, retry.producer_id, retry.producer_epoch) == (ErrorCode.NONE, new_pid, 0)
+        # The marker went out under the old id at the highest epoch.
+        markers = [h for _, h in scan_batches(bytes(c.fetch(topic, committed=True).records)).batches if h.is_control]
+        assert [(h.producer_id, h.producer_epoch) for h in markers] == [(pid, MAX_PRODUCER_EPOCH)]
+        assert c.produce_txn(tid, topic, new_pid, 0, 0, [b"first-of-new"], version=12).error_code == ErrorCode.NONE
+        r = end_v5(c, tid, new_pid, 0, commit=True)
+        assert (r.error_code, r.producer_id, r.producer_epoch) == (ErrorCode.NONE, new_pid, 1)
+        wait_for_state(c, tid, "CompleteCommit")
+        assert [v for _, v, control in values_of(c.fetch(topic, committed=True)) if not control] == \
+            [b"last-of-old", b"first-of-new"]
