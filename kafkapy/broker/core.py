@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kafkapy.broker.replica_manager import ReplicaManager
     from kafkapy.kraft.metadata.configuration_control import AlterConfigsResult, ConfigChange, ConfigResource
     from kafkapy.kraft.metadata.controller import ProducerIdsBlock
+    from kafkapy.kraft.metadata.feature_control import FeatureUpdate
     from kafkapy.kraft.metadata.image import MetadataImage, Uuid
     from kafkapy.kraft.metadata.replication_control import (
         CreatePartitionsResult,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         NewPartitions,
         NewTopic,
     )
+    from kafkapy.kraft.metadata.results import ApiError
 
 
 class MetadataService(Protocol):
@@ -64,6 +66,9 @@ class MetadataService(Protocol):
     ) -> list["AlterConfigsResult"]: ...
 
     async def allocate_producer_ids(self, broker_id: int, broker_epoch: int) -> "ProducerIdsBlock": ...
+
+    async def update_features(self, updates: Sequence["FeatureUpdate"], *,
+                              validate_only: bool = False) -> dict[str, "ApiError"]: ...
 
 
 class BrokerCore:

@@ -7,9 +7,9 @@ committed records, a read_uncommitted one every record; a second producer with t
 same transactional.id fences the first (ProducerFencedException); consume-transform-
 produce with ``sendOffsetsToTransaction`` is exactly-once across a killed producer.
 
-The broker is a new cluster, so ``transaction.version`` is finalized at the level a new
-cluster gets (see :mod:`kafkapy.kraft.metadata.bootstrap`); at 2 (KIP-890 part 2) the
-client sends no AddPartitionsToTxn or AddOffsetsToTxn and every EndTxn bumps its epoch.
+Each test runs with ``transaction.version`` 2 finalized (a new cluster's level, KIP-890
+part 2: the client sends no AddPartitionsToTxn or AddOffsetsToTxn and every EndTxn
+bumps its epoch) and with it downgraded to 0 (the classic protocol).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from kafkapy.testing import Broker
+from tests.broker.test_transactions_features import finalized, set_transaction_version
 from tests.broker.test_transactions_protocol import TxnClient, wait_for_state
 
 JAVA_TARGET = Path(__file__).resolve().parents[2] / "compat_tests" / "java" / "target"
@@ -52,9 +53,12 @@ def read(bootstrap: str, topic: str, *, committed: bool, partitions: int = 1) ->
     return lines[:-1]
 
 
-@pytest.fixture(scope="module")
-def txn_broker():
+@pytest.fixture(scope="module", params=[2, 0], ids=["tv2", "tv0"])
+def txn_broker(request):
+    """A new cluster (``transaction.version`` 2), or one downgraded to 0 (the client then
+    speaks the protocol of transaction version 1)."""
     with Broker() as b:
+        set_transaction_version(b.bootstrap_servers, request.param)
         yield b
 
 
@@ -64,8 +68,10 @@ def test_java_commit_and_abort(txn_broker, topic):
     assert run("commit-abort", bootstrap, topic, tid) == ["done"]
     with TxnClient(bootstrap) as client:
         wait_for_state(client, tid, "CompleteCommit")
-        # Transaction version 2: each of the three EndTxn bumped the epoch InitProducerId gave (0).
-        assert client.describe(tid).producer_epoch == 3
+        # Transaction version 2: each of the three EndTxn bumped the epoch InitProducerId
+        # gave (0); below 2 the epoch stays.
+        tv2 = finalized(bootstrap).get("transaction.version", 0) >= 2
+        assert client.describe(tid).producer_epoch == (3 if tv2 else 0)
     committed = [f"c{i}" for i in range(10)] + ["last"]
     assert read(bootstrap, topic, committed=True) == committed
     assert read(bootstrap, topic, committed=False) == committed[:10] + [f"a{i}" for i in range(10)] + ["last"]

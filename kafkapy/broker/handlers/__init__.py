@@ -10,6 +10,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     api_versions,
     configs,
     controller,
+    features,
     fetch,
     find_coordinator,
     groups,

@@ -6,6 +6,7 @@ package, and :class:`Controller` is the one object the runtime talks to:
 * ``cluster_control.py``: broker registration, heartbeats, fencing, controlled shutdown;
 * ``replication_control.py``: topics, partitions, AlterPartition, leader elections;
 * ``configuration_control.py``: AlterConfigs / IncrementalAlterConfigs;
+* ``feature_control.py``: UpdateFeatures (finalized feature levels);
 * producer id blocks, here (``ProducerIdControlManager``).
 
 Nothing here does I/O, awaits or reads a clock: time comes in as ``now_ms`` and
@@ -22,7 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafkapy.config import BrokerConfig
-from kafkapy.kraft.metadata import configuration_control, replication_control
+from kafkapy.kraft.metadata import (
+    configuration_control,
+    feature_control,
+    replication_control,
+)
 from kafkapy.kraft.metadata.cluster_control import (
     BrokerHeartbeatReply,
     BrokerHeartbeatRequest,
@@ -133,6 +138,12 @@ class Controller:
                       changes: Sequence[tuple[ConfigResource, Mapping[str, str | None]]], *,
                       validate_only: bool = False) -> ControllerResult[list[AlterConfigsResult]]:
         return configuration_control.alter_configs(image, changes, validate_only=validate_only)
+
+    # --- features -----------------------------------------------------------------------
+
+    def update_features(self, image: MetadataImage, updates: Sequence[feature_control.FeatureUpdate], *,
+                        validate_only: bool = False) -> ControllerResult[dict[str, ApiError]]:
+        return feature_control.update_features(image, updates, validate_only=validate_only)
 
     # --- brokers ------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from kafkapy.kraft.metadata.controller import (
     ProducerIdsBlock,
 )
 from kafkapy.kraft.metadata.errors import NotControllerError
+from kafkapy.kraft.metadata.feature_control import FeatureUpdate
 from kafkapy.kraft.metadata.image import MetadataImage, Uuid
 from kafkapy.kraft.metadata.raft_client import RaftClient
 from kafkapy.kraft.metadata.records import decode_record, encode_record
@@ -239,6 +240,11 @@ class MetadataService:
                             validate_only: bool = False) -> list[AlterConfigsResult]:
         return await self._run(lambda image: self.controller.alter_configs(
             image, changes, validate_only=validate_only))
+
+    async def update_features(self, updates: Sequence[FeatureUpdate], *,
+                              validate_only: bool = False) -> dict[str, ApiError]:
+        return await self._run(lambda image: self.controller.update_features(
+            image, updates, validate_only=validate_only))
 
     async def register_broker(self, request: BrokerRegistrationRequest) -> BrokerRegistrationReply:
         return await self._run(lambda image: self.controller.register_broker(
