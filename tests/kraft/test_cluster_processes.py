@@ -152,6 +152,11 @@ def topic_configs(address: str, names: list[str], keys: list[str]) -> dict[str, 
     return {r.resource_name: {c.name: c.value for c in r.configs} for r in answer.results}
 
 
+def seen_as(found: dict[str, Any], want: Any) -> dict[str, Any] | None:
+    """``found`` once it names every topic of ``want`` (then compared in full), else None."""
+    return found if set(found) >= set(want) else None
+
+
 def caught_up(cluster: Cluster, leader: int) -> Any | None:
     """The leader's DescribeQuorum once every voter's log ends at the high watermark."""
     partition = leader_answer(controller_address(cluster.nodes[leader]))
@@ -239,7 +244,7 @@ def test_leader_killed_new_leader_elected_and_metadata_intact(tmp_path: Path) ->
         create_topics(follower, TOPICS)
         alter_topic_configs(follower, ALTERED)
         before = until("every voter caught up", lambda: caught_up(cluster, leader))
-        ids = topics_seen(follower, list(TOPICS))
+        ids = until("the topics on a follower", lambda: seen_as(topics_seen(follower, list(TOPICS)), TOPICS))
         assert {name: count for name, (_, count) in ids.items()} == {n: p for n, (p, _) in TOPICS.items()}
 
         # SIGKILL the leader: the others elect one of themselves in a higher epoch.
@@ -265,16 +270,19 @@ def test_leader_killed_new_leader_elected_and_metadata_intact(tmp_path: Path) ->
             assert sorted(v.replica_id for v in forwarded.current_voters) == [1, 2, 3]
             dead = {v.replica_id: v for v in forwarded.current_voters}[leader]
             assert dead.log_end_offset == -1  # the new leader never heard from it
-            assert topics_seen(cluster.nodes[i].bootstrap_servers, list(TOPICS)) == ids
-            assert topic_configs(cluster.nodes[i].bootstrap_servers, list(TOPICS), CONFIG_KEYS) == EXPECTED_CONFIGS
+            # A follower applies what is committed once a fetch tells it the high watermark.
+            address = cluster.nodes[i].bootstrap_servers
+            assert until("the topics on a survivor", lambda a=address: seen_as(topics_seen(a, list(TOPICS)), ids)) == ids
+            assert topic_configs(address, list(TOPICS), CONFIG_KEYS) == EXPECTED_CONFIGS
         # The new leader takes writes.
         create_topics(cluster.nodes[survivors[0]].bootstrap_servers, {"delta": (1, {})})
 
         # The killed node comes back as a follower with everything.
         cluster.restart_node(leader)
         back = cluster.nodes[leader].bootstrap_servers
-        until("the restarted node's image", lambda: topics_seen(back, [*TOPICS, "delta"]) or None)
-        assert {n: v for n, v in topics_seen(back, [*TOPICS, "delta"]).items() if n in TOPICS} == ids
+        seen = until("the restarted node's image", lambda: seen_as(topics_seen(back, [*TOPICS, "delta"]),
+                                                                   {*TOPICS, "delta"}))
+        assert {n: v for n, v in seen.items() if n in TOPICS} == ids
         assert topic_configs(back, list(TOPICS), CONFIG_KEYS) == EXPECTED_CONFIGS
         final = until("every voter caught up after the restart", lambda: caught_up(cluster, new_leader))
         assert final.leader_epoch == after.leader_epoch  # the returning node did not disrupt the quorum
