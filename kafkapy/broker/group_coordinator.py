@@ -54,7 +54,18 @@ from kafkapy.broker.groups.classic_group import (
     TopicPartitionKey,
     Waiter,
 )
-from kafkapy.broker.groups.coordinator_topics import GROUP_METADATA_TOPIC, InternalTopics, partition_for
+from kafkapy.broker.groups.consumer_coordinator import ConsumerGroupCoordinator
+from kafkapy.broker.groups.consumer_group import ConsumerGroup
+from kafkapy.broker.groups.consumer_records import ConsumerRecord
+from kafkapy.broker.groups.consumer_records import (
+    group_tombstones as consumer_group_tombstones,
+)
+from kafkapy.broker.groups.consumer_records import replay as replay_consumer_record
+from kafkapy.broker.groups.coordinator_topics import (
+    GROUP_METADATA_TOPIC,
+    InternalTopics,
+    partition_for,
+)
 from kafkapy.broker.groups.records import (
     KeyValue,
     OffsetRecord,
@@ -65,7 +76,11 @@ from kafkapy.broker.groups.records import (
     offset_commit_record,
     read_partition,
 )
-from kafkapy.broker.groups.state import CAN_REBALANCE, GroupEvent, GroupState, parse_state
+from kafkapy.broker.groups.state import (
+    CAN_REBALANCE,
+    GroupEvent,
+    GroupState,
+)
 from kafkapy.broker.groups.timer import DeadlineTimer
 from kafkapy.broker.replica_manager import TopicPartition
 from kafkapy.storage.errors import StorageError
@@ -88,6 +103,7 @@ log = logging.getLogger(__name__)
 #: How long a new member's JoinGroup may stay parked (Kafka's NewMemberJoinTimeoutMs).
 NEW_MEMBER_JOIN_TIMEOUT_MS = 300_000
 _CLASSIC = "classic"
+_CONSUMER = "consumer"
 
 S = GroupState
 
@@ -145,7 +161,7 @@ class GroupCoordinator:
     def __init__(self, core: "BrokerCore") -> None:
         self.core = core
         self.config = core.config
-        self.groups: dict[str, ClassicGroup] = {}
+        self.groups: dict[str, ClassicGroup | ConsumerGroup] = {}
         #: loaded partition -> the leader epoch it was loaded in
         self.loaded: dict[int, int] = {}
         #: producer id -> ids of the groups holding its staged offsets
@@ -153,6 +169,8 @@ class GroupCoordinator:
         self._txn_epochs: dict[int, int] = {}
         self.timer = DeadlineTimer()
         self.internal_topics = InternalTopics(core)
+        #: The KIP-848 protocol, on the groups of this coordinator.
+        self.consumer = ConsumerGroupCoordinator(self)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -205,23 +223,20 @@ class GroupCoordinator:
     def _load(self, p: int) -> None:
         partition = self.core.replicas.get(GROUP_METADATA_TOPIC, p)
         assert partition is not None
-        groups: dict[str, ClassicGroup] = {}
+        classic: dict[str, ClassicGroup] = {}
+        consumer: dict[str, ConsumerGroup] = {}
+        # Offsets are kept apart from group records, as Kafka keeps them: a group
+        # converted to the other protocol keeps its offsets across the tombstone.
+        offsets: dict[str, dict[TopicPartitionKey, OffsetAndMetadata]] = {}
         staged: dict[int, dict[str, dict[TopicPartitionKey, OffsetAndMetadata]]] = {}
         epochs: dict[int, int] = {}
         now = self._now()
-
-        def group(group_id: str) -> ClassicGroup:
-            g = groups.get(group_id)
-            if g is None:
-                g = groups[group_id] = ClassicGroup(group_id, now)
-            return g
-
         try:
             for item in read_partition(partition.log):
                 if isinstance(item, TxnMarker):
-                    for group_id, offsets in staged.pop(item.producer_id, {}).items():
+                    for group_id, committed in staged.pop(item.producer_id, {}).items():
                         if item.commit:
-                            group(group_id).offsets.update(offsets)
+                            offsets.setdefault(group_id, {}).update(committed)
                 elif item.producer_id is not None:
                     epochs[item.producer_id] = item.producer_epoch
                     for rec in item.records:
@@ -232,32 +247,55 @@ class GroupCoordinator:
                     for rec in item.records:
                         if isinstance(rec, OffsetRecord):
                             if rec.value is None:
-                                if rec.group_id in groups:
-                                    groups[rec.group_id].offsets.pop((rec.topic, rec.partition), None)
+                                offsets.get(rec.group_id, {}).pop((rec.topic, rec.partition), None)
                             else:
-                                group(rec.group_id).offsets[(rec.topic, rec.partition)] = rec.value
+                                offsets.setdefault(rec.group_id, {})[(rec.topic, rec.partition)] = rec.value
+                        elif isinstance(rec, ConsumerRecord):
+                            replay_consumer_record(consumer, rec)
                         elif rec.value is None:
-                            groups.pop(rec.group_id, None)
+                            classic.pop(rec.group_id, None)
                         else:
-                            _apply_group_metadata(group(rec.group_id), rec.value)
+                            g = classic.get(rec.group_id) or classic.setdefault(rec.group_id,
+                                                                                ClassicGroup(rec.group_id, now))
+                            _apply_group_metadata(g, rec.value)
         except (WireError, ValueError) as exc:
             log.error("Partition %s-%d: stopped loading at a record that does not decode: %s",
                       GROUP_METADATA_TOPIC, p, exc)
+        groups: dict[str, ClassicGroup | ConsumerGroup] = {**classic, **consumer}
+
+        def group(group_id: str) -> ClassicGroup | ConsumerGroup:
+            g = groups.get(group_id)
+            if g is None:
+                g = groups[group_id] = ClassicGroup(group_id, now)
+            return g
+
+        for group_id, committed in offsets.items():
+            if committed:
+                group(group_id).offsets = committed
         for producer_id, by_group in staged.items():
-            for group_id, offsets in by_group.items():
-                group(group_id).pending_txn_offsets[producer_id] = offsets
+            for group_id, pending in by_group.items():
+                group(group_id).pending_txn_offsets[producer_id] = pending
                 self._txn_groups.setdefault(producer_id, set()).add(group_id)
             self._txn_epochs[producer_id] = epochs.get(producer_id, 0)
         for g in groups.values():
             self.groups[g.group_id] = g
-            for member in g.members.values():
-                self._schedule_heartbeat(g, member)
+            if isinstance(g, ConsumerGroup):
+                self.consumer.schedule_sessions(g)
+            else:
+                for member in g.members.values():
+                    self._schedule_heartbeat(g, member)
         log.info("Loaded %d groups from %s-%d", len(groups), GROUP_METADATA_TOPIC, p)
 
     def _unload(self, p: int) -> None:
         self.loaded.pop(p, None)
         for group_id in [gid for gid in self.groups if self.partition_for(gid) == p]:
             group = self.groups.pop(group_id)
+            for producer_id in group.pending_txn_offsets:
+                self._txn_groups.get(producer_id, set()).discard(group_id)
+            if isinstance(group, ConsumerGroup):
+                self.consumer.cancel_group_timers(group)
+                group.dead = True
+                continue
             for member in group.members.values():
                 if member.join_waiter is not None:
                     member.join_waiter.complete(join_error(member.member_id, ErrorCode.NOT_COORDINATOR))
@@ -266,8 +304,6 @@ class GroupCoordinator:
                 self.timer.cancel(("heartbeat", group_id, member.member_id))
             self.timer.cancel(("join", group_id))
             self.timer.cancel(("sync", group_id))
-            for producer_id in group.pending_txn_offsets:
-                self._txn_groups.get(producer_id, set()).discard(group_id)
             group.transition(GroupEvent.REMOVE, self._now())
         log.info("Unloaded the groups of %s-%d", GROUP_METADATA_TOPIC, p)
 
@@ -330,9 +366,28 @@ class GroupCoordinator:
 
     def _store_in_background(self, group: ClassicGroup) -> None:
         """Write the group's metadata without anyone waiting (timer-driven changes)."""
-        error, _ = self._append(self.partition_for(group.group_id), [group_metadata_record(group)])
+        self._append_in_background(group.group_id, [group_metadata_record(group)])
+
+    def _append_in_background(self, group_id: str, records: Sequence[KeyValue]) -> None:
+        error, _ = self._append(self.partition_for(group_id), records)
         if error != ErrorCode.NONE:
-            log.warning("Failed to write metadata of group %s: %s", group.group_id, error.name)
+            log.warning("Failed to write records of group %s: %s", group_id, error.name)
+
+    def _classic(self, group_id: str) -> ClassicGroup | None:
+        """The classic group ``group_id``, or None (absent, or a consumer group)."""
+        group = self.groups.get(group_id)
+        return group if isinstance(group, ClassicGroup) else None
+
+    def replace_group(self, old: ClassicGroup | ConsumerGroup, new: ClassicGroup | ConsumerGroup) -> None:
+        """Put ``new`` in the place of the empty group ``old`` of the other protocol."""
+        if isinstance(old, ClassicGroup):
+            self.timer.cancel(("join", old.group_id))
+            self.timer.cancel(("sync", old.group_id))
+            old.transition(GroupEvent.REMOVE, self._now())
+        else:
+            self.consumer.cancel_group_timers(old)
+            old.dead = True
+        self.groups[new.group_id] = new
 
     # --- timers -----------------------------------------------------------------------------
 
@@ -343,7 +398,7 @@ class GroupCoordinator:
                             lambda: self._expire_heartbeat(group_id, member_id))
 
     def _expire_heartbeat(self, group_id: str, member_id: str) -> None:
-        group = self.groups.get(group_id)
+        group = self._classic(group_id)
         if group is None or group.state is S.DEAD:
             return
         if member_id in group.pending_members:
@@ -411,7 +466,7 @@ class GroupCoordinator:
 
     def _try_complete_initial_rebalance(self, group_id: str, delay: int, remaining: int) -> None:
         """Kafka's InitialDelayedJoin: wait another delay while new members keep joining."""
-        group = self.groups.get(group_id)
+        group = self._classic(group_id)
         if group is None:
             return
         if group.new_member_added and remaining != 0:
@@ -424,7 +479,7 @@ class GroupCoordinator:
             self._complete_join(group)
 
     def _complete_join_by_id(self, group_id: str) -> None:
-        group = self.groups.get(group_id)
+        group = self._classic(group_id)
         if group is not None:
             self._complete_join(group)
 
@@ -462,7 +517,7 @@ class GroupCoordinator:
                             lambda: self._expire_pending_sync(group_id, generation))
 
     def _expire_pending_sync(self, group_id: str, generation: int) -> None:
-        group = self.groups.get(group_id)
+        group = self._classic(group_id)
         if group is None or group.generation_id != generation:
             return
         if group.state in (S.COMPLETING_REBALANCE, S.STABLE) and group.pending_sync_members:
@@ -523,6 +578,20 @@ class GroupCoordinator:
             return join_error(member_id, error)
         is_unknown = member_id == UNKNOWN_MEMBER_ID
         group = self.groups.get(group_id)
+        if isinstance(group, ConsumerGroup):
+            if not group.is_empty():
+                # Classic members in a consumer group (KIP-848's online migration) are not supported.
+                return join_error(member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+            log.info("Converting the empty consumer group %s to a classic group", group_id)
+            error = await self._store(self.partition_for(group_id), consumer_group_tombstones(group))
+            if error != ErrorCode.NONE:
+                return join_error(member_id, error)
+            if self.groups.get(group_id) is not group or not group.is_empty():
+                return join_error(member_id, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+            classic = ClassicGroup(group_id, self._now())
+            classic.take_offsets(group)
+            self.replace_group(group, classic)
+            group = classic
         if group is None:
             if not is_unknown:
                 return join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
@@ -676,7 +745,7 @@ class GroupCoordinator:
         error = self.coordinator_error(group_id)
         if error is None and not group_id:
             error = ErrorCode.INVALID_GROUP_ID
-        group = self.groups.get(group_id) if error is None else None
+        group = self._classic(group_id) if error is None else None
         if error is None and group is None:
             error = ErrorCode.UNKNOWN_MEMBER_ID
         if error is None and group is not None:
@@ -745,7 +814,7 @@ class GroupCoordinator:
         error = self.coordinator_error(group_id)
         if error is not None:
             return error
-        group = self.groups.get(group_id)
+        group = self._classic(group_id)
         if group is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
         if group.state is S.DEAD:
@@ -771,7 +840,7 @@ class GroupCoordinator:
         error = self.coordinator_error(group_id)
         if error is not None:
             return error, []
-        group = self.groups.get(group_id)
+        group = self._classic(group_id)
         if group is None:
             return ErrorCode.UNKNOWN_MEMBER_ID, []
         if group.state is S.DEAD:
@@ -828,7 +897,8 @@ class GroupCoordinator:
         return None
 
     def _group_for_commit(self, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int,
-                          *, transactional: bool, version: int = 0) -> tuple[ErrorCode | None, ClassicGroup | None]:
+                          *, transactional: bool, version: int = 0
+                          ) -> tuple[ErrorCode | None, ClassicGroup | ConsumerGroup | None]:
         error = self.coordinator_error(group_id)
         if error is None and not group_id:
             error = ErrorCode.INVALID_GROUP_ID
@@ -843,6 +913,10 @@ class GroupCoordinator:
             # A group that only commits offsets (assign() consumers, admin clients).
             group = self.groups[group_id] = ClassicGroup(group_id, self._now())
             return None, group
+        if isinstance(group, ConsumerGroup):
+            # For consumer groups the generation field carries the member epoch.
+            return self.consumer.validate_offset_commit(group, member_id, generation_id, transactional=transactional,
+                                                        version=version), group
         return self._validate_offset_commit(group, member_id, group_instance_id, generation_id,
                                             transactional=transactional), group
 
@@ -885,13 +959,19 @@ class GroupCoordinator:
         return results
 
     def fetch_offsets(self, group_id: str, topics: Sequence[tuple[str, Sequence[int]]] | None, *,
-                      require_stable: bool) -> tuple[ErrorCode, list[tuple[str, list[FetchedOffset]]]]:
+                      require_stable: bool, member_id: str | None = None,
+                      member_epoch: int = -1) -> tuple[ErrorCode, list[tuple[str, list[FetchedOffset]]]]:
         """OffsetFetch for one group: the asked partitions, or every committed one when
-        ``topics`` is None. Unknown partitions answer offset -1."""
+        ``topics`` is None. Unknown partitions answer offset -1. ``member_id`` and
+        ``member_epoch`` (v9) are checked for consumer groups only (STALE_MEMBER_EPOCH)."""
         error = self.coordinator_error(group_id)
         if error is not None:
             return error, []
         group = self.groups.get(group_id)
+        if isinstance(group, ConsumerGroup):
+            error = self.consumer.validate_offset_fetch(group, member_id, member_epoch)
+            if error is not None:
+                return error, []
         offsets = group.offsets if group is not None and group.state is not S.DEAD else {}
         if topics is None:
             by_topic: dict[str, list[int]] = {}
@@ -1061,7 +1141,7 @@ class GroupCoordinator:
             base = _expiration_base(group)
             expired = []
             if base is not None:
-                keep = (group.subscribed_topics() or set()) if group.state is S.STABLE else set()
+                keep = _kept_topics(group)
                 for tp, o in group.offsets.items():
                     if tp[0] in keep or group.has_pending_txn_offsets(tp):
                         continue
@@ -1075,7 +1155,7 @@ class GroupCoordinator:
             expired_count += len(expired)
             if group.is_empty_and_offsetless():
                 log.info("Group %s is empty with no offsets left; deleting it", group.group_id)
-                records.append(group_tombstone(group.group_id))
+                records.extend(_tombstones(group))
                 self._remove_group(group)
         for p, records in by_partition.items():
             if records:
@@ -1084,9 +1164,13 @@ class GroupCoordinator:
                     log.warning("Failed to write expired offsets of %s-%d: %s", GROUP_METADATA_TOPIC, p, error.name)
         return expired_count
 
-    def _remove_group(self, group: ClassicGroup) -> None:
-        group.transition(GroupEvent.REMOVE, self._now())
+    def _remove_group(self, group: ClassicGroup | ConsumerGroup) -> None:
         self.groups.pop(group.group_id, None)
+        if isinstance(group, ConsumerGroup):
+            self.consumer.cancel_group_timers(group)
+            group.dead = True
+            return
+        group.transition(GroupEvent.REMOVE, self._now())
         self.timer.cancel(("join", group.group_id))
         self.timer.cancel(("sync", group.group_id))
 
@@ -1100,6 +1184,10 @@ class GroupCoordinator:
             return D.DescribedGroup(error_code=error, group_id=group_id, group_state="", protocol_type="",
                                     protocol_data="")
         group = self.groups.get(group_id)
+        if isinstance(group, ConsumerGroup):
+            return D.DescribedGroup(error_code=ErrorCode.GROUP_ID_NOT_FOUND, group_id=group_id,
+                                    error_message=f"Group {group_id} is not a classic group.",
+                                    group_state=S.DEAD.value, protocol_type="", protocol_data="")
         if group is None or group.state is S.DEAD:
             return D.DescribedGroup(error_code=ErrorCode.GROUP_ID_NOT_FOUND, group_id=group_id,
                                     group_state=S.DEAD.value, protocol_type="", protocol_data="")
@@ -1120,15 +1208,17 @@ class GroupCoordinator:
 
     def list_groups(self, states: Sequence[str] = (), types: Sequence[str] = ()) -> list[ListedGroup]:
         """ListGroups over the loaded partitions; filters are case-insensitive (KIP-518, KIP-1043)."""
-        wanted = {parse_state(s) for s in states}
+        wanted = {s.lower() for s in states}
         type_names = {t.lower() for t in types}
         out = []
         for group in self.groups.values():
-            if group.state is S.DEAD or (states and group.state not in wanted):
+            group_type = _CONSUMER if isinstance(group, ConsumerGroup) else _CLASSIC
+            state = group.state.value
+            if state == S.DEAD.value or (states and state.lower() not in wanted):
                 continue
-            if types and _CLASSIC not in type_names:
+            if types and group_type not in type_names:
                 continue
-            out.append(ListedGroup(group.group_id, group.protocol_type or "", group.state.value, _CLASSIC))
+            out.append(ListedGroup(group.group_id, group.protocol_type or "", state, group_type))
         return out
 
     async def delete_groups(self, group_ids: Sequence[str]) -> list[ErrorCode]:
@@ -1142,14 +1232,16 @@ class GroupCoordinator:
             group = self.groups.get(group_id) if error is None else None
             if error is None and (group is None or group.state is S.DEAD):
                 error = ErrorCode.GROUP_ID_NOT_FOUND
-            if error is None and group is not None and group.state is not S.EMPTY:
+            if error is None and group is not None and not _is_empty(group):
                 error = ErrorCode.NON_EMPTY_GROUP
+            if error is None and isinstance(group, ConsumerGroup) and group.dead:
+                error = ErrorCode.GROUP_ID_NOT_FOUND
             if error is not None or group is None:
                 results.append(error or ErrorCode.UNKNOWN_SERVER_ERROR)
                 continue
             records = by_partition.setdefault(self.partition_for(group_id), [])
             records.extend(offset_commit_record(group_id, t, p, None) for t, p in group.offsets)
-            records.append(group_tombstone(group_id))
+            records.extend(_tombstones(group))
             for producer_id in group.pending_txn_offsets:
                 self._txn_groups.get(producer_id, set()).discard(group_id)
             self._remove_group(group)
@@ -1172,9 +1264,30 @@ class _JoinRequest(NamedTuple):
     client_host: str
 
 
-def _expiration_base(group: ClassicGroup) -> int | None:
+def _is_empty(group: ClassicGroup | ConsumerGroup) -> bool:
+    return group.is_empty() if isinstance(group, ConsumerGroup) else group.state is S.EMPTY
+
+
+def _tombstones(group: ClassicGroup | ConsumerGroup) -> list[KeyValue]:
+    """The records deleting a group's membership (its offsets are tombstoned apart)."""
+    if isinstance(group, ConsumerGroup):
+        return consumer_group_tombstones(group)
+    return [group_tombstone(group.group_id)]
+
+
+def _kept_topics(group: ClassicGroup | ConsumerGroup) -> set[str]:
+    """Topics whose offsets do not expire: those the members subscribe to."""
+    if isinstance(group, ConsumerGroup):
+        return group.subscribed_topics()
+    return (group.subscribed_topics() or set()) if group.state is S.STABLE else set()
+
+
+def _expiration_base(group: ClassicGroup | ConsumerGroup) -> int | None:
     """What an offset's age counts from (``ClassicGroup.offsetExpirationCondition``):
-    -1 for its commit time, a timestamp for all of them, None when nothing expires."""
+    -1 for its commit time, a timestamp for all of them, None when nothing expires.
+    A consumer group's offsets age from their commit (``ConsumerGroup.offsetExpirationCondition``)."""
+    if isinstance(group, ConsumerGroup):
+        return -1
     if group.protocol_type:
         if group.state is S.EMPTY:
             return group.current_state_timestamp if group.current_state_timestamp is not None else -1

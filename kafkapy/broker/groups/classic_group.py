@@ -14,13 +14,17 @@ Task-safety: used on the trio thread only.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 import trio
 
+from kafkapy.broker.groups.group_offsets import (  # noqa: F401  (re-exported)
+    GroupOffsets,
+    OffsetAndMetadata,
+    TopicPartitionKey,
+)
 from kafkapy.broker.groups.state import GroupEvent, GroupState, next_state
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
@@ -31,9 +35,6 @@ T = TypeVar("T")
 CONSUMER_PROTOCOL_TYPE = "consumer"
 #: The member id a first JoinGroup carries (``JoinGroupRequest.UNKNOWN_MEMBER_ID``).
 UNKNOWN_MEMBER_ID = ""
-
-TopicPartitionKey = tuple[str, int]
-
 
 class Waiter(Generic[T]):
     """One response a blocked request waits for; completed at most once."""
@@ -60,18 +61,6 @@ class Waiter(Generic[T]):
         await self._event.wait()
         assert self.result is not None
         return self.result
-
-
-@dataclasses.dataclass(slots=True)
-class OffsetAndMetadata:
-    """A committed offset as ``OffsetCommitValue`` stores it; ``expire_timestamp`` None
-    unless an old client gave a retention time (OffsetCommit v2-4)."""
-
-    offset: int
-    leader_epoch: int
-    metadata: str
-    commit_timestamp: int
-    expire_timestamp: int | None = None
 
 
 class Member:
@@ -134,7 +123,7 @@ class Member:
         return next(name for name, _ in self.protocols if name in candidates)
 
 
-class ClassicGroup:
+class ClassicGroup(GroupOffsets):
     """A classic group's soft state (see the module doc).
 
     Invariants: ``leader_id`` is a member id or None; every static member's instance
@@ -143,6 +132,7 @@ class ClassicGroup:
     """
 
     def __init__(self, group_id: str, now_ms: int, state: GroupState = GroupState.EMPTY) -> None:
+        super().__init__()
         self.group_id = group_id
         self.state = state
         self.previous_state = state
@@ -159,9 +149,6 @@ class ClassicGroup:
         self.pending_sync_members: set[str] = set()
         #: A member joined during the initial delay (Kafka's ``newMemberAdded``).
         self.new_member_added = False
-        self.offsets: dict[TopicPartitionKey, OffsetAndMetadata] = {}
-        #: producer id -> offsets staged by TxnOffsetCommit, visible once committed.
-        self.pending_txn_offsets: dict[int, dict[TopicPartitionKey, OffsetAndMetadata]] = {}
 
     def __repr__(self) -> str:
         return f"<ClassicGroup {self.group_id!r} {self.state.value} gen={self.generation_id} members={len(self.members)}>"
@@ -317,7 +304,9 @@ class ClassicGroup:
         (another protocol type, or metadata that does not parse)."""
         if self.protocol_type != CONSUMER_PROTOCOL_TYPE or self.protocol_name is None:
             return None
-        from kafkapy.wire.messages.consumer_protocol_subscription import ConsumerProtocolSubscription
+        from kafkapy.wire.messages.consumer_protocol_subscription import (
+            ConsumerProtocolSubscription,
+        )
 
         topics: set[str] = set()
         for m in self.members.values():
@@ -333,12 +322,9 @@ class ClassicGroup:
 
     # --- offsets ----------------------------------------------------------------------
 
-    def has_pending_txn_offsets(self, tp: TopicPartitionKey) -> bool:
-        return any(tp in staged for staged in self.pending_txn_offsets.values())
-
     def is_empty_and_offsetless(self) -> bool:
         """Nothing left to keep: Empty, no committed and no pending offsets."""
-        return self.state is GroupState.EMPTY and not self.offsets and not self.pending_txn_offsets
+        return self.state is GroupState.EMPTY and not self.has_offsets()
 
 
 def decode_versioned(cls: Any, data: bytes) -> Any:

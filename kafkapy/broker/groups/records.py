@@ -12,8 +12,9 @@ key version  key                          value (its own int16 version first)
 ==========  ===========================  =====================================
 
 A null value is a tombstone: the offset, or the whole group, is deleted (compaction
-then drops the key). Keys of other versions (KIP-848 consumer groups, share groups)
-are skipped on replay.
+then drops the key). KIP-848 consumer groups' records (key versions 3-8) are decoded
+by :mod:`~kafkapy.broker.groups.consumer_records`; other versions (share and streams
+groups) are skipped on replay.
 
 Offsets of a transaction (TxnOffsetCommit) are written in transactional batches of
 the producer and become visible when its COMMIT marker follows in the same partition;
@@ -27,7 +28,15 @@ import struct
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from kafkapy.broker.groups.classic_group import ClassicGroup, OffsetAndMetadata, decode_versioned
+from kafkapy.broker.groups.classic_group import (
+    ClassicGroup,
+    OffsetAndMetadata,
+    decode_versioned,
+)
+from kafkapy.broker.groups.consumer_records import (
+    ConsumerRecord,
+    decode_consumer_record,
+)
 from kafkapy.wire.buffers import FileRegion
 from kafkapy.wire.messages.group_metadata_key import GroupMetadataKey
 from kafkapy.wire.messages.group_metadata_value import GroupMetadataValue
@@ -153,10 +162,10 @@ class LogBatch(NamedTuple):
 
     producer_id: int | None
     producer_epoch: int
-    records: list[OffsetRecord | GroupRecord]
+    records: list[OffsetRecord | GroupRecord | ConsumerRecord]
 
 
-def decode_record(key: bytes | None, value: bytes | None) -> OffsetRecord | GroupRecord | None:
+def decode_record(key: bytes | None, value: bytes | None) -> OffsetRecord | GroupRecord | ConsumerRecord | None:
     """A coordinator record, or None for record types this coordinator does not keep.
 
     Raises:
@@ -176,7 +185,7 @@ def decode_record(key: bytes | None, value: bytes | None) -> OffsetRecord | Grou
     if version == GROUP_METADATA_KEY_VERSION:
         k2 = GroupMetadataKey.decode(memoryview(key), 2, 0)[0]
         return GroupRecord(k2.group, None if value is None else decode_versioned(GroupMetadataValue, value))
-    return None
+    return decode_consumer_record(version, key, value)
 
 
 def read_partition(log: object, start_offset: int | None = None) -> Iterator[LogBatch | TxnMarker]:

@@ -1,9 +1,11 @@
-"""The classic group protocol and group admin, answered by the group coordinator.
+"""The group protocols and group admin, answered by the group coordinator.
 
 JoinGroup (key 11) v0-9, SyncGroup (key 14) v0-5, Heartbeat (key 12) v0-4,
 LeaveGroup (key 13) v0-5, DescribeGroups (key 15) v0-6, ListGroups (key 16) v0-5,
-DeleteGroups (key 42) v0-2. The logic is :mod:`kafkapy.broker.group_coordinator`'s;
-these functions translate versions.
+DeleteGroups (key 42) v0-2, ConsumerGroupHeartbeat (key 68) v0-1,
+ConsumerGroupDescribe (key 69) v0-1. The logic is
+:mod:`kafkapy.broker.group_coordinator`'s (KIP-848 consumer groups:
+:mod:`kafkapy.broker.groups.consumer_coordinator`); these functions translate versions.
 
 Version notes:
     JoinGroup v1+ rebalance timeout (v0: the session timeout); v4+ a first join of a
@@ -16,10 +18,15 @@ Version notes:
     LeaveGroup v0-2 one member id; v3+ a batch of members by id or instance id; v5 reason.
     DescribeGroups v3+ authorized operations; v4+ instance ids; v6 GROUP_ID_NOT_FOUND
     for unknown groups (before: state Dead, no error).
-    ListGroups v4+ state filter (KIP-518), v5+ type filter (KIP-848; every group here
-    is "classic").
-Not implemented: KIP-848 consumer groups (ConsumerGroupHeartbeat and
-ConsumerGroupDescribe are not advertised), authorization.
+    ListGroups v4+ state filter (KIP-518), v5+ type filter (KIP-848: "classic" or
+    "consumer").
+    DescribeGroups answers GROUP_ID_NOT_FOUND for a KIP-848 consumer group, and
+    ConsumerGroupDescribe for a classic one, as Kafka does (admin clients try one,
+    then the other).
+    ConsumerGroupHeartbeat v1 (KIP-1082): the client generates its member id (v0: the
+    coordinator does) and may subscribe with a regex.
+    ConsumerGroupDescribe v1: member type (KIP-1099; always "consumer" here).
+Not implemented: authorization, classic members of consumer groups.
 """
 
 from __future__ import annotations
@@ -29,8 +36,22 @@ from kafkapy.broker.groups.classic_group import protocols_of
 from kafkapy.broker.registry import handles
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.delete_groups import DeleteGroupsRequest, DeleteGroupsResponse
-from kafkapy.wire.messages.describe_groups import DescribeGroupsRequest, DescribeGroupsResponse
+from kafkapy.wire.messages.consumer_group_describe import (
+    ConsumerGroupDescribeRequest,
+    ConsumerGroupDescribeResponse,
+)
+from kafkapy.wire.messages.consumer_group_heartbeat import (
+    ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse,
+)
+from kafkapy.wire.messages.delete_groups import (
+    DeleteGroupsRequest,
+    DeleteGroupsResponse,
+)
+from kafkapy.wire.messages.describe_groups import (
+    DescribeGroupsRequest,
+    DescribeGroupsResponse,
+)
 from kafkapy.wire.messages.heartbeat import HeartbeatRequest, HeartbeatResponse
 from kafkapy.wire.messages.join_group import JoinGroupRequest, JoinGroupResponse
 from kafkapy.wire.messages.leave_group import LeaveGroupRequest, LeaveGroupResponse
@@ -121,7 +142,7 @@ def handle_describe_groups(ctx: RequestContext, request: DescribeGroupsRequest) 
         described = ctx.broker.groups.describe_group(group_id)
         if described.error_code == ErrorCode.GROUP_ID_NOT_FOUND:
             if ctx.version >= 6:
-                described.error_message = f"Group {group_id} not found."
+                described.error_message = described.error_message or f"Group {group_id} not found."
             else:
                 described.error_code = ErrorCode.NONE
         described.authorized_operations = _GROUP_OPS if with_ops else _OPS_NOT_REQUESTED
@@ -147,3 +168,21 @@ async def handle_delete_groups(ctx: RequestContext, request: DeleteGroupsRequest
     return DeleteGroupsResponse(results=[
         DeleteGroupsResponse.DeletableGroupResult(group_id=name, error_code=code) for name, code in zip(names, errors, strict=True)
     ])
+
+
+@handles(ApiKey.CONSUMER_GROUP_HEARTBEAT, versions=(0, 1))
+async def handle_consumer_group_heartbeat(ctx: RequestContext,
+                                          request: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
+    return await ctx.broker.groups.consumer.heartbeat(request, version=ctx.version, client_id=ctx.client_id,
+                                                      client_host=client_host(ctx))
+
+
+@handles(ApiKey.CONSUMER_GROUP_DESCRIBE, versions=(0, 1))
+def handle_consumer_group_describe(ctx: RequestContext,
+                                   request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse:
+    groups = []
+    for group_id in request.group_ids:
+        described = ctx.broker.groups.consumer.describe(group_id)
+        described.authorized_operations = _GROUP_OPS if request.include_authorized_operations else _OPS_NOT_REQUESTED
+        groups.append(described)
+    return ConsumerGroupDescribeResponse(groups=groups)

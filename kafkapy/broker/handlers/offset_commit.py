@@ -19,7 +19,10 @@ Version notes:
     GROUP_ID_NOT_FOUND, not ILLEGAL_GENERATION, for an unknown group with a generation.
     OffsetFetch v2+ request-level error and null topics = all; v5+ leader epoch; v6+
     flexible; v7+ require_stable; v8+ several groups; v9 member id/epoch (checked only
-    for KIP-848 groups, so not here).
+    for KIP-848 consumer groups: UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH).
+    OffsetCommit to a KIP-848 consumer group: the generation field carries the member
+    epoch (STALE_MEMBER_EPOCH when it is not the member's); its members must use v9+
+    (UNSUPPORTED_VERSION), an empty group takes commits without a member.
     OffsetDelete: GROUP_SUBSCRIBED_TO_TOPIC for a topic a member of a non-empty
     consumer group subscribes to; NON_EMPTY_GROUP for non-empty groups of other
     protocol types.
@@ -33,8 +36,14 @@ from kafkapy.broker.group_coordinator import CommitOffset, FetchedOffset
 from kafkapy.broker.registry import handles
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.messages.offset_commit import OffsetCommitRequest, OffsetCommitResponse
-from kafkapy.wire.messages.offset_delete import OffsetDeleteRequest, OffsetDeleteResponse
+from kafkapy.wire.messages.offset_commit import (
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+)
+from kafkapy.wire.messages.offset_delete import (
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
+)
 from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
 
 
@@ -66,8 +75,10 @@ async def handle_offset_commit(ctx: RequestContext, request: OffsetCommitRequest
 
 
 def _fetch_group(ctx: RequestContext, group_id: str, topics: list[tuple[str, list[int]]] | None,
-                 require_stable: bool) -> tuple[ErrorCode, list[tuple[str, list[FetchedOffset]]]]:
-    error, found = ctx.broker.groups.fetch_offsets(group_id, topics, require_stable=require_stable)
+                 require_stable: bool, member_id: str | None = None,
+                 member_epoch: int = -1) -> tuple[ErrorCode, list[tuple[str, list[FetchedOffset]]]]:
+    error, found = ctx.broker.groups.fetch_offsets(group_id, topics, require_stable=require_stable,
+                                                   member_id=member_id, member_epoch=member_epoch)
     if error != ErrorCode.NONE and ctx.version < 2:
         # v0-1 have no request-level error: every partition carries it.
         found = [(t, [FetchedOffset(p, -1, -1, "", error) for p in ps]) for t, ps in topics or []]
@@ -92,7 +103,8 @@ def handle_offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> Off
     groups = []
     for g in request.groups:
         topics = None if g.topics is None else [(t.name, list(t.partition_indexes)) for t in g.topics]
-        error, found = _fetch_group(ctx, g.group_id, topics, require_stable)
+        member = (g.member_id, g.member_epoch) if v >= 9 else (None, -1)
+        error, found = _fetch_group(ctx, g.group_id, topics, require_stable, *member)
         groups.append(R.OffsetFetchResponseGroup(group_id=g.group_id, error_code=error, topics=[
             R.OffsetFetchResponseTopics(name=name, partitions=[
                 R.OffsetFetchResponsePartitions(partition_index=o.partition, committed_offset=o.offset,
