@@ -30,9 +30,6 @@ BROKER_CONFIGS_LISTENERS = (BrokerConfig.field_name("listeners"), BrokerConfig.f
 _BROKER_ROLE = "broker"
 #: How long a stopping node waits for the controller to fence it (controlled shutdown).
 _CONTROLLED_SHUTDOWN_S = 5.0
-#: Where the metadata log goes inside the first data directory when
-#: ``metadata.log.dir`` is not set.
-_METADATA_SUBDIR = "kraft-metadata"
 _CONTROLLER_ROLE = "controller"
 #: The security protocols Kafka knows, by name (``SecurityProtocol`` ids).
 _SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
@@ -248,10 +245,8 @@ class _Quorum:
             raft_log: Any = MemoryLog(KafkaSnapshotCodec())
             store: Any = MemoryQuorumStateStore()
         else:
-            # Kafka keeps __cluster_metadata-0 in the first data directory by default; the
-            # log manager here would open it as a topic partition, so the default is a
-            # subdirectory the log manager does not read.
-            metadata_dir = config.metadata_log_dir or os.path.join(config.data_dirs[0], _METADATA_SUBDIR)
+            # __cluster_metadata-0 goes in the first data directory unless metadata.log.dir says otherwise.
+            metadata_dir = config.metadata_log_dir or config.data_dirs[0]
             raft_log = FileRaftLog.open(metadata_dir)
             store = FileQuorumStateStore(os.path.join(metadata_dir, f"{METADATA_TOPIC}-{METADATA_PARTITION}"))
         self.transport = KafkaRaftTransport(config.node_id, self.listener, voters,

@@ -55,6 +55,10 @@ META_PROPERTIES_VERSION = "1"
 TopicPartition = tuple[str, int]
 
 
+#: KRaft's metadata log sits in the (first) data directory as in Kafka, but it is the
+#: Raft layer's log, not a topic partition: the log manager leaves it alone.
+METADATA_LOG_DIR_NAME = "__cluster_metadata-0"
+
 class LogManager:
     """The logs of one data directory (or of memory); see the module doc.
 
@@ -114,7 +118,7 @@ class LogManager:
                 shutil.rmtree(path, ignore_errors=True)
                 continue
             tp = parse_log_dir_name(name)
-            if tp is None:
+            if tp is None or name == METADATA_LOG_DIR_NAME:
                 continue
             log = PartitionLog.open(
                 path,

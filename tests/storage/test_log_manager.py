@@ -122,3 +122,16 @@ def test_checkpoint_rejects_malformed_files(tmp_path):
     Path(path).write_text("1\n0\n")
     with pytest.raises(StorageError):
         read_offset_checkpoint(path)
+
+
+def test_the_metadata_log_in_the_data_dir_is_left_alone(tmp_path):
+    metadata = tmp_path / "__cluster_metadata-0"
+    metadata.mkdir()
+    (metadata / "00000000000000000000.log").write_bytes(batch(3))
+    (metadata / "quorum-state").write_text("{}")
+    manager = open_manager(tmp_path)
+    manager.get_or_create_log("orders", 0, now_ms=0)
+    assert list(manager.logs) == [("orders", 0)]
+    manager.close(now_ms=1)
+    assert sorted(p.name for p in metadata.iterdir()) == ["00000000000000000000.log", "quorum-state"]
+    assert "__cluster_metadata" not in Path(tmp_path / "recovery-point-offset-checkpoint").read_text()
