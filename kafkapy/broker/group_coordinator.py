@@ -915,8 +915,11 @@ class GroupCoordinator:
             return None, group
         if isinstance(group, ConsumerGroup):
             # For consumer groups the generation field carries the member epoch.
-            return self.consumer.validate_offset_commit(group, member_id, generation_id, transactional=transactional,
-                                                        version=version), group
+            error = self.consumer.validate_offset_commit(group, member_id, generation_id, transactional=transactional,
+                                                         version=version)
+            if transactional and error == ErrorCode.STALE_MEMBER_EPOCH:
+                error = ErrorCode.ILLEGAL_GENERATION  # TxnOffsetCommit has no STALE_MEMBER_EPOCH (Kafka maps it so)
+            return error, group
         return self._validate_offset_commit(group, member_id, group_instance_id, generation_id,
                                             transactional=transactional), group
 
