@@ -7,11 +7,17 @@ admin view (ConsumerGroupDescribe, ListGroups). The protocol tests drive
 ConsumerGroupHeartbeat over one connection to check epochs, reconciliation (a
 partition goes to its new owner only after the old owner revoked it), fencing,
 leaving, static members, offset commits with member epochs, the coexistence with
-classic groups, and a group rebuilt from ``__consumer_offsets`` after a restart.
+classic groups, offset and group deletion, session and rebalance timeouts, and a
+group rebuilt from ``__consumer_offsets`` after a restart.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -24,11 +30,13 @@ from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.consumer_group_describe import ConsumerGroupDescribeRequest
 from kafkapy.wire.messages.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
+from kafkapy.wire.messages.delete_groups import DeleteGroupsRequest
 from kafkapy.wire.messages.describe_groups import DescribeGroupsRequest
 from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.join_group import JoinGroupRequest
 from kafkapy.wire.messages.list_groups import ListGroupsRequest
 from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
+from kafkapy.wire.messages.offset_delete import OffsetDeleteRequest
 from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest
 from tests.broker.test_groups import (
     assigned,
@@ -461,3 +469,126 @@ def test_librdkafka_commit_through_member_epoch_is_visible_to_committed(kip848_b
         c.close()
     assert [(tp.partition, tp.offset) for tp in committed] == [(0, 3), (1, 4)]
     assert committed[0].metadata == "m3"
+
+
+def test_offset_delete_and_delete_groups(kip848_broker, group):
+    topic, other = unique("kip848-del"), unique("kip848-other")
+    kip848_broker.create_topics(topic, other, partitions=1)
+    a = group.join([topic])
+    C = OffsetCommitRequest
+    group.conn.request(C(group_id=group.group_id, generation_id_or_member_epoch=a.member_epoch, member_id=a.member_id,
+                         topics=[C.OffsetCommitRequestTopic(name=t, partitions=[
+                             C.OffsetCommitRequestPartition(partition_index=0, committed_offset=1)])
+                             for t in (topic, other)]), 9)
+    D = OffsetDeleteRequest
+    deleted = group.conn.request(D(group_id=group.group_id, topics=[
+        D.OffsetDeleteRequestTopic(name=t, partitions=[D.OffsetDeleteRequestPartition(partition_index=0)])
+        for t in (topic, other)]), 0)
+    assert [t.partitions[0].error_code for t in deleted.topics] == [Q.GROUP_SUBSCRIBED_TO_TOPIC, 0]
+
+    def delete() -> int:
+        return group.conn.request(DeleteGroupsRequest(groups_names=[group.group_id]), 2).results[0].error_code
+
+    assert delete() == Q.NON_EMPTY_GROUP
+    assert group.heartbeat(a.member_id, -1).error_code == 0
+    assert delete() == 0
+    assert kip848_broker.committed_offsets(group.group_id) == {}
+    described = group.conn.request(ConsumerGroupDescribeRequest(group_ids=[group.group_id]), 1).groups[0]
+    assert described.error_code == Q.GROUP_ID_NOT_FOUND
+
+
+# --- timeouts -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_session_broker() -> Iterator[Broker]:
+    with Broker({**CONSUMER_PROTOCOL_CONFIG, "group.consumer.session.timeout.ms": "1000"}) as b:
+        yield b
+
+
+def heartbeat_until(group: Group, member_id: str, epoch: int, done, *, timeout_s: float = 30):
+    """Heartbeat (like a live member) until ``done(response)``; returns that response."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = group.heartbeat(member_id, epoch, topic_partitions=[])
+        assert response.error_code == 0
+        if done(response):
+            return response
+        epoch = response.member_epoch
+        time.sleep(0.1)
+    raise AssertionError("the condition was not reached")
+
+
+def test_member_without_heartbeats_is_removed_after_the_session_timeout(short_session_broker):
+    topic = unique("kip848-session")
+    short_session_broker.create_topics(topic, partitions=2)
+    g = Group(short_session_broker, unique("g"))
+    try:
+        a = g.join([topic], member_id="a")
+        b = g.join([topic], member_id="b")
+        assert parts(b) == set()
+        # a goes silent holding both partitions: once its session expires they are b's.
+        last = heartbeat_until(g, "b", b.member_epoch, lambda r: r.assignment is not None and parts(r) == {0, 1})
+        assert last.member_epoch == 3  # a's removal bumped the group epoch
+        assert g.heartbeat("a", a.member_epoch).error_code == Q.UNKNOWN_MEMBER_ID
+    finally:
+        g.close()
+
+
+def test_member_that_does_not_revoke_in_time_is_fenced(short_session_broker):
+    topic = unique("kip848-rebalance")
+    short_session_broker.create_topics(topic, partitions=2)
+    g = Group(short_session_broker, unique("g"))
+    try:
+        tid = topic_id(short_session_broker, topic)
+        g.join([topic], member_id="a", rebalance_timeout_ms=300)
+        b = g.join([topic], member_id="b", rebalance_timeout_ms=30_000)
+        # a is told to revoke one partition and keeps heartbeating without doing so.
+        told = g.heartbeat("a", 1, topic_partitions=owned(tid, {0, 1}))
+        assert told.member_epoch == 1 and len(parts(told)) == 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answer = g.heartbeat("a", 1, topic_partitions=owned(tid, {0, 1}))
+            if answer.error_code != 0:
+                break
+            time.sleep(0.05)
+        assert answer.error_code == Q.UNKNOWN_MEMBER_ID  # fenced out at its rebalance timeout
+        heartbeat_until(g, "b", b.member_epoch, lambda r: r.assignment is not None and parts(r) == {0, 1})
+    finally:
+        g.close()
+
+
+_KILLED_MEMBER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "group.protocol": "consumer",
+              "auto.offset.reset": "earliest"})
+c.subscribe([sys.argv[3]])
+while True:
+    c.poll(0.1)
+    if c.assignment():
+        print("assigned", flush=True)
+        time.sleep(0.05)
+"""
+
+
+def test_killed_librdkafka_member_is_taken_over_after_the_session_timeout(short_session_broker):
+    bootstrap = short_session_broker.bootstrap_servers
+    topic, group = unique("kip848-kill"), unique("g")
+    create_topic(bootstrap, topic, 4)
+    survivor = consumer(bootstrap, group)
+    victim = subprocess.Popen([sys.executable, "-c", _KILLED_MEMBER, bootstrap, group, topic],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert victim.stdout is not None
+        assert victim.stdout.readline().strip() == "assigned"
+        survivor.subscribe([topic])
+        assert poll_until([survivor], lambda: len(assigned(survivor)) == 2)
+        victim.send_signal(signal.SIGKILL)  # no leave: only the session timeout tells
+        victim.wait(10)
+        assert poll_until([survivor], lambda: assigned(survivor) == {0, 1, 2, 3})
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
+        survivor.close()
