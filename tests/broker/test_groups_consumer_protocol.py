@@ -592,3 +592,25 @@ def test_killed_librdkafka_member_is_taken_over_after_the_session_timeout(short_
             victim.kill()
             victim.wait()
         survivor.close()
+
+
+def test_a_heartbeat_whose_records_cannot_be_written_changes_nothing(kip848_broker, group):
+    topic = unique("kip848-offline")
+    kip848_broker.create_topics(topic, partitions=2)
+    a = group.join([topic], member_id="a")
+    log = kip848_broker.call(lambda: kip848_broker.core.replicas.get("__consumer_offsets", 0).log)
+
+    def set_offline(offline: bool) -> None:
+        log.offline = offline
+
+    kip848_broker.call(set_offline, True)
+    try:
+        assert group.join([topic], member_id="b").error_code == Q.NOT_COORDINATOR
+        assert group.heartbeat("a", -1).error_code == Q.NOT_COORDINATOR
+    finally:
+        kip848_broker.call(set_offline, False)
+    described = group.conn.request(ConsumerGroupDescribeRequest(group_ids=[group.group_id]), 1).groups[0]
+    assert (described.group_epoch, [m.member_id for m in described.members]) == (1, ["a"])
+    assert group.heartbeat("a", a.member_epoch, topic_partitions=[]).member_epoch == 1
+    b = group.join([topic], member_id="b")
+    assert (b.error_code, b.member_epoch) == (0, 2)

@@ -160,7 +160,13 @@ class ConsumerGroupCoordinator:
 
     async def heartbeat(self, r: ConsumerGroupHeartbeatRequest, *, version: int, client_id: str,
                         client_host: str) -> HeartbeatResponse:
-        """One ConsumerGroupHeartbeat (see the module doc); errors are in the answer."""
+        """One ConsumerGroupHeartbeat (see the module doc); errors are in the answer.
+
+        The group changes in memory first; if its records cannot be appended, the
+        change is undone (Kafka's coordinator reverts to its last snapshot alike).
+        """
+        before = self.c.groups.get(r.group_id)
+        saved = before.snapshot() if isinstance(before, ConsumerGroup) else None
         try:
             self._validate(r, version)
             error = self.c.coordinator_error(r.group_id)
@@ -172,11 +178,18 @@ class ConsumerGroupCoordinator:
                 group, records, response = self._heartbeat(r, version, client_id, client_host)
         except HeartbeatError as exc:
             return HeartbeatResponse(error_code=exc.code, error_message=exc.message)
-        if records:
-            error = await self.c._store(self.c.partition_for(group.group_id), records)
-            if error != ErrorCode.NONE:
-                return HeartbeatResponse(error_code=error)
-        return response
+        if not records:
+            return response
+        p = self.c.partition_for(group.group_id)
+        error, next_offset = self.c._append(p, records)
+        if error != ErrorCode.NONE:
+            if saved is not None and isinstance(before, ConsumerGroup):
+                before.restore(saved)
+            elif before is None and self.c.groups.get(r.group_id) is group:
+                del self.c.groups[r.group_id]
+            return HeartbeatResponse(error_code=error)
+        error = await self.c._await_replicated(p, next_offset)
+        return response if error == ErrorCode.NONE else HeartbeatResponse(error_code=error)
 
     def _validate(self, r: ConsumerGroupHeartbeatRequest, version: int) -> None:
         """``throwIfConsumerGroupHeartbeatRequestIsInvalid``."""

@@ -204,6 +204,15 @@ class ConsumerGroup(GroupOffsets):
             return ConsumerGroupState.RECONCILING
         return ConsumerGroupState.STABLE
 
+    def snapshot(self) -> tuple[object, ...]:
+        """What :meth:`restore` needs to undo changes (members are never mutated in place)."""
+        return (self.group_epoch, self.assignment_epoch, self.metadata_hash, dict(self.members),
+                dict(self.static_members), dict(self.target), dict(self.partition_epochs))
+
+    def restore(self, saved: tuple[object, ...]) -> None:
+        (self.group_epoch, self.assignment_epoch, self.metadata_hash, self.members, self.static_members,  # type: ignore[assignment]
+         self.target, self.partition_epochs) = saved
+
     def is_empty(self) -> bool:
         return not self.members
 
