@@ -1,7 +1,13 @@
-"""The group coordinator: classic consumer groups and their offsets, stored in ``__consumer_offsets``.
+"""The group coordinator: consumer groups and their offsets, stored in ``__consumer_offsets``.
 
-Theory of operation (Kafka 4's ``GroupMetadataManager`` + ``OffsetMetadataManager`` for
-classic groups, on trio instead of the coordinator runtime):
+Theory of operation (Kafka 4's ``GroupMetadataManager`` + ``OffsetMetadataManager``, on
+trio instead of the coordinator runtime). ``groups`` holds both kinds of group by id:
+classic groups (below) and KIP-848 consumer groups, whose protocol lives in
+:mod:`~kafkapy.broker.groups.consumer_coordinator` (``self.consumer``). Offsets,
+deletion, expiry and listing serve both. A classic JoinGroup for a consumer group with
+members answers INCONSISTENT_GROUP_PROTOCOL, a ConsumerGroupHeartbeat for a classic
+group with members GROUP_ID_NOT_FOUND; an empty group is converted to the other
+protocol, keeping its offsets.
 
 * **Ownership.** A group lives in partition ``partition_for(group_id)`` of
   ``__consumer_offsets``; this node coordinates the groups of the partitions it leads.
