@@ -99,6 +99,12 @@ def leader_answer(address: str) -> Any | None:
     return partition if partition.error_code == ErrorCode.NONE else None
 
 
+def hw_at_least(cluster: Cluster, leader: int, offset: int) -> Any | None:
+    """The leader's DescribeQuorum partition once its high watermark is at ``offset`` or past it."""
+    partition = describe_quorum(controller_address(cluster.nodes[leader])).topics[0].partitions[0]
+    return partition if partition.error_code == ErrorCode.NONE and partition.high_watermark >= offset else None
+
+
 def quorum_leader(cluster: Cluster) -> tuple[int, Any]:
     """The leader as every running node's controller listener tells it: the leader
     answers, every other voter answers NOT_LEADER_OR_FOLLOWER (as Kafka's do)."""
@@ -257,7 +263,9 @@ def test_leader_killed_new_leader_elected_and_metadata_intact(tmp_path: Path) ->
               f"(election timeout {ELECTION_TIMEOUT_MS} ms, fetch timeout {FETCH_TIMEOUT_MS} ms)")
         assert new_leader != leader
         assert after.leader_epoch > before.leader_epoch
-        assert after.high_watermark >= before.high_watermark
+        # A new leader knows its high watermark (-1 until then, as in Kafka) once an entry
+        # of its own epoch is committed.
+        after = until("the new leader's high watermark", lambda: hw_at_least(cluster, new_leader, before.high_watermark))
         # Generous bound (not a performance figure): detection takes the fetch timeout,
         # an election up to twice the election timeout, all within ten times that.
         assert elapsed_ms < 10 * (FETCH_TIMEOUT_MS + 2 * ELECTION_TIMEOUT_MS)
