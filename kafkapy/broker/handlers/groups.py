@@ -34,6 +34,7 @@ from __future__ import annotations
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.groups.classic_group import protocols_of
 from kafkapy.broker.registry import handles
+from kafkapy.kraft.metadata.features import GROUP_VERSION
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.consumer_group_describe import (
@@ -173,6 +174,9 @@ async def handle_delete_groups(ctx: RequestContext, request: DeleteGroupsRequest
 @handles(ApiKey.CONSUMER_GROUP_HEARTBEAT, versions=(0, 1))
 async def handle_consumer_group_heartbeat(ctx: RequestContext,
                                           request: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
+    if ctx.broker.image.features.get(GROUP_VERSION, 0) < 1:  # the consumer protocol is off (KIP-848)
+        return ConsumerGroupHeartbeatResponse(error_code=ErrorCode.UNSUPPORTED_VERSION,
+                                              error_message=ErrorCode.UNSUPPORTED_VERSION.message)
     return await ctx.broker.groups.consumer.heartbeat(request, version=ctx.version, client_id=ctx.client_id,
                                                       client_host=client_host(ctx))
 

@@ -4,9 +4,9 @@ bootstrap snapshot ``00000000000000000000-0000000000.checkpoint``).
 A cluster is born with its finalized features: ``metadata.version`` at 4.1-IV1 (27)
 and, as ``kafka-storage format`` gives a 4.1 cluster (``Feature.defaultLevel``: the
 highest level whose bootstrap metadata version is not above the cluster's),
-``transaction.version`` at 2. Other 4.1 features (``group.version``,
-``eligible.leader.replicas.version``) are left unfinalized because kafkapy does not
-implement what they switch on; ``kraft.version`` is a control record of the Raft layer,
+``transaction.version`` at 2 and ``group.version`` at 1. Kafka 4.1 also finalizes
+``eligible.leader.replicas.version``, left unfinalized here because kafkapy does not
+implement eligible leader replicas (KIP-966); ``kraft.version`` is a control record of the Raft layer,
 not a metadata record. Brokers, the controller included in combined mode, register at
 run time, so a one-node combined cluster needs nothing more.
 """
@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kafkapy.kraft.metadata.features import (
+    GROUP_VERSION,
+    GROUP_VERSION_LATEST,
     METADATA_VERSION,
     METADATA_VERSION_LATEST,
     TRANSACTION_VERSION,
@@ -24,7 +26,7 @@ from kafkapy.kraft.metadata.features import (
 from kafkapy.kraft.metadata.records import FeatureLevelRecord
 
 #: The feature levels of a new cluster besides ``metadata.version``.
-DEFAULT_FEATURES = {TRANSACTION_VERSION: TRANSACTION_VERSION_LATEST}
+DEFAULT_FEATURES = {TRANSACTION_VERSION: TRANSACTION_VERSION_LATEST, GROUP_VERSION: GROUP_VERSION_LATEST}
 
 
 def bootstrap_records(metadata_version: int = METADATA_VERSION_LATEST,

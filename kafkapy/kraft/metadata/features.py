@@ -15,6 +15,10 @@ KRAFT_VERSION = "kraft.version"
 #: by the partition leader). Levels 1 and 2 need ``metadata.version`` 4.0-IV2 (23).
 TRANSACTION_VERSION = "transaction.version"
 TRANSACTION_VERSION_LATEST = 2
+#: Kafka's ``GroupVersion`` (KIP-848): level 1 enables the consumer group protocol
+#: (ConsumerGroupHeartbeat); it needs ``metadata.version`` 4.0-IV0 (22).
+GROUP_VERSION = "group.version"
+GROUP_VERSION_LATEST = 1
 
 #: MetadataVersion.IBP_3_3_IV3, Kafka 4.x's MINIMUM_VERSION.
 METADATA_VERSION_MIN = 7
@@ -27,4 +31,5 @@ METADATA_VERSION_LATEST = METADATA_VERSION_4_1_IV1
 SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {
     METADATA_VERSION: (METADATA_VERSION_MIN, METADATA_VERSION_LATEST),
     TRANSACTION_VERSION: (0, TRANSACTION_VERSION_LATEST),
+    GROUP_VERSION: (0, GROUP_VERSION_LATEST),
 }
