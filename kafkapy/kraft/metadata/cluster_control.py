@@ -29,7 +29,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafkapy.kraft.metadata.image import BrokerRegistration, Endpoint, MetadataImage, Uuid
+from kafkapy.kraft.metadata.image import (
+    BrokerRegistration,
+    Endpoint,
+    MetadataImage,
+    Uuid,
+)
 from kafkapy.kraft.metadata.records import (
     BrokerEndpoint,
     BrokerFeature,
