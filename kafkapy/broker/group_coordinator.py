@@ -1227,6 +1227,10 @@ class GroupCoordinator:
                 continue
             if types and group_type not in type_names:
                 continue
+            if isinstance(group, ClassicGroup) and group.generation_id == 0 and group.is_empty_and_offsetless():
+                # Only handed out member ids (KIP-394) so far: nothing stored, and Kafka 4's
+                # coordinator lists groups as of the last committed __consumer_offsets write.
+                continue
             out.append(ListedGroup(group.group_id, group.protocol_type or "", state, group_type))
         return out
 

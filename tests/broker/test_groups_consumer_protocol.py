@@ -416,6 +416,27 @@ def test_classic_and_consumer_groups_coexist(kip848_broker, group):
         offsets_only.close()
 
 
+def test_a_group_that_only_handed_out_a_member_id_is_not_listed(kip848_broker):
+    """Kafka 4 lists groups as of their last stored write; MEMBER_ID_REQUIRED stores nothing (KIP-394)."""
+    classic = Group(kip848_broker, unique("pending"))
+    try:
+        join = JoinGroupRequest(group_id=classic.group_id, session_timeout_ms=10_000, rebalance_timeout_ms=10_000,
+                                member_id="", protocol_type="consumer",
+                                protocols=[JoinGroupRequest.JoinGroupRequestProtocol(name="range", metadata=b"")])
+        first = classic.conn.request(join, 9)
+        assert first.error_code == Q.MEMBER_ID_REQUIRED and first.member_id
+
+        def listed() -> set[str]:
+            return {g.group_id for g in classic.conn.request(ListGroupsRequest(), 5).groups}
+
+        assert classic.group_id not in listed()
+        join.member_id = first.member_id
+        assert classic.conn.request(join, 9).error_code == 0
+        assert classic.group_id in listed()
+    finally:
+        classic.close()
+
+
 def test_group_and_offsets_survive_a_restart_on_disk(tmp_path):
     topic, group_id = unique("kip848-restart"), unique("g")
     config = {**CONSUMER_PROTOCOL_CONFIG, "log.dirs": str(tmp_path)}
