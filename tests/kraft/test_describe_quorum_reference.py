@@ -11,10 +11,8 @@ checked to be wall-clock milliseconds of now; ports).
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,12 +25,9 @@ from tests.kraft.test_cluster_processes import (
     request,
     voter_ports,
 )
+from tests.reference import needs_reference
 
-KAFKA_LIBS = Path(__file__).resolve().parents[2] / "compat_tests" / ".deps" / "kafka-4.1.2" / "libs"
-
-pytestmark = pytest.mark.skipif(
-    not (KAFKA_LIBS / "kafka_2.13-4.1.2.jar").exists() or shutil.which("java") is None,
-    reason="the reference Apache Kafka (compat_tests/install.sh) or java is missing")
+pytestmark = needs_reference
 
 
 class Side:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.reference import KAFKA_LIBS
 from tools.gen_messages import OWN_SCHEMAS, load_json, parse_versions
 
-LIBS = Path(__file__).resolve().parents[2] / "compat_tests" / ".deps" / "kafka-4.1.2" / "libs"
 JARS = ["kafka-clients-4.1.2.jar", "kafka-metadata-4.1.2.jar",
         "kafka-group-coordinator-4.1.2.jar", "kafka-transaction-coordinator-4.1.2.jar"]
 
@@ -27,9 +27,9 @@ def _upstream() -> dict[str, dict]:
     import re
     out = {}
     for jar in JARS:
-        if not (LIBS / jar).exists():
+        if not (KAFKA_LIBS / jar).exists():
             continue
-        with zipfile.ZipFile(LIBS / jar) as z:
+        with zipfile.ZipFile(KAFKA_LIBS / jar) as z:
             for name in z.namelist():
                 if name.endswith(".json") and name.startswith("common/"):
                     text = re.sub(r"^\s*//.*$", "", z.read(name).decode(), flags=re.MULTILINE)
