@@ -1,12 +1,11 @@
-"""How long a new consumer group takes to start consuming.
+"""How long a new consumer group takes to start consuming, on kafkapy and on Apache Kafka.
 
 A new group of two confluent-kafka consumers (librdkafka's defaults but for
 ``group.protocol``, and no auto-commit: a member that briefly owned both partitions
 must not commit the other member's record away) subscribes to a topic of two
-partitions holding a record each. Measured: from the broker receiving the group's
-first JoinGroup (classic) or ConsumerGroupHeartbeat (KIP-848), seen by a request
-hook on the broker, to both members having received a record (each owns one
-partition by then).
+partitions holding a record each. Measured on the client: from the first member's
+``subscribe`` to both members having received a record (each owns one partition by
+then).
 
 Three setups:
   - classic protocol, ``group.initial.rebalance.delay.ms=3000`` (Kafka's default):
@@ -17,41 +16,39 @@ Three setups:
     at its default of 5000: the second member gets its partition once the first
     has revoked it, which both learn of at their next heartbeat.
 
-Run: .venv/bin/python benchmarks/groups.py [--runs 3]
+``--reference`` runs the same setups against Apache Kafka 4.1 (the compat_tests
+reference broker, installed by ``compat_tests/install.sh``), one fresh broker per setup.
+
+Run: .venv/bin/python benchmarks/groups.py [--runs 3] [--reference]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import sys
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkapy.testing import Broker
-from kafkapy.wire.apis import ApiKey
 
-_FIRST_GROUP_REQUEST = {int(ApiKey.JOIN_GROUP), int(ApiKey.CONSUMER_GROUP_HEARTBEAT)}
-
-
-class FirstJoin:
-    """A request hook remembering when a group's first JoinGroup/ConsumerGroupHeartbeat came."""
-
-    def __init__(self) -> None:
-        self.at: dict[str, float] = {}
-
-    async def __call__(self, ctx: Any, request: Any) -> None:
-        """A dispatcher request hook that lets every request through (answers None)."""
-        if ctx.header.request_api_key in _FIRST_GROUP_REQUEST:
-            self.at.setdefault(request.group_id, time.monotonic())
+SETUPS = [
+    ("classic, group.initial.rebalance.delay.ms=3000 (Kafka default)",
+     {"group.initial.rebalance.delay.ms": "3000"}, "classic"),
+    ("classic, group.initial.rebalance.delay.ms=0", {"group.initial.rebalance.delay.ms": "0"}, "classic"),
+    ("group.protocol=consumer (KIP-848), heartbeat interval 5000 ms", {}, "consumer"),
+]
 
 
-def one_run(broker: Broker, first_join: FirstJoin, protocol: str) -> float:
-    """Seconds from the first join to both members holding a record."""
-    bootstrap = broker.bootstrap_servers
+def one_run(bootstrap: str, protocol: str) -> float:
+    """Seconds from the first subscribe to both members holding a record."""
     topic, group = f"bench-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(30)
@@ -66,45 +63,52 @@ def one_run(broker: Broker, first_join: FirstJoin, protocol: str) -> float:
                          "auto.offset.reset": "earliest", "enable.auto.commit": False}) for _ in range(2)]
     got = [False, False]
     try:
+        start = time.monotonic()
         for c in members:
             c.subscribe([topic])
-        deadline = time.monotonic() + 120
+        deadline = start + 120
         while not all(got) and time.monotonic() < deadline:
             for i, c in enumerate(members):
                 m = c.poll(0.01)
                 if m is not None and m.error() is None:
                     got[i] = True
-        done = time.monotonic()
         if not all(got):
             raise RuntimeError(f"{protocol}: the group did not start within 120 s: {got} "
-                               f"{[c.assignment() for c in members]} {broker.records(topic)}")
-        return done - first_join.at[group]
+                               f"{[c.assignment() for c in members]}")
+        return time.monotonic() - start
     finally:
         for c in members:
             c.close()
 
 
-def run_setup(label: str, config: dict[str, str], protocol: str, runs: int) -> None:
-    first_join = FirstJoin()
+@contextlib.contextmanager
+def kafkapy_broker(config: dict[str, str]) -> Iterator[str]:
     with Broker(config) as broker:
-        assert broker.info is not None
-        broker.info.dispatcher.hooks.append(first_join)
-        times = [one_run(broker, first_join, protocol) for _ in range(runs)]
-    print(f"{label:<58} median {statistics.median(times):6.2f} s   "
-          f"min {min(times):6.2f} s   max {max(times):6.2f} s   ({runs} runs)", flush=True)
+        yield broker.bootstrap_servers
+
+
+@contextlib.contextmanager
+def reference_broker(config: dict[str, str]) -> Iterator[str]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # compat_tests, next to benchmarks/
+    from compat_tests.brokers import start_reference
+
+    with start_reference(overrides=config) as broker:
+        yield broker.bootstrap
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reference", action="store_true", help="also measure Apache Kafka 4.1")
     args = parser.parse_args()
-    print("New 2-member group, first JoinGroup/ConsumerGroupHeartbeat -> both members fetched a record "
-          "(confluent-kafka defaults)")
-    run_setup("classic, group.initial.rebalance.delay.ms=3000 (Kafka default)",
-              {"group.initial.rebalance.delay.ms": "3000"}, "classic", args.runs)
-    run_setup("classic, group.initial.rebalance.delay.ms=0",
-              {"group.initial.rebalance.delay.ms": "0"}, "classic", args.runs)
-    run_setup("group.protocol=consumer (KIP-848), heartbeat interval 5000 ms", {}, "consumer", args.runs)
+    print("New 2-member group, first subscribe -> both members fetched a record (confluent-kafka defaults)")
+    brokers = [("kafkapy", kafkapy_broker)] + ([("Kafka 4.1", reference_broker)] if args.reference else [])
+    for label, config, protocol in SETUPS:
+        for name, start in brokers:
+            with start(config) as bootstrap:
+                times = [one_run(bootstrap, protocol) for _ in range(args.runs)]
+            print(f"{name:<9} {label:<58} median {statistics.median(times):6.2f} s   "
+                  f"min {min(times):6.2f} s   max {max(times):6.2f} s   ({args.runs} runs)", flush=True)
 
 
 if __name__ == "__main__":

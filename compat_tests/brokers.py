@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -177,14 +178,16 @@ def _java() -> str:
 
 
 def start_reference(port: int | None = None, version: str = KAFKA_VERSION,
-                    timeout: float = 90.0) -> BrokerProcess:
-    """Format a fresh KRaft log dir and start Apache Kafka on 127.0.0.1:``port``."""
+                    timeout: float = 90.0, overrides: Mapping[str, str] | None = None) -> BrokerProcess:
+    """Format a fresh KRaft log dir and start Apache Kafka on 127.0.0.1:``port``;
+    ``overrides`` replace or add server properties (a later key wins in Java's Properties)."""
     libs = reference_libs(version)
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="kafka-reference-"))
     props = workdir / "server.properties"
+    extra = "".join(f"{key}={value}\n" for key, value in (overrides or {}).items())
     props.write_text(REFERENCE_PROPERTIES.format(
-        port=port, controller_port=free_port(), log_dir=workdir / "data"))
+        port=port, controller_port=free_port(), log_dir=workdir / "data") + extra)
     log4j = workdir / "log4j2.properties"
     log4j.write_text(LOG4J2.format(log_file=workdir / "server.log"))
     classpath = f"{libs}/*"
