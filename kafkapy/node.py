@@ -41,6 +41,7 @@ class NodeInfo:
 
     node_id: int
     cluster_id: str
+    #: the first advertised broker listener; a controller-only node's controller listener
     bootstrap_servers: str
     #: listener name -> (host, port) as bound
     listeners: Mapping[str, tuple[str, int]]
@@ -103,15 +104,18 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     config = BrokerConfig.from_properties(properties)
     for key in config.unknown:
         log.warning("Ignoring unknown configuration %s", key)
-    if _BROKER_ROLE not in config.process_roles:
-        raise ValueError("process.roles must include broker (a controller-only node is not supported)")
+    is_broker = _BROKER_ROLE in config.process_roles
+    if not is_broker and _CONTROLLER_ROLE not in config.process_roles:
+        raise ValueError(f"process.roles must name broker, controller or both, not {config.process_roles!r}")
     controller_names = {n.upper() for n in _csv(config.controller_listener_names)}
     all_listeners = parse_listeners(config.listeners)
     listeners = [listener for listener in all_listeners if listener.name not in controller_names]
     controller_listeners = ([listener for listener in all_listeners if listener.name in controller_names]
                             if _CONTROLLER_ROLE in config.process_roles else [])
-    if not listeners:
+    if is_broker and not listeners:
         raise ValueError(f"no broker listener in listeners={config.listeners!r}")
+    if not is_broker and not controller_listeners:
+        raise ValueError(f"a controller needs a listener of controller.listener.names in listeners={config.listeners!r}")
     protocols = _protocol_map(config)
     settings = ServerSettings(
         socket_request_max_bytes=config.socket_request_max_bytes,
@@ -147,6 +151,14 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
                     controller_listeners, controller_dispatcher, settings=settings, task_status=task_status))
                 quorum.advertise(bound)
             await quorum.start(nursery)
+            if not is_broker:
+                # A controller-only node (KIP-500's dedicated controller): the quorum and
+                # the controller APIs on its controller listener, no partitions, no broker
+                # registration; clients reach it as Kafka's --bootstrap-controller does.
+                first_bound = bound[0]
+                task_status.started(NodeInfo(config.node_id, cluster_id, f"{first_bound.host}:{first_bound.port}",
+                                             {a.listener: (a.host, a.port) for a in bound}, None))
+                await trio.sleep_forever()
 
             def broker_configs() -> BrokerConfigs:
                 return broker_config_sources(config, metadata.image)
