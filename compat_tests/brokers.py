@@ -163,7 +163,7 @@ class BrokerProcess:
 def reference_libs(version: str = KAFKA_VERSION) -> Path:
     """The directory of the reference broker's jars, resolved with Maven if missing."""
     libs = DEPS / f"kafka-{version}" / "libs"
-    if not (libs / f"kafka_2.13-{version}.jar").exists():
+    if not all((libs / jar).exists() for jar in (f"kafka_2.13-{version}.jar", f"kafka-tools-{version}.jar")):
         subprocess.run(
             ["mvn", "-q", "-B", "-f", str(REFERENCE_POM), f"-Dkafka.version={version}",
              "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],

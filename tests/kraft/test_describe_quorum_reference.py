@@ -19,6 +19,7 @@ import pytest
 
 from kafkapy.testing import Cluster
 from kafkapy.wire.messages.api_versions import ApiVersionsRequest
+from kafkapy.wire.messages.describe_cluster import DescribeClusterRequest
 from tests.kraft.test_cluster_processes import (
     controller_address,
     describe_quorum,
@@ -116,3 +117,25 @@ def test_describe_quorum_versions_like_kafka(kafka: Side, kafkapy: Side, listene
         return key.min_version, key.max_version
 
     assert versions(kafkapy) == versions(kafka) == (0, 2)
+
+
+@pytest.mark.parametrize(("listener", "version", "endpoint_type"), [
+    ("controller", 0, 1), ("controller", 1, 1), ("controller", 1, 2), ("controller", 2, 2),
+    ("bootstrap", 1, 2), ("bootstrap", 2, 3), ("controller", 2, 3)])
+def test_describe_cluster_endpoint_types_like_kafka(kafka: Side, kafkapy: Side, listener: str, version: int,
+                                                    endpoint_type: int) -> None:
+    """KIP-919: a controller listener describes the controllers; each listener refuses the other type."""
+
+    def answer(side: Side) -> Any:
+        data = fields(request(getattr(side, listener), DescribeClusterRequest(endpoint_type=endpoint_type), version))
+        data["cluster_id"] = "<cluster id>" if data["cluster_id"] else ""
+        for broker in data["brokers"]:
+            if broker["port"] == side.voters.get(broker["broker_id"]):
+                broker["port"] = "the voter's port"
+        return data
+
+    ours = answer(kafkapy)
+    assert ours == answer(kafka)
+    if (listener, endpoint_type) == ("controller", 2):
+        assert (ours["error_code"], ours["controller_id"], [b["port"] for b in ours["brokers"]]) == \
+            (0, 1, ["the voter's port"])

@@ -4,14 +4,18 @@ Node 1 runs ``process.roles=controller``: the one-voter quorum and the controlle
 on its controller listener, nothing else. Nodes 2 and 3 run ``process.roles=broker``:
 they follow ``__cluster_metadata`` as observers, register with the controller and serve
 clients. Each is its own ``kafkapy serve`` process. Checked from outside: the
-controller listener advertises no data-path API, DescribeQuorum lists the brokers as
+controller listener advertises no data-path API and describes the controllers (KIP-919), DescribeQuorum lists the brokers as
 observers that catch up, a topic spread over both brokers takes records from
 confluent-kafka and gives them back through a consumer group, and a broker that shuts
-down leaves the brokers clients see.
+down leaves the brokers clients see. Apache Kafka's own command-line tools
+(``kafka-metadata-quorum``, ``kafka-features``, ``kafka-cluster``, ``kafka-topics``)
+describe the cluster through the controller and the brokers.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +28,10 @@ from kafkapy.storage.checkpoint import new_directory_id
 from kafkapy.testing.cluster import NodeProcess
 from kafkapy.testing.container import format_storage
 from kafkapy.wire.messages.api_versions import ApiVersionsRequest
+from kafkapy.wire.messages.describe_cluster import DescribeClusterRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from tests.kraft.test_cluster_processes import QUORUM_CONFIG, describe_quorum, request, until
+from tests.reference import KAFKA_LIBS, java, needs_reference
 
 
 def _free_port() -> int:
@@ -40,7 +46,7 @@ class SplitCluster:
     """One controller-only node and broker-only nodes, as processes."""
 
     def __init__(self, root: Path, brokers: int) -> None:
-        cluster_id = new_directory_id()
+        self.cluster_id = cluster_id = new_directory_id()
         self.controller_port = _free_port()
         self.controller_address = f"127.0.0.1:{self.controller_port}"
         common = {**QUORUM_CONFIG, "controller.listener.names": "CONTROLLER",
@@ -99,6 +105,10 @@ def test_controller_listener_serves_the_quorum_not_the_data_path(split):
     assert {52, 53, 54, 55} <= versions  # Vote, BeginQuorumEpoch, EndQuorumEpoch, DescribeQuorum
     assert {62, 63, 67} <= versions  # BrokerRegistration, BrokerHeartbeat, AllocateProducerIds
     assert not versions & {0, 3, 10, 11}  # Produce, Metadata, FindCoordinator, JoinGroup
+    # KIP-919: what --bootstrap-controller tools ask first.
+    cluster = request(split.controller_address, DescribeClusterRequest(endpoint_type=2), 1)
+    assert (cluster.error_code, cluster.endpoint_type, cluster.controller_id) == (0, 2, 1)
+    assert [(b.broker_id, f"{b.host}:{b.port}") for b in cluster.brokers] == [(1, split.controller_address)]
 
 
 def test_brokers_follow_the_metadata_log_as_observers(split):
@@ -148,3 +158,36 @@ def test_clients_use_the_brokers_and_a_stopped_broker_leaves(split):
         consumer.close()
     split.nodes[3].stop()  # controlled shutdown: the controller fences it
     until("broker 3 gone from Metadata", lambda: brokers_seen(split.nodes[2].bootstrap_servers) == [2] or None)
+
+
+def kafka_tool(main_class: str, *args: str) -> str:
+    """Run one of Kafka's command-line tools (the reference jars) and return its output."""
+    done = subprocess.run([java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{KAFKA_LIBS}/*",
+                           f"org.apache.kafka.tools.{main_class}", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@needs_reference
+def test_kafka_command_line_tools_describe_the_cluster(split):
+    controller, bootstrap = split.controller_address, split.nodes[2].bootstrap_servers
+    until("both brokers registered", lambda: brokers_seen(bootstrap) == [2, 3] or None)
+    status = kafka_tool("MetadataQuorumCommand", "--bootstrap-controller", controller, "describe", "--status")
+    assert re.search(r"^LeaderId:\s+1$", status, re.MULTILINE), status
+    assert f'"endpoints": ["CONTROLLER://{controller}"]' in status, status
+    assert re.search(r'^CurrentObservers:\s+\[\{"id": [23]\}, \{"id": [23]\}\]$', status, re.MULTILINE), status
+    replication = kafka_tool("MetadataQuorumCommand", "--bootstrap-controller", controller,
+                             "describe", "--replication")
+    roles = {int(row.split()[0]): row.split()[-1] for row in replication.splitlines()[1:] if row.strip()}
+    assert roles == {1: "Leader", 2: "Observer", 3: "Observer"}, replication
+    through_broker = kafka_tool("MetadataQuorumCommand", "--bootstrap-server", bootstrap, "describe", "--status")
+    assert re.search(r"^LeaderId:\s+1$", through_broker, re.MULTILINE), through_broker  # forwarded to the controller
+    features = kafka_tool("FeatureCommand", "--bootstrap-controller", controller, "describe")
+    assert re.search(r"Feature: metadata.version\s.*FinalizedVersionLevel: 4\.1-IV1", features), features
+    cluster_id = kafka_tool("ClusterTool", "cluster-id", "--bootstrap-controller", controller).strip()
+    assert cluster_id == "Cluster ID: " + split.cluster_id
+    kafka_tool("TopicCommand", "--bootstrap-server", bootstrap, "--create", "--topic", "by-kafka-tools",
+               "--partitions", "2")
+    described = kafka_tool("TopicCommand", "--bootstrap-server", bootstrap, "--describe", "--topic", "by-kafka-tools")
+    assert re.search(r"Topic: by-kafka-tools\s+TopicId: \S+\s+PartitionCount: 2", described), described

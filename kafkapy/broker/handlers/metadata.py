@@ -172,22 +172,44 @@ async def _auto_create(ctx: RequestContext, names: list[str]) -> MetadataImage:
 
 # --- DescribeCluster (key 60), versions 0-2 ---------------------------------------------
 #
-# Brokers as Metadata lists them (v2: fenced ones too when asked, with is_fenced).
-# endpoint_type 2 (controllers) is for controller listeners: a broker answers
-# UNSUPPORTED_ENDPOINT_TYPE, as Kafka does.
+# On a broker listener: brokers as Metadata lists them (v2: fenced ones too when asked,
+# with is_fenced). On a controller listener (KIP-919, ``kafka-metadata-quorum
+# --bootstrap-controller``): the quorum's voters at their controller endpoints and the
+# active controller. Asking one for the other's endpoint type is answered as Kafka
+# 4.1 answers it: MISMATCHED_ENDPOINT_TYPE (INVALID_REQUEST before v1, which cannot name
+# a type) with nothing else filled in; an unknown type is UNSUPPORTED_ENDPOINT_TYPE.
 
 _BROKERS_ENDPOINT_TYPE = 1
+_CONTROLLERS_ENDPOINT_TYPE = 2
+_ENDPOINT_TYPE_NAMES = {_BROKERS_ENDPOINT_TYPE: "BROKER", _CONTROLLERS_ENDPOINT_TYPE: "CONTROLLER"}
 
 
 @handles(ApiKey.DESCRIBE_CLUSTER, versions=(0, 2))
 def handle_describe_cluster(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
     image = ctx.broker.image
     listener = ctx.conn.listener_name
-    if ctx.version >= 1 and request.endpoint_type != _BROKERS_ENDPOINT_TYPE:
+    wanted = request.endpoint_type if ctx.version >= 1 else _BROKERS_ENDPOINT_TYPE
+    controller_names = {n.strip().upper() for n in (ctx.broker.config.controller_listener_names or "").split(",")}
+    served = _CONTROLLERS_ENDPOINT_TYPE if listener.upper() in controller_names else _BROKERS_ENDPOINT_TYPE
+    if wanted not in _ENDPOINT_TYPE_NAMES:
         return DescribeClusterResponse(
             error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
-            error_message="The broker does not support endpoint type " + str(request.endpoint_type),
-            endpoint_type=request.endpoint_type, cluster_id=image.cluster_id or "")
+            error_message=f"Unsupported endpoint type {wanted}", cluster_id="")
+    if wanted != served:
+        return DescribeClusterResponse(
+            error_code=ErrorCode.MISMATCHED_ENDPOINT_TYPE if ctx.version >= 1 else ErrorCode.INVALID_REQUEST,
+            error_message=f"The request was sent to an endpoint of type {_ENDPOINT_TYPE_NAMES[served]}, "
+                          f"but we wanted an endpoint of type {_ENDPOINT_TYPE_NAMES[wanted]}",
+            cluster_id="")
+    operations = _CLUSTER_OPS if request.include_cluster_authorized_operations else _OPS_NOT_REQUESTED
+    if served == _CONTROLLERS_ENDPOINT_TYPE:
+        leader = ctx.broker.metadata.leader_id
+        return DescribeClusterResponse(
+            endpoint_type=served, cluster_id=image.cluster_id or "",
+            controller_id=-1 if leader is None else leader,
+            brokers=[DescribeClusterResponse.DescribeClusterBroker(broker_id=node_id, host=e.host, port=e.port)
+                     for node_id, e in sorted(ctx.broker.quorum.voter_endpoints().items())],
+            cluster_authorized_operations=operations)
     with_fenced = ctx.version >= 2 and request.include_fenced_brokers
     brokers = []
     for broker_id in sorted(image.brokers):
@@ -200,13 +222,9 @@ def handle_describe_cluster(ctx: RequestContext, request: DescribeClusterRequest
     alive = [b.broker_id for b in brokers if not b.is_fenced]
     node_id = ctx.broker.node_id
     return DescribeClusterResponse(
-        endpoint_type=request.endpoint_type if ctx.version >= 1 else _BROKERS_ENDPOINT_TYPE,
-        cluster_id=image.cluster_id or "",
+        endpoint_type=served, cluster_id=image.cluster_id or "",
         controller_id=node_id if node_id in alive else (alive[0] if alive else -1),
-        brokers=brokers,
-        cluster_authorized_operations=(_CLUSTER_OPS if request.include_cluster_authorized_operations
-                                       else _OPS_NOT_REQUESTED),
-    )
+        brokers=brokers, cluster_authorized_operations=operations)
 
 
 # --- DescribeTopicPartitions (key 75), version 0 (KIP-966) -------------------------------

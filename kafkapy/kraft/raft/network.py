@@ -274,6 +274,12 @@ class KafkaRaftTransport:
             found[self.node_id] = self.own_endpoints
         return found
 
+    def voter_endpoints(self) -> dict[int, Endpoint]:
+        """The voters' first endpoints on the controller listener (where they are known)."""
+        voters = self._driver.node.voters.ids if self._driver is not None else self._static
+        known = self.endpoints()
+        return {node_id: known[node_id][0] for node_id in voters if known.get(node_id)}
+
     def address_of(self, node_id: int) -> Address | None:
         """Where ``node_id``'s controller listener is, if known."""
         endpoints = self.endpoints().get(node_id)
