@@ -195,7 +195,12 @@ def test_describe_log_dirs_memory_and_disk(tmp_path):
     with Broker() as b:
         c = RawClient(b.bootstrap_servers)
         try:
-            assert c.request(DescribeLogDirsRequest(topics=None), 4).results == []
+            metadata(c, "in-memory")
+            produce(c, "in-memory")
+            [result] = c.request(DescribeLogDirsRequest(topics=None), 4).results
+            assert (result.error_code, result.log_dir, result.total_bytes, result.usable_bytes) == (0, "memory", -1, -1)
+            in_memory = next(t for t in result.topics if t.name == "in-memory")
+            assert in_memory.partitions[0].partition_size > 0
         finally:
             c.close()
     with Broker({"log.dirs": str(tmp_path)}, memory=False) as b:

@@ -15,7 +15,6 @@ describe the cluster through the controller and the brokers.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from kafkapy.wire.messages.api_versions import ApiVersionsRequest
 from kafkapy.wire.messages.describe_cluster import DescribeClusterRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from tests.kraft.test_cluster_processes import QUORUM_CONFIG, describe_quorum, request, until
-from tests.reference import KAFKA_LIBS, java, needs_reference
+from tests.reference import kafka_tool, needs_reference
 
 
 def _free_port() -> int:
@@ -158,15 +157,6 @@ def test_clients_use_the_brokers_and_a_stopped_broker_leaves(split):
         consumer.close()
     split.nodes[3].stop()  # controlled shutdown: the controller fences it
     until("broker 3 gone from Metadata", lambda: brokers_seen(split.nodes[2].bootstrap_servers) == [2] or None)
-
-
-def kafka_tool(main_class: str, *args: str) -> str:
-    """Run one of Kafka's command-line tools (the reference jars) and return its output."""
-    done = subprocess.run([java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{KAFKA_LIBS}/*",
-                           f"org.apache.kafka.tools.{main_class}", *args],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 @needs_reference

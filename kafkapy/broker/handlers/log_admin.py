@@ -63,28 +63,34 @@ def handle_delete_records(ctx: RequestContext, request: DeleteRecordsRequest) ->
     return R(topics=topics)
 
 
+#: The one log directory a ``--memory`` broker reports. Kafka always has one, and its Admin
+#: client reads an answer without any as a cluster authorization failure.
+_MEMORY_LOG_DIR = "memory"
+
+
 @handles(ApiKey.DESCRIBE_LOG_DIRS, versions=(1, 4))
 def handle_describe_log_dirs(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
     from kafkapy.wire.messages.describe_log_dirs import DescribeLogDirsResponse as R
 
     replicas = ctx.broker.replicas
     wanted = None if request.topics is None else {(t.topic, p) for t in request.topics for p in t.partitions}
-    data_dir = replicas.logs.data_dir
-    by_dir: dict[str, dict[str, list]] = {} if data_dir is None else {os.path.abspath(data_dir): {}}
+    root = replicas.logs.data_dir
+    by_dir: dict[str, dict[str, list]] = {_MEMORY_LOG_DIR if root is None else os.path.abspath(root): {}}
     for tp, partition in sorted(replicas.partitions.items()):
-        directory = partition.log.directory
-        if directory is None or (wanted is not None and tp not in wanted):
+        if wanted is not None and tp not in wanted:
             continue
-        data_dir = os.path.dirname(os.path.abspath(directory))
+        directory = partition.log.directory
+        data_dir = _MEMORY_LOG_DIR if directory is None else os.path.dirname(os.path.abspath(directory))
         by_dir.setdefault(data_dir, {}).setdefault(tp.topic, []).append(
             R.DescribeLogDirsPartition(partition_index=tp.partition, partition_size=partition.log.size,
                                        offset_lag=0, is_future_key=False))
     results = []
     for data_dir, topics in sorted(by_dir.items()):
-        total = usable = -1
+        total = usable = -1  # unknown, as Kafka reports it
         try:
-            st = os.statvfs(data_dir)
-            total, usable = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+            if data_dir != _MEMORY_LOG_DIR:
+                st = os.statvfs(data_dir)
+                total, usable = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
         except OSError:
             pass
         results.append(R.DescribeLogDirsResult(
