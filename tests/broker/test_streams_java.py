@@ -89,13 +89,13 @@ def test_exactly_once_word_count_stops_and_resumes(broker: Broker, tmp_path: Pat
     first = LINES * 40
     produce_lines(bootstrap, first)
     words = sum(len(line.split()) for line in first)
-    assert run_word_count(bootstrap, tmp_path / "state-1", words)[-1] == f"COUNTED {words}"
+    assert f"COUNTED {words}" in run_word_count(bootstrap, tmp_path / "state-1", words)
 
     second = LINES * 25
     produce_lines(bootstrap, second)
     total = words + sum(len(line.split()) for line in second)
     # A new instance with no local state: counts come back from the changelog.
-    assert run_word_count(bootstrap, tmp_path / "state-2", total)[-1] == f"COUNTED {total}"
+    assert f"COUNTED {total}" in run_word_count(bootstrap, tmp_path / "state-2", total)
 
     expected = collections.Counter(word for line in first + second for word in line.split())
     assert final_counts(bootstrap) == dict(expected)
