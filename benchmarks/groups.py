@@ -39,6 +39,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkapy.testing import Broker
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # compat_tests, next to benchmarks/
+from compat_tests.brokers import start_reference  # noqa: E402
+
 SETUPS = [
     ("classic, group.initial.rebalance.delay.ms=3000 (Kafka default)",
      {"group.initial.rebalance.delay.ms": "3000"}, "classic"),
@@ -89,9 +92,6 @@ def kafkapy_broker(config: dict[str, str]) -> Iterator[str]:
 
 @contextlib.contextmanager
 def reference_broker(config: dict[str, str]) -> Iterator[str]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # compat_tests, next to benchmarks/
-    from compat_tests.brokers import start_reference
-
     with start_reference(overrides=config) as broker:
         yield broker.bootstrap
 

@@ -28,15 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # compat_tests, next to benchmarks/
 
-from compat_tests.brokers import reference_libs, start_command, start_reference  # noqa: E402
+from compat_tests.brokers import start_command, start_reference, tool_command  # noqa: E402
 
 PRODUCED = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
                       r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th")
 
 
 def tool(main_class: str, *args: str) -> str:
-    done = subprocess.run(["java", "-Xmx1g", "-cp", f"{reference_libs()}/*", f"org.apache.kafka.tools.{main_class}",
-                           *args], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(tool_command(main_class, *args, jvm_options=("-Xmx1g",)),
+                          capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"{main_class} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
     return done.stdout

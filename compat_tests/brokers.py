@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -172,9 +172,25 @@ def reference_libs(version: str = KAFKA_VERSION) -> Path:
     return libs
 
 
-def _java() -> str:
+def java() -> str:
+    """The java launcher: ``$JAVA_HOME/bin/java``, else ``java`` from PATH."""
     home = os.environ.get("JAVA_HOME")
     return str(Path(home) / "bin" / "java") if home else "java"
+
+
+#: JVM options for a short-lived tool: a small heap, the quick first JIT tier.
+QUICK_TOOL_JVM = ("-Xmx256m", "-XX:TieredStopAtLevel=1")
+
+
+def tool_command(main_class: str, *args: str, jvm_options: Sequence[str] = QUICK_TOOL_JVM) -> list[str]:
+    """The command running one of the reference Kafka's command-line tools.
+
+    ``main_class`` is relative to ``org.apache.kafka.tools`` (where Kafka 4 keeps most of
+    them) unless it starts with ``kafka.`` or ``org.``.
+    """
+    if not main_class.startswith(("kafka.", "org.")):
+        main_class = "org.apache.kafka.tools." + main_class
+    return [java(), *jvm_options, "-cp", f"{reference_libs()}/*", main_class, *args]
 
 
 def start_reference(port: int | None = None, version: str = KAFKA_VERSION,
@@ -195,7 +211,7 @@ def start_reference(port: int | None = None, version: str = KAFKA_VERSION,
     log4j.write_text(LOG4J2.format(log_file=workdir / "server.log"))
     classpath = f"{libs}/*"
     jit = [] if full_jit else ["-XX:TieredStopAtLevel=1"]
-    jvm = [_java(), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", *jit,
+    jvm = [java(), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", *jit,
            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={workdir}", "-cp", classpath]
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],

@@ -986,6 +986,13 @@ class BrokerConfig:
         return tuple(d for d in _LIST_SPLIT.split(raw.strip()) if d)
 
     @property
+    def controller_listeners(self) -> tuple[str, ...]:
+        """``controller.listener.names``, upper-cased as listener names are compared
+        (``KafkaConfig.controllerListenerNames``); the first is the one the quorum uses."""
+        raw = self.controller_listener_names or ""
+        return tuple(n.upper() for n in _LIST_SPLIT.split(raw.strip()) if n)
+
+    @property
     def broker_configs(self) -> BrokerConfigs:
         """These properties as the STATIC_BROKER_CONFIG source of topic configs."""
         return BrokerConfigs(static={k: v for k, v in self.properties.items() if k in BROKER_CONFIGS})

@@ -107,7 +107,7 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     is_broker = _BROKER_ROLE in config.process_roles
     if not is_broker and _CONTROLLER_ROLE not in config.process_roles:
         raise ValueError(f"process.roles must name broker, controller or both, not {config.process_roles!r}")
-    controller_names = {n.upper() for n in _csv(config.controller_listener_names)}
+    controller_names = set(config.controller_listeners)
     all_listeners = parse_listeners(config.listeners)
     listeners = [listener for listener in all_listeners if listener.name not in controller_names]
     controller_listeners = ([listener for listener in all_listeners if listener.name in controller_names]
@@ -245,7 +245,7 @@ class _Quorum:
         from kafkapy.kraft.raft.voters import VoterSet
 
         self.config = config
-        self.listener = (_csv(config.controller_listener_names) or ["CONTROLLER"])[0].upper()
+        self.listener = (config.controller_listeners or ("CONTROLLER",))[0]
         voters = parse_quorum_voters(config.controller_quorum_voters)
         if len(voters) > 1 and config.node_id in voters and _CONTROLLER_ROLE not in config.process_roles:
             raise ValueError(f"node {config.node_id} is in controller.quorum.voters but process.roles "

@@ -13,53 +13,32 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
-import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from compat_tests.brokers import free_port
 from kafkapy.testing import Broker
+from tests.kraft.test_cluster_processes import until
 
 LIB = Path(__file__).resolve().parents[2] / "compat_tests" / "java" / "target" / "lib"
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None or not (LIB / "connect-runtime-4.1.2.jar").exists(),
                                 reason="the Java driver's libraries with Kafka Connect are not built "
                                        "(bash compat_tests/install.sh)")
-T = TypeVar("T")
 LINES = ["alpha", "beta", "gamma", "delta"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def until(what: str, probe: Callable[[], T | None], timeout_s: float = 60) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            found = probe()
-        except (OSError, urllib.error.URLError, ValueError):
-            found = None
-        if found is not None:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Worker:
     """A ConnectDistributed process and its REST address."""
 
     def __init__(self, bootstrap: str, directory: Path) -> None:
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         props = {
             "bootstrap.servers": bootstrap, "group.id": "connect-cluster",
             "key.converter": "org.apache.kafka.connect.storage.StringConverter",
@@ -122,9 +101,9 @@ def test_file_source_and_sink_through_a_topic(worker: tuple[Worker, Broker], tmp
     w.call("/connectors", {"name": "file-sink", "config": {
         "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
         "file": str(sink), "topics": "connect-lines", "tasks.max": "1"}})
-    until("both connectors running", lambda: w.running("file-source") and w.running("file-sink"))
+    until("both connectors running", lambda: w.running("file-source") and w.running("file-sink"), timeout_s=60)
     until("the lines copied through the topic",
-          lambda: sink.exists() and sink.read_text().splitlines() == LINES or None)
+          lambda: sink.exists() and sink.read_text().splitlines() == LINES or None, timeout_s=60)
     assert sorted(w.call("/connectors")) == ["file-sink", "file-source"]
 
     admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})

@@ -13,7 +13,6 @@ decoder, and ``__cluster_metadata`` (log and snapshot) through the metadata deco
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from confluent_kafka import Consumer, Producer
 
 from kafkapy.testing import Broker
 from tests.broker.test_groups import unique
-from tests.reference import KAFKA_LIBS, java, needs_reference
+from tests.reference import kafka_tool, needs_reference
 
 pytestmark = needs_reference
 
@@ -32,12 +31,8 @@ VALUE = b"v" * 150  # large enough for several sparse index entries (index.inter
 
 
 def dump(files: list[Path], *options: str) -> str:
-    """Run Kafka's DumpLogSegments on ``files``; its output, failing on a non-zero exit."""
-    command = [java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{KAFKA_LIBS}/*",
-               "kafka.tools.DumpLogSegments", "--files", ",".join(map(str, files)), *options]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    """Kafka's DumpLogSegments on ``files``: its output."""
+    return kafka_tool("kafka.tools.DumpLogSegments", "--files", ",".join(map(str, files)), *options)
 
 
 def files(directory: Path, suffix: str) -> list[Path]:

@@ -23,6 +23,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from compat_tests.brokers import free_port
 from kafkapy.storage.checkpoint import new_directory_id
 from kafkapy.testing.cluster import NodeProcess
 from kafkapy.testing.container import format_storage
@@ -33,20 +34,12 @@ from tests.kraft.test_cluster_processes import QUORUM_CONFIG, describe_quorum, r
 from tests.reference import kafka_tool, needs_reference
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class SplitCluster:
     """One controller-only node and broker-only nodes, as processes."""
 
     def __init__(self, root: Path, brokers: int) -> None:
         self.cluster_id = cluster_id = new_directory_id()
-        self.controller_port = _free_port()
+        self.controller_port = free_port()
         self.controller_address = f"127.0.0.1:{self.controller_port}"
         common = {**QUORUM_CONFIG, "controller.listener.names": "CONTROLLER",
                   "controller.quorum.voters": f"1@{self.controller_address}",
@@ -57,7 +50,7 @@ class SplitCluster:
         roles = {1: "controller", **{i: "broker" for i in range(2, brokers + 2)}}
         for node_id, role in roles.items():
             directory = root / f"node-{node_id}"
-            port = self.controller_port if role == "controller" else _free_port()
+            port = self.controller_port if role == "controller" else free_port()
             listener = f"CONTROLLER://{self.controller_address}" if role == "controller" \
                 else f"PLAINTEXT://127.0.0.1:{port}"
             props = {**common, "process.roles": role, "node.id": str(node_id), "listeners": listener,

@@ -189,8 +189,8 @@ def handle_describe_cluster(ctx: RequestContext, request: DescribeClusterRequest
     image = ctx.broker.image
     listener = ctx.conn.listener_name
     wanted = request.endpoint_type if ctx.version >= 1 else _BROKERS_ENDPOINT_TYPE
-    controller_names = {n.strip().upper() for n in (ctx.broker.config.controller_listener_names or "").split(",")}
-    served = _CONTROLLERS_ENDPOINT_TYPE if listener.upper() in controller_names else _BROKERS_ENDPOINT_TYPE
+    on_controller = listener.upper() in ctx.broker.config.controller_listeners
+    served = _CONTROLLERS_ENDPOINT_TYPE if on_controller else _BROKERS_ENDPOINT_TYPE
     if wanted not in _ENDPOINT_TYPE_NAMES:
         return DescribeClusterResponse(
             error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
