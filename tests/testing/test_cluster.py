@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkapy.testing import Cluster
 from kafkapy.testing.probe import probe
+from tests.kraft.test_split_roles import brokers_seen
 from tests.testing.clients import consume, produce
 
 
@@ -32,11 +33,13 @@ def test_cluster_fixture_kill_and_restart(kafka_cluster):
 
 
 def _brokers_seen_by(node, want: list[int], timeout_s: float = 60) -> list[int]:
-    """The broker ids node's Metadata lists, once they are ``want`` (or at the deadline)."""
-    admin = AdminClient({"bootstrap.servers": node.bootstrap_servers})
+    """The broker ids node's Metadata lists, once they are ``want`` (or at the deadline).
+
+    Asked of ``node`` itself: a client's ``list_topics`` may ask any broker it knows,
+    and a node cut off from the quorum still answers with the brokers it last knew."""
     deadline = time.monotonic() + timeout_s
     while True:
-        seen = sorted(admin.list_topics(timeout=10).brokers)
+        seen = brokers_seen(node.bootstrap_servers)
         if seen == want or time.monotonic() > deadline:
             return seen
         time.sleep(0.1)
