@@ -591,6 +591,20 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, at_least(1024), _RO, field="fetch_max_bytes"),
     ConfigDef("replica.lag.time.max.ms", _LONG, 30_000, "A follower that has not caught up for this long leaves the ISR.",
               _B, _HIGH, None, _RO, field="replica_lag_time_max_ms"),
+    ConfigDef("replica.fetch.max.bytes", _INT, 1_048_576, "Bytes a follower asks of each partition per fetch.",
+              _B, _MED, at_least(0), _RO, field="replica_fetch_max_bytes"),
+    ConfigDef("replica.fetch.min.bytes", _INT, 1, "Bytes a follower fetch waits for before the leader answers.",
+              _B, _HIGH, None, _RO, field="replica_fetch_min_bytes"),
+    ConfigDef("replica.fetch.wait.max.ms", _INT, 500, "Longest a follower fetch waits at the leader for data.",
+              _B, _MED, None, _RO, field="replica_fetch_wait_max_ms"),
+    ConfigDef("replica.fetch.backoff.ms", _INT, 1000, "Pause of a follower after a partition's fetch failed.",
+              _B, _MED, at_least(0), _RO, field="replica_fetch_backoff_ms"),
+    ConfigDef("replica.fetch.response.max.bytes", _INT, 10_485_760, "Largest follower fetch response asked for.",
+              _B, _MED, at_least(0), _RO, field="replica_fetch_response_max_bytes"),
+    ConfigDef("replica.socket.timeout.ms", _INT, 30_000, "Network timeout of follower fetch requests.",
+              _B, _HIGH, None, _RO, field="replica_socket_timeout_ms"),
+    ConfigDef("num.replica.fetchers", _INT, 1, "Fetcher connections a follower opens to each leader broker.",
+              _B, _HIGH, at_least(1), _CW, field="num_replica_fetchers"),
     ConfigDef("broker.session.timeout.ms", _INT, 9000, "A broker that sends no heartbeat for this long is fenced.",
               _B, _HIGH, None, _RO, field="broker_session_timeout_ms"),
     ConfigDef("broker.heartbeat.interval.ms", _INT, 2000, "Interval of broker heartbeats to the controller.",
@@ -956,6 +970,13 @@ class BrokerConfig:
     max_connections_per_ip_overrides: str
     fetch_max_bytes: int
     replica_lag_time_max_ms: int
+    replica_fetch_max_bytes: int
+    replica_fetch_min_bytes: int
+    replica_fetch_wait_max_ms: int
+    replica_fetch_backoff_ms: int
+    replica_fetch_response_max_bytes: int
+    replica_socket_timeout_ms: int
+    num_replica_fetchers: int
     broker_session_timeout_ms: int
     broker_heartbeat_interval_ms: int
     request_timeout_ms: int

@@ -22,7 +22,7 @@ known, the leader unreachable, or NOT_CONTROLLER in its answer. Callers retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from kafkapy.kraft.metadata.cluster_control import (
@@ -33,14 +33,20 @@ from kafkapy.kraft.metadata.cluster_control import (
 )
 from kafkapy.kraft.metadata.controller import ProducerIdsBlock
 from kafkapy.kraft.metadata.errors import NotControllerError
-from kafkapy.kraft.metadata.image import Endpoint
-from kafkapy.kraft.metadata.replication_control import CreateTopicResult, NewTopic
+from kafkapy.kraft.metadata.image import Endpoint, Uuid
+from kafkapy.kraft.metadata.replication_control import (
+    CreateTopicResult,
+    NewTopic,
+    PartitionStateChange,
+    PartitionStateResult,
+)
 from kafkapy.kraft.metadata.results import ApiError
 from kafkapy.kraft.raft.network import Address, PeerConnection, PeerUnavailable
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.message import Message
 from kafkapy.wire.messages import allocate_producer_ids as _ids
+from kafkapy.wire.messages import alter_partition as _alter
 from kafkapy.wire.messages import broker_heartbeat as _heartbeat
 from kafkapy.wire.messages import broker_registration as _registration
 from kafkapy.wire.messages import create_topics as _create
@@ -114,6 +120,57 @@ def heartbeat_reply_from_wire(m: Any) -> BrokerHeartbeatReply:
 def producer_ids_to_wire(r: ProducerIdsBlock) -> Any:
     return _ids.AllocateProducerIdsResponse(error_code=r.error.code, producer_id_start=r.producer_id_start,
                                             producer_id_len=r.producer_id_len)
+
+
+# --- AlterPartition (56) -------------------------------------------------------------------
+
+#: The AlterPartition request of one leader: topic id -> the partitions' wanted states.
+PartitionChanges = Mapping[Uuid, Sequence[PartitionStateChange]]
+
+
+def alter_partition_to_wire(broker_id: int, broker_epoch: int, topics: PartitionChanges,
+                            broker_epochs: Callable[[int], int]) -> Any:
+    """The request in its v3 form: the ISR with each member's broker epoch (KIP-903);
+    ``new_isr`` carries the same ids for a controller that takes v2."""
+    m = _alter.AlterPartitionRequest
+    return m(broker_id=broker_id, broker_epoch=broker_epoch, topics=[
+        m.TopicData(topic_id=topic_id, partitions=[
+            m.PartitionData(partition_index=c.partition_index, leader_epoch=c.leader_epoch,
+                            new_isr=list(c.new_isr),
+                            new_isr_with_epochs=[m.BrokerState(broker_id=b, broker_epoch=broker_epochs(b))
+                                                 for b in c.new_isr],
+                            leader_recovery_state=c.leader_recovery_state, partition_epoch=c.partition_epoch)
+            for c in changes])
+        for topic_id, changes in topics.items()])
+
+
+def alter_partition_from_wire(m: Any, version: int) -> tuple[int, int, dict[Uuid, list[PartitionStateChange]]]:
+    topics: dict[Uuid, list[PartitionStateChange]] = {}
+    for t in m.topics:
+        topics.setdefault(bytes(t.topic_id), []).extend(
+            PartitionStateChange(p.partition_index, p.leader_epoch,
+                                 tuple(b.broker_id for b in p.new_isr_with_epochs) if version >= 3 else tuple(p.new_isr),
+                                 p.partition_epoch, p.leader_recovery_state)
+            for p in t.partitions)
+    return m.broker_id, m.broker_epoch, topics
+
+
+def alter_partition_reply_to_wire(error: ApiError, results: Sequence[PartitionStateResult]) -> Any:
+    m = _alter.AlterPartitionResponse
+    by_topic: dict[Uuid, list[Any]] = {}
+    for r in results:
+        by_topic.setdefault(r.topic_id, []).append(m.PartitionData(
+            partition_index=r.partition_index, error_code=r.error.code, leader_id=r.leader_id,
+            leader_epoch=r.leader_epoch, isr=list(r.isr), leader_recovery_state=r.leader_recovery_state,
+            partition_epoch=r.partition_epoch))
+    return m(error_code=error.code, topics=[m.TopicData(topic_id=t, partitions=ps) for t, ps in by_topic.items()])
+
+
+def alter_partition_reply_from_wire(m: Any) -> tuple[ApiError, list[PartitionStateResult]]:
+    return ApiError(_code(m.error_code)), [
+        PartitionStateResult(bytes(t.topic_id), p.partition_index, ApiError(_code(p.error_code)), p.leader_id,
+                             p.leader_epoch, tuple(p.isr), p.leader_recovery_state, p.partition_epoch)
+        for t in m.topics for p in t.partitions]
 
 
 def _new_topic_to_wire(t: NewTopic) -> Any:
@@ -190,6 +247,19 @@ class ControllerChannel:
         m = await self.send(_ids.AllocateProducerIdsRequest(broker_id=broker_id, broker_epoch=broker_epoch))
         return ProducerIdsBlock(ApiError(_code(m.error_code)), m.producer_id_start,  # type: ignore[attr-defined]
                                 m.producer_id_len)  # type: ignore[attr-defined]
+
+    async def alter_partition(self, broker_id: int, broker_epoch: int,
+                              topics: PartitionChanges) -> tuple[ApiError, list[PartitionStateResult]]:
+        if self.is_local:
+            return await self.metadata.alter_partition(broker_id, broker_epoch, topics)  # type: ignore[no-any-return]
+        brokers = self.metadata.image.brokers
+
+        def epoch_of(broker: int) -> int:
+            registration = brokers.get(broker)
+            return -1 if registration is None else registration.epoch
+
+        return alter_partition_reply_from_wire(
+            await self.send(alter_partition_to_wire(broker_id, broker_epoch, topics, epoch_of)))
 
     async def create_topics(self, topics: Sequence[NewTopic], *, validate_only: bool = False) -> list[CreateTopicResult]:
         if self.is_local:

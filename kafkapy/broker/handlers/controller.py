@@ -1,7 +1,7 @@
 """The controller listener: its handler table, and the APIs brokers send the controller.
 
 BrokerRegistration (key 62) v0-4, BrokerHeartbeat (key 63) v0-1, AllocateProducerIds
-(key 67) v0: served only on the controller listener, as Kafka's ``ControllerApis``
+(key 67) v0, AlterPartition (key 56) v2-3: served only on the controller listener, as Kafka's ``ControllerApis``
 serves them. Each runs the controller operation of the local metadata service when
 this node is the active controller; otherwise the answer is NOT_CONTROLLER and the
 broker retries with the controller it learns of.
@@ -26,6 +26,8 @@ from typing import Any
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.controller_channel import (
+    alter_partition_from_wire,
+    alter_partition_reply_to_wire,
     heartbeat_from_wire,
     heartbeat_reply_to_wire,
     producer_ids_to_wire,
@@ -98,3 +100,13 @@ async def handle_allocate_producer_ids(ctx: RequestContext, request: Any) -> Any
     except NotControllerError:
         block = ProducerIdsBlock(_NOT_CONTROLLER)
     return producer_ids_to_wire(block)
+
+
+@controller_only(ApiKey.ALTER_PARTITION, versions=(2, 3))
+async def handle_alter_partition(ctx: RequestContext, request: Any) -> Any:
+    broker_id, broker_epoch, topics = alter_partition_from_wire(request, ctx.version)
+    try:
+        error, results = await ctx.broker.metadata.alter_partition(broker_id, broker_epoch, topics)
+    except NotControllerError:
+        error, results = _NOT_CONTROLLER, []
+    return alter_partition_reply_to_wire(error, results)
