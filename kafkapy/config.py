@@ -609,6 +609,18 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _HIGH, None, _RO, field="broker_session_timeout_ms"),
     ConfigDef("broker.heartbeat.interval.ms", _INT, 2000, "Interval of broker heartbeats to the controller.",
               _B, _MED, None, _RO, field="broker_heartbeat_interval_ms"),
+    # ReplicationConfigs: the active controller's leader balancing (QuorumController).
+    ConfigDef("auto.leader.rebalance.enable", _BOOL, True,
+              "The active controller moves leadership back to preferred replicas every leader.imbalance.check.interval.seconds.",
+              _B, _HIGH, None, _RO, field="auto_leader_rebalance_enable"),
+    ConfigDef("leader.imbalance.check.interval.seconds", _LONG, 300, "How often the controller checks for leaders that are not the preferred replica.",
+              _B, _HIGH, at_least(1), _RO, field="leader_imbalance_check_interval_seconds"),
+    ConfigDef("leader.imbalance.per.broker.percentage", _INT, 10,
+              "Leader imbalance allowed per broker; Kafka 4.x's KRaft controller does not read it, nor does kafkapy.",
+              _B, _HIGH, None, _RO, field="leader_imbalance_per_broker_percentage"),
+    ConfigDef("unclean.leader.election.interval.ms", _LONG, 300_000,
+              "How often the controller tries unclean elections for leaderless partitions of topics that allow them.",
+              _B, _MED, at_least(1), _RO, field="unclean_leader_election_interval_ms", internal=True),
     ConfigDef("request.timeout.ms", _INT, 30_000, "Timeout of requests the broker sends to other nodes.",
               _B, _MED, None, _RO, field="request_timeout_ms"),
     ConfigDef("log.retention.check.interval.ms", _LONG, 300_000, "How often logs are checked for segments to delete.",
@@ -979,6 +991,10 @@ class BrokerConfig:
     num_replica_fetchers: int
     broker_session_timeout_ms: int
     broker_heartbeat_interval_ms: int
+    auto_leader_rebalance_enable: bool
+    leader_imbalance_check_interval_seconds: int
+    leader_imbalance_per_broker_percentage: int
+    unclean_leader_election_interval_ms: int
     request_timeout_ms: int
     log_retention_check_interval_ms: int
     log_flush_scheduler_interval_ms: int
