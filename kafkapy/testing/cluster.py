@@ -2,14 +2,20 @@
 
 Each node is a combined broker+controller in its own process, with its own data
 directory formatted for one shared cluster id (``kafka-storage format``) and every
-node listed in ``controller.quorum.voters``. Each node's controller listener is
-reached through a forwarder owned by the cluster (the address in the voters list and
-in the node's advertised CONTROLLER listener, KIP-853), which tells the connecting
-node by its client id, so that a test can cut a node off from the quorum
-(:meth:`Cluster.isolate_node`) while clients still reach it, and join it again
-(:meth:`Cluster.rejoin_node`). :meth:`Cluster.kill_node` sends
-SIGKILL (no controlled shutdown) and :meth:`Cluster.restart_node` starts the node
-again on its data.
+node listed in ``controller.quorum.voters``. A node has three listeners: PLAINTEXT
+for clients, CONTROLLER for the quorum and REPLICATION, its
+``inter.broker.listener.name``, which followers fetch from. The CONTROLLER and
+REPLICATION listeners are reached through forwarders owned by the cluster (the
+addresses in the voters list and in the node's advertised listeners, KIP-853),
+which tell the connecting node by its client id, so that a test can partition a node
+from the others, quorum and replication alike (:meth:`Cluster.isolate_node`), while
+clients still reach it, and heal it (:meth:`Cluster.rejoin_node`).
+:meth:`Cluster.kill_node` sends SIGKILL (no controlled shutdown),
+:meth:`Cluster.restart_node` starts the node again on its data, and
+:meth:`Cluster.pause_node` / :meth:`Cluster.resume_node` freeze a node with
+SIGSTOP / SIGCONT (its sockets stay open, nothing answers: a long GC pause or a
+hung host). :meth:`Cluster.leader_of` and :meth:`Cluster.partition_state` ask a
+running node's Metadata who leads a partition.
 
 The cluster is always on disk: a node that lost its metadata log could not rejoin a
 Raft quorum safely.
@@ -27,9 +33,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import trio
 
@@ -42,6 +48,18 @@ _ADVERTISED = BrokerConfig.field_name("advertised_listeners")
 _VOTERS = BrokerConfig.field_name("controller_quorum_voters")
 _NODE_ID = BrokerConfig.field_name("node_id")
 _LOG_DIRS = BrokerConfig.field_name("log_dirs")
+_INTER_BROKER = BrokerConfig.field_name("inter_broker_listener_name")
+_PROTOCOL_MAP = BrokerConfig.field_name("listener_security_protocol_map")
+
+#: The listener names of a cluster node: clients, the quorum, and the listener brokers
+#: talk to each other on (``inter.broker.listener.name``: follower fetches).
+CLIENT_LISTENER = "PLAINTEXT"
+CONTROLLER_LISTENER = "CONTROLLER"
+REPLICATION_LISTENER = "REPLICATION"
+#: The listeners reached through the cluster's forwarders, which can cut a node off.
+_FORWARDED = (CONTROLLER_LISTENER, REPLICATION_LISTENER)
+#: How long one node may take to answer the cluster's own Metadata requests.
+_ASK_TIMEOUT_S = 5.0
 
 
 def _free_port() -> int:
@@ -60,7 +78,22 @@ class NodeProcess:
         self.bootstrap_servers = f"127.0.0.1:{client_port}"
         self.log_path = os.path.join(directory, "serve.log")
         self.proc: subprocess.Popen[bytes] | None = None
+        #: ``host:port`` of the forwarder in front of each forwarded listener, by name:
+        #: what the node advertises for CONTROLLER and REPLICATION.
+        self.forwarded_addresses: dict[str, str] = {}
+        #: Stopped with SIGSTOP (:meth:`pause`) and not resumed yet.
+        self.paused = False
         self._log_offset = 0
+
+    @property
+    def controller_address(self) -> str:
+        """Where other nodes reach this node's controller listener (its forwarder)."""
+        return self.forwarded_addresses[CONTROLLER_LISTENER]
+
+    @property
+    def replication_address(self) -> str:
+        """Where followers fetch from this node (its REPLICATION listener's forwarder)."""
+        return self.forwarded_addresses[REPLICATION_LISTENER]
 
     @property
     def running(self) -> bool:
@@ -71,6 +104,7 @@ class NodeProcess:
         if self.running:
             raise RuntimeError(f"node {self.node_id} is running")
         self._log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        self.paused = False
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "kafkapy", "serve", "--config",
@@ -99,42 +133,73 @@ class NodeProcess:
             time.sleep(0.02)
         raise RuntimeError(f"node {self.node_id} not ready in time:\n{self.output()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int | None:
-        """Signal the process and wait for it (idempotent); returns its exit status."""
+    def pause(self) -> None:
+        """SIGSTOP the process: it keeps its sockets (connections are accepted by the
+        kernel) but runs nothing, so no request is answered and no heartbeat sent."""
+        if not self.running:
+            raise RuntimeError(f"node {self.node_id} is not running")
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        """SIGCONT a paused process (a no-op otherwise)."""
+        if self.paused and self.running:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def send_signal(self, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` if the process runs; a paused one is resumed to act on it."""
+        if self.running:
+            assert self.proc is not None
+            self.proc.send_signal(sig)
+            self.resume()  # SIGTERM stays pending in a stopped process until SIGCONT
+
+    def wait(self, timeout_s: float = 20.0) -> int | None:
+        """Wait for the process to exit, SIGKILL it after ``timeout_s``; its exit status."""
         proc = self.proc
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        self.paused = False
         return proc.returncode
 
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int | None:
+        """Signal the process and wait for it (idempotent); returns its exit status."""
+        self.send_signal(sig)
+        return self.wait(timeout_s)
 
-#: Client ids of the connections nodes open to each other's controller listener, as
-#: Kafka names them: the KRaft client (``raft-client-<id>``) and the broker's channel
-#: to the controller (``broker-<id>-...``).
+
+#: Client ids of the connections nodes open to each other, as Kafka names them: the
+#: KRaft client (``raft-client-<id>``), the broker's channel to the controller
+#: (``broker-<id>-...``) and a follower's fetcher (``broker-<id>-fetcher-<n>``,
+#: ``ReplicaFetcherThread``).
 _PEER_CLIENT_ID = re.compile(r"^(?:raft-client-(\d+)|broker-(\d+)-)")
 #: Request header up to the client id's length: size, api key, version, correlation id.
 _HEADER = struct.Struct(">ihhih")
 
 
 class _Forwarders:
-    """One TCP forwarder in front of each node's controller listener; a node can be cut off.
+    """One TCP forwarder in front of each (node, listener) target; links can be cut.
 
     Runs its own trio loop in a background thread. The forwarder of node ``dst`` learns
     which node connects from the client id of the connection's first request (Kafka's
-    names, :data:`_PEER_CLIENT_ID`); while ``dst`` or that node is isolated it closes
-    the connection, and isolating a node closes the connections it is part of.
+    names, :data:`_PEER_CLIENT_ID`); while ``dst`` or that node is isolated, or the
+    link between the two is cut, it closes the connection, and cutting closes the
+    open connections it applies to.
     """
 
-    def __init__(self, targets: Mapping[int, int]) -> None:
+    def __init__(self, targets: Mapping[tuple[int, str], int]) -> None:
         self._targets = dict(targets)
-        self.ports: dict[int, int] = {}
+        self.ports: dict[tuple[int, str], int] = {}
         self.isolated: set[int] = set()
+        #: Links cut in both directions, each a pair of node ids.
+        self.cut_links: set[frozenset[int]] = set()
         #: open connections: (source node or None, destination node, cancel scope)
         self._open: set[tuple[int | None, int, trio.CancelScope]] = set()
         self._token: trio.lowlevel.TrioToken | None = None
@@ -143,7 +208,7 @@ class _Forwarders:
         self._thread = threading.Thread(target=self._run, name="kafkapy-forwarders", daemon=True)
         self._thread.start()
         if not self._ready.wait(10) or len(self.ports) != len(self._targets):
-            raise RuntimeError("the controller forwarders did not start")
+            raise RuntimeError("the cluster's forwarders did not start")
 
     def _run(self) -> None:
         try:
@@ -152,16 +217,17 @@ class _Forwarders:
             self._ready.set()
 
     def _cut(self, src: int | None, dst: int) -> bool:
-        return dst in self.isolated or src in self.isolated
+        return (dst in self.isolated or src in self.isolated
+                or (src is not None and frozenset((src, dst)) in self.cut_links))
 
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
         self._done = trio.Event()
         async with trio.open_nursery() as nursery:
-            for node_id, port in self._targets.items():
+            for (node_id, listener), port in self._targets.items():
                 listeners = await nursery.start(functools.partial(
                     trio.serve_tcp, self._forwarder(node_id, port), 0, host="127.0.0.1"))
-                self.ports[node_id] = listeners[0].socket.getsockname()[1]
+                self.ports[node_id, listener] = listeners[0].socket.getsockname()[1]
             self._ready.set()
             await self._done.wait()
             nursery.cancel_scope.cancel()
@@ -191,9 +257,20 @@ class _Forwarders:
 
         return forward
 
-    def set_isolated(self, node_id: int, isolated: bool) -> None:
+    def set_isolated(self, node_id: int, isolated: bool, peers: Collection[int] | None = None) -> None:
+        """Cut (``isolated``) or heal the node's links: with every node, or with ``peers``
+        only. Healing with every node also heals its cut links."""
         def apply() -> None:
-            (self.isolated.add if isolated else self.isolated.discard)(node_id)
+            links = {frozenset((node_id, peer)) for peer in peers or () if peer != node_id}
+            if isolated:
+                if peers is None:
+                    self.isolated.add(node_id)
+                self.cut_links |= links
+            elif peers is None:
+                self.isolated.discard(node_id)
+                self.cut_links = {link for link in self.cut_links if node_id not in link}
+            else:
+                self.cut_links -= links
             for src, dst, scope in list(self._open):
                 if self._cut(src, dst):
                     scope.cancel()
@@ -263,23 +340,29 @@ class Cluster:
         self._owned_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="kafkapy-cluster-")
         ids = list(range(1, size + 1))
-        controller_ports = {i: _free_port() for i in ids}
-        self._forwarders = _Forwarders(controller_ports)
+        bound = {(i, listener): _free_port() for i in ids for listener in _FORWARDED}
+        self._forwarders = _Forwarders(bound)
         forwarded = self._forwarders.ports
+        voters = ",".join(f"{j}@127.0.0.1:{forwarded[j, CONTROLLER_LISTENER]}" for j in ids)
         self.nodes: dict[int, NodeProcess] = {}
         for i in ids:
             directory = os.path.join(self.data_dir, f"node-{i}")
             node = NodeProcess(i, directory, _free_port())
-            voters = ",".join(f"{j}@127.0.0.1:{forwarded[j]}" for j in ids)
+            node.forwarded_addresses = {name: f"127.0.0.1:{forwarded[i, name]}" for name in _FORWARDED}
+            client = f"{CLIENT_LISTENER}://127.0.0.1:{node.client_port}"
             properties = {
                 **TEST_PROPERTIES,
                 _NODE_ID: str(i),
-                _LISTENERS: f"PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{controller_ports[i]}",
-                _ADVERTISED: f"PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{forwarded[i]}",
+                # Bound on the node's own ports, advertised at the forwarders' ports.
+                _LISTENERS: ",".join([client, *(f"{name}://127.0.0.1:{bound[i, name]}" for name in _FORWARDED)]),
+                _ADVERTISED: ",".join([client, *(f"{name}://{node.forwarded_addresses[name]}"
+                                                 for name in _FORWARDED)]),
+                _INTER_BROKER: REPLICATION_LISTENER,
                 _VOTERS: voters,
                 _LOG_DIRS: os.path.join(directory, "data"),
                 **(config or {}),
             }
+            properties[_PROTOCOL_MAP] = _with_replication_protocol(properties[_PROTOCOL_MAP])
             _write_node_config(directory, properties, self.cluster_id, i)
             self.nodes[i] = node
 
@@ -301,9 +384,14 @@ class Cluster:
             raise
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Stop every node (paused ones are resumed first), in parallel: SIGTERM to all,
+        then wait for all, SIGKILL for any still running after ``timeout_s``."""
         for node in self.nodes.values():
-            node.stop()
+            node.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for node in self.nodes.values():
+            node.wait(max(0.0, deadline - time.monotonic()))
         self._forwarders.close()
         if self._owned_dir:
             import shutil
@@ -365,15 +453,95 @@ class Cluster:
         node.start()
         node.wait_ready(time.monotonic() + self.timeout_s)
 
-    def isolate_node(self, node_id: int) -> None:
-        """Cut the node off from the quorum: the connections it opens to other nodes'
-        controllers and theirs to its controller are closed and refused; its clients
-        still reach it."""
-        self._forwarders.set_isolated(node_id, True)
+    def isolate_node(self, node_id: int, *, from_nodes: Collection[int] | None = None) -> None:
+        """Partition the node from the other nodes (or from ``from_nodes`` only): the
+        connections between it and them, on the controller listeners (the quorum, the
+        broker's channel to the controller) and on the REPLICATION listeners (follower
+        fetches), are closed and refused both ways; its clients still reach it."""
+        self._check_ids(node_id, *(from_nodes or ()))
+        self._forwarders.set_isolated(node_id, True, None if from_nodes is None else list(from_nodes))
 
-    def rejoin_node(self, node_id: int) -> None:
-        """Undo :meth:`isolate_node`."""
-        self._forwarders.set_isolated(node_id, False)
+    def rejoin_node(self, node_id: int, *, from_nodes: Collection[int] | None = None) -> None:
+        """Undo :meth:`isolate_node`: heal every cut of the node (or those with
+        ``from_nodes`` only)."""
+        self._check_ids(node_id, *(from_nodes or ()))
+        self._forwarders.set_isolated(node_id, False, None if from_nodes is None else list(from_nodes))
+
+    def pause_node(self, node_id: int) -> None:
+        """SIGSTOP the node: its sockets stay open but it answers nothing and sends no
+        heartbeat, as in a long GC pause; the quorum fences it after
+        ``broker.session.timeout.ms``."""
+        self.nodes[node_id].pause()
+
+    def resume_node(self, node_id: int) -> None:
+        """SIGCONT a node :meth:`pause_node` stopped."""
+        self.nodes[node_id].resume()
+
+    def _check_ids(self, *node_ids: int) -> None:
+        unknown = [i for i in node_ids if i not in self.nodes]
+        if unknown:
+            raise KeyError(f"no node {unknown} in a cluster of {sorted(self.nodes)}")
+
+    # --- what the cluster reports ---------------------------------------------------------
+
+    def partition_state(self, topic: str, partition: int = 0) -> PartitionState:
+        """The partition's leader, leader epoch, ISR and replicas as a running node's
+        Metadata (v12) reports them; leader -1 while none is known (no leader, or a
+        topic or partition the node does not know yet).
+
+        Nodes are asked in turn, those neither paused nor isolated first (an isolated
+        node answers with the metadata it last had); a node that does not answer
+        within a few seconds is skipped.
+
+        Raises:
+            ConnectionError: no node answered.
+        """
+        from kafkapy.testing.client import KafkaConnection
+        from kafkapy.wire.messages.metadata import MetadataRequest
+
+        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
+                                  allow_auto_topic_creation=False)
+        isolated = self._forwarders.isolated
+        candidates = sorted((n for n in self.nodes.values() if n.running and not n.paused),
+                            key=lambda n: n.node_id in isolated)
+        problems = []
+        for node in candidates:
+            try:
+                with KafkaConnection(node.bootstrap_servers, timeout_s=min(self.timeout_s, _ASK_TIMEOUT_S)) as conn:
+                    answer = conn.request(request, 12)
+            except OSError as exc:  # ConnectionError, TimeoutError
+                problems.append(f"node {node.node_id}: {exc!r}")
+                continue
+            for t in answer.topics:
+                for p in t.partitions if t.name == topic else ():
+                    if p.partition_index == partition:
+                        return PartitionState(p.leader_id if p.leader_id >= 0 else -1, p.leader_epoch,
+                                              list(p.isr_nodes), list(p.replica_nodes))
+            return PartitionState(-1, -1, [], [])
+        raise ConnectionError("no node answered Metadata: " + ("; ".join(problems) or "none running"))
+
+    def leader_of(self, topic: str, partition: int = 0) -> int:
+        """The partition's leader as a running node reports it, -1 while none is known
+        (see :meth:`partition_state`)."""
+        return self.partition_state(topic, partition).leader
+
+
+class PartitionState(NamedTuple):
+    """A partition as Metadata describes it (``MetadataResponsePartition``)."""
+
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    replicas: list[int]
+
+
+def _with_replication_protocol(protocol_map: str) -> str:
+    """``listener.security.protocol.map`` with REPLICATION (as PLAINTEXT) if it lacks it."""
+    names = {item.split(":", 1)[0].strip().upper() for item in protocol_map.split(",") if item.strip()}
+    if REPLICATION_LISTENER in names:
+        return protocol_map
+    entry = f"{REPLICATION_LISTENER}:PLAINTEXT"
+    return f"{protocol_map},{entry}" if protocol_map.strip() else entry
 
 
 def _write_node_config(directory: str, properties: Mapping[str, str], cluster_id: str, node_id: int) -> None:

@@ -1,5 +1,6 @@
 """kafka_cluster / Cluster: ``kafkapy serve`` processes in one KRaft quorum, with node
-faults (kill, restart, isolate) seen by a real client."""
+faults (kill, restart, isolate, pause) seen by a real client, the REPLICATION listener
+behind the cluster's forwarders, and the leader the cluster reports."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkapy.testing import Cluster
+from kafkapy.testing.client import KafkaConnection
 from kafkapy.testing.probe import probe
+from kafkapy.wire.messages.api_versions import ApiVersionsRequest
+from kafkapy.wire.messages.metadata import MetadataRequest
 from tests.kraft.test_split_roles import brokers_seen
 from tests.testing.clients import consume, produce
 
@@ -100,6 +104,137 @@ def test_cluster_writes_one_config_per_node(tmp_path):
             # advertises as its controller endpoint.
             assert f"CONTROLLER://{voters[str(i)]}" in props["advertised.listeners"]
             assert f"CONTROLLER://{voters[str(i)]}" not in props["listeners"]
+            # Followers fetch on REPLICATION, bound on the node's own port and advertised
+            # at its forwarder, as the controller listener is.
+            replication = cluster.nodes[i].replication_address
+            assert props["inter.broker.listener.name"] == "REPLICATION"
+            assert "REPLICATION:PLAINTEXT" in props["listener.security.protocol.map"].split(",")
+            assert f"REPLICATION://{replication}" in props["advertised.listeners"]
+            assert f"REPLICATION://{replication}" not in props["listeners"]
+            assert "REPLICATION://127.0.0.1:" in props["listeners"]
+            assert cluster.nodes[i].controller_address == voters[str(i)]
         assert len({configs[i]["controller.quorum.voters"] for i in configs}) == 1
     finally:
         cluster.stop()
+
+
+def _api_versions(conn: KafkaConnection) -> None:
+    answer = conn.request(ApiVersionsRequest(client_software_name="kafkapy-tests", client_software_version="1"), 3)
+    assert answer.error_code == 0
+
+
+def _peer(address: str, node_id: int) -> KafkaConnection:
+    """A connection as node ``node_id``'s replica fetcher opens it (Kafka's client id)."""
+    return KafkaConnection(address, timeout_s=5, client_id=f"broker-{node_id}-fetcher-0")
+
+
+def _refused(address: str, client_id: str) -> bool:
+    """Whether the forwarder at ``address`` closes a connection of ``client_id``."""
+    try:
+        with KafkaConnection(address, timeout_s=5, client_id=client_id) as conn:
+            _api_versions(conn)
+    except ConnectionError:
+        return True
+    return False
+
+
+def test_replication_listener_and_network_partition(kafka_cluster):
+    """Metadata asked on a node's REPLICATION listener (through its forwarder) lists
+    every broker's REPLICATION forwarder, on PLAINTEXT the client addresses; an
+    isolated node is cut from the others on REPLICATION and the controller listeners,
+    both ways and on open connections too, while its clients still reach it."""
+    nodes = kafka_cluster.nodes
+    assert _brokers_seen_by(nodes[1], [1, 2, 3]) == [1, 2, 3]
+    with KafkaConnection(nodes[1].replication_address, timeout_s=5) as conn:
+        answer = conn.request(MetadataRequest(topics=[], allow_auto_topic_creation=False), 12)
+    assert {b.node_id: f"{b.host}:{b.port}" for b in answer.brokers} == {
+        i: n.replication_address for i, n in nodes.items()}
+    with KafkaConnection(nodes[1].bootstrap_servers, timeout_s=5) as conn:
+        answer = conn.request(MetadataRequest(topics=[], allow_auto_topic_creation=False), 12)
+    assert {b.node_id: f"{b.host}:{b.port}" for b in answer.brokers} == {
+        i: n.bootstrap_servers for i, n in nodes.items()}
+
+    fetcher_3_to_1 = _peer(nodes[1].replication_address, 3)
+    fetcher_2_to_1 = _peer(nodes[1].replication_address, 2)
+    try:
+        _api_versions(fetcher_3_to_1)
+        _api_versions(fetcher_2_to_1)
+        kafka_cluster.isolate_node(3)
+        with pytest.raises(ConnectionError):  # the open connection is closed
+            _api_versions(fetcher_3_to_1)
+        _api_versions(fetcher_2_to_1)  # nodes 1 and 2 still reach each other
+    finally:
+        fetcher_3_to_1.close()
+        fetcher_2_to_1.close()
+    assert _refused(nodes[1].replication_address, "broker-3-fetcher-0")
+    assert _refused(nodes[3].replication_address, "broker-1-fetcher-0")
+    assert _refused(nodes[2].controller_address, "raft-client-3")
+    assert not _refused(nodes[2].replication_address, "broker-1-fetcher-0")
+    assert probe(nodes[3].bootstrap_servers) is None  # its clients still reach it
+    kafka_cluster.rejoin_node(3)
+    assert not _refused(nodes[1].replication_address, "broker-3-fetcher-0")
+    assert not _refused(nodes[3].controller_address, "raft-client-2")
+
+    # A partial cut: 3 from 1 only.
+    kafka_cluster.isolate_node(3, from_nodes=[1])
+    assert _refused(nodes[1].replication_address, "broker-3-fetcher-0")
+    assert _refused(nodes[3].controller_address, "raft-client-1")
+    assert not _refused(nodes[2].replication_address, "broker-3-fetcher-0")
+    assert not _refused(nodes[3].replication_address, "broker-2-fetcher-0")
+    kafka_cluster.rejoin_node(3)
+    assert not _refused(nodes[1].replication_address, "broker-3-fetcher-0")
+
+
+def test_paused_node_answers_nothing_until_resumed(tmp_path):
+    """SIGSTOP: connections are accepted, no request answered; SIGCONT: it answers
+    again. A cluster stopped with a node paused stops it cleanly."""
+    cluster = Cluster(1, data_dir=str(tmp_path), timeout_s=30).start()
+    node = cluster.nodes[1]
+    try:
+        assert probe(node.bootstrap_servers, timeout_s=5) is None
+        cluster.pause_node(1)
+        assert node.running and node.paused
+        problem = probe(node.bootstrap_servers, timeout_s=0.5)
+        assert problem is not None and "timed out" in problem
+        cluster.resume_node(1)
+        assert probe(node.bootstrap_servers, timeout_s=5) is None
+        cluster.pause_node(1)
+    finally:
+        cluster.stop()
+    assert not node.paused
+    assert node.proc.returncode == 0  # resumed, then SIGTERM: a controlled shutdown
+
+
+def _until(condition, timeout_s: float = 30):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+@pytest.mark.kafkapy(config={"broker.session.timeout.ms": "2000", "broker.heartbeat.interval.ms": "200",
+                             "replica.lag.time.max.ms": "600000"})
+def test_leader_of_follows_a_killed_leader(kafka_cluster):
+    """leader_of names the leader a client's Metadata reports; when that node is killed
+    and fenced, a replication factor 1 partition is left leaderless (-1) and a
+    replication factor 3 one moves to another member of its ISR."""
+    kafka_cluster.create_topics("solo")
+    leader = _until(lambda: max(kafka_cluster.leader_of("solo"), 0))  # 0 (falsy) while -1
+    assert leader in kafka_cluster.nodes
+    admin = AdminClient({"bootstrap.servers": kafka_cluster.bootstrap_servers})
+    assert admin.list_topics("solo", timeout=10).topics["solo"].partitions[0].leader == leader
+
+    others = [i for i in kafka_cluster.nodes if i != leader]
+    admin.create_topics([NewTopic("trio", 1, replica_assignment=[[leader, *others]])])["trio"].result(30)
+    assert _until(lambda: kafka_cluster.leader_of("trio") == leader)
+    state = kafka_cluster.partition_state("trio")
+    assert (state.leader, state.replicas, sorted(state.isr)) == (leader, [leader, *others], [1, 2, 3])
+    assert kafka_cluster.leader_of("no-such-topic") == -1
+
+    kafka_cluster.kill_node(leader)
+    assert _until(lambda: kafka_cluster.leader_of("solo") == -1)
+    moved = _until(lambda: (s := kafka_cluster.partition_state("trio")).leader in others and s)
+    assert moved.leader in others and moved.leader_epoch > state.leader_epoch
+    assert leader not in moved.isr
