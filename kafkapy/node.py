@@ -28,6 +28,7 @@ log = logging.getLogger("kafkapy")
 #: The names of ``listeners`` and ``advertised.listeners`` in the config table.
 BROKER_CONFIGS_LISTENERS = (BrokerConfig.field_name("listeners"), BrokerConfig.field_name("advertised_listeners"))
 _BROKER_ROLE = "broker"
+_INTER_BROKER_LISTENER = BrokerConfig.field_name("inter_broker_listener_name")
 #: How long a stopping node waits for the controller to fence it (controlled shutdown).
 _CONTROLLED_SHUTDOWN_S = 5.0
 _CONTROLLER_ROLE = "controller"
@@ -52,11 +53,14 @@ class NodeInfo:
 
 def _over(defaults: Mapping[str, str], properties: Mapping[str, str]) -> dict[str, str]:
     """``properties`` over ``defaults``; listeners given without advertised listeners
-    are advertised as they are (the defaults' advertised listeners describe theirs)."""
+    are advertised as they are, and without an inter-broker listener the first one
+    serves (the defaults' describe their own listeners)."""
     merged = {**defaults, **properties}
     listeners, advertised = BROKER_CONFIGS_LISTENERS
-    if listeners in properties and advertised not in properties:
-        merged.pop(advertised, None)
+    if listeners in properties:
+        for derived in (advertised, _INTER_BROKER_LISTENER):
+            if derived not in properties:
+                merged.pop(derived, None)
     return merged
 
 
@@ -92,8 +96,10 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     from kafkapy.broker.core import BrokerCore, broker_config_sources
     from kafkapy.broker.dispatcher import BrokerDispatcher
     from kafkapy.broker.handlers.controller import controller_handlers
+    from kafkapy.broker.isr_changes import AlterPartitionManager, run_isr_expiration
     from kafkapy.broker.lifecycle import BrokerLifecycle
     from kafkapy.broker.log_tasks import run_log_tasks
+    from kafkapy.broker.replica_fetcher import ReplicaFetcherManager
     from kafkapy.broker.replica_manager import ReplicaManager
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
@@ -167,10 +173,17 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
                 data_dir, cluster_id=cluster_id, node_id=config.node_id, now_ms=clock_ms(),
                 config_for=lambda topic: LogConfig.from_sources(metadata.image.topic_configs(topic), broker_configs()),
                 producer_id_expiration_ms=config.producer_id_expiration_ms)
-            replicas = ReplicaManager(config.node_id, logs, broker_configs, clock_ms)
+            replicas = ReplicaManager(config.node_id, logs, broker_configs, clock_ms,
+                                      replica_lag_time_max_ms=config.replica_lag_time_max_ms)
             core.replicas = replicas
+            replicas.fetchers = ReplicaFetcherManager(
+                replicas, config, _inter_broker_address(config, listeners, metadata), lambda: core.broker_epoch)
+            replicas.isr_changes = AlterPartitionManager(channel, replicas, lambda: core.broker_epoch)
             metadata.add_publisher(lambda old, new: replicas.apply_image(new))
             replicas.apply_image(metadata.image)
+            await nursery.start(replicas.fetchers.run)
+            await nursery.start(replicas.isr_changes.run)
+            nursery.start_soon(run_isr_expiration, replicas)
             await nursery.start(core.groups.run)
             await nursery.start(core.txn_coordinator.run)
             dispatcher = _ServerEdge(BrokerDispatcher(core))
@@ -194,6 +207,26 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
     finally:
         if logs is not None:
             logs.close(clock_ms())
+
+
+def _inter_broker_address(config: BrokerConfig, listeners: Sequence[Any], metadata: Any) -> Any:
+    """Where followers reach a broker: its endpoint on ``inter.broker.listener.name``
+    (Kafka's default, the PLAINTEXT listener, is the first broker listener here).
+
+    Raises:
+        ValueError: the name is not one of this node's broker listeners.
+    """
+    name = config.inter_broker_listener_name or listeners[0].name
+    if name not in {listener.name for listener in listeners}:
+        raise ValueError(f"inter.broker.listener.name {name!r} is not a broker listener in listeners="
+                         f"{config.listeners!r}")
+
+    def address(broker_id: int) -> tuple[str, int] | None:
+        broker = metadata.image.brokers.get(broker_id)
+        endpoint = None if broker is None else broker.endpoints.get(name)
+        return None if endpoint is None else (endpoint.host, endpoint.port)
+
+    return address
 
 
 def _advertised(config: BrokerConfig, bound: Mapping[str, tuple[str, int]], protocols: Mapping[str, str],

@@ -8,11 +8,17 @@ Theory of operation (Kafka's ``ReplicaManager`` + ``Partition``):
   and removes the partition (and deletes its log) when the topic is deleted or the
   node is no longer a replica. Each change wakes the requests waiting on the
   partition, so they answer with the new state.
-* The leader keeps the log end offset of every follower, as followers report it by
-  fetching. The high watermark is the smallest log end offset among the ISR
-  (``Partition.maybeIncrementLeaderHW``); it only moves forward. On a single node the
-  ISR is the leader alone, so the high watermark follows every append at once, but
-  nothing here assumes one node.
+* The leader keeps each follower's fetch state (:class:`ReplicaState`), as followers
+  report it by fetching. The high watermark is the smallest log end offset among the
+  maximal ISR (``Partition.maybeIncrementLeaderHW``); it only moves forward. On a
+  single node the ISR is the leader alone, so the high watermark follows every append
+  at once, but nothing here assumes one node.
+* The ISR changes through the controller (Kafka's ``Partition.maybeExpandIsr`` and
+  ``maybeShrinkIsr``): a follower that reaches the high watermark joins, one that has
+  not caught up for ``replica.lag.time.max.ms`` leaves; the change goes out as an
+  :class:`IsrChange` (AlterPartition) and is committed when the controller answers
+  or the metadata image brings it. Followers fetch through :attr:`fetchers`
+  (``replica_fetcher.py``).
 * Every append and every high-watermark move calls the purgatories for that
   partition: acks=all produces complete when the high watermark passes their last
   offset, long-poll fetches when enough bytes are readable.
@@ -25,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from kafkapy.broker.purgatory import Purgatory
 from kafkapy.config import BrokerConfigs, LogConfig
@@ -58,14 +64,50 @@ class TopicPartition(NamedTuple):
         return f"{self.topic}-{self.partition}"
 
 
+@dataclass(slots=True)
+class ReplicaState:
+    """What the leader knows of one follower (Kafka's ``Replica``), from its fetches.
+
+    ``last_caught_up_ms`` is the last time the follower was known to hold everything
+    the leader had: the ISR shrinks once it is older than ``replica.lag.time.max.ms``.
+    """
+
+    log_end_offset: int = -1
+    last_caught_up_ms: int = 0
+    last_fetch_ms: int = 0
+    last_fetch_leader_end_offset: int = 0
+    #: the high watermark the last answer to this follower carried
+    last_sent_high_watermark: int = -1
+
+    def update_fetch_state(self, fetch_offset: int, leader_end_offset: int, now_ms: int) -> None:
+        """A fetch from ``fetch_offset`` (Kafka's ``Replica.updateFetchStateOrThrow``): caught
+        up now if it reached the leader's end, or as of its previous fetch if it reached
+        the end the leader had then."""
+        if fetch_offset >= leader_end_offset:
+            self.last_caught_up_ms = max(self.last_caught_up_ms, now_ms)
+        elif fetch_offset >= self.last_fetch_leader_end_offset:
+            self.last_caught_up_ms = max(self.last_caught_up_ms, self.last_fetch_ms)
+        self.log_end_offset = fetch_offset
+        self.last_fetch_leader_end_offset = leader_end_offset
+        self.last_fetch_ms = now_ms
+
+
 class Partition:
     """One hosted partition: its registration, its log and its replicas' progress.
 
+    The ISR is the committed one (from the metadata image, or an AlterPartition answer
+    that is newer). While this leader's own AlterPartition is in flight, ``pending_isr``
+    holds the ISR asked for, and the high watermark waits for the *maximal* ISR, the
+    union of both (Kafka's ``PendingExpandIsr``/``PendingShrinkIsr``): a replica being
+    added counts at once, one being removed until the controller has removed it.
+
     Invariants: ``log.high_watermark <= log.log_end_offset``; the high watermark never
-    goes backwards while this node leads in one epoch.
+    goes backwards while this node leads in one epoch; at most one ISR change is in
+    flight.
     """
 
-    __slots__ = ("follower_end_offsets", "log", "node_id", "registration", "topic_id", "tp")
+    __slots__ = ("isr", "log", "node_id", "partition_epoch", "pending_isr", "registration", "replica_states",
+                 "topic_id", "tp")
 
     def __init__(self, tp: TopicPartition, topic_id: Uuid, registration: PartitionRegistration,
                  log: PartitionLog, node_id: int) -> None:
@@ -74,8 +116,11 @@ class Partition:
         self.registration = registration
         self.log = log
         self.node_id = node_id
-        #: replica id -> log end offset it last fetched from (leader only)
-        self.follower_end_offsets: dict[int, int] = {}
+        self.isr: tuple[int, ...] = registration.isr
+        self.partition_epoch = registration.partition_epoch
+        self.pending_isr: tuple[int, ...] | None = None
+        #: replica id -> its fetch state (leader only)
+        self.replica_states: dict[int, ReplicaState] = {}
 
     @property
     def is_leader(self) -> bool:
@@ -86,11 +131,21 @@ class Partition:
         return self.registration.leader_epoch
 
     @property
-    def isr(self) -> tuple[int, ...]:
-        return self.registration.isr
+    def maximal_isr(self) -> frozenset[int]:
+        """The committed ISR together with a pending change's members."""
+        return frozenset(self.isr) | frozenset(self.pending_isr or ())
+
+    def reset_replica_states(self, now_ms: int) -> None:
+        """A new leadership: followers' offsets unknown; ISR members count as caught up
+        now, so they are not dropped before they could fetch (``Replica.resetReplicaState``)."""
+        self.pending_isr = None
+        self.replica_states = {
+            r: ReplicaState(last_caught_up_ms=now_ms if r in self.isr else 0)
+            for r in self.registration.replicas if r != self.node_id
+        }
 
     def maybe_increment_high_watermark(self) -> bool:
-        """Move the high watermark to the smallest log end offset in the ISR, if higher.
+        """Move the high watermark to the smallest log end offset in the maximal ISR, if higher.
 
         Returns:
             True if it moved.
@@ -98,16 +153,41 @@ class Partition:
         if not self.is_leader:
             return False
         new_hw = self.log.log_end_offset
-        ends = self.follower_end_offsets
-        for replica in self.registration.isr:
+        states = self.replica_states
+        for replica in self.maximal_isr:
             if replica != self.node_id:
-                new_hw = min(new_hw, ends.get(replica, 0))
-        return self.log.maybe_increment_high_watermark(new_hw)
+                state = states.get(replica)
+                new_hw = min(new_hw, state.log_end_offset if state is not None else -1)
+        return new_hw >= 0 and self.log.maybe_increment_high_watermark(new_hw)
 
-    def update_follower_end_offset(self, replica: int, end_offset: int) -> bool:
+    def update_follower_fetch(self, replica: int, fetch_offset: int, now_ms: int) -> bool:
         """Record a follower's fetch position; returns True if the high watermark moved."""
-        self.follower_end_offsets[replica] = end_offset
+        state = self.replica_states.get(replica)
+        if state is None:
+            state = self.replica_states[replica] = ReplicaState()
+        state.update_fetch_state(fetch_offset, self.log.log_end_offset, now_ms)
         return self.maybe_increment_high_watermark()
+
+    def follower_in_sync(self, replica: int) -> bool:
+        """Whether ``replica`` may join the ISR (Kafka's ``isFollowerInSync``): it holds
+        the high watermark and everything of the leader's own epoch start."""
+        state = self.replica_states.get(replica)
+        if state is None:
+            return False
+        epoch_start = self.log.leader_epoch_cache.start_offset_of(self.leader_epoch)
+        return (state.log_end_offset >= self.log.high_watermark
+                and (epoch_start is None or state.log_end_offset >= epoch_start))
+
+    def out_of_sync_replicas(self, now_ms: int, lag_max_ms: int) -> tuple[int, ...]:
+        """ISR members that have not caught up for ``lag_max_ms`` (``getOutOfSyncReplicas``)."""
+        out = []
+        for replica in self.isr:
+            if replica == self.node_id:
+                continue
+            state = self.replica_states.get(replica)
+            if state is None or now_ms - state.last_caught_up_ms > lag_max_ms:
+                out.append(replica)
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +206,20 @@ class Purgatories:
         return (self.produce, self.fetch, self.delete_records)
 
 
+class Fetchers(Protocol):
+    """The replica fetchers: partitions this node follows, fetched from their leaders."""
+
+    def add_partition(self, partition: Partition) -> None: ...
+
+    def remove_partition(self, tp: TopicPartition) -> None: ...
+
+
+class IsrChangeSink(Protocol):
+    """Takes ISR changes to send to the controller; answers come to ``on_isr_change_result``."""
+
+    def submit(self, change: IsrChange) -> None: ...
+
+
 class ReplicaManager:
     """Hosted partitions by topic-partition, kept in step with the metadata image.
 
@@ -138,14 +232,20 @@ class ReplicaManager:
     """
 
     def __init__(self, node_id: int, logs: LogManager,
-                 broker_configs: Callable[[], BrokerConfigs], clock_ms: Callable[[], int]) -> None:
+                 broker_configs: Callable[[], BrokerConfigs], clock_ms: Callable[[], int], *,
+                 replica_lag_time_max_ms: int = 30_000) -> None:
         self.node_id = node_id
         self.logs = logs
         self.broker_configs = broker_configs
         self.clock_ms = clock_ms
+        self.replica_lag_time_max_ms = replica_lag_time_max_ms
         self.purgatories = Purgatories.create()
         self.partitions: dict[TopicPartition, Partition] = {}
         self._image: MetadataImage | None = None
+        #: the follower side: fetches for partitions led elsewhere (none on a lone node)
+        self.fetchers: Fetchers | None = None
+        #: where this leader's ISR changes go (AlterPartition to the controller)
+        self.isr_changes: IsrChangeSink | None = None
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -219,23 +319,49 @@ class ReplicaManager:
                 self._on_become(hosted)
                 continue
             if hosted.registration is not registration:
-                changed_leader = (registration.leader != hosted.registration.leader
-                                  or registration.leader_epoch != hosted.registration.leader_epoch)
-                hosted.registration = registration
-                if changed_leader:
-                    self._on_become(hosted)
-                else:
-                    # ISR changes may move the high watermark (a lagging replica left).
-                    self._maybe_complete(hosted, hosted.maybe_increment_high_watermark())
+                self._update_registration(hosted, registration)
             hosted.log.update_config(config)
 
+    def _update_registration(self, partition: Partition, registration: PartitionRegistration) -> None:
+        """A newer registration: a new leadership, or a committed ISR or replica change."""
+        previous = partition.registration
+        partition.registration = registration
+        if registration.partition_epoch >= partition.partition_epoch:
+            partition.isr = registration.isr
+            if registration.partition_epoch > partition.partition_epoch:
+                partition.pending_isr = None
+            partition.partition_epoch = registration.partition_epoch
+        if registration.leader != previous.leader or registration.leader_epoch != previous.leader_epoch:
+            self._on_become(partition)
+            return
+        if partition.is_leader and registration.replicas != previous.replicas:
+            for replica in registration.replicas:
+                if replica != self.node_id:
+                    partition.replica_states.setdefault(replica, ReplicaState())
+        # ISR changes may move the high watermark (a lagging replica left).
+        self._maybe_complete(partition, partition.maybe_increment_high_watermark())
+
     def _on_become(self, partition: Partition) -> None:
-        """Leader or follower per the registration (Kafka's ``makeLeader``/``makeFollower``)."""
-        partition.follower_end_offsets = {}
+        """Leader or follower per the registration (Kafka's ``makeLeader``/``makeFollower``).
+
+        A follower starts fetching from its leader at its own log end; divergence is
+        found by the leader from the follower's last fetched epoch (KIP-320, Fetch v12+),
+        so nothing is truncated here.
+        """
+        partition.isr = partition.registration.isr
+        partition.partition_epoch = partition.registration.partition_epoch
         if partition.is_leader:
+            if self.fetchers is not None:
+                self.fetchers.remove_partition(partition.tp)
+            partition.reset_replica_states(self.clock_ms())
             # Kafka's maybeAssignEpochStartOffset: the new epoch starts at the log end.
             partition.log.leader_epoch_cache.assign(partition.leader_epoch, partition.log.log_end_offset)
             partition.maybe_increment_high_watermark()
+        else:
+            partition.replica_states = {}
+            partition.pending_isr = None
+            if self.fetchers is not None:
+                self.fetchers.add_partition(partition)
         log.info("Partition %s: %s in epoch %d", partition.tp,
                  "leader" if partition.is_leader else f"follower of {partition.registration.leader}",
                  partition.leader_epoch)
@@ -249,6 +375,8 @@ class ReplicaManager:
 
     def _remove_partition(self, partition: Partition, *, delete: bool) -> None:
         del self.partitions[partition.tp]
+        if self.fetchers is not None:
+            self.fetchers.remove_partition(partition.tp)
         if delete:
             self.logs.delete_log(partition.tp.topic, partition.tp.partition, now_ms=self.clock_ms())
         self._wake_all(partition.tp)
@@ -270,8 +398,69 @@ class ReplicaManager:
         self._maybe_complete(partition, partition.maybe_increment_high_watermark(), appended=True)
 
     def on_follower_fetch(self, partition: Partition, replica: int, fetch_offset: int) -> None:
-        """A follower fetched from ``fetch_offset``: it holds everything before it."""
-        self._maybe_complete(partition, partition.update_follower_end_offset(replica, fetch_offset))
+        """A follower fetched from ``fetch_offset``: it holds everything before it.
+
+        It joins the ISR once it holds the high watermark (Kafka's ``maybeExpandIsr``),
+        through AlterPartition to the controller.
+        """
+        moved = partition.update_follower_fetch(replica, fetch_offset, self.clock_ms())
+        if (replica not in partition.maximal_isr and partition.pending_isr is None
+                and partition.follower_in_sync(replica) and self._isr_eligible(replica)):
+            self._alter_isr(partition, (*partition.isr, replica))
+        self._maybe_complete(partition, moved)
+
+    def _isr_eligible(self, replica: int) -> bool:
+        """Unfenced and not shutting down (Kafka's ``isReplicaIsrEligible``)."""
+        broker = self._image.brokers.get(replica) if self._image is not None else None
+        return broker is not None and broker.active
+
+    def maybe_shrink_isr(self) -> int:
+        """Drop followers that lag more than ``replica.lag.time.max.ms`` from the ISRs this
+        node leads (Kafka's ``maybeShrinkIsr``, run every half of that time); returns how
+        many partitions asked for a smaller ISR."""
+        now = self.clock_ms()
+        lag_max = self.replica_lag_time_max_ms
+        asked = 0
+        for partition in self.partitions.values():
+            if not partition.is_leader or partition.pending_isr is not None or len(partition.isr) < 2:
+                continue
+            out = partition.out_of_sync_replicas(now, lag_max)
+            if out:
+                log.info("Partition %s: shrinking ISR %s, %s out of sync", partition.tp, list(partition.isr), list(out))
+                self._alter_isr(partition, tuple(r for r in partition.isr if r not in out))
+                asked += 1
+        return asked
+
+    def _alter_isr(self, partition: Partition, new_isr: tuple[int, ...]) -> None:
+        if self.isr_changes is None:
+            return
+        partition.pending_isr = new_isr
+        self.isr_changes.submit(IsrChange(partition.tp, partition.topic_id, partition.leader_epoch,
+                                          new_isr, partition.partition_epoch))
+
+    def on_isr_change_result(self, change: IsrChange, error: ErrorCode, isr: tuple[int, ...],
+                             partition_epoch: int) -> None:
+        """The controller's answer to ``change`` (or a failure to deliver it).
+
+        A committed ISR newer than the one known is taken at once (the metadata image
+        brings it too); any error leaves the ISR as it is, to be asked again by the next
+        check; a stale answer (another epoch, another change pending) is ignored.
+        """
+        partition = self.partitions.get(change.tp)
+        if (partition is None or partition.leader_epoch != change.leader_epoch
+                or partition.pending_isr != change.new_isr):
+            return
+        partition.pending_isr = None
+        if error == ErrorCode.NONE and partition_epoch > partition.partition_epoch:
+            partition.isr = isr
+            partition.partition_epoch = partition_epoch
+        elif error != ErrorCode.NONE:
+            log.info("Partition %s: ISR change to %s failed: %s", change.tp, list(change.new_isr), error.name)
+        self._maybe_complete(partition, partition.maybe_increment_high_watermark())
+
+    def on_follower_append(self, partition: Partition) -> None:
+        """A follower appended what its leader sent: fetches waiting on it may answer."""
+        self.purgatories.fetch.check_and_complete(partition.tp)
 
     def on_log_start_moved(self, partition: Partition) -> None:
         self.purgatories.delete_records.check_and_complete(partition.tp)
@@ -315,6 +504,16 @@ class ReplicaManager:
             self.purgatories.delete_records.check_and_complete(partition.tp)
         if hw_moved or appended:
             self.purgatories.fetch.check_and_complete(partition.tp)
+
+
+class IsrChange(NamedTuple):
+    """One partition's AlterPartition item: the ISR a leader asks for in its epochs."""
+
+    tp: TopicPartition
+    topic_id: Uuid
+    leader_epoch: int
+    new_isr: tuple[int, ...]
+    partition_epoch: int
 
 
 class ReplicationTarget(NamedTuple):

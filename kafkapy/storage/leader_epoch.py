@@ -71,6 +71,15 @@ class LeaderEpochFileCache:
             return requested_epoch, self.entries[0][1]
         return self.entries[higher - 1][0], self.entries[higher][1]
 
+    def start_offset_of(self, epoch: int) -> int | None:
+        """Where ``epoch`` starts, if it has an entry."""
+        for e, o in reversed(self.entries):
+            if e == epoch:
+                return o
+            if e < epoch:
+                return None
+        return None
+
     def epoch_for_offset(self, offset: int) -> int | None:
         """The epoch of the leader that wrote ``offset``, if known."""
         offsets = [o for _, o in self.entries]

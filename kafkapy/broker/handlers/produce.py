@@ -37,6 +37,7 @@ from kafkapy.broker.registry import handles
 from kafkapy.broker.replica_manager import (
     AppendResult,
     ReplicaManager,
+    ReplicationTarget,
     TopicPartition,
     append_to_leader,
 )
@@ -137,36 +138,17 @@ async def _wait_for_replication(replicas: ReplicaManager,
     Kafka's ``DelayedProduce``: completion is checked per partition; on timeout the
     partitions not yet replicated answer REQUEST_TIMED_OUT.
     """
-    waiting = []  # (topic, partition index, leader epoch, next offset, slot in the parts list)
+    targets: list[ReplicationTarget] = []
+    slots = []
     for name, _, parts in entries:
         for i, (pr, result) in enumerate(parts):
-            if result.error == ErrorCode.NONE:
+            if result.error == ErrorCode.NONE and name is not None:
                 partition = replicas.get(name, pr.index)
                 epoch = partition.leader_epoch if partition is not None else -1
-                waiting.append((name, pr.index, epoch, result.next_offset, parts, i))
-    if not waiting:
-        return
-
-    def status(topic: str, index: int, epoch: int, next_offset: int) -> ErrorCode | None:
-        """None while waiting, else the partition's final error code."""
-        partition = replicas.get(topic, index)
-        if partition is None or not partition.is_leader or partition.leader_epoch != epoch:
-            return ErrorCode.NOT_LEADER_OR_FOLLOWER
-        if partition.log.high_watermark >= next_offset:
-            if len(partition.isr) < partition.log.config.min_insync_replicas:
-                return ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
-            return ErrorCode.NONE
-        return None
-
-    def try_complete() -> bool:
-        return all(status(t, i, e, n) is not None for t, i, e, n, _, _ in waiting)
-
-    keys = [TopicPartition(t, i) for t, i, _, _, _, _ in waiting]
-    await replicas.purgatories.produce.wait(try_complete, keys, timeout_ms / 1000)
-    for topic, index, epoch, next_offset, parts, slot in waiting:
-        code = status(topic, index, epoch, next_offset)
-        if code is None:
-            code = ErrorCode.REQUEST_TIMED_OUT
+                targets.append(ReplicationTarget(TopicPartition(name, pr.index), epoch, result.next_offset))
+                slots.append((parts, i))
+    codes = await replicas.wait_for_replication(targets, timeout_ms)
+    for (parts, i), code in zip(slots, codes, strict=True):
         if code != ErrorCode.NONE:
-            pr, result = parts[slot]
-            parts[slot] = (pr, result._replace(error=code, message=None))
+            pr, result = parts[i]
+            parts[i] = (pr, result._replace(error=code, message=None))

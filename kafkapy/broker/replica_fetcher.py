@@ -1,0 +1,301 @@
+"""Followers copying their leaders' logs (Kafka's ``ReplicaFetcherManager`` and ``ReplicaFetcherThread``).
+
+Theory of operation:
+
+* Every partition this node follows belongs to one fetcher, keyed by its leader and
+  a fetcher index (``num.replica.fetchers``, partitions spread by a hash as Kafka
+  does). A fetcher is a trio task with one connection to the leader's endpoint on the
+  inter-broker listener (``inter.broker.listener.name``); it sends one Fetch at a time
+  for all its partitions, as replica ``node.id`` with its broker epoch, each partition
+  from its log end with the current leader epoch and the last epoch it fetched.
+* The leader answers with whole batches, appended as they are (offsets, epochs and
+  producer state the leader's), with the high watermark and log start offset, which
+  the follower takes; the follower's next fetch tells the leader how far it got, and
+  that moves the leader's high watermark. The leader long-polls an idle follower for
+  ``replica.fetch.wait.max.ms``.
+* Divergence after a leader change (KIP-101, KIP-279, KIP-320): the leader compares
+  the follower's last fetched epoch with its own epoch history and answers a
+  ``diverging_epoch`` instead of records; the follower truncates to where the logs
+  agree (:func:`truncation_offset`) and fetches again, until they match.
+* A partition error (fenced epoch, not the leader, storage error) pauses that
+  partition for ``replica.fetch.backoff.ms``, a failed connection the whole fetcher;
+  a new leadership from the metadata image moves the partition to another fetcher.
+
+Task-safety: everything runs on the trio thread; the replica manager calls
+:meth:`ReplicaFetcherManager.add_partition`/``remove_partition`` synchronously.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from kafkapy.broker.replica_manager import Partition, TopicPartition
+from kafkapy.kraft.raft.network import Address, PeerConnection, PeerUnavailable
+from kafkapy.storage.errors import StorageError
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.fetch import FetchRequest
+
+if TYPE_CHECKING:
+    from kafkapy.broker.replica_manager import ReplicaManager
+    from kafkapy.config import BrokerConfig
+    from kafkapy.storage.partition_log import PartitionLog
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean "wait for the metadata image to say who leads now".
+_LEADERSHIP_ERRORS = frozenset({
+    ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH,
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.LEADER_NOT_AVAILABLE,
+})
+
+
+@dataclass(slots=True)
+class FetchState:
+    """One followed partition in its fetcher (Kafka's ``PartitionFetchState``)."""
+
+    partition: Partition
+    #: the leader epoch this state fetches in; answers for another are dropped
+    leader_epoch: int
+    #: monotonic time before which the partition is not fetched (after an error)
+    delayed_until: float = -math.inf
+
+
+def truncation_offset(log_: PartitionLog, diverging_epoch: int, diverging_end_offset: int) -> int:
+    """Where a follower's log must be cut, given the leader's epoch and end offset for it
+    (Kafka's ``AbstractFetcherThread.getOffsetTruncationState``).
+
+    The follower finds its own end of that epoch: if it knows the epoch, the logs agree
+    up to the smaller end; if its nearest epoch is an older one, it cuts at that epoch's
+    end and the next fetch (now with the older epoch) narrows it further.
+    """
+    leo = log_.log_end_offset
+    if diverging_end_offset < 0:
+        return log_.high_watermark
+    if diverging_epoch < 0:
+        return min(diverging_end_offset, leo)
+    epoch, end = log_.leader_epoch_cache.end_offset_for(diverging_epoch, leo)
+    if end < 0:
+        return min(diverging_end_offset, leo)
+    if epoch != diverging_epoch:
+        return min(end, leo)
+    return min(end, diverging_end_offset, leo)
+
+
+class ReplicaFetcherManager:
+    """The fetchers of this node, by (leader, fetcher index).
+
+    Args:
+        replicas: the replica manager, whose partition logs the fetchers append to.
+        config: the broker config (``replica.fetch.*``, ``num.replica.fetchers``,
+            ``inter.broker.listener.name``).
+        leader_address: where a broker's inter-broker endpoint is, or None if unknown.
+        broker_epoch: this broker's current epoch (sent in ``replica_state``).
+    """
+
+    def __init__(self, replicas: ReplicaManager, config: BrokerConfig,
+                 leader_address: Callable[[int], Address | None], broker_epoch: Callable[[], int]) -> None:
+        self.replicas = replicas
+        self.config = config
+        self.leader_address = leader_address
+        self.broker_epoch = broker_epoch
+        self.fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
+        self._owner: dict[TopicPartition, tuple[int, int]] = {}
+        self._nursery: trio.Nursery | None = None
+        self._pending: list[Partition] = []
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the fetcher tasks until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            pending, self._pending = self._pending, []
+            for partition in pending:
+                self.add_partition(partition)
+            task_status.started()
+            await trio.sleep_forever()
+
+    def add_partition(self, partition: Partition) -> None:
+        """Fetch ``partition`` from the leader its registration names (moving it if it
+        was fetched from another)."""
+        self.remove_partition(partition.tp)
+        leader = partition.registration.leader
+        if leader < 0 or leader == self.replicas.node_id:
+            return
+        if self._nursery is None:
+            self._pending.append(partition)
+            return
+        key = (leader, zlib.crc32(f"{partition.tp.topic}-{partition.tp.partition}".encode())
+               % self.config.num_replica_fetchers)
+        fetcher = self.fetchers.get(key)
+        if fetcher is None:
+            fetcher = self.fetchers[key] = ReplicaFetcher(self, *key)
+            self._nursery.start_soon(fetcher.run)
+        fetcher.add(partition)
+        self._owner[partition.tp] = key
+
+    def remove_partition(self, tp: TopicPartition) -> None:
+        self._pending = [p for p in self._pending if p.tp != tp]
+        key = self._owner.pop(tp, None)
+        if key is not None:
+            fetcher = self.fetchers.get(key)
+            if fetcher is not None:
+                fetcher.remove(tp)
+
+    def _retire(self, fetcher: ReplicaFetcher) -> None:
+        if self.fetchers.get(fetcher.key) is fetcher:
+            del self.fetchers[fetcher.key]
+
+
+class ReplicaFetcher:
+    """One connection to one leader, fetching a set of partitions (``ReplicaFetcherThread``)."""
+
+    def __init__(self, manager: ReplicaFetcherManager, leader: int, index: int) -> None:
+        self.manager = manager
+        self.leader = leader
+        self.key = (leader, index)
+        self.states: dict[TopicPartition, FetchState] = {}
+        self._changed = trio.Event()
+        node_id = manager.replicas.node_id
+        self._connection = PeerConnection(lambda: manager.leader_address(leader),
+                                          client_id=f"broker-{node_id}-fetcher-{index}")
+
+    def add(self, partition: Partition) -> None:
+        self.states[partition.tp] = FetchState(partition, partition.leader_epoch)
+        self._changed.set()
+
+    def remove(self, tp: TopicPartition) -> None:
+        if self.states.pop(tp, None) is not None:
+            self._changed.set()
+
+    async def run(self) -> None:
+        config = self.manager.config
+        backoff_s = config.replica_fetch_backoff_ms / 1000
+        try:
+            while self.states:
+                now = trio.current_time()
+                ready = {tp: s for tp, s in self.states.items() if s.delayed_until <= now}
+                if not ready:
+                    self._changed = trio.Event()
+                    with trio.move_on_at(min(s.delayed_until for s in self.states.values())):
+                        await self._changed.wait()
+                    continue
+                request = self._request(ready)
+                try:
+                    response = await self._connection.request(
+                        request, timeout_s=(config.replica_socket_timeout_ms + config.replica_fetch_wait_max_ms) / 1000)
+                except PeerUnavailable as exc:
+                    log.info("Fetcher of broker %d from leader %d: %s; retrying in %.1fs",
+                             self.manager.replicas.node_id, self.leader, exc, backoff_s)
+                    self._changed = trio.Event()
+                    with trio.move_on_after(backoff_s):
+                        await self._changed.wait()  # a leadership change may make this moot
+                    continue
+                self._process(request, response, backoff_s)
+        finally:
+            self.manager._retire(self)
+            with trio.CancelScope(shield=True):
+                await self._connection.aclose()
+
+    def _request(self, ready: dict[TopicPartition, FetchState]) -> FetchRequest:
+        config = self.manager.config
+        node_id = self.manager.replicas.node_id
+        topics: dict[str, FetchRequest.FetchTopic] = {}
+        for tp, state in ready.items():
+            log_ = state.partition.log
+            topic = topics.get(tp.topic)
+            if topic is None:
+                topic = topics[tp.topic] = FetchRequest.FetchTopic(topic=tp.topic, topic_id=state.partition.topic_id)
+            latest = log_.leader_epoch_cache.latest_epoch
+            topic.partitions.append(FetchRequest.FetchPartition(
+                partition=tp.partition, current_leader_epoch=state.leader_epoch, fetch_offset=log_.log_end_offset,
+                last_fetched_epoch=-1 if latest is None else latest, log_start_offset=log_.log_start_offset,
+                partition_max_bytes=config.replica_fetch_max_bytes))
+        return FetchRequest(
+            replica_id=node_id, replica_state=FetchRequest.ReplicaState(replica_id=node_id,
+                                                                        replica_epoch=self.manager.broker_epoch()),
+            max_wait_ms=config.replica_fetch_wait_max_ms, min_bytes=config.replica_fetch_min_bytes,
+            max_bytes=config.replica_fetch_response_max_bytes, isolation_level=0, session_id=0, session_epoch=-1,
+            topics=list(topics.values()))
+
+    def _process(self, request: FetchRequest, response: Any, backoff_s: float) -> None:
+        if response.error_code != ErrorCode.NONE:
+            log.info("Fetch from leader %d failed: %s", self.leader, ErrorCode(response.error_code).name)
+            self._delay(self.states.values(), backoff_s)
+            return
+        asked = {(t.topic, p.partition): p for t in request.topics for p in t.partitions}
+        names = {t.topic_id: t.topic for t in request.topics}
+        replicas = self.manager.replicas
+        for topic in response.responses:
+            name = topic.topic or names.get(topic.topic_id, "")
+            for pd in topic.partitions:
+                tp = TopicPartition(name, pd.partition_index)
+                state = self.states.get(tp)
+                sent = asked.get(tp)
+                # Drop answers for a partition that moved or was cut meanwhile.
+                if (state is None or sent is None or state.leader_epoch != sent.current_leader_epoch
+                        or state.partition.log.log_end_offset != sent.fetch_offset):
+                    continue
+                code = ErrorCode(pd.error_code)
+                try:
+                    if code == ErrorCode.NONE:
+                        if self._take(state.partition, pd, replicas.clock_ms()):
+                            replicas.on_follower_append(state.partition)
+                    elif code == ErrorCode.OFFSET_OUT_OF_RANGE:
+                        self._out_of_range(state.partition, pd, replicas.clock_ms())
+                    else:
+                        if code not in _LEADERSHIP_ERRORS:
+                            log.warning("Partition %s: fetch from leader %d failed: %s", tp, self.leader, code.name)
+                        self._delay((state,), backoff_s)
+                except StorageError as exc:
+                    log.error("Partition %s: follower append failed: %s", tp, exc)
+                    self._delay((state,), backoff_s)
+
+    def _take(self, partition: Partition, pd: Any, now_ms: int) -> bool:
+        """Apply one partition's answer: truncate to a diverging epoch, or append the
+        batches and take the leader's high watermark and log start; True if appended."""
+        log_ = partition.log
+        diverging = pd.diverging_epoch
+        if diverging.epoch >= 0 or diverging.end_offset >= 0:
+            offset = truncation_offset(log_, diverging.epoch, diverging.end_offset)
+            log.info("Partition %s: log diverged from leader %d at epoch %d (ends %d there); truncating %d -> %d",
+                     partition.tp, self.leader, diverging.epoch, diverging.end_offset, log_.log_end_offset, offset)
+            log_.truncate_to(offset, now_ms=now_ms)
+            return False
+        appended = False
+        records = pd.records
+        if records:
+            info = log_.append_as_follower(records, now_ms=now_ms)
+            if info.error_code != ErrorCode.NONE:
+                raise StorageError(info.error_message or "follower append refused", error_code=info.error_code)
+            appended = info.first_offset >= 0
+        log_.update_high_watermark(min(pd.high_watermark, log_.log_end_offset))
+        if pd.log_start_offset > log_.log_start_offset:
+            log_.maybe_increment_log_start_offset(pd.log_start_offset)
+        return appended
+
+    def _out_of_range(self, partition: Partition, pd: Any, now_ms: int) -> None:
+        """OFFSET_OUT_OF_RANGE (Kafka's ``handleOutOfRangeError``): behind the leader's log
+        start, restart the log there; otherwise ahead of what the leader has, cut back to
+        the leader's high watermark (committed, so held by both) and fetch on."""
+        log_ = partition.log
+        if pd.log_start_offset > log_.log_end_offset:
+            log.info("Partition %s: behind leader %d's log start %d; restarting the log there",
+                     partition.tp, self.leader, pd.log_start_offset)
+            log_.truncate_fully_and_start_at(pd.log_start_offset, now_ms=now_ms)
+        else:
+            target = min(pd.high_watermark, log_.log_end_offset)
+            log.info("Partition %s: fetch offset %d out of range at leader %d; truncating to %d",
+                     partition.tp, log_.log_end_offset, self.leader, target)
+            log_.truncate_to(target, now_ms=now_ms)
+
+    @staticmethod
+    def _delay(states: Any, backoff_s: float) -> None:
+        until = trio.current_time() + backoff_s
+        for state in states:
+            state.delayed_until = until
