@@ -72,8 +72,6 @@ def test_three_node_quorum_isolate_kill_restart(kafka_cluster):
         kafka_cluster.create_topics("after-faults")
 
 
-@pytest.mark.xfail(reason="replication between kafkapy nodes (followers fetching, acks=all with "
-                          "replication factor 3) is not finished", strict=False)
 def test_replicated_topic_survives_a_killed_leader(tmp_path):
     with Cluster(3, data_dir=str(tmp_path), timeout_s=30) as cluster:
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
