@@ -8,7 +8,13 @@ Fixtures:
     kafka_bootstrap: the ``host:port`` string of ``kafka_broker``, for any client.
     kafka_cluster: a :class:`kafkapy.testing.Cluster` of ``kafkapy serve`` processes
         forming one KRaft quorum (3 nodes unless the marker says otherwise), always
-        on disk so that a killed node restarts on its data.
+        on disk so that a killed node restarts on its data. Node faults:
+        ``kill_node`` (SIGKILL), ``stop_node`` (controlled shutdown),
+        ``restart_node``, ``isolate_node`` / ``rejoin_node`` (a network partition of
+        the node from the others, quorum and replication traffic, ``from_nodes=``
+        for a partial one; clients still reach it), ``pause_node`` / ``resume_node``
+        (SIGSTOP / SIGCONT); and ``leader_of`` / ``partition_state`` (a partition's
+        leader, epoch, ISR and replicas from a running node's Metadata).
 
 Configuration, each layer over the previous one: the test defaults
 (``kafkapy.config.TEST_PROPERTIES``: no initial rebalance delay, one partition for
@@ -130,7 +136,8 @@ def kafka_bootstrap(kafka_broker: Broker) -> str:
 @pytest.fixture
 def kafka_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A KRaft cluster of ``kafkapy serve`` processes (``nodes`` from the marker or the
-    fixture parameter, default 3), stopped after the test."""
+    fixture parameter, default 3), stopped after the test (paused nodes resumed first,
+    every node stopped at once)."""
     from kafkapy.testing.cluster import Cluster
 
     settings = _settings(request)
