@@ -589,6 +589,9 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, None, _CW, field="max_connections_per_ip_overrides"),
     ConfigDef("fetch.max.bytes", _INT, 57_671_680, "Largest Fetch response the broker returns (55 MiB).",
               _B, _MED, at_least(1024), _RO, field="fetch_max_bytes"),
+    ConfigDef("max.incremental.fetch.session.cache.slots", _INT, 1000,
+              "Most incremental fetch sessions (KIP-227) the broker keeps, split evenly among 8 cache shards.",
+              _B, _MED, at_least(0), _RO, field="max_incremental_fetch_session_cache_slots"),
     ConfigDef("replica.lag.time.max.ms", _LONG, 30_000, "A follower that has not caught up for this long leaves the ISR.",
               _B, _HIGH, None, _RO, field="replica_lag_time_max_ms"),
     ConfigDef("replica.fetch.max.bytes", _INT, 1_048_576, "Bytes a follower asks of each partition per fetch.",
@@ -981,6 +984,7 @@ class BrokerConfig:
     max_connections_per_ip: int
     max_connections_per_ip_overrides: str
     fetch_max_bytes: int
+    max_incremental_fetch_session_cache_slots: int
     replica_lag_time_max_ms: int
     replica_fetch_max_bytes: int
     replica_fetch_min_bytes: int
