@@ -17,9 +17,17 @@ The offset and time index files of the active segment are preallocated to
 when the segment is rolled or closed. An index is derived data: after a crash, or when
 a loaded file fails its sanity check, it is rebuilt from the log.
 
-Entries live in arrays in memory (lookups are a bisect); with a path, each append is
-also written to the file with ``pwrite``. Without a path (the memory backend) there is
-no file. Not task-safe: called only by the partition's owner.
+File descriptors. Kafka maps its index files and closes them (``AbstractIndex``: the
+mapping holds no descriptor), so a segment costs one descriptor, its ``.log``. Python's
+``mmap`` keeps a duplicate descriptor open (until 3.13's ``trackfd``), so here entries
+live in arrays in memory (lookups are a bisect) and no index keeps its file open: the
+file is opened for each write and closed again. Appended entries are written behind,
+in one ``pwrite`` when the segment is flushed, rolled or closed, never one system call
+per entry. A file that misses its newest entries after a crash is harmless: they
+describe data past the recovery point, and recovery rebuilds every segment from there.
+Dropped entries (truncation) are zeroed in the file at once, so a crash cannot bring
+back an entry naming data that was replaced. Without a path (the memory backend) there
+is no file. Not task-safe: called only by the partition's owner.
 """
 
 from __future__ import annotations
@@ -36,34 +44,52 @@ _TXN_ENTRY = struct.Struct(">hqqqq")
 NO_TIMESTAMP = -1
 
 
-def _open_rw(path: str) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def _touch(path: str) -> None:
+    """Create ``path`` if missing, holding no descriptor afterwards."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
 
 
 class _IndexFile:
-    """The file under an index: preallocation, entry writes, trimming."""
+    """The file under an index, opened only while it is read or written.
 
-    __slots__ = ("entry_size", "fd", "path")
+    ``written`` counts the leading entries that are in the file as they are in memory;
+    entries after them are written behind (see the module doc). ``synced`` is False
+    once something was written since the last fsync.
+    """
+
+    __slots__ = ("entry_size", "path", "synced", "written")
 
     def __init__(self, path: str, entry_size: int) -> None:
         self.path = path
         self.entry_size = entry_size
-        self.fd = _open_rw(path)
+        self.written = 0
+        self.synced = True
+        _touch(path)
 
     def read_all(self) -> bytes:
-        size = os.fstat(self.fd).st_size
-        return os.pread(self.fd, size - size % self.entry_size, 0)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            return os.pread(fd, size - size % self.entry_size, 0)
+        finally:
+            os.close(fd)
 
-    def write_entry(self, n: int, data: bytes) -> None:
-        os.pwrite(self.fd, data, n * self.entry_size)
+    def write(self, first_entry: int, data: bytes, *, fsync: bool = False) -> None:
+        """Write ``data`` at entry ``first_entry`` (and fsync if asked), in one open."""
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            if data:
+                os.pwrite(fd, data, first_entry * self.entry_size)
+                self.synced = False
+            if fsync and not self.synced:
+                os.fsync(fd)
+                self.synced = True
+        finally:
+            os.close(fd)
 
     def resize(self, size: int) -> None:
-        os.ftruncate(self.fd, size)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        os.truncate(self.path, size)
+        self.synced = False
 
 
 class _Index:
@@ -92,24 +118,36 @@ class _Index:
     def size_in_bytes(self) -> int:
         return self.entries * self.entry_size
 
+    def _pack(self, first: int, stop: int) -> bytes:
+        """The file bytes of entries ``[first, stop)``."""
+        raise NotImplementedError
+
+    def _write_behind(self, *, fsync: bool = False) -> None:
+        """Write the entries the file does not have yet (and fsync if asked)."""
+        f = self._file
+        if f is None:
+            return
+        entries = self.entries
+        if f.written < entries or (fsync and not f.synced):
+            f.write(f.written, self._pack(f.written, entries), fsync=fsync)
+            f.written = entries
+
     def preallocate(self) -> None:
         """Grow the file to its full capacity, as Kafka does for the active segment."""
         if self._file is not None:
             self._file.resize(self.max_entries * self.entry_size)
 
     def trim(self) -> None:
-        """Shrink the file to its entries (on roll and close)."""
+        """Write the entries and shrink the file to them (on roll and close)."""
         if self._file is not None:
+            self._write_behind()
             self._file.resize(self.size_in_bytes)
 
     def flush(self) -> None:
-        if self._file is not None:
-            os.fsync(self._file.fd)
+        self._write_behind(fsync=True)
 
     def close(self) -> None:
-        if self._file is not None:
-            self.trim()
-            self._file.close()
+        self.trim()
 
     def rename(self, path: str) -> None:
         if self._file is not None:
@@ -118,22 +156,30 @@ class _Index:
 
     def delete(self) -> None:
         if self._file is not None:
-            self._file.close()
+            self._file.written = self.entries  # nothing left to write behind
             try:
                 os.unlink(self._file.path)
             except FileNotFoundError:
                 pass
 
+    def _loaded(self) -> None:
+        if self._file is not None:
+            self._file.written = self.entries
+
     def _discard_file(self) -> bool:
         """A loaded file failed its sanity check: empty it for a rebuild; returns False."""
         if self._file is not None:
             self._file.resize(0)
+            self._file.written = 0
         return False
 
-    def _zero_entries(self, first: int, count: int) -> None:
-        """Blank dropped entries in the file so a crash cannot bring them back."""
-        if self._file is not None and count > 0:
-            self._file.write_entry(first, bytes(count * self.entry_size))
+    def _zero_entries(self, first: int) -> None:
+        """Entries from ``first`` were dropped: blank those already in the file at once,
+        so a crash cannot bring them back."""
+        f = self._file
+        if f is not None and f.written > first:
+            f.write(first, bytes((f.written - first) * self.entry_size))
+            f.written = first
 
     def _relative(self, offset: int) -> int:
         rel = offset - self.base_offset
@@ -180,6 +226,7 @@ class OffsetIndex(_Index):
             offsets.append(rel + self.base_offset)
             positions.append(pos)
         self._offsets, self._positions = offsets, positions
+        self._loaded()
         return True
 
 
@@ -187,9 +234,7 @@ class OffsetIndex(_Index):
         """Add an entry; offsets must increase (Kafka's ``OffsetIndex.append``)."""
         if self._offsets and offset <= self._offsets[-1]:
             raise ValueError(f"index offset {offset} is not above the last entry {self._offsets[-1]}")
-        rel = self._relative(offset)
-        if self._file is not None:
-            self._file.write_entry(len(self._offsets), _OFFSET_ENTRY.pack(rel, position))
+        self._relative(offset)
         self._offsets.append(offset)
         self._positions.append(position)
 
@@ -215,7 +260,11 @@ class OffsetIndex(_Index):
         if dropped > 0:
             del self._offsets[n:]
             del self._positions[n:]
-            self._zero_entries(n, dropped)
+            self._zero_entries(n)
+
+    def _pack(self, first: int, stop: int) -> bytes:
+        base, offsets, positions = self.base_offset, self._offsets, self._positions
+        return b"".join(_OFFSET_ENTRY.pack(offsets[i] - base, positions[i]) for i in range(first, stop))
 
     def reset(self) -> None:
         self._truncate_entries(0)
@@ -258,6 +307,7 @@ class TimeIndex(_Index):
             timestamps.append(ts)
             offsets.append(offset)
         self._timestamps, self._offsets = timestamps, offsets
+        self._loaded()
         return True
 
 
@@ -267,9 +317,7 @@ class TimeIndex(_Index):
             return
         if self._offsets and offset < self._offsets[-1]:
             raise ValueError(f"time index offset {offset} below the last entry {self._offsets[-1]}")
-        rel = self._relative(offset)
-        if self._file is not None:
-            self._file.write_entry(len(self._timestamps), _TIME_ENTRY.pack(timestamp, rel))
+        self._relative(offset)
         self._timestamps.append(timestamp)
         self._offsets.append(offset)
 
@@ -287,10 +335,14 @@ class TimeIndex(_Index):
         if dropped > 0:
             del self._timestamps[i:]
             del self._offsets[i:]
-            self._zero_entries(i, dropped)
+            self._zero_entries(i)
 
     def reset(self) -> None:
         self.truncate_to(self.base_offset)
+
+    def _pack(self, first: int, stop: int) -> bytes:
+        base, timestamps, offsets = self.base_offset, self._timestamps, self._offsets
+        return b"".join(_TIME_ENTRY.pack(timestamps[i], offsets[i] - base) for i in range(first, stop))
 
 
 class AbortedTxn(NamedTuple):
@@ -305,7 +357,9 @@ class AbortedTxn(NamedTuple):
 class TransactionIndex:
     """The aborted transactions whose markers are in one segment (``.txnindex``).
 
-    Append-only and small; kept whole in memory, written through to the file.
+    Append-only and small; kept whole in memory, written through to the file, which is
+    opened for each write and closed again (aborted transactions are rare; the segment's
+    descriptor budget is its ``.log``).
     """
 
     VERSION = 0
@@ -314,7 +368,7 @@ class TransactionIndex:
     def __init__(self, path: str | None) -> None:
         self.path = path
         self.entries: list[AbortedTxn] = []
-        self._fd = -1
+        self._unsynced = False
 
     def load(self) -> bool:
         """Read the file if there is one; False (and no entries) when it is malformed."""
@@ -335,9 +389,12 @@ class TransactionIndex:
         if self.entries and txn.last_offset <= self.entries[-1].last_offset:
             raise ValueError(f"aborted txn ending at {txn.last_offset} is not after the last one")
         if self.path is not None:
-            if self._fd < 0:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.write(self._fd, _TXN_ENTRY.pack(self.VERSION, *txn))
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, _TXN_ENTRY.pack(self.VERSION, *txn))
+            finally:
+                os.close(fd)
+            self._unsynced = True
         self.entries.append(txn)
 
     def truncate_to(self, offset: int) -> None:
@@ -354,27 +411,30 @@ class TransactionIndex:
     def _rewrite(self) -> None:
         if self.path is None:
             return
-        self._close_fd()
         data = b"".join(_TXN_ENTRY.pack(self.VERSION, *t) for t in self.entries)
         if data or os.path.exists(self.path):
             with open(self.path, "wb") as f:
                 f.write(data)
+            self._unsynced = True
 
     def collect_aborted(self, fetch_offset: int, upper_bound_offset: int) -> list[AbortedTxn]:
         """Transactions overlapping ``[fetch_offset, upper_bound_offset)``."""
         return [t for t in self.entries if t.last_offset >= fetch_offset and t.first_offset < upper_bound_offset]
 
     def flush(self) -> None:
-        if self._fd >= 0:
-            os.fsync(self._fd)
-
-    def _close_fd(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._unsynced and self.path is not None:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._unsynced = False
 
     def close(self) -> None:
-        self._close_fd()
+        pass
 
     def rename(self, path: str) -> None:
         if self.path is not None:
@@ -383,7 +443,7 @@ class TransactionIndex:
             self.path = path
 
     def delete(self) -> None:
-        self._close_fd()
+        self._unsynced = False
         if self.path is not None:
             try:
                 os.unlink(self.path)

@@ -296,9 +296,10 @@ class LocalLog:
         self.recovery_point = offset
         self.last_flush_ms = now_ms
 
-    def close(self) -> None:
+    def close(self, *, discard: bool = False) -> None:
+        """Close every segment; ``discard``: the directory is being deleted (see ``LogSegment.close``)."""
         for segment in self.segments:
-            segment.close()
+            segment.close(discard=discard)
         for pending in self._pending_deletes:
             pending.segment.delete()
         self._pending_deletes = []

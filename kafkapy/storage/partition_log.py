@@ -248,6 +248,13 @@ class PartitionLog:
                     break
             local.active_segment.make_active()
         leo = local.log_end_offset
+        if leo < self.log_start_offset and local.directory is not None:
+            # LogLoader: a log ending below its log start checkpoint (the tail was
+            # compacted away, then truncated) starts over, empty, at the log start.
+            local.truncate_fully_and_start_at(self.log_start_offset, now_ms)
+            self.leader_epoch_cache.clear()
+            ps.truncate_fully_and_start_at(self.log_start_offset)
+            leo = local.log_end_offset
         self.leader_epoch_cache.truncate_from_end(leo)
         self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         ps.delete_snapshots(lambda o: o > leo)
@@ -621,6 +628,8 @@ class PartitionLog:
         self.leader_epoch_cache.truncate_from_end(offset)
         self._reload_producer_state(self.log_end_offset, now_ms)
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
+        # LogCleanerManager.maybeTruncateCheckpoint: what was cleaned past here is gone.
+        self.cleaner_checkpoint = min(self.cleaner_checkpoint, self.local_log.active_segment.base_offset)
         return removed
 
     def truncate_fully_and_start_at(self, offset: int, *, now_ms: int) -> int:
@@ -634,6 +643,7 @@ class PartitionLog:
         self.producer_state.truncate_fully_and_start_at(offset)
         self.log_start_offset = offset
         self.high_watermark = offset
+        self.cleaner_checkpoint = offset
         return removed
 
     def _reload_producer_state(self, end_offset: int, now_ms: int) -> None:
@@ -791,7 +801,7 @@ class PartitionLog:
         """Close and remove the partition directory (the log manager renamed it first)."""
         self.offline = True
         if not self.closed:
-            self.local_log.close()
+            self.local_log.close(discard=True)
             self.closed = True
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)

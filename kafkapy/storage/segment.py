@@ -296,6 +296,10 @@ class LogSegment:
         Returns the bytes removed.
         """
         if offset >= self.next_offset:
+            # Compaction emptied the range up to ``offset``: the log still ends there,
+            # as Kafka's ``UnifiedLog.truncateTo`` sets the log end offset to the target.
+            if offset > self.next_offset and self.can_convert_to_relative_offset(offset):
+                self._next_offset = offset
             return 0
         found = self.translate_offset(offset)
         removed = 0
@@ -409,11 +413,14 @@ class LogSegment:
         self.time_index.flush()
         self.txn_index.flush()
 
-    def close(self) -> None:
-        self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far)
-        self.offset_index.close()
-        self.time_index.close()
-        self.txn_index.close()
+    def close(self, *, discard: bool = False) -> None:
+        """Write the indexes out and close the ``.log``; ``discard`` skips the indexes
+        (the files are about to be removed, and may have been moved with their directory)."""
+        if not discard:
+            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far)
+            self.offset_index.close()
+            self.time_index.close()
+            self.txn_index.close()
         self.records.close()
 
     def change_suffix(self, old: str, new: str) -> None:
