@@ -9,6 +9,19 @@ Handling a Ready never awaits, so no other task can reach the node between
 task. Persistence is synchronous (the metadata log is small and must be durable before
 votes and acks go out).
 
+Between ``ready()`` and ``advance()`` the node takes no input, whatever happens:
+
+- a listener that calls back into the driver (``step``, ``resign``) while a Ready is
+  handled has its input queued and stepped once the Ready is advanced;
+- a listener that raises is logged and the Ready is still advanced, its I/O being
+  done (Kafka's ``MetadataLoader`` hands publisher faults to a fault handler and goes
+  on; the Raft client never sees them);
+- if writing the quorum state or the log fails, the Ready cannot be advanced: the
+  driver stops for good (Kafka treats a metadata log I/O error as fatal). Its listeners
+  hear that there is no leader, ``run`` raises the error, ``propose`` raises
+  :class:`DriverStoppedError`, and other inputs are dropped, so a controlled shutdown
+  that follows finds no controller and gives up instead of feeding the node.
+
 The network is a :class:`Transport`: ``send`` is best effort and never blocks (a lost
 message is the core's problem, which it solves with timeouts); inbound envelopes come
 through a trio receive channel. :class:`MemoryNetwork` connects drivers in one process
@@ -37,7 +50,7 @@ from typing import Any, Protocol
 import trio
 
 from kafkapy.kraft.raft.config import RaftConfig
-from kafkapy.kraft.raft.errors import RaftError
+from kafkapy.kraft.raft.errors import RaftError, RaftInvariantError
 from kafkapy.kraft.raft.log import PersistentRaftLog
 from kafkapy.kraft.raft.messages import (
     DescribeQuorumResponse,
@@ -49,6 +62,7 @@ from kafkapy.kraft.raft.messages import (
 )
 from kafkapy.kraft.raft.node import RaftNode
 from kafkapy.kraft.raft.quorum_store import QuorumStateStore
+from kafkapy.kraft.raft.ready import Ready
 from kafkapy.kraft.raft.records import LogEntry
 from kafkapy.kraft.raft.snapshot import SnapshotContent, SnapshotPolicy
 from kafkapy.kraft.raft.voters import VoterSet
@@ -70,6 +84,13 @@ class Listener(Protocol):
 class Transport(Protocol):
     def send(self, envelope: Envelope) -> None:
         """Queue ``envelope`` for its destination; drop it if that cannot be done now."""
+
+
+class DriverStoppedError(RaftError):
+    """The driver stopped after its log or quorum state could not be written."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"the Raft driver stopped: {cause!r}", ErrorCode.KAFKA_STORAGE_ERROR)
 
 
 class NotLeaderError(RaftError):
@@ -117,6 +138,12 @@ class RaftDriver:
         self._next_inbound_correlation = -1
         #: the run loop's wait, cancelled to wake it when another task stepped the node
         self._wait_scope: trio.CancelScope | None = None
+        #: True while a Ready is being handled (between ``ready()`` and ``advance()``)
+        self._in_ready = False
+        #: inputs that arrived while a Ready was handled: envelopes, or None for resign
+        self._deferred: list[Envelope | None] = []
+        #: why the driver stopped (persistence failed with a Ready outstanding), if it did
+        self._failure: BaseException | None = None
 
     @property
     def node_id(self) -> int:
@@ -142,6 +169,10 @@ class RaftDriver:
         Raises:
             NotLeaderError: this node does not lead.
         """
+        if self._failure is not None:
+            raise DriverStoppedError(self._failure)
+        if self._in_ready:
+            raise RaftInvariantError("propose from a listener while a Ready is handled")
         result = self.node.propose(values)
         if isinstance(result, ErrorCode):
             raise NotLeaderError(self.node.leader_id, self.node.epoch)
@@ -152,6 +183,11 @@ class RaftDriver:
 
     def resign(self) -> None:
         """Give up leadership gracefully (EndQuorumEpoch to the voters)."""
+        if self._failure is not None:
+            return
+        if self._in_ready:
+            self._deferred.append(None)
+            return
         self.node.resign()
         self._handle_ready()
 
@@ -176,7 +212,17 @@ class RaftDriver:
                                    observers=replicas(response.observers))
 
     def step(self, envelope: Envelope) -> None:
-        """Handle one inbound envelope now (the transport may call this instead of the inbox)."""
+        """Handle one inbound envelope now (the transport may call this instead of the inbox).
+
+        Queued if a Ready is being handled (a listener called back), dropped if the
+        driver stopped.
+        """
+        if self._failure is not None:
+            log.debug("node %d: stopped, dropped %s", self.node_id, type(envelope.body).__name__)
+            return
+        if self._in_ready:
+            self._deferred.append(envelope)
+            return
         self.node.tick(self._now())
         self.node.step(envelope)
         self._handle_ready()
@@ -193,6 +239,8 @@ class RaftDriver:
             The answer, or None if none came in time (the node dropped the request, e.g.
             a parked Fetch replaced by a newer one from the same replica).
         """
+        if self._failure is not None:
+            return None
         correlation_id = self._next_inbound_correlation
         self._next_inbound_correlation -= 1
         waiter: list[Any] = [trio.Event(), None]
@@ -213,6 +261,8 @@ class RaftDriver:
         """The loop; runs until cancelled."""
         task_status.started()
         while True:
+            if self._failure is not None:
+                raise DriverStoppedError(self._failure) from self._failure
             self.node.tick(self._now())
             self._handle_ready()
             deadline = self.node.next_deadline_ms()
@@ -226,37 +276,84 @@ class RaftDriver:
                 self.step(envelope)
 
     def _handle_ready(self) -> None:
+        """Handle every Ready the node has, then the inputs queued meanwhile."""
+        if self._in_ready or self._failure is not None:
+            return  # re-entered from a listener: the outer call goes on with what is new
         node = self.node
-        while node.has_ready():
-            ready = node.ready()
-            for envelope in ready.messages:
-                self._send(envelope)
-            if ready.quorum_state is not None:
-                self._store.write(ready.quorum_state)
-            self._log.persist(ready)
-            if ready.snapshot is not None:
-                snapshot = self._log.latest_snapshot()
-                assert snapshot is not None
-                log.info("node %d: snapshot %s fetched from the leader, log restarts at %d", self.node_id,
-                         ready.snapshot.snapshot_id, ready.snapshot.snapshot_id.offset)
-                for listener in self._listeners:
-                    listener.handle_load_snapshot(ready.snapshot.snapshot_id.offset, ready.snapshot.snapshot_id.epoch,
-                                                  self._log.snapshot_records(snapshot))
-            for envelope in ready.messages_after_persist:
-                self._send(envelope)
-            # The listener learns of a new leader before the entries committed with it:
-            # a single voter commits its epoch's first entry in the step that makes it
-            # leader, and that commit is what activates its controller (Kafka fires
-            # handleLeaderChange before the listener reads past the epoch start offset).
-            self._maybe_notify_leader_change()
-            if ready.committed:
-                for listener in self._listeners:
-                    listener.handle_commit(ready.committed)
-                for entry in ready.committed:
-                    self._policy.record_applied(entry.size)
-            node.advance(ready)
+        self._in_ready = True
+        try:
+            while True:
+                while node.has_ready():
+                    ready = node.ready()
+                    try:
+                        self._persist_and_send(ready)
+                    except BaseException as exc:
+                        self._stop(exc)
+                        raise
+                    self._apply(ready)
+                    node.advance(ready)
+                if not self._deferred:
+                    break
+                deferred = self._deferred.pop(0)
+                node.tick(self._now())
+                if deferred is None:
+                    node.resign()
+                else:
+                    node.step(deferred)
+        finally:
+            self._in_ready = False
         self._maybe_notify_leader_change()
         self._maybe_snapshot()
+
+    def _persist_and_send(self, ready: Ready) -> None:
+        """Steps 1-6 of a Ready: send, persist, install a snapshot, send after persisting."""
+        for envelope in ready.messages:
+            self._send(envelope)
+        if ready.quorum_state is not None:
+            self._store.write(ready.quorum_state)
+        self._log.persist(ready)
+        if ready.snapshot is not None:
+            snapshot = self._log.latest_snapshot()
+            assert snapshot is not None
+            log.info("node %d: snapshot %s fetched from the leader, log restarts at %d", self.node_id,
+                     ready.snapshot.snapshot_id, ready.snapshot.snapshot_id.offset)
+            records = self._log.snapshot_records(snapshot)
+            self._notify(lambda listener: listener.handle_load_snapshot(
+                ready.snapshot.snapshot_id.offset, ready.snapshot.snapshot_id.epoch, records))
+        for envelope in ready.messages_after_persist:
+            self._send(envelope)
+
+    def _apply(self, ready: Ready) -> None:
+        """Step 7 of a Ready: the listeners apply what was committed."""
+        # The listener learns of a new leader before the entries committed with it:
+        # a single voter commits its epoch's first entry in the step that makes it
+        # leader, and that commit is what activates its controller (Kafka fires
+        # handleLeaderChange before the listener reads past the epoch start offset).
+        self._maybe_notify_leader_change()
+        if ready.committed:
+            self._notify(lambda listener: listener.handle_commit(ready.committed))
+            for entry in ready.committed:
+                self._policy.record_applied(entry.size)
+
+    def _notify(self, call: Callable[[Listener], object]) -> None:
+        """Call every listener; one that raises is logged and the others still hear."""
+        for listener in self._listeners:
+            try:
+                call(listener)
+            except Exception:
+                log.exception("node %d: listener %r failed; the Raft log goes on", self.node_id, listener)
+
+    def _stop(self, exc: BaseException) -> None:
+        """Persisting a Ready failed: the node is never stepped again (see the module doc)."""
+        self._failure = exc
+        self._deferred.clear()
+        log.error("node %d: writing the metadata log or quorum state failed, the Raft driver stops: %r",
+                  self.node_id, exc)
+        for waiter in self._waiters.values():
+            waiter[0].set()
+        self._leader_and_epoch = (None, self.node.epoch)
+        self._notify(lambda listener: listener.handle_leader_change(None, self.node.epoch))
+        self._wake()
 
     def _send(self, envelope: Envelope) -> None:
         if isinstance(envelope.body, DescribeQuorumResponse):
@@ -275,8 +372,7 @@ class RaftDriver:
         current = (None if resigned else self.node.leader_id, self.node.epoch)
         if current != self._leader_and_epoch:
             self._leader_and_epoch = current
-            for listener in self._listeners:
-                listener.handle_leader_change(*current)
+            self._notify(lambda listener: listener.handle_leader_change(*current))
 
     def _maybe_snapshot(self) -> None:
         if self._snapshot_source is None or not self._policy.should_snapshot(self._now()):
