@@ -46,6 +46,7 @@ from kafkapy.kraft.metadata.replication_control import (
     unfence_replica_changes,
 )
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
+from kafkapy.kraft.metadata.topic_configs import DEFAULT_TOPIC_CONFIGS, TopicConfigView
 from kafkapy.wire.error_codes import ErrorCode
 
 #: BrokerRegistrationChangeRecord.fenced values.
@@ -101,6 +102,8 @@ class ClusterControl:
     registration_offsets: dict[int, int] = field(default_factory=dict)
     #: broker id -> time of the last heartbeat or registration (ms)
     last_contact_ms: dict[int, int] = field(default_factory=dict)
+    #: where elections read ``unclean.leader.election.enable`` from
+    topic_configs: TopicConfigView = DEFAULT_TOPIC_CONFIGS
 
     def replay(self, record: Any, offset: int) -> None:
         """Note a committed record; only registrations matter here."""
@@ -196,21 +199,21 @@ class ClusterControl:
             if not caught_up or request.want_fence:
                 return ControllerResult([], BrokerHeartbeatReply(NO_ERROR, caught_up, True, False))
             records = [BrokerRegistrationChangeRecord(broker_id=bid, broker_epoch=epoch, fenced=_UNFENCE)]
-            records += unfence_replica_changes(image.apply(records), bid)
+            records += unfence_replica_changes(image.apply(records), bid, self.topic_configs)
             return ControllerResult(records, BrokerHeartbeatReply(NO_ERROR, True, False, False))
 
         if request.want_fence:
-            records = _fence(image, bid, epoch)
+            records = _fence(image, bid, epoch, self.topic_configs)
             return ControllerResult(records, BrokerHeartbeatReply(NO_ERROR, caught_up, True, False))
         if request.want_shutdown or broker.in_controlled_shutdown:
             if not _leads_any(image, bid):
-                records = _fence(image, bid, epoch)
+                records = _fence(image, bid, epoch, self.topic_configs)
                 return ControllerResult(records, BrokerHeartbeatReply(NO_ERROR, caught_up, True, True))
             records = []
             if not broker.in_controlled_shutdown:
                 records.append(BrokerRegistrationChangeRecord(
                     broker_id=bid, broker_epoch=epoch, in_controlled_shutdown=1))
-            records += fence_replica_changes(image, bid)
+            records += fence_replica_changes(image, bid, self.topic_configs)
             return ControllerResult(records, BrokerHeartbeatReply(NO_ERROR, caught_up, False, False))
         return ControllerResult([], BrokerHeartbeatReply(NO_ERROR, caught_up, False, False))
 
@@ -228,7 +231,7 @@ class ClusterControl:
             broker = image.brokers[broker_id]
             if broker.fenced or self.has_valid_session(broker, now_ms):
                 continue
-            these = _fence(image, broker_id, broker.epoch)
+            these = _fence(image, broker_id, broker.epoch, self.topic_configs)
             image = image.apply(these)
             records += these
             fenced.append(broker_id)
@@ -241,10 +244,10 @@ class ClusterControl:
         return min(times) if times else None
 
 
-def _fence(image: MetadataImage, broker_id: int, epoch: int) -> list:
+def _fence(image: MetadataImage, broker_id: int, epoch: int, configs: TopicConfigView) -> list:
     """The records fencing ``broker_id``: its leaderships and ISR places first, then the
     registration change (Kafka's ``handleBrokerFenced`` order)."""
-    records = fence_replica_changes(image, broker_id)
+    records = fence_replica_changes(image, broker_id, configs)
     records.append(BrokerRegistrationChangeRecord(broker_id=broker_id, broker_epoch=epoch, fenced=_FENCE))
     return records
 

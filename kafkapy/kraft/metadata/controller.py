@@ -5,6 +5,8 @@ package, and :class:`Controller` is the one object the runtime talks to:
 
 * ``cluster_control.py``: broker registration, heartbeats, fencing, controlled shutdown;
 * ``replication_control.py``: topics, partitions, AlterPartition, leader elections;
+* ``elections.py``: ElectLeaders, preferred-leader balancing, periodic unclean elections;
+* ``reassignments.py``: AlterPartitionReassignments, ListPartitionReassignments;
 * ``configuration_control.py``: AlterConfigs / IncrementalAlterConfigs;
 * ``feature_control.py``: UpdateFeatures (finalized feature levels);
 * producer id blocks, here (``ProducerIdControlManager``).
@@ -19,13 +21,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafkapy.config import BrokerConfig
 from kafkapy.kraft.metadata import (
     configuration_control,
+    elections,
     feature_control,
+    reassignments,
     replication_control,
 )
 from kafkapy.kraft.metadata.cluster_control import (
@@ -52,6 +56,7 @@ from kafkapy.kraft.metadata.replication_control import (
     PartitionStateResult,
 )
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
+from kafkapy.kraft.metadata.topic_configs import TopicConfigView
 from kafkapy.wire.error_codes import ErrorCode
 
 #: Kafka's ``ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE``.
@@ -69,13 +74,25 @@ class ControllerConfig:
     default_replication_factor: int = 1
     #: broker.session.timeout.ms
     broker_session_timeout_ms: int = 9000
+    #: auto.leader.rebalance.enable
+    auto_leader_rebalance_enable: bool = True
+    #: leader.imbalance.check.interval.seconds, in ms
+    leader_imbalance_check_interval_ms: int = 300_000
+    #: unclean.leader.election.interval.ms
+    unclean_leader_election_interval_ms: int = 300_000
+    #: node.id and the static topic defaults, for topics' effective configs
+    topic_configs: TopicConfigView = field(default_factory=TopicConfigView)
 
     @classmethod
     def from_broker_config(cls, config: BrokerConfig) -> ControllerConfig:
         """The controller's settings from a node's configuration."""
         return cls(num_partitions=config.num_partitions,
                    default_replication_factor=config.default_replication_factor,
-                   broker_session_timeout_ms=config.broker_session_timeout_ms)
+                   broker_session_timeout_ms=config.broker_session_timeout_ms,
+                   auto_leader_rebalance_enable=config.auto_leader_rebalance_enable,
+                   leader_imbalance_check_interval_ms=config.leader_imbalance_check_interval_seconds * 1000,
+                   unclean_leader_election_interval_ms=config.unclean_leader_election_interval_ms,
+                   topic_configs=TopicConfigView.from_broker_config(config))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +110,16 @@ class Controller:
     def __init__(self, config: ControllerConfig = ControllerConfig(), *, rng: random.Random) -> None:
         self.config = config
         self.rng = rng
-        self.cluster = ClusterControl(config.broker_session_timeout_ms)
+        self.cluster = ClusterControl(config.broker_session_timeout_ms, topic_configs=config.topic_configs)
+        self.leaders = elections.LeaderIndex()
 
     # --- state from the log -------------------------------------------------------------
 
     def replay(self, record: Any, offset: int) -> None:
-        """Note a committed record at ``offset`` (registration offsets, for catch-up)."""
+        """Note a committed record at ``offset`` (registration offsets for catch-up,
+        partitions whose leader is not the preferred one or missing)."""
         self.cluster.replay(record, offset)
+        self.leaders.replay(record)
 
     def activate(self, image: MetadataImage, now_ms: int) -> None:
         """This node became the active controller with ``image`` fully applied."""
@@ -123,9 +143,37 @@ class Controller:
         return replication_control.create_partitions(image, topics, validate_only=validate_only, rng=self.rng)
 
     def alter_partition(self, image: MetadataImage, broker_id: int, broker_epoch: int,
-                        topics: Mapping[Uuid, Sequence[PartitionStateChange]]
+                        topics: Mapping[Uuid, Sequence[PartitionStateChange]], *, version: int = 3
                         ) -> ControllerResult[tuple[ApiError, list[PartitionStateResult]]]:
-        return replication_control.alter_partition(image, broker_id, broker_epoch, topics)
+        return replication_control.alter_partition(image, broker_id, broker_epoch, topics, version=version,
+                                                   configs=self.config.topic_configs)
+
+    # --- elections and reassignments ----------------------------------------------------
+
+    def elect_leaders(self, image: MetadataImage, election_type: int,
+                      topic_partitions: Sequence[tuple[str, Sequence[int]]] | None
+                      ) -> ControllerResult[elections.ElectLeadersReply]:
+        return elections.elect_leaders(image, election_type, topic_partitions)
+
+    def balance_partition_leaders(self, image: MetadataImage) -> ControllerResult[bool]:
+        """PREFERRED elections where the first replica does not lead (``auto.leader.rebalance.enable``)."""
+        self.leaders.prune(image)
+        return elections.balance_partition_leaders(image, sorted(self.leaders.imbalanced))
+
+    def elect_unclean_leaders(self, image: MetadataImage) -> ControllerResult[bool]:
+        """UNCLEAN elections for leaderless partitions of topics that allow them."""
+        self.leaders.prune(image)
+        return elections.elect_unclean_leaders(image, sorted(self.leaders.leaderless),
+                                               configs=self.config.topic_configs)
+
+    def alter_partition_reassignments(
+            self, image: MetadataImage,
+            topics: Sequence[tuple[str, Sequence[reassignments.PartitionReassignment]]], *,
+            allow_replication_factor_change: bool = True,
+    ) -> ControllerResult[list[reassignments.TopicReassignmentResult]]:
+        return reassignments.alter_partition_reassignments(
+            image, topics, allow_replication_factor_change=allow_replication_factor_change,
+            configs=self.config.topic_configs)
 
     # --- configs ------------------------------------------------------------------------
 

@@ -6,6 +6,13 @@ replica is broker ``(start + p) mod n`` and its followers are the next brokers i
 order, shifted by a random step per "round" of ``n`` partitions so that followers
 spread too. Racks are ignored; a cluster with racks gets a valid, rack-unaware
 placement.
+
+As in Kafka, every registered broker that is not in controlled shutdown is usable, and
+the replication factor is checked against all of them: a fenced broker may hold a
+follower replica (it joins the ISR once it is back), but only once the unfenced
+brokers are used up, and never the first replica (the leader). The errors are the
+placer's messages; CreateTopics and CreatePartitions prefix them with "Unable to
+replicate the partition N time(s): ".
 """
 
 from __future__ import annotations
@@ -19,26 +26,39 @@ class PlacementError(Exception):
 
 
 def place_replicas(brokers: Sequence[int], *, start_partition: int, num_partitions: int,
-                   replication_factor: int, rng: random.Random) -> list[list[int]]:
+                   replication_factor: int, rng: random.Random, fenced: Sequence[int] = ()) -> list[list[int]]:
     """Replica lists for partitions ``start_partition .. start_partition+num_partitions-1``.
 
     Args:
-        brokers: ids of the brokers that may hold replicas (unfenced, not shutting down).
+        brokers: ids of the unfenced brokers not in controlled shutdown.
         start_partition: index of the first new partition (0 for a new topic); it shifts
             the round-robin so added partitions continue the pattern.
         rng: the source of the random start; the controller seeds it.
+        fenced: ids of registered brokers that are fenced but not shutting down; they
+            fill follower places the unfenced brokers cannot.
 
     Raises:
-        PlacementError: ``replication_factor`` is not positive or exceeds ``len(brokers)``.
+        PlacementError: ``replication_factor`` is not positive, every broker is fenced,
+            or it exceeds the number of usable brokers, fenced ones included.
     """
     n = len(brokers)
+    total = n + len(fenced)
     if replication_factor <= 0:
-        raise PlacementError("Replication factor must be larger than 0.")
-    if replication_factor > n:
+        raise PlacementError(f"Invalid replication factor {replication_factor}: the replication "
+                             "factor must be positive.")
+    if n == 0:
+        raise PlacementError("All brokers are currently fenced.")
+    if replication_factor > total:
         raise PlacementError(
-            f"Unable to replicate the partition {replication_factor} time(s): The target "
-            f"replication factor of {replication_factor} cannot be reached because only "
-            f"{n} broker(s) are registered.")
+            f"The target replication factor of {replication_factor} cannot be reached because "
+            f"only {total} broker(s) are registered.")
+    if replication_factor > n:
+        spare = sorted(fenced)
+        lists = place_replicas(brokers, start_partition=start_partition, num_partitions=num_partitions,
+                               replication_factor=n, rng=rng)
+        extra = replication_factor - n
+        return [r + [spare[(start_partition + i + j) % len(spare)] for j in range(extra)]
+                for i, r in enumerate(lists)]
     ordered = sorted(brokers)
     first = rng.randrange(n)
     shift = rng.randrange(n)

@@ -5,17 +5,21 @@ Kafka's ``ReplicationControlManager``, as pure functions of a
 :class:`~kafkapy.kraft.metadata.results.ControllerResult`. Checks and messages follow
 Kafka 4.x (``ReplicationControlManager.createTopic``, ``createPartitions``,
 ``alterPartition``, ``generateLeaderAndIsrUpdates``), in the same order, so a client sees
-the same error for the same mistake.
+the same error for the same mistake. Elections read the topic's effective
+``unclean.leader.election.enable`` (:mod:`~kafkapy.kraft.metadata.topic_configs`).
+ElectLeaders and the periodic elections are in ``elections.py``, partition
+reassignment in ``reassignments.py``.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kafkapy.config import ConfigError, validate_topic_configs
-from kafkapy.kraft.metadata.delta import merge_partition_change
+from kafkapy.kraft.metadata.delta import NO_LEADER_CHANGE, merge_partition_change
 from kafkapy.kraft.metadata.image import (
     DIRECTORY_UNASSIGNED,
     METADATA_TOPIC_ID,
@@ -27,7 +31,12 @@ from kafkapy.kraft.metadata.image import (
     TopicImage,
     Uuid,
 )
-from kafkapy.kraft.metadata.partition_change import partition_change, without_broker
+from kafkapy.kraft.metadata.partition_change import (
+    Election,
+    is_reassigning,
+    partition_change,
+    without_broker,
+)
 from kafkapy.kraft.metadata.placement import PlacementError, place_replicas
 from kafkapy.kraft.metadata.records import (
     ConfigRecord,
@@ -36,8 +45,11 @@ from kafkapy.kraft.metadata.records import (
     TopicRecord,
 )
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
+from kafkapy.kraft.metadata.topic_configs import DEFAULT_TOPIC_CONFIGS, TopicConfigView
 from kafkapy.kraft.metadata.topic_names import topic_name_error, unify_collision_chars
 from kafkapy.wire.error_codes import ErrorCode
+
+log = logging.getLogger(__name__)
 
 #: CreateTopics' "use the broker default" for num_partitions / replication_factor.
 USE_DEFAULT = -1
@@ -106,6 +118,9 @@ class PartitionStateChange:
     new_isr: Sequence[int]
     partition_epoch: int
     leader_recovery_state: int = LeaderRecoveryState.RECOVERED
+    #: AlterPartition v3's broker epoch of each ``new_isr`` member (-1: not checked);
+    #: empty when the request has none.
+    new_isr_broker_epochs: Sequence[int] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +148,8 @@ def new_topic_id(rng: random.Random, taken: Mapping[Uuid, object]) -> Uuid:
             return topic_id
 
 
-def _active(image: MetadataImage) -> Callable[[int], bool]:
+def active_predicate(image: MetadataImage) -> Callable[[int], bool]:
+    """Whether a broker may lead and join ISRs: registered, unfenced, not shutting down."""
     brokers = image.brokers
 
     def is_active(broker_id: int) -> bool:
@@ -141,6 +157,29 @@ def _active(image: MetadataImage) -> Callable[[int], bool]:
         return broker is not None and broker.active
 
     return is_active
+
+
+def default_dir(image: MetadataImage) -> Callable[[int], Uuid]:
+    """A broker's directory for a replica new to it: its only log directory when it
+    registered exactly one, else UNASSIGNED (KIP-858; ``ClusterControlManager.defaultDir``)."""
+    def directory(broker_id: int) -> Uuid:
+        broker = image.brokers.get(broker_id)
+        log_dirs = () if broker is None else broker.log_dirs
+        return log_dirs[0] if len(log_dirs) == 1 else DIRECTORY_UNASSIGNED
+
+    return directory
+
+
+def _usable_brokers(image: MetadataImage) -> tuple[list[int], list[int]]:
+    """(unfenced, fenced) ids of the brokers placement may use: registered and not in
+    controlled shutdown (``BrokerHeartbeatManager.usableBrokers``)."""
+    usable = [b for b in image.brokers.values() if not b.in_controlled_shutdown]
+    return sorted(b.id for b in usable if not b.fenced), sorted(b.id for b in usable if b.fenced)
+
+
+def election_for(image: MetadataImage, topic: str, configs: TopicConfigView) -> Election:
+    """UNCLEAN where the topic's ``unclean.leader.election.enable`` is true, else ONLINE."""
+    return Election.UNCLEAN if configs.unclean_leader_election(image, topic) else Election.ONLINE
 
 
 # --- CreateTopics -------------------------------------------------------------------------
@@ -207,20 +246,26 @@ def _create_topic(image: MetadataImage, t: NewTopic, collisions: Mapping[str, st
         if rf <= 0:
             return fail(ErrorCode.INVALID_REPLICATION_FACTOR,
                         "Replication factor must be larger than 0, or -1 to use the default value.")
+        unfenced, fenced = _usable_brokers(image)
         try:
-            replica_lists = place_replicas(image.unfenced_broker_ids(), start_partition=0,
-                                           num_partitions=num_partitions, replication_factor=rf, rng=rng)
+            replica_lists = place_replicas(unfenced, start_partition=0, num_partitions=num_partitions,
+                                           replication_factor=rf, rng=rng, fenced=fenced)
         except PlacementError as e:
-            return fail(ErrorCode.INVALID_REPLICATION_FACTOR, str(e))
+            return fail(ErrorCode.INVALID_REPLICATION_FACTOR,
+                        f"Unable to replicate the partition {rf} time(s): {e}")
     topic_id = new_topic_id(rng, taken_ids)
-    is_active = _active(image)
+    is_active = active_predicate(image)
     records: list = [TopicRecord(name=t.name, topic_id=topic_id)]
     for index, replicas in enumerate(replica_lists):
         isr = [r for r in replicas if is_active(r)]
+        if not isr and t.assignments:
+            return fail(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                        f"All brokers specified in the manual partition assignment for partition "
+                        f"{index} are fenced or in controlled shutdown.")
         if not isr:
             return fail(ErrorCode.INVALID_REPLICATION_FACTOR,
-                        f"Unable to start partition {index}, because all the designated "
-                        "replicas were fenced.")
+                        f"Unable to replicate the partition {len(replicas)} time(s): All brokers "
+                        "are currently fenced or in controlled shutdown.")
         records.append(_new_partition(image, topic_id, index, replicas, isr))
     records.extend(ConfigRecord(resource_type=ConfigResourceType.TOPIC, resource_name=t.name,
                                 name=name, value=value) for name, value in configs.items())
@@ -236,11 +281,7 @@ def _new_partition(image: MetadataImage, topic_id: Uuid, index: int, replicas: S
     Each replica's directory is the broker's only log directory when it registered
     exactly one, else UNASSIGNED (KIP-858; Kafka's ``ClusterControlManager.defaultDir``).
     """
-    directories = []
-    for broker_id in replicas:
-        broker = image.brokers.get(broker_id)
-        log_dirs = () if broker is None else broker.log_dirs
-        directories.append(log_dirs[0] if len(log_dirs) == 1 else DIRECTORY_UNASSIGNED)
+    directories = [default_dir(image)(broker_id) for broker_id in replicas]
     return PartitionRecord(
         partition_id=index, topic_id=topic_id, replicas=list(replicas), isr=isr,
         removing_replicas=[], adding_replicas=[], leader=isr[0], leader_epoch=0,
@@ -390,18 +431,25 @@ def _create_partitions(image: MetadataImage, t: NewPartitions, rng: random.Rando
                                 f"{len(replicas)} replica(s), but this is not consistent with "
                                 f"previous partitions, which have {rf} replica(s)."), []
     else:
+        unfenced, fenced = _usable_brokers(image)
         try:
-            replica_lists = place_replicas(image.unfenced_broker_ids(), start_partition=current,
-                                           num_partitions=added, replication_factor=rf, rng=rng)
+            replica_lists = place_replicas(unfenced, start_partition=current, num_partitions=added,
+                                           replication_factor=rf, rng=rng, fenced=fenced)
         except PlacementError as e:
-            return ApiError(ErrorCode.INVALID_REPLICATION_FACTOR, str(e)), []
-    is_active = _active(image)
+            return ApiError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                            f"Unable to replicate the partition {rf} time(s): {e}"), []
+    is_active = active_predicate(image)
     records = []
     for i, replicas in enumerate(replica_lists):
         isr = [r for r in replicas if is_active(r)]
-        if not isr:
+        if not isr and t.assignments is not None:
             return ApiError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                            f"All the replicas of partition {current + i} are fenced."), []
+                            f"All brokers specified in the manual partition assignment for partition "
+                            f"{current + i} are fenced or in controlled shutdown."), []
+        if not isr:
+            return ApiError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                            f"Unable to replicate the partition {rf} time(s): All brokers are "
+                            "currently fenced or in controlled shutdown."), []
         records.append(_new_partition(image, topic.id, current + i, replicas, isr))
     return NO_ERROR, records
 
@@ -410,21 +458,34 @@ def _create_partitions(image: MetadataImage, t: NewPartitions, rng: random.Rando
 
 
 def alter_partition(image: MetadataImage, broker_id: int, broker_epoch: int,
-                    topics: Mapping[Uuid, Sequence[PartitionStateChange]]
+                    topics: Mapping[Uuid, Sequence[PartitionStateChange]], *, version: int = 3,
+                    configs: TopicConfigView = DEFAULT_TOPIC_CONFIGS,
                     ) -> ControllerResult[tuple[ApiError, list[PartitionStateResult]]]:
     """AlterPartition from a partition leader: ISR changes checked against the image.
 
     Returns the request-level error (STALE_BROKER_EPOCH when ``broker_epoch`` is not the
-    registered one) and one result per partition: FENCED_LEADER_EPOCH when the leader
-    epoch is not the current one, INVALID_UPDATE_VERSION for a stale partition epoch,
-    NOT_LEADER_OR_FOLLOWER when the sender does not lead, INELIGIBLE_REPLICA when the
-    new ISR holds a fenced or shutting-down broker, INVALID_REQUEST for an ISR that is
-    not a subset of the replicas or lacks the leader.
+    registered one) and one result per partition, checked in the order of Kafka's
+    ``validateAlterPartitionData``: NOT_CONTROLLER when the leader knows a newer leader
+    or partition epoch than this controller, FENCED_LEADER_EPOCH for an older leader
+    epoch, INVALID_REQUEST when the sender does not lead, INVALID_UPDATE_VERSION for an
+    older partition epoch, INVALID_REQUEST for an ISR that is not a subset of the
+    replicas, lacks the leader, or has more than the leader while it is RECOVERING (or
+    moves RECOVERED back to RECOVERING), INELIGIBLE_REPLICA (OPERATION_NOT_ATTEMPTED
+    before v2) when the new ISR holds a fenced, shutting-down or unregistered broker or
+    one of another broker epoch.
+
+    An ISR that holds every adding replica of a reassignment completes it (the removing
+    replicas leave). If that moves leadership away from the sender, the record is
+    written and the sender is answered NEW_LEADER_ELECTED (FENCED_LEADER_EPOCH before
+    v2), as Kafka does, so it learns the new state from metadata.
+
+    Args:
+        version: the AlterPartition request version (error codes differ before v2).
     """
     broker = image.brokers.get(broker_id)
     if broker is None or broker.epoch != broker_epoch:
         return ControllerResult([], (ApiError(ErrorCode.STALE_BROKER_EPOCH), []))
-    is_active = _active(image)
+    is_active = active_predicate(image)
     records: list = []
     results = []
     for topic_id, changes in topics.items():
@@ -435,77 +496,117 @@ def alter_partition(image: MetadataImage, broker_id: int, broker_epoch: int,
                 code = ErrorCode.UNKNOWN_TOPIC_ID if topic is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 results.append(PartitionStateResult(topic_id, change.partition_index, ApiError(code)))
                 continue
-            error = _validate_alter_partition(broker_id, part, change, is_active)
+            assert topic is not None
+            error = _validate_alter_partition(image, broker_id, part, change, version)
             if error is not None:
                 results.append(PartitionStateResult(topic_id, change.partition_index, error))
                 continue
-            record = partition_change(topic_id, change.partition_index, part, is_active,
-                                      target_isr=change.new_isr)
+            record = partition_change(
+                topic_id, change.partition_index, part, is_active, target_isr=change.new_isr,
+                election=election_for(image, topic.name, configs),
+                target_leader_recovery_state=LeaderRecoveryState(change.leader_recovery_state),
+                default_dir=default_dir(image))
             after = part
             if record is not None:
                 records.append(record)
                 after = merge_partition_change(part, record)
+                if record.leader not in (NO_LEADER_CHANGE, broker_id):
+                    code = ErrorCode.NEW_LEADER_ELECTED if version > 1 else ErrorCode.FENCED_LEADER_EPOCH
+                    log.info("AlterPartition from node %d for %s-%d completed the reassignment and "
+                             "moved leadership to %d; answering %s", broker_id, topic.name,
+                             change.partition_index, record.leader, code.name)
+                    results.append(PartitionStateResult(topic_id, change.partition_index, ApiError(code)))
+                    continue
+                if is_reassigning(part) and not is_reassigning(after):
+                    log.info("AlterPartition from node %d for %s-%d completed the reassignment",
+                             broker_id, topic.name, change.partition_index)
             results.append(PartitionStateResult(
                 topic_id, change.partition_index, NO_ERROR, after.leader, after.leader_epoch,
                 after.isr, int(after.leader_recovery_state), after.partition_epoch))
     return ControllerResult(records, (NO_ERROR, results))
 
 
-def _validate_alter_partition(broker_id: int, part: PartitionRegistration, change: PartitionStateChange,
-                              is_active: Callable[[int], bool]) -> ApiError | None:
-    if change.leader_epoch != part.leader_epoch:
+def _validate_alter_partition(image: MetadataImage, broker_id: int, part: PartitionRegistration,
+                              change: PartitionStateChange, version: int) -> ApiError | None:
+    if change.leader_epoch > part.leader_epoch or change.partition_epoch > part.partition_epoch:
+        return ApiError(ErrorCode.NOT_CONTROLLER)
+    if change.leader_epoch < part.leader_epoch:
         return ApiError(ErrorCode.FENCED_LEADER_EPOCH)
     if broker_id != part.leader:
         return ApiError(ErrorCode.INVALID_REQUEST)
-    if change.partition_epoch != part.partition_epoch:
+    if change.partition_epoch < part.partition_epoch:
         return ApiError(ErrorCode.INVALID_UPDATE_VERSION)
-    if broker_id not in change.new_isr:
+    new_isr = list(change.new_isr)
+    if (len(set(new_isr)) != len(new_isr) or any(r < 0 for r in new_isr)
+            or not set(new_isr) <= set(part.replicas)):
         return ApiError(ErrorCode.INVALID_REQUEST)
-    if any(r not in part.replicas for r in change.new_isr) or len(set(change.new_isr)) != len(change.new_isr):
+    if part.leader not in new_isr:
         return ApiError(ErrorCode.INVALID_REQUEST)
-    if any(not is_active(r) for r in change.new_isr):
-        return ApiError(ErrorCode.INELIGIBLE_REPLICA)
+    recovering = change.leader_recovery_state == LeaderRecoveryState.RECOVERING
+    if recovering and len(new_isr) > 1:
+        return ApiError(ErrorCode.INVALID_REQUEST)
+    if recovering and part.leader_recovery_state == LeaderRecoveryState.RECOVERED:
+        return ApiError(ErrorCode.INVALID_REQUEST)
+    epochs = list(change.new_isr_broker_epochs) or [-1] * len(new_isr)
+    for replica, epoch in zip(new_isr, epochs, strict=False):
+        broker = image.brokers.get(replica)
+        if broker is None or not broker.active or (epoch != -1 and broker.epoch != epoch):
+            return ApiError(ErrorCode.INELIGIBLE_REPLICA if version > 1 else ErrorCode.OPERATION_NOT_ATTEMPTED)
     return None
 
 
 # --- elections that follow broker state --------------------------------------------------
 
 
-def fence_replica_changes(image: MetadataImage, broker_id: int) -> list:
+def fence_replica_changes(image: MetadataImage, broker_id: int,
+                          configs: TopicConfigView = DEFAULT_TOPIC_CONFIGS) -> list:
     """PartitionChangeRecords for a broker that stops serving (fenced or shutting down).
 
-    The broker leaves every ISR it is in (unless it is the last member) and leaders move
-    to the next eligible replica, as Kafka's ``generateLeaderAndIsrUpdates``.
+    The broker leaves every ISR it is in (the last member stays, with ELR off) and
+    leaders move to the next eligible replica, as Kafka's ``generateLeaderAndIsrUpdates``;
+    where the topic allows unclean elections and no ISR member can lead, the first
+    active replica outside the ISR does.
     """
-    base = _active(image)
+    base = active_predicate(image)
 
     def is_active(b: int) -> bool:
         return b != broker_id and base(b)
 
+    directory = default_dir(image)
     records = []
     for topic in image.topics_by_name.values():
+        election = None
         for index, part in topic.partitions.items():
             if broker_id in part.isr or part.leader == broker_id:
-                record = partition_change(topic.id, index, part, is_active,
-                                          target_isr=without_broker(part, broker_id))
+                if election is None:
+                    election = election_for(image, topic.name, configs)
+                record = partition_change(topic.id, index, part, is_active, election=election,
+                                          target_isr=without_broker(part, broker_id), default_dir=directory)
                 if record is not None:
                     records.append(record)
     return records
 
 
-def unfence_replica_changes(image: MetadataImage, broker_id: int) -> list:
-    """PartitionChangeRecords electing ``broker_id`` where a partition has no leader and
-    the broker is in its ISR (it has just been unfenced)."""
-    base = _active(image)
+def unfence_replica_changes(image: MetadataImage, broker_id: int,
+                            configs: TopicConfigView = DEFAULT_TOPIC_CONFIGS) -> list:
+    """PartitionChangeRecords electing leaders of leaderless partitions now that
+    ``broker_id`` is unfenced (Kafka's ``handleBrokerUnfenced``): from the ISR, or
+    uncleanly where the topic allows it."""
+    base = active_predicate(image)
 
     def is_active(b: int) -> bool:
         return b == broker_id or base(b)
 
+    directory = default_dir(image)
     records = []
     for topic in image.topics_by_name.values():
+        election = None
         for index, part in topic.partitions.items():
-            if not part.has_leader() and broker_id in part.isr:
-                record = partition_change(topic.id, index, part, is_active)
+            if not part.has_leader():
+                if election is None:
+                    election = election_for(image, topic.name, configs)
+                record = partition_change(topic.id, index, part, is_active, election=election,
+                                          default_dir=directory)
                 if record is not None:
                     records.append(record)
     return records

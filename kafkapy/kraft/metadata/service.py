@@ -20,7 +20,13 @@ NOT_CONTROLLER; the client retries against the new controller.
 
 :meth:`run` is the background task of the active controller: it writes the bootstrap
 records (``bootstrap.py``) when the log has no ``metadata.version`` yet, as Kafka's
-controller does on activation, and fences brokers whose session expired. Time is ``trio.current_time()`` in ms unless a clock is given.
+controller does on activation, fences brokers whose session expired, and runs the
+controller's own elections on ``QuorumController``'s schedule: when some partition is
+not led by its preferred replica (``auto.leader.rebalance.enable``), a balancing run
+``leader.imbalance.check.interval.seconds`` later; when some partition has no leader,
+an unclean-election run ``unclean.leader.election.interval.ms`` later; a run that hit
+its cap of elections is repeated after 10 ms. Time is ``trio.current_time()`` in ms
+unless a clock is given.
 
 Task-safety: all methods run in one trio thread; image replacement is atomic with
 respect to other tasks because nothing here yields between decode and assignment.
@@ -52,10 +58,17 @@ from kafkapy.kraft.metadata.controller import (
     ControllerConfig,
     ProducerIdsBlock,
 )
+from kafkapy.kraft.metadata.elections import ElectLeadersReply
 from kafkapy.kraft.metadata.errors import NotControllerError
 from kafkapy.kraft.metadata.feature_control import FeatureUpdate
 from kafkapy.kraft.metadata.image import MetadataImage, Uuid
 from kafkapy.kraft.metadata.raft_client import RaftClient
+from kafkapy.kraft.metadata.reassignments import (
+    OngoingReassignment,
+    PartitionReassignment,
+    TopicReassignmentResult,
+    list_partition_reassignments,
+)
 from kafkapy.kraft.metadata.records import decode_record, encode_record
 from kafkapy.kraft.metadata.replication_control import (
     CreatePartitionsResult,
@@ -77,6 +90,9 @@ Publisher = Callable[[MetadataImage, MetadataImage], None]
 
 #: How often the active controller looks for expired broker sessions at most.
 _SESSION_CHECK_MS = 1000
+#: Delay of a balancing or unclean-election run repeated because the last one hit its
+#: cap (``QuorumController``'s "immediately": 10 ms).
+_RERUN_MS = 10
 
 
 class MetadataService:
@@ -97,6 +113,12 @@ class MetadataService:
         self.epoch = -1
         #: The epoch in which this node is the active controller with a complete image.
         self._active_epoch = -1
+        #: When the next balancing / unclean-election run is due (ms), None when not
+        #: scheduled; whether the last run stopped at its cap.
+        self._balance_at: float | None = None
+        self._balance_more = False
+        self._unclean_at: float | None = None
+        self._unclean_more = False
         raft.register(self)
 
     # --- reading ------------------------------------------------------------------------
@@ -255,10 +277,26 @@ class MetadataService:
             image, request, int(self._clock())))
 
     async def alter_partition(self, broker_id: int, broker_epoch: int,
-                              topics: Mapping[Uuid, Sequence[PartitionStateChange]]
+                              topics: Mapping[Uuid, Sequence[PartitionStateChange]], *, version: int = 3
                               ) -> tuple[ApiError, list[PartitionStateResult]]:
         return await self._run(lambda image: self.controller.alter_partition(
-            image, broker_id, broker_epoch, topics))
+            image, broker_id, broker_epoch, topics, version=version))
+
+    async def elect_leaders(self, election_type: int,
+                            topic_partitions: Sequence[tuple[str, Sequence[int]]] | None) -> ElectLeadersReply:
+        return await self._run(lambda image: self.controller.elect_leaders(image, election_type, topic_partitions))
+
+    async def alter_partition_reassignments(
+            self, topics: Sequence[tuple[str, Sequence[PartitionReassignment]]], *,
+            allow_replication_factor_change: bool = True) -> list[TopicReassignmentResult]:
+        return await self._run(lambda image: self.controller.alter_partition_reassignments(
+            image, topics, allow_replication_factor_change=allow_replication_factor_change))
+
+    def list_partition_reassignments(self, topics: Sequence[tuple[str, Sequence[int]]] | None
+                                     ) -> list[tuple[str, list[OngoingReassignment]]]:
+        """Reassignments in progress, read from the current image (Kafka answers this
+        from the controller's state without a write)."""
+        return list_partition_reassignments(self.image, topics)
 
     async def allocate_producer_ids(self, broker_id: int, broker_epoch: int) -> ProducerIdsBlock:
         return await self._run(lambda image: self.controller.allocate_producer_ids(
@@ -272,10 +310,12 @@ class MetadataService:
     # --- background ---------------------------------------------------------------------
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """While this node is the active controller, fence brokers whose session expired."""
+        """While this node is the active controller, fence brokers whose session expired
+        and run the periodic elections."""
         task_status.started()
         while True:
             if not self.is_active_controller:
+                self._balance_at = self._unclean_at = None  # Kafka cancels them on renounce
                 await self._changed.wait()
                 continue
             if self._bootstrap and self.image.metadata_version == 0:
@@ -284,14 +324,38 @@ class MetadataService:
                 except NotControllerError:
                     continue
             now = self._clock()
+            self._schedule_elections(now)
             expiry = self.controller.cluster.next_session_expiry_ms(self.image)
-            wake = now + _SESSION_CHECK_MS if expiry is None else max(expiry, now)
-            with trio.move_on_after((wake - now) / 1000 if math.isfinite(wake) else 1.0):
+            session_wake = now + _SESSION_CHECK_MS if expiry is None else max(expiry, now)
+            wake = min([session_wake] + [t for t in (self._balance_at, self._unclean_at) if t is not None])
+            with trio.move_on_after(max(wake - now, 0) / 1000 if math.isfinite(wake) else 1.0):
                 await self._changed.wait()
-            if self.is_active_controller and self._clock() >= wake:
-                try:
+            if not self.is_active_controller:
+                continue
+            now = self._clock()
+            try:
+                if now >= session_wake:
                     fenced = await self.fence_stale_brokers()
-                except NotControllerError:
-                    continue
-                if fenced:
-                    log.info("fenced brokers %s: no heartbeat within the session timeout", fenced)
+                    if fenced:
+                        log.info("fenced brokers %s: no heartbeat within the session timeout", fenced)
+                if self._balance_at is not None and now >= self._balance_at:
+                    self._balance_at = None
+                    self._balance_more = await self._run(self.controller.balance_partition_leaders)
+                if self._unclean_at is not None and now >= self._unclean_at:
+                    self._unclean_at = None
+                    self._unclean_more = await self._run(self.controller.elect_unclean_leaders)
+            except NotControllerError:
+                continue
+
+    def _schedule_elections(self, now: float) -> None:
+        """Schedule a balancing run while some partition's leader is not its preferred
+        replica, and an unclean-election run while some partition has no leader
+        (``maybeScheduleNextBalancePartitionLeaders``, ``maybeScheduleNextElectUncleanLeaders``)."""
+        config = self.controller.config
+        leaders = self.controller.leaders
+        if self._balance_at is None and config.auto_leader_rebalance_enable and leaders.imbalanced:
+            delay = _RERUN_MS if self._balance_more else config.leader_imbalance_check_interval_ms
+            self._balance_at = now + delay
+        if self._unclean_at is None and leaders.leaderless:
+            delay = _RERUN_MS if self._unclean_more else config.unclean_leader_election_interval_ms
+            self._unclean_at = now + delay

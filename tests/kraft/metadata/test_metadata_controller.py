@@ -104,13 +104,23 @@ def test_create_topic_manual_assignment(cluster):
     assert "missing partition 1" in bad[1].error.message
 
 
-def test_create_topic_skips_fenced_brokers(cluster):
+def test_create_topic_with_fenced_brokers(cluster):
+    """As Kafka's StripedReplicaPlacer: a registered, fenced broker counts towards the
+    replication factor and may hold a follower (outside the ISR), never the leader."""
     cluster.add_broker(1)
     cluster.add_broker(2, unfence=False)
-    [res] = cluster.controller.create_topics(cluster.image, [NewTopic("t", 1, 2)]).response
-    assert res.error.code == E.INVALID_REPLICATION_FACTOR
-    [res] = cluster.controller.create_topics(cluster.image, [NewTopic("t", assignments={0: [2]})]).response
-    assert res.error.code == E.INVALID_REPLICATION_FACTOR  # every designated replica fenced
+    [res] = cluster.run(cluster.controller.create_topics(cluster.image, [NewTopic("t", 2, 2)]))
+    assert res.error.code == E.NONE
+    assert all((p.replicas, p.isr, p.leader) == ((1, 2), (1,), 1)
+               for p in cluster.image.topic("t").partitions.values())
+    [res] = cluster.controller.create_topics(cluster.image, [NewTopic("u", 1, 3)]).response
+    assert (res.error.code, res.error.message) == (
+        E.INVALID_REPLICATION_FACTOR, "Unable to replicate the partition 3 time(s): The target "
+        "replication factor of 3 cannot be reached because only 2 broker(s) are registered.")
+    [res] = cluster.controller.create_topics(cluster.image, [NewTopic("u", assignments={0: [2]})]).response
+    assert (res.error.code, res.error.message) == (
+        E.INVALID_REPLICA_ASSIGNMENT, "All brokers specified in the manual partition assignment for "
+        "partition 0 are fenced or in controlled shutdown.")
 
 
 # --- DeleteTopics / CreatePartitions ----------------------------------------------------
@@ -357,7 +367,9 @@ def test_alter_partition(cluster):
     assert r.error.code == E.INVALID_UPDATE_VERSION
     p = cluster.image.partition("t", 0)
     cases = [
-        (1, PartitionStateChange(0, p.leader_epoch + 1, [1], p.partition_epoch), E.FENCED_LEADER_EPOCH),
+        # a newer epoch than the controller's: this controller is likely stale (Kafka's answer)
+        (1, PartitionStateChange(0, p.leader_epoch + 1, [1], p.partition_epoch), E.NOT_CONTROLLER),
+        (1, PartitionStateChange(0, p.leader_epoch - 1, [1], p.partition_epoch), E.FENCED_LEADER_EPOCH),
         (2, PartitionStateChange(0, p.leader_epoch, [2], p.partition_epoch), E.INVALID_REQUEST),
         (1, PartitionStateChange(0, p.leader_epoch, [2], p.partition_epoch), E.INVALID_REQUEST),
         (1, PartitionStateChange(0, p.leader_epoch, [1, 4], p.partition_epoch), E.INVALID_REQUEST),
