@@ -8,6 +8,8 @@ ListOffsets, per partition, from the leader (``Partition.fetchOffsetForTimestamp
     -5 latest tiered (KIP-1005): -1, there is no tiered storage.
     t >= 0: the first record with a timestamp >= t; none: offset -1, timestamp -1.
     Found offsets at or past the fetchable bound are not reported (as Kafka).
+    OFFSET_NOT_AVAILABLE for -1 (and a timestamp found past the bound) while a new
+    leader's high watermark is below the start of its epoch.
     A partition named twice in one request answers INVALID_REQUEST.
 
 OffsetForLeaderEpoch: the largest epoch <= the one asked and where it ends (from the
@@ -75,9 +77,17 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
                 continue
             log_ = partition.log
             bound = log_.last_stable_offset if committed else log_.high_watermark
+            # A new leader whose high watermark has not reached the start of its epoch
+            # does not know yet how far the log is committed (Kafka's
+            # Partition.fetchOffsetForTimestamp): clients retry.
+            epoch_start = log_.leader_epoch_cache.start_offset_of(partition.leader_epoch)
+            not_yet = epoch_start is not None and epoch_start > log_.high_watermark
             ts = p.timestamp
             found: TimestampAndOffset | None
             if ts == LATEST_TIMESTAMP:
+                if not_yet:
+                    out.error_code = ErrorCode.OFFSET_NOT_AVAILABLE
+                    continue
                 found = TimestampAndOffset(_NO_TIMESTAMP, bound, partition.leader_epoch)
             elif ts == LATEST_TIERED_TIMESTAMP:
                 found = TimestampAndOffset(_NO_TIMESTAMP, -1, -1)
@@ -87,6 +97,9 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
                 found = log_.fetch_offset_by_timestamp(ts)
                 if found is not None and found.offset >= bound:
                     found = None
+                if found is None and not_yet:
+                    out.error_code = ErrorCode.OFFSET_NOT_AVAILABLE
+                    continue
             if found is not None:
                 out.timestamp = found.timestamp
                 out.offset = found.offset
