@@ -10,6 +10,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     api_versions,
     configs,
     controller,
+    elect_leaders,
     features,
     fetch,
     find_coordinator,
@@ -22,6 +23,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     producer_id,
     producers,
     raft,
+    reassignments,
     topics,
     txn,
 )
