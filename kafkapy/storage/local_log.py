@@ -317,21 +317,25 @@ class LocalLog:
         """
         log = cls(directory, topic, partition, config)
         bad_indexes: list[LogSegment] = []
-        if directory is not None:
-            os.makedirs(directory, exist_ok=True)
-            _finish_interrupted_operations(directory)
-            for name in sorted(os.listdir(directory)):
-                stem, suffix = os.path.splitext(name)
-                if suffix != LOG_SUFFIX or not stem.isdigit():
-                    continue
-                segment = log._new_segment(int(stem), now_ms)
-                if not segment.load_indexes():
-                    bad_indexes.append(segment)
-                log.add_segment(segment)
-        if not log.segments:
-            log.add_segment(log._new_segment(log_start_offset, now_ms, active=True))
-        else:
-            log.active_segment.make_active()
+        try:
+            if directory is not None:
+                os.makedirs(directory, exist_ok=True)
+                _finish_interrupted_operations(directory)
+                for name in sorted(os.listdir(directory)):
+                    stem, suffix = os.path.splitext(name)
+                    if suffix != LOG_SUFFIX or not stem.isdigit():
+                        continue
+                    segment = log._new_segment(int(stem), now_ms)
+                    log.add_segment(segment)
+                    if not segment.load_indexes():
+                        bad_indexes.append(segment)
+            if not log.segments:
+                log.add_segment(log._new_segment(log_start_offset, now_ms, active=True))
+            else:
+                log.active_segment.make_active()
+        except BaseException:
+            log.close(discard=True)  # a failed open (EMFILE, EIO) keeps no descriptor
+            raise
         return log, bad_indexes
 
 

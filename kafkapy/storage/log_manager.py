@@ -17,13 +17,27 @@ The broker drives the periodic work by calling, with its clock: :meth:`cleanup_l
 :meth:`checkpoint` (``log.flush.offset.checkpoint.interval.ms``). Nothing here reads a
 clock or starts a thread. With no directory, logs live in memory.
 
+File descriptors. A log holds one descriptor per segment, its ``.log`` file (as in
+Kafka, whose memory-mapped indexes hold none; see :mod:`kafkapy.storage.index`).
+Opening the data directory warns when ``RLIMIT_NOFILE`` leaves too little room for
+the segments found there. Running out (EMFILE, ENFILE) is an I/O error of the one
+operation that hit it: creating or opening a log raises :class:`StorageError`
+(KAFKA_STORAGE_ERROR) and leaves no descriptor behind, a log that failed to open at
+start is opened again when the broker next asks for it (from its checkpointed
+offsets, and recovered), and a checkpoint that cannot be written is logged and
+written again next time.
+
 Not task-safe: called only by the broker's storage owner.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
+import logging
 import os
+import resource
 import shutil
 import uuid
 from collections.abc import Callable
@@ -54,6 +68,29 @@ META_PROPERTIES_VERSION = "1"
 
 TopicPartition = tuple[str, int]
 
+logger = logging.getLogger(__name__)
+
+#: Descriptors a node needs besides its segments (connections, listeners, the metadata
+#: log, checkpoint and snapshot writes), for the warning at start.
+DESCRIPTOR_HEADROOM = 256
+#: Errors that mean the process or system is out of file descriptors.
+OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Unopened:
+    """A log found at start that could not be opened: its checkpointed offsets."""
+
+    recovery_point: int
+    log_start_offset: int
+    high_watermark: int
+    cleaner_checkpoint: int
+
+
+def open_files_limit() -> int:
+    """The soft ``RLIMIT_NOFILE`` of this process (``resource.RLIM_INFINITY`` if none)."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
 
 #: KRaft's metadata log sits in the (first) data directory as in Kafka, but it is the
 #: Raft layer's log, not a topic partition: the log manager leaves it alone.
@@ -79,6 +116,8 @@ class LogManager:
         self.logs: dict[TopicPartition, PartitionLog] = {}
         self.directory_id: str | None = None
         self._pending_dir_deletes: list[tuple[int, str, PartitionLog]] = []
+        #: logs on disk that failed to open at start (EMFILE...), opened on demand
+        self._unopened: dict[TopicPartition, _Unopened] = {}
 
     # --- opening ---
 
@@ -120,24 +159,59 @@ class LogManager:
             tp = parse_log_dir_name(name)
             if tp is None or name == METADATA_LOG_DIR_NAME:
                 continue
-            log = PartitionLog.open(
-                path,
-                tp[0],
-                tp[1],
-                manager.config_for(tp[0]),
-                now_ms=now_ms,
-                recovery_point=recovery_points.get(tp, 0),
-                log_start_offset=start_offsets.get(tp, 0),
-                clean_shutdown=clean_shutdown,
-                producer_id_expiration_ms=producer_id_expiration_ms,
-            )
-            log.update_high_watermark(high_watermarks.get(tp, log.log_start_offset))
-            log.cleaner_checkpoint = cleaner_offsets.get(tp, log.log_start_offset)
-            manager.logs[tp] = log
+            start = start_offsets.get(tp, 0)
+            saved = _Unopened(recovery_points.get(tp, 0), start, high_watermarks.get(tp, start),
+                              cleaner_offsets.get(tp, start))
+            try:
+                manager.logs[tp] = manager._open_log(path, tp, saved, clean_shutdown=clean_shutdown, now_ms=now_ms)
+            except OSError as exc:
+                # Kafka takes the whole log directory offline; here only this log
+                # waits, to be opened (and recovered) when the broker asks for it.
+                logger.error("Could not open the log of %s-%d, it stays offline until asked for again: %s",
+                          tp[0], tp[1], exc)
+                manager._unopened[tp] = saved
         if clean_shutdown:
             os.unlink(clean_marker)
             fsync_dir(data_dir)
+        manager._warn_if_descriptors_short()
         return manager
+
+    def _open_log(self, path: str, tp: TopicPartition, saved: _Unopened, *, clean_shutdown: bool,
+                  now_ms: int) -> PartitionLog:
+        partition_log = PartitionLog.open(
+            path,
+            tp[0],
+            tp[1],
+            self.config_for(tp[0]),
+            now_ms=now_ms,
+            recovery_point=saved.recovery_point,
+            log_start_offset=saved.log_start_offset,
+            clean_shutdown=clean_shutdown,
+            producer_id_expiration_ms=self.producer_id_expiration_ms,
+        )
+        partition_log.update_high_watermark(saved.high_watermark)
+        partition_log.cleaner_checkpoint = saved.cleaner_checkpoint
+        return partition_log
+
+    @property
+    def segment_count(self) -> int:
+        """Segments of the open logs: the descriptors they hold (one each)."""
+        return sum(len(partition_log.segments) for partition_log in self.logs.values())
+
+    def _warn_if_descriptors_short(self) -> None:
+        """Warn at start when ``RLIMIT_NOFILE`` is below one descriptor per segment on disk
+        plus the node's own (Kafka's docs: "number_of_partitions * (partition_size /
+        segment_size)" at least)."""
+        segments = self.segment_count + len(self._unopened)  # at least one each
+        limit = open_files_limit()
+        needed = segments + DESCRIPTOR_HEADROOM
+        if limit != resource.RLIM_INFINITY and limit < needed:
+            logger.warning(
+                "The open files limit (RLIMIT_NOFILE, ulimit -n) is %d, but the %d logs in %s hold %s%d segments, "
+                "one file descriptor each, and the node needs about %d more for connections and itself: "
+                "raise the limit above %d, or partitions will fail with KAFKA_STORAGE_ERROR",
+                limit, len(self.logs) + len(self._unopened), self.data_dir, "at least " if self._unopened else "",
+                segments, DESCRIPTOR_HEADROOM, needed)
 
     def _check_meta_properties(self, cluster_id: str, node_id: int) -> None:
         assert self.data_dir is not None
@@ -165,24 +239,43 @@ class LogManager:
         return self.logs.get((topic, partition))
 
     def get_or_create_log(self, topic: str, partition: int, *, now_ms: int, config: LogConfig | None = None) -> PartitionLog:
-        """The partition's log, created empty if it does not exist."""
-        log = self.logs.get((topic, partition))
-        if log is not None:
-            return log
+        """The partition's log, created empty if it does not exist.
+
+        Raises:
+            StorageError(KAFKA_STORAGE_ERROR): the log could not be opened or created
+                (out of file descriptors, a disk error); nothing of it stays open, and
+                a later call tries again.
+        """
+        tp = (topic, partition)
+        existing = self.logs.get(tp)
+        if existing is not None:
+            return existing
         directory = None if self.data_dir is None else os.path.join(self.data_dir, log_dir_name(topic, partition))
-        log = PartitionLog.open(
-            directory,
-            topic,
-            partition,
-            config or self.config_for(topic),
-            now_ms=now_ms,
-            clean_shutdown=True,
-            producer_id_expiration_ms=self.producer_id_expiration_ms,
-        )
+        unopened = self._unopened.get(tp)
+        try:
+            if unopened is not None and directory is not None:
+                created = self._open_log(directory, tp, unopened, clean_shutdown=False, now_ms=now_ms)
+            else:
+                created = PartitionLog.open(
+                    directory,
+                    topic,
+                    partition,
+                    config or self.config_for(topic),
+                    now_ms=now_ms,
+                    clean_shutdown=True,
+                    producer_id_expiration_ms=self.producer_id_expiration_ms,
+                )
+        except OSError as exc:
+            what = "out of file descriptors" if exc.errno in OUT_OF_DESCRIPTORS else "I/O error"
+            raise StorageError(f"cannot open the log of {topic}-{partition} ({what}): {exc}") from exc
+        self._unopened.pop(tp, None)
+        self.logs[tp] = created
         if self.data_dir is not None:
-            fsync_dir(self.data_dir)
-        self.logs[(topic, partition)] = log
-        return log
+            try:
+                fsync_dir(self.data_dir)
+            except OSError as exc:
+                logger.warning("Could not fsync %s after creating %s-%d: %s", self.data_dir, topic, partition, exc)
+        return created
 
     def delete_log(self, topic: str, partition: int, *, now_ms: int) -> bool:
         """Delete a partition: rename its directory ``<tp>.<uuid>-delete`` now, remove it later.
@@ -200,8 +293,11 @@ class LogManager:
         data_dir = os.path.dirname(log.directory)
         renamed = os.path.join(data_dir, f"{log_dir_name(topic, partition)}.{uuid.uuid4().hex}-delete")
         os.rename(log.directory, renamed)
-        fsync_dir(data_dir)
         self._pending_dir_deletes.append((now_ms + log.config.file_delete_delay_ms, renamed, log))
+        try:
+            fsync_dir(data_dir)
+        except OSError as exc:  # the rename is done; only its durability waits
+            logger.warning("Could not fsync %s after deleting %s-%d: %s", data_dir, topic, partition, exc)
         self.delete_pending(now_ms)
         return True
 
@@ -264,18 +360,31 @@ class LogManager:
                     out.append(stats)
         return out
 
-    def checkpoint(self) -> None:
-        """Write the recovery point, log start, high watermark and cleaner checkpoints."""
+    def checkpoint(self) -> bool:
+        """Write the recovery point, log start, high watermark and cleaner checkpoints.
+
+        Logs not opened keep the offsets they had. Returns False if a file could not
+        be written (out of descriptors, a disk error): that is logged, the previous
+        file stays whole, and the next round writes it again.
+        """
         if self.data_dir is None:
-            return
+            return True
         logs = {tp: log for tp, log in self.logs.items() if not log.offline}
-        for name, value in (
-            (RECOVERY_POINT_CHECKPOINT, lambda log: log.recovery_point),
-            (LOG_START_OFFSET_CHECKPOINT, lambda log: log.log_start_offset),
-            (REPLICATION_OFFSET_CHECKPOINT, lambda log: log.high_watermark),
-            (CLEANER_OFFSET_CHECKPOINT, lambda log: log.cleaner_checkpoint),
+        written = True
+        for name, value, saved in (
+            (RECOVERY_POINT_CHECKPOINT, lambda log: log.recovery_point, lambda u: u.recovery_point),
+            (LOG_START_OFFSET_CHECKPOINT, lambda log: log.log_start_offset, lambda u: u.log_start_offset),
+            (REPLICATION_OFFSET_CHECKPOINT, lambda log: log.high_watermark, lambda u: u.high_watermark),
+            (CLEANER_OFFSET_CHECKPOINT, lambda log: log.cleaner_checkpoint, lambda u: u.cleaner_checkpoint),
         ):
-            write_offset_checkpoint(os.path.join(self.data_dir, name), {tp: value(log) for tp, log in logs.items()})
+            offsets = {tp: saved(u) for tp, u in self._unopened.items()}
+            offsets.update({tp: value(log) for tp, log in logs.items()})
+            try:
+                write_offset_checkpoint(os.path.join(self.data_dir, name), offsets)
+            except OSError as exc:
+                logger.warning("Could not write %s in %s, it will be written again: %s", name, self.data_dir, exc)
+                written = False
+        return written
 
     def close(self, now_ms: int) -> None:
         """Flush and close every log, write checkpoints, and mark the shutdown clean."""
@@ -283,12 +392,12 @@ class LogManager:
             log.close(now_ms)
         if self.data_dir is None:
             return
-        self.checkpoint()
+        checkpointed = self.checkpoint()
         for _, path, log in self._pending_dir_deletes:
             log.local_log.directory = path
             log.delete_files()
         self._pending_dir_deletes = []
-        if not any(log.offline for log in self.logs.values()):
+        if checkpointed and not self._unopened and not any(log.offline for log in self.logs.values()):
             write_atomically(
                 os.path.join(self.data_dir, CLEAN_SHUTDOWN_FILE), json.dumps({"version": 0, "brokerEpoch": -1})
             )

@@ -213,13 +213,17 @@ class PartitionLog:
         """
         local, bad_index_segments = LocalLog.open(directory, topic, partition, config, now_ms, log_start_offset)
         epoch_path = None if directory is None else os.path.join(directory, LEADER_EPOCH_CHECKPOINT)
-        log = cls(
-            local,
-            ProducerStateManager(directory, producer_id_expiration_ms=producer_id_expiration_ms),
-            LeaderEpochFileCache(epoch_path),
-            max(log_start_offset, local.segments[0].base_offset),
-        )
-        log._recover(recovery_point, clean_shutdown, bad_index_segments, now_ms)
+        try:
+            log = cls(
+                local,
+                ProducerStateManager(directory, producer_id_expiration_ms=producer_id_expiration_ms),
+                LeaderEpochFileCache(epoch_path),
+                max(log_start_offset, local.segments[0].base_offset),
+            )
+            log._recover(recovery_point, clean_shutdown, bad_index_segments, now_ms)
+        except BaseException:
+            local.close(discard=True)  # a failed open (EMFILE, EIO) keeps no descriptor
+            raise
         return log
 
     def _recover(self, recovery_point: int, clean_shutdown: bool, bad: list[LogSegment], now_ms: int) -> None:

@@ -129,10 +129,17 @@ class LogSegment:
                 roll_jitter_ms,
             )
         stem = file_stem(directory, base_offset)
+        records = FileRecords.open(stem + LOG_SUFFIX + suffix, preallocate_bytes=preallocate_bytes)
+        try:
+            offset_index = OffsetIndex(stem + INDEX_SUFFIX + suffix, base_offset, max_index_size)
+            time_index = TimeIndex(stem + TIME_INDEX_SUFFIX + suffix, base_offset, max_index_size)
+        except BaseException:
+            records.close()  # out of descriptors (EMFILE) or space: hold on to nothing
+            raise
         return cls(
-            FileRecords.open(stem + LOG_SUFFIX + suffix, preallocate_bytes=preallocate_bytes),
-            OffsetIndex(stem + INDEX_SUFFIX + suffix, base_offset, max_index_size),
-            TimeIndex(stem + TIME_INDEX_SUFFIX + suffix, base_offset, max_index_size),
+            records,
+            offset_index,
+            time_index,
             TransactionIndex(stem + TXN_INDEX_SUFFIX + suffix),
             base_offset,
             index_interval_bytes,
