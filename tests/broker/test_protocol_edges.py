@@ -135,8 +135,10 @@ def test_fetch_errors_and_limits(client, topic):
     assert fetch(client, topic, 0, epoch=99).responses[0].partitions[0].error_code == ErrorCode.UNKNOWN_LEADER_EPOCH
     # Unknown topic.
     assert fetch(client, topic + "-x", 0).responses[0].partitions[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-    # Sessions: always 0; an incremental fetch for an unknown session is refused.
-    assert fetch(client, topic, 0, session_epoch=0).session_id == 0
+    # Sessions (KIP-227, tests/broker/test_fetch_sessions.py): epoch 0 creates one, -1 none;
+    # an incremental fetch for an unknown session is refused.
+    assert fetch(client, topic, 0, session_epoch=0).session_id > 0
+    assert fetch(client, topic, 0, session_epoch=-1).session_id == 0
     assert fetch(client, topic, 0, session_epoch=3, session_id=77).error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
 
 

@@ -15,76 +15,181 @@ Long poll: when fewer than ``min_bytes`` are readable, the request waits in the 
 purgatory, woken at once by an append or high-watermark move on any of its
 partitions (or a leadership change), and answers after ``max_wait_ms`` at the latest.
 
-Sessions (KIP-227): always answered with session id 0, which makes every client fall
-back to full fetches; an incremental fetch (epoch > 0) gets FETCH_SESSION_ID_NOT_FOUND.
+Sessions (KIP-227, :mod:`kafkapy.broker.fetch_session`): a full fetch with epoch 0
+creates a session when the cache (``max.incremental.fetch.session.cache.slots``) has
+room; an incremental fetch names only the partitions that changed and is answered with
+only those that have records, an error or new offsets (high watermark, last stable
+offset, log start offset). Session errors (FETCH_SESSION_ID_NOT_FOUND,
+INVALID_FETCH_SESSION_EPOCH, FETCH_SESSION_TOPIC_ID_ERROR) answer with no partitions
+and session id 0. A session partition whose topic id is unknown answers UNKNOWN_TOPIC_ID
+until the topic appears, one whose topic was recreated INCONSISTENT_TOPIC_ID. When the
+replica manager reports partition changes (``ReplicaManager.partition_listeners``) an
+incremental fetch reads and waits on only the session partitions that may have
+something to say, so idle partitions cost nothing; otherwise it reads all of them, as
+Kafka does, and its long poll watches them all.
 
 Version notes:
     v4+: isolation level, last stable offset, aborted transactions.
-    v5+: log start offset. v9+: current leader epoch fencing (FENCED_LEADER_EPOCH,
-    UNKNOWN_LEADER_EPOCH). v11+: preferred read replica (always -1).
+    v5+: log start offset. v7+: sessions. v9+: current leader epoch fencing
+    (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH). v11+: preferred read replica (always -1).
     v12+: flexible. v13+: topics by id (UNKNOWN_TOPIC_ID). v15+: replica state.
 Followers (``replica_id`` >= 0, from v15 ``replica_state``): the leader checks the
 follower's last fetched epoch against its own epoch history and answers a
 ``diverging_epoch`` instead of records when their logs differ (KIP-320); otherwise it
 records the follower's position first (moving the high watermark this answer
 carries), and a waiting follower fetch also answers when the high watermark moves.
-Not implemented: fetch sessions, rack-aware follower fetching (KIP-392), quotas.
+Not implemented: rack-aware follower fetching (KIP-392), quotas.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from kafkapy.broker.context import RequestContext
+from kafkapy.broker.fetch_session import (
+    INVALID_SESSION_ID,
+    CachedPartition,
+    FetchSession,
+    FetchSessionCache,
+    FullContext,
+    IncrementalContext,
+    PartitionKey,
+    RequestedPartition,
+    SessionErrorContext,
+)
 from kafkapy.broker.registry import handles
 from kafkapy.broker.replica_manager import Partition, ReplicaManager, TopicPartition
 from kafkapy.storage.partition_log import FetchIsolation
 from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.buffers import chunk_length, chunks_length
 from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.primitives import ZERO_UUID
 
 if TYPE_CHECKING:
+    from kafkapy.broker.core import BrokerCore
+    from kafkapy.kraft.metadata.image import MetadataImage
     from kafkapy.wire.messages.fetch import FetchRequest, FetchResponse
 
 #: FetchRequest.isolation_level values.
 READ_UNCOMMITTED, READ_COMMITTED = 0, 1
-#: FetchMetadata.INITIAL_EPOCH / FINAL_EPOCH: the epochs of a full (sessionless) fetch.
-_FULL_FETCH_EPOCHS = (0, -1)
+#: Each broker's fetch session cache, made on its first Fetch.
+_SESSION_CACHES: weakref.WeakKeyDictionary[BrokerCore, FetchSessionCache] = weakref.WeakKeyDictionary()
 
 
 class _Wanted:
-    """One partition of the request, resolved: what to read and where to answer."""
+    """One partition of the request, resolved: what to read and where to answer.
 
-    __slots__ = ("request", "response", "tp")
+    ``cached`` is the session partition an incremental fetch reads (whose topic id the
+    hosted partition must still have), None for a partition of the request itself.
+    """
 
-    def __init__(self, tp: TopicPartition | None, request: FetchRequest.FetchPartition, response: FetchResponse.PartitionData) -> None:
+    __slots__ = ("cached", "request", "response", "tp")
+
+    def __init__(self, tp: TopicPartition | None, request: FetchRequest.FetchPartition,
+                 response: FetchResponse.PartitionData, cached: CachedPartition | None = None) -> None:
         self.tp = tp
         self.request = request
         self.response = response
+        self.cached = cached
+
+
+def session_cache(broker: BrokerCore) -> FetchSessionCache:
+    """The broker's fetch session cache, made on first use.
+
+    When the replica manager has ``partition_listeners`` (called with a topic-partition
+    on every append, high-watermark or log-start move, leadership change and removal,
+    wherever the fetch purgatory is told of one), the cache tracks changes: sessions
+    keep dirty sets, and a long poll on a session is woken through the session itself.
+    """
+    cache = _SESSION_CACHES.get(broker)
+    if cache is None:
+        listeners = getattr(broker.replicas, "partition_listeners", None)
+        cache = FetchSessionCache(broker.config.max_incremental_fetch_session_cache_slots,
+                                  tracks_changes=listeners is not None)
+        if listeners is not None:
+            purgatory = broker.replicas.purgatories.fetch
+            tracker = cache
+
+            def on_partition_change(tp: TopicPartition) -> None:
+                for session in tracker.partition_changed(tp):
+                    purgatory.check_and_complete(session)
+
+            listeners.append(on_partition_change)
+        _SESSION_CACHES[broker] = cache
+    return cache
 
 
 @handles(ApiKey.FETCH, versions=(4, 17))
 async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
     from kafkapy.wire.messages.fetch import FetchResponse
 
-    TopicResponse = FetchResponse.FetchableTopicResponse
-    PartitionData = FetchResponse.PartitionData
     version = ctx.version
-    if request.session_epoch not in _FULL_FETCH_EPOCHS:
-        code = ErrorCode.FETCH_SESSION_ID_NOT_FOUND if request.session_id else ErrorCode.INVALID_FETCH_SESSION_EPOCH
-        return FetchResponse(error_code=code, session_id=0)
     broker = ctx.broker
     replicas = broker.replicas
     replica_id = request.replica_state.replica_id if version >= 15 else request.replica_id
     image = broker.image
     by_id = version >= 13
 
+    requested, topics, wanted = _resolve(request, image, by_id)
+    cache = session_cache(broker)
+    context = cache.new_context(version, request.session_id, request.session_epoch, privileged=replica_id >= 0,
+                                now_ms=broker.clock_ms(), requested=requested,
+                                forgotten=_forgotten(request, by_id), name_of=_name_of(image))
+    if isinstance(context, SessionErrorContext):
+        return FetchResponse(error_code=context.error_code, session_id=INVALID_SESSION_ID)
+    # An incremental fetch reads its session's partitions; with tracked changes only
+    # those that may have something to say, and its long poll waits on the session.
+    session = context.session if isinstance(context, IncrementalContext) else None
+    tracked = session if session is not None and session.tracks_changes else None
+    if session is not None:
+        wanted = _session_wanted(session)
+
+    max_bytes = min(request.max_bytes, broker.config.fetch_max_bytes)
+    isolation = request.isolation_level if replica_id < 0 else READ_UNCOMMITTED
+    read_size = _read_all(replicas, wanted, max_bytes, isolation, replica_id, version)
+    if read_size < request.min_bytes and request.max_wait_ms > 0 and not _any_error(wanted):
+        def try_complete() -> bool:
+            if tracked is not None:
+                wanted[:] = _session_wanted(tracked)  # partitions changed meanwhile join
+            return _available(replicas, wanted, max_bytes, isolation, replica_id) >= request.min_bytes
+
+        keys: list[object] = [tracked] if tracked is not None else [w.tp for w in wanted if w.tp is not None]
+        await replicas.purgatories.fetch.wait(try_complete, keys, request.max_wait_ms / 1000)
+        if tracked is not None:
+            wanted[:] = _session_wanted(tracked)
+        # Completed or timed out: answer with what is readable now.
+        _read_all(replicas, wanted, max_bytes, isolation, replica_id, version)
+    if isinstance(context, IncrementalContext):
+        return _incremental_response(context, wanted, replicas, isolation, replica_id >= 0)
+    session_id = INVALID_SESSION_ID
+    if isinstance(context, FullContext):
+        pending = (_pending(replicas, w, isolation, replica_id >= 0) if cache.tracks_changes else False
+                   for w in wanted)
+        session_id = cache.maybe_create_session(
+            context, broker.clock_ms(), zip(requested, (w.response for w in wanted), pending))
+    return FetchResponse(session_id=session_id, responses=topics)
+
+
+def _resolve(request: FetchRequest, image: MetadataImage, by_id: bool,
+             ) -> tuple[list[RequestedPartition], list[FetchResponse.FetchableTopicResponse], list[_Wanted]]:
+    """The request's partitions, their answers in request order, and what to read.
+
+    From v13 topics are named by id; an unknown id is UNKNOWN_TOPIC_ID (name None).
+    """
+    from kafkapy.wire.messages.fetch import FetchResponse
+
+    TopicResponse = FetchResponse.FetchableTopicResponse
+    PartitionData = FetchResponse.PartitionData
+    requested: list[RequestedPartition] = []
     topics: list[FetchResponse.FetchableTopicResponse] = []
     wanted: list[_Wanted] = []
     for ft in request.topics:
-        name = ft.topic
+        name: str | None = ft.topic
         if by_id:
             topic_image = image.topics_by_id.get(ft.topic_id)
             name = topic_image.name if topic_image is not None else None
+        topic_key = ft.topic_id if by_id else ft.topic
         tr = TopicResponse(topic=ft.topic, topic_id=ft.topic_id)
         for fp in ft.partitions:
             pd = PartitionData(partition_index=fp.partition, records=b"")
@@ -93,21 +198,93 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
                 wanted.append(_Wanted(None, fp, pd))
             else:
                 wanted.append(_Wanted(TopicPartition(name, fp.partition), fp, pd))
+            requested.append(RequestedPartition((topic_key, fp.partition), name, ft.topic_id, fp.partition, fp))
             tr.partitions.append(pd)
         topics.append(tr)
+    return requested, topics, wanted
 
-    max_bytes = min(request.max_bytes, broker.config.fetch_max_bytes)
-    isolation = request.isolation_level if replica_id < 0 else READ_UNCOMMITTED
-    read_size = _read_all(replicas, wanted, max_bytes, isolation, replica_id, version)
-    if read_size < request.min_bytes and request.max_wait_ms > 0 and not _any_error(wanted):
-        def try_complete() -> bool:
-            return _available(replicas, wanted, max_bytes, isolation, replica_id) >= request.min_bytes
 
-        keys = [w.tp for w in wanted if w.tp is not None]
-        await replicas.purgatories.fetch.wait(try_complete, keys, request.max_wait_ms / 1000)
-        # Completed or timed out: answer with what is readable now.
-        _read_all(replicas, wanted, max_bytes, isolation, replica_id, version)
-    return FetchResponse(session_id=0, responses=topics)
+def _forgotten(request: FetchRequest, by_id: bool) -> list[PartitionKey]:
+    """The session keys of the request's ``forgotten_topics_data`` (v7+)."""
+    return [(ft.topic_id if by_id else ft.topic, p) for ft in request.forgotten_topics_data for p in ft.partitions]
+
+
+def _name_of(image: MetadataImage):  # noqa: ANN202 (a closure over the image)
+    topics_by_id = image.topics_by_id
+
+    def name_of(topic_id: bytes) -> str | None:
+        topic = topics_by_id.get(topic_id)
+        return topic.name if topic is not None else None
+
+    return name_of
+
+
+def _session_wanted(session: FetchSession) -> list[_Wanted]:
+    """What an incremental fetch reads: :meth:`FetchSession.candidates`, fresh answers."""
+    from kafkapy.wire.messages.fetch import FetchResponse
+
+    PartitionData = FetchResponse.PartitionData
+    return [_Wanted(TopicPartition(c.topic, c.partition) if c.topic is not None else None, c.params,
+                    PartitionData(partition_index=c.partition, records=b""), c)
+            for c in session.candidates()]
+
+
+def _incremental_response(context: IncrementalContext, wanted: list[_Wanted], replicas: ReplicaManager,
+                          isolation: int, follower: bool) -> FetchResponse:
+    """The partitions of an incremental fetch that have something to say
+    (``IncrementalFetchContext.updateAndGenerateResponseData``), grouped by topic in
+    session order."""
+    from kafkapy.wire.messages.fetch import FetchResponse
+
+    session = context.session
+    if not context.epoch_still_current:
+        # Another request on the same session moved its epoch while this one waited.
+        return FetchResponse(error_code=ErrorCode.INVALID_FETCH_SESSION_EPOCH, session_id=session.id)
+    topics: list[FetchResponse.FetchableTopicResponse] = []
+    current: FetchResponse.FetchableTopicResponse | None = None
+    current_key: object = None
+    tracks = session.tracks_changes
+    for w in wanted:
+        cached = w.cached
+        assert cached is not None
+        pd = w.response
+        pending = tracks and _pending(replicas, w, isolation, follower)
+        if not session.settle(cached, pd, _records_size(pd.records), pending):
+            continue
+        if current is None or cached.key[0] != current_key:
+            current = FetchResponse.FetchableTopicResponse(topic=cached.topic or "", topic_id=cached.topic_id)
+            current_key = cached.key[0]
+            topics.append(current)
+        current.partitions.append(pd)
+    return FetchResponse(session_id=session.id, responses=topics)
+
+
+def _pending(replicas: ReplicaManager, w: _Wanted, isolation: int, follower: bool) -> bool:
+    """Whether a partition just read has more to tell than its answer holds: an error,
+    records past the fetch offset (beyond what fitted, or not yet taken by the client),
+    or offsets that moved after they were read (a follower's own fetch moves the high
+    watermark). Such a partition stays dirty in a tracked session."""
+    pd = w.response
+    if w.tp is None or pd.error_code != ErrorCode.NONE:
+        return True
+    partition = replicas.partitions.get(w.tp)
+    if partition is None:
+        return True
+    log_ = partition.log
+    if follower:
+        end = log_.log_end_offset
+    else:
+        end = log_.last_stable_offset if isolation == READ_COMMITTED else log_.high_watermark
+    return (w.request.fetch_offset < end or pd.high_watermark != log_.high_watermark
+            or pd.last_stable_offset != log_.last_stable_offset or pd.log_start_offset != log_.log_start_offset)
+
+
+def _records_size(records: object) -> int:
+    if not records:
+        return 0
+    if isinstance(records, list):
+        return chunks_length(records)
+    return chunk_length(records)  # type: ignore[arg-type]
 
 
 def _any_error(wanted: list[_Wanted]) -> bool:
@@ -119,7 +296,12 @@ def _any_error(wanted: list[_Wanted]) -> bool:
 def _check(replicas: ReplicaManager, w: _Wanted) -> tuple[ErrorCode, Partition | None]:
     if w.tp is None:
         return ErrorCode.UNKNOWN_TOPIC_ID, None
-    return replicas.leader_partition(w.tp.topic, w.tp.partition, w.request.current_leader_epoch)
+    code, partition = replicas.leader_partition(w.tp.topic, w.tp.partition, w.request.current_leader_epoch)
+    if partition is not None and w.cached is not None and w.cached.topic_id != ZERO_UUID \
+            and partition.topic_id != w.cached.topic_id:
+        # A session partition of a topic since deleted and created again under its name.
+        return ErrorCode.INCONSISTENT_TOPIC_ID, None
+    return code, partition
 
 
 def _read_all(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, isolation: int,
