@@ -60,8 +60,10 @@ async def serve(
         server's; a connection's failure is logged and ends only that connection.
 
     Error handling:
-        EMFILE, ENFILE, ENOMEM and ENOBUFS from accept log one line and accept again
-        after 100 ms. Bind errors and other accept errors propagate.
+        EMFILE, ENFILE, ENOMEM and ENOBUFS from accept (out of file descriptors or
+        memory) log one line when they start and one when accepting works again, and
+        accept again every 100 ms meanwhile; the pending connections wait in the
+        backlog. Bind errors and other accept errors propagate.
     """
     settings = settings or ServerSettings()
     bound = bind_all(listeners, settings.socket_listen_backlog_size)
@@ -119,6 +121,7 @@ class _Server:
         self, listener: Listener, lsock: socket.socket, nursery: trio.Nursery
     ) -> None:
         """Accept on one listening socket until cancelled."""
+        failing_since: float | None = None
         while True:
             try:
                 sock, peer = lsock.accept()
@@ -130,15 +133,24 @@ class _Server:
                     continue
                 if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
                     raise
-                logger.error(
-                    "accept on %s returned %s (%s); retrying in %s seconds",
-                    listener.name,
-                    errno.errorcode.get(exc.errno or 0, exc.errno),
-                    exc.strerror,
-                    _ACCEPT_RETRY_SLEEP,
-                )
+                if failing_since is None:
+                    failing_since = trio.current_time()
+                    logger.error(
+                        "accept on %s returned %s (%s); retrying every %s seconds",
+                        listener.name,
+                        errno.errorcode.get(exc.errno or 0, exc.errno),
+                        exc.strerror,
+                        _ACCEPT_RETRY_SLEEP,
+                    )
                 await trio.sleep(_ACCEPT_RETRY_SLEEP)
                 continue
+            if failing_since is not None:
+                logger.warning(
+                    "accept on %s works again after %.1f seconds",
+                    listener.name,
+                    trio.current_time() - failing_since,
+                )
+                failing_since = None
             self._admit(listener, sock, peer, nursery)
             await trio.lowlevel.checkpoint()
 
