@@ -312,7 +312,20 @@ class ReplicaManager:
                     self._remove_partition(hosted, delete=True)
                 continue
             if hosted is None:
-                log_ = self.logs.get_or_create_log(topic.name, index, now_ms=self.clock_ms(), config=config)
+                try:
+                    log_ = self.logs.get_or_create_log(topic.name, index, now_ms=self.clock_ms(), config=config)
+                except StorageError as exc:
+                    # Out of file descriptors, or a disk error (Kafka: a log dir failure), for
+                    # this partition alone: it stays absent here (NOT_LEADER_OR_FOLLOWER), and
+                    # an image with fresh configs makes the next image apply every topic
+                    # again, which opens it once descriptors are back.
+                    from dataclasses import replace
+
+                    if self._image is image:  # one line per image, however many fail
+                        log.error("Partition %s (and maybe others) stays offline until the next metadata image: %s",
+                                  tp, exc)
+                    self._image = replace(image, configs=dict(image.configs))
+                    continue
                 log_.update_config(config)
                 hosted = Partition(tp, topic.id, registration, log_, self.node_id)
                 self.partitions[tp] = hosted
