@@ -322,11 +322,13 @@ class Cluster:
     Args:
         size: number of nodes, each a broker and a voter.
         config: Kafka configuration keys over the test defaults, for every node.
+        node_config: keys for one node over ``config``, by node id (``broker.rack`` ...).
         data_dir: where the nodes' directories go (a temporary one by default).
         timeout_s: how long start-up and restarts may take.
     """
 
     def __init__(self, size: int = 3, config: Mapping[str, str] | None = None, *,
+                 node_config: Mapping[int, Mapping[str, str]] | None = None,
                  data_dir: str | None = None, timeout_s: float = 60.0) -> None:
         if size < 1:
             raise ValueError("a cluster needs at least one node")
@@ -361,6 +363,7 @@ class Cluster:
                 _VOTERS: voters,
                 _LOG_DIRS: os.path.join(directory, "data"),
                 **(config or {}),
+                **(node_config or {}).get(i, {}),
             }
             properties[_PROTOCOL_MAP] = _with_replication_protocol(properties[_PROTOCOL_MAP])
             _write_node_config(directory, properties, self.cluster_id, i)

@@ -6,6 +6,7 @@ writes it alone took once it rejoins as a follower (KIP-101 truncation)."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkapy.testing import Cluster
+from tests.reference import kafka_tool, needs_reference
 from tests.testing.clients import consume, produce
 
 #: Short timers so that lag, fencing and elections happen within a test.
@@ -137,3 +139,55 @@ def test_a_cut_off_leader_loses_what_only_it_took(cluster):
     assert [m.value() for m in got] == [b"committed", b"after-0", b"after-1", b"after-2"]
     assert b"lost-" not in _segment_bytes(cluster, old, "diverge", 0)
 
+
+
+def test_controlled_shutdown_moves_leadership_first(cluster):
+    """SIGTERM to a leader: the controller moves its leaderships to an in-sync replica
+    before the node stops, so producers go on with nothing lost, and the node rejoins
+    the ISR after its restart."""
+    _create(cluster, "handover")
+    values = [b"v%d" % i for i in range(20)]
+    produce(cluster.bootstrap_servers, "handover", values[:10], acks="all")
+    leader = cluster.leader_of("handover")
+    cluster.stop_node(leader)
+    try:
+        assert cluster.nodes[leader].proc.returncode == 0, cluster.nodes[leader].output()[-3000:]
+        state = cluster.partition_state("handover")
+        assert state.leader not in (-1, leader) and leader not in state.isr
+        reports = produce(cluster.bootstrap_servers, "handover", values[10:], acks="all")
+        assert [err for err, _ in reports] == [None] * 10
+    finally:
+        cluster.restart_node(leader)
+    assert _until(lambda: sorted(cluster.partition_state("handover").isr) == [1, 2, 3], timeout_s=60)
+    assert _until(lambda: _replicas_identical(cluster, "handover", 0))
+    assert [m.value() for m in consume(cluster.bootstrap_servers, "handover", 20)] == values
+
+
+@needs_reference
+def test_kafka_topics_describes_replicas_and_under_replicated_partitions(cluster):
+    """Kafka's own kafka-topics against the cluster: replicas and ISR per partition, and
+    --under-replicated-partitions listing a partition whose follower is stopped."""
+    _create(cluster, "described", partitions=2)
+    b = ["--bootstrap-server", cluster.bootstrap_servers]
+    described = kafka_tool("TopicCommand", *b, "--describe", "--topic", "described")
+    rows = [line for line in described.splitlines() if "Partition:" in line]
+    assert len(rows) == 2
+    for row in rows:
+        assert "ReplicationFactor" not in row
+        fields = dict(re.findall(r"(\w+): (\S+)", row))
+        assert sorted(fields["Replicas"].split(",")) == ["1", "2", "3"]
+        assert sorted(fields["Isr"].split(",")) == ["1", "2", "3"]
+    assert kafka_tool("TopicCommand", *b, "--describe", "--topic", "described",
+                      "--under-replicated-partitions").strip() == ""
+    state = cluster.partition_state("described", 0)
+    follower = next(r for r in state.replicas if r != state.leader)
+    cluster.pause_node(follower)
+    try:
+        assert _until(lambda: len(cluster.partition_state("described", 0).isr) == 2)
+        under = kafka_tool("TopicCommand", *b, "--describe", "--topic", "described", "--under-replicated-partitions")
+        assert "Partition: 0" in under
+        fields = dict(re.findall(r"(\w+): (\S+)", next(line for line in under.splitlines() if "Partition: 0" in line)))
+        assert str(follower) not in fields["Isr"].split(",")
+    finally:
+        cluster.resume_node(follower)
+    assert _until(lambda: all(len(cluster.partition_state("described", p).isr) == 3 for p in range(2)), timeout_s=60)
