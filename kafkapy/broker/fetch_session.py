@@ -43,6 +43,9 @@ the shard, the least recently used session if unused for 120 s
 Follower sessions are privileged; a session younger than 120 s can be evicted only by
 a privileged newcomer, and a privileged one not at all.
 
+The fetcher's side is :class:`FetchSessionHandler` (Kafka's client class of that name):
+what a follower's next Fetch must carry, and how it takes the answer.
+
 Plain Python, no I/O and no clock: times are passed in. Not task-safe: called on the
 broker's trio thread only.
 """
@@ -622,3 +625,85 @@ class FetchSessionCache:
             for cached in session.partitions.values():
                 if cached.topic is not None:
                     self._unindex(session, cached)
+
+
+# --- the client side -------------------------------------------------------------------------
+
+class SessionFetch(NamedTuple):
+    """What the next Fetch of a session sends (Kafka's ``FetchRequestData``): the session
+    id and epoch, the partitions to name and the keys to put in ``forgotten_topics_data``."""
+
+    session_id: int
+    epoch: int
+    to_send: list[tuple[Any, FetchRequest.FetchPartition]]
+    to_forget: list[Any]
+
+    @property
+    def is_full(self) -> bool:
+        return self.epoch in (INITIAL_EPOCH, FINAL_EPOCH)
+
+
+class FetchSessionHandler:
+    """A fetcher's side of a session with one broker (Kafka's ``FetchSessionHandler``),
+    for a follower's replica fetcher.
+
+    :meth:`build` takes every partition to fetch now with its parameters and returns
+    what the request must carry: all of them in a full fetch, else only those added or
+    whose parameters changed, and the ones left out as forgotten. The answer goes to
+    :meth:`handle_response` (or :meth:`handle_error` when none came); the answer to an
+    incremental fetch holds only the partitions with news, the others are unchanged.
+    Keys are any hashable partition identity (a follower uses its topic-partitions).
+    """
+
+    def __init__(self) -> None:
+        self.session_id = INVALID_SESSION_ID
+        self.epoch = INITIAL_EPOCH
+        #: the partitions of the session, with the parameters last sent
+        self.session_partitions: dict[Any, FetchRequest.FetchPartition] = {}
+
+    def build(self, partitions: dict[Any, FetchRequest.FetchPartition]) -> SessionFetch:
+        """The next request for ``partitions`` (``FetchSessionHandler.Builder.build``)."""
+        if self.epoch == INITIAL_EPOCH:
+            self.session_partitions = dict(partitions)
+            return SessionFetch(self.session_id, self.epoch, list(partitions.items()), [])
+        to_send = []
+        to_forget = []
+        for key, sent in list(self.session_partitions.items()):
+            wanted = partitions.get(key)
+            if wanted is None:
+                to_forget.append(key)
+                del self.session_partitions[key]
+            elif wanted != sent:
+                to_send.append((key, wanted))
+                self.session_partitions[key] = wanted
+        for key, wanted in partitions.items():
+            if key not in self.session_partitions:
+                to_send.append((key, wanted))
+                self.session_partitions[key] = wanted
+        return SessionFetch(self.session_id, self.epoch, to_send, to_forget)
+
+    def handle_response(self, error_code: int, session_id: int, answered: Iterable[Any]) -> bool:
+        """Take the broker's answer to the last :meth:`build`; False when it must be
+        ignored (a session error, or partitions the session does not hold), after which
+        the next request is full (``FetchSessionHandler.handleResponse``)."""
+        if error_code != ErrorCode.NONE:
+            if error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND:
+                self.session_id, self.epoch = INVALID_SESSION_ID, INITIAL_EPOCH
+            else:
+                self.epoch = INITIAL_EPOCH  # close it and try a new one
+            return False
+        if any(key not in self.session_partitions for key in answered):
+            self.epoch = INITIAL_EPOCH
+            return False
+        if session_id == INVALID_SESSION_ID:
+            self.session_id, self.epoch = INVALID_SESSION_ID, INITIAL_EPOCH  # no session (or closed)
+        elif self.epoch == INITIAL_EPOCH:
+            self.session_id, self.epoch = session_id, next_epoch(INITIAL_EPOCH)
+        else:
+            self.epoch = next_epoch(self.epoch)
+        return True
+
+    def handle_error(self) -> None:
+        """No answer came (connection lost, timeout): the next request is full, closing
+        the session it may have left behind (``FetchSessionHandler.handleError``)."""
+        self.epoch = INITIAL_EPOCH

@@ -15,6 +15,7 @@ from kafkapy.broker.fetch_session import (
     MIN_EVICTION_MS,
     NUM_CACHE_SHARDS,
     FetchSessionCache,
+    FetchSessionHandler,
     FullContext,
     IncrementalContext,
     RequestedPartition,
@@ -392,3 +393,85 @@ def test_full_fetch_with_unknown_session_id_is_fine(epoch):
     ctx = cache.new_context(V_NAMES, 999, epoch, privileged=False, now_ms=0, requested=[part(0)],
                             forgotten=[], name_of=names())
     assert isinstance(ctx, FullContext if epoch == INITIAL_EPOCH else SessionlessContext)
+
+
+# --- the client side, paired with the cache ------------------------------------------------
+
+def params(offset: int) -> FetchRequest.FetchPartition:
+    return FetchRequest.FetchPartition(fetch_offset=offset, partition_max_bytes=1024)
+
+
+def exchange(handler: FetchSessionHandler, cache: FetchSessionCache, wanted: dict, now: int = 0):
+    """One fetch: the handler's request, the cache's context, the handler taking an answer
+    with every partition the broker would send (all on a full fetch, the named ones else)."""
+    fetch = handler.build(wanted)
+    requested = [RequestedPartition(key, key[0], bytes(16), key[1], p) for key, p in fetch.to_send]
+    ctx = cache.new_context(V_NAMES, fetch.session_id, fetch.epoch, privileged=True, now_ms=now,
+                            requested=requested, forgotten=fetch.to_forget, name_of=names())
+    if isinstance(ctx, SessionErrorContext):
+        assert not handler.handle_response(ctx.error_code, 0, [])
+        return fetch, ctx
+    session_id = 0
+    if isinstance(ctx, FullContext):
+        session_id = cache.maybe_create_session(ctx, now, ((r, answer(), False) for r in requested))
+    elif isinstance(ctx, IncrementalContext):
+        session_id = ctx.session.id
+    assert handler.handle_response(ErrorCode.NONE, session_id, [key for key, _ in fetch.to_send])
+    return fetch, ctx
+
+
+def test_handler_sends_everything_once_then_only_changes():
+    cache, handler = new_cache(), FetchSessionHandler()
+    wanted = {("t", p): params(0) for p in range(5)}
+    fetch, ctx = exchange(handler, cache, wanted)
+    assert fetch.is_full and len(fetch.to_send) == 5 and isinstance(ctx, FullContext)
+    assert handler.session_id > 0 and handler.epoch == 1
+    fetch, ctx = exchange(handler, cache, wanted)
+    assert (fetch.epoch, fetch.to_send, fetch.to_forget) == (1, [], [])
+    assert isinstance(ctx, IncrementalContext)
+    # One offset moved, one partition left, one joined.
+    wanted = {**{("t", p): params(0) for p in (0, 1, 2)}, ("t", 1): params(7), ("t", 9): params(0)}
+    fetch, ctx = exchange(handler, cache, wanted)
+    assert [k for k, _ in fetch.to_send] == [("t", 1), ("t", 9)]
+    assert sorted(fetch.to_forget) == [("t", 3), ("t", 4)]
+    session = cache.get(handler.session_id)
+    assert sorted(session.partitions) == sorted(wanted) and session.partitions[("t", 1)].params.fetch_offset == 7
+    assert session.privileged and handler.epoch == session.epoch == 3
+
+
+def test_handler_starts_over_after_session_errors():
+    cache, handler = new_cache(), FetchSessionHandler()
+    wanted = {("t", 0): params(0)}
+    exchange(handler, cache, wanted)
+    first = handler.session_id
+    cache.remove(first)  # evicted, or the broker restarted
+    fetch, ctx = exchange(handler, cache, wanted)
+    assert ctx.error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+    assert (handler.session_id, handler.epoch) == (INVALID_SESSION_ID, INITIAL_EPOCH)
+    fetch, _ = exchange(handler, cache, wanted)
+    assert fetch.is_full and handler.session_id not in (0, first)
+    # A stale epoch: the next fetch is full and closes the session it names.
+    handler.epoch += 5
+    _, ctx = exchange(handler, cache, wanted)
+    assert ctx.error_code == ErrorCode.INVALID_FETCH_SESSION_EPOCH and handler.epoch == INITIAL_EPOCH
+    second = handler.session_id
+    exchange(handler, cache, wanted)
+    assert cache.get(second) is None and handler.session_id != second and len(cache) == 1
+    # No answer at all: the same.
+    handler.handle_error()
+    assert handler.build(wanted).is_full
+
+
+def test_handler_without_session_stays_full():
+    cache, handler = new_cache(0), FetchSessionHandler()
+    wanted = {("t", 0): params(0)}
+    for _ in range(3):
+        fetch, ctx = exchange(handler, cache, wanted)
+        assert fetch.is_full and isinstance(ctx, FullContext) and handler.session_id == 0
+
+
+def test_handler_refuses_partitions_outside_its_session():
+    handler = FetchSessionHandler()
+    handler.build({("t", 0): params(0)})
+    assert not handler.handle_response(ErrorCode.NONE, 42, [("t", 0), ("x", 1)])
+    assert handler.build({("t", 0): params(0)}).is_full
