@@ -128,6 +128,10 @@ def between(low: float, high: float) -> Validator:
     return check
 
 
+#: The replica selector of KIP-392 that kafkapy implements (``replica.selector.class``).
+RACK_AWARE_REPLICA_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
+
 def one_of(*allowed: str) -> Validator:
     """``ConfigDef.ValidString.in``: exact, case-sensitive match."""
 
@@ -514,6 +518,9 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _HIGH, at_least(0), _RO, field="metadata_log_max_snapshot_interval_ms"),
     ConfigDef("broker.rack", _STR, None, "Rack of the broker, for rack-aware replica assignment.",
               _B, _MED, None, _RO, field="broker_rack"),
+    ConfigDef("replica.selector.class", _STR, None,
+              "Replica selector for consumers that may fetch from followers (KIP-392); kafkapy has Kafka's "
+              "rack-aware one.", _B, _MED, one_of(RACK_AWARE_REPLICA_SELECTOR), _RO, field="replica_selector_class"),
     ConfigDef("log.dirs", _STR, None, "Comma-separated data directories; unset means log.dir.",
               _B, _HIGH, None, _RO, field="log_dirs"),
     ConfigDef("log.dir", _STR, "/tmp/kafka-logs", "The data directory, used when log.dirs is unset.",
@@ -947,6 +954,7 @@ class BrokerConfig:
     metadata_log_max_record_bytes_between_snapshots: int
     metadata_log_max_snapshot_interval_ms: int
     broker_rack: str | None
+    replica_selector_class: str | None
     log_dirs: str | None
     log_dir: str
     metadata_log_dir: str | None

@@ -83,15 +83,81 @@ def _protocol_map(config: BrokerConfig) -> dict[str, str]:
     return {name.strip().upper(): proto.strip().upper() for name, proto in pairs}
 
 
-async def run_node(properties: Mapping[str, str], *, memory: bool = False,
+class Shutdown:
+    """How a node is asked to stop, and in which order it does (Kafka's
+    ``KafkaRaftServer.shutdown``: the broker, then the controller, then the Raft client).
+
+    Cancelling :func:`run_node` asks for it. Before the node has started (binding,
+    waiting for the quorum, registering) it stops at once. Once started it stops
+    gracefully: the broker's controlled shutdown moves its leaderships away and ends
+    with it fenced, then the active controller resigns (EndQuorumEpoch to the other
+    voters, KIP-595) and waits for one of them to lead, then everything stops and the
+    logs are closed. Meanwhile the node keeps running its quorum, listeners and
+    controller, as its own controlled-shutdown heartbeat needs them when it is the
+    active controller. :meth:`force` stops it at once whatever it is doing (a second
+    SIGTERM).
+    """
+
+    def __init__(self) -> None:
+        self.started = False
+        self.requested = trio.Event()
+        self._scope: trio.CancelScope | None = None
+        self._forced = False
+
+    def stop(self) -> None:
+        """Ask for a stop: graceful once started, at once before."""
+        if self.started:
+            self.requested.set()
+        else:
+            self.force()
+
+    def force(self) -> None:
+        """Stop at once: no controlled shutdown, no resignation."""
+        self._forced = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _stop_when_cancelled(self) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.stop()
+
+
+async def run_node(properties: Mapping[str, str], *, memory: bool = False, shutdown: Shutdown | None = None,
                    task_status: trio.TaskStatus[NodeInfo] = trio.TASK_STATUS_IGNORED) -> None:
     """Run a node until cancelled; report :class:`NodeInfo` once it serves clients.
+
+    Cancelling it stops the node as :class:`Shutdown` says: the node's own work runs
+    shielded from the cancellation until its graceful stop is done.
 
     Args:
         properties: the complete configuration (Kafka's names), e.g. from
             :func:`quickstart_properties`.
         memory: keep logs and metadata in memory only.
+        shutdown: lets the caller force a stop (:meth:`Shutdown.force`).
     """
+    shutdown = shutdown or Shutdown()
+    try:
+        async with trio.open_nursery() as guard:
+            guard.start_soon(shutdown._stop_when_cancelled)
+            with trio.CancelScope(shield=True) as scope:
+                shutdown._scope = scope
+                if shutdown._forced:
+                    scope.cancel()
+                await _run_node(properties, memory, shutdown, task_status)
+            guard.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The guard adds a level of grouping around what the node raised; take it off.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+    # Cancelled from outside: say so (nursery.start must not see a plain return).
+    await trio.lowlevel.checkpoint_if_cancelled()
+
+
+async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutdown,
+                    task_status: trio.TaskStatus[NodeInfo]) -> None:
     from kafkapy.broker.controller_channel import ControllerChannel, forwarding_hook
     from kafkapy.broker.core import BrokerCore, broker_config_sources
     from kafkapy.broker.dispatcher import BrokerDispatcher
@@ -162,9 +228,13 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
                 # the controller APIs on its controller listener, no partitions, no broker
                 # registration; clients reach it as Kafka's --bootstrap-controller does.
                 first_bound = bound[0]
+                shutdown.started = True
                 task_status.started(NodeInfo(config.node_id, cluster_id, f"{first_bound.host}:{first_bound.port}",
                                              {a.listener: (a.host, a.port) for a in bound}, None))
-                await trio.sleep_forever()
+                await shutdown.requested.wait()
+                await _stop_gracefully(None, quorum)
+                nursery.cancel_scope.cancel()
+                return
 
             def broker_configs() -> BrokerConfigs:
                 return broker_config_sources(config, metadata.image)
@@ -174,10 +244,12 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
                 config_for=lambda topic: LogConfig.from_sources(metadata.image.topic_configs(topic), broker_configs()),
                 producer_id_expiration_ms=config.producer_id_expiration_ms)
             replicas = ReplicaManager(config.node_id, logs, broker_configs, clock_ms,
-                                      replica_lag_time_max_ms=config.replica_lag_time_max_ms)
+                                      replica_lag_time_max_ms=config.replica_lag_time_max_ms,
+                                      rack_aware_reads=config.replica_selector_class is not None)
             core.replicas = replicas
+            core.inter_broker_listener = _inter_broker_listener(config, listeners)
             replicas.fetchers = ReplicaFetcherManager(
-                replicas, config, _inter_broker_address(config, listeners, metadata), lambda: core.broker_epoch)
+                replicas, config, core.inter_broker_address, lambda: core.broker_epoch)
             replicas.isr_changes = AlterPartitionManager(channel, replicas, lambda: core.broker_epoch)
             metadata.add_publisher(lambda old, new: replicas.apply_image(new))
             replicas.apply_image(metadata.image)
@@ -196,22 +268,40 @@ async def run_node(properties: Mapping[str, str], *, memory: bool = False,
             await nursery.start(lifecycle.run)
             nursery.start_soon(run_log_tasks, logs, config, clock_ms)
             first = endpoints[0]
+            shutdown.started = True
             task_status.started(NodeInfo(config.node_id, core.image.cluster_id or "",
                                          f"{first.host}:{first.port}", by_name, dispatcher.inner))
-            try:
-                await trio.sleep_forever()
-            finally:
-                with trio.CancelScope(shield=True) as scope:
-                    scope.deadline = trio.current_time() + _CONTROLLED_SHUTDOWN_S
-                    await lifecycle.controlled_shutdown()
+            await shutdown.requested.wait()
+            await _stop_gracefully(lifecycle, quorum)
+            nursery.cancel_scope.cancel()
     finally:
         if logs is not None:
             logs.close(clock_ms())
 
 
-def _inter_broker_address(config: BrokerConfig, listeners: Sequence[Any], metadata: Any) -> Any:
-    """Where followers reach a broker: its endpoint on ``inter.broker.listener.name``
-    (Kafka's default, the PLAINTEXT listener, is the first broker listener here).
+async def _stop_gracefully(lifecycle: Any, quorum: _Quorum) -> None:
+    """The broker's controlled shutdown, then the active controller's resignation.
+
+    A controlled shutdown needs a controller that can commit: when this node leads a
+    quorum whose majority is gone (the last node of a cluster being stopped), none can
+    approve it, and the node stops without one instead of waiting out the bound.
+    """
+    if lifecycle is not None:
+        if quorum.has_live_majority():
+            with trio.move_on_after(_CONTROLLED_SHUTDOWN_S) as bound:
+                await lifecycle.controlled_shutdown()
+            if bound.cancelled_caught:
+                log.warning("Controlled shutdown not approved within %.0f s; stopping without it",
+                            _CONTROLLED_SHUTDOWN_S)
+        else:
+            log.info("No quorum to approve a controlled shutdown; stopping without it")
+    await quorum.resign()
+
+
+def _inter_broker_listener(config: BrokerConfig, listeners: Sequence[Any]) -> str:
+    """The listener brokers reach each other on: ``inter.broker.listener.name`` (Kafka's
+    default, the PLAINTEXT listener, is the first broker listener here); the addresses
+    are :meth:`BrokerCore.inter_broker_address`.
 
     Raises:
         ValueError: the name is not one of this node's broker listeners.
@@ -220,13 +310,7 @@ def _inter_broker_address(config: BrokerConfig, listeners: Sequence[Any], metada
     if name not in {listener.name for listener in listeners}:
         raise ValueError(f"inter.broker.listener.name {name!r} is not a broker listener in listeners="
                          f"{config.listeners!r}")
-
-    def address(broker_id: int) -> tuple[str, int] | None:
-        broker = metadata.image.brokers.get(broker_id)
-        endpoint = None if broker is None else broker.endpoints.get(name)
-        return None if endpoint is None else (endpoint.host, endpoint.port)
-
-    return address
+    return str(name)
 
 
 def _advertised(config: BrokerConfig, bound: Mapping[str, tuple[str, int]], protocols: Mapping[str, str],
@@ -345,6 +429,40 @@ class _Quorum:
                    and (service.is_active_controller or not self.is_single_voter)):
             await service.changed().wait()
 
+    def has_live_majority(self) -> bool:
+        """Whether the quorum can commit, as far as this node can tell: always when it
+        does not lead (its controller channel finds out), and when it leads, if a
+        majority of the voters, itself included, fetched within
+        ``controller.quorum.fetch.timeout.ms`` (the check-quorum rule, KIP-595)."""
+        node = self.driver.node
+        if self.is_single_voter or not node.is_leader:
+            return True
+        now_ms = int(trio.current_time() * 1000)
+        voters = node.describe_quorum().current_voters
+        recent = sum(1 for v in voters if v.replica_id != self.config.node_id and v.last_fetch_timestamp >= 0
+                     and now_ms - v.last_fetch_timestamp <= self.config.controller_quorum_fetch_timeout_ms)
+        return 2 * (recent + 1) > len(voters)
+
+    async def resign(self) -> None:
+        """The Raft client's graceful shutdown (Kafka's ``KafkaRaftClient.shutdown``):
+        a leader resigns, sending EndQuorumEpoch so that its most caught-up follower
+        stands at once instead of waiting out the fetch timeout, and waits until
+        another voter leads. Kafka waits up to 5 s; an election that EndQuorumEpoch
+        starts ends within one election timeout or not soon, so that bounds the wait,
+        and without a live majority no election can end at all."""
+        node = self.driver.node
+        if self.is_single_voter or not node.is_leader:
+            return
+        live = self.has_live_majority()
+        log.info("Node %d resigning as the quorum leader in epoch %d", self.config.node_id, node.epoch)
+        self.driver.resign()
+        if not live:
+            return
+        with trio.move_on_after(self.config.controller_quorum_election_timeout_ms / 1000):
+            while self.service.leader_id in (None, self.config.node_id):
+                await self.service.changed().wait()
+        log.info("Quorum leader after resigning: %s", self.service.leader_id)
+
 
 def _new_cluster_id() -> str:
     """A cluster id as ``kafka-storage random-uuid`` prints it: URL-safe base64, 22 chars."""
@@ -403,17 +521,32 @@ def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_le
     async def main() -> None:
         import signal
 
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-                info: NodeInfo = await nursery.start(lambda task_status: run_node(
-                    props, memory=memory, task_status=task_status))
-                log.info("kafkapy ready: node %d, bootstrap %s, cluster %s, %s storage",
-                         info.node_id, info.bootstrap_servers, info.cluster_id,
-                         "memory" if memory else "disk")
-                async for signum in signals:
+        shutdown = Shutdown()
+
+        async def on_signals(signals: Any, scope: trio.CancelScope) -> None:
+            # Watched from the start, so a signal stops the node in every phase: while
+            # it binds, waits for the quorum or registers (at once), while it runs
+            # (gracefully), and while it stops (a second signal: at once).
+            async for signum in signals:
+                if not scope.cancel_called:
                     log.info("Received %s, shutting down", signal.Signals(signum).name)
-                    nursery.cancel_scope.cancel()
-                    break
+                    scope.cancel()
+                else:
+                    log.info("Received %s again, stopping at once", signal.Signals(signum).name)
+                    shutdown.force()
+
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            node_scope = trio.CancelScope()
+            async with trio.open_nursery() as watcher:
+                watcher.start_soon(on_signals, signals, node_scope)
+                with node_scope:
+                    async with trio.open_nursery() as nursery:
+                        info: NodeInfo = await nursery.start(lambda task_status: run_node(
+                            props, memory=memory, shutdown=shutdown, task_status=task_status))
+                        log.info("kafkapy ready: node %d, bootstrap %s, cluster %s, %s storage",
+                                 info.node_id, info.bootstrap_servers, info.cluster_id,
+                                 "memory" if memory else "disk")
+                watcher.cancel_scope.cancel()
 
     failures: list[BaseException] = []
     try:

@@ -245,7 +245,7 @@ class ReplicaFetcher:
                 try:
                     if code == ErrorCode.NONE:
                         if self._take(state.partition, pd, replicas.clock_ms()):
-                            replicas.on_follower_append(state.partition)
+                            replicas.on_follower_progress(state.partition)
                     elif code == ErrorCode.OFFSET_OUT_OF_RANGE:
                         self._out_of_range(state.partition, pd, replicas.clock_ms())
                     else:
@@ -258,7 +258,8 @@ class ReplicaFetcher:
 
     def _take(self, partition: Partition, pd: Any, now_ms: int) -> bool:
         """Apply one partition's answer: truncate to a diverging epoch, or append the
-        batches and take the leader's high watermark and log start; True if appended."""
+        batches and take the leader's high watermark and log start; True if consumers
+        reading from this follower may see more (KIP-392)."""
         log_ = partition.log
         diverging = pd.diverging_epoch
         if diverging.epoch >= 0 or diverging.end_offset >= 0:
@@ -274,10 +275,11 @@ class ReplicaFetcher:
             if info.error_code != ErrorCode.NONE:
                 raise StorageError(info.error_message or "follower append refused", error_code=info.error_code)
             appended = info.first_offset >= 0
+        high_watermark = log_.high_watermark
         log_.update_high_watermark(min(pd.high_watermark, log_.log_end_offset))
         if pd.log_start_offset > log_.log_start_offset:
             log_.maybe_increment_log_start_offset(pd.log_start_offset)
-        return appended
+        return appended or log_.high_watermark != high_watermark
 
     def _out_of_range(self, partition: Partition, pd: Any, now_ms: int) -> None:
         """OFFSET_OUT_OF_RANGE (Kafka's ``handleOutOfRangeError``): behind the leader's log

@@ -233,12 +233,14 @@ class ReplicaManager:
 
     def __init__(self, node_id: int, logs: LogManager,
                  broker_configs: Callable[[], BrokerConfigs], clock_ms: Callable[[], int], *,
-                 replica_lag_time_max_ms: int = 30_000) -> None:
+                 replica_lag_time_max_ms: int = 30_000, rack_aware_reads: bool = False) -> None:
         self.node_id = node_id
         self.logs = logs
         self.broker_configs = broker_configs
         self.clock_ms = clock_ms
         self.replica_lag_time_max_ms = replica_lag_time_max_ms
+        #: ``replica.selector.class`` is Kafka's rack-aware selector (KIP-392)
+        self.rack_aware_reads = rack_aware_reads
         self.purgatories = Purgatories.create()
         self.partitions: dict[TopicPartition, Partition] = {}
         self._image: MetadataImage | None = None
@@ -422,6 +424,32 @@ class ReplicaManager:
             self._alter_isr(partition, (*partition.isr, replica))
         self._maybe_complete(partition, moved)
 
+    def preferred_read_replica(self, partition: Partition, rack: str, fetch_offset: int) -> int | None:
+        """The follower a consumer in ``rack`` should fetch from, or None for the leader
+        (Kafka's ``ReplicaManager.findPreferredReadReplica`` with ``RackAwareReplicaSelector``).
+
+        Candidates are the leader and the in-sync followers that hold ``fetch_offset``;
+        among those in the consumer's rack the leader wins, else the most caught-up one.
+        """
+        if not self.rack_aware_reads or not rack or self._image is None:
+            return None
+        brokers = self._image.brokers
+        leader = brokers.get(self.node_id)
+        if leader is not None and leader.rack == rack:
+            return None
+        now = self.clock_ms()
+        best: tuple[int, int, int] | None = None
+        for replica in partition.isr:
+            state = partition.replica_states.get(replica)
+            broker = brokers.get(replica)
+            if (replica == self.node_id or state is None or broker is None or not broker.active
+                    or broker.rack != rack or state.log_end_offset < fetch_offset):
+                continue
+            key = (state.log_end_offset, state.last_caught_up_ms - now, replica)
+            if best is None or key > best:
+                best = key
+        return None if best is None else best[2]
+
     def _isr_eligible(self, replica: int) -> bool:
         """Unfenced and not shutting down (Kafka's ``isReplicaIsrEligible``)."""
         broker = self._image.brokers.get(replica) if self._image is not None else None
@@ -471,8 +499,9 @@ class ReplicaManager:
             log.info("Partition %s: ISR change to %s failed: %s", change.tp, list(change.new_isr), error.name)
         self._maybe_complete(partition, partition.maybe_increment_high_watermark())
 
-    def on_follower_append(self, partition: Partition) -> None:
-        """A follower appended what its leader sent: fetches waiting on it may answer."""
+    def on_follower_progress(self, partition: Partition) -> None:
+        """This follower appended or its high watermark moved: consumers fetching from it
+        (KIP-392) may answer."""
         self.purgatories.fetch.check_and_complete(partition.tp)
 
     def on_log_start_moved(self, partition: Partition) -> None:

@@ -38,7 +38,12 @@ follower's last fetched epoch against its own epoch history and answers a
 ``diverging_epoch`` instead of records when their logs differ (KIP-320); otherwise it
 records the follower's position first (moving the high watermark this answer
 carries), and a waiting follower fetch also answers when the high watermark moves.
-Not implemented: rack-aware follower fetching (KIP-392), quotas.
+Consumers (KIP-392): from v11 a consumer may fetch from a follower (up to the
+follower's high watermark); with ``replica.selector.class`` set to Kafka's
+rack-aware selector, the leader answers a consumer whose ``rack_id`` matches the
+``broker.rack`` of an in-sync follower holding its fetch offset with that follower's
+id as ``preferred_read_replica`` and no records (unless the leader is in the rack).
+Not implemented: quotas.
 """
 
 from __future__ import annotations
@@ -147,19 +152,22 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
 
     max_bytes = min(request.max_bytes, broker.config.fetch_max_bytes)
     isolation = request.isolation_level if replica_id < 0 else READ_UNCOMMITTED
-    read_size = _read_all(replicas, wanted, max_bytes, isolation, replica_id, version)
+    # KIP-392: from v11 a consumer may fetch from a follower, and the leader may send it
+    # to a replica in its rack.
+    rack = (request.rack_id or "") if version >= 11 and replica_id < 0 else None
+    read_size = _read_all(replicas, wanted, max_bytes, isolation, replica_id, version, rack)
     if read_size < request.min_bytes and request.max_wait_ms > 0 and not _any_error(wanted):
         def try_complete() -> bool:
             if tracked is not None:
                 wanted[:] = _session_wanted(tracked)  # partitions changed meanwhile join
-            return _available(replicas, wanted, max_bytes, isolation, replica_id) >= request.min_bytes
+            return _available(replicas, wanted, max_bytes, isolation, replica_id, rack) >= request.min_bytes
 
         keys: list[object] = [tracked] if tracked is not None else [w.tp for w in wanted if w.tp is not None]
         await replicas.purgatories.fetch.wait(try_complete, keys, request.max_wait_ms / 1000)
         if tracked is not None:
             wanted[:] = _session_wanted(tracked)
         # Completed or timed out: answer with what is readable now.
-        _read_all(replicas, wanted, max_bytes, isolation, replica_id, version)
+        _read_all(replicas, wanted, max_bytes, isolation, replica_id, version, rack)
     if isinstance(context, IncrementalContext):
         return _incremental_response(context, wanted, replicas, isolation, replica_id >= 0)
     session_id = INVALID_SESSION_ID
@@ -288,15 +296,18 @@ def _records_size(records: object) -> int:
 
 
 def _any_error(wanted: list[_Wanted]) -> bool:
-    """An error or a diverging epoch: either is answered at once."""
+    """An error, a diverging epoch or a preferred read replica: each is answered at once."""
     return any(w.response.error_code != ErrorCode.NONE or w.response.diverging_epoch.end_offset >= 0
-               for w in wanted)
+               or w.response.preferred_read_replica >= 0 for w in wanted)
 
 
-def _check(replicas: ReplicaManager, w: _Wanted) -> tuple[ErrorCode, Partition | None]:
+def _check(replicas: ReplicaManager, w: _Wanted, rack: str | None = None) -> tuple[ErrorCode, Partition | None]:
+    """The partition to read, in Kafka's check order; a consumer with client metadata
+    (``rack`` not None, v11+) may read from a follower."""
     if w.tp is None:
         return ErrorCode.UNKNOWN_TOPIC_ID, None
-    code, partition = replicas.leader_partition(w.tp.topic, w.tp.partition, w.request.current_leader_epoch)
+    code, partition = replicas.leader_partition(w.tp.topic, w.tp.partition, w.request.current_leader_epoch,
+                                                allow_follower=rack is not None)
     if partition is not None and w.cached is not None and w.cached.topic_id != ZERO_UUID \
             and partition.topic_id != w.cached.topic_id:
         # A session partition of a topic since deleted and created again under its name.
@@ -305,12 +316,14 @@ def _check(replicas: ReplicaManager, w: _Wanted) -> tuple[ErrorCode, Partition |
 
 
 def _read_all(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, isolation: int,
-              replica_id: int, version: int) -> int:
+              replica_id: int, version: int, rack: str | None = None) -> int:
     """Fill every partition's answer; returns the record bytes read (Kafka's ``readFromLocalLog``).
 
     A follower's fetch first records its position (which may move the high watermark
     this answer carries), unless its last fetched epoch shows that its log diverged
-    from the leader's: then the answer is the diverging epoch and no records.
+    from the leader's: then the answer is the diverging epoch and no records. A
+    consumer the leader sends to a replica in its rack gets that replica's id and no
+    records (KIP-392).
     """
     from kafkapy.wire.messages.fetch import FetchResponse
 
@@ -319,7 +332,7 @@ def _read_all(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, i
     min_one_message = True
     for w in wanted:
         pd = w.response
-        code, partition = _check(replicas, w)
+        code, partition = _check(replicas, w, rack)
         if partition is not None and follower and replica_id not in partition.registration.replicas:
             code, partition = ErrorCode.NOT_LEADER_OR_FOLLOWER, None
         if partition is None:
@@ -336,6 +349,12 @@ def _read_all(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, i
                     pd.diverging_epoch = FetchResponse.EpochEndOffset(epoch=diverging[0], end_offset=diverging[1])
                 continue
             replicas.on_follower_fetch(partition, replica_id, fp.fetch_offset)
+        elif rack is not None and partition.is_leader:
+            preferred = replicas.preferred_read_replica(partition, rack, fp.fetch_offset)
+            if preferred is not None:
+                _answer_without_records(pd, partition, ErrorCode.NONE)
+                pd.preferred_read_replica = preferred
+                continue
         limit = max(min(fp.partition_max_bytes, max_bytes - total), 0)
         info = log_.read(fp.fetch_offset, limit, isolation=_isolation(isolation, follower),
                          min_one_message=min_one_message)
@@ -392,7 +411,7 @@ def _answer_without_records(pd: FetchResponse.PartitionData, partition: Partitio
 
 
 def _available(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, isolation: int,
-               replica_id: int) -> int:
+               replica_id: int, rack: str | None = None) -> int:
     """Bytes a fetch could return now (Kafka's ``DelayedFetch.tryComplete``); reads no data.
 
     A follower's fetch also answers as soon as the high watermark passes the one it was
@@ -401,7 +420,7 @@ def _available(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, 
     """
     total = 0
     for w in wanted:
-        code, partition = _check(replicas, w)
+        code, partition = _check(replicas, w, rack)
         if partition is None:
             if code != w.response.error_code:
                 return max_bytes  # the partition's state changed: answer now
