@@ -251,7 +251,8 @@ class FetchSession:
             self.shard.cache._unindex(self, cached)
         return True
 
-    def update(self, requested: Iterable[RequestedPartition], forgotten: Iterable[PartitionKey]) -> tuple[int, int, int]:
+    def update(self, requested: Iterable[RequestedPartition],
+               forgotten: Iterable[PartitionKey]) -> tuple[int, int, int]:
         """Take an incremental request's changes (``FetchSession.update``).
 
         Returns:

@@ -259,8 +259,9 @@ def test_log_start_move_is_answered(broker, topic):
     try:
         f.incremental(f.advance(f.full()))
         with KafkaConnection(broker.bootstrap_servers) as conn:
-            deleted = conn.request(DeleteRecordsRequest(timeout_ms=5000, topics=[DeleteRecordsRequest.DeleteRecordsTopic(
-                name=topic, partitions=[DeleteRecordsRequest.DeleteRecordsPartition(partition_index=1, offset=2)])]), 2)
+            deleted = conn.request(DeleteRecordsRequest(timeout_ms=5000, topics=[
+                DeleteRecordsRequest.DeleteRecordsTopic(name=topic, partitions=[
+                    DeleteRecordsRequest.DeleteRecordsPartition(partition_index=1, offset=2)])]), 2)
         assert deleted.topics[0].partitions[0].error_code == 0
         answer = f.incremental()
         assert list(answer) == [1]

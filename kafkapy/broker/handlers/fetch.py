@@ -72,6 +72,8 @@ from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.primitives import ZERO_UUID
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kafkapy.broker.core import BrokerCore
     from kafkapy.kraft.metadata.image import MetadataImage
     from kafkapy.wire.messages.fetch import FetchRequest, FetchResponse
@@ -217,7 +219,8 @@ def _forgotten(request: FetchRequest, by_id: bool) -> list[PartitionKey]:
     return [(ft.topic_id if by_id else ft.topic, p) for ft in request.forgotten_topics_data for p in ft.partitions]
 
 
-def _name_of(image: MetadataImage):  # noqa: ANN202 (a closure over the image)
+def _name_of(image: MetadataImage) -> Callable[[bytes], str | None]:
+    """Topic id -> name in ``image`` (None if unknown), for a session's unknown ids."""
     topics_by_id = image.topics_by_id
 
     def name_of(topic_id: bytes) -> str | None:
