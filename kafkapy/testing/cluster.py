@@ -50,6 +50,11 @@ _NODE_ID = BrokerConfig.field_name("node_id")
 _LOG_DIRS = BrokerConfig.field_name("log_dirs")
 _INTER_BROKER = BrokerConfig.field_name("inter_broker_listener_name")
 _PROTOCOL_MAP = BrokerConfig.field_name("listener_security_protocol_map")
+#: Internal topics replicated as Kafka's cluster defaults have them (3 replicas, 2 in
+#: sync for transactions), or over every node of a smaller cluster.
+_INTERNAL_REPLICATION = (BrokerConfig.field_name("offsets_topic_replication_factor"),
+                         BrokerConfig.field_name("transaction_state_log_replication_factor"))
+_TXN_MIN_ISR = BrokerConfig.field_name("transaction_state_log_min_isr")
 
 #: The listener names of a cluster node: clients, the quorum, and the listener brokers
 #: talk to each other on (``inter.broker.listener.name``: follower fetches).
@@ -360,6 +365,8 @@ class Cluster:
                 _ADVERTISED: ",".join([client, *(f"{name}://{node.forwarded_addresses[name]}"
                                                  for name in _FORWARDED)]),
                 _INTER_BROKER: REPLICATION_LISTENER,
+                **{name: str(min(size, 3)) for name in _INTERNAL_REPLICATION},
+                _TXN_MIN_ISR: str(min(size, 2)),
                 _VOTERS: voters,
                 _LOG_DIRS: os.path.join(directory, "data"),
                 **(config or {}),

@@ -191,3 +191,50 @@ def test_kafka_topics_describes_replicas_and_under_replicated_partitions(cluster
     finally:
         cluster.resume_node(follower)
     assert _until(lambda: all(len(cluster.partition_state("described", p).isr) == 3 for p in range(2)), timeout_s=60)
+
+
+def test_group_offsets_survive_their_coordinator(cluster):
+    """__consumer_offsets is replicated (3 replicas on a cluster, as Kafka's default):
+    killing the group's coordinator moves the group to a new leader of its offsets
+    partition, which loads the committed offsets."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    _create(cluster, "grouped")
+    values = [b"g%d" % i for i in range(10)]
+    produce(cluster.bootstrap_servers, "grouped", values, acks="all")
+    settings = {"bootstrap.servers": cluster.bootstrap_servers, "group.id": "survivors",
+                "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+    first = Consumer(settings)
+    try:
+        first.subscribe(["grouped"])
+        got = _poll(first, 5)
+        first.commit(message=got[-1], asynchronous=False)
+    finally:
+        first.close()
+    assert [m.value() for m in got] == values[:5]
+    offsets = cluster.partition_state("__consumer_offsets")
+    assert sorted(offsets.replicas) == [1, 2, 3]
+    coordinator = offsets.leader
+    cluster.kill_node(coordinator)
+    try:
+        second = Consumer(settings)
+        try:
+            second.subscribe(["grouped"])
+            rest = _poll(second, 5, timeout_s=60)
+            committed = second.committed([TopicPartition("grouped", 0)], timeout=10)
+        finally:
+            second.close()
+    finally:
+        cluster.restart_node(coordinator)
+    assert [m.value() for m in rest] == values[5:]
+    assert committed[0].offset == 5
+
+
+def _poll(consumer, count: int, timeout_s: float = 30) -> list:
+    out: list = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < count and time.monotonic() < deadline:
+        m = consumer.poll(0.2)
+        if m is not None and m.error() is None:
+            out.append(m)
+    return out
