@@ -3,12 +3,16 @@
 Each entry says: from this offset on, batches were written by the leader of this epoch.
 Followers and consumers use it through OffsetForLeaderEpoch to find where their log
 diverged. Kept in ``leader-epoch-checkpoint`` (see :mod:`kafkapy.storage.checkpoint`),
-rewritten whenever it changes. Not task-safe: called only by the partition's owner.
+rewritten whenever it changes. A rewrite that fails (out of file descriptors, a disk
+error) is logged and done again at the next change or flush of the log: the entries
+it missed name batches past the recovery point, which recovery assigns again. Not
+task-safe: called only by the partition's owner.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 
 from kafkapy.storage.checkpoint import (
     read_leader_epoch_checkpoint,
@@ -18,6 +22,8 @@ from kafkapy.storage.checkpoint import (
 UNDEFINED_EPOCH = -1
 UNDEFINED_EPOCH_OFFSET = -1
 
+logger = logging.getLogger(__name__)
+
 
 class LeaderEpochFileCache:
     """Ascending ``(epoch, start_offset)`` entries; epochs and offsets both increase."""
@@ -25,12 +31,27 @@ class LeaderEpochFileCache:
     def __init__(self, path: str | None) -> None:
         self.path = path
         self.entries: list[tuple[int, int]] = []
+        #: the file misses a change (its rewrite failed)
+        self.unflushed = False
         if path is not None:
             self.entries = read_leader_epoch_checkpoint(path) or []
 
     def _flush(self) -> None:
         if self.path is not None:
+            try:
+                write_leader_epoch_checkpoint(self.path, self.entries)
+            except OSError as exc:
+                if not self.unflushed:
+                    logger.warning("Could not write %s, it will be written again: %s", self.path, exc)
+                self.unflushed = True
+            else:
+                self.unflushed = False
+
+    def write_if_unflushed(self) -> None:
+        """Rewrite the file if a change missed it; raises OSError if it fails again."""
+        if self.unflushed and self.path is not None:
             write_leader_epoch_checkpoint(self.path, self.entries)
+            self.unflushed = False
 
     @property
     def latest_epoch(self) -> int | None:

@@ -207,9 +207,9 @@ class LogManager:
         needed = segments + DESCRIPTOR_HEADROOM
         if limit != resource.RLIM_INFINITY and limit < needed:
             logger.warning(
-                "The open files limit (RLIMIT_NOFILE, ulimit -n) is %d, but the %d logs in %s hold %s%d segments, "
-                "one file descriptor each, and the node needs about %d more for connections and itself: "
-                "raise the limit above %d, or partitions will fail with KAFKA_STORAGE_ERROR",
+                "The open files limit (RLIMIT_NOFILE, ulimit -n) is %d: the %d logs in %s hold %s%d segments, "
+                "one file descriptor each, and the node needs about %d more for connections and itself; "
+                "raise it above %d, or partitions will fail with KAFKA_STORAGE_ERROR",
                 limit, len(self.logs) + len(self._unopened), self.data_dir, "at least " if self._unopened else "",
                 segments, DESCRIPTOR_HEADROOM, needed)
 

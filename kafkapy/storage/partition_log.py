@@ -766,6 +766,7 @@ class PartitionLog:
         if self.offline:
             return
         try:
+            self.leader_epoch_cache.write_if_unflushed()
             self.local_log.flush(self.log_end_offset, now_ms)
         except OSError as exc:
             raise self._io_failure(exc, "flush") from exc

@@ -70,6 +70,9 @@ from kafkapy.wire.error_codes import ErrorCode
 
 log = logging.getLogger(__name__)
 
+#: After a snapshot failed to be written, how long before trying again.
+_SNAPSHOT_RETRY_MS = 10_000
+
 
 class Listener(Protocol):
     """Receives the committed log (the metadata layer's ``MetadataListener``)."""
@@ -144,6 +147,8 @@ class RaftDriver:
         self._deferred: list[Envelope | None] = []
         #: why the driver stopped (persistence failed with a Ready outstanding), if it did
         self._failure: BaseException | None = None
+        #: no snapshot before this time (the last attempt failed)
+        self._snapshot_retry_ms = 0
 
     @property
     def node_id(self) -> int:
@@ -375,15 +380,24 @@ class RaftDriver:
             self._notify(lambda listener: listener.handle_leader_change(*current))
 
     def _maybe_snapshot(self) -> None:
-        if self._snapshot_source is None or not self._policy.should_snapshot(self._now()):
+        now = self._now()
+        if self._snapshot_source is None or now < self._snapshot_retry_ms or not self._policy.should_snapshot(now):
             return
         offset = self.node.applied_offset
         if offset <= self._log.log_start_offset:
             return
         snapshot_id = OffsetAndEpoch(offset, self.node.epoch_at(offset - 1))
-        self._log.create_snapshot(SnapshotContent(
-            snapshot_id, self.node.voters_at(offset - 1), tuple(self._snapshot_source()), self.config.kraft_version))
-        removed = self._log.delete_before_snapshot()
+        try:
+            self._log.create_snapshot(SnapshotContent(
+                snapshot_id, self.node.voters_at(offset - 1), tuple(self._snapshot_source()),
+                self.config.kraft_version))
+            removed = self._log.delete_before_snapshot()
+        except OSError as exc:
+            # Out of file descriptors or a disk error: the log is whole without it.
+            self._snapshot_retry_ms = now + _SNAPSHOT_RETRY_MS
+            log.warning("node %d: snapshot %s failed, trying again in %d s: %r", self.node_id, snapshot_id,
+                        _SNAPSHOT_RETRY_MS // 1000, exc)
+            return
         self._policy.snapshot_taken(self._now())
         log.info("node %d: snapshot %s, %d log entries deleted", self.node_id, snapshot_id, removed)
 
