@@ -186,3 +186,16 @@ def test_no_warning_when_the_limit_is_ample(tmp_path: Path, caplog: pytest.LogCa
         with open_files_limit(extra=DESCRIPTOR_HEADROOM + 100):
             LogManager.open(str(tmp_path), cluster_id="c", node_id=1, now_ms=0).close(0)
     assert "open files limit" not in caplog.text
+
+
+def test_leader_epoch_checkpoint_written_later_when_out_of_descriptors(tmp_path: Path) -> None:
+    manager = LogManager.open(str(tmp_path), cluster_id="c", node_id=1, now_ms=0)
+    log = manager.get_or_create_log("t", 0, now_ms=0)
+    checkpoint = tmp_path / "t-0" / "leader-epoch-checkpoint"
+    with open_files_limit(extra=5), exhausted():
+        log.leader_epoch_cache.assign(3, 0)  # a new leadership, while no descriptor is left
+    assert log.leader_epoch_cache.unflushed
+    assert not checkpoint.exists() or "3 0" not in checkpoint.read_text()
+    log.flush(0)
+    assert checkpoint.read_text().splitlines()[2:] == ["3 0"]
+    manager.close(0)
