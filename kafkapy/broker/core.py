@@ -84,6 +84,9 @@ class BrokerCore:
         txn_coordinator: the transaction coordinator (InitProducerId, transactions).
         quorum: the metadata quorum's network endpoint (``KafkaRaftTransport``) the
             KRaft RPC handlers answer through; None where no quorum runs.
+        inter_broker_listener: the listener brokers reach each other on
+            (``inter.broker.listener.name``, else the first broker listener), set by the
+            node once its listeners are known; None where brokers never talk.
         clock_ms: wall-clock milliseconds (replaceable in tests).
     """
 
@@ -99,11 +102,21 @@ class BrokerCore:
         self.groups = GroupCoordinator(self)
         self.txn_coordinator = TransactionCoordinator(self)
         self.quorum: Any = None
+        self.inter_broker_listener: str | None = None
 
     @property
     def image(self) -> "MetadataImage":
         """The latest published metadata image."""
         return self.metadata.image
+
+    def inter_broker_address(self, broker_id: int) -> tuple[str, int] | None:
+        """Where this node reaches broker ``broker_id`` (replica fetches, transaction
+        markers, partition verification): its endpoint on the inter-broker listener in
+        the current image; None while unknown."""
+        broker = self.metadata.image.brokers.get(broker_id)
+        endpoint = None if broker is None or self.inter_broker_listener is None \
+            else broker.endpoints.get(self.inter_broker_listener)
+        return None if endpoint is None else (endpoint.host, endpoint.port)
 
     def broker_config_sources(self) -> BrokerConfigs:
         """The broker-level sources of topic config values: static and dynamic (from the image)."""

@@ -18,9 +18,17 @@ Theory of operation:
   in two steps (:mod:`~kafkapy.broker.txn.metadata`); meanwhile other requests for the
   id get CONCURRENT_TRANSACTIONS.
 * EndTxn answers once PrepareCommit/PrepareAbort is written. The markers are then
-  written by a background task through the WriteTxnMarkers path
-  (:mod:`~kafkapy.broker.txn.markers`), retried until every partition has its marker,
-  and CompleteCommit/CompleteAbort is written last.
+  written by a background task (Kafka's ``TransactionMarkerChannelManager``), each to
+  its partition's leader as the metadata image names it: in process for the partitions
+  led here (:mod:`~kafkapy.broker.txn.markers`), as WriteTxnMarkers v1 requests to the
+  other leaders' inter-broker endpoints (:mod:`~kafkapy.broker.txn.marker_channel`,
+  one connection per broker); markers that failed for a retriable reason (the leader
+  moved, no answer) are sent again to the leader looked up anew, until every partition
+  has its marker, and CompleteCommit/CompleteAbort is written last.
+* Partition leaders verify the first transactional batch of a producer with the
+  coordinator of its transactional id (KIP-890, :meth:`verify_produce`): this node's
+  coordinator in process, another broker's with AddPartitionsToTxn v4+
+  (:mod:`~kafkapy.broker.txn.add_partitions_manager`).
 * Two periodic tasks: transactions Ongoing for longer than their timeout are aborted
   with a bumped epoch (the producer is fenced), every
   ``transaction.abort.timed.out.transaction.cleanup.interval.ms``; idle transactional
@@ -35,12 +43,14 @@ producer id and epoch, and the markers carry the bumped epoch, so a late request
 ended transaction is fenced at every partition; an exhausted epoch moves the id to a
 new producer id. Partitions are added by the partition leader on the transaction's
 first produce to them (:meth:`verify_produce`) and the offsets partition by
-TxnOffsetCommit, not by the client. Timed-out transactions are aborted at the cluster's
+TxnOffsetCommit, not by the client, through the coordinator wherever it is
+(:meth:`add_or_verify`). Timed-out transactions are aborted at the cluster's
 finalized version.
 
 Error codes are Kafka's, PRODUCER_FENCED included; handlers translate them for old
-request versions. Not implemented: markers for partitions led by another node (the
-WriteTxnMarkers RPC to other brokers), two-phase commit (KIP-939).
+request versions. Not implemented: two-phase commit (KIP-939); Kafka's verification
+guard (a marker landing between a batch's verification and its append does not void
+the verification).
 
 Task-safety: trio thread only. A method reads and changes a transaction only between
 awaits; whatever it learned before an await is checked again after it.
@@ -63,6 +73,14 @@ from kafkapy.broker.groups.coordinator_topics import (
 )
 from kafkapy.broker.replica_manager import ReplicationTarget, TopicPartition
 from kafkapy.broker.txn import log as txn_log
+from kafkapy.broker.txn.add_partitions_manager import (
+    AddPartitionsToTxnManager,
+    TxnOperation,
+    coordinator_answer,
+    produce_error,
+    produce_operation,
+)
+from kafkapy.broker.txn.marker_channel import TxnMarkerChannel, error_code
 from kafkapy.broker.txn.markers import write_txn_markers
 from kafkapy.broker.txn.metadata import (
     MAX_PRODUCER_EPOCH,
@@ -76,6 +94,7 @@ from kafkapy.storage.errors import StorageError
 from kafkapy.storage.partition_log import AppendOrigin
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
+from kafkapy.wire.messages.write_txn_markers import WriteTxnMarkersRequest
 from kafkapy.wire.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
@@ -88,6 +107,7 @@ from kafkapy.wire.records import (
 if TYPE_CHECKING:
     from kafkapy.broker.core import BrokerCore
     from kafkapy.kraft.metadata.image import MetadataImage
+    from kafkapy.wire.messages.write_txn_markers import WriteTxnMarkersResponse
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +117,22 @@ MARKER_RETRY_S = 0.1
 #: A partition leader adding a partition to a transaction retries CONCURRENT_TRANSACTIONS
 #: (the previous transaction's markers being written) every 20 ms for up to 100 ms before
 #: answering the producer a retriable error (Kafka's
-#: ``add.partitions.to.txn.retry.backoff.ms`` and ``...backoff.max.ms`` defaults).
+#: ``add.partitions.to.txn.retry.backoff.ms`` and ``...backoff.max.ms`` defaults;
+#: :meth:`TransactionCoordinator.add_or_verify`).
 ADD_PARTITIONS_RETRY_S = 0.02
 ADD_PARTITIONS_RETRY_MAX_S = 0.1
 
-#: Marker errors worth another try (``TransactionMarkerRequestCompletionHandler``).
+#: Marker errors worth another try (``TransactionMarkerRequestCompletionHandler``), with
+#: the leader looked up again; LEADER_NOT_AVAILABLE stands for a partition without a
+#: reachable leader, NETWORK_EXCEPTION for a request to a leader that got no answer
+#: (Kafka queues both again).
 _RETRIABLE_MARKER_ERRORS = frozenset({
     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.NOT_ENOUGH_REPLICAS,
     ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.REQUEST_TIMED_OUT, ErrorCode.KAFKA_STORAGE_ERROR,
+    ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.NETWORK_EXCEPTION,
 })
+#: Marker errors after which the partition is given up (logged), as Kafka does.
+_DROPPED_MARKER_ERRORS = frozenset({ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, ErrorCode.UNSUPPORTED_VERSION})
 #: Marker errors saying a newer producer or coordinator took over: stop sending.
 _FENCED_MARKER_ERRORS = frozenset({ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.TRANSACTION_COORDINATOR_FENCED})
 
@@ -157,14 +184,21 @@ class TransactionCoordinator:
         self.config = broker.config
         #: partition index -> the partition's state, for the partitions led here
         self.partitions: dict[int, TxnPartition] = {}
+        #: markers for partitions led by other brokers
+        self.marker_channel = TxnMarkerChannel(broker)
+        #: this broker's questions, as a partition leader, to other brokers' coordinators
+        self.add_partitions_manager = AddPartitionsToTxnManager(broker)
         self._nursery: trio.Nursery | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Load the partitions led here, then run the timeout and expiration tasks."""
+        """Load the partitions led here, then run the timeout and expiration tasks and
+        the senders of requests to other brokers."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(self.marker_channel.run)
+            await nursery.start(self.add_partitions_manager.run)
             self.broker.metadata.add_publisher(lambda old, new: self.on_metadata(new))
             self.on_metadata(self.broker.image)
             nursery.start_soon(self._every, self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
@@ -229,6 +263,19 @@ class TransactionCoordinator:
         if part is None:
             return ErrorCode.NOT_COORDINATOR, None, None
         return ErrorCode.NONE, part, part.txns.get(transactional_id)
+
+    def coordinator_node(self, transactional_id: str) -> int | None:
+        """The broker coordinating ``transactional_id`` in the current image: the leader of
+        its ``__transaction_state`` partition, if it has one and is unfenced (Kafka's
+        ``AddPartitionsToTxnManager.getTransactionCoordinator``); None otherwise."""
+        image = self.broker.image
+        registration = image.partition(TRANSACTION_STATE_TOPIC, self.partition_index(transactional_id))
+        if registration is None or not registration.has_leader():
+            return None
+        leader = image.brokers.get(registration.leader)
+        if leader is None or leader.fenced:
+            return None
+        return registration.leader
 
     @property
     def transaction_version(self) -> int:
@@ -377,20 +424,6 @@ class TransactionCoordinator:
         return await self._write_or_abort(part, txn, txn.prepare_add_partitions(
             wanted, self.broker.clock_ms(), client_txn_version=client_txn_version))
 
-    async def add_partitions_implicitly(self, transactional_id: str, producer_id: int, producer_epoch: int,
-                                        partitions: Iterable[TopicPartition]) -> ErrorCode:
-        """A transaction version 2 add on the client's behalf (a partition leader's
-        AddPartitionsToTxn with ``verify_only`` false, or TxnOffsetCommit v5+), retried
-        while the previous transaction is being completed (``AddPartitionsToTxnManager``)."""
-        partitions = list(partitions)
-        deadline = trio.current_time() + ADD_PARTITIONS_RETRY_MAX_S
-        while True:
-            code = await self.add_partitions(transactional_id, producer_id, producer_epoch, partitions,
-                                             client_txn_version=2)
-            if code != ErrorCode.CONCURRENT_TRANSACTIONS or trio.current_time() >= deadline:
-                return code
-            await trio.sleep(ADD_PARTITIONS_RETRY_S)
-
     def verify_partitions(self, transactional_id: str, producer_id: int, producer_epoch: int,
                           partitions: Iterable[TopicPartition]) -> dict[TopicPartition, ErrorCode]:
         """KIP-890 part 1 verification (AddPartitionsToTxn v4+ ``verify_only``): is each
@@ -405,16 +438,17 @@ class TransactionCoordinator:
     async def verify_produce(self, transactional_id: str | None, topic: str, index: int,
                              records: memoryview | None, produce_version: int) -> ErrorCode | None:
         """The partition leader's check of a transactional batch before it is appended
-        (KIP-890 part 1, ``transaction.partition.verification.enable``).
+        (KIP-890 part 1, Kafka's ``ReplicaManager.maybeSendPartitionsToTransactionCoordinator``).
 
         The first batch of a transaction in a partition is appended only if the
         coordinator has the partition in the producer's open transaction, so a late
         batch of an ended transaction cannot open a transaction nobody will end (a
         hanging transaction). From Produce v12 (transaction version 2, KIP-890 part 2)
         the partition is added to the transaction instead of only verified: such clients
-        send no AddPartitionsToTxn. Returns the error to answer instead of appending, or
-        None to go on (not transactional, not led here, already verified, or the id is
-        coordinated by another node, which this node cannot ask yet).
+        send no AddPartitionsToTxn. The coordinator is asked where it is
+        (:meth:`add_or_verify`). Returns the error to answer instead of appending
+        (``ReplicaManager``'s translation, :func:`produce_error`), or None to go on (not
+        transactional, not led here, already verified, or verified now).
         """
         if records is None or len(records) < BATCH_HEADER_SIZE \
                 or not records[ATTRIBUTES_OFFSET + 1] & TRANSACTIONAL_MASK:
@@ -431,20 +465,46 @@ class TransactionCoordinator:
                 and entry.producer_epoch == header.producer_epoch:
             return None
         tp = TopicPartition(topic, index)
-        if produce_version >= 12:
-            code = await self.add_partitions_implicitly(transactional_id, header.producer_id, header.producer_epoch,
-                                                        [tp])
-        else:
-            code = self.verify_partitions(transactional_id, header.producer_id, header.producer_epoch, [tp])[tp]
-        if code in (ErrorCode.NONE, ErrorCode.NOT_COORDINATOR):
-            return None
-        if code in (ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_NOT_AVAILABLE,
-                    ErrorCode.COORDINATOR_LOAD_IN_PROGRESS):
-            return ErrorCode.NOT_ENOUGH_REPLICAS  # retriable for every client version
-        if code in (ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH):
-            return ErrorCode.INVALID_PRODUCER_EPOCH
-        # Produce v11 introduced TRANSACTION_ABORTABLE (KafkaApis: apiVersion > 10 -> genericErrorSupported).
-        return ErrorCode.TRANSACTION_ABORTABLE if produce_version >= 11 else ErrorCode.INVALID_TXN_STATE
+        codes = await self.add_or_verify(transactional_id, header.producer_id, header.producer_epoch, [tp],
+                                         produce_operation(produce_version))
+        return produce_error(codes[tp])
+
+    async def add_or_verify(self, transactional_id: str, producer_id: int, producer_epoch: int,
+                            partitions: Iterable[TopicPartition], operation: TxnOperation
+                            ) -> dict[TopicPartition, ErrorCode]:
+        """A partition leader's question to the id's coordinator: are ``partitions`` in the
+        producer's open transaction (verify), or add them (``ADD_PARTITION``, transaction
+        version 2)? In process when this node coordinates the id, else AddPartitionsToTxn
+        through :attr:`add_partitions_manager`; the answer per partition as Kafka's
+        ``AddPartitionsToTxnManager`` hands it on (:func:`coordinator_answer`).
+
+        An add that meets CONCURRENT_TRANSACTIONS (the previous transaction's markers
+        being written) is retried for a while (``ReplicaManager``'s
+        ``maybeRetryOnConcurrentTransactions``), the coordinator looked up again each
+        time. No coordinator known is COORDINATOR_NOT_AVAILABLE.
+        """
+        partitions = list(partitions)
+        adding = operation is TxnOperation.ADD_PARTITION
+        deadline = trio.current_time() + ADD_PARTITIONS_RETRY_MAX_S
+        while True:
+            coordinator = self.coordinator_node(transactional_id)
+            if coordinator is None:
+                codes = dict.fromkeys(partitions, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+            elif coordinator == self.broker.node_id:
+                if adding:
+                    code = await self.add_partitions(transactional_id, producer_id, producer_epoch, partitions,
+                                                     client_txn_version=2)
+                    codes = dict.fromkeys(partitions, code)
+                else:
+                    codes = self.verify_partitions(transactional_id, producer_id, producer_epoch, partitions)
+                codes = {tp: coordinator_answer(code, operation) for tp, code in codes.items()}
+            else:
+                codes = await self.add_partitions_manager.add_or_verify(
+                    coordinator, transactional_id, producer_id, producer_epoch, partitions, operation)
+            if not adding or ErrorCode.CONCURRENT_TRANSACTIONS not in codes.values() \
+                    or trio.current_time() >= deadline:
+                return codes
+            await trio.sleep(ADD_PARTITIONS_RETRY_S)
 
     # --- EndTxn --------------------------------------------------------------------------
 
@@ -550,38 +610,32 @@ class TransactionCoordinator:
     async def _complete_transaction(self, part: TxnPartition, txn: TransactionMetadata, complete: TxnTransit) -> None:
         """Write the markers to every partition of the transaction, then Complete*.
 
-        Kafka's ``TransactionMarkerChannelManager``: partitions whose marker failed for a
-        retriable reason are tried again; a partition whose topic is gone is dropped; a
-        fenced marker (newer producer or coordinator) ends the work.
+        Kafka's ``TransactionMarkerChannelManager``: each round sends every marker still
+        missing to its partition's leader as the metadata image names it now
+        (:meth:`_send_markers`); partitions whose marker failed for a retriable reason
+        (the leader moved, no answer, not enough replicas) are tried again, so the
+        transaction stays Prepare* until every marker is written; a partition whose
+        topic is gone is dropped; a fenced marker (newer producer or coordinator) ends
+        the work.
         """
-        from kafkapy.wire.messages.write_txn_markers import WriteTxnMarkersRequest
-
         commit = txn.state is TxnState.PREPARE_COMMIT
         remaining = set(txn.partitions)
         while remaining:
             if not self._is_current(part, txn):
                 return  # the partition moved away: its next coordinator finishes the job
-            by_topic: dict[str, list[int]] = {}
-            for tp in sorted(remaining):
-                by_topic.setdefault(tp.topic, []).append(tp.partition)
-            request = WriteTxnMarkersRequest(markers=[WriteTxnMarkersRequest.WritableTxnMarker(
-                producer_id=txn.producer_id, producer_epoch=txn.producer_epoch, transaction_result=commit,
-                coordinator_epoch=part.coordinator_epoch,
-                topics=[WriteTxnMarkersRequest.WritableTxnMarkerTopic(name=topic, partition_indexes=indexes)
-                        for topic, indexes in by_topic.items()])])
-            response = await write_txn_markers(self.broker, request)
+            codes = await self._send_markers(part, txn, commit, remaining)
             image = self.broker.image
-            for topic in response.markers[0].topics:
-                for result in topic.partitions:
-                    tp = TopicPartition(topic.name, result.partition_index)
-                    code = ErrorCode(result.error_code)
-                    if code == ErrorCode.NONE or image.partition(tp.topic, tp.partition) is None:
-                        remaining.discard(tp)
-                    elif code in _FENCED_MARKER_ERRORS:
-                        log.warning("Markers of %r stopped: %s on %s", txn.transactional_id, code.name, tp)
-                        return
-                    elif code not in _RETRIABLE_MARKER_ERRORS:
-                        log.error("Marker of %r to %s failed: %s; retrying", txn.transactional_id, tp, code.name)
+            for tp, code in codes.items():
+                if code == ErrorCode.NONE or image.partition(tp.topic, tp.partition) is None:
+                    remaining.discard(tp)
+                elif code in _FENCED_MARKER_ERRORS:
+                    log.warning("Markers of %r stopped: %s on %s", txn.transactional_id, code.name, tp)
+                    return
+                elif code in _DROPPED_MARKER_ERRORS:
+                    log.error("Marker of %r to %s dropped: %s", txn.transactional_id, tp, code.name)
+                    remaining.discard(tp)
+                elif code not in _RETRIABLE_MARKER_ERRORS:
+                    log.error("Marker of %r to %s failed: %s; retrying", txn.transactional_id, tp, code.name)
             if remaining:
                 await trio.sleep(MARKER_RETRY_S)
         while self._is_current(part, txn):
@@ -589,6 +643,50 @@ class TransactionCoordinator:
             if code in (ErrorCode.NONE, ErrorCode.NOT_COORDINATOR):
                 return
             await trio.sleep(MARKER_RETRY_S)
+
+    async def _send_markers(self, part: TxnPartition, txn: TransactionMetadata, commit: bool,
+                            partitions: Iterable[TopicPartition]) -> dict[TopicPartition, ErrorCode]:
+        """One round of markers: grouped by the partitions' leaders in the image, appended
+        in process for those led here (:func:`write_txn_markers`) and sent as
+        WriteTxnMarkers to the others' leaders (:attr:`marker_channel`), all at once.
+        The answer per partition; LEADER_NOT_AVAILABLE for one with no reachable leader."""
+        image = self.broker.image
+        codes: dict[TopicPartition, ErrorCode] = {}
+        by_leader: dict[int, list[TopicPartition]] = {}
+        for tp in sorted(partitions):
+            registration = image.partition(tp.topic, tp.partition)
+            if registration is None:
+                codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif registration.leader == self.broker.node_id \
+                    or self.broker.inter_broker_address(registration.leader) is not None:
+                by_leader.setdefault(registration.leader, []).append(tp)
+            else:
+                codes[tp] = ErrorCode.LEADER_NOT_AVAILABLE
+
+        def marker(tps: list[TopicPartition]) -> WriteTxnMarkersRequest.WritableTxnMarker:
+            by_topic: dict[str, list[int]] = {}
+            for tp in tps:
+                by_topic.setdefault(tp.topic, []).append(tp.partition)
+            return WriteTxnMarkersRequest.WritableTxnMarker(
+                producer_id=txn.producer_id, producer_epoch=txn.producer_epoch, transaction_result=commit,
+                coordinator_epoch=part.coordinator_epoch,
+                topics=[WriteTxnMarkersRequest.WritableTxnMarkerTopic(name=topic, partition_indexes=indexes)
+                        for topic, indexes in by_topic.items()])
+
+        async def in_process(tps: list[TopicPartition]) -> None:
+            response = await write_txn_markers(self.broker, WriteTxnMarkersRequest(markers=[marker(tps)]))
+            codes.update(_marker_codes(response))
+
+        async def remote(leader: int, tps: list[TopicPartition]) -> None:
+            codes.update(await self.marker_channel.send(leader, marker(tps)))
+
+        async with trio.open_nursery() as nursery:
+            for leader, tps in by_leader.items():
+                if leader == self.broker.node_id:
+                    nursery.start_soon(in_process, tps)
+                else:
+                    nursery.start_soon(remote, leader, tps)
+        return codes
 
     # --- periodic tasks ------------------------------------------------------------------
 
@@ -658,3 +756,9 @@ def _is_valid_producer_id(txn: TransactionMetadata, producer_id: int, producer_e
     """
     return (txn.producer_epoch == NO_PRODUCER_EPOCH or producer_id == txn.producer_id
             or (producer_id == txn.prev_producer_id and producer_epoch >= MAX_PRODUCER_EPOCH - 1))
+
+
+def _marker_codes(response: WriteTxnMarkersResponse) -> dict[TopicPartition, ErrorCode]:
+    """Every partition's answer in a WriteTxnMarkers response."""
+    return {TopicPartition(t.name, p.partition_index): error_code(p.error_code)
+            for result in response.markers for t in result.topics for p in t.partitions}

@@ -3,9 +3,10 @@
 AddPartitionsToTxn (key 24), versions 0-5:
     v0-3 (clients): one transaction; a partition unknown to the metadata answers
     UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED, without asking
-    the coordinator. v4+ (brokers, KIP-890): a batch of transactions, each either only
-    verified (``verify_only``, part 1) or added on a transaction version 2 client's
-    behalf (part 2).
+    the coordinator. v4+ (brokers, KIP-890): a batch of transactions from a partition
+    leader's ``AddPartitionsToTxnManager``, each either only verified (``verify_only``,
+    part 1) or added on a transaction version 2 client's behalf (part 2), answered at
+    once (the leader retries CONCURRENT_TRANSACTIONS).
 AddOffsetsToTxn (key 25), versions 0-4: adds the group's ``__consumer_offsets``
     partition to the transaction (transaction version 0 semantics, as Kafka: version 2
     clients do not send it).
@@ -14,7 +15,8 @@ TxnOffsetCommit (key 28), versions 0-5: offsets staged in the group coordinator 
     offsets partition to the transaction first, in place of AddOffsetsToTxn.
 EndTxn (key 26), versions 0-5. v5 (transaction version 2): the coordinator bumps the
     epoch and answers the producer id and epoch to go on with.
-WriteTxnMarkers (key 27), version 1: markers from a coordinator (:mod:`kafkapy.broker.txn.markers`).
+WriteTxnMarkers (key 27), version 1: markers from another broker's coordinator
+    (:mod:`kafkapy.broker.txn.markers`).
 DescribeTransactions (key 65), version 0. ListTransactions (key 66), versions 0-2
     (v1: duration filter, v2: transactional id pattern).
 
@@ -34,6 +36,7 @@ from kafkapy.broker.context import RequestContext
 from kafkapy.broker.groups.coordinator_topics import GROUP_METADATA_TOPIC
 from kafkapy.broker.registry import handles
 from kafkapy.broker.replica_manager import TopicPartition
+from kafkapy.broker.txn.add_partitions_manager import TxnOperation
 from kafkapy.broker.txn.markers import write_txn_markers
 from kafkapy.broker.txn.metadata import TxnState
 from kafkapy.wire.apis import ApiKey
@@ -105,8 +108,9 @@ async def handle_add_partitions_to_txn(ctx: RequestContext, request: AddPartitio
             codes = coordinator.verify_partitions(txn.transactional_id, txn.producer_id, txn.producer_epoch,
                                                   partitions)
         else:
-            code = await coordinator.add_partitions_implicitly(txn.transactional_id, txn.producer_id,
-                                                               txn.producer_epoch, partitions)
+            # Answered at once, CONCURRENT_TRANSACTIONS included: the asking leader retries.
+            code = await coordinator.add_partitions(txn.transactional_id, txn.producer_id, txn.producer_epoch,
+                                                    partitions, client_txn_version=2)
             codes = dict.fromkeys(partitions, code)
         codes = {tp: for_version(c, fenced_since=2, abortable_since=5, version=version) for tp, c in codes.items()}
         results.append(Response.AddPartitionsToTxnResult(transactional_id=txn.transactional_id,
@@ -157,10 +161,12 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommit
                 offsets.append(CommitOffset(tp.topic, tp.partition, p.committed_offset, p.committed_leader_epoch,
                                             p.committed_metadata))
     if offsets and ctx.version >= 5:
-        # Transaction version 2: the offsets partition joins the transaction here.
-        added = await ctx.broker.txn_coordinator.add_partitions_implicitly(
-            request.transactional_id, request.producer_id, request.producer_epoch,
-            [TopicPartition(GROUP_METADATA_TOPIC, ctx.broker.groups.partition_for(request.group_id))])
+        # Transaction version 2: the offsets partition joins the transaction here, through
+        # the id's coordinator wherever it is (Kafka's CoordinatorPartitionWriter).
+        offsets_tp = TopicPartition(GROUP_METADATA_TOPIC, ctx.broker.groups.partition_for(request.group_id))
+        added = (await ctx.broker.txn_coordinator.add_or_verify(
+            request.transactional_id, request.producer_id, request.producer_epoch, [offsets_tp],
+            TxnOperation.ADD_PARTITION))[offsets_tp]
         if added != ErrorCode.NONE:
             for o in offsets:
                 codes[TopicPartition(o.topic, o.partition)] = _txn_offset_commit_error(added)
@@ -184,7 +190,8 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommit
 def _txn_offset_commit_error(code: ErrorCode) -> ErrorCode:
     """How TxnOffsetCommit v5 answers a failed add of the offsets partition: a
     transaction coordinator that is busy or away is an error the client retries."""
-    if code in (ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR):
+    if code in (ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR,
+                ErrorCode.NETWORK_EXCEPTION):
         return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
     return code
 

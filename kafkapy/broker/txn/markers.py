@@ -1,9 +1,11 @@
 """Writing transaction markers: the partition leader's side of WriteTxnMarkers (key 27).
 
 The coordinator ends a transaction by having a COMMIT or ABORT control batch appended
-to every partition of it. This module is that append, shaped as the WriteTxnMarkers
-request so that one code path serves both the RPC from another broker's coordinator
-(``handlers/txn.py``) and this node's own coordinator, which calls it in-process.
+to every partition of it, by each partition's leader. This module is that append,
+shaped as the WriteTxnMarkers request so that one code path serves both the RPC from
+another broker's coordinator (``handlers/txn.py``; the coordinator's side of it is
+:mod:`~kafkapy.broker.txn.marker_channel`) and this node's own coordinator, which
+calls it in process for the partitions led here.
 
 Per partition, in Kafka's order (``KafkaApis.handleWriteTxnMarkersRequest``): the
 partition must be led here (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER), the

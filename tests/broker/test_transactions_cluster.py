@@ -1,0 +1,186 @@
+"""Transactions whose partitions are led by different brokers of a 3-node cluster.
+
+The transaction coordinator (the leader of the transactional id's ``__transaction_state``
+partition) writes the markers of partitions it does not lead with WriteTxnMarkers to
+their leaders, and a leader that is not the coordinator asks it with AddPartitionsToTxn
+(KIP-890) before it appends a producer's first transactional batch. Checked with a
+stock transactional producer and read_committed consumer, and request by request
+where the exact errors matter.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafkapy.testing import Cluster
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.init_producer_id import InitProducerIdRequest
+from tests.broker.test_transactions import read_all
+from tests.broker.test_transactions_protocol import TxnClient, values_of, wait_for_state
+
+TXN_STATE = "__transaction_state"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with Cluster(3, data_dir=str(tmp_path_factory.mktemp("txn-cluster")), timeout_s=60) as c:
+        yield c
+
+
+def _until(predicate, timeout_s: float = 30, interval_s: float = 0.1):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval_s)
+
+
+def _coordinator(cluster: Cluster, transactional_id: str) -> int:
+    """The node coordinating ``transactional_id`` (one ``__transaction_state`` partition
+    in tests), once FindCoordinator has had the topic created."""
+    with TxnClient(cluster.nodes[1].bootstrap_servers) as client:
+        client.find_coordinator(transactional_id)
+    leader = _until(lambda: max(cluster.leader_of(TXN_STATE), 0))
+    assert leader in cluster.nodes, "no transaction coordinator"
+    return leader
+
+
+def _spread(cluster: Cluster, topic: str, leaders: list[int], replication_factor: int) -> None:
+    """A topic whose partition p is led by ``leaders[p]`` (a manual replica assignment)."""
+    others = sorted(cluster.nodes)
+    assignment = [[leader, *[n for n in others if n != leader][:replication_factor - 1]] for leader in leaders]
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin.create_topics([NewTopic(topic, len(assignment), replica_assignment=assignment)])[topic].result(30)
+    for p, leader in enumerate(leaders):
+        assert _until(lambda p=p, leader=leader: (s := cluster.partition_state(topic, p)).leader == leader
+                      and len(s.isr) == replication_factor), f"{topic}-{p} never led by {leader} with a full ISR"
+
+
+def _stable(cluster: Cluster, topic: str, partition: int) -> tuple[int, int]:
+    """(last stable offset, high watermark) of a partition, from its leader."""
+    leader = cluster.leader_of(topic, partition)
+    with TxnClient(cluster.nodes[leader].bootstrap_servers) as client:
+        pd = client.fetch(topic, committed=True, partition=partition)
+    return pd.last_stable_offset, pd.high_watermark
+
+
+def test_a_transaction_over_three_leaders_commits_and_the_next_aborts(cluster):
+    """A confluent-kafka transactional producer writes to partitions led by each of the
+    three nodes: the coordinator writes one marker in process and sends the two others;
+    a read_committed consumer reads exactly the committed records, and every partition's
+    last stable offset reaches its high watermark (no transaction left hanging)."""
+    tid = f"spread-{uuid.uuid4().hex[:8]}"
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "transactional.id": tid,
+                         "linger.ms": 1})
+    producer.init_transactions(30)
+    coordinator = _coordinator(cluster, tid)
+    topic = "spread"
+    _spread(cluster, topic, [1, 2, 3], replication_factor=3)  # the coordinator leads one of three
+
+    def transaction(prefix: bytes, commit: bool) -> list[bytes]:
+        values = [b"%s-%d-%d" % (prefix, p, i) for p in range(3) for i in range(5)]
+        producer.begin_transaction()
+        for v in values:
+            producer.produce(topic, v, partition=int(v.split(b"-")[1]))
+        if commit:
+            producer.commit_transaction(30)
+        else:
+            assert producer.flush(30) == 0  # in the logs, then aborted
+            producer.abort_transaction(30)
+        return values
+
+    committed = transaction(b"first", True)
+    aborted = transaction(b"aborted", False)
+    committed += transaction(b"third", True)
+
+    assert _until(lambda: all(lso == hw for lso, hw in (_stable(cluster, topic, p) for p in range(3)))), \
+        [_stable(cluster, topic, p) for p in range(3)]
+    # 5 + 5 + 5 records and three markers per partition
+    assert [_stable(cluster, topic, p)[1] for p in range(3)] == [18, 18, 18]
+    got = read_all(cluster.bootstrap_servers, topic, committed=True, partitions=3)
+    assert sorted(got) == sorted(committed)
+    assert not set(got) & set(aborted)
+    uncommitted = read_all(cluster.bootstrap_servers, topic, committed=False, partitions=3)
+    assert sorted(uncommitted) == sorted(committed + aborted)
+    with TxnClient(cluster.nodes[coordinator].bootstrap_servers) as client:
+        assert client.describe(tid).transaction_state == "CompleteCommit"
+
+
+def test_a_leader_refuses_a_batch_its_remote_coordinator_did_not_add(cluster):
+    """KIP-890 part 1 over the network: the leader of a partition asks the coordinator on
+    another node; a partition outside the producer's transaction is refused
+    (INVALID_TXN_STATE, TRANSACTION_ABORTABLE from Produce v11), one added is taken, and
+    a late batch after the commit cannot open a transaction nobody would end."""
+    tid = f"verify-{uuid.uuid4().hex[:8]}"
+    coordinator = _coordinator(cluster, tid)
+    elsewhere = [n for n in sorted(cluster.nodes) if n != coordinator]
+    topic = f"verified-{tid}"
+    _spread(cluster, topic, [coordinator, *elsewhere], replication_factor=1)
+    remote = 1  # partition 1 is led by a node that does not coordinate tid
+    with TxnClient(cluster.nodes[coordinator].bootstrap_servers) as at_coordinator, \
+            TxnClient(cluster.nodes[elsewhere[0]].bootstrap_servers) as at_leader:
+        r = at_coordinator.init(tid)
+        assert r.error_code == ErrorCode.NONE
+        pid, epoch = r.producer_id, r.producer_epoch
+        assert at_coordinator.add_partitions(tid, pid, epoch, topic, [0]) == {(topic, 0): ErrorCode.NONE}
+
+        stray = at_leader.produce_txn(tid, topic, pid, epoch, 0, [b"stray"], partition=remote)
+        assert stray.error_code == ErrorCode.INVALID_TXN_STATE
+        assert at_leader.produce_txn(tid, topic, pid, epoch, 0, [b"stray"], partition=remote,
+                                     version=11).error_code == ErrorCode.TRANSACTION_ABORTABLE
+        assert at_leader.fetch(topic, committed=False, partition=remote).high_watermark == 0
+        # Another epoch of the producer is fenced by the coordinator.
+        assert at_leader.produce_txn(tid, topic, pid, epoch + 1, 0, [b"fenced"], partition=remote).error_code \
+            == ErrorCode.INVALID_PRODUCER_EPOCH
+
+        assert at_coordinator.add_partitions(tid, pid, epoch, topic, [remote]) == {(topic, remote): ErrorCode.NONE}
+        assert at_leader.produce_txn(tid, topic, pid, epoch, 0, [b"added"], partition=remote).error_code \
+            == ErrorCode.NONE
+        at_coordinator.end_until_done(tid, pid, epoch, commit=True)
+
+        # The markers reached the remote leader: committed, and the partition is stable.
+        pd = at_leader.fetch(topic, committed=True, partition=remote)
+        assert [v for _, v, control in values_of(pd) if not control] == [b"added"]
+        assert pd.last_stable_offset == pd.high_watermark == 2
+        # A late batch of the ended transaction is refused by the remote verification.
+        late = at_leader.produce_txn(tid, topic, pid, epoch, 1, [b"late"], partition=remote)
+        assert late.error_code == ErrorCode.INVALID_TXN_STATE
+        assert at_leader.fetch(topic, committed=False, partition=remote).high_watermark == 2
+
+
+def test_produce_v12_adds_a_remote_partition_to_the_transaction(cluster):
+    """KIP-890 part 2 over the network: a Produce v12 batch to a partition led by a node
+    that does not coordinate the id adds the partition (AddPartitionsToTxn without
+    ``verify_only``), and EndTxn v5's markers reach it."""
+    tid = f"tv2-{uuid.uuid4().hex[:8]}"
+    coordinator = _coordinator(cluster, tid)
+    leader = next(n for n in sorted(cluster.nodes) if n != coordinator)
+    topic = f"implicit-{tid}"
+    _spread(cluster, topic, [leader], replication_factor=1)
+    with TxnClient(cluster.nodes[coordinator].bootstrap_servers) as at_coordinator, \
+            TxnClient(cluster.nodes[leader].bootstrap_servers) as at_leader:
+        r = at_coordinator.request(InitProducerIdRequest(transactional_id=tid, transaction_timeout_ms=60_000,
+                                                         producer_id=-1, producer_epoch=-1), 5)
+        assert r.error_code == ErrorCode.NONE
+        pid, epoch = r.producer_id, r.producer_epoch
+        assert at_leader.produce_txn(tid, topic, pid, epoch, 0, [b"implicit"], version=12).error_code \
+            == ErrorCode.NONE
+        state = at_coordinator.describe(tid)
+        assert state.transaction_state == "Ongoing"
+        assert [(t.topic, list(t.partitions)) for t in state.topics] == [(topic, [0])]
+        assert at_leader.fetch(topic, committed=True).last_stable_offset == 0  # open
+
+        assert at_coordinator.end(tid, pid, epoch, True, version=5) == ErrorCode.NONE
+        wait_for_state(at_coordinator, tid, "CompleteCommit")
+        pd = at_leader.fetch(topic, committed=True)
+        assert [v for _, v, control in values_of(pd) if not control] == [b"implicit"]
+        assert pd.last_stable_offset == pd.high_watermark == 2
+        # The ended transaction's epoch is fenced at the remote leader (EndTxn v5 bumped it).
+        assert at_leader.produce_txn(tid, topic, pid, epoch, 1, [b"late"], version=12).error_code \
+            == ErrorCode.INVALID_PRODUCER_EPOCH
