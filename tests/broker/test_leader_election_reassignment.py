@@ -13,11 +13,14 @@ from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import InvalidReplicationAssignmentError, NoReassignmentInProgressError, UnknownTopicOrPartitionError
 
+from kafkapy.config import BrokerConfig
+from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.alter_partition_reassignments import AlterPartitionReassignmentsRequest as Alter
 from kafkapy.wire.messages.elect_leaders import ElectLeadersRequest as Elect
 from kafkapy.wire.messages.list_partition_reassignments import ListPartitionReassignmentsRequest as List
+from tests.broker.conftest import free_port
 
 
 @pytest.fixture
@@ -130,3 +133,22 @@ def test_create_topics_refuses_a_replication_factor_above_the_brokers(admin, top
     assert error.name() == "INVALID_REPLICATION_FACTOR"
     assert error.str() == ("Unable to replicate the partition 3 time(s): The target replication factor of 3 "
                            "cannot be reached because only 1 broker(s) are registered.")
+
+
+def test_served_on_the_controller_listener(topic):
+    """As Kafka's ControllerApis: the controller listener serves the three APIs too."""
+    client, controller = free_port(), free_port()
+    listeners = {BrokerConfig.field_name("listeners"):
+                 f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}",
+                 BrokerConfig.field_name("advertised_listeners"): f"PLAINTEXT://127.0.0.1:{client}"}
+    with Broker(listeners) as broker, KafkaConnection(f"127.0.0.1:{controller}") as conn:
+        broker.create_topics(topic)
+        elected = conn.request(Elect(election_type=0, topic_partitions=[
+            Elect.TopicPartitions(topic=topic, partitions=[0])]), 2)
+        moved = conn.request(Alter(topics=[Alter.ReassignableTopic(name=topic, partitions=[
+            Alter.ReassignablePartition(partition_index=0, replicas=None)])]), 1)
+        listed = conn.request(List(topics=None), 0)
+    assert [p.error_code for r in elected.replica_election_results for p in r.partition_result] == [
+        ErrorCode.ELECTION_NOT_NEEDED]
+    assert [p.error_code for r in moved.responses for p in r.partitions] == [ErrorCode.NO_REASSIGNMENT_IN_PROGRESS]
+    assert (listed.error_code, listed.topics) == (ErrorCode.NONE, [])
