@@ -14,6 +14,7 @@ controlled shutdown, stop serving, close the logs (checkpoints written).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -266,7 +267,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
             lifecycle = BrokerLifecycle(core, channel, endpoints)
             await nursery.start(lifecycle.run)
-            nursery.start_soon(run_log_tasks, logs, config, clock_ms)
+            nursery.start_soon(functools.partial(run_log_tasks, logs, config, clock_ms,
+                                                 retention=replicas.cleanup_logs))
             first = endpoints[0]
             shutdown.started = True
             task_status.started(NodeInfo(config.node_id, core.image.cluster_id or "",

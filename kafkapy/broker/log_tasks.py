@@ -24,11 +24,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def run_log_tasks(logs: LogManager, config: BrokerConfig, clock_ms: Callable[[], int]) -> None:
-    """Run the periodic log tasks until cancelled."""
+async def run_log_tasks(logs: LogManager, config: BrokerConfig, clock_ms: Callable[[], int], *,
+                        retention: Callable[[int], object] | None = None) -> None:
+    """Run the periodic log tasks until cancelled.
+
+    Args:
+        retention: runs retention instead of ``logs.cleanup_logs`` (the replica manager's,
+            which tells fetchers of the log starts it moved).
+    """
     flush_interval = config.log_flush_scheduler_interval_ms
     tasks: list[tuple[int, Callable[[int], object], str]] = [
-        (config.log_retention_check_interval_ms, logs.cleanup_logs, "retention"),
+        (config.log_retention_check_interval_ms, retention or logs.cleanup_logs, "retention"),
         (config.log_flush_offset_checkpoint_interval_ms, lambda now: logs.checkpoint(), "checkpoint"),
     ]
     if config.log_cleaner_enable:

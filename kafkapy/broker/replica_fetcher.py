@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from kafkapy.broker.fetch_session import FetchSessionHandler
 from kafkapy.broker.replica_manager import Partition, TopicPartition
 from kafkapy.kraft.raft.network import Address, PeerConnection, PeerUnavailable
 from kafkapy.storage.errors import StorageError
@@ -54,6 +55,11 @@ _LEADERSHIP_ERRORS = frozenset({
     ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH,
     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.LEADER_NOT_AVAILABLE,
 })
+
+
+#: Session errors: the next fetch is a full one, at once.
+_SESSION_ERRORS = frozenset({ErrorCode.FETCH_SESSION_ID_NOT_FOUND, ErrorCode.INVALID_FETCH_SESSION_EPOCH,
+                             ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR})
 
 
 @dataclass(slots=True)
@@ -161,6 +167,9 @@ class ReplicaFetcher:
         self.key = (leader, index)
         self.states: dict[TopicPartition, FetchState] = {}
         self._changed = trio.Event()
+        self._session = FetchSessionHandler()
+        #: topic ids of the partitions the session may still hold (to forget them by id)
+        self._topic_ids: dict[TopicPartition, bytes] = {}
         node_id = manager.replicas.node_id
         self._connection = PeerConnection(lambda: manager.leader_address(leader),
                                           client_id=f"broker-{node_id}-fetcher-{index}")
@@ -190,6 +199,7 @@ class ReplicaFetcher:
                     response = await self._connection.request(
                         request, timeout_s=(config.replica_socket_timeout_ms + config.replica_fetch_wait_max_ms) / 1000)
                 except PeerUnavailable as exc:
+                    self._session.handle_error()
                     log.info("Fetcher of broker %d from leader %d: %s; retrying in %.1fs",
                              self.manager.replicas.node_id, self.leader, exc, backoff_s)
                     self._changed = trio.Event()
@@ -203,33 +213,59 @@ class ReplicaFetcher:
                 await self._connection.aclose()
 
     def _request(self, ready: dict[TopicPartition, FetchState]) -> FetchRequest:
+        """The next Fetch of this fetcher's session (KIP-227): every ready partition in a
+        full fetch, afterwards only those whose position or epoch changed, and the ones
+        no longer fetched as forgotten; the leader keeps the rest."""
         config = self.manager.config
         node_id = self.manager.replicas.node_id
-        topics: dict[str, FetchRequest.FetchTopic] = {}
+        wanted = {}
         for tp, state in ready.items():
             log_ = state.partition.log
-            topic = topics.get(tp.topic)
-            if topic is None:
-                topic = topics[tp.topic] = FetchRequest.FetchTopic(topic=tp.topic, topic_id=state.partition.topic_id)
             latest = log_.leader_epoch_cache.latest_epoch
-            topic.partitions.append(FetchRequest.FetchPartition(
+            self._topic_ids[tp] = state.partition.topic_id
+            wanted[tp] = FetchRequest.FetchPartition(
                 partition=tp.partition, current_leader_epoch=state.leader_epoch, fetch_offset=log_.log_end_offset,
                 last_fetched_epoch=-1 if latest is None else latest, log_start_offset=log_.log_start_offset,
-                partition_max_bytes=config.replica_fetch_max_bytes))
+                partition_max_bytes=config.replica_fetch_max_bytes)
+        fetch = self._session.build(wanted)
+        topics: dict[str, FetchRequest.FetchTopic] = {}
+        for tp, fp in fetch.to_send:
+            topic = topics.get(tp.topic)
+            if topic is None:
+                topic = topics[tp.topic] = FetchRequest.FetchTopic(topic=tp.topic, topic_id=self._topic_ids[tp])
+            topic.partitions.append(fp)
+        forgotten: dict[str, FetchRequest.ForgottenTopic] = {}
+        for tp in fetch.to_forget:
+            topic = forgotten.get(tp.topic)
+            if topic is None:
+                topic = forgotten[tp.topic] = FetchRequest.ForgottenTopic(topic=tp.topic,
+                                                                          topic_id=self._topic_ids[tp])
+            topic.partitions.append(tp.partition)
+            if tp not in self.states:
+                del self._topic_ids[tp]
         return FetchRequest(
             replica_id=node_id, replica_state=FetchRequest.ReplicaState(replica_id=node_id,
                                                                         replica_epoch=self.manager.broker_epoch()),
             max_wait_ms=config.replica_fetch_wait_max_ms, min_bytes=config.replica_fetch_min_bytes,
-            max_bytes=config.replica_fetch_response_max_bytes, isolation_level=0, session_id=0, session_epoch=-1,
-            topics=list(topics.values()))
+            max_bytes=config.replica_fetch_response_max_bytes, isolation_level=0, session_id=fetch.session_id,
+            session_epoch=fetch.epoch, topics=list(topics.values()), forgotten_topics_data=list(forgotten.values()))
 
     def _process(self, request: FetchRequest, response: Any, backoff_s: float) -> None:
-        if response.error_code != ErrorCode.NONE:
-            log.info("Fetch from leader %d failed: %s", self.leader, ErrorCode(response.error_code).name)
-            self._delay(self.states.values(), backoff_s)
+        names = {topic_id: tp.topic for tp, topic_id in self._topic_ids.items()}
+        answered = [TopicPartition(t.topic or names.get(t.topic_id, ""), p.partition_index)
+                    for t in response.responses for p in t.partitions]
+        session_before = self._session.session_id
+        if not self._session.handle_response(response.error_code, response.session_id, answered):
+            if response.error_code != ErrorCode.NONE:
+                log.info("Fetch from leader %d failed: %s", self.leader, ErrorCode(response.error_code).name)
+            if response.error_code not in _SESSION_ERRORS:
+                self._delay(self.states.values(), backoff_s)
             return
-        asked = {(t.topic, p.partition): p for t in request.topics for p in t.partitions}
-        names = {t.topic_id: t.topic for t in request.topics}
+        if self._session.session_id not in (session_before, 0):
+            log.info("Fetcher of broker %d: fetch session %d with leader %d", self.manager.replicas.node_id,
+                     self._session.session_id, self.leader)
+        # The session's partitions, as last sent: an incremental answer may carry any.
+        asked = self._session.session_partitions
         replicas = self.manager.replicas
         for topic in response.responses:
             name = topic.topic or names.get(topic.topic_id, "")

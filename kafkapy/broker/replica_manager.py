@@ -181,11 +181,16 @@ class Partition:
     def out_of_sync_replicas(self, now_ms: int, lag_max_ms: int) -> tuple[int, ...]:
         """ISR members that have not caught up for ``lag_max_ms`` (``getOutOfSyncReplicas``)."""
         out = []
+        leader_end = self.log.log_end_offset
         for replica in self.isr:
             if replica == self.node_id:
                 continue
             state = self.replica_states.get(replica)
-            if state is None or now_ms - state.last_caught_up_ms > lag_max_ms:
+            # Kafka's Replica.isCaughtUp: at the leader's end now, or caught up recently.
+            # A follower of an idle partition in a fetch session does not name it in
+            # every fetch; being at the end keeps it in sync.
+            if state is None or (state.log_end_offset != leader_end
+                                 and now_ms - state.last_caught_up_ms > lag_max_ms):
                 out.append(replica)
         return tuple(out)
 
@@ -248,6 +253,10 @@ class ReplicaManager:
         self.fetchers: Fetchers | None = None
         #: where this leader's ISR changes go (AlterPartition to the controller)
         self.isr_changes: IsrChangeSink | None = None
+        #: called with a topic-partition whenever what a fetch of it answers may have
+        #: changed (appends, high watermark, log start, leadership, removal): the fetch
+        #: session cache keeps its sessions' dirty sets with it
+        self.partition_listeners: list[Callable[[TopicPartition], None]] = []
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -397,8 +406,19 @@ class ReplicaManager:
         self._wake_all(partition.tp)
 
     def _wake_all(self, tp: TopicPartition) -> None:
+        self._notify(tp)
         for purgatory in self.purgatories.all():
             purgatory.complete_all(tp)
+
+    def _fetchable_changed(self, tp: TopicPartition) -> None:
+        """What a fetch of ``tp`` answers may have changed: tell the listeners (the
+        fetch session cache) and the waiting fetches."""
+        self._notify(tp)
+        self.purgatories.fetch.check_and_complete(tp)
+
+    def _notify(self, tp: TopicPartition) -> None:
+        for listener in self.partition_listeners:
+            listener(tp)
 
     # --- configs ------------------------------------------------------------------------
 
@@ -499,14 +519,24 @@ class ReplicaManager:
             log.info("Partition %s: ISR change to %s failed: %s", change.tp, list(change.new_isr), error.name)
         self._maybe_complete(partition, partition.maybe_increment_high_watermark())
 
+    def cleanup_logs(self, now_ms: int) -> int:
+        """Retention (``LogManager.cleanup_logs``), then news of every log start it moved."""
+        starts = {tp: p.log.log_start_offset for tp, p in self.partitions.items()}
+        deleted = self.logs.cleanup_logs(now_ms)
+        for tp, start in starts.items():
+            partition = self.partitions.get(tp)
+            if partition is not None and partition.log.log_start_offset != start:
+                self.on_log_start_moved(partition)
+        return deleted
+
     def on_follower_progress(self, partition: Partition) -> None:
         """This follower appended or its high watermark moved: consumers fetching from it
         (KIP-392) may answer."""
-        self.purgatories.fetch.check_and_complete(partition.tp)
+        self._fetchable_changed(partition.tp)
 
     def on_log_start_moved(self, partition: Partition) -> None:
         self.purgatories.delete_records.check_and_complete(partition.tp)
-        self.purgatories.fetch.check_and_complete(partition.tp)
+        self._fetchable_changed(partition.tp)
 
     # --- acks=all ---------------------------------------------------------------------
 
@@ -545,7 +575,7 @@ class ReplicaManager:
             self.purgatories.produce.check_and_complete(partition.tp)
             self.purgatories.delete_records.check_and_complete(partition.tp)
         if hw_moved or appended:
-            self.purgatories.fetch.check_and_complete(partition.tp)
+            self._fetchable_changed(partition.tp)
 
 
 class IsrChange(NamedTuple):

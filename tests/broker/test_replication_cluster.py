@@ -64,6 +64,8 @@ def test_acks_all_is_on_every_replica_byte_for_byte(cluster):
                           partition=p, acks="all", **{"enable.idempotence": True})
         assert [err for err, _ in reports if err is not None] == []
         assert [offset for _, offset in reports] == list(range(200))
+    # Followers fetch in incremental fetch sessions (KIP-227), one per leader.
+    assert all("fetch session" in node.output(since_start=False) for node in cluster.nodes.values())
     for p in range(3):
         assert _until(lambda p=p: _replicas_identical(cluster, "rf3", p)), f"replicas of rf3-{p} differ"
         got = consume(cluster.bootstrap_servers, "rf3", 200, partition=p)
