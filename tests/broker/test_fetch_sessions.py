@@ -2,11 +2,9 @@
 and consumers of many partitions fed while they read (kafka-python and the Java
 client use incremental sessions; librdkafka sends only sessionless fetches).
 
-Every test runs twice: with the broker as it is, where an incremental fetch reads all
-its session's partitions (as Kafka does), and with partition changes reported to the
-session cache (``ReplicaManager.partition_listeners``), where it reads only those that
-changed. Until the replica manager calls such listeners itself, :func:`report_changes`
-reports to them exactly what it reports to the fetch purgatory.
+The replica manager reports partition changes to the session cache
+(``ReplicaManager.partition_listeners``), so an incremental fetch reads only the
+session partitions that changed.
 """
 
 from __future__ import annotations
@@ -33,44 +31,9 @@ V_NAMES, V_IDS = 12, 17
 SLOTS = "max.incremental.fetch.session.cache.slots"
 
 
-def report_changes(broker: Broker) -> None:
-    """Give the replica manager ``partition_listeners``, called wherever it tells the
-    fetch purgatory of a partition (append, high-watermark or log-start move,
-    leadership change, removal): the hook the session cache tracks changes with."""
-
-    def install() -> None:
-        replicas = broker.core.replicas
-        if hasattr(replicas, "partition_listeners"):
-            return  # the replica manager reports changes itself
-        listeners: list = []
-        replicas.partition_listeners = listeners
-        purgatory = replicas.purgatories.fetch
-        check, complete = purgatory.check_and_complete, purgatory.complete_all
-
-        def notify(key: object) -> None:
-            if isinstance(key, TopicPartition):
-                for listener in list(listeners):
-                    listener(key)
-
-        def check_and_complete(key: object) -> int:
-            notify(key)
-            return check(key)
-
-        def complete_all(key: object) -> int:
-            notify(key)
-            return complete(key)
-
-        purgatory.check_and_complete = check_and_complete
-        purgatory.complete_all = complete_all
-
-    broker.call(install)
-
-
-@pytest.fixture(scope="module", params=["all-partitions", "tracked"])
-def broker(request) -> Iterator[Broker]:
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
     with Broker() as b:
-        if request.param == "tracked":
-            report_changes(b)
         yield b
 
 
@@ -81,10 +44,6 @@ def topic() -> str:
 
 def cache_of(broker: Broker):
     return broker.call(lambda: session_cache(broker.core))
-
-
-def tracked(broker: Broker) -> bool:
-    return broker.call(lambda: session_cache(broker.core).tracks_changes)
 
 
 def produce(broker: Broker, topic: str, counts: dict[int, int], prefix: str = "v") -> None:
@@ -187,9 +146,8 @@ def test_incremental_fetch_answers_only_what_changed(broker, topic):
         assert answer[4].high_watermark == 5 and records_size(answer[4]) > 0
         assert f.incremental(f.advance(answer)) == {}
         assert f.incremental() == {}
-        if tracked(broker):
-            session = cache_of(broker).get(f.session_id)
-            assert broker.call(lambda: set(session.dirty)) == set()  # idle partitions are clean
+        session = cache_of(broker).get(f.session_id)
+        assert broker.call(lambda: set(session.dirty)) == set()  # idle partitions are clean
     finally:
         f.close()
 

@@ -22,11 +22,10 @@ only those that have records, an error or new offsets (high watermark, last stab
 offset, log start offset). Session errors (FETCH_SESSION_ID_NOT_FOUND,
 INVALID_FETCH_SESSION_EPOCH, FETCH_SESSION_TOPIC_ID_ERROR) answer with no partitions
 and session id 0. A session partition whose topic id is unknown answers UNKNOWN_TOPIC_ID
-until the topic appears, one whose topic was recreated INCONSISTENT_TOPIC_ID. When the
-replica manager reports partition changes (``ReplicaManager.partition_listeners``) an
+until the topic appears, one whose topic was recreated INCONSISTENT_TOPIC_ID. The replica
+manager reports partition changes (``ReplicaManager.partition_listeners``), so an
 incremental fetch reads and waits on only the session partitions that may have
-something to say, so idle partitions cost nothing; otherwise it reads all of them, as
-Kafka does, and its long poll watches them all.
+something to say: idle partitions cost nothing (Kafka reads them all).
 
 Version notes:
     v4+: isolation level, last stable offset, aborted transactions.
@@ -104,25 +103,22 @@ class _Wanted:
 def session_cache(broker: BrokerCore) -> FetchSessionCache:
     """The broker's fetch session cache, made on first use.
 
-    When the replica manager has ``partition_listeners`` (called with a topic-partition
-    on every append, high-watermark or log-start move, leadership change and removal,
-    wherever the fetch purgatory is told of one), the cache tracks changes: sessions
-    keep dirty sets, and a long poll on a session is woken through the session itself.
+    The replica manager's ``partition_listeners`` are called with a topic-partition on
+    every append, high-watermark or log-start move, leadership change and removal: the
+    cache keeps its sessions' dirty sets with them, and a long poll on a session is
+    woken through the session itself.
     """
     cache = _SESSION_CACHES.get(broker)
     if cache is None:
-        listeners = getattr(broker.replicas, "partition_listeners", None)
-        cache = FetchSessionCache(broker.config.max_incremental_fetch_session_cache_slots,
-                                  tracks_changes=listeners is not None)
-        if listeners is not None:
-            purgatory = broker.replicas.purgatories.fetch
-            tracker = cache
+        cache = FetchSessionCache(broker.config.max_incremental_fetch_session_cache_slots, tracks_changes=True)
+        purgatory = broker.replicas.purgatories.fetch
+        tracker = cache
 
-            def on_partition_change(tp: TopicPartition) -> None:
-                for session in tracker.partition_changed(tp):
-                    purgatory.check_and_complete(session)
+        def on_partition_change(tp: TopicPartition) -> None:
+            for session in tracker.partition_changed(tp):
+                purgatory.check_and_complete(session)
 
-            listeners.append(on_partition_change)
+        broker.replicas.partition_listeners.append(on_partition_change)
         _SESSION_CACHES[broker] = cache
     return cache
 
