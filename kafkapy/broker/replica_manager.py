@@ -249,6 +249,8 @@ class ReplicaManager:
         self.purgatories = Purgatories.create()
         self.partitions: dict[TopicPartition, Partition] = {}
         self._image: MetadataImage | None = None
+        #: topics with a partition whose log could not be opened, tried again next image
+        self._unopened: set[str] = set()
         #: the follower side: fetches for partitions led elsewhere (none on a lone node)
         self.fetchers: Fetchers | None = None
         #: where this leader's ISR changes go (AlterPartition to the controller)
@@ -297,12 +299,13 @@ class ReplicaManager:
         previous = self._image
         self._image = image
         if previous is not None and previous.topics_by_name is image.topics_by_name and \
-                previous.configs is image.configs:
+                previous.configs is image.configs and not self._unopened:
             return
         old_topics = previous.topics_by_name if previous is not None else {}
+        retry, self._unopened = self._unopened, set()
         for name, topic in image.topics_by_name.items():
             old = old_topics.get(name)
-            if old is topic and previous is not None and previous.configs is image.configs:
+            if old is topic and previous is not None and previous.configs is image.configs and name not in retry:
                 continue
             self._apply_topic(image, topic, old)
         for name, old in old_topics.items():
@@ -327,15 +330,12 @@ class ReplicaManager:
                     log_ = self.logs.get_or_create_log(topic.name, index, now_ms=self.clock_ms(), config=config)
                 except StorageError as exc:
                     # Out of file descriptors, or a disk error (Kafka: a log dir failure), for
-                    # this partition alone: it stays absent here (NOT_LEADER_OR_FOLLOWER), and
-                    # an image with fresh configs makes the next image apply every topic
-                    # again, which opens it once descriptors are back.
-                    from dataclasses import replace
-
-                    if self._image is image:  # one line per image, however many fail
-                        log.error("Partition %s (and maybe others) stays offline until the next metadata image: %s",
-                                  tp, exc)
-                    self._image = replace(image, configs=dict(image.configs))
+                    # this partition alone: it stays absent here (NOT_LEADER_OR_FOLLOWER),
+                    # and the next image applies its topic again, which opens it once
+                    # descriptors are back.
+                    if topic.name not in self._unopened:
+                        log.error("Partition %s stays offline until the next metadata image: %s", tp, exc)
+                    self._unopened.add(topic.name)
                     continue
                 log_.update_config(config)
                 hosted = Partition(tp, topic.id, registration, log_, self.node_id)
