@@ -29,12 +29,14 @@ log = logging.getLogger(__name__)
 class _Destination:
     """One destination broker: its connection and the event that wakes its sender."""
 
-    __slots__ = ("broker_id", "connection", "wakeup")
+    __slots__ = ("broker_id", "connection", "failing", "wakeup")
 
     def __init__(self, broker_id: int, connection: PeerConnection) -> None:
         self.broker_id = broker_id
         self.connection = connection
         self.wakeup = trio.Event()
+        #: whether the last request failed (its retries are logged at debug level)
+        self.failing = False
 
 
 class InterBrokerSender:
@@ -109,7 +111,12 @@ class InterBrokerSender:
                 response = await destination.connection.request(request, timeout_s=self._timeout_s(),
                                                                 version=self._version)
             except PeerUnavailable as exc:
-                log.info("%s to broker %d failed: %s", type(request).__name__, destination.broker_id, exc)
+                log.log(logging.DEBUG if destination.failing else logging.INFO, "%s to broker %d failed: %s",
+                        type(request).__name__, destination.broker_id, exc)
+                destination.failing = True
                 self.complete(destination.broker_id, context, None, str(exc))
             else:
+                if destination.failing:
+                    log.info("%s to broker %d answered again", type(request).__name__, destination.broker_id)
+                    destination.failing = False
                 self.complete(destination.broker_id, context, response, None)

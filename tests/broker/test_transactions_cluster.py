@@ -10,6 +10,7 @@ where the exact errors matter.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 
@@ -21,14 +22,24 @@ from kafkapy.testing import Cluster
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.init_producer_id import InitProducerIdRequest
 from tests.broker.test_transactions import read_all
+from tests.broker.test_transactions_java import JAR
+from tests.broker.test_transactions_java import run as run_java
 from tests.broker.test_transactions_protocol import TxnClient, values_of, wait_for_state
 
 TXN_STATE = "__transaction_state"
 
 
+#: Short timers so that a killed node is fenced, and leaves the ISRs, within a test.
+_FAST = {
+    "replica.lag.time.max.ms": "1500",
+    "broker.session.timeout.ms": "3000",
+    "broker.heartbeat.interval.ms": "300",
+}
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with Cluster(3, data_dir=str(tmp_path_factory.mktemp("txn-cluster")), timeout_s=60) as c:
+    with Cluster(3, _FAST, data_dir=str(tmp_path_factory.mktemp("txn-cluster")), timeout_s=60) as c:
         yield c
 
 
@@ -184,3 +195,95 @@ def test_produce_v12_adds_a_remote_partition_to_the_transaction(cluster):
         # The ended transaction's epoch is fenced at the remote leader (EndTxn v5 bumped it).
         assert at_leader.produce_txn(tid, topic, pid, epoch, 1, [b"late"], version=12).error_code \
             == ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+def test_markers_wait_for_a_dead_leader_and_reach_it_when_it_returns(cluster):
+    """A marker whose leader is down is retried until the leader is back: meanwhile the
+    transaction stays PrepareCommit (the partitions that got their marker are already
+    stable), then CompleteCommit once the restarted leader has its marker."""
+    tid = f"wait-{uuid.uuid4().hex[:8]}"
+    coordinator = _coordinator(cluster, tid)
+    leader = next(n for n in sorted(cluster.nodes) if n != coordinator)
+    topic = f"waiting-{tid}"
+    _spread(cluster, topic, [leader, coordinator], replication_factor=1)
+    with TxnClient(cluster.nodes[coordinator].bootstrap_servers) as at_coordinator:
+        r = at_coordinator.init(tid)
+        assert r.error_code == ErrorCode.NONE
+        pid, epoch = r.producer_id, r.producer_epoch
+        assert at_coordinator.add_partitions(tid, pid, epoch, topic, [0, 1]) == {
+            (topic, 0): ErrorCode.NONE, (topic, 1): ErrorCode.NONE}
+        with TxnClient(cluster.nodes[leader].bootstrap_servers) as at_leader:
+            assert at_leader.produce_txn(tid, topic, pid, epoch, 0, [b"remote"]).error_code == ErrorCode.NONE
+        assert at_coordinator.produce_txn(tid, topic, pid, epoch, 0, [b"local"], partition=1).error_code \
+            == ErrorCode.NONE
+
+        cluster.kill_node(leader)
+        try:
+            assert at_coordinator.end(tid, pid, epoch, True) == ErrorCode.NONE
+            assert _until(lambda: _stable(cluster, topic, 1) == (2, 2))  # its marker is in
+            assert at_coordinator.describe(tid).transaction_state == "PrepareCommit"  # the other is not
+        finally:
+            cluster.restart_node(leader)
+        wait_for_state(at_coordinator, tid, "CompleteCommit")
+    assert _until(lambda: cluster.leader_of(topic, 0) == leader)
+    with TxnClient(cluster.nodes[leader].bootstrap_servers) as at_leader:
+        pd = at_leader.fetch(topic, committed=True)
+    assert [v for _, v, control in values_of(pd) if not control] == [b"remote"]
+    assert pd.last_stable_offset == pd.high_watermark == 2
+
+
+def test_markers_follow_a_partition_to_its_new_leader(cluster):
+    """The leader of a replicated partition dies with a transaction open in it: the
+    coordinator's markers go to the replica elected in its place (the leader looked up
+    again in the metadata), which then serves the committed record."""
+    tid = f"move-{uuid.uuid4().hex[:8]}"
+    coordinator = _coordinator(cluster, tid)
+    leader, successor = [n for n in sorted(cluster.nodes) if n != coordinator]
+    topic = f"moving-{tid}"
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin.create_topics([NewTopic(topic, 1, replica_assignment=[[leader, successor, coordinator]])])[topic].result(30)
+    assert _until(lambda: (s := cluster.partition_state(topic)).leader == leader and len(s.isr) == 3)
+    with TxnClient(cluster.nodes[coordinator].bootstrap_servers) as at_coordinator:
+        r = at_coordinator.init(tid)
+        assert r.error_code == ErrorCode.NONE
+        pid, epoch = r.producer_id, r.producer_epoch
+        assert at_coordinator.add_partitions(tid, pid, epoch, topic) == {(topic, 0): ErrorCode.NONE}
+        with TxnClient(cluster.nodes[leader].bootstrap_servers) as at_leader:
+            assert at_leader.produce_txn(tid, topic, pid, epoch, 0, [b"moved"]).error_code == ErrorCode.NONE
+
+        cluster.kill_node(leader)
+        try:
+            assert at_coordinator.end(tid, pid, epoch, True) == ErrorCode.NONE
+            wait_for_state(at_coordinator, tid, "CompleteCommit")
+            assert cluster.leader_of(topic) == successor
+            with TxnClient(cluster.nodes[successor].bootstrap_servers) as at_successor:
+                pd = at_successor.fetch(topic, committed=True)
+            assert [v for _, v, control in values_of(pd) if not control] == [b"moved"]
+            assert pd.last_stable_offset == pd.high_watermark == 2
+        finally:
+            cluster.restart_node(leader)
+
+
+@pytest.mark.skipif(shutil.which("java") is None or not JAR.exists(),
+                    reason="Java driver not built (bash compat_tests/install.sh)")
+def test_java_consume_transform_produce_across_leaders(cluster):
+    """Kafka 4.1's Java client (transaction version 2: no AddPartitionsToTxn, Produce v12,
+    TxnOffsetCommit v5, EndTxn v5) copies a topic whose partitions are led by the three
+    nodes into another, offsets committed in each transaction: every record is copied
+    exactly once, read committed, and the group's offsets reached the end."""
+    run_id = uuid.uuid4().hex[:8]
+    source, sink, group, tid = f"jsrc-{run_id}", f"jsink-{run_id}", f"copier-{run_id}", f"jcopy-{run_id}"
+    _coordinator(cluster, tid)
+    _spread(cluster, source, [1, 2, 3], replication_factor=1)
+    _spread(cluster, sink, [2, 3, 1], replication_factor=1)
+    total = 3000
+    p = Producer({"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 5})
+    for i in range(total):
+        p.produce(source, b"%d" % i, partition=i % 3)
+    assert p.flush(30) == 0
+
+    lines = run_java("copy", cluster.bootstrap_servers, source, sink, group, tid, str(total))
+    assert lines[-1] == f"finished {total}"
+    got = read_all(cluster.bootstrap_servers, sink, committed=True, partitions=3)
+    assert sorted(got) == sorted(b"copy-%d" % i for i in range(total))
+    assert all(lso == hw for lso, hw in (_stable(cluster, sink, p) for p in range(3)))
