@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 _STARTUP_HEARTBEAT_S = 0.01
 #: Backoff between registration attempts while an old incarnation is registered.
 _REGISTRATION_RETRY_S = 0.5
+#: Backoff between controlled-shutdown heartbeats that found no controller.
+_SHUTDOWN_RETRY_S = 0.05
 
 
 class BrokerLifecycle:
@@ -48,6 +50,10 @@ class BrokerLifecycle:
         self.endpoints = tuple(endpoints)
         self.incarnation_id = uuid.uuid4().bytes
         self.fenced = True
+        #: Set once a controlled shutdown began: every heartbeat from then on asks to
+        #: shut down (Kafka's lifecycle manager has one state), or a regular heartbeat
+        #: after the controller fenced this broker would get it unfenced again.
+        self.shutting_down = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Register, wait to be unfenced (then report started), heartbeat until cancelled."""
@@ -91,6 +97,7 @@ class BrokerLifecycle:
                     broker_id=core.node_id,
                     broker_epoch=core.broker_epoch,
                     current_metadata_offset=core.image.offset,
+                    want_shutdown=self.shutting_down,
                 ))
             except NotControllerError as exc:
                 # The controller moved or is unreachable; the next beat goes to the new one.
@@ -107,18 +114,35 @@ class BrokerLifecycle:
 
     async def controlled_shutdown(self) -> None:
         """Controlled shutdown: heartbeat ``want_shutdown`` until the controller, having
-        moved this broker's leaderships away, fences it and answers ``should_shutdown``."""
+        moved this broker's leaderships away, fences it and answers ``should_shutdown``.
+
+        A controller that cannot be reached is asked again while one may be elected
+        (the active controller may be resigning at the same time); after
+        ``controller.quorum.election.timeout.ms`` without one the broker gives up.
+        """
         core = self.core
         if core.broker_epoch < 0:
             return
+        self.shutting_down = True
+        give_up_s = core.config.controller_quorum_election_timeout_ms / 1000
+        unreachable_since: float | None = None
         while True:
             try:
                 beat = await self.metadata.broker_heartbeat(BrokerHeartbeatRequest(
                     broker_id=core.node_id, broker_epoch=core.broker_epoch,
                     current_metadata_offset=core.image.offset, want_shutdown=True,
                 ))
-            except NotControllerError:
-                return
+                if beat.error.code == ErrorCode.NOT_CONTROLLER:
+                    raise NotControllerError("the controller moved", None)
+            except NotControllerError as exc:
+                now = trio.current_time()
+                unreachable_since = now if unreachable_since is None else unreachable_since
+                if now - unreachable_since >= give_up_s:
+                    log.info("Broker %d: no controller for a controlled shutdown (%s)", core.node_id, exc)
+                    return
+                await trio.sleep(_SHUTDOWN_RETRY_S)
+                continue
+            unreachable_since = None
             if beat.error.code != ErrorCode.NONE or beat.should_shutdown:
                 log.info("Broker %d: controlled shutdown %s", core.node_id,
                          "complete" if beat.should_shutdown else f"failed ({beat.error.code.name})")

@@ -25,6 +25,7 @@ Times are passed in (``now_ms``); nothing here reads a clock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,8 @@ from kafkapy.kraft.metadata.replication_control import (
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
 from kafkapy.kraft.metadata.topic_configs import DEFAULT_TOPIC_CONFIGS, TopicConfigView
 from kafkapy.wire.error_codes import ErrorCode
+
+log = logging.getLogger(__name__)
 
 #: BrokerRegistrationChangeRecord.fenced values.
 _FENCE, _UNFENCE = 1, -1
@@ -127,13 +130,25 @@ class ClusterControl:
 
     def register_broker(self, image: MetadataImage, request: BrokerRegistrationRequest,
                         now_ms: int) -> ControllerResult[BrokerRegistrationReply]:
-        """BrokerRegistration: a RegisterBrokerRecord (fenced) with a new broker epoch.
+        """BrokerRegistration, as Kafka 4.1's ``ClusterControlManager.registerBroker``.
+
+        A new incarnation (another incarnation id: the process restarted) gets a new
+        broker epoch and starts fenced; the records that register it first clean up
+        after the previous incarnation, which may have died without a controlled
+        shutdown: it leaves the ISRs it is in and its leaderships move, as when a broker
+        is fenced (Kafka's ``handleBrokerShutdown``, in the same atomic batch). The same
+        incarnation registering again (its answer was lost) amends its registration:
+        epoch, fencing and controlled-shutdown state stay.
 
         Errors: INCONSISTENT_CLUSTER_ID, DUPLICATE_BROKER_REGISTRATION (another
-        incarnation holds the id, is unfenced and its session is alive), UNSUPPORTED_VERSION
-        (the broker cannot run a finalized feature level). A new incarnation replaces a
-        fenced registration at once, so a broker restarting after a controlled shutdown
-        (which ends fenced) re-registers without waiting out the session timeout.
+        incarnation holds the id with a live session: Kafka refuses a new incarnation
+        until the old one's session expires, ``broker.session.timeout.ms`` after its
+        last heartbeat, so a broker restarted after SIGKILL waits for that, on Kafka
+        too), UNSUPPORTED_VERSION (the broker cannot run a finalized feature level). A
+        fenced registration holds no session here (Kafka 4.1 still counts the
+        heartbeats of a broker in controlled shutdown for the session; KAFKA-19047 lets
+        such a broker re-register at once), so a broker restarting after a controlled
+        shutdown, which ends fenced, registers on its first attempt.
         """
         def fail(code: ErrorCode, message: str) -> ControllerResult[BrokerRegistrationReply]:
             return ControllerResult([], BrokerRegistrationReply(ApiError(code, message)))
@@ -154,9 +169,18 @@ class ClusterControl:
                             f"Unable to register because the broker does not support finalized "
                             f"version {level} of {name}. The broker wants a version between "
                             f"{low} and {high}, inclusive.")
-        epoch = image.offset + 1
-        if existing is not None:
-            epoch = max(epoch, existing.epoch + 1)
+        records: list = []
+        fenced, in_controlled_shutdown = True, False
+        if existing is not None and existing.incarnation_id == request.incarnation_id:
+            epoch, fenced, in_controlled_shutdown = existing.epoch, existing.fenced, existing.in_controlled_shutdown
+        else:
+            epoch = image.offset + 1
+            if existing is not None:
+                epoch = max(epoch, existing.epoch + 1)
+                records += fence_replica_changes(image, request.broker_id, self.topic_configs)
+                log.info("Registering a new incarnation of broker %d. Generated %d record(s) to clean up "
+                         "previous incarnations. Broker epoch will become %d.", request.broker_id,
+                         len(records), epoch)
         record = RegisterBrokerRecord(
             broker_id=request.broker_id,
             incarnation_id=request.incarnation_id,
@@ -167,12 +191,12 @@ class ClusterControl:
             features=[BrokerFeature(name=n, min_supported_version=lo, max_supported_version=hi)
                       for n, (lo, hi) in sorted(request.features.items())],
             rack=request.rack,
-            fenced=True,
-            in_controlled_shutdown=False,
+            fenced=fenced,
+            in_controlled_shutdown=in_controlled_shutdown,
             log_dirs=list(request.log_dirs),
         )
         self.last_contact_ms[request.broker_id] = now_ms
-        return ControllerResult([record], BrokerRegistrationReply(NO_ERROR, epoch))
+        return ControllerResult(records + [record], BrokerRegistrationReply(NO_ERROR, epoch))
 
     # --- BrokerHeartbeat ----------------------------------------------------------------
 
