@@ -293,7 +293,8 @@ def run_cycles(cluster: FaultCluster, workload: Workload, cycles: int, *, load_s
     topic = workload.topic
     for cycle in range(cycles):
         kind = FAULTS[cycle % len(FAULTS)]
-        partition = cycle % workload.partitions
+        # every kind of fault comes to every partition's leader in turn
+        partition = (cycle + cycle // len(FAULTS)) % workload.partitions
         time.sleep(load_s)
         leader = cluster.leader_of(topic, partition)
         if leader < 0:
