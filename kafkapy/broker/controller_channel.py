@@ -33,7 +33,7 @@ from kafkapy.kraft.metadata.cluster_control import (
 )
 from kafkapy.kraft.metadata.controller import ProducerIdsBlock
 from kafkapy.kraft.metadata.errors import NotControllerError
-from kafkapy.kraft.metadata.image import Endpoint, Uuid
+from kafkapy.kraft.metadata.image import ConfigResourceType, Endpoint, Uuid
 from kafkapy.kraft.metadata.replication_control import (
     CreateTopicResult,
     NewTopic,
@@ -151,7 +151,8 @@ def alter_partition_from_wire(m: Any, version: int) -> tuple[int, int, dict[Uuid
         topics.setdefault(bytes(t.topic_id), []).extend(
             PartitionStateChange(p.partition_index, p.leader_epoch,
                                  tuple(b.broker_id for b in p.new_isr_with_epochs) if version >= 3 else tuple(p.new_isr),
-                                 p.partition_epoch, p.leader_recovery_state)
+                                 p.partition_epoch, p.leader_recovery_state,
+                                 tuple(b.broker_epoch for b in p.new_isr_with_epochs) if version >= 3 else ())
             for p in t.partitions)
     return m.broker_id, m.broker_epoch, topics
 
@@ -205,6 +206,7 @@ class ControllerChannel:
     def __init__(self, metadata: Any, controller_address: Callable[[int], Address | None], *,
                  node_id: int, request_timeout_ms: int = 2000) -> None:
         self.metadata = metadata
+        self.node_id = node_id
         self._timeout_s = request_timeout_ms / 1000
         self._connection = PeerConnection(self._leader_address, client_id=f"broker-{node_id}-controller-channel")
         self._controller_address = controller_address
@@ -275,6 +277,17 @@ class ControllerChannel:
         return getattr(self.metadata, name)
 
 
+#: Admin APIs whose broker resources a broker checks itself before forwarding.
+_BROKER_RESOURCE_APIS = frozenset({ApiKey.ALTER_CONFIGS, ApiKey.INCREMENTAL_ALTER_CONFIGS})
+
+
+def _names_other_brokers(request: Any, node_id: int) -> bool:
+    """Whether an AlterConfigs names a broker resource that is neither the cluster
+    default ("") nor this broker: only the broker named may take it."""
+    return any(r.resource_type == ConfigResourceType.BROKER and r.resource_name not in ("", str(node_id))
+               for r in request.resources)
+
+
 def forwarding_hook(channel: ControllerChannel) -> Callable[[Any, Any], Awaitable[Any]]:
     """A request hook that forwards client admin requests to the active controller.
 
@@ -283,8 +296,11 @@ def forwarding_hook(channel: ControllerChannel) -> Callable[[Any, Any], Awaitabl
     """
 
     async def forward(ctx: Any, request: Any) -> Any:
-        if ctx.header.request_api_key not in FORWARDED_APIS or channel.is_local or channel.metadata.leader_id is None:
+        key = ctx.header.request_api_key
+        if key not in FORWARDED_APIS or channel.is_local or channel.metadata.leader_id is None:
             return None
+        if key in _BROKER_RESOURCE_APIS and _names_other_brokers(request, channel.node_id):
+            return None  # Kafka's ConfigAdminManager refuses these here, before forwarding
         try:
             return await channel.send(request, version=ctx.version)
         except NotControllerError as exc:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from kafkapy.broker.purgatory import Purgatory
 from kafkapy.config import BrokerConfigs, LogConfig
 from kafkapy.kraft.metadata.image import (
+    LeaderRecoveryState,
     MetadataImage,
     PartitionRegistration,
     TopicImage,
@@ -381,6 +382,10 @@ class ReplicaManager:
             # Kafka's maybeAssignEpochStartOffset: the new epoch starts at the log end.
             partition.log.leader_epoch_cache.assign(partition.leader_epoch, partition.log.log_end_offset)
             partition.maybe_increment_high_watermark()
+            if partition.registration.leader_recovery_state == LeaderRecoveryState.RECOVERING:
+                # Elected uncleanly (KIP-704): this log is the partition's now; telling the
+                # controller so (AlterPartition says RECOVERED) lets replicas join again.
+                self._alter_isr(partition, partition.isr)
         else:
             partition.replica_states = {}
             partition.pending_isr = None

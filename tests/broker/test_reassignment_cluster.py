@@ -143,7 +143,6 @@ def test_kafka_reassign_partitions_moves_a_replica(cluster, tmp_path):
 
     assert "Successfully started partition reassignment for tool-0" in reassign(
         "--execute", "--reassignment-json-file", str(plan))
-    # --preserve-throttles: see test_kafka_reassign_partitions_verify_clears_throttles
     assert _until(lambda: "Reassignment of partition tool-0 is completed." in reassign(
         "--verify", "--preserve-throttles", "--reassignment-json-file", str(plan)), timeout_s=60)
     assert cluster.partition_state("tool").replicas == [3]
@@ -151,11 +150,6 @@ def test_kafka_reassign_partitions_moves_a_replica(cluster, tmp_path):
 
 
 @needs_reference
-@pytest.mark.xfail(strict=False, reason=(
-    "--verify clears the broker throttles with IncrementalAlterConfigs of each broker's resource, sent to that "
-    "broker, which forwards it whole; the controller then checks the broker id against its own node id "
-    "(handlers/configs.py _check_broker_name) and answers INVALID_REQUEST, where Kafka checks it on the "
-    "receiving broker before forwarding"))
 def test_kafka_reassign_partitions_verify_clears_throttles(cluster, tmp_path):
     _create(cluster, "throttled", {0: [1]})
     plan = tmp_path / "plan.json"

@@ -163,15 +163,16 @@ def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest
     return DescribeConfigsResponse(results=results)
 
 
-def _check_broker_name(name: str, node_id: int) -> str | None:
-    """Kafka's ``ConfigAdminManager`` rule: "" or this broker's own id."""
+def _check_broker_name(name: str, node_id: int | None) -> str | None:
+    """Kafka's ``ConfigAdminManager`` rule: "" or this broker's own id; any id (None) on
+    the controller, which gets requests a broker checked and forwarded."""
     if name == "":
         return None
     try:
         broker_id = int(name)
     except ValueError:
         return f"Broker id must be an integer, but it is: {name}"
-    if broker_id != node_id:
+    if node_id is not None and broker_id != node_id:
         return f"Unexpected broker id, expected {node_id} or empty string, but received {name}"
     return None
 
@@ -190,8 +191,10 @@ async def _alter_resources(ctx: RequestContext, resources: list, response_type: 
     resources that may be altered go to the controller together, the others are refused."""
     responses: list = [None] * len(resources)
     changes = []
+    forwarded = ctx.conn.listener_name in ctx.broker.config.controller_listeners
+    own_id = None if forwarded else ctx.broker.node_id
     for i, res in enumerate(resources):
-        error = _check_alterable(res.resource_type, res.resource_name, ctx.broker.node_id)
+        error = _check_alterable(res.resource_type, res.resource_name, own_id)
         if error is not None:
             responses[i] = response_type(error_code=ErrorCode.INVALID_REQUEST, error_message=error,
                                          resource_type=res.resource_type, resource_name=res.resource_name)
@@ -228,7 +231,7 @@ async def handle_incremental_alter_configs(ctx: RequestContext, request: Increme
         request.validate_only))
 
 
-def _check_alterable(resource_type: int, name: str, node_id: int) -> str | None:
+def _check_alterable(resource_type: int, name: str, node_id: int | None) -> str | None:
     if resource_type not in _ALTERABLE:
         return f"Altering resources of type {resource_type} is not supported"
     if resource_type == ConfigResourceType.BROKER:
