@@ -32,6 +32,8 @@ _BROKER_ROLE = "broker"
 _INTER_BROKER_LISTENER = BrokerConfig.field_name("inter_broker_listener_name")
 #: How long a stopping node waits for the controller to fence it (controlled shutdown).
 _CONTROLLED_SHUTDOWN_S = 5.0
+#: How often a stopping leader checks that a majority of its voters still fetches.
+_QUORUM_CHECK_S = 0.05
 _CONTROLLER_ROLE = "controller"
 #: The security protocols Kafka knows, by name (``SecurityProtocol`` ids).
 _SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
@@ -289,15 +291,25 @@ async def _stop_gracefully(lifecycle: Any, quorum: _Quorum) -> None:
     approve it, and the node stops without one instead of waiting out the bound.
     """
     if lifecycle is not None:
-        if quorum.has_live_majority():
-            with trio.move_on_after(_CONTROLLED_SHUTDOWN_S) as bound:
+        with trio.move_on_after(_CONTROLLED_SHUTDOWN_S) as bound:
+            async with trio.open_nursery() as nursery:
+                # The leadership may come to this node while it waits (other nodes
+                # stopping resign to it), so the quorum is watched throughout.
+                nursery.start_soon(_unless_quorum_lost, quorum, nursery.cancel_scope)
                 await lifecycle.controlled_shutdown()
-            if bound.cancelled_caught:
-                log.warning("Controlled shutdown not approved within %.0f s; stopping without it",
-                            _CONTROLLED_SHUTDOWN_S)
-        else:
-            log.info("No quorum to approve a controlled shutdown; stopping without it")
+                nursery.cancel_scope.cancel()
+        if bound.cancelled_caught:
+            log.warning("Controlled shutdown not approved within %.0f s; stopping without it",
+                        _CONTROLLED_SHUTDOWN_S)
     await quorum.resign()
+
+
+async def _unless_quorum_lost(quorum: _Quorum, scope: trio.CancelScope) -> None:
+    """Cancel ``scope`` once this node leads a quorum without a live majority."""
+    while quorum.has_live_majority():
+        await trio.sleep(_QUORUM_CHECK_S)
+    log.info("No quorum to approve a controlled shutdown; stopping without it")
+    scope.cancel()
 
 
 def _inter_broker_listener(config: BrokerConfig, listeners: Sequence[Any]) -> str:
@@ -435,15 +447,26 @@ class _Quorum:
         """Whether the quorum can commit, as far as this node can tell: always when it
         does not lead (its controller channel finds out), and when it leads, if a
         majority of the voters, itself included, fetched within
-        ``controller.quorum.fetch.timeout.ms`` (the check-quorum rule, KIP-595)."""
+        ``controller.quorum.fetch.timeout.ms`` (the check-quorum rule, KIP-595), or if
+        it was elected, or last saw a majority fetch, less than
+        ``controller.quorum.election.timeout.ms`` ago (followers fetch from a new
+        leader at once)."""
+        from kafkapy.kraft.raft.leader_state import LeaderState
+
         node = self.driver.node
-        if self.is_single_voter or not node.is_leader:
+        state = node.state
+        if self.is_single_voter or not isinstance(state, LeaderState):
             return True
+        config = self.config
         now_ms = int(trio.current_time() * 1000)
         voters = node.describe_quorum().current_voters
-        recent = sum(1 for v in voters if v.replica_id != self.config.node_id and v.last_fetch_timestamp >= 0
-                     and now_ms - v.last_fetch_timestamp <= self.config.controller_quorum_fetch_timeout_ms)
-        return 2 * (recent + 1) > len(voters)
+        recent = sum(1 for v in voters if v.replica_id != config.node_id and v.last_fetch_timestamp >= 0
+                     and now_ms - v.last_fetch_timestamp <= config.controller_quorum_fetch_timeout_ms)
+        if 2 * (recent + 1) > len(voters):
+            return True
+        # The check-quorum deadline runs from the election or the last majority round.
+        last_majority_ms = state.deadline_ms - LeaderState.check_quorum_timeout_ms(self.driver.config)
+        return now_ms - last_majority_ms < config.controller_quorum_election_timeout_ms
 
     async def resign(self) -> None:
         """The Raft client's graceful shutdown (Kafka's ``KafkaRaftClient.shutdown``):
