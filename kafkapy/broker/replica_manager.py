@@ -252,6 +252,9 @@ class ReplicaManager:
         self._image: MetadataImage | None = None
         #: topics with a partition whose log could not be opened, tried again next image
         self._unopened: set[str] = set()
+        #: replica id -> partitions led here whose ISR it is not in: checked on each of its
+        #: fetches, as an incremental fetch session does not name idle partitions
+        self._out_of_sync: dict[int, set[TopicPartition]] = {}
         #: the follower side: fetches for partitions led elsewhere (none on a lone node)
         self.fetchers: Fetchers | None = None
         #: where this leader's ISR changes go (AlterPartition to the controller)
@@ -363,6 +366,9 @@ class ReplicaManager:
             for replica in registration.replicas:
                 if replica != self.node_id:
                     partition.replica_states.setdefault(replica, ReplicaState())
+            for replica in set(previous.replicas) - set(registration.replicas):
+                self._out_of_sync.get(replica, set()).discard(partition.tp)
+        self._refresh_out_of_sync(partition)
         # ISR changes may move the high watermark (a lagging replica left).
         self._maybe_complete(partition, partition.maybe_increment_high_watermark())
 
@@ -394,6 +400,7 @@ class ReplicaManager:
         log.info("Partition %s: %s in epoch %d", partition.tp,
                  "leader" if partition.is_leader else f"follower of {partition.registration.leader}",
                  partition.leader_epoch)
+        self._refresh_out_of_sync(partition)
         self._wake_all(partition.tp)
 
     def _remove_topic(self, topic: TopicImage) -> None:
@@ -404,6 +411,7 @@ class ReplicaManager:
 
     def _remove_partition(self, partition: Partition, *, delete: bool) -> None:
         del self.partitions[partition.tp]
+        self._refresh_out_of_sync(partition)
         if self.fetchers is not None:
             self.fetchers.remove_partition(partition.tp)
         if delete:
@@ -444,10 +452,35 @@ class ReplicaManager:
         through AlterPartition to the controller.
         """
         moved = partition.update_follower_fetch(replica, fetch_offset, self.clock_ms())
-        if (replica not in partition.maximal_isr and partition.pending_isr is None
+        self._maybe_expand_isr(partition, replica)
+        self._maybe_complete(partition, moved)
+
+    def on_follower_request(self, replica: int) -> None:
+        """A fetch from ``replica``: every partition led here whose ISR it is not in gets
+        its chance to take it back, named in this fetch or not (Kafka reads every
+        partition of a session on each fetch; here only these)."""
+        for tp in list(self._out_of_sync.get(replica, ())):
+            partition = self.partitions.get(tp)
+            if partition is not None:
+                self._maybe_expand_isr(partition, replica)
+
+    def _maybe_expand_isr(self, partition: Partition, replica: int) -> None:
+        if (partition.is_leader and replica not in partition.maximal_isr and partition.pending_isr is None
                 and partition.follower_in_sync(replica) and self._isr_eligible(replica)):
             self._alter_isr(partition, (*partition.isr, replica))
-        self._maybe_complete(partition, moved)
+
+    def _refresh_out_of_sync(self, partition: Partition) -> None:
+        """Keep :attr:`_out_of_sync` in step with ``partition``'s leadership and ISR."""
+        tp = partition.tp
+        maximal = partition.maximal_isr if partition.is_leader and tp in self.partitions else None
+        for replica in partition.registration.replicas:
+            if replica == self.node_id:
+                continue
+            lagging = self._out_of_sync.setdefault(replica, set())
+            if maximal is not None and replica not in maximal:
+                lagging.add(tp)
+            else:
+                lagging.discard(tp)
 
     def preferred_read_replica(self, partition: Partition, rack: str, fetch_offset: int) -> int | None:
         """The follower a consumer in ``rack`` should fetch from, or None for the leader
@@ -501,6 +534,7 @@ class ReplicaManager:
         if self.isr_changes is None:
             return
         partition.pending_isr = new_isr
+        self._refresh_out_of_sync(partition)
         self.isr_changes.submit(IsrChange(partition.tp, partition.topic_id, partition.leader_epoch,
                                           new_isr, partition.partition_epoch))
 
@@ -522,6 +556,7 @@ class ReplicaManager:
             partition.partition_epoch = partition_epoch
         elif error != ErrorCode.NONE:
             log.info("Partition %s: ISR change to %s failed: %s", change.tp, list(change.new_isr), error.name)
+        self._refresh_out_of_sync(partition)
         self._maybe_complete(partition, partition.maybe_increment_high_watermark())
 
     def cleanup_logs(self, now_ms: int) -> int:

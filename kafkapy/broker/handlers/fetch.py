@@ -327,6 +327,8 @@ def _read_all(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, i
     from kafkapy.wire.messages.fetch import FetchResponse
 
     follower = replica_id >= 0
+    if follower:
+        replicas.on_follower_request(replica_id)
     total = 0
     min_one_message = True
     for w in wanted:
