@@ -195,6 +195,7 @@ class RaftDriver:
             return
         self.node.resign()
         self._handle_ready()
+        self._wake()  # the run loop's deadline was a leader's; the resigned state has its own
 
     def describe_quorum(self) -> DescribeQuorumResponse:
         return self._wall_clock(self.node.describe_quorum())
