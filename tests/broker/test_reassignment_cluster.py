@@ -12,12 +12,11 @@ processes, through stock clients and Kafka's own tools.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from confluent_kafka import ElectionType, TopicPartition
@@ -29,29 +28,17 @@ from compat_tests.brokers import tool_command
 from kafkapy.testing import Cluster
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
+from tests.clustering import FAST_FAILOVER, until
 from tests.reference import needs_reference
 from tests.testing.clients import consume, produce
 
-#: Short timers so that lag, fencing and elections happen within a test.
-_FAST = {
-    "replica.lag.time.max.ms": "1500",
-    "broker.session.timeout.ms": "3000",
-    "broker.heartbeat.interval.ms": "300",
-}
-
-
-def _until(predicate: Callable[[], Any], timeout_s: float = 45, interval_s: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval_s)
+#: Reassignments move data between nodes: a longer wait than the clustering default.
+_until = functools.partial(until, timeout_s=45, interval_s=0.2)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    config = {**_FAST, "auto.leader.rebalance.enable": "false"}
+    config = {**FAST_FAILOVER, "auto.leader.rebalance.enable": "false"}
     with Cluster(3, config, data_dir=str(tmp_path_factory.mktemp("reassignment")), timeout_s=60) as c:
         yield c
 
@@ -162,7 +149,7 @@ def test_kafka_reassign_partitions_verify_clears_throttles(cluster, tmp_path):
 
 
 def test_controller_balances_leaders_by_itself(tmp_path):
-    config = {**_FAST, "leader.imbalance.check.interval.seconds": "1"}
+    config = {**FAST_FAILOVER, "leader.imbalance.check.interval.seconds": "1"}
     with Cluster(3, config, data_dir=str(tmp_path), timeout_s=60) as cluster:
         _create(cluster, "balanced", {0: [2, 3, 1]})
         cluster.stop_node(2)

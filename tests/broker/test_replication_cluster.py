@@ -15,36 +15,21 @@ from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkapy.testing import Cluster
+from tests.clustering import FAST_FAILOVER, until
 from tests.reference import kafka_tool, needs_reference
 from tests.testing.clients import consume, produce
-
-#: Short timers so that lag, fencing and elections happen within a test.
-_FAST = {
-    "replica.lag.time.max.ms": "1500",
-    "broker.session.timeout.ms": "3000",
-    "broker.heartbeat.interval.ms": "300",
-}
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with Cluster(3, _FAST, data_dir=str(tmp_path_factory.mktemp("replication")), timeout_s=60) as c:
+    with Cluster(3, FAST_FAILOVER, data_dir=str(tmp_path_factory.mktemp("replication")), timeout_s=60) as c:
         yield c
-
-
-def _until(predicate, timeout_s: float = 30, interval_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval_s)
 
 
 def _create(cluster: Cluster, name: str, partitions: int = 1, **config: str) -> None:
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
     admin.create_topics([NewTopic(name, partitions, 3, config=config)])[name].result(30)
-    assert _until(lambda: all(len(cluster.partition_state(name, p).isr) == 3 for p in range(partitions)))
+    assert until(lambda: all(len(cluster.partition_state(name, p).isr) == 3 for p in range(partitions)))
 
 
 def _segment_bytes(cluster: Cluster, node_id: int, topic: str, partition: int) -> bytes:
@@ -67,7 +52,7 @@ def test_acks_all_is_on_every_replica_byte_for_byte(cluster):
     # Followers fetch in incremental fetch sessions (KIP-227), one per leader.
     assert all("fetch session" in node.output(since_start=False) for node in cluster.nodes.values())
     for p in range(3):
-        assert _until(lambda p=p: _replicas_identical(cluster, "rf3", p)), f"replicas of rf3-{p} differ"
+        assert until(lambda p=p: _replicas_identical(cluster, "rf3", p)), f"replicas of rf3-{p} differ"
         got = consume(cluster.bootstrap_servers, "rf3", 200, partition=p)
         assert [m.value() for m in got] == [b"%d-%d" % (p, i) for i in range(200)]
 
@@ -80,7 +65,7 @@ def test_isr_shrinks_when_a_follower_stops_and_grows_when_it_returns(cluster):
     follower = next(r for r in state.replicas if r != state.leader)
     cluster.pause_node(follower)
     try:
-        assert _until(lambda: sorted(cluster.partition_state("isr").isr) == sorted(set(state.isr) - {follower}))
+        assert until(lambda: sorted(cluster.partition_state("isr").isr) == sorted(set(state.isr) - {follower}))
         reports = produce(cluster.bootstrap_servers, "isr", [b"two in sync"], acks="all")
         assert reports[0][0] is None
         _set_topic_config(cluster, "isr", "min.insync.replicas", "3")
@@ -92,10 +77,10 @@ def test_isr_shrinks_when_a_follower_stops_and_grows_when_it_returns(cluster):
         assert [e.code() for e in errors] == [KafkaError.NOT_ENOUGH_REPLICAS]
     finally:
         cluster.resume_node(follower)
-    assert _until(lambda: sorted(cluster.partition_state("isr").isr) == [1, 2, 3], timeout_s=60)
+    assert until(lambda: sorted(cluster.partition_state("isr").isr) == [1, 2, 3], timeout_s=60)
     reports = produce(cluster.bootstrap_servers, "isr", [b"all back"], acks="all")
     assert reports[0][0] is None
-    assert _until(lambda: _replicas_identical(cluster, "isr", 0))
+    assert until(lambda: _replicas_identical(cluster, "isr", 0))
     got = consume(cluster.bootstrap_servers, "isr", 2)
     assert [m.value() for m in got] == [b"two in sync", b"all back"]
 
@@ -128,19 +113,18 @@ def test_a_cut_off_leader_loses_what_only_it_took(cluster):
         assert acked == [None] * 5, "a cut-off leader still takes acks=1 writes, as Kafka's does"
         others = ",".join(n.bootstrap_servers for i, n in cluster.nodes.items() if i != old)
         # partition_state asks the nodes that are not cut off first.
-        new = _until(lambda: (leader := cluster.leader_of("diverge")) not in (-1, old) and leader)
+        new = until(lambda: (leader := cluster.leader_of("diverge")) not in (-1, old) and leader)
         assert new, "the others elected a new leader"
         reports = produce(others, "diverge", [b"after-%d" % i for i in range(3)], acks="all",
                           **{"message.timeout.ms": 20000})
         assert [err for err, _ in reports] == [None] * 3
     finally:
         cluster.rejoin_node(old)
-    assert _until(lambda: sorted(cluster.partition_state("diverge").isr) == [1, 2, 3], timeout_s=60)
-    assert _until(lambda: _replicas_identical(cluster, "diverge", 0)), "the old leader did not truncate"
+    assert until(lambda: sorted(cluster.partition_state("diverge").isr) == [1, 2, 3], timeout_s=60)
+    assert until(lambda: _replicas_identical(cluster, "diverge", 0)), "the old leader did not truncate"
     got = consume(cluster.bootstrap_servers, "diverge", 4)
     assert [m.value() for m in got] == [b"committed", b"after-0", b"after-1", b"after-2"]
     assert b"lost-" not in _segment_bytes(cluster, old, "diverge", 0)
-
 
 
 def test_controlled_shutdown_moves_leadership_first(cluster):
@@ -160,8 +144,8 @@ def test_controlled_shutdown_moves_leadership_first(cluster):
         assert [err for err, _ in reports] == [None] * 10
     finally:
         cluster.restart_node(leader)
-    assert _until(lambda: sorted(cluster.partition_state("handover").isr) == [1, 2, 3], timeout_s=60)
-    assert _until(lambda: _replicas_identical(cluster, "handover", 0))
+    assert until(lambda: sorted(cluster.partition_state("handover").isr) == [1, 2, 3], timeout_s=60)
+    assert until(lambda: _replicas_identical(cluster, "handover", 0))
     assert [m.value() for m in consume(cluster.bootstrap_servers, "handover", 20)] == values
 
 
@@ -185,7 +169,7 @@ def test_kafka_topics_describes_replicas_and_under_replicated_partitions(cluster
     follower = next(r for r in state.replicas if r != state.leader)
     cluster.pause_node(follower)
     try:
-        assert _until(lambda: len(cluster.partition_state("described", 0).isr) == 2)
+        assert until(lambda: len(cluster.partition_state("described", 0).isr) == 2)
         # The paused node would take the tool's requests and never answer: leave it out.
         live = ",".join(n.bootstrap_servers for i, n in cluster.nodes.items() if i != follower)
         under = kafka_tool("TopicCommand", "--bootstrap-server", live, "--describe", "--topic", "described",
@@ -195,7 +179,7 @@ def test_kafka_topics_describes_replicas_and_under_replicated_partitions(cluster
         assert str(follower) not in fields["Isr"].split(",")
     finally:
         cluster.resume_node(follower)
-    assert _until(lambda: all(len(cluster.partition_state("described", p).isr) == 3 for p in range(2)), timeout_s=60)
+    assert until(lambda: all(len(cluster.partition_state("described", p).isr) == 3 for p in range(2)), timeout_s=60)
 
 
 def test_group_offsets_survive_their_coordinator(cluster):

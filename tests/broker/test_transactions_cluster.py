@@ -11,7 +11,6 @@ where the exact errors matter.
 from __future__ import annotations
 
 import shutil
-import time
 import uuid
 
 import pytest
@@ -25,31 +24,15 @@ from tests.broker.test_transactions import read_all
 from tests.broker.test_transactions_java import JAR
 from tests.broker.test_transactions_java import run as run_java
 from tests.broker.test_transactions_protocol import TxnClient, values_of, wait_for_state
+from tests.clustering import FAST_FAILOVER, until
 
 TXN_STATE = "__transaction_state"
 
 
-#: Short timers so that a killed node is fenced, and leaves the ISRs, within a test.
-_FAST = {
-    "replica.lag.time.max.ms": "1500",
-    "broker.session.timeout.ms": "3000",
-    "broker.heartbeat.interval.ms": "300",
-}
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with Cluster(3, _FAST, data_dir=str(tmp_path_factory.mktemp("txn-cluster")), timeout_s=60) as c:
+    with Cluster(3, FAST_FAILOVER, data_dir=str(tmp_path_factory.mktemp("txn-cluster")), timeout_s=60) as c:
         yield c
-
-
-def _until(predicate, timeout_s: float = 30, interval_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval_s)
 
 
 def _coordinator(cluster: Cluster, transactional_id: str) -> int:
@@ -57,7 +40,7 @@ def _coordinator(cluster: Cluster, transactional_id: str) -> int:
     in tests), once FindCoordinator has had the topic created."""
     with TxnClient(cluster.nodes[1].bootstrap_servers) as client:
         client.find_coordinator(transactional_id)
-    leader = _until(lambda: max(cluster.leader_of(TXN_STATE), 0))
+    leader = until(lambda: max(cluster.leader_of(TXN_STATE), 0))
     assert leader in cluster.nodes, "no transaction coordinator"
     return leader
 
@@ -69,7 +52,7 @@ def _spread(cluster: Cluster, topic: str, leaders: list[int], replication_factor
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
     admin.create_topics([NewTopic(topic, len(assignment), replica_assignment=assignment)])[topic].result(30)
     for p, leader in enumerate(leaders):
-        assert _until(lambda p=p, leader=leader: (s := cluster.partition_state(topic, p)).leader == leader
+        assert until(lambda p=p, leader=leader: (s := cluster.partition_state(topic, p)).leader == leader
                       and len(s.isr) == replication_factor), f"{topic}-{p} never led by {leader} with a full ISR"
 
 
@@ -110,7 +93,7 @@ def test_a_transaction_over_three_leaders_commits_and_the_next_aborts(cluster):
     aborted = transaction(b"aborted", False)
     committed += transaction(b"third", True)
 
-    assert _until(lambda: all(lso == hw for lso, hw in (_stable(cluster, topic, p) for p in range(3)))), \
+    assert until(lambda: all(lso == hw for lso, hw in (_stable(cluster, topic, p) for p in range(3)))), \
         [_stable(cluster, topic, p) for p in range(3)]
     # 5 + 5 + 5 records and three markers per partition
     assert [_stable(cluster, topic, p)[1] for p in range(3)] == [18, 18, 18]
@@ -220,12 +203,12 @@ def test_markers_wait_for_a_dead_leader_and_reach_it_when_it_returns(cluster):
         cluster.kill_node(leader)
         try:
             assert at_coordinator.end(tid, pid, epoch, True) == ErrorCode.NONE
-            assert _until(lambda: _stable(cluster, topic, 1) == (2, 2))  # its marker is in
+            assert until(lambda: _stable(cluster, topic, 1) == (2, 2))  # its marker is in
             assert at_coordinator.describe(tid).transaction_state == "PrepareCommit"  # the other is not
         finally:
             cluster.restart_node(leader)
         wait_for_state(at_coordinator, tid, "CompleteCommit")
-    assert _until(lambda: cluster.leader_of(topic, 0) == leader)
+    assert until(lambda: cluster.leader_of(topic, 0) == leader)
     with TxnClient(cluster.nodes[leader].bootstrap_servers) as at_leader:
         pd = at_leader.fetch(topic, committed=True)
     assert [v for _, v, control in values_of(pd) if not control] == [b"remote"]
@@ -242,7 +225,7 @@ def test_markers_follow_a_partition_to_its_new_leader(cluster):
     topic = f"moving-{tid}"
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
     admin.create_topics([NewTopic(topic, 1, replica_assignment=[[leader, successor, coordinator]])])[topic].result(30)
-    assert _until(lambda: (s := cluster.partition_state(topic)).leader == leader and len(s.isr) == 3)
+    assert until(lambda: (s := cluster.partition_state(topic)).leader == leader and len(s.isr) == 3)
     with TxnClient(cluster.nodes[coordinator].bootstrap_servers) as at_coordinator:
         r = at_coordinator.init(tid)
         assert r.error_code == ErrorCode.NONE
