@@ -6,7 +6,7 @@ kafka-python, aiokafka and kcat are held to exactly the same expectations.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from compat_tests import scenarios as sc
 from compat_tests.driver import expect, expect_eq
@@ -96,3 +96,42 @@ def seek(end_position: int, after_end: tuple[int, str], beginning: int, absolute
     expect_eq(beginning, 0, "offset read after seek to beginning")
     expect_eq(absolute, 3, "offset read after seek to 3")
     return "end, beginning, absolute"
+
+
+def failover(acked: dict[int, int | None], sent: int, after_from: int,
+             consumed: list[tuple[int, str]], failures: list[str], fault: str) -> str:
+    """The failover stream: ``acked`` maps each acknowledged sequence number to the offset
+    the acknowledgement named (None when the client does not report it); records
+    0..``sent``-1 were sent, those from ``after_from`` on after the harness answered;
+    ``consumed`` is what the consumer read, (offset, value), in the order it read them.
+
+    The log as the consumer saw it is its reads by offset: a consumer may read an offset
+    again (a group consumer that rejoins without a commit starts over), never with
+    another value. In that log every acknowledged record is once, at its acknowledged
+    offset, and the records are in the order they were sent.
+    """
+    by_offset: dict[int, str] = {}
+    conflicts = []
+    for offset, value in consumed:
+        if by_offset.setdefault(offset, value) != value:
+            conflicts.append((offset, by_offset[offset], value))
+    expect(not conflicts, f"different records read at the same offset (offset, first, then): {conflicts[:5]}")
+    log = [(offset, int(by_offset[offset].removeprefix("fo-"))) for offset in sorted(by_offset)]
+    counts = Counter(seq for _, seq in log)
+    duplicated = sorted(s for s, n in counts.items() if n > 1)
+    expect(not duplicated, f"records in the log more than once: {duplicated[:10]}")
+    reordered = [(a, b) for (_, a), (_, b) in zip(log, log[1:]) if b < a]
+    expect(not reordered, f"records out of order in the log (seq, then seq): {reordered[:5]}")
+    at = {seq: offset for offset, seq in log}
+    lost = sorted(set(acked) - set(at))
+    expect(not lost, f"{len(lost)} of {len(acked)} acknowledged records never consumed: {lost[:10]}")
+    moved = [(s, o, at[s]) for s, o in sorted(acked.items()) if o is not None and o >= 0 and at[s] != o]
+    expect(not moved, f"acknowledged at one offset, consumed at another (seq, acked, consumed): {moved[:5]}")
+    late = [s for s in range(after_from, sent) if s not in acked]
+    expect(not late, f"{len(late)} of the {sent - after_from} records sent after the fault not acknowledged;"
+                     f" errors: {failures[:3]}")
+    unacked = sent - len(acked)
+    reread = len(consumed) - len(by_offset)
+    return (f"{len(acked)} acknowledged records ({sent - after_from} after the fault"
+            f"{f', {unacked} unacknowledged during it' if unacked else ''}) consumed exactly once, in order"
+            f"{f' ({reread} reads of an offset read before)' if reread else ''}; {fault}")

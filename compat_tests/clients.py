@@ -6,12 +6,15 @@ so a hung or crashing client costs its own column, never the whole run.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,8 +112,21 @@ CLIENTS: list[Client] = [
 CLIENT_NAMES = [c.name for c in CLIENTS]
 
 
-def run_client(client: Client, bootstrap: str, scenarios: list[str], timeout: float) -> ClientRun:
-    """Run one driver over ``scenarios``; every scenario gets a cell whatever happens."""
+#: The answer to a fault request when the harness has no cluster to act on.
+NO_FAULTS = {"fault": "none", "reason": "the harness makes no faults here: it runs against a broker"
+             " it did not start (run the matrix with --start-kafkapy-cluster or --start-reference-cluster)"}
+
+FaultHandler = Callable[[dict], dict]
+
+
+def run_client(client: Client, bootstrap: str, scenarios: list[str], timeout: float, *,
+               replication_factor: int | None = None, faults: FaultHandler | None = None) -> ClientRun:
+    """Run one driver over ``scenarios``; every scenario gets a cell whatever happens.
+
+    ``replication_factor`` is passed to the driver (the topics it creates); ``faults``
+    answers the driver's fault requests (``compat_tests/driver.py``), else they are
+    answered with :data:`NO_FAULTS`.
+    """
     result = ClientRun(client.name)
     reason = client.missing()
     if reason:
@@ -118,28 +134,67 @@ def run_client(client: Client, bootstrap: str, scenarios: list[str], timeout: fl
         return result
     started = time.monotonic()
     argv = [*client.argv(), "--bootstrap", bootstrap, "--scenarios", ",".join(scenarios)]
+    if replication_factor is not None:
+        argv += ["--replication-factor", str(replication_factor)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=HERE.parent, env=env, start_new_session=True)
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    watchdog = threading.Timer(timeout, kill)
+    watchdog.start()
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent, env=env)
-        stdout, stderr, ended = proc.stdout, proc.stderr, f"exited {proc.returncode}"
-    except subprocess.TimeoutExpired as exc:
-        stdout = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        ended = f"killed after {timeout:.0f}s"
+        for line in proc.stdout or ():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(item, dict):
+                continue
+            if "version" in item:
+                result.version = item["version"]
+            elif "await" in item:
+                answer = faults(item) if faults is not None else NO_FAULTS
+                with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+                    assert proc.stdin is not None
+                    proc.stdin.write(json.dumps(answer) + "\n")
+                    proc.stdin.flush()
+            elif item.get("scenario") in scenarios:
+                result.cells[item["scenario"]] = Cell(item["status"], item.get("detail", ""))
+        proc.wait()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            kill()
+            proc.wait()
+        with contextlib.suppress(OSError):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        reader.join(5)
+    ended = f"killed after {timeout:.0f}s" if killed.is_set() else f"exited {proc.returncode}"
     result.seconds = time.monotonic() - started
-    for line in stdout.splitlines():
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if "version" in item:
-            result.version = item["version"]
-        elif item.get("scenario") in scenarios:
-            result.cells[item["scenario"]] = Cell(item["status"], item.get("detail", ""))
-    tail = " | ".join(stderr.strip().splitlines()[-3:])[-300:]
+    tail = " | ".join("".join(stderr).strip().splitlines()[-3:])[-300:]
     for scenario in scenarios:
         result.cells.setdefault(scenario, Cell("fail", f"no result: driver {ended}; {tail}".strip()))
     return result
+
+
+def merge(runs: list[ClientRun]) -> ClientRun:
+    """One family's runs (over disjoint scenarios) as one run."""
+    merged = ClientRun(runs[0].client)
+    for run in runs:
+        merged.version = merged.version or run.version
+        merged.cells.update(run.cells)
+        merged.seconds += run.seconds
+    return merged
 
 
 def resolve(names: str) -> list[Client]:

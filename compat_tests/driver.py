@@ -1,8 +1,15 @@
 """Harness shared by the Python drivers: the command line and JSON-line protocol.
 
-Every driver, in any language, takes ``--bootstrap HOST:PORT --scenarios a,b|all``
-and prints one JSON object per scenario on its own line:
-``{"scenario": ..., "status": "pass"|"fail"|"n/a", "detail": ...}``.
+Every driver, in any language, takes ``--bootstrap HOST:PORT --scenarios a,b|all
+[--replication-factor N]`` (the replication factor of the topics it creates; -1 asks
+for the broker's ``default.replication.factor``, KIP-464) and prints one JSON object per
+scenario on its own line: ``{"scenario": ..., "status": "pass"|"fail"|"n/a", "detail": ...}``.
+
+A scenario that needs the harness to act on the brokers (the failover scenario: kill
+a partition's leader) prints ``{"await": "fault", "scenario": ..., "topic": ...,
+"partition": ...}`` and goes on with its work until the harness answers with one JSON
+line on the driver's stdin: ``{"fault": "done", "detail": ...}`` once it is done, or
+``{"fault": "none", "reason": ...}`` when it cannot (the scenario is then n/a).
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -22,6 +30,10 @@ from compat_tests.scenarios import CODECS, SCENARIO_NAMES
 
 class Failed(AssertionError):
     """A scenario check did not hold."""
+
+
+class NotApplicable(Exception):
+    """The scenario cannot run here (the message says why): an n/a cell, not a failure."""
 
 
 def expect(condition: bool, message: str) -> None:
@@ -48,6 +60,8 @@ class Context:
     bootstrap: str
     client: str
     scenario: str
+    #: of the topics the scenario creates; -1 is the broker's default.replication.factor
+    replication_factor: int = 1
 
     def name(self, kind: str) -> str:
         """A topic/group/transactional id unique to this run of this scenario."""
@@ -61,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run compatibility scenarios")
     parser.add_argument("--bootstrap", required=True, help="HOST:PORT of the broker")
     parser.add_argument("--scenarios", default="all", help="comma-separated, or 'all'")
+    parser.add_argument("--replication-factor", type=int, default=1,
+                        help="of the topics scenarios create; -1 for the broker default")
     args = parser.parse_args(argv)
     wanted = SCENARIO_NAMES if args.scenarios == "all" else args.scenarios.split(",")
     unknown = [s for s in wanted if s not in SCENARIO_NAMES]
@@ -74,6 +90,48 @@ def emit(scenario: str, status: str, detail: str = "") -> None:
     print(json.dumps({"scenario": scenario, "status": status, "detail": detail}), flush=True)
 
 
+class FaultRequest:
+    """Asks the harness for a fault on ``topic``'s partition (the module docstring's
+    'await' line) and reads its answer from stdin in the background, so that the
+    scenario keeps producing while the harness acts."""
+
+    def __init__(self, ctx: Context, topic: str, partition: int = 0) -> None:
+        self._answer: dict[str, Any] | None = None
+        self._arrived = threading.Event()
+        print(json.dumps({"await": "fault", "scenario": ctx.scenario, "topic": topic, "partition": partition}),
+              flush=True)
+        threading.Thread(target=self._read, name="fault-answer", daemon=True).start()
+
+    def _read(self) -> None:
+        line = sys.stdin.readline()
+        try:
+            answer = json.loads(line) if line.strip() else {"fault": "none", "reason": "the harness closed stdin"}
+        except ValueError:
+            answer = {"fault": "none", "reason": f"unreadable answer from the harness: {line.strip()[:100]}"}
+        self._answer = answer if isinstance(answer, dict) else {"fault": "none", "reason": repr(answer)}
+        self._arrived.set()
+
+    @property
+    def answered(self) -> bool:
+        return self._arrived.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._arrived.wait(timeout)
+
+    def result(self) -> str:
+        """The harness's account of the fault.
+
+        Raises:
+            NotApplicable: the harness could not make the fault.
+            Failed: no answer yet.
+        """
+        expect(self._answer is not None, "the harness did not answer the fault request in time")
+        assert self._answer is not None
+        if self._answer.get("fault") != "done":
+            raise NotApplicable(str(self._answer.get("reason") or self._answer))
+        return str(self._answer.get("detail", ""))
+
+
 def scenario_table(namespace: dict[str, Any], codec: Callable[[str], Scenario],
                    not_applicable: dict[str, str] | None = None) -> dict[str, Scenario | str]:
     """A driver's scenarios: ``codec(c)`` for each codec, the module function named like
@@ -81,7 +139,7 @@ def scenario_table(namespace: dict[str, Any], codec: Callable[[str], Scenario],
     table: dict[str, Scenario | str] = {f"codec_{c}": codec(c) for c in CODECS}
     for name in SCENARIO_NAMES:
         if not name.startswith("codec_"):
-            table[name] = (not_applicable or {}).get(name) or namespace[name]
+            table[name] = (not_applicable or {}).get(name) or namespace.get(name, "not implemented for this client")
     return table
 
 
@@ -96,7 +154,9 @@ def run_driver(client: str, version: str, impls: dict[str, Scenario | str], argv
             continue
         started = time.monotonic()
         try:
-            detail = impl(Context(args.bootstrap, client, scenario)) or ""
+            detail = impl(Context(args.bootstrap, client, scenario, args.replication_factor)) or ""
+        except NotApplicable as exc:
+            emit(scenario, "n/a", str(exc))
         except Failed as exc:
             emit(scenario, "fail", str(exc))
         except Exception as exc:  # a client error is a failed cell, not a crashed driver

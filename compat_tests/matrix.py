@@ -3,6 +3,12 @@
     python -m compat_tests.matrix --bootstrap HOST:PORT     # a broker already running
     python -m compat_tests.matrix --start-reference         # Apache Kafka 4.x from Maven Central
     python -m compat_tests.matrix --start-kafkapy [--broker-command CMD]
+    python -m compat_tests.matrix --start-kafkapy-cluster [--nodes 3]   # kafkapy.testing.Cluster
+    python -m compat_tests.matrix --start-reference-cluster [--nodes 3] # Apache Kafka, 3 nodes
+
+On a cluster the drivers create their topics with replication factor 3 (--replication-factor),
+the internal topics have it too (compat_tests/clusters.py), and the failover scenario runs
+last, one client family at a time, with the harness killing its partition's leader.
 
 Exit status 1 if any cell failed (and, with --require-installed, if any client is not
 installed); 0 otherwise. n/a cells name what the client cannot express.
@@ -18,20 +24,43 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-from compat_tests import brokers
-from compat_tests.clients import ClientRun, resolve, resolve_scenarios, run_client
+from compat_tests import brokers, clusters
+from compat_tests.clients import Client, ClientRun, FaultHandler, merge, resolve, resolve_scenarios, run_client
 
 SHORT = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "not installed": "-"}
+#: Scenarios that ask the harness for a fault: on a cluster they run last, one family at a time.
+FAULT_SCENARIOS = ("failover",)
+
+
+@dataclass
+class Target:
+    """The broker or cluster under test: where clients connect, what replication factor
+    their topics get, and who answers fault requests (None: no one can)."""
+
+    bootstrap: str
+    replication_factor: int | None = None
+    faults: FaultHandler | None = None
 
 
 @contextlib.contextmanager
-def broker_for(args: argparse.Namespace) -> Iterator[str]:
-    """Yield the bootstrap address of the broker under test, starting it if asked."""
+def broker_for(args: argparse.Namespace) -> Iterator[Target]:
+    """Yield the broker under test, starting it if asked."""
     if args.bootstrap:
-        yield args.bootstrap
+        yield Target(args.bootstrap, args.replication_factor)
         return
     started = time.monotonic()
+    if args.start_kafkapy_cluster or args.start_reference_cluster:
+        kind = "kafkapy" if args.start_kafkapy_cluster else "reference"
+        label = f"{'kafkapy' if kind == 'kafkapy' else f'Apache Kafka {brokers.KAFKA_VERSION}'}" \
+                f" cluster of {args.nodes} nodes (KRaft, combined nodes)"
+        with clusters.start_cluster(kind, args.nodes) as cluster:
+            print(f"# broker: {label} at {cluster.bootstrap_servers}, ready in {time.monotonic() - started:.1f}s",
+                  flush=True)
+            rf = args.replication_factor or min(args.nodes, clusters.CLUSTER_REPLICATION_FACTOR)
+            yield Target(cluster.bootstrap_servers, rf, clusters.Failover(cluster, log=lambda line: print(line, flush=True)))
+        return
     if args.start_reference:
         broker = brokers.start_reference(version=args.kafka_version)
         label = f"Apache Kafka {args.kafka_version} (KRaft, combined node)"
@@ -40,9 +69,32 @@ def broker_for(args: argparse.Namespace) -> Iterator[str]:
         label = f"kafkapy ({args.broker_command.split(' --')[0]})"
     print(f"# broker: {label} at {broker.bootstrap}, ready in {time.monotonic() - started:.1f}s", flush=True)
     try:
-        yield broker.bootstrap
+        yield Target(broker.bootstrap, args.replication_factor)
     finally:
         broker.stop()
+
+
+def run_matrix(target: Target, clients: list[Client], scenarios: list[str], jobs: int,
+               timeout: float) -> list[ClientRun]:
+    """Every client family over ``scenarios``, ``jobs`` families at a time; with a fault
+    handler, the fault scenarios run afterwards, one family at a time (see clusters.py)."""
+    with_faults = [s for s in scenarios if s in FAULT_SCENARIOS] if target.faults else []
+    plain = [s for s in scenarios if s not in with_faults]
+
+    def run(client: Client, names: list[str], faults: FaultHandler | None) -> ClientRun:
+        return run_client(client, target.bootstrap, names, timeout,
+                          replication_factor=target.replication_factor, faults=faults)
+
+    runs: list[ClientRun] = []
+    if plain:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            runs = list(pool.map(lambda c: run(c, plain, None), clients))
+    if with_faults:
+        later = [run(c, with_faults, target.faults) for c in clients]
+        runs = [merge([a, b]) for a, b in zip(runs, later)] if runs else later
+    for one in runs:
+        one.cells = {s: one.cells[s] for s in scenarios}
+    return runs
 
 
 def render(runs: list[ClientRun], scenarios: list[str]) -> str:
@@ -87,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--bootstrap", help="HOST:PORT of a running broker")
     where.add_argument("--start-reference", action="store_true", help="start Apache Kafka from Maven Central jars")
     where.add_argument("--start-kafkapy", action="store_true", help="start a kafkapy broker with --broker-command")
+    where.add_argument("--start-kafkapy-cluster", action="store_true",
+                       help="start a kafkapy.testing.Cluster of --nodes nodes (RF 3, failover)")
+    where.add_argument("--start-reference-cluster", action="store_true",
+                       help="start an Apache Kafka cluster of --nodes nodes from the reference jars")
+    parser.add_argument("--nodes", type=int, default=3, help="nodes of a started cluster (default 3)")
+    parser.add_argument("--replication-factor", type=int, default=None,
+                        help="of the topics the drivers create; -1 for the broker default"
+                             " (default: 3 on a started cluster, else the drivers' 1)")
     parser.add_argument("--broker-command", default=os.environ.get("KAFKAPY_BROKER_COMMAND", brokers.DEFAULT_KAFKAPY_COMMAND),
                         help="command template with {python} and {port} (default: %(default)s)")
     parser.add_argument("--kafka-version", default=brokers.KAFKA_VERSION, help="reference Kafka version")
@@ -100,9 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     clients, scenarios = resolve(args.clients), resolve_scenarios(args.scenarios)
 
     started = time.monotonic()
-    with broker_for(args) as bootstrap:
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            runs = list(pool.map(lambda c: run_client(c, bootstrap, scenarios, args.client_timeout), clients))
+    with broker_for(args) as target:
+        runs = run_matrix(target, clients, scenarios, args.jobs, args.client_timeout)
     print(render(runs, scenarios))
     counts = summary(runs)
     print(f"matrix: {counts['pass']} passed, {counts['fail']} failed, {counts['n/a']} n/a, "

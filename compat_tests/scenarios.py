@@ -35,6 +35,13 @@ SCENARIOS: dict[str, str] = {
     " lookup(t+2000)=2, lookup(t+2001)=end (none)",
     "seek": "5 records; seek to end = position 5, a record produced then is read at 5;"
     " seek to beginning reads offset 0; seek to offset 3 reads offset 3",
+    "failover": "on 3 or more brokers (n/a on fewer): a topic of 1 partition with replication"
+    " factor 3 and min.insync.replicas=2; an idempotent acks=all producer sends fo-0, fo-1, ..."
+    " one every 10 ms while a consumer reads the partition from offset 0; after 20 acknowledged"
+    " records the driver prints an 'await' line naming the topic and keeps producing; the harness"
+    " SIGKILLs the partition's leader, waits for another leader, restarts the killed node and"
+    " answers on the driver's stdin (n/a if it cannot kill nodes); 50 more records follow; every"
+    " acknowledged record is consumed exactly once and in order, and all 50 are acknowledged",
 }
 
 SCENARIO_NAMES: list[str] = list(SCENARIOS)
@@ -64,6 +71,14 @@ ADMIN_RETENTION = "123456789"
 ADMIN_RETENTION_NEW = "987654321"
 SEEK_COUNT = 5
 DAY_MS = 86_400_000
+FAILOVER_BROKERS = 3
+FAILOVER_REPLICATION = 3
+FAILOVER_MIN_INSYNC = "2"
+FAILOVER_PERIOD_MS = 10
+FAILOVER_BEFORE = 20
+FAILOVER_AFTER = 50
+#: How long a driver keeps producing while it waits for the harness's answer.
+FAILOVER_WAIT_S = 120
 
 
 def codec_record(i: int) -> tuple[str, str]:
@@ -74,6 +89,11 @@ def codec_record(i: int) -> tuple[str, str]:
 def keys_record(i: int) -> tuple[str | None, str]:
     """Key and value of record i of the keys scenario."""
     return (None if i % 6 == 5 else f"user-{i % 4}"), f"v{i}"
+
+
+def failover_value(seq: int) -> str:
+    """The value of record ``seq`` of the failover stream."""
+    return f"fo-{seq}"
 
 
 def base_timestamp() -> int:

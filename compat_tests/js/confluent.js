@@ -8,7 +8,7 @@ const scenarios = require('./scenarios');
 const CODEC = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.SNAPPY,
   lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD };
 
-const kafka = (ctx) => new Kafka({ kafkaJS: { brokers: [ctx.bootstrap], logLevel: logLevel.NOTHING } });
+const kafka = (ctx) => new Kafka({ kafkaJS: { brokers: ctx.bootstrap.split(','), logLevel: logLevel.NOTHING } });
 
 const adapter = {
   codecs: Object.keys(CODEC),

@@ -10,7 +10,7 @@ const TIMEOUT_MS = 15000;
 const NAMES = [
   'codec_none', 'codec_gzip', 'codec_snappy', 'codec_lz4', 'codec_zstd',
   'keys', 'headers', 'timestamps', 'large_message', 'group_commit_resume',
-  'idempotent_producer', 'transactions', 'admin', 'offsets_for_times', 'seek',
+  'idempotent_producer', 'transactions', 'admin', 'offsets_for_times', 'seek', 'failover',
 ];
 const HEADERS = [['trace-id', 'abc-123'], ['dup', '1'], ['dup', '2'], ['utf8', 'h\u00e9llo'], ['empty', '']];
 const TXN_COMMITTED_1 = ['c1-0', 'c1-1', 'c1-2'];
@@ -130,6 +130,134 @@ function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
 }
 
+// The failover scenario (compat_tests/scenarios.py): its data, the fault request to
+// the harness and the stream's bookkeeping, as compat_tests/failover.py keeps them.
+const FAILOVER = { brokers: 3, replication: 3, minInsync: '2', periodMs: 10, before: 20, after: 50, waitMs: 120000 };
+
+function requireBrokers(count) {
+  if (count < FAILOVER.brokers) {
+    throw new NotApplicable(`needs ${FAILOVER.brokers} brokers for replication factor ${FAILOVER.replication}; the cluster has ${count}`);
+  }
+}
+
+/** Prints the 'await' line for a fault and resolves with the harness's one-line answer on stdin. */
+function requestFault(ctx, topic, partition = 0) {
+  emit({ await: 'fault', scenario: ctx.scenario, topic, partition });
+  return new Promise((resolve) => {
+    let buffered = '';
+    const onData = (chunk) => {
+      buffered += chunk.toString();
+      const end = buffered.indexOf('\n');
+      if (end < 0) return;
+      process.stdin.off('data', onData);
+      process.stdin.off('end', onEnd);
+      process.stdin.pause();
+      try {
+        resolve(JSON.parse(buffered.slice(0, end)));
+      } catch (err) {
+        resolve({ fault: 'none', reason: `unreadable answer from the harness: ${buffered.slice(0, 100)}` });
+      }
+    };
+    const onEnd = () => resolve({ fault: 'none', reason: 'the harness closed stdin' });
+    process.stdin.on('data', onData);
+    process.stdin.on('end', onEnd);
+    process.stdin.resume();
+  });
+}
+
+const seqOf = (value) => Number(value.toString().slice('fo-'.length));
+
+/** Paces the failover stream and keeps what was acknowledged and read. */
+class Stream {
+  constructor(ctx, topic) {
+    Object.assign(this, { ctx, topic, acked: new Map(), failures: [], consumed: [], seen: new Set(), sent: 0, afterFrom: -1, fault: '' });
+  }
+
+  delivered(value, offset) { this.acked.set(seqOf(value), offset == null ? -1 : Number(offset)); }
+
+  failed(err) { this.failures.push(String(err && err.message ? err.message : err)); }
+
+  read(offset, value) {
+    this.consumed.push([Number(offset), seqOf(value)]);
+    this.seen.add(seqOf(value));
+  }
+
+  /** Calls send(value) once every period until `after` records went out after the harness answered. */
+  async run(send) {
+    const started = Date.now();
+    let request = null;
+    let answer = null;
+    let nextAt = started;
+    while (this.afterFrom < 0 || this.sent < this.afterFrom + FAILOVER.after) {
+      if (this.afterFrom < 0) {
+        if (request === null) {
+          expect(Date.now() - started < TIMEOUT_MS, `only ${this.acked.size} records acknowledged before the fault; errors: ${this.failures.slice(0, 3)}`);
+          if (this.acked.size >= FAILOVER.before) request = requestFault(this.ctx, this.topic).then((a) => { answer = a; });
+        } else if (answer !== null) {
+          if (answer.fault !== 'done') throw new NotApplicable(String(answer.reason));
+          this.fault = answer.detail || '';
+          this.afterFrom = this.sent;
+        } else {
+          expect(Date.now() - started < FAILOVER.waitMs, 'the harness did not answer the fault request');
+        }
+      }
+      if (Date.now() >= nextAt) {
+        send(`fo-${this.sent}`);
+        this.sent += 1;
+        nextAt += FAILOVER.periodMs;
+      }
+      await sleep(Math.max(0, Math.min(5, nextAt - Date.now())));
+    }
+  }
+
+  /** Waits until the last acknowledged record was read (at most TIMEOUT_MS). */
+  async drain() {
+    const deadline = Date.now() + TIMEOUT_MS;
+    const last = Math.max(-1, ...this.acked.keys());
+    while (!this.seen.has(last) && Date.now() < deadline) await sleep(100);
+  }
+
+  /** compat_tests/checks.py's failover checks, on the log as the consumer read it. */
+  check() {
+    const byOffset = new Map();
+    const conflicts = [];
+    for (const [offset, seq] of this.consumed) {
+      if (!byOffset.has(offset)) byOffset.set(offset, seq);
+      else if (byOffset.get(offset) !== seq) conflicts.push(`${offset}: fo-${byOffset.get(offset)} then fo-${seq}`);
+    }
+    expect(conflicts.length === 0, `different records read at the same offset: ${conflicts.slice(0, 5)}`);
+    const log = [...byOffset.entries()].sort((a, b) => a[0] - b[0]);
+    const at = new Map();
+    const duplicated = [];
+    const reordered = [];
+    let previous = -1;
+    for (const [offset, seq] of log) {
+      if (at.has(seq)) duplicated.push(seq);
+      at.set(seq, offset);
+      if (seq < previous) reordered.push(`${previous} then ${seq}`);
+      previous = seq;
+    }
+    expect(duplicated.length === 0, `records in the log more than once: ${duplicated.slice(0, 10)}`);
+    expect(reordered.length === 0, `records out of order in the log: ${reordered.slice(0, 5)}`);
+    const lost = [];
+    const moved = [];
+    for (const [seq, offset] of [...this.acked.entries()].sort((a, b) => a[0] - b[0])) {
+      if (!at.has(seq)) lost.push(seq);
+      else if (offset >= 0 && at.get(seq) !== offset) moved.push(`${seq} acked at ${offset}, consumed at ${at.get(seq)}`);
+    }
+    expect(lost.length === 0, `${lost.length} of ${this.acked.size} acknowledged records never consumed: ${lost.slice(0, 10)}`);
+    expect(moved.length === 0, `acknowledged at one offset, consumed at another: ${moved.slice(0, 5)}`);
+    let late = 0;
+    for (let seq = this.afterFrom; seq < this.sent; seq += 1) if (!this.acked.has(seq)) late += 1;
+    expect(late === 0, `${late} of the ${this.sent - this.afterFrom} records sent after the fault not acknowledged; errors: ${this.failures.slice(0, 3)}`);
+    const unacked = this.sent - this.acked.size;
+    const reread = this.consumed.length - byOffset.size;
+    return `${this.acked.size} acknowledged records (${this.sent - this.afterFrom} after the fault`
+      + `${unacked ? `, ${unacked} unacknowledged during it` : ''}) consumed exactly once, in order`
+      + `${reread ? ` (${reread} reads of an offset read before)` : ''}; ${this.fault}`;
+  }
+}
+
 /** Parses --bootstrap/--scenarios, runs each scenario and prints one JSON line each. */
 async function main(client, version, scenarios) {
   const args = process.argv.slice(2);
@@ -140,6 +268,7 @@ async function main(client, version, scenarios) {
     process.exit(2);
   }
   const wanted = arg('--scenarios', 'all');
+  const replicationFactor = Number(arg('--replication-factor', '1'));
   const names = wanted === 'all' ? NAMES : wanted.split(',');
   emit({ version });
   for (const name of names) {
@@ -149,12 +278,15 @@ async function main(client, version, scenarios) {
       continue;
     }
     const started = Date.now();
-    const ctx = { bootstrap, scenario: name, name: (kind) => uniqueName(client, name, kind) };
+    const ctx = { bootstrap, scenario: name, replicationFactor, name: (kind) => uniqueName(client, name, kind) };
     let timer;
     try {
       const detail = await Promise.race([
         impl(ctx),
-        new Promise((_, reject) => { timer = setTimeout(() => reject(new Failed('scenario timed out')), 4 * TIMEOUT_MS); }),
+        new Promise((_, reject) => {
+          const limit = name === 'failover' ? FAILOVER.waitMs + 4 * TIMEOUT_MS : 4 * TIMEOUT_MS;
+          timer = setTimeout(() => reject(new Failed('scenario timed out')), limit);
+        }),
       ]);
       emit({ scenario: name, status: 'pass', detail: `${detail} (${((Date.now() - started) / 1000).toFixed(1)}s)` });
     } catch (err) {
@@ -173,6 +305,7 @@ async function main(client, version, scenarios) {
 }
 
 module.exports = {
-  TIMEOUT_MS, HEADERS, TXN_COMMITTED_1, TXN_ABORTED, TXN_COMMITTED_2,
+  TIMEOUT_MS, HEADERS, TXN_COMMITTED_1, TXN_ABORTED, TXN_COMMITTED_2, FAILOVER,
   Failed, NotApplicable, expect, eq, codecRecord, keysRecord, baseTimestamp, sleep, normalise, checks, main,
+  requireBrokers, Stream,
 };

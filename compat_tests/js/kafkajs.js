@@ -23,22 +23,25 @@ const CODEC = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy
 const DYNAMIC_TOPIC_CONFIG = 1;
 
 const kafka = (ctx) => new Kafka({
-  clientId: 'kafkapy-compat', brokers: [ctx.bootstrap], logLevel: logLevel.NOTHING,
+  clientId: 'kafkapy-compat', brokers: ctx.bootstrap.split(','), logLevel: logLevel.NOTHING,
   connectionTimeout: 5000, requestTimeout: h.TIMEOUT_MS, retry: { retries: 5, initialRetryTime: 100 },
 });
 
 const adapter = {
   codecs: Object.keys(CODEC),
   runOptions: { autoCommit: false },
+  sequentialSends: true,
   createOptions: { waitForLeaders: true, timeout: h.TIMEOUT_MS },
   async admin(ctx) {
     const admin = kafka(ctx).admin();
     await admin.connect();
     return admin;
   },
-  async producer(ctx, { compression = 'none', idempotent = false, transactionalId } = {}) {
+  async producer(ctx, { compression = 'none', idempotent = false, transactionalId, failover = false } = {}) {
     const exactlyOnce = idempotent || Boolean(transactionalId);
-    const p = kafka(ctx).producer({ idempotent: exactlyOnce, transactionalId, maxInFlightRequests: exactlyOnce ? 1 : undefined });
+    // Through a failover, retries that outlast the new leader's election (about 30 s).
+    const retry = failover ? { retries: 30, initialRetryTime: 200, maxRetryTime: 1000 } : undefined;
+    const p = kafka(ctx).producer({ idempotent: exactlyOnce, transactionalId, maxInFlightRequests: exactlyOnce ? 1 : undefined, retry });
     await p.connect();
     return {
       send: (topic, messages) => p.send({ topic, messages, acks: -1, compression: CODEC[compression] }),

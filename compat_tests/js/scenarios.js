@@ -11,7 +11,9 @@ module.exports = function scenarios(a) {
     const topic = ctx.name('t');
     const admin = await a.admin(ctx);
     try {
-      await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }], ...a.createOptions });
+      await admin.createTopics({
+        topics: [{ topic, numPartitions, replicationFactor: ctx.replicationFactor, configEntries }], ...a.createOptions,
+      });
     } finally {
       await admin.disconnect();
     }
@@ -248,8 +250,60 @@ module.exports = function scenarios(a) {
     }
   }
 
+  async function failover(ctx) {
+    const topic = ctx.name('t');
+    const admin = await a.admin(ctx);
+    try {
+      // An admin without DescribeCluster (confluent-js) learns the broker count from
+      // CreateTopics refusing replication factor 3 (INVALID_REPLICATION_FACTOR).
+      if (admin.describeCluster) h.requireBrokers((await admin.describeCluster()).brokers.length);
+      const configEntries = [{ name: 'min.insync.replicas', value: h.FAILOVER.minInsync }];
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: 1, replicationFactor: h.FAILOVER.replication, configEntries }], ...a.createOptions,
+      }).catch((err) => {
+        if (/replication factor/i.test(String(err && err.message))) {
+          throw new h.NotApplicable(`needs ${h.FAILOVER.brokers} brokers for replication factor ${h.FAILOVER.replication}: ${err.message}`);
+        }
+        throw err;
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    const stream = new h.Stream(ctx, topic);
+    const producer = await a.producer(ctx, { idempotent: true, failover: true });
+    // The KafkaJS API consumes through a group: a consumer that rejoins without a
+    // commit starts over from the beginning, which the check allows (offsets read again).
+    const consumer = await a.consumer(ctx, { groupId: ctx.name('g'), fromBeginning: true });
+    try {
+      await a.subscribe(consumer, topic, true);
+      await consumer.run({
+        ...a.runOptions,
+        eachMessage: async ({ message }) => stream.read(message.offset, message.value),
+      });
+      // kafkajs retries each send() on its own, with the sequence numbers current at
+      // the retry: concurrent sends may land out of order across a leader change, so
+      // its sends are chained (sequentialSends); librdkafka queues them in order.
+      const sends = [];
+      let chain = Promise.resolve();
+      await stream.run((value) => {
+        const send = () => producer.send(topic, [{ value, partition: 0 }]).then(
+          ([md]) => stream.delivered(value, md.baseOffset !== undefined ? md.baseOffset : md.offset),
+          (err) => stream.failed(err),
+        );
+        chain = a.sequentialSends ? chain.then(send) : send();
+        sends.push(chain);
+      });
+      await Promise.race([Promise.all(sends), h.sleep(60000)]);
+      await stream.drain();
+    } finally {
+      await producer.disconnect();
+      await consumer.disconnect();
+    }
+    return stream.check();
+  }
+
   const all = {
-    keys, headers, timestamps, large_message: largeMessage, group_commit_resume: groupCommitResume,
+    failover, keys, headers, timestamps, large_message: largeMessage, group_commit_resume: groupCommitResume,
     idempotent_producer: idempotentProducer, transactions, admin, offsets_for_times: offsetsForTimes, seek,
   };
   for (const c of ['none', 'gzip', 'snappy', 'lz4', 'zstd']) all[`codec_${c}`] = codec(c);

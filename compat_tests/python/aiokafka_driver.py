@@ -13,6 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import OffsetAndMetadata
 
 from compat_tests import checks
+from compat_tests import failover as failover_stream
 from compat_tests import scenarios as sc
 from compat_tests.driver import Context, expect, expect_eq, run_driver, scenario_table
 
@@ -42,7 +43,8 @@ async def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str
     topic = ctx.name("t")
     client = await _admin(ctx)
     try:
-        response = await client.create_topics([NewTopic(topic, partitions, 1, topic_configs=config or {})])
+        response = await client.create_topics([NewTopic(topic, partitions, ctx.replication_factor,
+                                                        topic_configs=config or {})])
         errors = [err for _, err, *_ in response.topic_errors if err]
         expect(not errors, f"create_topics errors {errors}")
     finally:
@@ -51,7 +53,9 @@ async def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str
 
 
 async def _produce(ctx: Context, topic: str, records: list[dict], **conf: object) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=ctx.bootstrap, linger_ms=5, **conf)
+    # acks=all, as every family's producer (aiokafka's default is 1): an acknowledged
+    # record is then readable at once on a cluster too (below the high watermark).
+    producer = AIOKafkaProducer(bootstrap_servers=ctx.bootstrap, linger_ms=5, **{"acks": "all", **conf})
     await producer.start()
     try:
         futures = [await producer.send(topic, **record) for record in records]
@@ -288,6 +292,58 @@ async def seek(ctx: Context) -> str:
     finally:
         await consumer.stop()
     return checks.seek(position, (after[0].offset, _text(after[0].value)), beginning[0].offset, absolute[0].offset)
+
+
+async def _failover(ctx: Context) -> str:
+    client = await _admin(ctx)
+    try:
+        failover_stream.require_brokers(len((await client.describe_cluster())["brokers"]))
+        topic = ctx.name("t")
+        new = NewTopic(topic, 1, sc.FAILOVER_REPLICATION, topic_configs={"min.insync.replicas": sc.FAILOVER_MIN_INSYNC})
+        response = await client.create_topics([new])
+        errors = [err for _, err, *_ in response.topic_errors if err]
+        expect(not errors, f"create_topics errors {errors}")
+    finally:
+        await client.close()
+    stream = failover_stream.Stream(ctx, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=ctx.bootstrap, enable_idempotence=True, acks="all", linger_ms=5,
+                                request_timeout_ms=90_000)
+    consumer = await _consumer(ctx, fetch_max_wait_ms=100)
+    futures = []
+
+    async def send(value: str) -> None:
+        future = await producer.send(topic, value=value.encode(), partition=0)
+
+        def done(f: asyncio.Future) -> None:
+            if f.exception() is not None:
+                stream.failed(f.exception())
+            else:
+                stream.delivered(value, f.result().offset)
+
+        future.add_done_callback(done)
+        futures.append(future)
+
+    async def pump(timeout: float) -> None:
+        for batch in (await consumer.getmany(timeout_ms=int(timeout * 1000))).values():
+            for record in batch:
+                stream.read(record.offset, record.value)
+
+    await producer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        await stream.run_async(send, pump)
+        await asyncio.wait(futures, timeout=60)
+        await stream.drain_async(pump)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return stream.check()
+
+
+def failover(ctx: Context) -> str:
+    return asyncio.run(asyncio.wait_for(_failover(ctx), sc.FAILOVER_WAIT_S + 3 * TIMEOUT))
 
 
 SCENARIOS = scenario_table(globals(), codec)

@@ -26,6 +26,7 @@ from confluent_kafka.admin import (
 )
 
 from compat_tests import checks
+from compat_tests import failover as failover_stream
 from compat_tests import scenarios as sc
 from compat_tests.driver import (
     Context,
@@ -48,7 +49,7 @@ def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str] | No
     topic = ctx.name("t")
     client = _admin(ctx)  # kept referenced: destroying the handle fails its futures
     futures = client.create_topics(
-        [NewTopic(topic, partitions, 1, config=config or {})], request_timeout=TIMEOUT
+        [NewTopic(topic, partitions, ctx.replication_factor, config=config or {})], request_timeout=TIMEOUT
     )
     futures[topic].result(timeout=TIMEOUT)
     return topic
@@ -297,6 +298,40 @@ def seek(ctx: Context) -> str:
     return checks.seek(
         position, (after[0].offset(), _text(after[0].value())), beginning[0].offset(), absolute[0].offset()
     )
+
+
+def failover(ctx: Context) -> str:
+    client = _admin(ctx)
+    failover_stream.require_brokers(len(client.list_topics(timeout=TIMEOUT).brokers))
+    topic = ctx.name("t")
+    new = NewTopic(topic, 1, sc.FAILOVER_REPLICATION, config={"min.insync.replicas": sc.FAILOVER_MIN_INSYNC})
+    client.create_topics([new], request_timeout=TIMEOUT)[topic].result(timeout=TIMEOUT)
+    stream = failover_stream.Stream(ctx, topic)
+
+    def on_delivery(err, msg) -> None:
+        if err is not None:
+            stream.failed(err)
+        else:
+            stream.delivered(msg.value(), msg.offset())
+
+    producer = Producer({"bootstrap.servers": ctx.bootstrap, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 5, "message.timeout.ms": 90_000})
+    consumer = _consumer(ctx, **{"fetch.wait.max.ms": 100})
+
+    def pump(timeout: float) -> None:
+        producer.poll(0)
+        msg = consumer.poll(timeout)
+        if msg is not None and msg.error() is None:  # errors while a broker is down are transient
+            stream.read(msg.offset(), msg.value())
+
+    try:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        stream.run(lambda value: producer.produce(topic, value=value, partition=0, on_delivery=on_delivery), pump)
+        expect_eq(producer.flush(60), 0, "records still unanswered 60 s after the last")
+        stream.drain(pump)
+    finally:
+        consumer.close()
+    return stream.check()
 
 
 SCENARIOS = scenario_table(globals(), codec)

@@ -15,6 +15,7 @@ from kafka import (
 from kafka.admin import ConfigResource
 
 from compat_tests import checks
+from compat_tests import failover as failover_stream
 from compat_tests import scenarios as sc
 from compat_tests.driver import Context, expect, expect_eq, run_driver, scenario_table
 
@@ -31,7 +32,7 @@ def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str] | No
     topic = ctx.name("t")
     admin = _admin(ctx)
     try:
-        spec = {"num_partitions": partitions, "replication_factor": 1, "configs": config or {}}
+        spec = {"num_partitions": partitions, "replication_factor": ctx.replication_factor, "configs": config or {}}
         admin.create_topics({topic: spec}, timeout_ms=TIMEOUT_MS, wait_for_metadata=True)
     finally:
         admin.close()
@@ -259,6 +260,44 @@ def seek(ctx: Context) -> str:
     finally:
         consumer.close()
     return checks.seek(position, (after[0].offset, _text(after[0].value)), beginning[0].offset, absolute[0].offset)
+
+
+def failover(ctx: Context) -> str:
+    admin = _admin(ctx)
+    try:
+        failover_stream.require_brokers(len(admin.describe_cluster()["brokers"]))
+        topic = ctx.name("t")
+        spec = {"num_partitions": 1, "replication_factor": sc.FAILOVER_REPLICATION,
+                "configs": {"min.insync.replicas": sc.FAILOVER_MIN_INSYNC}}
+        admin.create_topics({topic: spec}, timeout_ms=TIMEOUT_MS, wait_for_metadata=True)
+    finally:
+        admin.close()
+    stream = failover_stream.Stream(ctx, topic)
+    producer = KafkaProducer(bootstrap_servers=ctx.bootstrap, enable_idempotence=True, acks="all", linger_ms=5,
+                             delivery_timeout_ms=90_000)
+    consumer = _consumer(ctx, fetch_max_wait_ms=100)
+
+    def send(value: str) -> None:
+        future = producer.send(topic, value=value.encode(), partition=0)
+        future.add_callback(lambda metadata: stream.delivered(value, metadata.offset))
+        future.add_errback(stream.failed)
+
+    def pump(timeout: float) -> None:
+        for batch in consumer.poll(timeout_ms=int(timeout * 1000)).values():
+            for record in batch:
+                stream.read(record.offset, record.value)
+
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        stream.run(send, pump)
+        producer.flush(60)
+        stream.drain(pump)
+    finally:
+        producer.close(TIMEOUT)
+        consumer.close()
+    return stream.check()
 
 
 SCENARIOS = scenario_table(globals(), codec)

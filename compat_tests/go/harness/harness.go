@@ -4,6 +4,7 @@
 package harness
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,7 +24,7 @@ const Timeout = 15 * time.Second
 var Names = []string{
 	"codec_none", "codec_gzip", "codec_snappy", "codec_lz4", "codec_zstd",
 	"keys", "headers", "timestamps", "large_message", "group_commit_resume",
-	"idempotent_producer", "transactions", "admin", "offsets_for_times", "seek",
+	"idempotent_producer", "transactions", "admin", "offsets_for_times", "seek", "failover",
 }
 
 // Headers is the header list of the headers scenario, in order.
@@ -45,12 +47,17 @@ type Rec struct {
 	CreateTime bool
 }
 
-// Ctx carries the broker address and makes unique names.
+// Ctx carries the broker address and the replication factor of created topics
+// (-1: the broker's default), and makes unique names.
 type Ctx struct {
-	Bootstrap string
-	Client    string
-	Scenario  string
+	Bootstrap         string
+	Client            string
+	Scenario          string
+	ReplicationFactor int16
 }
+
+// Brokers is the bootstrap list (HOST:PORT,HOST:PORT...) as a slice.
+func (c Ctx) Brokers() []string { return strings.Split(c.Bootstrap, ",") }
 
 // Name returns a topic/group/transactional id unique to this scenario run.
 func (c Ctx) Name(kind string) string {
@@ -63,8 +70,13 @@ type Scenario func(ctx Ctx) (string, error)
 
 type failure string
 
+type notApplicable string
+
 // Fail ends the scenario as failed.
 func Fail(format string, args ...any) { panic(failure(fmt.Sprintf(format, args...))) }
+
+// NotApplicable ends the scenario as n/a: it cannot run here, for the reason given.
+func NotApplicable(format string, args ...any) { panic(notApplicable(fmt.Sprintf(format, args...))) }
 
 // Expect fails the scenario unless cond holds.
 func Expect(cond bool, format string, args ...any) {
@@ -274,7 +286,7 @@ func Random(n int) []byte {
 	return b
 }
 
-func emit(v map[string]string) {
+func emit(v any) {
 	line, _ := json.Marshal(v)
 	fmt.Println(string(line))
 }
@@ -284,6 +296,7 @@ func emit(v map[string]string) {
 func Main(client, version string, impls map[string]Scenario, notApplicable map[string]string) {
 	bootstrap := flag.String("bootstrap", "", "HOST:PORT of the broker")
 	wanted := flag.String("scenarios", "all", "comma-separated scenarios, or all")
+	rf := flag.Int("replication-factor", 1, "of the topics scenarios create; -1 for the broker default")
 	flag.Parse()
 	if *bootstrap == "" {
 		fmt.Fprintln(os.Stderr, "--bootstrap is required")
@@ -304,7 +317,7 @@ func Main(client, version string, impls map[string]Scenario, notApplicable map[s
 			emit(map[string]string{"scenario": name, "status": "n/a", "detail": reason})
 			continue
 		}
-		emit(run(Ctx{*bootstrap, client, name}, impl))
+		emit(run(Ctx{*bootstrap, client, name, int16(*rf)}, impl))
 	}
 }
 
@@ -312,6 +325,10 @@ func run(ctx Ctx, impl Scenario) (result map[string]string) {
 	started := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
+			if reason, ok := r.(notApplicable); ok {
+				result = map[string]string{"scenario": ctx.Scenario, "status": "n/a", "detail": string(reason)}
+				return
+			}
 			msg, ok := r.(failure)
 			if !ok {
 				msg = failure(fmt.Sprintf("panic: %v", r))
@@ -326,3 +343,255 @@ func run(ctx Ctx, impl Scenario) (result map[string]string) {
 	took := time.Since(started).Seconds()
 	return map[string]string{"scenario": ctx.Scenario, "status": "pass", "detail": fmt.Sprintf("%s (%.1fs)", detail, took)}
 }
+
+// The failover scenario (compat_tests/scenarios.py): its data, the fault request to
+// the harness and the stream's bookkeeping, as compat_tests/failover.py keeps them.
+const (
+	FailoverBrokers     = 3
+	FailoverReplication = 3
+	FailoverMinInsync   = "2"
+	FailoverPeriod      = 10 * time.Millisecond
+	FailoverBefore      = 20
+	FailoverAfter       = 50
+	FailoverWait        = 120 * time.Second
+)
+
+// RequireBrokers makes the scenario n/a unless replication factor 3 fits the cluster.
+func RequireBrokers(count int) {
+	if count < FailoverBrokers {
+		NotApplicable("needs %d brokers for replication factor %d; the cluster has %d", FailoverBrokers, FailoverReplication, count)
+	}
+}
+
+// FaultRequest is a request for a fault printed to the harness; its answer is read
+// from stdin in the background (see compat_tests/driver.py).
+type FaultRequest struct {
+	answers chan map[string]any
+	answer  map[string]any
+}
+
+// RequestFault prints the "await" line for the partition and starts reading the answer.
+func RequestFault(ctx Ctx, topic string, partition int32) *FaultRequest {
+	emit(map[string]any{"await": "fault", "scenario": ctx.Scenario, "topic": topic, "partition": partition})
+	f := &FaultRequest{answers: make(chan map[string]any, 1)}
+	go func() {
+		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		answer := map[string]any{}
+		if err := json.Unmarshal([]byte(line), &answer); err != nil {
+			answer = map[string]any{"fault": "none", "reason": "no answer from the harness: " + strings.TrimSpace(line)}
+		}
+		f.answers <- answer
+	}()
+	return f
+}
+
+// Answered reports whether the harness answered.
+func (f *FaultRequest) Answered() bool {
+	if f.answer != nil {
+		return true
+	}
+	select {
+	case f.answer = <-f.answers:
+		return true
+	default:
+		return false
+	}
+}
+
+// Result is the harness's account of the fault; the scenario is n/a if it made none.
+func (f *FaultRequest) Result() string {
+	if f.answer["fault"] != "done" {
+		NotApplicable("%v", f.answer["reason"])
+	}
+	detail, _ := f.answer["detail"].(string)
+	return detail
+}
+
+// Stream paces the failover stream and keeps what was acknowledged and read; its
+// report methods may be called from client goroutines.
+type Stream struct {
+	ctx       Ctx
+	topic     string
+	mu        sync.Mutex
+	acked     map[int64]int64
+	failures  []string
+	consumed  [][2]int64 // offset, seq
+	seen      map[int64]bool
+	sent      int64
+	afterFrom int64
+	fault     string
+	request   *FaultRequest
+	started   time.Time
+	nextAt    time.Time
+}
+
+// NewStream starts the bookkeeping of a stream on topic partition 0.
+func NewStream(ctx Ctx, topic string) *Stream {
+	now := time.Now()
+	return &Stream{ctx: ctx, topic: topic, acked: map[int64]int64{}, seen: map[int64]bool{}, afterFrom: -1, started: now, nextAt: now}
+}
+
+// FailoverValue is the value of record seq.
+func FailoverValue(seq int64) string { return fmt.Sprintf("fo-%d", seq) }
+
+func seqOf(value string) int64 {
+	var seq int64
+	fmt.Sscanf(strings.TrimPrefix(value, "fo-"), "%d", &seq)
+	return seq
+}
+
+// Delivered records an acknowledgement (offset -1 when the client reports none).
+func (s *Stream) Delivered(value string, offset int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acked[seqOf(value)] = offset
+}
+
+// Failed records a delivery error.
+func (s *Stream) Failed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, err.Error())
+}
+
+// Read records a consumed record.
+func (s *Stream) Read(offset int64, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := seqOf(value)
+	s.consumed = append(s.consumed, [2]int64{offset, seq})
+	s.seen[seq] = true
+}
+
+func (s *Stream) ackedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.acked)
+}
+
+// Run sends the stream with send, letting pump serve the clients between records,
+// until FailoverAfter records were sent after the harness answered.
+func (s *Stream) Run(send func(value string), pump func(time.Duration)) {
+	for {
+		if s.afterFrom >= 0 {
+			if s.sent >= s.afterFrom+FailoverAfter {
+				return
+			}
+		} else if s.request == nil {
+			Expect(time.Since(s.started) < Timeout, "only %d records acknowledged in %v before the fault; errors: %v", s.ackedCount(), Timeout, s.failures)
+			if s.ackedCount() >= FailoverBefore {
+				s.request = RequestFault(s.ctx, s.topic, 0)
+			}
+		} else if s.request.Answered() {
+			s.fault = s.request.Result()
+			s.afterFrom = s.sent
+		} else {
+			Expect(time.Since(s.started) < FailoverWait, "the harness did not answer the fault request")
+		}
+		if !time.Now().Before(s.nextAt) {
+			send(FailoverValue(s.sent))
+			s.sent++
+			s.nextAt = s.nextAt.Add(FailoverPeriod)
+		}
+		wait := time.Until(s.nextAt)
+		if wait > 5*time.Millisecond {
+			wait = 5 * time.Millisecond
+		}
+		pump(wait)
+	}
+}
+
+// Drain reads with pump until the last acknowledged record arrived (at most Timeout).
+func (s *Stream) Drain(pump func(time.Duration)) {
+	deadline := time.Now().Add(Timeout)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		last := int64(-1)
+		for seq := range s.acked {
+			if seq > last {
+				last = seq
+			}
+		}
+		done := s.seen[last]
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		pump(200 * time.Millisecond)
+	}
+}
+
+// Check applies compat_tests/checks.py's failover checks: the log as the consumer
+// read it (by offset; an offset read again must hold the same record) holds every
+// acknowledged record once, at its acknowledged offset, in the order sent.
+func (s *Stream) Check() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byOffset := map[int64]int64{}
+	var conflicts []string
+	for _, r := range s.consumed {
+		if seq, ok := byOffset[r[0]]; ok && seq != r[1] {
+			conflicts = append(conflicts, fmt.Sprintf("%d: fo-%d then fo-%d", r[0], seq, r[1]))
+		} else if !ok {
+			byOffset[r[0]] = r[1]
+		}
+	}
+	Expect(len(conflicts) == 0, "different records read at the same offset: %v", conflicts[:min(5, len(conflicts))])
+	var offsets []int64
+	for o := range byOffset {
+		offsets = append(offsets, o)
+	}
+	sort.Slice(offsets, func(a, b int) bool { return offsets[a] < offsets[b] })
+	at := map[int64]int64{}
+	var duplicated []int64
+	var reordered [][2]int64
+	previous := int64(-1)
+	for _, o := range offsets {
+		seq := byOffset[o]
+		if _, ok := at[seq]; ok {
+			duplicated = append(duplicated, seq)
+		}
+		at[seq] = o
+		if seq < previous {
+			reordered = append(reordered, [2]int64{previous, seq})
+		}
+		previous = seq
+	}
+	Expect(len(duplicated) == 0, "records in the log more than once: %v", first(duplicated, 10))
+	Expect(len(reordered) == 0, "records out of order in the log (seq, then seq): %v", reordered[:min(5, len(reordered))])
+	var seqs []int64
+	for seq := range s.acked {
+		seqs = append(seqs, seq)
+	}
+	sort.Slice(seqs, func(a, b int) bool { return seqs[a] < seqs[b] })
+	var lost []int64
+	var moved []string
+	for _, seq := range seqs {
+		offset, ok := at[seq]
+		if !ok {
+			lost = append(lost, seq)
+		} else if s.acked[seq] >= 0 && s.acked[seq] != offset {
+			moved = append(moved, fmt.Sprintf("%d acked at %d, consumed at %d", seq, s.acked[seq], offset))
+		}
+	}
+	Expect(len(lost) == 0, "%d of %d acknowledged records never consumed: %v", len(lost), len(s.acked), first(lost, 10))
+	Expect(len(moved) == 0, "acknowledged at one offset, consumed at another: %v", moved[:min(5, len(moved))])
+	late := 0
+	for seq := s.afterFrom; seq < s.sent; seq++ {
+		if _, ok := s.acked[seq]; !ok {
+			late++
+		}
+	}
+	Expect(late == 0, "%d of the %d records sent after the fault not acknowledged; errors: %v", late, s.sent-s.afterFrom, s.failures[:min(3, len(s.failures))])
+	detail := fmt.Sprintf("%d acknowledged records (%d after the fault", len(s.acked), s.sent-s.afterFrom)
+	if n := s.sent - int64(len(s.acked)); n > 0 {
+		detail += fmt.Sprintf(", %d unacknowledged during it", n)
+	}
+	detail += ") consumed exactly once, in order"
+	if n := len(s.consumed) - len(byOffset); n > 0 {
+		detail += fmt.Sprintf(" (%d reads of an offset read before)", n)
+	}
+	return detail + "; " + s.fault
+}
+
+func first(xs []int64, n int) []int64 { return xs[:min(n, len(xs))] }

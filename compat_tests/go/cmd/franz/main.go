@@ -20,7 +20,7 @@ func timeout() (context.Context, context.CancelFunc) {
 }
 
 func client(ctx h.Ctx, opts ...kgo.Opt) *kgo.Client {
-	base := []kgo.Opt{kgo.SeedBrokers(ctx.Bootstrap), kgo.ProducerLinger(5 * time.Millisecond),
+	base := []kgo.Opt{kgo.SeedBrokers(ctx.Brokers()...), kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.RequestTimeoutOverhead(5 * time.Second)}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	h.Must(err, "new client")
@@ -33,7 +33,7 @@ func createTopic(ctx h.Ctx, partitions int32, configs map[string]*string) string
 	defer cl.Close()
 	c, cancel := timeout()
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(c, partitions, 1, configs, topic)
+	resp, err := kadm.NewClient(cl).CreateTopic(c, partitions, ctx.ReplicationFactor, configs, topic)
 	h.Must(err, "create topic")
 	h.Must(resp.Err, "create topic")
 	return topic
@@ -350,6 +350,52 @@ func seek(ctx h.Ctx) (string, error) {
 	return h.CheckSeek(-1, after[0], beginning[0].Offset, absolute[0].Offset), nil
 }
 
+func failover(ctx h.Ctx) (string, error) {
+	topic := ctx.Name("t")
+	func() {
+		cl := client(ctx)
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		c, cancel := timeout()
+		defer cancel()
+		brokers, err := adm.BrokerMetadata(c)
+		h.Must(err, "broker metadata")
+		h.RequireBrokers(len(brokers.Brokers))
+		minInsync := h.FailoverMinInsync
+		resp, err := adm.CreateTopic(c, 1, h.FailoverReplication, map[string]*string{"min.insync.replicas": &minInsync}, topic)
+		h.Must(err, "create topic")
+		h.Must(resp.Err, "create topic")
+	}()
+	stream := h.NewStream(ctx, topic)
+	// kgo producers are idempotent unless told otherwise.
+	producer := client(ctx, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(90*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	defer producer.Close()
+	consumer := client(ctx, fromStart(topic, 1), kgo.FetchMaxWait(100*time.Millisecond))
+	defer consumer.Close()
+	send := func(v string) {
+		producer.Produce(context.Background(), &kgo.Record{Topic: topic, Partition: 0, Value: []byte(v)},
+			func(r *kgo.Record, err error) {
+				if err != nil {
+					stream.Failed(err)
+				} else {
+					stream.Delivered(string(r.Value), r.Offset)
+				}
+			})
+	}
+	pump := func(d time.Duration) {
+		c, cancel := context.WithTimeout(context.Background(), max(d, time.Millisecond))
+		defer cancel()
+		consumer.PollFetches(c).EachRecord(func(r *kgo.Record) { stream.Read(r.Offset, string(r.Value)) })
+	}
+	stream.Run(send, pump)
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h.Must(producer.Flush(c), "flush")
+	stream.Drain(pump)
+	return stream.Check(), nil
+}
+
 func version() string {
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, dep := range info.Deps {
@@ -378,5 +424,6 @@ func main() {
 		"admin":               admin,
 		"offsets_for_times":   offsetsForTimes,
 		"seek":                seek,
+		"failover":            failover,
 	}, nil)
 }

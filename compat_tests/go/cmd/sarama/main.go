@@ -23,6 +23,8 @@ func config() *sarama.Config {
 	cfg.Net.ReadTimeout = h.Timeout
 	cfg.Net.WriteTimeout = h.Timeout
 	cfg.Producer.Return.Successes = true
+	// acks=all, as every family's producer: an acknowledged record is readable on a cluster too.
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
@@ -31,7 +33,7 @@ func config() *sarama.Config {
 }
 
 func admin(ctx h.Ctx) sarama.ClusterAdmin {
-	adm, err := sarama.NewClusterAdmin([]string{ctx.Bootstrap}, config())
+	adm, err := sarama.NewClusterAdmin(ctx.Brokers(), config())
 	h.Must(err, "new cluster admin")
 	return adm
 }
@@ -40,7 +42,7 @@ func createTopic(ctx h.Ctx, partitions int32, configs map[string]*string) string
 	topic := ctx.Name("t")
 	adm := admin(ctx)
 	defer adm.Close()
-	h.Must(adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false), "create topic")
+	h.Must(adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: ctx.ReplicationFactor, ConfigEntries: configs}, false), "create topic")
 	return topic
 }
 
@@ -49,7 +51,7 @@ func produce(ctx h.Ctx, msgs []*sarama.ProducerMessage, tune func(*sarama.Config
 	if tune != nil {
 		tune(cfg)
 	}
-	producer, err := sarama.NewSyncProducer([]string{ctx.Bootstrap}, cfg)
+	producer, err := sarama.NewSyncProducer(ctx.Brokers(), cfg)
 	h.Must(err, "new producer")
 	defer producer.Close()
 	h.Must(producer.SendMessages(msgs), "produce")
@@ -92,7 +94,7 @@ func consume(ctx h.Ctx, topic string, count int, partitions int32, tune func(*sa
 	if tune != nil {
 		tune(cfg)
 	}
-	consumer, err := sarama.NewConsumer([]string{ctx.Bootstrap}, cfg)
+	consumer, err := sarama.NewConsumer(ctx.Brokers(), cfg)
 	h.Must(err, "new consumer")
 	defer consumer.Close()
 	merged := make(chan *sarama.ConsumerMessage, 64)
@@ -209,7 +211,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 }
 
 func runGroup(ctx h.Ctx, group, topic string, want int, commitAt int64) []int64 {
-	cg, err := sarama.NewConsumerGroup([]string{ctx.Bootstrap}, group, config())
+	cg, err := sarama.NewConsumerGroup(ctx.Brokers(), group, config())
 	h.Must(err, "new consumer group")
 	handler := &groupHandler{want: want, commitAt: commitAt, done: make(chan struct{})}
 	c, cancel := context.WithCancel(context.Background())
@@ -273,7 +275,7 @@ func transactions(ctx h.Ctx) (string, error) {
 	cfg := config()
 	idempotent(cfg)
 	cfg.Producer.Transaction.ID = ctx.Name("txn")
-	producer, err := sarama.NewSyncProducer([]string{ctx.Bootstrap}, cfg)
+	producer, err := sarama.NewSyncProducer(ctx.Brokers(), cfg)
 	h.Must(err, "new transactional producer")
 	for i, values := range [][]string{h.TxnCommitted1, h.TxnAborted, h.TxnCommitted2} {
 		h.Must(producer.BeginTxn(), "begin transaction")
@@ -347,7 +349,7 @@ func offsetsForTimes(ctx h.Ctx) (string, error) {
 		msgs = append(msgs, m)
 	}
 	produce(ctx, msgs, nil)
-	client, err := sarama.NewClient([]string{ctx.Bootstrap}, config())
+	client, err := sarama.NewClient(ctx.Brokers(), config())
 	h.Must(err, "new client")
 	defer client.Close()
 	queries, want := h.OffsetsQueries(base)
@@ -368,7 +370,7 @@ func seek(ctx h.Ctx) (string, error) {
 		msgs = append(msgs, value(topic, fmt.Sprintf("s%d", i)))
 	}
 	produce(ctx, msgs, nil)
-	consumer, err := sarama.NewConsumer([]string{ctx.Bootstrap}, config())
+	consumer, err := sarama.NewConsumer(ctx.Brokers(), config())
 	h.Must(err, "new consumer")
 	defer consumer.Close()
 	// sarama seeks by starting a partition consumer at an offset; OffsetNewest is
@@ -391,6 +393,81 @@ func seek(ctx h.Ctx) (string, error) {
 	h.Must(pc.Close(), "close partition consumer")
 	h.Expect(len(beginning) == 1 && len(absolute) == 1, "nothing read after a seek")
 	return h.CheckSeek(-1, after[0], beginning[0].Offset, absolute[0].Offset), nil
+}
+
+func failover(ctx h.Ctx) (string, error) {
+	topic := ctx.Name("t")
+	func() {
+		cl, err := sarama.NewClient(ctx.Brokers(), config())
+		h.Must(err, "new client")
+		defer cl.Close()
+		h.RequireBrokers(len(cl.Brokers()))
+		adm, err := sarama.NewClusterAdminFromClient(cl)
+		h.Must(err, "new cluster admin")
+		minInsync := h.FailoverMinInsync
+		detail := &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: h.FailoverReplication,
+			ConfigEntries: map[string]*string{"min.insync.replicas": &minInsync}}
+		h.Must(adm.CreateTopic(topic, detail, false), "create topic")
+	}()
+	stream := h.NewStream(ctx, topic)
+	cfg := config()
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Net.MaxOpenRequests = 1 // sarama's condition for idempotence
+	cfg.Producer.Retry.Max = 100
+	cfg.Producer.Retry.Backoff = 200 * time.Millisecond
+	producer, err := sarama.NewAsyncProducer(ctx.Brokers(), cfg)
+	h.Must(err, "new producer")
+	var pending sync.WaitGroup
+	go func() {
+		for m := range producer.Successes() {
+			stream.Delivered(string(m.Value.(sarama.StringEncoder)), m.Offset)
+			pending.Done()
+		}
+	}()
+	go func() {
+		for e := range producer.Errors() {
+			stream.Failed(e.Err)
+			pending.Done()
+		}
+	}()
+	ccfg := config()
+	ccfg.Consumer.MaxWaitTime = 100 * time.Millisecond
+	consumer, err := sarama.NewConsumer(ctx.Brokers(), ccfg)
+	h.Must(err, "new consumer")
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	h.Must(err, "consume partition")
+	defer pc.AsyncClose()
+	send := func(v string) {
+		pending.Add(1)
+		producer.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(v)}
+	}
+	pump := func(d time.Duration) {
+		timer := time.NewTimer(max(d, time.Millisecond))
+		defer timer.Stop()
+		for {
+			select {
+			case m := <-pc.Messages():
+				stream.Read(m.Offset, string(m.Value))
+			case <-timer.C:
+				return
+			}
+		}
+	}
+	stream.Run(send, pump)
+	flushed := make(chan struct{})
+	go func() { pending.Wait(); close(flushed) }()
+	select {
+	case <-flushed:
+	case <-time.After(60 * time.Second):
+		h.Fail("records still unanswered 60 s after the last")
+	}
+	producer.AsyncClose()
+	stream.Drain(pump)
+	return stream.Check(), nil
 }
 
 func version() string {
@@ -421,5 +498,6 @@ func main() {
 		"admin":               adminScenario,
 		"offsets_for_times":   offsetsForTimes,
 		"seek":                seek,
+		"failover":            failover,
 	}, nil)
 }

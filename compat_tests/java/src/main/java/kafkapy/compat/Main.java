@@ -1,12 +1,17 @@
 package kafkapy.compat;
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,7 +20,11 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
@@ -63,12 +72,19 @@ public final class Main {
     }
   }
 
+  /** The scenario cannot run here (the message says why): an n/a cell, not a failure. */
+  static final class NotApplicable extends RuntimeException {
+    NotApplicable(String message) {
+      super(message);
+    }
+  }
+
   interface Scenario {
     String run(Ctx ctx) throws Exception;
   }
 
-  /** Broker address and unique names for one scenario run. */
-  record Ctx(String bootstrap, String scenario) {
+  /** Broker address, replication factor of created topics and unique names for one scenario run. */
+  record Ctx(String bootstrap, String scenario, short replicationFactor) {
     String name(String kind) {
       return "compat-java-" + scenario + "-" + kind + "-" + UUID.randomUUID().toString().substring(0, 8);
     }
@@ -125,7 +141,7 @@ public final class Main {
   static String createTopic(Ctx ctx, int partitions, Map<String, String> configs) throws Exception {
     String topic = ctx.name("t");
     try (Admin admin = admin(ctx)) {
-      admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1).configs(configs))).all().get();
+      admin.createTopics(List.of(new NewTopic(topic, partitions, ctx.replicationFactor()).configs(configs))).all().get();
     }
     return topic;
   }
@@ -464,6 +480,175 @@ public final class Main {
     return "end, beginning, absolute";
   }
 
+  /**
+   * Asks the harness for a fault on a partition (an "await" line, see compat_tests/driver.py) and
+   * reads its one-line answer from stdin on a daemon thread, so the scenario keeps producing.
+   */
+  static final class FaultRequest {
+    private final CompletableFuture<String> answer = new CompletableFuture<>();
+
+    FaultRequest(Ctx ctx, String topic, int partition) {
+      System.out.println("{\"await\": \"fault\", \"scenario\": " + json(ctx.scenario()) + ", \"topic\": " + json(topic)
+          + ", \"partition\": " + partition + "}");
+      System.out.flush();
+      Thread reader = new Thread(() -> {
+        try {
+          String line = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+          answer.complete(line == null ? "" : line);
+        } catch (IOException e) {
+          answer.complete("");
+        }
+      }, "fault-answer");
+      reader.setDaemon(true);
+      reader.start();
+    }
+
+    boolean answered() {
+      return answer.isDone();
+    }
+
+    /** The harness's account of the fault; NotApplicable if it could not make one. */
+    String result() {
+      String line = answer.getNow("");
+      Matcher done = Pattern.compile("\"fault\":\\s*\"done\"").matcher(line);
+      if (!done.find()) {
+        Matcher why = Pattern.compile("\"reason\":\\s*\"((?:[^\"\\\\]|\\\\.)*)\"").matcher(line);
+        throw new NotApplicable(why.find() ? why.group(1).replace("\\\"", "\"") : "the harness made no fault: " + line);
+      }
+      Matcher detail = Pattern.compile("\"detail\":\\s*\"((?:[^\"\\\\]|\\\\.)*)\"").matcher(line);
+      return detail.find() ? detail.group(1).replace("\\\"", "\"") : "";
+    }
+  }
+
+  static final int FAILOVER_BROKERS = 3;
+  static final short FAILOVER_REPLICATION = 3;
+  static final int FAILOVER_PERIOD_MS = 10;
+  static final int FAILOVER_BEFORE = 20;
+  static final int FAILOVER_AFTER = 50;
+  static final Duration FAILOVER_WAIT = Duration.ofSeconds(120);
+
+  static long failoverSeq(String value) {
+    return Long.parseLong(value.substring("fo-".length()));
+  }
+
+  static String failover(Ctx ctx) throws Exception {
+    String topic = ctx.name("t");
+    try (Admin admin = admin(ctx)) {
+      int brokers = admin.describeCluster().nodes().get().size();
+      if (brokers < FAILOVER_BROKERS) {
+        throw new NotApplicable("needs " + FAILOVER_BROKERS + " brokers for replication factor " + FAILOVER_REPLICATION
+            + "; the cluster has " + brokers);
+      }
+      admin.createTopics(List.of(new NewTopic(topic, 1, FAILOVER_REPLICATION).configs(Map.of("min.insync.replicas", "2"))))
+          .all().get();
+    }
+    Map<Long, Long> acked = new ConcurrentHashMap<>();
+    List<String> failures = Collections.synchronizedList(new ArrayList<>());
+    List<Object[]> consumed = new ArrayList<>();
+    Set<Long> seen = new HashSet<>();
+    TopicPartition tp = new TopicPartition(topic, 0);
+    long sent = 0;
+    long afterFrom = -1;
+    String fault = null;
+    Map<String, Object> producerConf = Map.of(
+        ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+        ProducerConfig.ACKS_CONFIG, "all",
+        ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 90_000);
+    try (KafkaProducer<byte[], byte[]> p = producer(ctx, producerConf);
+        KafkaConsumer<byte[], byte[]> c = consumer(ctx, null, Map.of(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100))) {
+      c.assign(List.of(tp));
+      c.seekToBeginning(List.of(tp));
+      FaultRequest request = null;
+      long started = System.nanoTime();
+      long nextAt = started;
+      while (afterFrom < 0 || sent < afterFrom + FAILOVER_AFTER) {
+        long now = System.nanoTime();
+        if (request == null) {
+          expect(now - started < TIMEOUT.toNanos(),
+              "only " + acked.size() + " records acknowledged before the fault; errors: " + failures);
+          if (acked.size() >= FAILOVER_BEFORE) request = new FaultRequest(ctx, topic, 0);
+        } else if (afterFrom < 0 && request.answered()) {
+          fault = request.result();
+          afterFrom = sent;
+        } else if (afterFrom < 0) {
+          expect(now - started < FAILOVER_WAIT.toNanos(), "the harness did not answer the fault request");
+        }
+        if (now >= nextAt) {
+          final long seq = sent;
+          p.send(record(topic, null, "fo-" + seq), (metadata, error) -> {
+            if (error != null) failures.add(error.toString());
+            else acked.put(seq, metadata.offset());
+          });
+          sent++;
+          nextAt += FAILOVER_PERIOD_MS * 1_000_000L;
+        }
+        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(5))) {
+          consumed.add(new Object[] {r.offset(), text(r.value())});
+          seen.add(failoverSeq(text(r.value())));
+        }
+      }
+      p.flush();
+      long last = acked.keySet().stream().mapToLong(Long::longValue).max().orElse(-1);
+      long deadline = System.nanoTime() + TIMEOUT.toNanos();
+      while (!seen.contains(last) && System.nanoTime() < deadline) {
+        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+          consumed.add(new Object[] {r.offset(), text(r.value())});
+          seen.add(failoverSeq(text(r.value())));
+        }
+      }
+    }
+    return checkFailover(acked, sent, afterFrom, consumed, failures, fault);
+  }
+
+  /**
+   * The failover checks of compat_tests/checks.py, for the same stream: the log as the consumer
+   * read it (by offset; an offset read again must hold the same record) holds every acknowledged
+   * record once, at its acknowledged offset, in the order sent.
+   */
+  static String checkFailover(
+      Map<Long, Long> acked, long sent, long afterFrom, List<Object[]> consumed, List<String> failures, String fault) {
+    TreeMap<Long, String> byOffset = new TreeMap<>();
+    List<String> conflicts = new ArrayList<>();
+    for (Object[] r : consumed) {
+      String before = byOffset.putIfAbsent((Long) r[0], (String) r[1]);
+      if (before != null && !before.equals(r[1])) conflicts.add(r[0] + ": " + before + " then " + r[1]);
+    }
+    expect(conflicts.isEmpty(), "different records read at the same offset: " + conflicts.subList(0, Math.min(5, conflicts.size())));
+    Map<Long, Long> at = new HashMap<>();
+    List<Long> duplicated = new ArrayList<>();
+    List<String> reordered = new ArrayList<>();
+    long previous = -1;
+    for (Map.Entry<Long, String> e : byOffset.entrySet()) {
+      long seq = failoverSeq(e.getValue());
+      if (at.put(seq, e.getKey()) != null) duplicated.add(seq);
+      if (seq < previous) reordered.add(previous + " then " + seq);
+      previous = seq;
+    }
+    expect(duplicated.isEmpty(), "records in the log more than once: " + duplicated);
+    expect(reordered.isEmpty(), "records out of order in the log: " + reordered);
+    List<Long> lost = new ArrayList<>();
+    List<String> moved = new ArrayList<>();
+    for (Map.Entry<Long, Long> e : new TreeMap<>(acked).entrySet()) {
+      Long offset = at.get(e.getKey());
+      if (offset == null) lost.add(e.getKey());
+      else if (e.getValue() >= 0 && !offset.equals(e.getValue())) {
+        moved.add(e.getKey() + " acked at " + e.getValue() + ", consumed at " + offset);
+      }
+    }
+    expect(lost.isEmpty(), lost.size() + " of " + acked.size() + " acknowledged records never consumed: "
+        + lost.subList(0, Math.min(10, lost.size())));
+    expect(moved.isEmpty(), "acknowledged at one offset, consumed at another: " + moved.subList(0, Math.min(5, moved.size())));
+    long late = 0;
+    for (long s = afterFrom; s < sent; s++) if (!acked.containsKey(s)) late++;
+    expect(late == 0, late + " of the " + (sent - afterFrom) + " records sent after the fault not acknowledged; errors: "
+        + failures.subList(0, Math.min(3, failures.size())));
+    long unacked = sent - acked.size();
+    long reread = consumed.size() - byOffset.size();
+    return acked.size() + " acknowledged records (" + (sent - afterFrom) + " after the fault"
+        + (unacked > 0 ? ", " + unacked + " unacknowledged during it" : "") + ") consumed exactly once, in order"
+        + (reread > 0 ? " (" + reread + " reads of an offset read before)" : "") + "; " + fault;
+  }
+
   // ---------------------------------------------------------------- runner
 
   static Map<String, Scenario> scenarios() {
@@ -479,6 +664,7 @@ public final class Main {
     all.put("admin", Main::adminScenario);
     all.put("offsets_for_times", Main::offsetsForTimes);
     all.put("seek", Main::seek);
+    all.put("failover", Main::failover);
     return all;
   }
 
@@ -507,12 +693,14 @@ public final class Main {
   public static void main(String[] args) {
     String bootstrap = null;
     String wanted = "all";
+    short replicationFactor = 1;
     for (int i = 0; i < args.length - 1; i++) {
       if (args[i].equals("--bootstrap")) bootstrap = args[i + 1];
       if (args[i].equals("--scenarios")) wanted = args[i + 1];
+      if (args[i].equals("--replication-factor")) replicationFactor = Short.parseShort(args[i + 1]);
     }
     if (bootstrap == null) {
-      System.err.println("usage: Main --bootstrap HOST:PORT [--scenarios a,b|all]");
+      System.err.println("usage: Main --bootstrap HOST:PORT [--scenarios a,b|all] [--replication-factor N]");
       System.exit(2);
     }
     Map<String, Scenario> all = scenarios();
@@ -526,8 +714,10 @@ public final class Main {
       }
       long started = System.nanoTime();
       try {
-        String detail = s.run(new Ctx(bootstrap, name));
+        String detail = s.run(new Ctx(bootstrap, name, replicationFactor));
         emit(name, "pass", String.format("%s (%.1fs)", detail, (System.nanoTime() - started) / 1e9));
+      } catch (NotApplicable e) {
+        emit(name, "n/a", e.getMessage());
       } catch (Failed e) {
         emit(name, "fail", e.getMessage());
       } catch (Exception e) {
