@@ -261,8 +261,9 @@ module.exports = function scenarios(a) {
       await admin.createTopics({
         topics: [{ topic, numPartitions: 1, replicationFactor: h.FAILOVER.replication, configEntries }], ...a.createOptions,
       }).catch((err) => {
-        if (/replication factor/i.test(String(err && err.message))) {
-          throw new h.NotApplicable(`needs ${h.FAILOVER.brokers} brokers for replication factor ${h.FAILOVER.replication}: ${err.message}`);
+        const refused = [err, ...((err && err.errors) || [])].find((e) => e && e.type === 'ERR_INVALID_REPLICATION_FACTOR');
+        if (refused) {
+          throw new h.NotApplicable(`needs ${h.FAILOVER.brokers} brokers for replication factor ${h.FAILOVER.replication}: ${refused.message}`);
         }
         throw err;
       });
