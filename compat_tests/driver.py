@@ -23,7 +23,9 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 from compat_tests.scenarios import CODECS, SCENARIO_NAMES
 
@@ -46,6 +48,21 @@ def expect_eq(actual: Any, expected: Any, what: str) -> None:
     """Fail the scenario unless ``actual == expected``, showing both."""
     if actual != expected:
         raise Failed(f"{what}: got {_short(actual)}, expected {_short(expected)}")
+
+
+def eventually(look: Callable[[], T], timeout: float = 15.0) -> T:
+    """``look()`` once it returns without raising, retried for up to ``timeout`` seconds,
+    then once more letting its error end the scenario. A broker of a cluster learns a
+    metadata change (a new topic, an altered config) a moment after the controller
+    acknowledged it, and admin clients may ask any broker: Kafka promises no
+    read-your-writes across brokers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return look()
+        except Exception:  # noqa: BLE001 - retried until the deadline, then raised below
+            time.sleep(0.1)
+    return look()
 
 
 def _short(value: Any, limit: int = 300) -> str:

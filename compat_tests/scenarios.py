@@ -30,7 +30,9 @@ SCENARIOS: dict[str, str] = {
     "transactions": "txn 1 (3 records) committed, txn 2 (3) aborted, txn 3 (2)"
     " committed; read_committed sees txn 1+3 at offsets 0-2, 8-9; read_uncommitted sees all 8",
     "admin": "create a topic (3 partitions, retention.ms=123456789), describe it and its"
-    " configs, alter retention.ms to 987654321, see the change, delete it, see it gone",
+    " configs, alter retention.ms to 987654321, see the change, delete it, see it gone; each"
+    " look is repeated until it holds, for at most 15 s: on a cluster a broker learns a change"
+    " a moment after the controller acknowledged it, and clients ask any broker",
     "offsets_for_times": "records at t, t+1000, t+2000: lookup(t-1)=0, lookup(t+500)=1,"
     " lookup(t+2000)=2, lookup(t+2001)=end (none)",
     "seek": "5 records; seek to end = position 5, a record produced then is read at 5;"

@@ -165,6 +165,23 @@ function requestFault(ctx, topic, partition = 0) {
   });
 }
 
+/**
+ * Runs look until it resolves, for at most TIMEOUT_MS, then once more letting its error end the
+ * scenario: a broker of a cluster learns a metadata change (a new topic, an altered config) a
+ * moment after the controller acknowledged it, and admin clients may ask any broker.
+ */
+async function eventually(look) {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    try {
+      return await look();
+    } catch (err) {
+      await sleep(100);
+    }
+  }
+  return look();
+}
+
 const seqOf = (value) => Number(value.toString().slice('fo-'.length));
 
 /** Paces the failover stream and keeps what was acknowledged and read. */
@@ -307,5 +324,5 @@ async function main(client, version, scenarios) {
 module.exports = {
   TIMEOUT_MS, HEADERS, TXN_COMMITTED_1, TXN_ABORTED, TXN_COMMITTED_2, FAILOVER,
   Failed, NotApplicable, expect, eq, codecRecord, keysRecord, baseTimestamp, sleep, normalise, checks, main,
-  requireBrokers, Stream,
+  requireBrokers, Stream, eventually,
 };

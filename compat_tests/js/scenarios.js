@@ -159,13 +159,15 @@ module.exports = function scenarios(a) {
     const topic = await createTopic(ctx, 3, [{ name: 'retention.ms', value: '123456789' }]);
     const client = await a.admin(ctx);
     try {
-      const meta = await client.fetchTopicMetadata({ topics: [topic] });
-      const topics = Array.isArray(meta) ? meta : meta.topics;
-      h.eq(topics[0].partitions.length, 3, 'partitions');
+      await h.eventually(async () => {
+        const meta = await client.fetchTopicMetadata({ topics: [topic] });
+        const topics = Array.isArray(meta) ? meta : meta.topics;
+        h.eq(topics[0].partitions.length, 3, 'partitions');
+      });
       if (a.configs) {
-        h.eq(await a.configs.describe(client, topic), ['123456789', 1], '[retention.ms, source]');
+        await h.eventually(async () => h.eq(await a.configs.describe(client, topic), ['123456789', 1], '[retention.ms, source]'));
         await a.configs.alter(client, topic, '987654321');
-        h.eq((await a.configs.describe(client, topic))[0], '987654321', 'retention.ms after alter');
+        await h.eventually(async () => h.eq((await a.configs.describe(client, topic))[0], '987654321', 'retention.ms after alter'));
       }
       await client.deleteTopics({ topics: [topic], timeout: h.TIMEOUT_MS });
       const deadline = Date.now() + h.TIMEOUT_MS;

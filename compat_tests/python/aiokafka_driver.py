@@ -33,6 +33,17 @@ def sync(coro_fn):
     return run
 
 
+async def _eventually(look, timeout: float = TIMEOUT):
+    """``driver.eventually`` for a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return await look()
+        except Exception:  # noqa: BLE001 - retried until the deadline, then raised below
+            await asyncio.sleep(0.1)
+    return await look()
+
+
 async def _admin(ctx: Context) -> AIOKafkaAdminClient:
     client = AIOKafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=TIMEOUT_MS)
     await client.start()
@@ -228,8 +239,11 @@ async def admin(ctx: Context) -> str:
     topic = await _create_topic(ctx, sc.ADMIN_PARTITIONS, {"retention.ms": sc.ADMIN_RETENTION})
     client = await _admin(ctx)
     try:
-        (described,) = await client.describe_topics([topic])
-        expect_eq(len(described["partitions"]), sc.ADMIN_PARTITIONS, "partitions")
+        async def partitions() -> None:
+            (described,) = await client.describe_topics([topic])
+            expect_eq(len(described["partitions"]), sc.ADMIN_PARTITIONS, "partitions")
+
+        await _eventually(partitions)
 
         async def retention() -> tuple[str, int]:
             (response,) = await client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})])
@@ -239,12 +253,18 @@ async def admin(ctx: Context) -> str:
             entry = entries["retention.ms"]
             return entry["config_value"], entry.get("config_source")
 
-        expect_eq(await retention(), (sc.ADMIN_RETENTION, DYNAMIC_TOPIC_CONFIG), "retention.ms (value, source)")
+        async def created() -> None:
+            expect_eq(await retention(), (sc.ADMIN_RETENTION, DYNAMIC_TOPIC_CONFIG), "retention.ms (value, source)")
+
+        await _eventually(created)
         resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": sc.ADMIN_RETENTION_NEW})
         for response in await client.alter_configs([resource]):
             errors = [r for r in response.to_object()["resources"] if r["error_code"]]
             expect(not errors, f"alter_configs errors {errors}")
-        expect_eq((await retention())[0], sc.ADMIN_RETENTION_NEW, "retention.ms after alter")
+        async def altered() -> None:
+            expect_eq((await retention())[0], sc.ADMIN_RETENTION_NEW, "retention.ms after alter")
+
+        await _eventually(altered)
         await client.delete_topics([topic])
         deadline = time.monotonic() + TIMEOUT
         while topic in await client.list_topics():

@@ -31,6 +31,7 @@ from compat_tests import scenarios as sc
 from compat_tests.driver import (
     Context,
     Failed,
+    eventually,
     expect,
     expect_eq,
     run_driver,
@@ -217,17 +218,24 @@ def transactions(ctx: Context) -> str:
 def admin(ctx: Context) -> str:
     client = _admin(ctx)
     topic = _create_topic(ctx, sc.ADMIN_PARTITIONS, {"retention.ms": sc.ADMIN_RETENTION})
-    described = client.describe_topics(TopicCollection([topic]), request_timeout=TIMEOUT)
-    expect_eq(len(described[topic].result(timeout=TIMEOUT).partitions), sc.ADMIN_PARTITIONS, "partitions")
+
+    def partitions() -> None:
+        described = client.describe_topics(TopicCollection([topic]), request_timeout=TIMEOUT)
+        expect_eq(len(described[topic].result(timeout=TIMEOUT).partitions), sc.ADMIN_PARTITIONS, "partitions")
+
+    eventually(partitions)
 
     def retention() -> ConfigEntry:
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
         configs = client.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(timeout=TIMEOUT)
         return configs["retention.ms"]
 
-    entry = retention()
-    expect_eq(entry.value, sc.ADMIN_RETENTION, "retention.ms")
-    expect_eq(entry.source, ConfigSource.DYNAMIC_TOPIC_CONFIG.value, "retention.ms source")
+    def created() -> None:
+        entry = retention()
+        expect_eq(entry.value, sc.ADMIN_RETENTION, "retention.ms")
+        expect_eq(entry.source, ConfigSource.DYNAMIC_TOPIC_CONFIG.value, "retention.ms source")
+
+    eventually(created)
     change = ConfigResource(
         ConfigResource.Type.TOPIC,
         topic,
@@ -237,7 +245,7 @@ def admin(ctx: Context) -> str:
     )
     for future in client.incremental_alter_configs([change]).values():
         future.result(timeout=TIMEOUT)
-    expect_eq(retention().value, sc.ADMIN_RETENTION_NEW, "retention.ms after alter")
+    eventually(lambda: expect_eq(retention().value, sc.ADMIN_RETENTION_NEW, "retention.ms after alter"))
     client.delete_topics([topic], request_timeout=TIMEOUT)[topic].result(timeout=TIMEOUT)
     deadline = time.monotonic() + TIMEOUT
     while topic in client.list_topics(timeout=TIMEOUT).topics:

@@ -17,7 +17,7 @@ from kafka.admin import ConfigResource
 from compat_tests import checks
 from compat_tests import failover as failover_stream
 from compat_tests import scenarios as sc
-from compat_tests.driver import Context, expect, expect_eq, run_driver, scenario_table
+from compat_tests.driver import Context, eventually, expect, expect_eq, run_driver, scenario_table
 
 CLIENT = "kafka-python"
 TIMEOUT = 15.0
@@ -203,18 +203,25 @@ def admin(ctx: Context) -> str:
     topic = _create_topic(ctx, sc.ADMIN_PARTITIONS, {"retention.ms": sc.ADMIN_RETENTION})
     client = _admin(ctx)
     try:
-        (described,) = client.describe_topics([topic])
-        expect_eq(len(described["partitions"]), sc.ADMIN_PARTITIONS, "partitions")
+        def partitions() -> None:
+            (described,) = client.describe_topics([topic])
+            expect_eq(len(described["partitions"]), sc.ADMIN_PARTITIONS, "partitions")
+
+        eventually(partitions)
 
         def retention() -> dict:
             answer = client.describe_configs([ConfigResource("TOPIC", topic, ["retention.ms"])])
             return answer["topic"][topic]["retention.ms"]
 
-        entry = retention()
-        expect_eq((entry["value"], entry["config_source"]), (sc.ADMIN_RETENTION, "DYNAMIC_TOPIC_CONFIG"), "retention.ms")
+        def created() -> None:
+            entry = retention()
+            expect_eq((entry["value"], entry["config_source"]), (sc.ADMIN_RETENTION, "DYNAMIC_TOPIC_CONFIG"),
+                      "retention.ms")
+
+        eventually(created)
         result = client.alter_configs([ConfigResource("TOPIC", topic, {"retention.ms": sc.ADMIN_RETENTION_NEW})])
         expect_eq(result, {"topic": {topic: "OK"}}, "alter_configs result")
-        expect_eq(retention()["value"], sc.ADMIN_RETENTION_NEW, "retention.ms after alter")
+        eventually(lambda: expect_eq(retention()["value"], sc.ADMIN_RETENTION_NEW, "retention.ms after alter"))
         client.delete_topics([topic], timeout_ms=TIMEOUT_MS)
         deadline = time.monotonic() + TIMEOUT
         while topic in client.list_topics():

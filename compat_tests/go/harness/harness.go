@@ -122,6 +122,34 @@ func deref(v any) any {
 	return v
 }
 
+// Eventually runs look until it passes, for at most Timeout, then once more letting
+// its failure end the scenario: a broker of a cluster learns a metadata change (a
+// new topic, an altered config) a moment after the controller acknowledged it, and
+// admin clients may ask any broker.
+func Eventually(look func()) {
+	deadline := time.Now().Add(Timeout)
+	for time.Now().Before(deadline) {
+		if passes(look) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	look()
+}
+
+func passes(look func()) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, failed := r.(failure); !failed {
+				panic(r)
+			}
+			ok = false
+		}
+	}()
+	look()
+	return true
+}
+
 // Str returns a pointer to s (keys are optional).
 func Str(s string) *string { return &s }
 

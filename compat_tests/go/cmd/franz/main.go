@@ -246,9 +246,11 @@ func admin(ctx h.Ctx) (string, error) {
 	adm := kadm.NewClient(cl)
 	c, cancel := timeout()
 	defer cancel()
-	topics, err := adm.ListTopics(c, topic)
-	h.Must(err, "describe topic")
-	h.Eq(len(topics[topic].Partitions), 3, "partitions")
+	h.Eventually(func() {
+		topics, err := adm.ListTopics(c, topic)
+		h.Must(err, "describe topic")
+		h.Eq(len(topics[topic].Partitions), 3, "partitions")
+	})
 	retention := func() (string, kmsg.ConfigSource) {
 		rcs, err := adm.DescribeTopicConfigs(c, topic)
 		h.Must(err, "describe configs")
@@ -263,15 +265,19 @@ func admin(ctx h.Ctx) (string, error) {
 		h.Fail("retention.ms not described")
 		return "", 0
 	}
-	v, source := retention()
-	h.Eq([]any{v, source}, []any{"123456789", kmsg.ConfigSourceDynamicTopicConfig}, "retention.ms (value, source)")
+	h.Eventually(func() {
+		v, source := retention()
+		h.Eq([]any{v, source}, []any{"123456789", kmsg.ConfigSourceDynamicTopicConfig}, "retention.ms (value, source)")
+	})
 	altered, err := adm.AlterTopicConfigs(c, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: h.Str("987654321")}}, topic)
 	h.Must(err, "alter configs")
 	for _, a := range altered {
 		h.Must(a.Err, "alter configs")
 	}
-	v, _ = retention()
-	h.Eq(v, "987654321", "retention.ms after alter")
+	h.Eventually(func() {
+		v, _ := retention()
+		h.Eq(v, "987654321", "retention.ms after alter")
+	})
 	deleted, err := adm.DeleteTopics(c, topic)
 	h.Must(err, "delete topic")
 	h.Must(deleted.Error(), "delete topic")

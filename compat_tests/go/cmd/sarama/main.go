@@ -303,10 +303,13 @@ func adminScenario(ctx h.Ctx) (string, error) {
 	topic := createTopic(ctx, 3, map[string]*string{"retention.ms": h.Str("123456789")})
 	adm := admin(ctx)
 	defer adm.Close()
-	meta, err := adm.DescribeTopics([]string{topic})
-	h.Must(err, "describe topics")
-	h.Eq(len(meta), 1, "topics described")
-	h.Eq(len(meta[0].Partitions), 3, "partitions")
+	h.Eventually(func() {
+		meta, err := adm.DescribeTopics([]string{topic})
+		h.Must(err, "describe topics")
+		h.Eq(len(meta), 1, "topics described")
+		h.Expect(meta[0].Err == sarama.ErrNoError, "describe topics: %v", meta[0].Err)
+		h.Eq(len(meta[0].Partitions), 3, "partitions")
+	})
 	retention := func() (string, sarama.ConfigSource) {
 		entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms"}})
 		h.Must(err, "describe configs")
@@ -318,13 +321,17 @@ func adminScenario(ctx h.Ctx) (string, error) {
 		h.Fail("retention.ms not described")
 		return "", 0
 	}
-	v, source := retention()
-	h.Eq([]any{v, source}, []any{"123456789", sarama.SourceTopic}, "retention.ms (value, source)")
+	h.Eventually(func() {
+		v, source := retention()
+		h.Eq([]any{v, source}, []any{"123456789", sarama.SourceTopic}, "retention.ms (value, source)")
+	})
 	h.Must(adm.IncrementalAlterConfig(sarama.TopicResource, topic, map[string]sarama.IncrementalAlterConfigsEntry{
 		"retention.ms": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: h.Str("987654321")},
 	}, false), "incremental alter configs")
-	v, _ = retention()
-	h.Eq(v, "987654321", "retention.ms after alter")
+	h.Eventually(func() {
+		v, _ := retention()
+		h.Eq(v, "987654321", "retention.ms after alter")
+	})
 	h.Must(adm.DeleteTopic(topic), "delete topic")
 	deadline := time.Now().Add(h.Timeout)
 	for {

@@ -106,6 +106,28 @@ public final class Main {
     return Arrays.asList(items);
   }
 
+  interface Look {
+    void run() throws Exception;
+  }
+
+  /**
+   * Runs {@code look} until it passes, for at most TIMEOUT, then once more letting its failure end
+   * the scenario: a broker of a cluster learns a metadata change (a new topic, an altered config) a
+   * moment after the controller acknowledged it, and admin clients may ask any broker.
+   */
+  static void eventually(Look look) throws Exception {
+    long deadline = System.nanoTime() + TIMEOUT.toNanos();
+    while (System.nanoTime() < deadline) {
+      try {
+        look.run();
+        return;
+      } catch (Exception e) {
+        Thread.sleep(100);
+      }
+    }
+    look.run();
+  }
+
   // ---------------------------------------------------------------- data
 
   static byte[] bytes(String s) {
@@ -411,19 +433,25 @@ public final class Main {
   static String adminScenario(Ctx ctx) throws Exception {
     String topic = createTopic(ctx, 3, Map.of("retention.ms", "123456789"));
     try (Admin admin = admin(ctx)) {
-      int partitions = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
-      eq(partitions, 3, "partitions");
+      eventually(() -> {
+        int partitions = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
+        eq(partitions, 3, "partitions");
+      });
       ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-      ConfigEntry entry = admin.describeConfigs(List.of(resource)).all().get().get(resource).get("retention.ms");
-      eq(entry.value(), "123456789", "retention.ms");
-      eq(entry.source(), ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, "retention.ms source");
+      eventually(() -> {
+        ConfigEntry entry = admin.describeConfigs(List.of(resource)).all().get().get(resource).get("retention.ms");
+        eq(entry.value(), "123456789", "retention.ms");
+        eq(entry.source(), ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, "retention.ms source");
+      });
       Map<ConfigResource, Collection<AlterConfigOp>> change =
           Map.of(
               resource,
               List.of(new AlterConfigOp(new ConfigEntry("retention.ms", "987654321"), AlterConfigOp.OpType.SET)));
       admin.incrementalAlterConfigs(change).all().get();
-      entry = admin.describeConfigs(List.of(resource)).all().get().get(resource).get("retention.ms");
-      eq(entry.value(), "987654321", "retention.ms after alter");
+      eventually(() -> {
+        ConfigEntry entry = admin.describeConfigs(List.of(resource)).all().get().get(resource).get("retention.ms");
+        eq(entry.value(), "987654321", "retention.ms after alter");
+      });
       admin.deleteTopics(List.of(topic)).all().get();
       long deadline = System.nanoTime() + TIMEOUT.toNanos();
       while (admin.listTopics().names().get().contains(topic)) {
