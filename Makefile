@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test compat bench install gen
+.PHONY: run test compat compat-cluster bench install gen
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: install
 compat: install
 	bash compat_tests/install.sh $(PY)
 	$(PY) -m compat_tests.matrix --start-kafkapy --require-installed --client-timeout 150
+
+# The matrix on a 3-node kafkapy cluster (replication factor 3, the failover scenario
+# killing its partition's leader) for the Java client and librdkafka: about a minute.
+# Every family: drop --clients (about 4 minutes).
+compat-cluster: install
+	bash compat_tests/install.sh $(PY)
+	$(PY) -m compat_tests.matrix --start-kafkapy-cluster --clients java,confluent-kafka --require-installed --client-timeout 240
 
 # Regenerate kafkapy/wire/messages from the JSON message schemas.
 gen: install
