@@ -173,6 +173,8 @@ class GroupCoordinator:
         #: producer id -> ids of the groups holding its staged offsets
         self._txn_groups: dict[int, set[str]] = {}
         self._txn_epochs: dict[int, int] = {}
+        #: group id -> (offsets partition, next offset) of its last write nobody waited for
+        self._unreplicated: dict[str, tuple[int, int]] = {}
         self.timer = DeadlineTimer()
         self.internal_topics = InternalTopics(core)
         #: The KIP-848 protocol, on the groups of this coordinator.
@@ -375,9 +377,21 @@ class GroupCoordinator:
         self._append_in_background(group.group_id, [group_metadata_record(group)])
 
     def _append_in_background(self, group_id: str, records: Sequence[KeyValue]) -> None:
-        error, _ = self._append(self.partition_for(group_id), records)
+        p = self.partition_for(group_id)
+        error, next_offset = self._append(p, records)
         if error != ErrorCode.NONE:
             log.warning("Failed to write records of group %s: %s", group_id, error.name)
+        else:
+            self._unreplicated[group_id] = (p, next_offset)
+
+    async def wait_written(self, group_id: str) -> None:
+        """Wait until what a request just wrote for ``group_id`` in the background is
+        replicated: Kafka 4's coordinator answers a write (a LeaveGroup emptying the
+        group) once its records are committed, so a new coordinator after a failover
+        knows of it."""
+        written = self._unreplicated.pop(group_id, None)
+        if written is not None:
+            await self._await_replicated(*written)
 
     def _classic(self, group_id: str) -> ClassicGroup | None:
         """The classic group ``group_id``, or None (absent, or a consumer group)."""

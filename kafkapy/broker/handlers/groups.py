@@ -121,12 +121,15 @@ def handle_heartbeat(ctx: RequestContext, request: HeartbeatRequest) -> Heartbea
 
 
 @handles(ApiKey.LEAVE_GROUP, versions=(0, 5))
-def handle_leave_group(ctx: RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse:
+async def handle_leave_group(ctx: RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse:
+    groups = ctx.broker.groups
     if ctx.version < 3:
-        error, results = ctx.broker.groups.leave_group(request.group_id, [(request.member_id, None)])
+        error, results = groups.leave_group(request.group_id, [(request.member_id, None)])
+        await groups.wait_written(request.group_id)
         return LeaveGroupResponse(error_code=error if error != ErrorCode.NONE else results[0])
     members = [(m.member_id, m.group_instance_id) for m in request.members]
-    error, results = ctx.broker.groups.leave_group(request.group_id, members)
+    error, results = groups.leave_group(request.group_id, members)
+    await groups.wait_written(request.group_id)
     if error != ErrorCode.NONE:
         return LeaveGroupResponse(error_code=error)
     return LeaveGroupResponse(members=[
