@@ -4,9 +4,12 @@ The broker under test is chosen by environment:
 - KAFKAPY_COMPAT_BOOTSTRAP=HOST:PORT: a broker that is already running;
 - KAFKAPY_COMPAT_REFERENCE=1: Apache Kafka 4.x started from Maven Central jars;
 - KAFKAPY_COMPAT=1 (and kafkapy.cli importable): a kafkapy broker subprocess started
-  with KAFKAPY_BROKER_COMMAND (default: compat_tests.brokers.DEFAULT_KAFKAPY_COMMAND).
+  with KAFKAPY_BROKER_COMMAND (default: compat_tests.brokers.DEFAULT_KAFKAPY_COMMAND);
+- KAFKAPY_COMPAT_CLUSTER=kafkapy|reference: a 3-node cluster (compat_tests/clusters.py),
+  topics of replication factor 3, and the failover scenario killing its partition's leader.
 Otherwise the module is skipped. Each client family's driver runs once, all scenarios
-in one process (three families at a time) before the first test; the tests report the cells.
+in one process (three families at a time; on a cluster the failover scenario afterwards,
+one family at a time) before the first test; the tests report the cells.
 A client that is not installed skips its tests (compat_tests/install.sh installs all).
 """
 
@@ -14,16 +17,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from compat_tests import brokers
-from compat_tests.clients import CLIENTS, Client, ClientRun, run_client
+from compat_tests import brokers, clusters
+from compat_tests.clients import CLIENTS, Client, ClientRun
+from compat_tests.matrix import Target, run_matrix
 from compat_tests.scenarios import SCENARIO_NAMES
+
+CLUSTER_KINDS = ("kafkapy", "reference")
 
 
 def _broker_choice() -> str | None:
+    if os.environ.get("KAFKAPY_COMPAT_CLUSTER") in CLUSTER_KINDS:
+        return "cluster"
     if os.environ.get("KAFKAPY_COMPAT_BOOTSTRAP"):
         return "bootstrap"
     if os.environ.get("KAFKAPY_COMPAT_REFERENCE") == "1":
@@ -39,31 +46,35 @@ CHOICE = _broker_choice()
 if CHOICE is None:
     pytest.skip(
         "compatibility matrix not requested: set KAFKAPY_COMPAT=1 (kafkapy broker), "
-        "KAFKAPY_COMPAT_REFERENCE=1 (Apache Kafka) or KAFKAPY_COMPAT_BOOTSTRAP=HOST:PORT",
+        "KAFKAPY_COMPAT_REFERENCE=1 (Apache Kafka), KAFKAPY_COMPAT_CLUSTER=kafkapy|reference "
+        "(3 nodes) or KAFKAPY_COMPAT_BOOTSTRAP=HOST:PORT",
         allow_module_level=True,
     )
 
 
 @pytest.fixture(scope="module")
-def compat_bootstrap() -> Iterator[str]:
-    """Address of the broker under test, started for this module when needed."""
+def compat_target() -> Iterator[Target]:
+    """The broker or cluster under test, started for this module when needed."""
     if CHOICE == "bootstrap":
-        yield os.environ["KAFKAPY_COMPAT_BOOTSTRAP"]
+        yield Target(os.environ["KAFKAPY_COMPAT_BOOTSTRAP"])
+        return
+    if CHOICE == "cluster":
+        with clusters.start_cluster(os.environ["KAFKAPY_COMPAT_CLUSTER"]) as cluster:
+            yield Target(cluster.bootstrap_servers, clusters.CLUSTER_REPLICATION_FACTOR, clusters.Failover(cluster))
         return
     if CHOICE == "reference":
         broker = brokers.start_reference()
     else:
         broker = brokers.start_command(os.environ.get("KAFKAPY_BROKER_COMMAND", brokers.DEFAULT_KAFKAPY_COMMAND))
     with broker:
-        yield broker.bootstrap
+        yield Target(broker.bootstrap)
 
 
 @pytest.fixture(scope="module")
-def client_runs(compat_bootstrap: str) -> dict[str, ClientRun]:
+def client_runs(compat_target: Target) -> dict[str, ClientRun]:
     """Every client family's driver, run once, three at a time, before the first cell is read."""
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        runs = pool.map(lambda c: run_client(c, compat_bootstrap, SCENARIO_NAMES, timeout=180), CLIENTS)
-        return {run.client: run for run in runs}
+    runs = run_matrix(compat_target, CLIENTS, SCENARIO_NAMES, jobs=3, timeout=240)
+    return {run.client: run for run in runs}
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_NAMES)
