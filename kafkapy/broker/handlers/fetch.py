@@ -431,7 +431,7 @@ def _available(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, 
             if state is not None and state.last_sent_high_watermark < partition.log.high_watermark:
                 return max_bytes
         info = partition.log.read(w.request.fetch_offset, w.request.partition_max_bytes,
-                                  isolation=_isolation(isolation, False), min_one_message=True)
+                                  isolation=_isolation(isolation, replica_id >= 0), min_one_message=True)
         if info.error_code != ErrorCode.NONE:
             return max_bytes
         total += info.size
