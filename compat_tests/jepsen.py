@@ -12,9 +12,11 @@ keeps (leader epoch, high watermark).
 
 Faults (:func:`run_cycles`), in turn: SIGKILL the leader of a partition then restart
 it; cut the leader off from the other nodes (quorum and replication) then heal; pause
-the leader (SIGSTOP) then resume it. Each fault holds until another node leads the
-partition, then a little longer under load; each cycle ends once every partition's
-ISR is whole again.
+the leader (SIGSTOP) then resume it; cut the leader from one follower only, both still
+reaching the third node (a bridge: the follower leaves the ISR, or the leader is fenced
+when that follower is the active controller), then heal. Each fault holds until another
+node leads the partition (the follower left the ISR), then a little longer under load;
+each cycle ends once every partition's ISR is whole again.
 
 Checks (:func:`check`), after healing everything, draining the producers and reading
 every partition to its high watermark with a fresh read_committed consumer:
@@ -59,7 +61,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, IsolationLevel, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from compat_tests.reference_cluster import FaultCluster, ReferenceCluster
+from compat_tests.reference_cluster import FaultCluster, ReferenceCluster, partition_state_at
 from kafkapy.config import BrokerConfig, log_config_name
 
 #: Timeouts both clusters of a comparison run with: a node is fenced 3 s after its
@@ -79,7 +81,7 @@ TOPIC_SETTINGS: Mapping[str, str] = {log_config_name("min_insync_replicas"): "2"
                                      log_config_name("unclean_leader_election_enable"): "false"}
 
 _VALUE = re.compile(rb"^p(\d+)\.(\d+)-(\d+)$")
-FAULTS = ("kill", "isolate", "pause")
+FAULTS = ("kill", "isolate", "pause", "bridge")
 
 
 # --- what the clients saw ------------------------------------------------------------------
@@ -288,7 +290,8 @@ def wait_healthy(cluster: FaultCluster, topic: str, partitions: int, timeout_s: 
 def run_cycles(cluster: FaultCluster, workload: Workload, cycles: int, *, load_s: float = 2.0,
                failover_timeout_s: float = 30.0, log: Callable[[str], None] = lambda line: None) -> None:
     """Apply ``cycles`` faults in turn (:data:`FAULTS`), each to the leader of one
-    partition, with ``load_s`` of load before it and after the failover."""
+    partition, with ``load_s`` of load before it and after the failover (or, for a
+    bridge, after the follower left the ISR)."""
     h = workload.history
     topic = workload.topic
     for cycle in range(cycles):
@@ -296,21 +299,45 @@ def run_cycles(cluster: FaultCluster, workload: Workload, cycles: int, *, load_s
         # every kind of fault comes to every partition's leader in turn
         partition = (cycle + cycle // len(FAULTS)) % workload.partitions
         time.sleep(load_s)
-        leader = cluster.leader_of(topic, partition)
+        state = cluster.partition_state(topic, partition)
+        leader = state.leader
         if leader < 0:
             h.notes.append(f"cycle {cycle}: partition {partition} had no leader; skipped")
             continue
         started = time.monotonic()
-        {"kill": cluster.kill_node, "isolate": cluster.isolate_node, "pause": cluster.pause_node}[kind](leader)
-        moved = _until(lambda: cluster.leader_of(topic, partition) not in (leader, -1), failover_timeout_s)
-        failover = time.monotonic() - started
-        if moved:
-            h.failovers.append(failover)
-        time.sleep(load_s)
-        {"kill": cluster.restart_node, "isolate": cluster.rejoin_node, "pause": cluster.resume_node}[kind](leader)
+        if kind == "bridge":
+            follower, bridge = [r for r in state.replicas if r != leader][:2]
+            cluster.isolate_node(leader, from_nodes=[follower])
+
+            def settled() -> bool:
+                # The bridge node reaches both sides and the active controller, wherever
+                # it is: a node on one side of the cut may answer from stale metadata.
+                now = partition_state_at(cluster.nodes[bridge].bootstrap_servers, topic, partition)
+                return follower not in now.isr or now.leader not in (leader, -1)
+
+            moved = _until(settled, failover_timeout_s)
+            if moved:
+                try:
+                    now = partition_state_at(cluster.nodes[bridge].bootstrap_servers, topic, partition)
+                    outcome = f"node {now.leader} leads" if now.leader != leader else f"ISR {now.isr}"
+                except OSError:
+                    outcome = "settled"
+                what = f"cut from node {follower}: {outcome} in {time.monotonic() - started:.1f} s"
+            else:
+                what = f"cut from node {follower}: still in the ISR under node {leader} after {failover_timeout_s:.0f} s"
+            time.sleep(load_s)
+            cluster.rejoin_node(leader, from_nodes=[follower])
+        else:
+            {"kill": cluster.kill_node, "isolate": cluster.isolate_node, "pause": cluster.pause_node}[kind](leader)
+            moved = _until(lambda: cluster.leader_of(topic, partition) not in (leader, -1), failover_timeout_s)
+            failover = time.monotonic() - started
+            if moved:
+                h.failovers.append(failover)
+            what = f"new leader in {failover:.1f} s" if moved else f"no new leader in {failover_timeout_s:.0f} s"
+            time.sleep(load_s)
+            {"kill": cluster.restart_node, "isolate": cluster.rejoin_node, "pause": cluster.resume_node}[kind](leader)
         healed = wait_healthy(cluster, topic, workload.partitions)
-        line = (f"cycle {cycle}: {kind} node {leader} (leader of {topic}-{partition}): "
-                + (f"new leader in {failover:.1f} s" if moved else f"no new leader in {failover_timeout_s:.0f} s")
+        line = (f"cycle {cycle}: {kind} node {leader} (leader of {topic}-{partition}): {what}"
                 + ("" if healed else "; ISR not whole again in 60 s"))
         h.cycles.append(line)
         log(line)
@@ -586,7 +613,7 @@ def summary(verdicts: Mapping[str, Verdict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", choices=("kafkapy", "kafka", "both"), default="both")
-    parser.add_argument("--cycles", type=int, default=10, help="fault cycles (kill, isolate, pause in turn)")
+    parser.add_argument("--cycles", type=int, default=10, help="fault cycles (kill, isolate, pause, bridge in turn)")
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--producers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=100.0, help="records a second per producer")

@@ -117,6 +117,28 @@ CLUSTER_PROPERTIES: Mapping[str, str] = {
 }
 
 
+def partition_state_at(address: str, topic: str, partition: int = 0, timeout_s: float = 5.0) -> PartitionState:
+    """The partition as the node at ``address`` describes it in Metadata (v12); leader -1
+    while it knows none (or not the partition).
+
+    Raises:
+        OSError: the node did not answer.
+    """
+    from kafkapy.testing.client import KafkaConnection
+    from kafkapy.wire.messages.metadata import MetadataRequest
+
+    request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
+                              allow_auto_topic_creation=False)
+    with KafkaConnection(address, timeout_s=timeout_s) as conn:
+        answer = conn.request(request, 12)
+    for t in answer.topics:
+        for p in t.partitions if t.name == topic else ():
+            if p.partition_index == partition:
+                return PartitionState(p.leader_id if p.leader_id >= 0 else -1, p.leader_epoch,
+                                      list(p.isr_nodes), list(p.replica_nodes))
+    return PartitionState(-1, -1, [], [])
+
+
 class _KafkaForwarders(_Forwarders):
     """kafkapy's forwarders, also knowing a Kafka 4 broker's channel to the controller
     (heartbeats, AlterPartition), whose client id is the bare node id
@@ -388,28 +410,15 @@ class ReferenceCluster:
         Raises:
             ConnectionError: no node answered.
         """
-        from kafkapy.testing.client import KafkaConnection
-        from kafkapy.wire.messages.metadata import MetadataRequest
-
-        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
-                                  allow_auto_topic_creation=False)
         isolated = self._forwarders.isolated
         candidates = sorted((n for n in self.nodes.values() if n.running and not n.paused),
                             key=lambda n: n.node_id in isolated)
         problems = []
         for node in candidates:
             try:
-                with KafkaConnection(node.bootstrap_servers, timeout_s=5) as conn:
-                    answer = conn.request(request, 12)
+                return partition_state_at(node.bootstrap_servers, topic, partition)
             except OSError as exc:
                 problems.append(f"node {node.node_id}: {exc!r}")
-                continue
-            for t in answer.topics:
-                for p in t.partitions if t.name == topic else ():
-                    if p.partition_index == partition:
-                        return PartitionState(p.leader_id if p.leader_id >= 0 else -1, p.leader_epoch,
-                                              list(p.isr_nodes), list(p.replica_nodes))
-            return PartitionState(-1, -1, [], [])
         raise ConnectionError("no node answered Metadata: " + ("; ".join(problems) or "none running"))
 
     def leader_of(self, topic: str, partition: int = 0) -> int:
