@@ -88,7 +88,9 @@ def test_delayed_fetch_still_delivers(kafka_broker, topic):
     fault = kafka_broker.faults.delay("Fetch", ms=300, count=2, topic=topic)
     got = consume(kafka_broker.bootstrap_servers, topic, 1)
     assert [m.value() for m in got] == [b"slow"]
-    assert fault.fired == 2
+    # How many fetches the client sends before the record reaches it depends on timing
+    # (usually two, one when the machine is slow); at least one was held back.
+    assert 1 <= fault.fired <= 2
 
 
 def test_client_survives_a_dropped_connection(kafka_broker, topic):
