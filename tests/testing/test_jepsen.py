@@ -65,6 +65,17 @@ def test_duplicates_and_reordering_in_the_final_log():
     assert verdict.violations == 2
 
 
+def test_duplicates_of_a_producer_whose_delivery_timed_out_are_counted_apart():
+    """librdkafka sends again after an epoch bump what timed out: Kafka duplicates then too."""
+    final = {0: {0: b"p0.0-1", 1: b"p0.0-0", 2: b"p0.0-1", 3: b"p1.0-0"}}
+    h = History()
+    h.failures[b"p0.0-7"] = "_MSG_TIMED_OUT"
+    verdict = check(h, final, {0: 4}, CLEAN)
+    assert (verdict.duplicated, verdict.reordered) == (0, 0)
+    assert (verdict.duplicated_after_timeout, verdict.reordered_after_timeout) == (1, 1)
+    assert verdict.violations == 0
+
+
 def test_a_read_that_the_final_log_does_not_hold_is_a_phantom():
     h = History()
     h.reads[0] = {1: {b"p0.0-1", b"p0.0-7"}, 5: {b"p0.0-8"}}
