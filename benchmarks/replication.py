@@ -26,10 +26,12 @@ both, idempotent (``enable.idempotence``, acks=all). For each cluster:
 The producers run in a child process: the cluster's forwarders (which let the Jepsen
 checker cut a node off) pump the replication traffic in a thread of the benchmark's
 process, for both clusters alike. On a 2-core machine the client, the forwarders and all
-three nodes share the CPUs, which favours the cluster that needs less of them. Both clusters are warmed up by one run of each
-throughput case before anything is measured (Kafka's JIT needs it).
+three nodes share the CPUs, which favours the cluster that needs less of them. Both
+clusters are warmed up by one run of each throughput case before anything is measured
+(Kafka's JIT needs it).
 
-Usage: ``python benchmarks/replication.py [--records 100000] [--repeat 3] [--samples 100] [--failovers 3] [--only kafkapy|kafka]``.
+Usage: ``python benchmarks/replication.py [--records 100000] [--repeat 3] [--samples 100]
+[--failovers 3] [--only kafkapy|kafka]``.
 Prints one table with the kafkapy/Kafka ratios (for throughput >1 means kafkapy is
 faster, for latencies and failover times <1 means kafkapy is faster).
 """

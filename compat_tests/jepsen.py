@@ -343,7 +343,8 @@ def run_cycles(cluster: FaultCluster, workload: Workload, cycles: int, *, load_s
                     outcome = "settled"
                 what = f"cut from node {follower}: {outcome} in {time.monotonic() - started:.1f} s"
             else:
-                what = f"cut from node {follower}: still in the ISR under node {leader} after {failover_timeout_s:.0f} s"
+                what = (f"cut from node {follower}: still in the ISR under node {leader} "
+                        f"after {failover_timeout_s:.0f} s")
             time.sleep(load_s)
             cluster.rejoin_node(leader, from_nodes=[follower])
         else:
@@ -372,7 +373,8 @@ def high_watermarks(bootstrap: str, topic: str, partitions: int) -> dict[int, in
     return {tp.partition: f.result().offset for tp, f in futures.items()}
 
 
-def read_all(bootstrap: str, topic: str, ends: Mapping[int, int], timeout_s: float = 60.0) -> dict[int, dict[int, bytes]]:
+def read_all(bootstrap: str, topic: str, ends: Mapping[int, int],
+             timeout_s: float = 60.0) -> dict[int, dict[int, bytes]]:
     """Every record of each partition below ``ends``, read_committed from offset 0."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"jepsen-final-{os.getpid()}",
                          "enable.auto.commit": False, "isolation.level": "read_committed"})

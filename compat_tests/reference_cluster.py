@@ -315,8 +315,9 @@ class ReferenceCluster:
                                        *(f"{name}://127.0.0.1:{bound[i, name]}" for name in _FORWARDED)]),
                 # Advertised at the forwarders, CONTROLLER too: the Raft leader's endpoint
                 # its followers fetch from comes from there (KIP-853), not the voters list.
-                "advertised.listeners": ",".join([f"{_CLIENT}://127.0.0.1:{client_port}",
-                                                  *(f"{name}://127.0.0.1:{forwarded[i, name]}" for name in _FORWARDED)]),
+                "advertised.listeners": ",".join([
+                    f"{_CLIENT}://127.0.0.1:{client_port}",
+                    *(f"{name}://127.0.0.1:{forwarded[i, name]}" for name in _FORWARDED)]),
                 "log.dirs": os.path.join(directory, "data"),
                 **(config or {}),
             }
@@ -330,8 +331,10 @@ class ReferenceCluster:
             formats.append(subprocess.Popen(
                 [java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", *jvm, "kafka.tools.StorageTool", "format",
                  "-t", self.cluster_id, "-c", props], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-            heap_and_jit = ["-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *([] if full_jit else ["-XX:TieredStopAtLevel=1"])]
-            self.nodes[i] = ReferenceNode(i, directory, client_port, [java(), *heap_and_jit, *jvm, "kafka.Kafka", props])
+            heap_and_jit = ["-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC",
+                            *([] if full_jit else ["-XX:TieredStopAtLevel=1"])]
+            self.nodes[i] = ReferenceNode(i, directory, client_port,
+                                          [java(), *heap_and_jit, *jvm, "kafka.Kafka", props])
         for done in formats:
             _, err = done.communicate(timeout=timeout_s)
             if done.returncode:
