@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from compat_tests.jepsen import _until
 from kafkapy.config import BrokerConfig, log_config_name
 
 #: Settings of every node of a matrix cluster, kafkapy's and Kafka's. The session and
@@ -76,17 +77,6 @@ def start_cluster(kind: str, nodes: int = 3) -> Iterator[Any]:
         cluster.stop()
 
 
-def _until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if predicate():
-                return True
-        except OSError:  # a node that is starting or stopping: ask again
-            pass
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval_s)
 
 
 def under_replicated(cluster: Any) -> list[str]:
