@@ -13,7 +13,7 @@ listeners only through TCP forwarders (``kafkapy.testing.cluster._Forwarders``, 
 ones kafkapy's Cluster uses): the voters list and the advertised REPLICATION endpoint
 are the forwarders' ports. A forwarder learns which node connects from the client id
 of its first request, as Kafka names them (``raft-client-<id>``, ``broker-<id>-fetcher-<n>``,
-``broker-<id>-to-controller-...``), so :meth:`ReferenceCluster.isolate_node` cuts a
+and a Kafka 4 broker's channel to the controller, the bare node id), so :meth:`ReferenceCluster.isolate_node` cuts a
 node off from the others (quorum and replication both) while clients still reach it.
 
 Faults: :meth:`~ReferenceCluster.kill_node` (SIGKILL), :meth:`~ReferenceCluster.restart_node`
@@ -38,20 +38,16 @@ import uuid
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 from compat_tests.brokers import LOG4J2, free_port, java, probe, reference_libs
-import trio
 
 from kafkapy.testing.cluster import (
-    _HEADER,
     CLIENT_LISTENER,
     CONTROLLER_LISTENER,
     REPLICATION_LISTENER,
     PartitionState,
     _Forwarders,
-    _pump,
-    _read_client_id,
 )
 
 
@@ -137,46 +133,6 @@ def partition_state_at(address: str, topic: str, partition: int = 0, timeout_s: 
                 return PartitionState(p.leader_id if p.leader_id >= 0 else -1, p.leader_epoch,
                                       list(p.isr_nodes), list(p.replica_nodes))
     return PartitionState(-1, -1, [], [])
-
-
-class _KafkaForwarders(_Forwarders):
-    """kafkapy's forwarders, also knowing a Kafka 4 broker's channel to the controller
-    (heartbeats, AlterPartition), whose client id is the bare node id
-    (``NodeToControllerChannelManager``); without it an isolated Kafka node would go on
-    heartbeating the active controller. A node's connections to itself (its broker to
-    its own active controller) are never cut."""
-
-    def _cut(self, src: int | None, dst: int) -> bool:
-        return src != dst and super()._cut(src, dst)
-
-    def _forwarder(self, dst: int, target_port: int) -> Any:
-        async def forward(client: trio.SocketStream) -> None:
-            async with client:
-                first = await _read_client_id(client)
-                if first is None:
-                    return
-                src, data = first
-                if src is None:
-                    length = _HEADER.unpack_from(data)[4]
-                    client_id = data[_HEADER.size:_HEADER.size + max(length, 0)]
-                    src = int(client_id) if client_id.isdigit() else None
-                if self._cut(src, dst):
-                    return
-                with trio.CancelScope() as scope:
-                    entry = (src, dst, scope)
-                    self._open.add(entry)
-                    try:
-                        server = await trio.open_tcp_stream("127.0.0.1", target_port)
-                        async with server, trio.open_nursery() as nursery:
-                            await server.send_all(data)
-                            nursery.start_soon(_pump, client, server, nursery.cancel_scope)
-                            nursery.start_soon(_pump, server, client, nursery.cancel_scope)
-                    except (OSError, trio.BrokenResourceError):
-                        pass
-                    finally:
-                        self._open.discard(entry)
-
-        return forward
 
 
 class ReferenceNode:
@@ -296,7 +252,7 @@ class ReferenceCluster:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="kafka-reference-cluster-")
         ids = list(range(1, size + 1))
         bound = {(i, name): free_port() for i in ids for name in _FORWARDED}
-        self._forwarders = _KafkaForwarders(bound)
+        self._forwarders = _Forwarders(bound)
         forwarded = self._forwarders.ports
         voters = ",".join(f"{i}@127.0.0.1:{forwarded[i, _CONTROLLER]}" for i in ids)
         libs = reference_libs()

@@ -182,9 +182,10 @@ class NodeProcess:
 
 #: Client ids of the connections nodes open to each other, as Kafka names them: the
 #: KRaft client (``raft-client-<id>``), the broker's channel to the controller
-#: (``broker-<id>-...``) and a follower's fetcher (``broker-<id>-fetcher-<n>``,
+#: (``broker-<id>-...``; a Kafka 4 broker's ``NodeToControllerChannelManager`` uses the
+#: bare node id) and a follower's fetcher (``broker-<id>-fetcher-<n>``,
 #: ``ReplicaFetcherThread``).
-_PEER_CLIENT_ID = re.compile(r"^(?:raft-client-(\d+)|broker-(\d+)-)")
+_PEER_CLIENT_ID = re.compile(r"^(?:raft-client-(\d+)|broker-(\d+)-|(\d+)$)")
 #: Request header up to the client id's length: size, api key, version, correlation id.
 _HEADER = struct.Struct(">ihhih")
 
@@ -196,7 +197,8 @@ class _Forwarders:
     which node connects from the client id of the connection's first request (Kafka's
     names, :data:`_PEER_CLIENT_ID`); while ``dst`` or that node is isolated, or the
     link between the two is cut, it closes the connection, and cutting closes the
-    open connections it applies to.
+    open connections it applies to. A node's connections to itself (its broker to its
+    own active controller) are never cut.
     """
 
     def __init__(self, targets: Mapping[tuple[int, str], int]) -> None:
@@ -222,8 +224,8 @@ class _Forwarders:
             self._ready.set()
 
     def _cut(self, src: int | None, dst: int) -> bool:
-        return (dst in self.isolated or src in self.isolated
-                or (src is not None and frozenset((src, dst)) in self.cut_links))
+        return src != dst and (dst in self.isolated or src in self.isolated
+                               or (src is not None and frozenset((src, dst)) in self.cut_links))
 
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
@@ -301,7 +303,7 @@ async def _read_client_id(stream: trio.SocketStream) -> tuple[int | None, bytes]
             if length < 0 or len(data) >= _HEADER.size + length:
                 client_id = data[_HEADER.size:_HEADER.size + max(length, 0)].decode(errors="replace")
                 match = _PEER_CLIENT_ID.match(client_id)
-                return (int(match.group(1) or match.group(2)) if match else None), data
+                return (int(next(filter(None, match.groups()))) if match else None), data
         try:
             chunk = await stream.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
