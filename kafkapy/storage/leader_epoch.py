@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections.abc import Callable
 
 from kafkapy.storage.checkpoint import (
     read_leader_epoch_checkpoint,
@@ -33,6 +34,9 @@ class LeaderEpochFileCache:
         self.entries: list[tuple[int, int]] = []
         #: the file misses a change (its rewrite failed)
         self.unflushed = False
+        #: told of a failed rewrite (Kafka's ``CheckpointFileWithFailureHandler``
+        #: reports it to the ``LogDirFailureChannel``)
+        self.on_failure: Callable[[OSError], None] | None = None
         if path is not None:
             self.entries = read_leader_epoch_checkpoint(path) or []
 
@@ -44,6 +48,8 @@ class LeaderEpochFileCache:
                 if not self.unflushed:
                     logger.warning("Could not write %s, it will be written again: %s", self.path, exc)
                 self.unflushed = True
+                if self.on_failure is not None:
+                    self.on_failure(exc)
             else:
                 self.unflushed = False
 

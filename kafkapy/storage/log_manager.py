@@ -27,13 +27,23 @@ start is opened again when the broker next asks for it (from its checkpointed
 offsets, and recovered), and a checkpoint that cannot be written is logged and
 written again next time.
 
+Directory failure (Kafka's ``LogManager.handleLogDirFailure``). Any other I/O error
+(ENOSPC, EIO, EROFS, EFBIG) in a log or a checkpoint of this directory reports it to
+:attr:`LogManager.failure_channel`; the broker's handler then calls
+:meth:`LogManager.handle_log_dir_failure`, which takes every log here offline. From
+then on no log is created here, no checkpoint written and no shutdown marked clean;
+reads are refused by the broker (KAFKA_STORAGE_ERROR). Deleting a partition still
+removes its files, so an operator can free space on a full disk. The directory comes
+back online when the process restarts, as in Kafka. A failure while opening the
+directory at start (``meta.properties`` or a log that cannot be recovered on a full
+disk) takes it offline the same way and start-up goes on.
+
 Not task-safe: called only by the broker's storage owner.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import logging
 import os
@@ -59,6 +69,7 @@ from kafkapy.storage.checkpoint import (
 from kafkapy.storage.cleaner import CleanerStats
 from kafkapy.storage.errors import StorageError
 from kafkapy.storage.local_log import is_delete_dir, log_dir_name, parse_log_dir_name
+from kafkapy.storage.log_dir_failure import OUT_OF_DESCRIPTORS, LogDirFailureChannel, is_directory_failure
 from kafkapy.storage.partition_log import PartitionLog
 from kafkapy.wire.error_codes import ErrorCode
 
@@ -73,8 +84,6 @@ logger = logging.getLogger(__name__)
 #: Descriptors a node needs besides its segments (connections, listeners, the metadata
 #: log, checkpoint and snapshot writes), for the warning at start.
 DESCRIPTOR_HEADROOM = 256
-#: Errors that mean the process or system is out of file descriptors.
-OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,6 +127,37 @@ class LogManager:
         self._pending_dir_deletes: list[tuple[int, str, PartitionLog]] = []
         #: logs on disk that failed to open at start (EMFILE...), opened on demand
         self._unopened: dict[TopicPartition, _Unopened] = {}
+        #: where this directory's I/O errors are reported (Kafka's LogDirFailureChannel)
+        self.failure_channel = LogDirFailureChannel()
+
+    @property
+    def offline(self) -> bool:
+        """Whether this directory failed (and stays offline until the process restarts)."""
+        return self.failure_channel.has_offline_log_dir(self.data_dir)
+
+    def report_failure(self, what: str, exc: OSError) -> None:
+        """An I/O error of ``what`` in this directory: it goes offline unless the error is
+        running out of descriptors."""
+        if self.data_dir is not None and is_directory_failure(exc):
+            self.failure_channel.maybe_add_offline_log_dir(self.data_dir, what, exc)
+
+    def _attach(self, partition_log: PartitionLog) -> PartitionLog:
+        partition_log.on_dir_failure = self.report_failure
+        return partition_log
+
+    def handle_log_dir_failure(self) -> list[TopicPartition]:
+        """Take every log of this failed directory offline (Kafka's
+        ``LogManager.handleLogDirFailure``); returns their partitions.
+
+        Kafka halts the broker here when no log directory is left online ("Shutdown
+        broker because all log dirs ... have failed"). kafkapy does not: issue 13 asks
+        that no I/O error end the process, so the node goes on serving what does not
+        need this directory (metadata, other brokers' partitions, DeleteTopics to free
+        space) and reports the directory offline.
+        """
+        for partition_log in self.logs.values():
+            partition_log.offline = True
+        return [*self.logs, *self._unopened]
 
     # --- opening ---
 
@@ -142,7 +182,12 @@ class LogManager:
         if data_dir is None:
             return manager
         os.makedirs(data_dir, exist_ok=True)
-        manager._check_meta_properties(cluster_id, node_id)
+        try:
+            manager._check_meta_properties(cluster_id, node_id)
+        except OSError as exc:
+            # A full disk at start: the directory goes offline, the node starts anyway.
+            manager.directory_id = manager.directory_id or new_directory_id()
+            manager.report_failure(f"writing {META_PROPERTIES}", exc)
         clean_marker = os.path.join(data_dir, CLEAN_SHUTDOWN_FILE)
         clean_shutdown = os.path.exists(clean_marker)
         recovery_points = read_offset_checkpoint(os.path.join(data_dir, RECOVERY_POINT_CHECKPOINT))
@@ -165,14 +210,19 @@ class LogManager:
             try:
                 manager.logs[tp] = manager._open_log(path, tp, saved, clean_shutdown=clean_shutdown, now_ms=now_ms)
             except OSError as exc:
-                # Kafka takes the whole log directory offline; here only this log
-                # waits, to be opened (and recovered) when the broker asks for it.
+                # Out of descriptors, only this log waits, to be opened (and recovered)
+                # when the broker asks for it; a disk error (a recovery that cannot
+                # write on a full disk) takes the directory offline, as in Kafka.
                 logger.error("Could not open the log of %s-%d, it stays offline until asked for again: %s",
                           tp[0], tp[1], exc)
                 manager._unopened[tp] = saved
+                manager.report_failure(f"opening the log of {tp[0]}-{tp[1]}", exc)
         if clean_shutdown:
-            os.unlink(clean_marker)
-            fsync_dir(data_dir)
+            try:
+                os.unlink(clean_marker)
+                fsync_dir(data_dir)
+            except OSError as exc:
+                manager.report_failure(f"removing {CLEAN_SHUTDOWN_FILE}", exc)
         manager._warn_if_descriptors_short()
         return manager
 
@@ -191,7 +241,9 @@ class LogManager:
         )
         partition_log.update_high_watermark(saved.high_watermark)
         partition_log.cleaner_checkpoint = saved.cleaner_checkpoint
-        return partition_log
+        if self.offline:
+            partition_log.offline = True
+        return self._attach(partition_log)
 
     @property
     def segment_count(self) -> int:
@@ -250,6 +302,9 @@ class LogManager:
         existing = self.logs.get(tp)
         if existing is not None:
             return existing
+        if self.offline:
+            raise StorageError(f"cannot create the log of {topic}-{partition}: log directory {self.data_dir} "
+                               f"is offline")
         directory = None if self.data_dir is None else os.path.join(self.data_dir, log_dir_name(topic, partition))
         unopened = self._unopened.get(tp)
         try:
@@ -267,9 +322,10 @@ class LogManager:
                 )
         except OSError as exc:
             what = "out of file descriptors" if exc.errno in OUT_OF_DESCRIPTORS else "I/O error"
+            self.report_failure(f"creating the log of {topic}-{partition}", exc)
             raise StorageError(f"cannot open the log of {topic}-{partition} ({what}): {exc}") from exc
         self._unopened.pop(tp, None)
-        self.logs[tp] = created
+        self.logs[tp] = self._attach(created)
         if self.data_dir is not None:
             try:
                 fsync_dir(self.data_dir)
@@ -285,20 +341,37 @@ class LogManager:
         """
         log = self.logs.pop((topic, partition), None)
         if log is None:
-            return False
+            return self._delete_unopened(topic, partition)
         log.offline = True
         if log.directory is None:
             log.delete_files()
             return True
         data_dir = os.path.dirname(log.directory)
+        if self.offline:
+            # A failed directory (a full disk): the files go at once, which is what frees
+            # space; Kafka leaves them to the next start's stray-log removal.
+            log.delete_files()
+            return True
         renamed = os.path.join(data_dir, f"{log_dir_name(topic, partition)}.{uuid.uuid4().hex}-delete")
-        os.rename(log.directory, renamed)
+        try:
+            os.rename(log.directory, renamed)
+        except OSError as exc:
+            self.report_failure(f"deleting {topic}-{partition}", exc)
+            log.delete_files()
+            return True
         self._pending_dir_deletes.append((now_ms + log.config.file_delete_delay_ms, renamed, log))
         try:
             fsync_dir(data_dir)
         except OSError as exc:  # the rename is done; only its durability waits
             logger.warning("Could not fsync %s after deleting %s-%d: %s", data_dir, topic, partition, exc)
         self.delete_pending(now_ms)
+        return True
+
+    def _delete_unopened(self, topic: str, partition: int) -> bool:
+        """Delete a log found at start that could not be opened: its files go at once."""
+        if self._unopened.pop((topic, partition), None) is None or self.data_dir is None:
+            return False
+        shutil.rmtree(os.path.join(self.data_dir, log_dir_name(topic, partition)), ignore_errors=True)
         return True
 
     def delete_pending(self, now_ms: int) -> int:
@@ -369,6 +442,8 @@ class LogManager:
         """
         if self.data_dir is None:
             return True
+        if self.offline:
+            return False
         logs = {tp: log for tp, log in self.logs.items() if not log.offline}
         written = True
         for name, value, saved in (
@@ -382,6 +457,11 @@ class LogManager:
             try:
                 write_offset_checkpoint(os.path.join(self.data_dir, name), offsets)
             except OSError as exc:
+                # Kafka's CheckpointFileWithFailureHandler: a disk error takes the
+                # directory offline; out of descriptors, the next round writes it again.
+                if is_directory_failure(exc):
+                    self.report_failure(f"writing {name}", exc)
+                    return False
                 logger.warning("Could not write %s in %s, it will be written again: %s", name, self.data_dir, exc)
                 written = False
         return written
@@ -398,6 +478,9 @@ class LogManager:
             log.delete_files()
         self._pending_dir_deletes = []
         if checkpointed and not self._unopened and not any(log.offline for log in self.logs.values()):
-            write_atomically(
-                os.path.join(self.data_dir, CLEAN_SHUTDOWN_FILE), json.dumps({"version": 0, "brokerEpoch": -1})
-            )
+            try:
+                write_atomically(
+                    os.path.join(self.data_dir, CLEAN_SHUTDOWN_FILE), json.dumps({"version": 0, "brokerEpoch": -1})
+                )
+            except OSError as exc:  # the next start recovers the logs instead
+                logger.warning("Could not mark the shutdown of %s clean: %s", self.data_dir, exc)

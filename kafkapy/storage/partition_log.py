@@ -21,7 +21,9 @@ Every expected outcome (duplicate, sequence or epoch errors, oversize batch, off
 of range) comes back as an error code in the result. An ``OSError`` from the disk makes
 the append fail with :class:`StorageError` (KAFKA_STORAGE_ERROR) and takes the log
 offline: no more appends, while reads of what was written go on. Reopening the
-directory recovers it.
+directory recovers it. Through :attr:`PartitionLog.on_dir_failure` the error also takes
+the log's whole directory offline (Kafka's ``LogDirFailureChannel``, see
+:mod:`kafkapy.storage.log_dir_failure`); running out of descriptors does not.
 
 Opening a log recovers it (Kafka's ``LogLoader``): every segment from the one holding
 the recovery point (unless the previous shutdown was clean) and every segment whose
@@ -49,6 +51,7 @@ from kafkapy.storage.file_records import Records
 from kafkapy.storage.index import NO_TIMESTAMP, AbortedTxn
 from kafkapy.storage.leader_epoch import LeaderEpochFileCache
 from kafkapy.storage.local_log import FetchDataInfo, LocalLog
+from kafkapy.storage.log_dir_failure import is_directory_failure
 from kafkapy.storage.producer_state import ProducerStateManager
 from kafkapy.storage.segment import LogOffsetMetadata, LogSegment, RecoveryVisitor
 from kafkapy.wire.error_codes import ErrorCode
@@ -139,6 +142,10 @@ class PartitionLog:
         self.high_watermark = log_start_offset
         self.offline = False
         self.closed = False
+        #: told of an I/O error that takes this log's directory offline (the log
+        #: manager reports it to its ``LogDirFailureChannel``)
+        self.on_dir_failure: Callable[[str, OSError], None] | None = None
+        leader_epoch_cache.on_failure = lambda exc: self._report_dir_failure(exc, "leader-epoch-checkpoint write")
         #: Where the dirty part of a compacted log starts (``cleaner-offset-checkpoint``).
         self.cleaner_checkpoint = log_start_offset
 
@@ -333,7 +340,15 @@ class PartitionLog:
 
     def _io_failure(self, exc: OSError, what: str) -> StorageError:
         self.offline = True
+        self._report_dir_failure(exc, what)
         return StorageError(f"{what} failed for {self.topic}-{self.partition}: {exc}")
+
+    def _report_dir_failure(self, exc: OSError, what: str) -> None:
+        """Kafka's ``maybeHandleIOException``: a disk error takes the whole directory
+        offline (through the log manager's failure channel), not only this log."""
+        if self.on_dir_failure is not None and is_directory_failure(exc):
+            self.offline = True
+            self.on_dir_failure(f"{what} of {self.topic}-{self.partition}", exc)
 
     def _maybe_roll(self, size: int, header: BatchHeader, now_ms: int) -> LogSegment:
         local = self.local_log
@@ -754,9 +769,12 @@ class PartitionLog:
     def roll(self, now_ms: int) -> LogSegment:
         """Force a new active segment (tests, and Kafka's ``roll`` for retention)."""
         self._check_writable()
-        segment = self.local_log.roll(now_ms)
-        self.producer_state.update_map_end_offset(segment.base_offset)
-        self.producer_state.take_snapshot()
+        try:
+            segment = self.local_log.roll(now_ms)
+            self.producer_state.update_map_end_offset(segment.base_offset)
+            self.producer_state.take_snapshot()
+        except OSError as exc:
+            raise self._io_failure(exc, "roll") from exc
         return segment
 
     # --- flushing and closing ---
@@ -797,8 +815,11 @@ class PartitionLog:
                 self.flush(now_ms)
                 self.producer_state.update_map_end_offset(self.log_end_offset)
                 self.producer_state.take_snapshot()
-            except (OSError, StorageError):
+            except StorageError:
                 self.offline = True
+            except OSError as exc:  # the producer snapshot at close
+                self.offline = True
+                self._report_dir_failure(exc, "producer snapshot at close")
         self.local_log.close()
         self.closed = True
 
