@@ -36,7 +36,9 @@ and ``("consumer-rebalance", group, member)``.
 Subscribed topic regexes: Kafka evaluates them with RE2/J; this broker uses Python's
 ``re`` with ``fullmatch``, which agrees on the common syntax (RE2 lacks
 backreferences and lookarounds, which ``re`` accepts). They are resolved against the
-metadata image, internal topics excluded, and re-resolved when the image changes.
+metadata image, internal topics included (a regex that matches ``__consumer_offsets``
+is assigned it, as Kafka 4.1's ``GroupMetadataManager`` resolves regexes against every
+topic of the image), and re-resolved when the image changes.
 
 Not implemented: classic-protocol members inside consumer groups and online
 migration of a non-empty group between protocols (KIP-848's upgrade path: such
@@ -77,10 +79,6 @@ from kafkapy.broker.groups.consumer_records import (
     target_epoch_record,
     target_member_record,
 )
-from kafkapy.broker.groups.coordinator_topics import (
-    GROUP_METADATA_TOPIC,
-    TRANSACTION_STATE_TOPIC,
-)
 from kafkapy.broker.groups.records import group_tombstone
 from kafkapy.broker.groups.state import GroupState
 from kafkapy.wire.error_codes import ErrorCode
@@ -96,8 +94,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Topics a regex never matches (Kafka's ``Topic.isInternal``).
-INTERNAL_TOPICS = frozenset({GROUP_METADATA_TOPIC, TRANSACTION_STATE_TOPIC, "__share_group_state"})
 #: ConsumerGroupDescribe v1's member type of a member speaking this protocol (KIP-1099).
 MEMBER_TYPE_CONSUMER = 1
 
@@ -385,7 +381,7 @@ class ConsumerGroupCoordinator:
             except re.error:
                 matched: frozenset[str] = frozenset()
             else:
-                matched = frozenset(n for n in image.topics_by_name if n not in INTERNAL_TOPICS and pattern.fullmatch(n))
+                matched = frozenset(n for n in image.topics_by_name if pattern.fullmatch(n))
             group.resolved_regexes[regex] = (image.offset, matched)
 
     def _update_target(self, group: ConsumerGroup, image: MetadataImage) -> list[KeyValue]:

@@ -3,7 +3,14 @@
 Offsets live in the group coordinator (:mod:`kafkapy.broker.group_coordinator`) and in
 ``__consumer_offsets``; a commit is answered once its records are replicated.
 
-OffsetCommit: a group member commits with its generation and member id (checked:
+OffsetCommit: a partition of a topic that does not exist, or beyond the topic's
+partition count, answers UNKNOWN_TOPIC_OR_PARTITION before the group is looked at, for
+every version and every kind of group (simple, classic, KIP-848), as Kafka 4.1's
+``KafkaApis.handleOffsetCommitRequest`` does; those partitions come first in the
+response, each under its topic, and a request naming only such partitions never
+reaches the coordinator. The Admin API's AlterConsumerGroupOffsets is an OffsetCommit
+with generation -1, so it answers the same.
+The others: a group member commits with its generation and member id (checked:
 UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS);
 generation -1 without a member commits for a group with no members (``assign()``
 consumers, admin clients) and creates it if needed. Metadata strings longer than
@@ -50,27 +57,37 @@ from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest, OffsetFetchRe
 @handles(ApiKey.OFFSET_COMMIT, versions=(2, 9))
 async def handle_offset_commit(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
     v = ctx.version
-    offsets = [
-        CommitOffset(t.name, p.partition_index, p.committed_offset,
-                     p.committed_leader_epoch if v >= 6 else -1, p.committed_metadata)
-        for t in request.topics for p in t.partitions
-    ]
-    errors = iter(await ctx.broker.groups.commit_offsets(
-        group_id=request.group_id,
-        generation_id=request.generation_id_or_member_epoch,
-        member_id=request.member_id,
-        group_instance_id=request.group_instance_id if v >= 7 else None,
-        retention_time_ms=request.retention_time_ms if v <= 4 else -1,
-        offsets=offsets,
-        version=v,
-    ))
+    image = ctx.broker.image
+    # Kafka's response builder keeps topics by name in first-seen order: the unknown
+    # partitions are added first, the coordinator's answers are merged in after them.
+    answers: dict[str, list[tuple[int, int]]] = {}
+    offsets = []
+    for t in request.topics:
+        for p in t.partitions:
+            if image.partition(t.name, p.partition_index) is None:
+                answers.setdefault(t.name, []).append((p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+            else:
+                offsets.append(CommitOffset(t.name, p.partition_index, p.committed_offset,
+                                            p.committed_leader_epoch if v >= 6 else -1, p.committed_metadata))
+    if offsets:
+        errors = await ctx.broker.groups.commit_offsets(
+            group_id=request.group_id,
+            generation_id=request.generation_id_or_member_epoch,
+            member_id=request.member_id,
+            group_instance_id=request.group_instance_id if v >= 7 else None,
+            retention_time_ms=request.retention_time_ms if v <= 4 else -1,
+            offsets=offsets,
+            version=v,
+        )
+        for o, error in zip(offsets, errors, strict=True):
+            answers.setdefault(o.topic, []).append((o.partition, error))
     R = OffsetCommitResponse
     return R(topics=[
-        R.OffsetCommitResponseTopic(name=t.name, partitions=[
-            R.OffsetCommitResponsePartition(partition_index=p.partition_index, error_code=next(errors))
-            for p in t.partitions
+        R.OffsetCommitResponseTopic(name=name, partitions=[
+            R.OffsetCommitResponsePartition(partition_index=partition, error_code=error)
+            for partition, error in partitions
         ])
-        for t in request.topics
+        for name, partitions in answers.items()
     ])
 
 

@@ -1,0 +1,220 @@
+"""Kafka's answers to requests that name what does not exist, on kafkapy and on Apache Kafka.
+
+Each test runs the same requests over TCP against an in-process kafkapy broker and,
+where the reference is installed (``tests/reference.py``), against Apache Kafka 4.1.2
+started by ``compat_tests.brokers.start_reference``, and checks both against the same
+expected answer, found by running the reference:
+
+- OffsetCommit v2-9 (Kafka 4.1.2 advertises no v10) to a topic that does not exist, or
+  to a partition beyond the topic's count, answers UNKNOWN_TOPIC_OR_PARTITION for that
+  partition, whatever the group: simple (generation -1, as the Admin API's
+  AlterConsumerGroupOffsets sends it), unknown with a generation, classic, KIP-848
+  consumer group, a stale member epoch. The other partitions get the group's answer.
+- TxnOffsetCommit v0-5 answers the same for such partitions.
+- A KIP-848 regex subscription matching ``__consumer_offsets`` is assigned it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from kafkapy.testing import Broker
+from kafkapy.testing.client import KafkaConnection
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
+from kafkapy.wire.messages.create_topics import CreateTopicsRequest
+from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
+from kafkapy.wire.messages.join_group import JoinGroupRequest
+from kafkapy.wire.messages.metadata import MetadataRequest
+from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
+from kafkapy.wire.messages.sync_group import SyncGroupRequest
+from kafkapy.wire.messages.txn_offset_commit import TxnOffsetCommitRequest
+from tests.reference import needs_reference
+
+C = OffsetCommitRequest
+H = ConsumerGroupHeartbeatRequest
+UNKNOWN = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION.name
+MISSING_TOPIC = "no-such-topic"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def kafkapy_bootstrap() -> Iterator[str]:
+    with Broker({"group.initial.rebalance.delay.ms": "0"}) as b:
+        yield b.bootstrap_servers
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap() -> Iterator[str]:
+    from compat_tests.brokers import start_reference
+
+    broker = start_reference()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(params=["kafkapy", pytest.param("kafka", marks=needs_reference)])
+def side(request: pytest.FixtureRequest) -> Iterator[Side]:
+    """One broker under comparison, with a 2-partition topic and a connection."""
+    bootstrap = request.getfixturevalue(f"{request.param}_bootstrap")
+    with KafkaConnection(bootstrap, timeout_s=30) as conn:
+        yield Side(conn)
+
+
+class Side:
+    """Requests to one broker, over one connection."""
+
+    def __init__(self, conn: KafkaConnection) -> None:
+        self.conn = conn
+        self.topic = unique("answers")
+        created = conn.request(CreateTopicsRequest(timeout_ms=30_000, topics=[
+            CreateTopicsRequest.CreatableTopic(name=self.topic, num_partitions=2, replication_factor=1)]), 5)
+        assert created.topics[0].error_code == 0
+        self._wait(lambda: self.topic_id(self.topic) is not None, "the topic's metadata")
+
+    def topic_id(self, name: str) -> bytes | None:
+        answer = self.conn.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=name)],
+                                                   allow_auto_topic_creation=False), 12)
+        t = answer.topics[0]
+        return t.topic_id if t.error_code == 0 and t.partitions else None
+
+    def _wait(self, done: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            result = done()
+            if result:
+                return result
+            time.sleep(0.2)
+        raise AssertionError(f"{what} not ready after {timeout_s} s")
+
+    def coordinator_ready(self, group: str) -> None:
+        """Ask until the group's coordinator takes a commit (it loads once created)."""
+        def ready() -> bool:
+            if self.conn.request(FindCoordinatorRequest(key=group, key_type=0), 3).error_code != 0:
+                return False
+            return self.commit(group, [(self.topic, 0)]) == [(self.topic, 0, "NONE")]
+        self._wait(ready, f"the coordinator of {group}")
+
+    def commit(self, group: str, partitions: list[tuple[str, int]], *, version: int = 9,
+               generation: int = -1, member: str = "") -> list[tuple[str, int, str]]:
+        """OffsetCommit; the answers as (topic, partition, error name), in response order."""
+        topics: dict[str, list[int]] = {}
+        for name, p in partitions:
+            topics.setdefault(name, []).append(p)
+        request = C(group_id=group, generation_id_or_member_epoch=generation, member_id=member, topics=[
+            C.OffsetCommitRequestTopic(name=name, partitions=[
+                C.OffsetCommitRequestPartition(partition_index=p, committed_offset=1) for p in ps])
+            for name, ps in topics.items()])
+        answer = self.conn.request(request, version)
+        return [(t.name, p.partition_index, ErrorCode(p.error_code).name) for t in answer.topics for p in t.partitions]
+
+
+def test_offset_commit_of_a_simple_group_to_unknown_partitions(side: Side) -> None:
+    group = unique("simple")
+    side.coordinator_ready(group)
+    asked = [(MISSING_TOPIC, 0), (side.topic, 0), (side.topic, 1), (side.topic, 5)]
+    for version in range(2, 10):
+        # The unknown partitions come first, each under its topic, then the group's answers.
+        assert side.commit(group, asked, version=version) == [
+            (MISSING_TOPIC, 0, UNKNOWN), (side.topic, 5, UNKNOWN), (side.topic, 0, "NONE"), (side.topic, 1, "NONE")]
+
+
+def test_offset_commit_naming_only_unknown_partitions_never_reaches_the_group(side: Side) -> None:
+    # An unknown group with a generation would answer ILLEGAL_GENERATION / GROUP_ID_NOT_FOUND.
+    group = unique("unknown")
+    side.coordinator_ready(unique("warm"))
+    for version in (2, 8, 9):
+        assert side.commit(group, [(MISSING_TOPIC, 0), (side.topic, 7)], version=version, generation=3,
+                           member="m") == [(MISSING_TOPIC, 0, UNKNOWN), (side.topic, 7, UNKNOWN)]
+    expected = {2: "ILLEGAL_GENERATION", 8: "ILLEGAL_GENERATION", 9: "GROUP_ID_NOT_FOUND"}
+    for version, error in expected.items():
+        assert side.commit(group, [(MISSING_TOPIC, 0), (side.topic, 0)], version=version, generation=3,
+                           member="m") == [(MISSING_TOPIC, 0, UNKNOWN), (side.topic, 0, error)]
+
+
+def test_offset_commit_of_a_classic_group_member_to_unknown_partitions(side: Side) -> None:
+    group = unique("classic")
+    side.coordinator_ready(group)
+    J = JoinGroupRequest
+    protocols = [J.JoinGroupRequestProtocol(name="range", metadata=b"")]
+    joined = side.conn.request(J(group_id=group, session_timeout_ms=30_000, rebalance_timeout_ms=30_000,
+                                 protocol_type="consumer", protocols=protocols), 5)
+    assert joined.error_code == ErrorCode.MEMBER_ID_REQUIRED
+    joined = side.conn.request(J(group_id=group, session_timeout_ms=30_000, rebalance_timeout_ms=30_000,
+                                 member_id=joined.member_id, protocol_type="consumer", protocols=protocols), 5)
+    assert joined.error_code == 0
+    synced = side.conn.request(SyncGroupRequest(
+        group_id=group, generation_id=joined.generation_id, member_id=joined.member_id,
+        assignments=[SyncGroupRequest.SyncGroupRequestAssignment(member_id=joined.member_id, assignment=b"")]), 3)
+    assert synced.error_code == 0
+    asked = [(MISSING_TOPIC, 0), (side.topic, 0), (side.topic, 5)]
+    for version in (2, 7, 8, 9):
+        assert side.commit(group, asked, version=version, generation=joined.generation_id,
+                           member=joined.member_id) == [(MISSING_TOPIC, 0, UNKNOWN), (side.topic, 5, UNKNOWN),
+                                                        (side.topic, 0, "NONE")]
+        assert side.commit(group, asked, version=version, generation=joined.generation_id + 7,
+                           member=joined.member_id) == [(MISSING_TOPIC, 0, UNKNOWN), (side.topic, 5, UNKNOWN),
+                                                        (side.topic, 0, "ILLEGAL_GENERATION")]
+
+
+def test_offset_commit_of_a_consumer_group_member_to_unknown_partitions(side: Side) -> None:
+    group = unique("kip848")
+    side.coordinator_ready(unique("warm"))
+    side.conn.request(FindCoordinatorRequest(key=group, key_type=0), 3)
+    member = uuid.uuid4().hex[:22]
+    joined = side.conn.request(H(group_id=group, member_id=member, member_epoch=0, rebalance_timeout_ms=30_000,
+                                 subscribed_topic_names=[side.topic], topic_partitions=[]), 1)
+    assert (joined.error_code, joined.member_epoch) == (0, 1)
+    asked = [(MISSING_TOPIC, 0), (side.topic, 0), (side.topic, 5)]
+    assert side.commit(group, asked, generation=1, member=member) == [
+        (MISSING_TOPIC, 0, UNKNOWN), (side.topic, 5, UNKNOWN), (side.topic, 0, "NONE")]
+    assert side.commit(group, asked, generation=6, member=member) == [
+        (MISSING_TOPIC, 0, UNKNOWN), (side.topic, 5, UNKNOWN), (side.topic, 0, "STALE_MEMBER_EPOCH")]
+
+
+def test_txn_offset_commit_to_unknown_partitions(side: Side) -> None:
+    group = unique("txn")
+    side.coordinator_ready(group)
+    T = TxnOffsetCommitRequest
+    for version in range(0, 6):
+        answer = side.conn.request(T(transactional_id=unique("tx"), group_id=group, producer_id=123_456,
+                                     producer_epoch=0, topics=[
+                                         T.TxnOffsetCommitRequestTopic(name=name, partitions=[
+                                             T.TxnOffsetCommitRequestPartition(partition_index=p, committed_offset=1)
+                                             for p in ps])
+                                         for name, ps in ((MISSING_TOPIC, [0]), (side.topic, [5]))]), version)
+        assert [(t.name, p.partition_index, ErrorCode(p.error_code).name)
+                for t in answer.topics for p in t.partitions] == [(MISSING_TOPIC, 0, UNKNOWN), (side.topic, 5, UNKNOWN)]
+
+
+def test_regex_subscription_is_assigned_internal_topics(side: Side) -> None:
+    group = unique("regex")
+    side.coordinator_ready(unique("warm"))  # __consumer_offsets exists from here on
+    offsets_id = side.topic_id("__consumer_offsets")
+    assert offsets_id is not None
+    side.conn.request(FindCoordinatorRequest(key=group, key_type=0), 3)
+    member = uuid.uuid4().hex[:22]
+    answer = side.conn.request(H(group_id=group, member_id=member, member_epoch=0, rebalance_timeout_ms=30_000,
+                                 subscribed_topic_regex=f"__consumer_off.*|{side.topic}", topic_partitions=[]), 1)
+    assert answer.error_code == 0
+    # Kafka resolves regexes in the background: heartbeat until an assignment comes.
+    deadline = time.monotonic() + 30
+    while not (answer.assignment and answer.assignment.topic_partitions) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        answer = side.conn.request(H(group_id=group, member_id=member, member_epoch=answer.member_epoch), 1)
+        assert answer.error_code == 0
+    assigned = {tp.topic_id: sorted(tp.partitions) for tp in answer.assignment.topic_partitions}
+    topic_id = side.topic_id(side.topic)
+    offsets_partitions = len(side.conn.request(MetadataRequest(
+        topics=[MetadataRequest.MetadataRequestTopic(name="__consumer_offsets")]), 12).topics[0].partitions)
+    assert assigned == {offsets_id: list(range(offsets_partitions)), topic_id: [0, 1]}
