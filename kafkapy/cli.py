@@ -1,10 +1,13 @@
 """The ``kafkapy`` command: ``kafkapy serve`` starts a broker (and its controller).
 
-``kafkapy serve`` takes Kafka's configuration: a ``server.properties`` file through
-``--config`` and any key through repeated ``--override key=value``, both with Kafka's
-names. Without them it starts what Kafka's own quick start does — a combined
-broker+controller, node 1, clients on 127.0.0.1:9092, the controller on
-127.0.0.1:9093, data in ``./kafkapy-data`` (``--memory`` keeps everything in memory).
+``kafkapy serve`` takes Kafka's configuration: a ``server.properties`` file (as
+``kafka-server-start.sh server.properties``, or through ``--config``) and any key through
+repeated ``--override key=value``, both with Kafka's names; keys the file does not set
+have Kafka's defaults. Without a file it starts what Kafka's own quick start does — a
+combined broker+controller, node 1, clients on 127.0.0.1:9092, the controller on
+127.0.0.1:9093, data in ``./kafkapy-data`` (``--memory`` keeps everything in memory),
+with the overrides over those. ``kafkapy storage`` is Kafka's ``kafka-storage.sh``
+(:mod:`kafkapy.tools.storage`).
 
 Start-up time matters (a Metadata answer well under 200 ms after the process starts),
 so this module imports only the standard library's argument parser; the broker is
@@ -104,14 +107,19 @@ def parse_override(item: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``kafkapy`` command."""
+    import kafkapy
+
     parser = argparse.ArgumentParser(prog="kafkapy", description="A Kafka-compatible broker on trio.")
+    parser.add_argument("--version", action="version", version=f"kafkapy {kafkapy.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(
         "serve",
         help="start a broker (combined broker+controller by default)",
         description="Start a kafkapy node. Configuration uses Apache Kafka's names and defaults.",
     )
-    serve.add_argument("--config", metavar="FILE", help="a server.properties file (Kafka's format)")
+    serve.add_argument("properties", nargs="?", metavar="server.properties",
+                       help="a server.properties file (Kafka's format), as kafka-server-start.sh takes it")
+    serve.add_argument("--config", metavar="FILE", help="the same file, given as an option")
     serve.add_argument(
         "--override",
         metavar="KEY=VALUE",
@@ -127,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (default INFO)",
     )
+    sub.add_parser("storage", help="format and inspect data directories (Kafka's kafka-storage.sh)",
+                   add_help=False, description="kafkapy storage {random-uuid,format,info,version-mapping} ...")
     configs = sub.add_parser("configs", help="print the configuration reference (Markdown)",
                              description="Every configuration kafkapy accepts, with Kafka's names and defaults.")
     configs.add_argument("--scope", choices=["broker", "topic"], help="only one scope's table")
@@ -136,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
 def serve_properties(config_file: str | None, overrides: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The properties ``kafkapy serve`` runs with: the file, then the overrides.
 
-    Quick-start defaults for keys neither sets are filled in by the node itself
-    (:func:`kafkapy.node.quickstart_properties`).
+    Without a file the node fills in the quick-start defaults for keys the overrides
+    leave unset (:func:`kafkapy.node.quickstart_properties`); with one, Kafka's defaults.
     """
     props: dict[str, str] = {}
     if config_file is not None:
@@ -149,16 +159,26 @@ def serve_properties(config_file: str | None, overrides: Sequence[tuple[str, str
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kafkapy`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["storage"]:
+        from kafkapy.tools.storage import main as storage_main
+
+        return storage_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
+        if args.properties is not None and args.config is not None:
+            parser.error("give the server.properties file once: as an argument or with --config")
+        config_file = args.properties if args.properties is not None else args.config
         try:
-            props = serve_properties(args.config, args.override)
+            props = serve_properties(config_file, args.override)
         except OSError as exc:
             print(f"kafkapy: cannot read config: {exc}", file=sys.stderr)
             return 2
         from kafkapy.node import serve_forever
 
-        return serve_forever(props, memory=args.memory, log_level=args.log_level)
+        return serve_forever(props, memory=args.memory, log_level=args.log_level,
+                             quickstart=config_file is None)
     if args.command == "configs":
         from kafkapy.config import Scope
         from kafkapy.config_reference import render, render_all

@@ -35,6 +35,14 @@ _CONTROLLED_SHUTDOWN_S = 5.0
 #: How often a stopping leader checks that a majority of its voters still fetches.
 _QUORUM_CHECK_S = 0.05
 _CONTROLLER_ROLE = "controller"
+#: Kafka's KafkaConfig check when a node has neither kind of quorum configuration.
+_NO_VOTERS = ("If using process.roles, either controller.quorum.bootstrap.servers must contain the set of "
+              "bootstrap controllers or controller.quorum.voters must contain a parseable set of controllers.")
+#: A node of a dynamic quorum (KIP-853) whose directories hold no initial voters.
+_NO_FORMATTED_VOTERS = (
+    "controller.quorum.bootstrap.servers is set but the metadata directory holds no voters: format the "
+    "controllers with `kafkapy storage format --standalone` (the first) or `--initial-controllers` (all of "
+    "them); kafkapy cannot yet join a dynamic quorum as an observer through the bootstrap servers alone")
 #: The security protocols Kafka knows, by name (``SecurityProtocol`` ids).
 _SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
 
@@ -175,6 +183,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     from kafkapy.server.serve import serve
     from kafkapy.server.settings import ServerSettings
     from kafkapy.storage.log_manager import LogManager
+    from kafkapy.tools.node_storage import load_node_storage
 
     config = BrokerConfig.from_properties(properties)
     for key in config.unknown:
@@ -206,11 +215,13 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
         return time.time_ns() // 1_000_000
 
     data_dir = None if memory else config.data_dirs[0]
-    cluster_id = _stored_cluster_id(data_dir) or _new_cluster_id()
+    # Formatted directories (kafkapy storage format), or a lone voter's formatted now.
+    storage = None if memory else load_node_storage(config)
+    cluster_id = storage.cluster_id if storage is not None else _new_cluster_id()
     logs: LogManager | None = None
     try:
         async with trio.open_nursery() as nursery:
-            quorum = _Quorum(config, cluster_id, memory=memory)
+            quorum = _Quorum(config, cluster_id, memory=memory, bootstrap=storage.bootstrap if storage else None)
             metadata = quorum.service
             channel = ControllerChannel(metadata, quorum.transport.address_of, node_id=config.node_id,
                                         request_timeout_ms=config.controller_quorum_request_timeout_ms)
@@ -357,7 +368,8 @@ class _Quorum:
     itself with no network.
     """
 
-    def __init__(self, config: BrokerConfig, cluster_id: str, *, memory: bool) -> None:
+    def __init__(self, config: BrokerConfig, cluster_id: str, *, memory: bool,
+                 bootstrap: Sequence[Any] | None = None) -> None:
         import math
         import os
 
@@ -381,9 +393,6 @@ class _Quorum:
         if len(voters) > 1 and config.node_id in voters and _CONTROLLER_ROLE not in config.process_roles:
             raise ValueError(f"node {config.node_id} is in controller.quorum.voters but process.roles "
                              f"has no controller")
-        self.is_single_voter = set(voters) <= {config.node_id}
-        static = VoterSet([Voter(i, None, (Endpoint(self.listener, host, port),)) for i, (host, port) in voters.items()]
-                          if not self.is_single_voter else [Voter(config.node_id)])
         if memory:
             raft_log: Any = MemoryLog(KafkaSnapshotCodec())
             store: Any = MemoryQuorumStateStore()
@@ -392,6 +401,15 @@ class _Quorum:
             metadata_dir = config.metadata_log_dir or config.data_dirs[0]
             raft_log = FileRaftLog.open(metadata_dir)
             store = FileQuorumStateStore(os.path.join(metadata_dir, f"{METADATA_TOPIC}-{METADATA_PARTITION}"))
+        # Without controller.quorum.voters (KIP-853's controller.quorum.bootstrap.servers), the
+        # voters are those `kafkapy storage format --standalone/--initial-controllers` wrote.
+        snapshot = raft_log.latest_snapshot()
+        formatted = snapshot.voters if snapshot is not None else None
+        if not voters and (formatted is None or not formatted.ids):
+            raise ValueError(_NO_VOTERS if not config.controller_quorum_bootstrap_servers else _NO_FORMATTED_VOTERS)
+        self.is_single_voter = (set(voters) if voters else set(formatted.ids)) <= {config.node_id}  # type: ignore[union-attr]
+        static = VoterSet([Voter(i, None, (Endpoint(self.listener, host, port),)) for i, (host, port) in voters.items()]
+                          if not self.is_single_voter else [Voter(config.node_id)])
         self.transport = KafkaRaftTransport(config.node_id, self.listener, voters,
                                             request_timeout_ms=config.controller_quorum_request_timeout_ms)
         _, inbox = trio.open_memory_channel[Any](0)  # everything arrives through the transport
@@ -412,7 +430,7 @@ class _Quorum:
         self.transport.bind(self.driver)
         self.service = service = MetadataService(
             self.driver, cluster_id=cluster_id, config=ControllerConfig.from_broker_config(config),
-            bootstrap=bootstrap_records())
+            bootstrap=list(bootstrap) if bootstrap is not None else bootstrap_records())
 
     def advertise(self, bound: Sequence[Any]) -> None:
         """Tell the transport where this node's controller listener is: its entry in
@@ -497,18 +515,6 @@ def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _stored_cluster_id(data_dir: str | None) -> str | None:
-    """The cluster id in the data directory's ``meta.properties``, if it has one."""
-    if data_dir is None:
-        return None
-    import os
-
-    from kafkapy.storage.checkpoint import META_PROPERTIES, read_meta_properties
-
-    props = read_meta_properties(os.path.join(data_dir, META_PROPERTIES))
-    return None if props is None else props.get("cluster.id")
-
-
 class _ServerEdge:
     """The broker's dispatcher as the server sees it: broker ``CloseConnection``
     becomes the server's own (the broker layer does not import the server)."""
@@ -533,15 +539,27 @@ def _leaves(group: BaseException) -> list[BaseException]:
     return [group]
 
 
-def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_level: str = "INFO") -> int:
+def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_level: str = "INFO",
+                  quickstart: bool = True) -> int:
     """Run a node in the foreground until SIGINT or SIGTERM; the ``kafkapy serve`` body.
+
+    Args:
+        quickstart: fill keys ``properties`` leaves unset from the quick-start defaults
+            (``kafkapy serve`` without a ``server.properties``); else Kafka's defaults.
 
     Returns:
         The process exit status.
     """
+    from kafkapy.config import ConfigError
+    from kafkapy.config_dump import config_values_block
+
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format="[%(asctime)s] %(levelname)s %(message)s (%(name)s)")
-    props = quickstart_properties(properties)
+    props = quickstart_properties(properties) if quickstart else dict(properties)
+    try:
+        log.info("%s", config_values_block(props))
+    except ConfigError:
+        pass  # the node reports the bad value as it starts
 
     async def main() -> None:
         import signal

@@ -45,15 +45,23 @@ def test_serve_ready_line_names_the_bootstrap_address(serve_process):
 
 
 def test_serve_reads_server_properties(tmp_path):
+    port, controller_port = free_port(), free_port()
     properties = tmp_path / "server.properties"
     properties.write_text(
         "# Kafka's format: comments, separators and continuations\n"
+        "process.roles=broker,controller\n"
+        "node.id=1\n"
+        f"controller.quorum.voters=1@127.0.0.1:{controller_port}\n"
+        "controller.listener.names=CONTROLLER\n"
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
         "num.partitions = 3\n"
         "auto.create.topics.enable:true\n"
         "num.network.threads=3\n"
         "log.retention.hours=\\\n  24\n"
     )
-    proc = ServeProcess(["--memory", "--config", str(properties)], free_port(), str(tmp_path))
+    # The file positionally, as kafka-server-start.sh takes it.
+    proc = ServeProcess(["--memory", str(properties)], port, str(tmp_path),
+                        listeners=f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}")
     try:
         producer = Producer({"bootstrap.servers": proc.bootstrap_servers})
         producer.produce("three", b"x")  # auto-creates the topic with num.partitions
@@ -61,6 +69,9 @@ def test_serve_reads_server_properties(tmp_path):
         md = AdminClient({"bootstrap.servers": proc.bootstrap_servers}).list_topics("three", timeout=10)
         assert sorted(md.topics["three"].partitions) == [0, 1, 2]
         assert any("num.network.threads" in line for line in proc.lines)  # unknown key: logged, ignored
+        # With a file, keys it leaves out have Kafka's defaults, not the quick start's (0).
+        assert "\tgroup.initial.rebalance.delay.ms = 3000" in proc.output
+        assert "\tnum.partitions = 3" in proc.output
     finally:
         assert proc.stop() == 0
 

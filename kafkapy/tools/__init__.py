@@ -1,0 +1,1 @@
+"""Operator tools behind ``kafkapy`` sub-commands (Kafka's ``bin/kafka-*.sh`` equivalents)."""

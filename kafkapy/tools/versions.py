@@ -1,0 +1,77 @@
+"""Release versions and the feature levels ``kafka-storage format`` gives a new cluster.
+
+``--release-version`` names a ``MetadataVersion`` (``3.9-IV0``, or ``3.9`` for the
+release's last IV); its feature level is ``metadata.version``, and each other feature
+starts at the highest level whose bootstrap metadata version is not above it
+(``Features.defaultValue``). The table is Kafka 4.1's (``kafka-storage
+version-mapping -r X`` prints the same), cut at what kafkapy writes: 4.1-IV1.
+"""
+
+from __future__ import annotations
+
+from kafkapy.kraft.metadata.features import (
+    GROUP_VERSION,
+    KRAFT_VERSION,
+    METADATA_VERSION,
+    METADATA_VERSION_LATEST,
+    TRANSACTION_VERSION,
+)
+
+#: ``MetadataVersion`` names of the KRaft versions, by feature level (3.3-IV3 onwards).
+RELEASE_VERSIONS: dict[str, int] = {
+    "3.3-IV3": 7, "3.4-IV0": 8, "3.5-IV0": 9, "3.5-IV1": 10, "3.5-IV2": 11, "3.6-IV0": 12,
+    "3.6-IV1": 13, "3.6-IV2": 14, "3.7-IV0": 15, "3.7-IV1": 16, "3.7-IV2": 17, "3.7-IV3": 18,
+    "3.7-IV4": 19, "3.8-IV0": 20, "3.9-IV0": 21, "4.0-IV0": 22, "4.0-IV1": 23, "4.0-IV2": 24,
+    "4.0-IV3": 25, "4.1-IV0": 26, "4.1-IV1": 27,
+}
+_NAMES = {level: name for name, level in RELEASE_VERSIONS.items()}
+MINIMUM_RELEASE = "3.3-IV3"
+LATEST_RELEASE = _NAMES[METADATA_VERSION_LATEST]
+
+#: Features a cluster is formatted with besides metadata.version: name -> [(minimum
+#: metadata.version level, feature level)], highest first (Kafka's ``Features`` enum:
+#: KRaftVersion, TransactionVersion, GroupVersion). ``eligible.leader.replicas.version``,
+#: ``share.version`` and ``streams.version`` are Kafka's too, but kafkapy implements
+#: none of them, so they stay unfinalized (level 0).
+FEATURE_DEFAULTS: dict[str, list[tuple[int, int]]] = {
+    KRAFT_VERSION: [(21, 1)],
+    TRANSACTION_VERSION: [(24, 2)],
+    GROUP_VERSION: [(22, 1)],
+}
+#: The highest level of each feature kafkapy supports.
+FEATURE_MAX: dict[str, int] = {KRAFT_VERSION: 1, TRANSACTION_VERSION: 2, GROUP_VERSION: 1}
+
+
+def metadata_version_level(release: str) -> int:
+    """The feature level of a release version (``MetadataVersion.fromVersionString``):
+    ``4.0-IV1`` exactly, or ``4.0`` for that release's last IV.
+
+    Raises:
+        ValueError: not a version kafkapy can bootstrap, with Kafka's message.
+    """
+    if release in RELEASE_VERSIONS:
+        return RELEASE_VERSIONS[release]
+    matching = [level for name, level in RELEASE_VERSIONS.items() if name.split("-")[0] == release]
+    if matching:
+        return max(matching)
+    raise ValueError(f"Version {release} is not a valid version. The minimum version is {MINIMUM_RELEASE} "
+                     f"and the maximum version is {LATEST_RELEASE}")
+
+
+def release_name(level: int) -> str:
+    """The ``MetadataVersion`` name of a feature level (``27`` is ``4.1-IV1``)."""
+    return _NAMES.get(level, f"level {level}")
+
+
+def default_level(feature: str, metadata_version: int) -> int:
+    """``Features.defaultValue``: the level a feature starts at under ``metadata_version``."""
+    for minimum, level in FEATURE_DEFAULTS.get(feature, []):
+        if metadata_version >= minimum:
+            return level
+    return 0
+
+
+__all__ = [
+    "FEATURE_DEFAULTS", "FEATURE_MAX", "LATEST_RELEASE", "METADATA_VERSION", "MINIMUM_RELEASE",
+    "RELEASE_VERSIONS", "default_level", "metadata_version_level", "release_name",
+]
