@@ -265,6 +265,9 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             replicas.fetchers = ReplicaFetcherManager(
                 replicas, config, core.inter_broker_address, lambda: core.broker_epoch)
             replicas.isr_changes = AlterPartitionManager(channel, replicas, lambda: core.broker_epoch)
+            # Kafka's LogDirFailureHandler: started before the first image is applied,
+            # so a full disk found at start takes the directory offline, not the node.
+            await nursery.start(replicas.run_log_dir_failure_handler)
             metadata.add_publisher(lambda old, new: replicas.apply_image(new))
             replicas.apply_image(metadata.image)
             await nursery.start(replicas.fetchers.run)
@@ -455,11 +458,27 @@ class _Quorum:
         holds the bootstrapped metadata and a leader is known."""
         service = self.service
         await nursery.start(self.transport.run)
-        await nursery.start(self.driver.run)
+        await nursery.start(self._run_driver)
         await nursery.start(service.run)
         while not (service.image.metadata_version > 0 and service.leader_id is not None
                    and (service.is_active_controller or not self.is_single_voter)):
             await service.changed().wait()
+
+    async def _run_driver(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The Raft driver; if it stops because the metadata log cannot be written (a
+        full disk), the node goes on. Kafka halts the process there; issue 13 asks that
+        no I/O error end it. The driver never steps its node again, so nothing it did
+        not persist is acknowledged; the node keeps its metadata image for reads."""
+        from kafkapy.kraft.raft.driver import DriverStoppedError
+
+        try:
+            await self.driver.run(task_status=task_status)
+        except DriverStoppedError as exc:
+            log.critical("Node %d: the metadata log in %s cannot be written (%s); this node takes no more "
+                         "part in the metadata quorum and serves its last metadata until restarted with "
+                         "space freed", self.config.node_id,
+                         self.config.metadata_log_dir or self.config.data_dirs[0], exc.__cause__ or exc)
+            await trio.sleep_forever()
 
     def has_live_majority(self) -> bool:
         """Whether the quorum can commit, as far as this node can tell: always when it

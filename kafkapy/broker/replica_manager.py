@@ -22,8 +22,16 @@ Theory of operation (Kafka's ``ReplicaManager`` + ``Partition``):
 * Every append and every high-watermark move calls the purgatories for that
   partition: acks=all produces complete when the high watermark passes their last
   offset, long-poll fetches when enough bytes are readable.
+* A log directory that fails (Kafka's ``ReplicaManager.handleLogDirFailure``) takes its
+  partitions offline: they leave :attr:`ReplicaManager.partitions` for
+  :attr:`ReplicaManager.offline_partitions` (Kafka's ``HostedPartition.Offline``), stop
+  fetching, wake their waiters, and every request for them (Produce, Fetch,
+  ListOffsets, ...) answers KAFKA_STORAGE_ERROR until the topic is deleted or the node
+  is no longer a replica. :attr:`ReplicaManager.on_offline_dir` tells the controller
+  (KIP-858, BrokerHeartbeat ``OfflineLogDirs``) so that leadership moves away.
 
-Task-safety: everything runs on the trio thread; nothing here awaits.
+Task-safety: everything runs on the trio thread; nothing here awaits but the log
+directory failure handler's own task.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+import trio
 
 from kafkapy.broker.purgatory import Purgatory
 from kafkapy.config import BrokerConfigs, LogConfig
@@ -263,6 +273,68 @@ class ReplicaManager:
         #: changed (appends, high watermark, log start, leadership, removal): the fetch
         #: session cache keeps its sessions' dirty sets with it
         self.partition_listeners: list[Callable[[TopicPartition], None]] = []
+        #: partitions of a failed log directory (Kafka's ``HostedPartition.Offline``)
+        self.offline_partitions: dict[TopicPartition, Partition | None] = {}
+        #: told the directory id of a log directory that went offline (the lifecycle
+        #: manager's heartbeats carry it to the controller)
+        self.on_offline_dir: Callable[[str | None], None] | None = None
+
+    # --- log directory failure ------------------------------------------------------------
+
+    def is_offline(self, tp: TopicPartition) -> bool:
+        """Whether ``tp`` is hosted here in a failed log directory (or its log is offline
+        after an I/O error the directory's handler has not seen yet)."""
+        if tp in self.offline_partitions:
+            return True
+        hosted = self.partitions.get(tp)
+        return hosted is not None and (hosted.log.offline and not hosted.log.closed or self.logs.offline)
+
+    def handle_log_dir_failure(self) -> list[TopicPartition]:
+        """Stop serving the partitions of the failed log directory (Kafka's
+        ``ReplicaManager.handleLogDirFailure``): fetchers stop, each partition goes
+        offline and its waiters are woken, and the controller is told; returns them.
+
+        Kafka halts when the failed directory is the metadata log's or the last one
+        online. kafkapy never does (issue 13): the metadata log has its own handling
+        (:mod:`kafkapy.kraft.raft.driver`), and a node with no directory left keeps
+        serving metadata and DeleteTopics so an operator can free space.
+        """
+        offline = self.logs.handle_log_dir_failure()
+        newly = [tp for tp in (TopicPartition(*tp) for tp in offline) if tp not in self.offline_partitions]
+        log.warning("Stopping serving replicas in dir %s (directory id %s) because the log directory has failed",
+                    self.logs.data_dir, self.logs.directory_id)
+        for tp in newly:
+            partition = self.partitions.pop(tp, None)
+            self.offline_partitions[tp] = partition
+            if self.fetchers is not None:
+                self.fetchers.remove_partition(tp)
+            if partition is not None:
+                self._refresh_out_of_sync(partition)
+            self._wake_all(tp)
+        if newly:
+            log.warning("Broker %d stopped serving partitions %s because they are in the failed log directory %s",
+                        self.node_id, ", ".join(map(str, newly)), self.logs.data_dir)
+        if self.on_offline_dir is not None:
+            self.on_offline_dir(self.logs.directory_id)
+        return newly
+
+    async def run_log_dir_failure_handler(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                                          ) -> None:
+        """Handle each log directory the failure channel reports (Kafka's
+        ``LogDirFailureHandler`` thread) until cancelled."""
+        channel = self.logs.failure_channel
+        wake = trio.Event()
+
+        def on_offline(_: str) -> None:
+            wake.set()
+
+        channel.on_offline = on_offline
+        task_status.started()
+        while True:
+            for _ in channel.take_pending():
+                self.handle_log_dir_failure()
+            await wake.wait()
+            wake = trio.Event()
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -278,7 +350,11 @@ class ReplicaManager:
         epoch fencing when the client sent its ``current_leader_epoch``: older is
         FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH (``Partition.getLocalLog``).
         """
-        hosted = self.partitions.get(TopicPartition(topic, partition))
+        tp = TopicPartition(topic, partition)
+        hosted = self.partitions.get(tp)
+        if self.is_offline(tp):
+            # Kafka's getPartitionOrException: HostedPartition.Offline, before any other check.
+            return ErrorCode.KAFKA_STORAGE_ERROR, None
         if hosted is None:
             if self.knows_topic(topic, partition):
                 return ErrorCode.NOT_LEADER_OR_FOLLOWER, None
@@ -316,6 +392,10 @@ class ReplicaManager:
             current = image.topics_by_name.get(name)
             if current is None or current.id != old.id:
                 self._remove_topic(old)
+        for tp in list(self.offline_partitions):
+            registration = image.partition(tp.topic, tp.partition)
+            if registration is None or self.node_id not in registration.replicas:
+                self._remove_offline(tp)
 
     def _apply_topic(self, image: MetadataImage, topic: TopicImage, old: TopicImage | None) -> None:
         if old is not None and old.id != topic.id:
@@ -329,7 +409,14 @@ class ReplicaManager:
                 if hosted is not None:
                     self._remove_partition(hosted, delete=True)
                 continue
+            if tp in self.offline_partitions:
+                continue  # until the topic goes, or the node restarts (Kafka's HostedPartition.Offline)
             if hosted is None:
+                if self.logs.offline:
+                    # Kafka's getOrCreateLog in an offline directory: the partition is offline here.
+                    self.offline_partitions[tp] = None
+                    self._wake_all(tp)
+                    continue
                 try:
                     log_ = self.logs.get_or_create_log(topic.name, index, now_ms=self.clock_ms(), config=config)
                 except StorageError as exc:
@@ -344,11 +431,23 @@ class ReplicaManager:
                 log_.update_config(config)
                 hosted = Partition(tp, topic.id, registration, log_, self.node_id)
                 self.partitions[tp] = hosted
-                self._on_become(hosted)
+                self._become_or_go_offline(hosted)
                 continue
             if hosted.registration is not registration:
                 self._update_registration(hosted, registration)
             hosted.log.update_config(config)
+
+    def _become_or_go_offline(self, partition: Partition) -> None:
+        """Leader or follower; a disk error on the way (the leader epoch checkpoint of a
+        new leadership on a full disk) takes the directory offline instead of failing
+        the metadata publisher that applies the image."""
+        try:
+            self._on_become(partition)
+        except (OSError, StorageError) as exc:
+            log.error("Partition %s: could not become %s: %s", partition.tp,
+                      "leader" if partition.is_leader else "follower", exc)
+            if isinstance(exc, OSError):
+                self.logs.report_failure(f"leadership change of {partition.tp}", exc)
 
     def _update_registration(self, partition: Partition, registration: PartitionRegistration) -> None:
         """A newer registration: a new leadership, or a committed ISR or replica change."""
@@ -360,7 +459,7 @@ class ReplicaManager:
                 partition.pending_isr = None
             partition.partition_epoch = registration.partition_epoch
         if registration.leader != previous.leader or registration.leader_epoch != previous.leader_epoch:
-            self._on_become(partition)
+            self._become_or_go_offline(partition)
             return
         if partition.is_leader and registration.replicas != previous.replicas:
             for replica in registration.replicas:
@@ -405,9 +504,23 @@ class ReplicaManager:
 
     def _remove_topic(self, topic: TopicImage) -> None:
         for index in topic.partitions:
-            hosted = self.partitions.get(TopicPartition(topic.name, index))
+            tp = TopicPartition(topic.name, index)
+            hosted = self.partitions.get(tp)
             if hosted is not None and hosted.topic_id == topic.id:
                 self._remove_partition(hosted, delete=True)
+            offline = self.offline_partitions.get(tp)
+            if tp in self.offline_partitions and (offline is None or offline.topic_id == topic.id):
+                self._remove_offline(tp)
+
+    def _remove_offline(self, tp: TopicPartition) -> None:
+        """An offline partition deleted or moved away: its files go (what frees space on
+        a full disk); its directory stays offline until the process restarts, as in Kafka."""
+        del self.offline_partitions[tp]
+        try:
+            self.logs.delete_log(tp.topic, tp.partition, now_ms=self.clock_ms())
+        except OSError as exc:
+            log.warning("Could not delete the files of offline partition %s: %s", tp, exc)
+        self._wake_all(tp)
 
     def _remove_partition(self, partition: Partition, *, delete: bool) -> None:
         del self.partitions[partition.tp]
@@ -692,6 +805,9 @@ def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: 
     patches the batch header in place.
     """
     partition = replicas.get(topic, index)
+    if replicas.is_offline(TopicPartition(topic, index)):
+        return _append_error(ErrorCode.KAFKA_STORAGE_ERROR,
+                             f"Partition {topic}-{index} is in an offline log directory")
     if partition is None:
         if replicas.knows_topic(topic, index):
             return _append_error(ErrorCode.NOT_LEADER_OR_FOLLOWER)

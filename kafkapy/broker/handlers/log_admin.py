@@ -6,7 +6,8 @@ new low watermark. Whole segments below it are deleted.
 
 DescribeLogDirs lists each data directory with the partitions it holds, their sizes
 and the directory's total and usable bytes (v4+). A node with memory storage has no
-data directory and answers an empty list.
+data directory and answers an empty list. A directory that failed (a full disk, an I/O
+error) is listed with KAFKA_STORAGE_ERROR and no partitions, as Kafka lists it.
 
 Not implemented: waiting for followers' log start offsets before answering
 DeleteRecords (``DelayedDeleteRecords``); the leader answers once its own log moved.
@@ -86,6 +87,11 @@ def handle_describe_log_dirs(ctx: RequestContext, request: DescribeLogDirsReques
                                        offset_lag=0, is_future_key=False))
     results = []
     for data_dir, topics in sorted(by_dir.items()):
+        if root is not None and replicas.logs.offline and data_dir == os.path.abspath(root):
+            # Kafka's describeLogDirs: an offline directory is KAFKA_STORAGE_ERROR, no topics.
+            results.append(R.DescribeLogDirsResult(error_code=ErrorCode.KAFKA_STORAGE_ERROR, log_dir=data_dir,
+                                                   total_bytes=-1, usable_bytes=-1, topics=[]))
+            continue
         total = usable = -1  # unknown, as Kafka reports it
         try:
             if data_dir != _MEMORY_LOG_DIR:

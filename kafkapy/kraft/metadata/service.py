@@ -80,7 +80,10 @@ from kafkapy.kraft.metadata.replication_control import (
     PartitionStateResult,
 )
 from kafkapy.kraft.metadata.results import ApiError, ControllerResult
+from kafkapy.kraft.raft.errors import RaftError
 from kafkapy.kraft.raft.records import LogEntry
+from kafkapy.storage.errors import StorageError
+from kafkapy.wire.error_codes import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +186,14 @@ class MetadataService:
     def _publish(self, image: MetadataImage) -> None:
         old, self.image = self.image, image
         for publisher in self._publishers:
-            publisher(old, image)
+            try:
+                publisher(old, image)
+            except Exception:
+                # Kafka's MetadataLoader hands a publisher's error to the broker's
+                # metadata-publishing fault handler, which logs it and goes on (a
+                # non-fatal fault): the image is applied, the next one tries again.
+                log.exception("Error publishing the metadata image at offset %d with publisher %r",
+                              image.offset, publisher)
         self._wake()
 
     def _wake(self) -> None:
@@ -201,7 +211,16 @@ class MetadataService:
             NotControllerError: not the leader, or leadership changed before the commit.
         """
         epoch = self.epoch
-        offset = await self.raft.propose([encode_record(r) for r in records])
+        try:
+            offset = await self.raft.propose([encode_record(r) for r in records])
+        except (OSError, StorageError, RaftError) as exc:
+            if isinstance(exc, RaftError) and exc.error_code != ErrorCode.KAFKA_STORAGE_ERROR:
+                raise
+            # The metadata log could not be written (a full disk): the Raft driver has
+            # stopped and acknowledges nothing it did not persist. Kafka halts here;
+            # this node stays up for reads and answers as a node that is not the
+            # controller, so callers (brokers, admin clients) look for another one.
+            raise NotControllerError(f"the metadata log cannot be written on this node: {exc}", None) from exc
         while self.image.offset < offset:
             if self.epoch != epoch:
                 raise NotControllerError(
@@ -267,6 +286,11 @@ class MetadataService:
                               validate_only: bool = False) -> dict[str, ApiError]:
         return await self._run(lambda image: self.controller.update_features(
             image, updates, validate_only=validate_only))
+
+    async def alter_user_scram_credentials(self, deletions: Sequence[Any], upsertions: Sequence[Any]) -> list[Any]:
+        """AlterUserScramCredentials (``scram_control``): the per-user answers once committed."""
+        return await self._run(lambda image: self.controller.alter_user_scram_credentials(
+            image, deletions, upsertions))
 
     async def register_broker(self, request: BrokerRegistrationRequest) -> BrokerRegistrationReply:
         return await self._run(lambda image: self.controller.register_broker(

