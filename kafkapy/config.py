@@ -643,7 +643,63 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, at_least(0), _CW, field="log_cleaner_backoff_ms"),
     ConfigDef("producer.id.expiration.ms", _INT, 86_400_000, "Producer state is dropped after this long without writes.",
               _B, _LOW, at_least(1), _CW, field="producer_id_expiration_ms"),
+    # ---- security (BrokerSecurityConfigs, SaslConfigs, SslConfigs; KIP-43, KIP-554, KIP-368) ----
+    # Per-listener forms (``listener.name.<l>.<name>``, and for JAAS configs
+    # ``listener.name.<l>.<mechanism>.<name>``) are read through listener_config().
+    ConfigDef("sasl.enabled.mechanisms", _LIST, ("GSSAPI",),
+              "SASL mechanisms the broker's SASL listeners accept; kafkapy serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512.",
+              _B, _MED, None, UpdateMode.PER_BROKER, field="sasl_enabled_mechanisms"),
+    ConfigDef("sasl.jaas.config", ConfigType.PASSWORD, None,
+              "JAAS login context of SASL listeners (PlainLoginModule user_<name>=\"<password>\" entries).",
+              _B, _MED, None, UpdateMode.PER_BROKER, field="sasl_jaas_config"),
+    ConfigDef("sasl.mechanism.inter.broker.protocol", _STR, "GSSAPI", "SASL mechanism brokers use with each other.",
+              _B, _MED, None, UpdateMode.PER_BROKER, field="sasl_mechanism_inter_broker_protocol"),
+    ConfigDef("sasl.mechanism.controller.protocol", _STR, "GSSAPI", "SASL mechanism used to reach the controllers.",
+              _B, _HIGH, None, _RO, field="sasl_mechanism_controller_protocol"),
+    ConfigDef("sasl.server.callback.handler.class", ConfigType.CLASS, None,
+              "Server callback handler of SASL listeners; kafkapy has only Kafka's default ones.",
+              _B, _MED, None, _RO, field="sasl_server_callback_handler_class"),
+    ConfigDef("security.inter.broker.protocol", _STR, "PLAINTEXT",
+              "Security protocol brokers use with each other, when inter.broker.listener.name is unset.",
+              _B, _MED, one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"), _RO,
+              field="security_inter_broker_protocol"),
+    ConfigDef("connection.failed.authentication.delay.ms", _INT, 100,
+              "Delay before a connection that failed authentication is answered and closed.",
+              _B, _LOW, at_least(0), _RO, field="connection_failed_authentication_delay_ms"),
+    ConfigDef("connections.max.reauth.ms", _LONG, 0,
+              "Longest session of a SASL connection before the client must re-authenticate (KIP-368); 0 means never.",
+              _B, _MED, None, _RO, field="connections_max_reauth_ms"),
+    ConfigDef("authorizer.class.name", _STR, "", "Authorizer of requests; kafkapy has none yet, so it must stay unset.",
+              _B, _LOW, None, _RO, field="authorizer_class_name"),
+    ConfigDef("principal.builder.class", ConfigType.CLASS,
+              "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
+              "Builds a connection's principal; kafkapy has only Kafka's default one.",
+              _B, _MED, None, _RO, field="principal_builder_class"),
+    *(ConfigDef(name, type_, default, doc, _B, _MED, None, _RO) for name, type_, default, doc in (
+        ("ssl.keystore.location", _STR, None, "Key store of TLS listeners (TLS is not yet supported)."),
+        ("ssl.keystore.type", _STR, "JKS", "Format of the key store."),
+        ("ssl.keystore.password", ConfigType.PASSWORD, None, "Password of the key store."),
+        ("ssl.keystore.key", ConfigType.PASSWORD, None, "PEM private key of TLS listeners."),
+        ("ssl.keystore.certificate.chain", ConfigType.PASSWORD, None, "PEM certificate chain of TLS listeners."),
+        ("ssl.key.password", ConfigType.PASSWORD, None, "Password of the private key in the key store."),
+        ("ssl.truststore.location", _STR, None, "Trust store of TLS listeners."),
+        ("ssl.truststore.type", _STR, "JKS", "Format of the trust store."),
+        ("ssl.truststore.password", ConfigType.PASSWORD, None, "Password of the trust store."),
+        ("ssl.truststore.certificates", ConfigType.PASSWORD, None, "PEM trusted certificates."),
+        ("ssl.client.auth", _STR, "none", "Whether TLS listeners ask for client certificates."),
+        ("ssl.enabled.protocols", _LIST, ("TLSv1.2", "TLSv1.3"), "TLS versions of TLS listeners."),
+        ("ssl.cipher.suites", _LIST, (), "Cipher suites of TLS listeners."),
+        ("ssl.endpoint.identification.algorithm", _STR, "https", "Host name verification of TLS peers."),
+        ("ssl.principal.mapping.rules", _STR, "DEFAULT", "Rules mapping certificate names to principals."),
+    )),
 )
+
+#: The SslConfigs rows: kafkapy has no TLS yet, so setting any of them refuses to start.
+SSL_CONFIGS: frozenset[str] = frozenset(d.name for d in DEFINITIONS if d.name.startswith("ssl."))
+#: The one principal builder kafkapy has (``principal.builder.class``'s default).
+DEFAULT_PRINCIPAL_BUILDER = "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"
+#: Kafka's ``ListenerName.CONFIG_STATIC_PREFIX``: ``listener.name.<listener, lower case>.<config>``.
+LISTENER_CONFIG_PREFIX = "listener.name."
 
 TOPIC_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.TOPIC}
 BROKER_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.BROKER}
@@ -1014,6 +1070,16 @@ class BrokerConfig:
     log_cleaner_enable: bool
     log_cleaner_backoff_ms: int
     producer_id_expiration_ms: int
+    sasl_enabled_mechanisms: tuple[str, ...]
+    sasl_jaas_config: str | None
+    sasl_mechanism_inter_broker_protocol: str
+    sasl_mechanism_controller_protocol: str
+    sasl_server_callback_handler_class: str | None
+    security_inter_broker_protocol: str
+    connection_failed_authentication_delay_ms: int
+    connections_max_reauth_ms: int
+    authorizer_class_name: str
+    principal_builder_class: str
     #: The raw properties it was built from, for BrokerConfigs.static and DescribeConfigs.
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unknown: tuple[str, ...] = ()
@@ -1025,7 +1091,8 @@ class BrokerConfig:
         for d in BROKER_CONFIGS.values():
             if d.field is not None:
                 values[d.field] = d.parse(properties[d.name]) if d.name in properties else d.default
-        unknown = tuple(sorted(k for k in properties if k not in BROKER_CONFIGS and k not in TOPIC_CONFIGS))
+        unknown = tuple(sorted(k for k in properties if k not in BROKER_CONFIGS and k not in TOPIC_CONFIGS
+                               and split_listener_config(k) is None))
         return cls(**values, properties=dict(properties), unknown=unknown)
 
     @property
@@ -1046,6 +1113,15 @@ class BrokerConfig:
         """These properties as the STATIC_BROKER_CONFIG source of topic configs."""
         return BrokerConfigs(static={k: v for k, v in self.properties.items() if k in BROKER_CONFIGS})
 
+    def listener_config(self, listener: str, field: str, mechanism: str | None = None) -> str | None:
+        """The raw value of a broker config for one listener: ``listener.name.<l>.<mech>.<name>``
+        (with ``mechanism``), then ``listener.name.<l>.<name>``, then the plain name; None when
+        none is set (Kafka's ``ListenerName.configPrefix`` / ``saslMechanismPrefix``)."""
+        name = BrokerConfig.field_name(field)
+        prefix = LISTENER_CONFIG_PREFIX + listener.lower() + "."
+        keys = ([prefix + mechanism.lower() + "." + name] if mechanism else []) + [prefix + name, name]
+        return next((self.properties[k] for k in keys if k in self.properties), None)
+
     @staticmethod
     def field_name(field: str) -> str:
         """The config name behind a field, for code that handles raw properties."""
@@ -1054,6 +1130,19 @@ class BrokerConfig:
     def with_overrides(self, overrides: Mapping[str, str]) -> BrokerConfig:
         """A copy with some properties replaced (validated as ``from_properties`` does)."""
         return BrokerConfig.from_properties({**self.properties, **overrides})
+
+
+def split_listener_config(key: str) -> tuple[str, str | None, str] | None:
+    """``listener.name.<l>[.<mechanism>].<config>`` -> (listener upper-cased, mechanism
+    upper-cased or None, broker config name), or None for any other key or an unknown config."""
+    if not key.startswith(LISTENER_CONFIG_PREFIX):
+        return None
+    parts = key[len(LISTENER_CONFIG_PREFIX):].split(".")
+    for start in (1, 2):
+        name = ".".join(parts[start:])
+        if name in BROKER_CONFIGS and len(parts) > start:
+            return parts[0].upper(), parts[1].upper() if start == 2 else None, name
+    return None
 
 
 def _broker_fields_match_table() -> None:

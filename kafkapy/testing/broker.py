@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
@@ -96,6 +96,10 @@ class Broker:
         config: Kafka configuration keys that override the test defaults.
         memory: keep data in memory (default). False writes to ``log.dirs``, or to a
             temporary directory removed at :meth:`stop` when ``log.dirs`` is not given.
+        sasl_users: user -> password: clients connect on a SASL_PLAINTEXT listener
+            with ``sasl_mechanisms`` (PLAIN users in its JAAS config, SCRAM users
+            in the metadata log); :meth:`sasl_client_config` gives their settings.
+            See :mod:`kafkapy.testing.sasl`.
 
     Attributes:
         faults: the fault rules, kept across :meth:`stop`/:meth:`start`.
@@ -104,7 +108,15 @@ class Broker:
     query and fault methods from any thread but the broker's own.
     """
 
-    def __init__(self, config: Mapping[str, str] | None = None, *, memory: bool = True) -> None:
+    def __init__(self, config: Mapping[str, str] | None = None, *, memory: bool = True,
+                 sasl_users: Mapping[str, str] | None = None,
+                 sasl_mechanisms: Sequence[str] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")) -> None:
+        self.sasl_users = dict(sasl_users or {})
+        self.sasl_mechanisms = tuple(sasl_mechanisms)
+        if sasl_users is not None:
+            from kafkapy.testing.sasl import sasl_properties
+
+            config = {**sasl_properties(self.sasl_users, self.sasl_mechanisms), **(config or {})}
         self.properties = test_properties(config or {})
         self.memory = memory
         self._explicit_log_dirs = _LOG_DIRS in (config or {})
@@ -160,7 +172,29 @@ class Broker:
             self._thread.join()
             self._thread = None
             raise RuntimeError("broker failed to start") from self._error
+        if self.sasl_users:
+            self._create_scram_users()
         return self
+
+    def _create_scram_users(self) -> None:
+        from kafkapy.testing.sasl import scram_upsertions
+
+        # One request per mechanism: Kafka refuses a user twice in one request.
+        for mechanism in self.sasl_mechanisms:
+            upsertions = scram_upsertions(self.sasl_users, [mechanism])
+            if not upsertions:
+                continue
+            results = self.call(self.core.metadata.alter_user_scram_credentials, [], upsertions)
+            failed = [f"{r.user}: {r.error.code.name}" for r in results if r.error.code]
+            if failed:
+                raise RuntimeError("creating SCRAM users failed: " + "; ".join(failed))
+
+    def sasl_client_config(self, user: str, mechanism: str = "PLAIN", family: str = "librdkafka") -> dict[str, Any]:
+        """A client family's settings (``librdkafka``, ``kafka-python``, ``java``) to
+        connect as ``user`` (one of ``sasl_users``) with ``mechanism``."""
+        from kafkapy.testing.sasl import client_config
+
+        return client_config(self.bootstrap_servers, user, self.sasl_users[user], mechanism, family)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Shut the node down cleanly (idempotent). A temporary data directory is kept

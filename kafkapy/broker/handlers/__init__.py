@@ -24,6 +24,8 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     producers,
     raft,
     reassignments,
+    sasl,
     topics,
     txn,
+    user_scram_credentials,
 )

@@ -9,6 +9,7 @@ package, and :class:`Controller` is the one object the runtime talks to:
 * ``reassignments.py``: AlterPartitionReassignments, ListPartitionReassignments;
 * ``configuration_control.py``: AlterConfigs / IncrementalAlterConfigs;
 * ``feature_control.py``: UpdateFeatures (finalized feature levels);
+* ``scram_control.py``: AlterUserScramCredentials (SCRAM credentials, KIP-554);
 * producer id blocks, here (``ProducerIdControlManager``).
 
 Nothing here does I/O, awaits or reads a clock: time comes in as ``now_ms`` and
@@ -31,6 +32,7 @@ from kafkapy.kraft.metadata import (
     feature_control,
     reassignments,
     replication_control,
+    scram_control,
 )
 from kafkapy.kraft.metadata.cluster_control import (
     BrokerHeartbeatReply,
@@ -192,6 +194,13 @@ class Controller:
     def update_features(self, image: MetadataImage, updates: Sequence[feature_control.FeatureUpdate], *,
                         validate_only: bool = False) -> ControllerResult[dict[str, ApiError]]:
         return feature_control.update_features(image, updates, validate_only=validate_only)
+
+    # --- SCRAM credentials ----------------------------------------------------------------
+
+    def alter_user_scram_credentials(
+            self, image: MetadataImage, deletions: Sequence[scram_control.ScramDeletion],
+            upsertions: Sequence[scram_control.ScramUpsertion]) -> ControllerResult[list[scram_control.UserResult]]:
+        return scram_control.alter_user_scram_credentials(image, deletions, upsertions)
 
     # --- brokers ------------------------------------------------------------------------
 

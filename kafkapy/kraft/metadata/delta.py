@@ -27,6 +27,7 @@ from kafkapy.kraft.metadata.image import (
     LeaderRecoveryState,
     MetadataImage,
     PartitionRegistration,
+    ScramCredentialData,
     TopicImage,
     Uuid,
 )
@@ -59,6 +60,7 @@ class MetadataDelta:
         self._changed_topics: dict[Uuid, tuple[str, dict[int, PartitionRegistration]]] = {}
         self._removed_topics: set[Uuid] = set()
         self._touched_configs: set[tuple[int, str]] = set()
+        self._scram: dict[int, dict[str, ScramCredentialData]] | None = None
         self.record_count = 0
 
     # --- replay -----------------------------------------------------------------------
@@ -189,6 +191,23 @@ class MetadataDelta:
     def _replay_no_op(self, r: Any) -> None:
         pass
 
+    def _replay_user_scram_credential(self, r: Any) -> None:
+        users = self._scram_for_write(r.mechanism)
+        users[r.name] = ScramCredentialData(bytes(r.salt), bytes(r.stored_key), bytes(r.server_key), r.iterations)
+
+    def _replay_remove_user_scram_credential(self, r: Any) -> None:
+        users = self._scram_for_write(r.mechanism)
+        if users.pop(r.name, None) is None:  # Kafka's ScramControlManager.replay throws too
+            raise MetadataError(f"no SCRAM credential of user {r.name!r} for mechanism {r.mechanism} to remove")
+        if not users:
+            del self._scram[r.mechanism]  # type: ignore[index]
+
+    def _scram_for_write(self, mechanism: int) -> dict[str, ScramCredentialData]:
+        """The users of one mechanism, copied for editing (both levels) on first use."""
+        if self._scram is None:
+            self._scram = {m: dict(users) for m, users in self.image.scram_credentials.items()}
+        return self._scram.setdefault(mechanism, {})
+
     # --- helpers ----------------------------------------------------------------------
 
     def _features_for_write(self) -> dict[str, int]:
@@ -250,6 +269,8 @@ class MetadataDelta:
             changes["brokers"] = self._brokers
         if self._configs is not None:
             changes["configs"] = self._configs
+        if self._scram is not None:
+            changes["scram_credentials"] = {m: users for m, users in self._scram.items() if users}
         if self._next_producer_id != image.next_producer_id:
             changes["next_producer_id"] = self._next_producer_id
         if self._changed_topics or self._removed_topics:
@@ -309,4 +330,6 @@ _HANDLERS: dict[str, Callable[[MetadataDelta, Any], None]] = {
     "ProducerIdsRecord": MetadataDelta._replay_producer_ids,
     "BrokerRegistrationChangeRecord": MetadataDelta._replay_broker_registration_change,
     "NoOpRecord": MetadataDelta._replay_no_op,
+    "UserScramCredentialRecord": MetadataDelta._replay_user_scram_credential,
+    "RemoveUserScramCredentialRecord": MetadataDelta._replay_remove_user_scram_credential,
 }

@@ -117,6 +117,17 @@ class PartitionRegistration:
 
 
 @dataclass(frozen=True, slots=True)
+class ScramCredentialData:
+    """One user's SCRAM credential for one mechanism, as UserScramCredentialRecord
+    holds it (Kafka's ``ScramCredentialData``): never the password."""
+
+    salt: bytes
+    stored_key: bytes
+    server_key: bytes
+    iterations: int
+
+
+@dataclass(frozen=True, slots=True)
 class TopicImage:
     """A topic: its name, id and partitions by partition index."""
 
@@ -138,6 +149,8 @@ class MetadataImage:
         configs: dynamic configs set through the log, by ``(resource type, name)``;
             broker resources use the broker id as a string, or "" for the cluster default.
         next_producer_id: the first producer id not yet handed out in a block.
+        scram_credentials: SCRAM mechanism type (1: SCRAM-SHA-256, 2: SCRAM-SHA-512)
+            -> user -> credential (Kafka's ``ScramImage``).
     """
 
     cluster_id: str | None = None
@@ -149,6 +162,7 @@ class MetadataImage:
     topics_by_id: Mapping[Uuid, TopicImage] = field(default_factory=dict)
     configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=dict)
     next_producer_id: int = 0
+    scram_credentials: Mapping[int, Mapping[str, ScramCredentialData]] = field(default_factory=dict)
 
     # --- reads ------------------------------------------------------------------------
 
@@ -173,6 +187,10 @@ class MetadataImage:
     def broker_configs(self, broker: int | str) -> Mapping[str, str]:
         """Dynamic configs of one broker, or of the cluster default when ``broker`` is ""."""
         return self.configs.get((ConfigResourceType.BROKER, str(broker)), _EMPTY_MAP)
+
+    def scram_credential(self, user: str, mechanism: int) -> ScramCredentialData | None:
+        """``user``'s credential for SCRAM ``mechanism`` (type id), or None."""
+        return self.scram_credentials.get(mechanism, _EMPTY_MAP).get(user)
 
     def unfenced_broker_ids(self) -> list[int]:
         """Ids of brokers that may host new replicas (unfenced, not shutting down), sorted."""

@@ -45,12 +45,18 @@ from kafkapy.wire.messages.cluster_metadata.register_broker_record import (
     RegisterBrokerRecord,
 )
 from kafkapy.wire.messages.cluster_metadata.remove_topic_record import RemoveTopicRecord
+from kafkapy.wire.messages.cluster_metadata.remove_user_scram_credential_record import (
+    RemoveUserScramCredentialRecord,
+)
 from kafkapy.wire.messages.cluster_metadata.topic_record import TopicRecord
 from kafkapy.wire.messages.cluster_metadata.unfence_broker_record import (
     UnfenceBrokerRecord,
 )
 from kafkapy.wire.messages.cluster_metadata.unregister_broker_record import (
     UnregisterBrokerRecord,
+)
+from kafkapy.wire.messages.cluster_metadata.user_scram_credential_record import (
+    UserScramCredentialRecord,
 )
 
 BrokerEndpoint = RegisterBrokerRecord.BrokerEndpoint
@@ -69,9 +75,11 @@ __all__ = [
     "ProducerIdsRecord",
     "RegisterBrokerRecord",
     "RemoveTopicRecord",
+    "RemoveUserScramCredentialRecord",
     "TopicRecord",
     "UnfenceBrokerRecord",
     "UnregisterBrokerRecord",
+    "UserScramCredentialRecord",
     "decode_record",
     "encode_record",
     "record_type",

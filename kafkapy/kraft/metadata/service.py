@@ -292,6 +292,11 @@ class MetadataService:
         return await self._run(lambda image: self.controller.alter_user_scram_credentials(
             image, deletions, upsertions))
 
+    async def alter_user_scram_credentials(self, deletions: Sequence[Any], upsertions: Sequence[Any]) -> list[Any]:
+        """AlterUserScramCredentials (``scram_control``): the per-user answers once committed."""
+        return await self._run(lambda image: self.controller.alter_user_scram_credentials(
+            image, deletions, upsertions))
+
     async def register_broker(self, request: BrokerRegistrationRequest) -> BrokerRegistrationReply:
         return await self._run(lambda image: self.controller.register_broker(
             image, request, int(self._clock())))

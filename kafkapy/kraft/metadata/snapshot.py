@@ -19,12 +19,14 @@ from kafkapy.kraft.metadata.records import (
     ProducerIdsRecord,
     RegisterBrokerRecord,
     TopicRecord,
+    UserScramCredentialRecord,
 )
 
 
 def image_records(image: MetadataImage) -> list:
     """Records for ``image`` in the order Kafka's ``MetadataImage.write`` uses: features
-    (``metadata.version`` first), brokers, topics and partitions, configs, producer ids."""
+    (``metadata.version`` first), brokers, topics and partitions, configs, producer ids,
+    SCRAM credentials."""
     records: list = []
     features = sorted(image.features.items(), key=lambda kv: (kv[0] != METADATA_VERSION, kv[0]))
     records += [FeatureLevelRecord(name=name, feature_level=level) for name, level in features]
@@ -71,4 +73,9 @@ def image_records(image: MetadataImage) -> list:
     if image.next_producer_id:
         records.append(ProducerIdsRecord(broker_id=-1, broker_epoch=-1,
                                          next_producer_id=image.next_producer_id))
+    for mechanism in sorted(image.scram_credentials):
+        for user, c in sorted(image.scram_credentials[mechanism].items()):
+            records.append(UserScramCredentialRecord(name=user, mechanism=mechanism, salt=c.salt,
+                                                     stored_key=c.stored_key, server_key=c.server_key,
+                                                     iterations=c.iterations))
     return records

@@ -1,0 +1,230 @@
+"""Which listener authenticates how, from Kafka's config names; and what is refused.
+
+Each listener has a security protocol (``listener.security.protocol.map``). kafkapy
+serves PLAINTEXT and SASL_PLAINTEXT. A SASL listener accepts the mechanisms of
+``listener.name.<l>.sasl.enabled.mechanisms`` (else ``sasl.enabled.mechanisms``);
+PLAIN users come from the listener's JAAS config
+(``listener.name.<l>.plain.sasl.jaas.config``, else ``sasl.jaas.config``), SCRAM
+credentials from the metadata log (UserScramCredentialRecord).
+
+Never a silent downgrade: :func:`check_security` refuses to start, naming the
+setting, whatever kafkapy cannot honour. A broker that started with a setting meant
+to protect it, ignored, would serve plaintext where its owner expects TLS or
+authentication:
+
+* SSL and SASL_SSL listeners, and any ``ssl.*`` setting (TLS is not yet supported);
+* GSSAPI, OAUTHBEARER or any mechanism other than PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+  on a SASL listener; Kafka's default list is ``[GSSAPI]``, so a SASL listener needs
+  ``sasl.enabled.mechanisms`` set (Kafka would start and then need Kerberos);
+* PLAIN enabled with no JAAS config for the listener (Kafka: "No JAAS configuration
+  section named 'KafkaServer'..." at start-up);
+* ``authorizer.class.name`` (no ACLs yet), ``sasl.server.callback.handler.class``
+  and a ``principal.builder.class`` other than Kafka's default;
+* a SASL inter-broker or controller listener: kafkapy's own inter-node clients do not
+  authenticate yet (``sasl.mechanism.inter.broker.protocol`` and
+  ``sasl.mechanism.controller.protocol`` are checked against the enabled list, as
+  Kafka's ``KafkaConfig.validateValues`` does, but cannot be used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kafkapy.broker.security.jaas import JaasConfigError, parse_jaas_config
+from kafkapy.broker.security.plain import LOGIN_MODULE as PLAIN_LOGIN_MODULE
+from kafkapy.broker.security.plain import MECHANISM as PLAIN
+from kafkapy.broker.security.plain import plain_users
+from kafkapy.broker.security.scram import MECHANISM_NAMES as SCRAM_MECHANISMS
+from kafkapy.config import (
+    DEFAULT_PRINCIPAL_BUILDER,
+    SSL_CONFIGS,
+    BrokerConfig,
+    split_listener_config,
+)
+
+#: Kafka's ``SecurityProtocol`` names.
+PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL = "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"
+SECURITY_PROTOCOLS = (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)
+#: The SASL mechanisms kafkapy serves.
+SUPPORTED_MECHANISMS = frozenset({PLAIN}) | SCRAM_MECHANISMS
+
+_MECHANISMS = "sasl_enabled_mechanisms"
+_JAAS = "sasl_jaas_config"
+_REAUTH = "connections_max_reauth_ms"
+
+
+class SecurityConfigError(ValueError):
+    """A security setting kafkapy cannot honour: the node refuses to start."""
+
+
+@dataclass(frozen=True, slots=True)
+class SaslListenerConfig:
+    """How one SASL listener authenticates.
+
+    Attributes:
+        listener: the listener name (upper case).
+        mechanisms: the enabled mechanisms, in configured order (what SaslHandshake lists).
+        plain_users: PLAIN's user -> password, from the listener's JAAS config.
+        failed_authentication_delay_ms: ``connection.failed.authentication.delay.ms``.
+        max_reauth_ms: ``connections.max.reauth.ms`` per mechanism (KIP-368); 0 is none.
+    """
+
+    listener: str
+    mechanisms: tuple[str, ...]
+    plain_users: Mapping[str, str] = field(default_factory=dict)
+    failed_authentication_delay_ms: int = 100
+    max_reauth_ms: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerSecurity:
+    """Every listener's security protocol, and the SASL settings of SASL listeners."""
+
+    protocols: Mapping[str, str]
+    sasl: Mapping[str, SaslListenerConfig]
+
+    def sasl_for(self, listener: str) -> SaslListenerConfig | None:
+        """The SASL settings of ``listener``, or None where no authentication happens."""
+        return self.sasl.get(listener)
+
+
+#: The security of a node with PLAINTEXT listeners only (tests that build a core by hand).
+NO_SECURITY = ListenerSecurity({}, {})
+
+
+def listener_names(config: BrokerConfig) -> list[str]:
+    """The names in ``listeners``, upper-cased as Kafka compares them."""
+    return [item.split("://", 1)[0].strip().upper() for item in config.listeners.split(",") if "://" in item]
+
+
+def listener_protocols(config: BrokerConfig) -> dict[str, str]:
+    """Listener name -> security protocol (``listener.security.protocol.map``).
+
+    Raises:
+        SecurityConfigError: a listener whose name is neither mapped nor a protocol
+            (Kafka: "No security protocol defined for listener").
+    """
+    mapped: dict[str, str] = {}
+    for item in config.listener_security_protocol_map.split(","):
+        if ":" in item:
+            name, protocol = item.split(":", 1)
+            mapped[name.strip().upper()] = protocol.strip().upper()
+    out = {}
+    for name in listener_names(config):
+        protocol = mapped.get(name, name if name in SECURITY_PROTOCOLS else None)
+        if protocol is None:
+            raise SecurityConfigError(f"No security protocol defined for listener {name} "
+                                      f"({BrokerConfig.field_name('listener_security_protocol_map')})")
+        if protocol not in SECURITY_PROTOCOLS:
+            raise SecurityConfigError(f"Unknown security protocol {protocol} for listener {name} in "
+                                      f"{BrokerConfig.field_name('listener_security_protocol_map')}")
+        out[name] = protocol
+    return out
+
+
+def _mechanisms(config: BrokerConfig, listener: str) -> tuple[str, ...]:
+    raw = config.listener_config(listener, _MECHANISMS)
+    if raw is None:
+        return tuple(config.sasl_enabled_mechanisms)
+    return tuple(m.strip() for m in raw.split(",") if m.strip())
+
+
+def _sasl_listener(config: BrokerConfig, listener: str) -> SaslListenerConfig:
+    mechanisms = _mechanisms(config, listener)
+    setting = BrokerConfig.field_name(_MECHANISMS)
+    if not mechanisms:
+        raise SecurityConfigError(f"No SASL mechanisms are enabled for listener {listener} ({setting})")
+    unsupported = [m for m in mechanisms if m not in SUPPORTED_MECHANISMS]
+    if unsupported:
+        raise SecurityConfigError(
+            f"SASL mechanism(s) {', '.join(unsupported)} enabled for listener {listener} ({setting}="
+            f"{','.join(mechanisms)}) cannot be served: kafkapy supports "
+            f"{', '.join(sorted(SUPPORTED_MECHANISMS))}; set {setting} (or listener.name."
+            f"{listener.lower()}.{setting}) to those you use")
+    users: dict[str, str] = {}
+    if PLAIN in mechanisms:
+        jaas = config.listener_config(listener, _JAAS, PLAIN)
+        if jaas is None:
+            raise SecurityConfigError(
+                f"SASL listener {listener} enables PLAIN but has no JAAS configuration: set "
+                f"listener.name.{listener.lower()}.plain.{BrokerConfig.field_name(_JAAS)} or "
+                f"{BrokerConfig.field_name(_JAAS)} with {PLAIN_LOGIN_MODULE} user_<name>=\"<password>\" entries")
+        try:
+            modules = parse_jaas_config(jaas)
+        except JaasConfigError as exc:
+            raise SecurityConfigError(f"{BrokerConfig.field_name(_JAAS)} of listener {listener}: {exc}") from None
+        if not any(m.class_name == PLAIN_LOGIN_MODULE for m in modules):
+            raise SecurityConfigError(f"{BrokerConfig.field_name(_JAAS)} of listener {listener} has no "
+                                      f"{PLAIN_LOGIN_MODULE} entry for PLAIN")
+        users = plain_users([m for m in modules if m.class_name == PLAIN_LOGIN_MODULE])
+    reauth = {}
+    for mechanism in mechanisms:
+        raw = config.listener_config(listener, _REAUTH, mechanism)
+        reauth[mechanism] = int(raw) if raw is not None else config.connections_max_reauth_ms
+    return SaslListenerConfig(listener, mechanisms, users, config.connection_failed_authentication_delay_ms, reauth)
+
+
+def _refuse_unhonoured(config: BrokerConfig) -> None:
+    props = config.properties
+    for key in sorted(props):
+        split = split_listener_config(key)
+        name = split[2] if split is not None else key
+        if name in SSL_CONFIGS:
+            raise SecurityConfigError(f"{key} is set, but TLS is not yet supported by kafkapy: remove the ssl.* "
+                                      "settings (SSL and SASL_SSL listeners cannot be served)")
+        if name == BrokerConfig.field_name("authorizer_class_name") and props[key].strip():
+            raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy has no authorizer yet (ACLs are not "
+                                      "enforced): remove it rather than run without authorization")
+        if name == BrokerConfig.field_name("sasl_server_callback_handler_class") and props[key].strip():
+            raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy cannot load Java callback handlers; "
+                                      "PLAIN users come from the JAAS config, SCRAM credentials from the metadata log")
+        if name == BrokerConfig.field_name("principal_builder_class") and props[key].strip() != DEFAULT_PRINCIPAL_BUILDER:
+            raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy has only Kafka's default "
+                                      f"principal builder ({DEFAULT_PRINCIPAL_BUILDER})")
+
+
+def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] = ()) -> ListenerSecurity:
+    """Every listener's security, or the reason the node must not start.
+
+    Args:
+        config: the node's configuration.
+        controller_listeners: ``controller.listener.names`` (default: from ``config``).
+
+    Raises:
+        SecurityConfigError: a setting kafkapy cannot honour (see the module docstring).
+    """
+    _refuse_unhonoured(config)
+    protocols = listener_protocols(config)
+    controllers = set(controller_listeners or config.controller_listeners)
+    sasl: dict[str, SaslListenerConfig] = {}
+    for name, protocol in protocols.items():
+        if protocol in (SSL, SASL_SSL):
+            raise SecurityConfigError(f"Listener {name} uses {protocol}, but TLS is not yet supported by kafkapy; "
+                                      f"it will not serve plaintext in its place (use PLAINTEXT or SASL_PLAINTEXT)")
+        if protocol == SASL_PLAINTEXT:
+            if name in controllers:
+                raise SecurityConfigError(
+                    f"Controller listener {name} uses {protocol}, but kafkapy's quorum and broker-to-controller "
+                    f"clients do not authenticate yet ({BrokerConfig.field_name('sasl_mechanism_controller_protocol')}"
+                    "); use a PLAINTEXT controller listener")
+            sasl[name] = _sasl_listener(config, name)
+    inter_broker = config.inter_broker_listener_name
+    if inter_broker is None:
+        wanted = config.security_inter_broker_protocol
+        if wanted in (SSL, SASL_SSL, SASL_PLAINTEXT) and \
+                BrokerConfig.field_name("security_inter_broker_protocol") in config.properties:
+            raise SecurityConfigError(
+                f"{BrokerConfig.field_name('security_inter_broker_protocol')}={wanted}: kafkapy's inter-broker "
+                f"clients do not authenticate yet; name a PLAINTEXT listener in "
+                f"{BrokerConfig.field_name('inter_broker_listener_name')}")
+        brokers = [n for n in protocols if n not in controllers]
+        inter_broker = brokers[0] if brokers else None
+    if inter_broker is not None and protocols.get(inter_broker.upper()) == SASL_PLAINTEXT:
+        mechanism = config.sasl_mechanism_inter_broker_protocol
+        raise SecurityConfigError(
+            f"Inter-broker listener {inter_broker.upper()} uses SASL_PLAINTEXT "
+            f"({BrokerConfig.field_name('sasl_mechanism_inter_broker_protocol')}={mechanism}), but kafkapy's "
+            f"inter-broker clients (replica fetchers, transaction markers) do not authenticate yet: add a PLAINTEXT "
+            f"listener and name it in {BrokerConfig.field_name('inter_broker_listener_name')}")
+    return ListenerSecurity(protocols, sasl)

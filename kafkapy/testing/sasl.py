@@ -1,0 +1,93 @@
+"""SASL for test brokers: the properties of a SASL_PLAINTEXT listener with users, the
+SCRAM credentials to create, and each client family's configuration.
+
+``Broker(sasl_users={"alice": "alice-secret"})`` serves clients on a SASL_PLAINTEXT
+listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 by default) and keeps a PLAINTEXT
+listener for its own inter-broker traffic (kafkapy's inter-node clients do not
+authenticate yet). PLAIN users go into the listener's JAAS config, SCRAM users into
+the metadata log, as ``kafka-configs --add-config 'SCRAM-SHA-256=[...]'`` puts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kafkapy.config import BrokerConfig
+
+SASL_LISTENER = "SASL_PLAINTEXT"
+INTERNAL_LISTENER = "PLAINTEXT"
+#: Every mechanism kafkapy serves.
+ALL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: Iterations of the SCRAM credentials made for test users (Kafka's minimum, 4096).
+TEST_SCRAM_ITERATIONS = 4096
+_PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def plain_jaas_config(users: Mapping[str, str]) -> str:
+    """A PlainLoginModule JAAS config accepting ``users`` (``user_<name>="<password>"``)."""
+    options = " ".join(f"user_{name}={_quoted(password)}" for name, password in users.items())
+    return f"{_PLAIN_MODULE} required {options};"
+
+
+def sasl_properties(users: Mapping[str, str], mechanisms: Sequence[str] = ALL_MECHANISMS) -> dict[str, str]:
+    """Broker properties: a SASL_PLAINTEXT client listener first (the one clients
+    bootstrap from), a PLAINTEXT inter-broker listener, the controller's, and the
+    users' JAAS config for PLAIN."""
+    name = BrokerConfig.field_name
+    props = {
+        name("listeners"): f"{SASL_LISTENER}://127.0.0.1:0,{INTERNAL_LISTENER}://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+        name("advertised_listeners"): f"{SASL_LISTENER}://127.0.0.1:0,{INTERNAL_LISTENER}://127.0.0.1:0",
+        name("inter_broker_listener_name"): INTERNAL_LISTENER,
+        name("sasl_enabled_mechanisms"): ",".join(mechanisms),
+    }
+    if "PLAIN" in mechanisms:
+        props[name("sasl_jaas_config")] = plain_jaas_config(users)
+    return props
+
+
+def scram_upsertions(users: Mapping[str, str], mechanisms: Sequence[str]) -> list[Any]:
+    """The AlterUserScramCredentials upsertions that give every user a credential for
+    every SCRAM mechanism in ``mechanisms``."""
+    import secrets
+
+    from kafkapy.broker.security.scram import ScramMechanism, salted_password
+    from kafkapy.kraft.metadata.scram_control import ScramUpsertion
+
+    out = []
+    for mechanism_name in mechanisms:
+        mechanism = ScramMechanism.from_mechanism_name(mechanism_name)
+        if not mechanism:
+            continue
+        for user, password in users.items():
+            salt = secrets.token_bytes(32)
+            out.append(ScramUpsertion(user, int(mechanism), TEST_SCRAM_ITERATIONS, salt,
+                                      salted_password(mechanism, password, salt, TEST_SCRAM_ITERATIONS)))
+    return out
+
+
+def client_config(bootstrap_servers: str, user: str, password: str, mechanism: str = "PLAIN",
+                  family: str = "librdkafka") -> dict[str, Any]:
+    """One client family's settings to reach a SASL_PLAINTEXT broker as ``user``.
+
+    Args:
+        family: ``librdkafka`` (confluent-kafka), ``kafka-python`` or ``java``
+            (properties for Kafka's clients and tools).
+    """
+    if family == "librdkafka":
+        return {"bootstrap.servers": bootstrap_servers, "security.protocol": SASL_LISTENER,
+                "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
+    if family == "kafka-python":
+        return {"bootstrap_servers": bootstrap_servers, "security_protocol": SASL_LISTENER,
+                "sasl_mechanism": mechanism, "sasl_plain_username": user, "sasl_plain_password": password}
+    if family == "java":
+        module = (_PLAIN_MODULE if mechanism == "PLAIN"
+                  else "org.apache.kafka.common.security.scram.ScramLoginModule")
+        return {"bootstrap.servers": bootstrap_servers, "security.protocol": SASL_LISTENER,
+                "sasl.mechanism": mechanism,
+                "sasl.jaas.config": f"{module} required username={_quoted(user)} password={_quoted(password)};"}
+    raise ValueError(f"unknown client family {family!r}: librdkafka, kafka-python or java")
