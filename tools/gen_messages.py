@@ -53,7 +53,7 @@ FIXED = {  # type -> (struct code, size)
 }
 CODE_NAMES = {"?": "o", "16s": "u"}
 PRIMITIVES = [  # names of kafkapy.wire.primitives a generated module may use
-    "EMPTY", "ZERO_UUID", "r_uv", "r_tag", "r_tag_end", "r_skip_tags",
+    "EMPTY", "ZERO_UUID", "r_uv", "r_tag", "r_tag_count", "r_tag_end", "r_skip_tags",
     "r_str", "r_nstr", "r_cstr", "r_ncstr", "r_bytes", "r_nbytes", "r_cbytes", "r_ncbytes",
     "r_rec", "r_nrec", "r_crec", "r_ncrec", "r_arr", "r_narr", "r_carr", "r_ncarr",
     "r_fixed", "r_nstruct", "w_uv", "w_str", "w_nstr", "w_cstr", "w_ncstr", "w_bytes",
@@ -381,7 +381,7 @@ class Gen:
             if not tagged:
                 L.append("    pos = r_skip_tags(buf, pos)  # @_tagged_fields")
             else:
-                L.append("    n, pos = r_uv(buf, pos)  # @_tagged_fields")
+                L.append("    n, pos = r_tag_count(buf, pos)  # @_tagged_fields")
                 L.append("    for _ in range(n):")
                 L.append("        tag, end, pos = r_tag(buf, pos)  # @_tagged_fields")
                 for i, f in enumerate(tagged):

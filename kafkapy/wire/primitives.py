@@ -3,8 +3,15 @@
 Reader contract (as in h11's ``_readers.py``): ``r_x(buf, pos) -> (value, new_pos)``.
 ``buf`` is a memoryview (format "B") of the whole frame. A reader checks every
 length against the bytes that remain *before* slicing, so a claimed length of 2**31
-allocates nothing. Lengths that cannot be right raise :class:`Malformed` with the
-byte offset; short fixed-width reads raise ``struct.error`` or ``IndexError``.
+allocates nothing. Counts are capped as Kafka 4.4's generated readers cap them
+(upgrade notes of 4.4.0, CVE-2026-111108 and CVE-2026-111115): an array or
+collection of more than :data:`MAX_COLLECTION_SIZE` elements, or more elements than
+bytes remaining ("Tried to allocate a collection of size N, but there are only M
+bytes remaining", KAFKA-14063), and a tagged-field section of more than
+:data:`MAX_TAGGED_FIELDS` fields, or more fields than its two bytes each could hold,
+are refused before anything is built. Lengths and counts that cannot be right raise
+:class:`Malformed` with the byte offset; short fixed-width reads raise
+``struct.error`` or ``IndexError``.
 :func:`kafkapy.wire.message.decode_error` turns all of these into one WireError.
 
 Writer contract: ``w_x(b, value)`` appends to the bytearray ``b``.
@@ -23,6 +30,8 @@ from kafkapy.wire.buffers import write_uvarint as w_uv
 
 __all__ = [
     "EMPTY",
+    "MAX_COLLECTION_SIZE",
+    "MAX_TAGGED_FIELDS",
     "ZERO_UUID",
     "Malformed",
     "r_arr",
@@ -45,6 +54,7 @@ __all__ = [
     "r_skip_tags",
     "r_str",
     "r_tag",
+    "r_tag_count",
     "r_tag_end",
     "r_uv",
     "w_arr",
@@ -67,6 +77,13 @@ __all__ = [
 EMPTY: tuple = ()
 #: Kafka's Uuid.ZERO_UUID: "no topic id".
 ZERO_UUID = bytes(16)
+#: The most elements an array or collection may claim (Kafka 4.4's message readers:
+#: "Arrays and collections with more than 1,000,000 elements ... are rejected").
+MAX_COLLECTION_SIZE = 1_000_000
+#: The most fields a flexible version's tagged-field section may claim (Kafka 4.4:
+#: "tagged-field sections with more than 10,000 fields are rejected").
+MAX_TAGGED_FIELDS = 10_000
+_MAX_COMPACT = MAX_COLLECTION_SIZE + 1  # a compact count is stored plus one
 
 _i8 = struct.Struct(">b").unpack_from
 _i16 = struct.Struct(">h").unpack_from
@@ -125,9 +142,30 @@ def r_tag_end(pos: int, end: int) -> int:
     return end
 
 
+def r_tag_count(buf: memoryview, pos: int) -> tuple[int, int]:
+    """The field count opening a tagged-field section (KIP-482), capped.
+
+    Each field takes at least two bytes (tag and size varints), so a count above half
+    the bytes remaining is corrupt (CVE-2026-111115: Kafka bounded it by nothing but
+    the frame); above :data:`MAX_TAGGED_FIELDS` it is refused as Kafka 4.4 does.
+    """
+    n = buf[pos]
+    if n == 0:
+        return 0, pos + 1
+    start = pos
+    n, pos = r_uv(buf, pos)
+    if n > MAX_TAGGED_FIELDS:
+        raise Malformed(f"{n} tagged fields exceed the maximum of {MAX_TAGGED_FIELDS}", start)
+    if 2 * n > len(buf) - pos:
+        raise Malformed(f"{n} tagged fields cannot fit in the {len(buf) - pos} bytes remaining", start)
+    return n, pos
+
+
 def r_skip_tags(buf: memoryview, pos: int) -> int:
     """Skip a tagged-field section holding no field we know (KIP-482)."""
-    n, pos = r_uv(buf, pos)
+    if buf[pos] == 0:
+        return pos + 1
+    n, pos = r_tag_count(buf, pos)
     for _ in range(n):
         _, pos, _ = r_tag(buf, pos)
     return pos
@@ -250,14 +288,22 @@ def r_ncrec(buf: memoryview, pos: int) -> tuple[memoryview | None, int]:
 
 # An element takes at least one byte, so a count above the bytes remaining is
 # corrupt (Kafka checks the same before allocating: "Tried to allocate a collection
-# of size N, but there are only M bytes remaining").
+# of size N, but there are only M bytes remaining", KAFKA-14063); a count above
+# MAX_COLLECTION_SIZE is refused whatever the frame holds (Kafka 4.4). Elements are
+# then appended one by one as they decode: nothing is sized from the count.
+
+def _too_many(n: int, pos: int, have: int) -> Malformed:
+    if n > MAX_COLLECTION_SIZE:
+        return Malformed(f"collection of size {n} exceeds the maximum of {MAX_COLLECTION_SIZE} elements", pos)
+    return Malformed(f"Tried to allocate a collection of size {n}, but there are only {have} bytes remaining", pos)
+
 
 def r_arr(buf: memoryview, pos: int) -> tuple[int, int]:
     n = _i32(buf, pos)[0]
     if n < 0:
         raise Malformed(f"non-nullable array has length {n}", pos)
-    if n > len(buf) - pos - 4:
-        raise _too_long(n, pos, len(buf) - pos - 4)
+    if n > len(buf) - pos - 4 or n > MAX_COLLECTION_SIZE:
+        raise _too_many(n, pos, len(buf) - pos - 4)
     return n, pos + 4
 
 
@@ -267,8 +313,8 @@ def r_narr(buf: memoryview, pos: int) -> tuple[int | None, int]:
         if n == -1:
             return None, pos + 4
         raise Malformed(f"array has length {n}", pos)
-    if n > len(buf) - pos - 4:
-        raise _too_long(n, pos, len(buf) - pos - 4)
+    if n > len(buf) - pos - 4 or n > MAX_COLLECTION_SIZE:
+        raise _too_many(n, pos, len(buf) - pos - 4)
     return n, pos + 4
 
 
@@ -276,8 +322,8 @@ def r_carr(buf: memoryview, pos: int) -> tuple[int, int]:
     n, p = r_uv(buf, pos)
     if n == 0:
         raise Malformed("non-nullable compact array is null", pos)
-    if n - 1 > len(buf) - p:
-        raise _too_long(n - 1, pos, len(buf) - p)
+    if n - 1 > len(buf) - p or n > _MAX_COMPACT:
+        raise _too_many(n - 1, pos, len(buf) - p)
     return n - 1, p
 
 
@@ -285,8 +331,8 @@ def r_ncarr(buf: memoryview, pos: int) -> tuple[int | None, int]:
     n, p = r_uv(buf, pos)
     if n == 0:
         return None, p
-    if n - 1 > len(buf) - p:
-        raise _too_long(n - 1, pos, len(buf) - p)
+    if n - 1 > len(buf) - p or n > _MAX_COMPACT:
+        raise _too_many(n - 1, pos, len(buf) - p)
     return n - 1, p
 
 
@@ -296,7 +342,10 @@ def _array_format(n: int, code: str) -> str:
 
 
 def r_fixed(buf: memoryview, pos: int, n: int, code: str, size: int) -> tuple[list, int]:
-    """``n`` fixed-width elements of struct ``code``; ``n`` was checked by r_*arr."""
+    """``n`` fixed-width elements of struct ``code``; r_*arr capped ``n``, and the
+    ``n * size`` bytes are checked here before a format or a tuple of ``n`` exists."""
+    if n * size > len(buf) - pos:
+        raise _too_long(n * size, pos, len(buf) - pos)
     return list(struct.unpack_from(_array_format(n, code), buf, pos)), pos + n * size
 
 

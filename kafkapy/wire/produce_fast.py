@@ -16,6 +16,7 @@ from kafkapy.wire.headers import RequestHeader
 from kafkapy.wire.message import new
 from kafkapy.wire.messages.produce import ProduceRequest, ProduceResponse
 from kafkapy.wire.primitives import (
+    MAX_COLLECTION_SIZE,
     ZERO_UUID,
     Malformed,
     r_skip_tags,
@@ -37,6 +38,7 @@ _p_ihqq = struct.Struct(">ihqq").pack
 _p_ihqqq = struct.Struct(">ihqqq").pack
 _p_ii = struct.Struct(">ii").pack
 
+_MAX_COMPACT = MAX_COLLECTION_SIZE + 1  # compact counts are stored plus one
 _Topic = ProduceRequest.TopicProduceData
 _Partition = ProduceRequest.PartitionProduceData
 
@@ -79,7 +81,7 @@ def _decode_flexible(buf: memoryview, pos: int, version: int) -> tuple[ProduceRe
         pos += 1
     else:
         n, pos = r_uv(buf, pos)
-    if n == 0 or n - 1 > size - pos:
+    if n == 0 or n - 1 > size - pos or n > _MAX_COMPACT:
         raise Malformed("topic_data", pos)
     topics = []
     for _ in range(n - 1):
@@ -107,7 +109,7 @@ def _decode_flexible(buf: memoryview, pos: int, version: int) -> tuple[ProduceRe
             pos += 1
         else:
             m, pos = r_uv(buf, pos)
-        if m == 0 or m - 1 > size - pos:
+        if m == 0 or m - 1 > size - pos or m > _MAX_COMPACT:
             raise Malformed("partition_data", pos)
         t.partition_data = parts = []
         for _ in range(m - 1):
@@ -172,7 +174,7 @@ def _decode_classic(buf: memoryview, pos: int) -> tuple[ProduceRequest, int]:
         raise Malformed("transactional_id", pos)
     acks, timeout_ms, n = struct.unpack_from(">hii", buf, pos)
     pos += 10
-    if n < 0 or n > size - pos:
+    if n < 0 or n > size - pos or n > MAX_COLLECTION_SIZE:
         raise Malformed("topic_data", pos)
     topics = []
     for _ in range(n):
@@ -185,7 +187,7 @@ def _decode_classic(buf: memoryview, pos: int) -> tuple[ProduceRequest, int]:
         t.topic_id = ZERO_UUID
         m = _u_i(buf, end)[0]
         pos = end + 4
-        if m < 0 or m > size - pos:
+        if m < 0 or m > size - pos or m > MAX_COLLECTION_SIZE:
             raise Malformed("partition_data", pos)
         t.partition_data = parts = []
         for _ in range(m):

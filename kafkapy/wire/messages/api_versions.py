@@ -15,8 +15,8 @@ from kafkapy.wire.primitives import (
     r_cstr,
     r_skip_tags,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_arr,
     w_carr,
     w_cstr,
@@ -264,7 +264,7 @@ def _d_ApiVersionsResponse_3(buf, pos):
         e, pos = _d_ApiVersionsResponse_ApiVersion_3(buf, pos)  # @api_keys
         a.append(e)
     o.throttle_time_ms, = _u_i(buf, pos); pos += 4  # @throttle_time_ms
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

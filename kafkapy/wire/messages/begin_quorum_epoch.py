@@ -19,8 +19,8 @@ from kafkapy.wire.primitives import (
     r_skip_tags,
     r_str,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_arr,
     w_carr,
     w_cstr,
@@ -436,7 +436,7 @@ def _d_BeginQuorumEpochResponse_1(buf, pos):
     for _ in range(n):
         e, pos = _d_BeginQuorumEpochResponse_TopicData_1(buf, pos)  # @topics
         a.append(e)
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

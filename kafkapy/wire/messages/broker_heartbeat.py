@@ -14,8 +14,8 @@ from kafkapy.wire.primitives import (
     r_fixed,
     r_skip_tags,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_carr,
     w_fixed,
     w_uv,
@@ -92,7 +92,7 @@ def _d_BrokerHeartbeatRequest_1(buf, pos):
     o = _new(BrokerHeartbeatRequest)
     o.offline_log_dirs = []
     o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down = _u_iqqoo(buf, pos); pos += 22  # @broker_id,broker_epoch,current_metadata_offset,want_fence,want_shut_down
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

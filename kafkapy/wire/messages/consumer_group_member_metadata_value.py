@@ -17,8 +17,8 @@ from kafkapy.wire.primitives import (
     r_nstruct,
     r_skip_tags,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_carr,
     w_cbytes,
     w_cstr,
@@ -153,7 +153,7 @@ def _d_ConsumerGroupMemberMetadataValue_0(buf, pos):
     o.subscribed_topic_regex, pos = r_ncstr(buf, pos)  # @subscribed_topic_regex
     o.rebalance_timeout_ms, = _u_i(buf, pos); pos += 4  # @rebalance_timeout_ms
     o.server_assignor, pos = r_ncstr(buf, pos)  # @server_assignor
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

@@ -9,8 +9,8 @@ from kafkapy.wire.message import Message
 from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_uv,
 )
 
@@ -45,7 +45,7 @@ def _d_ConsumerGroupMetadataValue_0(buf, pos):
     o = _new(ConsumerGroupMetadataValue)
     o.metadata_hash = 0
     o.epoch, = _u_i(buf, pos); pos += 4  # @epoch
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

@@ -21,8 +21,8 @@ from kafkapy.wire.primitives import (
     r_skip_tags,
     r_str,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_arr,
     w_carr,
     w_cstr,
@@ -404,7 +404,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_5(buf, pos):
         for _ in range(n):
             e, pos = _d_CreateTopicsResponse_CreatableTopicConfigs_5(buf, pos)  # @configs
             a.append(e)
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -428,7 +428,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_7(buf, pos):
         for _ in range(n):
             e, pos = _d_CreateTopicsResponse_CreatableTopicConfigs_5(buf, pos)  # @configs
             a.append(e)
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

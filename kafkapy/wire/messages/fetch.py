@@ -24,8 +24,8 @@ from kafkapy.wire.primitives import (
     r_skip_tags,
     r_str,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_arr,
     w_carr,
     w_cstr,
@@ -460,7 +460,7 @@ def _d_FetchRequest_FetchPartition_17(buf, pos):
     o.replica_directory_id = ZERO_UUID
     o.high_watermark = 9223372036854775807
     o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes = _u_iiqiqi(buf, pos); pos += 32  # @partition,current_leader_epoch,fetch_offset,last_fetched_epoch,log_start_offset,partition_max_bytes
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -474,7 +474,7 @@ def _d_FetchRequest_FetchPartition_18(buf, pos):
     o.replica_directory_id = ZERO_UUID
     o.high_watermark = 9223372036854775807
     o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes = _u_iiqiqi(buf, pos); pos += 32  # @partition,current_leader_epoch,fetch_offset,last_fetched_epoch,log_start_offset,partition_max_bytes
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -819,7 +819,7 @@ def _d_FetchRequest_12(buf, pos):
         e, pos = _d_FetchRequest_ForgottenTopic_12(buf, pos)  # @forgotten_topics_data
         a.append(e)
     o.rack_id, pos = r_cstr(buf, pos)  # @rack_id
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -844,7 +844,7 @@ def _d_FetchRequest_13(buf, pos):
         e, pos = _d_FetchRequest_ForgottenTopic_13(buf, pos)  # @forgotten_topics_data
         a.append(e)
     o.rack_id, pos = r_cstr(buf, pos)  # @rack_id
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -870,7 +870,7 @@ def _d_FetchRequest_15(buf, pos):
         e, pos = _d_FetchRequest_ForgottenTopic_13(buf, pos)  # @forgotten_topics_data
         a.append(e)
     o.rack_id, pos = r_cstr(buf, pos)  # @rack_id
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -898,7 +898,7 @@ def _d_FetchRequest_17(buf, pos):
         e, pos = _d_FetchRequest_ForgottenTopic_13(buf, pos)  # @forgotten_topics_data
         a.append(e)
     o.rack_id, pos = r_cstr(buf, pos)  # @rack_id
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -926,7 +926,7 @@ def _d_FetchRequest_18(buf, pos):
         e, pos = _d_FetchRequest_ForgottenTopic_13(buf, pos)  # @forgotten_topics_data
         a.append(e)
     o.rack_id, pos = r_cstr(buf, pos)  # @rack_id
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -1295,7 +1295,7 @@ def _d_FetchResponse_PartitionData_12(buf, pos):
             a.append(e)
     o.preferred_read_replica, = _u_i(buf, pos); pos += 4  # @preferred_read_replica
     o.records, pos = r_ncrec(buf, pos)  # @records
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -1576,7 +1576,7 @@ def _d_FetchResponse_16(buf, pos):
     for _ in range(n):
         e, pos = _d_FetchResponse_FetchableTopicResponse_13(buf, pos)  # @responses
         a.append(e)
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

@@ -18,8 +18,8 @@ from kafkapy.wire.primitives import (
     r_ncstr,
     r_skip_tags,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_carr,
     w_cstr,
     w_ncstr,
@@ -264,7 +264,7 @@ def _d_FetchSnapshotRequest_PartitionSnapshot_1(buf, pos):
     o.partition, o.current_leader_epoch = _u_ii(buf, pos); pos += 8  # @partition,current_leader_epoch
     o.snapshot_id, pos = _d_FetchSnapshotRequest_SnapshotId_0(buf, pos)  # @snapshot_id
     o.position, = _u_q(buf, pos); pos += 8  # @position
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -351,7 +351,7 @@ def _d_FetchSnapshotRequest_0(buf, pos):
     for _ in range(n):
         e, pos = _d_FetchSnapshotRequest_TopicSnapshot_0(buf, pos)  # @topics
         a.append(e)
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -369,7 +369,7 @@ def _d_FetchSnapshotRequest_1(buf, pos):
     for _ in range(n):
         e, pos = _d_FetchSnapshotRequest_TopicSnapshot_1(buf, pos)  # @topics
         a.append(e)
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -466,7 +466,7 @@ def _d_FetchSnapshotResponse_PartitionSnapshot_0(buf, pos):
     o.snapshot_id, pos = _d_FetchSnapshotResponse_SnapshotId_0(buf, pos)  # @snapshot_id
     o.size, o.position = _u_qq(buf, pos); pos += 16  # @size,position
     o.unaligned_records, pos = r_crec(buf, pos)  # @unaligned_records
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -537,7 +537,7 @@ def _d_FetchSnapshotResponse_1(buf, pos):
     for _ in range(n):
         e, pos = _d_FetchSnapshotResponse_TopicSnapshot_0(buf, pos)  # @topics
         a.append(e)
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

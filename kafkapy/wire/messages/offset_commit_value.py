@@ -13,8 +13,8 @@ from kafkapy.wire.primitives import (
     r_cstr,
     r_str,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_cstr,
     w_str,
     w_uv,
@@ -97,7 +97,7 @@ def _d_OffsetCommitValue_4(buf, pos):
     o.offset, o.leader_epoch = _u_qi(buf, pos); pos += 12  # @offset,leader_epoch
     o.metadata, pos = r_cstr(buf, pos)  # @metadata
     o.commit_timestamp, = _u_q(buf, pos); pos += 8  # @commit_timestamp
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

@@ -22,8 +22,8 @@ from kafkapy.wire.primitives import (
     r_skip_tags,
     r_str,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_arr,
     w_carr,
     w_cstr,
@@ -504,7 +504,7 @@ def _d_ProduceResponse_PartitionProduceResponse_10(buf, pos):
         e, pos = _d_ProduceResponse_BatchIndexAndErrorMessage_9(buf, pos)  # @record_errors
         a.append(e)
     o.error_message, pos = r_ncstr(buf, pos)  # @error_message
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -754,7 +754,7 @@ def _d_ProduceResponse_10(buf, pos):
         e, pos = _d_ProduceResponse_TopicProduceResponse_10(buf, pos)  # @responses
         a.append(e)
     o.throttle_time_ms, = _u_i(buf, pos); pos += 4  # @throttle_time_ms
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -776,7 +776,7 @@ def _d_ProduceResponse_13(buf, pos):
         e, pos = _d_ProduceResponse_TopicProduceResponse_13(buf, pos)  # @responses
         a.append(e)
     o.throttle_time_ms, = _u_i(buf, pos); pos += 4  # @throttle_time_ms
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

@@ -19,8 +19,8 @@ from kafkapy.wire.primitives import (
     r_skip_tags,
     r_str,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_arr,
     w_carr,
     w_cstr,
@@ -166,7 +166,7 @@ def _d_TransactionLogValue_1(buf, pos):
             e, pos = _d_TransactionLogValue_PartitionsSchema_1(buf, pos)  # @transaction_partitions
             a.append(e)
     o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms = _u_qq(buf, pos); pos += 16  # @transaction_last_update_timestamp_ms,transaction_start_timestamp_ms
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

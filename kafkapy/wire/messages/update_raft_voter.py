@@ -16,8 +16,8 @@ from kafkapy.wire.primitives import (
     r_ncstr,
     r_skip_tags,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_carr,
     w_cstr,
     w_ncstr,
@@ -221,7 +221,7 @@ def _d_UpdateRaftVoterResponse_0(buf, pos):
     o = _new(UpdateRaftVoterResponse)
     o.current_leader = _UpdateRaftVoterResponse_CurrentLeader()
     o.throttle_time_ms, o.error_code = _u_ih(buf, pos); pos += 6  # @throttle_time_ms,error_code
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

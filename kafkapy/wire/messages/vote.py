@@ -16,8 +16,8 @@ from kafkapy.wire.primitives import (
     r_ncstr,
     r_skip_tags,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_carr,
     w_cstr,
     w_ncstr,
@@ -434,7 +434,7 @@ def _d_VoteResponse_1(buf, pos):
     for _ in range(n):
         e, pos = _d_VoteResponse_TopicData_0(buf, pos)  # @topics
         a.append(e)
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

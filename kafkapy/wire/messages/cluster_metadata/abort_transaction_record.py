@@ -8,8 +8,8 @@ from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
     r_ncstr,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_ncstr,
     w_uv,
 )
@@ -38,7 +38,7 @@ class AbortTransactionRecord(Message):
 def _d_AbortTransactionRecord_0(buf, pos):
     o = _new(AbortTransactionRecord)
     o.reason = None
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

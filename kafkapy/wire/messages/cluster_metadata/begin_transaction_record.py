@@ -8,8 +8,8 @@ from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
     r_ncstr,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_ncstr,
     w_uv,
 )
@@ -38,7 +38,7 @@ class BeginTransactionRecord(Message):
 def _d_BeginTransactionRecord_0(buf, pos):
     o = _new(BeginTransactionRecord)
     o.name = None
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

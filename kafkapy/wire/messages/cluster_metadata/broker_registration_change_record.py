@@ -13,8 +13,8 @@ from kafkapy.wire.primitives import (
     r_carr,
     r_fixed,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_carr,
     w_fixed,
     w_uv,
@@ -59,7 +59,7 @@ def _d_BrokerRegistrationChangeRecord_0(buf, pos):
     o.in_controlled_shutdown = 0
     o.log_dirs = []
     o.broker_id, o.broker_epoch = _u_iq(buf, pos); pos += 12  # @broker_id,broker_epoch
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -74,7 +74,7 @@ def _d_BrokerRegistrationChangeRecord_1(buf, pos):
     o.in_controlled_shutdown = 0
     o.log_dirs = []
     o.broker_id, o.broker_epoch = _u_iq(buf, pos); pos += 12  # @broker_id,broker_epoch
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -91,7 +91,7 @@ def _d_BrokerRegistrationChangeRecord_2(buf, pos):
     o.in_controlled_shutdown = 0
     o.log_dirs = []
     o.broker_id, o.broker_epoch = _u_iq(buf, pos); pos += 12  # @broker_id,broker_epoch
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

@@ -13,8 +13,8 @@ from kafkapy.wire.primitives import (
     r_fixed,
     r_ncarr,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_fixed,
     w_ncarr,
     w_uv,
@@ -79,7 +79,7 @@ def _d_PartitionChangeRecord_0(buf, pos):
     o.eligible_leader_replicas = None
     o.last_known_elr = None
     o.partition_id, o.topic_id = _u_iu(buf, pos); pos += 20  # @partition_id,topic_id
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -126,7 +126,7 @@ def _d_PartitionChangeRecord_1(buf, pos):
     o.eligible_leader_replicas = None
     o.last_known_elr = None
     o.partition_id, o.topic_id = _u_iu(buf, pos); pos += 20  # @partition_id,topic_id
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -179,7 +179,7 @@ def _d_PartitionChangeRecord_2(buf, pos):
     o.eligible_leader_replicas = None
     o.last_known_elr = None
     o.partition_id, o.topic_id = _u_iu(buf, pos); pos += 20  # @partition_id,topic_id
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

@@ -15,8 +15,8 @@ from kafkapy.wire.primitives import (
     r_fixed,
     r_ncarr,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_carr,
     w_fixed,
     w_ncarr,
@@ -90,7 +90,7 @@ def _d_PartitionRecord_0(buf, pos):
     n, pos = r_carr(buf, pos)  # @adding_replicas
     o.adding_replicas, pos = r_fixed(buf, pos, n, 'i', 4)  # @adding_replicas
     o.leader, o.leader_epoch, o.partition_epoch = _u_iii(buf, pos); pos += 12  # @leader,leader_epoch,partition_epoch
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -116,7 +116,7 @@ def _d_PartitionRecord_1(buf, pos):
     o.leader, o.leader_epoch, o.partition_epoch = _u_iii(buf, pos); pos += 12  # @leader,leader_epoch,partition_epoch
     n, pos = r_carr(buf, pos)  # @directories
     o.directories, pos = r_fixed(buf, pos, n, '16s', 16)  # @directories
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
@@ -142,7 +142,7 @@ def _d_PartitionRecord_2(buf, pos):
     o.leader, o.leader_epoch, o.partition_epoch = _u_iii(buf, pos); pos += 12  # @leader,leader_epoch,partition_epoch
     n, pos = r_carr(buf, pos)  # @directories
     o.directories, pos = r_fixed(buf, pos, n, '16s', 16)  # @directories
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:

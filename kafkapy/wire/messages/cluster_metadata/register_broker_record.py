@@ -17,8 +17,8 @@ from kafkapy.wire.primitives import (
     r_ncstr,
     r_skip_tags,
     r_tag,
+    r_tag_count,
     r_tag_end,
-    r_uv,
     w_carr,
     w_cstr,
     w_fixed,
@@ -226,7 +226,7 @@ def _d_RegisterBrokerRecord_3(buf, pos):
         a.append(e)
     o.rack, pos = r_ncstr(buf, pos)  # @rack
     o.fenced, o.in_controlled_shutdown = _u_oo(buf, pos); pos += 2  # @fenced,in_controlled_shutdown
-    n, pos = r_uv(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
         tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
         if tag == 0:
