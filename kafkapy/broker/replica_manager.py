@@ -262,6 +262,8 @@ class ReplicaManager:
         self._image: MetadataImage | None = None
         #: topics with a partition whose log could not be opened, tried again next image
         self._unopened: set[str] = set()
+        #: leaderships taken while an image is applied, logged as one summary line
+        self._became: list[tuple[TopicPartition, int | None, int]] | None = None
         #: replica id -> partitions led here whose ISR it is not in: checked on each of its
         #: fetches, as an incremental fetch session does not name idle partitions
         self._out_of_sync: dict[int, set[TopicPartition]] = {}
@@ -375,7 +377,17 @@ class ReplicaManager:
     # --- reacting to the metadata image -------------------------------------------------
 
     def apply_image(self, image: MetadataImage) -> None:
-        """Bring hosted partitions in line with ``image`` (Kafka's ``applyDelta``)."""
+        """Bring hosted partitions in line with ``image`` (Kafka's ``applyDelta``); the
+        leaderships it changes are logged as one INFO line (each one at DEBUG), so a
+        start with thousands of partitions logs a summary, not a line per partition."""
+        self._became = []
+        try:
+            self._apply_image(image)
+        finally:
+            became, self._became = self._became, None
+            _log_became(became)
+
+    def _apply_image(self, image: MetadataImage) -> None:
         previous = self._image
         self._image = image
         if previous is not None and previous.topics_by_name is image.topics_by_name and \
@@ -496,9 +508,14 @@ class ReplicaManager:
             partition.pending_isr = None
             if self.fetchers is not None:
                 self.fetchers.add_partition(partition)
-        log.info("Partition %s: %s in epoch %d", partition.tp,
-                 "leader" if partition.is_leader else f"follower of {partition.registration.leader}",
-                 partition.leader_epoch)
+        leader = None if partition.is_leader else partition.registration.leader
+        if self._became is None:
+            log.info("Partition %s: %s in epoch %d", partition.tp,
+                     "leader" if leader is None else f"follower of {leader}", partition.leader_epoch)
+        else:
+            self._became.append((partition.tp, leader, partition.leader_epoch))
+            log.debug("Partition %s: %s in epoch %d", partition.tp,
+                      "leader" if leader is None else f"follower of {leader}", partition.leader_epoch)
         self._refresh_out_of_sync(partition)
         self._wake_all(partition.tp)
 
@@ -845,3 +862,22 @@ def append_to_leader(replicas: ReplicaManager, topic: str, index: int, records: 
         replicas.on_append(partition)
     return AppendResult(ErrorCode.NONE, None, info.first_offset, info.log_append_time,
                         info.log_start_offset, info.last_offset + 1)
+
+
+def _log_became(became: list[tuple[TopicPartition, int | None, int]]) -> None:
+    """One INFO line for the leaderships one image changed: the partition itself when
+    there is one, else counts of leaders and followers by topic."""
+    if len(became) == 1:
+        tp, leader, epoch = became[0]
+        log.info("Partition %s: %s in epoch %d", tp, "leader" if leader is None else f"follower of {leader}", epoch)
+        return
+    if not became:
+        return
+    counts: dict[str, list[int]] = {}
+    for tp, leader, _ in became:
+        counts.setdefault(tp.topic, [0, 0])[0 if leader is None else 1] += 1
+    leaders = sum(c[0] for c in counts.values())
+    shown = ", ".join(f"{topic} ({c[0]} leader, {c[1]} follower)" for topic, c in sorted(counts.items())[:10])
+    more = f" and {len(counts) - 10} more topics" if len(counts) > 10 else ""
+    log.info("Leader of %d and follower of %d partitions after a metadata update: %s%s",
+             leaders, len(became) - leaders, shown, more)

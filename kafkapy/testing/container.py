@@ -59,21 +59,15 @@ def env_properties(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def format_storage(log_dir: str, cluster_id: str, node_id: int) -> bool:
-    """Write ``meta.properties`` into an unformatted ``log_dir``, as ``kafka-storage
-    format`` does; returns False (and writes nothing) when it is formatted already."""
-    from kafkapy.storage.checkpoint import (
-        META_PROPERTIES,
-        new_directory_id,
-        write_meta_properties,
-    )
-    from kafkapy.storage.log_manager import META_PROPERTIES_VERSION
+    """Format an unformatted ``log_dir`` as ``kafkapy storage format --ignore-formatted``
+    does (``meta.properties`` and ``bootstrap.checkpoint``); returns False (and writes
+    nothing) when it is formatted already."""
+    from kafkapy.tools.formatter import META_PROPERTIES, Formatter
 
-    path = os.path.join(log_dir, META_PROPERTIES)
-    if os.path.exists(path):
+    if os.path.exists(os.path.join(log_dir, META_PROPERTIES)):
         return False
-    os.makedirs(log_dir, exist_ok=True)
-    write_meta_properties(path, {"version": META_PROPERTIES_VERSION, "cluster.id": cluster_id,
-                                 "node.id": str(node_id), "directory.id": new_directory_id()})
+    Formatter(node_id=node_id, cluster_id=cluster_id, directories=[log_dir], metadata_log_dir=log_dir,
+              ignore_formatted=True, out=lambda line: None).run()
     return True
 
 

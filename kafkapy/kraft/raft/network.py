@@ -14,6 +14,12 @@ the translated answer back with ``RaftDriver.step``, under the core's correlatio
 A connection that fails or times out is closed and dropped with the request; the
 core's ``controller.quorum.request.timeout.ms`` resends it later on a new connection.
 
+A peer of another cluster (its directories formatted with another ``cluster.id``) is
+answered, and answers, INCONSISTENT_CLUSTER_ID, as Kafka's ``KafkaRaftClient`` does; the
+quorum then never forms, so the transport logs it, once per peer and direction, at
+ERROR (Kafka logs "Unexpected error INCONSISTENT_CLUSTER_ID in VOTE response" on every
+response).
+
 Inbound, :meth:`KafkaRaftTransport.handle` is what the broker's KRaft handlers call
 with the decoded request: translate, ``RaftDriver.handle_request``, translate back.
 
@@ -251,6 +257,8 @@ class KafkaRaftTransport:
         self._driver: Any = None
         self._nursery: trio.Nursery | None = None
         self._queues: dict[int, trio.MemorySendChannel[Envelope]] = {}
+        #: (peer, "request" | "response") pairs already logged as of another cluster
+        self._foreign: set[tuple[int, str]] = set()
 
     def bind(self, driver: Any) -> None:
         """The ``RaftDriver`` responses go to and inbound requests are stepped into."""
@@ -324,9 +332,26 @@ class KafkaRaftTransport:
                     log.debug("node %d: %s to %d failed: %s", self.node_id, type(envelope.body).__name__, peer, exc)
                     continue
                 self._learn(response)
+                if getattr(body, "error_code", None) == ErrorCode.INCONSISTENT_CLUSTER_ID:
+                    self._log_foreign(peer, "response", type(envelope.body).__name__, None)
                 self._driver.step(Envelope(peer, self.node_id, envelope.correlation_id, body))
         finally:
             await connection.aclose()
+
+    def _log_foreign(self, peer: int, direction: str, kind: str, their_cluster: str | None) -> None:
+        """Log, once per peer and direction, that ``peer`` belongs to another cluster."""
+        if (peer, direction) in self._foreign:
+            return
+        self._foreign.add((peer, direction))
+        own = self._driver.config.cluster_id
+        if direction == "request":
+            log.error("Node %d: node %d sent a %s for cluster %s, but this node's cluster is %s; answering "
+                      "INCONSISTENT_CLUSTER_ID. Format every node of a cluster with the same --cluster-id "
+                      "(kafkapy storage format)", self.node_id, peer, kind, their_cluster, own)
+        else:
+            log.error("Node %d: node %d answered a %s with INCONSISTENT_CLUSTER_ID: it belongs to another "
+                      "cluster than %s. Format every node of a cluster with the same --cluster-id "
+                      "(kafkapy storage format)", self.node_id, peer, kind, own)
 
     def _learn(self, message: Any) -> None:
         for node_id, endpoints in wire_endpoints(message, self.listener).items():
@@ -346,6 +371,10 @@ class KafkaRaftTransport:
         """
         body = from_wire(message)
         self._learn(message)
+        own = self._driver.config.cluster_id
+        theirs = getattr(body, "cluster_id", None)
+        if theirs is not None and own is not None and theirs != own:
+            self._log_foreign(_source_of(body), "request", type(body).__name__, theirs)
         timeout_s = self._timeout_s
         if isinstance(body, FetchRequest):
             timeout_s += body.max_wait_ms / 1000
