@@ -46,7 +46,7 @@ class ConfigError(ValueError):
     def __init__(self, name: str, value: object, reason: str) -> None:
         self.name = name
         self.value = value
-        super().__init__(f"Invalid value {value!r} for configuration {name}: {reason}")
+        super().__init__(f"Invalid value {value} for configuration {name}: {reason}")
 
 
 class ConfigType(enum.IntEnum):
@@ -99,6 +99,23 @@ class UpdateMode(enum.Enum):
     PER_BROKER = "per-broker"
     CLUSTER_WIDE = "cluster-wide"
     DYNAMIC = "dynamic"
+
+
+class Support(enum.Enum):
+    """What kafkapy does with a config (the "kafkapy" column of ``kafkapy configs``).
+
+    Every config Apache Kafka defines is known to the table, so a stock
+    ``server.properties`` loads and AlterConfigs answers as Kafka does, but kafkapy acts
+    on only some. No silent failure: a config kafkapy cannot honour refuses to start
+    (and AlterConfigs refuses it) when set to anything but Kafka's default.
+    """
+
+    ACTED_ON = "acted on"
+    #: Known, accepted, shown by DescribeConfigs, no effect: tuning with no meaning here
+    #: (thread counts, buffer sizes, metrics sampling, Kerberos relogin timing, ...).
+    IGNORED = "ignored"
+    #: Known; any value but Kafka's default refuses to start (plugins, TLS, policies).
+    DEFAULT_ONLY = "default only"
 
 
 # --- validators: each returns None when the (parsed) value is fine, else the reason ---
@@ -282,6 +299,7 @@ class ConfigDef:
     ``default`` is the typed default, or None when the config has no default (Kafka's
     ``null``). ``field`` names the :class:`LogConfig` attribute a topic config fills.
     ``internal`` configs are accepted but never listed (Kafka's ``defineInternal``).
+    ``support`` says whether kafkapy acts on it (:class:`Support`).
     """
 
     name: str
@@ -295,6 +313,7 @@ class ConfigDef:
     synonyms: tuple[Synonym, ...] = ()
     field: str | None = None
     internal: bool = False
+    support: Support = Support.ACTED_ON
 
     @property
     def sensitive(self) -> bool:
@@ -482,7 +501,7 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("listeners", _STR, "PLAINTEXT://:9092", "Comma-separated listener URIs (NAME://host:port) to bind.",
               _B, _HIGH, None, UpdateMode.PER_BROKER, field="listeners"),
     ConfigDef("advertised.listeners", _STR, None, "Listeners published to clients; unset means listeners.",
-              _B, _HIGH, None, UpdateMode.PER_BROKER, field="advertised_listeners"),
+              _B, _HIGH, None, _RO, field="advertised_listeners"),
     ConfigDef("listener.security.protocol.map", _STR,
               "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
               "Listener name to security protocol.", _B, _LOW, None, UpdateMode.PER_BROKER,
@@ -606,7 +625,7 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("replica.fetch.min.bytes", _INT, 1, "Bytes a follower fetch waits for before the leader answers.",
               _B, _HIGH, None, _RO, field="replica_fetch_min_bytes"),
     ConfigDef("replica.fetch.wait.max.ms", _INT, 500, "Longest a follower fetch waits at the leader for data.",
-              _B, _MED, None, _RO, field="replica_fetch_wait_max_ms"),
+              _B, _HIGH, None, _RO, field="replica_fetch_wait_max_ms"),
     ConfigDef("replica.fetch.backoff.ms", _INT, 1000, "Pause of a follower after a partition's fetch failed.",
               _B, _MED, at_least(0), _RO, field="replica_fetch_backoff_ms"),
     ConfigDef("replica.fetch.response.max.bytes", _INT, 10_485_760, "Largest follower fetch response asked for.",
@@ -616,7 +635,7 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("num.replica.fetchers", _INT, 1, "Fetcher connections a follower opens to each leader broker.",
               _B, _HIGH, at_least(1), _CW, field="num_replica_fetchers"),
     ConfigDef("broker.session.timeout.ms", _INT, 9000, "A broker that sends no heartbeat for this long is fenced.",
-              _B, _HIGH, None, _RO, field="broker_session_timeout_ms"),
+              _B, _MED, None, _RO, field="broker_session_timeout_ms"),
     ConfigDef("broker.heartbeat.interval.ms", _INT, 2000, "Interval of broker heartbeats to the controller.",
               _B, _MED, None, _RO, field="broker_heartbeat_interval_ms"),
     # ReplicationConfigs: the active controller's leader balancing (QuorumController).
@@ -627,12 +646,12 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _HIGH, at_least(1), _RO, field="leader_imbalance_check_interval_seconds"),
     ConfigDef("leader.imbalance.per.broker.percentage", _INT, 10,
               "Leader imbalance allowed per broker; Kafka 4.x's KRaft controller does not read it, nor does kafkapy.",
-              _B, _HIGH, None, _RO, field="leader_imbalance_per_broker_percentage"),
+              _B, _HIGH, None, _RO, field="leader_imbalance_per_broker_percentage", internal=True),
     ConfigDef("unclean.leader.election.interval.ms", _LONG, 300_000,
               "How often the controller tries unclean elections for leaderless partitions of topics that allow them.",
               _B, _MED, at_least(1), _RO, field="unclean_leader_election_interval_ms", internal=True),
     ConfigDef("request.timeout.ms", _INT, 30_000, "Timeout of requests the broker sends to other nodes.",
-              _B, _MED, None, _RO, field="request_timeout_ms"),
+              _B, _HIGH, None, _RO, field="request_timeout_ms"),
     ConfigDef("log.retention.check.interval.ms", _LONG, 300_000, "How often logs are checked for segments to delete.",
               _B, _MED, at_least(1), _RO, field="log_retention_check_interval_ms"),
     ConfigDef("log.flush.offset.checkpoint.interval.ms", _INT, 60_000, "How often the recovery-point and other offset checkpoints are written.",
@@ -700,6 +719,138 @@ SSL_CONFIGS: frozenset[str] = frozenset(d.name for d in DEFINITIONS if d.name.st
 DEFAULT_PRINCIPAL_BUILDER = "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"
 #: Kafka's ``ListenerName.CONFIG_STATIC_PREFIX``: ``listener.name.<listener, lower case>.<config>``.
 LISTENER_CONFIG_PREFIX = "listener.name."
+
+
+# ---- every other config Apache Kafka defines (kafkapy/config_kafka.py, generated) ----
+
+#: Why kafkapy cannot honour a config at anything but Kafka's default, by name; any
+#: other CLASS config, and the ``ssl.`` ones, are refused the same way (see _support).
+_DEFAULT_ONLY_REASONS: Mapping[str, str] = {
+    "metric.reporters": "kafkapy runs no Java metrics reporters",
+    "kafka.metrics.reporters": "kafkapy runs no Java metrics reporters",
+    "security.providers": "kafkapy loads no Java security providers",
+    "delegation.token.secret.key": "kafkapy has no delegation tokens",
+    "remote.log.storage.system.enable": "kafkapy has no tiered storage",
+    "remote.log.storage.manager.class.name": "kafkapy has no tiered storage",
+    "remote.log.storage.manager.class.path": "kafkapy has no tiered storage",
+    "remote.log.metadata.manager.class.name": "kafkapy has no tiered storage",
+    "remote.log.metadata.manager.class.path": "kafkapy has no tiered storage",
+    "transaction.two.phase.commit.enable": "kafkapy has no two-phase commit transactions (KIP-939)",
+    "group.coordinator.rebalance.protocols": "kafkapy always serves the classic and consumer protocols and no share groups",
+    "authorizer.class.name": "kafkapy has no authorizer",
+    "security.inter.broker.protocol": "kafkapy brokers speak PLAINTEXT to each other",
+}
+_CLASS_REASON = "kafkapy runs no Java plugin classes"
+_TLS_REASON = "kafkapy has no TLS listeners yet"
+
+
+def _one_of_ignoring_case(*allowed: str) -> Validator:
+    """``ConfigDef.CaseInsensitiveValidString.in``."""
+    lowered = {a.lower() for a in allowed}
+
+    def check(value: Any) -> str | None:
+        if value is None or value.lower() in lowered:
+            return None
+        return f"String must be one of (case insensitive): {', '.join(allowed)}"
+
+    check.description = f"[{', '.join(allowed)}]"  # type: ignore[attr-defined]
+    return check
+
+
+def _generated_validator(spec: tuple | None, valid_values: str) -> Validator | None:
+    if spec is None:
+        return None
+    kind, *args = spec
+    if kind == "range":
+        low, high = args
+        check = at_least(low) if high is None else between(-float("inf") if low is None else low, high)
+    elif kind == "in_list":
+        check = list_of(*args)
+    elif kind == "in_ignoring_case":
+        check = _one_of_ignoring_case(*args)
+    else:
+        check = one_of(*args)
+    if valid_values:
+        check.description = valid_values  # type: ignore[attr-defined]
+    return check
+
+
+def _support(name: str, type_: ConfigType) -> Support:
+    """Harmless to ignore, unless a value other than the default asks for what kafkapy lacks."""
+    if name in _DEFAULT_ONLY_REASONS or type_ is ConfigType.CLASS or name.startswith("ssl."):
+        return Support.DEFAULT_ONLY
+    return Support.IGNORED
+
+
+def _kafka_definitions(hand_written: Iterable[ConfigDef]) -> tuple[ConfigDef, ...]:
+    """A row for each config Kafka defines that has no hand-written row: Kafka's type,
+    default, validator, importance, update mode and documentation, with its support."""
+    from kafkapy import config_kafka
+
+    have = {(d.scope, d.name) for d in hand_written}
+    rows = []
+    for scope, entries in ((Scope.BROKER, config_kafka.BROKER), (Scope.TOPIC, config_kafka.TOPIC)):
+        for name, type_name, default, importance, mode, valid, spec, internal, doc in entries:
+            if (scope, name) in have:
+                continue
+            type_ = ConfigType[type_name]
+            rows.append(ConfigDef(
+                name, type_, None if default is None or type_ is ConfigType.PASSWORD else parse_value(name, type_, default),
+                doc, scope, Importance[importance], _generated_validator(spec, valid),
+                UpdateMode.DYNAMIC if scope is Scope.TOPIC else UpdateMode(mode),
+                internal=internal, support=_support(name, type_)))
+    return tuple(rows)
+
+
+DEFINITIONS = DEFINITIONS + _kafka_definitions(DEFINITIONS)
+
+
+class CannotHonourError(ConfigError):
+    """Settings of configs kafkapy knows (Kafka defines them) but cannot honour; ``kafkapy
+    serve`` refuses to start with them rather than run without what they ask for."""
+
+    def __init__(self, problems: list[str]) -> None:
+        ValueError.__init__(self, "; ".join(problems))
+        self.name = problems[0].split(":")[0].rsplit(" ", 1)[-1]
+        self.value = None
+        self.problems = problems
+
+
+def cannot_honour(definition: ConfigDef, value: Any) -> str | None:
+    """Why kafkapy cannot run with ``value`` (parsed) for a DEFAULT_ONLY config, else None."""
+    if definition.support is not Support.DEFAULT_ONLY:
+        return None
+    name = definition.name
+    if name == "group.coordinator.rebalance.protocols":
+        protocols = set(value or ())
+        if {"classic", "consumer"} <= protocols and "share" not in protocols:
+            return None
+    elif value == definition.default or (value in ("", ()) and definition.default is None):
+        return None
+    elif definition.type is ConfigType.LIST and set(value) <= set(definition.default or ()):
+        return None  # fewer plugins than the default (metric.reporters=) asks for nothing
+    reason = _DEFAULT_ONLY_REASONS.get(name) or (_TLS_REASON if name.startswith("ssl.") else _CLASS_REASON)
+    default = "unset" if definition.default is None else repr(definition.format(definition.default))
+    return f"kafkapy cannot honour {name}: {reason}; remove it or leave it at Kafka's default ({default})"
+
+
+def cannot_honour_properties(properties: Mapping[str, str]) -> list[str]:
+    """Why ``kafkapy serve`` must refuse these properties: settings of configs it knows but
+    cannot honour (empty when it can run with them). Values are parsed first (ConfigError)."""
+    problems = []
+    for name, raw in sorted(properties.items()):
+        definition = BROKER_CONFIGS.get(name)
+        if definition is not None:
+            problem = cannot_honour(definition, definition.parse(raw))
+            if problem is not None:
+                problems.append(problem)
+    broker_id = properties.get("broker.id", "-1").strip()
+    node_id = properties.get("node.id", "-1").strip()
+    if broker_id not in ("-1", node_id):
+        # KafkaConfig: "If KRaft mode is enabled, node.id and broker.id must be the same".
+        problems.append(f"broker.id={broker_id} differs from node.id={node_id}; Kafka refuses it too")
+    return problems
+
 
 TOPIC_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.TOPIC}
 BROKER_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.BROKER}
@@ -1086,7 +1237,11 @@ class BrokerConfig:
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, str]) -> BrokerConfig:
-        """Parse and validate a node's properties; raises ConfigError on a bad value."""
+        """Parse and validate a node's properties; raises ConfigError on a bad value, and
+        CannotHonourError for settings kafkapy knows but cannot honour (no silent failure)."""
+        problems = cannot_honour_properties(properties)
+        if problems:
+            raise CannotHonourError(problems)
         values: dict[str, Any] = {}
         for d in BROKER_CONFIGS.values():
             if d.field is not None:

@@ -10,8 +10,10 @@ defaults), every broker config the same way; for BROKER_LOGGER, this node's logg
 and their levels.
 
 Alterations go through the controller as ConfigRecords, checked against the table
-(unknown name or bad value: INVALID_CONFIG; read-only broker config: INVALID_CONFIG);
-each resource changes entirely or not at all.
+(:mod:`kafkapy.kraft.metadata.configuration_control`: INVALID_CONFIG for topics,
+INVALID_REQUEST for brokers as Kafka's ``DynamicBrokerConfig`` answers); each resource
+changes entirely or not at all. A dynamic broker config Kafka does not define is kept
+and listed with no value, read-only, sensitive and of unknown type, as Kafka lists it.
 
 Version notes:
     DescribeConfigs v1+: synonyms when asked; v3+: config type and documentation.
@@ -96,6 +98,19 @@ def _entry(c: ResolvedConfig, read_only: bool, with_synonyms: bool,
     )
 
 
+def _unknown_entry(name: str, source: ConfigSource,
+                   with_synonyms: bool) -> DescribeConfigsResponse.DescribeConfigsResourceResult:
+    """A dynamic broker config Kafka does not define, as Kafka shows one (AlterConfigs
+    keeps it for plugins): no value, read-only, sensitive, of unknown type (0)."""
+    from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse
+
+    R = DescribeConfigsResponse
+    return R.DescribeConfigsResourceResult(
+        name=name, value=None, read_only=True, config_source=source, is_default=False, is_sensitive=True,
+        synonyms=[R.DescribeConfigsSynonym(name=name, value=None, source=source)] if with_synonyms else [],
+        config_type=0, documentation=None)
+
+
 @handles(ApiKey.DESCRIBE_CONFIGS, versions=(1, 4))
 def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
     from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse
@@ -135,7 +150,9 @@ def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest
                 result.configs = [
                     _entry(resolve_broker_config(BROKER_CONFIGS[name], sources),
                            BROKER_CONFIGS[name].read_only, with_synonyms, with_docs)
-                    for name in sorted(dynamic) if name in BROKER_CONFIGS and (keys is None or name in keys)
+                    if name in BROKER_CONFIGS else
+                    _unknown_entry(name, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, with_synonyms)
+                    for name in sorted(dynamic) if keys is None or name in keys
                 ]
             else:
                 sources = broker.broker_config_sources()
@@ -144,6 +161,10 @@ def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest
                            with_synonyms, with_docs)
                     for name, d in sorted(BROKER_CONFIGS.items())
                     if not d.internal and (keys is None or name in keys)
+                ] + [
+                    _unknown_entry(name, ConfigSource.DYNAMIC_BROKER_CONFIG, with_synonyms)
+                    for name in sorted(sources.dynamic_broker)
+                    if name not in BROKER_CONFIGS and (keys is None or name in keys)
                 ]
         elif res.resource_type == ConfigResourceType.BROKER_LOGGER:
             error = _check_broker_name(res.resource_name, broker.node_id)

@@ -6,9 +6,15 @@ exist (UNKNOWN_TOPIC_OR_PARTITION); a broker resource is "" (the cluster default
 the id of a registered broker (INVALID_REQUEST for a non-integer name,
 BROKER_ID_NOT_REGISTERED for an unknown id). Names and values are checked against
 :mod:`kafkapy.config` (INVALID_CONFIG); a topic's resulting configs are validated as a
-whole, so ``min.compaction.lag.ms`` > ``max.compaction.lag.ms`` is refused. Read-only
-broker configs cannot be altered (INVALID_CONFIG, as Kafka's
-``DynamicBrokerConfig.validate``).
+whole, so ``min.compaction.lag.ms`` > ``max.compaction.lag.ms`` is refused.
+
+Broker resources follow Kafka's ``DynamicBrokerConfig.validateConfigs``, answering
+INVALID_REQUEST: a read-only config ("Cannot update these configs dynamically"), a
+per-broker config on the cluster default "" ("Cannot update these configs at default
+cluster level, broker id must be specified"), a value that does not parse. A name Kafka
+does not define is kept, as Kafka keeps it (plugins read their own configs), and a
+config kafkapy knows but does not act on is accepted and shown (``Support.IGNORED``);
+one it cannot honour is refused unless at Kafka's default (``Support.DEFAULT_ONLY``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from kafkapy.config import (
     ConfigDef,
     ConfigError,
     ConfigType,
+    UpdateMode,
+    cannot_honour,
     validate_topic_configs,
 )
 from kafkapy.kraft.metadata.image import ConfigResourceType, MetadataImage
@@ -164,22 +172,33 @@ def _check_resource(image: MetadataImage, resource: ConfigResource) -> ApiError 
 
 
 def _validate(resource: ConfigResource, configs: Mapping[str, str]) -> ApiError | None:
-    """INVALID_CONFIG for an unknown name, a value that does not parse, or a read-only
-    broker config; None when the resulting configs are acceptable."""
-    try:
-        if resource.type == ConfigResourceType.TOPIC:
+    """None when the resulting configs are acceptable. Topics: INVALID_CONFIG for an
+    unknown name or a bad value. Brokers: INVALID_REQUEST as Kafka's
+    ``DynamicBrokerConfig.validateConfigs`` answers (see the module's doc)."""
+    if resource.type == ConfigResourceType.TOPIC:
+        try:
             validate_topic_configs(configs)
-            return None
-        for name, value in configs.items():
-            definition = BROKER_CONFIGS.get(name)
-            if definition is None:
-                return _unknown(resource, name)
-            if definition.read_only:
-                return ApiError(ErrorCode.INVALID_CONFIG,
-                                f"Cannot update these configs dynamically: {name}")
-            definition.parse(value)
-    except ConfigError as e:
-        return ApiError(ErrorCode.INVALID_CONFIG, str(e))
+        except ConfigError as e:
+            return ApiError(ErrorCode.INVALID_CONFIG, str(e))
+        return None
+    known = {name: BROKER_CONFIGS[name] for name in configs if name in BROKER_CONFIGS}
+    checks = (
+        ("Cannot update these configs dynamically", lambda d: d.read_only),
+        ("Cannot update these configs at default cluster level, broker id must be specified",
+         lambda d: resource.name == "" and d.update_mode is UpdateMode.PER_BROKER),
+    )
+    for message, refused in checks:
+        names = sorted(name for name, d in known.items() if refused(d))
+        if names:
+            return ApiError(ErrorCode.INVALID_REQUEST, f"{message}: Set({', '.join(names)})")
+    for name, definition in known.items():
+        try:
+            value = definition.parse(configs[name])
+        except ConfigError as e:
+            return ApiError(ErrorCode.INVALID_REQUEST, str(e))
+        problem = cannot_honour(definition, value)
+        if problem is not None:
+            return ApiError(ErrorCode.INVALID_REQUEST, problem)
     return None
 
 
