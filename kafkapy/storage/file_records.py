@@ -147,9 +147,11 @@ class FileRecords:
 
     def close(self) -> None:
         if self.fd >= 0:
-            self.trim()
-            os.close(self.fd)
-            self.fd = -1
+            try:
+                self.trim()
+            finally:
+                os.close(self.fd)
+                self.fd = -1
 
     def rename(self, path: str) -> None:
         os.rename(self.path, path)

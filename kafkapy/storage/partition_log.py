@@ -820,7 +820,14 @@ class PartitionLog:
             except OSError as exc:  # the producer snapshot at close
                 self.offline = True
                 self._report_dir_failure(exc, "producer snapshot at close")
-        self.local_log.close()
+        try:
+            # An offline log's indexes are not written (Kafka's closeHandlers): recovery
+            # rebuilds them at the next start.
+            self.local_log.close(discard=self.offline)
+        except OSError as exc:
+            self.offline = True
+            self._report_dir_failure(exc, "close")
+            self.local_log.close(discard=True)
         self.closed = True
 
     def delete_files(self) -> None:

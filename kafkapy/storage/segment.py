@@ -423,12 +423,14 @@ class LogSegment:
     def close(self, *, discard: bool = False) -> None:
         """Write the indexes out and close the ``.log``; ``discard`` skips the indexes
         (the files are about to be removed, and may have been moved with their directory)."""
-        if not discard:
-            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far)
-            self.offset_index.close()
-            self.time_index.close()
-            self.txn_index.close()
-        self.records.close()
+        try:
+            if not discard:
+                self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp_so_far)
+                self.offset_index.close()
+                self.time_index.close()
+                self.txn_index.close()
+        finally:
+            self.records.close()  # a full disk that fails the index writes must not leak it
 
     def change_suffix(self, old: str, new: str) -> None:
         """Rename every file from ``<name><old>`` to ``<name><new>`` (``.deleted``, ``.swap``)."""

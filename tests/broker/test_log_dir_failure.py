@@ -164,3 +164,48 @@ def assert_coordinator_errors(conn: KafkaConnection, topic: str) -> None:
             OffsetCommitRequest.OffsetCommitRequestPartition(partition_index=0, committed_offset=1)])]), 8)
     error = committed.topics[0].partitions[0].error_code
     assert error in (ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE), ErrorCode(error)
+
+
+def usable_bytes(path: str) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def test_start_on_a_full_disk_then_delete_a_topic_to_free_space(small_disk, tmp_path):
+    from kafka.admin import KafkaAdminClient
+
+    topic, later = new_topic(), new_topic()
+    broker = Broker(disk_config(small_disk, tmp_path), memory=False).start()
+    try:
+        with KafkaConnection(broker.bootstrap_servers) as conn:
+            metadata(conn, topic)
+            acknowledged = fill(conn, topic)
+        broker.stop()
+        # Start again on the full disk (issue 13: the node exited at once).
+        broker.start()
+        with KafkaConnection(broker.bootstrap_servers) as conn:
+            assert metadata(conn, topic).topics[0].error_code == ErrorCode.NONE
+            fetched = fetch(conn, topic)
+            # Either the directory came back and what was acknowledged is readable, or
+            # it failed again at start and says so; never an empty answer.
+            assert (fetched.error_code, fetched.high_watermark) == (ErrorCode.NONE, acknowledged) \
+                and fetched.records or fetched.error_code == ErrorCode.KAFKA_STORAGE_ERROR
+            assert_coordinator_errors(conn, topic)
+            free_before = usable_bytes(small_disk)
+            admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+            try:
+                admin.delete_topics([topic], timeout_ms=10_000)
+            finally:
+                admin.close()
+            wait_for(lambda: usable_bytes(small_disk) > free_before + (DISK_BYTES // 2), what="space freed")
+        # Kafka brings a failed directory back with a restart; then writes work again.
+        broker.stop()
+        broker.start()
+        with KafkaConnection(broker.bootstrap_servers) as conn:
+            metadata(conn, later)
+            answer = wait_for(lambda: (a := produce(conn, later, b"after")).error_code == ErrorCode.NONE and a,
+                              what="a produce to a new topic")
+            assert answer.base_offset == 0
+            assert fetch(conn, later).records
+    finally:
+        broker.stop()
