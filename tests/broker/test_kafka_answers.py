@@ -12,6 +12,10 @@ expected answer, found by running the reference:
   consumer group, a stale member epoch. The other partitions get the group's answer.
 - TxnOffsetCommit v0-5 answers the same for such partitions.
 - A KIP-848 regex subscription matching ``__consumer_offsets`` is assigned it.
+- DescribeConfigs of a broker and of a topic lists the same names, types and read-only
+  flags, and the same defaults; IncrementalAlterConfigs of broker configs answers as
+  ``DynamicBrokerConfig`` does (a config kafkapy knows but ignores, such as
+  ``sasl.kerberos.min.time.before.relogin``, is accepted and shown).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
+from kafkapy.wire.messages.describe_configs import DescribeConfigsRequest
 from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
+from kafkapy.wire.messages.incremental_alter_configs import IncrementalAlterConfigsRequest
 from kafkapy.wire.messages.join_group import JoinGroupRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
@@ -218,3 +224,107 @@ def test_regex_subscription_is_assigned_internal_topics(side: Side) -> None:
     offsets_partitions = len(side.conn.request(MetadataRequest(
         topics=[MetadataRequest.MetadataRequestTopic(name="__consumer_offsets")]), 12).topics[0].partitions)
     assert assigned == {offsets_id: list(range(offsets_partitions)), topic_id: [0, 1]}
+
+
+# --- configs: DescribeConfigs and AlterConfigs of broker configs ---------------------------
+
+NODE_ID = "1"  # both brokers run node.id=1
+BROKER_RESOURCE, TOPIC_RESOURCE = 4, 2
+DEFAULT_CONFIG = 5
+
+
+def describe(conn: KafkaConnection, resource_type: int, name: str) -> dict[str, Any]:
+    """DescribeConfigs v4 with synonyms and documentation: the entries by name."""
+    D = DescribeConfigsRequest
+    answer = conn.request(D(resources=[D.DescribeConfigsResource(resource_type=resource_type, resource_name=name,
+                                                                 configuration_keys=None)],
+                            include_synonyms=True, include_documentation=True), 4)
+    assert answer.results[0].error_code == 0
+    return {c.name: c for c in answer.results[0].configs}
+
+
+def alter(conn: KafkaConnection, resource: str, name: str, value: str | None, *, op: int = 0,
+          validate_only: bool = False) -> tuple[str, str | None]:
+    """IncrementalAlterConfigs v1 of one broker config: (error name, message)."""
+    A = IncrementalAlterConfigsRequest
+    answer = conn.request(A(validate_only=validate_only, resources=[A.AlterConfigsResource(
+        resource_type=BROKER_RESOURCE, resource_name=resource,
+        configs=[A.AlterableConfig(name=name, config_operation=op, value=value)])]), 1)
+    r = answer.responses[0]
+    return ErrorCode(r.error_code).name, r.error_message
+
+
+@needs_reference
+@pytest.mark.parametrize("resource_type", [BROKER_RESOURCE, TOPIC_RESOURCE])
+def test_describe_configs_lists_what_kafka_lists(kafkapy_bootstrap: str, kafka_bootstrap: str,
+                                                 resource_type: int) -> None:
+    """The same names, types and read-only flags, and the same value wherever both
+    brokers report Kafka's default (what each sets in its properties differs)."""
+    described = []
+    for bootstrap in (kafkapy_bootstrap, kafka_bootstrap):
+        with KafkaConnection(bootstrap, timeout_s=30) as conn:
+            if resource_type == TOPIC_RESOURCE:
+                side = Side(conn)
+                described.append(describe(conn, TOPIC_RESOURCE, side.topic))
+            else:
+                described.append(describe(conn, BROKER_RESOURCE, NODE_ID))
+    ours, kafka = described
+    assert sorted(ours) == sorted(kafka)
+    assert {n: c.config_type for n, c in ours.items()} == {n: c.config_type for n, c in kafka.items()}
+    # kafkapy keeps its security settings read-only (it does not reconfigure listeners at run time).
+    security = {n for n in ours if n.startswith("ssl.") or n == "principal.builder.class"}
+    assert {n: c.read_only for n, c in ours.items() if n not in security} == \
+        {n: c.read_only for n, c in kafka.items() if n not in security}
+    both_default = [n for n in ours if ours[n].config_source == kafka[n].config_source == DEFAULT_CONFIG]
+    assert len(both_default) > (250 if resource_type == BROKER_RESOURCE else 25)
+    assert {n: ours[n].value for n in both_default} == {n: kafka[n].value for n in both_default}
+
+
+#: (resource, config, value, error): validate-only IncrementalAlterConfigs of broker
+#: configs, as Apache Kafka 4.1.2 answers them (DynamicBrokerConfig.validateConfigs).
+ALTER_CASES = [
+    (NODE_ID, "sasl.kerberos.min.time.before.relogin", "70000", "NONE"),  # known, not acted on by kafkapy
+    (NODE_ID, "num.io.threads", "4", "NONE"),
+    (NODE_ID, "no.such.config", "7", "NONE"),  # kept: plugins read configs Kafka does not define
+    (NODE_ID, "num.network.threads", "abc", "INVALID_REQUEST"),
+    (NODE_ID, "num.network.threads", "0", "INVALID_REQUEST"),
+    (NODE_ID, "log.dirs", "/tmp/x", "INVALID_REQUEST"),
+    (NODE_ID, "advertised.listeners", "PLAINTEXT://127.0.0.1:1", "INVALID_REQUEST"),
+    (NODE_ID, "node.id", "5", "INVALID_REQUEST"),
+    ("", "sasl.kerberos.min.time.before.relogin", "70000", "INVALID_REQUEST"),  # per-broker only
+    ("", "log.retention.ms", "bad", "INVALID_REQUEST"),
+    ("", "background.threads", "5", "NONE"),
+    ("", "log.retention.ms", "-5", "NONE"),
+]
+
+
+def test_alter_broker_configs_answers_as_kafka(side: Side) -> None:
+    for resource, name, value, error in ALTER_CASES:
+        assert alter(side.conn, resource, name, value, validate_only=True)[0] == error, (resource, name, value)
+    assert alter(side.conn, NODE_ID, "log.dirs", "/tmp/x", validate_only=True) == (
+        "INVALID_REQUEST", "Cannot update these configs dynamically: Set(log.dirs)")
+    assert alter(side.conn, "", "sasl.kerberos.min.time.before.relogin", "1", validate_only=True) == (
+        "INVALID_REQUEST", "Cannot update these configs at default cluster level, broker id must be specified: "
+                           "Set(sasl.kerberos.min.time.before.relogin)")
+    assert alter(side.conn, NODE_ID, "num.network.threads", "abc", validate_only=True) == (
+        "INVALID_REQUEST", "Invalid value abc for configuration num.network.threads: Not a number of type INT")
+
+
+def test_an_altered_config_kafkapy_ignores_is_shown_as_kafka_shows_it(side: Side) -> None:
+    name, unknown = "sasl.kerberos.min.time.before.relogin", f"no.such.config.{uuid.uuid4().hex[:6]}"
+    assert alter(side.conn, NODE_ID, name, "70000") == ("NONE", None)
+    assert alter(side.conn, NODE_ID, unknown, "7") == ("NONE", None)
+    try:
+        def shown() -> dict[str, Any] | None:
+            configs = describe(side.conn, BROKER_RESOURCE, NODE_ID)
+            return configs if configs.get(name) and configs[name].value == "70000" and unknown in configs else None
+        configs = side._wait(shown, "the altered configs")
+        c = configs[name]
+        assert (c.config_source, c.read_only, c.is_sensitive, c.config_type) == (2, False, False, 5)
+        assert [(s.name, s.value, s.source) for s in c.synonyms] == [(name, "70000", 2), (name, "60000", 5)]
+        u = configs[unknown]
+        assert (u.value, u.config_source, u.read_only, u.config_type) == (None, 2, True, 0)
+        assert [(s.name, s.value, s.source) for s in u.synonyms] == [(unknown, None, 2)]
+    finally:
+        assert alter(side.conn, NODE_ID, name, None, op=1) == ("NONE", None)
+        assert alter(side.conn, NODE_ID, unknown, None, op=1) == ("NONE", None)
