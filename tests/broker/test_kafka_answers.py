@@ -74,14 +74,15 @@ def side(request: pytest.FixtureRequest) -> Iterator[Side]:
     """One broker under comparison, with a 2-partition topic and a connection."""
     bootstrap = request.getfixturevalue(f"{request.param}_bootstrap")
     with KafkaConnection(bootstrap, timeout_s=30) as conn:
-        yield Side(conn)
+        yield Side(conn, bootstrap)
 
 
 class Side:
     """Requests to one broker, over one connection."""
 
-    def __init__(self, conn: KafkaConnection) -> None:
+    def __init__(self, conn: KafkaConnection, bootstrap: str = "") -> None:
         self.conn = conn
+        self.bootstrap = bootstrap
         self.topic = unique("answers")
         created = conn.request(CreateTopicsRequest(timeout_ms=30_000, topics=[
             CreateTopicsRequest.CreatableTopic(name=self.topic, num_partitions=2, replication_factor=1)]), 5)
@@ -186,6 +187,22 @@ def test_offset_commit_of_a_consumer_group_member_to_unknown_partitions(side: Si
         (MISSING_TOPIC, 0, UNKNOWN), (side.topic, 5, UNKNOWN), (side.topic, 0, "NONE")]
     assert side.commit(group, asked, generation=6, member=member) == [
         (MISSING_TOPIC, 0, UNKNOWN), (side.topic, 5, UNKNOWN), (side.topic, 0, "STALE_MEMBER_EPOCH")]
+
+
+def test_admin_alter_consumer_group_offsets_to_unknown_partitions(side: Side) -> None:
+    """The Admin API (librdkafka's AlterConsumerGroupOffsets) sees the partition's error."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": side.bootstrap})
+    group = unique("admin")
+    side.coordinator_ready(group)
+    for asked in ([TopicPartition(MISSING_TOPIC, 0, 5)],
+                  [TopicPartition(side.topic, 0, 5), TopicPartition(side.topic, 7, 5)]):
+        done = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, asked)])[group].result()
+        assert [(tp.topic, tp.partition, tp.error and tp.error.name()) for tp in done.topic_partitions] == [
+            (tp.topic, tp.partition, None if tp.topic == side.topic and tp.partition == 0 else "UNKNOWN_TOPIC_OR_PART")
+            for tp in asked]
 
 
 def test_txn_offset_commit_to_unknown_partitions(side: Side) -> None:
