@@ -282,6 +282,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             by_name = {address.listener: (address.host, address.port) for address in bound}
             endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
             lifecycle = BrokerLifecycle(core, channel, endpoints)
+            replicas.on_offline_dir = lifecycle.directory_failed  # KIP-858: heartbeat OfflineLogDirs
             await nursery.start(lifecycle.run)
             nursery.start_soon(functools.partial(run_log_tasks, logs, config, clock_ms,
                                                  retention=replicas.cleanup_logs))

@@ -101,12 +101,12 @@ def registration_reply_from_wire(m: Any) -> BrokerRegistrationReply:
 def heartbeat_to_wire(r: BrokerHeartbeatRequest) -> Any:
     return _heartbeat.BrokerHeartbeatRequest(
         broker_id=r.broker_id, broker_epoch=r.broker_epoch, current_metadata_offset=r.current_metadata_offset,
-        want_fence=r.want_fence, want_shut_down=r.want_shutdown)
+        want_fence=r.want_fence, want_shut_down=r.want_shutdown, offline_log_dirs=list(r.offline_log_dirs))
 
 
 def heartbeat_from_wire(m: Any) -> BrokerHeartbeatRequest:
     return BrokerHeartbeatRequest(m.broker_id, m.broker_epoch, m.current_metadata_offset, m.want_fence,
-                                  m.want_shut_down)
+                                  m.want_shut_down, tuple(bytes(d) for d in m.offline_log_dirs))
 
 
 def heartbeat_reply_to_wire(r: BrokerHeartbeatReply) -> Any:

@@ -6,10 +6,16 @@ heartbeats with its metadata offset. The controller unfences it once it has caug
 up with the log up to its own registration; only then may it lead partitions and
 appear in Metadata answers. Heartbeats go on every ``broker.heartbeat.interval.ms``
 so the controller keeps its session alive.
+
+Log directories (KIP-858): the registration names this broker's directory id, and
+once the directory fails every heartbeat names it in ``OfflineLogDirs`` (Kafka's
+``BrokerLifecycleManager.propagateDirectoryFailure``, which heartbeats at once); the
+controller then moves the leaderships and ISR places of its replicas there away.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from collections.abc import Sequence
@@ -54,6 +60,24 @@ class BrokerLifecycle:
         #: shut down (Kafka's lifecycle manager has one state), or a regular heartbeat
         #: after the controller fenced this broker would get it unfenced again.
         self.shutting_down = False
+        #: set to heartbeat now instead of after the interval (a log directory failed)
+        self._beat_now = trio.Event()
+
+    def directory_failed(self, directory_id: str | None) -> None:
+        """A log directory failed: tell the controller with the next heartbeat, now."""
+        log.warning("Broker %d: log directory %s is offline; telling the controller", self.core.node_id,
+                    directory_id)
+        self._beat_now.set()
+
+    def _log_dirs(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """(this broker's directory ids, those offline) as Uuids."""
+        replicas = self.core.replicas
+        logs = getattr(replicas, "logs", None)
+        directory_id = getattr(logs, "directory_id", None)
+        if not directory_id:
+            return (), ()
+        uuid_bytes = base64.urlsafe_b64decode(directory_id + "=" * (-len(directory_id) % 4))
+        return (uuid_bytes,), ((uuid_bytes,) if logs.offline else ())
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Register, wait to be unfenced (then report started), heartbeat until cancelled."""
@@ -66,6 +90,7 @@ class BrokerLifecycle:
             listeners=self.endpoints,
             features=dict(SUPPORTED_FEATURES),
             rack=core.config.broker_rack,
+            log_dirs=self._log_dirs()[0],
             previous_broker_epoch=core.broker_epoch,
         )
         while True:
@@ -98,6 +123,7 @@ class BrokerLifecycle:
                     broker_epoch=core.broker_epoch,
                     current_metadata_offset=core.image.offset,
                     want_shutdown=self.shutting_down,
+                    offline_log_dirs=self._log_dirs()[1],
                 ))
             except NotControllerError as exc:
                 # The controller moved or is unreachable; the next beat goes to the new one.
@@ -110,7 +136,9 @@ class BrokerLifecycle:
             if not started and not beat.is_fenced:
                 started = True
                 task_status.started()
-            await trio.sleep(interval_s if started else _STARTUP_HEARTBEAT_S)
+            with trio.move_on_after(interval_s if started else _STARTUP_HEARTBEAT_S):
+                await self._beat_now.wait()
+            self._beat_now = trio.Event()
 
     async def controlled_shutdown(self) -> None:
         """Controlled shutdown: heartbeat ``want_shutdown`` until the controller, having

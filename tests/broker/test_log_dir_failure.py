@@ -122,12 +122,31 @@ def new_topic() -> str:
     return f"full-{uuid.uuid4().hex[:8]}"
 
 
+def fill_with_kafka_python(bootstrap_servers: str, topic: str, limit: int = 2000) -> int:
+    """Produce with kafka-python (retries off) until the disk is full: the send that
+    fails raises the KAFKA_STORAGE_ERROR the broker answered. Returns the records acknowledged."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaStorageError
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, retries=0, acks="all", linger_ms=0)
+    try:
+        for acknowledged in range(limit):
+            try:
+                metadata = producer.send(topic, VALUE, partition=0).get(timeout=20)
+            except KafkaStorageError:
+                return acknowledged
+            assert metadata.offset == acknowledged
+    finally:
+        producer.close(timeout=5)
+    raise AssertionError(f"the disk never filled after {limit} records")
+
+
 def test_full_disk_answers_storage_error_to_produce_fetch_and_list_offsets(small_disk, tmp_path):
     topic = new_topic()
     with Broker(disk_config(small_disk, tmp_path), memory=False) as broker, \
             KafkaConnection(broker.bootstrap_servers) as conn:
         metadata(conn, topic)
-        acknowledged = fill(conn, topic)
+        acknowledged = fill_with_kafka_python(broker.bootstrap_servers, topic)
         assert acknowledged > 10
         # The partition is offline: consumers get the error, not an empty answer.
         fetched = fetch(conn, topic)
@@ -137,18 +156,16 @@ def test_full_disk_answers_storage_error_to_produce_fetch_and_list_offsets(small
         [result] = conn.request(DescribeLogDirsRequest(topics=None), 4).results
         assert (result.error_code, result.log_dir, result.topics) == (
             ErrorCode.KAFKA_STORAGE_ERROR, os.path.abspath(small_disk), [])
-        # A real client is told too: kafka-python's producer, retries off, fails with it.
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaStorageError
+        # The controller heard of it (BrokerHeartbeat OfflineLogDirs): the replica is
+        # offline and, with no other, the partition has no leader (Kafka's answer).
+        def offline_in_metadata():  # type: ignore[no-untyped-def]
+            [partition] = metadata(conn, topic).topics[0].partitions
+            return partition.offline_replicas == [broker.node_id] and partition
 
-        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, retries=0, acks="all")
-        try:
-            with pytest.raises(KafkaStorageError):
-                producer.send(topic, b"one more", partition=0).get(timeout=20)
-        finally:
-            producer.close(timeout=5)
+        partition = wait_for(offline_in_metadata, what="the replica offline in Metadata")
+        assert (partition.error_code, partition.leader_id) == (ErrorCode.LEADER_NOT_AVAILABLE, -1)
         # The process lives on: the group coordinator's topic cannot be created on the
-        # failed directory, and FindCoordinator answers an error instead of ending it.
+        # failed directory, and the coordinator answers errors instead of ending it.
         assert_coordinator_errors(conn, topic)
         assert metadata(conn, topic).topics[0].name == topic  # still serving
 

@@ -15,7 +15,8 @@ DescribeQuorum) plus the controller-only handlers registered here with
 Version notes:
     BrokerRegistration v2+: log dirs; v3+: previous broker epoch; v4: no ZooKeeper
     migration flag. The response has no error message field.
-Not implemented: ``offline_log_dirs`` in heartbeats (no JBOD failure handling).
+    BrokerHeartbeat v1+: ``offline_log_dirs`` (KIP-858): the controller moves the
+    replicas of a failed directory out of their ISRs and leaderships.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ import trio
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
-from kafkapy.kraft.metadata.image import ZERO_UUID, MetadataImage, TopicImage
-from kafkapy.kraft.metadata.replication_control import NewTopic
+from kafkapy.kraft.metadata.image import ZERO_UUID, MetadataImage, PartitionRegistration, TopicImage
+from kafkapy.kraft.metadata.replication_control import NewTopic, directory_is_online, replica_directory
 from kafkapy.kraft.metadata.topic_names import is_internal, topic_name_error
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
@@ -71,13 +71,21 @@ def alive_brokers(image: MetadataImage, listener: str) -> list[Broker]:
     return out
 
 
+def offline_replicas(image: MetadataImage, p: PartitionRegistration) -> list[int]:
+    """Replicas on a broker that is unknown, fenced, or whose directory for this replica
+    failed (Kafka's ``KRaftMetadataCache.getOfflineReplicas``, KIP-858)."""
+    brokers = image.brokers
+    return [r for r in p.replicas if r not in brokers or brokers[r].fenced
+            or not directory_is_online(replica_directory(p, r), brokers[r].log_dirs)]
+
+
 def describe_topic(image: MetadataImage, topic: TopicImage, listener: str, with_ops: bool) -> Topic:
     """One topic of the answer, partitions by index."""
     partitions = []
     brokers = image.brokers
     for index in sorted(topic.partitions):
         p = topic.partitions[index]
-        offline = [r for r in p.replicas if r not in brokers or brokers[r].fenced]
+        offline = offline_replicas(image, p)
         leader = p.leader
         leader_broker = brokers.get(leader)
         if leader < 0 or leader_broker is None or listener not in leader_broker.endpoints:

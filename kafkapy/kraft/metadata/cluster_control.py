@@ -43,7 +43,9 @@ from kafkapy.kraft.metadata.records import (
     RegisterBrokerRecord,
 )
 from kafkapy.kraft.metadata.replication_control import (
+    DIRECTORY_LOST,
     fence_replica_changes,
+    offline_dir_replica_changes,
     unfence_replica_changes,
 )
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
@@ -86,6 +88,8 @@ class BrokerHeartbeatRequest:
     current_metadata_offset: int
     want_fence: bool = False
     want_shutdown: bool = False
+    #: the broker's log directories that failed (KIP-858, v1+)
+    offline_log_dirs: Sequence[Uuid] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +220,10 @@ class ClusterControl:
         registered_at = self.registration_offsets.get(broker.id)
         caught_up = registered_at is not None and request.current_metadata_offset >= registered_at
         bid, epoch = broker.id, broker.epoch
+        offline = self._directories_offline(image, broker, request.offline_log_dirs)
+        if offline:
+            result = self.heartbeat(image.apply(offline), request, now_ms)
+            return ControllerResult(offline + list(result.records), result.response)
 
         if broker.fenced:
             if request.want_shutdown:
@@ -240,6 +248,22 @@ class ClusterControl:
             records += fence_replica_changes(image, bid, self.topic_configs)
             return ControllerResult(records, BrokerHeartbeatReply(NO_ERROR, caught_up, False, False))
         return ControllerResult([], BrokerHeartbeatReply(NO_ERROR, caught_up, False, False))
+
+    def _directories_offline(self, image: MetadataImage, broker: BrokerRegistration,
+                             offline_dirs: Sequence[Uuid]) -> list:
+        """Kafka's ``handleDirectoriesOffline`` (KIP-858): the broker's replicas in newly
+        failed directories leave their ISRs and leaderships, and its registration lists
+        only the directories still online (LOST alone when none is: Kafka would have
+        halted that broker; kafkapy keeps it serving what needs no directory)."""
+        failed = [d for d in broker.log_dirs if d in set(offline_dirs)]
+        if not failed:
+            return []
+        online = [d for d in broker.log_dirs if d not in failed]
+        log.warning("Broker %d reported log directories offline: %s", broker.id, [d.hex() for d in failed])
+        records = offline_dir_replica_changes(image, broker.id, failed, self.topic_configs)
+        records.append(BrokerRegistrationChangeRecord(broker_id=broker.id, broker_epoch=broker.epoch,
+                                                      log_dirs=online or [DIRECTORY_LOST]))
+        return records
 
     # --- sessions -----------------------------------------------------------------------
 

@@ -148,13 +148,45 @@ def new_topic_id(rng: random.Random, taken: Mapping[Uuid, object]) -> Uuid:
             return topic_id
 
 
+#: Kafka's ``DirectoryId.LOST``: a directory that is not available. A broker whose every
+#: log directory failed is registered with this one alone (KIP-858 leaves "no online
+#: directory" unsaid, as Kafka halts such a broker; kafkapy keeps it running).
+DIRECTORY_LOST: Uuid = bytes(15) + b"\x01"
+#: Kafka's ``DirectoryId.MIGRATING``.
+DIRECTORY_MIGRATING: Uuid = bytes(15) + b"\x02"
+
+
+def directory_is_online(directory: Uuid, online_dirs: Sequence[Uuid]) -> bool:
+    """Kafka's ``DirectoryId.isOnline``: UNASSIGNED and MIGRATING count as online, LOST
+    does not, and a broker that registered no directories has them all online."""
+    if directory in (DIRECTORY_UNASSIGNED, DIRECTORY_MIGRATING):
+        return True
+    if directory == DIRECTORY_LOST:
+        return False
+    return not online_dirs or directory in online_dirs
+
+
+def has_online_dir(online_dirs: Sequence[Uuid]) -> bool:
+    """Whether a broker registered with ``online_dirs`` has a log directory left."""
+    return tuple(online_dirs) != (DIRECTORY_LOST,)
+
+
+def replica_directory(part: PartitionRegistration, broker_id: int) -> Uuid:
+    """The directory of ``broker_id``'s replica (``PartitionRegistration.directory``)."""
+    try:
+        return part.directories[part.replicas.index(broker_id)]
+    except (ValueError, IndexError):
+        return DIRECTORY_UNASSIGNED
+
+
 def active_predicate(image: MetadataImage) -> Callable[[int], bool]:
-    """Whether a broker may lead and join ISRs: registered, unfenced, not shutting down."""
+    """Whether a broker may lead and join ISRs: registered, unfenced, not shutting down,
+    with a log directory online."""
     brokers = image.brokers
 
     def is_active(broker_id: int) -> bool:
         broker = brokers.get(broker_id)
-        return broker is not None and broker.active
+        return broker is not None and broker.active and has_online_dir(broker.log_dirs)
 
     return is_active
 
@@ -559,7 +591,8 @@ def _validate_alter_partition(image: MetadataImage, broker_id: int, part: Partit
 
 
 def fence_replica_changes(image: MetadataImage, broker_id: int,
-                          configs: TopicConfigView = DEFAULT_TOPIC_CONFIGS) -> list:
+                          configs: TopicConfigView = DEFAULT_TOPIC_CONFIGS,
+                          only: Callable[[PartitionRegistration], bool] | None = None) -> list:
     """PartitionChangeRecords for a broker that stops serving (fenced or shutting down).
 
     The broker leaves every ISR it is in (the last member stays, with ELR off) and
@@ -577,7 +610,7 @@ def fence_replica_changes(image: MetadataImage, broker_id: int,
     for topic in image.topics_by_name.values():
         election = None
         for index, part in topic.partitions.items():
-            if broker_id in part.isr or part.leader == broker_id:
+            if (broker_id in part.isr or part.leader == broker_id) and (only is None or only(part)):
                 if election is None:
                     election = election_for(image, topic.name, configs)
                 record = partition_change(topic.id, index, part, is_active, election=election,
@@ -585,6 +618,21 @@ def fence_replica_changes(image: MetadataImage, broker_id: int,
                 if record is not None:
                     records.append(record)
     return records
+
+
+def offline_dir_replica_changes(image: MetadataImage, broker_id: int, offline_dirs: Sequence[Uuid],
+                                configs: TopicConfigView = DEFAULT_TOPIC_CONFIGS) -> list:
+    """PartitionChangeRecords for the replicas of ``broker_id`` in directories that failed
+    (Kafka's ``handleDirectoriesOffline``): as for a fenced broker, but only those
+    partitions; with no directory left online, every partition of the broker (replicas
+    created before it registered its directory are UNASSIGNED)."""
+    broker = image.brokers.get(broker_id)
+    online = [d for d in (broker.log_dirs if broker is not None else ()) if d not in offline_dirs]
+    if not online:
+        return fence_replica_changes(image, broker_id, configs)
+    failed = set(offline_dirs)
+    return fence_replica_changes(image, broker_id, configs,
+                                 only=lambda part: replica_directory(part, broker_id) in failed)
 
 
 def unfence_replica_changes(image: MetadataImage, broker_id: int,
