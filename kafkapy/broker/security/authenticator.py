@@ -72,6 +72,29 @@ ALLOWED: dict[SaslState, frozenset[int]] = {
 }
 
 
+def java_hash_set_order(names: list[str]) -> list[str]:
+    """``names`` in the iteration order of a Java ``HashSet`` built from them: Kafka
+    lists the enabled mechanisms as ``new ArrayList<>(new HashSet<>(enabled))``, so
+    its SaslHandshake answers list them in this order, not the configured one.
+
+    ``String.hashCode`` (UTF-16 units, int32), spread as ``HashMap.hash`` does
+    (``h ^ (h >>> 16)``), in a table of ``tableSizeFor(max(n / 0.75 + 1, 16))``
+    buckets; one bucket keeps insertion order.
+    """
+    unique = list(dict.fromkeys(names))
+    size = 16
+    while size < int(len(unique) / 0.75 + 1):
+        size *= 2
+
+    def bucket(name: str) -> int:
+        h = 0
+        for unit in name.encode("utf-16-be").hex(" ", 2).split():
+            h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+        return (h ^ (h >> 16)) & (size - 1)
+
+    return sorted(unique, key=bucket)  # sorted() is stable: a bucket keeps insertion order
+
+
 @dataclass(frozen=True, slots=True)
 class AuthenticateResult:
     """One SaslAuthenticate (or v0 raw token) step's outcome.
@@ -146,7 +169,7 @@ class SaslAuthenticator:
             NONE or UNSUPPORTED_SASL_MECHANISM, and the enabled mechanisms (both answers
             list them, as Kafka's do). On UNSUPPORTED_SASL_MECHANISM the state is FAILED.
         """
-        enabled = list(self.config.mechanisms)
+        enabled = java_hash_set_order(list(self.config.mechanisms))
         if self.state is SaslState.COMPLETE:
             self._reauthenticating = True
         if mechanism not in enabled or (self._reauthenticating and mechanism != self.mechanism):
