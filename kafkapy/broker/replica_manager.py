@@ -801,7 +801,13 @@ def _keyless_records(records: memoryview, tp: TopicPartition, log_start_offset: 
     for compacted topics, as in Kafka.
     """
     message = f"Compacted topic cannot accept message without key in topic partition {tp}"
-    errors = tuple((i, message) for i, r in enumerate(iter_records(records)) if r.key is None)
+    try:
+        errors = tuple((i, message) for i, r in enumerate(iter_records(records)) if r.key is None)
+    except WireError as exc:
+        # Records that do not decode behind a good CRC fail this partition, as Kafka's
+        # DefaultRecord.readFrom does with InvalidRecordException (Kafka 4.1 answers a
+        # gzip section that does not inflate with UNKNOWN_SERVER_ERROR; INVALID_RECORD here).
+        return AppendResult(ErrorCode.INVALID_RECORD, str(exc), log_start_offset=log_start_offset)
     if not errors:
         return None
     shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:_RECORD_ERRORS_SHOWN])

@@ -98,6 +98,8 @@ from kafkapy.wire.messages.write_txn_markers import WriteTxnMarkersRequest
 from kafkapy.wire.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
+    MAGIC_OFFSET,
+    MAGIC_V2,
     NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID,
     TRANSACTIONAL_MASK,
@@ -449,8 +451,14 @@ class TransactionCoordinator:
         (:meth:`add_or_verify`). Returns the error to answer instead of appending
         (``ReplicaManager``'s translation, :func:`produce_error`), or None to go on (not
         transactional, not led here, already verified, or verified now).
+
+        Only a magic 2 batch is transactional, as Kafka reads it (a legacy magic 0/1
+        record has no such bit, and a higher magic is corrupt): anything else goes on
+        to the batch checks, which answer INVALID_RECORD or CORRUPT_MESSAGE for the
+        partition as Kafka 4.1 does (``ProduceRequest.validateRecords`` runs before
+        the verification).
         """
-        if records is None or len(records) < BATCH_HEADER_SIZE \
+        if records is None or len(records) < BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != MAGIC_V2 \
                 or not records[ATTRIBUTES_OFFSET + 1] & TRANSACTIONAL_MASK:
             return None
         if transactional_id is None:
