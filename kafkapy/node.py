@@ -215,6 +215,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
         return time.time_ns() // 1_000_000
 
     data_dir = None if memory else config.data_dirs[0]
+    if not config.controller_quorum_voters and not config.controller_quorum_bootstrap_servers:
+        raise ValueError(_NO_VOTERS)
     # Formatted directories (kafkapy storage format), or a lone voter's formatted now.
     storage = None if memory else load_node_storage(config)
     cluster_id = storage.cluster_id if storage is not None else _new_cluster_id()

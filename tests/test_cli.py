@@ -83,3 +83,63 @@ def test_configs_prints_every_listed_config_with_its_default():
     only_topic = subprocess.run([sys.executable, "-m", "kafkapy", "configs", "--scope", "topic"],
                                 capture_output=True, text=True, check=True).stdout
     assert only_topic.count("\n| `") + only_topic.startswith("| `") == len(topic)
+
+
+def test_version():
+    import kafkapy
+
+    out = subprocess.run([sys.executable, "-m", "kafkapy", "--version"], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, f"kafkapy {kafkapy.__version__}")
+
+
+def test_serve_takes_the_properties_file_positionally(tmp_path):
+    config = tmp_path / "server.properties"
+    config.write_text("node.id=7\n")
+    args = build_parser().parse_args(["serve", str(config), "--override", "num.partitions=5"])
+    assert (args.properties, args.config) == (str(config), None)
+    assert serve_properties(args.properties, args.override) == {"node.id": "7", "num.partitions": "5"}
+    both = subprocess.run([sys.executable, "-m", "kafkapy", "serve", str(config), "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "once" in both.stderr
+
+
+def test_quickstart_defaults_only_without_a_file(tmp_path):
+    """``kafkapy serve --config f`` runs f over Kafka's defaults: without controller.quorum.voters
+    (nor bootstrap servers) it stops with Kafka's message instead of taking the quick
+    start's one-voter quorum."""
+    config = tmp_path / "server.properties"
+    config.write_text("process.roles=broker,controller\nnode.id=1\ncontroller.listener.names=CONTROLLER\n"
+                      "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n"
+                      "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
+                      f"log.dirs={tmp_path / 'data'}\n")
+    out = subprocess.run([sys.executable, "-m", "kafkapy", "serve", str(config)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1
+    assert "controller.quorum.voters must contain a parseable set of controllers" in out.stderr
+    assert "\tcontroller.quorum.voters = []" in out.stderr  # the values block, before the refusal
+
+
+def test_storage_is_kafka_storage(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "kafkapy", "storage", "version-mapping"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[0] == "metadata.version=27 (4.1-IV1)"
+    assert "transaction.version=2" in out.stdout.splitlines()
+    bad = subprocess.run([sys.executable, "-m", "kafkapy", "storage", "nonsense"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 1 and "invalid choice" in bad.stderr
+
+
+def test_config_values_block_lists_every_config_and_hides_passwords():
+    from kafkapy.config import BROKER_CONFIGS, ConfigType
+    from kafkapy.config_dump import HIDDEN, config_values, config_values_block
+
+    password = next(name for name, d in BROKER_CONFIGS.items() if d.type is ConfigType.PASSWORD)
+    values = config_values({password: "s3cret", "node.id": "3", "process.roles": "broker,controller"})
+    assert set(values) == set(BROKER_CONFIGS)
+    assert values[password] == HIDDEN and values["node.id"] == "3"
+    assert values["process.roles"] == "[broker, controller]"  # a list as Java prints it
+    assert values["log.dirs"] == "null"  # no value
+    block = config_values_block({password: "s3cret"})
+    assert block.splitlines()[0] == "KafkaConfig values: "
+    assert "s3cret" not in block and f"\t{password} = {HIDDEN}" in block.splitlines()
