@@ -1,0 +1,75 @@
+"""Never a silent downgrade: settings kafkapy cannot honour refuse to start, naming the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from kafkapy.broker.security.listener_security import SecurityConfigError, check_security
+from kafkapy.config import BrokerConfig
+from kafkapy.node import test_properties as node_properties
+from kafkapy.testing import Broker
+
+PLAIN_JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="pw";'
+BASE = {
+    "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+    "advertised.listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+    "inter.broker.listener.name": "PLAINTEXT",
+    "sasl.enabled.mechanisms": "PLAIN",
+    "sasl.jaas.config": PLAIN_JAAS,
+}
+
+
+def _refused(extra: dict[str, str]) -> str:
+    with pytest.raises(SecurityConfigError) as caught:
+        check_security(BrokerConfig.from_properties(node_properties({**BASE, **extra})))
+    return str(caught.value)
+
+
+def test_a_sasl_listener_with_plain_and_scram_starts() -> None:
+    security = check_security(BrokerConfig.from_properties(node_properties(
+        {**BASE, "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+         "listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS.replace("alice", "carol")})))
+    sasl = security.sasl_for("SASL_PLAINTEXT")
+    assert sasl is not None and sasl.mechanisms == ("SCRAM-SHA-512", "PLAIN")
+    assert dict(sasl.plain_users) == {"carol": "pw"}  # the listener's own JAAS config wins
+    assert security.sasl_for("PLAINTEXT") is None
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ({"sasl.enabled.mechanisms": "GSSAPI"}, "GSSAPI"),
+    ({"sasl.enabled.mechanisms": "PLAIN,OAUTHBEARER"}, "OAUTHBEARER"),
+    ({"sasl.enabled.mechanisms": ""}, "No SASL mechanisms are enabled"),
+    ({"sasl.jaas.config": "nonsense"}, "sasl.jaas.config"),
+    ({"ssl.keystore.location": "/etc/kafka/broker.jks"}, "ssl.keystore.location"),
+    ({"listener.name.sasl_plaintext.ssl.truststore.location": "/x"}, "ssl.truststore.location"),
+    ({"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"}, "authorizer.class.name"),
+    ({"sasl.server.callback.handler.class": "com.example.Handler"}, "sasl.server.callback.handler.class"),
+    ({"listeners": "SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"}, "SASL_SSL"),
+    ({"listeners": "SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"}, "TLS is not yet supported"),
+    ({"inter.broker.listener.name": "SASL_PLAINTEXT"}, "inter.broker.listener.name"),
+    ({"listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+                                        "SASL_PLAINTEXT:SASL_PLAINTEXT"}, "Controller listener CONTROLLER"),
+    ({"listeners": "SECURE://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"},
+     "No security protocol defined for listener SECURE"),
+])
+def test_what_cannot_be_honoured_is_refused(extra: dict[str, str], named: str) -> None:
+    assert named in _refused(extra)
+
+
+def test_plain_without_jaas_config_is_refused() -> None:
+    props = {k: v for k, v in BASE.items() if k != "sasl.jaas.config"}
+    with pytest.raises(SecurityConfigError, match="no JAAS configuration"):
+        check_security(BrokerConfig.from_properties(node_properties(props)))
+
+
+def test_kafkas_default_gssapi_on_a_sasl_listener_refuses_to_start_a_broker() -> None:
+    props = {k: v for k, v in BASE.items() if k != "sasl.enabled.mechanisms"}  # Kafka's default: [GSSAPI]
+    broker = Broker(props)
+    with pytest.raises(RuntimeError) as caught:
+        broker.start()
+    cause: BaseException | None = caught.value.__cause__
+    while isinstance(cause, BaseExceptionGroup):
+        cause = cause.exceptions[0]
+    assert isinstance(cause, SecurityConfigError)
+    assert "GSSAPI" in str(cause) and "sasl.enabled.mechanisms" in str(cause)
+    broker.close()
