@@ -809,9 +809,9 @@ class CannotHonourError(ConfigError):
     """Settings of configs kafkapy knows (Kafka defines them) but cannot honour; ``kafkapy
     serve`` refuses to start with them rather than run without what they ask for."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], name: str = "") -> None:
         ValueError.__init__(self, "; ".join(problems))
-        self.name = problems[0].split(":")[0].rsplit(" ", 1)[-1]
+        self.name = name
         self.value = None
         self.problems = problems
 
@@ -937,14 +937,20 @@ def topic_config_def(name: str) -> ConfigDef:
 def validate_topic_configs(overrides: Mapping[str, object]) -> dict[str, Any]:
     """Parse and validate topic config overrides (CreateTopics / AlterConfigs).
 
-    Returns the typed values. Raises ConfigError for an unknown name, a bad value, or
-    ``min.compaction.lag.ms`` > ``max.compaction.lag.ms`` (``LogConfig.validateValues``).
+    Returns the typed values. Raises ConfigError for an unknown name, a bad value,
+    ``min.compaction.lag.ms`` > ``max.compaction.lag.ms`` (``LogConfig.validateValues``),
+    or ``remote.storage.enable=true`` (no tiered storage, as Kafka answers without it).
     """
     parsed = {name: topic_config_def(name).parse(raw) for name, raw in overrides.items()}
     lag = {f: parsed.get(n, TOPIC_CONFIGS[n].default) for n, f in
            (("min.compaction.lag.ms", "min"), ("max.compaction.lag.ms", "max"))}
     if lag["min"] > lag["max"]:
         raise ConfigError("min.compaction.lag.ms", lag["min"], "must not exceed max.compaction.lag.ms")
+    if parsed.get("remote.storage.enable"):
+        # LogConfig.validateRemoteStorageOnlyIfSystemEnabled: kafkapy's broker never has
+        # remote.log.storage.system.enable (it has no tiered storage; see DEFAULT_ONLY).
+        raise CannotHonourError(["Tiered Storage functionality is disabled in the broker. "
+                                 "Topic cannot be configured with remote log storage."], "remote.storage.enable")
     return parsed
 
 

@@ -345,3 +345,13 @@ def test_an_altered_config_kafkapy_ignores_is_shown_as_kafka_shows_it(side: Side
     finally:
         assert alter(side.conn, NODE_ID, name, None, op=1) == ("NONE", None)
         assert alter(side.conn, NODE_ID, unknown, None, op=1) == ("NONE", None)
+
+
+def test_a_topic_with_remote_storage_is_refused(side: Side) -> None:
+    """No tiered storage in the broker (kafkapy has none): Kafka's INVALID_CONFIG."""
+    answer = side.conn.request(CreateTopicsRequest(timeout_ms=30_000, validate_only=True, topics=[
+        CreateTopicsRequest.CreatableTopic(name=unique("tiered"), num_partitions=1, replication_factor=1, configs=[
+            CreateTopicsRequest.CreatableTopicConfig(name="remote.storage.enable", value="true")])]), 5)
+    assert (ErrorCode(answer.topics[0].error_code).name, answer.topics[0].error_message) == (
+        "INVALID_CONFIG", "Tiered Storage functionality is disabled in the broker. "
+                          "Topic cannot be configured with remote log storage.")
