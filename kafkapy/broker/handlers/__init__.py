@@ -8,6 +8,7 @@ when first called, so that a node starts answering sooner.
 
 from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     api_versions,
+    client_quotas,
     configs,
     controller,
     elect_leaders,
