@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafkapy.config import BrokerConfig
+from kafkapy.config import TOPIC_CONFIGS, BrokerConfig
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.error_codes import ErrorCode
@@ -283,3 +283,55 @@ def test_cluster_moves_leadership_from_a_broker_whose_log_dir_failed(tmp_path):
         if cluster is not None:
             cluster.stop()
         subprocess.run(["umount", "-l", disk], check=False)
+
+
+def fill_to_the_last_byte(directory: str) -> None:
+    """Take what space a produce left on the filesystem, so the next write of any size fails."""
+    try:
+        fd = os.open(os.path.join(directory, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return  # not even an empty file fits
+    try:
+        for size in (1 << 16, 4096, 512, 1):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_metadata_log_on_a_full_disk_stops_the_quorum_but_not_the_node(small_disk, tmp_path):
+    """The metadata log shares the full disk: Kafka halts. Here the Raft driver stops
+    (nothing it did not persist is acknowledged), the node keeps serving what it has,
+    and metadata writes answer as a node that is not the controller."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    retention = next(d.name for d in TOPIC_CONFIGS.values() if d.field == "retention_ms")
+    topic = new_topic()
+    with Broker({LOG_DIRS: small_disk}, memory=False) as broker, \
+            KafkaConnection(broker.bootstrap_servers) as conn:
+        metadata(conn, topic)
+        fill(conn, topic)
+        fill_to_the_last_byte(small_disk)
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+        # Each config change is a metadata record; the metadata log's last page fills.
+        accepted = 0
+        for i in range(2000):
+            resource = ConfigResource("topic", topic, set_config={retention: str(86_400_000 + i)})
+            try:
+                admin.alter_configs([resource], request_timeout=5)[resource].result(10)
+            except Exception:  # the client reports NOT_CONTROLLER (or gives up)
+                break
+            accepted += 1
+        else:
+            raise AssertionError("the metadata log never filled")
+        described = admin.describe_configs([ConfigResource("topic", topic)])
+        value = next(iter(described.values())).result(10)[retention].value
+        # What was acknowledged is what the node serves; the refused change is not applied.
+        assert value == str(86_400_000 + accepted - 1)
+        # Reads go on, and the offline partition still says why.
+        assert metadata(conn, topic).topics[0].name == topic
+        assert fetch(conn, topic).error_code == ErrorCode.KAFKA_STORAGE_ERROR
+        assert broker.call(lambda: broker.core.quorum is not None)  # the node runs
