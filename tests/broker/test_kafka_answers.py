@@ -10,7 +10,9 @@ expected answer, found by running the reference:
   partition, whatever the group: simple (generation -1, as the Admin API's
   AlterConsumerGroupOffsets sends it), unknown with a generation, classic, KIP-848
   consumer group, a stale member epoch. The other partitions get the group's answer.
-- TxnOffsetCommit v0-5 answers the same for such partitions.
+- TxnOffsetCommit v0-5 answers the same for such partitions; v0-4 from a producer whose
+  transaction does not hold the group's offsets partition (no AddOffsetsToTxn) answer
+  INVALID_TXN_STATE (v4: TRANSACTION_ABORTABLE), v5 adds the partition.
 - A KIP-848 regex subscription matching ``__consumer_offsets`` is assigned it.
 - DescribeConfigs of a broker and of a topic lists the same names, types and read-only
   flags, and the same defaults; IncrementalAlterConfigs of broker configs answers as
@@ -23,6 +25,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,11 +33,13 @@ import pytest
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.add_offsets_to_txn import AddOffsetsToTxnRequest
 from kafkapy.wire.messages.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.describe_configs import DescribeConfigsRequest
 from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.incremental_alter_configs import IncrementalAlterConfigsRequest
+from kafkapy.wire.messages.init_producer_id import InitProducerIdRequest
 from kafkapy.wire.messages.join_group import JoinGroupRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
@@ -355,3 +360,46 @@ def test_a_topic_with_remote_storage_is_refused(side: Side) -> None:
     assert (ErrorCode(answer.topics[0].error_code).name, answer.topics[0].error_message) == (
         "INVALID_CONFIG", "Tiered Storage functionality is disabled in the broker. "
                           "Topic cannot be configured with remote log storage.")
+
+
+def _retry(call: Callable[[], Any], busy: set[int], timeout_s: float = 30) -> Any:
+    """``call()`` again while its error code says the coordinator is not ready yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = call()
+        if answer.error_code not in busy or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.2)
+
+
+_LOADING = {ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.NOT_COORDINATOR,
+            ErrorCode.CONCURRENT_TRANSACTIONS}
+
+
+def test_txn_offset_commit_outside_the_transaction_is_refused(side: Side) -> None:
+    """v0-4 are verified with the transaction coordinator (KIP-890 part 1): without
+    AddOffsetsToTxn the offsets partition is not in the transaction; v5 adds it."""
+    group = unique("txn-verify")
+    side.coordinator_ready(group)
+    T = TxnOffsetCommitRequest
+    expected = {0: "INVALID_TXN_STATE", 3: "INVALID_TXN_STATE", 4: "TRANSACTION_ABORTABLE", 5: "NONE"}
+    for version, error in expected.items():
+        tid = unique("tx")
+        _retry(lambda: side.conn.request(FindCoordinatorRequest(key=tid, key_type=1), 3), _LOADING)
+        init = _retry(lambda: side.conn.request(InitProducerIdRequest(transactional_id=tid,
+                                                                      transaction_timeout_ms=60_000), 4), _LOADING)
+        assert init.error_code == 0
+
+        def commit(v: int = version) -> Any:
+            answer = side.conn.request(T(transactional_id=tid, group_id=group, producer_id=init.producer_id,
+                                         producer_epoch=init.producer_epoch, topics=[T.TxnOffsetCommitRequestTopic(
+                                             name=side.topic, partitions=[T.TxnOffsetCommitRequestPartition(
+                                                 partition_index=0, committed_offset=1)])]), v)
+            return SimpleNamespace(error_code=answer.topics[0].partitions[0].error_code)
+        assert ErrorCode(_retry(commit, _LOADING).error_code).name == error, version
+        if version < 5:
+            added = _retry(lambda: side.conn.request(AddOffsetsToTxnRequest(
+                transactional_id=tid, producer_id=init.producer_id, producer_epoch=init.producer_epoch,
+                group_id=group), 3), _LOADING)
+            assert added.error_code == 0
+            assert ErrorCode(_retry(commit, _LOADING).error_code).name == "NONE", version

@@ -12,7 +12,11 @@ AddOffsetsToTxn (key 25), versions 0-4: adds the group's ``__consumer_offsets``
     clients do not send it).
 TxnOffsetCommit (key 28), versions 0-5: offsets staged in the group coordinator until
     the transaction's marker reaches that partition. v5 (transaction version 2) adds the
-    offsets partition to the transaction first, in place of AddOffsetsToTxn.
+    offsets partition to the transaction first, in place of AddOffsetsToTxn; v0-4 verify
+    with the id's coordinator that it is in the producer's open transaction (KIP-890
+    part 1, as Kafka 4.1's group coordinator does: without AddOffsetsToTxn, v0-3 answer
+    INVALID_TXN_STATE and v4 TRANSACTION_ABORTABLE). A topic or partition that does not
+    exist answers UNKNOWN_TOPIC_OR_PARTITION before any of it.
 EndTxn (key 26), versions 0-5. v5 (transaction version 2): the coordinator bumps the
     epoch and answers the producer id and epoch to go on with.
 WriteTxnMarkers (key 27), version 1: markers from another broker's coordinator
@@ -160,16 +164,20 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommit
             else:
                 offsets.append(CommitOffset(tp.topic, tp.partition, p.committed_offset, p.committed_leader_epoch,
                                             p.committed_metadata))
-    if offsets and ctx.version >= 5:
-        # Transaction version 2: the offsets partition joins the transaction here, through
-        # the id's coordinator wherever it is (Kafka's CoordinatorPartitionWriter).
+    if offsets:
+        # Transaction version 2 (v5): the offsets partition joins the transaction here;
+        # before it, it must already be in it (verified). Through the id's coordinator
+        # wherever it is (Kafka's CoordinatorPartitionWriter).
+        operation = _txn_offset_commit_operation(ctx.version)
         offsets_tp = TopicPartition(GROUP_METADATA_TOPIC, ctx.broker.groups.partition_for(request.group_id))
         added = (await ctx.broker.txn_coordinator.add_or_verify(
             request.transactional_id, request.producer_id, request.producer_epoch, [offsets_tp],
-            TxnOperation.ADD_PARTITION))[offsets_tp]
+            operation))[offsets_tp]
         if added != ErrorCode.NONE:
+            error = _txn_offset_commit_error(added) if operation is TxnOperation.ADD_PARTITION else added
             for o in offsets:
-                codes[TopicPartition(o.topic, o.partition)] = _txn_offset_commit_error(added)
+                codes[TopicPartition(o.topic, o.partition)] = for_version(
+                    error, fenced_since=3, abortable_since=4, version=ctx.version)
             offsets = []
     if offsets:
         staged = await ctx.broker.groups.stage_txn_offsets(
@@ -185,6 +193,15 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommit
                                                       error_code=codes[TopicPartition(t.name, p.partition_index)])
             for p in t.partitions])
         for t in request.topics])
+
+
+def _txn_offset_commit_operation(version: int) -> TxnOperation:
+    """Kafka's ``txnOffsetCommitRequestVersionToTransactionSupportedOperation``."""
+    if version >= 5:
+        return TxnOperation.ADD_PARTITION
+    if version == 4:
+        return TxnOperation.GENERIC_ERROR_SUPPORTED
+    return TxnOperation.DEFAULT_ERROR
 
 
 def _txn_offset_commit_error(code: ErrorCode) -> ErrorCode:
