@@ -71,7 +71,8 @@ def metadata(conn: KafkaConnection, *topics: str):  # type: ignore[no-untyped-de
                                         allow_auto_topic_creation=True), 12)
 
 
-def produce(conn: KafkaConnection, topic: str, value: bytes = VALUE, *, partition: int = 0):  # type: ignore[no-untyped-def]
+def produce(conn: KafkaConnection, topic: str, value: bytes = VALUE,  # type: ignore[no-untyped-def]
+            *, partition: int = 0):
     batch = build_batch([Record(0, 0, None, value)], base_timestamp=int(time.time() * 1000))
     response = conn.request(ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[
         ProduceRequest.TopicProduceData(name=topic, partition_data=[
