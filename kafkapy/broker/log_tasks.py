@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from kafkapy.config import LONG_MAX, BrokerConfig
+from kafkapy.storage.errors import StorageError
 
 if TYPE_CHECKING:
     from kafkapy.storage.log_manager import LogManager
@@ -52,5 +53,9 @@ async def _every(interval_ms: int, action: Callable[[int], object], name: str, c
         await trio.sleep(interval_ms / 1000)
         try:
             action(clock_ms())
+        except StorageError as exc:
+            # A disk error: the log's directory went offline through its failure
+            # channel (the replica manager handles it); one line, not a trace.
+            log.error("Log task %s failed: %s", name, exc)
         except Exception:  # one failing round must not stop the schedule
             log.exception("Log task %s failed", name)
