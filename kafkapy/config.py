@@ -694,27 +694,32 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
               "Builds a connection's principal; kafkapy has only Kafka's default one.",
               _B, _MED, None, _RO, field="principal_builder_class"),
-    *(ConfigDef(name, type_, default, doc, _B, _MED, None, _RO) for name, type_, default, doc in (
-        ("ssl.keystore.location", _STR, None, "Key store of TLS listeners (TLS is not yet supported)."),
-        ("ssl.keystore.type", _STR, "JKS", "Format of the key store."),
-        ("ssl.keystore.password", ConfigType.PASSWORD, None, "Password of the key store."),
-        ("ssl.keystore.key", ConfigType.PASSWORD, None, "PEM private key of TLS listeners."),
-        ("ssl.keystore.certificate.chain", ConfigType.PASSWORD, None, "PEM certificate chain of TLS listeners."),
-        ("ssl.key.password", ConfigType.PASSWORD, None, "Password of the private key in the key store."),
-        ("ssl.truststore.location", _STR, None, "Trust store of TLS listeners."),
-        ("ssl.truststore.type", _STR, "JKS", "Format of the trust store."),
-        ("ssl.truststore.password", ConfigType.PASSWORD, None, "Password of the trust store."),
-        ("ssl.truststore.certificates", ConfigType.PASSWORD, None, "PEM trusted certificates."),
-        ("ssl.client.auth", _STR, "none", "Whether TLS listeners ask for client certificates."),
-        ("ssl.enabled.protocols", _LIST, ("TLSv1.2", "TLSv1.3"), "TLS versions of TLS listeners."),
-        ("ssl.cipher.suites", _LIST, (), "Cipher suites of TLS listeners."),
-        ("ssl.endpoint.identification.algorithm", _STR, "https", "Host name verification of TLS peers."),
-        ("ssl.principal.mapping.rules", _STR, "DEFAULT", "Rules mapping certificate names to principals."),
+    # SslConfigs as Kafka defines them (importance, per-broker dynamic); kafkapy has no TLS
+    # yet, so a value other than the default refuses to start (SSL_CONFIG_PREFIX).
+    *(ConfigDef(name, type_, default, doc, _B, importance, None, UpdateMode.PER_BROKER)
+      for name, type_, default, importance, doc in (
+        ("ssl.keystore.location", _STR, None, _HIGH, "Key store of TLS listeners (TLS is not yet supported)."),
+        ("ssl.keystore.type", _STR, "JKS", _MED, "Format of the key store."),
+        ("ssl.keystore.password", ConfigType.PASSWORD, None, _HIGH, "Password of the key store."),
+        ("ssl.keystore.key", ConfigType.PASSWORD, None, _HIGH, "PEM private key of TLS listeners."),
+        ("ssl.keystore.certificate.chain", ConfigType.PASSWORD, None, _HIGH,
+         "PEM certificate chain of TLS listeners."),
+        ("ssl.key.password", ConfigType.PASSWORD, None, _HIGH, "Password of the private key in the key store."),
+        ("ssl.truststore.location", _STR, None, _HIGH, "Trust store of TLS listeners."),
+        ("ssl.truststore.type", _STR, "JKS", _MED, "Format of the trust store."),
+        ("ssl.truststore.password", ConfigType.PASSWORD, None, _HIGH, "Password of the trust store."),
+        ("ssl.truststore.certificates", ConfigType.PASSWORD, None, _HIGH, "PEM trusted certificates."),
+        ("ssl.client.auth", _STR, "none", _MED, "Whether TLS listeners ask for client certificates."),
+        ("ssl.enabled.protocols", _LIST, ("TLSv1.2", "TLSv1.3"), _MED, "TLS versions of TLS listeners."),
+        ("ssl.cipher.suites", _LIST, (), _LOW, "Cipher suites of TLS listeners."),
+        ("ssl.endpoint.identification.algorithm", _STR, "https", _LOW, "Host name verification of TLS peers."),
+        ("ssl.principal.mapping.rules", _STR, "DEFAULT", _LOW, "Rules mapping certificate names to principals."),
     )),
 )
 
-#: The SslConfigs rows: kafkapy has no TLS yet, so setting any of them refuses to start.
-SSL_CONFIGS: frozenset[str] = frozenset(d.name for d in DEFINITIONS if d.name.startswith("ssl."))
+#: Kafka's SslConfigs all start so: kafkapy has no TLS yet, and any of them set to a value
+#: other than its default (or one the table does not know) refuses to start.
+SSL_CONFIG_PREFIX = "ssl."
 #: The one principal builder kafkapy has (``principal.builder.class``'s default).
 DEFAULT_PRINCIPAL_BUILDER = "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"
 #: Kafka's ``ListenerName.CONFIG_STATIC_PREFIX``: ``listener.name.<listener, lower case>.<config>``.

@@ -12,7 +12,8 @@ setting, whatever kafkapy cannot honour. A broker that started with a setting me
 to protect it, ignored, would serve plaintext where its owner expects TLS or
 authentication:
 
-* SSL and SASL_SSL listeners, and any ``ssl.*`` setting (TLS is not yet supported);
+* SSL and SASL_SSL listeners, and any ``ssl.*`` setting other than its default (TLS is
+  not yet supported);
 * GSSAPI, OAUTHBEARER or any mechanism other than PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
   on a SASL listener; Kafka's default list is ``[GSSAPI]``, so a SASL listener needs
   ``sasl.enabled.mechanisms`` set (Kafka would start and then need Kerberos);
@@ -37,8 +38,10 @@ from kafkapy.broker.security.plain import MECHANISM as PLAIN
 from kafkapy.broker.security.plain import plain_users
 from kafkapy.broker.security.scram import MECHANISM_NAMES as SCRAM_MECHANISMS
 from kafkapy.config import (
+    BROKER_CONFIGS,
     DEFAULT_PRINCIPAL_BUILDER,
-    SSL_CONFIGS,
+    LISTENER_CONFIG_PREFIX,
+    SSL_CONFIG_PREFIX,
     BrokerConfig,
     split_listener_config,
 )
@@ -140,7 +143,7 @@ def _sasl_listener(config: BrokerConfig, listener: str) -> SaslListenerConfig:
         raise SecurityConfigError(
             f"SASL mechanism(s) {', '.join(unsupported)} enabled for listener {listener} ({setting}="
             f"{','.join(mechanisms)}) cannot be served: kafkapy supports "
-            f"{', '.join(sorted(SUPPORTED_MECHANISMS))}; set {setting} (or listener.name."
+            f"{', '.join(sorted(SUPPORTED_MECHANISMS))}; set {setting} (or {LISTENER_CONFIG_PREFIX}"
             f"{listener.lower()}.{setting}) to those you use")
     users: dict[str, str] = {}
     if PLAIN in mechanisms:
@@ -148,7 +151,7 @@ def _sasl_listener(config: BrokerConfig, listener: str) -> SaslListenerConfig:
         if jaas is None:
             raise SecurityConfigError(
                 f"SASL listener {listener} enables PLAIN but has no JAAS configuration: set "
-                f"listener.name.{listener.lower()}.plain.{BrokerConfig.field_name(_JAAS)} or "
+                f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.plain.{BrokerConfig.field_name(_JAAS)} or "
                 f"{BrokerConfig.field_name(_JAAS)} with {PLAIN_LOGIN_MODULE} user_<name>=\"<password>\" entries")
         try:
             modules = parse_jaas_config(jaas)
@@ -165,14 +168,29 @@ def _sasl_listener(config: BrokerConfig, listener: str) -> SaslListenerConfig:
     return SaslListenerConfig(listener, mechanisms, users, config.connection_failed_authentication_delay_ms, reauth)
 
 
+def _is_ssl_setting(key: str, name: str, raw: str) -> bool:
+    """An SslConfigs key set to something other than its default (any value of one the
+    table does not know, ``listener.name.<l>.ssl.*`` included)."""
+    if not (name.startswith(SSL_CONFIG_PREFIX) or
+            (key.startswith(LISTENER_CONFIG_PREFIX) and "." + SSL_CONFIG_PREFIX in key)):
+        return False
+    definition = BROKER_CONFIGS.get(name)
+    if definition is None:
+        return True
+    try:
+        return definition.parse(raw) != definition.default
+    except ValueError:
+        return True
+
+
 def _refuse_unhonoured(config: BrokerConfig) -> None:
     props = config.properties
     for key in sorted(props):
         split = split_listener_config(key)
         name = split[2] if split is not None else key
-        if name in SSL_CONFIGS:
-            raise SecurityConfigError(f"{key} is set, but TLS is not yet supported by kafkapy: remove the ssl.* "
-                                      "settings (SSL and SASL_SSL listeners cannot be served)")
+        if _is_ssl_setting(key, name, props[key]):
+            raise SecurityConfigError(f"{key} is set, but TLS is not yet supported by kafkapy: remove the "
+                                      f"{SSL_CONFIG_PREFIX}* settings (SSL and SASL_SSL listeners cannot be served)")
         if name == BrokerConfig.field_name("authorizer_class_name") and props[key].strip():
             raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy has no authorizer yet (ACLs are not "
                                       "enforced): remove it rather than run without authorization")
