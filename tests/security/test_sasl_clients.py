@@ -116,7 +116,8 @@ def test_no_request_but_the_handshake_before_authentication(broker: Broker) -> N
         with pytest.raises(ConnectionError):
             conn.request(MetadataRequest(topics=[]), 12)
     with KafkaConnection(broker.bootstrap_servers) as conn:
-        assert conn.request(ApiVersionsRequest(client_software_name="t", client_software_version="1"), 3).error_code == 0
+        versions = ApiVersionsRequest(client_software_name="t", client_software_version="1")
+        assert conn.request(versions, 3).error_code == 0
         with pytest.raises(ConnectionError):  # ApiVersions once only
             conn.request(ApiVersionsRequest(client_software_name="t", client_software_version="1"), 3)
     # PLAINTEXT: anonymous, and SASL requests are in an illegal state

@@ -197,7 +197,8 @@ def _refuse_unhonoured(config: BrokerConfig) -> None:
         if name == BrokerConfig.field_name("sasl_server_callback_handler_class") and props[key].strip():
             raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy cannot load Java callback handlers; "
                                       "PLAIN users come from the JAAS config, SCRAM credentials from the metadata log")
-        if name == BrokerConfig.field_name("principal_builder_class") and props[key].strip() != DEFAULT_PRINCIPAL_BUILDER:
+        if name == BrokerConfig.field_name("principal_builder_class") and \
+                props[key].strip() != DEFAULT_PRINCIPAL_BUILDER:
             raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy has only Kafka's default "
                                       f"principal builder ({DEFAULT_PRINCIPAL_BUILDER})")
 
