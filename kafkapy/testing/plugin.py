@@ -25,6 +25,9 @@ ini options ``kafkapy_config`` (lines of ``key=value``), ``kafkapy_storage``
 ``--kafkapy-port``), then per test ``@pytest.mark.kafkapy(config={...},
 storage="disk", nodes=3)`` or a fixture parameter
 (``@pytest.mark.parametrize("kafka_broker", [{"num.partitions": "3"}], indirect=True)``).
+``@pytest.mark.kafkapy(sasl_users={"alice": "pw"})`` (and ``sasl_mechanisms=[...]``)
+makes ``kafka_broker`` serve clients on a SASL_PLAINTEXT listener;
+``kafka_broker.sasl_client_config("alice", "SCRAM-SHA-512")`` gives a client's settings.
 
 The broker runs in a background thread, so tests may be written with trio, asyncio
 or plain threads. The broker module is imported only when a fixture is used, so the
@@ -89,8 +92,10 @@ class _Settings:
         if self.port is None:
             self.port = int(config.getini("kafkapy_port") or 0)
         self.nodes = 3
+        self.sasl: dict[str, Any] = {}
         if marker is not None:
             self.properties.update(marker.kwargs.get("config") or {})
+            self.sasl = {k: marker.kwargs[k] for k in ("sasl_users", "sasl_mechanisms") if k in marker.kwargs}
             self.storage = marker.kwargs.get("storage") or self.storage
             self.nodes = marker.kwargs.get("nodes", self.nodes)
         if isinstance(param, Mapping):
@@ -103,8 +108,11 @@ class _Settings:
 
         properties = dict(self.properties)
         if self.port:
+            if self.sasl:
+                raise pytest.UsageError("kafkapy_port cannot be combined with sasl_users (the SASL listener "
+                                        "takes a free port)")
             properties = {**client_port_properties(self.port), **properties}
-        return Broker(properties, memory=self.storage == "memory")
+        return Broker(properties, memory=self.storage == "memory", **self.sasl)
 
 
 def _settings(request: pytest.FixtureRequest) -> _Settings:

@@ -194,3 +194,11 @@ def test_failed_authentication_is_answered_then_closed(broker: Broker) -> None:
     with socket.create_connection((host, port), timeout=10) as sock:  # not a Kafka request at all
         sock.sendall(struct.pack(">i", 5) + b"\x60\x00\x00\x00\x00")
         assert sock.recv(100) == b""
+
+
+@pytest.mark.kafkapy(sasl_users={"carol": "carol-secret"}, sasl_mechanisms=["SCRAM-SHA-512"])
+def test_the_pytest_plugin_starts_a_sasl_broker(kafka_broker: Broker) -> None:
+    metadata = AdminClient(kafka_broker.sasl_client_config("carol", "SCRAM-SHA-512")).list_topics(timeout=30)
+    assert list(metadata.brokers) == [kafka_broker.node_id]
+    with KafkaConnection(kafka_broker.bootstrap_servers) as conn:
+        assert conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1).mechanisms == ["SCRAM-SHA-512"]
