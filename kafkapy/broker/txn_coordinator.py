@@ -227,21 +227,26 @@ class TransactionCoordinator:
                 partition = replicas.get(TRANSACTION_STATE_TOPIC, index)
                 if partition is not None and partition.is_leader:
                     led[index] = partition.leader_epoch
-        for index in [i for i, p in self.partitions.items() if led.get(i) != p.coordinator_epoch]:
-            log.info("Transaction state partition %d is no longer led here", index)
+        gone = [i for i, p in self.partitions.items() if led.get(i) != p.coordinator_epoch]
+        for index in gone:
+            log.debug("Transaction state partition %d is no longer led here", index)
             del self.partitions[index]
-        for index, epoch in led.items():
-            if index not in self.partitions:
-                self._load(index, epoch)
+        if gone:
+            log.info("%d %s partitions are no longer led here", len(gone), TRANSACTION_STATE_TOPIC)
+        loaded = [index for index, epoch in led.items() if index not in self.partitions and self._load(index, epoch)]
+        if loaded:
+            log.info("Loaded %d transactional ids from %d %s partitions",
+                     sum(len(self.partitions[i].txns) for i in loaded), len(loaded), TRANSACTION_STATE_TOPIC)
 
-    def _load(self, index: int, coordinator_epoch: int) -> None:
+    def _load(self, index: int, coordinator_epoch: int) -> bool:
+        """Load one partition's transactional ids; whether it loaded."""
         partition = self.broker.replicas.get(TRANSACTION_STATE_TOPIC, index)
         assert partition is not None
         try:
             states = txn_log.load_partition(partition.log)
         except WireError as exc:
             log.error("Transaction state partition %d does not load: %s", index, exc)
-            return
+            return False
         part = TxnPartition(index, coordinator_epoch)
         now_ms = self.broker.clock_ms()
         for transactional_id, transit in states.items():
@@ -249,8 +254,9 @@ class TransactionCoordinator:
             if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
                 self._start_markers(part, txn, now_ms)
         self.partitions[index] = part
-        log.info("Loaded %d transactional ids from %s (coordinator epoch %d)", len(part.txns), part.tp,
-                 coordinator_epoch)
+        log.debug("Loaded %d transactional ids from %s (coordinator epoch %d)", len(part.txns), part.tp,
+                  coordinator_epoch)
+        return True
 
     # --- lookups -------------------------------------------------------------------------
 
