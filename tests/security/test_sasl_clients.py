@@ -202,3 +202,20 @@ def test_the_pytest_plugin_starts_a_sasl_broker(kafka_broker: Broker) -> None:
     assert list(metadata.brokers) == [kafka_broker.node_id]
     with KafkaConnection(kafka_broker.bootstrap_servers) as conn:
         assert conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1).mechanisms == ["SCRAM-SHA-512"]
+
+
+def test_an_expired_session_is_closed_unless_it_reauthenticates() -> None:
+    import time
+
+    with Broker({"connections.max.reauth.ms": "300"}, sasl_users=USERS, sasl_mechanisms=["PLAIN"]) as b:
+        with KafkaConnection(b.bootstrap_servers) as conn:
+            conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
+            done = conn.request(SaslAuthenticateRequest(auth_bytes=b"\0alice\0alice-secret"), 2)
+            assert (done.error_code, done.session_lifetime_ms) == (0, 300)
+            time.sleep(0.6)  # past the session's end
+            conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)  # re-authentication is still let in
+            assert conn.request(SaslAuthenticateRequest(auth_bytes=b"\0alice\0alice-secret"), 2).error_code == 0
+            assert conn.request(MetadataRequest(topics=[]), 12).brokers
+            time.sleep(0.6)
+            with pytest.raises(ConnectionError):
+                conn.request(MetadataRequest(topics=[]), 12)
