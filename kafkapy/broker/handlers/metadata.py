@@ -120,6 +120,13 @@ async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> Meta
     requested = request.topics
     all_topics = requested is None or (version == 0 and not requested)
 
+    if not all_topics and version < 12 and any(t.name is None or t.topic_id != ZERO_UUID for t in requested):
+        # KafkaApis.handleTopicMetadataRequest: "Topic IDs are not supported for versions
+        # 10 and 11. Topic names can not be null in these versions." (InvalidRequestException),
+        # answered by MetadataRequest.getErrorResponse: each topic INVALID_REQUEST, null as "".
+        return MetadataResponse(topics=[Topic(error_code=ErrorCode.INVALID_REQUEST, name=t.name or "",
+                                              topic_id=t.topic_id) for t in requested])
+
     image = broker.image
     creating: set[str] = set()
     if not all_topics:

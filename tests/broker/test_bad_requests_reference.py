@@ -1,8 +1,8 @@
-"""Produce with batches a client never sends, answered as Apache Kafka 4.1.2 answers them.
+"""Requests a client never sends, answered as Apache Kafka 4.1.2 answers them.
 
-The same raw Produce requests go to kafkapy (in process) and to the reference broker
-(``compat_tests.brokers.start_reference``), each on a fresh connection, and each
-partition's error code must be the same (issue 13, "Bad input"):
+The same raw requests go to kafkapy (in process) and to the reference broker
+(``compat_tests.brokers.start_reference``), each on a fresh connection, and the
+answers must carry the same error codes (issue 13, "Bad input"). Produce:
 
 * a batch whose magic byte is 0 or 1 (a transactional v2 batch mutated, or not
   transactional), with and without a transactional id, at Produce v3, v9 and v12:
@@ -11,6 +11,10 @@ partition's error code must be the same (issue 13, "Bad input"):
 * a magic above 2: CORRUPT_MESSAGE ("Invalid magic found in record");
 * records that do not decode behind a good CRC on a compacted topic: INVALID_RECORD
   (``DefaultRecord.readFrom``).
+
+Metadata v10-11 naming a topic by id or with a null name (found by
+tests/broker/test_fuzz_frames.py: kafkapy failed encoding the answer and closed the
+connection): INVALID_REQUEST for each topic, a null name answered as "".
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from kafkapy.wire.codec import ClientCodec
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.message import Message
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
+from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.produce import ProduceRequest
 from kafkapy.wire.records import CRC_OFFSET, MAGIC_OFFSET, RECORDS_OFFSET, Record, build_batch, compute_crc
 from tests.reference import needs_reference
@@ -147,3 +152,19 @@ def test_undecodable_records_on_a_compacted_topic_are_answered_like_kafka(kafka:
     theirs = produce_code(kafka, COMPACTED, garbled(kind), None, 9)
     ours = produce_code(kafkapy, COMPACTED, garbled(kind), None, 9)
     assert ours == theirs == ErrorCode.INVALID_RECORD
+
+
+@pytest.mark.parametrize("version", [10, 11])
+@pytest.mark.parametrize("name,topic_id", [(None, bytes(16)), (None, b"\x07" * 16), (PLAIN, b"\x07" * 16)],
+                         ids=["null-name", "null-name-with-id", "name-with-id"])
+def test_metadata_by_id_before_v12_is_answered_like_kafka(kafka: str, kafkapy: str, version: int,
+                                                         name: str | None, topic_id: bytes) -> None:
+    request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=name, topic_id=topic_id)],
+                              allow_auto_topic_creation=False)
+
+    def answer(bootstrap: str) -> list[tuple[int, str | None, bytes]] | None:
+        response = ask(bootstrap, request, version)
+        return None if response is None else [(t.error_code, t.name, t.topic_id) for t in response.topics]
+
+    theirs, ours = answer(kafka), answer(kafkapy)
+    assert ours == theirs == [(ErrorCode.INVALID_REQUEST, name or "", topic_id)]
