@@ -1320,9 +1320,10 @@ def _broker_fields_match_table() -> None:
 _broker_fields_match_table()
 
 #: What ``kafkapy serve`` runs with, without a ``server.properties``, for keys no
-#: ``--override`` sets (with a file, Kafka's defaults apply): Kafka's KRaft quick start (``config/server.properties``: a combined node,
-#: one-replica internal topics) on 127.0.0.1, data in ``./kafkapy-data``, and no
-#: initial rebalance delay, as Kafka's development configs have it.
+#: ``--override`` sets (with a file, Kafka's defaults apply): Kafka's KRaft quick
+#: start (``config/server.properties``: a combined node, one-replica internal topics)
+#: on 127.0.0.1, data in ``./kafkapy-data``, and no initial rebalance delay, as
+#: Kafka's development configs have it.
 QUICKSTART_PROPERTIES: Mapping[str, str] = {
     "process.roles": "broker,controller",
     "node.id": "1",
