@@ -413,7 +413,8 @@ class _Quorum:
         formatted = snapshot.voters if snapshot is not None else None
         if not voters and (formatted is None or not formatted.ids):
             raise ValueError(_NO_VOTERS if not config.controller_quorum_bootstrap_servers else _NO_FORMATTED_VOTERS)
-        self.is_single_voter = (set(voters) if voters else set(formatted.ids)) <= {config.node_id}  # type: ignore[union-attr]
+        voter_ids = set(voters) if voters else set(formatted.ids)  # type: ignore[union-attr]
+        self.is_single_voter = voter_ids <= {config.node_id}
         static = VoterSet([Voter(i, None, (Endpoint(self.listener, host, port),)) for i, (host, port) in voters.items()]
                           if not self.is_single_voter else [Voter(config.node_id)])
         self.transport = KafkaRaftTransport(config.node_id, self.listener, voters,

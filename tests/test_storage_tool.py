@@ -211,7 +211,10 @@ def test_usage_errors_exit_1_as_argparse4j_does(tmp_path):
 # --- against Apache Kafka's kafka-storage --------------------------------------------
 
 
-def both(tmp_path: Path, flags: list[str], **config: object) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+Results = dict[str, tuple[subprocess.CompletedProcess[str], Path]]
+
+
+def both(tmp_path: Path, flags: list[str], **config: object) -> Results:
     """Run each tool's ``format`` with ``flags`` on the same configuration, in its own directory."""
     out = {}
     for name, run in (("kafka", kafka_storage), ("kafkapy", kafkapy_storage)):
@@ -221,7 +224,7 @@ def both(tmp_path: Path, flags: list[str], **config: object) -> dict[str, tuple[
     return out
 
 
-def same_output(results: dict[str, tuple[subprocess.CompletedProcess[str], Path]]) -> None:
+def same_output(results: Results) -> None:
     (kafka, kafka_dir), (ours, our_dir) = results["kafka"], results["kafkapy"]
     assert ours.returncode == kafka.returncode, (kafka.stderr, ours.stderr)
     assert ours.stdout.replace(str(our_dir), "DIR") == kafka.stdout.replace(str(kafka_dir), "DIR")
