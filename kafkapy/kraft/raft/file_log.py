@@ -13,11 +13,16 @@ metadata log is bounded by snapshotting, and the core reads it on every fetch.
 Opening drops partial snapshots, restarts the log at the latest snapshot if the log
 ends before it, and decodes the segments from the log start on.
 
+A full disk: a reserve file next to the log (:mod:`kafkapy.kraft.raft.space_reserve`)
+is given up when the filesystem runs short, at open and before each append, so a node
+whose data filled the disk can still start and commit the deletion that frees it.
+
 Not task-safe: owned by the node's driver.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +43,7 @@ from kafkapy.kraft.raft.snapshot import (
     parse_snapshot_file_name,
     snapshot_file_name,
 )
+from kafkapy.kraft.raft.space_reserve import SpaceReserve
 from kafkapy.storage.checkpoint import fsync_dir
 from kafkapy.storage.partition_log import PartitionLog
 from kafkapy.wire.buffers import FileRegion
@@ -56,17 +62,21 @@ class FileRaftLog(MemoryLog):
     """The ``__cluster_metadata-0`` directory; build it with :meth:`open`."""
 
     def __init__(self, directory: str, partition_log: PartitionLog, codec: KafkaSnapshotCodec,
-                 clock: Callable[[], int]) -> None:
+                 clock: Callable[[], int], reserve: SpaceReserve | None = None) -> None:
         super().__init__(codec)
         self.directory = directory
         self.partition_log = partition_log
         self._clock = clock
+        self.reserve = reserve
 
     @classmethod
     def open(cls, metadata_log_dir: str, config: LogConfig = DEFAULT_LOG_CONFIG, *,
              clock: Callable[[], int] = _wall_clock_ms) -> FileRaftLog:
         """Open (recovering) or create the metadata log under ``metadata_log_dir``."""
         directory = os.path.join(metadata_log_dir, f"{METADATA_TOPIC}-{METADATA_PARTITION}")
+        reserve = SpaceReserve(metadata_log_dir) if os.path.isdir(metadata_log_dir) else None
+        if reserve is not None:
+            reserve.release_if_short()  # recovery and the election write
         os.makedirs(directory, exist_ok=True)
         codec = KafkaSnapshotCodec()
         snapshots = []
@@ -80,7 +90,7 @@ class FileRaftLog(MemoryLog):
         now = clock()
         partition_log = PartitionLog.open(directory, METADATA_TOPIC, METADATA_PARTITION, config, now_ms=now,
                                           log_start_offset=latest.offset if latest else 0)
-        log = cls(directory, partition_log, codec, clock)
+        log = cls(directory, partition_log, codec, clock, reserve or SpaceReserve(metadata_log_dir))
         if latest is not None:
             with open(os.path.join(directory, snapshot_file_name(latest)), "rb") as f:
                 data = f.read()
@@ -91,6 +101,7 @@ class FileRaftLog(MemoryLog):
         log._start = start
         entries = [e for e in decode_entries(log._read_bytes(start)) if e.offset >= start]
         MemoryLog.append(log, entries)
+        log.reserve.create_if_room()
         return log
 
     def _read_bytes(self, start: int) -> bytes:
@@ -120,7 +131,10 @@ class FileRaftLog(MemoryLog):
         if not entries:
             return
         now = self._clock()
-        self.partition_log.append_as_follower(encode_entries(entries, now), now_ms=now)
+        data = encode_entries(entries, now)
+        if self.reserve is not None:
+            self.reserve.release_if_short(len(data))
+        self.partition_log.append_as_follower(data, now_ms=now)
         self.partition_log.flush(now)
         super().append(entries)
 
@@ -157,10 +171,16 @@ class FileRaftLog(MemoryLog):
     def _write_snapshot_file(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
         path = os.path.join(self.directory, snapshot_file_name(snapshot_id))
         partial = path[: -len(".checkpoint")] + PARTIAL_SUFFIX
-        with open(partial, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(partial, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            # A full disk: the part written would hold the space until the next open.
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
         os.replace(partial, path)
         fsync_dir(self.directory)
 
