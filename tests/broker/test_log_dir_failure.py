@@ -2,9 +2,10 @@
 
 The disk is real: ``log.dirs`` is a small tmpfs mounted for the test (the tests skip
 where mounting is not allowed), filled by producing until the broker answers
-KAFKA_STORAGE_ERROR. The metadata log (``metadata.log.dir``) is on another filesystem,
-as an operator keeps it so that topics can still be deleted to free space. Clients
-are real (kafka-python, and kafkapy's own codec for raw requests) over TCP.
+KAFKA_STORAGE_ERROR. The metadata log (``metadata.log.dir``) is on another filesystem
+in some tests and on the full one in others (issue 13's case: only ``log.dirs`` set),
+where its reserve (:mod:`kafkapy.kraft.raft.space_reserve`) gives it room. Clients are
+real (kafka-python, confluent-kafka, and kafkapy's own codec for raw requests) over TCP.
 
 Kafka's behaviour checked: the failed directory's partitions answer KAFKA_STORAGE_ERROR
 to Produce, Fetch and ListOffsets (``ReplicaManager.getPartitionOrException`` on
