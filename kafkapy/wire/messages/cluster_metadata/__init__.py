@@ -16,6 +16,8 @@ RECORD_TYPES: dict[int, tuple[str, str, int, int]] = {
     12: ('feature_level_record', 'FeatureLevelRecord', 0, 0),
     15: ('producer_ids_record', 'ProducerIdsRecord', 0, 0),
     17: ('broker_registration_change_record', 'BrokerRegistrationChangeRecord', 0, 2),
+    18: ('access_control_entry_record', 'AccessControlEntryRecord', 0, 0),
+    19: ('remove_access_control_entry_record', 'RemoveAccessControlEntryRecord', 0, 0),
     20: ('no_op_record', 'NoOpRecord', 0, 0),
     22: ('remove_user_scram_credential_record', 'RemoveUserScramCredentialRecord', 0, 0),
     23: ('begin_transaction_record', 'BeginTransactionRecord', 0, 0),
