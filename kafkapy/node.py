@@ -30,6 +30,8 @@ log = logging.getLogger("kafkapy")
 BROKER_CONFIGS_LISTENERS = (BrokerConfig.field_name("listeners"), BrokerConfig.field_name("advertised_listeners"))
 _BROKER_ROLE = "broker"
 _INTER_BROKER_LISTENER = BrokerConfig.field_name("inter_broker_listener_name")
+_QUORUM_VOTERS = BrokerConfig.field_name("controller_quorum_voters")
+_QUORUM_BOOTSTRAP = BrokerConfig.field_name("controller_quorum_bootstrap_servers")
 #: How long a stopping node waits for the controller to fence it (controlled shutdown).
 _CONTROLLED_SHUTDOWN_S = 5.0
 #: How often a stopping leader checks that a majority of its voters still fetches.
@@ -67,6 +69,9 @@ def _over(defaults: Mapping[str, str], properties: Mapping[str, str]) -> dict[st
     are advertised as they are, and without an inter-broker listener the first one
     serves (the defaults' describe their own listeners)."""
     merged = {**defaults, **properties}
+    # A dynamic quorum (KIP-853) given by the caller replaces the defaults' static voters.
+    if _QUORUM_BOOTSTRAP in properties and _QUORUM_VOTERS not in properties:
+        merged.pop(_QUORUM_VOTERS, None)
     listeners, advertised = BROKER_CONFIGS_LISTENERS
     if listeners in properties:
         for derived in (advertised, _INTER_BROKER_LISTENER):
@@ -223,7 +228,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     logs: LogManager | None = None
     try:
         async with trio.open_nursery() as nursery:
-            quorum = _Quorum(config, cluster_id, memory=memory, bootstrap=storage.bootstrap if storage else None)
+            quorum = _Quorum(config, cluster_id, memory=memory, bootstrap=storage.bootstrap if storage else None,
+                             directory_id=storage.metadata_directory_id if storage else None)
             metadata = quorum.service
             channel = ControllerChannel(metadata, quorum.transport.address_of, node_id=config.node_id,
                                         request_timeout_ms=config.controller_quorum_request_timeout_ms)
@@ -375,7 +381,7 @@ class _Quorum:
     """
 
     def __init__(self, config: BrokerConfig, cluster_id: str, *, memory: bool,
-                 bootstrap: Sequence[Any] | None = None) -> None:
+                 bootstrap: Sequence[Any] | None = None, directory_id: str | None = None) -> None:
         import math
         import os
 
@@ -423,7 +429,9 @@ class _Quorum:
         interval = config.metadata_log_max_snapshot_interval_ms
         service: MetadataService | None = None
         self.driver = RaftDriver(
-            RaftConfig(config.node_id, cluster_id=cluster_id,
+            # A dynamic quorum's replica is its id and the metadata directory's id (KIP-853
+            # ReplicaKey); a static quorum's voters have none, as Kafka's DescribeQuorum shows.
+            RaftConfig(config.node_id, directory_id=None if voters else directory_id, cluster_id=cluster_id,
                        election_timeout_ms=config.controller_quorum_election_timeout_ms,
                        fetch_timeout_ms=config.controller_quorum_fetch_timeout_ms,
                        election_backoff_max_ms=config.controller_quorum_election_backoff_max_ms,

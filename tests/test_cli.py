@@ -143,3 +143,9 @@ def test_config_values_block_lists_every_config_and_hides_passwords():
     block = config_values_block({password: "s3cret"})
     assert block.splitlines()[0] == "KafkaConfig values: "
     assert "s3cret" not in block and f"\t{password} = {HIDDEN}" in block.splitlines()
+
+
+def test_quickstart_voters_give_way_to_bootstrap_servers():
+    props = quickstart_properties({"controller.quorum.bootstrap.servers": "127.0.0.1:9093"})
+    assert "controller.quorum.voters" not in props
+    assert quickstart_properties({})["controller.quorum.voters"] == "1@127.0.0.1:9093"

@@ -51,6 +51,7 @@ class NodeStorage:
     cluster_id: str
     directory_ids: dict[str, str]
     bootstrap: list[Any] | None
+    metadata_directory_id: str | None = None
 
 
 def storage_directories(config: Any) -> list[str]:
@@ -123,8 +124,9 @@ def load_node_storage(config: Any) -> NodeStorage:
                                               "version": "1", "cluster.id": cluster_id})
             found[directory] = {"directory.id": directory_id}
             log.info("Wrote %s in the empty directory %s (cluster %s)", META_PROPERTIES, directory, cluster_id)
-    return NodeStorage(cluster_id, {d: p.get("directory.id", "") for d, p in found.items()},
-                       read_bootstrap(metadata_log_dir(config)))
+    directory_ids = {d: p.get("directory.id", "") for d, p in found.items()}
+    return NodeStorage(cluster_id, directory_ids, read_bootstrap(metadata_log_dir(config)),
+                       directory_ids.get(metadata_log_dir(config)) or None)
 
 
 def _formatter(config: Any, cluster_id: str, out: Any) -> Formatter:

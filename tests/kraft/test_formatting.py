@@ -12,6 +12,7 @@ from the voter set its format wrote.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -263,3 +264,34 @@ def test_kafkapy_starts_on_directories_kafka_formatted(tmp_path, nodes):
     assert node.stop() == 0
     assert {d: (d / "meta.properties").read_text() for d in (data, meta)} == before
     assert os.path.isdir(meta / f"{METADATA_TOPIC}-0")
+
+
+def test_three_controllers_formatted_with_initial_controllers_form_a_dynamic_quorum(tmp_path, nodes):
+    """Kafka 4's way (KIP-853): controller.quorum.bootstrap.servers, and every node
+    formatted with the same --initial-controllers (id@host:port:directory-id)."""
+    ports = [(free_port(), free_port()) for _ in range(3)]
+    directory_ids = [storage("random-uuid").stdout.strip() for _ in ports]
+    initial = ",".join(f"{i}@127.0.0.1:{c}:{d}" for i, ((_, c), d) in enumerate(zip(ports, directory_ids), start=1))
+    bootstrap = ",".join(f"127.0.0.1:{c}" for _, c in ports)
+    configs = [Serve(tmp_path / f"node-{i}", node_properties(i, client, controller, tmp_path / f"node-{i}" / "data",
+                                                             **{"controller.quorum.bootstrap.servers": bootstrap}))
+               for i, (client, controller) in enumerate(ports, start=1)]
+    for node in configs:
+        done = storage("format", "-t", "sI31yP6KRQGgo43wJQVVWw", "-c", str(node.config), "-I", initial)
+        assert done.returncode == 0, done.stderr
+    for node in configs:
+        nodes.append(node.start())
+    for node in configs:
+        node.wait_ready()
+
+    def agreed() -> object | None:
+        answers = [describe_quorum(f"127.0.0.1:{c}").topics[0].partitions[0] for _, c in ports]
+        leaders = [p for p in answers if p.error_code == ErrorCode.NONE]
+        return leaders[0] if len(leaders) == 1 else None
+
+    partition = until("one quorum leader", agreed)
+    voters = {v.replica_id: v.replica_directory_id for v in partition.current_voters}
+    assert sorted(voters) == [1, 2, 3]
+    assert [base64.urlsafe_b64encode(voters[i]).decode().rstrip("=") for i in (1, 2, 3)] == directory_ids
+    for node in reversed(configs):
+        assert node.stop() == 0
