@@ -10,6 +10,7 @@ package, and :class:`Controller` is the one object the runtime talks to:
 * ``configuration_control.py``: AlterConfigs / IncrementalAlterConfigs;
 * ``feature_control.py``: UpdateFeatures (finalized feature levels);
 * ``scram_control.py``: AlterUserScramCredentials (SCRAM credentials, KIP-554);
+* ``acl_control.py``: CreateAcls and DeleteAcls (ACLs, KIP-801);
 * producer id blocks, here (``ProducerIdControlManager``).
 
 Nothing here does I/O, awaits or reads a clock: time comes in as ``now_ms`` and
@@ -27,6 +28,7 @@ from typing import Any
 
 from kafkapy.config import BrokerConfig
 from kafkapy.kraft.metadata import (
+    acl_control,
     configuration_control,
     elections,
     feature_control,
@@ -34,6 +36,7 @@ from kafkapy.kraft.metadata import (
     replication_control,
     scram_control,
 )
+from kafkapy.kraft.metadata.acls import AclFilter, StandardAcl
 from kafkapy.kraft.metadata.cluster_control import (
     BrokerHeartbeatReply,
     BrokerHeartbeatRequest,
@@ -201,6 +204,16 @@ class Controller:
             self, image: MetadataImage, deletions: Sequence[scram_control.ScramDeletion],
             upsertions: Sequence[scram_control.ScramUpsertion]) -> ControllerResult[list[scram_control.UserResult]]:
         return scram_control.alter_user_scram_credentials(image, deletions, upsertions)
+
+    # --- ACLs (KIP-801) ------------------------------------------------------------------
+
+    def create_acls(self, image: MetadataImage,
+                    acls: Sequence[StandardAcl]) -> ControllerResult[list[ApiError]]:
+        return acl_control.create_acls(image, acls)
+
+    def delete_acls(self, image: MetadataImage,
+                    filters: Sequence[AclFilter]) -> ControllerResult[list[acl_control.AclDeleteResult]]:
+        return acl_control.delete_acls(image, filters)
 
     # --- brokers ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from kafkapy.kraft.metadata.acls import StandardAcl
 from kafkapy.kraft.metadata.errors import MetadataError
 from kafkapy.kraft.metadata.image import (
     BrokerRegistration,
@@ -61,6 +62,7 @@ class MetadataDelta:
         self._removed_topics: set[Uuid] = set()
         self._touched_configs: set[tuple[int, str]] = set()
         self._scram: dict[int, dict[str, ScramCredentialData]] | None = None
+        self._acls: dict[Uuid, StandardAcl] | None = None
         self.record_count = 0
 
     # --- replay -----------------------------------------------------------------------
@@ -202,6 +204,18 @@ class MetadataDelta:
         if not users:
             del self._scram[r.mechanism]  # type: ignore[index]
 
+    def _replay_access_control_entry(self, r: Any) -> None:
+        if self._acls is None:
+            self._acls = dict(self.image.acls)
+        self._acls[bytes(r.id)] = StandardAcl(r.resource_type, r.resource_name, r.pattern_type, r.principal,
+                                              r.host, r.operation, r.permission_type)
+
+    def _replay_remove_access_control_entry(self, r: Any) -> None:
+        if self._acls is None:
+            self._acls = dict(self.image.acls)
+        if self._acls.pop(bytes(r.id), None) is None:
+            raise MetadataError(f"RemoveAccessControlEntryRecord of an unknown ACL id {bytes(r.id).hex()}")
+
     def _scram_for_write(self, mechanism: int) -> dict[str, ScramCredentialData]:
         """The users of one mechanism, copied for editing (both levels) on first use."""
         if self._scram is None:
@@ -271,6 +285,8 @@ class MetadataDelta:
             changes["configs"] = self._configs
         if self._scram is not None:
             changes["scram_credentials"] = {m: users for m, users in self._scram.items() if users}
+        if self._acls is not None:
+            changes["acls"] = self._acls
         if self._next_producer_id != image.next_producer_id:
             changes["next_producer_id"] = self._next_producer_id
         if self._changed_topics or self._removed_topics:
@@ -332,4 +348,6 @@ _HANDLERS: dict[str, Callable[[MetadataDelta, Any], None]] = {
     "NoOpRecord": MetadataDelta._replay_no_op,
     "UserScramCredentialRecord": MetadataDelta._replay_user_scram_credential,
     "RemoveUserScramCredentialRecord": MetadataDelta._replay_remove_user_scram_credential,
+    "AccessControlEntryRecord": MetadataDelta._replay_access_control_entry,
+    "RemoveAccessControlEntryRecord": MetadataDelta._replay_remove_access_control_entry,
 }

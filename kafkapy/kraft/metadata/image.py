@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from kafkapy.kraft.metadata.acls import StandardAcl
+
 if TYPE_CHECKING:
     from kafkapy.kraft.metadata.delta import MetadataDelta
 
@@ -151,6 +153,7 @@ class MetadataImage:
         next_producer_id: the first producer id not yet handed out in a block.
         scram_credentials: SCRAM mechanism type (1: SCRAM-SHA-256, 2: SCRAM-SHA-512)
             -> user -> credential (Kafka's ``ScramImage``).
+        acls: ACL id -> binding (Kafka's ``AclsImage``), in the order they were created.
     """
 
     cluster_id: str | None = None
@@ -163,6 +166,7 @@ class MetadataImage:
     configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=dict)
     next_producer_id: int = 0
     scram_credentials: Mapping[int, Mapping[str, ScramCredentialData]] = field(default_factory=dict)
+    acls: Mapping[Uuid, StandardAcl] = field(default_factory=dict)
 
     # --- reads ------------------------------------------------------------------------
 

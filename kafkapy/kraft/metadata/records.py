@@ -27,6 +27,7 @@ from kafkapy.wire.buffers import Writer
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
 from kafkapy.wire.messages.cluster_metadata import RECORD_TYPES
+from kafkapy.wire.messages.cluster_metadata.access_control_entry_record import AccessControlEntryRecord
 from kafkapy.wire.messages.cluster_metadata.broker_registration_change_record import (
     BrokerRegistrationChangeRecord,
 )
@@ -43,6 +44,9 @@ from kafkapy.wire.messages.cluster_metadata.partition_record import PartitionRec
 from kafkapy.wire.messages.cluster_metadata.producer_ids_record import ProducerIdsRecord
 from kafkapy.wire.messages.cluster_metadata.register_broker_record import (
     RegisterBrokerRecord,
+)
+from kafkapy.wire.messages.cluster_metadata.remove_access_control_entry_record import (
+    RemoveAccessControlEntryRecord,
 )
 from kafkapy.wire.messages.cluster_metadata.remove_topic_record import RemoveTopicRecord
 from kafkapy.wire.messages.cluster_metadata.remove_user_scram_credential_record import (
@@ -63,6 +67,7 @@ BrokerEndpoint = RegisterBrokerRecord.BrokerEndpoint
 BrokerFeature = RegisterBrokerRecord.BrokerFeature
 
 __all__ = [
+    "AccessControlEntryRecord",
     "BrokerEndpoint",
     "BrokerFeature",
     "BrokerRegistrationChangeRecord",
@@ -74,6 +79,7 @@ __all__ = [
     "PartitionRecord",
     "ProducerIdsRecord",
     "RegisterBrokerRecord",
+    "RemoveAccessControlEntryRecord",
     "RemoveTopicRecord",
     "RemoveUserScramCredentialRecord",
     "TopicRecord",

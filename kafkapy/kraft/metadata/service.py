@@ -297,6 +297,14 @@ class MetadataService:
         return await self._run(lambda image: self.controller.alter_user_scram_credentials(
             image, deletions, upsertions))
 
+    async def create_acls(self, acls: Sequence[Any]) -> list[Any]:
+        """CreateAcls (``acl_control``): an ApiError per binding once committed."""
+        return await self._run(lambda image: self.controller.create_acls(image, acls))
+
+    async def delete_acls(self, filters: Sequence[Any]) -> list[Any]:
+        """DeleteAcls (``acl_control``): an AclDeleteResult per filter once committed."""
+        return await self._run(lambda image: self.controller.delete_acls(image, filters))
+
     async def register_broker(self, request: BrokerRegistrationRequest) -> BrokerRegistrationReply:
         return await self._run(lambda image: self.controller.register_broker(
             image, request, int(self._clock())))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from kafkapy.kraft.metadata.features import METADATA_VERSION
 from kafkapy.kraft.metadata.image import MetadataImage
 from kafkapy.kraft.metadata.records import (
+    AccessControlEntryRecord,
     BrokerEndpoint,
     BrokerFeature,
     ConfigRecord,
@@ -26,7 +27,7 @@ from kafkapy.kraft.metadata.records import (
 def image_records(image: MetadataImage) -> list:
     """Records for ``image`` in the order Kafka's ``MetadataImage.write`` uses: features
     (``metadata.version`` first), brokers, topics and partitions, configs, producer ids,
-    SCRAM credentials."""
+    ACLs, SCRAM credentials."""
     records: list = []
     features = sorted(image.features.items(), key=lambda kv: (kv[0] != METADATA_VERSION, kv[0]))
     records += [FeatureLevelRecord(name=name, feature_level=level) for name, level in features]
@@ -73,6 +74,11 @@ def image_records(image: MetadataImage) -> list:
     if image.next_producer_id:
         records.append(ProducerIdsRecord(broker_id=-1, broker_epoch=-1,
                                          next_producer_id=image.next_producer_id))
+    for acl_id, acl in image.acls.items():
+        records.append(AccessControlEntryRecord(
+            id=acl_id, resource_type=acl.resource_type, resource_name=acl.resource_name,
+            pattern_type=acl.pattern_type, principal=acl.principal, host=acl.host,
+            operation=acl.operation, permission_type=acl.permission_type))
     for mechanism in sorted(image.scram_credentials):
         for user, c in sorted(image.scram_credentials[mechanism].items()):
             records.append(UserScramCredentialRecord(name=user, mechanism=mechanism, salt=c.salt,
