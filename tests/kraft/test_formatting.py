@@ -295,3 +295,25 @@ def test_three_controllers_formatted_with_initial_controllers_form_a_dynamic_quo
     assert [base64.urlsafe_b64encode(voters[i]).decode().rstrip("=") for i in (1, 2, 3)] == directory_ids
     for node in reversed(configs):
         assert node.stop() == 0
+
+
+@needs_reference
+def test_kafkapy_starts_on_a_standalone_quorum_kafka_formatted(tmp_path, nodes):
+    client, controller = free_port(), free_port()
+    data = tmp_path / "node" / "data"
+    node = Serve(tmp_path / "node", node_properties(1, client, controller, data, **{
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller}", "offsets.topic.replication.factor": "1"}))
+    done = subprocess.run(tool_command("kafka.tools.StorageTool", "format", "-t", "sI31yP6KRQGgo43wJQVVWw",
+                                       "-c", str(node.config), "--standalone"), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    directory_id = dict(line.split("=", 1) for line in (data / "meta.properties").read_text().splitlines()[2:])[
+        "directory.id"]
+    nodes.append(node.start())
+    node.wait_ready()
+    partition = until("a quorum leader", lambda: (
+        p if (p := describe_quorum(f"127.0.0.1:{controller}").topics[0].partitions[0]).error_code == 0 else None))
+    (voter,) = partition.current_voters
+    assert voter.replica_id == 1 and base64.urlsafe_b64encode(voter.replica_directory_id).decode() == \
+        directory_id + "=="
+    assert node.stop() == 0
