@@ -34,6 +34,8 @@ _QUORUM_VOTERS = BrokerConfig.field_name("controller_quorum_voters")
 _QUORUM_BOOTSTRAP = BrokerConfig.field_name("controller_quorum_bootstrap_servers")
 #: How long a stopping node waits for the controller to fence it (controlled shutdown).
 _CONTROLLED_SHUTDOWN_S = 5.0
+#: How often a node waiting for its quorum says so.
+_QUORUM_WAIT_LOG_S = 10.0
 #: How often a stopping leader checks that a majority of its voters still fetches.
 _QUORUM_CHECK_S = 0.05
 _CONTROLLER_ROLE = "controller"
@@ -467,14 +469,21 @@ class _Quorum:
 
     async def start(self, nursery: trio.Nursery) -> None:
         """Run the transport, the driver and the service; return once this node's image
-        holds the bootstrapped metadata and a leader is known."""
+        holds the bootstrapped metadata and a leader is known. While there is none, say
+        so every ``_QUORUM_WAIT_LOG_S`` (the peers down, or formatted for another cluster)."""
         service = self.service
         await nursery.start(self.transport.run)
         await nursery.start(self._run_driver)
         await nursery.start(service.run)
         while not (service.image.metadata_version > 0 and service.leader_id is not None
                    and (service.is_active_controller or not self.is_single_voter)):
-            await service.changed().wait()
+            with trio.move_on_after(_QUORUM_WAIT_LOG_S) as waiting:
+                await service.changed().wait()
+            if waiting.cancelled_caught:
+                log.info("Waiting for the metadata quorum: %s among voters %s; a majority of them must run, "
+                         "formatted with this node's cluster id %s", "no leader elected yet"
+                         if service.leader_id is None else f"leader {service.leader_id}, no metadata yet",
+                         sorted(self.driver.node.voters.ids), self.driver.config.cluster_id)
 
     async def _run_driver(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The Raft driver; if it stops because the metadata log cannot be written (a

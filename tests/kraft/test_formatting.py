@@ -226,6 +226,9 @@ def test_a_node_of_another_cluster_is_logged_once_per_peer(tmp_path, nodes):
         lines = [line for line in node.output.splitlines() if "INCONSISTENT_CLUSTER_ID" in line]
         assert 1 <= len(lines) <= 2 and all("node 3" in line for line in lines), lines
     assert READY not in configs[2].output
+    # The node left out says what it waits for, and with which cluster id.
+    until("node 3 waiting", lambda: True if "Waiting for the metadata quorum" in configs[2].output else None, 20)
+    assert "cluster id MvDxzVmcRsaTz33bUuRU6A" in configs[2].output
 
 
 def test_a_standalone_dynamic_quorum_starts_from_its_formatted_voter(tmp_path, nodes):
