@@ -688,8 +688,16 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("connections.max.reauth.ms", _LONG, 0,
               "Longest session of a SASL connection before the client must re-authenticate (KIP-368); 0 means never.",
               _B, _MED, None, _RO, field="connections_max_reauth_ms"),
-    ConfigDef("authorizer.class.name", _STR, "", "Authorizer of requests; kafkapy has none yet, so it must stay unset.",
+    ConfigDef("authorizer.class.name", _STR, "",
+              "Authorizer of requests: empty (none) or Kafka's StandardAuthorizer (ACLs in the metadata log, KIP-801).",
               _B, _LOW, None, _RO, field="authorizer_class_name"),
+    # StandardAuthorizer's own settings (``StandardAuthorizer.configure``): Kafka reads them from
+    # the broker's originals and DescribeConfigs does not list them, hence internal rows.
+    ConfigDef("super.users", _STR, "", "Principals allowed everything, separated by ';' (User:admin;User:ANONYMOUS).",
+              _B, _LOW, None, _RO, field="super_users", internal=True),
+    ConfigDef("allow.everyone.if.no.acl.found", _BOOL, False,
+              "Whether a resource no ACL matches is open to everyone (StandardAuthorizer; Kafka's default false).",
+              _B, _LOW, None, _RO, field="allow_everyone_if_no_acl_found", internal=True),
     ConfigDef("principal.builder.class", ConfigType.CLASS,
               "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
               "Builds a connection's principal; kafkapy has only Kafka's default one.",
@@ -742,7 +750,6 @@ _DEFAULT_ONLY_REASONS: Mapping[str, str] = {
     "remote.log.metadata.manager.class.path": "kafkapy has no tiered storage",
     "transaction.two.phase.commit.enable": "kafkapy has no two-phase commit transactions (KIP-939)",
     "group.coordinator.rebalance.protocols": "kafkapy always serves the classic and consumer protocols and no share groups",
-    "authorizer.class.name": "kafkapy has no authorizer",
     "security.inter.broker.protocol": "kafkapy brokers speak PLAINTEXT to each other",
 }
 _CLASS_REASON = "kafkapy runs no Java plugin classes"
@@ -1241,6 +1248,8 @@ class BrokerConfig:
     connection_failed_authentication_delay_ms: int
     connections_max_reauth_ms: int
     authorizer_class_name: str
+    super_users: str
+    allow_everyone_if_no_acl_found: bool
     principal_builder_class: str
     #: The raw properties it was built from, for BrokerConfigs.static and DescribeConfigs.
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +36,28 @@ class RequestContext:
     @property
     def client_id(self) -> str:
         return self.header.client_id
+
+    @property
+    def principal(self) -> str:
+        """The connection's principal as ACLs name it (``User:alice``, ``User:ANONYMOUS``)."""
+        from kafkapy.broker.security.principal import principal_of
+
+        return str(principal_of(self.conn))
+
+    def authorize(self, operation: int, resource_type: int, name: str | None = None) -> bool:
+        """Whether this request's principal may do ``operation`` on the resource (the
+        cluster when ``name`` is None): :func:`kafkapy.broker.authorization.authorize`."""
+        from kafkapy.broker import authorization
+
+        if name is None:
+            return authorization.authorize(self, operation, resource_type)
+        return authorization.authorize(self, operation, resource_type, name)
+
+    def authorized(self, operation: int, resource_type: int, names: Iterable[str]) -> set[str]:
+        """The names this request's principal may do ``operation`` on."""
+        from kafkapy.broker import authorization
+
+        return authorization.filter_by_authorized(self, operation, resource_type, names)
 
     def __repr__(self) -> str:
         h = self.header

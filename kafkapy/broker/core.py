@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kafkapy.broker.authorization import authorizer_from_config
 from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.producer_ids import ProducerIdManager
 from kafkapy.broker.txn_coordinator import TransactionCoordinator
@@ -88,6 +89,8 @@ class BrokerCore:
             (``inter.broker.listener.name``, else the first broker listener), set by the
             node once its listeners are known; None where brokers never talk.
         clock_ms: wall-clock milliseconds (replaceable in tests).
+        authorizer: the StandardAuthorizer when ``authorizer.class.name`` names it,
+            else None (everything allowed); handlers ask ``kafkapy.broker.authorization``.
     """
 
     def __init__(self, config: BrokerConfig, metadata: MetadataService, replicas: "ReplicaManager",
@@ -103,6 +106,7 @@ class BrokerCore:
         self.txn_coordinator = TransactionCoordinator(self)
         self.quorum: Any = None
         self.inter_broker_listener: str | None = None
+        self.authorizer = authorizer_from_config(config)
 
     @property
     def image(self) -> "MetadataImage":

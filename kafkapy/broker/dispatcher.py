@@ -19,7 +19,12 @@ Order of checks, as Kafka's ``SocketServer``/``RequestChannel`` does them:
    with a v0 body carrying UNSUPPORTED_VERSION and our ApiVersions range (KIP-511).
 3. Decode the body. Bad bytes close the connection (Kafka cannot answer a request it
    cannot parse).
-4. Run the request hooks (the fault-injection point at the server→broker edge),
+4. With an authorizer, authorize the request as ``KafkaApis`` does
+   (:mod:`kafkapy.broker.request_authorization`): a request refused as a whole is
+   answered in its own shape (``getErrorResponse``); unauthorized topics, groups or
+   resources are taken out and their errors merged into the handler's answer. This
+   runs before the hooks, so forwarded admin requests carry only what is allowed.
+5. Run the request hooks (the fault-injection point at the server→broker edge),
    then the handler, and encode its response in the request's version.
 
 A handler returning None sends nothing (acks=0 produce); raising ``CloseConnection``
@@ -37,7 +42,9 @@ import trio
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.errors import CloseConnection
+from kafkapy.broker.error_response import error_response
 from kafkapy.broker.registry import Handler, load_handlers
+from kafkapy.broker.request_authorization import ALLOWED, authorize_request
 from kafkapy.broker.security.authenticator import AUTHENTICATOR_KEY, SaslAuthenticator, SaslState
 from kafkapy.broker.security.listener_security import ListenerSecurity, check_security
 from kafkapy.broker.security.principal import ANONYMOUS, PRINCIPAL_KEY
@@ -119,9 +126,14 @@ class BrokerDispatcher:
             if not auth.admits(key):
                 if auth.state is SaslState.AUTHENTICATE:
                     # Kafka answers ILLEGAL_SASL_STATE in the request's own shape after the
-                    # failure delay, then closes; kafkapy closes after the delay unanswered.
+                    # failure delay, then closes (``SaslServerAuthenticator``).
                     await trio.sleep(auth.config.failed_authentication_delay_ms / 1000)
-                    raise CloseConnection(f"Unexpected Kafka request of type {key} during SASL authentication.")
+                    message = f"Unexpected Kafka request of type {key} during SASL authentication."
+                    answer = self._error_answer(header, frame, pos, ErrorCode.ILLEGAL_SASL_STATE, message)
+                    if answer is None:
+                        raise CloseConnection(message)
+                    conn.close()
+                    return answer
                 raise CloseConnection(f"Unexpected Kafka request of type {key} during SASL handshake.")
             if auth.authenticated and key != ApiKey.SASL_HANDSHAKE and auth.session_expired(self.broker.clock_ms()):
                 raise CloseConnection("SASL session expired without re-authentication (KIP-368)")
@@ -144,6 +156,13 @@ class BrokerDispatcher:
         except WireError as exc:
             raise CloseConnection(f"request does not decode: {exc}") from None
         ctx = RequestContext(header, conn, self.broker, self.handlers)
+        verdict = ALLOWED if self.broker.authorizer is None else authorize_request(ctx, request)
+        if verdict.refuse is not None:
+            code, message = verdict.refuse
+            answer = error_response(key, version, request, code, message)
+            if answer is None or (key == ApiKey.PRODUCE and request.acks == 0):
+                raise CloseConnection(f"API key {key} not authorized ({ErrorCode(code).name})")
+            return encode_response(header, answer)
         response = None
         for hook in self.hooks:
             response = await hook(ctx, request)
@@ -152,5 +171,23 @@ class BrokerDispatcher:
         if response is None:
             response = await handler.fn(ctx, request) if handler.is_async else handler.fn(ctx, request)
             if response is None:
+                if verdict.merge is not None and key == ApiKey.PRODUCE:
+                    raise CloseConnection("acks=0 produce to a topic not authorized")
                 return None
+        if verdict.merge is not None:
+            verdict.merge(response)
         return encode_response(header, response)
+
+    def _error_answer(self, header: Any, frame: memoryview, pos: int, code: int, message: str) -> list[Chunk] | None:
+        """The request answered as a whole with ``code`` (``AbstractRequest.getErrorResponse``),
+        or None when it does not decode or its shape is not known."""
+        key, version = header.request_api_key, header.request_api_version
+        handler = self.handlers.get(key)
+        if handler is None or not handler.min_version <= version <= handler.max_version:
+            return None
+        try:
+            request = api_info(key).request_class.decode(frame, pos, version)[0]  # type: ignore[union-attr]
+        except WireError:
+            return None
+        answer = error_response(key, version, request, code, message)
+        return None if answer is None else encode_response(header, answer)

@@ -100,6 +100,11 @@ class Broker:
             with ``sasl_mechanisms`` (PLAIN users in its JAAS config, SCRAM users
             in the metadata log); :meth:`sasl_client_config` gives their settings.
             See :mod:`kafkapy.testing.sasl`.
+        acls: ACLs (:func:`kafkapy.testing.acls.allow` / ``deny``) created once the
+            broker has started; giving ``acls`` or ``super_users`` runs Kafka's
+            StandardAuthorizer. See :mod:`kafkapy.testing.acls`.
+        super_users: ``super.users`` principals; by default ``User:ANONYMOUS`` (the
+            broker's own PLAINTEXT listener) with ``sasl_users``, else none.
 
     Attributes:
         faults: the fault rules, kept across :meth:`stop`/:meth:`start`.
@@ -110,13 +115,21 @@ class Broker:
 
     def __init__(self, config: Mapping[str, str] | None = None, *, memory: bool = True,
                  sasl_users: Mapping[str, str] | None = None,
-                 sasl_mechanisms: Sequence[str] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")) -> None:
+                 sasl_mechanisms: Sequence[str] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+                 acls: Sequence[Any] | None = None, super_users: Sequence[str] | None = None) -> None:
         self.sasl_users = dict(sasl_users or {})
         self.sasl_mechanisms = tuple(sasl_mechanisms)
+        self.acls = list(acls or [])
         if sasl_users is not None:
             from kafkapy.testing.sasl import sasl_properties
 
             config = {**sasl_properties(self.sasl_users, self.sasl_mechanisms), **(config or {})}
+        if acls is not None or super_users is not None:
+            from kafkapy.testing.acls import ANONYMOUS, authorizer_properties
+
+            if super_users is None:
+                super_users = [ANONYMOUS] if sasl_users is not None else []
+            config = {**authorizer_properties(super_users), **(config or {})}
         self.properties = test_properties(config or {})
         self.memory = memory
         self._explicit_log_dirs = _LOG_DIRS in (config or {})
@@ -174,7 +187,17 @@ class Broker:
             raise RuntimeError("broker failed to start") from self._error
         if self.sasl_users:
             self._create_scram_users()
+        if self.acls:
+            self.add_acls(self.acls)
         return self
+
+    def add_acls(self, acls: Sequence[Any]) -> None:
+        """Create ACLs (:class:`kafkapy.testing.acls.Acl`) in the metadata log, as
+        ``kafka-acls --add`` does; returns once they are committed and applied."""
+        results = self.call(self.core.metadata.create_acls, [acl.standard() for acl in acls])
+        failed = [f"{acl}: {r.code.name} {r.message}" for acl, r in zip(acls, results, strict=True) if r.code]
+        if failed:
+            raise RuntimeError("creating ACLs failed: " + "; ".join(failed))
 
     def _create_scram_users(self) -> None:
         from kafkapy.testing.sasl import scram_upsertions

@@ -28,6 +28,8 @@ storage="disk", nodes=3)`` or a fixture parameter
 ``@pytest.mark.kafkapy(sasl_users={"alice": "pw"})`` (and ``sasl_mechanisms=[...]``)
 makes ``kafka_broker`` serve clients on a SASL_PLAINTEXT listener;
 ``kafka_broker.sasl_client_config("alice", "SCRAM-SHA-512")`` gives a client's settings.
+``@pytest.mark.kafkapy(acls=[allow("User:alice", "READ", "TOPIC", "t")], super_users=[...])``
+runs Kafka's StandardAuthorizer with those ACLs (:mod:`kafkapy.testing.acls`).
 
 The broker runs in a background thread, so tests may be written with trio, asyncio
 or plain threads. The broker module is imported only when a fixture is used, so the
@@ -95,7 +97,8 @@ class _Settings:
         self.sasl: dict[str, Any] = {}
         if marker is not None:
             self.properties.update(marker.kwargs.get("config") or {})
-            self.sasl = {k: marker.kwargs[k] for k in ("sasl_users", "sasl_mechanisms") if k in marker.kwargs}
+            self.sasl = {k: marker.kwargs[k] for k in ("sasl_users", "sasl_mechanisms", "acls", "super_users")
+                         if k in marker.kwargs}
             self.storage = marker.kwargs.get("storage") or self.storage
             self.nodes = marker.kwargs.get("nodes", self.nodes)
         if isinstance(param, Mapping):

@@ -46,7 +46,7 @@ def test_a_sasl_listener_with_plain_and_scram_starts() -> None:
     ({"listener.name.sasl_plaintext.ssl.truststore.location": "/x"}, "ssl.truststore.location"),
     ({"ssl.protocol": "TLSv1.2"}, "ssl.protocol"),
     ({"ssl.client.auth": "required"}, "ssl.client.auth"),
-    ({"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"}, "authorizer.class.name"),
+    ({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer"}, "authorizer.class.name"),
     ({"sasl.server.callback.handler.class": "com.example.Handler"}, "sasl.server.callback.handler.class"),
     ({"listeners": "SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"}, "SASL_SSL"),
     ({"listeners": "SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"}, "TLS is not yet supported"),

@@ -7,6 +7,7 @@ when first called, so that a node starts answering sooner.
 """
 
 from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
+    acls,
     api_versions,
     client_quotas,
     configs,

@@ -31,6 +31,7 @@ Not implemented: authorization, classic members of consumer groups.
 
 from __future__ import annotations
 
+from kafkapy.broker.authorization import ResourceType, authorized_operations
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.groups.classic_group import protocols_of
 from kafkapy.broker.registry import handles
@@ -61,9 +62,8 @@ from kafkapy.wire.messages.sync_group import SyncGroupRequest, SyncGroupResponse
 
 #: "Not requested": the authorized-operations default in the schema.
 _OPS_NOT_REQUESTED = -(2**31)
-#: Without an authorizer Kafka reports every operation a group supports
-#: (``AclOperation``: READ 3, DELETE 6, DESCRIBE 8).
-_GROUP_OPS = sum(1 << op for op in (3, 6, 8))
+#: The group's authorized operations come from ``authorization.authorized_operations``
+#: (without an authorizer, every operation a group supports: READ, DELETE, DESCRIBE).
 
 
 def client_host(ctx: RequestContext) -> str:
@@ -149,7 +149,8 @@ def handle_describe_groups(ctx: RequestContext, request: DescribeGroupsRequest) 
                 described.error_message = described.error_message or f"Group {group_id} not found."
             else:
                 described.error_code = ErrorCode.NONE
-        described.authorized_operations = _GROUP_OPS if with_ops else _OPS_NOT_REQUESTED
+        described.authorized_operations = (authorized_operations(ctx, ResourceType.GROUP, group_id) if with_ops
+                                           else _OPS_NOT_REQUESTED)
         groups.append(described)
     return DescribeGroupsResponse(groups=groups)
 
@@ -190,6 +191,7 @@ def handle_consumer_group_describe(ctx: RequestContext,
     groups = []
     for group_id in request.group_ids:
         described = ctx.broker.groups.consumer.describe(group_id)
-        described.authorized_operations = _GROUP_OPS if request.include_authorized_operations else _OPS_NOT_REQUESTED
+        described.authorized_operations = (authorized_operations(ctx, ResourceType.GROUP, group_id)
+                                           if request.include_authorized_operations else _OPS_NOT_REQUESTED)
         groups.append(described)
     return ConsumerGroupDescribeResponse(groups=groups)

@@ -17,13 +17,21 @@ Version notes:
     v2+: cluster id. v5+: offline replicas. v7+: leader epoch.
     v8-10: authorized operations (no authorizer: every supported operation).
     v10+: topic ids; v12+: topics asked for by id (unknown id: UNKNOWN_TOPIC_ID).
-Not implemented: authorizer checks, rack-filtered brokers.
+
+With an authorizer (``KafkaApis.handleTopicMetadataRequest``): topics without TOPIC
+DESCRIBE are left out of an all-topics answer and answered TOPIC_AUTHORIZATION_FAILED
+when named; auto-creation needs CLUSTER CREATE or TOPIC CREATE; the authorized-operations
+fields list what the principal may do. DescribeCluster needs nothing (its cluster
+operations field says what is allowed); DescribeTopicPartitions lists only topics with
+TOPIC DESCRIBE.
+Not implemented: rack-filtered brokers.
 """
 
 from __future__ import annotations
 
 import trio
 
+from kafkapy.broker.authorization import AclOperation, ResourceType, authorized_operations
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.kraft.metadata.image import ZERO_UUID, MetadataImage, PartitionRegistration, TopicImage
@@ -52,7 +60,6 @@ _OPS_NOT_REQUESTED = -(2**31)
 #: CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12,
 #: CREATE_TOKENS 13, DESCRIBE_TOKENS 14).
 _TOPIC_OPS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
-_CLUSTER_OPS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12, 13, 14))
 #: How long a Metadata request waits for auto-created topics before answering
 #: LEADER_NOT_AVAILABLE.
 _AUTO_CREATE_WAIT_S = 5.0
@@ -129,8 +136,11 @@ async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> Meta
 
     image = broker.image
     creating: set[str] = set()
+    refused: list[Topic] = []
     if not all_topics:
         allow_create = (version < 4 or request.allow_auto_topic_creation) and broker.config.auto_create_topics_enable
+        if broker.authorizer is not None:
+            requested, refused = _authorize_requested(ctx, image, requested, allow_create)
         missing = [t.name for t in requested
                    if t.name and image.topic(t.name) is None and topic_name_error(t.name) is None
                    and not is_internal(t.name)]
@@ -138,13 +148,21 @@ async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> Meta
             creating = set(missing)
             image = await _auto_create(ctx, list(dict.fromkeys(missing)))
 
-    topics: list[Topic] = []
+    topics: list[Topic] = refused
     if all_topics:
-        for name in sorted(image.topics_by_name):
+        names = sorted(image.topics_by_name)
+        if broker.authorizer is not None:
+            allowed = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)
+            names = [n for n in names if n in allowed]
+        for name in names:
             topics.append(describe_topic(image, image.topics_by_name[name], listener, with_ops))
     else:
         for t in requested:
             topics.append(_describe_requested(image, t, listener, with_ops, creating))
+    if with_ops and broker.authorizer is not None:
+        for topic in topics:
+            if topic.topic_authorized_operations != _OPS_NOT_REQUESTED:
+                topic.topic_authorized_operations = authorized_operations(ctx, ResourceType.TOPIC, topic.name)
 
     brokers = alive_brokers(image, listener)
     return MetadataResponse(
@@ -154,10 +172,50 @@ async def handle_metadata(ctx: RequestContext, request: MetadataRequest) -> Meta
         else (brokers[0].node_id if brokers else -1),
         topics=topics,
         cluster_authorized_operations=(
-            _CLUSTER_OPS if 8 <= version <= 10 and request.include_cluster_authorized_operations
+            authorized_operations(ctx, ResourceType.CLUSTER)
+            if 8 <= version <= 10 and request.include_cluster_authorized_operations
             else _OPS_NOT_REQUESTED
         ),
     )
+
+
+def _authorize_requested(ctx: RequestContext, image: MetadataImage, requested: list, allow_create: bool,
+                         ) -> tuple[list, list[Topic]]:
+    """The requested topics the principal may see, and the answers for the others
+    (``KafkaApis.handleTopicMetadataRequest``): TOPIC DESCRIBE, and for a topic to be
+    auto-created CLUSTER CREATE or TOPIC CREATE. The refused come first in the answer,
+    those refused for creation before those refused for describing; a topic asked by
+    id is refused with its id and a null name (ids are not secret, names are)."""
+    def name_of(t: MetadataRequest.MetadataRequestTopic) -> str | None:
+        if t.name:
+            return t.name
+        topic = image.topics_by_id.get(t.topic_id)
+        return None if topic is None else topic.name
+
+    named = [n for n in map(name_of, requested) if n is not None]
+    allowed = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, named)
+    if allow_create and not ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER):
+        missing = [n for n in allowed if image.topic(n) is None]
+        may_create = ctx.authorized(AclOperation.CREATE, ResourceType.TOPIC, missing)
+        no_create = {n for n in missing if n not in may_create}
+    else:
+        no_create = set()
+    kept: list = []
+    refused_create: dict[str, Topic] = {}
+    refused_describe: dict[str, Topic] = {}
+    for t in requested:
+        name = name_of(t)
+        if name is None or (name in allowed and name not in no_create):
+            kept.append(t)
+        elif name in no_create:
+            refused_create[name] = Topic(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, name=name,
+                                         is_internal=is_internal(name))
+        elif t.name:
+            refused_describe[name] = Topic(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, name=name)
+        else:
+            refused_describe[name] = Topic(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, name=None,
+                                           topic_id=t.topic_id)
+    return kept, [*refused_create.values(), *refused_describe.values()]
 
 
 def _describe_requested(image: MetadataImage, t: MetadataRequest.MetadataRequestTopic, listener: str,
@@ -216,7 +274,8 @@ def handle_describe_cluster(ctx: RequestContext, request: DescribeClusterRequest
             error_message=f"The request was sent to an endpoint of type {_ENDPOINT_TYPE_NAMES[served]}, "
                           f"but we wanted an endpoint of type {_ENDPOINT_TYPE_NAMES[wanted]}",
             cluster_id="")
-    operations = _CLUSTER_OPS if request.include_cluster_authorized_operations else _OPS_NOT_REQUESTED
+    operations = (authorized_operations(ctx, ResourceType.CLUSTER) if request.include_cluster_authorized_operations
+                  else _OPS_NOT_REQUESTED)
     if served == _CONTROLLERS_ENDPOINT_TYPE:
         leader = ctx.broker.metadata.leader_id
         return DescribeClusterResponse(
@@ -257,6 +316,9 @@ def handle_describe_topic_partitions(ctx: RequestContext, request: DescribeTopic
     image = ctx.broker.image
     listener = ctx.conn.listener_name
     names = sorted({t.name for t in request.topics}) if request.topics else sorted(image.topics_by_name)
+    allowed = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)
+    if not request.topics:
+        names = [n for n in names if n in allowed]
     cursor = request.cursor
     if cursor is not None:
         names = [n for n in names if n >= cursor.topic_name]
@@ -266,6 +328,10 @@ def handle_describe_topic_partitions(ctx: RequestContext, request: DescribeTopic
     budget = limit
     for name in names:
         topic = image.topic(name)
+        if name not in allowed:
+            topics.append(R.DescribeTopicPartitionsResponseTopic(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                                                                 name=name))
+            continue
         if topic is None:
             code = ErrorCode.INVALID_TOPIC_EXCEPTION if topic_name_error(name) else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             topics.append(R.DescribeTopicPartitionsResponseTopic(error_code=code, name=name))
@@ -280,7 +346,7 @@ def handle_describe_topic_partitions(ctx: RequestContext, request: DescribeTopic
         budget -= len(taken)
         topics.append(R.DescribeTopicPartitionsResponseTopic(
             error_code=ErrorCode.NONE, name=name, topic_id=topic.id, is_internal=described.is_internal,
-            topic_authorized_operations=_TOPIC_OPS,
+            topic_authorized_operations=authorized_operations(ctx, ResourceType.TOPIC, name),
             partitions=[R.DescribeTopicPartitionsResponsePartition(
                 error_code=p.error_code, partition_index=p.partition_index, leader_id=p.leader_id,
                 leader_epoch=p.leader_epoch, replica_nodes=p.replica_nodes, isr_nodes=p.isr_nodes,

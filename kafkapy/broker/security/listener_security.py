@@ -19,7 +19,8 @@ authentication:
   ``sasl.enabled.mechanisms`` set (Kafka would start and then need Kerberos);
 * PLAIN enabled with no JAAS config for the listener (Kafka: "No JAAS configuration
   section named 'KafkaServer'..." at start-up);
-* ``authorizer.class.name`` (no ACLs yet), ``sasl.server.callback.handler.class``
+* an ``authorizer.class.name`` other than Kafka's StandardAuthorizer (the one kafkapy
+  has, :mod:`kafkapy.broker.security.authorizer`), ``sasl.server.callback.handler.class``
   and a ``principal.builder.class`` other than Kafka's default;
 * a SASL inter-broker or controller listener: kafkapy's own inter-node clients do not
   authenticate yet (``sasl.mechanism.inter.broker.protocol`` and
@@ -32,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kafkapy.broker.security.authorizer import STANDARD_AUTHORIZER
 from kafkapy.broker.security.jaas import JaasConfigError, parse_jaas_config
 from kafkapy.broker.security.plain import LOGIN_MODULE as PLAIN_LOGIN_MODULE
 from kafkapy.broker.security.plain import MECHANISM as PLAIN
@@ -191,9 +193,10 @@ def _refuse_unhonoured(config: BrokerConfig) -> None:
         if _is_ssl_setting(key, name, props[key]):
             raise SecurityConfigError(f"{key} is set, but TLS is not yet supported by kafkapy: remove the "
                                       f"{SSL_CONFIG_PREFIX}* settings (SSL and SASL_SSL listeners cannot be served)")
-        if name == BrokerConfig.field_name("authorizer_class_name") and props[key].strip():
-            raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy has no authorizer yet (ACLs are not "
-                                      "enforced): remove it rather than run without authorization")
+        if name == BrokerConfig.field_name("authorizer_class_name") and props[key].strip() \
+                and props[key].strip() != STANDARD_AUTHORIZER:
+            raise SecurityConfigError(f"{key}={props[key]} is set, but the only authorizer kafkapy has is "
+                                      f"{STANDARD_AUTHORIZER} (ACLs in the metadata log)")
         if name == BrokerConfig.field_name("sasl_server_callback_handler_class") and props[key].strip():
             raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy cannot load Java callback handlers; "
                                       "PLAIN users come from the JAAS config, SCRAM credentials from the metadata log")

@@ -1,0 +1,509 @@
+"""Authorization of each request before its handler, as ``KafkaApis`` does it per API.
+
+The dispatcher calls :func:`authorize_request` on every decoded request when the broker
+has an authorizer (``authorizer.class.name``), before the fault hooks and the
+forwarding to the controller, so that a forwarded request carries only what its
+principal may do (Kafka forwards the principal in an Envelope and the controller
+checks; kafkapy checks on the broker that received it and forwards the part that
+passed). A rule per API returns a :class:`Verdict`:
+
+* ``refuse``: the whole request fails with one error in its own shape
+  (:mod:`kafkapy.broker.error_response`): CLUSTER_AUTHORIZATION_FAILED for the cluster
+  APIs, GROUP_AUTHORIZATION_FAILED for a group, TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+* ``merge``: the rule took the unauthorized items (topics, partitions, groups,
+  resources) out of the request and adds their errors to the handler's response, as
+  Kafka adds ``unauthorizedTopicResponses`` to what the replica manager answered.
+
+Which operation each API needs (``KafkaApis``, ``ControllerApis``, ``AclApis``):
+
+* Produce: TRANSACTIONAL_ID WRITE for a transactional producer, TOPIC WRITE.
+* Fetch: CLUSTER CLUSTER_ACTION from a follower (each partition TOPIC_AUTHORIZATION_FAILED
+  otherwise), TOPIC READ from a consumer. ListOffsets: TOPIC DESCRIBE.
+* OffsetCommit: GROUP READ, TOPIC READ. TxnOffsetCommit: TRANSACTIONAL_ID WRITE, then the
+  same. OffsetFetch: GROUP DESCRIBE, TOPIC DESCRIBE (unauthorized topics left out of an
+  all-topics answer). OffsetDelete: GROUP DELETE, TOPIC READ.
+* JoinGroup, SyncGroup, Heartbeat, LeaveGroup, ConsumerGroupHeartbeat: GROUP READ.
+  DescribeGroups, ConsumerGroupDescribe: GROUP DESCRIBE per group. DeleteGroups: GROUP
+  DELETE per group. ListGroups: CLUSTER DESCRIBE, else the groups with GROUP DESCRIBE.
+* FindCoordinator: GROUP DESCRIBE or TRANSACTIONAL_ID DESCRIBE per key.
+* InitProducerId: TRANSACTIONAL_ID WRITE; without a transactional id, CLUSTER
+  IDEMPOTENT_WRITE or WRITE on some topic (``authorizeByResourceType``, KIP-679).
+  AddPartitionsToTxn: TRANSACTIONAL_ID WRITE and TOPIC WRITE (v4+ from brokers: CLUSTER
+  CLUSTER_ACTION). AddOffsetsToTxn: TRANSACTIONAL_ID WRITE, GROUP READ. EndTxn:
+  TRANSACTIONAL_ID WRITE.
+* CreateTopics: CLUSTER CREATE or TOPIC CREATE. DeleteTopics: TOPIC DELETE.
+  CreatePartitions: TOPIC ALTER. DeleteRecords: TOPIC DELETE.
+* DescribeConfigs: DESCRIBE_CONFIGS; AlterConfigs, IncrementalAlterConfigs: ALTER_CONFIGS;
+  on the topic, or on the cluster for broker and broker-logger resources.
+* The cluster APIs (:data:`CLUSTER_OPERATIONS`): ACLs and SCRAM credentials (ALTER /
+  DESCRIBE), reassignments, elections, features, log dirs, quotas, and the inter-node
+  APIs (CLUSTER_ACTION).
+
+Metadata, DescribeCluster and DescribeTopicPartitions are authorized in their handler
+(unauthorized topics are left out, auto-creation needs CREATE, the authorized-operations
+fields), as is the group coordinator's ``authorized_operations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kafkapy.broker.authorization import authorize, authorize_by_resource_type, filter_by_authorized
+from kafkapy.kraft.metadata.acls import AclOperation as Op
+from kafkapy.kraft.metadata.acls import ResourceType as Res
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+
+#: Config resource types (``ConfigResource.Type``): TOPIC 2, BROKER 4, BROKER_LOGGER 8.
+_CONFIG_TOPIC = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What authorization decided: refuse the whole request with ``refuse`` (an error
+    code and message), or run it and ``merge`` the refused items into the answer."""
+
+    refuse: tuple[int, str | None] | None = None
+    merge: Callable[[Any], None] | None = None
+
+
+ALLOWED = Verdict()
+
+#: Whole-request cluster checks (``authorizeClusterOperation``).
+CLUSTER_OPERATIONS: dict[int, int] = {
+    ApiKey.CREATE_ACLS: Op.ALTER, ApiKey.DELETE_ACLS: Op.ALTER, ApiKey.DESCRIBE_ACLS: Op.DESCRIBE,
+    ApiKey.ALTER_USER_SCRAM_CREDENTIALS: Op.ALTER, ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: Op.DESCRIBE,
+    ApiKey.ELECT_LEADERS: Op.ALTER, ApiKey.ALTER_PARTITION_REASSIGNMENTS: Op.ALTER,
+    ApiKey.LIST_PARTITION_REASSIGNMENTS: Op.DESCRIBE, ApiKey.UPDATE_FEATURES: Op.ALTER,
+    ApiKey.DESCRIBE_QUORUM: Op.DESCRIBE, ApiKey.DESCRIBE_LOG_DIRS: Op.DESCRIBE,
+    ApiKey.ALTER_REPLICA_LOG_DIRS: Op.ALTER, ApiKey.ALTER_CLIENT_QUOTAS: Op.ALTER_CONFIGS,
+    ApiKey.DESCRIBE_CLIENT_QUOTAS: Op.DESCRIBE_CONFIGS, ApiKey.UNREGISTER_BROKER: Op.ALTER,
+    ApiKey.ADD_RAFT_VOTER: Op.ALTER, ApiKey.REMOVE_RAFT_VOTER: Op.ALTER,
+    # inter-node APIs (Kafka's ControllerApis and KafkaApis: CLUSTER_ACTION)
+    ApiKey.ALLOCATE_PRODUCER_IDS: Op.CLUSTER_ACTION, ApiKey.ALTER_PARTITION: Op.CLUSTER_ACTION,
+    ApiKey.BROKER_REGISTRATION: Op.CLUSTER_ACTION, ApiKey.BROKER_HEARTBEAT: Op.CLUSTER_ACTION,
+    ApiKey.WRITE_TXN_MARKERS: Op.CLUSTER_ACTION, ApiKey.VOTE: Op.CLUSTER_ACTION,
+    ApiKey.BEGIN_QUORUM_EPOCH: Op.CLUSTER_ACTION, ApiKey.END_QUORUM_EPOCH: Op.CLUSTER_ACTION,
+    ApiKey.FETCH_SNAPSHOT: Op.CLUSTER_ACTION, ApiKey.UPDATE_RAFT_VOTER: Op.CLUSTER_ACTION,
+}
+
+_TOPIC_DENIED = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+_GROUP_DENIED = ErrorCode.GROUP_AUTHORIZATION_FAILED
+_TXN_DENIED = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+_CLUSTER_DENIED = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+
+Rule = Callable[[Any, Any], Verdict]
+_RULES: dict[int, Rule] = {}
+
+
+def _rule(*keys: int) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        for key in keys:
+            _RULES[int(key)] = fn
+        return fn
+    return register
+
+
+def authorize_request(ctx: Any, request: Any) -> Verdict:
+    """The verdict on ``request``; it may take unauthorized items out of it."""
+    key = ctx.header.request_api_key
+    op = CLUSTER_OPERATIONS.get(key)
+    if op is not None:
+        return ALLOWED if authorize(ctx, op, Res.CLUSTER) else Verdict(refuse=(_CLUSTER_DENIED, None))
+    rule = _RULES.get(key)
+    return ALLOWED if rule is None else rule(ctx, request)
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def _split(ctx: Any, items: list, op: int, resource_type: int, name_of: Callable[[Any], str | None]) -> list:
+    """Remove from ``items`` (in place) those whose resource is not authorized; return
+    them. Items whose name cannot be resolved (unknown topic ids) stay for the handler."""
+    names = {n for n in map(name_of, items) if n is not None}
+    allowed = filter_by_authorized(ctx, op, resource_type, names)
+    denied = [i for i in items if (n := name_of(i)) is not None and n not in allowed]
+    if denied:
+        items[:] = [i for i in items if (n := name_of(i)) is None or n in allowed]
+    return denied
+
+
+def _topic_name(ctx: Any, by_id: bool) -> Callable[[Any], str | None]:
+    """A request topic's name: its ``name`` (or ``topic``), or from v13-style topic ids."""
+    if not by_id:
+        return lambda t: getattr(t, "name", None) if hasattr(t, "name") else t.topic
+    topics = ctx.broker.image.topics_by_id
+
+    def name_of(t: Any) -> str | None:
+        image = topics.get(bytes(t.topic_id))
+        return None if image is None else image.name
+    return name_of
+
+
+def _appending(field: str, make: Callable[[Any], Any], denied: list) -> Verdict:
+    if not denied:
+        return ALLOWED
+
+    def merge(response: Any) -> None:
+        getattr(response, field).extend(make(item) for item in denied)
+    return Verdict(merge=merge)
+
+
+# --- produce and fetch ----------------------------------------------------------------
+
+
+@_rule(ApiKey.PRODUCE)
+def _produce(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.produce import ProduceResponse as R
+
+    if request.transactional_id is not None and not authorize(ctx, Op.WRITE, Res.TRANSACTIONAL_ID,
+                                                              request.transactional_id):
+        return Verdict(refuse=(_TXN_DENIED, None))
+    denied = _split(ctx, request.topic_data, Op.WRITE, Res.TOPIC, _topic_name(ctx, ctx.version >= 13))
+    return _appending("responses", lambda t: R.TopicProduceResponse(
+        name=t.name, topic_id=t.topic_id, partition_responses=[R.PartitionProduceResponse(
+            index=p.index, error_code=_TOPIC_DENIED, base_offset=-1, log_append_time_ms=-1, log_start_offset=-1)
+            for p in t.partition_data]), denied)
+
+
+def _fetch_partitions_denied(t: Any) -> Any:
+    from kafkapy.wire.messages.fetch import FetchResponse as R
+
+    return R.FetchableTopicResponse(topic=t.topic, topic_id=t.topic_id, partitions=[R.PartitionData(
+        partition_index=p.partition, error_code=_TOPIC_DENIED, high_watermark=-1, last_stable_offset=-1,
+        log_start_offset=-1, records=b"") for p in t.partitions])
+
+
+@_rule(ApiKey.FETCH)
+def _fetch(ctx: Any, request: Any) -> Verdict:
+    replica_id = request.replica_state.replica_id if ctx.version >= 15 else request.replica_id
+    if replica_id >= 0:
+        if authorize(ctx, Op.CLUSTER_ACTION, Res.CLUSTER):
+            return ALLOWED
+        denied = list(request.topics)
+        request.topics[:] = []
+    else:
+        denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, _topic_name(ctx, ctx.version >= 13))
+    return _appending("responses", _fetch_partitions_denied, denied)
+
+
+@_rule(ApiKey.LIST_OFFSETS)
+def _list_offsets(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.list_offsets import ListOffsetsResponse as R
+
+    denied = _split(ctx, request.topics, Op.DESCRIBE, Res.TOPIC, lambda t: t.name)
+    return _appending("topics", lambda t: R.ListOffsetsTopicResponse(name=t.name, partitions=[
+        R.ListOffsetsPartitionResponse(partition_index=p.partition_index, error_code=_TOPIC_DENIED)
+        for p in t.partitions]), denied)
+
+
+# --- groups and offsets ---------------------------------------------------------------
+
+
+def _commit_verdict(ctx: Any, request: Any, response_class: Any, prefix: str) -> Verdict:
+    denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, lambda t: t.name)
+    topic_cls = getattr(response_class, prefix + "Topic")
+    partition_cls = getattr(response_class, prefix + "Partition")
+    return _appending("topics", lambda t: topic_cls(name=t.name, partitions=[
+        partition_cls(partition_index=p.partition_index, error_code=_TOPIC_DENIED) for p in t.partitions]), denied)
+
+
+@_rule(ApiKey.OFFSET_COMMIT)
+def _offset_commit(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.offset_commit import OffsetCommitResponse as R
+
+    if not authorize(ctx, Op.READ, Res.GROUP, request.group_id):
+        return Verdict(refuse=(_GROUP_DENIED, None))
+    return _commit_verdict(ctx, request, R, "OffsetCommitResponse")
+
+
+@_rule(ApiKey.TXN_OFFSET_COMMIT)
+def _txn_offset_commit(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.txn_offset_commit import TxnOffsetCommitResponse as R
+
+    if not authorize(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, request.transactional_id):
+        return Verdict(refuse=(_TXN_DENIED, None))
+    if not authorize(ctx, Op.READ, Res.GROUP, request.group_id):
+        return Verdict(refuse=(_GROUP_DENIED, None))
+    return _commit_verdict(ctx, request, R, "TxnOffsetCommitResponse")
+
+
+def _offset_fetch_topics(ctx: Any, topics: list | None, response_topics: Callable[[Any], list],
+                         topic_cls: Any, partition_cls: Any, partitions_of: Callable[[Any], list]) -> Callable | None:
+    """OffsetFetch's topic check for one group: named unauthorized topics answer
+    TOPIC_AUTHORIZATION_FAILED; in an all-topics answer they are left out."""
+    if topics is None:
+        def drop(group_response: Any) -> None:
+            listed = response_topics(group_response)
+            allowed = filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, [t.name for t in listed])
+            listed[:] = [t for t in listed if t.name in allowed]
+        return drop
+    denied = _split(ctx, topics, Op.DESCRIBE, Res.TOPIC, lambda t: t.name)
+    if not denied:
+        return None
+
+    def add(group_response: Any) -> None:
+        response_topics(group_response).extend(topic_cls(name=t.name, partitions=[
+            partition_cls(partition_index=p, committed_offset=-1, error_code=_TOPIC_DENIED)
+            for p in partitions_of(t)]) for t in denied)
+    return add
+
+
+@_rule(ApiKey.OFFSET_FETCH)
+def _offset_fetch(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.offset_fetch import OffsetFetchResponse as R
+
+    if ctx.version < 8:
+        if not authorize(ctx, Op.DESCRIBE, Res.GROUP, request.group_id):
+            return Verdict(refuse=(_GROUP_DENIED, None))
+        fix = _offset_fetch_topics(ctx, request.topics, lambda r: r.topics, R.OffsetFetchResponseTopic,
+                                   R.OffsetFetchResponsePartition, lambda t: t.partition_indexes)
+        return ALLOWED if fix is None else Verdict(merge=fix)
+    denied_groups = _split(ctx, request.groups, Op.DESCRIBE, Res.GROUP, lambda g: g.group_id)
+    fixes: dict[str, Callable] = {}
+    for g in request.groups:
+        fix = _offset_fetch_topics(ctx, g.topics, lambda r: r.topics, R.OffsetFetchResponseTopics,
+                                   R.OffsetFetchResponsePartitions, lambda t: t.partition_indexes)
+        if fix is not None:
+            fixes[g.group_id] = fix
+    if not denied_groups and not fixes:
+        return ALLOWED
+
+    def merge(response: Any) -> None:
+        for group in response.groups:
+            fix = fixes.get(group.group_id)
+            if fix is not None and group.error_code == ErrorCode.NONE:
+                fix(group)
+        response.groups.extend(R.OffsetFetchResponseGroup(group_id=g.group_id, error_code=_GROUP_DENIED)
+                               for g in denied_groups)
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.OFFSET_DELETE)
+def _offset_delete(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.offset_delete import OffsetDeleteResponse as R
+
+    if not authorize(ctx, Op.DELETE, Res.GROUP, request.group_id):
+        return Verdict(refuse=(_GROUP_DENIED, None))
+    denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, lambda t: t.name)
+    return _appending("topics", lambda t: R.OffsetDeleteResponseTopic(name=t.name, partitions=[
+        R.OffsetDeleteResponsePartition(partition_index=p.partition_index, error_code=_TOPIC_DENIED)
+        for p in t.partitions]), denied)
+
+
+@_rule(ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP, ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP)
+def _group_member(ctx: Any, request: Any) -> Verdict:
+    return ALLOWED if authorize(ctx, Op.READ, Res.GROUP, request.group_id) else Verdict(refuse=(_GROUP_DENIED, None))
+
+
+@_rule(ApiKey.CONSUMER_GROUP_HEARTBEAT)
+def _consumer_group_heartbeat(ctx: Any, request: Any) -> Verdict:
+    if not authorize(ctx, Op.READ, Res.GROUP, request.group_id):
+        return Verdict(refuse=(_GROUP_DENIED, None))
+    names = request.subscribed_topic_names or []
+    if names and len(filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, names)) < len(set(names)):
+        return Verdict(refuse=(_TOPIC_DENIED, None))
+    return ALLOWED
+
+
+@_rule(ApiKey.DESCRIBE_GROUPS)
+def _describe_groups(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.describe_groups import DescribeGroupsResponse as R
+
+    denied = _split(ctx, request.groups, Op.DESCRIBE, Res.GROUP, lambda g: g)
+    return _appending("groups", lambda g: R.DescribedGroup(
+        group_id=g, error_code=_GROUP_DENIED, group_state="", protocol_type="", protocol_data=""), denied)
+
+
+@_rule(ApiKey.CONSUMER_GROUP_DESCRIBE)
+def _consumer_group_describe(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.consumer_group_describe import ConsumerGroupDescribeResponse as R
+
+    denied = _split(ctx, request.group_ids, Op.DESCRIBE, Res.GROUP, lambda g: g)
+    return _appending("groups", lambda g: R.DescribedGroup(group_id=g, error_code=_GROUP_DENIED), denied)
+
+
+@_rule(ApiKey.DELETE_GROUPS)
+def _delete_groups(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.delete_groups import DeleteGroupsResponse as R
+
+    denied = _split(ctx, request.groups_names, Op.DELETE, Res.GROUP, lambda g: g)
+    return _appending("results", lambda g: R.DeletableGroupResult(group_id=g, error_code=_GROUP_DENIED), denied)
+
+
+@_rule(ApiKey.LIST_GROUPS)
+def _list_groups(ctx: Any, request: Any) -> Verdict:
+    if authorize(ctx, Op.DESCRIBE, Res.CLUSTER):
+        return ALLOWED
+
+    def merge(response: Any) -> None:
+        allowed = filter_by_authorized(ctx, Op.DESCRIBE, Res.GROUP, [g.group_id for g in response.groups])
+        response.groups[:] = [g for g in response.groups if g.group_id in allowed]
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.FIND_COORDINATOR)
+def _find_coordinator(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.find_coordinator import FindCoordinatorResponse as R
+
+    resource, code = (Res.TRANSACTIONAL_ID, _TXN_DENIED) if request.key_type == 1 else (Res.GROUP, _GROUP_DENIED)
+    if ctx.version < 4:
+        return ALLOWED if authorize(ctx, Op.DESCRIBE, resource, request.key) else Verdict(refuse=(code, None))
+    denied = _split(ctx, request.coordinator_keys, Op.DESCRIBE, resource, lambda k: k)
+    return _appending("coordinators", lambda k: R.Coordinator(
+        key=k, node_id=-1, host="", port=-1, error_code=code), denied)
+
+
+# --- transactions ---------------------------------------------------------------------
+
+
+@_rule(ApiKey.INIT_PRODUCER_ID)
+def _init_producer_id(ctx: Any, request: Any) -> Verdict:
+    if request.transactional_id is not None:
+        if authorize(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, request.transactional_id):
+            return ALLOWED
+        return Verdict(refuse=(_TXN_DENIED, None))
+    if authorize(ctx, Op.IDEMPOTENT_WRITE, Res.CLUSTER) or authorize_by_resource_type(ctx, Op.WRITE, Res.TOPIC):
+        return ALLOWED
+    return Verdict(refuse=(_CLUSTER_DENIED, None))
+
+
+@_rule(ApiKey.ADD_PARTITIONS_TO_TXN)
+def _add_partitions_to_txn(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.add_partitions_to_txn import AddPartitionsToTxnResponse as R
+
+    if ctx.version >= 4:
+        return ALLOWED if authorize(ctx, Op.CLUSTER_ACTION, Res.CLUSTER) else Verdict(refuse=(_CLUSTER_DENIED, None))
+    if not authorize(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, request.v3_and_below_transactional_id):
+        return Verdict(refuse=(_TXN_DENIED, None))
+    topics = request.v3_and_below_topics
+    allowed = filter_by_authorized(ctx, Op.WRITE, Res.TOPIC, [t.name for t in topics])
+    if all(t.name in allowed for t in topics):
+        return ALLOWED
+    # Kafka fails the whole request: TOPIC_AUTHORIZATION_FAILED where denied,
+    # OPERATION_NOT_ATTEMPTED elsewhere.
+    results = [R.AddPartitionsToTxnTopicResult(name=t.name, results_by_partition=[
+        R.AddPartitionsToTxnPartitionResult(partition_index=p, partition_error_code=(
+            ErrorCode.OPERATION_NOT_ATTEMPTED if t.name in allowed else _TOPIC_DENIED)) for p in t.partitions])
+        for t in topics]
+    topics[:] = []
+
+    def merge(response: Any) -> None:
+        response.results_by_topic_v3_and_below = results
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.ADD_OFFSETS_TO_TXN)
+def _add_offsets_to_txn(ctx: Any, request: Any) -> Verdict:
+    if not authorize(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, request.transactional_id):
+        return Verdict(refuse=(_TXN_DENIED, None))
+    if not authorize(ctx, Op.READ, Res.GROUP, request.group_id):
+        return Verdict(refuse=(_GROUP_DENIED, None))
+    return ALLOWED
+
+
+@_rule(ApiKey.END_TXN)
+def _end_txn(ctx: Any, request: Any) -> Verdict:
+    if authorize(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, request.transactional_id):
+        return ALLOWED
+    return Verdict(refuse=(_TXN_DENIED, None))
+
+
+# --- topics and configs ---------------------------------------------------------------
+
+
+@_rule(ApiKey.CREATE_TOPICS)
+def _create_topics(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.create_topics import CreateTopicsResponse as R
+
+    if authorize(ctx, Op.CREATE, Res.CLUSTER):
+        return ALLOWED
+    denied = _split(ctx, request.topics, Op.CREATE, Res.TOPIC, lambda t: t.name)
+    return _appending("topics", lambda t: R.CreatableTopicResult(
+        name=t.name, error_code=_TOPIC_DENIED, error_message="Authorization failed.",
+        num_partitions=-1, replication_factor=-1, configs=None), denied)
+
+
+@_rule(ApiKey.DELETE_TOPICS)
+def _delete_topics(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.delete_topics import DeleteTopicsResponse as R
+
+    if ctx.version < 6:
+        denied = _split(ctx, request.topic_names, Op.DELETE, Res.TOPIC, lambda n: n)
+        return _appending("responses", lambda n: R.DeletableTopicResult(
+            name=n, error_code=_TOPIC_DENIED, error_message="Authorization failed."), denied)
+    by_id = ctx.broker.image.topics_by_id
+
+    def name_of(t: Any) -> str | None:
+        if t.name is not None:
+            return t.name
+        image = by_id.get(bytes(t.topic_id))
+        return None if image is None else image.name
+    denied = _split(ctx, request.topics, Op.DELETE, Res.TOPIC, name_of)
+    return _appending("responses", lambda t: R.DeletableTopicResult(
+        name=t.name, topic_id=t.topic_id, error_code=_TOPIC_DENIED, error_message="Authorization failed."), denied)
+
+
+@_rule(ApiKey.CREATE_PARTITIONS)
+def _create_partitions(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.create_partitions import CreatePartitionsResponse as R
+
+    denied = _split(ctx, request.topics, Op.ALTER, Res.TOPIC, lambda t: t.name)
+    return _appending("results", lambda t: R.CreatePartitionsTopicResult(
+        name=t.name, error_code=_TOPIC_DENIED, error_message="Authorization failed."), denied)
+
+
+@_rule(ApiKey.DELETE_RECORDS)
+def _delete_records(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.delete_records import DeleteRecordsResponse as R
+
+    denied = _split(ctx, request.topics, Op.DELETE, Res.TOPIC, lambda t: t.name)
+    return _appending("topics", lambda t: R.DeleteRecordsTopicResult(name=t.name, partitions=[
+        R.DeleteRecordsPartitionResult(partition_index=p.partition_index, low_watermark=-1,
+                                       error_code=_TOPIC_DENIED) for p in t.partitions]), denied)
+
+
+def _config_resources(ctx: Any, request: Any, op: int, make: Callable[[Any, int], Any], field: str) -> Verdict:
+    cluster_ok: bool | None = None
+    denied: list[tuple[Any, int]] = []
+    kept = []
+    for r in request.resources:
+        if r.resource_type == _CONFIG_TOPIC:
+            ok, code = authorize(ctx, op, Res.TOPIC, r.resource_name), _TOPIC_DENIED
+        else:
+            if cluster_ok is None:
+                cluster_ok = authorize(ctx, op, Res.CLUSTER)
+            ok, code = cluster_ok, _CLUSTER_DENIED
+        if ok:
+            kept.append(r)
+        else:
+            denied.append((r, code))
+    if not denied:
+        return ALLOWED
+    request.resources[:] = kept
+
+    def merge(response: Any) -> None:
+        getattr(response, field).extend(make(r, code) for r, code in denied)
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.DESCRIBE_CONFIGS)
+def _describe_configs(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse as R
+
+    return _config_resources(ctx, request, Op.DESCRIBE_CONFIGS, lambda r, code: R.DescribeConfigsResult(
+        error_code=code, error_message=None, resource_type=r.resource_type, resource_name=r.resource_name),
+        "results")
+
+
+@_rule(ApiKey.ALTER_CONFIGS, ApiKey.INCREMENTAL_ALTER_CONFIGS)
+def _alter_configs(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.alter_configs import AlterConfigsResponse
+    from kafkapy.wire.messages.incremental_alter_configs import IncrementalAlterConfigsResponse
+
+    R = AlterConfigsResponse if ctx.header.request_api_key == ApiKey.ALTER_CONFIGS else IncrementalAlterConfigsResponse
+    return _config_resources(ctx, request, Op.ALTER_CONFIGS, lambda r, code: R.AlterConfigsResourceResponse(
+        error_code=code, error_message=None, resource_type=r.resource_type, resource_name=r.resource_name),
+        "responses")
