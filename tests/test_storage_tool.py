@@ -288,3 +288,24 @@ def test_info_matches_kafka_storage(tmp_path):
     theirs, ours = kafka_storage("info", "-c", str(config)), kafkapy_storage("info", "-c", str(config))
     assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout) == (1, ours.stdout)
     assert "Found problem:" in ours.stdout and os.fspath(tmp_path / "missing") in ours.stdout
+
+
+@needs_reference
+@pytest.mark.parametrize("flags", [
+    ["-f", "group.version=1", "-f", "kraft.version=1", "-f", "metadata.version=27", "-f", "transaction.version=2"],
+    ["-f", "group.version=5"], ["-f", "foo=1"], ["-f", "metadata.version=99"], ["-f", "group.version=x"],
+])
+def test_feature_dependencies_match_kafka_storage(flags):
+    theirs, ours = kafka_storage("feature-dependencies", *flags), kafkapy_storage("feature-dependencies", *flags)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+
+
+@needs_reference
+@pytest.mark.parametrize("release", [None, "3.9", "4.0-IV1", "9.9"])
+def test_version_mapping_matches_kafka_storage_for_the_features_kafkapy_has(release):
+    flags = ["-r", release] if release else []
+    theirs, ours = kafka_storage("version-mapping", *flags), kafkapy_storage("version-mapping", *flags)
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr)
+    kafka_lines = theirs.stdout.splitlines()
+    assert ours.stdout.splitlines() == [line for line in kafka_lines if line.split("=")[0] in
+                                        {"metadata.version", "kraft.version", "transaction.version", "group.version"}]

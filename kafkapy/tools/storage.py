@@ -4,7 +4,7 @@ Verbs and flags are Kafka 4.1's: ``random-uuid``; ``format`` (``--config/-c``,
 ``--cluster-id/-t``, ``--ignore-formatted/-g``, ``--release-version/-r``,
 ``--feature/-f``, and one of ``--standalone/-s``, ``--no-initial-controllers/-N``,
 ``--initial-controllers/-I``); ``info`` (``--config/-c``); ``version-mapping``
-(``--release-version/-r``). Output lines, error messages and exit codes (0, or 1 with
+(``--release-version/-r``); ``feature-dependencies`` (``--feature/-f``). Output lines, error messages and exit codes (0, or 1 with
 the message on standard error) are the tool's. ``--add-scram`` is not offered:
 kafkapy has no SCRAM credentials in its metadata.
 """
@@ -71,6 +71,12 @@ def build_parser(prog: str = "kafkapy storage") -> argparse.ArgumentParser:
                              "version.")
     mapping.add_argument("--release-version", "-r", help="The release version to use for the corresponding "
                          "feature mapping. The minimum is 3.3-IV3; the default is 4.1-IV1")
+    dependencies = sub.add_parser("feature-dependencies", help="Look up dependencies for a given feature "
+                                  "version. If the feature is not known or the version not yet defined, an error "
+                                  "is thrown. Multiple features can be specified.")
+    dependencies.add_argument("--feature", "-f", action="append", required=True,
+                              help="The features and their versions to look up dependencies for, in "
+                                   "feature=version format. For example: `metadata.version=5`.")
     sub.add_parser("random-uuid", help="Print a random UUID.")
     return parser
 
@@ -109,6 +115,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             return 0
         if args.command == "version-mapping":
             return version_mapping(args.release_version, stream)
+        if args.command == "feature-dependencies":
+            return feature_dependencies(args.feature, stream)
         config = load_config(args.config)
         if args.command == "info":
             return info(config, stream)
@@ -252,4 +260,29 @@ def version_mapping(release: str | None, stream: TextIO) -> int:
     return 0
 
 
-__all__ = ["build_parser", "info", "load_config", "main", "run_format", "version_mapping"]
+def feature_dependencies(features: Sequence[str], stream: TextIO) -> int:
+    """``StorageTool.runFeatureDependenciesCommand``; the features kafkapy implements
+    depend on no other (Kafka's ``TransactionVersion``, ``GroupVersion``, ``KRaftVersion``)."""
+    from kafkapy.kraft.metadata.features import METADATA_VERSION
+    from kafkapy.tools.versions import FEATURE_MAX, RELEASE_VERSIONS, release_name
+
+    for item in features:
+        name, _, level_text = item.partition("=")
+        try:
+            level = int(level_text)
+        except ValueError:
+            raise FormatterError(f"Invalid version format: {level_text} for feature {name}") from None
+        if name == METADATA_VERSION:
+            if level not in RELEASE_VERSIONS.values():
+                raise FormatterError(f"Unknown metadata.version {level}")
+            print(f"{name}={level} ({release_name(level)}) has no dependencies.", file=stream)
+        elif name in FEATURE_MAX:
+            if not 0 <= level <= FEATURE_MAX[name]:
+                raise FormatterError(f"Feature level {level} is not supported for feature {name}")
+            print(f"{name}={level} has no dependencies.", file=stream)
+        else:
+            raise FormatterError(f"Unknown feature: {name}")
+    return 0
+
+
+__all__ = ["build_parser", "feature_dependencies", "info", "load_config", "main", "run_format", "version_mapping"]
