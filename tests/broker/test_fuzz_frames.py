@@ -7,7 +7,8 @@ dispatcher hook, plus one request of every API key and version the broker
 advertises, built with the generated classes. Worker threads then send, for a fixed
 time, frames made from it: bit flips, bytes set to 0x00/0x7f/0x80/0xff, truncations,
 huge counts (int32 and varint), random API keys and versions, splices, inserted and
-deleted bytes, random bytes, and the size prefix lying (longer, shorter, negative,
+deleted bytes, int fields at extremes (-1, 0, 1, min, max), random bytes, and the
+size prefix lying (longer, shorter, negative,
 2 GiB), several frames per connection and some connections left open mid-frame.
 
 Meanwhile a confluent-kafka producer (acks=all) and consumer on their own topic
@@ -218,16 +219,33 @@ def ask(bootstrap: str, body: Any, version: int) -> Any:
 
 # ------------------------------------------------------------------ mutations
 
+def _pos(rng: random.Random, f: bytearray) -> int:
+    """A position, in the body (after api key, version, correlation id) four times in five,
+    so that more frames reach a handler."""
+    low = 8 if len(f) > 9 and rng.random() < 0.8 else 0
+    return rng.randrange(low, len(f))
+
+
 def _flip_bits(rng: random.Random, f: bytearray, _: list[bytes]) -> bytearray:
     for _ in range(rng.randint(1, 8)):
-        i = rng.randrange(len(f))
-        f[i] ^= 1 << rng.randrange(8)
+        f[_pos(rng, f)] ^= 1 << rng.randrange(8)
     return f
 
 
 def _set_bytes(rng: random.Random, f: bytearray, _: list[bytes]) -> bytearray:
     for _ in range(rng.randint(1, 4)):
-        f[rng.randrange(len(f))] = rng.choice((0x00, 0x7F, 0x80, 0xFF, rng.randrange(256)))
+        f[_pos(rng, f)] = rng.choice((0x00, 0x7F, 0x80, 0xFF, rng.randrange(256)))
+    return f
+
+
+def _extreme_int(rng: random.Random, f: bytearray, _: list[bytes]) -> bytearray:
+    """An int16/int32/int64 field (timeouts, indexes, offsets, epochs) at an extreme."""
+    width = rng.choice((2, 4, 8))
+    if len(f) < 8 + width:
+        return f
+    value = rng.choice((-1, 0, 1, -(2 ** (8 * width - 1)), 2 ** (8 * width - 1) - 1))
+    i = rng.randrange(8, len(f) - width + 1)
+    f[i:i + width] = value.to_bytes(width, "big", signed=True)
     return f
 
 
@@ -272,8 +290,8 @@ def _unchanged(rng: random.Random, f: bytearray, _: list[bytes]) -> bytearray:
 
 
 MUTATIONS: list[Callable[[random.Random, bytearray, list[bytes]], bytearray]] = [
-    _flip_bits, _set_bytes, _truncate, _huge_count, _random_header, _splice, _insert_delete,
-    _random_bytes, _unchanged,
+    _flip_bits, _set_bytes, _extreme_int, _extreme_int, _truncate, _huge_count, _random_header, _splice,
+    _insert_delete, _random_bytes, _unchanged,
 ]
 
 
