@@ -74,12 +74,12 @@ def formats_itself(config: Any) -> bool:
             and not config.controller_quorum_bootstrap_servers)
 
 
-def unformatted_message(config: Any, directories: list[str]) -> str:
+def unformatted_message(directories: list[str]) -> str:
     """Kafka's refusal, and how to format the directories."""
     return ("No readable meta.properties files found in " + ", ".join(directories) + ". "
-            "Each node of a quorum of several controllers starts from directories formatted with the "
-            "cluster's id: run `kafkapy storage random-uuid` once, then on every node "
-            "`kafkapy storage format --cluster-id <that id> --config server.properties` "
+            "Every node of a cluster starts from directories formatted with the cluster's id (only the sole "
+            "voter of a one-node quorum formats its own): run `kafkapy storage random-uuid` once, then on "
+            "every node `kafkapy storage format --cluster-id <that id> --config server.properties` "
             "(Kafka's kafka-storage.sh format does the same).")
 
 
@@ -105,7 +105,7 @@ def load_node_storage(config: Any) -> NodeStorage:
             found[directory] = props
     if not found:
         if not formats_itself(config):
-            raise StorageNotFormatted(unformatted_message(config, directories))
+            raise StorageNotFormatted(unformatted_message(directories))
         cluster_id = random_uuid()
         log.info("Formatting %s for a new one-node cluster %s (its only voter needs no "
                  "`kafkapy storage format`)", ", ".join(empty), cluster_id)
