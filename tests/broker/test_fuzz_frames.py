@@ -410,3 +410,25 @@ def test_mutated_frames_while_a_canary_works(fuzz_broker: Broker, error_records:
     assert metadata is not None and metadata.topics[0].error_code == ErrorCode.NONE
     formatter = logging.Formatter("%(name)s: %(message)s")
     assert not error_records.records, "\n".join(formatter.format(r) for r in error_records.records[:5])
+
+
+@pytest.mark.parametrize("frame", [
+    # 1,000,001 empty topic names, every byte present: decodable but for the cap
+    pytest.param(struct.pack(">hhih", ApiKey.METADATA, 4, 7, -1) + struct.pack(">i", 1_000_001)
+                 + b"\x00\x00" * 1_000_001 + b"\x00", id="array-of-1000001"),
+    # 10,001 unknown tagged fields of two bytes, then a good ApiVersions v3 body
+    pytest.param(struct.pack(">hhih", ApiKey.API_VERSIONS, 3, 7, -1) + b"\x91\x4e" + b"\x00\x00" * 10_001
+                 + b"\x02a\x021\x00", id="header-with-10001-tagged-fields"),
+    pytest.param(struct.pack(">hhih", ApiKey.METADATA, 4, 7, -1) + b"\x7f\xff\xff\xff" + bytes(64),
+                 id="array-of-2**31-1-in-64-bytes"),
+])
+def test_counts_above_the_caps_close_the_connection(fuzz_broker: Broker, frame: bytes) -> None:
+    """Kafka closes the connection of a request it cannot parse; the caps make these
+    unparseable before anything of their claimed size is built, and the broker serves
+    the next connection."""
+    host, port = fuzz_broker.bootstrap_servers.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(struct.pack(">i", len(frame)) + frame)
+        assert sock.recv(1) == b""
+    answer = ask(fuzz_broker.bootstrap_servers, ApiVersionsRequest(), 0)
+    assert answer is not None and answer.error_code == ErrorCode.NONE
