@@ -128,7 +128,7 @@ def _describe_groups(rc: Any, request: Any, version: int, code: int, message: st
 @_builds(ApiKey.CREATE_TOPICS)
 def _create_topics(rc: Any, request: Any, version: int, code: int, message: str | None) -> Any:
     return rc(topics=[rc.CreatableTopicResult(name=t.name, error_code=code, error_message=message,
-                                              num_partitions=-1, replication_factor=-1, configs=None)
+                                              num_partitions=-1, replication_factor=-1, configs=[])
                       for t in request.topics])
 
 
@@ -217,6 +217,13 @@ def _alter_replica_log_dirs(rc: Any, request: Any, version: int, code: int, mess
     return rc(results=[rc.AlterReplicaLogDirTopicResult(topic_name=t.name, partitions=[
         rc.AlterReplicaLogDirPartitionResult(partition_index=p, error_code=code) for p in t.partitions])
         for d in request.dirs for t in d.topics])
+
+
+@_builds(ApiKey.JOIN_GROUP)
+def _join_group(rc: Any, request: Any, version: int, code: int, message: str | None) -> Any:
+    # JoinGroupRequest.getErrorResponse: protocolName null from v7, where it is nullable.
+    return rc(error_code=code, generation_id=-1, member_id="", leader="",
+              protocol_name=None if version >= 7 else "")
 
 
 @_builds(ApiKey.LEAVE_GROUP)

@@ -111,7 +111,12 @@ def authorize_request(ctx: Any, request: Any) -> Verdict:
     key = ctx.header.request_api_key
     op = CLUSTER_OPERATIONS.get(key)
     if op is not None:
-        return ALLOWED if authorize(ctx, op, Res.CLUSTER) else Verdict(refuse=(_CLUSTER_DENIED, None))
+        if authorize(ctx, op, Res.CLUSTER):
+            return ALLOWED
+        # AuthHelper.authorizeClusterOperation: "Request <the request> needs <op> permission."
+        request_text = (f"Request(api={ApiKey(key).name}, version={ctx.version}, principal={ctx.principal}, "
+                        f"listenerName=ListenerName({ctx.conn.listener_name}))")
+        return Verdict(refuse=(_CLUSTER_DENIED, f"Request {request_text} needs {Op(op).name} permission."))
     rule = _RULES.get(key)
     return ALLOWED if rule is None else rule(ctx, request)
 
@@ -423,7 +428,7 @@ def _create_topics(ctx: Any, request: Any) -> Verdict:
     denied = _split(ctx, request.topics, Op.CREATE, Res.TOPIC, lambda t: t.name)
     return _appending("topics", lambda t: R.CreatableTopicResult(
         name=t.name, error_code=_TOPIC_DENIED, error_message="Authorization failed.",
-        num_partitions=-1, replication_factor=-1, configs=None), denied)
+        num_partitions=-1, replication_factor=-1, configs=[]), denied)
 
 
 @_rule(ApiKey.DELETE_TOPICS)
@@ -433,7 +438,7 @@ def _delete_topics(ctx: Any, request: Any) -> Verdict:
     if ctx.version < 6:
         denied = _split(ctx, request.topic_names, Op.DELETE, Res.TOPIC, lambda n: n)
         return _appending("responses", lambda n: R.DeletableTopicResult(
-            name=n, error_code=_TOPIC_DENIED, error_message="Authorization failed."), denied)
+            name=n, error_code=_TOPIC_DENIED, error_message=_TOPIC_DENIED.message), denied)
     by_id = ctx.broker.image.topics_by_id
 
     def name_of(t: Any) -> str | None:
@@ -443,7 +448,7 @@ def _delete_topics(ctx: Any, request: Any) -> Verdict:
         return None if image is None else image.name
     denied = _split(ctx, request.topics, Op.DELETE, Res.TOPIC, name_of)
     return _appending("responses", lambda t: R.DeletableTopicResult(
-        name=t.name, topic_id=t.topic_id, error_code=_TOPIC_DENIED, error_message="Authorization failed."), denied)
+        name=t.name, topic_id=t.topic_id, error_code=_TOPIC_DENIED, error_message=_TOPIC_DENIED.message), denied)
 
 
 @_rule(ApiKey.CREATE_PARTITIONS)
@@ -452,7 +457,7 @@ def _create_partitions(ctx: Any, request: Any) -> Verdict:
 
     denied = _split(ctx, request.topics, Op.ALTER, Res.TOPIC, lambda t: t.name)
     return _appending("results", lambda t: R.CreatePartitionsTopicResult(
-        name=t.name, error_code=_TOPIC_DENIED, error_message="Authorization failed."), denied)
+        name=t.name, error_code=_TOPIC_DENIED, error_message=_TOPIC_DENIED.message), denied)
 
 
 @_rule(ApiKey.DELETE_RECORDS)
@@ -494,8 +499,8 @@ def _describe_configs(ctx: Any, request: Any) -> Verdict:
     from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse as R
 
     return _config_resources(ctx, request, Op.DESCRIBE_CONFIGS, lambda r, code: R.DescribeConfigsResult(
-        error_code=code, error_message=None, resource_type=r.resource_type, resource_name=r.resource_name),
-        "results")
+        error_code=code, error_message=ErrorCode(code).message, resource_type=r.resource_type,
+        resource_name=r.resource_name), "results")
 
 
 @_rule(ApiKey.ALTER_CONFIGS, ApiKey.INCREMENTAL_ALTER_CONFIGS)
@@ -505,5 +510,5 @@ def _alter_configs(ctx: Any, request: Any) -> Verdict:
 
     R = AlterConfigsResponse if ctx.header.request_api_key == ApiKey.ALTER_CONFIGS else IncrementalAlterConfigsResponse
     return _config_resources(ctx, request, Op.ALTER_CONFIGS, lambda r, code: R.AlterConfigsResourceResponse(
-        error_code=code, error_message=None, resource_type=r.resource_type, resource_name=r.resource_name),
-        "responses")
+        error_code=code, error_message=ErrorCode(code).message, resource_type=r.resource_type,
+        resource_name=r.resource_name), "responses")

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.kraft.metadata.acl_control import describe_acls
-from kafkapy.kraft.metadata.acls import CLUSTER_NAME, AclFilter, ResourceType, StandardAcl
+from kafkapy.kraft.metadata.acls import (
+    CLUSTER_NAME,
+    AclFilter,
+    AclOperation,
+    AclPermissionType,
+    PatternType,
+    ResourceType,
+    StandardAcl,
+)
 from kafkapy.kraft.metadata.errors import NotControllerError
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError
 from kafkapy.wire.apis import ApiKey
@@ -50,11 +58,18 @@ def handle_describe_acls(ctx: RequestContext, request: DescribeAclsRequest) -> D
     by_pattern: dict[tuple[int, str, int], list[StandardAcl]] = {}
     for acl in describe_acls(ctx.broker.image, _filter(request)):
         by_pattern.setdefault((acl.resource_type, acl.resource_name, acl.pattern_type), []).append(acl)
-    return R(error_code=ErrorCode.NONE, error_message=None, resources=[
+    return R(error_code=ErrorCode.NONE, error_message="", resources=[
         R.DescribeAclsResource(resource_type=rt, resource_name=name, pattern_type=pt, acls=[
             R.AclDescription(principal=a.principal, host=a.host, operation=a.operation,
                              permission_type=a.permission_type) for a in acls])
         for (rt, name, pt), acls in by_pattern.items()])
+
+
+def _is_binding(acl: StandardAcl) -> bool:
+    """Whether Kafka can build an ``AclBinding`` of it: no ANY resource type, ANY or
+    MATCH pattern type, ANY operation or ANY permission (those are filter values)."""
+    return (acl.resource_type != ResourceType.ANY and acl.pattern_type not in (PatternType.ANY, PatternType.MATCH)
+            and acl.operation != AclOperation.ANY and acl.permission_type != AclPermissionType.ANY)
 
 
 def _precheck(acl: StandardAcl) -> ApiError:
@@ -76,6 +91,12 @@ async def handle_create_acls(ctx: RequestContext, request: CreateAclsRequest) ->
                           for _ in request.creations])
     acls = [StandardAcl(c.resource_type, c.resource_name, c.resource_pattern_type, c.principal, c.host,
                         c.operation, c.permission_type) for c in request.creations]
+    if any(not _is_binding(a) for a in acls):
+        # CreateAclsRequest.aclBinding: ResourcePattern and AccessControlEntry refuse
+        # ANY/MATCH (IllegalArgumentException), which fails the whole request as
+        # UNKNOWN_SERVER_ERROR without a message.
+        return R(results=[R.AclCreationResult(error_code=ErrorCode.UNKNOWN_SERVER_ERROR, error_message=None)
+                          for _ in request.creations])
     errors: list[ApiError | None] = [e if (e := _precheck(a)) is not NO_ERROR else None for a in acls]
     valid = [a for a, e in zip(acls, errors, strict=True) if e is None]
     try:
@@ -84,7 +105,9 @@ async def handle_create_acls(ctx: RequestContext, request: CreateAclsRequest) ->
         error = ApiError(ErrorCode.NOT_CONTROLLER, str(exc) or None)
         created = iter([error] * len(valid))
     results = [e if e is not None else next(created) for e in errors]
-    return R(results=[R.AclCreationResult(error_code=r.code, error_message=r.message) for r in results])
+    # a success carries an empty message, as the controller's answer does
+    return R(results=[R.AclCreationResult(error_code=r.code, error_message=r.message if r.code else "")
+                      for r in results])
 
 
 @handles(ApiKey.DELETE_ACLS, versions=(1, 3))
