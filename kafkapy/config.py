@@ -198,6 +198,28 @@ def _throttled_replicas(value: Any) -> str | None:
 _throttled_replicas.description = "[partitionId]:[brokerId],[partitionId]:[brokerId],..."  # type: ignore[attr-defined]
 
 
+#: kafkapy's Prometheus endpoint (``kafkapy.metrics.listener``), the one config Kafka lacks.
+METRICS_LISTENER = "kafkapy.metrics.listener"
+_METRICS_LISTENER_FORM = re.compile(r"^http://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+):(?P<port>\d{1,5})/?$")
+
+
+def parse_metrics_listener(value: str) -> tuple[str, int] | None:
+    """``http://HOST:PORT`` -> (host, port); None when it is not of that form."""
+    match = _METRICS_LISTENER_FORM.match(value.strip())
+    if match is None or int(match["port"]) > 65535:
+        return None
+    return match["host"].strip("[]"), int(match["port"])
+
+
+def _metrics_listener(value: Any) -> str | None:
+    if value is None or parse_metrics_listener(value) is not None:
+        return None
+    return "Expected http://HOST:PORT (port 0-65535, 0 for any free port)"
+
+
+_metrics_listener.description = "http://HOST:PORT"  # type: ignore[attr-defined]
+
+
 # --- parsing and formatting by type (ConfigDef.parseType / convertToString) ---
 
 _LIST_SPLIT = re.compile(r"\s*,\s*")
@@ -613,6 +635,12 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, at_least(0), _CW, field="max_connections_per_ip"),
     ConfigDef("max.connections.per.ip.overrides", _STR, "", "Per-IP or per-host overrides of max.connections.per.ip (ip:count,...).",
               _B, _MED, None, _CW, field="max_connections_per_ip_overrides"),
+    ConfigDef("max.connection.creation.rate", _INT, INT_MAX,
+              "New connections accepted per second across the broker's listeners (KIP-612); accepting waits when over.",
+              _B, _MED, at_least(0), _CW, field="max_connection_creation_rate"),
+    ConfigDef("queued.max.request.bytes", _LONG, -1,
+              "Bytes of requests read but not yet handled before the broker stops reading more; -1 for no bound.",
+              _B, _MED, None, _RO, field="queued_max_request_bytes"),
     ConfigDef("fetch.max.bytes", _INT, 57_671_680, "Largest Fetch response the broker returns (55 MiB).",
               _B, _MED, at_least(1024), _RO, field="fetch_max_bytes"),
     ConfigDef("max.incremental.fetch.session.cache.slots", _INT, 1000,
@@ -702,6 +730,11 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
               "Builds a connection's principal; kafkapy has only Kafka's default one.",
               _B, _MED, None, _RO, field="principal_builder_class"),
+    # kafkapy's own: where /metrics is served in Prometheus' text format (Kafka has JMX
+    # instead); internal, as DescribeConfigs lists only Kafka's names.
+    ConfigDef(METRICS_LISTENER, _STR, None,
+              "http://HOST:PORT serving /metrics (Prometheus text format, JMX-exporter names); unset: none.",
+              _B, _LOW, _metrics_listener, _RO, field="metrics_listener", internal=True),
     # SslConfigs as Kafka defines them (importance, per-broker dynamic); kafkapy has no TLS
     # yet, so a value other than the default refuses to start (SSL_CONFIG_PREFIX).
     *(ConfigDef(name, type_, default, doc, _B, importance, None, UpdateMode.PER_BROKER)
@@ -1216,6 +1249,8 @@ class BrokerConfig:
     max_connections: int
     max_connections_per_ip: int
     max_connections_per_ip_overrides: str
+    max_connection_creation_rate: int
+    queued_max_request_bytes: int
     fetch_max_bytes: int
     max_incremental_fetch_session_cache_slots: int
     replica_lag_time_max_ms: int
@@ -1251,6 +1286,7 @@ class BrokerConfig:
     super_users: str
     allow_everyone_if_no_acl_found: bool
     principal_builder_class: str
+    metrics_listener: str | None
     #: The raw properties it was built from, for BrokerConfigs.static and DescribeConfigs.
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unknown: tuple[str, ...] = ()

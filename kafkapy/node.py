@@ -208,13 +208,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     if not is_broker and not controller_listeners:
         raise ValueError(f"a controller needs a listener of controller.listener.names in listeners={config.listeners!r}")
     protocols = _protocol_map(config)
-    settings = ServerSettings(
-        socket_request_max_bytes=config.socket_request_max_bytes,
-        connections_max_idle_ms=config.connections_max_idle_ms,
-        max_connections=config.max_connections,
-        max_connections_per_ip=config.max_connections_per_ip,
-        socket_listen_backlog_size=config.socket_listen_backlog_size,
-    )
+    # The listeners' limits: per-IP overrides, creation rates, queued.max.request.bytes.
+    settings = ServerSettings.from_broker_config(config)
 
     def clock_ms() -> int:
         import time

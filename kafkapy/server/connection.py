@@ -2,18 +2,35 @@
 
 Theory of operation
 -------------------
-A connection is one task, plus a helper (the flusher) that is idle unless a request
-takes a while. The main task loops over batches:
+A connection is one task, plus a helper (the flusher), started the first time a
+request is dispatched with responses still queued, and idle unless a request takes a
+while. The main task loops over batches:
 
 1. Receive (:meth:`Connection._receive`): call ``recv_into`` on the raw non-blocking
    socket into a pooled buffer of ``receive_buffer_bytes`` until at least one whole
    frame is there, waiting through trio only on ``BlockingIOError``. Whatever else has
    arrived is read too (pipelined requests), but never more than the buffer holds:
-   that is the read-ahead bound. A frame larger than the buffer is read alone,
-   straight into a buffer of its own size, so even a 100 MiB produce is copied once
-   from the kernel and never again. The size header is checked before any of this:
-   a size below ``MIN_REQUEST_BYTES`` or above ``socket.request.max.bytes`` closes
-   the connection with one log line, as Kafka does.
+   that is the read-ahead bound. The size header is checked first: a size below
+   ``MIN_REQUEST_BYTES`` or above ``socket.request.max.bytes`` closes the connection
+   with one (rate-limited) log line, as Kafka does.
+
+   A frame larger than the buffer is read alone into a buffer that grows as its
+   bytes arrive, never reserved from the size header (a header costs the sender four
+   bytes and would otherwise cost the broker up to ``socket.request.max.bytes``).
+   The receive buffer fills with the frame first; then the large buffer is sized for
+   what has arrived plus what the kernel already holds (``FIONREAD``), and doubles
+   when full. A real produce is usually all in the kernel by then, so it is still
+   read once, straight into a buffer of its size; a sender that dribbles costs at
+   most twice what it has sent. A connection waiting with only a few bytes of a frame
+   (at most ``_PARK_MAX``) keeps them in a small bytes object and gives its receive
+   buffer back, so thousands of connections that send a size header and stop cost
+   thousands of small objects, not thousands of buffers.
+
+   Memory budget (``queued.max.request.bytes``, :mod:`kafkapy.server.memory`): the
+   receive buffer is reserved from the server's pool while held, and a large frame
+   reserves its whole size when its header is read, as Kafka's ``NetworkReceive``
+   does. When the pool is spent the connection stops reading until bytes are given
+   back (Kafka mutes the channel); it holds no buffer while it waits.
 2. Dispatch (:meth:`Connection._dispatch_buffered`): hand each whole frame to the
    dispatcher, one at a time, in arrival order; responses are queued in that order.
 3. Flush (:meth:`Connection._flush`): send all queued responses, one send per run of
@@ -39,13 +56,16 @@ same trio run; everything else belongs to the connection's own tasks.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import socket
 import struct
+import termios
 from collections.abc import Awaitable, Callable
 
 import trio
 
+from kafkapy.log_rate import RateLimitedLog
 from kafkapy.server.buffers import BufferPool
 from kafkapy.server.dispatch import (
     Address,
@@ -54,6 +74,7 @@ from kafkapy.server.dispatch import (
     Dispatcher,
     Response,
 )
+from kafkapy.server.memory import MemoryPool
 from kafkapy.server.settings import ServerSettings
 from kafkapy.server.sockio import (
     ConnectionLost,
@@ -69,6 +90,19 @@ MIN_REQUEST_BYTES = 8
 # Receives that found data at once, in a row, before the task yields to others.
 _RECEIVES_PER_CHECKPOINT = 8
 _SIZE = struct.Struct(">i")
+# A waiting connection with at most this many bytes of a frame parks them in a bytes
+# object and gives its receive buffer back.
+_PARK_MAX = 4096
+_FIONREAD = termios.FIONREAD
+_INT = struct.Struct("i")
+
+
+def _bytes_ready(sock: socket.socket) -> int:
+    """Bytes waiting in the socket's receive queue (``FIONREAD``); 0 if unknown."""
+    try:
+        return _INT.unpack(fcntl.ioctl(sock.fileno(), _FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 class _FrameError(Exception):
@@ -90,9 +124,14 @@ class Connection:
         "_end",
         "_failure",
         "_flush_wanted",
+        "_flusher_nursery",
         "_large",
         "_large_buf",
+        "_large_reserved",
+        "_log",
         "_max_bytes",
+        "_memory",
+        "_parked",
         "_pending",
         "_pool",
         "_scope",
@@ -118,6 +157,8 @@ class Connection:
         dispatcher: Dispatcher,
         settings: ServerSettings,
         pool: BufferPool,
+        memory: MemoryPool | None = None,
+        log: RateLimitedLog | None = None,
     ) -> None:
         self.sock = sock
         self.context = ConnectionContext(
@@ -134,20 +175,28 @@ class Connection:
         self._max_bytes = settings.socket_request_max_bytes
         self._buffer_bytes = settings.receive_buffer_bytes
         self._pool = pool
+        self._memory = memory if memory is not None else MemoryPool()
+        self._log = log if log is not None else RateLimitedLog(logger)
         self._scope = trio.CancelScope()
         self._closing = False
         self._pending: list[Response] = []
         self._sending = False
         self._send_done: trio.Event | None = None
         self._flush_wanted = trio.Event()
+        # Where the flusher is started, the first time it is needed (most connections
+        # never pipeline behind a slow request, and a task per connection costs).
+        self._flusher_nursery: trio.Nursery | None = None
         self._failure: Exception | None = None
         # Receive buffer: unconsumed bytes are _buf[_start:_end]; None while idle.
         self._buf: memoryview | None = None
         self._start = 0
         self._end = 0
-        # A frame too large for _buf, read whole into _large_buf.
+        # Bytes of a partial frame kept while the connection holds no buffer.
+        self._parked: bytes | None = None
+        # A frame too large for _buf, read whole into _large_buf; its reservation.
         self._large: memoryview | None = None
         self._large_buf: memoryview | None = None
+        self._large_reserved = 0
         self._unyielded = 0
 
     @property
@@ -183,7 +232,7 @@ class Connection:
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._flusher)
+                    self._flusher_nursery = nursery
                     try:
                         await self._serve_requests()
                     except _EndOfStream as exc:
@@ -191,15 +240,19 @@ class Connection:
                     except ConnectionLost as exc:
                         logger.debug("%s: %s", self.connection_id, exc)
                     except Exception:
-                        logger.exception(
-                            "%s: unexpected failure; closing", self.connection_id
+                        self._log.error(
+                            "unexpected failure",
+                            "%s: unexpected failure; closing",
+                            self.connection_id,
+                            exc_info=True,
                         )
                     finally:
                         nursery.cancel_scope.cancel()
             if isinstance(self._failure, ConnectionLost):
                 logger.debug("%s: %s", self.connection_id, self._failure)
             elif self._failure is not None:
-                logger.error(
+                self._log.error(
+                    "sending failed",
                     "%s: sending failed; closing",
                     self.connection_id,
                     exc_info=self._failure,
@@ -212,6 +265,8 @@ class Connection:
     async def _serve_requests(self) -> None:
         handle = self._dispatcher.handle
         context = self.context
+        # A new connection has rarely sent anything yet: wait before taking a buffer.
+        await trio.lowlevel.wait_readable(self.sock)
         while True:
             try:
                 await self._receive()
@@ -219,7 +274,12 @@ class Connection:
                 await self._dispatch_buffered(handle, context)
             except _FrameError as exc:
                 # Answer the requests before the bad header, then close.
-                logger.warning("%s: %s; closing connection", self.connection_id, exc)
+                self._log.warning(
+                    "invalid request size",
+                    "%s: %s; closing connection",
+                    self.connection_id,
+                    exc,
+                )
                 self._closing = True
             self.busy = True
             await self._flush()
@@ -239,16 +299,23 @@ class Connection:
         while True:
             buf = self._buf
             if buf is None:
-                buf = self._buf = self._pool.acquire(self._buffer_bytes)
+                if self._parked is None and self._memory.try_reserve(self._buffer_bytes):
+                    buf = self._buf = self._pool.acquire(self._buffer_bytes)
+                    self._start = self._end = 0
+                else:
+                    buf = await self._acquire_buffer()
             start, end = self._start, self._end
             available = end - start
             if available >= 4:
                 size = self._frame_size(buf, start)
-                if size + 4 > len(buf):
-                    await self._receive_large(size)
-                    return
                 if available - 4 >= size:
                     break
+                if size + 4 > len(buf) and (
+                    available == len(buf) or _bytes_ready(self.sock) > 0
+                ):
+                    # Bytes of the frame keep coming: read the rest into its own buffer.
+                    await self._receive_large(size)
+                    return
             if start:
                 # Move the partial frame to the front so it can be completed in place.
                 buf[:available] = buf[start:end]
@@ -256,9 +323,8 @@ class Connection:
                 self._end = end = available
             n = recv_into_nowait(self.sock, buf[end:])
             if n is None:
-                if self._start == self._end:
-                    self._pool.release(buf)
-                    self._buf = None
+                if available <= _PARK_MAX:
+                    self._park_buffer()
                 waited = True
                 await trio.lowlevel.wait_readable(self.sock)
                 continue
@@ -284,26 +350,83 @@ class Connection:
             )
         return size
 
-    async def _receive_large(self, size: int) -> None:
-        """Read one frame larger than the receive buffer into a buffer of its own."""
-        assert self._buf is not None
-        big = self._large_buf = self._pool.acquire(size)
-        frame = big[:size]
-        have = self._end - self._start - 4
-        frame[:have] = self._buf[self._start + 4 : self._end]
-        self._pool.release(self._buf)
+    async def _acquire_buffer(self) -> memoryview:
+        """A receive buffer, reserved from the memory pool (waiting while it is spent),
+        holding the parked bytes if any."""
+        size = self._buffer_bytes
+        memory = self._memory
+        if not memory.try_reserve(size):
+            await memory.reserve(size)
+        buf = self._buf = self._pool.acquire(size)
+        parked = self._parked
+        if parked is None:
+            self._start = self._end = 0
+        else:
+            self._parked = None
+            buf[: len(parked)] = parked
+            self._start, self._end = 0, len(parked)
+        return buf
+
+    def _park_buffer(self) -> None:
+        """Give the receive buffer back, keeping its few unconsumed bytes aside."""
+        buf = self._buf
+        if buf is None:
+            return
+        if self._end > self._start:
+            self._parked = bytes(buf[self._start : self._end])
         self._buf = None
         self._start = self._end = 0
+        self._pool.release(buf)
+        self._memory.release(self._buffer_bytes)
+
+    def _drop_buffer(self) -> None:
+        """Give the receive buffer back, its bytes consumed."""
+        self._start = self._end = 0
+        self._park_buffer()
+
+    async def _receive_large(self, size: int) -> None:
+        """Read one frame larger than the receive buffer into a buffer of its own,
+        grown as the frame's bytes arrive."""
+        buf = self._buf
+        assert buf is not None
+        head = buf[self._start + 4 : self._end]
+        have = len(head)
+        memory = self._memory
+        if memory.try_reserve(size):
+            self._large_reserved = size
+        else:
+            # Wait for budget holding nothing reserved (no deadlock between frames).
+            pending = bytes(head)
+            head.release()
+            self._drop_buffer()
+            await memory.reserve(size)
+            self._large_reserved = size
+            head = memoryview(pending)
+        big = self._large_buf = self._pool.acquire(self._grow_target(have, size))
+        big[:have] = head
+        head.release()
+        self._drop_buffer()
+        sock = self.sock
         while have < size:
-            n = recv_into_nowait(self.sock, frame[have:])
+            if have == len(big):
+                grown = self._pool.acquire(self._grow_target(have, size))
+                grown[:have] = big[:have]
+                self._pool.release(big)
+                big = self._large_buf = grown
+            n = recv_into_nowait(sock, big[have : min(len(big), size)])
             if n is None:
-                await trio.lowlevel.wait_readable(self.sock)
+                await trio.lowlevel.wait_readable(sock)
                 continue
             if n == 0:
                 raise _EndOfStream(" mid-frame")
             have += n
             self.touched = True
-        self._large = frame
+        self._large = big[:size]
+
+    def _grow_target(self, have: int, size: int) -> int:
+        """The next size of a large frame's buffer: what has arrived plus what the
+        kernel holds, at least double what has arrived, at most the frame."""
+        return min(size, max(2 * have, have + _bytes_ready(self.sock), self._buffer_bytes))
 
     async def _dispatch_buffered(
         self,
@@ -331,6 +454,9 @@ class Connection:
                     self._start = stop
                 frame = buf[start + 4 : stop]
             if self._pending:
+                if self._flusher_nursery is not None:
+                    self._flusher_nursery.start_soon(self._flusher)
+                    self._flusher_nursery = None
                 self._flush_wanted.set()
             try:
                 response = await handle(context, frame)
@@ -343,8 +469,11 @@ class Connection:
                 self._closing = True
                 return
             except Exception:
-                logger.exception(
-                    "%s: request handling failed; closing", self.connection_id
+                self._log.error(
+                    "request handling failed",
+                    "%s: request handling failed; closing",
+                    self.connection_id,
+                    exc_info=True,
                 )
                 self._closing = True
                 return
@@ -395,9 +524,14 @@ class Connection:
         if self._large_buf is not None:
             self._pool.release(self._large_buf)
             self._large_buf = None
+        if self._large_reserved:
+            self._memory.release(self._large_reserved)
+            self._large_reserved = 0
 
     def _release_buffers(self) -> None:
+        if self._large is not None:
+            self._large.release()
+            self._large = None
         self._release_large()
-        if self._buf is not None:
-            self._pool.release(self._buf)
-            self._buf = None
+        self._park_buffer()
+        self._parked = None

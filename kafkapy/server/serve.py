@@ -1,4 +1,13 @@
-"""``serve``: listeners, accept loops, connection caps, idle expiry, graceful shutdown."""
+"""``serve``: listeners, accept loops, connection limits, idle expiry, graceful shutdown.
+
+Accepting is a tight loop: ``accept()`` on the non-blocking listening socket until it
+would block, yielding to other tasks only every ``_ACCEPTS_PER_CHECKPOINT``
+connections. The listen backlog (``socket.listen.backlog.size``, 50 by default as in
+Kafka) overflows when the acceptor falls behind, and the kernel then drops the SYN:
+the client retries after a second. Yielding after every accept let every runnable
+task run between two accepts and held connection setup to ~60 per second; draining
+the backlog in one go keeps it from overflowing.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +19,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
+from kafkapy.log_rate import RateLimitedLog
 from kafkapy.server.buffers import BufferPool
 from kafkapy.server.connection import Connection
+from kafkapy.server.connection import logger as connection_logger
 from kafkapy.server.dispatch import Dispatcher
 from kafkapy.server.listeners import BoundAddress, Listener, bind_all, bound_address
+from kafkapy.server.memory import MemoryPool
+from kafkapy.server.quotas import ConnectionQuotas
 from kafkapy.server.settings import ServerSettings
 
 logger = logging.getLogger("kafkapy.server.listener")
@@ -25,6 +38,10 @@ _ACCEPT_CAPACITY_ERRNOS = frozenset(
 _ACCEPT_RETRY_SLEEP = 0.1
 # The connection died before it was accepted: nothing to do (as trio's SocketListener).
 _ACCEPT_IGNORED_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
+# Connections accepted in a row before the accept loop lets other tasks run.
+_ACCEPTS_PER_CHECKPOINT = 64
+# How often rate-limited log lines are summarised when a burst has stopped.
+_LOG_FLUSH_INTERVAL = 10.0
 
 
 async def serve(
@@ -33,6 +50,8 @@ async def serve(
     *,
     settings: ServerSettings | None = None,
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
+    memory: MemoryPool | None = None,
+    quotas: ConnectionQuotas | None = None,
     task_status: trio.TaskStatus[list[BoundAddress]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept connections on ``listeners`` and serve their requests with ``dispatcher``.
@@ -53,6 +72,10 @@ async def serve(
             the deadline of the connections' cancel scope is the grace period.
             Without a trigger, the server runs until cancelled, which closes
             everything at once.
+        memory: the ``queued.max.request.bytes`` budget; a new one of
+            ``settings.queued_max_request_bytes`` if None. Pass one to share it
+            between servers or to read its accounting.
+        quotas: the connection counts and limits; new ones from ``settings`` if None.
 
     Resource handling:
         Listening sockets and every connection's socket are closed on return, on
@@ -67,7 +90,9 @@ async def serve(
     """
     settings = settings or ServerSettings()
     bound = bind_all(listeners, settings.socket_listen_backlog_size)
-    server = _Server(dispatcher, settings)
+    server = _Server(dispatcher, settings, memory, quotas)
+    for listener, _ in bound:
+        server.quotas.add_listener(listener.name)
     try:
         async with trio.open_nursery() as connection_nursery:
             async with trio.open_nursery() as accept_nursery:
@@ -85,6 +110,7 @@ async def serve(
                         server.accept_loop, listener, sock, connection_nursery
                     )
                 accept_nursery.start_soon(server.expire_idle_connections)
+                accept_nursery.start_soon(server.flush_logs)
                 task_status.started(addresses)
                 if shutdown_trigger is not None:
                     await shutdown_trigger()
@@ -104,17 +130,27 @@ async def serve(
 
 
 class _Server:
-    """The connections of one ``serve`` call and their per-IP counts.
+    """The connections of one ``serve`` call, their limits and their memory budget.
 
     Not task-safe beyond trio's cooperative scheduling: used only by its own tasks.
     """
 
-    def __init__(self, dispatcher: Dispatcher, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        settings: ServerSettings,
+        memory: MemoryPool | None = None,
+        quotas: ConnectionQuotas | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.settings = settings
         self.pool = BufferPool(min_size=settings.receive_buffer_bytes)
+        self.memory = memory or MemoryPool(settings.queued_max_request_bytes)
+        self.quotas = quotas or ConnectionQuotas(settings)
         self.connections: set[Connection] = set()
-        self.per_ip: Counter[str] = Counter()
+        # Per-connection lines a peer can cause at will, rate-limited.
+        self.log = RateLimitedLog(logger)
+        self.connection_log = RateLimitedLog(connection_logger)
         self._next_index = 0
 
     async def accept_loop(
@@ -122,10 +158,14 @@ class _Server:
     ) -> None:
         """Accept on one listening socket until cancelled."""
         failing_since: float | None = None
+        quotas = self.quotas
+        name = listener.name
+        in_a_row = 0
         while True:
             try:
                 sock, peer = lsock.accept()
             except BlockingIOError:
+                in_a_row = 0
                 await trio.lowlevel.wait_readable(lsock)
                 continue
             except OSError as exc:
@@ -151,8 +191,19 @@ class _Server:
                     trio.current_time() - failing_since,
                 )
                 failing_since = None
+            if quotas.needs_wait(name):
+                # Kafka's acceptor blocks here (ConnectionQuotas.inc): this connection
+                # waits unserved, and new ones wait in the listen backlog.
+                try:
+                    await quotas.wait_for_slot(name)
+                except BaseException:
+                    sock.close()
+                    raise
             self._admit(listener, sock, peer, nursery)
-            await trio.lowlevel.checkpoint()
+            in_a_row += 1
+            if in_a_row >= _ACCEPTS_PER_CHECKPOINT:
+                in_a_row = 0
+                await trio.lowlevel.checkpoint()
 
     def _admit(
         self,
@@ -161,25 +212,17 @@ class _Server:
         peer: tuple,
         nursery: trio.Nursery,
     ) -> None:
-        """Start serving an accepted socket, or close it if over a connection cap."""
+        """Start serving an accepted socket, or close it if its IP is at its cap."""
         ip = peer[0]
-        settings = self.settings
-        # Kafka blocks accepting at max.connections (KIP-402); we close the new
-        # connection instead, so that the client sees it at once and retries.
-        if len(self.connections) >= settings.max_connections:
-            logger.info(
-                "Rejected connection from %s: broker already has the maximum of %d connections",
+        name = listener.name
+        quotas = self.quotas
+        if not quotas.inc(name, ip):
+            self.log.info(
+                "connection over the per-IP cap",
+                "Rejected connection from %s, address already has the configured "
+                "maximum of %d connections",
                 ip,
-                settings.max_connections,
-            )
-            sock.close()
-            return
-        cap = settings.max_connections_for(ip)
-        if self.per_ip[ip] >= cap:
-            logger.info(
-                "Rejected connection from %s, address already has the configured maximum of %d connections",
-                ip,
-                cap,
+                self.settings.max_connections_for(ip),
             )
             sock.close()
             return
@@ -189,6 +232,7 @@ class _Server:
             local = sock.getsockname()[:2]
         except OSError as exc:
             logger.debug("connection from %s failed during setup: %s", ip, exc)
+            quotas.dec(name, ip)
             sock.close()
             return
         index = self._next_index
@@ -196,25 +240,45 @@ class _Server:
         conn = Connection(
             sock,
             connection_id=f"{local[0]}:{local[1]}-{ip}:{peer[1]}-{index}",
-            listener_name=listener.name,
+            listener_name=name,
             peer=(ip, peer[1]),
             local=(local[0], local[1]),
             dispatcher=self.dispatcher,
-            settings=settings,
+            settings=self.settings,
             pool=self.pool,
+            memory=self.memory,
+            log=self.connection_log,
         )
         self.connections.add(conn)
-        self.per_ip[ip] += 1
-        nursery.start_soon(self._run_connection, conn, ip)
+        nursery.start_soon(self._run_connection, conn, name, ip)
+        if self.settings.max_connections < quotas.total:
+            self._close_excess_connection()
 
-    async def _run_connection(self, conn: Connection, ip: str) -> None:
+    def _close_excess_connection(self) -> None:
+        """Kafka's ``Processor.closeExcessConnections``: over ``max.connections``
+        because of the protected listener, close the least recently active
+        connection of a listener that is not protected."""
+        candidates = [
+            conn
+            for conn in self.connections
+            if self.quotas.max_connections_exceeded(conn.context.listener_name)
+        ]
+        if candidates:
+            victim = min(candidates, key=lambda conn: (conn.busy, conn.last_active))
+            logger.info(
+                "%s: closing to make room for an inter-broker connection "
+                "(broker-wide cap of %d connections)",
+                victim.connection_id,
+                self.settings.max_connections,
+            )
+            victim.close()
+
+    async def _run_connection(self, conn: Connection, listener: str, ip: str) -> None:
         try:
             await conn.run()
         finally:
             self.connections.discard(conn)
-            self.per_ip[ip] -= 1
-            if not self.per_ip[ip]:
-                del self.per_ip[ip]
+            self.quotas.dec(listener, ip)
 
     async def expire_idle_connections(self) -> None:
         """Close connections idle for ``connections.max.idle.ms``.
@@ -229,6 +293,13 @@ class _Server:
             now = trio.current_time()
             for conn in list(self.connections):
                 conn.expire_if_idle(now, max_idle)
+
+    async def flush_logs(self) -> None:
+        """Summarise rate-limited log lines whose burst has stopped."""
+        while True:
+            await trio.sleep(_LOG_FLUSH_INTERVAL)
+            self.log.flush()
+            self.connection_log.flush()
 
 
 def _close_listening(bound: Sequence[tuple[Listener, socket.socket]]) -> None:

@@ -30,10 +30,23 @@ class ServerSettings:
             header closes the connection before anything is allocated.
         connections_max_idle_ms: ``connections.max.idle.ms``; a connection with no
             request in flight and no bytes received for this long is closed.
-        max_connections: ``max.connections``, across all listeners.
+        max_connections: ``max.connections``, across all listeners but the
+            inter-broker one (see :mod:`kafkapy.server.quotas`).
         max_connections_per_ip: ``max.connections.per.ip``.
         max_connections_per_ip_overrides: ``max.connections.per.ip.overrides``, keyed
             by the peer's IP address as a string.
+        max_connection_creation_rate: ``max.connection.creation.rate`` (KIP-612),
+            connections accepted per second across all listeners but the
+            inter-broker one.
+        listener_max_connections: ``listener.name.<listener>.max.connections``,
+            keyed by listener name.
+        listener_max_connection_creation_rate:
+            ``listener.name.<listener>.max.connection.creation.rate``.
+        inter_broker_listener_name: ``inter.broker.listener.name``, the protected
+            listener of KIP-402.
+        queued_max_request_bytes: ``queued.max.request.bytes``: bytes of requests
+            read but not yet handled, beyond which connections stop reading; <= 0
+            for no bound (see :mod:`kafkapy.server.memory`).
         socket_listen_backlog_size: ``socket.listen.backlog.size`` (KIP-764).
         receive_buffer_bytes: (no Kafka key) the per-connection read-ahead bound: frames
             that fit are read ahead into a pooled buffer of this size, a larger frame is
@@ -49,6 +62,15 @@ class ServerSettings:
     max_connections_per_ip_overrides: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    max_connection_creation_rate: int = INT_MAX
+    listener_max_connections: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    listener_max_connection_creation_rate: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    inter_broker_listener_name: str | None = None
+    queued_max_request_bytes: int = -1
     socket_listen_backlog_size: int = 50
     receive_buffer_bytes: int = 65536
     shutdown_grace_ms: int = 5000
@@ -62,6 +84,12 @@ class ServerSettings:
             raise ValueError("receive_buffer_bytes must be at least 4096")
         if self.shutdown_grace_ms < 0:
             raise ValueError("shutdown_grace_ms must not be negative")
+        if 0 < self.queued_max_request_bytes < self.socket_request_max_bytes:
+            # KafkaConfig.validateValues requires the same.
+            raise ValueError(
+                "queued.max.request.bytes must be larger or equal to "
+                "socket.request.max.bytes"
+            )
 
     @classmethod
     def from_broker_config(cls, config: BrokerConfig, **extra: int) -> ServerSettings:
@@ -75,6 +103,14 @@ class ServerSettings:
             max_connections_per_ip_overrides=parse_connection_overrides(
                 config.max_connections_per_ip_overrides
             ),
+            max_connection_creation_rate=config.max_connection_creation_rate,
+            listener_max_connections=listener_overrides(config, "max_connections"),
+            listener_max_connection_creation_rate=listener_overrides(
+                config, "max_connection_creation_rate"
+            ),
+            inter_broker_listener_name=(config.inter_broker_listener_name or "").upper()
+            or None,
+            queued_max_request_bytes=config.queued_max_request_bytes,
             socket_listen_backlog_size=config.socket_listen_backlog_size,
             **extra,
         )
@@ -84,6 +120,23 @@ class ServerSettings:
         return self.max_connections_per_ip_overrides.get(
             ip, self.max_connections_per_ip
         )
+
+
+# Kafka's ListenerName.configPrefix: a listener's own value of a config.
+LISTENER_PREFIX = "listener.name."
+
+
+def listener_overrides(config: BrokerConfig, field_name: str) -> Mapping[str, int]:
+    """``listener.name.<listener>.<config>`` values of one config, by listener name
+    (upper case, as listener names are compared)."""
+    suffix = "." + config.field_name(field_name)
+    found: dict[str, int] = {}
+    for key, value in config.properties.items():
+        if key.startswith(LISTENER_PREFIX) and key.endswith(suffix):
+            listener = key[len(LISTENER_PREFIX) : -len(suffix)]
+            if listener and "." not in listener:
+                found[listener.upper()] = int(value)
+    return MappingProxyType(found)
 
 
 def parse_connection_overrides(value: str) -> Mapping[str, int]:

@@ -1,0 +1,174 @@
+"""Connection limits of one server, as Kafka's ``ConnectionQuotas`` (kafka.network)
+enforces them.
+
+* ``max.connections.per.ip`` (+ ``max.connections.per.ip.overrides``): a connection
+  from an address already at its cap is accepted and closed at once
+  (``TooManyConnectionsException``: "Rejected connection from ..., address already has
+  the configured maximum of N connections").
+* ``max.connections`` (broker-wide) and ``listener.name.<l>.max.connections``
+  (KIP-402): at the cap, the acceptor waits for a connection to close before it
+  accepts more (``waitForConnectionSlot``); pending connections wait in the listen
+  backlog.
+* ``max.connection.creation.rate`` (KIP-612), broker-wide and
+  ``listener.name.<l>.max.connection.creation.rate``: over the rate, the acceptor
+  waits (at most ``quota.window.size.seconds``, 1 s) before it takes the next one.
+  Kafka measures the rate with a sampled ``Rate`` sensor; this is a token bucket of
+  one second's worth of connections, which allows the same rate and burst.
+* The inter-broker listener is protected (``protectedListener``: when the server has
+  more than one listener): the broker-wide cap and rate do not hold it back, and when
+  its connections take the total over ``max.connections``, the least recently active
+  connection of another listener is closed (``Processor.closeExcessConnections``), so
+  that clients can never lock brokers out of each other.
+
+One instance per ``serve`` call, as Kafka has one per ``SocketServer`` (a combined
+node's controller listener has its own). Not task-safe beyond trio's cooperative
+scheduling.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import trio
+
+from kafkapy.server.settings import INT_MAX, ServerSettings
+
+# Kafka caps a throttle delay at the quota window (quota.window.size.seconds, 1 s).
+MAX_THROTTLE_S = 1.0
+
+
+class _Rate:
+    """A token bucket of ``rate`` connections per second, one second deep."""
+
+    __slots__ = ("_last", "_tokens", "rate")
+
+    def __init__(self, rate: int, now: float) -> None:
+        self.rate = rate
+        self._tokens = float(rate)
+        self._last = now
+
+    def record(self, now: float) -> float:
+        """Count one connection; the seconds to wait before accepting another."""
+        rate = self.rate
+        if rate <= 0:
+            return MAX_THROTTLE_S
+        self._tokens = min(float(rate), self._tokens + (now - self._last) * rate)
+        self._last = now
+        self._tokens -= 1.0
+        if self._tokens >= 0:
+            return 0.0
+        return min(-self._tokens / rate, MAX_THROTTLE_S)
+
+
+class ConnectionQuotas:
+    """Counts of a server's connections, per IP and per listener, and their limits.
+
+    Attributes:
+        total: open connections, all listeners.
+        rejected: connections closed at once for their IP's cap.
+        throttled: accepts delayed for a creation rate.
+        blocked: accepts that waited for a free slot (``max.connections``).
+    """
+
+    def __init__(
+        self, settings: ServerSettings, clock: Callable[[], float] = trio.current_time
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.total = 0
+        self.per_ip: Counter[str] = Counter()
+        self.per_listener: Counter[str] = Counter()
+        self._listeners: set[str] = set()
+        self._slot_freed: trio.Event | None = None
+        now = clock()
+        rate = settings.max_connection_creation_rate
+        self._broker_rate = _Rate(rate, now) if rate < INT_MAX else None
+        self._listener_rates = {
+            name: _Rate(r, now)
+            for name, r in settings.listener_max_connection_creation_rate.items()
+            if r < INT_MAX
+        }
+        self.rejected = 0
+        self.throttled = 0
+        self.blocked = 0
+
+    def add_listener(self, name: str) -> None:
+        self._listeners.add(name)
+
+    def protected(self, listener: str) -> bool:
+        """Kafka's ``protectedListener``: the inter-broker listener, when there is
+        more than one listener."""
+        return (
+            listener == self.settings.inter_broker_listener_name
+            and len(self._listeners) > 1
+        )
+
+    async def wait_for_slot(self, listener: str) -> None:
+        """Kafka's ``waitForConnectionSlot``: record a new connection against the
+        creation rates, wait out their delay, then wait until a slot is free."""
+        delay = self._record_creation(listener)
+        if delay > 0:
+            self.throttled += 1
+            await trio.sleep(delay)
+        if not self._slot_available(listener):
+            self.blocked += 1
+            while not self._slot_available(listener):
+                if self._slot_freed is None:
+                    self._slot_freed = trio.Event()
+                await self._slot_freed.wait()
+
+    def needs_wait(self, listener: str) -> bool:
+        """False when :meth:`wait_for_slot` would return at once without recording
+        anything (no rate configured, a slot free): the accept loop's fast path."""
+        return (
+            self._broker_rate is not None
+            or listener in self._listener_rates
+            or not self._slot_available(listener)
+        )
+
+    def inc(self, listener: str, ip: str) -> bool:
+        """Count a new connection; False (nothing counted) when its IP is at its cap."""
+        if self.per_ip[ip] >= self.settings.max_connections_for(ip):
+            self.rejected += 1
+            return False
+        self.per_ip[ip] += 1
+        self.per_listener[listener] += 1
+        self.total += 1
+        return True
+
+    def dec(self, listener: str, ip: str) -> None:
+        """Count a closed connection and wake an acceptor waiting for a slot."""
+        self.per_ip[ip] -= 1
+        if not self.per_ip[ip]:
+            del self.per_ip[ip]
+        self.per_listener[listener] -= 1
+        self.total -= 1
+        event = self._slot_freed
+        if event is not None:
+            self._slot_freed = None
+            event.set()
+
+    def max_connections_exceeded(self, listener: str) -> bool:
+        """Kafka's ``maxConnectionsExceeded``: over the broker-wide cap, on a listener
+        whose connections may be closed to make room."""
+        return self.total > self.settings.max_connections and not self.protected(listener)
+
+    def _slot_available(self, listener: str) -> bool:
+        settings = self.settings
+        cap = settings.listener_max_connections.get(listener, INT_MAX)
+        if self.per_listener[listener] >= cap:
+            return False
+        if self.protected(listener):
+            return True
+        return self.total < settings.max_connections
+
+    def _record_creation(self, listener: str) -> float:
+        now = self._clock()
+        delay = 0.0
+        if self._broker_rate is not None and not self.protected(listener):
+            delay = self._broker_rate.record(now)
+        listener_rate = self._listener_rates.get(listener)
+        if listener_rate is not None:
+            delay = max(delay, listener_rate.record(now))
+        return delay
