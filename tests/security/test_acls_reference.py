@@ -205,6 +205,10 @@ def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
             principal_filter=None, host_filter=None, operation=ANY, permission_type=ANY)]), 3)
         out["delete"] = plain(deleted)
         wait_for_acls(admin, 5)
+    with KafkaConnection(sasl) as conn:  # a request in the middle of the SASL exchange
+        conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
+        out["metadata mid-exchange"] = plain(conn.request(MetadataRequest(topics=[
+            MetadataRequest.MetadataRequestTopic(name=TOPIC)]), 12))
     with login(sasl, "bob") as bob:
         out.update(unauthorized(bob, "bob"))
     with login(sasl, "alice") as alice:

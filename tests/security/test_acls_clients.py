@@ -1,0 +1,157 @@
+"""ACLs with real clients over SASL_PLAINTEXT against an in-process kafkapy broker.
+
+alice may write and read ``orders`` and read group ``billing``; bob has no ACL. With
+Kafka's default ``allow.everyone.if.no.acl.found=false``, confluent-kafka and
+kafka-python as alice produce and consume, and as bob get the authorization errors a
+Kafka broker gives (TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED). ACLs
+added and removed while clients run take effect on their next requests; the pytest
+marker turns the authorizer on; an ILLEGAL_SASL_STATE answer comes mid-exchange.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import kafka
+import kafka.errors
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafkapy.testing import Broker
+from kafkapy.testing.acls import allow, deny
+from kafkapy.testing.client import KafkaConnection
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.metadata import MetadataRequest
+from kafkapy.wire.messages.sasl_handshake import SaslHandshakeRequest
+
+USERS = {"alice": "alice-secret", "bob": "bob-secret", "admin": "admin-secret"}
+TOPIC, GROUP = "orders", "billing"
+ACLS = [allow("User:alice", "WRITE", "TOPIC", TOPIC), allow("User:alice", "READ", "TOPIC", TOPIC),
+        allow("User:alice", "READ", "GROUP", GROUP)]
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    with Broker(sasl_users=USERS, acls=ACLS, super_users=["User:admin", "User:ANONYMOUS"]) as b:
+        _create_topic(b, TOPIC)
+        yield b
+
+
+def _create_topic(broker: Broker, topic: str) -> None:
+    admin = AdminClient(broker.sasl_client_config("admin", "SCRAM-SHA-512"))
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    del admin  # the client lives until its future is done
+
+
+def _produce(conf: dict, topic: str, value: bytes) -> KafkaError | None:
+    errors: list[KafkaError | None] = []
+    producer = Producer({**conf, "message.timeout.ms": 10_000})
+    producer.produce(topic, value, on_delivery=lambda err, msg: errors.append(err))
+    producer.flush(30)
+    assert len(errors) == 1
+    return errors[0]
+
+
+def _consume_first(conf: dict, topic: str, group: str) -> bytes | KafkaError:
+    consumer = Consumer({**conf, "group.id": group, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    try:
+        for _ in range(30):
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            return msg.error() if msg.error() else msg.value()
+        raise AssertionError("nothing consumed and no error")
+    finally:
+        consumer.close()
+
+
+def test_confluent_kafka_alice_produces_and_consumes(broker: Broker) -> None:
+    conf = broker.sasl_client_config("alice", "SCRAM-SHA-256")
+    value = uuid.uuid4().hex.encode()
+    assert _produce(conf, TOPIC, value) is None
+    assert _consume_first(conf, TOPIC, GROUP) is not None
+
+
+def test_confluent_kafka_bob_is_refused(broker: Broker) -> None:
+    conf = broker.sasl_client_config("bob", "PLAIN")
+    error = _produce(conf, TOPIC, b"x")
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    error = _consume_first(conf, TOPIC, GROUP)
+    assert isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+
+
+def test_confluent_kafka_alice_in_another_group_is_refused(broker: Broker) -> None:
+    error = _consume_first(broker.sasl_client_config("alice", "PLAIN"), TOPIC, "not-billing")
+    assert isinstance(error, KafkaError) and error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+
+
+def test_confluent_kafka_admin_listing_sees_only_described_topics(broker: Broker) -> None:
+    hidden = f"hidden-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient(broker.sasl_client_config("admin", "PLAIN"))
+    admin.create_topics([NewTopic(hidden, 1, 1)])[hidden].result(timeout=30)
+    seen_by_admin = set(admin.list_topics(timeout=10).topics)
+    seen_by_alice = set(AdminClient(broker.sasl_client_config("alice", "PLAIN")).list_topics(timeout=10).topics)
+    assert {TOPIC, hidden} <= seen_by_admin
+    assert TOPIC in seen_by_alice and hidden not in seen_by_alice
+    bob = AdminClient(broker.sasl_client_config("bob", "PLAIN"))
+    with pytest.raises(KafkaException) as refused:
+        bob.create_topics([NewTopic("bobs-topic", 1, 1)])["bobs-topic"].result(timeout=30)
+    assert refused.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_kafka_python_alice_and_bob(broker: Broker) -> None:
+    alice = broker.sasl_client_config("alice", "SCRAM-SHA-512", family="kafka-python")
+    producer = kafka.KafkaProducer(**alice, request_timeout_ms=10_000)
+    producer.send(TOPIC, b"from kafka-python").get(timeout=30)
+    producer.close()
+    consumer = kafka.KafkaConsumer(TOPIC, **alice, group_id=GROUP, auto_offset_reset="earliest",
+                                   consumer_timeout_ms=10_000)
+    assert any(m.value == b"from kafka-python" for m in consumer)
+    consumer.commit()
+    consumer.close()
+
+    bob = broker.sasl_client_config("bob", "PLAIN", family="kafka-python")
+    producer = kafka.KafkaProducer(**bob, request_timeout_ms=10_000, max_block_ms=10_000, retries=0)
+    with pytest.raises(kafka.errors.TopicAuthorizationFailedError):
+        producer.send(TOPIC, b"x").get(timeout=30)
+    producer.close()
+    consumer = kafka.KafkaConsumer(**bob, group_id=GROUP, request_timeout_ms=10_000)
+    with pytest.raises(kafka.errors.GroupAuthorizationFailedError):
+        consumer.committed(kafka.TopicPartition(TOPIC, 0))
+    consumer.close()
+
+
+def test_acls_added_and_removed_take_effect(broker: Broker) -> None:
+    topic = f"late-{uuid.uuid4().hex[:6]}"
+    _create_topic(broker, topic)
+    conf = broker.sasl_client_config("bob", "PLAIN")
+    assert _produce(conf, topic, b"before").code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    broker.add_acls([allow("User:bob", "WRITE", "TOPIC", "late-", prefixed=True)])
+    assert _produce(conf, topic, b"after") is None
+    broker.add_acls([deny("User:bob", "WRITE", "TOPIC", topic)])
+    assert _produce(conf, topic, b"denied").code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+@pytest.mark.kafkapy(sasl_users={"carol": "carol-secret"}, sasl_mechanisms=["PLAIN"],
+                     acls=[allow("User:carol", "DESCRIBE", "TOPIC", "*")])
+def test_the_plugin_marker_runs_the_authorizer(kafka_broker: Broker) -> None:
+    assert kafka_broker.properties["authorizer.class.name"].endswith("StandardAuthorizer")
+    conf = kafka_broker.sasl_client_config("carol", "PLAIN")
+    AdminClient(conf).list_topics(timeout=10)  # DESCRIBE is allowed
+    error = _produce(conf, "anything", b"x")  # auto-creation needs CREATE
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_a_request_mid_sasl_exchange_is_answered_illegal_sasl_state(broker: Broker) -> None:
+    with KafkaConnection(broker.bootstrap_servers) as conn:
+        conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
+        answer = conn.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=TOPIC)]), 12)
+        assert [(t.name, t.error_code) for t in answer.topics] == [(TOPIC, ErrorCode.ILLEGAL_SASL_STATE)]
+        deadline = time.monotonic() + 10
+        with pytest.raises(ConnectionError):  # then the connection closes
+            while time.monotonic() < deadline:
+                conn.request(MetadataRequest(topics=[]), 12)
