@@ -104,6 +104,7 @@ from kafkapy.wire.records import (
     NO_PRODUCER_ID,
     TRANSACTIONAL_MASK,
     read_batch_header,
+    validate_produce_records,
 )
 
 if TYPE_CHECKING:
@@ -461,8 +462,9 @@ class TransactionCoordinator:
         Only a magic 2 batch is transactional, as Kafka reads it (a legacy magic 0/1
         record has no such bit, and a higher magic is corrupt): anything else goes on
         to the batch checks, which answer INVALID_RECORD or CORRUPT_MESSAGE for the
-        partition as Kafka 4.1 does (``ProduceRequest.validateRecords`` runs before
-        the verification).
+        partition as Kafka 4.1 does. So does a transactional batch failing the checks
+        of ``ProduceRequest.validateRecords`` (two batches, zstd before Produce v7),
+        which ``KafkaApis`` runs before the verification.
         """
         if records is None or len(records) < BATCH_HEADER_SIZE or records[MAGIC_OFFSET] != MAGIC_V2 \
                 or not records[ATTRIBUTES_OFFSET + 1] & TRANSACTIONAL_MASK:
@@ -470,6 +472,10 @@ class TransactionCoordinator:
         if transactional_id is None:
             # Kafka refuses transactional records without a transactional id as unauthorized.
             return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        try:
+            validate_produce_records(records, produce_version=produce_version)
+        except WireError:
+            return None  # KafkaApis answers these checks before any verification: the append does
         partition = self.broker.replicas.get(topic, index)
         if partition is None or not partition.is_leader:
             return None

@@ -271,6 +271,48 @@ def _invalid_record(message: str, offset: int, field: str | None = None) -> Wire
     return WireError(message, error_code=ErrorCode.INVALID_RECORD, field=field, offset=offset)
 
 
+def validate_produce_records(
+    buf: bytes | bytearray | memoryview,
+    pos: int = 0,
+    end: int | None = None,
+    *,
+    produce_version: int | None = None,
+) -> int:
+    """Kafka's ``ProduceRequest.validateRecords``, which ``KafkaApis`` runs on each
+    partition before anything else, the transaction verification included: exactly one
+    complete batch, of magic 2, zstd only from Produce v7.
+
+    Returns:
+        The size of the batch at ``pos``.
+
+    Raises:
+        WireError: INVALID_RECORD (no batch, a magic 0/1 batch, more than one batch),
+            CORRUPT_MESSAGE (a size or magic no batch can have) or
+            UNSUPPORTED_COMPRESSION_TYPE.
+    """
+    if end is None:
+        end = len(buf)
+    size = _peek_batch_size(buf, pos, end)
+    if size is None:
+        raise _invalid_record("produce request must carry at least one complete record batch", pos)
+    magic = buf[pos + MAGIC_OFFSET]
+    if magic != MAGIC_V2:
+        raise _invalid_record(
+            f"produce requests may only carry magic 2 batches, got magic {magic}", pos + MAGIC_OFFSET, "magic"
+        )
+    if (produce_version is not None and produce_version < 7 and size > ATTRIBUTES_OFFSET + 1
+            and buf[pos + ATTRIBUTES_OFFSET + 1] & COMPRESSION_MASK == Compression.ZSTD):
+        raise WireError(
+            f"zstd compression needs Produce v7 or later, request is v{produce_version}",
+            error_code=ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+            offset=pos + ATTRIBUTES_OFFSET,
+            field="attributes",
+        )
+    if _peek_batch_size(buf, pos + size, end) is not None:
+        raise _invalid_record("produce requests may carry exactly one record batch per partition", pos + size)
+    return size
+
+
 def validate_produce_batch(
     buf: bytes | bytearray | memoryview,
     pos: int = 0,
@@ -301,16 +343,7 @@ def validate_produce_batch(
         WireError: with error_code INVALID_RECORD, CORRUPT_MESSAGE, MESSAGE_TOO_LARGE,
             UNSUPPORTED_COMPRESSION_TYPE or INVALID_TIMESTAMP.
     """
-    if end is None:
-        end = len(buf)
-    size = _peek_batch_size(buf, pos, end)
-    if size is None:
-        raise _invalid_record("produce request must carry at least one complete record batch", pos)
-    magic = buf[pos + MAGIC_OFFSET]
-    if magic != MAGIC_V2:
-        raise _invalid_record(
-            f"produce requests may only carry magic 2 batches, got magic {magic}", pos + MAGIC_OFFSET, "magic"
-        )
+    size = validate_produce_records(buf, pos, end, produce_version=produce_version)
     if size < BATCH_HEADER_SIZE:
         raise _corrupt(
             f"batchLength {size - LOG_OVERHEAD} below the minimum {MIN_BATCH_LENGTH}",
@@ -318,15 +351,6 @@ def validate_produce_batch(
             "batch_length",
         )
     header = BatchHeader._make(_HEADER.unpack_from(buf, pos))
-    if produce_version is not None and produce_version < 7 and header.attributes & COMPRESSION_MASK == Compression.ZSTD:
-        raise WireError(
-            f"zstd compression needs Produce v7 or later, request is v{produce_version}",
-            error_code=ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
-            offset=pos + ATTRIBUTES_OFFSET,
-            field="attributes",
-        )
-    if _peek_batch_size(buf, pos + size, end) is not None:
-        raise _invalid_record("produce requests may carry exactly one record batch per partition", pos + size)
     if header.base_offset != 0:
         raise _invalid_record(f"baseOffset of a produced batch must be 0, got {header.base_offset}", pos, "base_offset")
     if max_message_bytes is not None and size > max_message_bytes:

@@ -9,6 +9,9 @@ answers must carry the same error codes (issue 13, "Bad input"). Produce:
   INVALID_RECORD (``ProduceRequest.validateRecords``), never a closed connection;
   kafkapy's transaction verification once raised on it and closed the connection;
 * a magic above 2: CORRUPT_MESSAGE ("Invalid magic found in record");
+* a transactional batch that fails ``ProduceRequest.validateRecords`` (two batches,
+  zstd before v7) gets that check's error, not the transaction verification's, which
+  ``KafkaApis`` runs later; a bad CRC is found after the verification, as in Kafka;
 * records that do not decode behind a good CRC on a compacted topic: INVALID_RECORD
   (``DefaultRecord.readFrom``).
 
@@ -33,7 +36,15 @@ from kafkapy.wire.message import Message
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.produce import ProduceRequest
-from kafkapy.wire.records import CRC_OFFSET, MAGIC_OFFSET, RECORDS_OFFSET, Record, build_batch, compute_crc
+from kafkapy.wire.records import (
+    CRC_OFFSET,
+    MAGIC_OFFSET,
+    RECORDS_OFFSET,
+    Compression,
+    Record,
+    build_batch,
+    compute_crc,
+)
 from tests.reference import needs_reference
 
 pytestmark = needs_reference
@@ -92,10 +103,11 @@ def kafkapy() -> Iterator[str]:
         yield broker.bootstrap_servers
 
 
-def good_batch(*, transactional: bool = False) -> bytes:
+def good_batch(*, transactional: bool = False, compression: Compression = Compression.NONE) -> bytes:
     pid, epoch, seq = (4000, 0, 0) if transactional else (-1, -1, -1)
     return build_batch([Record(0, 0, b"k", b"v")], base_timestamp=int(time.time() * 1000), producer_id=pid,
-                       producer_epoch=epoch, base_sequence=seq, is_transactional=transactional)
+                       producer_epoch=epoch, base_sequence=seq, is_transactional=transactional,
+                       compression=compression)
 
 
 def with_magic(batch: bytes, magic: int) -> bytes:
@@ -144,6 +156,29 @@ def test_a_batch_of_another_magic_is_answered_like_kafka(kafka: str, kafkapy: st
     ours = produce_code(kafkapy, PLAIN, batch, transactional_id, version)
     assert ours == theirs
     assert ours == (ErrorCode.INVALID_RECORD if magic < 2 else ErrorCode.CORRUPT_MESSAGE)
+
+
+def bad_crc(batch: bytes) -> bytes:
+    b = bytearray(batch)
+    b[CRC_OFFSET] ^= 0xFF
+    return bytes(b)
+
+
+ORDER_CASES = {
+    "two-batches-v9": (lambda: good_batch(transactional=True) * 2, 9, ErrorCode.INVALID_RECORD),
+    "zstd-v3": (lambda: good_batch(transactional=True, compression=Compression.ZSTD), 3,
+                ErrorCode.UNSUPPORTED_COMPRESSION_TYPE),
+    "bad-crc-v9": (lambda: bad_crc(good_batch(transactional=True)), 9, ErrorCode.NOT_ENOUGH_REPLICAS),
+}
+
+
+@pytest.mark.parametrize("case", list(ORDER_CASES))
+def test_checks_before_and_after_the_transaction_verification_like_kafka(kafka: str, kafkapy: str,
+                                                                        case: str) -> None:
+    make, version, expected = ORDER_CASES[case]
+    theirs = produce_code(kafka, PLAIN, make(), "bad-batches-tx", version)
+    ours = produce_code(kafkapy, PLAIN, make(), "bad-batches-tx", version)
+    assert ours == theirs == expected
 
 
 @pytest.mark.parametrize("kind", ["record-length", "key-length", "trailing-bytes"])
