@@ -8,7 +8,8 @@ FeatureLevelRecords, footer) holding the feature levels the cluster starts at. W
 directory also gets the bootstrap snapshot ``__cluster_metadata-0/
 00000000000000000000-0000000000.checkpoint`` holding the ``kraft.version`` and the
 ``VotersRecord`` of the initial controllers; its voter's ``directory.id`` is the one
-given for this node. Already formatted directories fail the format unless
+given for this node. ``--add-scram`` credentials go into ``bootstrap.checkpoint`` after
+the feature levels. Already formatted directories fail the format unless
 ``--ignore-formatted``. Messages are Kafka 4.1's.
 """
 
@@ -19,7 +20,8 @@ import dataclasses
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from kafkapy.kraft.metadata.features import KRAFT_VERSION, METADATA_VERSION, METADATA_VERSION_LATEST
 from kafkapy.tools.versions import (
@@ -35,6 +37,8 @@ META_PROPERTIES_VERSION = "1"
 #: The snapshot id of a bootstrap snapshot (Kafka's ``Snapshots.BOOTSTRAP_SNAPSHOT_ID``).
 BOOTSTRAP_SNAPSHOT_NAME = "00000000000000000000-0000000000.checkpoint"
 METADATA_PARTITION_DIR = "__cluster_metadata-0"
+#: ``MetadataVersion.IBP_3_5_IV2``, the first that carries UserScramCredentialRecord.
+SCRAM_MIN_METADATA_VERSION = 11
 #: ``Uuid.RESERVED``: ZERO, ONE (the metadata topic id) and the two directory markers.
 _RESERVED_UUIDS = {bytes(16), bytes(15) + b"\x01", bytes(15) + b"\x02", bytes(15) + b"\x03"}
 
@@ -176,10 +180,12 @@ def write_meta_properties(directory: str, props: Mapping[str, str]) -> None:
     write_atomically(os.path.join(directory, META_PROPERTIES), "\n".join(lines) + "\n")
 
 
-def bootstrap_checkpoint_bytes(levels: Mapping[str, int], timestamp_ms: int) -> bytes:
+def bootstrap_checkpoint_bytes(levels: Mapping[str, int], timestamp_ms: int,
+                               extra_records: Iterable[Any] = ()) -> bytes:
     """``bootstrap.checkpoint``: FeatureLevelRecords (``metadata.version`` first, then
     every other feature above level 0, by name; ``kraft.version`` is a Raft control
-    record, never one of them) in Kafka's snapshot layout (``BootstrapDirectory``)."""
+    record, never one of them), then ``extra_records`` (``--add-scram`` credentials),
+    in Kafka's snapshot layout (``BootstrapDirectory``)."""
     from kafkapy.kraft.metadata.records import FeatureLevelRecord, encode_record
     from kafkapy.kraft.raft.batches import KafkaSnapshotCodec
     from kafkapy.kraft.raft.messages import OffsetAndEpoch
@@ -189,6 +195,7 @@ def bootstrap_checkpoint_bytes(levels: Mapping[str, int], timestamp_ms: int) -> 
     records += [encode_record(FeatureLevelRecord(name=name, feature_level=level))
                 for name, level in sorted(levels.items())
                 if name not in (METADATA_VERSION, KRAFT_VERSION) and level > 0]
+    records += [encode_record(record) for record in extra_records]
     content = SnapshotContent(OffsetAndEpoch(0, 0), None, tuple(records), kraft_version=0,
                               last_contained_log_timestamp=timestamp_ms)
     return KafkaSnapshotCodec().encode(content)
@@ -238,6 +245,7 @@ class Formatter:
         features: ``--feature name=level`` pairs.
         initial_controllers: ``--initial-controllers`` / ``--standalone`` voters.
         ignore_formatted: ``--ignore-formatted``.
+        scram_records: ``--add-scram`` credentials (UserScramCredentialRecords).
         out: where progress lines go (standard output in the tool).
     """
 
@@ -251,6 +259,7 @@ class Formatter:
     initial_controllers: Mapping[int, DynamicVoter] | None = None
     ignore_formatted: bool = False
     static_voters: bool = True
+    scram_records: Sequence[Any] = ()
     out: Callable[[str], None] = print
 
     def effective_levels(self) -> dict[str, int]:
@@ -317,6 +326,9 @@ class Formatter:
         """
         directories = sorted(set(self.directories) | {self.metadata_log_dir})
         levels = self.effective_levels()
+        if self.scram_records and levels[METADATA_VERSION] < SCRAM_MIN_METADATA_VERSION:
+            raise FormatterError(f"SCRAM is only supported in {METADATA_VERSION} "
+                                 f"{release_name(SCRAM_MIN_METADATA_VERSION)} or later.")
         formatted: dict[str, dict[str, str]] = {}
         empty: list[str] = []
         for directory in directories:
@@ -348,7 +360,7 @@ class Formatter:
             self.out("All of the log directories are already formatted.")
             return
         now_ms = time.time_ns() // 1_000_000
-        bootstrap = bootstrap_checkpoint_bytes(levels, now_ms)
+        bootstrap = bootstrap_checkpoint_bytes(levels, now_ms, self.scram_records)
         used_ids = {props.get("directory.id") for props in formatted.values()}
         release = release_name(levels[METADATA_VERSION])
         # Kafka writes the directories from a hash map: data directories come out in no

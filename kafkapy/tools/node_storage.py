@@ -44,7 +44,7 @@ class NodeStorage:
     Attributes:
         cluster_id: the ``cluster.id`` of every ``meta.properties``.
         directory_ids: ``directory.id`` by directory.
-        bootstrap: the records of ``bootstrap.checkpoint`` (FeatureLevelRecords), or
+        bootstrap: the records of ``bootstrap.checkpoint`` (feature levels, SCRAM credentials), or
             None to use the latest metadata version's.
     """
 
@@ -160,15 +160,16 @@ def _verify(config: Any, found: dict[str, dict[str, str]]) -> str:
 
 
 def read_bootstrap(directory: str) -> list[Any] | None:
-    """The FeatureLevelRecords of ``directory``'s ``bootstrap.checkpoint``, or None if it
-    has none. Features kafkapy does not implement are left out, with a warning.
+    """The records of ``directory``'s ``bootstrap.checkpoint`` (FeatureLevelRecords and
+    ``--add-scram``'s UserScramCredentialRecords), or None if it has none. Features
+    kafkapy does not implement are left out, with a warning.
 
     Raises:
         ValueError: the file is corrupt or its ``metadata.version`` is one kafkapy
             cannot run.
     """
     from kafkapy.kraft.metadata.features import METADATA_VERSION, SUPPORTED_FEATURES
-    from kafkapy.kraft.metadata.records import FeatureLevelRecord, decode_record
+    from kafkapy.kraft.metadata.records import FeatureLevelRecord, UserScramCredentialRecord, decode_record
     from kafkapy.kraft.raft.batches import KafkaSnapshotCodec
     from kafkapy.kraft.raft.errors import RaftError
     from kafkapy.tools.versions import release_name
@@ -185,9 +186,12 @@ def read_bootstrap(directory: str) -> list[Any] | None:
         raise ValueError(f"Cannot read {path}: {exc}") from None
     kept = []
     for record in records:
+        if isinstance(record, UserScramCredentialRecord):
+            kept.append(record)
+            continue
         if not isinstance(record, FeatureLevelRecord):
-            log.warning("%s: leaving out a %s (kafkapy bootstraps feature levels only)", path,
-                        type(record).__name__)
+            log.warning("%s: leaving out a %s (kafkapy bootstraps feature levels and SCRAM credentials only)",
+                        path, type(record).__name__)
             continue
         supported = SUPPORTED_FEATURES.get(record.name)
         if record.name == METADATA_VERSION and (supported is None or not

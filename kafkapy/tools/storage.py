@@ -54,6 +54,10 @@ def build_parser(prog: str = "kafkapy storage") -> argparse.ArgumentParser:
     fmt.add_argument("--feature", "-f", action="append", default=[],
                      help="The setting to use for a specific feature, in feature=level format. For example: "
                           "`kraft.version=1`.")
+    fmt.add_argument("--add-scram", "-S", action="append", default=[],
+                     help="A SCRAM_CREDENTIAL to add to the __cluster_metadata log e.g. "
+                          "'SCRAM-SHA-256=[name=alice,password=alice-secret]' "
+                          "'SCRAM-SHA-512=[name=alice,iterations=8192,salt=\"N3E=\",saltedpassword=\"YCE=\"]'")
     quorum = fmt.add_mutually_exclusive_group()
     quorum.add_argument("--standalone", "-s", action="store_true",
                         help="Used to initialize a controller as a single-node dynamic quorum. When setting this "
@@ -134,6 +138,7 @@ def run_format(args: argparse.Namespace, config: Any, stream: TextIO) -> None:
         FormatterError: with Kafka's message.
     """
     from kafkapy.tools.node_storage import metadata_log_dir
+    from kafkapy.tools.scram_arguments import parse_add_scram
 
     if not config.process_roles:
         raise FormatterError("The kafka configuration file appears to be for a legacy cluster. Formatting is "
@@ -174,6 +179,7 @@ def run_format(args: argparse.Namespace, config: Any, stream: TextIO) -> None:
         metadata_log_dir=metadata_log_dir(config), controller_listener=config.controller_listeners[0],
         release_version=args.release_version, features=features, initial_controllers=initial,
         ignore_formatted=args.ignore_formatted, static_voters=static,
+        scram_records=parse_add_scram(args.add_scram),
         out=lambda line: print(line, file=stream))
     formatter.run()
 
