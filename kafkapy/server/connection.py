@@ -247,6 +247,9 @@ class Connection:
                             exc_info=True,
                         )
                     finally:
+                        # Now, not after the nursery's exit (an await): thousands of
+                        # connections closing at once must not each hold a buffer.
+                        self._release_buffers()
                         nursery.cancel_scope.cancel()
             if isinstance(self._failure, ConnectionLost):
                 logger.debug("%s: %s", self.connection_id, self._failure)
