@@ -210,7 +210,12 @@ def test_start_on_a_full_disk_then_delete_a_topic_to_free_space(small_disk, tmp_
         with KafkaConnection(broker.bootstrap_servers) as conn:
             metadata(conn, topic)
             acknowledged = fill(conn, topic)
-        fill_to_the_last_byte(small_disk)
+        if metadata_on_the_disk:
+            # The metadata log gave up its reserve (the controller recorded the failed
+            # directory); that space, and only it, is what the next start has.
+            wait_for(lambda: not os.path.exists(os.path.join(small_disk, RESERVE_FILE)), what="the reserve released")
+        else:
+            fill_to_the_last_byte(small_disk)
         broker.stop()
         # Start again on the full disk (issue 13: the node exited at once).
         broker.start()
@@ -229,7 +234,6 @@ def test_start_on_a_full_disk_then_delete_a_topic_to_free_space(small_disk, tmp_
             finally:
                 admin.close()
             wait_for(lambda: usable_bytes(small_disk) > free_before + (DISK_BYTES // 3), what="space freed")
-            os.unlink(os.path.join(small_disk, "filler"))
         # Kafka brings a failed directory back with a restart; then writes work again.
         broker.stop()
         broker.start()
@@ -303,7 +307,7 @@ def test_cluster_moves_leadership_from_a_broker_whose_log_dir_failed(tmp_path):
 def fill_to_the_last_byte(directory: str) -> None:
     """Take what space a produce left on the filesystem, so the next write of any size fails."""
     try:
-        fd = os.open(os.path.join(directory, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(os.path.join(directory, "filler"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError:
         return  # not even an empty file fits
     try:
@@ -337,6 +341,8 @@ def test_metadata_log_on_a_full_disk_stops_the_quorum_but_not_the_node(small_dis
         # Each config change is a metadata record; the metadata log's last page fills.
         accepted = 0
         for i in range(2000):
+            if usable_bytes(small_disk) > 0:
+                fill_to_the_last_byte(small_disk)  # keep it full, whatever else frees space
             resource = ConfigResource("topic", topic, set_config={retention: str(86_400_000 + i)})
             try:
                 admin.alter_configs([resource], request_timeout=5)[resource].result(10)
