@@ -235,6 +235,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             # the logs are open; its replica manager is set once they are.
             core = BrokerCore(config, channel, None, clock_ms=clock_ms)  # type: ignore[arg-type]
             core.quorum = quorum.transport
+            if config.metrics_listener is not None:
+                await _start_metrics(nursery, core, config.metrics_listener)
             bound = []
             if controller_listeners:
                 controller_dispatcher = _ServerEdge(BrokerDispatcher(core, handlers=controller_handlers()))
@@ -301,6 +303,16 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     finally:
         if logs is not None:
             logs.close(clock_ms())
+
+
+async def _start_metrics(nursery: trio.Nursery, core: Any, listener: str) -> None:
+    """Serve /metrics where ``kafkapy.metrics.listener`` says (validated by the config
+    table); an address that cannot be bound stops the node from starting."""
+    from kafkapy.config import parse_metrics_listener
+    from kafkapy.server.metrics_http import serve_metrics
+
+    host, port = parse_metrics_listener(listener)  # type: ignore[misc]
+    await nursery.start(functools.partial(serve_metrics, core, host, port))
 
 
 async def _stop_gracefully(lifecycle: Any, quorum: _Quorum) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kafkapy.broker.authorization import authorizer_from_config
 from kafkapy.broker.group_coordinator import GroupCoordinator
+from kafkapy.broker.metrics import BrokerMetrics
 from kafkapy.broker.producer_ids import ProducerIdManager
 from kafkapy.broker.txn_coordinator import TransactionCoordinator
 from kafkapy.config import BrokerConfig, BrokerConfigs
@@ -91,6 +92,7 @@ class BrokerCore:
         clock_ms: wall-clock milliseconds (replaceable in tests).
         authorizer: the StandardAuthorizer when ``authorizer.class.name`` names it,
             else None (everything allowed); handlers ask ``kafkapy.broker.authorization``.
+        metrics: the request, produce and fetch counters (``kafkapy.broker.metrics``).
     """
 
     def __init__(self, config: BrokerConfig, metadata: MetadataService, replicas: "ReplicaManager",
@@ -107,6 +109,7 @@ class BrokerCore:
         self.quorum: Any = None
         self.inter_broker_listener: str | None = None
         self.authorizer = authorizer_from_config(config)
+        self.metrics = BrokerMetrics()
 
     @property
     def image(self) -> "MetadataImage":

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +114,7 @@ class BrokerDispatcher:
         return [struct.pack(">i", len(result.auth_bytes)) + result.auth_bytes]
 
     async def handle(self, conn: Any, frame: memoryview) -> list[Chunk] | None:
+        started = time.perf_counter()  # TotalTimeMs (kafkapy.broker.metrics)
         auth = self._authenticator(conn) if hasattr(conn, "state") else None
         if auth is not None and auth.raw_tokens and auth.state is SaslState.AUTHENTICATE:
             return await self._raw_token(conn, auth, frame)
@@ -173,10 +175,13 @@ class BrokerDispatcher:
             if response is None:
                 if verdict.merge is not None and key == ApiKey.PRODUCE:
                     raise CloseConnection("acks=0 produce to a topic not authorized")
+                self.broker.metrics.on_request(key, version, request, None, started)
                 return None
         if verdict.merge is not None:
             verdict.merge(response)
-        return encode_response(header, response)
+        chunks = encode_response(header, response)
+        self.broker.metrics.on_request(key, version, request, response, started)
+        return chunks
 
     def _error_answer(self, header: Any, frame: memoryview, pos: int, code: int, message: str) -> list[Chunk] | None:
         """The request answered as a whole with ``code`` (``AbstractRequest.getErrorResponse``),

@@ -280,6 +280,10 @@ class ReplicaManager:
         #: told the directory id of a log directory that went offline (the lifecycle
         #: manager's heartbeats carry it to the controller)
         self.on_offline_dir: Callable[[str | None], None] | None = None
+        #: ISR changes of partitions led here that the controller committed
+        #: (IsrShrinksPerSec, IsrExpandsPerSec)
+        self.isr_shrinks = 0
+        self.isr_expands = 0
 
     # --- log directory failure ------------------------------------------------------------
 
@@ -682,6 +686,10 @@ class ReplicaManager:
             return
         partition.pending_isr = None
         if error == ErrorCode.NONE and partition_epoch > partition.partition_epoch:
+            if len(isr) < len(partition.isr):
+                self.isr_shrinks += 1
+            elif len(isr) > len(partition.isr):
+                self.isr_expands += 1
             partition.isr = isr
             partition.partition_epoch = partition_epoch
         elif error != ErrorCode.NONE:

@@ -384,6 +384,20 @@ class Broker:
         return {(t.name, p.partition_index): p.committed_offset
                 for t in topics for p in t.partitions if p.committed_offset >= 0}
 
+    def metrics(self) -> dict[str, float]:
+        """The numbers ``/metrics`` serves, by sample: ``name`` or ``name{label="v",...}``
+        with labels sorted, e.g. ``kafka_server_brokertopicmetrics_messagesin_total{topic="t"}``
+        (read on the broker's thread; the process metrics are left out)."""
+        from kafkapy.broker.metrics_families import as_dict, broker_families
+
+        return self.call(lambda: as_dict(broker_families(self.core)))
+
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port/metrics`` when ``kafkapy.metrics.listener`` is set, else None."""
+        endpoint = self.core.metrics.endpoint
+        return None if endpoint is None else f"http://{endpoint[0]}:{endpoint[1]}/metrics"
+
     def _group_api_version(self, api: str, highest: int) -> int:
         from kafkapy.broker.faults import api_key_by_name
         from kafkapy.broker.registry import load_handlers

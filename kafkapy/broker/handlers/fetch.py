@@ -166,6 +166,7 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
             wanted[:] = _session_wanted(tracked)
         # Completed or timed out: answer with what is readable now.
         _read_all(replicas, wanted, max_bytes, isolation, replica_id, version, rack)
+    _count_fetched(broker, wanted, replica_id >= 0)
     if isinstance(context, IncrementalContext):
         return _incremental_response(context, wanted, replicas, isolation, replica_id >= 0)
     session_id = INVALID_SESSION_ID
@@ -292,6 +293,15 @@ def _records_size(records: object) -> int:
     if isinstance(records, list):
         return chunks_length(records)
     return chunk_length(records)  # type: ignore[arg-type]
+
+
+def _count_fetched(broker: BrokerCore, wanted: list[_Wanted], follower: bool) -> None:
+    """Bytes out and failed fetches per topic (``kafkapy.broker.metrics``)."""
+    metrics = broker.metrics
+    for w in wanted:
+        if w.tp is not None:
+            pd = w.response
+            metrics.on_fetch(w.tp.topic, _records_size(pd.records), pd.error_code, follower)
 
 
 def _any_error(wanted: list[_Wanted]) -> bool:

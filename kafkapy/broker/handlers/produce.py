@@ -65,6 +65,7 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
     internal_allowed = ctx.client_id == _ADMIN_CLIENT_ID
     image = broker.image
     by_id = version >= 13
+    metrics = broker.metrics
 
     # (resolved topic name, topic response, [(partition response, result)]) in request
     # order; from v13 the request names topics by id only, so the name is resolved here.
@@ -89,6 +90,8 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Produc
             else:
                 result = append_to_leader(replicas, name, pd.index, pd.records, produce_version=version,
                                           acks=acks, now_ms=now_ms, internal_allowed=internal_allowed)
+            metrics.on_produce(name, len(pd.records) if pd.records is not None else 0, result.error,
+                               result.next_offset - result.base_offset)
             any_error = any_error or result.error != ErrorCode.NONE
             parts.append((PartitionResponse(index=pd.index), result))
         entries.append((name, topic_response, parts))
