@@ -16,9 +16,9 @@ from compat_tests.brokers import free_port
 from kafkapy.kraft.metadata.records import UserScramCredentialRecord, decode_record
 from kafkapy.kraft.raft.batches import KafkaSnapshotCodec
 from kafkapy.testing.sasl import client_config
-from tests.kraft.test_formatting import Serve, nodes, node_properties, storage  # noqa: F401 (fixture)
+from tests.kraft.test_formatting import Serve, node_properties, storage
 from tests.reference import needs_reference
-from tests.test_storage_tool import CLUSTER_ID, both, kafka_storage, kafkapy_storage, write_config
+from tests.test_storage_tool import CLUSTER_ID, both, kafkapy_storage, write_config
 
 # "N3E=" and "YCE=" are the example of kafka-storage's --add-scram help.
 SALTED = 'SCRAM-SHA-512=[name=alice,iterations=8192,salt="N3E=",saltedpassword="YCE="]'
@@ -89,7 +89,7 @@ def test_add_scram_refusals_match_kafka_storage(tmp_path, argument):
     assert ours.stderr.strip() == kafka.stderr.splitlines()[0].split("Exception: ")[-1].strip()
 
 
-def test_a_node_formatted_with_add_scram_authenticates_the_user(tmp_path, nodes):  # noqa: F811 (fixture)
+def test_a_node_formatted_with_add_scram_authenticates_the_user(tmp_path):
     client, internal, controller = free_port(), free_port(), free_port()
     data = tmp_path / "data"
     props = node_properties(1, client, controller, data, **{
@@ -105,9 +105,16 @@ def test_a_node_formatted_with_add_scram_authenticates_the_user(tmp_path, nodes)
     formatted = storage("format", "-t", CLUSTER_ID, "-c", str(node.config),
                         "-S", "SCRAM-SHA-512=[name=alice,password=alice-secret]")
     assert formatted.returncode == 0, formatted.stderr
-    nodes.append(node.start())
-    node.wait_ready()
-    bootstrap = f"127.0.0.1:{client}"
+    node.start()
+    try:
+        node.wait_ready()
+        check_alice(f"127.0.0.1:{client}")
+    finally:
+        assert node.stop() == 0
+
+
+def check_alice(bootstrap: str) -> None:
+    """alice produces and consumes with SCRAM-SHA-512; a wrong password is refused."""
     topic = f"scram-{uuid.uuid4().hex[:8]}"
     producer = Producer({**client_config(bootstrap, "alice", "alice-secret", "SCRAM-SHA-512")})
     producer.produce(topic, b"from-alice")
