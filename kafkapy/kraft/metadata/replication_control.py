@@ -181,7 +181,8 @@ def replica_directory(part: PartitionRegistration, broker_id: int) -> Uuid:
 
 def active_predicate(image: MetadataImage) -> Callable[[int], bool]:
     """Whether a broker may lead and join ISRs: registered, unfenced, not shutting down,
-    with a log directory online."""
+    with a log directory online (Kafka halts a broker whose every directory failed, and
+    fences it when its session expires; kafkapy's keeps running but is never chosen)."""
     brokers = image.brokers
 
     def is_active(broker_id: int) -> bool:
