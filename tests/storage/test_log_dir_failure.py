@@ -133,3 +133,23 @@ def test_full_tmpfs_opens_offline_and_closes_without_leaking(tiny_tmpfs):
     assert opened is None and reopened.offline or opened.log_end_offset == acknowledged
     reopened.close(0)
     assert os.path.exists(os.path.join(tiny_tmpfs, RECOVERY_POINT_CHECKPOINT)) or reopened.offline
+
+
+def test_producer_snapshot_failure_at_roll_takes_the_directory_offline(tmp_path, monkeypatch):
+    from kafkapy.storage.producer_state import ProducerStateManager
+
+    manager = open_manager(str(tmp_path))
+    log = manager.get_or_create_log("t", 0, now_ms=0)
+    log.append(batch(2), leader_epoch=0, now_ms=0)
+
+    def full(self: ProducerStateManager) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ProducerStateManager, "take_snapshot", full)
+    with pytest.raises(StorageError) as rolled:
+        log.roll(now_ms=0)
+    assert rolled.value.error_code == ErrorCode.KAFKA_STORAGE_ERROR
+    assert log.offline and manager.offline
+    monkeypatch.undo()
+    manager.handle_log_dir_failure()
+    manager.close(0)
