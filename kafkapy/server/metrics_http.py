@@ -88,7 +88,9 @@ class BrokerCollector:
             idle.add(self.idle.ratio())
             families.append(idle)
         for family in families:
-            metric = Metric(family.name, family.help, family.type)
+            # A counter family is named without _total; the exposition adds it back.
+            name = family.name[:-6] if family.type == "counter" and family.name.endswith("_total") else family.name
+            metric = Metric(name, family.help, family.type)
             for name, labels, value in family.samples:
                 metric.add_sample(name, dict(labels), value)
             yield metric
@@ -125,7 +127,9 @@ async def _read_head(stream: trio.abc.Stream) -> bytes | None:
 
 
 async def _handle(stream: trio.abc.Stream, registry: Any) -> None:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from prometheus_client import generate_latest
+    # Text format 0.0.4: what every Prometheus reads (our names need none of 1.0.0's quoting).
+    from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
     try:
         head = await _read_head(stream)
@@ -140,7 +144,7 @@ async def _handle(stream: trio.abc.Stream, registry: Any) -> None:
             answer = _response("404 Not Found", b"kafkapy serves /metrics\n", "text/plain; charset=utf-8")
         else:
             body = generate_latest(registry)
-            answer = _response("200 OK", body, CONTENT_TYPE_LATEST)
+            answer = _response("200 OK", body, CONTENT_TYPE_PLAIN_0_0_4)
             if method == b"HEAD":
                 answer = answer[: answer.index(b"\r\n\r\n") + 4]
         await stream.send_all(answer)
