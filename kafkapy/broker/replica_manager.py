@@ -338,7 +338,10 @@ class ReplicaManager:
         task_status.started()
         while True:
             for _ in channel.take_pending():
-                self.handle_log_dir_failure()
+                try:
+                    self.handle_log_dir_failure()
+                except Exception:  # the handler must outlive any one failure (issue 13)
+                    log.exception("Handling the failure of log directory %s failed", self.logs.data_dir)
             await wake.wait()
             wake = trio.Event()
 
