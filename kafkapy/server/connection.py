@@ -93,6 +93,10 @@ _SIZE = struct.Struct(">i")
 # A waiting connection with at most this many bytes of a frame parks them in a bytes
 # object and gives its receive buffer back.
 _PARK_MAX = 4096
+# The least a large frame's buffer starts at once its bytes keep coming (a full
+# receive buffer of them, or more waiting in the kernel): most produce requests fit,
+# and are read with no growth; a sender must send 64 KiB to make the broker hold 1 MiB.
+_LARGE_FIRST = 1024 * 1024
 _FIONREAD = termios.FIONREAD
 _INT = struct.Struct("i")
 
@@ -429,7 +433,7 @@ class Connection:
     def _grow_target(self, have: int, size: int) -> int:
         """The next size of a large frame's buffer: what has arrived plus what the
         kernel holds, at least double what has arrived, at most the frame."""
-        return min(size, max(2 * have, have + _bytes_ready(self.sock), self._buffer_bytes))
+        return min(size, max(2 * have, have + _bytes_ready(self.sock), _LARGE_FIRST))
 
     async def _dispatch_buffered(
         self,

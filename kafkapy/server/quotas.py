@@ -127,6 +127,14 @@ class ConnectionQuotas:
             or not self._slot_available(listener)
         )
 
+    def room(self, listener: str, most: int) -> int:
+        """How many connections may be accepted now without waiting (1 to ``most``)."""
+        settings = self.settings
+        free = settings.listener_max_connections.get(listener, INT_MAX) - self.per_listener[listener]
+        if not self.protected(listener):
+            free = min(free, settings.max_connections - self.total)
+        return max(1, min(most, free))
+
     def inc(self, listener: str, ip: str) -> bool:
         """Count a new connection; False (nothing counted) when its IP is at its cap."""
         if self.per_ip[ip] >= self.settings.max_connections_for(ip):
