@@ -18,10 +18,10 @@ while. The main task loops over batches:
    bytes arrive, never reserved from the size header (a header costs the sender four
    bytes and would otherwise cost the broker up to ``socket.request.max.bytes``).
    The receive buffer fills with the frame first; then the large buffer is sized for
-   what has arrived plus what the kernel already holds (``FIONREAD``), and doubles
-   when full. A real produce is usually all in the kernel by then, so it is still
-   read once, straight into a buffer of its size; a sender that dribbles costs at
-   most twice what it has sent. A connection waiting with only a few bytes of a frame
+   what has arrived plus what the kernel already holds (``FIONREAD``), at least
+   ``_LARGE_FIRST`` (1 MiB), and doubles when full. A produce request of up to 1 MiB,
+   or one already in the kernel, is still read once, straight into a buffer of its
+   size; a sender that dribbles costs at most 1 MiB or twice what it has sent. A connection waiting with only a few bytes of a frame
    (at most ``_PARK_MAX``) keeps them in a small bytes object and gives its receive
    buffer back, so thousands of connections that send a size header and stop cost
    thousands of small objects, not thousands of buffers.
