@@ -226,6 +226,11 @@ def _join_group(rc: Any, request: Any, version: int, code: int, message: str | N
               protocol_name=None if version >= 7 else "")
 
 
+@_builds(ApiKey.INIT_PRODUCER_ID)
+def _init_producer_id(rc: Any, request: Any, version: int, code: int, message: str | None) -> Any:
+    return rc(error_code=code, producer_id=-1, producer_epoch=-1)
+
+
 @_builds(ApiKey.LEAVE_GROUP)
 def _leave_group(rc: Any, request: Any, version: int, code: int, message: str | None) -> Any:
     return rc(error_code=code)

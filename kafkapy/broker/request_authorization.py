@@ -35,6 +35,9 @@ Which operation each API needs (``KafkaApis``, ``ControllerApis``, ``AclApis``):
   CreatePartitions: TOPIC ALTER. DeleteRecords: TOPIC DELETE.
 * DescribeConfigs: DESCRIBE_CONFIGS; AlterConfigs, IncrementalAlterConfigs: ALTER_CONFIGS;
   on the topic, or on the cluster for broker and broker-logger resources.
+* OffsetForLeaderEpoch: CLUSTER CLUSTER_ACTION from a follower, TOPIC DESCRIBE otherwise.
+  DescribeProducers: TOPIC READ. DescribeTransactions: TRANSACTIONAL_ID DESCRIBE;
+  ListTransactions lists only those.
 * The cluster APIs (:data:`CLUSTER_OPERATIONS`): ACLs and SCRAM credentials (ALTER /
   DESCRIBE), reassignments, elections, features, log dirs, quotas, and the inter-node
   APIs (CLUSTER_ACTION).
@@ -457,7 +460,7 @@ def _create_partitions(ctx: Any, request: Any) -> Verdict:
 
     denied = _split(ctx, request.topics, Op.ALTER, Res.TOPIC, lambda t: t.name)
     return _appending("results", lambda t: R.CreatePartitionsTopicResult(
-        name=t.name, error_code=_TOPIC_DENIED, error_message=_TOPIC_DENIED.message), denied)
+        name=t.name, error_code=_TOPIC_DENIED, error_message=None), denied)
 
 
 @_rule(ApiKey.DELETE_RECORDS)
@@ -512,3 +515,52 @@ def _alter_configs(ctx: Any, request: Any) -> Verdict:
     return _config_resources(ctx, request, Op.ALTER_CONFIGS, lambda r, code: R.AlterConfigsResourceResponse(
         error_code=code, error_message=ErrorCode(code).message, resource_type=r.resource_type,
         resource_name=r.resource_name), "responses")
+
+
+# --- describe-only APIs -----------------------------------------------------------------
+
+
+@_rule(ApiKey.OFFSET_FOR_LEADER_EPOCH)
+def _offset_for_leader_epoch(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.offset_for_leader_epoch import OffsetForLeaderEpochResponse as R
+
+    def refused(t: Any) -> Any:
+        return R.OffsetForLeaderTopicResult(topic=t.topic, partitions=[R.EpochEndOffset(
+            error_code=_TOPIC_DENIED, partition=p.partition, leader_epoch=-1, end_offset=-1) for p in t.partitions])
+
+    if ctx.version >= 3 and request.replica_id >= 0:  # a follower: CLUSTER_ACTION
+        if authorize(ctx, Op.CLUSTER_ACTION, Res.CLUSTER):
+            return ALLOWED
+        denied = list(request.topics)
+        request.topics[:] = []
+        return _appending("topics", refused, denied)
+    return _appending("topics", refused, _split(ctx, request.topics, Op.DESCRIBE, Res.TOPIC, lambda t: t.topic))
+
+
+@_rule(ApiKey.DESCRIBE_PRODUCERS)
+def _describe_producers(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.describe_producers import DescribeProducersResponse as R
+
+    denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, lambda t: t.name)
+    return _appending("topics", lambda t: R.TopicResponse(name=t.name, partitions=[R.PartitionResponse(
+        partition_index=p, error_code=_TOPIC_DENIED, error_message=_TOPIC_DENIED.message)
+        for p in t.partition_indexes]), denied)
+
+
+@_rule(ApiKey.DESCRIBE_TRANSACTIONS)
+def _describe_transactions(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.describe_transactions import DescribeTransactionsResponse as R
+
+    denied = _split(ctx, request.transactional_ids, Op.DESCRIBE, Res.TRANSACTIONAL_ID, lambda i: i)
+    return _appending("transaction_states", lambda i: R.TransactionState(
+        error_code=_TXN_DENIED, transactional_id=i), denied)
+
+
+@_rule(ApiKey.LIST_TRANSACTIONS)
+def _list_transactions(ctx: Any, request: Any) -> Verdict:
+    """Only the transactional ids with TRANSACTIONAL_ID DESCRIBE are listed."""
+    def merge(response: Any) -> None:
+        states = response.transaction_states
+        allowed = filter_by_authorized(ctx, Op.DESCRIBE, Res.TRANSACTIONAL_ID, [s.transactional_id for s in states])
+        states[:] = [s for s in states if s.transactional_id in allowed]
+    return Verdict(merge=merge)

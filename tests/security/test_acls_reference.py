@@ -211,8 +211,10 @@ def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
             MetadataRequest.MetadataRequestTopic(name=TOPIC)]), 12))
     with login(sasl, "bob") as bob:
         out.update(unauthorized(bob, "bob"))
+        out.update(more_apis(bob, "bob"))
     with login(sasl, "alice") as alice:
         out.update(unauthorized(alice, "alice"))
+        out.update(more_apis(alice, "alice"))
     return out
 
 
@@ -284,6 +286,82 @@ def unauthorized(conn: KafkaConnection, who: str) -> dict[str, Any]:
         r["error_message"] = needs_permission(r["error_message"])
     out[f"{who} create acls"] = created
     return out
+
+
+def more_apis(conn: KafkaConnection, who: str) -> dict[str, Any]:
+    """Further APIs, each with its own check and its own error shape."""
+    from kafkapy.wire.messages import (
+        create_partitions,
+        delete_groups,
+        delete_records,
+        describe_cluster,
+        describe_groups,
+        describe_producers,
+        describe_transactions,
+        elect_leaders,
+        end_txn,
+        incremental_alter_configs,
+        init_producer_id,
+        list_groups,
+        list_partition_reassignments,
+        offset_fetch,
+        offset_for_leader_epoch,
+    )
+
+    def ask(name: str, request: Any, version: int) -> None:
+        out[f"{who} {name}"] = without_request_dumps(plain(conn.request(request, version)))
+
+    out: dict[str, Any] = {}
+    m = init_producer_id.InitProducerIdRequest
+    ask("init producer id idempotent", m(transactional_id=None, transaction_timeout_ms=60_000), 4)
+    if out[f"{who} init producer id idempotent"]["error_code"] != 31:  # allowed: the rest is not about ACLs
+        out[f"{who} init producer id idempotent"] = "authorized"
+    ask("init producer id transactional", m(transactional_id="tx-1", transaction_timeout_ms=60_000), 4)
+    ask("end txn", end_txn.EndTxnRequest(transactional_id="tx-1", producer_id=1, producer_epoch=0,
+                                         committed=True), 3)
+    ask("delete groups", delete_groups.DeleteGroupsRequest(groups_names=[GROUP, "other-group"]), 2)
+    ask("describe groups", describe_groups.DescribeGroupsRequest(groups=["other-group"],
+                                                                 include_authorized_operations=True), 5)
+    ask("list groups", list_groups.ListGroupsRequest(), 4)
+    of = offset_fetch.OffsetFetchRequest
+    ask("offset fetch v7", of(group_id="other-group", topics=None), 7)
+    ask("offset fetch v8", of(groups=[of.OffsetFetchRequestGroup(group_id="other-group", topics=None)]), 8)
+    dr = delete_records.DeleteRecordsRequest
+    ask("delete records", dr(topics=[dr.DeleteRecordsTopic(name=SECRET, partitions=[
+        dr.DeleteRecordsPartition(partition_index=0, offset=0)])], timeout_ms=10_000), 2)
+    cp = create_partitions.CreatePartitionsRequest
+    ask("create partitions", cp(topics=[cp.CreatePartitionsTopic(name=SECRET, count=2, assignments=None)],
+                                timeout_ms=10_000), 3)
+    ia = incremental_alter_configs.IncrementalAlterConfigsRequest
+    ask("incremental alter configs", ia(resources=[
+        ia.AlterConfigsResource(resource_type=2, resource_name=SECRET, configs=[
+            ia.AlterableConfig(name="retention.ms", config_operation=0, value="1000")]),
+        ia.AlterConfigsResource(resource_type=4, resource_name="", configs=[
+            ia.AlterableConfig(name="log.cleaner.backoff.ms", config_operation=0, value="1000")])]), 1)
+    el = elect_leaders.ElectLeadersRequest
+    ask("elect leaders", el(election_type=0, topic_partitions=[el.TopicPartitions(topic=SECRET, partitions=[0])],
+                            timeout_ms=10_000), 2)
+    ask("list reassignments", list_partition_reassignments.ListPartitionReassignmentsRequest(
+        timeout_ms=10_000, topics=None), 0)
+    for asked in (True, False):
+        answer = conn.request(describe_cluster.DescribeClusterRequest(include_cluster_authorized_operations=asked), 1)
+        out[f"{who} describe cluster {asked}"] = (answer.error_code, answer.cluster_authorized_operations)
+    ol = offset_for_leader_epoch.OffsetForLeaderEpochRequest
+    ask("offset for leader epoch", ol(replica_id=-1, topics=[ol.OffsetForLeaderTopic(topic=SECRET, partitions=[
+        ol.OffsetForLeaderPartition(partition=0, current_leader_epoch=-1, leader_epoch=0)])]), 4)
+    ask("describe producers", describe_producers.DescribeProducersRequest(topics=[
+        describe_producers.DescribeProducersRequest.TopicRequest(name=SECRET, partition_indexes=[0])]), 0)
+    ask("describe transactions", describe_transactions.DescribeTransactionsRequest(transactional_ids=["tx-1"]), 0)
+    return out
+
+
+def without_request_dumps(value: Any) -> Any:
+    """``value`` with every error message passed through :func:`needs_permission`."""
+    if isinstance(value, dict):
+        return {k: needs_permission(v) if k == "error_message" else without_request_dumps(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_request_dumps(v) for v in value]
+    return value
 
 
 def needs_permission(message: str | None) -> str | None:
