@@ -19,7 +19,9 @@ Version notes:
     DescribeConfigs v1+: synonyms when asked; v3+: config type and documentation.
     AlterConfigs replaces every dynamic config of the resource (legacy semantics).
 Not implemented: altering BROKER_LOGGER levels, CLIENT_METRICS and GROUP resources
-(INVALID_REQUEST), authorizer checks.
+(INVALID_REQUEST). Authorization (DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, or on
+the cluster for broker resources) happens before the handler
+(:mod:`kafkapy.broker.request_authorization`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ Version notes:
     v0: ``allow_downgrade`` (a safe downgrade). v1+: ``upgrade_type`` and
     ``validate_only``. v0-1 answer each feature; v2 answers only the request's error,
     the first feature's failure (KIP-1022's ``UpdateFeaturesResponse.createWithErrors``).
-Not implemented: ACLs (ALTER on the cluster).
+Authorization (CLUSTER ALTER) happens before the handler
+(:mod:`kafkapy.broker.request_authorization`).
 """
 
 from __future__ import annotations

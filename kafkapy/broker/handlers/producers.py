@@ -5,7 +5,8 @@ leader-only request, else every producer the partition's log keeps state for: ep
 last sequence and timestamp, the coordinator epoch of its last marker and the first
 offset of its open transaction (-1 when none). The admin client's
 ``describeProducers`` and ``kafka-transactions.sh find-hanging`` read this.
-Not implemented: ACLs.
+Authorization (TOPIC READ per topic) happens before the handler
+(:mod:`kafkapy.broker.request_authorization`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ Version notes: PRODUCER_FENCED is answered INVALID_PRODUCER_EPOCH to versions th
 predate it (KIP-588: InitProducerId < 4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn < 2,
 TxnOffsetCommit < 3); TRANSACTION_ABORTABLE is answered INVALID_TXN_STATE below
 AddPartitionsToTxn v5 / AddOffsetsToTxn v4.
-Not implemented: ACLs.
+Authorization (TRANSACTIONAL_ID WRITE, TOPIC WRITE, GROUP READ, CLUSTER IDEMPOTENT_WRITE)
+happens before the handler (:mod:`kafkapy.broker.request_authorization`).
 """
 
 from __future__ import annotations

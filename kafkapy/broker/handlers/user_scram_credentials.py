@@ -6,7 +6,8 @@ answered once its records are committed; a broker that is not the active control
 forwards it (``FORWARDED_APIS``), as Kafka does. Describe is answered by the broker
 from its metadata image, as Kafka's ``KafkaApis`` answers it from the metadata cache.
 
-Not implemented: authorization (ALTER / DESCRIBE on the cluster: no ACLs yet).
+Authorization (CLUSTER ALTER / DESCRIBE) happens before the handler
+(:mod:`kafkapy.broker.request_authorization`).
 """
 
 from __future__ import annotations

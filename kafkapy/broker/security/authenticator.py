@@ -18,7 +18,9 @@ FAILED                      nothing: the connection closes
 
 Any other request before authentication closes the connection without an answer
 (Kafka: ``InvalidRequestException`` "Unexpected Kafka request of type X during SASL
-handshake."). A refused mechanism (UNSUPPORTED_SASL_MECHANISM, with the enabled list)
+handshake."); one in the middle of the exchange (state AUTHENTICATE) is answered
+ILLEGAL_SASL_STATE in the request's own shape after the failure delay, then the
+connection closes (the dispatcher, with :mod:`kafkapy.broker.error_response`). A refused mechanism (UNSUPPORTED_SASL_MECHANISM, with the enabled list)
 and failed credentials (SASL_AUTHENTICATION_FAILED) are answered after
 ``connection.failed.authentication.delay.ms``, then the connection closes.
 
