@@ -155,3 +155,22 @@ def test_a_request_mid_sasl_exchange_is_answered_illegal_sasl_state(broker: Brok
         with pytest.raises(ConnectionError):  # then the connection closes
             while time.monotonic() < deadline:
                 conn.request(MetadataRequest(topics=[]), 12)
+
+
+def test_transactional_producer_needs_transactional_id_write(broker: Broker) -> None:
+    broker.add_acls([allow("User:alice", "WRITE", "TRANSACTIONAL_ID", "tx-alice")])
+    alice = Producer({**broker.sasl_client_config("alice", "PLAIN"), "transactional.id": "tx-alice"})
+    alice.init_transactions(30)
+    alice.begin_transaction()
+    alice.produce(TOPIC, b"in a transaction")
+    alice.commit_transaction(30)
+
+    bob = Producer({**broker.sasl_client_config("bob", "PLAIN"), "transactional.id": "tx-bob"})
+    with pytest.raises(KafkaException) as refused:
+        bob.init_transactions(30)
+    assert refused.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    # alice may not use another transactional id either
+    other = Producer({**broker.sasl_client_config("alice", "PLAIN"), "transactional.id": "tx-other"})
+    with pytest.raises(KafkaException) as refused:
+        other.init_transactions(30)
+    assert refused.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
