@@ -107,10 +107,11 @@ class BrokerProcess:
         self.log.close()
 
 
-def start_kafkapy() -> BrokerProcess:
+def start_kafkapy(overrides: tuple[str, ...] = ()) -> BrokerProcess:
     port = free_port()
+    extra = [arg for override in overrides for arg in ("--override", override)]
     return BrokerProcess("kafkapy", [sys.executable, "-m", "kafkapy", "serve", "--memory", "--log-level", "WARNING",
-                                     "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}"], port,
+                                     "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}", *extra], port,
                          env={**os.environ, "PYTHONPATH": ROOT})
 
 
@@ -296,8 +297,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply record counts (default 1)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="produce and consume each case this many times, report the median (default 3)")
+    parser.add_argument("--kafkapy-override", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config of the kafkapy broker, e.g. kafkapy.metrics.listener=http://127.0.0.1:9404")
     args = parser.parse_args()
-    brokers = {"kafkapy": start_kafkapy, "tansu": start_tansu}
+    brokers = {"kafkapy": lambda: start_kafkapy(tuple(args.kafkapy_override)), "tansu": start_tansu}
     results = {name: run(start, args.scale, args.repeat) for name, start in brokers.items() if args.only in (None, name)}
     names = list(results)
     rows = list(next(iter(results.values())))
