@@ -427,11 +427,26 @@ def _create_topics(ctx: Any, request: Any) -> Verdict:
     from kafkapy.wire.messages.create_topics import CreateTopicsResponse as R
 
     if authorize(ctx, Op.CREATE, Res.CLUSTER):
+        denied: list = []
+    else:
+        denied = _split(ctx, request.topics, Op.CREATE, Res.TOPIC, lambda t: t.name)
+    # A created topic's configs, partition count and replication factor are shown only
+    # with DESCRIBE_CONFIGS on it (KIP-525): otherwise topic_config_error_code says
+    # TOPIC_AUTHORIZATION_FAILED and the counts are -1.
+    describable = filter_by_authorized(ctx, Op.DESCRIBE_CONFIGS, Res.TOPIC, [t.name for t in request.topics])
+    if not denied and len(describable) == len({t.name for t in request.topics}):
         return ALLOWED
-    denied = _split(ctx, request.topics, Op.CREATE, Res.TOPIC, lambda t: t.name)
-    return _appending("topics", lambda t: R.CreatableTopicResult(
-        name=t.name, error_code=_TOPIC_DENIED, error_message="Authorization failed.",
-        num_partitions=-1, replication_factor=-1, configs=[]), denied)
+
+    def merge(response: Any) -> None:
+        for result in response.topics:
+            if result.name not in describable and result.error_code == ErrorCode.NONE:
+                result.topic_config_error_code = _TOPIC_DENIED
+                result.configs = []
+                result.num_partitions = result.replication_factor = -1
+        response.topics.extend(R.CreatableTopicResult(
+            name=t.name, error_code=_TOPIC_DENIED, error_message="Authorization failed.",
+            num_partitions=-1, replication_factor=-1, configs=[]) for t in denied)
+    return Verdict(merge=merge)
 
 
 @_rule(ApiKey.DELETE_TOPICS)

@@ -163,6 +163,7 @@ def setup_acls(plaintext: str) -> None:
     acls_tool(plaintext, "--add", "--allow-principal", "User:alice", "--operation", "Describe",
               "--topic", "acl-", "--resource-pattern-type", "prefixed")
     acls_tool(plaintext, "--add", "--deny-principal", "User:alice", "--operation", "Describe", "--topic", SECRET)
+    acls_tool(plaintext, "--add", "--allow-principal", "User:alice", "--operation", "Create", "--topic", "acl-made")
 
 
 def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
@@ -173,7 +174,7 @@ def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
                 break
             time.sleep(0.1)
     with login(sasl, "admin") as admin:
-        wait_for_acls(admin, 5)
+        wait_for_acls(admin, 6)
         out["describe all"] = sorted_resources(admin.request(describe_filter(), 3))
         out["describe match"] = sorted_resources(admin.request(describe_filter(
             resource_type_filter=TOPIC_T, resource_name_filter=TOPIC, pattern_type_filter=MATCH), 3))
@@ -196,7 +197,7 @@ def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
                      principal="User:carol", host="*", operation=READ, permission_type=ALLOW),
             creation(resource_type=TOPIC_T, resource_name="tmp", resource_pattern_type=MATCH,
                      principal="User:carol", host="*", operation=READ, permission_type=ALLOW)]), 3))
-        wait_for_acls(admin, 5 + 1)
+        wait_for_acls(admin, 6 + 1)
         deleted = admin.request(DeleteAclsRequest(filters=[DeleteAclsRequest.DeleteAclsFilter(
             resource_type_filter=ANY, resource_name_filter=None, pattern_type_filter=ANY,
             principal_filter="User:carol", host_filter=None, operation=ANY, permission_type=ANY),
@@ -204,7 +205,7 @@ def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
             resource_type_filter=TOPIC_T, resource_name_filter="nothing-here", pattern_type_filter=LITERAL,
             principal_filter=None, host_filter=None, operation=ANY, permission_type=ANY)]), 3)
         out["delete"] = plain(deleted)
-        wait_for_acls(admin, 5)
+        wait_for_acls(admin, 6)
     with KafkaConnection(sasl) as conn:  # a request in the middle of the SASL exchange
         conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
         out["metadata mid-exchange"] = plain(conn.request(MetadataRequest(topics=[
@@ -215,6 +216,12 @@ def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
     with login(sasl, "alice") as alice:
         out.update(unauthorized(alice, "alice"))
         out.update(more_apis(alice, "alice"))
+        made = plain(alice.request(CreateTopicsRequest(topics=[
+            CreateTopicsRequest.CreatableTopic(name="acl-made", num_partitions=1, replication_factor=1)],
+            timeout_ms=10_000), 7))
+        for t in made["topics"]:
+            t["topic_id"] = "set" if t["topic_id"] != bytes(16) else t["topic_id"]
+        out["alice creates without describe configs"] = made
     return out
 
 
