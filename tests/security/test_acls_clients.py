@@ -174,3 +174,24 @@ def test_transactional_producer_needs_transactional_id_write(broker: Broker) -> 
     with pytest.raises(KafkaException) as refused:
         other.init_transactions(30)
     assert refused.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+
+def test_allow_everyone_if_no_acl_found_opens_resources_without_acls() -> None:
+    """``allow.everyone.if.no.acl.found=true``: a topic no ACL names is open to all, one
+    with an ACL (here a DENY for bob) follows its ACLs."""
+    with Broker({"allow.everyone.if.no.acl.found": "true"}, sasl_users=USERS, sasl_mechanisms=["PLAIN"],
+                acls=[deny("User:bob", "WRITE", "TOPIC", "closed")]) as b:
+        _create_topic_plain(b, "open", "closed")
+        bob = b.sasl_client_config("bob", "PLAIN")
+        assert _produce(bob, "open", b"x") is None
+        assert _produce(bob, "closed", b"x").code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        # alice is not denied, but an ACL exists for the topic: no longer open to everyone
+        assert _produce(b.sasl_client_config("alice", "PLAIN"), "closed", b"x").code() == \
+            KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def _create_topic_plain(broker: Broker, *topics: str) -> None:
+    admin = AdminClient(broker.sasl_client_config("admin", "PLAIN"))
+    for future in admin.create_topics([NewTopic(t, 1, 1) for t in topics]).values():
+        future.result(timeout=30)
+    del admin
