@@ -4,10 +4,11 @@ A test broker given ``acls`` or ``super_users`` runs Kafka's StandardAuthorizer
 (``authorizer.class.name``) with ``allow.everyone.if.no.acl.found=false`` (Kafka's
 default), ``super.users`` as given, and the ACLs created in the metadata log once it
 has started, as ``kafka-acls --add`` would create them. With ``sasl_users`` the
-broker's own PLAINTEXT listener (its inter-broker listener) is a super user by default
-(``User:ANONYMOUS``), as Kafka's documentation configures a plaintext inter-broker
-listener next to SASL client listeners; without SASL every client is ANONYMOUS, so
-nobody is a super user unless named.
+broker's own PLAINTEXT listener (its inter-broker listener, which carries the
+transaction markers it sends itself) is always a super user (``User:ANONYMOUS``), as
+Kafka's documentation configures a plaintext inter-broker listener next to SASL client
+listeners; without SASL every client is ANONYMOUS, so nobody is a super user unless
+named.
 """
 
 from __future__ import annotations

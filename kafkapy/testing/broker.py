@@ -103,8 +103,9 @@ class Broker:
         acls: ACLs (:func:`kafkapy.testing.acls.allow` / ``deny``) created once the
             broker has started; giving ``acls`` or ``super_users`` runs Kafka's
             StandardAuthorizer. See :mod:`kafkapy.testing.acls`.
-        super_users: ``super.users`` principals; by default ``User:ANONYMOUS`` (the
-            broker's own PLAINTEXT listener) with ``sasl_users``, else none.
+        super_users: ``super.users`` principals; with ``sasl_users``, ``User:ANONYMOUS``
+            (the broker's own PLAINTEXT inter-broker listener, which carries its
+            transaction markers) is always one of them.
 
     Attributes:
         faults: the fault rules, kept across :meth:`stop`/:meth:`start`.
@@ -127,8 +128,9 @@ class Broker:
         if acls is not None or super_users is not None:
             from kafkapy.testing.acls import ANONYMOUS, authorizer_properties
 
-            if super_users is None:
-                super_users = [ANONYMOUS] if sasl_users is not None else []
+            super_users = list(super_users or [])
+            if sasl_users is not None and ANONYMOUS not in super_users:
+                super_users.append(ANONYMOUS)  # the inter-broker listener (transaction markers)
             config = {**authorizer_properties(super_users), **(config or {})}
         self.properties = test_properties(config or {})
         self.memory = memory
