@@ -18,6 +18,7 @@ authenticated user on SASL ones) and the host its peer address.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ from kafkapy.kraft.metadata.acls import CLUSTER_NAME, AclOperation, ResourceType
 
 if TYPE_CHECKING:
     from kafkapy.config import BrokerConfig
+
+log = logging.getLogger("kafkapy.authorizer")
 
 __all__ = [
     "CLUSTER_NAME",
@@ -75,7 +78,18 @@ def authorize(ctx: Any, operation: int, resource_type: int, name: str = CLUSTER_
     if authorizer is None:
         return True
     principal, host = _who(ctx)
-    return authorizer.authorize(ctx.broker.image.acls, principal, host, operation, resource_type, name)
+    allowed = authorizer.authorize(ctx.broker.image.acls, principal, host, operation, resource_type, name)
+    if not allowed:
+        _log_denied(principal, host, operation, resource_type, name)
+    return allowed
+
+
+def _log_denied(principal: str, host: str, operation: int, resource_type: int, name: str) -> None:
+    """Kafka's ``kafka.authorizer.logger`` line for a denial, at DEBUG (a client can
+    cause any number of them)."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("Principal = %s is Denied operation = %s from host = %s on resource = %s:LITERAL:%s",
+                  principal, AclOperation(operation).name, host, ResourceType(resource_type).name.title(), name)
 
 
 def filter_by_authorized(ctx: Any, operation: int, resource_type: int, names: Iterable[str]) -> set[str]:
@@ -85,7 +99,13 @@ def filter_by_authorized(ctx: Any, operation: int, resource_type: int, names: It
         return set(names)
     principal, host = _who(ctx)
     acls = ctx.broker.image.acls
-    return {n for n in set(names) if authorizer.authorize(acls, principal, host, operation, resource_type, n)}
+    allowed = set()
+    for n in set(names):
+        if authorizer.authorize(acls, principal, host, operation, resource_type, n):
+            allowed.add(n)
+        else:
+            _log_denied(principal, host, operation, resource_type, n)
+    return allowed
 
 
 def authorized_operations(ctx: Any, resource_type: int, name: str = CLUSTER_NAME) -> int:

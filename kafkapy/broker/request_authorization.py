@@ -34,7 +34,8 @@ Which operation each API needs (``KafkaApis``, ``ControllerApis``, ``AclApis``):
 * CreateTopics: CLUSTER CREATE or TOPIC CREATE. DeleteTopics: TOPIC DELETE.
   CreatePartitions: TOPIC ALTER. DeleteRecords: TOPIC DELETE.
 * DescribeConfigs: DESCRIBE_CONFIGS; AlterConfigs, IncrementalAlterConfigs: ALTER_CONFIGS;
-  on the topic, or on the cluster for broker and broker-logger resources.
+  on the topic, the group for group resources, or on the cluster for the others
+  (broker, broker logger, client metrics).
 * OffsetForLeaderEpoch: CLUSTER CLUSTER_ACTION from a follower, TOPIC DESCRIBE otherwise.
   DescribeProducers: TOPIC READ. DescribeTransactions: TRANSACTIONAL_ID DESCRIBE;
   ListTransactions lists only those.
@@ -59,8 +60,9 @@ from kafkapy.kraft.metadata.acls import ResourceType as Res
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 
-#: Config resource types (``ConfigResource.Type``): TOPIC 2, BROKER 4, BROKER_LOGGER 8.
-_CONFIG_TOPIC = 2
+#: Config resource types (``ConfigResource.Type``): TOPIC 2, BROKER 4, BROKER_LOGGER 8,
+#: CLIENT_METRICS 16, GROUP 32.
+_CONFIG_TOPIC, _CONFIG_GROUP = 2, 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,6 +497,8 @@ def _config_resources(ctx: Any, request: Any, op: int, make: Callable[[Any, int]
     for r in request.resources:
         if r.resource_type == _CONFIG_TOPIC:
             ok, code = authorize(ctx, op, Res.TOPIC, r.resource_name), _TOPIC_DENIED
+        elif r.resource_type == _CONFIG_GROUP:
+            ok, code = authorize(ctx, op, Res.GROUP, r.resource_name), _GROUP_DENIED
         else:
             if cluster_ok is None:
                 cluster_ok = authorize(ctx, op, Res.CLUSTER)

@@ -27,7 +27,7 @@ few dict lookups, one per distinct prefix length, whatever the number of ACLs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from kafkapy.kraft.metadata.acls import (
@@ -116,15 +116,8 @@ class StandardAuthorizer:
         ti = self._index_of(acls).get(resource_type)
         if ti is None:
             return self.allow_everyone_if_no_acl_found
-        sections = [ti.literal.get(name), ti.literal.get(WILDCARD) if name != WILDCARD else None]
-        for length in ti.prefix_lengths:
-            if length > len(name):
-                break
-            sections.append(ti.prefixed.get(name[:length]))
         found = allowed = False
-        for section in sections:
-            if not section:
-                continue
+        for section in self._sections(ti, name):
             found = True
             for acl in section:
                 if acl.principal != principal and acl.principal != WILDCARD_PRINCIPAL:
@@ -138,6 +131,25 @@ class StandardAuthorizer:
                 if acl.permission_type == AclPermissionType.ALLOW:
                     allowed = True
         return allowed if found else self.allow_everyone_if_no_acl_found
+
+    @staticmethod
+    def _sections(ti: _TypeIndex, name: str) -> Iterator[list[StandardAcl]]:
+        """The ACL lists whose pattern matches ``name``: literal, ``*``, then prefixes."""
+        section = ti.literal.get(name)
+        if section:
+            yield section
+        if name != WILDCARD:
+            section = ti.literal.get(WILDCARD)
+            if section:
+                yield section
+        if ti.prefixed:
+            size = len(name)
+            for length in ti.prefix_lengths:
+                if length > size:
+                    break
+                section = ti.prefixed.get(name[:length])
+                if section:
+                    yield section
 
     def authorize_by_resource_type(self, acls: Mapping[bytes, StandardAcl], principal: str, host: str,
                                    operation: int, resource_type: int) -> bool:
