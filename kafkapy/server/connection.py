@@ -21,10 +21,11 @@ while. The main task loops over batches:
    what has arrived plus what the kernel already holds (``FIONREAD``), at least
    ``_LARGE_FIRST`` (1 MiB), and doubles when full. A produce request of up to 1 MiB,
    or one already in the kernel, is still read once, straight into a buffer of its
-   size; a sender that dribbles costs at most 1 MiB or twice what it has sent. A connection waiting with only a few bytes of a frame
-   (at most ``_PARK_MAX``) keeps them in a small bytes object and gives its receive
-   buffer back, so thousands of connections that send a size header and stop cost
-   thousands of small objects, not thousands of buffers.
+   size; a sender that dribbles costs at most 1 MiB or twice what it has sent.
+   A connection waiting with only a few bytes of a frame (at most ``_PARK_MAX``)
+   keeps them in a small bytes object and gives its receive buffer back, so
+   thousands of connections that send a size header and stop cost thousands of
+   small objects, not thousands of buffers.
 
    Memory budget (``queued.max.request.bytes``, :mod:`kafkapy.server.memory`): the
    receive buffer is reserved from the server's pool while held, and a large frame

@@ -130,7 +130,8 @@ class ConnectionQuotas:
     def room(self, listener: str, most: int) -> int:
         """How many connections may be accepted now without waiting (1 to ``most``)."""
         settings = self.settings
-        free = settings.listener_max_connections.get(listener, INT_MAX) - self.per_listener[listener]
+        cap = settings.listener_max_connections.get(listener, INT_MAX)
+        free = cap - self.per_listener[listener]
         if not self.protected(listener):
             free = min(free, settings.max_connections - self.total)
         return max(1, min(most, free))

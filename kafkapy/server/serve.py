@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 import trio
