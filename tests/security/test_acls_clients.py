@@ -1,15 +1,16 @@
 """ACLs with real clients over SASL_PLAINTEXT against an in-process kafkapy broker.
 
 alice may write and read ``orders`` and read group ``billing``; bob has no ACL. With
-Kafka's default ``allow.everyone.if.no.acl.found=false``, confluent-kafka and
-kafka-python as alice produce and consume, and as bob get the authorization errors a
-Kafka broker gives (TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED). ACLs
+Kafka's default ``allow.everyone.if.no.acl.found=false``, confluent-kafka,
+kafka-python and Kafka's Java console clients as alice produce and consume, and as bob
+get the authorization errors a Kafka broker gives (TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED). ACLs
 added and removed while clients run take effect on their next requests; the pytest
 marker turns the authorizer on; an ILLEGAL_SASL_STATE answer comes mid-exchange.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,12 +21,14 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from compat_tests.brokers import tool_command
 from kafkapy.testing import Broker
 from kafkapy.testing.acls import allow, deny
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.sasl_handshake import SaslHandshakeRequest
+from tests.reference import kafka_tool, needs_reference
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "admin": "admin-secret"}
 TOPIC, GROUP = "orders", "billing"
@@ -195,3 +198,26 @@ def _create_topic_plain(broker: Broker, *topics: str) -> None:
     for future in admin.create_topics([NewTopic(t, 1, 1) for t in topics]).values():
         future.result(timeout=30)
     del admin
+
+
+@needs_reference
+def test_java_console_clients_alice_and_bob(broker: Broker, tmp_path) -> None:
+    """Kafka's own console producer and consumer (the Java client) as alice succeed, as
+    bob report ``TopicAuthorizationException: Not authorized to access topics: [orders]``."""
+    def config_file(user: str) -> str:
+        path = tmp_path / f"{user}.properties"
+        conf = broker.sasl_client_config(user, "SCRAM-SHA-256", family="java")
+        path.write_text("".join(f"{k}={v}\n" for k, v in conf.items() if k != "bootstrap.servers"))
+        return str(path)
+
+    value = f"java-{uuid.uuid4().hex[:8]}"
+    kafka_tool("ConsoleProducer", "--bootstrap-server", broker.bootstrap_servers, "--topic", TOPIC,
+               "--producer.config", config_file("alice"), stdin=value + "\n")
+    consumed = kafka_tool("consumer.ConsoleConsumer", "--bootstrap-server", broker.bootstrap_servers,
+                          "--topic", TOPIC, "--group", GROUP, "--from-beginning", "--timeout-ms", "15000",
+                          "--consumer.config", config_file("alice"))
+    assert value in consumed.split()
+    done = subprocess.run(tool_command("ConsoleProducer", "--bootstrap-server", broker.bootstrap_servers,
+                                       "--topic", TOPIC, "--producer.config", config_file("bob")),
+                          input="refused\n", capture_output=True, text=True, timeout=120)
+    assert f"TopicAuthorizationException: Not authorized to access topics: [{TOPIC}]" in done.stdout + done.stderr
