@@ -403,3 +403,56 @@ def test_txn_offset_commit_outside_the_transaction_is_refused(side: Side) -> Non
                 group_id=group), 3), _LOADING)
             assert added.error_code == 0
             assert ErrorCode(_retry(commit, _LOADING).error_code).name == "NONE", version
+
+
+# --- operations too large for one metadata batch ------------------------------------------
+
+TOO_MANY_PARTITIONS = (ErrorCode.POLICY_VIOLATION.name, "Excessively large number of partitions per request.")
+TOO_LARGE = (ErrorCode.POLICY_VIOLATION.name, "Unable to perform excessively large batch operation.")
+#: Kafka 4.1.2 sums the partitions in a Java int: 1 + (2^31 - 1) wraps below the limit
+#: and the request then fails inside the controller, answered UNKNOWN_SERVER_ERROR.
+KAFKA_INTERNAL_FAILURE = (ErrorCode.UNKNOWN_SERVER_ERROR.name, None)
+
+
+def create(side: Side, topics: dict[str, int], *, validate_only: bool = False,
+           with_config: bool = False) -> list[tuple[str, str, str | None]]:
+    R = CreateTopicsRequest
+    configs = [R.CreatableTopicConfig(name="retention.ms", value="86400000")] if with_config else []
+    answer = side.conn.request(R(timeout_ms=30_000, validate_only=validate_only, topics=[
+        R.CreatableTopic(name=name, num_partitions=n, replication_factor=1, configs=configs)
+        for name, n in topics.items()]), 5)
+    return [(t.name, ErrorCode(t.error_code).name, t.error_message) for t in answer.topics]
+
+
+@pytest.mark.parametrize("validate_only", [True, False])
+def test_create_topics_over_10000_partitions_fails_whole(side: Side, validate_only: bool) -> None:
+    small, large = unique("small"), unique("large")
+    assert create(side, {small: 1, large: 10_000}, validate_only=validate_only) \
+        == [(small, *TOO_MANY_PARTITIONS), (large, *TOO_MANY_PARTITIONS)]
+    assert side.topic_id(small) is None
+
+
+def test_create_topics_of_2_31_partitions(side: Side, request: pytest.FixtureRequest) -> None:
+    small, large = unique("small"), unique("large")
+    expected = KAFKA_INTERNAL_FAILURE if "kafka]" in request.node.name else TOO_MANY_PARTITIONS
+    assert create(side, {small: 1, large: 2**31 - 1}) == [(small, *expected), (large, *expected)]
+
+
+def test_create_topics_of_10000_partitions_and_a_config_is_one_record_too_many(side: Side) -> None:
+    """10,000 partitions pass the partition check; with the TopicRecord and a
+    ConfigRecord the operation would write 10,002 records."""
+    large = unique("large")
+    assert create(side, {large: 10_000}, with_config=True) == [(large, *TOO_LARGE)]
+    assert side.topic_id(large) is None
+
+
+def test_create_partitions_over_10000_records_fails_whole(side: Side, request: pytest.FixtureRequest) -> None:
+    """kafkapy answers what Kafka's controller means to (``EventHandlerExceptionInfo``:
+    POLICY_VIOLATION); Kafka 4.1.2 fails it internally (UNKNOWN_SERVER_ERROR)."""
+    from kafkapy.wire.messages.create_partitions import CreatePartitionsRequest
+
+    answer = side.conn.request(CreatePartitionsRequest(timeout_ms=30_000, topics=[
+        CreatePartitionsRequest.CreatePartitionsTopic(name=side.topic, count=10_003, assignments=None)]), 3)
+    expected = KAFKA_INTERNAL_FAILURE if "kafka]" in request.node.name else TOO_LARGE
+    assert [(t.name, ErrorCode(t.error_code).name, t.error_message) for t in answer.results] \
+        == [(side.topic, *expected)]

@@ -217,6 +217,23 @@ def election_for(image: MetadataImage, topic: str, configs: TopicConfigView) -> 
 
 # --- CreateTopics -------------------------------------------------------------------------
 
+#: Records one user operation may write (``QuorumController.MAX_RECORDS_PER_USER_OP``):
+#: an operation that would write more fails whole with POLICY_VIOLATION, checked before
+#: any replica is placed so that a count of 2^31-1 costs nothing.
+MAX_RECORDS_PER_USER_OP = 10_000
+#: ``EventHandlerExceptionInfo``'s answer to a ``BoundedListTooLongException``.
+TOO_LARGE = ApiError(ErrorCode.POLICY_VIOLATION, "Unable to perform excessively large batch operation.")
+#: Partitions one CreateTopics request may ask for in all (Kafka 4.1's
+#: ``ReplicationControlManager.validateTotalNumberOfPartitions``).
+MAX_PARTITIONS_PER_REQUEST = 10_000
+TOO_MANY_PARTITIONS = ApiError(ErrorCode.POLICY_VIOLATION, "Excessively large number of partitions per request.")
+
+
+def _partition_count(t: NewTopic, default_num_partitions: int) -> int:
+    if t.assignments:
+        return len(t.assignments)
+    return default_num_partitions if t.num_partitions == USE_DEFAULT else t.num_partitions
+
 
 def create_topics(image: MetadataImage, topics: Sequence[NewTopic], *, validate_only: bool,
                   default_num_partitions: int, default_replication_factor: int,
@@ -224,11 +241,17 @@ def create_topics(image: MetadataImage, topics: Sequence[NewTopic], *, validate_
     """CreateTopics: a TopicRecord, PartitionRecords and ConfigRecords per created topic.
 
     Each topic succeeds or fails alone. Duplicate names in one request all fail with
-    INVALID_REQUEST, as Kafka's ``validateDuplicateTopics``.
+    INVALID_REQUEST, as Kafka's ``validateDuplicateTopics``. A request for more than
+    :data:`MAX_PARTITIONS_PER_REQUEST` partitions in all, or that would write more than
+    :data:`MAX_RECORDS_PER_USER_OP` records, fails whole, validate-only too.
     """
+    requested = sum(max(_partition_count(t, default_num_partitions), 0) for t in topics)
+    if requested > MAX_PARTITIONS_PER_REQUEST:
+        return ControllerResult([], [CreateTopicResult(t.name, TOO_MANY_PARTITIONS) for t in topics])
     counts: dict[str, int] = {}
     for t in topics:
         counts[t.name] = counts.get(t.name, 0) + 1
+    written = 0
     records: list = []
     results = []
     taken_ids = dict(image.topics_by_id)
@@ -237,12 +260,15 @@ def create_topics(image: MetadataImage, topics: Sequence[NewTopic], *, validate_
         if counts[t.name] > 1:
             results.append(CreateTopicResult(t.name, ApiError(ErrorCode.INVALID_REQUEST, "Duplicate topic name.")))
             continue
+        if written + 1 + _partition_count(t, default_num_partitions) + len(t.configs) > MAX_RECORDS_PER_USER_OP:
+            return ControllerResult([], [CreateTopicResult(x.name, TOO_LARGE) for x in topics])
         result, topic_records = _create_topic(
             image, t, collisions, taken_ids, default_num_partitions, default_replication_factor, rng)
         results.append(result)
         if result.error.code == ErrorCode.NONE:
             collisions[unify_collision_chars(t.name)] = t.name
             taken_ids[result.topic_id] = t.name
+            written += len(topic_records)
             if not validate_only:
                 records.extend(topic_records)
     return ControllerResult(records, results)
@@ -419,10 +445,12 @@ def delete_topics(image: MetadataImage, names: Iterable[str] = (),
 
 def create_partitions(image: MetadataImage, topics: Sequence[NewPartitions], *, validate_only: bool,
                       rng: random.Random) -> ControllerResult[list[CreatePartitionsResult]]:
-    """CreatePartitions: PartitionRecords for the partitions added to each topic."""
+    """CreatePartitions: PartitionRecords for the partitions added to each topic; a
+    request that would write more than :data:`MAX_RECORDS_PER_USER_OP` fails whole."""
     counts: dict[str, int] = {}
     for t in topics:
         counts[t.name] = counts.get(t.name, 0) + 1
+    written = 0
     records: list = []
     results = []
     for t in topics:
@@ -430,10 +458,15 @@ def create_partitions(image: MetadataImage, topics: Sequence[NewPartitions], *, 
             results.append(CreatePartitionsResult(t.name, ApiError(
                 ErrorCode.INVALID_REQUEST, "Duplicate topic name.")))
             continue
+        topic = image.topics_by_name.get(t.name)
+        if topic is not None and written + t.count - len(topic.partitions) > MAX_RECORDS_PER_USER_OP:
+            return ControllerResult([], [CreatePartitionsResult(x.name, TOO_LARGE) for x in topics])
         error, topic_records = _create_partitions(image, t, rng)
         results.append(CreatePartitionsResult(t.name, error))
-        if error.code == ErrorCode.NONE and not validate_only:
-            records.extend(topic_records)
+        if error.code == ErrorCode.NONE:
+            written += len(topic_records)
+            if not validate_only:
+                records.extend(topic_records)
     return ControllerResult(records, results)
 
 
