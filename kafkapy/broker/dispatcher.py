@@ -8,8 +8,9 @@ Order of checks, as Kafka's ``SocketServer``/``RequestChannel`` does them:
    order the connection's :class:`SaslAuthenticator` allows; any other request
    closes the connection unanswered ("Unexpected Kafka request of type X during SASL
    handshake"), or, in the middle of the exchange, is answered ILLEGAL_SASL_STATE in
-   its own shape (``getErrorResponse``) before the connection closes. After a v0 SaslHandshake the SASL tokens come as raw frames with no
-   request header, answered here. A connection whose session expired
+   its own shape (``getErrorResponse``) before the connection closes. After a v0
+   SaslHandshake the SASL tokens come as raw frames with no request header, answered
+   here. A connection whose session expired
    (``connections.max.reauth.ms``, KIP-368) is closed unless it re-authenticates.
    Every connection's principal is kept in its state (``User:ANONYMOUS`` where there
    is no authentication).

@@ -170,7 +170,8 @@ def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with KafkaConnection(plaintext) as conn:  # the offsets topic exists before the group requests
         for _ in range(100):
-            if conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[GROUP]), 4).coordinators[0].error_code == 0:
+            answer = conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[GROUP]), 4)
+            if answer.coordinators[0].error_code == 0:
                 break
             time.sleep(0.1)
     with login(sasl, "admin") as admin:

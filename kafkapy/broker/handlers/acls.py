@@ -17,7 +17,7 @@ DescribeAcls groups the matching ACLs by resource pattern
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 _NO_AUTHORIZER = "No Authorizer is configured on the broker"
 
 
-def _filter(f: object) -> AclFilter:
-    return AclFilter(f.resource_type_filter, f.resource_name_filter, f.pattern_type_filter,  # type: ignore[attr-defined]
-                     f.principal_filter, f.host_filter, f.operation, f.permission_type)  # type: ignore[attr-defined]
+def _filter(f: Any) -> AclFilter:
+    """A DescribeAcls request or a DeleteAcls filter as an ``AclBindingFilter``."""
+    return AclFilter(f.resource_type_filter, f.resource_name_filter, f.pattern_type_filter,
+                     f.principal_filter, f.host_filter, f.operation, f.permission_type)
 
 
 @handles(ApiKey.DESCRIBE_ACLS, versions=(1, 3))
