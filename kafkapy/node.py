@@ -187,6 +187,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     from kafkapy.broker.replica_manager import ReplicaManager
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
+    from kafkapy.server.quotas import ConnectionQuotas, follow_dynamic_configs
     from kafkapy.server.serve import serve
     from kafkapy.server.settings import ServerSettings
     from kafkapy.storage.log_manager import LogManager
@@ -284,8 +285,14 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             await nursery.start(core.txn_coordinator.run)
             dispatcher = _ServerEdge(BrokerDispatcher(core))
             dispatcher.inner.hooks.append(forwarding_hook(channel))
+            # Connection limits are dynamic (AlterConfigs): the broker listeners' quotas
+            # follow the image's broker configs.
+            quotas = ConnectionQuotas(settings)
+            follow_limits = follow_dynamic_configs(quotas, config)
+            follow_limits(None, metadata.image)
+            metadata.add_publisher(follow_limits)
             bound += await nursery.start(lambda task_status: serve(
-                listeners, dispatcher, settings=settings, task_status=task_status))
+                listeners, dispatcher, settings=settings, quotas=quotas, task_status=task_status))
             by_name = {address.listener: (address.host, address.port) for address in bound}
             endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
             lifecycle = BrokerLifecycle(core, channel, endpoints)

@@ -27,12 +27,20 @@ scheduling.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
 from kafkapy.server.settings import INT_MAX, ServerSettings
+
+if TYPE_CHECKING:
+    from kafkapy.config import BrokerConfig
+
+logger = logging.getLogger("kafkapy.server.quotas")
 
 # Kafka caps a throttle delay at the quota window (quota.window.size.seconds, 1 s).
 MAX_THROTTLE_S = 1.0
@@ -92,6 +100,26 @@ class ConnectionQuotas:
         self.rejected = 0
         self.throttled = 0
         self.blocked = 0
+
+    def update(self, settings: ServerSettings) -> None:
+        """Apply new limits (a dynamic broker config changed), as Kafka's
+        ``updateBrokerMaxConnections`` and friends do: counts are kept, acceptors
+        waiting for a slot look again, and a rate that changed starts a full bucket."""
+        old, self.settings = self.settings, settings
+        now = self._clock()
+        if settings.max_connection_creation_rate != old.max_connection_creation_rate:
+            rate = settings.max_connection_creation_rate
+            self._broker_rate = _Rate(rate, now) if rate < INT_MAX else None
+        if settings.listener_max_connection_creation_rate != old.listener_max_connection_creation_rate:
+            self._listener_rates = {
+                name: _Rate(r, now)
+                for name, r in settings.listener_max_connection_creation_rate.items()
+                if r < INT_MAX
+            }
+        event = self._slot_freed
+        if event is not None:
+            self._slot_freed = None
+            event.set()
 
     def add_listener(self, name: str) -> None:
         self._listeners.add(name)
@@ -181,3 +209,50 @@ class ConnectionQuotas:
         if listener_rate is not None:
             delay = max(delay, listener_rate.record(now))
         return delay
+
+
+class _BrokerConfigImage(Protocol):
+    def broker_configs(self, broker: int | str) -> Mapping[str, str]: ...
+
+
+def follow_dynamic_configs(
+    quotas: ConnectionQuotas, config: BrokerConfig
+) -> Callable[[Any, _BrokerConfigImage], None]:
+    """A metadata publisher (``publisher(old_image, new_image)``) that applies the
+    dynamic broker configs (this broker's, then the cluster default, then the static
+    ones) to ``quotas`` when they change: the connection limits are cluster-wide
+    dynamic in Kafka (``DynamicConnectionQuota``)."""
+    from kafkapy.config import BrokerConfig, ConfigError
+
+    node = config.node_id
+    seen: list[tuple[Mapping[str, str], Mapping[str, str]]] = []
+
+    def publish(old: Any, new: _BrokerConfigImage) -> None:
+        layers = (new.broker_configs(""), new.broker_configs(node))
+        if seen and seen[0] == layers:
+            return
+        seen[:] = [layers]
+        try:
+            merged = BrokerConfig.from_properties({**config.properties, **layers[0], **layers[1]})
+            fresh = ServerSettings.from_broker_config(merged)
+        except (ConfigError, ValueError) as exc:
+            logger.warning("Dynamic connection limits not applied: %s", exc)
+            return
+        current = quotas.settings
+        fresh = dataclasses.replace(
+            fresh,
+            receive_buffer_bytes=current.receive_buffer_bytes,
+            shutdown_grace_ms=current.shutdown_grace_ms,
+        )
+        if fresh != current:
+            logger.info(
+                "Connection limits updated: %d connections, %d per IP (overrides %s), "
+                "%d new connections per second",
+                fresh.max_connections,
+                fresh.max_connections_per_ip,
+                dict(fresh.max_connections_per_ip_overrides),
+                fresh.max_connection_creation_rate,
+            )
+            quotas.update(fresh)
+
+    return publish

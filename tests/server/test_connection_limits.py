@@ -144,3 +144,18 @@ def test_inter_broker_listener_alone_is_not_protected():
     assert not quotas.protected("PLAINTEXT")
     quotas.add_listener("EXTERNAL")
     assert quotas.protected("PLAINTEXT") and not quotas.protected("EXTERNAL")
+
+
+async def test_raising_max_connections_lets_a_waiting_connection_in(nursery):
+    settings = ServerSettings(max_connections=1)
+    quotas = ConnectionQuotas(settings)
+    address = (await _start(nursery, [Listener("PLAINTEXT", "127.0.0.1", 0)], settings, quotas))["PLAINTEXT"]
+    async with connect(address) as one, connect(address) as two:
+        await _ping(one)
+        await two.send_all(frame(b"Ewaited"))
+        await _until(lambda: quotas.blocked == 1)
+        # A dynamic config change (AlterConfigs max.connections), no connection closed.
+        quotas.update(ServerSettings(max_connections=2))
+        with trio.fail_after(10):
+            assert await read_response(two) == b"Ewaited."
+        assert quotas.total == 2
