@@ -473,6 +473,10 @@ class ReplicaManager:
         previous = partition.registration
         partition.registration = registration
         if registration.partition_epoch >= partition.partition_epoch:
+            if (registration.partition_epoch > partition.partition_epoch and partition.pending_isr is not None
+                    and registration.isr == partition.pending_isr and registration.leader == previous.leader):
+                # This leader's AlterPartition, committed and seen in the image before its answer.
+                self._count_isr_change(len(registration.isr) < len(partition.isr))
             partition.isr = registration.isr
             if registration.partition_epoch > partition.partition_epoch:
                 partition.pending_isr = None
@@ -673,7 +677,7 @@ class ReplicaManager:
         partition.pending_isr = new_isr
         self._refresh_out_of_sync(partition)
         self.isr_changes.submit(IsrChange(partition.tp, partition.topic_id, partition.leader_epoch,
-                                          new_isr, partition.partition_epoch))
+                                          new_isr, partition.partition_epoch, len(new_isr) < len(partition.isr)))
 
     def on_isr_change_result(self, change: IsrChange, error: ErrorCode, isr: tuple[int, ...],
                              partition_epoch: int) -> None:
@@ -688,17 +692,23 @@ class ReplicaManager:
                 or partition.pending_isr != change.new_isr):
             return
         partition.pending_isr = None
+        if error == ErrorCode.NONE:
+            self._count_isr_change(change.shrink)
         if error == ErrorCode.NONE and partition_epoch > partition.partition_epoch:
-            if len(isr) < len(partition.isr):
-                self.isr_shrinks += 1
-            elif len(isr) > len(partition.isr):
-                self.isr_expands += 1
             partition.isr = isr
             partition.partition_epoch = partition_epoch
         elif error != ErrorCode.NONE:
             log.info("Partition %s: ISR change to %s failed: %s", change.tp, list(change.new_isr), error.name)
         self._refresh_out_of_sync(partition)
         self._maybe_complete(partition, partition.maybe_increment_high_watermark())
+
+    def _count_isr_change(self, shrink: bool) -> None:
+        """A committed ISR change this leader asked for (Kafka's ``markIsrShrink``/``markIsrExpand``
+        in ``handleAlterPartitionUpdate``), counted once: by its answer or by the image, which comes first."""
+        if shrink:
+            self.isr_shrinks += 1
+        else:
+            self.isr_expands += 1
 
     def cleanup_logs(self, now_ms: int) -> int:
         """Retention (``LogManager.cleanup_logs``), then news of every log start it moved."""
@@ -767,6 +777,8 @@ class IsrChange(NamedTuple):
     leader_epoch: int
     new_isr: tuple[int, ...]
     partition_epoch: int
+    #: whether it drops replicas (IsrShrinksPerSec) rather than adds one (IsrExpandsPerSec)
+    shrink: bool = False
 
 
 class ReplicationTarget(NamedTuple):

@@ -47,6 +47,7 @@ _LISTENERS = BrokerConfig.field_name("listeners")
 _ADVERTISED = BrokerConfig.field_name("advertised_listeners")
 _VOTERS = BrokerConfig.field_name("controller_quorum_voters")
 _NODE_ID = BrokerConfig.field_name("node_id")
+_METRICS = BrokerConfig.field_name("metrics_listener")
 _LOG_DIRS = BrokerConfig.field_name("log_dirs")
 _INTER_BROKER = BrokerConfig.field_name("inter_broker_listener_name")
 _PROTOCOL_MAP = BrokerConfig.field_name("listener_security_protocol_map")
@@ -88,6 +89,8 @@ class NodeProcess:
         self.forwarded_addresses: dict[str, str] = {}
         #: Stopped with SIGSTOP (:meth:`pause`) and not resumed yet.
         self.paused = False
+        #: Where the node serves /metrics (``kafkapy.metrics.listener``).
+        self.metrics_url = ""
         self._log_offset = 0
 
     @property
@@ -375,6 +378,9 @@ class Cluster:
                 **(node_config or {}).get(i, {}),
             }
             properties[_PROTOCOL_MAP] = _with_replication_protocol(properties[_PROTOCOL_MAP])
+            # Each node serves /metrics on a port of its own, kept across restarts.
+            properties.setdefault(_METRICS, f"http://127.0.0.1:{_free_port()}")
+            node.metrics_url = f"{properties[_METRICS].rstrip('/')}/metrics"
             _write_node_config(directory, properties, self.cluster_id, i)
             self.nodes[i] = node
 
@@ -495,6 +501,17 @@ class Cluster:
             raise KeyError(f"no node {unknown} in a cluster of {sorted(self.nodes)}")
 
     # --- what the cluster reports ---------------------------------------------------------
+
+    def metrics(self, node_id: int) -> dict[str, float]:
+        """A running node's /metrics, by sample as ``Broker.metrics()`` keys them
+        (``name{label="v",...}``), process metrics included."""
+        import urllib.request
+
+        from kafkapy.broker.metrics_families import parse_exposition
+
+        self._check_ids(node_id)
+        with urllib.request.urlopen(self.nodes[node_id].metrics_url, timeout=_ASK_TIMEOUT_S) as answer:
+            return parse_exposition(answer.read().decode())
 
     def partition_state(self, topic: str, partition: int = 0) -> PartitionState:
         """The partition's leader, leader epoch, ISR and replicas as a running node's
