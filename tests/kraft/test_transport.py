@@ -215,3 +215,27 @@ class _LateTransport:
         if self.node.transport is None or self.node.driver is None:
             return None
         return await self.node.transport.handle(message)  # type: ignore[arg-type]
+
+
+def test_peers_of_other_clusters_are_logged_a_bounded_number_of_times(caplog: pytest.LogCaptureFixture) -> None:
+    """Node ids in Raft requests are the sender's word: 200 made-up voters of another
+    cluster get INCONSISTENT_CLUSTER_ID, but at most 64 ERROR lines and one saying so."""
+    import logging
+
+    from kafkapy.testing import Broker
+    from kafkapy.testing.client import KafkaConnection
+    from kafkapy.wire.error_codes import ErrorCode
+    from kafkapy.wire.messages.vote import VoteRequest
+
+    with Broker() as broker, caplog.at_level(logging.ERROR, logger="kafkapy.kraft.raft.network"):
+        host, port = broker.info.listeners[LISTENER]  # type: ignore[union-attr]
+        with KafkaConnection(f"{host}:{port}", timeout_s=10) as conn:
+            for candidate in range(100, 300):
+                answer = conn.request(VoteRequest(cluster_id="another-cluster", voter_id=broker.node_id, topics=[
+                    VoteRequest.TopicData(topic_name=METADATA_TOPIC, partitions=[VoteRequest.PartitionData(
+                        replica_epoch=1, replica_id=candidate, last_offset_epoch=0, last_offset=0)])]), 1)
+                assert answer.error_code == ErrorCode.INCONSISTENT_CLUSTER_ID
+            assert conn.request(ApiVersionsRequest(), 0).error_code == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "kafkapy.kraft.raft.network"]
+    assert sum("INCONSISTENT_CLUSTER_ID" in line for line in lines) == 64
+    assert sum("no more will be" in line for line in lines) == 1

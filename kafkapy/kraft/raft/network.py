@@ -103,6 +103,10 @@ def parse_bootstrap_servers(entries: Sequence[str]) -> list[Address]:
     return out
 
 
+#: (peer, direction) pairs logged as of another cluster before the log goes quiet.
+_MAX_FOREIGN_LOGGED = 64
+
+
 class PeerUnavailable(RaftError):
     """A request could not be completed on a connection (refused, closed, timed out)."""
 
@@ -341,6 +345,14 @@ class KafkaRaftTransport:
     def _log_foreign(self, peer: int, direction: str, kind: str, their_cluster: str | None) -> None:
         """Log, once per peer and direction, that ``peer`` belongs to another cluster."""
         if (peer, direction) in self._foreign:
+            return
+        if len(self._foreign) >= _MAX_FOREIGN_LOGGED:
+            # Node ids on the controller listener are the sender's word: a flood of
+            # made-up ids must not mean a flood of ERROR lines.
+            if len(self._foreign) == _MAX_FOREIGN_LOGGED:
+                self._foreign.add((-1, "more"))
+                log.error("Node %d: %d peers and directions of other clusters logged; no more will be",
+                          self.node_id, _MAX_FOREIGN_LOGGED)
             return
         self._foreign.add((peer, direction))
         own = self._driver.config.cluster_id
