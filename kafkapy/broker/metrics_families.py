@@ -141,7 +141,7 @@ def _replica_families(core: BrokerCore) -> list[Family]:
             at_min_isr += 1
     gauges = (("partitioncount", len(replicas.partitions), "Partitions hosted on this broker"),
               ("leadercount", leaders, "Partitions this broker leads"),
-              ("underreplicatedpartitions", under_replicated, "Led partitions whose ISR is smaller than their replicas"),
+              ("underreplicatedpartitions", under_replicated, "Led partitions with an ISR smaller than their replicas"),
               ("underminisrpartitioncount", under_min_isr, "Led partitions whose ISR is below min.insync.replicas"),
               ("atminisrpartitioncount", at_min_isr, "Led partitions whose ISR is at min.insync.replicas"),
               ("offlinereplicacount", len(replicas.offline_partitions), "Replicas in an offline log directory"))

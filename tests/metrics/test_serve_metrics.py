@@ -129,7 +129,8 @@ def test_dashboard_uses_only_served_metric_names(served: tuple[str, str]) -> Non
     assert not missing, f"dashboard names no served metric: {missing}"
     # The families the issue asks for are all there.
     for wanted in ("kafka_server_brokertopicmetrics_messagesin_total", "kafka_network_requestmetrics_errors_total",
-                   "kafka_network_requestmetrics_totaltimems_count", "kafka_controller_kafkacontroller_activecontrollercount",
+                   "kafka_network_requestmetrics_totaltimems_count",
+                   "kafka_controller_kafkacontroller_activecontrollercount",
                    "kafka_server_replicamanager_isrshrinks_total", "kafka_consumergroup_lag",
                    "kafka_network_socketserver_networkprocessoravgidlepercent", "process_cpu_seconds_total"):
         assert wanted in used and wanted in names
