@@ -27,6 +27,7 @@ What the handlers count, as Kafka does:
 from __future__ import annotations
 
 import time
+from collections.abc import Container
 from typing import Any
 
 from kafkapy.wire.apis import ApiKey, api_info
@@ -44,6 +45,9 @@ _EXPECTED_PRODUCE_ERRORS = frozenset({
     ErrorCode.KAFKA_STORAGE_ERROR, ErrorCode.UNKNOWN_TOPIC_ID, ErrorCode.INVALID_REQUIRED_ACKS,
     ErrorCode.TOPIC_AUTHORIZATION_FAILED,
 })
+#: Errors naming a topic the broker does not have: no per-topic series is made for it
+#: (a client could otherwise make one per name it tries).
+_NO_SUCH_TOPIC = frozenset({ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID})
 #: Batches over the size limits: their bytes count as rejected (BytesRejectedPerSec).
 _REJECTED_BYTES_ERRORS = frozenset({ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE})
 #: Fetch errors Kafka answers without marking FailedFetchRequestsPerSec (``readFromLog``).
@@ -131,7 +135,7 @@ class BrokerMetrics:
 
     Attributes:
         topics: topic -> its counters (indexed by ``MESSAGES_IN`` ...); the all-topics
-            series Kafka also keeps are the sums, taken at scrape time.
+            series Kafka also keeps are the sums, taken at scrape time, with ``retired``.
         requests: API key -> its :class:`RequestStats`.
         times: request name (Kafka's ``request`` label) -> its :class:`RequestTimes`.
         replication_bytes_out: bytes sent to followers (ReplicationBytesOutPerSec).
@@ -139,6 +143,8 @@ class BrokerMetrics:
 
     def __init__(self) -> None:
         self.topics: dict[str, list[int]] = {}
+        #: the counters of deleted topics, kept in the all-topics sums
+        self.retired = [0] * len(TOPIC_COUNTERS)
         self.requests: dict[int, RequestStats] = {}
         self.times: dict[str, RequestTimes] = {}
         self.replication_bytes_out = 0
@@ -169,6 +175,13 @@ class BrokerMetrics:
             replica_id = request.replica_state.replica_id if version >= 15 else request.replica_id
             self._time("FetchFollower" if replica_id >= 0 else "FetchConsumer", elapsed, now)
 
+    def retire_topics(self, live: Container[str]) -> None:
+        """Drop the series of topics no longer in ``live`` (Kafka's
+        ``BrokerTopicStats.removeMetrics`` on deletion); the all-topics sums keep their counts."""
+        for name in [t for t in self.topics if t not in live]:
+            for i, value in enumerate(self.topics.pop(name)):
+                self.retired[i] += value
+
     def _time(self, name: str, elapsed: float, now: float) -> None:
         times = self.times.get(name)
         if times is None:
@@ -177,7 +190,7 @@ class BrokerMetrics:
 
     def on_produce(self, topic: str | None, size: int, error: int, messages: int) -> None:
         """One partition of a produce request: ``messages`` appended, or ``error``."""
-        if topic is None:
+        if topic is None or error in _NO_SUCH_TOPIC:
             return
         counters = self.topic(topic)
         counters[TOTAL_PRODUCE] += 1
@@ -191,6 +204,8 @@ class BrokerMetrics:
 
     def on_fetch(self, topic: str, size: int, error: int, follower: bool) -> None:
         """One partition of a fetch answer: ``size`` record bytes sent, or ``error``."""
+        if error in _NO_SUCH_TOPIC:
+            return
         counters = self.topic(topic)
         counters[TOTAL_FETCH] += 1
         if follower:

@@ -86,11 +86,12 @@ def broker_families(core: BrokerCore) -> list[Family]:
 
 def _topic_families(core: BrokerCore) -> list[Family]:
     metrics = core.metrics
+    metrics.retire_topics(core.image.topics_by_name)
     out = []
     for i, counter in enumerate(TOPIC_COUNTERS):
         family = Family(f"kafka_server_brokertopicmetrics_{counter}_total", "counter",
                         f"Kafka's BrokerTopicMetrics {counter} (all topics without a topic label)")
-        total = 0
+        total = metrics.retired[i]
         for topic, counters in sorted(metrics.topics.items()):
             family.add(counters[i], {"topic": topic})
             total += counters[i]

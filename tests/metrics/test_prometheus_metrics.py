@@ -209,3 +209,36 @@ def test_a_send_failure_is_not_a_delivery() -> None:
     errors = produce("127.0.0.1:1", "nowhere", 1, 1, **{"message.timeout.ms": 500})
     assert errors and errors[0] in ("_MSG_TIMED_OUT", "_TRANSPORT")
 
+
+
+def test_a_deleted_topic_leaves_its_series_and_the_totals_keep_its_counts(metered: tuple[Broker, str]) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    broker, _ = metered
+    doomed = f"doomed-{uuid.uuid4().hex[:8]}"
+    broker.create_topics(doomed)
+    assert produce(broker.bootstrap_servers, doomed, 3, 10) == []
+    before = broker.metrics()
+    assert before[f'kafka_server_brokertopicmetrics_messagesin_total{{topic="{doomed}"}}'] == 3
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    admin.delete_topics([doomed])[doomed].result(30)
+    after = broker.metrics()
+    assert not [k for k in after if f'topic="{doomed}"' in k]
+    assert after["kafka_server_brokertopicmetrics_messagesin_total"] == \
+        before["kafka_server_brokertopicmetrics_messagesin_total"]
+
+
+def test_a_produce_to_an_unknown_topic_makes_no_series(metered: tuple[Broker, str]) -> None:
+    from kafkapy.testing.client import KafkaConnection
+    from kafkapy.wire.messages.produce import ProduceRequest
+
+    broker, _ = metered
+    ghost = f"ghost-{uuid.uuid4().hex[:8]}"
+    request = ProduceRequest(acks=1, timeout_ms=1000, topic_data=[ProduceRequest.TopicProduceData(
+        name=ghost, partition_data=[ProduceRequest.PartitionProduceData(index=0, records=None)])])
+    with KafkaConnection(broker.bootstrap_servers) as conn:
+        answer = conn.request(request, 9)
+    assert answer.responses[0].partition_responses[0].error_code == 3  # UNKNOWN_TOPIC_OR_PARTITION
+    m = broker.metrics()
+    assert not [k for k in m if ghost in k]
+    assert m['kafka_network_requestmetrics_errors_total{error="UNKNOWN_TOPIC_OR_PARTITION",request="Produce"}'] >= 1
