@@ -17,7 +17,6 @@ request, on frames shaped as clients send them:
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -33,29 +32,7 @@ from kafkapy.wire.messages.metadata import MetadataRequest, MetadataResponse  # 
 from kafkapy.wire.messages.offset_commit import OffsetCommitRequest  # noqa: E402
 from kafkapy.wire.messages.produce import ProduceRequest  # noqa: E402
 from kafkapy.wire.produce_fast import decode_produce_request  # noqa: E402
-
-RECORDS = bytes(range(256)) * 64  # 16 KB
-
-
-def bench(fn: Callable[[], object], *, rounds: int = 5, budget: float = 0.2) -> float:
-    """Best µs per call over ``rounds`` rounds of about ``budget`` seconds each."""
-    n = 1
-    while True:
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        if time.perf_counter() - t > budget / 10:
-            break
-        n *= 2
-    n = max(1, int(n * budget / 10 / max(time.perf_counter() - t, 1e-9)))
-    best = float("inf")
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - t) / n)
-    return best * 1e6
-
+from wire import RECORDS, bench  # noqa: E402  (benchmarks/wire.py, beside this file)
 
 def frame(body: Message, version: int) -> memoryview:
     """The request frame (header + body) without its size prefix."""
