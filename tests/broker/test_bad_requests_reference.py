@@ -22,7 +22,6 @@ connection): INVALID_REQUEST for each topic, a null name answered as "".
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -30,9 +29,7 @@ from collections.abc import Iterator
 import pytest
 
 from kafkapy.testing import Broker
-from kafkapy.wire.codec import ClientCodec
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.message import Message
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.produce import ProduceRequest
@@ -46,30 +43,11 @@ from kafkapy.wire.records import (
     compute_crc,
 )
 from tests.reference import needs_reference
+from tests.requests import ask
 
 pytestmark = needs_reference
 
 PLAIN, COMPACTED = "bad-batches", "bad-batches-compacted"
-
-
-def ask(bootstrap: str, body: Message, version: int) -> Message | None:
-    """One request on a fresh connection; None if the broker closed it instead."""
-    host, port = bootstrap.rsplit(":", 1)
-    codec = ClientCodec("bad-batches")
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        _, chunks = codec.encode_request(body, version)
-        sock.sendall(b"".join(bytes(c) for c in chunks))
-        while True:
-            item = codec.next_response()
-            if isinstance(item, tuple):
-                return item[1]
-            try:
-                data = sock.recv(65536)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            codec.receive_data(data)
 
 
 def create_topics(bootstrap: str) -> None:

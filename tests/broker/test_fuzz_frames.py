@@ -45,12 +45,12 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from kafkapy.testing import Broker
 from kafkapy.wire.apis import ApiKey, api_info
-from kafkapy.wire.codec import ClientCodec
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.headers import encode_request_header
 from kafkapy.wire.messages.api_versions import ApiVersionsRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from tests.broker.test_bad_input import Bystander
+from tests.requests import ask
 
 SEED = int(os.environ.get("KAFKAPY_FUZZ_SEED", "13"))
 BUDGET_S = float(os.environ.get("KAFKAPY_FUZZ_SECONDS", "12"))
@@ -198,23 +198,6 @@ def advertised_versions(bootstrap: str) -> dict[int, tuple[int, int]]:
     answer = ask(bootstrap, ApiVersionsRequest(client_software_name="fuzz", client_software_version="1"), 3)
     assert answer is not None and answer.error_code == ErrorCode.NONE
     return {k.api_key: (k.min_version, k.max_version) for k in answer.api_keys}
-
-
-def ask(bootstrap: str, body: Any, version: int) -> Any:
-    """One request on a fresh connection: its answer, or None if the broker closed."""
-    host, port = bootstrap.rsplit(":", 1)
-    codec = ClientCodec("fuzz-check")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        _, chunks = codec.encode_request(body, version)
-        sock.sendall(b"".join(bytes(c) for c in chunks))
-        while True:
-            item = codec.next_response()
-            if isinstance(item, tuple):
-                return item[1]
-            data = sock.recv(65536)
-            if not data:
-                return None
-            codec.receive_data(data)
 
 
 # ------------------------------------------------------------------ mutations

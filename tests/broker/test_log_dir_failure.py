@@ -19,7 +19,6 @@ no acknowledged record is lost.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
 from kafkapy.wire.messages.produce import ProduceRequest
 from kafkapy.wire.records import Record, build_batch
+from tests.disks import mounted_tmpfs
 
 LOG_DIRS = BrokerConfig.field_name("log_dirs")
 METADATA_LOG_DIR = BrokerConfig.field_name("metadata_log_dir")
@@ -49,21 +49,11 @@ DISK_BYTES = 4 << 20
 VALUE = b"x" * 20_000
 
 
-def mount_tmpfs(path: str, size: int) -> None:
-    os.makedirs(path, exist_ok=True)
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
-                            capture_output=True, check=False)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-
-
 @pytest.fixture
 def small_disk(tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A 4 MB tmpfs for ``log.dirs``."""
-    path = str(tmp_path / "disk")
-    mount_tmpfs(path, DISK_BYTES)
-    yield path
-    subprocess.run(["umount", "-l", path], check=False)
+    with mounted_tmpfs(str(tmp_path / "disk"), DISK_BYTES) as path:
+        yield path
 
 
 def disk_config(disk: str, tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -261,47 +251,46 @@ def test_cluster_moves_leadership_from_a_broker_whose_log_dir_failed(tmp_path):
     from tests.testing.clients import consume, produce as produce_all
 
     disk = str(tmp_path / "node-1-disk")
-    mount_tmpfs(disk, 2 * DISK_BYTES)
-    cluster = None
-    try:
-        metadata_dir = str(tmp_path / "node-1-metadata")
-        cluster = Cluster(3, FAST_FAILOVER, node_config={1: {LOG_DIRS: disk, METADATA_LOG_DIR: metadata_dir}},
-                          data_dir=str(tmp_path / "cluster"), timeout_s=60)
-        format_storage(metadata_dir, cluster.cluster_id, 1)
-        cluster.start()
-        topic = "failing-disk"
-        admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
-        admin.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2, 3]])])[topic].result(30)
-        assert until(lambda: cluster.partition_state(topic).isr == [1, 2, 3] or
-                     sorted(cluster.partition_state(topic).isr) == [1, 2, 3])
-        assert cluster.leader_of(topic) == 1
-        values = [b"%05d" % i + VALUE for i in range(500)]  # 10 MB into 8 MB
-        reports = produce_all(cluster.bootstrap_servers, topic, values, acks="all",
-                              **{"enable.idempotence": True, "message.timeout.ms": 60_000})
-        assert [err for err, _ in reports if err is not None] == []
-        assert sorted(offset for _, offset in reports) == list(range(len(values)))
-        assert "KAFKA_STORAGE_ERROR" in cluster.nodes[1].output() or "goes offline" in cluster.nodes[1].output()
-        state = until(lambda: (s := cluster.partition_state(topic)).leader in (2, 3) and 1 not in s.isr and s)
-        assert state, cluster.partition_state(topic)
-        with KafkaConnection(cluster.nodes[2].bootstrap_servers) as conn:
-            [partition] = wait_for(lambda: metadata(conn, topic).topics[0].partitions if
-                                   metadata(conn, topic).topics[0].partitions[0].offline_replicas == [1] else None,
-                                   what="node 1 offline in Metadata")
-            assert partition.offline_replicas == [1]
-        with KafkaConnection(cluster.nodes[1].bootstrap_servers) as conn:
-            [result] = conn.request(DescribeLogDirsRequest(topics=None), 4).results
-            assert result.error_code == ErrorCode.KAFKA_STORAGE_ERROR
-            assert fetch(conn, topic).error_code == ErrorCode.KAFKA_STORAGE_ERROR
-        got = consume(cluster.bootstrap_servers, topic, len(values))
-        assert [m.offset() for m in got] == list(range(len(values)))
-        by_offset = {offset: value for value, (_, offset) in zip(values, reports, strict=True)}
-        assert [m.value() for m in got] == [by_offset[m.offset()] for m in got]
-        assert [m.value()[:5] for m in got] == [b"%05d" % i for i in range(len(values))]  # in order, once each
-        assert cluster.nodes[1].running
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        subprocess.run(["umount", "-l", disk], check=False)
+    with mounted_tmpfs(disk, 2 * DISK_BYTES):
+        cluster = None
+        try:
+            metadata_dir = str(tmp_path / "node-1-metadata")
+            cluster = Cluster(3, FAST_FAILOVER, node_config={1: {LOG_DIRS: disk, METADATA_LOG_DIR: metadata_dir}},
+                              data_dir=str(tmp_path / "cluster"), timeout_s=60)
+            format_storage(metadata_dir, cluster.cluster_id, 1)
+            cluster.start()
+            topic = "failing-disk"
+            admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+            admin.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2, 3]])])[topic].result(30)
+            assert until(lambda: cluster.partition_state(topic).isr == [1, 2, 3] or
+                         sorted(cluster.partition_state(topic).isr) == [1, 2, 3])
+            assert cluster.leader_of(topic) == 1
+            values = [b"%05d" % i + VALUE for i in range(500)]  # 10 MB into 8 MB
+            reports = produce_all(cluster.bootstrap_servers, topic, values, acks="all",
+                                  **{"enable.idempotence": True, "message.timeout.ms": 60_000})
+            assert [err for err, _ in reports if err is not None] == []
+            assert sorted(offset for _, offset in reports) == list(range(len(values)))
+            assert "KAFKA_STORAGE_ERROR" in cluster.nodes[1].output() or "goes offline" in cluster.nodes[1].output()
+            state = until(lambda: (s := cluster.partition_state(topic)).leader in (2, 3) and 1 not in s.isr and s)
+            assert state, cluster.partition_state(topic)
+            with KafkaConnection(cluster.nodes[2].bootstrap_servers) as conn:
+                [partition] = wait_for(lambda: metadata(conn, topic).topics[0].partitions if
+                                       metadata(conn, topic).topics[0].partitions[0].offline_replicas == [1] else None,
+                                       what="node 1 offline in Metadata")
+                assert partition.offline_replicas == [1]
+            with KafkaConnection(cluster.nodes[1].bootstrap_servers) as conn:
+                [result] = conn.request(DescribeLogDirsRequest(topics=None), 4).results
+                assert result.error_code == ErrorCode.KAFKA_STORAGE_ERROR
+                assert fetch(conn, topic).error_code == ErrorCode.KAFKA_STORAGE_ERROR
+            got = consume(cluster.bootstrap_servers, topic, len(values))
+            assert [m.offset() for m in got] == list(range(len(values)))
+            by_offset = {offset: value for value, (_, offset) in zip(values, reports, strict=True)}
+            assert [m.value() for m in got] == [by_offset[m.offset()] for m in got]
+            assert [m.value()[:5] for m in got] == [b"%05d" % i for i in range(len(values))]  # in order, once each
+            assert cluster.nodes[1].running
+        finally:
+            if cluster is not None:
+                cluster.stop()
 
 
 def fill_to_the_last_byte(directory: str) -> None:

@@ -5,25 +5,19 @@ metadata write finds room."""
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
 from kafkapy.kraft.raft.file_log import FileRaftLog
 from kafkapy.kraft.raft.records import LogEntry
 from kafkapy.kraft.raft.space_reserve import RESERVE_FILE, SpaceReserve, free_bytes
+from tests.disks import mounted_tmpfs
 
 
 @pytest.fixture
 def tmpfs(tmp_path):  # type: ignore[no-untyped-def]
-    mount_point = tmp_path / "tmpfs"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-                            capture_output=True, check=False)
-    if result.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield str(mount_point)
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with mounted_tmpfs(str(tmp_path / "tmpfs"), 4 << 20) as path:
+        yield path
 
 
 def fill(directory: str) -> None:

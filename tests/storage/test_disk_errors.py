@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from kafkapy.storage.errors import StorageError
 from kafkapy.storage.partition_log import PartitionLog
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.records import scan_batches
+from tests.disks import mounted_tmpfs
 
 from .batches import batch
 from .conftest import SMALL
@@ -69,13 +69,8 @@ def test_injected_eio_on_flush(tmp_path, monkeypatch):
 
 @pytest.fixture
 def small_tmpfs(tmp_path):  # type: ignore[no-untyped-def]
-    mount_point = tmp_path / "tmpfs"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, check=False)
-    if result.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield str(mount_point)
-    subprocess.run(["umount", str(mount_point)], check=True)
+    with mounted_tmpfs(str(tmp_path / "tmpfs"), 1 << 20) as path:
+        yield path
 
 
 def test_real_full_disk(small_tmpfs):

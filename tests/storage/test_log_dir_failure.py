@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 
 import pytest
 
@@ -19,6 +18,7 @@ from kafkapy.storage.errors import StorageError
 from kafkapy.storage.log_dir_failure import LogDirFailureChannel
 from kafkapy.storage.log_manager import CLEAN_SHUTDOWN_FILE, LogManager
 from kafkapy.wire.error_codes import ErrorCode
+from tests.disks import mounted_tmpfs
 
 from .batches import batch
 
@@ -104,14 +104,8 @@ def test_deleting_a_partition_of_an_offline_directory_frees_its_files(tmp_path, 
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path):  # type: ignore[no-untyped-def]
-    mount_point = tmp_path / "tmpfs"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-                            capture_output=True, check=False)
-    if result.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield str(mount_point)
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with mounted_tmpfs(str(tmp_path / "tmpfs"), 1 << 20) as path:
+        yield path
 
 
 def test_full_tmpfs_opens_offline_and_closes_without_leaking(tiny_tmpfs):
