@@ -206,6 +206,14 @@ def exchanges(sasl: str, plaintext: str) -> dict[str, Any]:
             resource_type_filter=TOPIC_T, resource_name_filter="nothing-here", pattern_type_filter=LITERAL,
             principal_filter=None, host_filter=None, operation=ANY, permission_type=ANY)]), 3)
         out["delete"] = plain(deleted)
+        # offsets of both topics in GROUP, for the OffsetFetch of every topic below
+        answer = admin.request(OffsetCommitRequest(group_id=GROUP, generation_id_or_member_epoch=-1, member_id="",
+                                                   topics=[OffsetCommitRequest.OffsetCommitRequestTopic(
+                                                       name=name, partitions=[
+                                                           OffsetCommitRequest.OffsetCommitRequestPartition(
+                                                               partition_index=0, committed_offset=1)])
+                                                       for name in (TOPIC, SECRET)]), 8)
+        assert [p.error_code for t in answer.topics for p in t.partitions] == [0, 0]
         wait_for_acls(admin, 6)
     with KafkaConnection(sasl) as conn:  # a request in the middle of the SASL exchange
         conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
@@ -333,6 +341,10 @@ def more_apis(conn: KafkaConnection, who: str) -> dict[str, Any]:
     ask("list groups", list_groups.ListGroupsRequest(), 4)
     of = offset_fetch.OffsetFetchRequest
     ask("offset fetch v7", of(group_id="other-group", topics=None), 7)
+    ask("offset fetch v7 all topics", of(group_id=GROUP, topics=None), 7)
+    ask("offset fetch v7 named", of(group_id=GROUP, topics=[
+        of.OffsetFetchRequestTopic(name=name, partition_indexes=[0]) for name in (TOPIC, SECRET)]), 7)
+    ask("offset fetch v8 all topics", of(groups=[of.OffsetFetchRequestGroup(group_id=GROUP, topics=None)]), 8)
     ask("offset fetch v8", of(groups=[of.OffsetFetchRequestGroup(group_id="other-group", topics=None)]), 8)
     dr = delete_records.DeleteRecordsRequest
     ask("delete records", dr(topics=[dr.DeleteRecordsTopic(name=SECRET, partitions=[
