@@ -196,7 +196,29 @@ def _fetch(ctx: Any, request: Any) -> Verdict:
         request.topics[:] = []
     else:
         denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, _topic_name(ctx, ctx.version >= 13))
+        if request.session_epoch > 0:  # incremental: the session's partitions are not in the request
+            return Verdict(merge=_scrub_session_fetch(ctx, denied))
     return _appending("responses", _fetch_partitions_denied, denied)
+
+
+def _scrub_session_fetch(ctx: Any, denied: list) -> Callable[[Any], None]:
+    """An incremental fetch answers partitions of its session that this request does
+    not name: each is authorized again (an ACL may have been removed since the session
+    began), as ``KafkaApis`` authorizes every partition of a fetch context."""
+    name_of = _topic_name(ctx, ctx.version >= 13)
+
+    def merge(response: Any) -> None:
+        names = {n for n in map(name_of, response.responses) if n is not None}
+        allowed = filter_by_authorized(ctx, Op.READ, Res.TOPIC, names)
+        for t in response.responses:
+            name = name_of(t)
+            if name is not None and name not in allowed:
+                for p in t.partitions:
+                    p.error_code, p.records = _TOPIC_DENIED, b""
+                    p.high_watermark = p.last_stable_offset = p.log_start_offset = -1
+                    p.aborted_transactions = None
+        response.responses.extend(_fetch_partitions_denied(t) for t in denied)
+    return merge
 
 
 @_rule(ApiKey.LIST_OFFSETS)

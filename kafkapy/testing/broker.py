@@ -13,6 +13,8 @@ test's thread run on the broker's trio thread, where its state lives.
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 import tempfile
 import threading
@@ -200,6 +202,16 @@ class Broker:
         failed = [f"{acl}: {r.code.name} {r.message}" for acl, r in zip(acls, results, strict=True) if r.code]
         if failed:
             raise RuntimeError("creating ACLs failed: " + "; ".join(failed))
+
+    def remove_acls(self, acls: Sequence[Any]) -> None:
+        """Delete these exact ACLs (``kafka-acls --remove``); returns once committed."""
+        from kafkapy.kraft.metadata.acls import AclFilter
+
+        filters = [AclFilter(*dataclasses.astuple(acl.standard())) for acl in acls]
+        results = self.call(self.core.metadata.delete_acls, filters)
+        failed = [f"{acl}: {r.error.code.name}" for acl, r in zip(acls, results, strict=True) if r.error.code]
+        if failed:
+            raise RuntimeError("removing ACLs failed: " + "; ".join(failed))
 
     def _create_scram_users(self) -> None:
         from kafkapy.testing.sasl import scram_upsertions

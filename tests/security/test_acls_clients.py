@@ -221,3 +221,32 @@ def test_java_console_clients_alice_and_bob(broker: Broker, tmp_path) -> None:
                                        "--topic", TOPIC, "--producer.config", config_file("bob")),
                           input="refused\n", capture_output=True, text=True, timeout=120)
     assert f"TopicAuthorizationException: Not authorized to access topics: [{TOPIC}]" in done.stdout + done.stderr
+
+
+def test_a_fetch_session_is_authorized_again_after_an_acl_is_removed(broker: Broker) -> None:
+    """An incremental fetch answers the session's partitions without naming them: once
+    alice loses READ, new data of the topic is answered TOPIC_AUTHORIZATION_FAILED."""
+    from kafkapy.wire.messages.fetch import FetchRequest
+    from kafkapy.wire.messages.sasl_authenticate import SaslAuthenticateRequest
+
+    topic = f"session-{uuid.uuid4().hex[:6]}"
+    _create_topic(broker, topic)
+    read = allow("User:alice", "READ", "TOPIC", topic)
+    broker.add_acls([read])
+    admin = broker.sasl_client_config("admin", "PLAIN")
+    assert _produce(admin, topic, b"first") is None
+    with KafkaConnection(broker.bootstrap_servers) as conn:
+        conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
+        conn.request(SaslAuthenticateRequest(auth_bytes=b"\0alice\0alice-secret"), 2)
+        full = conn.request(FetchRequest(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=1 << 20,
+                                         session_id=0, session_epoch=0, topics=[FetchRequest.FetchTopic(
+                                             topic=topic, partitions=[FetchRequest.FetchPartition(
+                                                 partition=0, fetch_offset=0, partition_max_bytes=1 << 20)])]), 12)
+        assert full.session_id != 0
+        assert [(t.topic, p.error_code) for t in full.responses for p in t.partitions] == [(topic, 0)]
+        broker.remove_acls([read])
+        assert _produce(admin, topic, b"second") is None
+        incremental = conn.request(FetchRequest(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=1 << 20,
+                                                session_id=full.session_id, session_epoch=1, topics=[]), 12)
+        assert [(t.topic, p.error_code, p.records) for t in incremental.responses for p in t.partitions] == [
+            (topic, ErrorCode.TOPIC_AUTHORIZATION_FAILED, b"")]
