@@ -9,6 +9,9 @@ client — what a topic holds, which groups exist and what they committed — an
 faults at the level of intent through :attr:`Broker.faults` (fail, delay or drop
 requests by API name; make a partition leaderless; move its leader). Calls from the
 test's thread run on the broker's trio thread, where its state lives.
+:meth:`Broker.metrics` gives the numbers ``/metrics`` serves as a dict; with
+``kafkapy.metrics.listener`` set (``http://127.0.0.1:0``) :attr:`Broker.metrics_url`
+is where Prometheus would scrape them.
 """
 
 from __future__ import annotations
