@@ -735,31 +735,47 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef(METRICS_LISTENER, _STR, None,
               "http://HOST:PORT serving /metrics (Prometheus text format, JMX-exporter names); unset: none.",
               _B, _LOW, _metrics_listener, _RO, field="metrics_listener", internal=True),
-    # SslConfigs as Kafka defines them (importance, per-broker dynamic); kafkapy has no TLS
-    # yet, so a value other than the default refuses to start (SSL_CONFIG_PREFIX).
-    *(ConfigDef(name, type_, default, doc, _B, importance, None, UpdateMode.PER_BROKER)
-      for name, type_, default, importance, doc in (
-        ("ssl.keystore.location", _STR, None, _HIGH, "Key store of TLS listeners (TLS is not yet supported)."),
-        ("ssl.keystore.type", _STR, "JKS", _MED, "Format of the key store."),
-        ("ssl.keystore.password", ConfigType.PASSWORD, None, _HIGH, "Password of the key store."),
-        ("ssl.keystore.key", ConfigType.PASSWORD, None, _HIGH, "PEM private key of TLS listeners."),
-        ("ssl.keystore.certificate.chain", ConfigType.PASSWORD, None, _HIGH,
+    # SslConfigs as Kafka defines them: TLS listeners (kafkapy/broker/security/ssl_factory.py,
+    # which refuses the values it cannot honour). Kafka updates them per broker (keystore
+    # reload through AlterConfigs); kafkapy does not reload yet, so they are read-only here
+    # and AlterConfigs refuses them rather than store what would not take effect.
+    *(ConfigDef(name, type_, default, doc, _B, importance, None, mode, field=name.replace(".", "_"))
+      for name, type_, default, importance, mode, doc in (
+        ("ssl.keystore.location", _STR, None, _HIGH, _RO, "Key store of TLS listeners."),
+        ("ssl.keystore.type", _STR, "JKS", _MED, _RO,
+         "Format of the key store: PEM or PKCS12 (JKS is refused: convert it to PKCS12)."),
+        ("ssl.keystore.password", ConfigType.PASSWORD, None, _HIGH, _RO,
+         "Password of the key store."),
+        ("ssl.keystore.key", ConfigType.PASSWORD, None, _HIGH, _RO,
+         "PEM private key of TLS listeners."),
+        ("ssl.keystore.certificate.chain", ConfigType.PASSWORD, None, _HIGH, _RO,
          "PEM certificate chain of TLS listeners."),
-        ("ssl.key.password", ConfigType.PASSWORD, None, _HIGH, "Password of the private key in the key store."),
-        ("ssl.truststore.location", _STR, None, _HIGH, "Trust store of TLS listeners."),
-        ("ssl.truststore.type", _STR, "JKS", _MED, "Format of the trust store."),
-        ("ssl.truststore.password", ConfigType.PASSWORD, None, _HIGH, "Password of the trust store."),
-        ("ssl.truststore.certificates", ConfigType.PASSWORD, None, _HIGH, "PEM trusted certificates."),
-        ("ssl.client.auth", _STR, "none", _MED, "Whether TLS listeners ask for client certificates."),
-        ("ssl.enabled.protocols", _LIST, ("TLSv1.2", "TLSv1.3"), _MED, "TLS versions of TLS listeners."),
-        ("ssl.cipher.suites", _LIST, (), _LOW, "Cipher suites of TLS listeners."),
-        ("ssl.endpoint.identification.algorithm", _STR, "https", _LOW, "Host name verification of TLS peers."),
-        ("ssl.principal.mapping.rules", _STR, "DEFAULT", _LOW, "Rules mapping certificate names to principals."),
+        ("ssl.key.password", ConfigType.PASSWORD, None, _HIGH, _RO,
+         "Password of the private key in the key store."),
+        ("ssl.truststore.location", _STR, None, _HIGH, _RO, "Trust store of TLS listeners."),
+        ("ssl.truststore.type", _STR, "JKS", _MED, _RO,
+         "Format of the trust store: PEM or PKCS12 (JKS is refused: convert it to PKCS12)."),
+        ("ssl.truststore.password", ConfigType.PASSWORD, None, _HIGH, _RO,
+         "Password of the trust store."),
+        ("ssl.truststore.certificates", ConfigType.PASSWORD, None, _HIGH, _RO,
+         "PEM trusted certificates."),
+        ("ssl.client.auth", _STR, "none", _MED, _RO,
+         "Whether TLS listeners ask for client certificates: none, requested or required."),
+        ("ssl.enabled.protocols", _LIST, ("TLSv1.2", "TLSv1.3"), _MED, _RO,
+         "TLS versions of TLS listeners."),
+        ("ssl.protocol", _STR, "TLSv1.3", _MED, _RO,
+         "TLS protocol of TLS listeners' SSLContext (TLSv1.2, TLSv1.3 or TLS)."),
+        ("ssl.cipher.suites", _LIST, (), _LOW, _RO,
+         "Cipher suites of TLS listeners, by their Java (IANA) names; empty: OpenSSL's defaults."),
+        ("ssl.endpoint.identification.algorithm", _STR, "https", _LOW, _RO,
+         "Host name verification of TLS peers (https or empty)."),
+        ("ssl.principal.mapping.rules", _STR, "DEFAULT", _LOW, _RO,
+         "Rules mapping certificate subject names to principals (RULE:pattern/replacement/[LU], DEFAULT)."),
     )),
 )
 
-#: Kafka's SslConfigs all start so: kafkapy has no TLS yet, and any of them set to a value
-#: other than its default (or one the table does not know) refuses to start.
+#: Kafka's SslConfigs all start so; those without a row above (ssl.provider,
+#: ssl.engine.factory.class, ...) refuse values other than their defaults.
 SSL_CONFIG_PREFIX = "ssl."
 #: The one principal builder kafkapy has (``principal.builder.class``'s default).
 DEFAULT_PRINCIPAL_BUILDER = "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"
@@ -786,7 +802,7 @@ _DEFAULT_ONLY_REASONS: Mapping[str, str] = {
     "security.inter.broker.protocol": "kafkapy brokers speak PLAINTEXT to each other",
 }
 _CLASS_REASON = "kafkapy runs no Java plugin classes"
-_TLS_REASON = "kafkapy has no TLS listeners yet"
+_TLS_REASON = "kafkapy's TLS listeners run on OpenSSL (Python's ssl module), with no Java providers or factories"
 
 
 def _one_of_ignoring_case(*allowed: str) -> Validator:
@@ -1287,6 +1303,22 @@ class BrokerConfig:
     allow_everyone_if_no_acl_found: bool
     principal_builder_class: str
     metrics_listener: str | None
+    ssl_keystore_location: str | None
+    ssl_keystore_type: str
+    ssl_keystore_password: str | None
+    ssl_keystore_key: str | None
+    ssl_keystore_certificate_chain: str | None
+    ssl_key_password: str | None
+    ssl_truststore_location: str | None
+    ssl_truststore_type: str
+    ssl_truststore_password: str | None
+    ssl_truststore_certificates: str | None
+    ssl_client_auth: str
+    ssl_enabled_protocols: tuple[str, ...]
+    ssl_protocol: str
+    ssl_cipher_suites: tuple[str, ...]
+    ssl_endpoint_identification_algorithm: str
+    ssl_principal_mapping_rules: str
     #: The raw properties it was built from, for BrokerConfigs.static and DescribeConfigs.
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unknown: tuple[str, ...] = ()

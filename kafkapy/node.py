@@ -292,7 +292,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             follow_limits(None, metadata.image)
             metadata.add_publisher(follow_limits)
             bound += await nursery.start(lambda task_status: serve(
-                listeners, dispatcher, settings=settings, quotas=quotas, task_status=task_status))
+                listeners, dispatcher, settings=settings, quotas=quotas, tls=dispatcher.inner.security.tls,
+                task_status=task_status))
             by_name = {address.listener: (address.host, address.port) for address in bound}
             endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
             lifecycle = BrokerLifecycle(core, channel, endpoints)

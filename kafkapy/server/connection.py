@@ -62,7 +62,7 @@ import logging
 import socket
 import struct
 import termios
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
@@ -70,6 +70,7 @@ from kafkapy.log_rate import RateLimitedLog
 from kafkapy.server.buffers import BufferPool
 from kafkapy.server.dispatch import (
     Address,
+    Chunk,
     CloseConnection,
     ConnectionContext,
     Dispatcher,
@@ -270,11 +271,28 @@ class Connection:
             trio.lowlevel.notify_closing(self.sock)
             self.sock.close()
 
+    # The transport seam: PLAINTEXT reads and writes the raw socket (sockio: recv_into,
+    # sendmsg, sendfile); kafkapy.server.tls.TlsConnection overrides these four.
+    def _recv_into_nowait(self, buf: memoryview) -> int | None:
+        """Bytes read into ``buf``, 0 at EOF, None when none are ready."""
+        return recv_into_nowait(self.sock, buf)
+
+    async def _wait_readable(self) -> None:
+        await trio.lowlevel.wait_readable(self.sock)
+
+    def _send_nowait(self, chunks: Sequence[Chunk]) -> list[Chunk]:
+        """Send until the socket is full; what is left (see ``sockio.send_nowait``)."""
+        return send_nowait(self.sock, chunks)
+
+    async def _send_all(self, rest: list[Chunk]) -> None:
+        """Send what ``_send_nowait`` left, waiting as needed."""
+        await send_chunks(self.sock, rest)
+
     async def _serve_requests(self) -> None:
         handle = self._dispatcher.handle
         context = self.context
         # A new connection has rarely sent anything yet: wait before taking a buffer.
-        await trio.lowlevel.wait_readable(self.sock)
+        await self._wait_readable()
         while True:
             try:
                 await self._receive()
@@ -329,12 +347,12 @@ class Connection:
                 buf[:available] = buf[start:end]
                 self._start = 0
                 self._end = end = available
-            n = recv_into_nowait(self.sock, buf[end:])
+            n = self._recv_into_nowait(buf[end:])
             if n is None:
                 if available <= _PARK_MAX:
                     self._park_buffer()
                 waited = True
-                await trio.lowlevel.wait_readable(self.sock)
+                await self._wait_readable()
                 continue
             if n == 0:
                 raise _EndOfStream(" mid-frame" if available else "")
@@ -414,16 +432,15 @@ class Connection:
         big[:have] = head
         head.release()
         self._drop_buffer()
-        sock = self.sock
         while have < size:
             if have == len(big):
                 grown = self._pool.acquire(self._grow_target(have, size))
                 grown[:have] = big[:have]
                 self._pool.release(big)
                 big = self._large_buf = grown
-            n = recv_into_nowait(sock, big[have : min(len(big), size)])
+            n = self._recv_into_nowait(big[have : min(len(big), size)])
             if n is None:
-                await trio.lowlevel.wait_readable(sock)
+                await self._wait_readable()
                 continue
             if n == 0:
                 raise _EndOfStream(" mid-frame")
@@ -504,12 +521,12 @@ class Connection:
                 continue
             batch, self._pending = self._pending, []
             chunks = batch[0] if len(batch) == 1 else [c for r in batch for c in r]
-            rest = send_nowait(self.sock, chunks)
+            rest = self._send_nowait(chunks)
             if not rest:
                 continue
             self._sending = True
             try:
-                await send_chunks(self.sock, rest)
+                await self._send_all(rest)
             finally:
                 self._sending = False
                 done, self._send_done = self._send_done, None

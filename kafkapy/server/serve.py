@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import trio
 
@@ -26,6 +26,7 @@ from kafkapy.server.listeners import BoundAddress, Listener, bind_all, bound_add
 from kafkapy.server.memory import MemoryPool
 from kafkapy.server.quotas import ConnectionQuotas
 from kafkapy.server.settings import ServerSettings
+from kafkapy.server.tls import TlsConnection, TlsEndpoint
 
 logger = logging.getLogger("kafkapy.server.listener")
 
@@ -50,6 +51,7 @@ async def serve(
     shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     memory: MemoryPool | None = None,
     quotas: ConnectionQuotas | None = None,
+    tls: Mapping[str, TlsEndpoint] | None = None,
     task_status: trio.TaskStatus[list[BoundAddress]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept connections on ``listeners`` and serve their requests with ``dispatcher``.
@@ -74,6 +76,9 @@ async def serve(
             ``settings.queued_max_request_bytes`` if None. Pass one to share it
             between servers or to read its accounting.
         quotas: the connection counts and limits; new ones from ``settings`` if None.
+        tls: listener name -> its TLS endpoint (SSL and SASL_SSL listeners): their
+            connections are :class:`kafkapy.server.tls.TlsConnection`; the others
+            read and write the raw socket.
 
     Resource handling:
         Listening sockets and every connection's socket are closed on return, on
@@ -88,7 +93,7 @@ async def serve(
     """
     settings = settings or ServerSettings()
     bound = bind_all(listeners, settings.socket_listen_backlog_size)
-    server = _Server(dispatcher, settings, memory, quotas)
+    server = _Server(dispatcher, settings, memory, quotas, tls)
     for listener, _ in bound:
         server.quotas.add_listener(listener.name)
     try:
@@ -139,8 +144,10 @@ class _Server:
         settings: ServerSettings,
         memory: MemoryPool | None = None,
         quotas: ConnectionQuotas | None = None,
+        tls: Mapping[str, TlsEndpoint] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.tls = dict(tls or {})
         self.settings = settings
         self.pool = BufferPool(min_size=settings.receive_buffer_bytes)
         self.memory = memory or MemoryPool(settings.queued_max_request_bytes)
@@ -245,8 +252,23 @@ class _Server:
             return
         index = self._next_index
         self._next_index += 1
-        conn = Connection(
+        tls = self.tls.get(name)
+        connection_class: type[Connection] = Connection
+        extra: dict = {}
+        if tls is not None:
+            try:
+                sock = tls.context.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            except OSError as exc:
+                logger.debug("connection from %s failed during TLS setup: %s", ip, exc)
+                quotas.dec(name, ip)
+                sock.close()
+                return
+            connection_class, extra = TlsConnection, {"tls": tls}
+        conn = connection_class(
             sock,
+            **extra,
             connection_id=f"{local[0]}:{local[1]}-{ip}:{peer[1]}-{index}",
             listener_name=name,
             peer=(ip, peer[1]),

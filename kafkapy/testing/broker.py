@@ -33,6 +33,7 @@ from kafkapy.node import NodeInfo, run_node, test_properties
 
 if TYPE_CHECKING:
     from kafkapy.broker.core import BrokerCore
+    from kafkapy.testing.tls import CertificateFiles, TestCertificates
     from kafkapy.testing.topic_reader import ConsumedRecord
 
 _LOG_DIRS = BrokerConfig.field_name("log_dirs")
@@ -111,6 +112,12 @@ class Broker:
         super_users: ``super.users`` principals; with ``sasl_users``, ``User:ANONYMOUS``
             (the broker's own PLAINTEXT inter-broker listener, which carries its
             transaction markers) is always one of them.
+        tls: clients connect over TLS: an SSL listener, SASL_SSL with ``sasl_users``;
+            certificates are made on the fly (:attr:`certificates`), and
+            :meth:`tls_client_config` gives each client family its settings. See
+            :mod:`kafkapy.testing.tls`.
+        ssl_client_auth: ``ssl.client.auth`` of the TLS listener (none, requested,
+            required); client certificates come from ``certificates.client(name)``.
 
     Attributes:
         faults: the fault rules, kept across :meth:`stop`/:meth:`start`.
@@ -122,7 +129,9 @@ class Broker:
     def __init__(self, config: Mapping[str, str] | None = None, *, memory: bool = True,
                  sasl_users: Mapping[str, str] | None = None,
                  sasl_mechanisms: Sequence[str] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
-                 acls: Sequence[Any] | None = None, super_users: Sequence[str] | None = None) -> None:
+                 acls: Sequence[Any] | None = None, super_users: Sequence[str] | None = None,
+                 tls: bool = False, ssl_client_auth: str = "none") -> None:
+        user_config = config
         self.sasl_users = dict(sasl_users or {})
         self.sasl_mechanisms = tuple(sasl_mechanisms)
         self.acls = list(acls or [])
@@ -130,11 +139,19 @@ class Broker:
             from kafkapy.testing.sasl import sasl_properties
 
             config = {**sasl_properties(self.sasl_users, self.sasl_mechanisms), **(config or {})}
+        self.certificates: TestCertificates | None = None
+        if tls:
+            from kafkapy.testing.tls import TestCertificates, tls_properties
+
+            self.certificates = TestCertificates()
+            tls_props = tls_properties(self.certificates, sasl=sasl_users is not None, client_auth=ssl_client_auth)
+            # Over the SASL listener's properties, under the test's own.
+            config = {**(config or {}), **{k: v for k, v in tls_props.items() if k not in (user_config or {})}}
         if acls is not None or super_users is not None:
             from kafkapy.testing.acls import ANONYMOUS, authorizer_properties
 
             super_users = list(super_users or [])
-            if sasl_users is not None and ANONYMOUS not in super_users:
+            if (sasl_users is not None or tls) and ANONYMOUS not in super_users:
                 super_users.append(ANONYMOUS)  # the inter-broker listener (transaction markers)
             config = {**authorizer_properties(super_users), **(config or {})}
         self.properties = test_properties(config or {})
@@ -236,6 +253,18 @@ class Broker:
 
         return client_config(self.bootstrap_servers, user, self.sasl_users[user], mechanism, family)
 
+    def tls_client_config(self, family: str = "librdkafka", *, client: CertificateFiles | None = None,
+                          user: str | None = None, mechanism: str = "SCRAM-SHA-512") -> dict[str, Any]:
+        """A client family's settings to reach the TLS listener: the CA file, the client
+        certificate ``client`` (mTLS) if given, and over SASL_SSL ``user``'s credentials."""
+        from kafkapy.testing.tls import client_config
+
+        if self.certificates is None:
+            raise RuntimeError("the broker was not started with tls=True")
+        sasl = self.sasl_client_config(user, mechanism, family) if user is not None else None
+        return client_config(self.bootstrap_servers, self.certificates.ca_file, family=family, client=client,
+                             sasl=sasl)
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Shut the node down cleanly (idempotent). A temporary data directory is kept
         until :meth:`close`, so a stopped broker can be started again on its data."""
@@ -252,8 +281,10 @@ class Broker:
         self.info = None
 
     def close(self) -> None:
-        """Stop, and remove the temporary data directory if one was made."""
+        """Stop, and remove the temporary data directory (and certificates) if made."""
         self.stop()
+        if self.certificates is not None:
+            self.certificates.cleanup()
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None

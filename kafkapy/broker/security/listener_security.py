@@ -1,7 +1,8 @@
 """Which listener authenticates how, from Kafka's config names; and what is refused.
 
 Each listener has a security protocol (``listener.security.protocol.map``). kafkapy
-serves PLAINTEXT and SASL_PLAINTEXT. A SASL listener accepts the mechanisms of
+serves all four: PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL. A TLS listener's context
+comes from its ``ssl.*`` settings (:mod:`kafkapy.broker.security.ssl_factory`). A SASL listener accepts the mechanisms of
 ``listener.name.<l>.sasl.enabled.mechanisms`` (else ``sasl.enabled.mechanisms``);
 PLAIN users come from the listener's JAAS config
 (``listener.name.<l>.plain.sasl.jaas.config``, else ``sasl.jaas.config``), SCRAM
@@ -12,8 +13,14 @@ setting, whatever kafkapy cannot honour. A broker that started with a setting me
 to protect it, ignored, would serve plaintext where its owner expects TLS or
 authentication:
 
-* SSL and SASL_SSL listeners, and any ``ssl.*`` setting other than its default (TLS is
-  not yet supported);
+* TLS settings :mod:`kafkapy.broker.security.ssl_factory` cannot honour (JKS stores,
+  TLS versions before 1.2, cipher suites it cannot map, ...), ``ssl.*`` configs Kafka
+  has and kafkapy does not act on (``ssl.provider``, ``ssl.engine.factory.class``, ...)
+  at values other than their defaults, listener-prefixed ones included, and
+  ``listener.name.<l>.ssl.*`` keys of no known config;
+* an SSL or SASL_SSL inter-broker or controller listener: kafkapy's own inter-node
+  clients (replica fetchers, the controller channel, the Raft transport) do not speak
+  TLS yet;
 * GSSAPI, OAUTHBEARER or any mechanism other than PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
   on a SASL listener; Kafka's default list is ``[GSSAPI]``, so a SASL listener needs
   ``sasl.enabled.mechanisms`` set (Kafka would start and then need Kerberos);
@@ -39,8 +46,10 @@ from kafkapy.broker.security.plain import LOGIN_MODULE as PLAIN_LOGIN_MODULE
 from kafkapy.broker.security.plain import MECHANISM as PLAIN
 from kafkapy.broker.security.plain import plain_users
 from kafkapy.broker.security.scram import MECHANISM_NAMES as SCRAM_MECHANISMS
+from kafkapy.broker.security.ssl_factory import SslConfigError, SslListenerConfig, ssl_listener_config
 from kafkapy.config import (
     BROKER_CONFIGS,
+    cannot_honour,
     DEFAULT_PRINCIPAL_BUILDER,
     LISTENER_CONFIG_PREFIX,
     SSL_CONFIG_PREFIX,
@@ -84,10 +93,12 @@ class SaslListenerConfig:
 
 @dataclass(frozen=True, slots=True)
 class ListenerSecurity:
-    """Every listener's security protocol, and the SASL settings of SASL listeners."""
+    """Every listener's security protocol, the SASL settings of SASL listeners and the
+    TLS contexts of SSL and SASL_SSL ones (what ``serve`` takes as ``tls``)."""
 
     protocols: Mapping[str, str]
     sasl: Mapping[str, SaslListenerConfig]
+    tls: Mapping[str, SslListenerConfig] = field(default_factory=dict)
 
     def sasl_for(self, listener: str) -> SaslListenerConfig | None:
         """The SASL settings of ``listener``, or None where no authentication happens."""
@@ -170,19 +181,20 @@ def _sasl_listener(config: BrokerConfig, listener: str) -> SaslListenerConfig:
     return SaslListenerConfig(listener, mechanisms, users, config.connection_failed_authentication_delay_ms, reauth)
 
 
-def _is_ssl_setting(key: str, name: str, raw: str) -> bool:
-    """An SslConfigs key set to something other than its default (any value of one the
-    table does not know, ``listener.name.<l>.ssl.*`` included)."""
+def _unhonoured_ssl_setting(key: str, name: str, raw: str) -> str | None:
+    """Why an ``ssl.*`` key (``listener.name.<l>.ssl.*`` included) cannot be honoured:
+    a config the table does not know, or one kafkapy does not act on at a value other
+    than its default; None for the ones :mod:`ssl_factory` reads (it checks their values)."""
     if not (name.startswith(SSL_CONFIG_PREFIX) or
             (key.startswith(LISTENER_CONFIG_PREFIX) and "." + SSL_CONFIG_PREFIX in key)):
-        return False
+        return None
     definition = BROKER_CONFIGS.get(name)
     if definition is None:
-        return True
+        return f"{key} is not a TLS setting Kafka or kafkapy knows"
     try:
-        return definition.parse(raw) != definition.default
-    except ValueError:
-        return True
+        return cannot_honour(definition, definition.parse(raw))
+    except ValueError as exc:
+        return f"{key}: {exc}"
 
 
 def _refuse_unhonoured(config: BrokerConfig) -> None:
@@ -190,9 +202,9 @@ def _refuse_unhonoured(config: BrokerConfig) -> None:
     for key in sorted(props):
         split = split_listener_config(key)
         name = split[2] if split is not None else key
-        if _is_ssl_setting(key, name, props[key]):
-            raise SecurityConfigError(f"{key} is set, but TLS is not yet supported by kafkapy: remove the "
-                                      f"{SSL_CONFIG_PREFIX}* settings (SSL and SASL_SSL listeners cannot be served)")
+        problem = _unhonoured_ssl_setting(key, name, props[key])
+        if problem is not None:
+            raise SecurityConfigError(problem)
         if name == BrokerConfig.field_name("authorizer_class_name") and props[key].strip() \
                 and props[key].strip() != STANDARD_AUTHORIZER:
             raise SecurityConfigError(f"{key}={props[key]} is set, but the only authorizer kafkapy has is "
@@ -220,11 +232,18 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
     protocols = listener_protocols(config)
     controllers = set(controller_listeners or config.controller_listeners)
     sasl: dict[str, SaslListenerConfig] = {}
+    tls: dict[str, SslListenerConfig] = {}
     for name, protocol in protocols.items():
         if protocol in (SSL, SASL_SSL):
-            raise SecurityConfigError(f"Listener {name} uses {protocol}, but TLS is not yet supported by kafkapy; "
-                                      f"it will not serve plaintext in its place (use PLAINTEXT or SASL_PLAINTEXT)")
-        if protocol == SASL_PLAINTEXT:
+            if name in controllers:
+                raise SecurityConfigError(
+                    f"Controller listener {name} uses {protocol}, but kafkapy's quorum and broker-to-controller "
+                    "clients do not speak TLS yet; use a PLAINTEXT controller listener")
+            try:
+                tls[name] = ssl_listener_config(config, name, sasl=protocol == SASL_SSL)
+            except SslConfigError as exc:
+                raise SecurityConfigError(str(exc)) from None
+        if protocol in (SASL_PLAINTEXT, SASL_SSL):
             if name in controllers:
                 raise SecurityConfigError(
                     f"Controller listener {name} uses {protocol}, but kafkapy's quorum and broker-to-controller "
@@ -242,11 +261,18 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
                 f"{BrokerConfig.field_name('inter_broker_listener_name')}")
         brokers = [n for n in protocols if n not in controllers]
         inter_broker = brokers[0] if brokers else None
-    if inter_broker is not None and protocols.get(inter_broker.upper()) == SASL_PLAINTEXT:
+    inter_broker = (inter_broker or "").upper()
+    inter_protocol = protocols.get(inter_broker)
+    if inter_protocol == SSL:
+        raise SecurityConfigError(
+            f"Inter-broker listener {inter_broker} uses SSL, but kafkapy's inter-broker clients (replica "
+            f"fetchers, transaction markers) do not speak TLS yet: add a PLAINTEXT listener and name it in "
+            f"{BrokerConfig.field_name('inter_broker_listener_name')}")
+    if inter_protocol in (SASL_PLAINTEXT, SASL_SSL):
         mechanism = config.sasl_mechanism_inter_broker_protocol
         raise SecurityConfigError(
-            f"Inter-broker listener {inter_broker.upper()} uses SASL_PLAINTEXT "
+            f"Inter-broker listener {inter_broker} uses {inter_protocol} "
             f"({BrokerConfig.field_name('sasl_mechanism_inter_broker_protocol')}={mechanism}), but kafkapy's "
             f"inter-broker clients (replica fetchers, transaction markers) do not authenticate yet: add a PLAINTEXT "
             f"listener and name it in {BrokerConfig.field_name('inter_broker_listener_name')}")
-    return ListenerSecurity(protocols, sasl)
+    return ListenerSecurity(protocols, sasl, tls)
