@@ -453,7 +453,11 @@ class _Quorum:
                        fetch_timeout_ms=config.controller_quorum_fetch_timeout_ms,
                        election_backoff_max_ms=config.controller_quorum_election_backoff_max_ms,
                        request_timeout_ms=config.controller_quorum_request_timeout_ms,
-                       retry_backoff_ms=config.controller_quorum_retry_backoff_ms),
+                       retry_backoff_ms=config.controller_quorum_retry_backoff_ms,
+                       # A static quorum stays at kraft.version 0, as Kafka's (no KRaftVersionRecord
+                       # nor VotersRecord in the log): Kafka brokers and voters of a mixed cluster
+                       # take their voters from controller.quorum.voters, not from the log.
+                       kraft_version=0 if voters else 1),
             raft_log, store, self.transport, inbox, static_voters=static,
             snapshot_source=lambda: service.snapshot()[2] if service is not None else (),
             snapshot_policy=SnapshotPolicy(config.metadata_log_max_record_bytes_between_snapshots,
