@@ -60,6 +60,7 @@ class TestCertificates:
         import trustme
 
         self.directory = tempfile.mkdtemp(prefix="kafkapy-certs-")
+        self._clients: dict[tuple[str, str, str], CertificateFiles] = {}
         self._ca = trustme.CA(organization_name=DEFAULT_ORGANIZATION)
         self.ca_file = self._write("ca.pem", self._ca.cert_pem.bytes().decode())
         self.broker = self._issue("broker", BROKER_HOSTS, "broker", DEFAULT_ORGANIZATION, DEFAULT_UNIT)
@@ -67,7 +68,12 @@ class TestCertificates:
     def client(self, common_name: str, organization_unit: str = DEFAULT_UNIT,
                organization: str = DEFAULT_ORGANIZATION) -> CertificateFiles:
         """A client certificate whose subject is ``CN=<common_name>,OU=<unit>,O=<organization>``."""
-        return self._issue(f"client-{common_name}", (), common_name, organization, organization_unit)
+        key = (common_name, organization_unit, organization)
+        if key not in self._clients:
+            # trustme wants a subject alternative name; a client's is never checked.
+            self._clients[key] = self._issue(f"client-{len(self._clients)}", (f"{common_name}.client.test",),
+                                             common_name, organization, organization_unit)
+        return self._clients[key]
 
     def pkcs12(self, files: CertificateFiles, password: str) -> str:
         """A PKCS12 key store of ``files`` (key, certificate, CA) under ``password``; its path."""
