@@ -1,0 +1,415 @@
+"""Start-up and scale of one node, kafkapy next to Apache Kafka 4.1.2 in the same run (issue 18).
+
+Figures, each measured from outside the broker process:
+
+* start: process spawn to the first Metadata answer listing a broker, median of
+  ``--runs`` starts: kafkapy ``--memory``, kafkapy on an empty data directory, Kafka on
+  a freshly formatted one (its first answer comes once it is unfenced);
+* partitions (``--partitions``, 10,000 by default, on disk): creating them as topics of
+  ``--per-topic`` partitions in CreateTopics requests of at most ``--per-request``
+  partitions (Kafka 4.1 refuses more than 10,000 in one request); one Metadata (v1, all
+  topics) round trip, median of 5, and its size; the broker's RSS once idle; the
+  broker's CPU while one consumer (librdkafka, which uses KIP-227 fetch sessions) is
+  assigned every partition and nothing is produced; restart to ready after SIGTERM and
+  after SIGKILL, "ready" being a Metadata answer with every partition led;
+* connections (``--connections``, 10,000 by default, on a broker with no partitions):
+  opened with non-blocking connects, each answered one ApiVersions (accepted and served,
+  not only queued by the kernel); the rate; a new client's ApiVersions round trip while
+  they are open (max of 5); RSS per idle connection.
+
+Kafka's RSS is the JVM's (``-Xms256m -Xmx1g``, the compat_tests launcher), so it says
+what a JVM broker costs, not what its data structures do. The open-files limit is raised
+to its hard limit (each idle connection is a descriptor on both sides).
+
+Run: ``.venv/bin/python benchmarks/scale.py`` (a few minutes on 2 cores); scale down with
+``--partitions 2000 --connections 2000 --runs 3``; ``--no-reference`` for kafkapy only;
+``--only start,partitions,connections`` to pick sections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from compat_tests.brokers import BrokerProcess, free_port, probe, start_reference  # noqa: E402
+
+_I32 = struct.Struct(">i")
+
+
+# ---- raw protocol ----------------------------------------------------------------
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            raise ConnectionError("closed")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def metadata_v1(sock: socket.socket) -> bytes:
+    """Metadata v1 for all topics on an open socket; the response frame."""
+    body = struct.pack(">hhih", 3, 1, 1, 1) + b"s" + _I32.pack(-1)
+    sock.sendall(_I32.pack(len(body)) + body)
+    return _recv_exact(sock, _I32.unpack(_recv_exact(sock, 4))[0])
+
+
+def led_partitions(frame: bytes) -> tuple[int, int]:
+    """(partitions, partitions with a leader and no error) of a Metadata v1 response."""
+    pos = 4  # correlation id
+
+    def i16() -> int:
+        nonlocal pos
+        pos += 2
+        return struct.unpack_from(">h", frame, pos - 2)[0]
+
+    def i32() -> int:
+        nonlocal pos
+        pos += 4
+        return struct.unpack_from(">i", frame, pos - 4)[0]
+
+    def string() -> None:
+        nonlocal pos
+        n = i16()
+        pos += max(n, 0)
+
+    for _ in range(i32()):  # brokers
+        i32(), string(), i32(), string()
+    i32()  # controller id
+    total = led = 0
+    for _ in range(i32()):
+        i16(), string()
+        pos += 1  # is_internal
+        for _ in range(i32()):
+            error, _partition, leader = i16(), i32(), i32()
+            for _ in range(2):  # replicas, isr
+                n = i32()
+                pos += 4 * n
+            total += 1
+            led += error == 0 and leader >= 0
+    return total, led
+
+
+def wait_led(port: int, partitions: int, started: float, timeout: float = 600.0) -> float:
+    """Seconds from ``started`` until Metadata shows at least ``partitions`` led."""
+    while time.monotonic() - started < timeout:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                if led_partitions(metadata_v1(s))[1] >= partitions:
+                    return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise TimeoutError(f"fewer than {partitions} partitions led after {timeout} s")
+
+
+def wait_first_answer(proc: subprocess.Popen, port: int, started: float, timeout: float = 120.0) -> float:
+    """Seconds from ``started`` until a Metadata answer lists a broker."""
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"broker exited with {proc.returncode}")
+        try:
+            if probe("127.0.0.1", port) > 0:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise TimeoutError(f"no Metadata answer within {timeout} s")
+
+
+# ---- the brokers -------------------------------------------------------------------
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (and its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Node:
+    """A broker on a data directory that survives restarts; start() returns seconds to
+    the first Metadata answer."""
+
+    def __init__(self, name: str, argv: Callable[[], list[str]], port: int, workdir: Path) -> None:
+        self.name, self._argv, self.port, self.workdir = name, argv, port, workdir
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        self._log = open(self.workdir / f"{self.name}.out", "ab")
+        started = time.monotonic()
+        self.proc = subprocess.Popen(self._argv(), stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir,
+                                     start_new_session=True)
+        self.started = started
+        return wait_first_answer(self.proc, self.port, started)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+def kafkapy_node(memory: bool = False, overrides: tuple[str, ...] = ()) -> Node:
+    workdir = Path(tempfile.mkdtemp(prefix="kafkapy-scale-"))
+    port, cport = free_port(), free_port()
+    props = [f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+             f"controller.quorum.voters=1@127.0.0.1:{cport}", f"log.dirs={workdir / 'data'}",
+             "group.initial.rebalance.delay.ms=0", *overrides]
+    argv = [sys.executable, "-m", "kafkapy", "serve", "--log-level", os.environ.get("SCALE_LOG_LEVEL", "WARNING"), *(["--memory"] if memory else []),
+            *(arg for prop in props for arg in ("--override", prop))]
+    return Node("kafkapy", lambda: argv, port, workdir)
+
+
+def reference_node(overrides: dict[str, str] | None = None) -> tuple[Node, float]:
+    """Apache Kafka on a formatted directory: (node, seconds to its first answer)."""
+    started = time.monotonic()
+    broker = start_reference(overrides=overrides, timeout=180)
+    first = time.monotonic() - started  # includes kafka-storage format, measured apart below
+    argv = list(broker.proc.args)
+    workdir = broker.workdir
+    broker.workdir = None  # keep the data directory
+    broker.stop()
+    assert workdir is not None
+    node = Node("kafka", lambda: argv, broker.port, workdir)
+    return node, first
+
+
+# ---- the sections ------------------------------------------------------------------
+
+
+def section_start(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for label, memory in (("kafkapy --memory", True), ("kafkapy on an empty dir", False)):
+        samples = []
+        for _ in range(args.runs):
+            node = kafkapy_node(memory)
+            samples.append(node.start())
+            node.stop()
+        out[f"start to first Metadata, {label} (ms, median of {args.runs})"] = {
+            "kafkapy": f"{statistics.median(samples) * 1000:.0f} (min {min(samples) * 1000:.0f})"}
+    if args.reference:
+        samples = []
+        for _ in range(max(1, args.runs // 2)):
+            node, _ = reference_node()
+            samples.append(node.start())  # a formatted, empty directory: the format is not counted
+            node.stop()
+            subprocess.run(["rm", "-rf", str(node.workdir)], check=False)
+        for key in out:
+            out[key]["kafka"] = f"{statistics.median(samples) * 1000:.0f} (min {min(samples) * 1000:.0f})"
+    return out
+
+
+def create_partitions(port: int, total: int, per_topic: int, per_request: int) -> float:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+    topics = [NewTopic(f"scale-{i:05d}", per_topic, 1) for i in range(total // per_topic)]
+    step = max(1, per_request // per_topic)
+    start = time.monotonic()
+    for i in range(0, len(topics), step):
+        futures = admin.create_topics(topics[i:i + step], request_timeout=600, operation_timeout=600)
+        for future in futures.values():
+            future.result(600)
+    return time.monotonic() - start
+
+
+def metadata_round_trips(port: int) -> tuple[float, int, int]:
+    """(median ms of 5 Metadata-all round trips on one connection, bytes, led partitions)."""
+    samples = []
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        metadata_v1(s)
+        for _ in range(5):
+            start = time.perf_counter()
+            frame = metadata_v1(s)
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000, len(frame), led_partitions(frame)[1]
+
+
+def idle_consumer_cpu(node: Node, total: int, per_topic: int, seconds: float) -> float:
+    """Broker CPU % while one consumer is assigned every partition and fetches nothing."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{node.port}", "group.id": "scale-idle",
+                         "enable.auto.commit": False, "auto.offset.reset": "latest"})
+    consumer.assign([TopicPartition(f"scale-{i // per_topic:05d}", i % per_topic, -1) for i in range(total)])
+    try:
+        deadline = time.monotonic() + 10  # offsets resolved, fetch sessions set up
+        while time.monotonic() < deadline:
+            consumer.poll(0.2)
+        before, start = cpu_s(node.pid), time.monotonic()
+        while time.monotonic() - start < seconds:
+            consumer.poll(0.2)
+        return (cpu_s(node.pid) - before) / (time.monotonic() - start) * 100
+    finally:
+        consumer.close()
+
+
+def partitions_on(node: Node, args: argparse.Namespace) -> dict[str, str]:
+    total, out = args.partitions, {}
+    out["create"] = f"{create_partitions(node.port, total, args.per_topic, args.per_request):.1f} s"
+    wait_led(node.port, total, time.monotonic())
+    ms, size, led = metadata_round_trips(node.port)
+    out["metadata"] = f"{ms:.0f} ms ({size / 1e6:.2f} MB, {led} led)"
+    time.sleep(2)
+    out["rss"] = f"{rss_mib(node.pid):.0f} MiB"
+    out["idle consumer"] = f"{idle_consumer_cpu(node, total, args.per_topic, args.idle_seconds):.1f} % CPU"
+    for label, sig in (("restart after SIGTERM", signal.SIGTERM), ("restart after SIGKILL", signal.SIGKILL)):
+        stop_start = time.monotonic()
+        node.stop(sig)
+        stop_s = time.monotonic() - stop_start
+        first = node.start()
+        ready = wait_led(node.port, total, node.started)
+        out[label] = f"first answer {first:.1f} s, all led {ready:.1f} s (stop {stop_s:.1f} s)"
+    return out
+
+
+def section_partitions(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    rows = {f"{args.partitions} partitions: create ({args.per_request} per request)": "create",
+            f"Metadata of all partitions (median of 5, v1)": "metadata",
+            "broker RSS, partitions idle": "rss",
+            f"broker CPU, 1 idle consumer of every partition ({args.idle_seconds:.0f} s)": "idle consumer",
+            "restart after SIGTERM to ready": "restart after SIGTERM",
+            "restart after SIGKILL to ready": "restart after SIGKILL"}
+    figures: dict[str, dict[str, str]] = {}
+    node = kafkapy_node()
+    node.start()
+    try:
+        figures["kafkapy"] = partitions_on(node, args)
+    finally:
+        node.stop()
+        subprocess.run(["rm", "-rf", str(node.workdir)], check=False)
+    if args.reference:
+        node, _ = reference_node()
+        node.start()
+        try:
+            figures["kafka"] = partitions_on(node, args)
+        finally:
+            node.stop()
+            subprocess.run(["rm", "-rf", str(node.workdir)], check=False)
+    return {row: {name: f[key] for name, f in figures.items()} for row, key in rows.items()}
+
+
+def connections_on(port: int, pid: int, n: int) -> dict[str, str]:
+    from benchmarks.hostile import api_versions_round_trip_ms, open_idle
+
+    before = rss_mib(pid)
+    socks, connect_s = open_idle(port, n, in_flight=512)
+    start = time.monotonic()
+    # Each connection sends one ApiVersions and reads its answer: accepted and served.
+    request = struct.pack(">hhih", 18, 0, 1, 1) + b"i"
+    frame = _I32.pack(len(request)) + request
+    for s in socks:
+        s.setblocking(True)
+        s.settimeout(60)
+        s.sendall(frame)
+    answered = 0
+    for s in socks:
+        try:
+            _recv_exact(s, _I32.unpack(_recv_exact(s, 4))[0])
+            answered += 1
+        except OSError:
+            pass
+    served_s = connect_s + time.monotonic() - start
+    time.sleep(1)
+    after = rss_mib(pid)
+    new_client = max(api_versions_round_trip_ms(port) for _ in range(5))
+    for s in socks:
+        s.close()
+    return {"rate": f"{answered / served_s:.0f}/s ({answered} answered in {served_s:.1f} s)",
+            "new": f"{new_client:.1f} ms",
+            "mem": f"{(after - before) * 1024 / max(answered, 1):.1f} KiB"}
+
+
+def section_connections(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    rows = {f"{args.connections} idle connections: opened and served": "rate",
+            "a new client's ApiVersions while they are open (max of 5)": "new",
+            "broker memory per idle connection": "mem"}
+    figures: dict[str, dict[str, str]] = {}
+    for label, overrides in (("kafkapy", ()), ("kafkapy backlog 1024", ("socket.listen.backlog.size=1024",))):
+        node = kafkapy_node(memory=True, overrides=overrides)
+        node.start()
+        try:
+            figures[label] = connections_on(node.port, node.pid, args.connections)
+        finally:
+            node.stop()
+            subprocess.run(["rm", "-rf", str(node.workdir)], check=False)
+    if args.reference:
+        node, _ = reference_node()
+        node.start()
+        try:
+            figures["kafka"] = connections_on(node.port, node.pid, args.connections)
+        finally:
+            node.stop()
+            subprocess.run(["rm", "-rf", str(node.workdir)], check=False)
+    return {row: {name: f[key] for name, f in figures.items()} for row, key in rows.items()}
+
+
+def print_table(rows: dict[str, dict[str, str]]) -> None:
+    names: list[str] = []
+    for cells in rows.values():
+        names += [name for name in cells if name not in names]
+    width = max(len(row) for row in rows) + 2
+    print(f"{'':{width}}" + "".join(f"{name:>44}" for name in names))
+    for row, cells in rows.items():
+        print(f"{row:{width}}" + "".join(f"{cells.get(name, '-'):>44}" for name in names), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="starts per start figure (Kafka: half as many)")
+    parser.add_argument("--partitions", type=int, default=10_000)
+    parser.add_argument("--per-topic", type=int, default=100)
+    parser.add_argument("--per-request", type=int, default=2_500)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--no-reference", dest="reference", action="store_false", help="kafkapy only")
+    parser.add_argument("--only", default="start,partitions,connections")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the brokers inherit it
+    print(f"open files limit {soft} -> {hard}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}", flush=True)
+    sections = {"start": section_start, "partitions": section_partitions, "connections": section_connections}
+    for name in args.only.split(","):
+        print(f"\n== {name}", flush=True)
+        print_table(sections[name](args))
+
+
+if __name__ == "__main__":
+    main()
