@@ -143,8 +143,8 @@ def ssl_listener_config(config: BrokerConfig, listener: str, *, sasl: bool = Fal
         raise SslConfigError(f"{_key('ssl_endpoint_identification_algorithm', listener)}={algorithm}: "
                              "kafkapy knows https or empty")
     _load_key_store(ctx, listener, get)
-    client_auth_raw = config.listener_config(listener, "ssl_client_auth")
-    if sasl and client_auth_raw is None:
+    own_key = f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.{BrokerConfig.field_name('ssl_client_auth')}"
+    if sasl and own_key not in config.properties:
         client_auth = "none"
     else:
         client_auth = str(get("ssl_client_auth")).lower()
