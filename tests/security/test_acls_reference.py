@@ -434,3 +434,28 @@ def test_acl_answers_match_apache_kafka(kafkapy_broker: tuple[str, str], referen
     assert ours.keys() == theirs.keys()
     for key in ours:
         assert ours[key] == theirs[key], key
+
+
+def test_kafka_acls_producer_and_consumer_shortcuts(kafkapy_broker: tuple[str, str],
+                                                    reference_broker: tuple[str, str]) -> None:
+    """``--producer`` (WRITE, DESCRIBE, CREATE on the topic; with ``--transactional-id``
+    WRITE and DESCRIBE on it; with ``--idempotent`` IDEMPOTENT_WRITE on the cluster) and
+    ``--consumer`` (READ, DESCRIBE on the topic, READ on the group), listed per resource
+    and removed with a resource filter, as on Apache Kafka."""
+    listed = []
+    for _, plaintext in (kafkapy_broker, reference_broker):
+        acls_tool(plaintext, "--add", "--allow-principal", "User:dave", "--producer", "--topic", "dave-t",
+                  "--transactional-id", "dave-tx", "--idempotent")
+        acls_tool(plaintext, "--add", "--allow-principal", "User:dave", "--consumer", "--topic", "dave-t",
+                  "--group", "dave-g")
+        out = acls_tool(plaintext, "--list", "--topic", "dave-t")
+        out += acls_tool(plaintext, "--list", "--principal", "User:dave")
+        listed.append(sorted(line.strip() for line in out.splitlines() if line.strip()))
+        for resource in (("--topic", "dave-t"), ("--group", "dave-g"), ("--transactional-id", "dave-tx"),
+                         ("--cluster",)):
+            acls_tool(plaintext, "--remove", "--force", *resource)
+        assert "User:dave" not in acls_tool(plaintext, "--list")
+    ours, theirs = listed
+    for operation in ("WRITE", "CREATE", "READ", "IDEMPOTENT_WRITE"):
+        assert any(f"operation={operation}, permissionType=ALLOW" in line for line in ours), (operation, ours)
+    assert ours == theirs
