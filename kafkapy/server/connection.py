@@ -46,6 +46,12 @@ When nothing blocks, the main task has sent everything itself by the time the
 flusher runs, and the flusher finds nothing to do. One send is in progress at a
 time (``_sending``), so responses never interleave.
 
+Transport: the socket calls are four methods (``_recv_into_nowait``,
+``_wait_readable``, ``_send_nowait``, ``_send_all``); PLAINTEXT uses the raw socket
+functions of :mod:`kafkapy.server.sockio`, and
+:class:`kafkapy.server.tls.TlsConnection` (SSL and SASL_SSL listeners) replaces the
+four with ``ssl.SSLSocket`` calls, everything else unchanged.
+
 Closing: :meth:`Connection.close` (from the dispatcher, the idle reaper, or a
 graceful shutdown) cancels the connection at once if it is idle (waiting for a
 request), or else lets the request being handled finish and its response go out.

@@ -138,7 +138,9 @@ def tls_properties(certs: TestCertificates, *, sasl: bool = False, client_auth: 
     }
     if client_auth != "none":
         # KIP-684: on SASL_SSL only the listener's own ssl.client.auth counts.
-        key = f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.{name('ssl_client_auth')}" if sasl else name("ssl_client_auth")
+        key = name("ssl_client_auth")
+        if sasl:
+            key = f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.{key}"
         props[key] = client_auth
     return props
 

@@ -83,7 +83,8 @@ def test_cipher_suites_by_java_name(certs: TestCertificates) -> None:
     ({"ssl.keystore.location": "/nonexistent/broker.pem"}, "cannot load the PEM key store"),
     ({"ssl.keystore.type": "PKCS12", "ssl.keystore.password": "wrong"}, "cannot read the PKCS12 store"),
     ({"inter.broker.listener.name": "SSL"}, "do not speak TLS yet"),
-    ({"listener.security.protocol.map": "CONTROLLER:SSL,PLAINTEXT:PLAINTEXT,SSL:SSL"}, "Controller listener CONTROLLER"),
+    ({"listener.security.protocol.map": "CONTROLLER:SSL,PLAINTEXT:PLAINTEXT,SSL:SSL"},
+     "Controller listener CONTROLLER"),
 ])
 def test_what_cannot_be_honoured_is_refused(certs: TestCertificates, extra: dict[str, str], named: str) -> None:
     assert named in _refused(certs, extra)

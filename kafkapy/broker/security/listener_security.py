@@ -2,8 +2,9 @@
 
 Each listener has a security protocol (``listener.security.protocol.map``). kafkapy
 serves all four: PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL. A TLS listener's context
-comes from its ``ssl.*`` settings (:mod:`kafkapy.broker.security.ssl_factory`). A SASL listener accepts the mechanisms of
-``listener.name.<l>.sasl.enabled.mechanisms`` (else ``sasl.enabled.mechanisms``);
+comes from its ``ssl.*`` settings (:mod:`kafkapy.broker.security.ssl_factory`). A SASL
+listener accepts the mechanisms of ``listener.name.<l>.sasl.enabled.mechanisms`` (else
+``sasl.enabled.mechanisms``);
 PLAIN users come from the listener's JAAS config
 (``listener.name.<l>.plain.sasl.jaas.config``, else ``sasl.jaas.config``), SCRAM
 credentials from the metadata log (UserScramCredentialRecord).
