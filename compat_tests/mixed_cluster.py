@@ -167,6 +167,12 @@ class MixedCluster:
         }
         if node.is_broker:
             props["advertised.listeners"] = f"PLAINTEXT://{node.bootstrap_servers}"
+        # Internal topics over every broker, up to Kafka's default of 3 (a Kafka broker asks
+        # the controller for its own offsets.topic.replication.factor when it creates them).
+        replicas = str(max(1, min(3, len(self.brokers))))
+        props.update({"offsets.topic.replication.factor": replicas,
+                      "transaction.state.log.replication.factor": replicas,
+                      "transaction.state.log.min.isr": "1"})
         return {**props, **self.config, **node.extra}  # type: ignore[attr-defined]
 
     def _prepare(self) -> None:

@@ -13,6 +13,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     configs,
     controller,
     elect_leaders,
+    envelope,
     features,
     fetch,
     find_coordinator,

@@ -59,6 +59,7 @@ class ApiKey(enum.IntEnum):
     DESCRIBE_QUORUM = 55
     ALTER_PARTITION = 56
     UPDATE_FEATURES = 57
+    ENVELOPE = 58
     FETCH_SNAPSHOT = 59
     DESCRIBE_CLUSTER = 60
     DESCRIBE_PRODUCERS = 61
@@ -132,6 +133,7 @@ API_TABLE: dict[int, tuple[str, str, str, int, int, int | None, tuple[str, ...]]
     55: ('describe_quorum', 'DescribeQuorumRequest', 'DescribeQuorumResponse', 0, 2, 0, ('broker', 'controller')),
     56: ('alter_partition', 'AlterPartitionRequest', 'AlterPartitionResponse', 2, 3, 2, ('controller',)),
     57: ('update_features', 'UpdateFeaturesRequest', 'UpdateFeaturesResponse', 0, 2, 0, ('broker', 'controller')),
+    58: ('envelope', 'EnvelopeRequest', 'EnvelopeResponse', 0, 0, 0, ('controller',)),
     59: ('fetch_snapshot', 'FetchSnapshotRequest', 'FetchSnapshotResponse', 0, 1, 0, ('controller',)),
     60: ('describe_cluster', 'DescribeClusterRequest', 'DescribeClusterResponse', 0, 2, 0, ('broker', 'controller')),
     61: ('describe_producers', 'DescribeProducersRequest', 'DescribeProducersResponse', 0, 0, 0, ('broker',)),

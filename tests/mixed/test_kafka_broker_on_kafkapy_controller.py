@@ -1,0 +1,73 @@
+"""Apache Kafka 4.1.2 brokers on a kafkapy controller quorum (issue 17, first combination).
+
+A ``kafkapy serve`` with ``process.roles=controller`` is the one voter of a static quorum;
+a Kafka JVM with ``process.roles=broker`` follows its ``__cluster_metadata`` log (Raft
+Fetch v17 as an observer), negotiates ``metadata.version`` from the controller's
+ApiVersions (4.1-IV1, level 27: the highest Kafka 4.1.2 supports), registers
+(BrokerRegistration v4) and heartbeats until unfenced. Clients then create a topic,
+produce and consume through a group on the Kafka broker: the controller placed the
+partition, wrote the TopicRecord and PartitionRecord the JVM applies, and the JVM's
+group coordinator created ``__consumer_offsets`` through the kafkapy controller too.
+With a kafkapy broker next to the Kafka broker, a topic replicated on both survives
+the death of either.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from compat_tests.mixed_cluster import MixedCluster, describe_logs
+from tests.mixed.helpers import consume, create_topic, metadata, produce, until
+from tests.reference import needs_reference
+
+pytestmark = needs_reference
+
+
+def test_kafka_broker_registers_and_serves_clients(mixed: MixedCluster):
+    mixed.add("kafkapy", 1, "controller")
+    kafka = mixed.add("kafka", 2, "broker")
+    mixed.start()
+    answer = metadata(kafka.bootstrap_servers)
+    assert answer.cluster_id == mixed.cluster_id  # the JVM took the kafkapy quorum's cluster id
+    # (its Metadata names a broker as controller: KRaft brokers hide the controllers from clients)
+    assert [(b.node_id, b.port) for b in answer.brokers] == [(2, kafka.client_port)]
+    create_topic(kafka.bootstrap_servers, "on-kafka", partitions=2, replication_factor=1)
+    leaders = until("the topic in the Kafka broker's image", lambda: (
+        {p.leader_id for t in metadata(kafka.bootstrap_servers, "on-kafka").topics for p in t.partitions}
+        or None))
+    assert leaders == {2}, describe_logs(mixed)
+    values = [f"record-{i}".encode() for i in range(50)]
+    produce(kafka.bootstrap_servers, "on-kafka", values, acks="all")
+    got = consume(kafka.bootstrap_servers, "on-kafka", "mixed-group", len(values))
+    assert sorted(got) == sorted(values), describe_logs(mixed)
+
+
+def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixed: MixedCluster):
+    mixed.add("kafkapy", 1, "controller")
+    ours = mixed.add("kafkapy", 2, "broker")
+    theirs = mixed.add("kafka", 3, "broker")
+    mixed.start()
+    until("both brokers in each broker's Metadata", lambda: mixed.brokers_seen(2) == mixed.brokers_seen(3) == [2, 3]
+          or None)
+    create_topic(theirs.bootstrap_servers, "both", partitions=2, replication_factor=2)
+
+    def in_sync():
+        partitions = [p for t in metadata(ours.bootstrap_servers, "both").topics for p in t.partitions]
+        full = len(partitions) == 2 and all(sorted(p.isr_nodes) == [2, 3] for p in partitions)
+        return partitions if full else None
+
+    partitions = until("both partitions with ISR [2, 3]", in_sync)
+    assert {p.leader_id for p in partitions} == {2, 3}, describe_logs(mixed)  # one leader of each kind
+    values = [f"replicated-{i}".encode() for i in range(60)]
+    produce(mixed.bootstrap_servers, "both", values, acks="all")
+    for victim, survivor in ((theirs, ours), (ours, theirs)):
+        if victim is ours:
+            mixed.start_node(theirs.node_id)
+            until("the Kafka broker back in sync", in_sync, timeout_s=60)
+        mixed.kill_node(victim.node_id)
+        leaders = until(f"node {survivor.node_id} leading both partitions", lambda: (
+            {p.leader_id for t in metadata(survivor.bootstrap_servers, "both").topics for p in t.partitions}
+            == {survivor.node_id} or None), timeout_s=30)
+        assert leaders
+        got = consume(survivor.bootstrap_servers, "both", f"after-{victim.kind}", len(values))
+        assert sorted(got) == sorted(values), describe_logs(mixed)
