@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -307,6 +308,7 @@ def unauthorized(conn: KafkaConnection, who: str) -> dict[str, Any]:
 def more_apis(conn: KafkaConnection, who: str) -> dict[str, Any]:
     """Further APIs, each with its own check and its own error shape."""
     from kafkapy.wire.messages import (
+        consumer_group_heartbeat,
         create_partitions,
         delete_groups,
         delete_records,
@@ -372,6 +374,14 @@ def more_apis(conn: KafkaConnection, who: str) -> dict[str, Any]:
     ask("describe producers", describe_producers.DescribeProducersRequest(topics=[
         describe_producers.DescribeProducersRequest.TopicRequest(name=SECRET, partition_indexes=[0])]), 0)
     ask("describe transactions", describe_transactions.DescribeTransactionsRequest(transactional_ids=["tx-1"]), 0)
+    hb = consumer_group_heartbeat.ConsumerGroupHeartbeatRequest
+    for group in (GROUP, "other-group"):
+        answer = without_request_dumps(plain(conn.request(hb(
+            group_id=group, member_id=uuid.uuid4().hex[:22], member_epoch=0, rebalance_timeout_ms=30_000,
+            subscribed_topic_names=[TOPIC, SECRET], topic_partitions=[]), 0)))
+        if answer["error_code"] == 0:  # allowed: the assignment is not about ACLs
+            answer = "authorized"
+        out[f"{who} consumer group heartbeat {group}"] = answer
     return out
 
 
