@@ -507,8 +507,10 @@ class ReplicaManager:
             if self.fetchers is not None:
                 self.fetchers.remove_partition(partition.tp)
             partition.reset_replica_states(self.clock_ms())
-            # Kafka's maybeAssignEpochStartOffset: the new epoch starts at the log end.
-            partition.log.leader_epoch_cache.assign(partition.leader_epoch, partition.log.log_end_offset)
+            # Kafka's maybeAssignEpochStartOffset: the new epoch starts at the log end. The
+            # file is written by the log's next flush (10,000 leaders, no 10,000 fsyncs).
+            partition.log.leader_epoch_cache.assign(partition.leader_epoch, partition.log.log_end_offset,
+                                                    flush=False)
             partition.maybe_increment_high_watermark()
             if partition.registration.leader_recovery_state == LeaderRecoveryState.RECOVERING:
                 # Elected uncleanly (KIP-704): this log is the partition's now; telling the

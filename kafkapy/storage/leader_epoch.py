@@ -63,11 +63,14 @@ class LeaderEpochFileCache:
     def latest_epoch(self) -> int | None:
         return self.entries[-1][0] if self.entries else None
 
-    def assign(self, epoch: int, start_offset: int) -> None:
+    def assign(self, epoch: int, start_offset: int, *, flush: bool = True) -> None:
         """Record that ``epoch`` starts at ``start_offset``, dropping entries it supersedes.
 
         Like Kafka's ``assign``: a no-op for a negative epoch or when the latest entry
-        already is this epoch at or before this offset.
+        already is this epoch at or before this offset. ``flush=False`` (a leader taking
+        its epoch at its log end) leaves the file to the log's next flush, which writes it
+        before it moves the recovery point: a batch of the epoch is then either below the
+        recovery point with the file written, or above it and assigned again by recovery.
         """
         if epoch < 0:
             return
@@ -77,7 +80,7 @@ class LeaderEpochFileCache:
                 return
         self.entries = [(e, o) for e, o in self.entries if e < epoch and o < start_offset]
         self.entries.append((epoch, start_offset))
-        self._flush()
+        self._flush_or_defer(flush)
 
     def end_offset_for(self, requested_epoch: int, log_end_offset: int) -> tuple[int, int]:
         """``(epoch, end offset)`` answering OffsetForLeaderEpoch (``endOffsetFor``).
@@ -113,15 +116,27 @@ class LeaderEpochFileCache:
         i = bisect.bisect_right(offsets, offset)
         return self.entries[i - 1][0] if i else None
 
-    def truncate_from_end(self, end_offset: int) -> None:
-        """Drop entries starting at or after ``end_offset`` (the log was truncated there)."""
+    def truncate_from_end(self, end_offset: int, *, flush: bool = True) -> None:
+        """Drop entries starting at or after ``end_offset`` (the log was truncated there).
+
+        ``flush=False`` (loading a log) leaves the file to the next flush of the log, as
+        Kafka's ``truncateFromEndAsyncFlush`` (KAFKA-15046): a stale file is truncated the
+        same way at the next load, and 10,000 partitions open without 10,000 fsyncs.
+        """
         keep = [(e, o) for e, o in self.entries if o < end_offset]
         if len(keep) != len(self.entries):
             self.entries = keep
-            self._flush()
+            self._flush_or_defer(flush)
 
-    def truncate_from_start(self, start_offset: int) -> None:
-        """The log now starts at ``start_offset``: drop older entries, keep the epoch in force."""
+    def _flush_or_defer(self, flush: bool) -> None:
+        if flush:
+            self._flush()
+        else:
+            self.unflushed = self.path is not None
+
+    def truncate_from_start(self, start_offset: int, *, flush: bool = True) -> None:
+        """The log now starts at ``start_offset``: drop older entries, keep the epoch in force
+        (``flush`` as :meth:`truncate_from_end`)."""
         i = bisect.bisect_right([o for _, o in self.entries], start_offset)
         if i == 0:
             return
@@ -129,7 +144,7 @@ class LeaderEpochFileCache:
         if i == 1 and offset == start_offset:
             return
         self.entries = [(epoch, start_offset)] + self.entries[i:]
-        self._flush()
+        self._flush_or_defer(flush)
 
     def clear(self) -> None:
         if self.entries:

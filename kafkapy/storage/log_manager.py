@@ -194,6 +194,7 @@ class LogManager:
         start_offsets = read_offset_checkpoint(os.path.join(data_dir, LOG_START_OFFSET_CHECKPOINT))
         high_watermarks = read_offset_checkpoint(os.path.join(data_dir, REPLICATION_OFFSET_CHECKPOINT))
         cleaner_offsets = read_offset_checkpoint(os.path.join(data_dir, CLEANER_OFFSET_CHECKPOINT))
+        configs: dict[str, LogConfig] = {}  # one per topic, not one per partition
         for name in sorted(os.listdir(data_dir)):
             path = os.path.join(data_dir, name)
             if not os.path.isdir(path):
@@ -207,8 +208,12 @@ class LogManager:
             start = start_offsets.get(tp, 0)
             saved = _Unopened(recovery_points.get(tp, 0), start, high_watermarks.get(tp, start),
                               cleaner_offsets.get(tp, start))
+            config = configs.get(tp[0])
+            if config is None:
+                config = configs[tp[0]] = manager.config_for(tp[0])
             try:
-                manager.logs[tp] = manager._open_log(path, tp, saved, clean_shutdown=clean_shutdown, now_ms=now_ms)
+                manager.logs[tp] = manager._open_log(path, tp, saved, clean_shutdown=clean_shutdown, now_ms=now_ms,
+                                                     config=config)
             except OSError as exc:
                 # Out of descriptors, only this log waits, to be opened (and recovered)
                 # when the broker asks for it; a disk error (a recovery that cannot
@@ -227,12 +232,12 @@ class LogManager:
         return manager
 
     def _open_log(self, path: str, tp: TopicPartition, saved: _Unopened, *, clean_shutdown: bool,
-                  now_ms: int) -> PartitionLog:
+                  now_ms: int, config: LogConfig | None = None) -> PartitionLog:
         partition_log = PartitionLog.open(
             path,
             tp[0],
             tp[1],
-            self.config_for(tp[0]),
+            config or self.config_for(tp[0]),
             now_ms=now_ms,
             recovery_point=saved.recovery_point,
             log_start_offset=saved.log_start_offset,

@@ -266,8 +266,8 @@ class PartitionLog:
             self.leader_epoch_cache.clear()
             ps.truncate_fully_and_start_at(self.log_start_offset)
             leo = local.log_end_offset
-        self.leader_epoch_cache.truncate_from_end(leo)
-        self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
+        self.leader_epoch_cache.truncate_from_end(leo, flush=False)
+        self.leader_epoch_cache.truncate_from_start(self.log_start_offset, flush=False)
         ps.delete_snapshots(lambda o: o > leo)
         ps.update_map_end_offset(leo)
         if first is not None:
