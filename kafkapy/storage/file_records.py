@@ -98,7 +98,9 @@ class FileRecords:
         or failing validation, ends the scan there.
         """
         file_size = max(self.size, os.fstat(self.fd).st_size)
-        buf = bytearray(_SCAN_CHUNK)
+        # No larger than what there is to read: recovering 10,000 small or empty
+        # segments after a crash should not zero 8 MiB for each.
+        buf = bytearray(min(_SCAN_CHUNK, max(file_size - start, 0)))
         position = start
         while position < file_size:
             with memoryview(buf) as view:
