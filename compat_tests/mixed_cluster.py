@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,6 +63,26 @@ COMMON_PROPERTIES: Mapping[str, str] = {
 
 #: Kafka's log at INFO: what a mixed cluster finds is in the JVM's words.
 KAFKA_LOG4J2 = LOG4J2.replace("level = warn", "level = info")
+
+
+class KafkapyProcess(NodeProcess):
+    """A ``kafkapy serve`` node process at a chosen ``--log-level`` (DEBUG logs why a
+    connection from a Kafka node was closed)."""
+
+    def __init__(self, node_id: int, directory: str, client_port: int, log_level: str = "INFO") -> None:
+        super().__init__(node_id, directory, client_port)
+        self.log_level = log_level
+
+    def start(self) -> None:
+        if self.running:
+            raise RuntimeError(f"node {self.node_id} is running")
+        self._log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        self.paused = False
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kafkapy", "serve", "--log-level", self.log_level, "--config",
+                 os.path.join(self.directory, "server.properties")],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.directory)
 
 
 class MixedNode:
@@ -115,11 +136,12 @@ class MixedCluster:
     """
 
     def __init__(self, root: Path, config: Mapping[str, str] | None = None, *, timeout_s: float = 60.0,
-                 kafka_heap: str = "512m") -> None:
+                 kafka_heap: str = "512m", kafkapy_log_level: str = "INFO") -> None:
         self.root = Path(root)
         self.config = dict(config or {})
         self.timeout_s = timeout_s
         self.kafka_heap = kafka_heap
+        self.kafkapy_log_level = kafkapy_log_level
         self.cluster_id = new_directory_id()
         self.nodes: dict[int, MixedNode] = {}
         self._prepared = False
@@ -187,7 +209,8 @@ class MixedCluster:
             path.write_text("".join(f"{k}={v}\n" for k, v in props.items()), encoding="latin-1")
             if node.kind == "kafkapy":
                 format_storage(props["log.dirs"], self.cluster_id, node.node_id)
-                node.process = NodeProcess(node.node_id, str(node.directory), node.client_port)
+                node.process = KafkapyProcess(node.node_id, str(node.directory), node.client_port,
+                                              self.kafkapy_log_level)
                 continue
             log4j = node.directory / "log4j2.properties"
             log4j.write_text(KAFKA_LOG4J2.format(log_file=node.directory / "server.log"))

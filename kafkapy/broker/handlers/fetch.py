@@ -1,4 +1,4 @@
-"""Fetch (key 1), versions 4-17.
+"""Fetch (key 1), versions 4-18.
 
 Reads whole batches from each partition's log, from the batch holding the fetch
 offset, as file regions (sent with ``os.sendfile``) or memoryviews: never copied,
@@ -32,6 +32,9 @@ Version notes:
     v5+: log start offset. v7+: sessions. v9+: current leader epoch fencing
     (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH). v11+: preferred read replica (always -1).
     v12+: flexible. v13+: topics by id (UNKNOWN_TOPIC_ID). v15+: replica state.
+    v18 (KIP-1166): a follower's own high watermark, a tagged field left unread. An
+    Apache Kafka 4.1 follower fetches at v18 without negotiating: its ReplicaFetcher
+    takes the version from metadata.version (4.1-IV1), so a mixed cluster needs it.
 Followers (``replica_id`` >= 0, from v15 ``replica_state``): the leader checks the
 follower's last fetched epoch against its own epoch history and answers a
 ``diverging_epoch`` instead of records when their logs differ (KIP-320); otherwise it
@@ -123,7 +126,7 @@ def session_cache(broker: BrokerCore) -> FetchSessionCache:
     return cache
 
 
-@handles(ApiKey.FETCH, versions=(4, 17))
+@handles(ApiKey.FETCH, versions=(4, 18))
 async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
     from kafkapy.wire.messages.fetch import FetchResponse
 
