@@ -30,6 +30,10 @@ makes ``kafka_broker`` serve clients on a SASL_PLAINTEXT listener;
 ``kafka_broker.sasl_client_config("alice", "SCRAM-SHA-512")`` gives a client's settings.
 ``@pytest.mark.kafkapy(acls=[allow("User:alice", "READ", "TOPIC", "t")], super_users=[...])``
 runs Kafka's StandardAuthorizer with those ACLs (:mod:`kafkapy.testing.acls`).
+``@pytest.mark.kafkapy(tls=True)`` (and ``ssl_client_auth="required"``) serves clients
+over TLS (SASL_SSL with ``sasl_users``), certificates made on the fly;
+``kafka_broker.tls_client_config("librdkafka", client=...)`` gives a client's settings
+(:mod:`kafkapy.testing.tls`).
 
 The broker runs in a background thread, so tests may be written with trio, asyncio
 or plain threads. The broker module is imported only when a fixture is used, so the
@@ -97,7 +101,8 @@ class _Settings:
         self.sasl: dict[str, Any] = {}
         if marker is not None:
             self.properties.update(marker.kwargs.get("config") or {})
-            self.sasl = {k: marker.kwargs[k] for k in ("sasl_users", "sasl_mechanisms", "acls", "super_users")
+            self.sasl = {k: marker.kwargs[k] for k in ("sasl_users", "sasl_mechanisms", "acls", "super_users",
+                                                          "tls", "ssl_client_auth")
                          if k in marker.kwargs}
             self.storage = marker.kwargs.get("storage") or self.storage
             self.nodes = marker.kwargs.get("nodes", self.nodes)
@@ -112,8 +117,8 @@ class _Settings:
         properties = dict(self.properties)
         if self.port:
             if self.sasl:
-                raise pytest.UsageError("kafkapy_port cannot be combined with sasl_users (the SASL listener "
-                                        "takes a free port)")
+                raise pytest.UsageError("kafkapy_port cannot be combined with sasl_users or tls (the SASL or "
+                                        "TLS listener takes a free port)")
             properties = {**client_port_properties(self.port), **properties}
         return Broker(properties, memory=self.storage == "memory", **self.sasl)
 

@@ -89,6 +89,16 @@ def test_kafka_python_over_ssl(ssl_broker: Broker) -> None:
     assert got == [f"v{i}".encode() for i in range(50)]
 
 
+def test_fault_injection_works_over_tls(ssl_broker: Broker) -> None:
+    ssl_broker.create_topics("tls-faults")
+    ssl_broker.faults.fail("Produce", "TOPIC_AUTHORIZATION_FAILED", count=1, topic="tls-faults")
+    producer = Producer({**ssl_broker.tls_client_config(), "message.timeout.ms": 10000})
+    errors: list[Any] = []
+    producer.produce("tls-faults", b"x", on_delivery=lambda err, msg: errors.append(err))
+    producer.flush(15)
+    assert [e.code() for e in errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+
+
 def test_a_client_that_does_not_trust_the_ca_fails(ssl_broker: Broker) -> None:
     config = ssl_broker.tls_client_config()
     del config["ssl.ca.location"]  # the system's CAs only
@@ -236,3 +246,11 @@ def test_pem_key_store_by_value() -> None:
     with _with_key_store(broker, ssl_keystore_type="PEM", ssl_keystore_key=certs.broker.key_pem,
                          ssl_keystore_certificate_chain=certs.broker.chain_pem):
         assert not _metadata_fails(broker.tls_client_config())
+
+
+@pytest.mark.kafkapy(tls=True, ssl_client_auth="required")
+def test_the_pytest_plugin_starts_a_tls_broker(kafka_broker: Broker) -> None:
+    certs = kafka_broker.certificates
+    assert certs is not None
+    assert not _metadata_fails(kafka_broker.tls_client_config(client=certs.client(ALICE)))
+    assert _metadata_fails(kafka_broker.tls_client_config())  # no client certificate
