@@ -37,9 +37,8 @@ import os
 import struct
 from collections.abc import Callable, Iterable
 
-from crc32c import crc32c
-
 from kafkapy.storage.checkpoint import fsync_dir
+from kafkapy.wire.crc import crc32c
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.records import (
     NO_PRODUCER_EPOCH,

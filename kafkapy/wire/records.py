@@ -27,10 +27,9 @@ import struct
 from enum import IntEnum
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
-from crc32c import crc32c
-
 from kafkapy.wire._varint import decode_varint, decode_varlong, encode_varint, encode_varlong
 from kafkapy.wire.compression import Compression, compress, decompress
+from kafkapy.wire.crc import crc32c
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
 
