@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-from compat_tests.brokers import LOG4J2, free_port, java, probe, reference_libs
+from compat_tests.brokers import LOG4J2, free_port, java, reference_libs
 from compat_tests.reference_cluster import ReferenceNode
 from kafkapy.storage.checkpoint import new_directory_id
 from kafkapy.testing.cluster import NodeProcess
@@ -63,6 +64,13 @@ COMMON_PROPERTIES: Mapping[str, str] = {
 
 #: Kafka's log at INFO: what a mixed cluster finds is in the JVM's words.
 KAFKA_LOG4J2 = LOG4J2.replace("level = warn", "level = info")
+
+
+#: Kafka 4.1's StorageTool finalises eligible.leader.replicas.version 1 (KIP-966) by
+#: default; kafkapy does not implement ELR, and a Kafka controller refuses the
+#: BrokerRegistration of a broker that does not support a finalised level
+#: (UNSUPPORTED_VERSION). A mixed cluster is formatted without it, as kafkapy's quorum is.
+KAFKA_FORMAT_FEATURES = ("--feature", "eligible.leader.replicas.version=0")
 
 
 class KafkapyProcess(NodeProcess):
@@ -218,7 +226,8 @@ class MixedCluster:
                    "-cp", f"{reference_libs()}/*"]
             formats.append((node, subprocess.Popen(
                 [java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", *jvm, "kafka.tools.StorageTool", "format",
-                 "-t", self.cluster_id, "-c", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+                 "-t", self.cluster_id, "-c", str(path), *KAFKA_FORMAT_FEATURES],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
             argv = [java(), "-Xms256m", f"-Xmx{self.kafka_heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
                     *jvm, "kafka.Kafka", str(path)]
             node.process = ReferenceNode(node.node_id, str(node.directory), node.client_port, argv)
@@ -280,9 +289,9 @@ class MixedCluster:
         if node.kind == "kafkapy":
             assert isinstance(node.process, NodeProcess)
             return "kafkapy ready" in node.process.output()
-        try:
-            probe("127.0.0.1", node.controller_port or 0, timeout=1)
-        except (OSError, ConnectionError):
+        try:  # a Kafka controller refuses Metadata: its listener accepting is enough
+            socket.create_connection(("127.0.0.1", node.controller_port or 0), timeout=1).close()
+        except OSError:
             return False
         return True
 

@@ -193,6 +193,18 @@ class MetadataDelta:
     def _replay_no_op(self, r: Any) -> None:
         pass
 
+    def _replay_transaction_marker(self, r: Any) -> None:
+        """Begin/End/AbortTransactionRecord (KIP-868): an Apache Kafka controller wraps
+        its bootstrap records (and large changes) in a metadata transaction. kafkapy
+        applies the records inside as they commit: a follower of a Kafka quorum may
+        publish an image mid-transaction, and the records of an aborted one (a
+        controller that failed over mid-transaction) stay applied. kafkapy's own
+        controller writes no transactions."""
+
+    def _replay_register_controller(self, r: Any) -> None:
+        """RegisterControllerRecord (KIP-919): a Kafka controller's listeners. kafkapy
+        brokers reach the controllers through ``controller.quorum.voters``; nothing kept."""
+
     def _replay_user_scram_credential(self, r: Any) -> None:
         users = self._scram_for_write(r.mechanism)
         users[r.name] = ScramCredentialData(bytes(r.salt), bytes(r.stored_key), bytes(r.server_key), r.iterations)
@@ -346,6 +358,10 @@ _HANDLERS: dict[str, Callable[[MetadataDelta, Any], None]] = {
     "ProducerIdsRecord": MetadataDelta._replay_producer_ids,
     "BrokerRegistrationChangeRecord": MetadataDelta._replay_broker_registration_change,
     "NoOpRecord": MetadataDelta._replay_no_op,
+    "BeginTransactionRecord": MetadataDelta._replay_transaction_marker,
+    "EndTransactionRecord": MetadataDelta._replay_transaction_marker,
+    "AbortTransactionRecord": MetadataDelta._replay_transaction_marker,
+    "RegisterControllerRecord": MetadataDelta._replay_register_controller,
     "UserScramCredentialRecord": MetadataDelta._replay_user_scram_credential,
     "RemoveUserScramCredentialRecord": MetadataDelta._replay_remove_user_scram_credential,
     "AccessControlEntryRecord": MetadataDelta._replay_access_control_entry,

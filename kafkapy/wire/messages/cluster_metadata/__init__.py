@@ -23,4 +23,5 @@ RECORD_TYPES: dict[int, tuple[str, str, int, int]] = {
     23: ('begin_transaction_record', 'BeginTransactionRecord', 0, 0),
     24: ('end_transaction_record', 'EndTransactionRecord', 0, 0),
     25: ('abort_transaction_record', 'AbortTransactionRecord', 0, 0),
+    27: ('register_controller_record', 'RegisterControllerRecord', 0, 0),
 }
