@@ -370,6 +370,7 @@ _BOOL, _STR, _INT, _LONG, _DOUBLE, _LIST = (
 )
 _HIGH, _MED, _LOW = Importance.HIGH, Importance.MEDIUM, Importance.LOW
 _RO, _CW = UpdateMode.READ_ONLY, UpdateMode.CLUSTER_WIDE
+_PB = UpdateMode.PER_BROKER
 
 _ONE_GIB = 1024 * 1024 * 1024
 _ONE_WEEK_MS = 7 * 24 * _HOURS_MS
@@ -736,28 +737,29 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               "http://HOST:PORT serving /metrics (Prometheus text format, JMX-exporter names); unset: none.",
               _B, _LOW, _metrics_listener, _RO, field="metrics_listener", internal=True),
     # SslConfigs as Kafka defines them: TLS listeners (kafkapy/broker/security/ssl_factory.py,
-    # which refuses the values it cannot honour). Kafka updates them per broker (keystore
-    # reload through AlterConfigs); kafkapy does not reload yet, so they are read-only here
-    # and AlterConfigs refuses them rather than store what would not take effect.
+    # which refuses the values it cannot honour). The key and trust store settings are per-broker
+    # dynamic as in Kafka (AlterConfigs reloads them: kafkapy/broker/security/ssl_reload.py); the
+    # others, which Kafka also lists per-broker, are read-only here: kafkapy does not apply them
+    # to running listeners, so AlterConfigs refuses them rather than store what would not take effect.
     *(ConfigDef(name, type_, default, doc, _B, importance, None, mode, field=name.replace(".", "_"))
       for name, type_, default, importance, mode, doc in (
-        ("ssl.keystore.location", _STR, None, _HIGH, _RO, "Key store of TLS listeners."),
-        ("ssl.keystore.type", _STR, "JKS", _MED, _RO,
+        ("ssl.keystore.location", _STR, None, _HIGH, _PB, "Key store of TLS listeners."),
+        ("ssl.keystore.type", _STR, "JKS", _MED, _PB,
          "Format of the key store: PEM or PKCS12 (JKS is refused: convert it to PKCS12)."),
-        ("ssl.keystore.password", ConfigType.PASSWORD, None, _HIGH, _RO,
+        ("ssl.keystore.password", ConfigType.PASSWORD, None, _HIGH, _PB,
          "Password of the key store."),
-        ("ssl.keystore.key", ConfigType.PASSWORD, None, _HIGH, _RO,
+        ("ssl.keystore.key", ConfigType.PASSWORD, None, _HIGH, _PB,
          "PEM private key of TLS listeners."),
-        ("ssl.keystore.certificate.chain", ConfigType.PASSWORD, None, _HIGH, _RO,
+        ("ssl.keystore.certificate.chain", ConfigType.PASSWORD, None, _HIGH, _PB,
          "PEM certificate chain of TLS listeners."),
-        ("ssl.key.password", ConfigType.PASSWORD, None, _HIGH, _RO,
+        ("ssl.key.password", ConfigType.PASSWORD, None, _HIGH, _PB,
          "Password of the private key in the key store."),
-        ("ssl.truststore.location", _STR, None, _HIGH, _RO, "Trust store of TLS listeners."),
-        ("ssl.truststore.type", _STR, "JKS", _MED, _RO,
+        ("ssl.truststore.location", _STR, None, _HIGH, _PB, "Trust store of TLS listeners."),
+        ("ssl.truststore.type", _STR, "JKS", _MED, _PB,
          "Format of the trust store: PEM or PKCS12 (JKS is refused: convert it to PKCS12)."),
-        ("ssl.truststore.password", ConfigType.PASSWORD, None, _HIGH, _RO,
+        ("ssl.truststore.password", ConfigType.PASSWORD, None, _HIGH, _PB,
          "Password of the trust store."),
-        ("ssl.truststore.certificates", ConfigType.PASSWORD, None, _HIGH, _RO,
+        ("ssl.truststore.certificates", ConfigType.PASSWORD, None, _HIGH, _PB,
          "PEM trusted certificates."),
         ("ssl.client.auth", _STR, "none", _MED, _RO,
          "Whether TLS listeners ask for client certificates: none, requested or required."),

@@ -185,6 +185,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     from kafkapy.broker.log_tasks import run_log_tasks
     from kafkapy.broker.replica_fetcher import ReplicaFetcherManager
     from kafkapy.broker.replica_manager import ReplicaManager
+    from kafkapy.broker.security.ssl_reload import follow_dynamic_ssl
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
     from kafkapy.server.quotas import ConnectionQuotas, follow_dynamic_configs
@@ -291,9 +292,14 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             follow_limits = follow_dynamic_configs(quotas, config)
             follow_limits(None, metadata.image)
             metadata.add_publisher(follow_limits)
+            # TLS listeners' contexts, replaced when AlterConfigs changes their key stores.
+            tls = dict(dispatcher.inner.security.tls)
+            if tls:
+                follow_tls = follow_dynamic_ssl(config, tls)
+                follow_tls(None, metadata.image)
+                metadata.add_publisher(follow_tls)
             bound += await nursery.start(lambda task_status: serve(
-                listeners, dispatcher, settings=settings, quotas=quotas, tls=dispatcher.inner.security.tls,
-                task_status=task_status))
+                listeners, dispatcher, settings=settings, quotas=quotas, tls=tls, task_status=task_status))
             by_name = {address.listener: (address.host, address.port) for address in bound}
             endpoints = _advertised(config, by_name, protocols, controller_names, Endpoint)
             lifecycle = BrokerLifecycle(core, channel, endpoints)

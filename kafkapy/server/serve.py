@@ -78,7 +78,8 @@ async def serve(
         quotas: the connection counts and limits; new ones from ``settings`` if None.
         tls: listener name -> its TLS endpoint (SSL and SASL_SSL listeners): their
             connections are :class:`kafkapy.server.tls.TlsConnection`; the others
-            read and write the raw socket.
+            read and write the raw socket. Read at each accept, so the caller may
+            replace an endpoint (a reloaded key store) while serving.
 
     Resource handling:
         Listening sockets and every connection's socket are closed on return, on
@@ -147,7 +148,9 @@ class _Server:
         tls: Mapping[str, TlsEndpoint] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
-        self.tls = dict(tls or {})
+        # Read per accept (not copied): replacing an entry reconfigures the listener
+        # for new connections (kafkapy.broker.security.ssl_reload).
+        self.tls: Mapping[str, TlsEndpoint] = tls if tls is not None else {}
         self.settings = settings
         self.pool = BufferPool(min_size=settings.receive_buffer_bytes)
         self.memory = memory or MemoryPool(settings.queued_max_request_bytes)

@@ -83,6 +83,7 @@ class SslListenerConfig:
     context: ssl.SSLContext
     client_auth: str
     principal_mapper: SslPrincipalMapper
+    sasl: bool = False
 
     def on_handshake(self, conn: Any, peer_certificate: dict[str, Any] | None) -> None:
         """Store the connection's principal: ``User:<mapped subject>`` of the client
@@ -157,7 +158,7 @@ def ssl_listener_config(config: BrokerConfig, listener: str, *, sasl: bool = Fal
         mapper = SslPrincipalMapper.from_rules(str(get("ssl_principal_mapping_rules")))
     except ValueError as exc:
         raise SslConfigError(f"{_key('ssl_principal_mapping_rules', listener)}: {exc}") from None
-    return SslListenerConfig(listener, ctx, client_auth, mapper)
+    return SslListenerConfig(listener, ctx, client_auth, mapper, sasl)
 
 
 def _apply_cipher_suites(ctx: ssl.SSLContext, suites: tuple[str, ...], listener: str,
