@@ -54,10 +54,13 @@ def test_alter_configs_reloads_the_key_store() -> None:
             _set(admin, node, location, other.broker.pem)
             assert _until(lambda: _reachable(bootstrap, other.ca_file))
             assert not _reachable(bootstrap, first_ca)
-            # A store that cannot be loaded: the previous one stays in use.
+            # A store that cannot be loaded, or whose certificate names another subject
+            # (Kafka's ssl.allow.dn.changes=false): the previous one stays in use.
             _set(admin, node, location, "/nonexistent/broker.pem")
+            _set(admin, node, location, broker.certificates.client("not-the-broker").pem)
             time.sleep(1)
             assert _reachable(bootstrap, other.ca_file)
+            assert not _reachable(bootstrap, first_ca)
             # Settings kafkapy does not apply to running listeners are refused, not stored.
             with pytest.raises(KafkaException, match="Cannot update these configs dynamically"):
                 _set(admin, node, BrokerConfig.field_name("ssl_client_auth"), "required")

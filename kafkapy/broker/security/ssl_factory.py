@@ -84,6 +84,9 @@ class SslListenerConfig:
     client_auth: str
     principal_mapper: SslPrincipalMapper
     sasl: bool = False
+    #: (subject DN, subject alternative names) of the key store's certificate, None if
+    #: unknown (no cryptography package): what a reload must keep (:mod:`ssl_reload`).
+    identity: tuple[str, tuple[str, ...]] | None = None
 
     def on_handshake(self, conn: Any, peer_certificate: dict[str, Any] | None) -> None:
         """Store the connection's principal: ``User:<mapped subject>`` of the client
@@ -143,7 +146,7 @@ def ssl_listener_config(config: BrokerConfig, listener: str, *, sasl: bool = Fal
     if algorithm.lower() not in ("https", ""):
         raise SslConfigError(f"{_key('ssl_endpoint_identification_algorithm', listener)}={algorithm}: "
                              "kafkapy knows https or empty")
-    _load_key_store(ctx, listener, get)
+    identity = key_identity(_load_key_store(ctx, listener, get))
     own_key = f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.{BrokerConfig.field_name('ssl_client_auth')}"
     if sasl and own_key not in config.properties:
         client_auth = "none"
@@ -158,7 +161,7 @@ def ssl_listener_config(config: BrokerConfig, listener: str, *, sasl: bool = Fal
         mapper = SslPrincipalMapper.from_rules(str(get("ssl_principal_mapping_rules")))
     except ValueError as exc:
         raise SslConfigError(f"{_key('ssl_principal_mapping_rules', listener)}: {exc}") from None
-    return SslListenerConfig(listener, ctx, client_auth, mapper, sasl)
+    return SslListenerConfig(listener, ctx, client_auth, mapper, sasl, identity)
 
 
 def _apply_cipher_suites(ctx: ssl.SSLContext, suites: tuple[str, ...], listener: str,
@@ -187,6 +190,28 @@ def _apply_cipher_suites(ctx: ssl.SSLContext, suites: tuple[str, ...], listener:
         raise SslConfigError(f"{key} leaves no suite for the enabled protocols")
 
 
+def key_identity(pem: str) -> tuple[str, tuple[str, ...]] | None:
+    """(subject, sorted subject alternative names) of the first certificate in ``pem``,
+    as Kafka's ``SslFactory.CertificateEntries`` compares them; None without cryptography."""
+    try:
+        from cryptography import x509
+    except ImportError:
+        return None
+    start = pem.find("-----BEGIN CERTIFICATE-----")
+    if start < 0:
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(pem[start:].encode())
+    except ValueError:
+        return None
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = tuple(sorted(str(getattr(n, "value", n)) for n in names))
+    except x509.ExtensionNotFound:
+        sans = ()
+    return cert.subject.rfc4514_string(), sans
+
+
 def _store_type(location: str | None, declared: str) -> str:
     """The store's real type: a file of type JKS (Kafka's default) that holds PKCS12 is
     PKCS12, as Java reads it; a real JKS file stays JKS."""
@@ -206,7 +231,8 @@ def _refuse_jks(setting: str, location: str | None) -> SslConfigError:
         "then set the type to PKCS12 (or use PEM)")
 
 
-def _load_key_store(ctx: ssl.SSLContext, listener: str, get) -> None:  # type: ignore[no-untyped-def]
+def _load_key_store(ctx: ssl.SSLContext, listener: str, get) -> str:  # type: ignore[no-untyped-def]
+    """Load the key store into ``ctx``; the PEM text holding its certificate chain."""
     location = get("ssl_keystore_location")
     key_pem, chain_pem = get("ssl_keystore_key"), get("ssl_keystore_certificate_chain")
     store_type = _store_type(location, str(get("ssl_keystore_type")))  # type: ignore[arg-type]
@@ -220,7 +246,7 @@ def _load_key_store(ctx: ssl.SSLContext, listener: str, get) -> None:  # type: i
                                  f"{BrokerConfig.field_name('ssl_keystore_certificate_chain')}, and no "
                                  f"{BrokerConfig.field_name('ssl_keystore_location')}")
         _load_pem_chain(ctx, str(chain_pem) + "\n" + str(key_pem), key_password, listener)
-        return
+        return str(chain_pem)
     if not location:
         raise SslConfigError(f"TLS listener {listener} has no key store: set "
                              f"{BrokerConfig.field_name('ssl_keystore_location')} (PEM or PKCS12), or "
@@ -232,15 +258,16 @@ def _load_key_store(ctx: ssl.SSLContext, listener: str, get) -> None:  # type: i
     if store_type == PEM:
         try:
             ctx.load_cert_chain(str(location), password=key_password)  # type: ignore[arg-type]
+            with open(str(location)) as f:
+                return f.read()
         except (OSError, ssl.SSLError) as exc:
             raise SslConfigError(f"listener {listener}: cannot load the PEM key store {location}: {exc}") from None
-        return
     if store_type == PKCS12:
         key, chain, _ = _read_pkcs12(str(location), get("ssl_keystore_password"), listener)  # type: ignore[arg-type]
         if key is None or not chain:
             raise SslConfigError(f"listener {listener}: the PKCS12 key store {location} holds no private key entry")
         _load_pem_chain(ctx, "".join(chain) + key, None, listener)
-        return
+        return chain[0]
     raise SslConfigError(f"{setting}={store_type}: kafkapy reads PEM and PKCS12 key stores")
 
 

@@ -8,9 +8,11 @@ per-broker dynamic config in the metadata log. :func:`follow_dynamic_ssl` is a
 metadata publisher: when this broker's dynamic store settings change it builds each
 TLS listener's context again from the static configuration overlaid with them, and
 new connections use it; connections already open keep theirs (Kafka: existing
-channels keep their SSLEngine). A store that cannot be loaded is logged and the
-previous context stays (Kafka refuses such an AlterConfigs up front: kafkapy's
-controller does not validate key stores yet).
+channels keep their SSLEngine). The new certificate must have the subject and
+subject alternative names of the old one (``SslFactory.CertificateEntries``). A store
+that cannot be loaded, or of another identity, is logged and the previous context
+stays (Kafka refuses such an AlterConfigs up front: kafkapy's controller does not
+validate key stores yet).
 
 Other ``ssl.*`` settings (client auth, protocols, cipher suites) are read-only in
 kafkapy's config table; set on a listener prefix dynamically they are logged as not
@@ -89,6 +91,13 @@ def follow_dynamic_ssl(config: BrokerConfig,
             except SslConfigError as exc:
                 logger.error("TLS listener %s not reconfigured: %s; its previous key store stays in use",
                              listener, exc)
+                continue
+            if None not in (current.identity, fresh.identity) and current.identity != fresh.identity:
+                # SslFactory.CertificateEntries.ensureCompatible (ssl.allow.dn.changes and
+                # ssl.allow.san.changes are false, the only values kafkapy takes).
+                logger.error("TLS listener %s not reconfigured: Keystore DistinguishedName or SubjectAltNames do not "
+                             "match: existing=%s, new=%s; its previous key store stays in use",
+                             listener, current.identity, fresh.identity)
                 continue
             endpoints[listener] = fresh
             logger.info("TLS listener %s reconfigured: new connections use the updated key and trust stores",
