@@ -158,7 +158,7 @@ class TlsConnection(Connection):
             else:
                 piece, rest = _next_piece(rest)
             try:
-                sock.send(piece)
+                sent = sock.send(piece)
             except ssl.SSLWantWriteError:
                 self._wants_write = True
                 return [_InFlight(piece), *rest]  # type: ignore[list-item]
@@ -167,6 +167,8 @@ class TlsConnection(Connection):
                 return [_InFlight(piece), *rest]  # type: ignore[list-item]
             except OSError as exc:
                 raise ConnectionLost(f"TLS send failed: {exc}") from exc
+            if sent < len(piece):  # only with SSL_MODE_ENABLE_PARTIAL_WRITE, which Python does not set
+                rest.insert(0, memoryview(piece)[sent:])
         return []
 
     async def _send_all(self, rest: list[Chunk]) -> None:
