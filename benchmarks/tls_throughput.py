@@ -1,6 +1,6 @@
-"""What TLS costs: produce and consume MB/s over PLAINTEXT and SSL on the same broker,
-and the broker's CPU seconds per GB moved, for kafkapy and Apache Kafka 4.1.2 in the
-same run.
+"""What TLS costs: produce and consume MB/s over PLAINTEXT, SSL and SASL_SSL
+(SCRAM-SHA-512) on the same broker, and the broker's CPU seconds per GB moved, for
+kafkapy and Apache Kafka 4.1.2 in the same run.
 
 Each broker runs as its own process, data on disk (so kafkapy's PLAINTEXT fetches go
 out by sendfile and its SSL ones are read and encrypted, as Kafka's are), with a
@@ -35,7 +35,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from compat_tests.brokers import BrokerProcess, free_port, start_reference  # noqa: E402
-from kafkapy.config import BrokerConfig  # noqa: E402
+from kafkapy.config import LISTENER_CONFIG_PREFIX, BrokerConfig  # noqa: E402
 from kafkapy.testing.tls import TestCertificates, client_config  # noqa: E402
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -48,32 +48,56 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / _TICKS
 
 
-def broker_properties(certs: TestCertificates, port: int, ssl_port: int, controller_port: int,
-                      log_dir: str) -> dict[str, str]:
+USER, PASSWORD, MECHANISM = "bench", "bench-secret", "SCRAM-SHA-512"
+
+
+def broker_properties(certs: TestCertificates, ports: tuple[int, int, int, int], log_dir: str) -> dict[str, str]:
+    """PLAINTEXT, SSL and SASL_SSL listeners (ports in that order, then the controller's)."""
+    port, ssl_port, sasl_port, controller_port = ports
     name = BrokerConfig.field_name
     return {
         name("listeners"): f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port},"
-                           f"CONTROLLER://127.0.0.1:{controller_port}",
-        name("advertised_listeners"): f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port}",
+                           f"SASL_SSL://127.0.0.1:{sasl_port},CONTROLLER://127.0.0.1:{controller_port}",
+        name("advertised_listeners"): f"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{ssl_port},"
+                                      f"SASL_SSL://127.0.0.1:{sasl_port}",
         name("controller_quorum_voters"): f"1@127.0.0.1:{controller_port}",
-        name("listener_security_protocol_map"): "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL",
+        name("listener_security_protocol_map"): "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL",
         name("inter_broker_listener_name"): "PLAINTEXT",
         name("ssl_keystore_type"): "PEM",
         name("ssl_keystore_location"): certs.broker.pem,
+        name("sasl_enabled_mechanisms"): MECHANISM,
+        # Kafka wants a login module for the mechanism (kafkapy reads SCRAM credentials only).
+        f"{LISTENER_CONFIG_PREFIX}sasl_ssl.{MECHANISM.lower()}.{name('sasl_jaas_config')}":
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
         name("log_dirs"): log_dir,
     }
 
 
-def start_kafkapy(certs: TestCertificates) -> tuple[BrokerProcess, int]:
-    port, ssl_port, controller_port = free_port(), free_port(), free_port()
+def _ports() -> tuple[int, int, int, int]:
+    return free_port(), free_port(), free_port(), free_port()
+
+
+def add_scram_user(bootstrap: str) -> None:
+    """The benchmark's SCRAM credential, as kafka-configs --add-config would create it."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    upsert = UserScramCredentialUpsertion(USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
+                                          PASSWORD.encode())
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(30)
+
+
+def start_kafkapy(certs: TestCertificates) -> tuple[BrokerProcess, tuple[int, int, int, int]]:
+    ports = _ports()
     workdir = Path(tempfile.mkdtemp(prefix="kafkapy-tls-bench-"))
-    props = {**_quickstart(), **broker_properties(certs, port, ssl_port, controller_port, str(workdir / "data"))}
+    props = {**_quickstart(), **broker_properties(certs, ports, str(workdir / "data"))}
     overrides = [arg for key, value in props.items() for arg in ("--override", f"{key}={value}")]
     argv = [sys.executable, "-m", "kafkapy", "serve", "--log-level", "WARNING", *overrides]
-    broker = BrokerProcess(argv, port, workdir / "stdout.log", workdir,
+    broker = BrokerProcess(argv, ports[0], workdir / "stdout.log", workdir,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     broker.wait_ready(60)
-    return broker, ssl_port
+    return broker, ports
 
 
 def _quickstart() -> dict[str, str]:
@@ -82,11 +106,11 @@ def _quickstart() -> dict[str, str]:
     return dict(QUICKSTART_PROPERTIES)
 
 
-def start_kafka(certs: TestCertificates) -> tuple[BrokerProcess, int]:
-    port, ssl_port, controller_port = free_port(), free_port(), free_port()
-    props = broker_properties(certs, port, ssl_port, controller_port, "")
+def start_kafka(certs: TestCertificates) -> tuple[BrokerProcess, tuple[int, int, int, int]]:
+    ports = _ports()
+    props = broker_properties(certs, ports, "")
     del props[BrokerConfig.field_name("log_dirs")]  # start_reference's own
-    return start_reference(port, overrides=props, full_jit=True), ssl_port
+    return start_reference(ports[0], overrides=props, full_jit=True), ports
 
 
 def produce(config: dict[str, Any], topic: str, count: int, value: bytes) -> float:
@@ -125,16 +149,19 @@ def consume(config: dict[str, Any], topic: str, count: int) -> float:
         c.close()
 
 
-def run(name: str, start: Callable[[TestCertificates], tuple[BrokerProcess, int]], certs: TestCertificates,
-        count: int, size: int, repeat: int) -> dict[str, float]:
-    broker, ssl_port = start(certs)
+def run(name: str, start: Callable[[TestCertificates], tuple[BrokerProcess, tuple[int, int, int, int]]],
+        certs: TestCertificates, count: int, size: int, repeat: int) -> dict[str, float]:
+    broker, (_, ssl_port, sasl_port, _) = start(certs)
     out: dict[str, float] = {}
     value = os.urandom(size)
     mb = count * size / 1e6
     try:
-        for label, bootstrap, config in (
-            ("PLAINTEXT", broker.bootstrap, {"bootstrap.servers": broker.bootstrap}),
-            ("SSL", f"127.0.0.1:{ssl_port}", client_config(f"127.0.0.1:{ssl_port}", certs.ca_file)),
+        add_scram_user(broker.bootstrap)
+        sasl = {"sasl.mechanism": MECHANISM, "sasl.username": USER, "sasl.password": PASSWORD}
+        for label, config in (
+            ("PLAINTEXT", {"bootstrap.servers": broker.bootstrap}),
+            ("SSL", client_config(f"127.0.0.1:{ssl_port}", certs.ca_file)),
+            ("SASL_SSL", client_config(f"127.0.0.1:{sasl_port}", certs.ca_file, sasl=sasl)),
         ):
             admin = AdminClient({"bootstrap.servers": broker.bootstrap})
             produced, consumed, cpu_p, cpu_c = [], [], [], []
