@@ -32,6 +32,7 @@ from kafkapy.kraft.metadata import (
     configuration_control,
     elections,
     feature_control,
+    quota_control,
     reassignments,
     replication_control,
     scram_control,
@@ -204,6 +205,12 @@ class Controller:
             self, image: MetadataImage, deletions: Sequence[scram_control.ScramDeletion],
             upsertions: Sequence[scram_control.ScramUpsertion]) -> ControllerResult[list[scram_control.UserResult]]:
         return scram_control.alter_user_scram_credentials(image, deletions, upsertions)
+
+    # --- client quotas (KIP-546) ---------------------------------------------------------
+
+    def alter_client_quotas(self, image: MetadataImage, alterations: Sequence[quota_control.QuotaAlteration], *,
+                            validate_only: bool = False) -> ControllerResult[list[Any]]:
+        return quota_control.alter_client_quotas(image, alterations, validate_only=validate_only)
 
     # --- ACLs (KIP-801) ------------------------------------------------------------------
 

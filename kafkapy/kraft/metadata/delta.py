@@ -63,6 +63,7 @@ class MetadataDelta:
         self._touched_configs: set[tuple[int, str]] = set()
         self._scram: dict[int, dict[str, ScramCredentialData]] | None = None
         self._acls: dict[Uuid, StandardAcl] | None = None
+        self._quotas: dict[Any, dict[str, float]] | None = None
         self.record_count = 0
 
     # --- replay -----------------------------------------------------------------------
@@ -228,6 +229,21 @@ class MetadataDelta:
         if self._acls.pop(bytes(r.id), None) is None:
             raise MetadataError(f"RemoveAccessControlEntryRecord of an unknown ACL id {bytes(r.id).hex()}")
 
+    def _replay_client_quota(self, r: Any) -> None:
+        """ClientQuotaRecord (Kafka's ``ClientQuotasDelta``): one key set or removed."""
+        if self._quotas is None:
+            self._quotas = dict(self.image.client_quotas)
+        entity = tuple(sorted((e.entity_type, e.entity_name) for e in r.entity))
+        keys = dict(self._quotas.get(entity, ()))
+        if r.remove:
+            keys.pop(r.key, None)
+        else:
+            keys[r.key] = r.value
+        if keys:
+            self._quotas[entity] = keys
+        else:
+            self._quotas.pop(entity, None)
+
     def _scram_for_write(self, mechanism: int) -> dict[str, ScramCredentialData]:
         """The users of one mechanism, copied for editing (both levels) on first use."""
         if self._scram is None:
@@ -299,6 +315,8 @@ class MetadataDelta:
             changes["scram_credentials"] = {m: users for m, users in self._scram.items() if users}
         if self._acls is not None:
             changes["acls"] = self._acls
+        if self._quotas is not None:
+            changes["client_quotas"] = self._quotas
         if self._next_producer_id != image.next_producer_id:
             changes["next_producer_id"] = self._next_producer_id
         if self._changed_topics or self._removed_topics:
@@ -366,4 +384,5 @@ _HANDLERS: dict[str, Callable[[MetadataDelta, Any], None]] = {
     "RemoveUserScramCredentialRecord": MetadataDelta._replay_remove_user_scram_credential,
     "AccessControlEntryRecord": MetadataDelta._replay_access_control_entry,
     "RemoveAccessControlEntryRecord": MetadataDelta._replay_remove_access_control_entry,
+    "ClientQuotaRecord": MetadataDelta._replay_client_quota,
 }

@@ -118,6 +118,11 @@ class PartitionRegistration:
         return self.leader != NO_LEADER
 
 
+#: A client quota entity: ``(entity type, name or None for the default)`` pairs sorted
+#: by type, e.g. ``(("client-id", None), ("user", "alice"))``.
+QuotaEntity = tuple[tuple[str, "str | None"], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class ScramCredentialData:
     """One user's SCRAM credential for one mechanism, as UserScramCredentialRecord
@@ -154,6 +159,9 @@ class MetadataImage:
         scram_credentials: SCRAM mechanism type (1: SCRAM-SHA-256, 2: SCRAM-SHA-512)
             -> user -> credential (Kafka's ``ScramImage``).
         acls: ACL id -> binding (Kafka's ``AclsImage``), in the order they were created.
+        client_quotas: quota entity -> quota key -> value (Kafka's ``ClientQuotasImage``).
+            An entity is its ``(entity type, name)`` pairs sorted by type, a None name
+            being the type's default entity; entities without keys are dropped.
     """
 
     cluster_id: str | None = None
@@ -167,6 +175,7 @@ class MetadataImage:
     next_producer_id: int = 0
     scram_credentials: Mapping[int, Mapping[str, ScramCredentialData]] = field(default_factory=dict)
     acls: Mapping[Uuid, StandardAcl] = field(default_factory=dict)
+    client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=dict)
 
     # --- reads ------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from kafkapy.wire.messages.cluster_metadata.access_control_entry_record import A
 from kafkapy.wire.messages.cluster_metadata.broker_registration_change_record import (
     BrokerRegistrationChangeRecord,
 )
+from kafkapy.wire.messages.cluster_metadata.client_quota_record import ClientQuotaRecord
 from kafkapy.wire.messages.cluster_metadata.config_record import ConfigRecord
 from kafkapy.wire.messages.cluster_metadata.feature_level_record import (
     FeatureLevelRecord,
@@ -71,6 +72,7 @@ __all__ = [
     "BrokerEndpoint",
     "BrokerFeature",
     "BrokerRegistrationChangeRecord",
+    "ClientQuotaRecord",
     "ConfigRecord",
     "FeatureLevelRecord",
     "FenceBrokerRecord",

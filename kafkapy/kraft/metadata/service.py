@@ -297,6 +297,11 @@ class MetadataService:
         return await self._run(lambda image: self.controller.alter_user_scram_credentials(
             image, deletions, upsertions))
 
+    async def alter_client_quotas(self, alterations: Sequence[Any], *, validate_only: bool = False) -> list[Any]:
+        """AlterClientQuotas (``quota_control``): (entity, ApiError) pairs once committed."""
+        return await self._run(lambda image: self.controller.alter_client_quotas(
+            image, alterations, validate_only=validate_only))
+
     async def create_acls(self, acls: Sequence[Any]) -> list[Any]:
         """CreateAcls (``acl_control``): an ApiError per binding once committed."""
         return await self._run(lambda image: self.controller.create_acls(image, acls))

@@ -13,6 +13,7 @@ from kafkapy.kraft.metadata.image import MetadataImage
 from kafkapy.kraft.metadata.records import (
     AccessControlEntryRecord,
     BrokerEndpoint,
+    ClientQuotaRecord,
     BrokerFeature,
     ConfigRecord,
     FeatureLevelRecord,
@@ -27,7 +28,7 @@ from kafkapy.kraft.metadata.records import (
 def image_records(image: MetadataImage) -> list:
     """Records for ``image`` in the order Kafka's ``MetadataImage.write`` uses: features
     (``metadata.version`` first), brokers, topics and partitions, configs, producer ids,
-    ACLs, SCRAM credentials."""
+    ACLs, SCRAM credentials, client quotas."""
     records: list = []
     features = sorted(image.features.items(), key=lambda kv: (kv[0] != METADATA_VERSION, kv[0]))
     records += [FeatureLevelRecord(name=name, feature_level=level) for name, level in features]
@@ -84,4 +85,9 @@ def image_records(image: MetadataImage) -> list:
             records.append(UserScramCredentialRecord(name=user, mechanism=mechanism, salt=c.salt,
                                                      stored_key=c.stored_key, server_key=c.server_key,
                                                      iterations=c.iterations))
+    for entity, keys in sorted(image.client_quotas.items(), key=lambda kv: repr(kv[0])):
+        for key, value in sorted(keys.items()):
+            records.append(ClientQuotaRecord(
+                entity=[ClientQuotaRecord.EntityData(entity_type=t, entity_name=n) for t, n in entity],
+                key=key, value=value, remove=False))
     return records

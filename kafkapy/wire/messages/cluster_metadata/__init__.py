@@ -14,6 +14,7 @@ RECORD_TYPES: dict[int, tuple[str, str, int, int]] = {
     9: ('remove_topic_record', 'RemoveTopicRecord', 0, 0),
     11: ('user_scram_credential_record', 'UserScramCredentialRecord', 0, 0),
     12: ('feature_level_record', 'FeatureLevelRecord', 0, 0),
+    14: ('client_quota_record', 'ClientQuotaRecord', 0, 0),
     15: ('producer_ids_record', 'ProducerIdsRecord', 0, 0),
     17: ('broker_registration_change_record', 'BrokerRegistrationChangeRecord', 0, 2),
     18: ('access_control_entry_record', 'AccessControlEntryRecord', 0, 0),
