@@ -12,6 +12,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     client_quotas,
     configs,
     controller,
+    controller_registration,
     elect_leaders,
     envelope,
     features,

@@ -344,6 +344,13 @@ class MetadataService:
         return await self._run(lambda image: self.controller.allocate_producer_ids(
             image, broker_id, broker_epoch))
 
+    async def register_controller(self, request: Any) -> ApiError:
+        """ControllerRegistration (KIP-919, ``controller_registration``): the answer once
+        the RegisterControllerRecord commits."""
+        from kafkapy.kraft.metadata.controller_registration import register_controller
+
+        return await self._run(lambda image: register_controller(image, request))
+
     async def fence_stale_brokers(self) -> list[int]:
         """Fence brokers whose session expired; returns their ids."""
         return await self._run(lambda image: self.controller.fence_stale_brokers(

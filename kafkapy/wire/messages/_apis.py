@@ -71,6 +71,7 @@ class ApiKey(enum.IntEnum):
     ALLOCATE_PRODUCER_IDS = 67
     CONSUMER_GROUP_HEARTBEAT = 68
     CONSUMER_GROUP_DESCRIBE = 69
+    CONTROLLER_REGISTRATION = 70
     GET_TELEMETRY_SUBSCRIPTIONS = 71
     PUSH_TELEMETRY = 72
     LIST_CONFIG_RESOURCES = 74
@@ -145,6 +146,7 @@ API_TABLE: dict[int, tuple[str, str, str, int, int, int | None, tuple[str, ...]]
     67: ('allocate_producer_ids', 'AllocateProducerIdsRequest', 'AllocateProducerIdsResponse', 0, 0, 0, ('controller',)),
     68: ('consumer_group_heartbeat', 'ConsumerGroupHeartbeatRequest', 'ConsumerGroupHeartbeatResponse', 0, 1, 0, ('broker',)),
     69: ('consumer_group_describe', 'ConsumerGroupDescribeRequest', 'ConsumerGroupDescribeResponse', 0, 1, 0, ('broker',)),
+    70: ('controller_registration', 'ControllerRegistrationRequest', 'ControllerRegistrationResponse', 0, 0, 0, ('controller',)),
     71: ('get_telemetry_subscriptions', 'GetTelemetrySubscriptionsRequest', 'GetTelemetrySubscriptionsResponse', 0, 0, 0, ('broker',)),
     72: ('push_telemetry', 'PushTelemetryRequest', 'PushTelemetryResponse', 0, 0, 0, ('broker',)),
     74: ('list_config_resources', 'ListConfigResourcesRequest', 'ListConfigResourcesResponse', 0, 1, 0, ('broker',)),
