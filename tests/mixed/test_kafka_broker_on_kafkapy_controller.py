@@ -7,14 +7,16 @@ ApiVersions (4.1-IV1, level 27: the highest Kafka 4.1.2 supports), registers
 (BrokerRegistration v4) and heartbeats until unfenced. Clients then create a topic,
 produce and consume through a group on the Kafka broker: the controller placed the
 partition, wrote the TopicRecord and PartitionRecord the JVM applies, and the JVM's
-group coordinator created ``__consumer_offsets`` through the kafkapy controller too.
+group coordinator created ``__consumer_offsets`` through the kafkapy controller too
+(CreateTopics in an Envelope), as its transaction coordinator creates
+``__transaction_state`` and takes producer ids from it (AllocateProducerIds).
 With a kafkapy broker next to the Kafka broker, a topic replicated on both survives
 the death of either.
 """
 
 from __future__ import annotations
 
-import pytest
+from confluent_kafka import Producer
 
 from compat_tests.mixed_cluster import MixedCluster, describe_logs
 from tests.mixed.helpers import consume, create_topic, metadata, produce, until
@@ -40,6 +42,17 @@ def test_kafka_broker_registers_and_serves_clients(mixed: MixedCluster):
     produce(kafka.bootstrap_servers, "on-kafka", values, acks="all")
     got = consume(kafka.bootstrap_servers, "on-kafka", "mixed-group", len(values))
     assert sorted(got) == sorted(values), describe_logs(mixed)
+    # A transaction: the Kafka broker's producer ids come from the kafkapy controller
+    # (AllocateProducerIds), __transaction_state is created through it (Envelope).
+    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers, "transactional.id": "mixed-txn"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    committed = [f"txn-{i}".encode() for i in range(10)]
+    for value in committed:
+        producer.produce("on-kafka", value, partition=0)
+    producer.commit_transaction(30)
+    read = consume(kafka.bootstrap_servers, "on-kafka", "mixed-txn-reader", len(values) + len(committed))
+    assert sorted(read) == sorted(values + committed), describe_logs(mixed)
 
 
 def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixed: MixedCluster):
