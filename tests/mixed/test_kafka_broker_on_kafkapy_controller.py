@@ -55,6 +55,24 @@ def test_kafka_broker_registers_and_serves_clients(mixed: MixedCluster):
     assert sorted(read) == sorted(values + committed), describe_logs(mixed)
 
 
+def test_kafka_broker_outlives_a_kafkapy_controller_crash(mixed: MixedCluster):
+    mixed.add("kafkapy", 1, "controller")
+    kafka = mixed.add("kafka", 2, "broker")
+    mixed.start()
+    create_topic(kafka.bootstrap_servers, "before-crash", partitions=1, replication_factor=1)
+    values = [f"before-{i}".encode() for i in range(20)]
+    produce(kafka.bootstrap_servers, "before-crash", values, acks="all")
+    mixed.kill_node(1)  # SIGKILL: the one voter, so no controller until it is back
+    produce(kafka.bootstrap_servers, "before-crash", [b"while-down"], acks="all")  # the data path goes on
+    mixed.start_node(1)  # on its metadata log: the Kafka broker's registration and the topic are still there
+    create_topic(kafka.bootstrap_servers, "after-crash", partitions=1, replication_factor=1)
+    produce(kafka.bootstrap_servers, "after-crash", values, acks="all")
+    assert sorted(consume(kafka.bootstrap_servers, "after-crash", "after-crash", len(values))) == sorted(values)
+    got = consume(kafka.bootstrap_servers, "before-crash", "before-crash", len(values) + 1)
+    assert sorted(got) == sorted([*values, b"while-down"]), describe_logs(mixed)
+    assert mixed.brokers_seen(2) == [2]  # not fenced: its heartbeats reached the restarted controller
+
+
 def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixed: MixedCluster):
     mixed.add("kafkapy", 1, "controller")
     ours = mixed.add("kafkapy", 2, "broker")
