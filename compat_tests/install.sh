@@ -62,4 +62,8 @@ step "Go drivers (compat_tests/go)"
 mkdir -p "$HERE/.deps/bin"
 (cd "$HERE/go" && go build -o "$HERE/.deps/bin/franz" ./cmd/franz && go build -o "$HERE/.deps/bin/sarama" ./cmd/sarama)
 done_step
+
+step "Quix Streams venv (tests/frameworks)"
+bash "$ROOT/tests/frameworks/install_quixstreams.sh" "$PYTHON"
+done_step
 echo "compat install complete"
