@@ -15,6 +15,7 @@ Task-safety: trio thread only; :meth:`InterBrokerSender.wakeup` is synchronous.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -49,11 +50,14 @@ class InterBrokerSender:
             every request, so a broker that moved is reconnected to.
         timeout_s: how long one request may take, connecting included.
         version: the request version to send; None for the highest both sides know.
+        ssl_context: TLS to the brokers (an SSL inter-broker listener), else None.
     """
 
     def __init__(self, node_id: int, name: str, address: Callable[[int], Address | None], *,
-                 timeout_s: Callable[[], float], version: int | None = None) -> None:
+                 timeout_s: Callable[[], float], version: int | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.client_id = f"broker-{node_id}-{name}"
+        self._ssl_context = ssl_context
         self._address = address
         self._timeout_s = timeout_s
         self._version = version
@@ -79,7 +83,8 @@ class InterBrokerSender:
         """Tell the sender of ``broker_id`` (started on first use) that work is queued."""
         destination = self._destinations.get(broker_id)
         if destination is None:
-            connection = PeerConnection(lambda: self._address(broker_id), client_id=self.client_id)
+            connection = PeerConnection(lambda: self._address(broker_id), client_id=self.client_id,
+                                        ssl_context=self._ssl_context)
             destination = self._destinations[broker_id] = _Destination(broker_id, connection)
             if self._nursery is not None:
                 self._nursery.start_soon(self._send_loop, destination)

@@ -189,6 +189,9 @@ class NodeProcess:
 #: bare node id) and a follower's fetcher (``broker-<id>-fetcher-<n>``,
 #: ``ReplicaFetcherThread``).
 _PEER_CLIENT_ID = re.compile(r"^(?:raft-client-(\d+)|broker-(\d+)-|(\d+)$)")
+#: A TLS record of the handshake type opens a TLS connection (a Kafka frame would be a
+#: request of more than 300 MB).
+_TLS_HANDSHAKE = b"\x16"
 #: Request header up to the client id's length: size, api key, version, correlation id.
 _HEADER = struct.Struct(">ihhih")
 
@@ -301,6 +304,10 @@ async def _read_client_id(stream: trio.SocketStream) -> tuple[int | None, bytes]
     the bytes read), or None if the peer closed first."""
     data = b""
     while True:
+        if data[:1] == _TLS_HANDSHAKE:
+            # A TLS listener (REPLICATION:SSL): the client id is encrypted, so the node
+            # connecting is unknown and only isolate_node's cut of the destination applies.
+            return None, data
         if len(data) >= _HEADER.size:
             length = _HEADER.unpack_from(data)[4]
             if length < 0 or len(data) >= _HEADER.size + length:

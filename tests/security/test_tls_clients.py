@@ -254,3 +254,30 @@ def test_the_pytest_plugin_starts_a_tls_broker(kafka_broker: Broker) -> None:
     assert certs is not None
     assert not _metadata_fails(kafka_broker.tls_client_config(client=certs.client(ALICE)))
     assert _metadata_fails(kafka_broker.tls_client_config())  # no client certificate
+
+
+def test_an_ssl_inter_broker_listener_carries_transaction_markers() -> None:
+    """The broker's transaction marker sender reaches its own SSL inter-broker listener,
+    presenting its key store as client certificate (ssl.client.auth=required)."""
+    inter_broker = {BrokerConfig.field_name("inter_broker_listener_name"): "SSL"}
+    with Broker(inter_broker, tls=True, ssl_client_auth="required") as broker:
+        certs = broker.certificates
+        assert certs is not None
+        broker.create_topics("tls-txn")
+        config = broker.tls_client_config(client=certs.client(ALICE))
+        producer = Producer({**config, "transactional.id": "tls-txn", "transaction.timeout.ms": 20000})
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        producer.produce("tls-txn", b"committed")
+        producer.commit_transaction(30)
+        consumer = Consumer({**config, "group.id": "tls-txn", "isolation.level": "read_committed",
+                             "enable.auto.commit": False})
+        try:
+            consumer.assign([TopicPartition("tls-txn", 0, 0)])
+            got: list[bytes] = []
+            deadline = time.monotonic() + 30
+            while not got and time.monotonic() < deadline:
+                got += [m.value() for m in consumer.consume(10, 1.0) if m.error() is None]
+        finally:
+            consumer.close()
+        assert got == [b"committed"]  # readable once the COMMIT marker is written

@@ -82,12 +82,31 @@ def test_cipher_suites_by_java_name(certs: TestCertificates) -> None:
     ({"listener.name.ssl.ssl.nonsense": "x"}, "listener.name.ssl.ssl.nonsense"),
     ({"ssl.keystore.location": "/nonexistent/broker.pem"}, "cannot load the PEM key store"),
     ({"ssl.keystore.type": "PKCS12", "ssl.keystore.password": "wrong"}, "cannot read the PKCS12 store"),
-    ({"inter.broker.listener.name": "SSL"}, "do not speak TLS yet"),
     ({"listener.security.protocol.map": "CONTROLLER:SSL,PLAINTEXT:PLAINTEXT,SSL:SSL"},
      "Controller listener CONTROLLER"),
 ])
 def test_what_cannot_be_honoured_is_refused(certs: TestCertificates, extra: dict[str, str], named: str) -> None:
     assert named in _refused(certs, extra)
+
+
+def test_an_ssl_inter_broker_listener_gives_the_inter_broker_clients_tls(certs: TestCertificates) -> None:
+    from kafkapy.broker.security.listener_security import inter_broker_ssl_context
+
+    name = BrokerConfig.field_name
+    props = {**tls_properties(certs), name("inter_broker_listener_name"): "SSL",
+             name("ssl_truststore_location"): certs.ca_file, name("ssl_truststore_type"): "PEM"}
+    config = BrokerConfig.from_properties(node_properties(props))
+    check_security(config)
+    context = inter_broker_ssl_context(config)
+    assert context is not None and context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    plaintext = BrokerConfig.from_properties(node_properties(tls_properties(certs)))
+    assert inter_broker_ssl_context(plaintext) is None  # the PLAINTEXT inter-broker listener
+
+
+def test_a_sasl_ssl_inter_broker_listener_is_refused(certs: TestCertificates) -> None:
+    name = BrokerConfig.field_name
+    with pytest.raises(SecurityConfigError, match="do not authenticate yet"):
+        _security(certs, {name("inter_broker_listener_name"): "SASL_SSL"}, sasl=True)
 
 
 def test_a_tls_listener_without_a_key_store_is_refused(certs: TestCertificates) -> None:

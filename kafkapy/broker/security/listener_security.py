@@ -19,9 +19,10 @@ authentication:
   has and kafkapy does not act on (``ssl.provider``, ``ssl.engine.factory.class``, ...)
   at values other than their defaults, listener-prefixed ones included, and
   ``listener.name.<l>.ssl.*`` keys of no known config;
-* an SSL or SASL_SSL inter-broker or controller listener: kafkapy's own inter-node
-  clients (replica fetchers, the controller channel, the Raft transport) do not speak
-  TLS yet;
+* an SSL or SASL_SSL controller listener: kafkapy's quorum and broker-to-controller
+  clients (the Raft transport, the controller channel) do not speak TLS yet. An SSL
+  inter-broker listener is served: the replica fetchers and the transaction marker
+  sender connect with :func:`inter_broker_ssl_context`;
 * GSSAPI, OAUTHBEARER or any mechanism other than PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
   on a SASL listener; Kafka's default list is ``[GSSAPI]``, so a SASL listener needs
   ``sasl.enabled.mechanisms`` set (Kafka would start and then need Kerberos);
@@ -38,6 +39,7 @@ authentication:
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -47,7 +49,12 @@ from kafkapy.broker.security.plain import LOGIN_MODULE as PLAIN_LOGIN_MODULE
 from kafkapy.broker.security.plain import MECHANISM as PLAIN
 from kafkapy.broker.security.plain import plain_users
 from kafkapy.broker.security.scram import MECHANISM_NAMES as SCRAM_MECHANISMS
-from kafkapy.broker.security.ssl_factory import SslConfigError, SslListenerConfig, ssl_listener_config
+from kafkapy.broker.security.ssl_factory import (
+    SslConfigError,
+    SslListenerConfig,
+    ssl_client_context,
+    ssl_listener_config,
+)
 from kafkapy.config import (
     BROKER_CONFIGS,
     cannot_honour,
@@ -251,6 +258,40 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
                     f"clients do not authenticate yet ({BrokerConfig.field_name('sasl_mechanism_controller_protocol')}"
                     "); use a PLAINTEXT controller listener")
             sasl[name] = _sasl_listener(config, name)
+    inter_broker = _inter_broker_listener(config, protocols, controllers)
+    inter_protocol = protocols.get(inter_broker)
+    if inter_protocol in (SASL_PLAINTEXT, SASL_SSL):
+        mechanism = config.sasl_mechanism_inter_broker_protocol
+        raise SecurityConfigError(
+            f"Inter-broker listener {inter_broker} uses {inter_protocol} "
+            f"({BrokerConfig.field_name('sasl_mechanism_inter_broker_protocol')}={mechanism}), but kafkapy's "
+            f"inter-broker clients (replica fetchers, transaction markers) do not authenticate yet: add a PLAINTEXT "
+            f"or SSL listener and name it in {BrokerConfig.field_name('inter_broker_listener_name')}")
+    return ListenerSecurity(protocols, sasl, tls)
+
+
+def inter_broker_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
+    """The TLS client context of kafkapy's inter-broker clients (replica fetchers,
+    transaction markers) when the inter-broker listener is SSL; None otherwise.
+
+    Raises:
+        SecurityConfigError: the listener's TLS settings cannot be honoured.
+    """
+    try:
+        protocols = listener_protocols(config)
+    except SecurityConfigError:
+        return None  # a core built by hand in a test; a node refuses these in check_security
+    listener = _inter_broker_listener(config, protocols, set(config.controller_listeners))
+    if protocols.get(listener) != SSL:
+        return None
+    try:
+        return ssl_client_context(config, listener)
+    except SslConfigError as exc:
+        raise SecurityConfigError(str(exc)) from None
+
+
+def _inter_broker_listener(config: BrokerConfig, protocols: Mapping[str, str], controllers: set[str]) -> str:
+    """``inter.broker.listener.name``, else the first broker listener (upper case; "" if none)."""
     inter_broker = config.inter_broker_listener_name
     if inter_broker is None:
         wanted = config.security_inter_broker_protocol
@@ -262,18 +303,4 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
                 f"{BrokerConfig.field_name('inter_broker_listener_name')}")
         brokers = [n for n in protocols if n not in controllers]
         inter_broker = brokers[0] if brokers else None
-    inter_broker = (inter_broker or "").upper()
-    inter_protocol = protocols.get(inter_broker)
-    if inter_protocol == SSL:
-        raise SecurityConfigError(
-            f"Inter-broker listener {inter_broker} uses SSL, but kafkapy's inter-broker clients (replica "
-            f"fetchers, transaction markers) do not speak TLS yet: add a PLAINTEXT listener and name it in "
-            f"{BrokerConfig.field_name('inter_broker_listener_name')}")
-    if inter_protocol in (SASL_PLAINTEXT, SASL_SSL):
-        mechanism = config.sasl_mechanism_inter_broker_protocol
-        raise SecurityConfigError(
-            f"Inter-broker listener {inter_broker} uses {inter_protocol} "
-            f"({BrokerConfig.field_name('sasl_mechanism_inter_broker_protocol')}={mechanism}), but kafkapy's "
-            f"inter-broker clients (replica fetchers, transaction markers) do not authenticate yet: add a PLAINTEXT "
-            f"listener and name it in {BrokerConfig.field_name('inter_broker_listener_name')}")
-    return ListenerSecurity(protocols, sasl, tls)
+    return (inter_broker or "").upper()

@@ -164,6 +164,36 @@ def ssl_listener_config(config: BrokerConfig, listener: str, *, sasl: bool = Fal
     return SslListenerConfig(listener, ctx, client_auth, mapper, sasl, identity)
 
 
+def ssl_client_context(config: BrokerConfig, listener: str) -> ssl.SSLContext:
+    """The client side kafkapy's own inter-broker clients use to reach ``listener``
+    (Kafka's brokers connect with the inter-broker listener's ``ssl.*`` settings):
+    its trust store (else the system's CAs), its key store as the client certificate
+    when one is set, its protocols and suites, and host names checked when
+    ``ssl.endpoint.identification.algorithm`` is https (Kafka's default).
+
+    Raises:
+        SslConfigError: as :func:`ssl_listener_config`.
+    """
+
+    def get(field: str) -> object:
+        return _setting(config, listener, field)
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    enabled = tuple(get("ssl_enabled_protocols"))  # type: ignore[call-overload]
+    if not enabled or any(p not in _VERSIONS for p in enabled):
+        raise SslConfigError(f"{_key('ssl_enabled_protocols', listener)}={','.join(enabled)}: kafkapy's TLS "
+                             "listeners offer TLSv1.2 and TLSv1.3 only")
+    versions = sorted(_VERSIONS[p] for p in enabled)
+    ctx.minimum_version, ctx.maximum_version = versions[0], versions[-1]
+    _apply_cipher_suites(ctx, tuple(get("ssl_cipher_suites")), listener, versions)  # type: ignore[call-overload]
+    ctx.check_hostname = str(get("ssl_endpoint_identification_algorithm") or "").lower() == "https"
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    _load_trust_store(ctx, listener, get, ssl.Purpose.SERVER_AUTH)
+    if get("ssl_keystore_location") or get("ssl_keystore_key"):
+        _load_key_store(ctx, listener, get)
+    return ctx
+
+
 def _apply_cipher_suites(ctx: ssl.SSLContext, suites: tuple[str, ...], listener: str,
                          versions: list[ssl.TLSVersion]) -> None:
     if not suites:
@@ -271,7 +301,8 @@ def _load_key_store(ctx: ssl.SSLContext, listener: str, get) -> str:  # type: ig
     raise SslConfigError(f"{setting}={store_type}: kafkapy reads PEM and PKCS12 key stores")
 
 
-def _load_trust_store(ctx: ssl.SSLContext, listener: str, get) -> None:  # type: ignore[no-untyped-def]
+def _load_trust_store(ctx: ssl.SSLContext, listener: str, get,  # type: ignore[no-untyped-def]
+                      purpose: ssl.Purpose = ssl.Purpose.CLIENT_AUTH) -> None:
     location = get("ssl_truststore_location")
     certificates = get("ssl_truststore_certificates")
     store_type = _store_type(location, str(get("ssl_truststore_type")))  # type: ignore[arg-type]
@@ -282,7 +313,7 @@ def _load_trust_store(ctx: ssl.SSLContext, listener: str, get) -> None:  # type:
                 raise SslConfigError(f"{_key('ssl_truststore_certificates', listener)} is set: {setting} must be PEM")
             ctx.load_verify_locations(cadata=str(certificates))
         elif not location:
-            ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_default_certs(purpose)
         elif store_type == JKS:
             raise _refuse_jks(setting, str(location))
         elif store_type == PEM:

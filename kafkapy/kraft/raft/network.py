@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -127,11 +128,15 @@ class PeerConnection:
         address: where the node listens now (None: unknown, requests fail at once);
             asked before every request, and a new answer means a new connection.
         client_id: the request header's client id.
+        ssl_context: connect over TLS with this client context (an SSL inter-broker
+            listener), verifying the node's certificate for the address's host.
     """
 
-    def __init__(self, address: Callable[[], Address | None], *, client_id: str) -> None:
+    def __init__(self, address: Callable[[], Address | None], *, client_id: str,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self._address = address
         self._client_id = client_id
+        self._ssl_context = ssl_context
         self._lock = trio.Lock()
         self._stream: trio.SocketStream | None = None
         self._codec: ClientCodec | None = None
@@ -185,7 +190,14 @@ class PeerConnection:
         # Backoff grows with every attempt and resets once a connection answers.
         self._backoff_s = min(RECONNECT_BACKOFF_MAX_S, max(RECONNECT_BACKOFF_S, self._backoff_s * 2))
         self._next_attempt = now + self._backoff_s
-        stream = await trio.open_tcp_stream(*address)
+        stream: Any = await trio.open_tcp_stream(*address)
+        if self._ssl_context is not None:
+            stream = trio.SSLStream(stream, self._ssl_context, server_hostname=address[0])
+            try:
+                await stream.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
         codec = ClientCodec(self._client_id)
         self._stream, self._codec, self._connected_to = stream, codec, address
         response = await self._round_trip(stream, codec, ApiVersionsRequest(
