@@ -256,9 +256,9 @@ def test_the_pytest_plugin_starts_a_tls_broker(kafka_broker: Broker) -> None:
     assert _metadata_fails(kafka_broker.tls_client_config())  # no client certificate
 
 
-def test_an_ssl_inter_broker_listener_carries_transaction_markers() -> None:
-    """The broker's transaction marker sender reaches its own SSL inter-broker listener,
-    presenting its key store as client certificate (ssl.client.auth=required)."""
+def test_a_node_with_an_ssl_inter_broker_listener_serves_transactions() -> None:
+    """Its inter-broker clients get a TLS context at start-up; markers for partitions it
+    leads are written in process (the cross-node path: test_tls_cluster.py)."""
     inter_broker = {BrokerConfig.field_name("inter_broker_listener_name"): "SSL"}
     with Broker(inter_broker, tls=True, ssl_client_auth="required") as broker:
         certs = broker.certificates
