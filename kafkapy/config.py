@@ -695,7 +695,7 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     # Per-listener forms (``listener.name.<l>.<name>``, and for JAAS configs
     # ``listener.name.<l>.<mechanism>.<name>``) are read through listener_config().
     ConfigDef("sasl.enabled.mechanisms", _LIST, ("GSSAPI",),
-              "SASL mechanisms the broker's SASL listeners accept; kafkapy serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512.",
+              "SASL mechanisms the broker's SASL listeners accept; kafkapy serves PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER.",
               _B, _MED, None, UpdateMode.PER_BROKER, field="sasl_enabled_mechanisms"),
     ConfigDef("sasl.jaas.config", ConfigType.PASSWORD, None,
               "JAAS login context of SASL listeners (PlainLoginModule user_<name>=\"<password>\" entries).",
@@ -717,6 +717,29 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("connections.max.reauth.ms", _LONG, 0,
               "Longest session of a SASL connection before the client must re-authenticate (KIP-368); 0 means never.",
               _B, _MED, None, _RO, field="connections_max_reauth_ms"),
+    # OAUTHBEARER with OAuthBearerValidatorCallbackHandler (KIP-768, SaslConfigs); also read as
+    # listener.name.<l>.oauthbearer.<name> (kafkapy.broker.security.oauthbearer_jwks).
+    ConfigDef("sasl.oauthbearer.jwks.endpoint.url", _STR, None,
+              "URL (https://, http:// or file://) of the JWKS whose keys sign OAUTHBEARER tokens.",
+              _B, _MED, None, _RO, field="sasl_oauthbearer_jwks_endpoint_url"),
+    ConfigDef("sasl.oauthbearer.jwks.endpoint.refresh.ms", _LONG, 3_600_000,
+              "How often the JWKS is fetched again.",
+              _B, _LOW, None, _RO, field="sasl_oauthbearer_jwks_endpoint_refresh_ms"),
+    ConfigDef("sasl.oauthbearer.expected.audience", _LIST, None,
+              "Audiences an OAUTHBEARER token's aud claim must name one of.",
+              _B, _LOW, None, _RO, field="sasl_oauthbearer_expected_audience"),
+    ConfigDef("sasl.oauthbearer.expected.issuer", _STR, None,
+              "The iss claim OAUTHBEARER tokens must carry.",
+              _B, _LOW, None, _RO, field="sasl_oauthbearer_expected_issuer"),
+    ConfigDef("sasl.oauthbearer.sub.claim.name", _STR, "sub",
+              "Claim of an OAUTHBEARER token that names its principal.",
+              _B, _LOW, None, _RO, field="sasl_oauthbearer_sub_claim_name"),
+    ConfigDef("sasl.oauthbearer.scope.claim.name", _STR, "scope",
+              "Claim of an OAUTHBEARER token that holds its scope.",
+              _B, _LOW, None, _RO, field="sasl_oauthbearer_scope_claim_name"),
+    ConfigDef("sasl.oauthbearer.clock.skew.seconds", _INT, 30,
+              "Leeway between the identity provider's clock and the broker's for exp and iat.",
+              _B, _LOW, None, _RO, field="sasl_oauthbearer_clock_skew_seconds"),
     ConfigDef("authorizer.class.name", _STR, "",
               "Authorizer of requests: empty (none) or Kafka's StandardAuthorizer (ACLs in the metadata log, KIP-801).",
               _B, _LOW, None, _RO, field="authorizer_class_name"),
@@ -1300,6 +1323,13 @@ class BrokerConfig:
     security_inter_broker_protocol: str
     connection_failed_authentication_delay_ms: int
     connections_max_reauth_ms: int
+    sasl_oauthbearer_jwks_endpoint_url: str | None
+    sasl_oauthbearer_jwks_endpoint_refresh_ms: int
+    sasl_oauthbearer_expected_audience: tuple[str, ...] | None
+    sasl_oauthbearer_expected_issuer: str | None
+    sasl_oauthbearer_sub_claim_name: str
+    sasl_oauthbearer_scope_claim_name: str
+    sasl_oauthbearer_clock_skew_seconds: int
     authorizer_class_name: str
     super_users: str
     allow_everyone_if_no_acl_found: bool

@@ -251,7 +251,7 @@ class Broker:
         connect as ``user`` (one of ``sasl_users``) with ``mechanism``."""
         from kafkapy.testing.sasl import client_config
 
-        return client_config(self.bootstrap_servers, user, self.sasl_users[user], mechanism, family)
+        return client_config(self.bootstrap_servers, user, self.sasl_users.get(user, ""), mechanism, family)
 
     def tls_client_config(self, family: str = "librdkafka", *, client: CertificateFiles | None = None,
                           user: str | None = None, mechanism: str = "SCRAM-SHA-512") -> dict[str, Any]:

@@ -6,6 +6,10 @@ listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 by default) and keeps a PLAINTE
 listener for its own inter-broker traffic (kafkapy's inter-node clients do not
 authenticate yet). PLAIN users go into the listener's JAAS config, SCRAM users into
 the metadata log, as ``kafka-configs --add-config 'SCRAM-SHA-256=[...]'`` puts them.
+
+``sasl_mechanisms=["OAUTHBEARER"]`` enables Kafka's default OAUTHBEARER validator
+(unsecured ``alg: none`` tokens, any principal: the user names need no password);
+:mod:`kafkapy.testing.oauth` makes signed tokens and a JWKS for the validated kind.
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ ALL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 #: Iterations of the SCRAM credentials made for test users (Kafka's minimum, 4096).
 TEST_SCRAM_ITERATIONS = 4096
 _PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+OAUTHBEARER = "OAUTHBEARER"
+_OAUTHBEARER_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
+#: The SASL listener names a test broker may have (SASL_SSL with ``tls=True``).
+_SASL_LISTENERS = ("SASL_PLAINTEXT", "SASL_SSL")
+
+
+def oauthbearer_jaas_config(**options: str) -> str:
+    """An OAuthBearerLoginModule JAAS config (``unsecuredValidator*`` options for the broker,
+    ``unsecuredLoginStringClaim_sub`` for a Java client)."""
+    text = " ".join(f"{key}={_quoted(value)}" for key, value in options.items())
+    return f"{_OAUTHBEARER_MODULE} required{' ' + text if text else ''};"
 
 
 def _quoted(value: str) -> str:
@@ -47,6 +62,11 @@ def sasl_properties(users: Mapping[str, str], mechanisms: Sequence[str] = ALL_ME
     }
     if "PLAIN" in mechanisms:
         props[name("sasl_jaas_config")] = plain_jaas_config(users)
+    if OAUTHBEARER in mechanisms:
+        # Kafka wants the mechanism's own login module; one key per listener it may be on.
+        for listener in _SASL_LISTENERS:
+            props[f"listener.name.{listener.lower()}.oauthbearer.{name('sasl_jaas_config')}"] = \
+                oauthbearer_jaas_config()
     return props
 
 
@@ -77,7 +97,12 @@ def client_config(bootstrap_servers: str, user: str, password: str, mechanism: s
     Args:
         family: ``librdkafka`` (confluent-kafka), ``kafka-python`` or ``java``
             (properties for Kafka's clients and tools).
+        mechanism: ``OAUTHBEARER`` gives unsecured tokens for ``user`` (librdkafka's
+            ``enable.sasl.oauthbearer.unsecure.jwt``, a kafka-python token provider,
+            Java's ``unsecuredLoginStringClaim_sub``); ``password`` is not used.
     """
+    if mechanism == OAUTHBEARER:
+        return oauthbearer_client_config(bootstrap_servers, user, family)
     if family == "librdkafka":
         return {"bootstrap.servers": bootstrap_servers, "security.protocol": SASL_LISTENER,
                 "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
@@ -91,3 +116,46 @@ def client_config(bootstrap_servers: str, user: str, password: str, mechanism: s
                 "sasl.mechanism": mechanism,
                 "sasl.jaas.config": f"{module} required username={_quoted(user)} password={_quoted(password)};"}
     raise ValueError(f"unknown client family {family!r}: librdkafka, kafka-python or java")
+
+
+def oauthbearer_client_config(bootstrap_servers: str, principal: str, family: str = "librdkafka",
+                              token: str | None = None) -> dict[str, Any]:
+    """One client family's settings to reach a SASL_PLAINTEXT broker with OAUTHBEARER.
+
+    Without ``token``, an unsecured token for ``principal`` that the client makes itself
+    (librdkafka and Java) or :func:`kafka_python_token_provider` makes; with ``token``, that
+    token (a signed one, :mod:`kafkapy.testing.oauth`) for librdkafka (through
+    ``oauth_cb``) and kafka-python.
+    """
+    base = {"bootstrap.servers": bootstrap_servers, "security.protocol": SASL_LISTENER,
+            "sasl.mechanism": OAUTHBEARER}
+    if family == "librdkafka":
+        if token is not None:
+            import time
+
+            return {**base, "oauth_cb": lambda _config: (token, time.time() + 3600)}
+        return {**base, "enable.sasl.oauthbearer.unsecure.jwt": True,
+                "sasl.oauthbearer.config": f"principal={principal}"}
+    if family == "kafka-python":
+        return {"bootstrap_servers": bootstrap_servers, "security_protocol": SASL_LISTENER,
+                "sasl_mechanism": OAUTHBEARER,
+                "sasl_oauth_token_provider": kafka_python_token_provider(principal, token)}
+    if family == "java":
+        if token is not None:
+            raise ValueError("Kafka's Java login module makes its own tokens: use family librdkafka or kafka-python")
+        return {**base, "sasl.jaas.config": oauthbearer_jaas_config(unsecuredLoginStringClaim_sub=principal)}
+    raise ValueError(f"unknown client family {family!r}: librdkafka, kafka-python or java")
+
+
+def kafka_python_token_provider(principal: str, token: str | None = None) -> Any:
+    """kafka-python's ``sasl_oauth_token_provider``: ``token``, or a fresh unsecured
+    token for ``principal`` on each connection (kafka-python is imported only here)."""
+    from kafka.net.sasl.oauth import AbstractTokenProvider
+
+    from kafkapy.broker.security.oauthbearer import unsecured_token
+
+    class TokenProvider(AbstractTokenProvider):
+        def token(self) -> str:
+            return token if token is not None else unsecured_token(principal)
+
+    return TokenProvider()

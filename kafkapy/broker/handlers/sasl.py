@@ -12,6 +12,10 @@ dispatcher (``broker/dispatcher.py``), on the connection's
   sets the connection's principal (``User:<name>``) and, with
   ``connections.max.reauth.ms``, the session lifetime (v1+).
 
+For OAUTHBEARER with a JWKS, SaslAuthenticate first refreshes the keys off the loop
+when they are stale or the token names a key id they lack
+(:mod:`kafkapy.broker.security.oauthbearer_jwks`).
+
 Failures are answered after ``connection.failed.authentication.delay.ms`` and the
 connection closes, as Kafka's ``Selector`` delays the close of a channel whose
 authentication failed. On an authenticated or PLAINTEXT connection both answer
@@ -27,7 +31,10 @@ import trio
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
-from kafkapy.broker.security.authenticator import AUTHENTICATOR_KEY, SaslAuthenticator
+from kafkapy.broker.security.authenticator import AUTHENTICATOR_KEY, SaslAuthenticator, SaslState
+from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
+from kafkapy.broker.security.oauthbearer import parse_client_initial_response
+from kafkapy.broker.security.plain import SaslMechanismError
 from kafkapy.broker.security.principal import PRINCIPAL_KEY
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
@@ -54,6 +61,18 @@ async def fail_authentication(ctx: RequestContext, delay_ms: int) -> None:
     ctx.conn.close()
 
 
+async def refresh_oauthbearer_keys(auth: SaslAuthenticator, token: bytes, now_ms: int) -> None:
+    """Fetch the JWKS again (in a thread) before an OAUTHBEARER token is checked, when due."""
+    refresh = getattr(auth.config.oauthbearer, "refresh", None)
+    if refresh is None or auth.mechanism != OAUTHBEARER or auth.state is not SaslState.AUTHENTICATE:
+        return
+    try:
+        initial = parse_client_initial_response(token)
+    except SaslMechanismError:
+        return  # the authenticator answers it
+    await refresh(initial.token, now_ms)
+
+
 @handles(ApiKey.SASL_HANDSHAKE, versions=(0, 1))
 async def handle_sasl_handshake(ctx: RequestContext, request: SaslHandshakeRequest) -> SaslHandshakeResponse:
     from kafkapy.wire.messages.sasl_handshake import SaslHandshakeResponse as Response
@@ -75,7 +94,9 @@ async def handle_sasl_authenticate(ctx: RequestContext,
     auth = authenticator_of(ctx.conn)
     if auth is None or auth.authenticated:
         return Response(error_code=ErrorCode.ILLEGAL_SASL_STATE, error_message=AFTER_AUTHENTICATION, auth_bytes=b"")
-    result = auth.authenticate(bytes(request.auth_bytes), ctx.broker.clock_ms(), version=ctx.version)
+    token = bytes(request.auth_bytes)
+    await refresh_oauthbearer_keys(auth, token, ctx.broker.clock_ms())
+    result = auth.authenticate(token, ctx.broker.clock_ms(), version=ctx.version)
     if result.error_code != ErrorCode.NONE:
         await fail_authentication(ctx, auth.config.failed_authentication_delay_ms)
         return Response(error_code=result.error_code, error_message=result.error_message, auth_bytes=b"")

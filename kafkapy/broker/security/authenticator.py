@@ -24,8 +24,10 @@ connection closes (the dispatcher, with :mod:`kafkapy.broker.error_response`). A
 and failed credentials (SASL_AUTHENTICATION_FAILED) are answered after
 ``connection.failed.authentication.delay.ms``, then the connection closes.
 
-Re-authentication (KIP-368): with ``connections.max.reauth.ms`` > 0 the session
-lifetime goes back in the final SaslAuthenticate (v1+). The client re-authenticates
+Re-authentication (KIP-368): with ``connections.max.reauth.ms`` > 0, or an OAUTHBEARER
+token (whose ``exp`` bounds the session: ``SaslServerAuthenticator.ReauthInfo`` takes the
+smaller of the two, the token's remaining lifetime alone when the setting is 0), the
+session lifetime goes back in the final SaslAuthenticate (v1+). The client re-authenticates
 with SaslHandshake + SaslAuthenticate on the same connection before it ends, with the
 same mechanism and principal; a connection whose session expired gets no other
 request through: it is closed, as Kafka's ``KafkaChannel.serverAuthenticationSessionExpired``.
@@ -40,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafkapy.broker.security.listener_security import SaslListenerConfig
+from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
+from kafkapy.broker.security.oauthbearer import OAuthBearerServer
 from kafkapy.broker.security.plain import (
     MECHANISM as PLAIN,
 )
@@ -134,7 +138,8 @@ class SaslAuthenticator:
         #: The client sent SaslAuthenticate v1+, so it knows of re-authentication.
         self.client_supports_reauth = False
         self._reauthenticating = False
-        self._server: PlainServer | ScramServer | None = None
+        self._server: PlainServer | ScramServer | OAuthBearerServer | None = None
+        self._now_ms = 0
 
     # --- the gate ----------------------------------------------------------------------
 
@@ -181,6 +186,8 @@ class SaslAuthenticator:
         self.raw_tokens = version == 0
         if mechanism == PLAIN:
             self._server = PlainServer(self.config.plain_users)
+        elif mechanism == OAUTHBEARER and self.config.oauthbearer is not None:
+            self._server = OAuthBearerServer(self.config.oauthbearer, lambda: self._now_ms)
         else:
             scram = ScramMechanism.from_mechanism_name(mechanism)
             self._server = ScramServer(scram, lambda user: self._scram_credentials(user, scram))
@@ -200,6 +207,7 @@ class SaslAuthenticator:
         if version > 0:
             self.client_supports_reauth = True
         text = "re-authentication" if self._reauthenticating else "authentication"
+        self._now_ms = now_ms
         try:
             answer = server.evaluate(token)
         except SaslAuthenticationError as exc:
@@ -225,6 +233,13 @@ class SaslAuthenticator:
         self.state = SaslState.COMPLETE
         self._server = None
         self._reauthenticating = False
-        lifetime = max(0, self.config.max_reauth_ms.get(self.mechanism or "", 0))
-        self.session_expiry_ms = now_ms + lifetime if lifetime > 0 else None
+        max_reauth = self.config.max_reauth_ms.get(self.mechanism or "", 0)
+        credential_expiry = getattr(server, "credential_expiry_ms", None)
+        if credential_expiry is None:
+            lifetime = max(0, max_reauth)
+            self.session_expiry_ms = now_ms + lifetime if lifetime > 0 else None
+        else:
+            remaining = credential_expiry - now_ms
+            lifetime = max(0, min(remaining, max_reauth) if max_reauth > 0 else remaining)
+            self.session_expiry_ms = now_ms + lifetime
         return AuthenticateResult(ErrorCode.NONE, auth_bytes=answer, session_lifetime_ms=lifetime)

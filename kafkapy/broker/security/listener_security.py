@@ -19,13 +19,19 @@ authentication:
   has and kafkapy does not act on (``ssl.provider``, ``ssl.engine.factory.class``, ...)
   at values other than their defaults, listener-prefixed ones included, and
   ``listener.name.<l>.ssl.*`` keys of no known config;
-* an SSL or SASL_SSL controller listener: kafkapy's quorum and broker-to-controller
-  clients (the Raft transport, the controller channel) do not speak TLS yet. An SSL
-  inter-broker listener is served: the replica fetchers and the transaction marker
-  sender connect with :func:`inter_broker_ssl_context`;
-* GSSAPI, OAUTHBEARER or any mechanism other than PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+* a SASL controller or inter-broker listener: kafkapy's own inter-node clients do
+  not authenticate with SASL yet. SSL ones are served: the Raft transport and the
+  controller channel connect with :func:`controller_ssl_context`, the replica
+  fetchers and the transaction marker sender with :func:`inter_broker_ssl_context`;
+* GSSAPI or any mechanism other than PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER
   on a SASL listener; Kafka's default list is ``[GSSAPI]``, so a SASL listener needs
   ``sasl.enabled.mechanisms`` set (Kafka would start and then need Kerberos);
+* OAUTHBEARER without an ``OAuthBearerLoginModule`` JAAS entry for the listener (Kafka
+  needs one), with a ``listener.name.<l>.oauthbearer.sasl.server.callback.handler.class``
+  other than Kafka's two validators, with ``OAuthBearerValidatorCallbackHandler`` but
+  no readable ``sasl.oauthbearer.jwks.endpoint.url``, or with a JWKS URL but Kafka's
+  default (unsecured) validator: Kafka would then accept unsigned tokens, so kafkapy
+  asks for the handler to be named (:mod:`kafkapy.broker.security.oauthbearer`);
 * PLAIN enabled with no JAAS config for the listener (Kafka: "No JAAS configuration
   section named 'KafkaServer'..." at start-up);
 * an ``authorizer.class.name`` other than Kafka's StandardAuthorizer (the one kafkapy
@@ -45,6 +51,14 @@ from dataclasses import dataclass, field
 
 from kafkapy.broker.security.authorizer import STANDARD_AUTHORIZER
 from kafkapy.broker.security.jaas import JaasConfigError, parse_jaas_config
+from kafkapy.broker.security.oauthbearer import (
+    JWKS_VALIDATOR_HANDLER,
+    UNSECURED_VALIDATOR_HANDLER,
+    TokenValidator,
+    UnsecuredValidator,
+)
+from kafkapy.broker.security.oauthbearer import LOGIN_MODULE as OAUTHBEARER_LOGIN_MODULE
+from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
 from kafkapy.broker.security.plain import LOGIN_MODULE as PLAIN_LOGIN_MODULE
 from kafkapy.broker.security.plain import MECHANISM as PLAIN
 from kafkapy.broker.security.plain import plain_users
@@ -69,11 +83,13 @@ from kafkapy.config import (
 PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL = "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"
 SECURITY_PROTOCOLS = (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)
 #: The SASL mechanisms kafkapy serves.
-SUPPORTED_MECHANISMS = frozenset({PLAIN}) | SCRAM_MECHANISMS
+SUPPORTED_MECHANISMS = frozenset({PLAIN, OAUTHBEARER}) | SCRAM_MECHANISMS
 
 _MECHANISMS = "sasl_enabled_mechanisms"
 _JAAS = "sasl_jaas_config"
 _REAUTH = "connections_max_reauth_ms"
+_CALLBACK_HANDLER = "sasl_server_callback_handler_class"
+_JWKS_URL = "sasl_oauthbearer_jwks_endpoint_url"
 
 
 class SecurityConfigError(ValueError):
@@ -90,6 +106,7 @@ class SaslListenerConfig:
         plain_users: PLAIN's user -> password, from the listener's JAAS config.
         failed_authentication_delay_ms: ``connection.failed.authentication.delay.ms``.
         max_reauth_ms: ``connections.max.reauth.ms`` per mechanism (KIP-368); 0 is none.
+        oauthbearer: OAUTHBEARER's token validator, when it is enabled.
     """
 
     listener: str
@@ -97,6 +114,7 @@ class SaslListenerConfig:
     plain_users: Mapping[str, str] = field(default_factory=dict)
     failed_authentication_delay_ms: int = 100
     max_reauth_ms: Mapping[str, int] = field(default_factory=dict)
+    oauthbearer: TokenValidator | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +204,80 @@ def _sasl_listener(config: BrokerConfig, listener: str) -> SaslListenerConfig:
     for mechanism in mechanisms:
         raw = config.listener_config(listener, _REAUTH, mechanism)
         reauth[mechanism] = int(raw) if raw is not None else config.connections_max_reauth_ms
-    return SaslListenerConfig(listener, mechanisms, users, config.connection_failed_authentication_delay_ms, reauth)
+    validator = _oauthbearer_validator(config, listener) if OAUTHBEARER in mechanisms else None
+    return SaslListenerConfig(listener, mechanisms, users, config.connection_failed_authentication_delay_ms, reauth,
+                              validator)
+
+
+def _oauthbearer_setting(config: BrokerConfig, listener: str, field_name: str) -> str | None:
+    """An ``sasl.oauthbearer.*`` value as Kafka's ``ConfigurationUtils`` reads it for a
+    listener: ``listener.name.<l>.oauthbearer.<name>``, the listener's, then the plain one."""
+    raw = config.listener_config(listener, field_name, OAUTHBEARER)
+    return raw.strip() if raw is not None and raw.strip() else None
+
+
+def _oauthbearer_validator(config: BrokerConfig, listener: str) -> TokenValidator:
+    """OAUTHBEARER's validator for ``listener``: Kafka's unsecured one by default, the
+    JWKS one with ``OAuthBearerValidatorCallbackHandler`` (see the module docstring)."""
+    jaas_name = BrokerConfig.field_name(_JAAS)
+    where = f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.oauthbearer.{jaas_name}"
+    jaas = config.listener_config(listener, _JAAS, OAUTHBEARER)
+    try:
+        modules = parse_jaas_config(jaas) if jaas is not None else []
+    except JaasConfigError as exc:
+        raise SecurityConfigError(f"{where}: {exc}") from None
+    entries = [m for m in modules if m.class_name == OAUTHBEARER_LOGIN_MODULE]
+    if not entries:
+        raise SecurityConfigError(
+            f"SASL listener {listener} enables OAUTHBEARER but has no JAAS configuration for it: set {where} "
+            f"(or {jaas_name}) to \"{OAUTHBEARER_LOGIN_MODULE} required;\"")
+    handler_setting = (f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.oauthbearer."
+                       f"{BrokerConfig.field_name(_CALLBACK_HANDLER)}")
+    handler = _oauthbearer_setting(config, listener, _CALLBACK_HANDLER)
+    url_setting = BrokerConfig.field_name(_JWKS_URL)
+    url = _oauthbearer_setting(config, listener, _JWKS_URL)
+    if handler in (None, UNSECURED_VALIDATOR_HANDLER):
+        if url is not None:
+            raise SecurityConfigError(
+                f"{url_setting}={url} is set for listener {listener}, but {handler_setting} is "
+                f"{'unset' if handler is None else handler}: Kafka's default OAUTHBEARER validator accepts unsecured "
+                f"(unsigned) tokens and ignores the JWKS; set {handler_setting}={JWKS_VALIDATOR_HANDLER} to "
+                "validate tokens with it")
+        try:
+            return UnsecuredValidator.from_options(entries[0].options)
+        except ValueError as exc:
+            raise SecurityConfigError(f"{where}: {exc}") from None
+    if handler != JWKS_VALIDATOR_HANDLER:
+        raise SecurityConfigError(
+            f"{handler_setting}={handler} is set, but kafkapy cannot load Java callback handlers; it has "
+            f"{JWKS_VALIDATOR_HANDLER} (JWKS-validated tokens) and {UNSECURED_VALIDATOR_HANDLER} (the default)")
+    if url is None:
+        raise SecurityConfigError(f"{handler_setting}={JWKS_VALIDATOR_HANDLER} needs {url_setting} (the OAuth "
+                                  "provider's JWKS, https:// or file://)")
+    from kafkapy.broker.security.oauthbearer_jwks import JwksError, JwksValidator, check_url
+
+    def setting(field_name: str, default: object) -> str | None:
+        raw = _oauthbearer_setting(config, listener, field_name)
+        return raw if raw is not None else (None if default is None else str(default))
+
+    audience = setting("sasl_oauthbearer_expected_audience", None)
+    try:
+        check_url(url, url_setting)
+        validator = JwksValidator(
+            url,
+            refresh_ms=int(setting("sasl_oauthbearer_jwks_endpoint_refresh_ms",
+                                   config.sasl_oauthbearer_jwks_endpoint_refresh_ms) or 0),
+            expected_audience=[a.strip() for a in (audience or "").split(",") if a.strip()],
+            expected_issuer=setting("sasl_oauthbearer_expected_issuer", config.sasl_oauthbearer_expected_issuer),
+            sub_claim=setting("sasl_oauthbearer_sub_claim_name", config.sasl_oauthbearer_sub_claim_name) or "sub",
+            scope_claim=setting("sasl_oauthbearer_scope_claim_name",
+                                config.sasl_oauthbearer_scope_claim_name) or "scope",
+            clock_skew_s=int(setting("sasl_oauthbearer_clock_skew_seconds",
+                                     config.sasl_oauthbearer_clock_skew_seconds) or 0))
+        validator.load()
+    except (JwksError, ValueError) as exc:
+        raise SecurityConfigError(f"OAUTHBEARER on listener {listener}: {exc}") from None
+    return validator
 
 
 def _unhonoured_ssl_setting(key: str, name: str, raw: str) -> str | None:
@@ -217,7 +308,8 @@ def _refuse_unhonoured(config: BrokerConfig) -> None:
                 and props[key].strip() != STANDARD_AUTHORIZER:
             raise SecurityConfigError(f"{key}={props[key]} is set, but the only authorizer kafkapy has is "
                                       f"{STANDARD_AUTHORIZER} (ACLs in the metadata log)")
-        if name == BrokerConfig.field_name("sasl_server_callback_handler_class") and props[key].strip():
+        if name == BrokerConfig.field_name("sasl_server_callback_handler_class") and props[key].strip() and \
+                not (split is not None and split[1] == OAUTHBEARER):  # checked by _oauthbearer_validator
             raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy cannot load Java callback handlers; "
                                       "PLAIN users come from the JAAS config, SCRAM credentials from the metadata log")
         if name == BrokerConfig.field_name("principal_builder_class") and \
@@ -243,10 +335,6 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
     tls: dict[str, SslListenerConfig] = {}
     for name, protocol in protocols.items():
         if protocol in (SSL, SASL_SSL):
-            if name in controllers:
-                raise SecurityConfigError(
-                    f"Controller listener {name} uses {protocol}, but kafkapy's quorum and broker-to-controller "
-                    "clients do not speak TLS yet; use a PLAINTEXT controller listener")
             try:
                 tls[name] = ssl_listener_config(config, name, sasl=protocol == SASL_SSL)
             except SslConfigError as exc:
@@ -268,6 +356,33 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
             f"inter-broker clients (replica fetchers, transaction markers) do not authenticate yet: add a PLAINTEXT "
             f"or SSL listener and name it in {BrokerConfig.field_name('inter_broker_listener_name')}")
     return ListenerSecurity(protocols, sasl, tls)
+
+
+def controller_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
+    """The TLS client context of kafkapy's quorum and broker-to-controller clients (the
+    Raft transport, the controller channel) when the controller listener (the first of
+    ``controller.listener.names``) is SSL; None otherwise.
+
+    Raises:
+        SecurityConfigError: the listener's TLS settings cannot be honoured.
+    """
+    names = config.controller_listeners
+    if not names:
+        return None
+    try:
+        protocols = listener_protocols(config)
+    except SecurityConfigError:
+        return None  # a core built by hand in a test; a node refuses these in check_security
+    # A controller listener a broker-only node does not bind is mapped all the same.
+    mapped = {item.split(":", 1)[0].strip().upper(): item.split(":", 1)[1].strip().upper()
+              for item in config.listener_security_protocol_map.split(",") if ":" in item}
+    protocol = protocols.get(names[0], mapped.get(names[0]))
+    if protocol != SSL:
+        return None
+    try:
+        return ssl_client_context(config, names[0])
+    except SslConfigError as exc:
+        raise SecurityConfigError(str(exc)) from None
 
 
 def inter_broker_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
