@@ -750,6 +750,11 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("allow.everyone.if.no.acl.found", _BOOL, False,
               "Whether a resource no ACL matches is open to everyone (StandardAuthorizer; Kafka's default false).",
               _B, _LOW, None, _RO, field="allow_everyone_if_no_acl_found", internal=True),
+    # Client quotas (Kafka's ClientQuotaManagerConfig; kafkapy.broker.quotas).
+    ConfigDef("quota.window.num", _INT, 11, "Number of samples kept in memory for client quotas.",
+              _B, _LOW, at_least(1), _RO, field="quota_window_num"),
+    ConfigDef("quota.window.size.seconds", _INT, 1, "Time span of each sample of client quotas.",
+              _B, _LOW, at_least(1), _RO, field="quota_window_size_seconds"),
     ConfigDef("principal.builder.class", ConfigType.CLASS,
               "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
               "Builds a connection's principal; kafkapy has only Kafka's default one.",
@@ -1333,6 +1338,8 @@ class BrokerConfig:
     authorizer_class_name: str
     super_users: str
     allow_everyone_if_no_acl_found: bool
+    quota_window_num: int
+    quota_window_size_seconds: int
     principal_builder_class: str
     metrics_listener: str | None
     ssl_keystore_location: str | None

@@ -16,6 +16,7 @@ from kafkapy.broker.authorization import authorizer_from_config
 from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.metrics import BrokerMetrics
 from kafkapy.broker.producer_ids import ProducerIdManager
+from kafkapy.broker.quotas import ClientQuotas
 from kafkapy.broker.txn_coordinator import TransactionCoordinator
 from kafkapy.config import BrokerConfig, BrokerConfigs
 
@@ -93,6 +94,7 @@ class BrokerCore:
         authorizer: the StandardAuthorizer when ``authorizer.class.name`` names it,
             else None (everything allowed); handlers ask ``kafkapy.broker.authorization``.
         metrics: the request, produce and fetch counters (``kafkapy.broker.metrics``).
+        quotas: client byte-rate quotas, measured and enforced (``kafkapy.broker.quotas``).
     """
 
     def __init__(self, config: BrokerConfig, metadata: MetadataService, replicas: "ReplicaManager",
@@ -110,6 +112,7 @@ class BrokerCore:
         self.inter_broker_listener: str | None = None
         self.authorizer = authorizer_from_config(config)
         self.metrics = BrokerMetrics()
+        self.quotas = ClientQuotas(self, config)
 
     @property
     def image(self) -> "MetadataImage":

@@ -28,6 +28,9 @@ Order of checks, as Kafka's ``SocketServer``/``RequestChannel`` does them:
    runs before the hooks, so forwarded admin requests carry only what is allowed.
 5. Run the request hooks (the fault-injection point at the server→broker edge),
    then the handler, and encode its response in the request's version.
+6. Produce and fetch under a client quota (:mod:`kafkapy.broker.quotas`): the
+   response carries ``throttle_time_ms`` and the connection's next request waits
+   until the throttle ends (Kafka mutes the channel).
 
 A handler returning None sends nothing (acks=0 produce); raising ``CloseConnection``
 closes the connection after earlier responses.
@@ -45,6 +48,7 @@ import trio
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.errors import CloseConnection
+from kafkapy.broker.quotas import MUTED_UNTIL, QUOTA_APIS, wait_unmuted
 from kafkapy.broker.error_response import error_response
 from kafkapy.broker.registry import Handler, load_handlers
 from kafkapy.broker.request_authorization import ALLOWED, authorize_request
@@ -116,8 +120,11 @@ class BrokerDispatcher:
         return [struct.pack(">i", len(result.auth_bytes)) + result.auth_bytes]
 
     async def handle(self, conn: Any, frame: memoryview) -> list[Chunk] | None:
+        state = getattr(conn, "state", None)
+        if state is not None and MUTED_UNTIL in state:
+            await wait_unmuted(state)  # a throttled channel (kafkapy.broker.quotas)
         started = time.perf_counter()  # TotalTimeMs (kafkapy.broker.metrics)
-        auth = self._authenticator(conn) if hasattr(conn, "state") else None
+        auth = self._authenticator(conn) if state is not None else None
         if auth is not None and auth.raw_tokens and auth.state is SaslState.AUTHENTICATE:
             return await self._raw_token(conn, auth, frame)
         try:
@@ -177,11 +184,16 @@ class BrokerDispatcher:
             if response is None:
                 if verdict.merge is not None and key == ApiKey.PRODUCE:
                     raise CloseConnection("acks=0 produce to a topic not authorized")
+                if key in QUOTA_APIS and self.broker.quotas.enabled:
+                    self.broker.quotas.answer_none(ctx, len(frame))
                 self.broker.metrics.on_request(key, version, request, None, started)
                 return None
         if verdict.merge is not None:
             verdict.merge(response)
-        chunks = encode_response(header, response)
+        if key in QUOTA_APIS and self.broker.quotas.enabled:
+            chunks = self.broker.quotas.answer(ctx, request, response, len(frame))
+        else:
+            chunks = encode_response(header, response)
         self.broker.metrics.on_request(key, version, request, response, started)
         return chunks
 

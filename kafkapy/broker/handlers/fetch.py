@@ -152,6 +152,8 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
         wanted = _session_wanted(session)
 
     max_bytes = min(request.max_bytes, broker.config.fetch_max_bytes)
+    if replica_id < 0 and (window := broker.quotas.fetch_window_bytes(ctx)) is not None:
+        max_bytes = min(max_bytes, window)  # a consumer quota's window (kafkapy.broker.quotas)
     isolation = request.isolation_level if replica_id < 0 else READ_UNCOMMITTED
     # KIP-392: from v11 a consumer may fetch from a follower, and the leader may send it
     # to a replica in its rack.

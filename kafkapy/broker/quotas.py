@@ -1,0 +1,261 @@
+"""Client quota enforcement: produce and fetch byte rates per (user, client-id), as
+Kafka's ``ClientQuotaManager`` enforces them (KIP-13, KIP-55, KIP-219).
+
+Which quota applies (``DefaultQuotaCallback.quotaMetricTags``): the first of these
+entities that sets the key, in this order, KIP-55's precedence::
+
+    user + client-id, user + default client-id, user,
+    default user + client-id, default user + default client-id, default user,
+    client-id, default client-id
+
+The rate is kept per *metric tags*, not per entity: a user + client-id level counts
+(user, client-id), a user level counts (user, ""), a client-id level ("", client-id),
+so a ``--entity-default`` quota limits each user (or client) on its own.
+
+Measurement (Kafka's ``Rate`` over a ``SampledStat``): ``quota.window.num`` (11)
+samples of ``quota.window.size.seconds`` (1 s); the rate is the bytes in the kept
+samples over the window they span, counted as at least ``num - 1`` whole windows.
+A request is recorded, then checked: over the quota, its throttle time is
+``(rate - quota) / quota * window`` (``QuotaUtils.throttleTime``), the time after
+which the rate is back at the quota.
+
+Answer (KIP-219): the response goes out at once with ``throttle_time_ms``, and the
+channel is muted for that long (``ThrottledChannel``): the connection's next request
+is not read, nor handled, until the throttle ends. A throttled fetch is answered
+empty and its bytes unrecorded (``KafkaApis.handleFetchRequest``), and a consumer's
+fetch is bounded by what one quota window allows (``getMaxValueInQuotaWindow``), so a
+large fetch cannot be throttled for ever. Replica fetches are not client-quota'd.
+
+Cost: with no quota in the image the dispatcher does one truth test per produce and
+fetch; otherwise one lookup per request, cached per connection until the quotas change.
+Not done: ``request_percentage`` (Kafka's ``ClientRequestQuotaManager``, request
+handler time) and ``connection_creation_rate``; they are stored and described only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from kafkapy.broker.security.principal import principal_of
+from kafkapy.kraft.metadata.quota_control import CLIENT_ID, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, USER
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.buffers import chunks_length
+from kafkapy.wire.codec import encode_response
+
+if TYPE_CHECKING:
+    from kafkapy.broker.context import RequestContext
+    from kafkapy.config import BrokerConfig
+    from kafkapy.wire.buffers import Chunk
+
+#: ``conn.state`` key: the trio time before which the connection's next request waits.
+MUTED_UNTIL = "quota.muted_until"
+_CACHE = "quota.lookup"
+#: APIs the byte-rate quotas apply to.
+QUOTA_APIS = frozenset({ApiKey.PRODUCE, ApiKey.FETCH})
+_KEY_OF_API = {ApiKey.PRODUCE: PRODUCER_BYTE_RATE, ApiKey.FETCH: CONSUMER_BYTE_RATE}
+#: Sensors idle this many windows are dropped (their rate is 0), checked every _PRUNE_EVERY new ones.
+_PRUNE_EVERY = 1024
+
+
+class Rate:
+    """Kafka's ``Rate`` of a ``SampledTotal``: ``samples`` windows of ``window_ms``."""
+
+    __slots__ = ("last_ms", "samples", "starts", "totals", "window_ms")
+
+    def __init__(self, samples: int, window_ms: int, now_ms: int) -> None:
+        self.samples = samples
+        self.window_ms = window_ms
+        self.starts = [now_ms]
+        self.totals = [0.0]
+        self.last_ms = now_ms
+
+    def record(self, value: float, now_ms: int) -> None:
+        """Add ``value`` to the current sample, starting a new one when it is complete."""
+        if now_ms - self.starts[-1] >= self.window_ms:
+            self.starts.append(now_ms)
+            self.totals.append(0.0)
+            if len(self.starts) > self.samples:
+                del self.starts[0], self.totals[0]
+        self.totals[-1] += value
+        self.last_ms = now_ms
+
+    def _purge(self, now_ms: int) -> None:
+        """Drop samples older than the whole window (``purgeObsoleteSamples``)."""
+        expire = self.samples * self.window_ms
+        while len(self.starts) > 1 and now_ms - self.starts[0] >= expire:
+            del self.starts[0], self.totals[0]
+        if now_ms - self.starts[0] >= expire:
+            self.starts[0], self.totals[0] = now_ms, 0.0
+
+    def window_size_ms(self, now_ms: int) -> int:
+        """``Rate.windowSize``: the span of the kept samples, at least ``samples - 1`` windows."""
+        self._purge(now_ms)
+        elapsed = now_ms - self.starts[0]
+        full = elapsed // self.window_ms
+        if full < self.samples - 1:
+            elapsed += (self.samples - 1 - full) * self.window_ms
+        return elapsed
+
+    def per_second(self, now_ms: int) -> float:
+        """The rate in units per second."""
+        size = self.window_size_ms(now_ms)
+        return sum(self.totals) / (size / 1000.0)
+
+    def throttle_ms(self, bound: float, now_ms: int) -> int:
+        """0 when the rate is within ``bound``, else ``QuotaUtils.throttleTime``."""
+        size = self.window_size_ms(now_ms)
+        rate = sum(self.totals) / (size / 1000.0)
+        if rate <= bound:
+            return 0
+        return round((rate - bound) / bound * size)
+
+
+def quota_for(quotas: Mapping[Any, Mapping[str, float]], key: str, user: str,
+              client_id: str) -> tuple[tuple[str, str], float] | None:
+    """(metric tags, quota) of ``user`` and ``client_id`` for ``key`` by KIP-55's
+    precedence, or None when no entity sets it."""
+    levels = (
+        (((CLIENT_ID, client_id), (USER, user)), (user, client_id)),
+        (((CLIENT_ID, None), (USER, user)), (user, client_id)),
+        (((USER, user),), (user, "")),
+        (((CLIENT_ID, client_id), (USER, None)), (user, client_id)),
+        (((CLIENT_ID, None), (USER, None)), (user, client_id)),
+        (((USER, None),), (user, "")),
+        (((CLIENT_ID, client_id),), ("", client_id)),
+        (((CLIENT_ID, None),), ("", client_id)),
+    )
+    for entity, tags in levels:
+        keys = quotas.get(entity)
+        if keys is not None and key in keys:
+            return tags, keys[key]
+    return None
+
+
+class ClientQuotas:
+    """The broker's produce and fetch byte-rate quota managers (one sensor map each).
+
+    Args:
+        broker: reads the current image's ``client_quotas``.
+        config: ``quota.window.num`` and ``quota.window.size.seconds``.
+    """
+
+    def __init__(self, broker: Any, config: BrokerConfig) -> None:
+        self._broker = broker
+        self.samples = config.quota_window_num
+        self.window_ms = config.quota_window_size_seconds * 1000
+        self._sensors: dict[tuple[str, tuple[str, str]], Rate] = {}
+        self._created = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any client quota is set (else nothing is measured)."""
+        return bool(self._broker.metadata.image.client_quotas)
+
+    def _lookup(self, ctx: RequestContext, key: str) -> tuple[tuple[str, str], float] | None:
+        """The connection's quota for ``key``, cached until the quotas or client id change."""
+        quotas = self._broker.metadata.image.client_quotas
+        conn = ctx.conn
+        state = getattr(conn, "state", None)
+        client_id = ctx.header.client_id or ""
+        cached = None if state is None else state.get(_CACHE)
+        if cached is not None and cached[0] is quotas and cached[1] == client_id:
+            found = cached[2].get(key, False)
+            if found is not False:
+                return found
+        else:
+            cached = (quotas, client_id, {})
+            if state is not None:
+                state[_CACHE] = cached
+        found = quota_for(quotas, key, principal_of(conn).name, client_id)
+        cached[2][key] = found
+        return found
+
+    def _sensor(self, key: str, tags: tuple[str, str], now_ms: int) -> Rate:
+        sensor = self._sensors.get((key, tags))
+        if sensor is None:
+            self._created += 1
+            if self._created % _PRUNE_EVERY == 0:
+                idle = self.samples * self.window_ms
+                for k in [k for k, s in self._sensors.items() if now_ms - s.last_ms > idle]:
+                    del self._sensors[k]
+            sensor = self._sensors[(key, tags)] = Rate(self.samples, self.window_ms, now_ms)
+        return sensor
+
+    def record(self, ctx: RequestContext, api: int, size: int) -> int:
+        """Record ``size`` bytes of ``api`` for the request's (user, client-id); its throttle ms."""
+        found = self._lookup(ctx, _KEY_OF_API[api])
+        if found is None:
+            return 0
+        tags, bound = found
+        now_ms = self._broker.clock_ms()
+        sensor = self._sensor(_KEY_OF_API[api], tags, now_ms)
+        sensor.record(size, now_ms)
+        return sensor.throttle_ms(bound, now_ms)
+
+    def unrecord(self, ctx: RequestContext, api: int, size: int) -> None:
+        """Take back bytes recorded for a response that was not sent (a throttled fetch)."""
+        found = self._lookup(ctx, _KEY_OF_API[api])
+        if found is not None:
+            self._sensor(_KEY_OF_API[api], found[0], self._broker.clock_ms()).record(-size, self._broker.clock_ms())
+
+    def fetch_window_bytes(self, ctx: RequestContext) -> int | None:
+        """``getMaxValueInQuotaWindow``: the most one fetch may return under the
+        consumer's quota (``quota * (num - 1) * window``), or None without one."""
+        if not self.enabled:
+            return None
+        found = self._lookup(ctx, CONSUMER_BYTE_RATE)
+        if found is None:
+            return None
+        return max(int(found[1] * (self.samples - 1) * self.window_ms / 1000), 1)
+
+    def answer(self, ctx: RequestContext, request: Any, response: Any, request_size: int) -> list[Chunk]:
+        """The encoded response of a produce or fetch with its quota applied, and the
+        connection muted for the throttle time (ClientQuotaManager.throttle)."""
+        header = ctx.header
+        api = header.request_api_key
+        if api == ApiKey.PRODUCE:
+            throttle = self.record(ctx, api, request_size)
+            chunks = None
+        else:
+            replica_id = request.replica_state.replica_id if ctx.version >= 15 else request.replica_id
+            if replica_id >= 0:
+                return encode_response(header, response)
+            chunks = encode_response(header, response)
+            size = chunks_length(chunks)
+            throttle = self.record(ctx, api, size)
+            if throttle > 0:
+                self.unrecord(ctx, api, size)
+                # FetchContext.getThrottledResponse: no data; a full fetch's session id is not given
+                incremental = ctx.version >= 7 and request.session_epoch > 0
+                response = type(response)(error_code=0, session_id=response.session_id if incremental else 0,
+                                          responses=[])
+                chunks = None
+        if throttle > 0:
+            response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
+            mute(ctx.conn, throttle)
+            chunks = None
+        return encode_response(header, response) if chunks is None else chunks
+
+    def answer_none(self, ctx: RequestContext, request_size: int) -> None:
+        """An acks=0 produce: recorded, and the channel muted when over the quota."""
+        throttle = self.record(ctx, ApiKey.PRODUCE, request_size)
+        if throttle > 0:
+            mute(ctx.conn, throttle)
+
+
+def mute(conn: Any, throttle_ms: int) -> None:
+    """Hold ``conn``'s next request for ``throttle_ms`` (Kafka's ``ThrottledChannel``)."""
+    state = getattr(conn, "state", None)
+    if state is not None:
+        until = trio.current_time() + throttle_ms / 1000
+        state[MUTED_UNTIL] = max(until, state.get(MUTED_UNTIL, 0.0))
+
+
+async def wait_unmuted(state: dict[str, Any]) -> None:
+    """Sleep until the connection's throttle ends (the dispatcher calls this first)."""
+    until = state.pop(MUTED_UNTIL, None)
+    if until is not None:
+        await trio.sleep_until(until)
