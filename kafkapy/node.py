@@ -185,6 +185,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     from kafkapy.broker.log_tasks import run_log_tasks
     from kafkapy.broker.replica_fetcher import ReplicaFetcherManager
     from kafkapy.broker.replica_manager import ReplicaManager
+    from kafkapy.broker.security.listener_security import controller_ssl_context
     from kafkapy.broker.security.ssl_reload import follow_dynamic_ssl
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
@@ -231,7 +232,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
                              directory_id=storage.metadata_directory_id if storage else None)
             metadata = quorum.service
             channel = ControllerChannel(metadata, quorum.transport.address_of, node_id=config.node_id,
-                                        request_timeout_ms=config.controller_quorum_request_timeout_ms)
+                                        request_timeout_ms=config.controller_quorum_request_timeout_ms,
+                                        ssl_context=controller_ssl_context(config))
             # The controller listener serves the quorum before this node has metadata
             # (the other voters need it to elect a leader), so the core exists before
             # the logs are open; its replica manager is set once they are.
@@ -243,7 +245,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             if controller_listeners:
                 controller_dispatcher = _ServerEdge(BrokerDispatcher(core, handlers=controller_handlers()))
                 bound += await nursery.start(lambda task_status: serve(
-                    controller_listeners, controller_dispatcher, settings=settings, task_status=task_status))
+                    controller_listeners, controller_dispatcher, settings=settings,
+                    tls=controller_dispatcher.inner.security.tls, task_status=task_status))
                 quorum.advertise(bound)
             await quorum.start(nursery)
             if not is_broker:
@@ -408,6 +411,7 @@ class _Quorum:
         import math
         import os
 
+        from kafkapy.broker.security.listener_security import controller_ssl_context
         from kafkapy.kraft.metadata.bootstrap import bootstrap_records
         from kafkapy.kraft.metadata.controller import ControllerConfig
         from kafkapy.kraft.metadata.service import MetadataService
@@ -447,7 +451,8 @@ class _Quorum:
         static = VoterSet([Voter(i, None, (Endpoint(self.listener, host, port),)) for i, (host, port) in voters.items()]
                           if not self.is_single_voter else [Voter(config.node_id)])
         self.transport = KafkaRaftTransport(config.node_id, self.listener, voters,
-                                            request_timeout_ms=config.controller_quorum_request_timeout_ms)
+                                            request_timeout_ms=config.controller_quorum_request_timeout_ms,
+                                            ssl_context=controller_ssl_context(config))
         _, inbox = trio.open_memory_channel[Any](0)  # everything arrives through the transport
         interval = config.metadata_log_max_snapshot_interval_ms
         service: MetadataService | None = None

@@ -22,6 +22,7 @@ known, the leader unreachable, or NOT_CONTROLLER in its answer. Callers retry.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -202,14 +203,16 @@ class ControllerChannel:
         metadata: the local metadata service (its ``leader_id`` names the quorum leader).
         controller_address: where a node's controller listener is (by node id).
         request_timeout_ms: ``controller.quorum.request.timeout.ms`` bounds each round trip.
+        ssl_context: TLS to the controllers (an SSL controller listener), else None.
     """
 
     def __init__(self, metadata: Any, controller_address: Callable[[int], Address | None], *,
-                 node_id: int, request_timeout_ms: int = 2000) -> None:
+                 node_id: int, request_timeout_ms: int = 2000, ssl_context: ssl.SSLContext | None = None) -> None:
         self.metadata = metadata
         self.node_id = node_id
         self._timeout_s = request_timeout_ms / 1000
-        self._connection = PeerConnection(self._leader_address, client_id=f"broker-{node_id}-controller-channel")
+        self._connection = PeerConnection(self._leader_address, client_id=f"broker-{node_id}-controller-channel",
+                                          ssl_context=ssl_context)
         self._controller_address = controller_address
 
     def _leader_address(self) -> Address | None:

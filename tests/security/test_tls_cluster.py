@@ -1,7 +1,9 @@
-"""An SSL inter-broker listener in a three-node cluster of ``kafkapy serve`` processes:
-followers fetch over TLS (ssl.client.auth=required, each broker presenting its key
-store), so acks=all writes with min.insync.replicas=3 complete only if every follower
-keeps up through it."""
+"""SSL controller and inter-broker listeners in a three-node cluster of ``kafkapy serve``
+processes: the Raft quorum and the brokers' controller channels run over TLS (the
+cluster elects a leader and registers its brokers only through them), and followers
+fetch over TLS (ssl.client.auth=required, each broker presenting its key store), so
+acks=all writes with min.insync.replicas=3 complete only if every follower keeps up
+through it."""
 
 from __future__ import annotations
 
@@ -25,11 +27,17 @@ def certs() -> Iterator[TestCertificates]:
     made.cleanup()
 
 
-def test_followers_fetch_over_tls(certs: TestCertificates) -> None:
+def test_quorum_and_followers_over_tls(certs: TestCertificates) -> None:
     name = BrokerConfig.field_name
     replication = f"{LISTENER_CONFIG_PREFIX}{REPLICATION_LISTENER.lower()}."
     config = {
-        name("listener_security_protocol_map"): f"CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,{REPLICATION_LISTENER}:SSL",
+        name("listener_security_protocol_map"): f"CONTROLLER:SSL,PLAINTEXT:PLAINTEXT,{REPLICATION_LISTENER}:SSL",
+        # The quorum and the controller channel over TLS with the broker-wide settings,
+        # replication with the REPLICATION listener's own (mTLS).
+        name("ssl_keystore_type"): "PEM",
+        name("ssl_keystore_location"): certs.broker.pem,
+        name("ssl_truststore_type"): "PEM",
+        name("ssl_truststore_location"): certs.ca_file,
         replication + name("ssl_keystore_type"): "PEM",
         replication + name("ssl_keystore_location"): certs.broker.pem,
         replication + name("ssl_truststore_type"): "PEM",

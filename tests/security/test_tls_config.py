@@ -82,7 +82,7 @@ def test_cipher_suites_by_java_name(certs: TestCertificates) -> None:
     ({"listener.name.ssl.ssl.nonsense": "x"}, "listener.name.ssl.ssl.nonsense"),
     ({"ssl.keystore.location": "/nonexistent/broker.pem"}, "cannot load the PEM key store"),
     ({"ssl.keystore.type": "PKCS12", "ssl.keystore.password": "wrong"}, "cannot read the PKCS12 store"),
-    ({"listener.security.protocol.map": "CONTROLLER:SSL,PLAINTEXT:PLAINTEXT,SSL:SSL"},
+    ({"listener.security.protocol.map": "CONTROLLER:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL"},
      "Controller listener CONTROLLER"),
 ])
 def test_what_cannot_be_honoured_is_refused(certs: TestCertificates, extra: dict[str, str], named: str) -> None:
@@ -101,6 +101,19 @@ def test_an_ssl_inter_broker_listener_gives_the_inter_broker_clients_tls(certs: 
     assert context is not None and context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
     plaintext = BrokerConfig.from_properties(node_properties(tls_properties(certs)))
     assert inter_broker_ssl_context(plaintext) is None  # the PLAINTEXT inter-broker listener
+
+
+def test_an_ssl_controller_listener_gives_the_quorum_clients_tls(certs: TestCertificates) -> None:
+    from kafkapy.broker.security.listener_security import controller_ssl_context
+
+    name = BrokerConfig.field_name
+    props = {**tls_properties(certs),
+             name("listener_security_protocol_map"): "CONTROLLER:SSL,PLAINTEXT:PLAINTEXT,SSL:SSL"}
+    config = BrokerConfig.from_properties(node_properties(props))
+    assert "CONTROLLER" in check_security(config).tls
+    context = controller_ssl_context(config)
+    assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
+    assert controller_ssl_context(BrokerConfig.from_properties(node_properties(tls_properties(certs)))) is None
 
 
 def test_a_sasl_ssl_inter_broker_listener_is_refused(certs: TestCertificates) -> None:

@@ -260,11 +260,14 @@ class KafkaRaftTransport:
         static_voters: ``controller.quorum.voters`` addresses by id.
         request_timeout_ms: ``controller.quorum.request.timeout.ms``.
         own_endpoints: this node's controller endpoints (advertised in responses).
+        ssl_context: TLS to the other voters (an SSL controller listener), else None.
     """
 
     def __init__(self, node_id: int, listener: str, static_voters: Mapping[int, Address], *,
-                 request_timeout_ms: int = 2000, own_endpoints: Sequence[Endpoint] = ()) -> None:
+                 request_timeout_ms: int = 2000, own_endpoints: Sequence[Endpoint] = (),
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.node_id = node_id
+        self._ssl_context = ssl_context
         self.listener = listener
         self._static = dict(static_voters)
         self._learned: dict[int, tuple[Endpoint, ...]] = {}
@@ -334,7 +337,8 @@ class KafkaRaftTransport:
             await trio.sleep_forever()
 
     async def _run_peer(self, peer: int, queue: trio.MemoryReceiveChannel[Envelope]) -> None:
-        connection = PeerConnection(lambda: self.address_of(peer), client_id=f"raft-client-{self.node_id}")
+        connection = PeerConnection(lambda: self.address_of(peer), client_id=f"raft-client-{self.node_id}",
+                                    ssl_context=self._ssl_context)
         try:
             async for envelope in queue:
                 wire = to_wire(envelope.body, self.endpoints())
