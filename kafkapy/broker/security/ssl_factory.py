@@ -23,8 +23,9 @@ kafkapy builds, and what it refuses (never a context weaker than the config asks
   TLS 1.3 suites, or a suite with no OpenSSL name here, is refused (Python's ssl
   module cannot choose TLS 1.3 suites).
 * ``ssl.endpoint.identification.algorithm``: https or empty. A broker does not verify
-  client host names; kafkapy's own inter-node clients do not speak TLS yet (see
-  :mod:`kafkapy.broker.security.listener_security`).
+  client host names; kafkapy's own inter-node clients (:func:`ssl_client_context`, for
+  SSL inter-broker and controller listeners) verify the host of the address they
+  connect to when it is https.
 
 Secrets written to disk: Python's ``load_cert_chain`` reads files, so a key given by
 value or taken from a PKCS12 store goes to a file created 0600 in a private temporary
