@@ -3,7 +3,8 @@ an SSL or SASL_SSL client listener, and each client family's configuration.
 
 ``Broker(tls=True)`` serves clients on an SSL listener (a SASL_SSL one with
 ``sasl_users``) and keeps a PLAINTEXT listener for its own inter-broker traffic
-(kafkapy's inter-node clients do not speak TLS yet). The broker's certificate names
+(``inter.broker.listener.name=SSL`` in its config moves that to TLS as well; SASL
+inter-broker listeners are not served yet). The broker's certificate names
 127.0.0.1 and localhost, so clients verify host names as they do by default.
 ``ssl_client_auth="required"`` asks for client certificates (mTLS):
 :meth:`TestCertificates.client` issues one whose subject becomes the principal,
