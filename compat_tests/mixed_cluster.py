@@ -1,7 +1,7 @@
 """Mixed KRaft clusters: kafkapy nodes and Apache Kafka 4.1 nodes in one cluster (issue 17).
 
 Each node is a process of its own with a chosen ``process.roles``: a ``kafkapy serve``
-(:class:`kafkapy.testing.cluster.NodeProcess`) or a Kafka JVM (``kafka.Kafka``,
+(:class:`KafkapyProcess`, a :class:`kafkapy.testing.cluster.NodeProcess`) or a Kafka JVM (``kafka.Kafka``,
 :class:`compat_tests.reference_cluster.ReferenceNode`). All of them share one cluster
 id (Kafka's ``StorageTool format -t`` for the JVMs, kafkapy's formatter for the others)
 and one static quorum (``controller.quorum.voters``: kraft.version 0), so a Kafka broker
@@ -17,14 +17,17 @@ Usage::
         cluster.add("kafka", 2, "broker")
         cluster.start()
 
-Kafka's own log of a node is ``<directory>/server.log`` (log4j2 as
-``compat_tests.brokers.LOG4J2`` writes it), kafkapy's ``<directory>/serve.log``.
+Faults: :meth:`MixedCluster.kill_node` (SIGKILL), :meth:`MixedCluster.stop_node`
+(SIGTERM: a broker's controlled shutdown), :meth:`MixedCluster.start_node` (again, on
+its data). What failed on the wire is in the nodes' own logs: Kafka's
+``<directory>/server.log`` (log4j2 at INFO, :data:`KAFKA_LOG4J2`), kafkapy's
+``<directory>/serve.log`` (``kafkapy_log_level="DEBUG"`` says why a connection was
+closed); :func:`describe_logs` gathers their tails for an assertion message.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -97,8 +100,10 @@ class MixedNode:
     """One node of a :class:`MixedCluster`: its kind, id, roles, ports and process."""
 
     def __init__(self, kind: Kind, node_id: int, roles: Roles, directory: Path, client_port: int,
-                 controller_port: int | None) -> None:
+                 controller_port: int | None, extra: Mapping[str, str] | None = None) -> None:
         self.kind = kind
+        #: server properties of this node only, over the cluster's
+        self.extra = dict(extra or {})
         self.node_id = node_id
         self.roles = roles
         self.directory = directory
@@ -161,8 +166,7 @@ class MixedCluster:
         directory = self.root / f"{kind}-{node_id}"
         directory.mkdir(parents=True, exist_ok=True)
         node = MixedNode(kind, node_id, roles, directory, free_port(),
-                         free_port() if "controller" in roles else None)
-        node.extra = dict(config or {})  # type: ignore[attr-defined]
+                         free_port() if "controller" in roles else None, config)
         self.nodes[node_id] = node
         return node
 
@@ -203,7 +207,7 @@ class MixedCluster:
         props.update({"offsets.topic.replication.factor": replicas,
                       "transaction.state.log.replication.factor": replicas,
                       "transaction.state.log.min.isr": "1"})
-        return {**props, **self.config, **node.extra}  # type: ignore[attr-defined]
+        return {**props, **self.config, **node.extra}
 
     def _prepare(self) -> None:
         """Write every node's properties and format its storage for the cluster id."""
@@ -317,13 +321,17 @@ class MixedCluster:
             process.stop()
 
     def stop(self) -> None:
-        """Stop brokers first, then controllers (as Kafka's docs advise)."""
-        for node in sorted(self.nodes.values(), key=lambda n: (n.is_controller, n.node_id)):
-            if node.process is not None:
-                node.process.send_signal(signal.SIGTERM)
-        for node in self.nodes.values():
-            if node.process is not None:
-                node.process.stop(timeout_s=20)
+        """Stop the brokers, then the controllers (as Kafka's docs advise): a Kafka
+        broker's controlled shutdown waits for the controller's answer, so the
+        controllers outlive it. Each group is signalled at once, then waited for."""
+        for group in ([n for n in self.nodes.values() if n.is_broker],
+                      [n for n in self.nodes.values() if not n.is_broker]):
+            for node in group:
+                if node.process is not None:
+                    node.process.send_signal(signal.SIGTERM)
+            for node in group:
+                if node.process is not None:
+                    node.process.stop(timeout_s=20)
 
     def __enter__(self) -> Self:
         return self
@@ -331,10 +339,6 @@ class MixedCluster:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
-
-    def remove(self) -> None:
-        """Delete the nodes' directories."""
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def describe_logs(cluster: MixedCluster) -> str:
