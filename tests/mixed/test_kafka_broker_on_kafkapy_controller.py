@@ -11,7 +11,8 @@ group coordinator created ``__consumer_offsets`` through the kafkapy controller 
 (CreateTopics in an Envelope), as its transaction coordinator creates
 ``__transaction_state`` and takes producer ids from it (AllocateProducerIds).
 With a kafkapy broker next to the Kafka broker, a topic replicated on both survives
-the death of either.
+the death of either, and a Kafka leader takes the kafkapy broker back into its ISRs
+(AlterPartition v3 to the kafkapy controller).
 """
 
 from __future__ import annotations
@@ -104,3 +105,8 @@ def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixe
             == {survivor.node_id} or None), timeout_s=30)
         got = consume(survivor.bootstrap_servers, "both", f"after-{victim.kind}", len(values))
         assert sorted(got) == sorted(values), describe_logs(mixed)
+    # The kafkapy broker back: the Kafka leader adds it to its ISRs (AlterPartition to the
+    # kafkapy controller), and it fetches from the Kafka leader.
+    mixed.start_node(ours.node_id)
+    until("the kafkapy broker back in every ISR", lambda: in_sync("both", 2) and in_sync("__consumer_offsets", 1),
+          timeout_s=60)
