@@ -308,12 +308,17 @@ class LocalLog:
 
     @classmethod
     def open(
-        cls, directory: str | None, topic: str, partition: int, config: LogConfig, now_ms: int, log_start_offset: int = 0
+        cls, directory: str | None, topic: str, partition: int, config: LogConfig, now_ms: int, log_start_offset: int = 0,
+        *, recover_from: int | None = None,
     ) -> tuple[LocalLog, list[LogSegment]]:
         """Open a partition directory (or a fresh memory log).
 
         Returns the log and the segments whose indexes did not load and must be
         recovered. A directory with no segment gets an empty one at ``log_start_offset``.
+        ``recover_from`` (after an unclean shutdown: the recovery point) names an offset
+        from whose segment on every segment is recovered anyway: their indexes, rebuilt
+        by the recovery, are not read but returned with the others (Kafka's LogLoader
+        likewise only sanity-checks the indexes of segments below the recovery point).
         """
         log = cls(directory, topic, partition, config)
         bad_indexes: list[LogSegment] = []
@@ -321,13 +326,17 @@ class LocalLog:
             if directory is not None:
                 os.makedirs(directory, exist_ok=True)
                 _finish_interrupted_operations(directory)
-                for name in sorted(os.listdir(directory)):
-                    stem, suffix = os.path.splitext(name)
-                    if suffix != LOG_SUFFIX or not stem.isdigit():
-                        continue
-                    segment = log._new_segment(int(stem), now_ms)
+                bases = sorted(int(stem) for stem, suffix in map(os.path.splitext, os.listdir(directory))
+                               if suffix == LOG_SUFFIX and stem.isdigit())
+                first_recovered = None
+                if recover_from is not None and bases:
+                    first_recovered = max((b for b in bases if b <= recover_from), default=bases[0])
+                for base in bases:
+                    segment = log._new_segment(base, now_ms)
                     log.add_segment(segment)
-                    if not segment.load_indexes():
+                    if first_recovered is not None and base >= first_recovered:
+                        bad_indexes.append(segment)
+                    elif not segment.load_indexes():
                         bad_indexes.append(segment)
             if not log.segments:
                 log.add_segment(log._new_segment(log_start_offset, now_ms, active=True))

@@ -171,8 +171,11 @@ class LogManager:
         now_ms: int,
         config_for: Callable[[str], LogConfig] | None = None,
         producer_id_expiration_ms: int = 86_400_000,
+        recovery_threads: int = 1,
     ) -> LogManager:
         """Open a data directory, recovering every partition log in it.
+
+        ``recovery_threads`` logs are opened at a time (``num.recovery.threads.per.data.dir``).
 
         Raises:
             StorageError(INCONSISTENT_CLUSTER_ID): ``meta.properties`` names another
@@ -195,6 +198,7 @@ class LogManager:
         high_watermarks = read_offset_checkpoint(os.path.join(data_dir, REPLICATION_OFFSET_CHECKPOINT))
         cleaner_offsets = read_offset_checkpoint(os.path.join(data_dir, CLEANER_OFFSET_CHECKPOINT))
         configs: dict[str, LogConfig] = {}  # one per topic, not one per partition
+        jobs: list[tuple[str, TopicPartition, _Unopened, LogConfig]] = []
         for name in sorted(os.listdir(data_dir)):
             path = os.path.join(data_dir, name)
             if not os.path.isdir(path):
@@ -211,10 +215,29 @@ class LogManager:
             config = configs.get(tp[0])
             if config is None:
                 config = configs[tp[0]] = manager.config_for(tp[0])
+            jobs.append((path, tp, saved, config))
+
+        def open_one(job: tuple[str, TopicPartition, _Unopened, LogConfig]) -> PartitionLog | OSError:
+            path, tp, saved, config = job
             try:
-                manager.logs[tp] = manager._open_log(path, tp, saved, clean_shutdown=clean_shutdown, now_ms=now_ms,
-                                                     config=config)
+                return manager._open_log(path, tp, saved, clean_shutdown=clean_shutdown, now_ms=now_ms, config=config)
             except OSError as exc:
+                return exc
+
+        if recovery_threads > 1 and len(jobs) > 1:
+            # Kafka's num.recovery.threads.per.data.dir: the opening is mostly system calls
+            # (open, pread, ftruncate), which run outside the GIL.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(recovery_threads, thread_name_prefix="log-recovery") as pool:
+                opened = list(pool.map(open_one, jobs))
+        else:
+            opened = [open_one(job) for job in jobs]
+        for (_, tp, saved, _), result in zip(jobs, opened):
+            if isinstance(result, PartitionLog):
+                manager.logs[tp] = result
+            else:
+                exc = result
                 # Out of descriptors, only this log waits, to be opened (and recovered)
                 # when the broker asks for it; a disk error (a recovery that cannot
                 # write on a full disk) takes the directory offline, as in Kafka.

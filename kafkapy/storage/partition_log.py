@@ -218,7 +218,8 @@ class PartitionLog:
             log_start_offset: from ``log-start-offset-checkpoint``.
             clean_shutdown: the previous process closed the log; skip the scan.
         """
-        local, bad_index_segments = LocalLog.open(directory, topic, partition, config, now_ms, log_start_offset)
+        local, bad_index_segments = LocalLog.open(directory, topic, partition, config, now_ms, log_start_offset,
+                                                  recover_from=None if clean_shutdown else recovery_point)
         epoch_path = None if directory is None else os.path.join(directory, LEADER_EPOCH_CHECKPOINT)
         try:
             log = cls(
