@@ -685,6 +685,9 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, at_least(1), _RO, field="log_retention_check_interval_ms"),
     ConfigDef("log.flush.offset.checkpoint.interval.ms", _INT, 60_000, "How often the recovery-point and other offset checkpoints are written.",
               _B, _HIGH, at_least(0), _RO, field="log_flush_offset_checkpoint_interval_ms"),
+    ConfigDef("num.recovery.threads.per.data.dir", _INT, 2,
+              "Threads per data directory opening (and recovering) the logs at start-up; read at start.",
+              _B, _HIGH, at_least(1), _CW, field="num_recovery_threads_per_data_dir"),
     ConfigDef("log.cleaner.enable", _BOOL, True, "Run the log cleaner (compaction) on compacted topics.",
               _B, _MED, None, _RO, field="log_cleaner_enable"),
     ConfigDef("log.cleaner.backoff.ms", _LONG, 15_000, "Sleep of the log cleaner when no log needs cleaning.",
@@ -1317,6 +1320,7 @@ class BrokerConfig:
     log_retention_check_interval_ms: int
     log_flush_scheduler_interval_ms: int
     log_flush_offset_checkpoint_interval_ms: int
+    num_recovery_threads_per_data_dir: int
     log_cleaner_enable: bool
     log_cleaner_backoff_ms: int
     producer_id_expiration_ms: int

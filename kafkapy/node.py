@@ -268,7 +268,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             logs = LogManager.open(
                 data_dir, cluster_id=cluster_id, node_id=config.node_id, now_ms=clock_ms(),
                 config_for=lambda topic: LogConfig.from_sources(metadata.image.topic_configs(topic), broker_configs()),
-                producer_id_expiration_ms=config.producer_id_expiration_ms)
+                producer_id_expiration_ms=config.producer_id_expiration_ms,
+                recovery_threads=config.num_recovery_threads_per_data_dir)
             replicas = ReplicaManager(config.node_id, logs, broker_configs, clock_ms,
                                       replica_lag_time_max_ms=config.replica_lag_time_max_ms,
                                       rack_aware_reads=config.replica_selector_class is not None)
