@@ -1,7 +1,8 @@
 """A kafkapy controller and Apache Kafka 4.1.2 controllers in one static Raft quorum (issue 17, third combination).
 
 Voters: kafkapy node 1 and Kafka nodes 2 and 3 (``process.roles=controller``, one
-``controller.quorum.voters``), with a kafkapy broker-only node 4 for clients. The
+``controller.quorum.voters``), with a broker-only node 4 for clients, kafkapy or Kafka
+(which then follows the quorum across leaders of both kinds). The
 implementations elect each other (Vote), replicate ``__cluster_metadata`` to each other
 (Fetch v17, BeginQuorumEpoch, EndQuorumEpoch on a leader's resignation) and replay each
 other's records in their controllers. The kafkapy voter's election timeout is the
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import re
 
-from compat_tests.mixed_cluster import MixedCluster, describe_logs
+import pytest
+
+from compat_tests.mixed_cluster import Kind, MixedCluster, describe_logs
 from tests.kraft.test_cluster_processes import describe_quorum
 from tests.mixed.helpers import consume, create_topic, produce, until
 from tests.reference import kafka_tool, needs_reference
@@ -38,11 +41,12 @@ def round_trip(bootstrap: str, topic: str) -> None:
     assert sorted(consume(bootstrap, topic, f"group-{topic}", len(values))) == sorted(values)
 
 
-def test_leadership_moves_between_kafkapy_and_kafka_voters(mixed: MixedCluster):
+@pytest.mark.parametrize("broker_kind", ["kafkapy", "kafka"])
+def test_leadership_moves_between_kafkapy_and_kafka_voters(mixed: MixedCluster, broker_kind: Kind):
     mixed.add("kafkapy", 1, "controller", {"controller.quorum.election.timeout.ms": "500"})
     for node_id in (2, 3):
         mixed.add("kafka", node_id, "controller", {"controller.quorum.election.timeout.ms": "2000"})
-    broker = mixed.add("kafkapy", 4, "broker")
+    broker = mixed.add(broker_kind, 4, "broker")
     mixed.start()
     bootstrap = broker.bootstrap_servers
     leaders = [until("a quorum leader", lambda: quorum_leader(bootstrap))]
