@@ -7,7 +7,8 @@
 * Raw exchanges: the ``{"status":"invalid_token"}`` challenge, the client's ``\\x01``,
   then SASL_AUTHENTICATION_FAILED with that JSON; ``insufficient_scope`` for a required
   scope; a malformed first message; the session lifetime bounded by the token's ``exp``
-  (KIP-368) and re-authentication with a fresh token.
+  (KIP-368), re-authentication with a fresh token, not twice within a second, and
+  never as another principal.
 * JWKS-validated tokens: a test identity provider (:mod:`kafkapy.testing.oauth`) signs
   tokens (good, wrong audience, expired, wrong key, unsecured); each client gets in or
   gets its authentication error. The JWKS is served from a file and from a local HTTP
@@ -157,6 +158,11 @@ def test_session_lifetime_is_bounded_by_the_token_and_reauthentication(broker: B
         assert conn.request(MetadataRequest(topics=[]), 12).brokers
         again = _accepted(conn, client_initial_response(unsecured_token("alice", lifetime_s=7200)))
         assert again.session_lifetime_ms == 600_000
+        # KafkaChannel: not again within a second; the handshake is then an illegal state
+        soon = conn.request(SaslHandshakeRequest(mechanism="OAUTHBEARER"), 1)
+        assert (soon.error_code, soon.mechanisms) == (ErrorCode.ILLEGAL_SASL_STATE, [])
+    with KafkaConnection(broker.bootstrap_servers) as conn:
+        _accepted(conn, client_initial_response(unsecured_token("alice")))
         other = _authenticate(conn, client_initial_response(unsecured_token("bob")))
         assert other.error_code == ErrorCode.SASL_AUTHENTICATION_FAILED
         assert other.error_message == "Cannot change principals during re-authentication from User.alice: User.bob"

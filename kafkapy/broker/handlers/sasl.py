@@ -78,7 +78,7 @@ async def handle_sasl_handshake(ctx: RequestContext, request: SaslHandshakeReque
     from kafkapy.wire.messages.sasl_handshake import SaslHandshakeResponse as Response
 
     auth = authenticator_of(ctx.conn)
-    if auth is None or (auth.authenticated and not auth.can_reauthenticate()):
+    if auth is None or (auth.authenticated and not auth.can_reauthenticate(ctx.broker.clock_ms())):
         return Response(error_code=ErrorCode.ILLEGAL_SASL_STATE, mechanisms=[])
     code, mechanisms = auth.handshake(request.mechanism, ctx.version)
     if code != ErrorCode.NONE:

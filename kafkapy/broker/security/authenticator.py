@@ -59,6 +59,8 @@ from kafkapy.wire.error_codes import ErrorCode
 
 #: Key of a connection's authenticator in ``ConnectionContext.state``.
 AUTHENTICATOR_KEY = "sasl_authenticator"
+#: Least time between two re-authentications of a connection (``KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS``).
+MIN_REAUTH_INTERVAL_MS = 1000
 
 
 class SaslState(enum.Enum):
@@ -140,6 +142,7 @@ class SaslAuthenticator:
         self._reauthenticating = False
         self._server: PlainServer | ScramServer | OAuthBearerServer | None = None
         self._now_ms = 0
+        self._last_reauth_start_ms: int | None = None
 
     # --- the gate ----------------------------------------------------------------------
 
@@ -162,10 +165,20 @@ class SaslAuthenticator:
         if self.state is SaslState.HANDSHAKE_OR_VERSIONS:
             self.state = SaslState.HANDSHAKE
 
-    def can_reauthenticate(self) -> bool:
+    def can_reauthenticate(self, now_ms: int | None = None) -> bool:
         """A SaslHandshake on an authenticated connection starts KIP-368 re-authentication
-        when the client said it knows of it (SaslAuthenticate v1+)."""
-        return self.state is SaslState.COMPLETE and self.client_supports_reauth and not self.raw_tokens
+        when the client said it knows of it (SaslAuthenticate v1+), and not within
+        :data:`MIN_REAUTH_INTERVAL_MS` of the last one started (Kafka's
+        ``KafkaChannel.maybeBeginServerReauthentication``; the handshake is then answered
+        ILLEGAL_SASL_STATE as on any authenticated connection)."""
+        if self.state is not SaslState.COMPLETE or not self.client_supports_reauth or self.raw_tokens:
+            return False
+        if now_ms is not None and self._last_reauth_start_ms is not None and \
+                now_ms - self._last_reauth_start_ms < MIN_REAUTH_INTERVAL_MS:
+            return False
+        if now_ms is not None:
+            self._last_reauth_start_ms = now_ms
+        return True
 
     # --- SaslHandshake -----------------------------------------------------------------
 
