@@ -12,14 +12,16 @@ group coordinator created ``__consumer_offsets`` through the kafkapy controller 
 ``__transaction_state`` and takes producer ids from it (AllocateProducerIds).
 With a kafkapy broker next to the Kafka broker, a topic replicated on both survives
 the death of either, and a Kafka leader takes the kafkapy broker back into its ISRs
-(AlterPartition v3 to the kafkapy controller).
+(AlterPartition v3 to the kafkapy controller). The same on a Kafka controller: the
+kafkapy broker's AlterPartition and registration go to the JVM.
 """
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import Producer
 
-from compat_tests.mixed_cluster import MixedCluster, describe_logs
+from compat_tests.mixed_cluster import Kind, MixedCluster, describe_logs
 from tests.mixed.helpers import consume, create_topic, metadata, produce, until
 from tests.reference import needs_reference
 
@@ -74,8 +76,10 @@ def test_kafka_broker_outlives_a_kafkapy_controller_crash(mixed: MixedCluster):
     assert mixed.brokers_seen(2) == [2]  # not fenced: its heartbeats reached the restarted controller
 
 
-def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixed: MixedCluster):
-    mixed.add("kafkapy", 1, "controller")
+@pytest.mark.parametrize("controller_kind", ["kafkapy", "kafka"])
+def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixed: MixedCluster,
+                                                                           controller_kind: Kind):
+    mixed.add(controller_kind, 1, "controller")
     ours = mixed.add("kafkapy", 2, "broker")
     theirs = mixed.add("kafka", 3, "broker")
     mixed.start()
