@@ -1,7 +1,10 @@
 """OAUTHBEARER against Apache Kafka 4.1.2 with the same settings, and Kafka's Java client on kafkapy.
 
 * The Java console producer and consumer authenticate to kafkapy with Kafka's unsecured
-  login (``OAuthBearerLoginModule`` with ``unsecuredLoginStringClaim_sub``).
+  login (``OAuthBearerLoginModule`` with ``unsecuredLoginStringClaim_sub``), and with a
+  signed token read from a file (``OAuthBearerLoginCallbackHandler``,
+  ``sasl.oauthbearer.token.endpoint.url=file://...``) on a kafkapy broker that checks
+  it against a JWKS.
 * The answers to SaslHandshake and SaslAuthenticate for unsecured tokens (good, expired,
   signed with an algorithm, lacking the required scope, a principal other than the
   authorization id, a malformed first message, the client's ``\\x01`` after the JSON
@@ -17,12 +20,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import subprocess
+
 import pytest
 
-from compat_tests.brokers import free_port, start_reference
+from compat_tests.brokers import QUICK_TOOL_JVM, free_port, start_reference, tool_command
 from kafkapy.broker.security.oauthbearer import client_initial_response, unsecured_token
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
+from kafkapy.testing.oauth import TokenIssuer, jwks_broker_properties
 from kafkapy.testing.sasl import oauthbearer_jaas_config
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.sasl_authenticate import SaslAuthenticateRequest
@@ -79,6 +85,37 @@ def test_the_java_console_producer_with_unsecured_login(tmp_path) -> None:
                               "--consumer.config", str(client))
         assert consumed.split() == ["one", "two"]
         assert [r.value for r in broker.records("oauth-java")] == [b"one", b"two"]
+
+
+def test_the_java_console_producer_with_a_signed_token(tmp_path) -> None:
+    issuer = TokenIssuer(tmp_path)
+    token_file = tmp_path / "token.jwt"
+    token_file.write_text(issuer.token("alice", audience="kafka", scope="produce"))
+    token_url = token_file.resolve().as_uri()
+    client = tmp_path / "client.properties"
+    client.write_text(
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=OAUTHBEARER\n"
+        "sasl.login.callback.handler.class="
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler\n"
+        f"sasl.oauthbearer.token.endpoint.url={token_url}\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;\n")
+    # Kafka 4's clients read OAuth URLs and files only where these system properties allow
+    jvm = (*QUICK_TOOL_JVM, f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={token_url}",
+           f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.files={token_file.resolve()}")
+    with Broker(jwks_broker_properties(issuer.jwks_url, audience="kafka"), sasl_users={},
+                sasl_mechanisms=["OAUTHBEARER"]) as broker:
+        done = subprocess.run(tool_command("ConsoleProducer", "--bootstrap-server", broker.bootstrap_servers,
+                                           "--topic", "oauth-signed", "--producer.config", str(client),
+                                           jvm_options=jvm),
+                              input="signed\n", capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [r.value for r in broker.records("oauth-signed")] == [b"signed"]
+        token_file.write_text(issuer.token("alice", audience="elsewhere"))  # the broker refuses it
+        done = subprocess.run(tool_command("TopicCommand", "--bootstrap-server", broker.bootstrap_servers,
+                                           "--list", "--command-config", str(client), jvm_options=jvm),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0
+        assert 'SaslAuthenticationException: {"status":"invalid_token"}' in done.stdout + done.stderr
 
 
 def _fields(message: Any) -> dict[str, Any]:
