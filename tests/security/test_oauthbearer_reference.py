@@ -194,3 +194,67 @@ def test_oauthbearer_answers_match_apache_kafka(kafkapy_broker: str, reference_b
     ours, theirs = _exchanges(kafkapy_broker), _exchanges(reference_broker)
     for case in theirs:
         assert ours[case] == theirs[case], case
+
+
+# --- JWKS-validated tokens on both brokers -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> TokenIssuer:
+    return TokenIssuer(tmp_path_factory.mktemp("jwks"))
+
+
+def _jwks_settings(issuer: TokenIssuer) -> dict[str, str]:
+    return {**jwks_broker_properties(issuer.jwks_url, audience="kafka", issuer=issuer.issuer),
+            "sasl.enabled.mechanisms": "OAUTHBEARER",
+            "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config":
+                oauthbearer_jaas_config(unsecuredLoginStringClaim_sub="admin")}
+
+
+@pytest.fixture(scope="module")
+def jwks_brokers(issuer: TokenIssuer) -> Iterator[tuple[str, str]]:
+    """(kafkapy, Apache Kafka) SASL bootstraps, both validating against the same JWKS file."""
+    port, sasl_port, controller_port = free_port(), free_port(), free_port()
+    overrides = {
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port},"
+                     f"CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        **_jwks_settings(issuer),
+    }
+    # Kafka 4 reads OAuth URLs and files only where these JVM system properties allow
+    allowed = (f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={issuer.jwks_url} "
+               f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.files={issuer.jwks_path.resolve()}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JAVA_TOOL_OPTIONS", allowed)
+        reference = start_reference(port, overrides=overrides)
+    try:
+        with Broker(_jwks_settings(issuer), sasl_users={}, sasl_mechanisms=["OAUTHBEARER"]) as broker:
+            yield broker.bootstrap_servers, f"127.0.0.1:{sasl_port}"
+    finally:
+        reference.stop()
+
+
+def _jwks_exchanges(sasl: str, issuer: TokenIssuer, tmp_path) -> dict[str, Any]:
+    stranger = TokenIssuer(tmp_path)
+    tokens = {
+        "good": issuer.token("alice", audience="kafka", lifetime_s=120),
+        "audience list": issuer.token("alice", audience=["other", "kafka"], lifetime_s=120),
+        "wrong audience": issuer.token("alice", audience="elsewhere"),
+        "no audience": issuer.token("alice"),
+        "wrong issuer": issuer.token("alice", audience="kafka", issuer="https://evil.test"),
+        "expired": issuer.token("alice", audience="kafka", lifetime_s=-600),
+        "another key, same kid": stranger.token("alice", audience="kafka", kid=issuer.kid),
+        "unknown kid": stranger.token("alice", audience="kafka"),
+        "unsecured": unsecured_token("alice", aud="kafka", iss=issuer.issuer),
+        "no subject": issuer.token("", audience="kafka"),
+    }
+    return {name: _exchange(sasl, client_initial_response(token)) for name, token in tokens.items()}
+
+
+def test_jwks_answers_match_apache_kafka(jwks_brokers: tuple[str, str], issuer: TokenIssuer, tmp_path) -> None:
+    ours, theirs = (_jwks_exchanges(sasl, issuer, tmp_path) for sasl in jwks_brokers)
+    assert theirs["good"][1]["auth_bytes"] == b""  # the reference accepts what it should
+    for case in theirs:
+        assert ours[case] == theirs[case], case
