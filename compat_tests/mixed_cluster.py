@@ -33,7 +33,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -241,10 +241,12 @@ class MixedCluster:
                 raise RuntimeError(f"Kafka StorageTool format of node {node.node_id} failed: "
                                    f"{err.decode(errors='replace')}")
 
-    def start(self) -> Self:
-        """Start every node, controllers first; returns once every broker serves."""
+    def start(self, only: Collection[int] | None = None) -> Self:
+        """Start every node (or the nodes ``only`` names; :meth:`start_node` starts the
+        others later), controllers first; returns once every started broker serves."""
         self._prepare()
-        ordered = sorted(self.nodes.values(), key=lambda n: (not n.is_controller, n.node_id))
+        ordered = sorted((n for n in self.nodes.values() if only is None or n.node_id in only),
+                         key=lambda n: (not n.is_controller, n.node_id))
         for node in ordered:
             self.start_node(node.node_id, wait=False)
         deadline = time.monotonic() + self.timeout_s

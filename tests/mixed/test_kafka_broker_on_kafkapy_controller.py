@@ -13,15 +13,20 @@ group coordinator created ``__consumer_offsets`` through the kafkapy controller 
 With a kafkapy broker next to the Kafka broker, a topic replicated on both survives
 the death of either, and a Kafka leader takes the kafkapy broker back into its ISRs
 (AlterPartition v3 to the kafkapy controller). The same on a Kafka controller: the
-kafkapy broker's AlterPartition and registration go to the JVM.
+kafkapy broker's AlterPartition and registration go to the JVM. A Kafka broker that
+starts after the kafkapy controller deleted its log up to a snapshot fetches that
+snapshot (FetchSnapshot) and loads it.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from compat_tests.mixed_cluster import Kind, MixedCluster, describe_logs
+from compat_tests.mixed_cluster import Kind, MixedCluster, MixedNode, describe_logs
 from tests.mixed.helpers import consume, create_topic, metadata, produce, until
 from tests.reference import needs_reference
 
@@ -114,3 +119,55 @@ def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixe
     mixed.start_node(ours.node_id)
     until("the kafkapy broker back in every ISR", lambda: in_sync("both", 2) and in_sync("__consumer_offsets", 1),
           timeout_s=60)
+
+
+def snapshots(directory: Path) -> list[str]:
+    """The ``__cluster_metadata`` snapshot files (``<offset>-<epoch>.checkpoint``) of a node."""
+    return sorted(p.name for p in (directory / "data" / "__cluster_metadata-0").glob("*.checkpoint"))
+
+
+def log_deleted_before_snapshot(node: MixedNode) -> bool:
+    """Whether the kafkapy node deleted metadata log entries up to a snapshot of its own."""
+    return "log entries deleted" in (node.directory / "serve.log").read_text(errors="replace")
+
+
+def test_kafka_broker_loads_a_kafkapy_controller_snapshot(mixed: MixedCluster):
+    # Small snapshots: the controller snapshots and deletes the log before its snapshot,
+    # so a broker that starts later must FetchSnapshot and load kafkapy's snapshot.
+    mixed.add("kafkapy", 1, "controller", {"metadata.log.max.record.bytes.between.snapshots": "2048"})
+    ours = mixed.add("kafkapy", 2, "broker")
+    theirs = mixed.add("kafka", 3, "broker")
+    mixed.start(only=(1, 2))
+    names: list[str] = []
+    admin = AdminClient({"bootstrap.servers": ours.bootstrap_servers})
+    while not log_deleted_before_snapshot(mixed.nodes[1]):
+        batch = [f"topic-{len(names) + i:03d}" for i in range(10)]
+        for future in admin.create_topics([NewTopic(n, 2, 1, config={"retention.ms": "123456"})
+                                           for n in batch]).values():
+            future.result(30)
+        names += batch
+        assert len(names) < 500, "the kafkapy controller deleted no metadata log before a snapshot"
+    mixed.start_node(theirs.node_id)
+    until("the Kafka broker registered", lambda: mixed.brokers_seen(2) == [2, 3] or None)
+    listed = AdminClient({"bootstrap.servers": theirs.bootstrap_servers}).list_topics(timeout=30).topics
+    assert set(listed) >= set(names), describe_logs(mixed)
+    assert all(len(listed[n].partitions) == 2 for n in names)
+    # Its log starts with the snapshot it fetched (FetchSnapshot) from the kafkapy controller.
+    fetched = snapshots(theirs.directory)
+    assert fetched and set(fetched) <= set(snapshots(mixed.nodes[1].directory)) | set(fetched), fetched
+    assert int(fetched[0].split("-")[0]) > 0, fetched
+    # A topic configuration from the snapshot, as the Kafka broker describes it.
+    described = admin_describe_retention(theirs.bootstrap_servers, names[0])
+    assert described == "123456"
+    create_topic(theirs.bootstrap_servers, "after-snapshot", partitions=1, replication_factor=2)
+    produce(theirs.bootstrap_servers, "after-snapshot", [b"a", b"b"], acks="all")
+    assert sorted(consume(theirs.bootstrap_servers, "after-snapshot", "after-snapshot", 2)) == [b"a", b"b"]
+
+
+def admin_describe_retention(bootstrap: str, topic: str) -> str:
+    """``retention.ms`` of ``topic`` as DescribeConfigs answers it at ``bootstrap``."""
+    from confluent_kafka.admin import ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return admin.describe_configs([resource])[resource].result(30)["retention.ms"].value
