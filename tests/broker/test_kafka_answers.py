@@ -293,7 +293,7 @@ def test_describe_configs_lists_what_kafka_lists(kafkapy_bootstrap: str, kafka_b
     ours, kafka = described
     assert sorted(ours) == sorted(kafka)
     assert {n: c.config_type for n, c in ours.items()} == {n: c.config_type for n, c in kafka.items()}
-    # kafkapy keeps its security settings read-only (it does not reconfigure listeners at run time).
+    # kafkapy reloads only key and trust stores at run time; its other security settings are read-only.
     security = {n for n in ours if n.startswith("ssl.") or n == "principal.builder.class"}
     assert {n: c.read_only for n, c in ours.items() if n not in security} == \
         {n: c.read_only for n, c in kafka.items() if n not in security}
