@@ -279,11 +279,14 @@ class PartitionLog:
         self.high_watermark = self.log_start_offset
 
     def _recovery_visitor(self, segment: LogSegment) -> RecoveryVisitor:
-        assign = self.leader_epoch_cache.assign
+        cache = self.leader_epoch_cache
 
         def visit(records: Records, position: int, header: BatchHeader) -> None:
-            if header.partition_leader_epoch >= 0:
-                assign(header.partition_leader_epoch, header.base_offset)
+            # Kafka's LogSegment.recover: only an epoch above the latest known starts an
+            # entry; the checkpoint already says where the earlier ones began.
+            epoch = header.partition_leader_epoch
+            if epoch >= 0 and (cache.latest_epoch is None or epoch > cache.latest_epoch):
+                cache.assign(epoch, header.base_offset)
             if header.producer_id >= 0:
                 self._update_producer_state(records, position, header, segment)
 
