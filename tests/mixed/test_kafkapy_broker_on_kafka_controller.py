@@ -9,10 +9,13 @@ controller) is produced to and consumed through a group, ``__consumer_offsets``
 created the same way. Kafka's own ``kafka-metadata-quorum`` lists the kafkapy broker
 as an observer caught up with the leader. The Kafka nodes are formatted with
 ``eligible.leader.replicas.version=0`` (kafkapy has no ELR: see
-``compat_tests.mixed_cluster.KAFKA_FORMAT_FEATURES``).
+``compat_tests.mixed_cluster.KAFKA_FORMAT_FEATURES``). A transaction commits through the
+kafkapy broker with producer ids from the Kafka controller.
 """
 
 from __future__ import annotations
+
+from confluent_kafka import Producer
 
 from compat_tests.mixed_cluster import MixedCluster, describe_logs
 from tests.mixed.helpers import consume, create_topic, metadata, produce, until
@@ -37,6 +40,17 @@ def test_kafkapy_broker_follows_a_kafka_controller_and_serves_clients(mixed: Mix
     produce(ours.bootstrap_servers, "on-kafkapy", values, acks="all")
     got = consume(ours.bootstrap_servers, "on-kafkapy", "group-on-kafka-controller", len(values))
     assert sorted(got) == sorted(values), describe_logs(mixed)
+    # A transaction: producer ids from the Kafka controller (AllocateProducerIds), and
+    # __transaction_state created through it.
+    producer = Producer({"bootstrap.servers": ours.bootstrap_servers, "transactional.id": "txn-on-kafka-controller"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    committed = [f"txn-{i}".encode() for i in range(10)]
+    for value in committed:
+        producer.produce("on-kafkapy", value, partition=0)
+    producer.commit_transaction(30)
+    read = consume(ours.bootstrap_servers, "on-kafkapy", "txn-reader", len(values) + len(committed))
+    assert sorted(read) == sorted(values + committed), describe_logs(mixed)
 
     def observer_caught_up():
         rows = kafka_tool("MetadataQuorumCommand", "--bootstrap-controller", controller.controller_address,
