@@ -188,6 +188,24 @@ def test_required_scope_is_insufficient_scope() -> None:
             _accepted(conn, client_initial_response(unsecured_token("alice", scp="kafka")))
 
 
+def test_over_sasl_ssl() -> None:
+    with Broker(sasl_users={}, sasl_mechanisms=OAUTH, tls=True) as b:
+        topic = f"oauth-tls-{uuid.uuid4().hex[:6]}"
+        b.create_topics(topic)
+        conf = b.tls_client_config("librdkafka", user="alice", mechanism="OAUTHBEARER")
+        assert conf["security.protocol"] == "SASL_SSL"
+        assert _round_trip(conf, topic, f"oauth-{topic}") == [b"v0", b"v1", b"v2"]
+
+
+@pytest.mark.kafkapy(sasl_users={}, sasl_mechanisms=["OAUTHBEARER", "PLAIN"])
+def test_the_pytest_plugin_starts_an_oauthbearer_broker(kafka_broker: Broker) -> None:
+    with KafkaConnection(kafka_broker.bootstrap_servers) as conn:
+        handshake = conn.request(SaslHandshakeRequest(mechanism="OAUTHBEARER"), 1)
+        assert (handshake.error_code, sorted(handshake.mechanisms)) == (ErrorCode.NONE, ["OAUTHBEARER", "PLAIN"])
+        answer = conn.request(SaslAuthenticateRequest(auth_bytes=client_initial_response(unsecured_token("carol"))), 2)
+        assert (answer.error_code, bytes(answer.auth_bytes)) == (ErrorCode.NONE, b"")
+
+
 # --- JWKS-validated tokens ---------------------------------------------------------------
 
 

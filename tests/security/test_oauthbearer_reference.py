@@ -136,6 +136,15 @@ def _signed_looking(principal: str) -> str:
     return f"{header}.{claims}.c2ln"
 
 
+def _url_alphabet_token() -> str:
+    """A valid unsecured token whose claims segment has ``-`` or ``_`` (Base64URL only)."""
+    for n in range(1, 30):
+        token = unsecured_token("alice", scope=["produce"], note=">" * n + "?" * n)
+        if any(c in token.split(".")[1] for c in "-_"):
+            return token
+    raise AssertionError("no token with a Base64URL-only character")
+
+
 def _exchange(sasl: str, message: bytes, *, then: bytes | None = b"\x01") -> list[dict[str, Any]]:
     with KafkaConnection(sasl) as conn:
         answers = [_fields(conn.request(SaslHandshakeRequest(mechanism="OAUTHBEARER"), 1))]
@@ -164,6 +173,7 @@ def _exchanges(sasl: str) -> dict[str, Any]:
         "no principal": _exchange(sasl, client_initial_response(unsecured_token("", scope=["produce"]))),
         "other authorization id": _exchange(sasl, client_initial_response(good, authorization_id="bob")),
         "malformed": _exchange(sasl, b"n,,auth=Bearer x"),
+        "base64url claims": _exchange(sasl, client_initial_response(_url_alphabet_token())),
         "not the acknowledgement": _exchange(sasl, client_initial_response(unsecured_token("alice")),
                                              then=b"\x02"),
     }

@@ -183,13 +183,17 @@ CLOCK_SKEW_OPTION = "unsecuredValidatorAllowableClockSkewMs"
 
 
 def decode_segment(segment: str) -> dict[str, Any]:
-    """A Base64URL JOSE header or claims segment as a JSON object.
+    """A JOSE header or claims segment as a JSON object.
+
+    ``OAuthBearerUnsecuredJws.toMap`` decodes with Java's basic ``Base64.getDecoder()``,
+    not the URL one: padding optional, but ``-`` and ``_`` refused; so does this, so a
+    token Kafka refuses is refused here too.
 
     Raises:
-        TokenValidationError: not Base64URL or not a JSON object.
+        TokenValidationError: not Base64 or not a JSON object.
     """
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        raw = base64.b64decode(segment + "=" * (-len(segment) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise TokenValidationError("malformed Base64 URL encoded value") from None
     try:
