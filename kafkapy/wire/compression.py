@@ -36,12 +36,12 @@ import struct
 import zlib
 from enum import IntEnum
 
-import cramjam
-import lz4.frame
-import zstandard
-
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
+
+# The codec libraries (cramjam, lz4, zstandard: about 30 ms of imports) are imported by
+# the functions that use them, on the first compressed batch: a broker that never sees
+# one starts without them.
 
 
 class Compression(IntEnum):
@@ -87,6 +87,8 @@ def compress(codec: Compression, data: Buffer, *, level: int | None = None) -> b
     if codec == Compression.SNAPPY:
         return _xerial_compress(data)
     if codec == Compression.LZ4:
+        import lz4.frame
+
         return lz4.frame.compress(
             data,
             compression_level=DEFAULT_LEVELS[codec] if level is None else level,
@@ -96,6 +98,8 @@ def compress(codec: Compression, data: Buffer, *, level: int | None = None) -> b
             store_size=False,
         )
     if codec == Compression.ZSTD:
+        import zstandard
+
         return zstandard.ZstdCompressor(level=DEFAULT_LEVELS[codec] if level is None else level).compress(data)
     raise ValueError(f"unknown compression codec {codec!r}")
 
@@ -148,6 +152,8 @@ def _gzip_decompress(data: Buffer, max_output: int) -> bytes:
 
 
 def _xerial_compress(data: Buffer) -> bytes:
+    import cramjam
+
     parts = [_XERIAL_HEADER]
     with memoryview(data) as view:
         for start in range(0, len(view), _XERIAL_BLOCK_SIZE):
@@ -183,6 +189,8 @@ def _xerial_decompress(view: memoryview, max_output: int) -> bytes:
 
 def _snappy_block_into(block: memoryview, out: bytearray, max_output: int) -> None:
     """Append one raw snappy block to ``out``, checking its declared size first."""
+    import cramjam
+
     try:
         size = cramjam.snappy.decompress_raw_len(block)
     except cramjam.DecompressionError as exc:
@@ -204,6 +212,8 @@ def _snappy_block_into(block: memoryview, out: bytearray, max_output: int) -> No
 
 
 def _lz4_decompress(data: Buffer, max_output: int) -> bytes:
+    import lz4.frame
+
     out = bytearray()
     pending: Buffer = data
     try:
@@ -228,6 +238,8 @@ def _zstd_decompress(data: Buffer, max_output: int) -> bytes:
     # With a content size in the frame header python-zstandard allocates exactly that
     # and ignores max_output_size, so check it first; without one, max_output_size is
     # the hard bound. Both raise on a truncated frame.
+    import zstandard
+
     try:
         declared = zstandard.frame_content_size(data)
         if declared > max_output:
