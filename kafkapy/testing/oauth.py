@@ -21,9 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kafkapy.config import BrokerConfig
-
-JWKS_VALIDATOR_HANDLER = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+from kafkapy.broker.security.oauthbearer import JWKS_VALIDATOR_HANDLER
+from kafkapy.config import LISTENER_CONFIG_PREFIX, BrokerConfig
 
 
 class TokenIssuer:
@@ -86,7 +85,7 @@ def jwks_broker_properties(jwks_url: str, *, audience: str | None = None, issuer
     configures them (KIP-768)."""
     name = BrokerConfig.field_name
     props = {
-        f"listener.name.{listener.lower()}.oauthbearer.{name('sasl_server_callback_handler_class')}":
+        f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.oauthbearer.{name('sasl_server_callback_handler_class')}":
             JWKS_VALIDATOR_HANDLER,
         name("sasl_oauthbearer_jwks_endpoint_url"): jwks_url,
     }

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kafkapy.config import BrokerConfig
+from kafkapy.config import LISTENER_CONFIG_PREFIX, BrokerConfig
 
 SASL_LISTENER = "SASL_PLAINTEXT"
 INTERNAL_LISTENER = "PLAINTEXT"
@@ -65,7 +65,7 @@ def sasl_properties(users: Mapping[str, str], mechanisms: Sequence[str] = ALL_ME
     if OAUTHBEARER in mechanisms:
         # Kafka wants the mechanism's own login module; one key per listener it may be on.
         for listener in _SASL_LISTENERS:
-            props[f"listener.name.{listener.lower()}.oauthbearer.{name('sasl_jaas_config')}"] = \
+            props[f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.oauthbearer.{name('sasl_jaas_config')}"] = \
                 oauthbearer_jaas_config()
     return props
 
