@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -285,7 +286,7 @@ def test_kafka_python_with_a_signed_token(jwks_broker: Broker, issuer: TokenIssu
 class _JwksServer:
     """A local HTTP server for a JWKS document that the test can change."""
 
-    def __init__(self, document: dict) -> None:
+    def __init__(self, document: dict, tls: ssl.SSLContext | None = None) -> None:
         self.document = document
         self.requests = 0
         outer = self
@@ -304,7 +305,10 @@ class _JwksServer:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/jwks"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> _JwksServer:
@@ -333,6 +337,30 @@ def test_jwks_over_http_is_fetched_again_for_a_new_key(tmp_path: Path) -> None:
             with KafkaConnection(b.bootstrap_servers) as conn:
                 assert _authenticate(conn, client_initial_response(stranger)).auth_bytes == INVALID_TOKEN.encode()
             assert server.requests == at_start + 2  # the new kid once, the stranger's once
+
+
+def test_jwks_over_https_with_the_jaas_trust_store(tmp_path: Path) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    issuer = TokenIssuer(tmp_path)
+    with _JwksServer(issuer.jwks(), tls=server_tls) as server:
+        trusting = {**jwks_broker_properties(server.url),
+                    "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": oauthbearer_jaas_config(
+                        **{"ssl.truststore.type": "PEM", "ssl.truststore.location": str(ca_file)})}
+        with Broker(trusting, sasl_users={}, sasl_mechanisms=OAUTH) as b:
+            with KafkaConnection(b.bootstrap_servers) as conn:
+                _accepted(conn, client_initial_response(issuer.token("alice")))
+        with pytest.raises(SecurityConfigError, match="CERTIFICATE_VERIFY_FAILED"):  # the system CAs: refused
+            _check(jwks_broker_properties(server.url))
+        with pytest.raises(SecurityConfigError, match="cannot honour the OAUTHBEARER JAAS option"):
+            _check({**jwks_broker_properties(server.url),
+                    "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": oauthbearer_jaas_config(
+                        **{"ssl.keystore.location": "/nonexistent"})})
 
 
 # --- refusals ----------------------------------------------------------------------------

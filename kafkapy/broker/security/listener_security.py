@@ -254,7 +254,7 @@ def _oauthbearer_validator(config: BrokerConfig, listener: str) -> TokenValidato
     if url is None:
         raise SecurityConfigError(f"{handler_setting}={JWKS_VALIDATOR_HANDLER} needs {url_setting} (the OAuth "
                                   "provider's JWKS, https:// or file://)")
-    from kafkapy.broker.security.oauthbearer_jwks import JwksError, JwksValidator, check_url
+    from kafkapy.broker.security.oauthbearer_jwks import JwksError, JwksValidator, check_url, jwks_ssl_context
 
     def setting(field_name: str, default: object) -> str | None:
         raw = _oauthbearer_setting(config, listener, field_name)
@@ -273,7 +273,8 @@ def _oauthbearer_validator(config: BrokerConfig, listener: str) -> TokenValidato
             scope_claim=setting("sasl_oauthbearer_scope_claim_name",
                                 config.sasl_oauthbearer_scope_claim_name) or "scope",
             clock_skew_s=int(setting("sasl_oauthbearer_clock_skew_seconds",
-                                     config.sasl_oauthbearer_clock_skew_seconds) or 0))
+                                     config.sasl_oauthbearer_clock_skew_seconds) or 0),
+            ssl_context=jwks_ssl_context(entries[0].options) if url.lower().startswith("https:") else None)
         validator.load()
     except (JwksError, ValueError) as exc:
         raise SecurityConfigError(f"OAUTHBEARER on listener {listener}: {exc}") from None

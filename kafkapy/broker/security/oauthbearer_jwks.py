@@ -14,6 +14,13 @@ of leeway; the principal is the ``sasl.oauthbearer.sub.claim.name`` claim and th
 the ``sasl.oauthbearer.scope.claim.name`` one. Signatures are verified with PyJWT on
 ``cryptography`` (RS256/384/512, PS256/384/512, ES256/384/512).
 
+An ``https://`` JWKS is fetched with TLS settings from the ``OAuthBearerLoginModule``
+JAAS options, as Kafka's ``JaasOptionsUtils.maybeCreateSslResource`` reads client
+``ssl.*`` configs there: ``ssl.truststore.location`` or ``ssl.truststore.certificates``
+of type PEM, ``ssl.endpoint.identification.algorithm`` (empty: no host name check);
+without them the system's CAs. Other ``ssl.*`` options (JKS/PKCS12 trust stores, a
+client key store) are refused (:func:`jwks_ssl_context`).
+
 Keys are fetched once when the node starts (it refuses to start if they cannot be
 read, as Kafka's resolver ``init`` fails), then again, off the trio loop
 (``trio.to_thread``), when a SaslAuthenticate finds them older than
@@ -26,10 +33,11 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafkapy.broker.security.oauthbearer import OAuthBearerToken, TokenValidationError, scope_of
@@ -72,7 +80,43 @@ def check_url(url: str, setting: str) -> None:
                         f"protocol ({scheme}); only \"http\", \"https\", and \"file\" protocol are supported")
 
 
-def fetch_jwks(url: str) -> dict[str, Any]:
+#: The JAAS ``ssl.*`` options :func:`jwks_ssl_context` honours.
+_SSL_OPTIONS = frozenset({"ssl.truststore.location", "ssl.truststore.certificates", "ssl.truststore.type",
+                          "ssl.endpoint.identification.algorithm"})
+
+
+def jwks_ssl_context(options: Mapping[str, str]) -> ssl.SSLContext | None:
+    """The TLS client context of an https JWKS from the login module's JAAS options;
+    None (the system's CAs, host names checked) when they set none.
+
+    Raises:
+        JwksError: an ``ssl.*`` option kafkapy cannot honour.
+    """
+    ssl_options = {k: v for k, v in options.items() if k.startswith("ssl.")}
+    if not ssl_options:
+        return None
+    unknown = sorted(set(ssl_options) - _SSL_OPTIONS)
+    if unknown:
+        raise JwksError(f"kafkapy cannot honour the OAUTHBEARER JAAS option(s) {', '.join(unknown)} for the JWKS "
+                        "endpoint; it takes a PEM trust store (ssl.truststore.location or ssl.truststore.certificates)")
+    kind = ssl_options.get("ssl.truststore.type", "PEM").upper()
+    if kind != "PEM" and ("ssl.truststore.location" in ssl_options or "ssl.truststore.certificates" in ssl_options):
+        raise JwksError(f"ssl.truststore.type={kind} in the OAUTHBEARER JAAS options: kafkapy reads PEM trust "
+                        "stores only")
+    context = ssl.create_default_context()
+    try:
+        if "ssl.truststore.location" in ssl_options:
+            context = ssl.create_default_context(cafile=ssl_options["ssl.truststore.location"])
+        elif "ssl.truststore.certificates" in ssl_options:
+            context = ssl.create_default_context(cadata=ssl_options["ssl.truststore.certificates"])
+    except (OSError, ssl.SSLError) as exc:
+        raise JwksError(f"the OAUTHBEARER JAAS trust store cannot be read: {exc}") from None
+    if ssl_options.get("ssl.endpoint.identification.algorithm", "https").strip() == "":
+        context.check_hostname = False
+    return context
+
+
+def fetch_jwks(url: str, ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
     """The JWKS document at ``url`` (blocking: call it from a thread once trio runs)."""
     parts = urllib.parse.urlsplit(url)
     try:
@@ -80,7 +124,8 @@ def fetch_jwks(url: str) -> dict[str, Any]:
             with open(urllib.request.url2pathname(parts.path), "rb") as f:
                 raw = f.read()
         else:
-            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310 - http(s) checked
+            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S,  # noqa: S310 - http(s) checked
+                                        context=ssl_context) as response:
                 raw = response.read()
         document = json.loads(raw)
     except (OSError, ValueError) as exc:
@@ -99,8 +144,9 @@ class JwksValidator:
 
     def __init__(self, url: str, *, refresh_ms: int = 3_600_000, expected_audience: Sequence[str] = (),
                  expected_issuer: str | None = None, sub_claim: str = "sub", scope_claim: str = "scope",
-                 clock_skew_s: int = 30) -> None:
+                 clock_skew_s: int = 30, ssl_context: ssl.SSLContext | None = None) -> None:
         self.url = url
+        self.ssl_context = ssl_context
         self.refresh_ms = refresh_ms
         self.expected_audience = tuple(expected_audience)
         self.expected_issuer = expected_issuer
@@ -121,7 +167,7 @@ class JwksValidator:
         jwt = _jwt()
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         self._last_attempt_ms = now
-        document = fetch_jwks(self.url)
+        document = fetch_jwks(self.url, self.ssl_context)
         keys = []
         for entry in document["keys"]:
             if entry.get("use", "sig") != "sig" or entry.get("kty") not in _ALGORITHMS:
