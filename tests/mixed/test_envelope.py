@@ -10,8 +10,6 @@ refuses are refused with its error codes, and the controller goes on serving.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from compat_tests.mixed_cluster import MixedCluster
@@ -26,9 +24,9 @@ from kafkapy.wire.messages.envelope import EnvelopeRequest
 ANONYMOUS = bytes([0, 0, 5, *b"User", 10, *b"ANONYMOUS", 0, 0])
 
 
-@pytest.fixture
-def controller(tmp_path: Path):
-    cluster = MixedCluster(tmp_path)
+@pytest.fixture(scope="module")
+def controller(tmp_path_factory: pytest.TempPathFactory):
+    cluster = MixedCluster(tmp_path_factory.mktemp("envelope"))
     node = cluster.add("kafkapy", 1, "controller")
     cluster.add("kafkapy", 2, "broker")  # somewhere to place the topics
     try:
@@ -78,9 +76,9 @@ def test_a_wrapped_create_topics_runs_as_the_forwarded_client(controller):
     (inner_request(ApiKey.CREATE_TOPICS, 7, b"\x05"), ANONYMOUS, ErrorCode.INVALID_REQUEST),  # body cut short
     (inner_request(ApiKey.CREATE_TOPICS, 7, create_topics("x")), b"\x00\x07garbage",
      ErrorCode.PRINCIPAL_DESERIALIZATION_FAILURE),
-])
+], ids=["no-header", "not-a-controller-api", "unsupported-version", "body-cut-short", "bad-principal"])
 def test_envelopes_kafka_refuses_are_refused_and_the_controller_goes_on(controller, data, principal, code):
     answer = envelope(controller, data, principal)
     assert (answer.error_code, answer.response_data) == (code, None)
-    ok = envelope(controller, inner_request(ApiKey.CREATE_TOPICS, 7, create_topics("still-served")))
+    ok = envelope(controller, inner_request(ApiKey.CREATE_TOPICS, 7, create_topics(f"still-served-{code}")))
     assert ok.error_code == ErrorCode.NONE
