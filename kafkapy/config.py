@@ -758,6 +758,12 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _LOW, at_least(1), _RO, field="quota_window_num"),
     ConfigDef("quota.window.size.seconds", _INT, 1, "Time span of each sample of client quotas.",
               _B, _LOW, at_least(1), _RO, field="quota_window_size_seconds"),
+    ConfigDef("controller.quota.window.num", _INT, 11,
+              "Number of samples kept for controller mutation quotas (KIP-599).",
+              _B, _LOW, at_least(1), _RO, field="controller_quota_window_num"),
+    ConfigDef("controller.quota.window.size.seconds", _INT, 1,
+              "Time span of each sample of controller mutation quotas (KIP-599).",
+              _B, _LOW, at_least(1), _RO, field="controller_quota_window_size_seconds"),
     ConfigDef("principal.builder.class", ConfigType.CLASS,
               "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
               "Builds a connection's principal; kafkapy has only Kafka's default one.",
@@ -1344,6 +1350,8 @@ class BrokerConfig:
     allow_everyone_if_no_acl_found: bool
     quota_window_num: int
     quota_window_size_seconds: int
+    controller_quota_window_num: int
+    controller_quota_window_size_seconds: int
     principal_builder_class: str
     metrics_listener: str | None
     ssl_keystore_location: str | None

@@ -16,7 +16,7 @@ from kafkapy.broker.authorization import authorizer_from_config
 from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.metrics import BrokerMetrics
 from kafkapy.broker.producer_ids import ProducerIdManager
-from kafkapy.broker.quotas import ClientQuotas
+from kafkapy.broker.quotas import ClientQuotas, ControllerMutationQuotas
 from kafkapy.broker.txn_coordinator import TransactionCoordinator
 from kafkapy.config import BrokerConfig, BrokerConfigs
 
@@ -95,6 +95,7 @@ class BrokerCore:
             else None (everything allowed); handlers ask ``kafkapy.broker.authorization``.
         metrics: the request, produce and fetch counters (``kafkapy.broker.metrics``).
         quotas: client byte-rate quotas, measured and enforced (``kafkapy.broker.quotas``).
+        mutation_quotas: controller mutation quotas (KIP-599, ``kafkapy.broker.quotas``).
     """
 
     def __init__(self, config: BrokerConfig, metadata: MetadataService, replicas: "ReplicaManager",
@@ -113,6 +114,7 @@ class BrokerCore:
         self.authorizer = authorizer_from_config(config)
         self.metrics = BrokerMetrics()
         self.quotas = ClientQuotas(self, config)
+        self.mutation_quotas = ControllerMutationQuotas(self, config)
 
     @property
     def image(self) -> "MetadataImage":

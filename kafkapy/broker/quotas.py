@@ -28,6 +28,11 @@ large fetch cannot be throttled for ever. Replica fetches are not client-quota'd
 
 Cost: with no quota in the image the dispatcher does one truth test per produce and
 fetch; otherwise one lookup per request, cached per connection until the quotas change.
+Controller mutations (KIP-599, :class:`ControllerMutationQuotas`): partitions created
+or deleted by CreateTopics, CreatePartitions and DeleteTopics, a token bucket per
+(user, client-id) with the same precedence; a topic over the quota answers
+THROTTLING_QUOTA_EXCEEDED from the versions that know it.
+
 Not done: ``request_percentage`` (Kafka's ``ClientRequestQuotaManager``, request
 handler time) and ``connection_creation_rate``; they are stored and described only.
 """
@@ -40,7 +45,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from kafkapy.broker.security.principal import principal_of
-from kafkapy.kraft.metadata.quota_control import CLIENT_ID, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, USER
+from kafkapy.kraft.metadata.quota_control import (
+    CLIENT_ID,
+    CONSUMER_BYTE_RATE,
+    CONTROLLER_MUTATION_RATE,
+    PRODUCER_BYTE_RATE,
+    USER,
+)
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.buffers import chunks_length
 from kafkapy.wire.codec import encode_response
@@ -259,3 +270,94 @@ async def wait_unmuted(state: dict[str, Any]) -> None:
     until = state.pop(MUTED_UNTIL, None)
     if until is not None:
         await trio.sleep_until(until)
+
+
+# --- controller mutations (KIP-599) ----------------------------------------------------
+
+
+class TokenBucket:
+    """Kafka's ``TokenBucket`` stat: ``quota`` tokens a second, at most ``burst``; starts full."""
+
+    __slots__ = ("burst", "last_ms", "quota", "tokens")
+
+    def __init__(self, quota: float, burst: float, now_ms: int) -> None:
+        self.quota, self.burst, self.tokens, self.last_ms = quota, burst, burst, now_ms
+
+    def refill(self, now_ms: int) -> float:
+        self.tokens = min(self.burst, self.tokens + self.quota * (now_ms - self.last_ms) / 1000)
+        self.last_ms = max(now_ms, self.last_ms)
+        return self.tokens
+
+
+class MutationQuota:
+    """One request's controller mutation quota (Kafka's ``StrictControllerMutationQuota``
+    from CreateTopics v6, CreatePartitions v3 and DeleteTopics v5; before those,
+    ``PermissiveControllerMutationQuota``: everything passes and only the throttle time
+    is answered)."""
+
+    __slots__ = ("_bucket", "_clock_ms", "strict", "throttle_ms")
+
+    def __init__(self, bucket: TokenBucket, clock_ms: Any, strict: bool) -> None:
+        self._bucket = bucket
+        self._clock_ms = clock_ms
+        self.strict = strict
+        self.throttle_ms = 0
+
+    def admit(self, partitions: int) -> bool:
+        """Record ``partitions`` mutations; False (strict only) when the bucket was already
+        in debt: that topic answers THROTTLING_QUOTA_EXCEEDED. A request may overdraw."""
+        bucket = self._bucket
+        tokens = bucket.refill(self._clock_ms())
+        if self.strict and tokens < 0:
+            self.throttle_ms = round(-tokens / bucket.quota * 1000)
+            return False
+        bucket.tokens -= partitions
+        if not self.strict and bucket.tokens < 0:
+            self.throttle_ms = round(-bucket.tokens / bucket.quota * 1000)
+        return True
+
+
+class ControllerMutationQuotas:
+    """``controller_mutation_rate`` per (user, client-id), as Kafka's
+    ``ControllerMutationQuotaManager``: partitions created or deleted per second, a token
+    bucket with a burst of ``controller.quota.window.num`` x ``controller.quota.window.size.seconds``
+    seconds of quota. Kafka counts them on the controller, which learns the client's
+    principal and client id from the forwarded request (KIP-590). kafkapy counts them
+    where the client's own connection is: a combined node (``kafkapy serve``'s default,
+    the pytest plugin's broker). Requests a broker forwards to a separate controller
+    arrive on the controller listener under the broker's identity and are not counted.
+    """
+
+    def __init__(self, broker: Any, config: BrokerConfig) -> None:
+        self._broker = broker
+        self._window_s = config.controller_quota_window_num * config.controller_quota_window_size_seconds
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._controller_listeners = frozenset(config.controller_listeners)
+
+    def for_request(self, ctx: RequestContext, strict: bool) -> MutationQuota | None:
+        """The request's quota, or None when none applies to its user and client id."""
+        quotas = self._broker.metadata.image.client_quotas
+        if not quotas or getattr(ctx.conn, "listener_name", None) in self._controller_listeners:
+            return None
+        found = quota_for(quotas, CONTROLLER_MUTATION_RATE, principal_of(ctx.conn).name, ctx.header.client_id or "")
+        if found is None:
+            return None
+        tags, quota = found
+        now_ms = self._broker.clock_ms()
+        bucket = self._buckets.get(tags)
+        if bucket is None or bucket.quota != quota:
+            if bucket is None or len(self._buckets) > 10_000:
+                self._buckets = {t: b for t, b in self._buckets.items() if b.refill(now_ms) < b.burst}
+            old = bucket
+            bucket = self._buckets[tags] = TokenBucket(quota, quota * self._window_s, now_ms)
+            if old is not None:
+                bucket.tokens = min(old.refill(now_ms), bucket.burst)
+        return MutationQuota(bucket, self._broker.clock_ms, strict)
+
+    @staticmethod
+    def finish(ctx: RequestContext, quota: MutationQuota | None, response: Any) -> Any:
+        """``response`` with the quota's throttle time, the channel muted for it."""
+        if quota is not None and quota.throttle_ms > 0:
+            response.throttle_time_ms = max(response.throttle_time_ms or 0, quota.throttle_ms)
+            mute(ctx.conn, quota.throttle_ms)
+        return response

@@ -112,3 +112,47 @@ def test_consumer_over_its_quota_is_throttled(bootstrap: str) -> None:
         consumer.close()
     assert received > 0
     assert throttles and max(throttles) > 0
+
+
+def mutation_answers(bootstrap: str) -> dict[str, object]:
+    """CreateTopics v7, CreatePartitions v3 and DeleteTopics v6 past a controller_mutation_rate
+    of 1 partition a second (a burst of 11): per-topic codes and messages, throttle times.
+    The quota is on (default user, mutator), which wins over a default-user quota (KIP-55)."""
+    from kafkapy.wire.messages.create_partitions import CreatePartitionsRequest
+    from kafkapy.wire.messages.delete_topics import DeleteTopicsRequest
+
+    set_quota(bootstrap, {"user": None, "client-id": "mutator"}, "controller_mutation_rate", 1)
+    _wait_applied(bootstrap)
+    out: dict[str, object] = {}
+    with KafkaConnection(bootstrap, client_id="mutator") as conn:
+        created = conn.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+            name=f"mut-{i}", num_partitions=5, replication_factor=1) for i in range(4)], timeout_ms=10_000), 7)
+        out["create"] = sorted((t.name, t.error_code, t.error_message) for t in created.topics)
+        out["create throttled"] = created.throttle_time_ms > 3000
+    with KafkaConnection(bootstrap, client_id="mutator") as conn:
+        more = conn.request(CreatePartitionsRequest(topics=[CreatePartitionsRequest.CreatePartitionsTopic(
+            name="mut-0", count=6, assignments=None)], timeout_ms=10_000, validate_only=False), 3)
+        out["partitions"] = [(r.name, r.error_code, r.error_message) for r in more.results]
+        out["partitions throttled"] = more.throttle_time_ms > 0
+    with KafkaConnection(bootstrap, client_id="mutator") as conn:
+        deleted = conn.request(DeleteTopicsRequest(topics=[DeleteTopicsRequest.DeleteTopicState(name="mut-1")],
+                                                   timeout_ms=10_000), 6)
+        out["delete"] = [(r.name, r.error_code, r.error_message) for r in deleted.responses]
+    with KafkaConnection(bootstrap, client_id="someone-else") as conn:  # no quota for this client
+        deleted = conn.request(DeleteTopicsRequest(topics=[DeleteTopicsRequest.DeleteTopicState(
+            name=f"mut-{i}") for i in range(3)], timeout_ms=10_000), 6)
+        out["delete unlimited"] = sorted((r.name, r.error_code) for r in deleted.responses)
+    set_quota(bootstrap, {"user": None, "client-id": "mutator"}, "controller_mutation_rate", None)
+    return out
+
+
+def test_controller_mutation_quota(bootstrap: str) -> None:
+    answers = mutation_answers(bootstrap)
+    throttled = (89, None)  # THROTTLING_QUOTA_EXCEEDED, no message (as Kafka answers it)
+    # 11 tokens: three topics of 5 partitions pass (the third overdraws), the fourth is refused
+    assert answers["create"] == [("mut-0", 0, None), ("mut-1", 0, None), ("mut-2", 0, None),
+                                 ("mut-3", *throttled)]
+    assert answers["create throttled"] is True
+    assert answers["partitions"] == [("mut-0", *throttled)] and answers["partitions throttled"] is True
+    assert answers["delete"] == [("mut-1", *throttled)]
+    assert answers["delete unlimited"] == [("mut-0", 0), ("mut-1", 0), ("mut-2", 0)]

@@ -1,6 +1,8 @@
 """Client quotas (KIP-546) next to Apache Kafka 4.1.2: ``kafka-configs`` for clients,
 users, user/client pairs and defaults, and the raw AlterClientQuotas and
-DescribeClientQuotas answers (validation errors included) compared field by field.
+DescribeClientQuotas answers (validation errors included) compared field by field, and
+the answers of CreateTopics, CreatePartitions and DeleteTopics past a
+``controller_mutation_rate`` (KIP-599).
 
 Kafka keeps an entity's parts and keys in HashMaps, so both sides' entities and values
 are compared sorted; everything else (codes, messages, nullness) must be equal.
@@ -167,3 +169,12 @@ def test_raw_answers_match_apache_kafka(kafkapy_bootstrap: str, reference_bootst
     assert ours["describe client exact"][2], "the raw alterations were applied"
     assert [k for k in theirs if ours[k] != theirs[k]] == [], {k: (ours[k], theirs[k]) for k in theirs
                                                                 if ours[k] != theirs[k]}
+
+
+def test_controller_mutation_quota_answers_match_apache_kafka(kafkapy_bootstrap: str,
+                                                              reference_bootstrap: str) -> None:
+    from tests.security.test_quotas_enforcement import mutation_answers
+
+    ours, theirs = mutation_answers(kafkapy_bootstrap), mutation_answers(reference_bootstrap)
+    assert ours["create"][-1][1] == 89, "the fourth topic was throttled"
+    assert ours == theirs

@@ -11,6 +11,11 @@ Version notes:
     DeleteTopics v6: topics by name or id; ``delete.topic.enable=false`` answers
     TOPIC_DELETION_DISABLED.
     CreatePartitions: explicit assignments for the new partitions only.
+Controller mutation quotas (KIP-599, ``kafkapy.broker.quotas``): a topic over its
+client's ``controller_mutation_rate`` answers THROTTLING_QUOTA_EXCEEDED with no message
+(CreateTopics v6+, DeleteTopics v5+, CreatePartitions v3+: Kafka's
+``ApiError.fromThrowable`` drops a message equal to the code's own), and the response
+``throttle_time_ms``.
 Not implemented: waiting for leaders to be known to every broker (``timeout_ms`` is
 not used: the answer waits for the commit only), request forwarding.
 """
@@ -59,6 +64,16 @@ async def handle_create_topics(ctx: RequestContext, request: CreateTopicsRequest
         )
         for t in request.topics
     ]
+    # KIP-599: each topic's partitions against controller_mutation_rate (strict from v6)
+    quota = ctx.broker.mutation_quotas.for_request(ctx, strict=ctx.version >= 6)
+    throttled: list[str] = []
+    if quota is not None:
+        default = ctx.broker.config.num_partitions
+        for t in topics:
+            if not quota.admit(len(t.assignments) if t.assignments else t.num_partitions if t.num_partitions > 0
+                               else default):
+                throttled.append(t.name)
+        topics = [t for t in topics if t.name not in throttled]
     try:
         results = await ctx.broker.metadata.create_topics(topics, validate_only=request.validate_only)
     except NotControllerError as exc:
@@ -86,7 +101,10 @@ async def handle_create_topics(ctx: RequestContext, request: CreateTopicsRequest
                 for c in describe_topic_configs(r.configs, sources)
             ]
         out.append(result)
-    return CreateTopicsResponse(topics=out)
+    out += [TopicResult(name=name, error_code=ErrorCode.THROTTLING_QUOTA_EXCEEDED,
+                        error_message=None,
+                        num_partitions=-1, replication_factor=-1) for name in throttled]
+    return ctx.broker.mutation_quotas.finish(ctx, quota, CreateTopicsResponse(topics=out))
 
 
 @handles(ApiKey.DELETE_TOPICS, versions=(1, 6))
@@ -103,16 +121,31 @@ async def handle_delete_topics(ctx: RequestContext, request: DeleteTopicsRequest
         return DeleteTopicsResponse(responses=[
             Result(name=n, error_code=ErrorCode.TOPIC_DELETION_DISABLED) for n in names
         ] + [Result(name=None, topic_id=i, error_code=ErrorCode.TOPIC_DELETION_DISABLED) for i in ids])
+    quota = ctx.broker.mutation_quotas.for_request(ctx, strict=ctx.version >= 5)
+    throttled: list[tuple[str | None, bytes]] = []
+    if quota is not None:  # KIP-599: a known topic's partitions against controller_mutation_rate
+        image = ctx.broker.image
+        for n in list(names):
+            t = image.topics_by_name.get(n)
+            if t is not None and not quota.admit(len(t.partitions)):
+                names.remove(n)
+                throttled.append((n, ZERO_UUID))
+        for i in list(ids):
+            t = image.topics_by_id.get(i)
+            if t is not None and not quota.admit(len(t.partitions)):
+                ids.remove(i)
+                throttled.append((None, i))
     try:
         results = await ctx.broker.metadata.delete_topics(names, ids)
     except NotControllerError as exc:
         return DeleteTopicsResponse(responses=[
             Result(name=n, error_code=ErrorCode.NOT_CONTROLLER, error_message=str(exc)) for n in names
         ] + [Result(name=None, topic_id=i, error_code=ErrorCode.NOT_CONTROLLER) for i in ids])
-    return DeleteTopicsResponse(responses=[
+    return ctx.broker.mutation_quotas.finish(ctx, quota, DeleteTopicsResponse(responses=[
         Result(name=r.name, topic_id=r.topic_id, error_code=r.error.code, error_message=r.error.message)
         for r in results
-    ])
+    ] + [Result(name=n, topic_id=i, error_code=ErrorCode.THROTTLING_QUOTA_EXCEEDED,
+                error_message=None) for n, i in throttled]))
 
 
 @handles(ApiKey.CREATE_PARTITIONS, versions=(0, 3))
@@ -129,12 +162,23 @@ async def handle_create_partitions(ctx: RequestContext,
         )
         for t in request.topics
     ]
+    quota = ctx.broker.mutation_quotas.for_request(ctx, strict=ctx.version >= 3)
+    throttled: list[str] = []
+    if quota is not None:  # KIP-599: the partitions added against controller_mutation_rate
+        image = ctx.broker.image
+        for t in topics:
+            known = image.topics_by_name.get(t.name)
+            if known is not None and t.count > len(known.partitions) and not quota.admit(
+                    t.count - len(known.partitions)):
+                throttled.append(t.name)
+        topics = [t for t in topics if t.name not in throttled]
     try:
         results = await ctx.broker.metadata.create_partitions(topics, validate_only=request.validate_only)
     except NotControllerError as exc:
         return CreatePartitionsResponse(results=[
             Result(name=t.name, error_code=ErrorCode.NOT_CONTROLLER, error_message=str(exc)) for t in request.topics
         ])
-    return CreatePartitionsResponse(results=[
+    return ctx.broker.mutation_quotas.finish(ctx, quota, CreatePartitionsResponse(results=[
         Result(name=r.name, error_code=r.error.code, error_message=r.error.message) for r in results
-    ])
+    ] + [Result(name=name, error_code=ErrorCode.THROTTLING_QUOTA_EXCEEDED,
+                error_message=None) for name in throttled]))
