@@ -48,7 +48,7 @@ import trio
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.errors import CloseConnection
-from kafkapy.broker.quotas import MUTED_UNTIL, QUOTA_APIS, wait_unmuted
+from kafkapy.broker.quotas import QUOTA_APIS, wait_unmuted
 from kafkapy.broker.error_response import error_response
 from kafkapy.broker.registry import Handler, load_handlers
 from kafkapy.broker.request_authorization import ALLOWED, authorize_request
@@ -121,8 +121,8 @@ class BrokerDispatcher:
 
     async def handle(self, conn: Any, frame: memoryview) -> list[Chunk] | None:
         state = getattr(conn, "state", None)
-        if state is not None and MUTED_UNTIL in state:
-            await wait_unmuted(state)  # a throttled channel (kafkapy.broker.quotas)
+        if getattr(conn, "muted_until", 0.0):
+            await wait_unmuted(conn)  # a throttled channel (kafkapy.broker.quotas)
         started = time.perf_counter()  # TotalTimeMs (kafkapy.broker.metrics)
         auth = self._authenticator(conn) if state is not None else None
         if auth is not None and auth.raw_tokens and auth.state is SaslState.AUTHENTICATE:

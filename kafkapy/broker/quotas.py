@@ -61,8 +61,6 @@ if TYPE_CHECKING:
     from kafkapy.config import BrokerConfig
     from kafkapy.wire.buffers import Chunk
 
-#: ``conn.state`` key: the trio time before which the connection's next request waits.
-MUTED_UNTIL = "quota.muted_until"
 _CACHE = "quota.lookup"
 #: APIs the byte-rate quotas apply to.
 QUOTA_APIS = frozenset({ApiKey.PRODUCE, ApiKey.FETCH})
@@ -258,18 +256,19 @@ class ClientQuotas:
 
 
 def mute(conn: Any, throttle_ms: int) -> None:
-    """Hold ``conn``'s next request for ``throttle_ms`` (Kafka's ``ThrottledChannel``)."""
-    state = getattr(conn, "state", None)
-    if state is not None:
-        until = trio.current_time() + throttle_ms / 1000
-        state[MUTED_UNTIL] = max(until, state.get(MUTED_UNTIL, 0.0))
+    """Hold ``conn``'s next request for ``throttle_ms`` (Kafka's ``ThrottledChannel``): the
+    server reads nothing more from it until then (``ConnectionContext.muted_until``)."""
+    until = trio.current_time() + throttle_ms / 1000
+    try:
+        conn.muted_until = max(until, getattr(conn, "muted_until", 0.0))
+    except AttributeError:  # a connection object without the seam: not muted
+        pass
 
 
-async def wait_unmuted(state: dict[str, Any]) -> None:
-    """Sleep until the connection's throttle ends (the dispatcher calls this first)."""
-    until = state.pop(MUTED_UNTIL, None)
-    if until is not None:
-        await trio.sleep_until(until)
+async def wait_unmuted(conn: Any) -> None:
+    """Sleep until the connection's throttle ends: a request read before it was muted
+    (pipelined behind the throttled one) waits too."""
+    await trio.sleep_until(conn.muted_until)
 
 
 # --- controller mutations (KIP-599) ----------------------------------------------------

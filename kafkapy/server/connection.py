@@ -37,6 +37,8 @@ while. The main task loops over batches:
 3. Flush (:meth:`Connection._flush`): send all queued responses, one send per run of
    buffers, file regions by sendfile. Only then is the socket read again, so a client
    that does not read its responses stops being read (Kafka mutes such a channel).
+   A connection the dispatcher muted (``ConnectionContext.muted_until``: a client over
+   its quota, KIP-219) is read again only once that time has passed.
 
 If a request blocks (an acks=all produce, a long-poll fetch) while responses of
 earlier requests in the same batch are queued, those must not wait for it: before
@@ -301,6 +303,9 @@ class Connection:
         await self._wait_readable()
         while True:
             try:
+                if context.muted_until:  # throttled: not read until the throttle ends
+                    await trio.sleep_until(context.muted_until)
+                    context.muted_until = 0.0
                 await self._receive()
                 self.busy = True
                 await self._dispatch_buffered(handle, context)

@@ -61,12 +61,15 @@ class ConnectionContext:
         local: the (host, port) the client connected to.
         state: per-connection state owned by the dispatcher (SASL, client software
             name from ApiVersions, ...); the server never reads it.
+        muted_until: a ``trio.current_time()`` before which the server reads nothing
+            more from the connection (Kafka's muted channel: a client over its quota);
+            the dispatcher sets it, 0 when not muted.
 
     Task-safety: one request of a connection is handled at a time, so ``state`` needs
     no lock; ``close`` may be called from any task.
     """
 
-    __slots__ = ("_close", "connection_id", "listener_name", "local", "peer", "state")
+    __slots__ = ("_close", "connection_id", "listener_name", "local", "muted_until", "peer", "state")
 
     def __init__(
         self,
@@ -81,6 +84,7 @@ class ConnectionContext:
         self.peer = peer
         self.local = local
         self.state: MutableMapping[str, Any] = {}
+        self.muted_until = 0.0
         self._close = close
 
     def close(self) -> None:
