@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from compat_tests.brokers import BrokerProcess, free_port, probe, start_reference  # noqa: E402
+from compat_tests.brokers import free_port, probe, start_reference  # noqa: E402
 
 _I32 = struct.Struct(">i")
 
@@ -99,7 +99,7 @@ def led_partitions(frame: bytes) -> tuple[int, int]:
         i16(), string()
         pos += 1  # is_internal
         for _ in range(i32()):
-            error, _partition, leader = i16(), i32(), i32()
+            error, _, leader = i16(), i32(), i32()
             for _ in range(2):  # replicas, isr
                 n = i32()
                 pos += 4 * n
@@ -121,7 +121,7 @@ def wait_led(port: int, partitions: int, started: float, timeout: float = 600.0)
     raise TimeoutError(f"fewer than {partitions} partitions led after {timeout} s")
 
 
-def wait_first_answer(proc: subprocess.Popen, port: int, started: float, timeout: float = 120.0) -> float:
+def wait_first_answer(proc: subprocess.Popen, port: int, started: float, timeout: float = 600.0) -> float:
     """Seconds from ``started`` until a Metadata answer lists a broker."""
     while time.monotonic() - started < timeout:
         if proc.poll() is not None:
@@ -281,8 +281,27 @@ def idle_consumer_cpu(node: Node, total: int, per_topic: int, seconds: float) ->
         consumer.close()
 
 
+def idle_kafka_python_cpu(node: Node, total: int, per_topic: int, seconds: float) -> float:
+    """The same with kafka-python, which keeps a KIP-227 fetch session (incremental fetches)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{node.port}", enable_auto_commit=False,
+                             auto_offset_reset="latest", fetch_max_wait_ms=500)
+    consumer.assign([TopicPartition(f"scale-{i // per_topic:05d}", i % per_topic) for i in range(total)])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            consumer.poll(timeout_ms=200)
+        before, start = cpu_s(node.pid), time.monotonic()
+        while time.monotonic() - start < seconds:
+            consumer.poll(timeout_ms=200)
+        return (cpu_s(node.pid) - before) / (time.monotonic() - start) * 100
+    finally:
+        consumer.close()
+
+
 def partitions_on(node: Node, args: argparse.Namespace) -> dict[str, str]:
-    total, out = args.partitions, {}
+    total, out = args.partitions, _Printing(node.name)
     out["create"] = f"{create_partitions(node.port, total, args.per_topic, args.per_request):.1f} s"
     wait_led(node.port, total, time.monotonic())
     ms, size, led = metadata_round_trips(node.port)
@@ -290,21 +309,39 @@ def partitions_on(node: Node, args: argparse.Namespace) -> dict[str, str]:
     time.sleep(2)
     out["rss"] = f"{rss_mib(node.pid):.0f} MiB"
     out["idle consumer"] = f"{idle_consumer_cpu(node, total, args.per_topic, args.idle_seconds):.1f} % CPU"
+    out["idle session"] = f"{idle_kafka_python_cpu(node, total, args.per_topic, args.idle_seconds):.1f} % CPU"
     for label, sig in (("restart after SIGTERM", signal.SIGTERM), ("restart after SIGKILL", signal.SIGKILL)):
         stop_start = time.monotonic()
         node.stop(sig)
         stop_s = time.monotonic() - stop_start
-        first = node.start()
-        ready = wait_led(node.port, total, node.started)
+        try:
+            first = node.start()
+            ready = wait_led(node.port, total, node.started)
+        except (TimeoutError, RuntimeError) as exc:
+            out[label] = f"not ready: {exc}"
+            break
         out[label] = f"first answer {first:.1f} s, all led {ready:.1f} s (stop {stop_s:.1f} s)"
     return out
 
 
+class _Printing(dict):
+    """A dict of figures that prints each as it is measured (a long run keeps what it has)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def __setitem__(self, key: str, value: str) -> None:
+        print(f"  {self.name}: {key}: {value}", flush=True)
+        super().__setitem__(key, value)
+
+
 def section_partitions(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     rows = {f"{args.partitions} partitions: create ({args.per_request} per request)": "create",
-            f"Metadata of all partitions (median of 5, v1)": "metadata",
+            "Metadata of all partitions (median of 5, v1)": "metadata",
             "broker RSS, partitions idle": "rss",
-            f"broker CPU, 1 idle consumer of every partition ({args.idle_seconds:.0f} s)": "idle consumer",
+            f"broker CPU, idle librdkafka consumer of all ({args.idle_seconds:.0f} s)": "idle consumer",
+            "broker CPU, idle kafka-python consumer of all (fetch session)": "idle session",
             "restart after SIGTERM to ready": "restart after SIGTERM",
             "restart after SIGKILL to ready": "restart after SIGKILL"}
     figures: dict[str, dict[str, str]] = {}
@@ -323,7 +360,7 @@ def section_partitions(args: argparse.Namespace) -> dict[str, dict[str, str]]:
         finally:
             node.stop()
             subprocess.run(["rm", "-rf", str(node.workdir)], check=False)
-    return {row: {name: f[key] for name, f in figures.items()} for row, key in rows.items()}
+    return {row: {name: f.get(key, "-") for name, f in figures.items()} for row, key in rows.items()}
 
 
 def connections_on(port: int, pid: int, n: int) -> dict[str, str]:
