@@ -68,6 +68,13 @@ def _kafka_configs_session(bootstrap: str) -> list[str]:
         _configs(bootstrap, "--alter", "--delete-config", "consumer_byte_rate",
                  "--entity-type", "clients", "--entity-name", "c1"),
         _configs(bootstrap, "--describe", "--entity-type", "clients", "--entity-name", "c1"),
+        _configs(bootstrap, "--describe", "--entity-type", "clients"),
+        _configs(bootstrap, "--describe", "--entity-type", "users"),
+        _configs(bootstrap, "--describe", "--entity-type", "users", "--entity-name", "alice",
+                 "--entity-type", "clients"),
+        _configs(bootstrap, "--alter", "--add-config", "connection_creation_rate=3",
+                 "--entity-type", "ips", "--entity-name", "127.0.0.9"),
+        _configs(bootstrap, "--describe", "--entity-type", "ips"),
     ]
     return [" ".join(sorted(text.split())) for text in out]  # the tool prints maps in HashMap order
 
