@@ -191,7 +191,7 @@ class BrokerDispatcher:
         if verdict.merge is not None:
             verdict.merge(response)
         if key in QUOTA_APIS and self.broker.quotas.enabled:
-            chunks = self.broker.quotas.answer(ctx, request, response, len(frame))
+            chunks = await self.broker.quotas.answer(ctx, request, response, len(frame))
         else:
             chunks = encode_response(header, response)
         self.broker.metrics.on_request(key, version, request, response, started)

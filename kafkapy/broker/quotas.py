@@ -21,7 +21,8 @@ which the rate is back at the quota.
 
 Answer (KIP-219): the response goes out at once with ``throttle_time_ms``, and the
 channel is muted for that long (``ThrottledChannel``): the connection's next request
-is not read, nor handled, until the throttle ends. A throttled fetch is answered
+is not read, nor handled, until the throttle ends. To clients older than KIP-219
+(Produce v0-5, Fetch v0-7) the response itself is sent after the throttle time. A throttled fetch is answered
 empty and its bytes unrecorded (``KafkaApis.handleFetchRequest``), and a consumer's
 fetch is bounded by what one quota window allows (``getMaxValueInQuotaWindow``), so a
 large fetch cannot be throttled for ever. Replica fetches are not client-quota'd.
@@ -65,6 +66,8 @@ _CACHE = "quota.lookup"
 #: APIs the byte-rate quotas apply to.
 QUOTA_APIS = frozenset({ApiKey.PRODUCE, ApiKey.FETCH})
 _KEY_OF_API = {ApiKey.PRODUCE: PRODUCER_BYTE_RATE, ApiKey.FETCH: CONSUMER_BYTE_RATE}
+#: ``shouldClientThrottle``: from these versions the client waits out the throttle itself.
+_CLIENT_THROTTLES_SINCE = {ApiKey.PRODUCE: 6, ApiKey.FETCH: 8}
 #: Sensors idle this many windows are dropped (their rate is 0), checked every _PRUNE_EVERY new ones.
 _PRUNE_EVERY = 1024
 
@@ -220,9 +223,10 @@ class ClientQuotas:
             return None
         return max(int(found[1] * (self.samples - 1) * self.window_ms / 1000), 1)
 
-    def answer(self, ctx: RequestContext, request: Any, response: Any, request_size: int) -> list[Chunk]:
+    async def answer(self, ctx: RequestContext, request: Any, response: Any, request_size: int) -> list[Chunk]:
         """The encoded response of a produce or fetch with its quota applied, and the
-        connection muted for the throttle time (ClientQuotaManager.throttle)."""
+        connection muted for the throttle time (ClientQuotaManager.throttle); before
+        KIP-219 (Produce v0-5, Fetch v0-7) the response itself waits that long instead."""
         header = ctx.header
         api = header.request_api_key
         if api == ApiKey.PRODUCE:
@@ -244,7 +248,10 @@ class ClientQuotas:
                 chunks = None
         if throttle > 0:
             response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
-            mute(ctx.conn, throttle)
+            if ctx.version < _CLIENT_THROTTLES_SINCE[api]:
+                await trio.sleep(throttle / 1000)
+            else:
+                mute(ctx.conn, throttle)
             chunks = None
         return encode_response(header, response) if chunks is None else chunks
 

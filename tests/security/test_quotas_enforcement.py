@@ -156,3 +156,16 @@ def test_controller_mutation_quota(bootstrap: str) -> None:
     assert answers["partitions"] == [("mut-0", *throttled)] and answers["partitions throttled"] is True
     assert answers["delete"] == [("mut-1", *throttled)]
     assert answers["delete unlimited"] == [("mut-0", 0), ("mut-1", 0), ("mut-2", 0)]
+
+
+def test_before_kip219_the_response_waits_instead(bootstrap: str) -> None:
+    set_quota(bootstrap, {"client-id": "old-producer"}, "producer_byte_rate", 1800)
+    _wait_applied(bootstrap)
+    batch = build_batch([Record(0, 0, None, b"o" * 20_000)], base_timestamp=int(time.time() * 1000))
+    request = ProduceRequest(acks=1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
+        name=TOPIC, partition_data=[ProduceRequest.PartitionProduceData(index=0, records=batch)])])
+    with KafkaConnection(bootstrap, client_id="old-producer") as conn:
+        started = time.monotonic()
+        answer = conn.request(request, 5)  # Produce v5: the broker holds the answer
+        assert answer.throttle_time_ms > 0
+        assert time.monotonic() - started >= 0.8 * answer.throttle_time_ms / 1000
