@@ -187,6 +187,18 @@ def _alter_scram(rc: Any, request: Any, version: int, code: int, message: str | 
                        for u in users])
 
 
+@_builds(ApiKey.ALTER_CLIENT_QUOTAS)
+def _alter_client_quotas(rc: Any, request: Any, version: int, code: int, message: str | None) -> Any:
+    return rc(entries=[rc.EntryData(error_code=code, error_message=message, entity=[
+        rc.EntityData(entity_type=e.entity_type, entity_name=e.entity_name) for e in entry.entity])
+        for entry in request.entries])
+
+
+@_builds(ApiKey.DESCRIBE_CLIENT_QUOTAS)
+def _describe_client_quotas(rc: Any, request: Any, version: int, code: int, message: str | None) -> Any:
+    return rc(error_code=code, error_message=message, entries=None)
+
+
 @_builds(ApiKey.ELECT_LEADERS)
 def _elect_leaders(rc: Any, request: Any, version: int, code: int, message: str | None) -> Any:
     results = [rc.ReplicaElectionResult(topic=t.topic, partition_result=[
