@@ -22,7 +22,9 @@ Version notes:
     v10+: current_leader on NOT_LEADER_OR_FOLLOWER (KIP-951).
     v13: topics by id (UNKNOWN_TOPIC_ID when unknown).
 v8+: per-record ``record_errors``, only for records without a key sent to a compacted
-topic, the one check for which Kafka (and kafkapy) decodes records. Not implemented: quotas. Transactional batches are checked by the transaction coordinator first
+topic, the one check for which Kafka (and kafkapy) decodes records. Client quotas
+(``producer_byte_rate``) are applied by the dispatcher (:mod:`kafkapy.broker.quotas`).
+Transactional batches are checked by the transaction coordinator first
 (KIP-890 part 1 verification, :meth:`TransactionCoordinator.verify_produce`); from v12
 (transaction version 2, KIP-890 part 2) that adds the partition to the transaction.
 """
