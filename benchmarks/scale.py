@@ -9,8 +9,9 @@ Figures, each measured from outside the broker process:
   ``--per-topic`` partitions in CreateTopics requests of at most ``--per-request``
   partitions (Kafka 4.1 refuses more than 10,000 in one request); one Metadata (v1, all
   topics) round trip, median of 5, and its size; the broker's RSS once idle; the
-  broker's CPU while one consumer (librdkafka, which uses KIP-227 fetch sessions) is
-  assigned every partition and nothing is produced; restart to ready after SIGTERM and
+  broker's CPU while one consumer is assigned every partition and nothing is
+  produced: librdkafka's (full fetches of every partition, it keeps no KIP-227 fetch
+  session) and kafka-python's (incremental fetches in a fetch session); restart to ready after SIGTERM and
   after SIGKILL, "ready" being a Metadata answer with every partition led;
 * connections (``--connections``, 10,000 by default, on a broker with no partitions):
   opened with non-blocking connects, each answered one ApiVersions (accepted and served,
@@ -302,12 +303,17 @@ def idle_kafka_python_cpu(node: Node, total: int, per_topic: int, seconds: float
 
 def partitions_on(node: Node, args: argparse.Namespace) -> dict[str, str]:
     total, out = args.partitions, _Printing(node.name)
-    out["create"] = f"{create_partitions(node.port, total, args.per_topic, args.per_request):.1f} s"
-    wait_led(node.port, total, time.monotonic())
+    start = time.monotonic()
+    answered = create_partitions(node.port, total, args.per_topic, args.per_request)
+    led = wait_led(node.port, total, start)  # Kafka answers before its broker has made the logs
+    out["create"] = f"{led:.1f} s to all led (answered in {answered:.1f} s)"
     ms, size, led = metadata_round_trips(node.port)
     out["metadata"] = f"{ms:.0f} ms ({size / 1e6:.2f} MB, {led} led)"
     time.sleep(2)
     out["rss"] = f"{rss_mib(node.pid):.0f} MiB"
+    before, start = cpu_s(node.pid), time.monotonic()
+    time.sleep(args.idle_seconds)
+    out["idle cpu"] = f"{(cpu_s(node.pid) - before) / (time.monotonic() - start) * 100:.1f} % CPU"
     out["idle consumer"] = f"{idle_consumer_cpu(node, total, args.per_topic, args.idle_seconds):.1f} % CPU"
     out["idle session"] = f"{idle_kafka_python_cpu(node, total, args.per_topic, args.idle_seconds):.1f} % CPU"
     for label, sig in (("restart after SIGTERM", signal.SIGTERM), ("restart after SIGKILL", signal.SIGKILL)):
@@ -340,6 +346,7 @@ def section_partitions(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     rows = {f"{args.partitions} partitions: create ({args.per_request} per request)": "create",
             "Metadata of all partitions (median of 5, v1)": "metadata",
             "broker RSS, partitions idle": "rss",
+            f"broker CPU, no client ({args.idle_seconds:.0f} s)": "idle cpu",
             f"broker CPU, idle librdkafka consumer of all ({args.idle_seconds:.0f} s)": "idle consumer",
             "broker CPU, idle kafka-python consumer of all (fetch session)": "idle session",
             "restart after SIGTERM to ready": "restart after SIGTERM",
