@@ -16,7 +16,7 @@ from kafkapy.broker.authorization import authorizer_from_config
 from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.metrics import BrokerMetrics
 from kafkapy.broker.producer_ids import ProducerIdManager
-from kafkapy.broker.quotas import ClientQuotas, ControllerMutationQuotas
+from kafkapy.broker.quotas import ClientQuotas, ControllerMutationQuotas, RequestQuotas
 from kafkapy.broker.txn_coordinator import TransactionCoordinator
 from kafkapy.config import BrokerConfig, BrokerConfigs
 
@@ -96,6 +96,7 @@ class BrokerCore:
         metrics: the request, produce and fetch counters (``kafkapy.broker.metrics``).
         quotas: client byte-rate quotas, measured and enforced (``kafkapy.broker.quotas``).
         mutation_quotas: controller mutation quotas (KIP-599, ``kafkapy.broker.quotas``).
+        request_quotas: request time quotas (``request_percentage``, ``kafkapy.broker.quotas``).
     """
 
     def __init__(self, config: BrokerConfig, metadata: MetadataService, replicas: "ReplicaManager",
@@ -115,6 +116,7 @@ class BrokerCore:
         self.metrics = BrokerMetrics()
         self.quotas = ClientQuotas(self, config)
         self.mutation_quotas = ControllerMutationQuotas(self, config)
+        self.request_quotas = RequestQuotas(self, self.quotas)
 
     @property
     def image(self) -> "MetadataImage":

@@ -174,6 +174,7 @@ class BrokerDispatcher:
             if answer is None or (key == ApiKey.PRODUCE and request.acks == 0):
                 raise CloseConnection(f"API key {key} not authorized ({ErrorCode(code).name})")
             return encode_response(header, answer)
+        timing = self.broker.request_quotas.begin(ctx)  # request_percentage (kafkapy.broker.quotas)
         response = None
         for hook in self.hooks:
             response = await hook(ctx, request)
@@ -186,10 +187,14 @@ class BrokerDispatcher:
                     raise CloseConnection("acks=0 produce to a topic not authorized")
                 if key in QUOTA_APIS and self.broker.quotas.enabled:
                     self.broker.quotas.answer_none(ctx, len(frame))
+                if timing is not None:
+                    self.broker.request_quotas.end(ctx, timing, None)
                 self.broker.metrics.on_request(key, version, request, None, started)
                 return None
         if verdict.merge is not None:
             verdict.merge(response)
+        if timing is not None:
+            self.broker.request_quotas.end(ctx, timing, response)
         if key in QUOTA_APIS and self.broker.quotas.enabled:
             chunks = await self.broker.quotas.answer(ctx, request, response, len(frame))
         else:

@@ -34,16 +34,20 @@ or deleted by CreateTopics, CreatePartitions and DeleteTopics, a token bucket pe
 (user, client-id) with the same precedence; a topic over the quota answers
 THROTTLING_QUOTA_EXCEEDED from the versions that know it.
 
-Not done: ``request_percentage`` (Kafka's ``ClientRequestQuotaManager``, request
-handler time) and ``connection_creation_rate``; they are stored and described only.
+Request time (``request_percentage``, :class:`RequestQuotas`): the time each request
+holds the event loop, as a percentage of one thread, throttled for at most a window.
+
+Not done: ``connection_creation_rate`` (stored and described only).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
+import trio.lowlevel
 
 from kafkapy.broker.security.principal import principal_of
 from kafkapy.kraft.metadata.quota_control import (
@@ -51,6 +55,7 @@ from kafkapy.kraft.metadata.quota_control import (
     CONSUMER_BYTE_RATE,
     CONTROLLER_MUTATION_RATE,
     PRODUCER_BYTE_RATE,
+    REQUEST_PERCENTAGE,
     USER,
 )
 from kafkapy.wire.apis import ApiKey
@@ -367,3 +372,100 @@ class ControllerMutationQuotas:
             response.throttle_time_ms = max(response.throttle_time_ms or 0, quota.throttle_ms)
             mute(ctx.conn, quota.throttle_ms)
         return response
+
+
+# --- request time (request_percentage) -------------------------------------------------
+
+#: APIs never throttled by request time: the SASL exchange, ApiVersions and what nodes
+#: send each other (Kafka exempts cluster actions and answers these before quotas apply).
+_EXEMPT_APIS = frozenset({
+    ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE, ApiKey.ENVELOPE,
+    ApiKey.BROKER_REGISTRATION, ApiKey.BROKER_HEARTBEAT, ApiKey.ALLOCATE_PRODUCER_IDS, ApiKey.ALTER_PARTITION,
+    ApiKey.VOTE, ApiKey.BEGIN_QUORUM_EPOCH, ApiKey.END_QUORUM_EPOCH, ApiKey.FETCH_SNAPSHOT,
+    ApiKey.WRITE_TXN_MARKERS, ApiKey.UNREGISTER_BROKER,
+})
+
+
+class _TaskClock(trio.abc.Instrument):
+    """How long each tracked trio task has waited (not run) since it was tracked: a
+    request's handler time is its wall time less that, as Kafka counts the time a
+    request holds a handler thread and not its time in purgatory."""
+
+    def __init__(self) -> None:
+        self.waited: dict[Any, float] = {}
+        self._paused_at: dict[Any, float] = {}
+
+    def after_task_step(self, task: Any) -> None:
+        if task in self.waited:
+            self._paused_at[task] = time.perf_counter()
+
+    def before_task_step(self, task: Any) -> None:
+        paused = self._paused_at.pop(task, None)
+        if paused is not None and task in self.waited:
+            self.waited[task] += time.perf_counter() - paused
+
+    def start(self, task: Any) -> None:
+        if len(self.waited) > 4096:  # tasks whose request ended in an exception, since gone
+            for gone in [t for t in self.waited if t.coro.cr_frame is None]:
+                self.stop(gone)
+        self.waited[task] = 0.0
+
+    def stop(self, task: Any) -> float:
+        self._paused_at.pop(task, None)
+        return self.waited.pop(task, 0.0)
+
+
+class RequestQuotas:
+    """``request_percentage`` per (user, client-id), as Kafka's ``ClientRequestQuotaManager``:
+    the time requests hold the broker, as a percentage of one thread over the quota
+    windows, with KIP-55's precedence. Over the quota, the response carries a
+    ``throttle_time_ms`` of at most one window (``boundedThrottleTime``) and the channel is
+    muted for it. Measured only while some request_percentage is set: a trio instrument
+    then tracks the waits of the tasks handling requests.
+    """
+
+    def __init__(self, broker: Any, bytes_quotas: ClientQuotas) -> None:
+        self._broker = broker
+        self._bytes = bytes_quotas
+        self._clock: _TaskClock | None = None
+        self._checked: Any = None
+        self._active = False
+
+    def begin(self, ctx: RequestContext) -> tuple[Any, float] | None:
+        """Start timing the request; None when no request quota can apply to it."""
+        quotas = self._broker.metadata.image.client_quotas
+        if quotas is not self._checked:
+            self._checked = quotas
+            self._active = any(REQUEST_PERCENTAGE in keys for keys in quotas.values())
+            if self._active and self._clock is None:
+                self._clock = _TaskClock()
+                trio.lowlevel.add_instrument(self._clock)
+            elif not self._active and self._clock is not None:
+                trio.lowlevel.remove_instrument(self._clock)
+                self._clock = None
+        if not self._active or ctx.header.request_api_key in _EXEMPT_APIS:
+            return None
+        if self._bytes._lookup(ctx, REQUEST_PERCENTAGE) is None:
+            return None
+        task = trio.lowlevel.current_task()
+        self._clock.start(task)  # type: ignore[union-attr]
+        return task, time.perf_counter()
+
+    def end(self, ctx: RequestContext, token: tuple[Any, float], response: Any) -> int:
+        """Record the request's time; its throttle ms, set on ``response`` with the channel muted."""
+        task, started = token
+        clock = self._clock
+        waited = clock.stop(task) if clock is not None else 0.0
+        found = self._bytes._lookup(ctx, REQUEST_PERCENTAGE)
+        if found is None:
+            return 0
+        tags, bound = found
+        now_ms = self._broker.clock_ms()
+        sensor = self._bytes._sensor(REQUEST_PERCENTAGE, tags, now_ms)
+        sensor.record(max(time.perf_counter() - started - waited, 0.0) * 100, now_ms)
+        throttle = min(sensor.throttle_ms(bound, now_ms), self._bytes.window_ms)
+        if throttle > 0:
+            if response is not None and hasattr(response, "throttle_time_ms"):
+                response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
+            mute(ctx.conn, throttle)
+        return throttle

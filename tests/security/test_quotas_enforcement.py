@@ -169,3 +169,39 @@ def test_before_kip219_the_response_waits_instead(bootstrap: str) -> None:
         answer = conn.request(request, 5)  # Produce v5: the broker holds the answer
         assert answer.throttle_time_ms > 0
         assert time.monotonic() - started >= 0.8 * answer.throttle_time_ms / 1000
+
+
+def test_request_percentage_throttles_by_time_not_by_waiting(bootstrap: str) -> None:
+    from kafkapy.wire.messages.fetch import FetchRequest
+    from kafkapy.wire.messages.metadata import MetadataRequest
+
+    set_quota(bootstrap, {"client-id": "busy"}, "request_percentage", 0.01)
+    set_quota(bootstrap, {"client-id": "poller"}, "request_percentage", 1)
+    _wait_applied(bootstrap)
+    metadata = MetadataRequest(topics=None, allow_auto_topic_creation=False)
+    with KafkaConnection(bootstrap, client_id="busy") as conn:
+        throttle = 0
+        for _ in range(200):  # 0.01% of a thread: 1 ms of handling in the 10 s window
+            throttle = conn.request(metadata, 12).throttle_time_ms
+            if throttle:
+                break
+        assert 0 < throttle <= 1000  # Kafka bounds a request-time throttle to one window
+        answered = time.monotonic()
+        conn.request(metadata, 12)
+        assert time.monotonic() - answered >= 0.8 * throttle / 1000  # the channel was muted
+    # long polls wait in purgatory 0.5 s each: waiting is not handling (1% would allow 0.1 s)
+    with KafkaConnection(bootstrap, client_id="poller") as conn:
+        assert conn.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+            name="empty-topic", num_partitions=1, replication_factor=1)], timeout_ms=10_000), 5).topics[0].error_code == 0
+        poll = FetchRequest(replica_id=-1, max_wait_ms=500, min_bytes=1_000_000_000, max_bytes=1024,
+                            isolation_level=0, session_id=0, session_epoch=-1, topics=[FetchRequest.FetchTopic(
+                                topic="empty-topic", partitions=[FetchRequest.FetchPartition(
+                                    partition=0, fetch_offset=0, partition_max_bytes=1024)])])
+        throttles = []
+        for _ in range(3):
+            started = time.monotonic()
+            throttles.append(conn.request(poll, 11).throttle_time_ms)
+            assert time.monotonic() - started >= 0.4  # it did wait
+        assert throttles == [0, 0, 0]
+    set_quota(bootstrap, {"client-id": "busy"}, "request_percentage", None)
+    set_quota(bootstrap, {"client-id": "poller"}, "request_percentage", None)
