@@ -28,7 +28,8 @@ fetch is bounded by what one quota window allows (``getMaxValueInQuotaWindow``),
 large fetch cannot be throttled for ever. Replica fetches are not client-quota'd.
 
 Cost: with no quota in the image the dispatcher does one truth test per produce and
-fetch; otherwise one lookup per request, cached per connection until the quotas change.
+fetch and one identity test per request (request time); otherwise one lookup per
+request, cached per connection until the quotas change, and no per-record work.
 Controller mutations (KIP-599, :class:`ControllerMutationQuotas`): partitions created
 or deleted by CreateTopics, CreatePartitions and DeleteTopics, a token bucket per
 (user, client-id) with the same precedence; a topic over the quota answers
