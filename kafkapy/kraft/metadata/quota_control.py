@@ -10,7 +10,8 @@ image (:mod:`kafkapy.broker.quotas`). Pure functions, no I/O.
 Checks and messages are Kafka's 4.1 ones: INVALID_REQUEST for an empty entity, an
 empty name, an ip combined with user or client-id, an ip that is no address, a key
 the entity type does not take, a value <= 0, a fractional value of an integral key or
-the same key twice, or an unknown entity type (Kafka's own message "IP entity
+the same key twice (answered "Ignoring duplicate entity", as Kafka's own check
+overwrites its message), or an unknown entity type (Kafka's own message "IP entity
 shouldnot be combined" kept, missing space and all). The ip check
 accepts address literals only (Kafka also resolves host names; kafkapy does no DNS).
 """
@@ -122,17 +123,16 @@ def alter_client_quotas(image: MetadataImage, alterations: Sequence[QuotaAlterat
     for alteration in alterations:
         entity = alteration.entity
         ops: dict[str, float | None] = {}
-        error = NO_ERROR
+        duplicate_key = False
         for key, value in alteration.ops:
-            if key in ops:
-                error = ApiError(ErrorCode.INVALID_REQUEST, f"Duplicate quota key {key} not updating quota "
-                                                            f"for this entity {entity_string(entity)}")
+            duplicate_key |= key in ops
             ops[key] = value
-        if entity in results:
+        # Kafka notes a duplicate key as the entity's error, then finds the entity
+        # answered already: the answer is "Ignoring duplicate entity" either way.
+        if duplicate_key or entity in results:
             results[entity] = ApiError(ErrorCode.INVALID_REQUEST, f"Ignoring duplicate entity {entity_string(entity)}")
             continue
-        if error is NO_ERROR:
-            error, keys = _check_entity(entity)
+        error, keys = _check_entity(entity)
         if error is NO_ERROR:
             current = image.client_quotas.get(entity, {})
             new_records = []
