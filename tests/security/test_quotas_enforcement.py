@@ -191,8 +191,9 @@ def test_request_percentage_throttles_by_time_not_by_waiting(bootstrap: str) -> 
         assert time.monotonic() - answered >= 0.8 * throttle / 1000  # the channel was muted
     # long polls wait in purgatory 0.5 s each: waiting is not handling (1% would allow 0.1 s)
     with KafkaConnection(bootstrap, client_id="poller") as conn:
-        assert conn.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
-            name="empty-topic", num_partitions=1, replication_factor=1)], timeout_ms=10_000), 5).topics[0].error_code == 0
+        created = conn.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+            name="empty-topic", num_partitions=1, replication_factor=1)], timeout_ms=10_000), 5)
+        assert created.topics[0].error_code == 0
         poll = FetchRequest(replica_id=-1, max_wait_ms=500, min_bytes=1_000_000_000, max_bytes=1024,
                             isolation_level=0, session_id=0, session_epoch=-1, topics=[FetchRequest.FetchTopic(
                                 topic="empty-topic", partitions=[FetchRequest.FetchPartition(

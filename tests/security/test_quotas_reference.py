@@ -106,7 +106,8 @@ def _op(key: str, value: float = 0.0, remove: bool = False) -> Alter.OpData:
 ALTERATIONS: list[tuple[str, list[Alter.EntryData], bool]] = [
     ("ok client", [Alter.EntryData(entity=_entity(client_id="raw-c"), ops=[_op("producer_byte_rate", 1000)])], False),
     ("ok user+client", [Alter.EntryData(entity=_entity(user="raw-u", client_id="raw-c"),
-                                        ops=[_op("consumer_byte_rate", 5000), _op("request_percentage", 12.5)])], False),
+                                        ops=[_op("consumer_byte_rate", 5000), _op("request_percentage", 12.5)])],
+     False),
     ("ok default user", [Alter.EntryData(entity=_entity(user=None), ops=[_op("producer_byte_rate", 7000)])], False),
     ("ok ip", [Alter.EntryData(entity=_entity(ip="127.0.0.9"), ops=[_op("connection_creation_rate", 3)])], False),
     ("validate only", [Alter.EntryData(entity=_entity(client_id="never"), ops=[_op("producer_byte_rate", 1)])], True),
