@@ -235,17 +235,23 @@ def test_regex_subscription_is_assigned_internal_topics(side: Side) -> None:
     answer = side.conn.request(H(group_id=group, member_id=member, member_epoch=0, rebalance_timeout_ms=30_000,
                                  subscribed_topic_regex=f"__consumer_off.*|{side.topic}", topic_partitions=[]), 1)
     assert answer.error_code == 0
-    # Kafka resolves regexes in the background: heartbeat until an assignment comes.
-    deadline = time.monotonic() + 30
-    while not (answer.assignment and answer.assignment.topic_partitions) and time.monotonic() < deadline:
-        time.sleep(0.3)
-        answer = side.conn.request(H(group_id=group, member_id=member, member_epoch=answer.member_epoch), 1)
-        assert answer.error_code == 0
-    assigned = {tp.topic_id: sorted(tp.partitions) for tp in answer.assignment.topic_partitions}
     topic_id = side.topic_id(side.topic)
     offsets_partitions = len(side.conn.request(MetadataRequest(
         topics=[MetadataRequest.MetadataRequestTopic(name="__consumer_offsets")]), 12).topics[0].partitions)
-    assert assigned == {offsets_id: list(range(offsets_partitions)), topic_id: [0, 1]}
+    expected = {offsets_id: list(range(offsets_partitions)), topic_id: [0, 1]}
+    # Kafka resolves regexes in the background and may assign in steps: heartbeat
+    # until the assignment is whole (or the deadline passes).
+    assigned: dict[bytes, list[int]] = {}
+    deadline = time.monotonic() + 30
+    while True:
+        if answer.assignment is not None:
+            assigned = {tp.topic_id: sorted(tp.partitions) for tp in answer.assignment.topic_partitions}
+        if assigned == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+        answer = side.conn.request(H(group_id=group, member_id=member, member_epoch=answer.member_epoch), 1)
+        assert answer.error_code == 0
+    assert assigned == expected
 
 
 # --- configs: DescribeConfigs and AlterConfigs of broker configs ---------------------------
