@@ -292,11 +292,6 @@ class MetadataService:
         return await self._run(lambda image: self.controller.alter_user_scram_credentials(
             image, deletions, upsertions))
 
-    async def alter_user_scram_credentials(self, deletions: Sequence[Any], upsertions: Sequence[Any]) -> list[Any]:
-        """AlterUserScramCredentials (``scram_control``): the per-user answers once committed."""
-        return await self._run(lambda image: self.controller.alter_user_scram_credentials(
-            image, deletions, upsertions))
-
     async def alter_client_quotas(self, alterations: Sequence[Any], *, validate_only: bool = False) -> list[Any]:
         """AlterClientQuotas (``quota_control``): (entity, ApiError) pairs once committed."""
         return await self._run(lambda image: self.controller.alter_client_quotas(
