@@ -52,8 +52,9 @@ TOPIC = 2  # ConfigResource.Type.TOPIC
 SET = 0  # AlterConfigOp.OpType.SET
 
 
-def until(what: str, probe: Callable[[], T | None], timeout_s: float = 20.0) -> T:
-    """Poll ``probe`` until it returns something other than None."""
+def until(what: str, probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
+    """Poll ``probe`` (connection errors count as not yet) until it returns something
+    other than None."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.messages.metadata import MetadataRequest
-
-T = TypeVar("T")
-
-
-def until(what: str, probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
-    """Poll ``probe`` (connection errors count as not yet) until it returns something."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            found = probe()
-        except (OSError, ConnectionError):
-            found = None
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+from tests.kraft.test_cluster_processes import until
 
 
 def metadata(address: str, topic: str | None = None) -> object:
@@ -70,3 +52,6 @@ def consume(bootstrap: str, topic: str, group: str, count: int, timeout_s: float
     finally:
         consumer.close()
     return got
+
+
+__all__ = ["consume", "create_topic", "metadata", "produce", "until"]
