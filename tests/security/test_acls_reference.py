@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 
-from compat_tests.brokers import free_port, start_reference
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.testing.sasl import plain_jaas_config
@@ -47,6 +46,7 @@ from kafkapy.wire.messages.sasl_authenticate import SaslAuthenticateRequest
 from kafkapy.wire.messages.sasl_handshake import SaslHandshakeRequest
 from kafkapy.wire.records import Record, build_batch
 from tests.reference import kafka_tool, needs_reference
+from tests.security.reference import reference_with_sasl
 
 pytestmark = needs_reference
 
@@ -72,23 +72,13 @@ def kafkapy_broker() -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def reference_broker() -> Iterator[tuple[str, str]]:
-    port, sasl_port, controller_port = free_port(), free_port(), free_port()
-    overrides = {
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port},"
-                     f"CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+    with reference_with_sasl({
         "sasl.enabled.mechanisms": "PLAIN",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas_config(USERS),
         "authorizer.class.name": AUTHORIZER,
         "super.users": SUPER_USERS,
-    }
-    broker = start_reference(port, overrides=overrides)
-    try:
-        yield f"127.0.0.1:{sasl_port}", f"127.0.0.1:{port}"
-    finally:
-        broker.stop()
+    }) as addresses:
+        yield addresses
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.sasl_authenticate import SaslAuthenticateRequest
 from kafkapy.wire.messages.sasl_handshake import SaslHandshakeRequest
 from tests.reference import kafka_tool, needs_reference
+from tests.security.reference import reference_with_sasl
 
 pytestmark = needs_reference
 
@@ -56,20 +57,8 @@ def kafkapy_broker() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def reference_broker() -> Iterator[str]:
-    port, sasl_port, controller_port = free_port(), free_port(), free_port()
-    overrides = {
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port},"
-                     f"CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-        **SETTINGS,
-    }
-    broker = start_reference(port, overrides=overrides)
-    try:
-        yield f"127.0.0.1:{sasl_port}"
-    finally:
-        broker.stop()
+    with reference_with_sasl(SETTINGS) as (sasl, _plaintext):
+        yield sasl
 
 
 def test_the_java_console_producer_with_unsecured_login(tmp_path) -> None:

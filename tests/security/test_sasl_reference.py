@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from compat_tests.brokers import free_port, start_reference
 from kafkapy.broker.security.scram import ScramClient, ScramMechanism
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
@@ -24,6 +23,7 @@ from kafkapy.wire.messages.describe_user_scram_credentials import DescribeUserSc
 from kafkapy.wire.messages.sasl_authenticate import SaslAuthenticateRequest
 from kafkapy.wire.messages.sasl_handshake import SaslHandshakeRequest
 from tests.reference import kafka_tool, needs_reference
+from tests.security.reference import reference_with_sasl
 
 pytestmark = needs_reference
 
@@ -49,29 +49,19 @@ def kafkapy_broker() -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def reference_broker() -> Iterator[tuple[str, str]]:
-    port, sasl_port, controller_port = free_port(), free_port(), free_port()
-    overrides = {
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port},"
-                     f"CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+    with reference_with_sasl({
         "sasl.enabled.mechanisms": MECHANISMS,
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas_config(USERS),
         # Kafka wants a login module for every enabled mechanism (kafkapy needs none for SCRAM)
         **{f"listener.name.sasl_plaintext.{m}.sasl.jaas.config":
            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
            for m in ("scram-sha-256", "scram-sha-512")},
-    }
-    broker = start_reference(port, overrides=overrides)
-    try:
-        _add_scram(f"127.0.0.1:{port}", "alice", "alice-secret")
-        kafka_tool("kafka.admin.ConfigCommand", "--bootstrap-server", f"127.0.0.1:{port}", "--alter",
+    }) as (sasl, plaintext):
+        _add_scram(plaintext, "alice", "alice-secret")
+        kafka_tool("kafka.admin.ConfigCommand", "--bootstrap-server", plaintext, "--alter",
                    "--add-config", "SCRAM-SHA-512=[iterations=4096,password=alice-secret]",
                    "--entity-type", "users", "--entity-name", "alice")  # as Broker(sasl_users=...) makes it
-        yield f"127.0.0.1:{sasl_port}", f"127.0.0.1:{port}"
-    finally:
-        broker.stop()
+        yield sasl, plaintext
 
 
 def test_kafka_configs_users_and_the_java_client_with_scram(kafkapy_broker: tuple[str, str], tmp_path) -> None:
