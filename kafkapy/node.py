@@ -185,7 +185,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     from kafkapy.broker.log_tasks import run_log_tasks
     from kafkapy.broker.replica_fetcher import ReplicaFetcherManager
     from kafkapy.broker.replica_manager import ReplicaManager
-    from kafkapy.broker.security.listener_security import controller_ssl_context
+    from kafkapy.broker.security.listener_security import check_security, controller_ssl_context
     from kafkapy.broker.security.ssl_reload import follow_dynamic_ssl
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
@@ -238,12 +238,15 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             # (the other voters need it to elect a leader), so the core exists before
             # the logs are open; its replica manager is set once they are.
             core = BrokerCore(config, channel, None, clock_ms=clock_ms)  # type: ignore[arg-type]
+            # Every listener's security, built once (key stores loaded, a JWKS fetched)
+            # for the controller and broker dispatchers both; refuses what it cannot honour.
+            security = check_security(config)
             core.quorum = quorum.transport
             if config.metrics_listener is not None:
                 await _start_metrics(nursery, core, config.metrics_listener)
             bound = []
             if controller_listeners:
-                controller_dispatcher = _ServerEdge(BrokerDispatcher(core, handlers=controller_handlers()))
+                controller_dispatcher = _ServerEdge(BrokerDispatcher(core, handlers=controller_handlers(), security=security))
                 bound += await nursery.start(lambda task_status: serve(
                     controller_listeners, controller_dispatcher, settings=settings,
                     tls=controller_dispatcher.inner.security.tls, task_status=task_status))
@@ -288,7 +291,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             nursery.start_soon(run_isr_expiration, replicas)
             await nursery.start(core.groups.run)
             await nursery.start(core.txn_coordinator.run)
-            dispatcher = _ServerEdge(BrokerDispatcher(core))
+            dispatcher = _ServerEdge(BrokerDispatcher(core, security=security))
             dispatcher.inner.hooks.append(forwarding_hook(channel))
             # Connection limits are dynamic (AlterConfigs): the broker listeners' quotas
             # follow the image's broker configs.
