@@ -1,0 +1,8 @@
+"""The coordinator runtime (Kafka 4's ``CoordinatorRuntime``): coordinator state as one
+sans-I/O shard per internal-topic partition, loaded from its log on election, changed
+only by replaying the records its operations write, with its own timers.
+
+:mod:`.shard` says what a shard and an operation are; :mod:`.runtime` loads, unloads,
+writes, defers answers until the high watermark and fires timers. Share groups
+(:mod:`kafkapy.broker.share`) run on it.
+"""
