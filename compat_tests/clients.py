@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compat_tests.scenarios import SCENARIO_NAMES
+from compat_tests.scenarios import KNOWN_SCENARIO_NAMES, SCENARIO_NAMES
 
 HERE = Path(__file__).resolve().parent
 BIN = HERE / ".deps" / "bin"
@@ -120,12 +120,14 @@ FaultHandler = Callable[[dict], dict]
 
 
 def run_client(client: Client, bootstrap: str, scenarios: list[str], timeout: float, *,
-               replication_factor: int | None = None, faults: FaultHandler | None = None) -> ClientRun:
+               replication_factor: int | None = None, faults: FaultHandler | None = None,
+               security_file: str | None = None) -> ClientRun:
     """Run one driver over ``scenarios``; every scenario gets a cell whatever happens.
 
     ``replication_factor`` is passed to the driver (the topics it creates); ``faults``
     answers the driver's fault requests (``compat_tests/driver.py``), else they are
-    answered with :data:`NO_FAULTS`.
+    answered with :data:`NO_FAULTS`. ``security_file`` is the driver's ``--security``
+    (compat_tests/security.py).
     """
     result = ClientRun(client.name)
     reason = client.missing()
@@ -136,6 +138,8 @@ def run_client(client: Client, bootstrap: str, scenarios: list[str], timeout: fl
     argv = [*client.argv(), "--bootstrap", bootstrap, "--scenarios", ",".join(scenarios)]
     if replication_factor is not None:
         argv += ["--replication-factor", str(replication_factor)]
+    if security_file is not None:
+        argv += ["--security", security_file]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=HERE.parent, env=env, start_new_session=True)
@@ -211,7 +215,7 @@ def resolve_scenarios(names: str) -> list[str]:
     if names == "all":
         return list(SCENARIO_NAMES)
     wanted = names.split(",")
-    unknown = [n for n in wanted if n not in SCENARIO_NAMES]
+    unknown = [n for n in wanted if n not in KNOWN_SCENARIO_NAMES]
     if unknown:
         raise ValueError(f"unknown scenarios {unknown}")
     return wanted

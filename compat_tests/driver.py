@@ -1,8 +1,9 @@
 """Harness shared by the Python drivers: the command line and JSON-line protocol.
 
 Every driver, in any language, takes ``--bootstrap HOST:PORT --scenarios a,b|all
-[--replication-factor N]`` (the replication factor of the topics it creates; -1 asks
-for the broker's ``default.replication.factor``, KIP-464) and prints one JSON object per
+[--replication-factor N] [--security FILE]`` (the replication factor of the topics it
+creates; -1 asks for the broker's ``default.replication.factor``, KIP-464; the client
+security settings of a secured run, below) and prints one JSON object per
 scenario on its own line: ``{"scenario": ..., "status": "pass"|"fail"|"n/a", "detail": ...}``.
 
 A scenario that needs the harness to act on the brokers (the failover scenario: kill
@@ -10,11 +11,19 @@ a partition's leader) prints ``{"await": "fault", "scenario": ..., "topic": ...,
 "partition": ...}`` and goes on with its work until the harness answers with one JSON
 line on the driver's stdin: ``{"fault": "done", "detail": ...}`` once it is done, or
 ``{"fault": "none", "reason": ...}`` when it cannot (the scenario is then n/a).
+
+``--security FILE`` names a JSON object of family-neutral client settings that every
+client connection of the run uses (compat_tests/security.py writes it):
+``security_protocol`` (SSL or SASL_SSL), ``ca_file`` (PEM), for mTLS ``cert_file``,
+``key_file`` (PEM, PKCS#8) and ``keystore_pem`` (key and chain in one file, Java's PEM
+key store), for SASL ``mechanism``, ``username``, ``password`` and ``wrong_password``
+(the negative scenario's).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import threading
@@ -22,12 +31,12 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-from compat_tests.scenarios import CODECS, SCENARIO_NAMES
+from compat_tests.scenarios import CODECS, KNOWN_SCENARIO_NAMES, SCENARIO_NAMES
 
 
 class Failed(AssertionError):
@@ -79,6 +88,8 @@ class Context:
     scenario: str
     #: of the topics the scenario creates; -1 is the broker's default.replication.factor
     replication_factor: int = 1
+    #: the client security settings of a secured run (module docstring); empty: PLAINTEXT
+    security: dict[str, str] = field(default_factory=dict)
 
     def name(self, kind: str) -> str:
         """A topic/group/transactional id unique to this run of this scenario."""
@@ -88,15 +99,68 @@ class Context:
 Scenario = Callable[[Context], "str | None"]
 
 
+def librdkafka_security(ctx: Context) -> dict[str, str]:
+    """The run's security settings as librdkafka names them (confluent-kafka, kcat)."""
+    s = ctx.security
+    if not s:
+        return {}
+    conf = {"security.protocol": s["security_protocol"], "ssl.ca.location": s["ca_file"]}
+    if "cert_file" in s:
+        conf.update({"ssl.certificate.location": s["cert_file"], "ssl.key.location": s["key_file"]})
+    if "username" in s:
+        conf.update({"sasl.mechanism": s["mechanism"], "sasl.username": s["username"], "sasl.password": s["password"]})
+    return conf
+
+
+def kafka_python_security(ctx: Context, ssl_context: bool = False) -> dict[str, Any]:
+    """The run's security settings as kafka-python names them; aiokafka takes the same
+    names with an ``ssl_context`` (``ssl_context=True``) instead of the file options."""
+    s = ctx.security
+    if not s:
+        return {}
+    conf: dict[str, Any] = {"security_protocol": s["security_protocol"]}
+    if ssl_context:
+        import ssl
+
+        context = ssl.create_default_context(cafile=s["ca_file"])
+        if "cert_file" in s:
+            context.load_cert_chain(s["cert_file"], s["key_file"])
+        conf["ssl_context"] = context
+    else:
+        conf["ssl_cafile"] = s["ca_file"]
+        if "cert_file" in s:
+            conf.update({"ssl_certfile": s["cert_file"], "ssl_keyfile": s["key_file"]})
+    if "username" in s:
+        conf.update({"sasl_mechanism": s["mechanism"], "sasl_plain_username": s["username"],
+                     "sasl_plain_password": s["password"]})
+    return conf
+
+
+def with_wrong_password(ctx: Context) -> Context:
+    """``ctx`` with the security settings' wrong password (the auth_wrong_password scenario).
+
+    Raises:
+        NotApplicable: the run authenticates without a password (PLAINTEXT, mTLS).
+    """
+    if "wrong_password" not in ctx.security:
+        raise NotApplicable(f"no SASL password to get wrong ({ctx.security.get('security_protocol', 'PLAINTEXT')})")
+    return dataclasses.replace(ctx, security={**ctx.security, "password": ctx.security["wrong_password"]})
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run compatibility scenarios")
     parser.add_argument("--bootstrap", required=True, help="HOST:PORT of the broker")
     parser.add_argument("--scenarios", default="all", help="comma-separated, or 'all'")
     parser.add_argument("--replication-factor", type=int, default=1,
                         help="of the topics scenarios create; -1 for the broker default")
+    parser.add_argument("--security", help="JSON file of client security settings (module docstring)")
     args = parser.parse_args(argv)
+    args.security_settings = {}
+    if args.security:
+        with open(args.security) as f:
+            args.security_settings = json.load(f)
     wanted = SCENARIO_NAMES if args.scenarios == "all" else args.scenarios.split(",")
-    unknown = [s for s in wanted if s not in SCENARIO_NAMES]
+    unknown = [s for s in wanted if s not in KNOWN_SCENARIO_NAMES]
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(unknown)}")
     args.scenario_list = wanted
@@ -154,7 +218,7 @@ def scenario_table(namespace: dict[str, Any], codec: Callable[[str], Scenario],
     """A driver's scenarios: ``codec(c)`` for each codec, the module function named like
     each other scenario, and the reason for each scenario the client cannot express."""
     table: dict[str, Scenario | str] = {f"codec_{c}": codec(c) for c in CODECS}
-    for name in SCENARIO_NAMES:
+    for name in KNOWN_SCENARIO_NAMES:
         if not name.startswith("codec_"):
             table[name] = (not_applicable or {}).get(name) or namespace.get(name, "not implemented for this client")
     return table
@@ -171,7 +235,8 @@ def run_driver(client: str, version: str, impls: dict[str, Scenario | str], argv
             continue
         started = time.monotonic()
         try:
-            detail = impl(Context(args.bootstrap, client, scenario, args.replication_factor)) or ""
+            detail = impl(Context(args.bootstrap, client, scenario, args.replication_factor,
+                                          args.security_settings)) or ""
         except NotApplicable as exc:
             emit(scenario, "n/a", str(exc))
         except Failed as exc:

@@ -5,6 +5,12 @@
     python -m compat_tests.matrix --start-kafkapy [--broker-command CMD]
     python -m compat_tests.matrix --start-kafkapy-cluster [--nodes 3]   # kafkapy.testing.Cluster
     python -m compat_tests.matrix --start-reference-cluster [--nodes 3] # Apache Kafka, 3 nodes
+    python -m compat_tests.matrix --start-kafkapy --security sasl_ssl_scram512|mtls [--start-reference]
+
+With --security the broker (kafkapy or, with --start-reference, Apache Kafka with the same
+properties) serves clients over SASL_SSL with SCRAM-SHA-512 or over mTLS, runs the
+StandardAuthorizer, and every family's principal holds exactly the ACLs of each scenario;
+the negative scenarios (wrong password, missing ACLs) join the set (compat_tests/security.py).
 
 On a cluster the drivers create their topics with replication factor 3 (--replication-factor),
 the internal topics have it too (compat_tests/clusters.py), and the failover scenario runs
@@ -26,8 +32,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from compat_tests import brokers, clusters
-from compat_tests.clients import Client, ClientRun, FaultHandler, merge, resolve, resolve_scenarios, run_client
+from compat_tests import brokers, clusters, security
+from compat_tests.clients import Cell, Client, ClientRun, FaultHandler, merge, resolve, resolve_scenarios, run_client
+from compat_tests.scenarios import SCENARIO_NAMES, SECURITY_SCENARIO_NAMES
 
 SHORT = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "not installed": "-"}
 #: Scenarios that ask the harness for a fault: on a cluster they run last, one family at a time.
@@ -42,6 +49,8 @@ class Target:
     bootstrap: str
     replication_factor: int | None = None
     faults: FaultHandler | None = None
+    #: a secured run's broker: the families' --security files and the mode's n/a cells
+    secured: security.SecuredBroker | None = None
 
 
 @contextlib.contextmanager
@@ -51,6 +60,16 @@ def broker_for(args: argparse.Namespace) -> Iterator[Target]:
         yield Target(args.bootstrap, args.replication_factor)
         return
     started = time.monotonic()
+    if args.security != "plaintext":
+        if not (args.start_kafkapy or args.start_reference):
+            raise SystemExit("--security needs --start-kafkapy or --start-reference (one broker it configures)")
+        kind = "reference" if args.start_reference else "kafkapy"
+        with security.start(args.security, kind, [c.name for c in args.client_list], args.scenario_list) as secured:
+            label = f"Apache Kafka {brokers.KAFKA_VERSION}" if kind == "reference" else "kafkapy serve --memory"
+            print(f"# broker: {label} at {secured.bootstrap}, {security.describe(args.security)},"
+                  f" ready in {time.monotonic() - started:.1f}s", flush=True)
+            yield Target(secured.bootstrap, args.replication_factor, secured=secured)
+        return
     if args.start_kafkapy_cluster or args.start_reference_cluster:
         kind = "kafkapy" if args.start_kafkapy_cluster else "reference"
         label = f"{'kafkapy' if kind == 'kafkapy' else f'Apache Kafka {brokers.KAFKA_VERSION}'}" \
@@ -81,9 +100,19 @@ def run_matrix(target: Target, clients: list[Client], scenarios: list[str], jobs
     with_faults = [s for s in scenarios if s in FAULT_SCENARIOS] if target.faults else []
     plain = [s for s in scenarios if s not in with_faults]
 
+    decided: dict[str, Cell] = {}
+    if target.secured is not None:
+        reasons = {**security.NOT_SECURED, **security.NOT_APPLICABLE.get(target.secured.mode, {})}
+        decided = {s: Cell("n/a", reasons[s]) for s in scenarios if s in reasons}
+
     def run(client: Client, names: list[str], faults: FaultHandler | None) -> ClientRun:
-        return run_client(client, target.bootstrap, names, timeout,
-                          replication_factor=target.replication_factor, faults=faults)
+        if target.secured is None:
+            return run_client(client, target.bootstrap, names, timeout,
+                              replication_factor=target.replication_factor, faults=faults)
+        todo = [s for s in names if s not in decided]
+        one = run_client(client, target.bootstrap, todo, timeout, replication_factor=target.replication_factor,
+                         security_file=target.secured.settings_file(client.name)) if todo else ClientRun(client.name)
+        return merge([one, ClientRun(client.name, cells=dict(decided))])
 
     runs: list[ClientRun] = []
     if plain:
@@ -155,9 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=3, help="client families run at once (default 3)")
     parser.add_argument("--client-timeout", type=float, default=180, help="seconds one client family may take (a healthy run takes under 20)")
     parser.add_argument("--require-installed", action="store_true", help="a client that is not installed fails the run")
+    parser.add_argument("--security", choices=security.MODES, default="plaintext",
+                        help="client listener and ACLs of a started broker (compat_tests/security.py)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    if args.security != "plaintext" and args.scenarios == "all":
+        args.scenarios = ",".join([*SCENARIO_NAMES, *SECURITY_SCENARIO_NAMES])
     clients, scenarios = resolve(args.clients), resolve_scenarios(args.scenarios)
+    args.client_list, args.scenario_list = clients, scenarios
 
     started = time.monotonic()
     with broker_for(args) as target:

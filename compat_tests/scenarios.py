@@ -47,6 +47,23 @@ SCENARIOS: dict[str, str] = {
 }
 
 SCENARIO_NAMES: list[str] = list(SCENARIOS)
+
+#: The negative scenarios of a secured run (``matrix --security``, compat_tests/security.py):
+#: each expects the error Apache Kafka gives, as the client surfaces it, not just a failure.
+SECURITY_SCENARIOS: dict[str, str] = {
+    "auth_wrong_password": "SASL with the family's user and a wrong password: the client reports"
+    " an authentication failure (SaslAuthenticate answers SASL_AUTHENTICATION_FAILED, 58) and"
+    " nothing is served; n/a under mTLS, which has no password",
+    "acl_topic_write_denied": "the principal may CREATE and DESCRIBE the scenario's topics, not WRITE:"
+    " the topic is created (auto-created by kcat), producing one record to it fails with"
+    " TOPIC_AUTHORIZATION_FAILED (29)",
+    "acl_group_read_denied": "the principal may create, write and read the scenario's topics and"
+    " holds no ACL on its groups: the topic is created, one record produced, and a consumer"
+    " subscribed in group G gets GROUP_AUTHORIZATION_FAILED (30)",
+}
+SECURITY_SCENARIO_NAMES: list[str] = list(SECURITY_SCENARIOS)
+#: Every scenario a driver knows.
+KNOWN_SCENARIO_NAMES: list[str] = SCENARIO_NAMES + SECURITY_SCENARIO_NAMES
 CODECS: list[str] = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 CODEC_COUNT = 20

@@ -11,6 +11,8 @@ from confluent_kafka import (
     OFFSET_END,
     TIMESTAMP_CREATE_TIME,
     Consumer,
+    KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicCollection,
@@ -34,16 +36,22 @@ from compat_tests.driver import (
     eventually,
     expect,
     expect_eq,
+    librdkafka_security,
     run_driver,
     scenario_table,
+    with_wrong_password,
 )
 
 CLIENT = "confluent-kafka"
 TIMEOUT = 15.0
 
 
+def _conf(ctx: Context) -> dict[str, object]:
+    return {"bootstrap.servers": ctx.bootstrap, **librdkafka_security(ctx)}
+
+
 def _admin(ctx: Context) -> AdminClient:
-    return AdminClient({"bootstrap.servers": ctx.bootstrap})
+    return AdminClient({**_conf(ctx)})
 
 
 def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str] | None = None) -> str:
@@ -57,7 +65,7 @@ def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str] | No
 
 
 def _produce(ctx: Context, topic: str, records: list[dict], **conf: object) -> None:
-    producer = Producer({"bootstrap.servers": ctx.bootstrap, "linger.ms": 5, **conf})
+    producer = Producer({**_conf(ctx), "linger.ms": 5, **conf})
     errors: list[str] = []
 
     def on_delivery(err, _msg) -> None:
@@ -73,7 +81,7 @@ def _produce(ctx: Context, topic: str, records: list[dict], **conf: object) -> N
 def _consumer(ctx: Context, group: str | None = None, **conf: object) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": ctx.bootstrap,
+            **_conf(ctx),
             "group.id": group or ctx.name("g"),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -193,7 +201,7 @@ def idempotent_producer(ctx: Context) -> str:
 
 def transactions(ctx: Context) -> str:
     topic = _create_topic(ctx)
-    producer = Producer({"bootstrap.servers": ctx.bootstrap, "transactional.id": ctx.name("txn")})
+    producer = Producer({**_conf(ctx), "transactional.id": ctx.name("txn")})
     producer.init_transactions(TIMEOUT)
     for values, commit in ((sc.TXN_COMMITTED_1, True), (sc.TXN_ABORTED, False), (sc.TXN_COMMITTED_2, True)):
         producer.begin_transaction()
@@ -322,7 +330,7 @@ def failover(ctx: Context) -> str:
         else:
             stream.delivered(msg.value(), msg.offset())
 
-    producer = Producer({"bootstrap.servers": ctx.bootstrap, "enable.idempotence": True, "acks": "all",
+    producer = Producer({**_conf(ctx), "enable.idempotence": True, "acks": "all",
                          "linger.ms": 5, "message.timeout.ms": 90_000})
     consumer = _consumer(ctx, **{"fetch.wait.max.ms": 100})
 
@@ -340,6 +348,55 @@ def failover(ctx: Context) -> str:
     finally:
         consumer.close()
     return stream.check()
+
+
+def _codes(errors: list[KafkaError]) -> list[str]:
+    return [e.name() for e in errors]
+
+
+def auth_wrong_password(ctx: Context) -> str:
+    errors: list[KafkaError] = []
+    client = AdminClient({**_conf(with_wrong_password(ctx)), "error_cb": errors.append})
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and not errors:
+        try:
+            client.list_topics(timeout=1)
+        except KafkaException as exc:
+            errors.append(exc.args[0])
+        client.poll(0.2)
+    expect(any(e.code() == KafkaError._AUTHENTICATION for e in errors),
+           f"expected _AUTHENTICATION, got {_codes(errors)}: {[str(e) for e in errors[:2]]}")
+    return "_AUTHENTICATION: " + next(e.str() for e in errors if e.code() == KafkaError._AUTHENTICATION)[:120]
+
+
+def acl_topic_write_denied(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    errors: list[KafkaError] = []
+    producer = Producer({**_conf(ctx), "message.timeout.ms": int(TIMEOUT * 1000)})
+    producer.produce(topic, value=b"denied", on_delivery=lambda err, _msg: errors.append(err))
+    producer.flush(TIMEOUT)
+    expect_eq(_codes([e for e in errors if e is not None]), ["TOPIC_AUTHORIZATION_FAILED"], "delivery errors")
+    return "TOPIC_AUTHORIZATION_FAILED"
+
+
+def acl_group_read_denied(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    _produce(ctx, topic, [{"value": "one"}])
+    consumer = _consumer(ctx)
+    errors: list[KafkaError] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline and not errors:
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error():
+                errors.append(msg.error())
+            elif msg is not None:
+                raise Failed(f"consumed offset {msg.offset()} in a group without READ")
+    finally:
+        consumer.close()
+    expect_eq(_codes(errors), ["GROUP_AUTHORIZATION_FAILED"], "consumer errors")
+    return "GROUP_AUTHORIZATION_FAILED"
 
 
 SCENARIOS = scenario_table(globals(), codec)
