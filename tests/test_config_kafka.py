@@ -99,7 +99,6 @@ def test_harmless_settings_are_accepted() -> None:
     ("metric.reporters", "com.example.Reporter"),
     ("remote.log.storage.system.enable", "true"),
     ("group.coordinator.rebalance.protocols", "classic"),
-    ("group.coordinator.rebalance.protocols", "classic,consumer,share"),
     ("ssl.provider", "SunJSSE"),  # ssl.protocol and the other TLS settings kafkapy reads: tests/security
     ("broker.id", "7"),
 ])
