@@ -872,7 +872,7 @@ _DEFAULT_ONLY_REASONS: Mapping[str, str] = {
     "remote.log.metadata.manager.class.path": "kafkapy has no tiered storage",
     "transaction.two.phase.commit.enable": "kafkapy has no two-phase commit transactions (KIP-939)",
     "group.coordinator.rebalance.protocols": "kafkapy always serves the classic, consumer and share protocols",
-    "security.inter.broker.protocol": "kafkapy brokers speak PLAINTEXT to each other",
+    "security.inter.broker.protocol": "name the inter-broker listener (any protocol) in inter.broker.listener.name",
 }
 _CLASS_REASON = "kafkapy runs no Java plugin classes"
 _TLS_REASON = "kafkapy's TLS listeners run on OpenSSL (Python's ssl module), with no Java providers or factories"

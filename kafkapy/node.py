@@ -185,7 +185,11 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     from kafkapy.broker.log_tasks import run_log_tasks
     from kafkapy.broker.replica_fetcher import ReplicaFetcherManager
     from kafkapy.broker.replica_manager import ReplicaManager
-    from kafkapy.broker.security.listener_security import check_security, controller_ssl_context
+    from kafkapy.broker.security.listener_security import (
+        check_security,
+        controller_sasl_client,
+        controller_ssl_context,
+    )
     from kafkapy.broker.security.ssl_reload import follow_dynamic_ssl
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
@@ -233,7 +237,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             metadata = quorum.service
             channel = ControllerChannel(metadata, quorum.transport.address_of, node_id=config.node_id,
                                         request_timeout_ms=config.controller_quorum_request_timeout_ms,
-                                        ssl_context=controller_ssl_context(config))
+                                        ssl_context=controller_ssl_context(config),
+                                        authenticate=controller_sasl_client(config))
             # The controller listener serves the quorum before this node has metadata
             # (the other voters need it to elect a leader), so the core exists before
             # the logs are open; its replica manager is set once they are.
@@ -415,7 +420,7 @@ class _Quorum:
         import math
         import os
 
-        from kafkapy.broker.security.listener_security import controller_ssl_context
+        from kafkapy.broker.security.listener_security import controller_sasl_client, controller_ssl_context
         from kafkapy.kraft.metadata.bootstrap import bootstrap_records
         from kafkapy.kraft.metadata.controller import ControllerConfig
         from kafkapy.kraft.metadata.service import MetadataService
@@ -456,7 +461,8 @@ class _Quorum:
                           if not self.is_single_voter else [Voter(config.node_id)])
         self.transport = KafkaRaftTransport(config.node_id, self.listener, voters,
                                             request_timeout_ms=config.controller_quorum_request_timeout_ms,
-                                            ssl_context=controller_ssl_context(config))
+                                            ssl_context=controller_ssl_context(config),
+                                            authenticate=controller_sasl_client(config))
         _, inbox = trio.open_memory_channel[Any](0)  # everything arrives through the transport
         interval = config.metadata_log_max_snapshot_interval_ms
         service: MetadataService | None = None

@@ -42,7 +42,7 @@ from kafkapy.kraft.metadata.replication_control import (
     PartitionStateResult,
 )
 from kafkapy.kraft.metadata.results import ApiError
-from kafkapy.kraft.raft.network import Address, PeerConnection, PeerUnavailable
+from kafkapy.kraft.raft.network import Address, Authenticator, PeerConnection, PeerUnavailable
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.message import Message
@@ -203,16 +203,18 @@ class ControllerChannel:
         metadata: the local metadata service (its ``leader_id`` names the quorum leader).
         controller_address: where a node's controller listener is (by node id).
         request_timeout_ms: ``controller.quorum.request.timeout.ms`` bounds each round trip.
-        ssl_context: TLS to the controllers (an SSL controller listener), else None.
+        ssl_context: TLS to the controllers (an SSL or SASL_SSL controller listener), else None.
+        authenticate: SASL to the controllers (a SASL controller listener), else None.
     """
 
     def __init__(self, metadata: Any, controller_address: Callable[[int], Address | None], *,
-                 node_id: int, request_timeout_ms: int = 2000, ssl_context: ssl.SSLContext | None = None) -> None:
+                 node_id: int, request_timeout_ms: int = 2000, ssl_context: ssl.SSLContext | None = None,
+                 authenticate: Authenticator | None = None) -> None:
         self.metadata = metadata
         self.node_id = node_id
         self._timeout_s = request_timeout_ms / 1000
         self._connection = PeerConnection(self._leader_address, client_id=f"broker-{node_id}-controller-channel",
-                                          ssl_context=ssl_context)
+                                          ssl_context=ssl_context, authenticate=authenticate)
         self._controller_address = controller_address
 
     def _leader_address(self) -> Address | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from kafkapy.kraft.raft.network import Address, PeerConnection, PeerUnavailable
+from kafkapy.kraft.raft.network import Address, Authenticator, PeerConnection, PeerUnavailable
 from kafkapy.wire.message import Message
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,16 @@ class InterBrokerSender:
             every request, so a broker that moved is reconnected to.
         timeout_s: how long one request may take, connecting included.
         version: the request version to send; None for the highest both sides know.
-        ssl_context: TLS to the brokers (an SSL inter-broker listener), else None.
+        ssl_context: TLS to the brokers (an SSL or SASL_SSL inter-broker listener), else None.
+        authenticate: SASL to the brokers (a SASL inter-broker listener), else None.
     """
 
     def __init__(self, node_id: int, name: str, address: Callable[[int], Address | None], *,
                  timeout_s: Callable[[], float], version: int | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, authenticate: Authenticator | None = None) -> None:
         self.client_id = f"broker-{node_id}-{name}"
         self._ssl_context = ssl_context
+        self._authenticate = authenticate
         self._address = address
         self._timeout_s = timeout_s
         self._version = version
@@ -84,7 +86,7 @@ class InterBrokerSender:
         destination = self._destinations.get(broker_id)
         if destination is None:
             connection = PeerConnection(lambda: self._address(broker_id), client_id=self.client_id,
-                                        ssl_context=self._ssl_context)
+                                        ssl_context=self._ssl_context, authenticate=self._authenticate)
             destination = self._destinations[broker_id] = _Destination(broker_id, connection)
             if self._nursery is not None:
                 self._nursery.start_soon(self._send_loop, destination)

@@ -38,7 +38,7 @@ import trio
 
 from kafkapy.broker.fetch_session import FetchSessionHandler
 from kafkapy.broker.replica_manager import Partition, TopicPartition
-from kafkapy.broker.security.listener_security import inter_broker_ssl_context
+from kafkapy.broker.security.listener_security import inter_broker_sasl_client, inter_broker_ssl_context
 from kafkapy.kraft.raft.network import Address, PeerConnection, PeerUnavailable
 from kafkapy.storage.errors import StorageError
 from kafkapy.wire.error_codes import ErrorCode
@@ -113,6 +113,8 @@ class ReplicaFetcherManager:
         #: TLS to the leaders when the inter-broker listener is SSL (raises at start-up
         #: on TLS settings kafkapy cannot honour).
         self.ssl_context = inter_broker_ssl_context(config)
+        #: SASL to the leaders when the inter-broker listener is SASL_PLAINTEXT or SASL_SSL.
+        self.sasl_client = inter_broker_sasl_client(config)
         self.leader_address = leader_address
         self.broker_epoch = broker_epoch
         self.fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
@@ -177,7 +179,7 @@ class ReplicaFetcher:
         node_id = manager.replicas.node_id
         self._connection = PeerConnection(lambda: manager.leader_address(leader),
                                           client_id=f"broker-{node_id}-fetcher-{index}",
-                                          ssl_context=manager.ssl_context)
+                                          ssl_context=manager.ssl_context, authenticate=manager.sasl_client)
 
     def add(self, partition: Partition) -> None:
         self.states[partition.tp] = FetchState(partition, partition.leader_epoch)

@@ -342,11 +342,14 @@ class Cluster:
         node_config: keys for one node over ``config``, by node id (``broker.rack`` ...).
         data_dir: where the nodes' directories go (a temporary one by default).
         timeout_s: how long start-up and restarts may take.
+        add_scram: ``kafkapy storage format --add-scram`` arguments for every node
+            (``SCRAM-SHA-512=[name=broker,password=...]``): SCRAM users that exist from
+            the first start, as a SCRAM inter-broker listener needs.
     """
 
     def __init__(self, size: int = 3, config: Mapping[str, str] | None = None, *,
                  node_config: Mapping[int, Mapping[str, str]] | None = None,
-                 data_dir: str | None = None, timeout_s: float = 60.0) -> None:
+                 data_dir: str | None = None, timeout_s: float = 60.0, add_scram: Collection[str] = ()) -> None:
         if size < 1:
             raise ValueError("a cluster needs at least one node")
         import tempfile
@@ -388,7 +391,7 @@ class Cluster:
             # Each node serves /metrics on a port of its own, kept across restarts.
             properties.setdefault(_METRICS, f"http://127.0.0.1:{_free_port()}")
             node.metrics_url = f"{properties[_METRICS].rstrip('/')}/metrics"
-            _write_node_config(directory, properties, self.cluster_id, i)
+            _write_node_config(directory, properties, self.cluster_id, i, add_scram)
             self.nodes[i] = node
 
     @property
@@ -580,10 +583,19 @@ def _with_replication_protocol(protocol_map: str) -> str:
     return f"{protocol_map},{entry}" if protocol_map.strip() else entry
 
 
-def _write_node_config(directory: str, properties: Mapping[str, str], cluster_id: str, node_id: int) -> None:
+def _write_node_config(directory: str, properties: Mapping[str, str], cluster_id: str, node_id: int,
+                       add_scram: Collection[str] = ()) -> None:
     from kafkapy.testing.container import format_storage
 
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "server.properties"), "w", encoding="latin-1") as f:
         f.writelines(f"{key}={value}\n" for key, value in properties.items())
-    format_storage(properties[_LOG_DIRS], cluster_id, node_id)
+    if not add_scram:
+        format_storage(properties[_LOG_DIRS], cluster_id, node_id)
+        return
+    from kafkapy.tools.formatter import Formatter
+    from kafkapy.tools.scram_arguments import parse_add_scram
+
+    log_dir = properties[_LOG_DIRS]
+    Formatter(node_id=node_id, cluster_id=cluster_id, directories=[log_dir], metadata_log_dir=log_dir,
+              ignore_formatted=True, scram_records=parse_add_scram(add_scram), out=lambda line: None).run()

@@ -3,8 +3,8 @@ SCRAM credentials to create, and each client family's configuration.
 
 ``Broker(sasl_users={"alice": "alice-secret"})`` serves clients on a SASL_PLAINTEXT
 listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 by default) and keeps a PLAINTEXT
-listener for its own inter-broker traffic (kafkapy's inter-node clients do not
-authenticate yet). PLAIN users go into the listener's JAAS config, SCRAM users into
+listener for its own inter-broker traffic (a SASL inter-broker or controller
+listener is a cluster's setting: tests/security/test_sasl_cluster.py). PLAIN users go into the listener's JAAS config, SCRAM users into
 the metadata log, as ``kafka-configs --add-config 'SCRAM-SHA-256=[...]'`` puts them.
 
 ``sasl_mechanisms=["OAUTHBEARER"]`` enables Kafka's default OAUTHBEARER validator

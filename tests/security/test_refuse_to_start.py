@@ -48,14 +48,44 @@ def test_a_sasl_listener_with_plain_and_scram_starts() -> None:
     ({"sasl.server.callback.handler.class": "com.example.Handler"}, "sasl.server.callback.handler.class"),
     ({"listeners": "SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"}, "SASL_SSL"),
     ({"listeners": "SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"}, "has no key store"),
-    ({"inter.broker.listener.name": "SASL_PLAINTEXT"}, "inter.broker.listener.name"),
+    # Kafka's default inter-broker and controller mechanism, GSSAPI, not enabled (KafkaConfig's message).
+    ({"inter.broker.listener.name": "SASL_PLAINTEXT"},
+     "sasl.mechanism.inter.broker.protocol must be included in sasl.enabled.mechanisms"),
     ({"listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT,"
-                                        "SASL_PLAINTEXT:SASL_PLAINTEXT"}, "Controller listener CONTROLLER"),
+                                        "SASL_PLAINTEXT:SASL_PLAINTEXT"},
+     "sasl.mechanism.controller.protocol must be included in sasl.enabled.mechanisms"),
+    # PLAIN enabled and chosen, but the JAAS entry has no username/password to connect with.
+    ({"inter.broker.listener.name": "SASL_PLAINTEXT", "sasl.mechanism.inter.broker.protocol": "PLAIN"},
+     "username and password"),
+    # SCRAM's credentials are in the metadata log: not on the controller listener.
+    ({"listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+                                        "SASL_PLAINTEXT:SASL_PLAINTEXT",
+      "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256", "sasl.mechanism.controller.protocol": "SCRAM-SHA-256"},
+     "SCRAM credentials are stored in the metadata log"),
+    ({"inter.broker.listener.name": "SASL_PLAINTEXT", "sasl.enabled.mechanisms": "PLAIN,OAUTHBEARER",
+      "sasl.mechanism.inter.broker.protocol": "OAUTHBEARER"}, "OAUTHBEARER"),
     ({"listeners": "SECURE://127.0.0.1:0,PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0"},
      "No security protocol defined for listener SECURE"),
 ])
 def test_what_cannot_be_honoured_is_refused(extra: dict[str, str], named: str) -> None:
     assert named in _refused(extra)
+
+
+def test_sasl_controller_and_inter_broker_listeners_with_client_credentials_start() -> None:
+    from kafkapy.broker.security.listener_security import controller_sasl_client, inter_broker_sasl_client
+
+    jaas = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="node" password="npw" '
+            'user_node="npw";')
+    config = BrokerConfig.from_properties(node_properties({
+        **BASE, "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+                                                  "SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT", "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN", "listener.name.controller.plain.sasl.jaas.config": jaas,
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas}))
+    security = check_security(config)
+    assert security.sasl_for("CONTROLLER") is not None
+    for client in (controller_sasl_client(config), inter_broker_sasl_client(config)):
+        assert client is not None and (client.mechanism, client.username, client.password) == ("PLAIN", "node", "npw")
 
 
 def test_plain_without_jaas_config_is_refused() -> None:

@@ -82,8 +82,9 @@ def test_cipher_suites_by_java_name(certs: TestCertificates) -> None:
     ({"listener.name.ssl.ssl.nonsense": "x"}, "listener.name.ssl.ssl.nonsense"),
     ({"ssl.keystore.location": "/nonexistent/broker.pem"}, "cannot load the PEM key store"),
     ({"ssl.keystore.type": "PKCS12", "ssl.keystore.password": "wrong"}, "cannot read the PKCS12 store"),
+    # Kafka's default sasl.enabled.mechanisms, [GSSAPI], on a SASL_SSL controller listener.
     ({"listener.security.protocol.map": "CONTROLLER:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL"},
-     "Controller listener CONTROLLER"),
+     "enabled for listener CONTROLLER"),
 ])
 def test_what_cannot_be_honoured_is_refused(certs: TestCertificates, extra: dict[str, str], named: str) -> None:
     assert named in _refused(certs, extra)
@@ -116,10 +117,27 @@ def test_an_ssl_controller_listener_gives_the_quorum_clients_tls(certs: TestCert
     assert controller_ssl_context(BrokerConfig.from_properties(node_properties(tls_properties(certs)))) is None
 
 
-def test_a_sasl_ssl_inter_broker_listener_is_refused(certs: TestCertificates) -> None:
+def test_a_sasl_ssl_inter_broker_listener_gives_the_inter_broker_clients_tls_and_sasl(
+        certs: TestCertificates) -> None:
+    from kafkapy.broker.security.listener_security import inter_broker_sasl_client, inter_broker_ssl_context
+
     name = BrokerConfig.field_name
-    with pytest.raises(SecurityConfigError, match="do not authenticate yet"):
-        _security(certs, {name("inter_broker_listener_name"): "SASL_SSL"}, sasl=True)
+    props = {**tls_properties(certs, sasl=True), name("sasl_enabled_mechanisms"): "SCRAM-SHA-512",
+             name("inter_broker_listener_name"): "SASL_SSL",
+             name("sasl_mechanism_inter_broker_protocol"): "SCRAM-SHA-512",
+             name("ssl_truststore_location"): certs.ca_file, name("ssl_truststore_type"): "PEM",
+             f"listener.name.sasl_ssl.scram-sha-512.{name('sasl_jaas_config')}":
+                 'org.apache.kafka.common.security.scram.ScramLoginModule required username="b" password="pw";'}
+    config = BrokerConfig.from_properties(node_properties(props))
+    check_security(config)
+    context = inter_broker_ssl_context(config)
+    assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
+    client = inter_broker_sasl_client(config)
+    assert client is not None and (client.mechanism, client.username, client.password) == ("SCRAM-SHA-512", "b", "pw")
+    # Without the client's credentials, the node refuses to start.
+    del props[f"listener.name.sasl_ssl.scram-sha-512.{name('sasl_jaas_config')}"]
+    with pytest.raises(SecurityConfigError, match="username and password"):
+        check_security(BrokerConfig.from_properties(node_properties(props)))
 
 
 def test_a_tls_listener_without_a_key_store_is_refused(certs: TestCertificates) -> None:

@@ -19,10 +19,18 @@ authentication:
   has and kafkapy does not act on (``ssl.provider``, ``ssl.engine.factory.class``, ...)
   at values other than their defaults, listener-prefixed ones included, and
   ``listener.name.<l>.ssl.*`` keys of no known config;
-* a SASL controller or inter-broker listener: kafkapy's own inter-node clients do
-  not authenticate with SASL yet. SSL ones are served: the Raft transport and the
-  controller channel connect with :func:`controller_ssl_context`, the replica
-  fetchers and the transaction marker sender with :func:`inter_broker_ssl_context`;
+* a controller or inter-broker listener kafkapy's own clients could not connect to
+  (:func:`_check_inter_node_sasl`). Those listeners may be SSL, SASL_PLAINTEXT or
+  SASL_SSL: the Raft transport and the controller channel connect with
+  :func:`controller_ssl_context` and :func:`controller_sasl_client`, the replica
+  fetchers and the transaction senders with :func:`inter_broker_ssl_context` and
+  :func:`inter_broker_sasl_client` (:mod:`kafkapy.broker.security.sasl_client`).
+  Refused: an inter-broker mechanism the inter-broker listener does not enable
+  (Kafka's ``KafkaConfig.validateValues``), one kafkapy's clients do not speak
+  (GSSAPI, OAUTHBEARER), no JAAS ``username``/``password`` for it, and SCRAM on the
+  controller listener: SCRAM credentials live in the metadata log, which a voter
+  reads only from the quorum it must first authenticate to (Kafka's documentation
+  asks for another mechanism there, KAFKA-15513);
 * GSSAPI or any mechanism other than PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER
   on a SASL listener; Kafka's default list is ``[GSSAPI]``, so a SASL listener needs
   ``sasl.enabled.mechanisms`` set (Kafka would start and then need Kerberos);
@@ -37,10 +45,6 @@ authentication:
 * an ``authorizer.class.name`` other than Kafka's StandardAuthorizer (the one kafkapy
   has, :mod:`kafkapy.broker.security.authorizer`), ``sasl.server.callback.handler.class``
   and a ``principal.builder.class`` other than Kafka's default;
-* a SASL inter-broker or controller listener: kafkapy's own inter-node clients do not
-  authenticate yet (``sasl.mechanism.inter.broker.protocol`` and
-  ``sasl.mechanism.controller.protocol`` are checked against the enabled list, as
-  Kafka's ``KafkaConfig.validateValues`` does, but cannot be used).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
 from kafkapy.broker.security.plain import LOGIN_MODULE as PLAIN_LOGIN_MODULE
 from kafkapy.broker.security.plain import MECHANISM as PLAIN
 from kafkapy.broker.security.plain import plain_users
+from kafkapy.broker.security.sasl_client import CLIENT_MECHANISMS, SCRAM_LOGIN_MODULE, SaslClient
 from kafkapy.broker.security.scram import MECHANISM_NAMES as SCRAM_MECHANISMS
 from kafkapy.broker.security.ssl_factory import (
     SslConfigError,
@@ -331,7 +336,7 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
     """
     _refuse_unhonoured(config)
     protocols = listener_protocols(config)
-    controllers = set(controller_listeners or config.controller_listeners)
+    controllers = tuple(controller_listeners or config.controller_listeners)
     sasl: dict[str, SaslListenerConfig] = {}
     tls: dict[str, SslListenerConfig] = {}
     for name, protocol in protocols.items():
@@ -341,28 +346,109 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
             except SslConfigError as exc:
                 raise SecurityConfigError(str(exc)) from None
         if protocol in (SASL_PLAINTEXT, SASL_SSL):
-            if name in controllers:
-                raise SecurityConfigError(
-                    f"Controller listener {name} uses {protocol}, but kafkapy's quorum and broker-to-controller "
-                    f"clients do not authenticate yet ({BrokerConfig.field_name('sasl_mechanism_controller_protocol')}"
-                    "); use a PLAINTEXT controller listener")
             sasl[name] = _sasl_listener(config, name)
-    inter_broker = _inter_broker_listener(config, protocols, controllers)
-    inter_protocol = protocols.get(inter_broker)
-    if inter_protocol in (SASL_PLAINTEXT, SASL_SSL):
-        mechanism = config.sasl_mechanism_inter_broker_protocol
-        raise SecurityConfigError(
-            f"Inter-broker listener {inter_broker} uses {inter_protocol} "
-            f"({BrokerConfig.field_name('sasl_mechanism_inter_broker_protocol')}={mechanism}), but kafkapy's "
-            f"inter-broker clients (replica fetchers, transaction markers) do not authenticate yet: add a PLAINTEXT "
-            f"or SSL listener and name it in {BrokerConfig.field_name('inter_broker_listener_name')}")
+    _check_inter_node_sasl(config, protocols, sasl, controllers)
     return ListenerSecurity(protocols, sasl, tls)
+
+
+def _mapped_protocol(config: BrokerConfig, listener: str) -> str | None:
+    """A listener's protocol, bound here or not (a broker-only node maps the controller
+    listener it does not bind)."""
+    mapped = {item.split(":", 1)[0].strip().upper(): item.split(":", 1)[1].strip().upper()
+              for item in config.listener_security_protocol_map.split(",") if ":" in item}
+    return mapped.get(listener, listener if listener in SECURITY_PROTOCOLS else None)
+
+
+def _check_inter_node_sasl(config: BrokerConfig, protocols: Mapping[str, str],
+                           served: Mapping[str, SaslListenerConfig], controllers: tuple[str, ...]) -> None:
+    """Refuse SASL controller and inter-broker listeners this node's clients could not
+    authenticate to (see the module docstring); builds their client credentials."""
+    controller = controllers[0] if controllers else None
+    if controller is not None and _mapped_protocol(config, controller) in (SASL_PLAINTEXT, SASL_SSL):
+        setting = BrokerConfig.field_name("sasl_mechanism_controller_protocol")
+        mechanism = config.sasl_mechanism_controller_protocol
+        if mechanism in SCRAM_MECHANISMS:
+            raise SecurityConfigError(
+                f"{setting}={mechanism}: SCRAM credentials are stored in the metadata log, which a controller "
+                f"reads only after joining the quorum it must authenticate to; use PLAIN on the controller "
+                f"listener {controller} (SCRAM may serve the broker listeners)")
+        enabled = served.get(controller)
+        if enabled is not None and mechanism not in enabled.mechanisms:
+            raise SecurityConfigError(f"{setting} must be included in {BrokerConfig.field_name(_MECHANISMS)} of "
+                                      f"the controller listener {controller} when SASL is used for controller "
+                                      f"communication ({mechanism} is not in {','.join(enabled.mechanisms)})")
+        controller_sasl_client(config)
+    inter_broker = _inter_broker_listener(config, protocols, set(controllers))
+    if protocols.get(inter_broker) in (SASL_PLAINTEXT, SASL_SSL):
+        mechanism = config.sasl_mechanism_inter_broker_protocol
+        if mechanism not in served[inter_broker].mechanisms:  # KafkaConfig.validateValues' message
+            raise SecurityConfigError(
+                f"{BrokerConfig.field_name('sasl_mechanism_inter_broker_protocol')} must be included in "
+                f"{BrokerConfig.field_name(_MECHANISMS)} when SASL is used for inter-broker communication "
+                f"({mechanism} is not enabled on listener {inter_broker})")
+        inter_broker_sasl_client(config)
+
+
+def _sasl_client(config: BrokerConfig, listener: str, mechanism: str, setting: str) -> SaslClient:
+    """The client credentials of ``listener`` for ``mechanism`` (module docstring)."""
+    if mechanism not in CLIENT_MECHANISMS:
+        raise SecurityConfigError(
+            f"{setting}={mechanism}: kafkapy's inter-node clients authenticate with {', '.join(CLIENT_MECHANISMS)}"
+            f" on listener {listener}")
+    module_name = PLAIN_LOGIN_MODULE if mechanism == PLAIN else SCRAM_LOGIN_MODULE
+    where = f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.{mechanism.lower()}.{BrokerConfig.field_name(_JAAS)}"
+    jaas = config.listener_config(listener, _JAAS, mechanism)
+    try:
+        modules = parse_jaas_config(jaas) if jaas is not None else []
+    except JaasConfigError as exc:
+        raise SecurityConfigError(f"{where}: {exc}") from None
+    entry = next((m for m in modules if m.class_name == module_name), None)
+    if entry is None or not entry.options.get("username") or "password" not in entry.options:
+        raise SecurityConfigError(
+            f"{setting}={mechanism} on listener {listener}: this node authenticates to the others with the "
+            f"username and password of {where} (or {BrokerConfig.field_name(_JAAS)}), which has no "
+            f"{module_name} entry with both")
+    return SaslClient(listener, mechanism, entry.options["username"], entry.options["password"])
+
+
+def controller_sasl_client(config: BrokerConfig) -> SaslClient | None:
+    """How kafkapy's quorum and broker-to-controller clients authenticate when the
+    controller listener is SASL_PLAINTEXT or SASL_SSL (``sasl.mechanism.controller.protocol``
+    with the listener's JAAS credentials); None otherwise.
+
+    Raises:
+        SecurityConfigError: no usable credentials (see :func:`_sasl_client`).
+    """
+    names = config.controller_listeners
+    if not names or _mapped_protocol(config, names[0]) not in (SASL_PLAINTEXT, SASL_SSL):
+        return None
+    return _sasl_client(config, names[0], config.sasl_mechanism_controller_protocol,
+                        BrokerConfig.field_name("sasl_mechanism_controller_protocol"))
+
+
+def inter_broker_sasl_client(config: BrokerConfig) -> SaslClient | None:
+    """How kafkapy's inter-broker clients (replica fetchers, transaction senders)
+    authenticate when the inter-broker listener is SASL_PLAINTEXT or SASL_SSL
+    (``sasl.mechanism.inter.broker.protocol`` with its JAAS credentials); None otherwise.
+
+    Raises:
+        SecurityConfigError: no usable credentials (see :func:`_sasl_client`).
+    """
+    try:
+        protocols = listener_protocols(config)
+    except SecurityConfigError:
+        return None  # a core built by hand in a test; a node refuses these in check_security
+    listener = _inter_broker_listener(config, protocols, set(config.controller_listeners))
+    if protocols.get(listener) not in (SASL_PLAINTEXT, SASL_SSL):
+        return None
+    return _sasl_client(config, listener, config.sasl_mechanism_inter_broker_protocol,
+                        BrokerConfig.field_name("sasl_mechanism_inter_broker_protocol"))
 
 
 def controller_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
     """The TLS client context of kafkapy's quorum and broker-to-controller clients (the
     Raft transport, the controller channel) when the controller listener (the first of
-    ``controller.listener.names``) is SSL; None otherwise.
+    ``controller.listener.names``) is SSL or SASL_SSL; None otherwise.
 
     Raises:
         SecurityConfigError: the listener's TLS settings cannot be honoured.
@@ -375,10 +461,8 @@ def controller_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
     except SecurityConfigError:
         return None  # a core built by hand in a test; a node refuses these in check_security
     # A controller listener a broker-only node does not bind is mapped all the same.
-    mapped = {item.split(":", 1)[0].strip().upper(): item.split(":", 1)[1].strip().upper()
-              for item in config.listener_security_protocol_map.split(",") if ":" in item}
-    protocol = protocols.get(names[0], mapped.get(names[0]))
-    if protocol != SSL:
+    protocol = protocols.get(names[0], _mapped_protocol(config, names[0]))
+    if protocol not in (SSL, SASL_SSL):
         return None
     try:
         return ssl_client_context(config, names[0])
@@ -388,7 +472,7 @@ def controller_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
 
 def inter_broker_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
     """The TLS client context of kafkapy's inter-broker clients (replica fetchers,
-    transaction markers) when the inter-broker listener is SSL; None otherwise.
+    transaction senders) when the inter-broker listener is SSL or SASL_SSL; None otherwise.
 
     Raises:
         SecurityConfigError: the listener's TLS settings cannot be honoured.
@@ -398,7 +482,7 @@ def inter_broker_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
     except SecurityConfigError:
         return None  # a core built by hand in a test; a node refuses these in check_security
     listener = _inter_broker_listener(config, protocols, set(config.controller_listeners))
-    if protocols.get(listener) != SSL:
+    if protocols.get(listener) not in (SSL, SASL_SSL):
         return None
     try:
         return ssl_client_context(config, listener)
@@ -407,16 +491,11 @@ def inter_broker_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
 
 
 def _inter_broker_listener(config: BrokerConfig, protocols: Mapping[str, str], controllers: set[str]) -> str:
-    """``inter.broker.listener.name``, else the first broker listener (upper case; "" if none)."""
+    """``inter.broker.listener.name``, else the first broker listener (upper case; "" if
+    none), as the node picks it. ``security.inter.broker.protocol`` other than PLAINTEXT
+    is refused by the config table: name the listener instead."""
     inter_broker = config.inter_broker_listener_name
     if inter_broker is None:
-        wanted = config.security_inter_broker_protocol
-        if wanted in (SSL, SASL_SSL, SASL_PLAINTEXT) and \
-                BrokerConfig.field_name("security_inter_broker_protocol") in config.properties:
-            raise SecurityConfigError(
-                f"{BrokerConfig.field_name('security_inter_broker_protocol')}={wanted}: kafkapy's inter-broker "
-                f"clients do not authenticate yet; name a PLAINTEXT listener in "
-                f"{BrokerConfig.field_name('inter_broker_listener_name')}")
         brokers = [n for n in protocols if n not in controllers]
         inter_broker = brokers[0] if brokers else None
     return (inter_broker or "").upper()

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from kafkapy.broker.inter_broker import InterBrokerSender
+from kafkapy.broker.security.listener_security import inter_broker_sasl_client, inter_broker_ssl_context
 from kafkapy.broker.replica_manager import TopicPartition
 from kafkapy.broker.txn.marker_channel import error_code
 from kafkapy.wire.error_codes import ErrorCode
@@ -120,7 +121,9 @@ class AddPartitionsToTxnManager(InterBrokerSender):
 
     def __init__(self, broker: BrokerCore) -> None:
         super().__init__(broker.node_id, "AddPartitionsManager", broker.inter_broker_address,
-                         timeout_s=lambda: broker.config.request_timeout_ms / 1000)
+                         timeout_s=lambda: broker.config.request_timeout_ms / 1000,
+                         ssl_context=inter_broker_ssl_context(broker.config),
+                         authenticate=inter_broker_sasl_client(broker.config))
         #: coordinator broker id -> transactional id -> its queued question
         self._queues: dict[int, dict[str, _Question]] = {}
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from kafkapy.broker.inter_broker import InterBrokerSender
-from kafkapy.broker.security.listener_security import inter_broker_ssl_context
+from kafkapy.broker.security.listener_security import inter_broker_sasl_client, inter_broker_ssl_context
 from kafkapy.broker.replica_manager import TopicPartition
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.write_txn_markers import WriteTxnMarkersRequest
@@ -69,7 +69,8 @@ class TxnMarkerChannel(InterBrokerSender):
         super().__init__(broker.node_id, "txn-marker-sender", broker.inter_broker_address,
                          timeout_s=lambda: broker.config.request_timeout_ms / 1000,
                          version=WRITE_TXN_MARKERS_VERSION,
-                         ssl_context=inter_broker_ssl_context(broker.config))
+                         ssl_context=inter_broker_ssl_context(broker.config),
+                         authenticate=inter_broker_sasl_client(broker.config))
         self._queues: dict[int, list[_Pending]] = {}
 
     async def send(self, broker_id: int, marker: WriteTxnMarkersRequest.WritableTxnMarker

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -71,6 +71,10 @@ _PEER_QUEUE = 16
 _RECEIVE_BYTES = 65536
 
 Address = tuple[str, int]
+#: Authenticates a new connection (SASL, :mod:`kafkapy.broker.security.sasl_client`):
+#: given a one-request exchange, returns the session lifetime in seconds or None, and
+#: raises an OSError when the node refuses.
+Authenticator = Callable[[Callable[[Message], Awaitable[Message]]], Awaitable[float | None]]
 
 
 def parse_quorum_voters(entries: Sequence[str]) -> dict[int, Address]:
@@ -128,15 +132,20 @@ class PeerConnection:
         address: where the node listens now (None: unknown, requests fail at once);
             asked before every request, and a new answer means a new connection.
         client_id: the request header's client id.
-        ssl_context: connect over TLS with this client context (an SSL inter-broker
+        ssl_context: connect over TLS with this client context (an SSL or SASL_SSL
             listener), verifying the node's certificate for the address's host.
+        authenticate: authenticate each new connection after ApiVersions (a SASL
+            listener); a session lifetime it returns (KIP-368) is honoured by
+            reconnecting before it ends.
     """
 
     def __init__(self, address: Callable[[], Address | None], *, client_id: str,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, authenticate: Authenticator | None = None) -> None:
         self._address = address
         self._client_id = client_id
         self._ssl_context = ssl_context
+        self._authenticate = authenticate
+        self._session_ends = math.inf
         self._lock = trio.Lock()
         self._stream: trio.SocketStream | None = None
         self._codec: ClientCodec | None = None
@@ -179,9 +188,9 @@ class PeerConnection:
     async def _connected(self) -> tuple[trio.SocketStream, ClientCodec]:
         address = self._address()
         if self._stream is not None and self._codec is not None:
-            if address == self._connected_to:
+            if address == self._connected_to and trio.current_time() < self._session_ends:
                 return self._stream, self._codec
-            await self._close()  # the node moved (or the channel follows another node)
+            await self._close()  # the node moved (the channel follows another node), or the session ends
         if address is None:
             raise OSError("address unknown")
         now = trio.current_time()
@@ -205,6 +214,11 @@ class PeerConnection:
         if response.error_code == ErrorCode.NONE:  # type: ignore[attr-defined]
             self._versions = {k.api_key: (k.min_version, k.max_version)
                               for k in response.api_keys}  # type: ignore[attr-defined]
+        self._session_ends = math.inf
+        if self._authenticate is not None:
+            lifetime_s = await self._authenticate(lambda message: self._round_trip(stream, codec, message, None))
+            if lifetime_s is not None:  # reconnect at 90% of it, as Kafka's clients re-authenticate early
+                self._session_ends = trio.current_time() + lifetime_s * 0.9
         self._backoff_s = 0.0
         self._next_attempt = -math.inf
         return stream, codec
@@ -260,14 +274,16 @@ class KafkaRaftTransport:
         static_voters: ``controller.quorum.voters`` addresses by id.
         request_timeout_ms: ``controller.quorum.request.timeout.ms``.
         own_endpoints: this node's controller endpoints (advertised in responses).
-        ssl_context: TLS to the other voters (an SSL controller listener), else None.
+        ssl_context: TLS to the other voters (an SSL or SASL_SSL controller listener), else None.
+        authenticate: SASL to the other voters (a SASL controller listener), else None.
     """
 
     def __init__(self, node_id: int, listener: str, static_voters: Mapping[int, Address], *,
                  request_timeout_ms: int = 2000, own_endpoints: Sequence[Endpoint] = (),
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, authenticate: Authenticator | None = None) -> None:
         self.node_id = node_id
         self._ssl_context = ssl_context
+        self._authenticate = authenticate
         self.listener = listener
         self._static = dict(static_voters)
         self._learned: dict[int, tuple[Endpoint, ...]] = {}
@@ -338,7 +354,7 @@ class KafkaRaftTransport:
 
     async def _run_peer(self, peer: int, queue: trio.MemoryReceiveChannel[Envelope]) -> None:
         connection = PeerConnection(lambda: self.address_of(peer), client_id=f"raft-client-{self.node_id}",
-                                    ssl_context=self._ssl_context)
+                                    ssl_context=self._ssl_context, authenticate=self._authenticate)
         try:
             async for envelope in queue:
                 wire = to_wire(envelope.body, self.endpoints())
