@@ -23,14 +23,16 @@ key store), for SASL ``mechanism``, ``username``, ``password`` and ``wrong_passw
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import logging
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -134,6 +136,28 @@ def kafka_python_security(ctx: Context, ssl_context: bool = False) -> dict[str, 
         conf.update({"sasl_mechanism": s["mechanism"], "sasl_plain_username": s["username"],
                      "sasl_plain_password": s["password"]})
     return conf
+
+
+@contextlib.contextmanager
+def captured_log(logger: str) -> Iterator[list[str]]:
+    """The messages the client library's ``logger`` logs meanwhile, for a cause a client
+    reports in its log only: kafka-python 3 and aiokafka retry a bootstrap that failed
+    with SaslAuthenticationFailed, log it, and raise a timeout."""
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler, target = Keep(logging.DEBUG), logging.getLogger(logger)
+    level = target.level
+    target.addHandler(handler)
+    target.setLevel(logging.INFO)
+    try:
+        yield messages
+    finally:
+        target.removeHandler(handler)
+        target.setLevel(level)
 
 
 def with_wrong_password(ctx: Context) -> Context:

@@ -7,6 +7,7 @@ import functools
 import os
 import time
 
+import aiokafka.errors
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -15,7 +16,17 @@ from aiokafka.structs import OffsetAndMetadata
 from compat_tests import checks
 from compat_tests import failover as failover_stream
 from compat_tests import scenarios as sc
-from compat_tests.driver import Context, expect, expect_eq, run_driver, scenario_table
+from compat_tests.driver import (
+    Context,
+    Failed,
+    captured_log,
+    expect,
+    expect_eq,
+    kafka_python_security,
+    run_driver,
+    scenario_table,
+    with_wrong_password,
+)
 
 CLIENT = "aiokafka"
 TIMEOUT = 15.0
@@ -44,8 +55,12 @@ async def _eventually(look, timeout: float = TIMEOUT):
     return await look()
 
 
+def _conf(ctx: Context) -> dict[str, object]:
+    return {"bootstrap_servers": ctx.bootstrap, **kafka_python_security(ctx, ssl_context=True)}
+
+
 async def _admin(ctx: Context) -> AIOKafkaAdminClient:
-    client = AIOKafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=TIMEOUT_MS)
+    client = AIOKafkaAdminClient(**_conf(ctx), request_timeout_ms=TIMEOUT_MS)
     await client.start()
     return client
 
@@ -66,7 +81,7 @@ async def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str
 async def _produce(ctx: Context, topic: str, records: list[dict], **conf: object) -> None:
     # acks=all, as every family's producer (aiokafka's default is 1): an acknowledged
     # record is then readable at once on a cluster too (below the high watermark).
-    producer = AIOKafkaProducer(bootstrap_servers=ctx.bootstrap, linger_ms=5, **{"acks": "all", **conf})
+    producer = AIOKafkaProducer(**_conf(ctx), linger_ms=5, **{"acks": "all", **conf})
     await producer.start()
     try:
         futures = [await producer.send(topic, **record) for record in records]
@@ -77,7 +92,7 @@ async def _produce(ctx: Context, topic: str, records: list[dict], **conf: object
 
 async def _consumer(ctx: Context, group: str | None = None, **conf: object) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=ctx.bootstrap,
+        **_conf(ctx),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -208,7 +223,7 @@ async def idempotent_producer(ctx: Context) -> str:
 @sync
 async def transactions(ctx: Context) -> str:
     topic = await _create_topic(ctx)
-    producer = AIOKafkaProducer(bootstrap_servers=ctx.bootstrap, transactional_id=ctx.name("txn"))
+    producer = AIOKafkaProducer(**_conf(ctx), transactional_id=ctx.name("txn"))
     await producer.start()
     try:
         for values, commit in ((sc.TXN_COMMITTED_1, True), (sc.TXN_ABORTED, False), (sc.TXN_COMMITTED_2, True)):
@@ -326,7 +341,7 @@ async def _failover(ctx: Context) -> str:
     finally:
         await client.close()
     stream = failover_stream.Stream(ctx, topic)
-    producer = AIOKafkaProducer(bootstrap_servers=ctx.bootstrap, enable_idempotence=True, acks="all", linger_ms=5,
+    producer = AIOKafkaProducer(**_conf(ctx), enable_idempotence=True, acks="all", linger_ms=5,
                                 request_timeout_ms=90_000)
     consumer = await _consumer(ctx, fetch_max_wait_ms=100)
     futures = []
@@ -364,6 +379,53 @@ async def _failover(ctx: Context) -> str:
 
 def failover(ctx: Context) -> str:
     return asyncio.run(asyncio.wait_for(_failover(ctx), sc.FAILOVER_WAIT_S + 3 * TIMEOUT))
+
+
+@sync
+async def auth_wrong_password(ctx: Context) -> str:
+    """aiokafka logs the bootstrap's SaslAuthenticationFailed (error 58) and raises
+    KafkaConnectionError("Unable to bootstrap")."""
+    client = AIOKafkaAdminClient(**_conf(with_wrong_password(ctx)), request_timeout_ms=TIMEOUT_MS)
+    with captured_log("aiokafka") as logged:
+        try:
+            await client.start()
+        except aiokafka.errors.SaslAuthenticationFailed as exc:
+            return f"SaslAuthenticationFailed: {exc}"[:150]
+        except aiokafka.errors.KafkaConnectionError as exc:
+            cause = next((m for m in logged if "SaslAuthenticationFailed" in m), None)
+            expect(cause is not None, f"{exc!r}, logged: {logged[-3:]}")
+            return f"KafkaConnectionError after logging {cause}"[:200]
+        finally:
+            await client.close()
+    raise Failed("connected with a wrong password")
+
+
+@sync
+async def acl_topic_write_denied(ctx: Context) -> str:
+    topic = await _create_topic(ctx)
+    try:
+        await _produce(ctx, topic, [{"value": b"denied"}], request_timeout_ms=TIMEOUT_MS)
+    except aiokafka.errors.TopicAuthorizationFailedError as exc:
+        return f"TopicAuthorizationFailedError: {exc}"[:150]
+    raise Failed("produced to a topic without WRITE")
+
+
+@sync
+async def acl_group_read_denied(ctx: Context) -> str:
+    topic = await _create_topic(ctx)
+    await _produce(ctx, topic, [{"value": b"one"}])
+    consumer = await _consumer(ctx, ctx.name("g"))
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            if await consumer.getmany(timeout_ms=200):
+                raise Failed("consumed in a group without READ")
+    except aiokafka.errors.GroupAuthorizationFailedError as exc:
+        return f"GroupAuthorizationFailedError: {exc}"[:150]
+    finally:
+        await consumer.stop()
+    raise Failed(f"no GroupAuthorizationFailedError in {TIMEOUT:.0f}s")
 
 
 SCENARIOS = scenario_table(globals(), codec)

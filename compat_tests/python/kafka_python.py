@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import kafka.errors
 from kafka import (
     KafkaAdminClient,
     KafkaConsumer,
@@ -17,15 +18,30 @@ from kafka.admin import ConfigResource
 from compat_tests import checks
 from compat_tests import failover as failover_stream
 from compat_tests import scenarios as sc
-from compat_tests.driver import Context, eventually, expect, expect_eq, run_driver, scenario_table
+from compat_tests.driver import (
+    Context,
+    Failed,
+    captured_log,
+    eventually,
+    expect,
+    expect_eq,
+    kafka_python_security,
+    run_driver,
+    scenario_table,
+    with_wrong_password,
+)
 
 CLIENT = "kafka-python"
 TIMEOUT = 15.0
 TIMEOUT_MS = int(TIMEOUT * 1000)
 
 
+def _conf(ctx: Context) -> dict[str, object]:
+    return {"bootstrap_servers": ctx.bootstrap, **kafka_python_security(ctx)}
+
+
 def _admin(ctx: Context) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=TIMEOUT_MS)
+    return KafkaAdminClient(**_conf(ctx), request_timeout_ms=TIMEOUT_MS)
 
 
 def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str] | None = None) -> str:
@@ -40,7 +56,7 @@ def _create_topic(ctx: Context, partitions: int = 1, config: dict[str, str] | No
 
 
 def _produce(ctx: Context, topic: str, records: list[dict], **conf: object) -> None:
-    producer = KafkaProducer(bootstrap_servers=ctx.bootstrap, linger_ms=5, **conf)
+    producer = KafkaProducer(**_conf(ctx), linger_ms=5, **conf)
     try:
         futures = [producer.send(topic, **record) for record in records]
         producer.flush(TIMEOUT)
@@ -52,7 +68,7 @@ def _produce(ctx: Context, topic: str, records: list[dict], **conf: object) -> N
 
 def _consumer(ctx: Context, group: str | None = None, **conf: object) -> KafkaConsumer:
     return KafkaConsumer(
-        bootstrap_servers=ctx.bootstrap,
+        **_conf(ctx),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -172,7 +188,7 @@ def idempotent_producer(ctx: Context) -> str:
 
 def transactions(ctx: Context) -> str:
     topic = _create_topic(ctx)
-    producer = KafkaProducer(bootstrap_servers=ctx.bootstrap, transactional_id=ctx.name("txn"))
+    producer = KafkaProducer(**_conf(ctx), transactional_id=ctx.name("txn"))
     try:
         producer.init_transactions()
         for values, commit in ((sc.TXN_COMMITTED_1, True), (sc.TXN_ABORTED, False), (sc.TXN_COMMITTED_2, True)):
@@ -280,7 +296,7 @@ def failover(ctx: Context) -> str:
     finally:
         admin.close()
     stream = failover_stream.Stream(ctx, topic)
-    producer = KafkaProducer(bootstrap_servers=ctx.bootstrap, enable_idempotence=True, acks="all", linger_ms=5,
+    producer = KafkaProducer(**_conf(ctx), enable_idempotence=True, acks="all", linger_ms=5,
                              delivery_timeout_ms=90_000)
     consumer = _consumer(ctx, fetch_max_wait_ms=100)
 
@@ -305,6 +321,47 @@ def failover(ctx: Context) -> str:
         producer.close(TIMEOUT)
         consumer.close()
     return stream.check()
+
+
+def auth_wrong_password(ctx: Context) -> str:
+    """kafka-python 3 retries the bootstrap until its timeout, logging each
+    SaslAuthenticationFailedError, then raises KafkaTimeoutError."""
+    with captured_log("kafka") as logged:
+        try:
+            KafkaAdminClient(**_conf(with_wrong_password(ctx)), request_timeout_ms=TIMEOUT_MS).close()
+        except kafka.errors.SaslAuthenticationFailedError as exc:
+            return f"SaslAuthenticationFailedError: {exc}"[:150]
+        except kafka.errors.KafkaTimeoutError as exc:
+            cause = next((m for m in logged if "SaslAuthenticationFailed" in m), None)
+            expect(cause is not None, f"{exc!r}, logged: {logged[-3:]}")
+            return f"KafkaTimeoutError after logging {cause}"[:200]
+    raise Failed("connected with a wrong password")
+
+
+def acl_topic_write_denied(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    try:
+        _produce(ctx, topic, [{"value": b"denied"}], max_block_ms=TIMEOUT_MS)
+    except kafka.errors.TopicAuthorizationFailedError as exc:
+        return f"TopicAuthorizationFailedError: {exc}"[:150]
+    raise Failed("produced to a topic without WRITE")
+
+
+def acl_group_read_denied(ctx: Context) -> str:
+    topic = _create_topic(ctx)
+    _produce(ctx, topic, [{"value": b"one"}])
+    consumer = _consumer(ctx, ctx.name("g"))
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            if consumer.poll(timeout_ms=200):
+                raise Failed("consumed in a group without READ")
+    except kafka.errors.GroupAuthorizationFailedError as exc:
+        return f"GroupAuthorizationFailedError: {exc}"[:150]
+    finally:
+        consumer.close()
+    raise Failed(f"no GroupAuthorizationFailedError in {TIMEOUT:.0f}s")
 
 
 SCENARIOS = scenario_table(globals(), codec)
