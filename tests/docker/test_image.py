@@ -1,0 +1,163 @@
+"""The image docker/Dockerfile builds, run as a container: a broker a client reaches,
+the HEALTHCHECK, the non-root user, a clean stop, and a 3-node KRaft cluster of three
+containers configured as docker/compose.yaml configures it.
+
+The image is built by ``bash docker/build_image.sh`` (buildah, from Debian's packages;
+no Docker engine runs here). Containers run with podman on the host's network, each
+listener on a free loopback port, since this machine reaches nothing but loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import pytest
+
+from kafkapy.testing.probe import probe
+from tests.clustering import until
+from tests.testing.clients import consume, produce
+
+IMAGE = os.environ.get("KAFKAPY_IMAGE", "localhost/kafkapy:latest")
+#: The cluster id docker/compose.yaml formats its three volumes with.
+COMPOSE_CLUSTER_ID = "4L6g3nShT-eMCtK--X86sw"
+
+
+def _image_present() -> bool:
+    if shutil.which("podman") is None:
+        return False
+    return subprocess.run(["podman", "image", "exists", IMAGE], check=False,
+                          capture_output=True, timeout=60).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _image_present(),
+                                reason=f"no image {IMAGE}: build it with bash docker/build_image.sh")
+
+#: podman's run options on this kind of machine: runc, since crun refuses a host with
+#: cgroup v1 controllers and a cgroup2 mount side by side ("hybrid mode"); limits no
+#: higher than the host's, since podman's defaults raise them and that needs
+#: CAP_SYS_RESOURCE, which this sandbox withholds; the host's network, loopback only.
+RUN_OPTIONS = ("--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+               "--network", "host")
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _podman(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@contextmanager
+def _containers(environments: Mapping[str, Mapping[str, str]]) -> Iterator[dict[str, str]]:
+    """Start one container per name with its environment; removed on the way out."""
+    names = {name: f"kafkapy-test-{os.getpid()}-{name}" for name in environments}
+    try:
+        for name, env in environments.items():
+            env_args = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
+            started = _podman("run", "-d", "--name", names[name], *RUN_OPTIONS, *env_args, IMAGE)
+            assert started.returncode == 0, started.stderr
+        yield names
+    finally:
+        for container in names.values():
+            _podman("rm", "-f", "-t", "5", container)
+
+
+def _logs(container: str) -> str:
+    out = _podman("logs", container)
+    return out.stdout + out.stderr
+
+
+def _wait_healthy(container: str, timeout_s: float = 60) -> None:
+    """The image's own HEALTHCHECK (ApiVersions through kafkapy.testing.probe), run by podman."""
+    deadline = time.monotonic() + timeout_s
+    while _podman("healthcheck", "run", container).returncode != 0:
+        state = _podman("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
+        assert state == "running", f"{container} is {state}:\n{_logs(container)}"
+        assert time.monotonic() < deadline, _logs(container)
+        time.sleep(0.5)
+
+
+def test_one_broker_from_the_image():
+    port, controller = _free_ports(2)
+    env = {
+        # The image's defaults, with loopback listeners: the host's network is shared.
+        "KAFKA_LISTENERS": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{port}",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": f"1@127.0.0.1:{controller}",
+        "KAFKAPY_PROBE_ADDRESS": f"127.0.0.1:{port}",
+    }
+    with _containers({"single": env}) as names:
+        container = names["single"]
+        _wait_healthy(container)
+        address = f"127.0.0.1:{port}"
+        produce(address, "from-image", [b"a", b"b"])
+        assert [m.value() for m in consume(address, "from-image", 2)] == [b"a", b"b"]
+        # The Dockerfile's non-root user, and the broker's data on the volume.
+        assert _podman("exec", container, "id", "-u").stdout.strip() == "1000"
+        listing = _podman("exec", container, "ls", "/var/lib/kafkapy/data").stdout.split()
+        assert "meta.properties" in listing and "from-image-0" in listing
+        # `docker stop` sends SIGTERM to the entrypoint's exec'd python: a clean shutdown.
+        assert _podman("stop", "-t", "30", container).returncode == 0
+        assert _podman("inspect", "--format", "{{.State.ExitCode}}", container).stdout.strip() == "0"
+        assert "kafkapy ready: node 1" in _logs(container)
+
+
+def test_three_node_cluster_of_containers():
+    """docker/compose.yaml's environment for three combined nodes, on loopback ports."""
+    ports = _free_ports(6)
+    clients, controllers = ports[:3], ports[3:]
+    voters = ",".join(f"{n}@127.0.0.1:{controllers[n - 1]}" for n in (1, 2, 3))
+    common = {
+        "CLUSTER_ID": COMPOSE_CLUSTER_ID,
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": voters,
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "3",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "3",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "2",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+    }
+    envs = {
+        f"node{n}": {
+            **common,
+            "KAFKA_NODE_ID": str(n),
+            "KAFKA_LISTENERS": f"PLAINTEXT://127.0.0.1:{clients[n - 1]},CONTROLLER://127.0.0.1:{controllers[n - 1]}",
+            "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{clients[n - 1]}",
+            "KAFKAPY_PROBE_ADDRESS": f"127.0.0.1:{clients[n - 1]}",
+        }
+        for n in (1, 2, 3)
+    }
+    with _containers(envs) as names:
+        for container in names.values():
+            _wait_healthy(container, timeout_s=90)
+        bootstrap = ",".join(f"127.0.0.1:{p}" for p in clients)
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic("replicated", 1, 3)])["replicated"].result(30)
+        md = until(lambda: (m := admin.list_topics("replicated", timeout=10)).topics["replicated"]
+                   .partitions[0].isrs and len(m.topics["replicated"].partitions[0].isrs) == 3 and m, 60)
+        assert md, "the partition's ISR never reached the three containers"
+        assert sorted(md.brokers) == [1, 2, 3]
+        produce(bootstrap, "replicated", [b"x"], acks="all")
+        assert [m.value() for m in consume(bootstrap, "replicated", 1)] == [b"x"]
+        for n in (1, 2, 3):
+            assert probe(f"127.0.0.1:{clients[n - 1]}") is None
+            assert f"cluster {COMPOSE_CLUSTER_ID}" in _logs(names[f"node{n}"])
