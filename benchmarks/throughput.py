@@ -16,9 +16,19 @@ memory://``). For each it measures:
 
 Throughput figures are the median of ``--repeat`` runs of each case (fresh topics).
 
-Usage: ``python benchmarks/throughput.py [--only kafkapy|tansu] [--scale 0.1] [--repeat 3]``.
-Prints one table and the kafkapy/Tansu ratios (for throughput >1 means kafkapy is
-faster, for times and latencies <1 means kafkapy is faster).
+``--security plaintext,ssl,sasl_ssl`` measures what TLS costs instead, against Apache
+Kafka 4.1.2 (the reference broker, ``compat_tests/install.sh``) in the same run. Each
+broker runs with data on disk (so kafkapy's PLAINTEXT fetches go out by sendfile and
+its SSL ones are read and encrypted, as Kafka's are) and PLAINTEXT, SSL and SASL_SSL
+(SCRAM-SHA-512) listeners (PEM key store from ``kafkapy.testing.tls``, TLS 1.3). On each
+listener named: ``--scale`` x 20,000 records of 10 KiB produced (acks=all, linger.ms=5,
+one partition, uncompressed), then consumed from offset 0, with the broker's CPU (user +
+system, ``/proc/<pid>/stat``) over each, per GB of record bytes.
+
+Usage: ``python benchmarks/throughput.py [--only kafkapy|tansu|kafka] [--scale 0.1]
+[--repeat 3] [--security plaintext,ssl,sasl_ssl]``. Prints one table and the ratios of
+kafkapy to the other broker (for throughput >1 means kafkapy is faster, for times,
+latencies and CPU per GB <1 means kafkapy is faster).
 """
 
 from __future__ import annotations
@@ -33,13 +43,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from compat_tests import brokers as reference_brokers  # noqa: E402
+from kafkapy.config import LISTENER_CONFIG_PREFIX, QUICKSTART_PROPERTIES, BrokerConfig  # noqa: E402
+from kafkapy.testing.tls import TestCertificates, client_config  # noqa: E402
+
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -141,9 +160,21 @@ def create_topic(bootstrap: str, topic: str) -> None:
     raise RuntimeError(f"topic {topic} did not appear")
 
 
-def produce_throughput(bootstrap: str, topic: str, count: int, size: int, codec: str) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (and its reaped children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / _TICKS
+
+
+def _client(bootstrap: str | Mapping[str, Any]) -> dict[str, Any]:
+    """A client's settings: a bootstrap address (PLAINTEXT) or a whole configuration."""
+    return {"bootstrap.servers": bootstrap} if isinstance(bootstrap, str) else dict(bootstrap)
+
+
+def produce_throughput(bootstrap: str | Mapping[str, Any], topic: str, count: int, size: int, codec: str) -> float:
     """Seconds to produce ``count`` records of ``size`` bytes, acks=all, until all are acknowledged."""
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "compression.type": codec,
+    p = Producer({**_client(bootstrap), "acks": "all", "linger.ms": 5, "compression.type": codec,
                   "queue.buffering.max.messages": 1_000_000, "queue.buffering.max.kbytes": 2_000_000,
                   "batch.size": 1_000_000, "message.max.bytes": 1_000_000})
     failures: list = []
@@ -169,13 +200,13 @@ def produce_throughput(bootstrap: str, topic: str, count: int, size: int, codec:
     return elapsed
 
 
-def consume_throughput(bootstrap: str, topic: str, count: int) -> float:
+def consume_throughput(bootstrap: str | Mapping[str, Any], topic: str, count: int) -> float:
     """Seconds to consume ``count`` records from offset 0."""
     # librdkafka's fetch sizes (1 MiB per partition). One fetch of well-compressed batches
     # holds more than queued.min.messages (100,000) records, after which librdkafka stops
     # fetching for fetch.queue.backoff.ms (1 s): a client pause that would dominate the
     # figure and penalise a broker for answering fully, so the threshold is raised.
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
+    c = Consumer({**_client(bootstrap), "group.id": "bench", "enable.auto.commit": False,
                   "queued.min.messages": 1_000_000})
     try:
         c.assign([TopicPartition(topic, 0, 0)])
@@ -298,30 +329,158 @@ def run(start: Callable[[], BrokerProcess], scale: float, repeat: int, starts: i
     return out
 
 
+# --- over TLS and SASL_SSL (--security) --------------------------------------------------
+
+#: The security protocols ``--security`` takes, lower case as typed.
+SECURITY_PROTOCOLS = ("plaintext", "ssl", "sasl_ssl")
+_USER, _PASSWORD, _MECHANISM = "bench", "bench-secret", "SCRAM-SHA-512"
+#: Records per listener at --scale 1, and their size.
+_SECURE_COUNT, _SECURE_SIZE = 20_000, 10_240
+
+
+def secure_properties(certs: TestCertificates, ports: Mapping[str, int], log_dir: str | None) -> dict[str, str]:
+    """PLAINTEXT, SSL and SASL_SSL listeners on ``ports`` (and CONTROLLER's), for either broker."""
+    name = BrokerConfig.field_name
+    served = ",".join(f"{p.upper()}://127.0.0.1:{ports[p]}" for p in SECURITY_PROTOCOLS)
+    props = {
+        name("listeners"): f"{served},CONTROLLER://127.0.0.1:{ports['controller']}",
+        name("advertised_listeners"): served,
+        name("controller_quorum_voters"): f"1@127.0.0.1:{ports['controller']}",
+        name("listener_security_protocol_map"): "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL",
+        name("inter_broker_listener_name"): "PLAINTEXT",
+        name("ssl_keystore_type"): "PEM",
+        name("ssl_keystore_location"): certs.broker.pem,
+        name("sasl_enabled_mechanisms"): _MECHANISM,
+        # Kafka wants a login module for the mechanism (kafkapy reads SCRAM credentials only).
+        f"{LISTENER_CONFIG_PREFIX}sasl_ssl.{_MECHANISM.lower()}.{name('sasl_jaas_config')}":
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+    }
+    if log_dir is not None:
+        props[name("log_dirs")] = log_dir
+    return props
+
+
+def _secure_ports() -> dict[str, int]:
+    return {p: free_port() for p in (*SECURITY_PROTOCOLS, "controller")}
+
+
+def start_secure_kafkapy(certs: TestCertificates) -> tuple[Any, dict[str, int]]:
+    ports = _secure_ports()
+    workdir = Path(tempfile.mkdtemp(prefix="kafkapy-tls-bench-"))
+    props = {**QUICKSTART_PROPERTIES, **secure_properties(certs, ports, str(workdir / "data"))}
+    overrides = [arg for key, value in props.items() for arg in ("--override", f"{key}={value}")]
+    argv = [sys.executable, "-m", "kafkapy", "serve", "--log-level", "WARNING", *overrides]
+    broker = reference_brokers.BrokerProcess(argv, ports["plaintext"], workdir / "stdout.log", workdir,
+                                             env={**os.environ, "PYTHONPATH": ROOT})
+    broker.wait_ready(60)
+    return broker, ports
+
+
+def start_secure_kafka(certs: TestCertificates) -> tuple[Any, dict[str, int]]:
+    ports = _secure_ports()
+    props = secure_properties(certs, ports, None)  # start_reference's own log.dirs
+    return reference_brokers.start_reference(ports["plaintext"], overrides=props, full_jit=True), ports
+
+
+def add_scram_user(bootstrap: str) -> None:
+    """The benchmark's SCRAM credential, as kafka-configs --add-config would create it."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    upsert = UserScramCredentialUpsertion(_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
+                                          _PASSWORD.encode())
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(30)
+
+
+def run_secure(start: Callable[[TestCertificates], tuple[Any, dict[str, int]]], certs: TestCertificates,
+               protocols: list[str], scale: float, repeat: int) -> dict[str, float]:
+    """MB/s and broker CPU seconds per GB, produce and consume, on each listener of ``protocols``."""
+    broker, ports = start(certs)
+    count, size = max(1, int(_SECURE_COUNT * scale)), _SECURE_SIZE
+    gb = count * size / 1e9
+    out: dict[str, float] = {}
+    try:
+        add_scram_user(broker.bootstrap)
+        sasl = {"sasl.mechanism": _MECHANISM, "sasl.username": _USER, "sasl.password": _PASSWORD}
+        clients = {
+            "plaintext": {"bootstrap.servers": broker.bootstrap},
+            "ssl": client_config(f"127.0.0.1:{ports['ssl']}", certs.ca_file),
+            "sasl_ssl": client_config(f"127.0.0.1:{ports['sasl_ssl']}", certs.ca_file, sasl=sasl),
+        }
+        for protocol in protocols:
+            produced, consumed, cpu_produce, cpu_consume = [], [], [], []
+            for attempt in range(repeat):
+                topic = f"tls-bench-{protocol}-{attempt}"
+                create_topic(broker.bootstrap, topic)
+                before = cpu_seconds(broker.proc.pid)
+                produced.append(produce_throughput(clients[protocol], topic, count, size, "none"))
+                middle = cpu_seconds(broker.proc.pid)
+                consumed.append(consume_throughput(clients[protocol], topic, count))
+                cpu_produce.append(middle - before)
+                cpu_consume.append(cpu_seconds(broker.proc.pid) - middle)
+            label = protocol.upper()
+            out[f"produce {label} (MB/s)"] = count * size / statistics.median(produced) / 1e6
+            out[f"consume {label} (MB/s)"] = count * size / statistics.median(consumed) / 1e6
+            out[f"produce {label} broker CPU (s/GB)"] = statistics.median(cpu_produce) / gb
+            out[f"consume {label} broker CPU (s/GB)"] = statistics.median(cpu_consume) / gb
+    finally:
+        broker.stop()
+    return out
+
+
+def print_table(results: Mapping[str, Mapping[str, float]]) -> None:
+    """One row per figure, one column per broker, then kafkapy's ratio to the other one."""
+    names = list(results)
+    rows = list(next(iter(results.values())))
+    width = max(map(len, rows)) + 2
+    other = next((n for n in names if n != "kafkapy"), None)
+    header = "".ljust(width) + "".join(n.rjust(14) for n in names)
+    if len(names) == 2 and other is not None:
+        header += f"kafkapy/{other}".rjust(16)
+    print(header)
+    for row in rows:
+        line = row.ljust(width) + "".join(f"{results[n][row]:14.1f}" for n in names)
+        if len(names) == 2 and other is not None and results[other][row]:
+            line += f"{results['kafkapy'][row] / results[other][row]:16.2f}"
+        print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=["kafkapy", "tansu"])
+    parser.add_argument("--only", choices=["kafkapy", "tansu", "kafka"])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply record counts (default 1)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="produce and consume each case this many times, report the median (default 3)")
     parser.add_argument("--starts", type=int, default=5, help="starts measured per broker, median (default 5)")
     parser.add_argument("--kafkapy-override", action="append", default=[], metavar="KEY=VALUE",
                         help="a config of the kafkapy broker, e.g. kafkapy.metrics.listener=http://127.0.0.1:9404")
+    parser.add_argument("--security", metavar="PROTOCOLS",
+                        help="measure over these listeners instead (comma separated: plaintext,ssl,sasl_ssl), "
+                             "kafkapy against Apache Kafka")
     args = parser.parse_args()
+    if args.security:
+        protocols = [p.strip().lower() for p in args.security.split(",") if p.strip()]
+        unknown = sorted(set(protocols) - set(SECURITY_PROTOCOLS))
+        if unknown or args.only == "tansu":
+            parser.error(f"--security takes {','.join(SECURITY_PROTOCOLS)} and compares kafkapy with kafka"
+                         + (f" (not {','.join(unknown)})" if unknown else ""))
+        certs = TestCertificates()
+        try:
+            secure = {"kafkapy": start_secure_kafkapy, "kafka": start_secure_kafka}
+            results = {name: run_secure(start, certs, protocols, args.scale, args.repeat)
+                       for name, start in secure.items() if args.only in (None, name)}
+        finally:
+            certs.cleanup()
+        print(f"{max(1, int(_SECURE_COUNT * args.scale))} x {_SECURE_SIZE} B records on disk, "
+              f"median of {args.repeat}")
+        print_table(results)
+        return
+    if args.only == "kafka":
+        parser.error("--only kafka goes with --security (the default run compares kafkapy with Tansu)")
     brokers = {"kafkapy": lambda: start_kafkapy(tuple(args.kafkapy_override)), "tansu": start_tansu}
-    results = {name: run(start, args.scale, args.repeat, args.starts) for name, start in brokers.items() if args.only in (None, name)}
-    names = list(results)
-    rows = list(next(iter(results.values())))
-    width = max(map(len, rows)) + 2
-    header = "".ljust(width) + "".join(n.rjust(14) for n in names)
-    if len(names) == 2:
-        header += "kafkapy/tansu".rjust(16)
-    print(header)
-    for row in rows:
-        line = row.ljust(width) + "".join(f"{results[n][row]:14.1f}" for n in names)
-        if len(names) == 2 and results["tansu"][row]:
-            line += f"{results['kafkapy'][row] / results['tansu'][row]:16.2f}"
-        print(line)
+    print_table({name: run(start, args.scale, args.repeat, args.starts)
+                 for name, start in brokers.items() if args.only in (None, name)})
 
 
 if __name__ == "__main__":
