@@ -159,9 +159,11 @@ def setup(broker: SecuredBroker, families: Sequence[str], scenarios: Sequence[st
 
     admin = AdminClient({"bootstrap.servers": broker.setup_bootstrap})
     if broker.mode == "sasl_ssl_scram512":
+        # 32-byte salts as Kafka's ScramFormatter makes them: librdkafka 2.0 (kcat) fails
+        # the 64-byte salts librdkafka's AlterUserScramCredentials makes by default.
         upserts = [UserScramCredentialUpsertion(s["username"], ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512,
                                                                                    SCRAM_ITERATIONS),
-                                                s["password"].encode())
+                                                s["password"].encode(), secrets.token_bytes(32))
                    for s in broker.settings.values()]
         for future in admin.alter_user_scram_credentials(upserts).values():
             future.result(30)

@@ -26,8 +26,10 @@ from compat_tests.driver import (
     NotApplicable,
     expect,
     expect_eq,
+    librdkafka_security,
     run_driver,
     scenario_table,
+    with_wrong_password,
 )
 
 CLIENT = "kcat"
@@ -38,8 +40,13 @@ DELIVERED_RE = re.compile(r"Message delivered to partition 0 \(offset (-?\d+)\)"
 FAILED_RE = re.compile(r"Delivery failed for message: (.*)")
 
 
+def _connect(ctx: Context) -> list[str]:
+    """-b and the run's security settings as -X options."""
+    return ["-b", ctx.bootstrap, *(arg for k, v in librdkafka_security(ctx).items() for arg in ("-X", f"{k}={v}"))]
+
+
 def _kcat(ctx: Context, args: list[str], stdin: bytes | None = None) -> str:
-    proc = subprocess.run([KCAT, "-b", ctx.bootstrap, *args], input=stdin, capture_output=True, timeout=TIMEOUT)
+    proc = subprocess.run([KCAT, *_connect(ctx), *args], input=stdin, capture_output=True, timeout=TIMEOUT)
     if proc.returncode != 0:
         raise Failed(f"kcat {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-400:]}")
     return proc.stdout.decode(errors="replace")
@@ -95,7 +102,7 @@ def large_message(ctx: Context) -> str:
         f.flush()
         _kcat(ctx, ["-P", "-t", topic, "-X", "message.max.bytes=2000000", f.name])
     proc = subprocess.run(
-        [KCAT, "-b", ctx.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-c", "1", "-f", "%s"],
+        [KCAT, *_connect(ctx), "-C", "-t", topic, "-o", "beginning", "-e", "-c", "1", "-f", "%s"],
         capture_output=True, timeout=TIMEOUT,
     )
     expect_eq(proc.returncode, 0, "kcat consume exit code")
@@ -134,7 +141,7 @@ def transactions(ctx: Context) -> str:
     topic = ctx.name("t")
     txn = ["-P", "-t", topic, "-X", f"transactional.id={ctx.name('txn')}"]
     _kcat(ctx, txn, _lines([(None, v) for v in sc.TXN_COMMITTED_1]))
-    proc = subprocess.Popen([KCAT, "-b", ctx.bootstrap, *txn], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([KCAT, *_connect(ctx), *txn], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         proc.stdin.write(_lines([(None, v) for v in sc.TXN_ABORTED]) + b"f" * 1100)
         proc.stdin.flush()
@@ -174,7 +181,7 @@ def seek(ctx: Context) -> str:
     topic = ctx.name("t")
     _produce(ctx, topic, [(None, f"s{i}") for i in range(sc.SEEK_COUNT)])
     proc = subprocess.Popen(
-        [KCAT, "-b", ctx.bootstrap, "-C", "-t", topic, "-o", "end", "-c", "1", "-J"],
+        [KCAT, *_connect(ctx), "-C", "-t", topic, "-o", "end", "-c", "1", "-J"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -211,7 +218,7 @@ def failover(ctx: Context) -> str:
     topic = ctx.name("t")
     stream = failover_stream.Stream(ctx, topic)
     producer = subprocess.Popen(
-        [KCAT, "-b", ctx.bootstrap, "-P", "-t", topic, "-p", "0", "-X", "enable.idempotence=true", "-X", "acks=all",
+        [KCAT, *_connect(ctx), "-P", "-t", topic, "-p", "0", "-X", "enable.idempotence=true", "-X", "acks=all",
          "-X", "linger.ms=5", "-X", "message.timeout.ms=90000", "-v", "-v", "-v"],
         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     consumer: subprocess.Popen[bytes] | None = None
@@ -247,7 +254,7 @@ def failover(ctx: Context) -> str:
             if len(replicas) < sc.FAILOVER_REPLICATION:
                 raise NotApplicable(f"the topic was auto-created with replication factor {len(replicas)}"
                                     " (the broker's default.replication.factor) and kcat cannot ask for another")
-            consumer = subprocess.Popen([KCAT, "-b", ctx.bootstrap, "-C", "-u", "-t", topic, "-p", "0", "-o", "beginning", "-J"],
+            consumer = subprocess.Popen([KCAT, *_connect(ctx), "-C", "-u", "-t", topic, "-p", "0", "-o", "beginning", "-J"],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             threading.Thread(target=read_records, daemon=True).start()
         time.sleep(timeout)
@@ -267,6 +274,45 @@ def failover(ctx: Context) -> str:
     expect(not reports["failed"], f"kcat reported {reports['failed']} failed deliveries ({stream.failures[:3]});"
                                   " its reports do not say which record failed")
     return stream.check()
+
+
+def _run(ctx: Context, args: list[str], stdin: bytes | None = None) -> tuple[int, str]:
+    """kcat's exit status and its standard error (librdkafka's logs, kcat's errors)."""
+    proc = subprocess.run([KCAT, *_connect(ctx), *args], input=stdin, capture_output=True, timeout=TIMEOUT)
+    return proc.returncode, proc.stderr.decode(errors="replace")
+
+
+def _reported(stderr: str, what: str) -> str:
+    line = next((line for line in stderr.splitlines() if what in line), None)
+    expect(line is not None, f"expected {what!r} in kcat's output: {stderr[-300:]}")
+    assert line is not None
+    return line.split("]: ")[-1][:160]
+
+
+def auth_wrong_password(ctx: Context) -> str:
+    code, stderr = _run(with_wrong_password(ctx), ["-L", "-m", "5"])
+    expect(code != 0, "kcat -L succeeded with a wrong password")
+    return _reported(stderr, "SASL authentication error")
+
+
+def acl_topic_write_denied(ctx: Context) -> str:
+    code, stderr = _run(ctx, ["-P", "-t", ctx.name("t")], b"denied\n")
+    expect(code != 0, "kcat -P succeeded without WRITE")
+    return _reported(stderr, "Topic authorization failed")
+
+
+def acl_group_read_denied(ctx: Context) -> str:
+    topic = ctx.name("t")
+    _produce(ctx, topic, [(None, "one")])
+    proc = subprocess.Popen([KCAT, *_connect(ctx), "-G", ctx.name("g"), "-X", "auto.offset.reset=earliest", topic],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _out, stderr = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, stderr = proc.communicate()
+    expect(not _out, f"kcat -G consumed without group READ: {_out[:100]!r}")
+    return _reported(stderr, "Group authorization failed")
 
 
 SCENARIOS = scenario_table(globals(), codec, {
