@@ -77,6 +77,10 @@ def scenario_acls(scenario: str) -> list[tuple[str, str]]:
     return needs
 
 
+#: The client name a family's driver puts in the names it makes, where it is not the family's.
+NAME_IN_RESOURCES = {"confluent-js": "confluent-kafka-javascript"}
+
+
 def principal_name(family: str) -> str:
     """The SCRAM user, and the certificate's common name, of a client family."""
     return f"compat-{family}"
@@ -168,7 +172,7 @@ def setup(broker: SecuredBroker, families: Sequence[str], scenarios: Sequence[st
         for future in admin.alter_user_scram_credentials(upserts).values():
             future.result(30)
     bindings = [
-        AclBinding(ResourceType[resource], f"compat-{family}-{scenario}-", ResourcePatternType.PREFIXED,
+        AclBinding(ResourceType[resource], f"compat-{NAME_IN_RESOURCES.get(family, family)}-{scenario}-", ResourcePatternType.PREFIXED,
                    broker.settings[family]["principal"], "*", AclOperation[operation], AclPermissionType.ALLOW)
         for family in families for scenario in scenarios for resource, operation in scenario_acls(scenario)
     ]

@@ -8,7 +8,26 @@ const scenarios = require('./scenarios');
 const CODEC = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.SNAPPY,
   lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD };
 
-const kafka = (ctx) => new Kafka({ kafkaJS: { brokers: ctx.bootstrap.split(','), logLevel: logLevel.NOTHING } });
+/** A secured run's settings, as librdkafka names them. */
+function security(s) {
+  if (!s) return {};
+  const out = { 'security.protocol': s.security_protocol.toLowerCase(), 'ssl.ca.location': s.ca_file };
+  if (s.cert_file) Object.assign(out, { 'ssl.certificate.location': s.cert_file, 'ssl.key.location': s.key_file });
+  if (s.username) Object.assign(out, { 'sasl.mechanisms': s.mechanism, 'sasl.username': s.username, 'sasl.password': s.password });
+  return out;
+}
+
+/** A KafkaJS-layer logger keeping every line in ``ctx.logged`` (when a scenario asks). */
+function keepLog(ctx) {
+  const keep = (message, extra) => { ctx.logged.push(String(message), JSON.stringify(extra || {})); };
+  return { info: keep, error: keep, warn: keep, debug: keep, namespace() { return this; }, setLogLevel() {} };
+}
+
+const kafka = (ctx) => new Kafka({
+  kafkaJS: { brokers: ctx.bootstrap.split(','),
+    ...(ctx.logged ? { logger: keepLog(ctx), logLevel: logLevel.DEBUG } : { logLevel: logLevel.NOTHING }) },
+  ...security(ctx.security),
+});
 
 const adapter = {
   codecs: Object.keys(CODEC),
@@ -46,6 +65,14 @@ const adapter = {
     while (consumer.assignment().length === 0 && Date.now() < deadline) await h.sleep(50);
     await h.sleep(300);
   },
+  errors: {
+    authentication: ['ERR__AUTHENTICATION', 'SASL authentication error'],
+    topicAuthorization: ['TOPIC_AUTHORIZATION_FAILED', 'ERR_TOPIC_AUTHORIZATION_FAILED'],
+    groupAuthorization: ['GROUP_AUTHORIZATION_FAILED', 'Group authorization failed'],
+  },
+  /** The error a consumer's group failed with: librdkafka reports it through run()'s
+   * rejection or the consumer's error callback, which the KafkaJS layer surfaces as an error. */
+  groupError: () => new Promise(() => {}),
   configs: null,
   noConfigs: 'its admin API has no describe/alter configs',
 };

@@ -275,6 +275,32 @@ class Stream {
   }
 }
 
+/** ``ctx`` with the security settings' wrong password (the auth_wrong_password scenario). */
+function withWrongPassword(ctx) {
+  if (!ctx.security || !ctx.security.wrong_password) {
+    throw new NotApplicable(`no SASL password to get wrong (${ctx.security ? ctx.security.security_protocol : 'PLAINTEXT'})`);
+  }
+  return { ...ctx, security: { ...ctx.security, password: ctx.security.wrong_password } };
+}
+
+/** The names an error carries (name, KafkaJS type, librdkafka code, message), its causes' too. */
+function errorKinds(err) {
+  const out = [];
+  for (let e = err, depth = 0; e && depth < 5; e = e.cause || e.originalError, depth++) {
+    out.push(...[e.name, e.type, e.code, e.message].filter((x) => x !== undefined).map(String));
+  }
+  return out;
+}
+
+/** Fails unless ``err`` (or a cause, or a line the client logged meanwhile: ``logged``)
+ * names one of ``kinds``; returns the one that matched. */
+function expectKind(err, kinds, logged = []) {
+  const found = [...errorKinds(err), ...logged];
+  const hit = kinds.find((k) => found.some((f) => f.includes(k)));
+  if (!hit) throw new Failed(`expected ${kinds.join(' or ')}, got ${found.join(' | ').slice(0, 300)}`);
+  return hit;
+}
+
 /** Parses --bootstrap/--scenarios, runs each scenario and prints one JSON line each. */
 async function main(client, version, scenarios) {
   const args = process.argv.slice(2);
@@ -286,6 +312,9 @@ async function main(client, version, scenarios) {
   }
   const wanted = arg('--scenarios', 'all');
   const replicationFactor = Number(arg('--replication-factor', '1'));
+  // A secured run's client settings (compat_tests/driver.py lists the keys), or null.
+  const securityFile = arg('--security');
+  const security = securityFile ? JSON.parse(require('fs').readFileSync(securityFile, 'utf8')) : null;
   const names = wanted === 'all' ? NAMES : wanted.split(',');
   emit({ version });
   for (const name of names) {
@@ -295,7 +324,7 @@ async function main(client, version, scenarios) {
       continue;
     }
     const started = Date.now();
-    const ctx = { bootstrap, scenario: name, replicationFactor, name: (kind) => uniqueName(client, name, kind) };
+    const ctx = { bootstrap, scenario: name, replicationFactor, security, name: (kind) => uniqueName(client, name, kind) };
     let timer;
     try {
       const detail = await Promise.race([
@@ -324,5 +353,5 @@ async function main(client, version, scenarios) {
 module.exports = {
   TIMEOUT_MS, HEADERS, TXN_COMMITTED_1, TXN_ABORTED, TXN_COMMITTED_2, FAILOVER,
   Failed, NotApplicable, expect, eq, codecRecord, keysRecord, baseTimestamp, sleep, normalise, checks, main,
-  requireBrokers, Stream, eventually,
+  requireBrokers, Stream, eventually, withWrongPassword, expectKind,
 };

@@ -5,6 +5,7 @@
 const { Kafka, CompressionTypes, CompressionCodecs, ConfigResourceTypes, logLevel } = require('kafkajs');
 const lz4 = require('lz4-napi');
 const zstd = require('@mongodb-js/zstd');
+const fs = require('fs');
 const h = require('./harness');
 const scenarios = require('./scenarios');
 
@@ -22,9 +23,27 @@ const CODEC = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy
   lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD };
 const DYNAMIC_TOPIC_CONFIG = 1;
 
+/** kafkajs's ssl (a tls.connect options object) and sasl settings of a secured run. */
+function security(s) {
+  if (!s) return {};
+  const read = (path) => fs.readFileSync(path, 'utf8');
+  const ssl = { ca: [read(s.ca_file)] };
+  if (s.cert_file) Object.assign(ssl, { cert: read(s.cert_file), key: read(s.key_file) });
+  const out = { ssl };
+  if (s.username) out.sasl = { mechanism: s.mechanism.toLowerCase(), username: s.username, password: s.password };
+  return out;
+}
+
+/** Keeps what kafkajs logs in ``ctx.logged`` (when a scenario asks): its errors' types. */
+const keepLog = (ctx) => () => ({ log }) => {
+  ctx.logged.push(...[log.message, log.error, log.type, log.error && log.error.type].filter(Boolean).map(String));
+};
+
 const kafka = (ctx) => new Kafka({
-  clientId: 'kafkapy-compat', brokers: ctx.bootstrap.split(','), logLevel: logLevel.NOTHING,
+  clientId: 'kafkapy-compat', brokers: ctx.bootstrap.split(','),
+  ...(ctx.logged ? { logLevel: logLevel.DEBUG, logCreator: keepLog(ctx) } : { logLevel: logLevel.NOTHING }),
   connectionTimeout: 5000, requestTimeout: h.TIMEOUT_MS, retry: { retries: 5, initialRetryTime: 100 },
+  ...security(ctx.security),
 });
 
 const adapter = {
@@ -59,6 +78,15 @@ const adapter = {
   fetching: (consumer) => new Promise((resolve) => {
     const remove = consumer.on(consumer.events.FETCH, () => { remove(); resolve(); });
     setTimeout(resolve, h.TIMEOUT_MS);
+  }),
+  errors: {
+    authentication: ['KafkaJSSASLAuthenticationError'],
+    topicAuthorization: ['TOPIC_AUTHORIZATION_FAILED'],
+    groupAuthorization: ['GROUP_AUTHORIZATION_FAILED'],
+  },
+  /** The error a consumer's group crashed with (kafkajs emits it as a CRASH event). */
+  groupError: (consumer) => new Promise((resolve) => {
+    consumer.on(consumer.events.CRASH, ({ payload }) => resolve(payload.error));
   }),
   configs: {
     how: 'alter (legacy AlterConfigs)',

@@ -305,7 +305,56 @@ module.exports = function scenarios(a) {
     return stream.check();
   }
 
+  // The negative scenarios of a secured run (compat_tests/scenarios.py SECURITY_SCENARIOS).
+  async function authWrongPassword(ctx) {
+    const bad = { ...h.withWrongPassword(ctx), logged: [] };
+    try {
+      const admin = await a.admin(bad);
+      try {
+        await admin.listTopics();
+      } finally {
+        await admin.disconnect();
+      }
+    } catch (err) {
+      return `${err.name}: ${h.expectKind(err, a.errors.authentication, bad.logged)}`;
+    }
+    throw new h.Failed('connected with a wrong password');
+  }
+
+  async function aclTopicWriteDenied(ctx) {
+    const topic = await createTopic(ctx);
+    try {
+      await produce(ctx, topic, [value('denied')]);
+    } catch (err) {
+      return h.expectKind(err, a.errors.topicAuthorization);
+    }
+    throw new h.Failed('produced to a topic without WRITE');
+  }
+
+  async function aclGroupReadDenied(ctx0) {
+    // kafkajs reports the FindCoordinator error only in its log; librdkafka logs it too.
+    const ctx = { ...ctx0, logged: [] };
+    const topic = await createTopic(ctx);
+    await produce(ctx, topic, [value('one')]);
+    const consumer = await a.consumer(ctx, { groupId: ctx.name('g'), fromBeginning: true });
+    try {
+      const failed = a.groupError(consumer);
+      await a.subscribe(consumer, topic, true);
+      let consumed = 0;
+      const run = consumer.run({ ...a.runOptions, eachMessage: async () => { consumed += 1; } });
+      const err = await Promise.race([failed, run.then(() => failed), h.sleep(h.TIMEOUT_MS).then(() => null)])
+        .catch((e) => e);
+      h.expect(consumed === 0, 'consumed in a group without READ');
+      h.expect(err || ctx.logged.length, `no error in ${h.TIMEOUT_MS} ms`);
+      return `${err ? err.name : 'logged'}: ${h.expectKind(err, a.errors.groupAuthorization, ctx.logged)}`;
+    } finally {
+      await consumer.disconnect().catch(() => {});
+    }
+  }
+
   const all = {
+    auth_wrong_password: authWrongPassword, acl_topic_write_denied: aclTopicWriteDenied,
+    acl_group_read_denied: aclGroupReadDenied,
     failover, keys, headers, timestamps, large_message: largeMessage, group_commit_resume: groupCommitResume,
     idempotent_producer: idempotentProducer, transactions, admin, offsets_for_times: offsetsForTimes, seek,
   };
