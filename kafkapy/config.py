@@ -86,6 +86,8 @@ class Importance(enum.Enum):
 class Scope(enum.Enum):
     TOPIC = "topic"
     BROKER = "broker"
+    #: Group configs (Kafka's ``GroupConfig``): set on GROUP resources, not in DEFINITIONS.
+    GROUP = "group"
 
 
 class UpdateMode(enum.Enum):
@@ -988,6 +990,105 @@ def cannot_honour_properties(properties: Mapping[str, str]) -> list[str]:
 
 TOPIC_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.TOPIC}
 BROKER_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in DEFINITIONS if d.scope is Scope.BROKER}
+
+
+# --- group configs: IncrementalAlterConfigs on GROUP resources (Kafka's GroupConfig) ---
+
+_SHARE_RESETS = ("earliest", "latest")
+
+
+def _share_auto_offset_reset(value: Any) -> str | None:
+    """``ShareGroupAutoOffsetResetStrategy``: earliest, latest or ``by_duration:<ISO-8601>``."""
+    if value is None or value in _SHARE_RESETS or (isinstance(value, str) and value.startswith("by_duration:")):
+        return None
+    return "Invalid value for share.auto.offset.reset: " + str(value)
+
+
+_share_auto_offset_reset.description = "[earliest, latest, by_duration:<duration>]"  # type: ignore[attr-defined]
+_G = Scope.GROUP
+
+#: A group config's default is the broker config of the same role (``GroupConfig``'s
+#: defaults come from ``GroupCoordinatorConfig``/``ShareGroupConfig``), given by
+#: ``synonyms``; the range a group may set is the broker's min/max configs.
+GROUP_DEFINITIONS: tuple[ConfigDef, ...] = (
+    ConfigDef("share.auto.offset.reset", _STR, "latest", "Where a share-partition without state starts.",
+              _G, _MED, _share_auto_offset_reset, field="share_auto_offset_reset"),
+    ConfigDef("share.isolation.level", _STR, "read_uncommitted", "Whether a share group is given uncommitted transactional records.",
+              _G, _MED, one_of("read_committed", "read_uncommitted"), field="share_isolation_level"),
+    ConfigDef("share.record.lock.duration.ms", _INT, 30_000, "How long a share consumer of this group holds the records it acquired.",
+              _G, _MED, at_least(1), synonyms=_syn("group.share.record.lock.duration.ms"),
+              field="share_record_lock_duration_ms"),
+    ConfigDef("share.delivery.count.limit", _INT, 5, "Deliveries of a record to this group before it is archived.",
+              _G, _MED, at_least(1), synonyms=_syn("group.share.delivery.count.limit"),
+              field="share_delivery_count_limit"),
+    ConfigDef("share.session.timeout.ms", _INT, 45_000, "A member of this share group without a heartbeat for this long is removed.",
+              _G, _MED, at_least(1), synonyms=_syn("group.share.session.timeout.ms"), field="share_session_timeout_ms"),
+    ConfigDef("share.heartbeat.interval.ms", _INT, 5000, "Heartbeat interval of this share group's members.",
+              _G, _MED, at_least(1), synonyms=_syn("group.share.heartbeat.interval.ms"),
+              field="share_heartbeat_interval_ms"),
+    ConfigDef("share.partition.max.record.locks", _INT, 2000, "Most records of one share-partition of this group in flight.",
+              _G, _MED, at_least(1), synonyms=_syn("group.share.partition.max.record.locks"),
+              field="share_partition_max_record_locks"),
+)
+GROUP_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in GROUP_DEFINITIONS}
+#: A group config -> the broker configs bounding what a group may set (min, max).
+GROUP_CONFIG_BOUNDS: Mapping[str, tuple[str, str]] = {
+    "share.record.lock.duration.ms": ("group.share.min.record.lock.duration.ms", "group.share.max.record.lock.duration.ms"),
+    "share.delivery.count.limit": ("group.share.min.delivery.count.limit", "group.share.max.delivery.count.limit"),
+    "share.session.timeout.ms": ("group.share.min.session.timeout.ms", "group.share.max.session.timeout.ms"),
+    "share.heartbeat.interval.ms": ("group.share.min.heartbeat.interval.ms", "group.share.max.heartbeat.interval.ms"),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShareGroupSettings:
+    """A share group's effective settings: its group configs over the broker's defaults."""
+
+    share_auto_offset_reset: str
+    share_isolation_level: str
+    share_record_lock_duration_ms: int
+    share_delivery_count_limit: int
+    share_session_timeout_ms: int
+    share_heartbeat_interval_ms: int
+    share_partition_max_record_locks: int
+
+    @classmethod
+    def from_sources(cls, broker: "BrokerConfig", group: Mapping[str, str]) -> "ShareGroupSettings":
+        values: dict[str, Any] = {}
+        for d in GROUP_DEFINITIONS:
+            if d.name in group:
+                values[d.field] = d.parse(group[d.name])  # type: ignore[index]
+            elif d.synonyms:
+                synonym = BROKER_CONFIGS[d.synonyms[0].name]
+                values[d.field] = getattr(broker, synonym.field) if synonym.field else d.default  # type: ignore[index]
+            else:
+                values[d.field] = d.default  # type: ignore[index]
+        return cls(**values)
+
+
+def validate_group_configs(configs: Mapping[str, str], broker: "BrokerConfig | None" = None) -> None:
+    """Kafka's ``GroupConfig.validate``: known names, values that parse, and within the
+    broker's min/max where one bounds them.
+
+    Raises:
+        ConfigError: the first config that fails.
+    """
+    for name, raw in configs.items():
+        d = GROUP_CONFIGS.get(name)
+        if d is None:
+            raise ConfigError(name, raw, "Unknown group config name: " + name)
+        value = d.parse(raw)
+        bounds = GROUP_CONFIG_BOUNDS.get(name)
+        if bounds is not None:
+            low_def, high_def = BROKER_CONFIGS.get(bounds[0]), BROKER_CONFIGS.get(bounds[1])
+            low = getattr(broker, low_def.field) if broker is not None and low_def and low_def.field else \
+                (low_def.default if low_def else None)
+            high = getattr(broker, high_def.field) if broker is not None and high_def and high_def.field else \
+                (high_def.default if high_def else None)
+            if low is not None and value < low:
+                raise ConfigError(name, raw, f"{name} must be greater than or equal to {bounds[0]}")
+            if high is not None and value > high:
+                raise ConfigError(name, raw, f"{name} must be less than or equal to {bounds[1]}")
 
 
 def _check_table() -> None:

@@ -96,3 +96,10 @@ def test_state_round_trips_through_persisted_batches() -> None:
     assert again.start_offset == 2 and again.next_offset == 6 and again.fetch_offset() == 2
     assert _acquire(again, "m", [(0, 5)]) == [AcquiredRange(2, 3, 2), AcquiredRange(5, 5, 2)]
     assert again.delivery_complete_count() == 1
+
+
+def test_control_batches_are_archived_without_delivery() -> None:
+    sp = _sp()
+    assert sp.acquire("m", [(0, 0, False), (1, 2)], max_records=10, now_ms=0, lock_duration_ms=LOCK,
+                      end_offset=10) == ([AcquiredRange(1, 2, 1)], [1])
+    assert sp.start_offset == 1

@@ -170,13 +170,14 @@ class SharePartition:
             return True
         return self.next_offset < high_watermark and len(self.in_flight) < self.max_in_flight
 
-    def acquire(self, member_id: str, batches: Iterable[tuple[int, int]], *, max_records: int, now_ms: int,
+    def acquire(self, member_id: str, batches: Iterable[tuple[int, ...]], *, max_records: int, now_ms: int,
                 lock_duration_ms: int, end_offset: int) -> tuple[list[AcquiredRange], list[int]]:
         """Acquire whole log batches for ``member_id``.
 
         Args:
             batches: ``(base_offset, last_offset)`` of the log batches read from
-                :meth:`fetch_offset` on, in order.
+                :meth:`fetch_offset` on, in order, with a third item False for a batch
+                that is never delivered (a control batch: its offsets are archived).
             max_records: stop after the batch in which this many were acquired.
             end_offset: the high watermark (or LSO): nothing at or beyond it is taken.
 
@@ -188,9 +189,13 @@ class SharePartition:
         used: list[int] = []
         count = 0
         deadline = now_ms + lock_duration_ms
-        for index, (base, last) in enumerate(batches):
+        for index, batch in enumerate(batches):
             if count >= max_records:
                 break
+            base, last = batch[0], batch[1]
+            if len(batch) > 2 and not batch[2]:
+                self._skip(base, min(last, end_offset - 1))
+                continue
             took = False
             for offset in range(max(base, self.start_offset), min(last, end_offset - 1) + 1):
                 f = self.in_flight.get(offset)
@@ -214,7 +219,16 @@ class SharePartition:
                     acquired.append(AcquiredRange(offset, offset, f.delivery_count))
             if took:
                 used.append(index)
+        self._advance_start()
         return acquired, used
+
+    def _skip(self, first: int, last: int) -> None:
+        """Offsets that hold no deliverable record (control batches) are archived."""
+        for offset in range(max(first, self.next_offset), last + 1):
+            if offset != self.next_offset or len(self.in_flight) >= self.max_in_flight:
+                return
+            self.in_flight[offset] = InFlight(RecordState.ARCHIVED, 0)
+            self.next_offset = offset + 1
 
     # --- acknowledging ---------------------------------------------------------------------
 

@@ -1,0 +1,138 @@
+"""Share groups wired to the broker: the share-group runtime on ``__consumer_offsets``, the
+share coordinator runtime on ``__share_group_state``, and the persister between the
+share-partition leaders and the share coordinator.
+
+* :class:`ShareGroups` owns the two :class:`~kafkapy.broker.coordinator.runtime.CoordinatorRuntime`
+  instances and the :class:`~kafkapy.broker.share.manager.SharePartitionManager`, and
+  runs them in one nursery (``run``, as the group coordinator's).
+* The persister (Kafka's ``DefaultStatePersister``) reads and writes share-partition
+  state through the share coordinator of its key. Here the call goes straight to this
+  node's share coordinator runtime when it leads the state partition, and otherwise
+  answers NOT_COORDINATOR (the share-partition then retries on its next fetch).
+  Sending Read/WriteShareGroupState to another broker is not implemented yet: in a
+  cluster, share-partition state is only persisted where one node leads both.
+
+``__share_group_state`` is created on first use, as ``__consumer_offsets`` is
+(``ShareCoordinatorService``'s topic configs: compacted, ``min.insync.replicas`` from
+``share.coordinator.state.topic.min.isr``).
+
+Task-safety: trio thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import trio
+
+from kafkapy.broker.coordinator.runtime import CoordinatorRuntime
+from kafkapy.broker.coordinator.shard import CoordinatorError, ShardContext
+from kafkapy.broker.groups.coordinator_topics import GROUP_METADATA_TOPIC, InternalTopic
+from kafkapy.broker.share.coordinator import ShareCoordinatorShard, ShareKey, ShareState, coordinator_key
+from kafkapy.broker.share.group_shard import ShareGroupShard
+from kafkapy.broker.share.partition import StateBatch
+from kafkapy.wire.error_codes import ErrorCode
+
+if TYPE_CHECKING:
+    from kafkapy.broker.core import BrokerCore
+    from kafkapy.config import BrokerConfig
+
+log = logging.getLogger(__name__)
+
+SHARE_GROUP_STATE_TOPIC = "__share_group_state"
+
+
+def share_group_state_topic(config: BrokerConfig) -> InternalTopic:
+    """``__share_group_state`` as Kafka creates it (``ShareCoordinatorService`` topic configs)."""
+    return InternalTopic(SHARE_GROUP_STATE_TOPIC, config.share_coordinator_state_topic_num_partitions,
+                         config.share_coordinator_state_topic_replication_factor,
+                         {"cleanup.policy": "compact", "compression.type": "producer",
+                          "min.insync.replicas": str(config.share_coordinator_state_topic_min_isr),
+                          "segment.bytes": str(config.share_coordinator_state_topic_segment_bytes)})
+
+
+class ShareGroups:
+    """Share groups of this node (see the module doc)."""
+
+    def __init__(self, core: BrokerCore) -> None:
+        from kafkapy.broker.share.manager import SharePartitionManager
+
+        self.core = core
+        config = core.config
+
+        def other_group(group_id: str) -> bool:
+            return group_id in core.groups.groups
+
+        def group_shard(context: ShardContext) -> ShareGroupShard:
+            return ShareGroupShard(context, other_group)
+
+        self.groups: CoordinatorRuntime[ShareGroupShard] = CoordinatorRuntime(
+            core, GROUP_METADATA_TOPIC, config.offsets_topic_num_partitions, group_shard,
+            write_timeout_ms=config.offsets_commit_timeout_ms)
+        self.state: CoordinatorRuntime[ShareCoordinatorShard] = CoordinatorRuntime(
+            core, SHARE_GROUP_STATE_TOPIC, config.share_coordinator_state_topic_num_partitions, ShareCoordinatorShard,
+            write_timeout_ms=config.share_coordinator_write_timeout_ms)
+        self.partitions = SharePartitionManager(core, self)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.groups.run)
+            await nursery.start(self.state.run)
+            await nursery.start(self.partitions.run)
+            task_status.started()
+
+    def group_partition(self, group_id: str) -> int:
+        return self.groups.partition_for(group_id)
+
+    def find_group(self, group_id: str) -> ShareGroupShard | None:
+        """The shard holding ``group_id`` if this node coordinates it and it is a share group."""
+        shard = self.groups.shard(self.group_partition(group_id))
+        return shard if shard is not None and group_id in shard.groups else None
+
+    # --- the persister ------------------------------------------------------------------------
+
+    def state_partition(self, key: ShareKey) -> int:
+        return self.state.partition_for(coordinator_key(*key))
+
+    async def read_state(self, key: ShareKey, leader_epoch: int) -> tuple[ErrorCode, ShareState]:
+        try:
+            state = await self.state.write(self.state_partition(key), lambda s: s.read(key, leader_epoch))
+        except CoordinatorError as exc:
+            return exc.code, ShareState()
+        return ErrorCode.NONE, state
+
+    async def initialize_state(self, key: ShareKey, state_epoch: int, start_offset: int) -> ErrorCode:
+        try:
+            await self.state.write(self.state_partition(key), lambda s: s.initialize(key, state_epoch, start_offset))
+        except CoordinatorError as exc:
+            return exc.code
+        return ErrorCode.NONE
+
+    async def write_state(self, key: ShareKey, *, state_epoch: int, leader_epoch: int, start_offset: int,
+                          delivery_complete_count: int, batches: Sequence[StateBatch]) -> ErrorCode:
+        try:
+            await self.state.write(self.state_partition(key), lambda s: s.write(
+                key, state_epoch=state_epoch, leader_epoch=leader_epoch, start_offset=start_offset,
+                delivery_complete_count=delivery_complete_count, batches=batches))
+        except CoordinatorError as exc:
+            return exc.code
+        return ErrorCode.NONE
+
+    async def delete_state(self, key: ShareKey) -> ErrorCode:
+        try:
+            await self.state.write(self.state_partition(key), lambda s: s.delete(key))
+        except CoordinatorError as exc:
+            return exc.code
+        return ErrorCode.NONE
+
+    def state_summary(self, key: ShareKey) -> tuple[ErrorCode, ShareState | None]:
+        try:
+            return ErrorCode.NONE, self.state.read(self.state_partition(key), lambda s: s.summary(key))
+        except CoordinatorError as exc:
+            return exc.code, None
+
+    async def ensure_state_topic(self) -> bool:
+        """Create ``__share_group_state`` unless it exists (FindCoordinator, first fetch)."""
+        return await self.core.groups.internal_topics.ensure(share_group_state_topic(self.core.config))
