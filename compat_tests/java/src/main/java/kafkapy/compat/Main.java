@@ -83,10 +83,43 @@ public final class Main {
     String run(Ctx ctx) throws Exception;
   }
 
-  /** Broker address, replication factor of created topics and unique names for one scenario run. */
-  record Ctx(String bootstrap, String scenario, short replicationFactor) {
+  /**
+   * Broker address, replication factor of created topics, the client security settings of a
+   * secured run (compat_tests/driver.py lists the keys; empty: PLAINTEXT) and unique names for one
+   * scenario run.
+   */
+  record Ctx(String bootstrap, String scenario, short replicationFactor, Map<String, String> security) {
     String name(String kind) {
       return "compat-java-" + scenario + "-" + kind + "-" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    /** The security settings as Kafka's client configs: a PEM trust store (and key store, mTLS). */
+    Map<String, Object> clientSecurity() {
+      Map<String, Object> conf = new HashMap<>();
+      if (security.isEmpty()) return conf;
+      conf.put("security.protocol", security.get("security_protocol"));
+      conf.put("ssl.truststore.type", "PEM");
+      conf.put("ssl.truststore.location", security.get("ca_file"));
+      if (security.containsKey("keystore_pem")) {
+        conf.put("ssl.keystore.type", "PEM");
+        conf.put("ssl.keystore.location", security.get("keystore_pem"));
+      }
+      if (security.containsKey("username")) {
+        conf.put("sasl.mechanism", security.get("mechanism"));
+        conf.put("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required username=\""
+            + security.get("username") + "\" password=\"" + security.get("password") + "\";");
+      }
+      return conf;
+    }
+
+    /** This context with the wrong password of the auth_wrong_password scenario. */
+    Ctx withWrongPassword() {
+      if (!security.containsKey("wrong_password")) {
+        throw new NotApplicable("no SASL password to get wrong (" + security.getOrDefault("security_protocol", "PLAINTEXT") + ")");
+      }
+      Map<String, String> wrong = new HashMap<>(security);
+      wrong.put("password", security.get("wrong_password"));
+      return new Ctx(bootstrap, scenario, replicationFactor, wrong);
     }
   }
 
@@ -155,6 +188,7 @@ public final class Main {
   static Admin admin(Ctx ctx) {
     Properties p = new Properties();
     p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, ctx.bootstrap());
+    p.putAll(ctx.clientSecurity());
     p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) TIMEOUT.toMillis());
     p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
     return Admin.create(p);
@@ -175,6 +209,7 @@ public final class Main {
   static KafkaProducer<byte[], byte[]> producer(Ctx ctx, Map<String, Object> overrides) {
     Map<String, Object> conf = new HashMap<>();
     conf.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, ctx.bootstrap());
+    conf.putAll(ctx.clientSecurity());
     conf.put(ProducerConfig.LINGER_MS_CONFIG, 5);
     conf.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, (int) TIMEOUT.toMillis());
     conf.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
@@ -200,6 +235,7 @@ public final class Main {
   static KafkaConsumer<byte[], byte[]> consumer(Ctx ctx, String group, Map<String, Object> overrides) {
     Map<String, Object> conf = new HashMap<>();
     conf.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, ctx.bootstrap());
+    conf.putAll(ctx.clientSecurity());
     if (group != null) conf.put(ConsumerConfig.GROUP_ID_CONFIG, group);
     conf.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     conf.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
@@ -679,6 +715,51 @@ public final class Main {
 
   // ---------------------------------------------------------------- runner
 
+  // ---------------------------------------------------------------- negative scenarios (secured runs)
+
+  /** The first of {@code e} and its causes that is a {@code kind}, else a failure naming what came. */
+  static String expectCause(Throwable e, Class<? extends Throwable> kind) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (kind.isInstance(t)) return t.getClass().getSimpleName() + ": " + t.getMessage();
+    }
+    throw new Failed("expected " + kind.getSimpleName() + ", got " + e);
+  }
+
+  static String authWrongPassword(Ctx ctx) throws Exception {
+    try (Admin admin = admin(ctx.withWrongPassword())) {
+      admin.listTopics().names().get();
+    } catch (Exception e) {
+      return expectCause(e, org.apache.kafka.common.errors.SaslAuthenticationException.class);
+    }
+    throw new Failed("connected with a wrong password");
+  }
+
+  static String aclTopicWriteDenied(Ctx ctx) throws Exception {
+    String topic = createTopic(ctx);
+    try {
+      produce(ctx, List.of(record(topic, null, "denied")), Map.of());
+    } catch (Exception e) {
+      return expectCause(e, org.apache.kafka.common.errors.TopicAuthorizationException.class);
+    }
+    throw new Failed("produced to a topic without WRITE");
+  }
+
+  static String aclGroupReadDenied(Ctx ctx) throws Exception {
+    String topic = createTopic(ctx);
+    produce(ctx, List.of(record(topic, null, "one")), Map.of());
+    try (KafkaConsumer<byte[], byte[]> c = consumer(ctx, ctx.name("g"), Map.of())) {
+      c.subscribe(List.of(topic));
+      long deadline = System.nanoTime() + TIMEOUT.toNanos();
+      while (System.nanoTime() < deadline) {
+        if (!c.poll(Duration.ofMillis(200)).isEmpty()) throw new Failed("consumed in a group without READ");
+      }
+    } catch (Exception e) {
+      if (e instanceof Failed) throw e;
+      return expectCause(e, org.apache.kafka.common.errors.GroupAuthorizationException.class);
+    }
+    throw new Failed("no GroupAuthorizationException in " + TIMEOUT.toSeconds() + " s");
+  }
+
   static Map<String, Scenario> scenarios() {
     Map<String, Scenario> all = new LinkedHashMap<>();
     for (String codec : CODECS) all.put("codec_" + codec, codec(codec));
@@ -693,6 +774,9 @@ public final class Main {
     all.put("offsets_for_times", Main::offsetsForTimes);
     all.put("seek", Main::seek);
     all.put("failover", Main::failover);
+    all.put("auth_wrong_password", Main::authWrongPassword);
+    all.put("acl_topic_write_denied", Main::aclTopicWriteDenied);
+    all.put("acl_group_read_denied", Main::aclGroupReadDenied);
     return all;
   }
 
@@ -718,17 +802,29 @@ public final class Main {
     System.out.flush();
   }
 
+  /** The --security file: a flat JSON object of strings (compat_tests/driver.py). */
+  @SuppressWarnings("unchecked")
+  static Map<String, String> readSecurity(String path) {
+    try {
+      return new com.fasterxml.jackson.databind.ObjectMapper().readValue(new java.io.File(path), Map.class);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read " + path, e);
+    }
+  }
+
   public static void main(String[] args) {
     String bootstrap = null;
     String wanted = "all";
     short replicationFactor = 1;
+    Map<String, String> security = Map.of();
     for (int i = 0; i < args.length - 1; i++) {
       if (args[i].equals("--bootstrap")) bootstrap = args[i + 1];
       if (args[i].equals("--scenarios")) wanted = args[i + 1];
       if (args[i].equals("--replication-factor")) replicationFactor = Short.parseShort(args[i + 1]);
+      if (args[i].equals("--security")) security = readSecurity(args[i + 1]);
     }
     if (bootstrap == null) {
-      System.err.println("usage: Main --bootstrap HOST:PORT [--scenarios a,b|all] [--replication-factor N]");
+      System.err.println("usage: Main --bootstrap HOST:PORT [--scenarios a,b|all] [--replication-factor N] [--security FILE]");
       System.exit(2);
     }
     Map<String, Scenario> all = scenarios();
@@ -742,7 +838,7 @@ public final class Main {
       }
       long started = System.nanoTime();
       try {
-        String detail = s.run(new Ctx(bootstrap, name, replicationFactor));
+        String detail = s.run(new Ctx(bootstrap, name, replicationFactor, security));
         emit(name, "pass", String.format("%s (%.1fs)", detail, (System.nanoTime() - started) / 1e9));
       } catch (NotApplicable e) {
         emit(name, "n/a", e.getMessage());
