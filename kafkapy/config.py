@@ -22,6 +22,7 @@ listed by source, then by synonym order (Kafka's ``ConfigHelper.configSynonyms``
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import enum
 import re
@@ -176,6 +177,25 @@ def list_of(*allowed: str) -> Validator:
 
     check.description = f"[{', '.join(allowed)}]"  # type: ignore[attr-defined]
     return check
+
+
+#: kafkapy's remote tiers (kafkapy.storage.remote) by the names
+#: ``remote.log.storage.manager.class.name`` takes; Kafka's LocalTieredStorage class
+#: names the ``local`` tier, whose layout it shares.
+REMOTE_STORAGE_MANAGERS: Mapping[str, str] = {
+    "local": "local",
+    "org.apache.kafka.server.log.remote.storage.LocalTieredStorage": "local",
+    "s3": "s3",
+}
+
+
+def _remote_storage_manager(value: Any) -> str | None:
+    if value is None or value in REMOTE_STORAGE_MANAGERS:
+        return None
+    return (f"kafkapy runs no Java plugin classes; its remote tiers are: {', '.join(REMOTE_STORAGE_MANAGERS)}")
+
+
+_remote_storage_manager.description = "[local, s3]"  # type: ignore[attr-defined]
 
 
 def _gzip_level(value: Any) -> str | None:
@@ -441,6 +461,15 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _T, field="remote_log_delete_on_disable"),
     ConfigDef("remote.storage.enable", _BOOL, False, "Tier the topic's segments to remote storage.",
               _T, field="remote_storage_enable"),
+    # KIP-1241 (Kafka 4.4): a closed segment is copied once either lag is reached; 0
+    # copies at once, -1 waits for the local retention (time or size). Accepted but not
+    # listed (internal), as kafkapy describes Kafka 4.1's configs.
+    ConfigDef("remote.copy.lag.bytes", _LONG, 0, "Bytes of closed segments kept local before copying; -1 means local.retention.bytes.",
+              _T, validator=at_least(-1), synonyms=_syn("log.remote.copy.lag.bytes"), field="remote_copy_lag_bytes",
+              internal=True),
+    ConfigDef("remote.copy.lag.ms", _LONG, 0, "Age of a closed segment's newest record before copying; -1 means local.retention.ms.",
+              _T, validator=at_least(-1), synonyms=_syn("log.remote.copy.lag.ms"), field="remote_copy_lag_ms",
+              internal=True),
     ConfigDef("retention.bytes", _LONG, -1, "Largest size of a partition before old segments are deleted; -1 for no limit.",
               _T, synonyms=_syn("log.retention.bytes"), field="retention_bytes"),
     ConfigDef("retention.ms", _LONG, _ONE_WEEK_MS, "Longest time a segment is kept before deletion; -1 for no limit.",
@@ -483,6 +512,36 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("log.index.interval.bytes", _INT, 4096, "Default index.interval.bytes of topics.", _B, _MED, at_least(0), _CW),
     ConfigDef("log.local.retention.bytes", _LONG, -2, "Default local.retention.bytes of topics.", _B, _MED, at_least(-2), _CW),
     ConfigDef("log.local.retention.ms", _LONG, -2, "Default local.retention.ms of topics.", _B, _MED, at_least(-2), _CW),
+    ConfigDef("log.remote.copy.lag.bytes", _LONG, 0, "Default remote.copy.lag.bytes of topics.", _B, _MED, at_least(-1), _CW,
+              internal=True),
+    ConfigDef("log.remote.copy.lag.ms", _LONG, 0, "Default remote.copy.lag.ms of topics.", _B, _MED, at_least(-1), _CW,
+              internal=True),
+    # Tiered storage (KIP-405, Kafka's RemoteLogManagerConfig). The storage manager is
+    # one of kafkapy's tiers (kafkapy.storage.remote), not a Java class.
+    ConfigDef("remote.log.storage.system.enable", _BOOL, False, "Enable tiered storage on this broker (KIP-405).",
+              _B, _MED, None, _RO, field="remote_log_storage_system_enable"),
+    ConfigDef("remote.log.storage.manager.class.name", _STR, None,
+              "The remote tier: 'local' (a directory, rsm.config.dir) or 's3' (rsm.config.s3.*).",
+              _B, _MED, _remote_storage_manager, _RO, field="remote_log_storage_manager_class_name"),
+    ConfigDef("remote.log.storage.manager.impl.prefix", _STR, "rsm.config.", "Prefix of the remote tier's own properties.",
+              _B, _MED, None, _RO, field="remote_log_storage_manager_impl_prefix"),
+    ConfigDef("remote.log.metadata.manager.impl.prefix", _STR, "rlmm.config.",
+              "Prefix of the remote log metadata manager's own properties.",
+              _B, _MED, None, _RO, field="remote_log_metadata_manager_impl_prefix"),
+    ConfigDef("remote.log.manager.task.interval.ms", _LONG, 30_000, "How often each leader copies and expires remote segments.",
+              _B, _MED, at_least(1), _RO, field="remote_log_manager_task_interval_ms"),
+    ConfigDef("remote.log.manager.copier.thread.pool.size", _INT, 10, "Segment copies in flight at once.",
+              _B, _MED, at_least(1), _CW, field="remote_log_manager_copier_thread_pool_size"),
+    ConfigDef("remote.log.reader.threads", _INT, 10, "Remote reads in flight at once.",
+              _B, _MED, at_least(1), _CW, field="remote_log_reader_threads"),
+    ConfigDef("remote.log.index.file.cache.total.size.bytes", _LONG, _ONE_GIB, "Bytes of remote indexes cached locally.",
+              _B, _LOW, at_least(1), _CW, field="remote_log_index_file_cache_total_size_bytes"),
+    ConfigDef("remote.log.manager.task.retry.backoff.ms", _LONG, 500, "First back-off of a failed copy or expiration.",
+              _B, _LOW, at_least(1), _RO, internal=True, field="remote_log_manager_task_retry_backoff_ms"),
+    ConfigDef("remote.log.manager.task.retry.backoff.max.ms", _LONG, 30_000, "Longest back-off of a failed copy or expiration.",
+              _B, _LOW, at_least(1), _RO, internal=True, field="remote_log_manager_task_retry_backoff_max_ms"),
+    ConfigDef("remote.fetch.max.wait.ms", _INT, 500, "Longest wait of a fetch served from the remote tier.",
+              _B, _MED, at_least(1), _CW, field="remote_fetch_max_wait_ms"),
     ConfigDef("log.cleaner.max.compaction.lag.ms", _LONG, LONG_MAX, "Default max.compaction.lag.ms of topics.",
               _B, _MED, at_least(1), _CW),
     ConfigDef("message.max.bytes", _INT, _MAX_MESSAGE_BYTES, "Default max.message.bytes of topics.",
@@ -867,8 +926,6 @@ _DEFAULT_ONLY_REASONS: Mapping[str, str] = {
     "kafka.metrics.reporters": "kafkapy runs no Java metrics reporters",
     "security.providers": "kafkapy loads no Java security providers",
     "delegation.token.secret.key": "kafkapy has no delegation tokens",
-    "remote.log.storage.system.enable": "kafkapy has no tiered storage",
-    "remote.log.storage.manager.class.name": "kafkapy has no tiered storage",
     "remote.log.storage.manager.class.path": "kafkapy has no tiered storage",
     "remote.log.metadata.manager.class.name": "kafkapy has no tiered storage",
     "remote.log.metadata.manager.class.path": "kafkapy has no tiered storage",
@@ -1169,12 +1226,23 @@ def topic_config_def(name: str) -> ConfigDef:
         raise ConfigError(name, None, f"Unknown topic config name: {name}") from None
 
 
+#: Whether the node whose tasks run in this context has ``remote.log.storage.system.enable``
+#: (the controller validates topic configs against its own node's setting, as Kafka's
+#: ``ControllerConfigurationValidator``); set by the node for the tasks it starts.
+REMOTE_STORAGE_SYSTEM_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "remote_storage_system_enabled", default=False)
+
+
 def validate_topic_configs(overrides: Mapping[str, object]) -> dict[str, Any]:
     """Parse and validate topic config overrides (CreateTopics / AlterConfigs).
 
     Returns the typed values. Raises ConfigError for an unknown name, a bad value,
     ``min.compaction.lag.ms`` > ``max.compaction.lag.ms`` (``LogConfig.validateValues``),
-    or ``remote.storage.enable=true`` (no tiered storage, as Kafka answers without it).
+    and Kafka 4.x's tiered storage rules (``LogConfig.validate``): ``remote.storage.enable``
+    only on a broker with ``remote.log.storage.system.enable`` and only with
+    ``cleanup.policy=delete``; local retention within total retention; copy lags within
+    local retention (KIP-1241); with ``remote.log.copy.disable`` the local and total
+    retentions equal.
     """
     parsed = {name: topic_config_def(name).parse(raw) for name, raw in overrides.items()}
     lag = {f: parsed.get(n, TOPIC_CONFIGS[n].default) for n, f in
@@ -1182,11 +1250,58 @@ def validate_topic_configs(overrides: Mapping[str, object]) -> dict[str, Any]:
     if lag["min"] > lag["max"]:
         raise ConfigError("min.compaction.lag.ms", lag["min"], "must not exceed max.compaction.lag.ms")
     if parsed.get("remote.storage.enable"):
-        # LogConfig.validateRemoteStorageOnlyIfSystemEnabled: kafkapy's broker never has
-        # remote.log.storage.system.enable (it has no tiered storage; see DEFAULT_ONLY).
+        _validate_remote_storage(parsed)
+    return parsed
+
+
+def _validate_remote_storage(parsed: Mapping[str, Any]) -> None:
+    def value(name: str) -> Any:
+        return parsed.get(name, TOPIC_CONFIGS[name].default)
+
+    if not REMOTE_STORAGE_SYSTEM_ENABLED.get():
+        # LogConfig.validateRemoteStorageOnlyIfSystemEnabled
         raise CannotHonourError(["Tiered Storage functionality is disabled in the broker. "
                                  "Topic cannot be configured with remote log storage."], "remote.storage.enable")
-    return parsed
+    if set(value("cleanup.policy")) - {"delete"}:
+        raise ConfigError("cleanup.policy", ",".join(value("cleanup.policy")),
+                          "Remote log storage only supports topics with cleanup.policy=delete "
+                          "or cleanup.policy being an empty list.")
+    effective_local = {}
+    for local_name, total_name in (("local.retention.ms", "retention.ms"), ("local.retention.bytes", "retention.bytes")):
+        local, total = value(local_name), value(total_name)
+        effective_local[local_name] = total if local == -2 else local
+        if local == -2:
+            continue
+        if local == -1 and total != -1:
+            raise ConfigError(local_name, local, f"Value must not be -1 as {total_name} value is set as {total}.")
+        if total != -1 and local > total:
+            raise ConfigError(local_name, local, f"Value must not be more than {total_name} property value: {total}")
+    for lag_name, local_name in (("remote.copy.lag.ms", "local.retention.ms"),
+                                 ("remote.copy.lag.bytes", "local.retention.bytes")):
+        lag_value, bound = value(lag_name), effective_local[local_name]
+        if lag_value > 0 and bound != -1 and lag_value > bound:
+            raise ConfigError(lag_name, lag_value, f"Value must not exceed {local_name} (effective value: {bound})")
+    if value("remote.log.copy.disable"):
+        for local_name, total_name, unit in (("local.retention.bytes", "retention.bytes", "bytes"),
+                                             ("local.retention.ms", "retention.ms", "ms")):
+            if value(local_name) not in (-2, value(total_name)):
+                raise ConfigError(local_name, value(local_name),
+                                  f"When `remote.log.copy.disable` is set to true, the `{local_name}` and "
+                                  f"`{total_name}` must be set to the identical value because there will be "
+                                  "no more logs copied to the remote storage.")
+
+
+def validate_turning_off_remote_storage(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """``LogConfig.validateTurningOffRemoteStorageWithDelete``: a topic's remote storage
+    goes off only with ``remote.log.delete.on.disable`` (its remote data deleted)."""
+    was = old.get("remote.storage.enable", False)
+    if was and not new.get("remote.storage.enable", False) and not new.get("remote.log.delete.on.disable", False):
+        raise ConfigError("remote.storage.enable", False,
+                          "It is invalid to disable remote storage without deleting remote data. If you want to "
+                          "keep the remote data and turn to read only, please set "
+                          "`remote.storage.enable=true,remote.log.copy.disable=true`. If you want to disable "
+                          "remote storage and delete all remote data, please set "
+                          "`remote.storage.enable=false,remote.log.delete.on.disable=true`.")
 
 
 def _broker_value(definition: ConfigDef, broker: BrokerConfigs) -> tuple[Any, ConfigSource] | None:
@@ -1295,6 +1410,8 @@ class LogConfig:
     remote_log_copy_disable: bool
     remote_log_delete_on_disable: bool
     remote_storage_enable: bool
+    remote_copy_lag_bytes: int
+    remote_copy_lag_ms: int
     retention_bytes: int
     retention_ms: int
     segment_bytes: int
@@ -1464,6 +1581,17 @@ class BrokerConfig:
     num_recovery_threads_per_data_dir: int
     log_cleaner_enable: bool
     log_cleaner_backoff_ms: int
+    remote_log_storage_system_enable: bool
+    remote_log_storage_manager_class_name: str | None
+    remote_log_storage_manager_impl_prefix: str
+    remote_log_metadata_manager_impl_prefix: str
+    remote_log_manager_task_interval_ms: int
+    remote_log_manager_copier_thread_pool_size: int
+    remote_log_manager_task_retry_backoff_ms: int
+    remote_log_manager_task_retry_backoff_max_ms: int
+    remote_log_reader_threads: int
+    remote_log_index_file_cache_total_size_bytes: int
+    remote_fetch_max_wait_ms: int
     producer_id_expiration_ms: int
     sasl_enabled_mechanisms: tuple[str, ...]
     sasl_jaas_config: str | None
@@ -1520,8 +1648,11 @@ class BrokerConfig:
         for d in BROKER_CONFIGS.values():
             if d.field is not None:
                 values[d.field] = d.parse(properties[d.name]) if d.name in properties else d.default
+        # The remote tier's and its metadata manager's own properties (KIP-405) are theirs.
+        plugin_prefixes = tuple(values[f] for f in ("remote_log_storage_manager_impl_prefix",
+                                                    "remote_log_metadata_manager_impl_prefix"))
         unknown = tuple(sorted(k for k in properties if k not in BROKER_CONFIGS and k not in TOPIC_CONFIGS
-                               and split_listener_config(k) is None))
+                               and split_listener_config(k) is None and not k.startswith(plugin_prefixes)))
         return cls(**values, properties=dict(properties), unknown=unknown)
 
     @property

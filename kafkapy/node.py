@@ -22,7 +22,14 @@ from typing import Any
 
 import trio
 
-from kafkapy.config import QUICKSTART_PROPERTIES, TEST_PROPERTIES, BrokerConfig, BrokerConfigs, LogConfig
+from kafkapy.config import (
+    QUICKSTART_PROPERTIES,
+    REMOTE_STORAGE_SYSTEM_ENABLED,
+    TEST_PROPERTIES,
+    BrokerConfig,
+    BrokerConfigs,
+    LogConfig,
+)
 
 log = logging.getLogger("kafkapy")
 
@@ -200,6 +207,9 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     from kafkapy.tools.node_storage import load_node_storage
 
     config = BrokerConfig.from_properties(properties)
+    # The controller checks remote.storage.enable against this node's own setting
+    # (KIP-405); the tasks started below inherit it.
+    REMOTE_STORAGE_SYSTEM_ENABLED.set(config.remote_log_storage_system_enable)
     for key in config.unknown:
         log.warning("Ignoring unknown configuration %s", key)
     is_broker = _BROKER_ROLE in config.process_roles
@@ -319,6 +329,11 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             await nursery.start(lifecycle.run)
             nursery.start_soon(functools.partial(run_log_tasks, logs, config, clock_ms,
                                                  retention=replicas.cleanup_logs))
+            if config.remote_log_storage_system_enable:
+                from kafkapy.broker.remote_log_manager import RemoteLogManager
+
+                core.remote_logs = RemoteLogManager.create(core, config, clock_ms)
+                await nursery.start(core.remote_logs.run)
             first = endpoints[0]
             shutdown.started = True
             task_status.started(NodeInfo(config.node_id, core.image.cluster_id or "",

@@ -117,6 +117,8 @@ class BrokerCore:
         self.quotas = ClientQuotas(self, config)
         self.mutation_quotas = ControllerMutationQuotas(self, config)
         self.request_quotas = RequestQuotas(self, self.quotas)
+        #: tiered storage (KIP-405), with remote.log.storage.system.enable
+        self.remote_logs: Any = None
 
     @property
     def image(self) -> "MetadataImage":

@@ -1,4 +1,4 @@
-"""The log of one partition replica (Kafka's ``UnifiedLog``, without tiering).
+"""The log of one partition replica (Kafka's ``UnifiedLog``).
 
 Theory of operation. A :class:`PartitionLog` is a :class:`LocalLog` (segments, roll
 policy) plus the offsets and state a broker serves from it:
@@ -24,6 +24,16 @@ offline: no more appends, while reads of what was written go on. Reopening the
 directory recovers it. Through :attr:`PartitionLog.on_dir_failure` the error also takes
 the log's whole directory offline (Kafka's ``LogDirFailureChannel``, see
 :mod:`kafkapy.storage.log_dir_failure`); running out of descriptors does not.
+
+Tiered storage (KIP-405): a log whose topic has ``remote.storage.enable`` (which only
+a broker with ``remote.log.storage.system.enable`` accepts) spans two tiers.
+``log_start_offset`` is then the start of the whole log (remote and local) and
+``local_log_start_offset`` the first local segment's; reads below the local start
+answer OFFSET_MOVED_TO_TIERED_STORAGE (the broker serves them from the remote tier),
+and retention deletes local segments by ``local.retention.ms`` / ``local.retention.bytes``
+only once they are copied (``highest_offset_in_remote_storage``), without moving the log
+start offset: total retention is applied to the remote segments by the broker's remote
+log manager, which then raises the log start offset.
 
 Opening a log recovers it (Kafka's ``LogLoader``): every segment from the one holding
 the recovery point (unless the previous shutdown was clean) and every segment whose
@@ -74,6 +84,11 @@ LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
+#: KIP-1005 (``ListOffsetsRequest.LATEST_TIERED_TIMESTAMP``): the last offset copied.
+LATEST_TIERED_TIMESTAMP = -5
+#: KIP-1023 (``ListOffsetsRequest.EARLIEST_PENDING_UPLOAD_TIMESTAMP``): the first offset
+#: not copied yet.
+EARLIEST_PENDING_UPLOAD_TIMESTAMP = -6
 
 
 class AppendOrigin(enum.Enum):
@@ -148,6 +163,9 @@ class PartitionLog:
         leader_epoch_cache.on_failure = lambda exc: self._report_dir_failure(exc, "leader-epoch-checkpoint write")
         #: Where the dirty part of a compacted log starts (``cleaner-offset-checkpoint``).
         self.cleaner_checkpoint = log_start_offset
+        #: Tiered storage: the last offset copied to the remote tier (-1: none), kept
+        #: by the broker's remote log manager.
+        self.highest_offset_in_remote_storage = -1
 
     # --- identity and offsets ---
 
@@ -182,6 +200,16 @@ class PartitionLog:
     @property
     def size(self) -> int:
         return self.local_log.size
+
+    @property
+    def remote_log_enabled(self) -> bool:
+        """Segments of this log are copied to the remote tier (``UnifiedLog.remoteLogEnabled``)."""
+        return self.config.remote_storage_enable and not self.config.compact
+
+    @property
+    def local_log_start_offset(self) -> int:
+        """The first offset held locally (``UnifiedLog.localLogStartOffset``)."""
+        return max(self.log_start_offset, self.local_log.segments[0].base_offset)
 
     @property
     def last_stable_offset(self) -> int:
@@ -226,7 +254,9 @@ class PartitionLog:
                 local,
                 ProducerStateManager(directory, producer_id_expiration_ms=producer_id_expiration_ms),
                 LeaderEpochFileCache(epoch_path),
-                max(log_start_offset, local.segments[0].base_offset),
+                # A tiered log starts below its local segments (KIP-405).
+                log_start_offset if config.remote_storage_enable
+                else max(log_start_offset, local.segments[0].base_offset),
             )
             log._recover(recovery_point, clean_shutdown, bad_index_segments, now_ms)
         except BaseException:
@@ -568,6 +598,11 @@ class PartitionLog:
         leo = self.log_end_offset
         if start_offset < self.log_start_offset or start_offset > leo:
             return FetchDataInfo(LogOffsetMetadata(start_offset), [], error_code=ErrorCode.OFFSET_OUT_OF_RANGE)
+        if start_offset < self.local_log.segments[0].base_offset:
+            # Below the local log: in the remote tier (UnifiedLog.read's
+            # OffsetOutOfRange becomes a remote fetch in ReplicaManager, KIP-405).
+            return FetchDataInfo(LogOffsetMetadata(start_offset), [],
+                                 error_code=ErrorCode.OFFSET_MOVED_TO_TIERED_STORAGE)
         bound = leo
         if isolation is FetchIsolation.HIGH_WATERMARK:
             bound = self.high_watermark
@@ -590,8 +625,11 @@ class PartitionLog:
         Returns None when no record is that recent.
         """
         epoch_for = self.leader_epoch_cache.epoch_for_offset
-        if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
+        if timestamp == EARLIEST_TIMESTAMP:
             return TimestampAndOffset(NO_TIMESTAMP, self.log_start_offset, epoch_for(self.log_start_offset))
+        if timestamp == EARLIEST_LOCAL_TIMESTAMP:
+            local_start = self.local_log_start_offset
+            return TimestampAndOffset(NO_TIMESTAMP, local_start, epoch_for(local_start))
         if timestamp == LATEST_TIMESTAMP:
             return TimestampAndOffset(NO_TIMESTAMP, self.log_end_offset, self.leader_epoch_cache.latest_epoch)
         if timestamp == MAX_TIMESTAMP:
@@ -710,15 +748,24 @@ class PartitionLog:
         )
         if not config.delete:
             return deleted
-        if config.retention_ms >= 0:
+        # A tiered log keeps local.retention.* locally, and deletes only what was copied
+        # (UnifiedLog.isSegmentEligibleForDeletion).
+        remote = self.remote_log_enabled
+        retention_ms = config.effective_local_retention_ms if remote else config.retention_ms
+        retention_bytes = config.effective_local_retention_bytes if remote else config.retention_bytes
+
+        def copied(nxt: LogSegment | None) -> bool:
+            return not remote or (nxt is not None and nxt.base_offset - 1 <= self.highest_offset_in_remote_storage)
+
+        if retention_ms >= 0:
             deleted += self._delete_segments(
-                lambda segment, nxt: now_ms - segment.largest_timestamp() > config.retention_ms, now_ms
+                lambda segment, nxt: copied(nxt) and now_ms - segment.largest_timestamp() > retention_ms, now_ms
             )
-        if config.retention_bytes >= 0:
-            excess = [self.size - config.retention_bytes]
+        if retention_bytes >= 0:
+            excess = [self.size - retention_bytes]
 
             def over_size(segment: LogSegment, nxt: LogSegment | None) -> bool:
-                if excess[0] - segment.size >= 0:
+                if copied(nxt) and excess[0] - segment.size >= 0:
                     excess[0] -= segment.size
                     return True
                 return False
@@ -750,7 +797,8 @@ class PartitionLog:
         except OSError as exc:
             raise self._io_failure(exc, "segment deletion") from exc
         new_start = local.segments[0].base_offset
-        self.maybe_increment_log_start_offset(new_start)
+        if not self.remote_log_enabled:  # a tiered log's local start moves alone
+            self.maybe_increment_log_start_offset(new_start)
         self.producer_state.delete_snapshots(lambda o: o < new_start)
         return len(deletable)
 

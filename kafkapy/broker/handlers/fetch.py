@@ -45,6 +45,15 @@ follower's high watermark); with ``replica.selector.class`` set to Kafka's
 rack-aware selector, the leader answers a consumer whose ``rack_id`` matches the
 ``broker.rack`` of an in-sync follower holding its fetch offset with that follower's
 id as ``preferred_read_replica`` and no records (unless the leader is in the rack).
+Tiered storage (KIP-405): a consumer's fetch offset below the leader's local log start
+(the log answers OFFSET_MOVED_TO_TIERED_STORAGE) is read from the remote tier by the
+broker's remote log manager, in worker threads, all such partitions at once, while
+the others' answers are ready (Kafka's ``DelayedRemoteFetch``). The answer comes within
+``remote.fetch.max.wait.ms`` (and the request's ``max_wait_ms``): a read still running
+then answers REQUEST_TIMED_OUT, one the store failed KAFKA_STORAGE_ERROR, with no
+records; the other partitions are not held back. A fetch with a remote read does not
+wait for ``min_bytes``. Followers get OFFSET_MOVED_TO_TIERED_STORAGE itself and rebuild
+their log start from the remote tier.
 Not implemented: quotas.
 """
 
@@ -159,7 +168,11 @@ async def handle_fetch(ctx: RequestContext, request: FetchRequest) -> FetchRespo
     # to a replica in its rack.
     rack = (request.rack_id or "") if version >= 11 and replica_id < 0 else None
     read_size = _read_all(replicas, wanted, max_bytes, isolation, replica_id, version, rack)
-    if read_size < request.min_bytes and request.max_wait_ms > 0 and not _any_error(wanted):
+    remote = [w for w in wanted if w.response.error_code == ErrorCode.OFFSET_MOVED_TO_TIERED_STORAGE] \
+        if replica_id < 0 else []
+    if remote:
+        await _read_remote(broker, remote, max(max_bytes - read_size, 0), isolation, request.max_wait_ms)
+    elif read_size < request.min_bytes and request.max_wait_ms > 0 and not _any_error(wanted):
         def try_complete() -> bool:
             if tracked is not None:
                 wanted[:] = _session_wanted(tracked)  # partitions changed meanwhile join
@@ -394,6 +407,52 @@ def _read_all(replicas: ReplicaManager, wanted: list[_Wanted], max_bytes: int, i
             if state is not None:
                 state.last_sent_high_watermark = pd.high_watermark
     return total
+
+
+async def _read_remote(broker: BrokerCore, remote: list[_Wanted], budget: int, isolation: int,
+                       max_wait_ms: int) -> None:
+    """Fill the answers of partitions read from the remote tier; see the module doc."""
+    import trio
+
+    manager = broker.remote_logs
+    if manager is None:  # no remote tier on this broker: Kafka's read is out of range
+        for w in remote:
+            w.response.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
+        return
+    done: set[int] = set()
+    share = max(budget // len(remote), 1)
+    read_committed = isolation == READ_COMMITTED
+
+    async def read_one(w: _Wanted) -> None:
+        from kafkapy.wire.messages.fetch import FetchResponse
+
+        assert w.tp is not None
+        partition = broker.replicas.partitions.get(w.tp)
+        pd = w.response
+        if partition is None:
+            pd.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
+        else:
+            result = await manager.read(partition, w.request.fetch_offset, min(w.request.partition_max_bytes, share),
+                                        True, read_committed=read_committed)
+            pd.error_code = result.error
+            pd.records = result.data if result.error == ErrorCode.NONE else b""
+            if read_committed:
+                pd.aborted_transactions = [
+                    FetchResponse.AbortedTransaction(producer_id=t.producer_id, first_offset=t.first_offset)
+                    for t in result.aborted or ()]
+        done.add(id(w))
+
+    timeout_ms = broker.config.remote_fetch_max_wait_ms
+    if max_wait_ms > 0:
+        timeout_ms = min(timeout_ms, max_wait_ms)
+    with trio.move_on_after(timeout_ms / 1000):
+        async with trio.open_nursery() as nursery:
+            for w in remote:
+                nursery.start_soon(read_one, w)
+    for w in remote:
+        if id(w) not in done:
+            w.response.error_code = ErrorCode.REQUEST_TIMED_OUT
+            w.response.records = b""
 
 
 def _diverging_epoch(partition: Partition, fp: FetchRequest.FetchPartition,

@@ -1,11 +1,13 @@
 """ListOffsets (key 2) v1-10 and OffsetForLeaderEpoch (key 23) v2-4.
 
 ListOffsets, per partition, from the leader (``Partition.fetchOffsetForTimestamp``):
-    -2 earliest and -4 earliest local: the log start offset.
+    -2 earliest: the log start offset; -4 earliest local (KIP-405): the first offset
+       held locally, the log start offset unless the topic is tiered.
     -1 latest: the high watermark (read_uncommitted) or the last stable offset
        (read_committed), with the current leader epoch.
     -3 max timestamp (KIP-734): the record with the largest timestamp.
-    -5 latest tiered (KIP-1005): -1, there is no tiered storage.
+    -5 latest tiered (KIP-1005): the last offset copied to the remote tier, -1 if none
+       (or the topic is not tiered).
     t >= 0: the first record with a timestamp >= t; none: offset -1, timestamp -1.
     Found offsets at or past the fetchable bound are not reported (as Kafka).
     OFFSET_NOT_AVAILABLE for -1 (and a timestamp found past the bound) while a new
@@ -90,9 +92,13 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
                     continue
                 found = TimestampAndOffset(_NO_TIMESTAMP, bound, partition.leader_epoch)
             elif ts == LATEST_TIERED_TIMESTAMP:
-                found = TimestampAndOffset(_NO_TIMESTAMP, -1, -1)
+                # UnifiedLog.fetchOffsetByTimestamp: the highest offset in remote
+                # storage and its epoch, -1 when nothing was copied.
+                highest = log_.highest_offset_in_remote_storage if log_.remote_log_enabled else -1
+                epoch = log_.leader_epoch_cache.epoch_for_offset(highest) if highest >= 0 else None
+                found = TimestampAndOffset(_NO_TIMESTAMP, highest, epoch if epoch is not None else -1)
             elif ts in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
-                found = log_.fetch_offset_by_timestamp(EARLIEST_TIMESTAMP)
+                found = log_.fetch_offset_by_timestamp(ts)
             else:
                 found = log_.fetch_offset_by_timestamp(ts)
                 if found is not None and found.offset >= bound:

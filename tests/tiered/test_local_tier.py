@@ -1,0 +1,143 @@
+"""The ``local`` tier end to end: a broker over TCP, confluent-kafka clients, files on disk.
+
+Produce past ``local.retention.bytes``: closed segments are copied to the tier's
+directory (Kafka's LocalTieredStorage layout) and only then deleted locally; the log
+start stays at 0 while the local log start moves (ListOffsets -2 / -4 / -5); a consumer
+reads everything from offset 0, through the remote tier and on into the local log,
+again after a restart; total retention deletes remote segments and moves the log
+start; deleting the topic deletes its remote data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kafkapy.testing import Broker
+from kafkapy.wire.error_codes import ErrorCode
+from tests.tiered.clients import (
+    EARLIEST,
+    EARLIEST_LOCAL,
+    LATEST,
+    LATEST_TIERED,
+    consume,
+    create_topic,
+    create_topic_error,
+    delete_topic,
+    list_offset,
+    produce,
+)
+from tests.tiered.conftest import SEGMENT_BYTES, local_tier, tiered_properties, wait_for
+
+COUNT = 2000
+TIERED = {"remote.storage.enable": "true", "internal.segment.bytes": str(SEGMENT_BYTES),
+          "local.retention.bytes": str(2 * SEGMENT_BYTES)}
+
+
+def _remote_dir(root: Path, topic: str) -> Path | None:
+    base = root / "kafka-tiered-storage"
+    found = [base / d for d in os.listdir(base) if d.startswith(f"{topic}-0-")] if base.exists() else []
+    return found[0] if found else None
+
+
+def _remote_segments(root: Path, topic: str) -> list[str]:
+    directory = _remote_dir(root, topic)
+    return sorted(f for f in os.listdir(directory) if f.endswith(".log")) if directory else []
+
+
+def _local_segments(data: Path, topic: str) -> list[str]:
+    return sorted(f for f in os.listdir(data / f"{topic}-0") if f.endswith(".log"))
+
+
+def _values(records: list[tuple[int, bytes]]) -> list[int]:
+    return [int(value.rstrip(b".")) for _, value in records]
+
+
+def test_segments_are_tiered_read_back_from_zero_and_deleted_with_the_topic(tmp_path: Path, topic: str) -> None:
+    remote, data = tmp_path / "remote", tmp_path / "data"
+    broker = Broker(tiered_properties(data, local_tier(remote)), memory=False).start()
+    try:
+        create_topic(broker.bootstrap_servers, topic, TIERED)
+        produce(broker.bootstrap_servers, topic, COUNT)
+        # Everything but the local retention's worth of closed segments (and the active
+        # one) leaves the broker's disk, after its copy.
+        # local.retention.bytes is two segments: the active one and at most two closed.
+        wait_for(lambda: len(_local_segments(data, topic)) <= 3, what="local segments to go")
+        remote_logs = _remote_segments(remote, topic)
+        assert len(remote_logs) >= 6
+        # The fileset of each remote segment, named <offset>-<segment id><suffix>.
+        files = os.listdir(_remote_dir(remote, topic))
+        first = remote_logs[0][: -len(".log")]
+        assert first.startswith("00000000000000000000-")
+        assert {f[len(first):] for f in files if f.startswith(first)} == {
+            ".log", ".index", ".timeindex", ".txnindex", ".snapshot", ".leader_epoch_checkpoint"}
+
+        earliest = list_offset(broker.bootstrap_servers, topic, EARLIEST)
+        local_start = list_offset(broker.bootstrap_servers, topic, EARLIEST_LOCAL)
+        tiered = list_offset(broker.bootstrap_servers, topic, LATEST_TIERED)
+        latest = list_offset(broker.bootstrap_servers, topic, LATEST)
+        assert earliest == (ErrorCode.NONE, 0, 0)
+        assert local_start[0] is ErrorCode.NONE and int(_local_segments(data, topic)[0][:20]) == local_start[1]
+        assert tiered[0] is ErrorCode.NONE and local_start[1] - 1 <= tiered[1] < COUNT and tiered[2] == 0
+        assert latest[:2] == (ErrorCode.NONE, COUNT)
+
+        records = consume(broker.bootstrap_servers, topic, COUNT)
+        assert [o for o, _ in records] == list(range(COUNT))
+        assert _values(records) == list(range(COUNT))
+        # A read from the middle of a remote segment starts at the batch holding it.
+        middle = consume(broker.bootstrap_servers, topic, 10, offset=257)
+        assert [o for o, _ in middle] == list(range(257, 267))
+
+        broker.stop()
+        broker.start()
+        assert list_offset(broker.bootstrap_servers, topic, EARLIEST)[:2] == (ErrorCode.NONE, 0)
+        again = consume(broker.bootstrap_servers, topic, COUNT)
+        assert _values(again) == list(range(COUNT))
+
+        delete_topic(broker.bootstrap_servers, topic)
+        wait_for(lambda: not _remote_segments(remote, topic), what="remote segments of the deleted topic to go")
+        assert _remote_dir(remote, topic) is None
+    finally:
+        broker.stop()
+
+
+def test_total_retention_deletes_remote_segments_and_moves_the_log_start(tmp_path: Path, topic: str) -> None:
+    remote, data = tmp_path / "remote", tmp_path / "data"
+    with Broker(tiered_properties(data, local_tier(remote)), memory=False) as broker:
+        create_topic(broker.bootstrap_servers, topic, {**TIERED, "retention.bytes": str(6 * SEGMENT_BYTES)})
+        produce(broker.bootstrap_servers, topic, COUNT)
+
+        def settled() -> tuple[int, int] | None:
+            # retention.bytes counts both tiers (and the local bytes not copied yet, so
+            # while the copier catches up the remote tier may be emptied entirely).
+            start = list_offset(broker.bootstrap_servers, topic, EARLIEST)[1]
+            local_start = list_offset(broker.bootstrap_servers, topic, EARLIEST_LOCAL)[1]
+            return (start, local_start) if 0 < start < local_start else None
+
+        start, local_start = wait_for(settled, what="both tiers within retention.bytes")
+        remote_bases = [int(f[:20]) for f in _remote_segments(remote, topic)]
+        assert remote_bases and min(remote_bases) == start
+        records = consume(broker.bootstrap_servers, topic, COUNT - start, offset=start)
+        assert _values(records) == list(range(start, COUNT))
+
+
+def test_tiered_topic_configs_are_checked_as_kafka_does(tmp_path: Path, topic: str) -> None:
+    with Broker(tiered_properties(tmp_path / "data", local_tier(tmp_path / "remote")), memory=False) as broker:
+        bootstrap = broker.bootstrap_servers
+        assert "cleanup.policy=delete" in create_topic_error(
+            bootstrap, topic + "a", {"remote.storage.enable": "true", "cleanup.policy": "compact"})
+        assert "Value must not be more than retention.bytes property value: 1000" in create_topic_error(
+            bootstrap, topic + "b", {"remote.storage.enable": "true", "retention.bytes": "1000",
+                                     "local.retention.bytes": "2000"})
+        assert "Value must not be -1 as retention.ms value is set as 60000" in create_topic_error(
+            bootstrap, topic + "c", {"remote.storage.enable": "true", "retention.ms": "60000",
+                                     "local.retention.ms": "-1"})
+        assert create_topic_error(bootstrap, topic + "d", {"remote.storage.enable": "true",
+                                                           "local.retention.ms": "1000"}) == ""
+
+
+def test_a_broker_without_the_remote_tier_still_refuses_tiered_topics(topic: str) -> None:
+    with Broker() as broker:
+        assert create_topic_error(broker.bootstrap_servers, topic, {"remote.storage.enable": "true"}) == (
+            "Tiered Storage functionality is disabled in the broker. "
+            "Topic cannot be configured with remote log storage.")
