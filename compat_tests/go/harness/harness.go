@@ -5,6 +5,8 @@ package harness
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -54,6 +56,46 @@ type Ctx struct {
 	Client            string
 	Scenario          string
 	ReplicationFactor int16
+	// Security holds a secured run's client settings (compat_tests/driver.py lists
+	// the keys); empty: PLAINTEXT.
+	Security map[string]string
+}
+
+// WithWrongPassword is ctx with the wrong password of the auth_wrong_password scenario.
+func (c Ctx) WithWrongPassword() Ctx {
+	if c.Security["wrong_password"] == "" {
+		protocol := c.Security["security_protocol"]
+		if protocol == "" {
+			protocol = "PLAINTEXT"
+		}
+		NotApplicable("no SASL password to get wrong (%s)", protocol)
+	}
+	wrong := map[string]string{}
+	for k, v := range c.Security {
+		wrong[k] = v
+	}
+	wrong["password"] = c.Security["wrong_password"]
+	c.Security = wrong
+	return c
+}
+
+// TLSConfig is the TLS configuration of a secured run: the CA to trust and, for
+// mTLS, the client certificate; nil on PLAINTEXT.
+func (c Ctx) TLSConfig() *tls.Config {
+	if len(c.Security) == 0 {
+		return nil
+	}
+	ca, err := os.ReadFile(c.Security["ca_file"])
+	Must(err, "read CA")
+	pool := x509.NewCertPool()
+	Expect(pool.AppendCertsFromPEM(ca), "no certificate in %s", c.Security["ca_file"])
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if c.Security["cert_file"] != "" {
+		cert, err := tls.LoadX509KeyPair(c.Security["cert_file"], c.Security["key_file"])
+		Must(err, "load client certificate")
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg
 }
 
 // Brokers is the bootstrap list (HOST:PORT,HOST:PORT...) as a slice.
@@ -325,7 +367,19 @@ func Main(client, version string, impls map[string]Scenario, notApplicable map[s
 	bootstrap := flag.String("bootstrap", "", "HOST:PORT of the broker")
 	wanted := flag.String("scenarios", "all", "comma-separated scenarios, or all")
 	rf := flag.Int("replication-factor", 1, "of the topics scenarios create; -1 for the broker default")
+	securityFile := flag.String("security", "", "JSON file of client security settings (compat_tests/driver.py)")
 	flag.Parse()
+	security := map[string]string{}
+	if *securityFile != "" {
+		data, err := os.ReadFile(*securityFile)
+		if err == nil {
+			err = json.Unmarshal(data, &security)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "--security:", err)
+			os.Exit(2)
+		}
+	}
 	if *bootstrap == "" {
 		fmt.Fprintln(os.Stderr, "--bootstrap is required")
 		os.Exit(2)
@@ -345,7 +399,7 @@ func Main(client, version string, impls map[string]Scenario, notApplicable map[s
 			emit(map[string]string{"scenario": name, "status": "n/a", "detail": reason})
 			continue
 		}
-		emit(run(Ctx{*bootstrap, client, name, int16(*rf)}, impl))
+		emit(run(Ctx{*bootstrap, client, name, int16(*rf), security}, impl))
 	}
 }
 

@@ -4,13 +4,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	h "kafkapy.dev/compat/harness"
 )
@@ -22,6 +25,13 @@ func timeout() (context.Context, context.CancelFunc) {
 func client(ctx h.Ctx, opts ...kgo.Opt) *kgo.Client {
 	base := []kgo.Opt{kgo.SeedBrokers(ctx.Brokers()...), kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.RequestTimeoutOverhead(5 * time.Second)}
+	if tlsConfig := ctx.TLSConfig(); tlsConfig != nil {
+		base = append(base, kgo.DialTLSConfig(tlsConfig))
+	}
+	if user := ctx.Security["username"]; user != "" {
+		h.Eq(ctx.Security["mechanism"], "SCRAM-SHA-512", "SASL mechanism")
+		base = append(base, kgo.SASL(scram.Auth{User: user, Pass: ctx.Security["password"]}.AsSha512Mechanism()))
+	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	h.Must(err, "new client")
 	return cl
@@ -189,7 +199,9 @@ func groupCommitResume(ctx h.Ctx) (string, error) {
 	defer cancel()
 	var commitErr error
 	first.CommitOffsetsSync(c, map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: -1, Offset: 6}}},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { commitErr = err })
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+			commitErr = err
+		})
 	h.Must(commitErr, "commit")
 	fetched, err := kadm.NewClient(first).FetchOffsets(c, group)
 	h.Must(err, "fetch committed offsets")
@@ -413,23 +425,71 @@ func version() string {
 	return "franz-go"
 }
 
+// expectKind passes when err is the Kafka error kind, and fails naming what came instead.
+func expectKind(err error, kind *kerr.Error) string {
+	h.Expect(errors.Is(err, kind), "expected %s, got %v", kind.Message, err)
+	return kind.Message + ": " + err.Error()
+}
+
+func authWrongPassword(ctx h.Ctx) (string, error) {
+	cl := client(ctx.WithWrongPassword())
+	defer cl.Close()
+	c, cancel := timeout()
+	defer cancel()
+	_, err := kadm.NewClient(cl).ListTopics(c)
+	return expectKind(err, kerr.SaslAuthenticationFailed), nil
+}
+
+func aclTopicWriteDenied(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	cl := client(ctx)
+	defer cl.Close()
+	c, cancel := timeout()
+	defer cancel()
+	return expectKind(cl.ProduceSync(c, value(topic, "denied")).FirstErr(), kerr.TopicAuthorizationFailed), nil
+}
+
+func aclGroupReadDenied(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	produce(ctx, []*kgo.Record{value(topic, "one")})
+	cl := client(ctx, kgo.ConsumerGroup(ctx.Name("g")), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	defer cl.Close()
+	c, cancel := timeout()
+	defer cancel()
+	for c.Err() == nil {
+		fetches := cl.PollFetches(c)
+		h.Expect(fetches.NumRecords() == 0, "consumed in a group without READ")
+		for _, fe := range fetches.Errors() {
+			if !errors.Is(fe.Err, context.DeadlineExceeded) {
+				return expectKind(fe.Err, kerr.GroupAuthorizationFailed), nil
+			}
+		}
+	}
+	h.Fail("no group error in %s", h.Timeout)
+	return "", nil
+}
+
 func main() {
 	h.Main("franz-go", version(), map[string]h.Scenario{
-		"codec_none":          codec(kgo.NoCompression()),
-		"codec_gzip":          codec(kgo.GzipCompression()),
-		"codec_snappy":        codec(kgo.SnappyCompression()),
-		"codec_lz4":           codec(kgo.Lz4Compression()),
-		"codec_zstd":          codec(kgo.ZstdCompression()),
-		"keys":                keys,
-		"headers":             headers,
-		"timestamps":          timestamps,
-		"large_message":       largeMessage,
-		"group_commit_resume": groupCommitResume,
-		"idempotent_producer": idempotentProducer,
-		"transactions":        transactions,
-		"admin":               admin,
-		"offsets_for_times":   offsetsForTimes,
-		"seek":                seek,
-		"failover":            failover,
+		"codec_none":             codec(kgo.NoCompression()),
+		"codec_gzip":             codec(kgo.GzipCompression()),
+		"codec_snappy":           codec(kgo.SnappyCompression()),
+		"codec_lz4":              codec(kgo.Lz4Compression()),
+		"codec_zstd":             codec(kgo.ZstdCompression()),
+		"keys":                   keys,
+		"headers":                headers,
+		"timestamps":             timestamps,
+		"large_message":          largeMessage,
+		"group_commit_resume":    groupCommitResume,
+		"idempotent_producer":    idempotentProducer,
+		"transactions":           transactions,
+		"admin":                  admin,
+		"offsets_for_times":      offsetsForTimes,
+		"seek":                   seek,
+		"failover":               failover,
+		"auth_wrong_password":    authWrongPassword,
+		"acl_topic_write_denied": aclTopicWriteDenied,
+		"acl_group_read_denied":  aclGroupReadDenied,
 	}, nil)
 }

@@ -12,12 +12,48 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
 
 	h "kafkapy.dev/compat/harness"
 )
 
-func config() *sarama.Config {
+// scramClient is sarama's SCRAMClient over xdg-go/scram (sarama ships none).
+type scramClient struct {
+	*scram.ClientConversation
+	scram.HashGeneratorFcn
+}
+
+func (x *scramClient) Begin(user, password, authzID string) error {
+	client, err := x.HashGeneratorFcn.NewClient(user, password, authzID)
+	if err != nil {
+		return err
+	}
+	x.ClientConversation = client.NewConversation()
+	return nil
+}
+
+func (x *scramClient) Step(challenge string) (string, error) {
+	return x.ClientConversation.Step(challenge)
+}
+
+func (x *scramClient) Done() bool { return x.ClientConversation.Done() }
+
+func config(ctx h.Ctx) *sarama.Config {
 	cfg := sarama.NewConfig()
+	if tlsConfig := ctx.TLSConfig(); tlsConfig != nil {
+		cfg.Net.TLS.Enable = true
+		cfg.Net.TLS.Config = tlsConfig
+	}
+	if user := ctx.Security["username"]; user != "" {
+		h.Eq(ctx.Security["mechanism"], "SCRAM-SHA-512", "SASL mechanism")
+		cfg.Net.SASL.Enable = true
+		cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+		cfg.Net.SASL.User = user
+		cfg.Net.SASL.Password = ctx.Security["password"]
+		cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient {
+			return &scramClient{HashGeneratorFcn: scram.SHA512}
+		}
+	}
 	cfg.ClientID = "kafkapy-compat"
 	cfg.Net.DialTimeout = 5 * time.Second
 	cfg.Net.ReadTimeout = h.Timeout
@@ -33,7 +69,7 @@ func config() *sarama.Config {
 }
 
 func admin(ctx h.Ctx) sarama.ClusterAdmin {
-	adm, err := sarama.NewClusterAdmin(ctx.Brokers(), config())
+	adm, err := sarama.NewClusterAdmin(ctx.Brokers(), config(ctx))
 	h.Must(err, "new cluster admin")
 	return adm
 }
@@ -47,7 +83,7 @@ func createTopic(ctx h.Ctx, partitions int32, configs map[string]*string) string
 }
 
 func produce(ctx h.Ctx, msgs []*sarama.ProducerMessage, tune func(*sarama.Config)) {
-	cfg := config()
+	cfg := config(ctx)
 	if tune != nil {
 		tune(cfg)
 	}
@@ -90,7 +126,7 @@ func read(ch <-chan *sarama.ConsumerMessage, count int, stop string) []h.Rec {
 
 // consume reads partitions 0..partitions-1 from their oldest offsets.
 func consume(ctx h.Ctx, topic string, count int, partitions int32, tune func(*sarama.Config), stop string) []h.Rec {
-	cfg := config()
+	cfg := config(ctx)
 	if tune != nil {
 		tune(cfg)
 	}
@@ -211,7 +247,7 @@ func (g *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 }
 
 func runGroup(ctx h.Ctx, group, topic string, want int, commitAt int64) []int64 {
-	cg, err := sarama.NewConsumerGroup(ctx.Brokers(), group, config())
+	cg, err := sarama.NewConsumerGroup(ctx.Brokers(), group, config(ctx))
 	h.Must(err, "new consumer group")
 	handler := &groupHandler{want: want, commitAt: commitAt, done: make(chan struct{})}
 	c, cancel := context.WithCancel(context.Background())
@@ -272,7 +308,7 @@ func idempotentProducer(ctx h.Ctx) (string, error) {
 
 func transactions(ctx h.Ctx) (string, error) {
 	topic := createTopic(ctx, 1, nil)
-	cfg := config()
+	cfg := config(ctx)
 	idempotent(cfg)
 	cfg.Producer.Transaction.ID = ctx.Name("txn")
 	producer, err := sarama.NewSyncProducer(ctx.Brokers(), cfg)
@@ -356,7 +392,7 @@ func offsetsForTimes(ctx h.Ctx) (string, error) {
 		msgs = append(msgs, m)
 	}
 	produce(ctx, msgs, nil)
-	client, err := sarama.NewClient(ctx.Brokers(), config())
+	client, err := sarama.NewClient(ctx.Brokers(), config(ctx))
 	h.Must(err, "new client")
 	defer client.Close()
 	queries, want := h.OffsetsQueries(base)
@@ -377,7 +413,7 @@ func seek(ctx h.Ctx) (string, error) {
 		msgs = append(msgs, value(topic, fmt.Sprintf("s%d", i)))
 	}
 	produce(ctx, msgs, nil)
-	consumer, err := sarama.NewConsumer(ctx.Brokers(), config())
+	consumer, err := sarama.NewConsumer(ctx.Brokers(), config(ctx))
 	h.Must(err, "new consumer")
 	defer consumer.Close()
 	// sarama seeks by starting a partition consumer at an offset; OffsetNewest is
@@ -405,7 +441,7 @@ func seek(ctx h.Ctx) (string, error) {
 func failover(ctx h.Ctx) (string, error) {
 	topic := ctx.Name("t")
 	func() {
-		cl, err := sarama.NewClient(ctx.Brokers(), config())
+		cl, err := sarama.NewClient(ctx.Brokers(), config(ctx))
 		h.Must(err, "new client")
 		defer cl.Close()
 		h.RequireBrokers(len(cl.Brokers()))
@@ -417,7 +453,7 @@ func failover(ctx h.Ctx) (string, error) {
 		h.Must(adm.CreateTopic(topic, detail, false), "create topic")
 	}()
 	stream := h.NewStream(ctx, topic)
-	cfg := config()
+	cfg := config(ctx)
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Return.Errors = true
@@ -440,7 +476,7 @@ func failover(ctx h.Ctx) (string, error) {
 			pending.Done()
 		}
 	}()
-	ccfg := config()
+	ccfg := config(ctx)
 	ccfg.Consumer.MaxWaitTime = 100 * time.Millisecond
 	consumer, err := sarama.NewConsumer(ctx.Brokers(), ccfg)
 	h.Must(err, "new consumer")
@@ -488,23 +524,64 @@ func version() string {
 	return "sarama"
 }
 
+// expectKind passes when err is the Kafka error kind, and fails naming what came instead.
+func expectKind(err error, kind sarama.KError) string {
+	h.Expect(errors.Is(err, kind), "expected %s, got %v", kind.Error(), err)
+	return kind.Error()
+}
+
+func authWrongPassword(ctx h.Ctx) (string, error) {
+	adm, err := sarama.NewClusterAdmin(ctx.Brokers(), config(ctx.WithWrongPassword()))
+	if err == nil {
+		defer adm.Close()
+		_, err = adm.ListTopics()
+	}
+	return expectKind(err, sarama.ErrSASLAuthenticationFailed), nil
+}
+
+func aclTopicWriteDenied(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	producer, err := sarama.NewSyncProducer(ctx.Brokers(), config(ctx))
+	h.Must(err, "new producer")
+	defer producer.Close()
+	_, _, err = producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("denied")})
+	return expectKind(err, sarama.ErrTopicAuthorizationFailed), nil
+}
+
+func aclGroupReadDenied(ctx h.Ctx) (string, error) {
+	topic := createTopic(ctx, 1, nil)
+	produce(ctx, []*sarama.ProducerMessage{{Topic: topic, Value: sarama.StringEncoder("one")}}, nil)
+	cg, err := sarama.NewConsumerGroup(ctx.Brokers(), ctx.Name("g"), config(ctx))
+	h.Must(err, "new consumer group")
+	defer cg.Close()
+	c, cancel := context.WithTimeout(context.Background(), h.Timeout)
+	defer cancel()
+	handler := &groupHandler{want: 1, commitAt: -1, done: make(chan struct{})}
+	err = cg.Consume(c, []string{topic}, handler)
+	h.Expect(len(handler.offsets) == 0, "consumed in a group without READ")
+	return expectKind(err, sarama.ErrGroupAuthorizationFailed), nil
+}
+
 func main() {
 	h.Main("sarama", version(), map[string]h.Scenario{
-		"codec_none":          codec(sarama.CompressionNone),
-		"codec_gzip":          codec(sarama.CompressionGZIP),
-		"codec_snappy":        codec(sarama.CompressionSnappy),
-		"codec_lz4":           codec(sarama.CompressionLZ4),
-		"codec_zstd":          codec(sarama.CompressionZSTD),
-		"keys":                keys,
-		"headers":             headers,
-		"timestamps":          timestamps,
-		"large_message":       largeMessage,
-		"group_commit_resume": groupCommitResume,
-		"idempotent_producer": idempotentProducer,
-		"transactions":        transactions,
-		"admin":               adminScenario,
-		"offsets_for_times":   offsetsForTimes,
-		"seek":                seek,
-		"failover":            failover,
+		"codec_none":             codec(sarama.CompressionNone),
+		"codec_gzip":             codec(sarama.CompressionGZIP),
+		"codec_snappy":           codec(sarama.CompressionSnappy),
+		"codec_lz4":              codec(sarama.CompressionLZ4),
+		"codec_zstd":             codec(sarama.CompressionZSTD),
+		"keys":                   keys,
+		"headers":                headers,
+		"timestamps":             timestamps,
+		"large_message":          largeMessage,
+		"group_commit_resume":    groupCommitResume,
+		"idempotent_producer":    idempotentProducer,
+		"transactions":           transactions,
+		"admin":                  adminScenario,
+		"offsets_for_times":      offsetsForTimes,
+		"seek":                   seek,
+		"failover":               failover,
+		"auth_wrong_password":    authWrongPassword,
+		"acl_topic_write_denied": aclTopicWriteDenied,
+		"acl_group_read_denied":  aclGroupReadDenied,
 	}, nil)
 }
