@@ -40,8 +40,27 @@ DELIVERED_RE = re.compile(r"Message delivered to partition 0 \(offset (-?\d+)\)"
 FAILED_RE = re.compile(r"Delivery failed for message: (.*)")
 
 
+#: The first librdkafka whose SCRAM client-final-message Kafka 4 accepts: before it the
+#: client nonce was appended to the server's nonce a second time, which Kafka 4's strict
+#: nonce check (RFC 5802) refuses as invalid credentials (confluentinc/librdkafka#4895).
+SCRAM_FIXED = (2, 6, 1)
+
+
+def _librdkafka_version() -> tuple[int, ...]:
+    found = re.search(r"librdkafka (\d+)\.(\d+)\.(\d+)", subprocess.run([KCAT, "-V"], capture_output=True, text=True).stdout)
+    return tuple(int(part) for part in found.groups()) if found else (0,)
+
+
 def _connect(ctx: Context) -> list[str]:
-    """-b and the run's security settings as -X options."""
+    """-b and the run's security settings as -X options.
+
+    Raises:
+        NotApplicable: SCRAM with a librdkafka older than :data:`SCRAM_FIXED`.
+    """
+    if ctx.security.get("mechanism", "").startswith("SCRAM") and _librdkafka_version() < SCRAM_FIXED:
+        raise NotApplicable(f"kcat's librdkafka {'.'.join(map(str, _librdkafka_version()))} cannot authenticate"
+                            " with SCRAM to Kafka 4 (its client-final-message repeats the client nonce;"
+                            " fixed in librdkafka 2.6.1, confluentinc/librdkafka#4895)")
     return ["-b", ctx.bootstrap, *(arg for k, v in librdkafka_security(ctx).items() for arg in ("-X", f"{k}={v}"))]
 
 
