@@ -153,6 +153,42 @@ def render(runs: list[ClientRun], scenarios: list[str]) -> str:
     return "\n".join(lines)
 
 
+def render_compared(sides: dict[str, list[ClientRun]], scenarios: list[str]) -> tuple[str, int]:
+    """Two brokers' runs side by side, each cell ``kafkapy/reference``; then one note per
+    cell where they differ or that failed. Also returns how many cells differ."""
+    (left, lruns), (right, rruns) = sides.items()
+    notes: list[str] = []
+    marks: dict[tuple[str, str], str] = {}
+    differ = 0
+    for scenario in scenarios:
+        for a, b in zip(lruns, rruns):
+            ca, cb = a.cells[scenario], b.cells[scenario]
+            mark = f"{SHORT.get(ca.status, ca.status)}/{SHORT.get(cb.status, cb.status)}"
+            if ca.status != cb.status:
+                differ += 1
+                notes.append(f"  [{len(notes) + 1}] {a.client} / {scenario}: DIFFERS: {left}: {ca.status} {ca.detail}"
+                             f" | {right}: {cb.status} {cb.detail}")
+                mark = f"{mark}[{len(notes)}]"
+            elif ca.status == "fail":
+                notes.append(f"  [{len(notes) + 1}] {a.client} / {scenario}: {left}: {ca.detail} | {right}: {cb.detail}")
+                mark = f"{mark}[{len(notes)}]"
+            marks[a.client, scenario] = mark
+    width = max(len(s) for s in scenarios)
+    cols = [max(len(r.client), *(len(marks[r.client, s]) for s in scenarios)) for r in lruns]
+    lines = [f"cells: {left}/{right}",
+             " | ".join([" " * width, *(r.client.ljust(w) for r, w in zip(lruns, cols))]).rstrip(),
+             "-+-".join(["-" * width, *("-" * w for w in cols)])]
+    for scenario in scenarios:
+        lines.append(" | ".join([scenario.ljust(width), *(marks[r.client, scenario].ljust(w)
+                                                          for r, w in zip(lruns, cols))]).rstrip())
+    lines.append("")
+    lines.append("clients: " + "; ".join(f"{r.client}={r.version or '?'}" for r in lruns))
+    if notes:
+        lines.append("notes (- = not installed):")
+        lines.extend(notes)
+    return "\n".join(lines), differ
+
+
 def summary(runs: list[ClientRun]) -> dict[str, int]:
     counts = {"pass": 0, "fail": 0, "n/a": 0, "not installed": 0}
     for run in runs:
@@ -180,20 +216,44 @@ def main(argv: list[str] | None = None) -> int:
                         help="command template with {python} and {port} (default: %(default)s)")
     parser.add_argument("--kafka-version", default=brokers.KAFKA_VERSION, help="reference Kafka version")
     parser.add_argument("--clients", default="all", help="comma-separated client families, or all")
-    parser.add_argument("--scenarios", default="all", help="comma-separated scenarios, or all")
+    parser.add_argument("--scenarios", default="all",
+                        help="comma-separated scenarios, all, or core (a secured run's: compat_tests/security.py)")
     parser.add_argument("--jobs", type=int, default=3, help="client families run at once (default 3)")
     parser.add_argument("--client-timeout", type=float, default=180, help="seconds one client family may take (a healthy run takes under 20)")
     parser.add_argument("--require-installed", action="store_true", help="a client that is not installed fails the run")
     parser.add_argument("--security", choices=security.MODES, default="plaintext",
                         help="client listener and ACLs of a started broker (compat_tests/security.py)")
+    parser.add_argument("--compare-reference", action="store_true",
+                        help="with --start-kafkapy: run the same matrix on Apache Kafka with the same settings"
+                             " too, and print both side by side (exit 1 if a cell differs)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    if args.compare_reference and not args.start_kafkapy:
+        parser.error("--compare-reference needs --start-kafkapy")
     if args.security != "plaintext" and args.scenarios == "all":
         args.scenarios = ",".join([*SCENARIO_NAMES, *SECURITY_SCENARIO_NAMES])
+    elif args.scenarios == "core":
+        args.scenarios = ",".join(security.CORE_SCENARIOS)
     clients, scenarios = resolve(args.clients), resolve_scenarios(args.scenarios)
     args.client_list, args.scenario_list = clients, scenarios
 
     started = time.monotonic()
+    if args.compare_reference:
+        sides: dict[str, list[ClientRun]] = {}
+        for kind in ("kafkapy", "reference"):
+            args.start_kafkapy, args.start_reference = kind == "kafkapy", kind == "reference"
+            with broker_for(args) as target:
+                sides[kind] = run_matrix(target, clients, scenarios, args.jobs, args.client_timeout)
+        table, differ = render_compared(sides, scenarios)
+        print(table)
+        counts = summary(sides["kafkapy"])
+        print(f"matrix: kafkapy {counts['pass']} passed, {counts['fail']} failed, {counts['n/a']} n/a;"
+              f" {differ} cells differ from Apache Kafka's, in {time.monotonic() - started:.0f}s")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({kind: {r.client: {s: vars(c) for s, c in r.cells.items()} for r in runs}
+                           for kind, runs in sides.items()}, f, indent=1)
+        return 1 if differ or counts["fail"] or summary(sides["reference"])["fail"] else 0
     with broker_for(args) as target:
         runs = run_matrix(target, clients, scenarios, args.jobs, args.client_timeout)
     print(render(runs, scenarios))
