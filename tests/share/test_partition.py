@@ -34,7 +34,8 @@ def test_two_members_get_distinct_records_and_accept_moves_the_start() -> None:
     # m2 reads from the first available offset: the next batch, not m1's.
     assert sp.fetch_offset() == 5
     assert _acquire(sp, "m2", [(5, 9)]) == [AcquiredRange(5, 9, 1)]
-    assert sp.acknowledge("m2", [AckBatch(0, 4, [A])], now_ms=1, lock_duration_ms=LOCK) == ErrorCode.INVALID_RECORD_STATE
+    assert sp.acknowledge("m2", [AckBatch(0, 4, [A])], now_ms=1,
+                          lock_duration_ms=LOCK) == ErrorCode.INVALID_RECORD_STATE
     assert sp.acknowledge("m1", [AckBatch(0, 4, [A])], now_ms=1, lock_duration_ms=LOCK) == ErrorCode.NONE
     assert sp.start_offset == 5 and 0 not in sp.in_flight
 

@@ -45,7 +45,8 @@ async def handle_share_fetch(ctx: RequestContext, request: ShareFetchRequest) ->
     manager = ctx.broker.share.partitions
     group_id, member_id = request.group_id or "", request.member_id or ""
     if not group_id or not member_id:
-        return ShareFetchResponse(error_code=ErrorCode.INVALID_REQUEST, error_message="GroupId and MemberId must be set.")
+        return ShareFetchResponse(error_code=ErrorCode.INVALID_REQUEST,
+                                  error_message="GroupId and MemberId must be set.")
     epoch = request.share_session_epoch
     settings = manager.settings(group_id)
     error, session = manager.open_session(group_id, member_id, epoch)

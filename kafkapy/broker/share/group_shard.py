@@ -19,7 +19,8 @@ ShareGroupHeartbeat, in order:
 
 Every change is records (:mod:`.group_records`) written by the runtime and applied by
 :meth:`ShareGroupShard.replay`; the heartbeat is answered once they are committed.
-Sessions (``group.share.session.timeout.ms``) are shard timers; a member whose session
+Sessions (``share.session.timeout.ms`` of the group, else
+``group.share.session.timeout.ms``) are shard timers; a member whose session
 runs out is removed, as if it had left.
 
 Classic and consumer groups of the same partition are still the
@@ -53,6 +54,7 @@ from kafkapy.broker.share.group import (
     replay,
     simple_assign,
 )
+from kafkapy.config import ShareGroupSettings
 from kafkapy.broker.share.group_records import (
     current_assignment_record,
     decode_share_record,
@@ -85,13 +87,13 @@ class ShareGroupShard:
         other_group: True when a classic or consumer group holds a group id.
     """
 
-    def __init__(self, context: ShardContext, other_group: Callable[[str], bool] = lambda _: False) -> None:
+    def __init__(self, context: ShardContext, other_group: Callable[[str], bool] = lambda _: False,
+                 settings: Callable[[str], ShareGroupSettings] | None = None) -> None:
         self.context = context
         self.other_group = other_group
         self.groups: dict[str, ShareGroup] = {}
         config = context.config
-        self.heartbeat_interval_ms: int = config.group_share_heartbeat_interval_ms
-        self.session_timeout_ms: int = config.group_share_session_timeout_ms
+        self.settings = settings or (lambda _: ShareGroupSettings.from_sources(config, {}))
         self.max_size: int = config.group_share_max_size
 
     # --- the runtime's side -----------------------------------------------------------------
@@ -135,7 +137,8 @@ class ShareGroupShard:
             return CoordinatorResult(self._remove(group, r.member_id),
                                      Response(error_code=ErrorCode.NONE, member_id=r.member_id,
                                               member_epoch=LEAVE_GROUP_MEMBER_EPOCH,
-                                              heartbeat_interval_ms=self.heartbeat_interval_ms))
+                                              heartbeat_interval_ms=self.settings(r.group_id)
+                                              .share_heartbeat_interval_ms))
         if group is None:
             if r.member_epoch != 0:
                 raise CoordinatorError(ErrorCode.UNKNOWN_MEMBER_ID, f"Group {r.group_id} not found.")
@@ -172,7 +175,8 @@ class ShareGroupShard:
                 R.TopicPartitions(topic_id=t, partitions=sorted(ps)) for t, ps in sorted(assigned.items())])
         return CoordinatorResult(records, R(error_code=ErrorCode.NONE, member_id=updated.member_id,
                                             member_epoch=assignment_epoch,
-                                            heartbeat_interval_ms=self.heartbeat_interval_ms,
+                                            heartbeat_interval_ms=self.settings(group.group_id)
+                                            .share_heartbeat_interval_ms,
                                             assignment=answer_assignment))
 
     @staticmethod
@@ -252,7 +256,8 @@ class ShareGroupShard:
             log.info("Member %s of share group %s failed its session timeout; removing it", member_id, group_id)
             return CoordinatorResult(shard._remove(group, member_id), None)
 
-        self.context.timer.schedule(("share-session", group_id, member_id), self.session_timeout_ms, expire)
+        self.context.timer.schedule(("share-session", group_id, member_id),
+                                    self.settings(group_id).share_session_timeout_ms, expire)
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -281,6 +286,20 @@ class ShareGroupShard:
         return D.DescribedGroup(error_code=ErrorCode.NONE, group_id=group_id, group_state=group.state,
                                 group_epoch=group.group_epoch, assignment_epoch=group.assignment_epoch,
                                 assignor_name=SIMPLE_ASSIGNOR, members=members)
+
+    def set_initialized(self, group_id: str, add: dict[bytes, tuple[str, frozenset[int]]],
+                        remove: set[bytes]) -> CoordinatorResult[ErrorCode]:
+        """Record which topics have share-partition state (Alter/DeleteShareGroupOffsets)."""
+        group = self.groups.get(group_id)
+        if group is None:
+            return CoordinatorResult([], ErrorCode.GROUP_ID_NOT_FOUND)
+        initialized = {t: v for t, v in group.initialized.items() if t not in remove}
+        for topic_id, (name, partitions) in add.items():
+            old = initialized.get(topic_id, (name, frozenset()))[1]
+            initialized[topic_id] = (name, old | partitions)
+        if initialized == group.initialized:
+            return CoordinatorResult([], ErrorCode.NONE)
+        return CoordinatorResult([state_partition_metadata_record(group_id, initialized)], ErrorCode.NONE)
 
     def delete(self, group_id: str) -> CoordinatorResult[ErrorCode]:
         """DeleteGroups of a share group: only an empty one (NON_EMPTY_GROUP)."""

@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 INITIAL_EPOCH = 0
 FINAL_EPOCH = -1
 _READ_COMMITTED = "read_committed"
-_EARLIEST = "earliest"
+_LATEST = "latest"
 #: One fetch reads at most this much of a partition's log when MaxBytes allows more.
 _MAX_READ = 8 * 1024 * 1024
 TP = tuple[bytes, int]
@@ -157,6 +157,12 @@ class SharePartitionManager:
 
     # --- share-partitions -------------------------------------------------------------------
 
+    def forget(self, key: ShareKey) -> None:
+        """Drop a share-partition's cached state (its persisted state was replaced:
+        AlterShareGroupOffsets, DeleteShareGroupOffsets); the next fetch reads it anew."""
+        self.partitions.pop(key, None)
+        self.timer.cancel(key)
+
     def _leader(self, topic_id: bytes, partition: int) -> tuple[ErrorCode, Partition | None, str]:
         topic = self.core.image.topics_by_id.get(topic_id)
         if topic is None:
@@ -198,7 +204,7 @@ class SharePartitionManager:
                             delivery_count_limit=settings.share_delivery_count_limit)
         log_ = hosted.log
         if state.start_offset < 0:
-            start = log_.log_start_offset if settings.share_auto_offset_reset != "latest" else log_.high_watermark
+            start = log_.log_start_offset if settings.share_auto_offset_reset != _LATEST else log_.high_watermark
             error = await self.service.initialize_state(key, state.state_epoch, start)
             if error != ErrorCode.NONE:
                 return None

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHARE_GROUP_STATE_TOPIC = "__share_group_state"
+#: ListGroups' group type and protocol type of a share group (``ShareGroup.PROTOCOL_TYPE``).
+SHARE_GROUP_TYPE = "share"
 
 
 def share_group_state_topic(config: BrokerConfig) -> InternalTopic:
@@ -66,7 +68,7 @@ class ShareGroups:
             return group_id in core.groups.groups
 
         def group_shard(context: ShardContext) -> ShareGroupShard:
-            return ShareGroupShard(context, other_group)
+            return ShareGroupShard(context, other_group, lambda group_id: self.partitions.settings(group_id))
 
         self.groups: CoordinatorRuntime[ShareGroupShard] = CoordinatorRuntime(
             core, GROUP_METADATA_TOPIC, config.offsets_topic_num_partitions, group_shard,
@@ -90,6 +92,33 @@ class ShareGroups:
         """The shard holding ``group_id`` if this node coordinates it and it is a share group."""
         shard = self.groups.shard(self.group_partition(group_id))
         return shard if shard is not None and group_id in shard.groups else None
+
+    def list_groups(self, states: Sequence[str] = (), types: Sequence[str] = ()) -> list[tuple[str, str]]:
+        """ListGroups: (group id, state) of the share groups of the loaded partitions."""
+        if types and SHARE_GROUP_TYPE not in {t.lower() for t in types}:
+            return []
+        wanted = {s.lower() for s in states}
+        return [(group_id, group.state) for shard in self.groups.shards() for group_id, group in shard.groups.items()
+                if not states or group.state.lower() in wanted]
+
+    async def delete_group(self, group_id: str) -> ErrorCode:
+        """DeleteGroups of a share group: an empty one loses its share-partition state,
+        then its records (Kafka deletes the state through the share coordinator first)."""
+        shard = self.find_group(group_id)
+        if shard is None:
+            return ErrorCode.GROUP_ID_NOT_FOUND
+        group = shard.groups[group_id]
+        if group.members:
+            return ErrorCode.NON_EMPTY_GROUP
+        for topic_id, (_, partitions) in list(group.initialized.items()):
+            for p in sorted(partitions):
+                key = ShareKey(group_id, topic_id, p)
+                await self.delete_state(key)
+                self.partitions.forget(key)
+        try:
+            return await self.groups.write(self.group_partition(group_id), lambda s: s.delete(group_id))
+        except CoordinatorError as exc:
+            return exc.code
 
     # --- the persister ------------------------------------------------------------------------
 

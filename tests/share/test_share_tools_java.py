@@ -1,0 +1,124 @@
+"""Share groups with Apache Kafka 4.4's own programs against a kafkapy broker, over TCP:
+the Java KafkaShareConsumer (``tests/share/java/ShareDriver.java``), ``kafka-share-groups``
+(ShareGroupCommand) and ``kafka-configs`` on a group, plus share group configs set with
+confluent-kafka's admin client.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer, ShareConsumer
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
+
+from compat_tests.brokers import DEPS, java
+from kafkapy.testing import Broker
+
+LIBS = DEPS / "kafka-4.4.0" / "libs"
+DRIVER = Path(__file__).parent / "java" / "ShareDriver.java"
+
+pytestmark = pytest.mark.skipif(not (LIBS / "kafka-clients-4.4.0.jar").exists(),
+                                reason="Kafka 4.4 jars not installed (compat_tests/install.sh)")
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    with Broker() as b:
+        yield b
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _tool(main_class: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{LIBS}/*", main_class, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _earliest(broker: Broker, group: str) -> None:
+    """share.auto.offset.reset=earliest on the group, through IncrementalAlterConfigs."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
+def _produce(broker: Broker, topic: str, values: list[bytes], partitions: int = 1) -> None:
+    p = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for i, v in enumerate(values):
+        p.produce(topic, value=v, partition=i % partitions)
+    assert p.flush(15) == 0
+
+
+def _driver(*args: str) -> list[str]:
+    done = subprocess.run([java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{LIBS}/*", str(DRIVER), *args],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "subscribed" and lines[-1] == "done", done.stdout
+    return lines[1:-1]
+
+
+def test_java_share_consumer_reads_every_record_from_the_earliest(broker: Broker) -> None:
+    topic, group = _name("q"), _name("jsg")
+    broker.create_topics(topic, partitions=1)
+    _earliest(broker, group)
+    _produce(broker, topic, [f"v{i}".encode() for i in range(20)])
+    lines = _driver("consume", broker.bootstrap_servers, group, topic, "20")
+    assert [line.split() for line in lines] == [[str(i), "1", f"v{i}"] for i in range(20)]
+
+
+def test_java_share_consumer_release_redelivers_and_reject_archives(broker: Broker) -> None:
+    topic, group = _name("q"), _name("jsg")
+    broker.create_topics(topic, partitions=1)
+    _earliest(broker, group)
+    _produce(broker, topic, [b"a", b"b", b"c"])
+    lines = _driver("release-reject", broker.bootstrap_servers, group, topic)
+    assert lines == ["0 1 a", "1 1 b", "2 1 c", "0 2 a"]
+
+
+def test_kafka_share_groups_lists_and_describes_a_share_group(broker: Broker) -> None:
+    topic, group = _name("q"), _name("sg")
+    broker.create_topics(topic, partitions=2)
+    _earliest(broker, group)
+    _produce(broker, topic, [b"x"] * 6, partitions=2)
+    c = ShareConsumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": group})
+    c.subscribe([topic])
+    got = 0
+    deadline = time.monotonic() + 30
+    while got < 6 and time.monotonic() < deadline:
+        got += len(c.poll(0.5) or [])
+    c.poll(0.5)  # the implicit acknowledgement of the last records goes with this fetch
+    assert got == 6
+    bootstrap = ["--bootstrap-server", broker.bootstrap_servers]
+    listed = _tool("org.apache.kafka.tools.consumer.group.ShareGroupCommand", *bootstrap, "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert group in listed.stdout.split()
+    described = _tool("org.apache.kafka.tools.consumer.group.ShareGroupCommand", *bootstrap, "--describe",
+                      "--group", group)
+    assert described.returncode == 0, described.stderr
+    rows = [line.split() for line in described.stdout.splitlines() if line.startswith(group)]
+    assert sorted(rows) == [[group, topic, "0", "3", "0"], [group, topic, "1", "3", "0"]]
+    members = _tool("org.apache.kafka.tools.consumer.group.ShareGroupCommand", *bootstrap, "--describe",
+                    "--group", group, "--members")
+    assert members.returncode == 0, members.stderr
+    member_rows = [line.split() for line in members.stdout.splitlines() if line.startswith(group)]
+    assert len(member_rows) == 1 and member_rows[0][-1] == f"{topic}:0,1"
+    c.close()
+    state = _tool("org.apache.kafka.tools.consumer.group.ShareGroupCommand", *bootstrap, "--describe",
+                  "--group", group, "--state")
+    assert state.returncode == 0, state.stderr
+    assert [line.split()[-2:] for line in state.stdout.splitlines() if line.startswith(group)] == [["Empty", "0"]]
