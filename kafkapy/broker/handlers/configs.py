@@ -18,7 +18,8 @@ and listed with no value, read-only, sensitive and of unknown type, as Kafka lis
 Version notes:
     DescribeConfigs v1+: synonyms when asked; v3+: config type and documentation.
     AlterConfigs replaces every dynamic config of the resource (legacy semantics).
-Not implemented: altering BROKER_LOGGER levels, CLIENT_METRICS and GROUP resources
+GROUP resources hold group configs (Kafka's ``GroupConfig``: the share group ones).
+Not implemented: altering BROKER_LOGGER levels, CLIENT_METRICS resources
 (INVALID_REQUEST). Authorization (DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, or on
 the cluster for broker resources) happens before the handler
 (:mod:`kafkapy.broker.request_authorization`).
@@ -33,6 +34,7 @@ from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.config import (
     BROKER_CONFIGS,
+    GROUP_CONFIGS,
     BrokerConfigs,
     ConfigDef,
     ConfigSource,
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
 
 #: Kafka's ``ConfigDef.Type`` id for a logger level (STRING).
 _STRING_TYPE = 2
-_ALTERABLE = (ConfigResourceType.TOPIC, ConfigResourceType.BROKER)
+_ALTERABLE = (ConfigResourceType.TOPIC, ConfigResourceType.BROKER, ConfigResourceType.GROUP)
 
 
 def resolve_broker_config(definition: ConfigDef, sources: BrokerConfigs) -> ResolvedConfig:
@@ -179,11 +181,36 @@ def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest
                           config_type=_STRING_TYPE, documentation=None)
                     for name, level in _loggers() if keys is None or name in keys
                 ]
+        elif res.resource_type == ConfigResourceType.GROUP:
+            result.configs = _group_entries(ctx, res.resource_name, keys, with_docs)
         else:
             result.error_code = ErrorCode.INVALID_REQUEST
             result.error_message = f"Unsupported resource type {res.resource_type}"
         results.append(result)
     return DescribeConfigsResponse(results=results)
+
+
+def _group_entries(ctx: RequestContext, group_id: str, keys: set[str] | None, with_docs: bool) -> list:
+    """A group's configs (Kafka's ``GroupConfig``): set ones as GROUP_CONFIG, the others
+    at the broker's value (DEFAULT_CONFIG), as Kafka's ``ConfigHelper`` lists them."""
+    from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse
+
+    Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
+    config = ctx.broker.config
+    dynamic = ctx.broker.image.configs.get((ConfigResourceType.GROUP, group_id), {})
+    entries = []
+    for name, d in sorted(GROUP_CONFIGS.items()):
+        if keys is not None and name not in keys:
+            continue
+        if name in dynamic:
+            value, source = dynamic[name], ConfigSource.GROUP_CONFIG
+        else:
+            synonym = BROKER_CONFIGS.get(d.synonyms[0].name) if d.synonyms else None
+            raw = getattr(config, synonym.field) if synonym is not None and synonym.field else d.default
+            value, source = d.format(raw), ConfigSource.DEFAULT_CONFIG
+        entries.append(Entry(name=name, value=value, read_only=False, config_source=source, is_sensitive=False,
+                             synonyms=[], config_type=d.type, documentation=d.doc if with_docs else None))
+    return entries
 
 
 def _check_broker_name(name: str, node_id: int | None) -> str | None:

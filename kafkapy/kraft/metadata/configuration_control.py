@@ -1,10 +1,12 @@
-"""AlterConfigs and IncrementalAlterConfigs for TOPIC and BROKER resources (Kafka's
+"""AlterConfigs and IncrementalAlterConfigs for TOPIC, BROKER and GROUP resources (Kafka's
 ``ConfigurationControlManager``): ConfigRecords for the keys whose value changes.
 
 Resources are checked as Kafka's ``ConfigResourceExistenceChecker`` does: a topic must
 exist (UNKNOWN_TOPIC_OR_PARTITION); a broker resource is "" (the cluster default) or
 the id of a registered broker (INVALID_REQUEST for a non-integer name,
-BROKER_ID_NOT_REGISTERED for an unknown id). Names and values are checked against
+BROKER_ID_NOT_REGISTERED for an unknown id); a group resource is any non-empty group id
+(its configs are Kafka's ``GroupConfig``: names, values and the broker's min/max, else
+INVALID_CONFIG). Names and values are checked against
 :mod:`kafkapy.config` (INVALID_CONFIG); a topic's resulting configs are validated as a
 whole, so ``min.compaction.lag.ms`` > ``max.compaction.lag.ms`` is refused.
 
@@ -25,12 +27,14 @@ from dataclasses import dataclass
 
 from kafkapy.config import (
     BROKER_CONFIGS,
+    GROUP_CONFIGS,
     TOPIC_CONFIGS,
     ConfigDef,
     ConfigError,
     ConfigType,
     UpdateMode,
     cannot_honour,
+    validate_group_configs,
     validate_topic_configs,
 )
 from kafkapy.kraft.metadata.image import ConfigResourceType, MetadataImage
@@ -143,11 +147,13 @@ def _incremental(image: MetadataImage, resource: ConfigResource,
 
 
 def _table(resource_type: int) -> Mapping[str, ConfigDef]:
+    if resource_type == ConfigResourceType.GROUP:
+        return GROUP_CONFIGS
     return TOPIC_CONFIGS if resource_type == ConfigResourceType.TOPIC else BROKER_CONFIGS
 
 
 def _unknown(resource: ConfigResource, name: str) -> ApiError:
-    kind = "topic" if resource.type == ConfigResourceType.TOPIC else "broker"
+    kind = {ConfigResourceType.TOPIC: "topic", ConfigResourceType.GROUP: "group"}.get(resource.type, "broker")
     return ApiError(ErrorCode.INVALID_CONFIG, f"Unknown {kind} config name: {name}")
 
 
@@ -168,6 +174,9 @@ def _check_resource(image: MetadataImage, resource: ConfigResource) -> ApiError 
         if broker_id not in image.brokers:
             return ApiError(ErrorCode.BROKER_ID_NOT_REGISTERED, f"No node with id {broker_id} found.")
         return None
+    if resource.type == ConfigResourceType.GROUP:
+        # Kafka's group configs need no group to exist (they may be set before it is made).
+        return None if resource.name else ApiError(ErrorCode.INVALID_REQUEST, "Group name must not be empty.")
     return ApiError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource.type}")
 
 
@@ -178,6 +187,12 @@ def _validate(resource: ConfigResource, configs: Mapping[str, str]) -> ApiError 
     if resource.type == ConfigResourceType.TOPIC:
         try:
             validate_topic_configs(configs)
+        except ConfigError as e:
+            return ApiError(ErrorCode.INVALID_CONFIG, str(e))
+        return None
+    if resource.type == ConfigResourceType.GROUP:
+        try:
+            validate_group_configs(configs)
         except ConfigError as e:
             return ApiError(ErrorCode.INVALID_CONFIG, str(e))
         return None

@@ -19,6 +19,11 @@ TRANSACTION_VERSION_LATEST = 2
 #: (ConsumerGroupHeartbeat); it needs ``metadata.version`` 4.0-IV0 (22).
 GROUP_VERSION = "group.version"
 GROUP_VERSION_LATEST = 1
+#: Kafka's ``ShareVersion`` (KIP-932): level 1 enables share groups (a cluster formatted
+#: at ``metadata.version`` 4.2-IV0, 28, or later starts with it), level 2 is Kafka 4.4's
+#: (4.4-IV0, 31: renew acknowledgements, KIP-1222).
+SHARE_VERSION = "share.version"
+SHARE_VERSION_LATEST = 2
 
 #: MetadataVersion.IBP_3_3_IV3, Kafka 4.x's MINIMUM_VERSION.
 METADATA_VERSION_MIN = 7
@@ -32,4 +37,5 @@ SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {
     METADATA_VERSION: (METADATA_VERSION_MIN, METADATA_VERSION_LATEST),
     TRANSACTION_VERSION: (0, TRANSACTION_VERSION_LATEST),
     GROUP_VERSION: (0, GROUP_VERSION_LATEST),
+    SHARE_VERSION: (0, SHARE_VERSION_LATEST),
 }
