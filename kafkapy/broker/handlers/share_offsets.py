@@ -12,8 +12,7 @@ ShareGroupStatePartitionMetadata.
   offset with the next state epoch, which fences the share-partition leaders' old state.
 * Delete (only an empty group): the state of every partition of the topics is deleted.
 
-Not implemented: authorization; share-partition state kept on another broker's share
-coordinator (answered UNKNOWN_SERVER_ERROR per partition, see :mod:`kafkapy.broker.share.service`).
+Not implemented: authorization.
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ def _group_error(ctx: RequestContext, group_id: str, *, empty: bool = False) -> 
 
 
 @handles(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS, versions=(0, 1))
-def handle_describe_share_group_offsets(
+async def handle_describe_share_group_offsets(
         ctx: RequestContext, request: DescribeShareGroupOffsetsRequest) -> DescribeShareGroupOffsetsResponse:
     R = DescribeShareGroupOffsetsResponse
     share = ctx.broker.share
@@ -83,7 +82,7 @@ def handle_describe_share_group_offsets(
             parts = []
             for p in partitions:
                 key = ShareKey(g.group_id, topic.id, p)
-                code, state = share.state_summary(key)
+                code, state = await share.state_summary(key)
                 start = state.start_offset if state is not None else -1
                 lag = -1
                 hosted = ctx.broker.replicas.get(name, p)
@@ -123,7 +122,7 @@ async def handle_alter_share_group_offsets(
                 code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 key = ShareKey(request.group_id, topic.id, p.partition_index)
-                _, state = share.state_summary(key)
+                _, state = await share.state_summary(key)
                 code = await share.initialize_state(key, (state.state_epoch + 1) if state else 0, p.start_offset)
                 share.partitions.forget(key)
                 if code == ErrorCode.NONE:

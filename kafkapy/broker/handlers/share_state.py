@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
-from kafkapy.broker.share.coordinator import ShareKey
+from kafkapy.broker.share.coordinator import ShareKey, ShareState
 from kafkapy.broker.share.partition import StateBatch
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
@@ -36,6 +36,12 @@ def _message(code: ErrorCode) -> str | None:
     return None if code == ErrorCode.NONE else code.message
 
 
+def _not_here(ctx: RequestContext, key: ShareKey) -> ErrorCode | None:
+    """The error when this node is not the share coordinator of ``key`` (never forwarded)."""
+    share = ctx.broker.share
+    return share.state.coordinator_error(share.state_partition(key))
+
+
 @handles(ApiKey.INITIALIZE_SHARE_GROUP_STATE, versions=(0, 0))
 async def handle_initialize_share_group_state(
         ctx: RequestContext, request: InitializeShareGroupStateRequest) -> InitializeShareGroupStateResponse:
@@ -45,8 +51,8 @@ async def handle_initialize_share_group_state(
     for topic in request.topics:
         partitions = []
         for p in topic.partitions:
-            code = await share.initialize_state(ShareKey(request.group_id, topic.topic_id, p.partition),
-                                                p.state_epoch, p.start_offset)
+            key = ShareKey(request.group_id, topic.topic_id, p.partition)
+            code = _not_here(ctx, key) or await share.initialize_state(key, p.state_epoch, p.start_offset)
             share.partitions.forget(ShareKey(request.group_id, topic.topic_id, p.partition))
             partitions.append(R.PartitionResult(partition=p.partition, error_code=code, error_message=_message(code)))
         results.append(R.InitializeStateResult(topic_id=topic.topic_id, partitions=partitions))
@@ -62,7 +68,9 @@ async def handle_read_share_group_state(ctx: RequestContext,
     for topic in request.topics:
         partitions = []
         for p in topic.partitions:
-            code, s = await share.read_state(ShareKey(request.group_id, topic.topic_id, p.partition), p.leader_epoch)
+            key = ShareKey(request.group_id, topic.topic_id, p.partition)
+            refused = _not_here(ctx, key)
+            code, s = (refused, ShareState()) if refused else await share.read_state(key, p.leader_epoch)
             partitions.append(R.PartitionResult(
                 partition=p.partition, error_code=code, error_message=_message(code), state_epoch=s.state_epoch,
                 start_offset=s.start_offset,
@@ -82,8 +90,9 @@ async def handle_write_share_group_state(ctx: RequestContext,
     for topic in request.topics:
         partitions = []
         for p in topic.partitions:
-            code = await share.write_state(
-                ShareKey(request.group_id, topic.topic_id, p.partition), state_epoch=p.state_epoch,
+            key = ShareKey(request.group_id, topic.topic_id, p.partition)
+            code = _not_here(ctx, key) or await share.write_state(
+                key, state_epoch=p.state_epoch,
                 leader_epoch=p.leader_epoch, start_offset=p.start_offset,
                 delivery_complete_count=p.delivery_complete_count if ctx.version >= 1 else -1,
                 batches=[StateBatch(b.first_offset, b.last_offset, b.delivery_state, b.delivery_count)
@@ -102,14 +111,15 @@ async def handle_delete_share_group_state(ctx: RequestContext,
     for topic in request.topics:
         partitions = []
         for p in topic.partitions:
-            code = await share.delete_state(ShareKey(request.group_id, topic.topic_id, p.partition))
+            key = ShareKey(request.group_id, topic.topic_id, p.partition)
+            code = _not_here(ctx, key) or await share.delete_state(key)
             partitions.append(R.PartitionResult(partition=p.partition, error_code=code, error_message=_message(code)))
         results.append(R.DeleteStateResult(topic_id=topic.topic_id, partitions=partitions))
     return R(results=results)
 
 
 @handles(ApiKey.READ_SHARE_GROUP_STATE_SUMMARY, versions=(0, 1))
-def handle_read_share_group_state_summary(
+async def handle_read_share_group_state_summary(
         ctx: RequestContext, request: ReadShareGroupStateSummaryRequest) -> ReadShareGroupStateSummaryResponse:
     R = ReadShareGroupStateSummaryResponse
     share = ctx.broker.share
@@ -117,7 +127,9 @@ def handle_read_share_group_state_summary(
     for topic in request.topics:
         partitions = []
         for p in topic.partitions:
-            code, s = share.state_summary(ShareKey(request.group_id, topic.topic_id, p.partition))
+            key = ShareKey(request.group_id, topic.topic_id, p.partition)
+            refused = _not_here(ctx, key)
+            code, s = (refused, None) if refused else await share.state_summary(key)
             partitions.append(R.PartitionResult(
                 partition=p.partition, error_code=code, error_message=_message(code),
                 state_epoch=s.state_epoch if s else 0, leader_epoch=s.leader_epoch if s else -1,
