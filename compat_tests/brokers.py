@@ -213,7 +213,9 @@ def start_reference(port: int | None = None, version: str = KAFKA_VERSION,
     jit = [] if full_jit else ["-XX:TieredStopAtLevel=1"]
     jvm = [java(), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", *jit,
            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={workdir}", "-cp", classpath]
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: "-..." would read as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
                    check=True, stdout=subprocess.DEVNULL)
     broker = BrokerProcess([*jvm, "kafka.Kafka", str(props)], port, workdir / "stdout.log", workdir)

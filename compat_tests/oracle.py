@@ -10,6 +10,18 @@ with its reason in oracle_differences.toml (then reported as known, not failed).
     python -m compat_tests.oracle --start-reference --start-kafkapy
     python -m compat_tests.oracle --start-reference --target-bootstrap HOST:PORT
     python -m compat_tests.oracle --start-reference --target-reference   # validates the oracle itself
+    python -m compat_tests.oracle --start-reference --start-kafkapy --secure
+
+``--secure`` plays a second corpus (``SECURE_CORPUS``) against both brokers started with
+the same security settings (``secure_properties``): a SASL_PLAINTEXT listener with PLAIN
+and SCRAM-SHA-256 users, Kafka's StandardAuthorizer, ``super.users`` = admin and the
+PLAINTEXT listener's ANONYMOUS, ``allow.everyone.if.no.acl.found`` left false. It
+compares SaslHandshake, SaslAuthenticate (success, a wrong password, an unknown SCRAM
+user, out of order), a request before authentication, CreateAcls/DescribeAcls/DeleteAcls
+of a super user and of a user without rights, and an authenticated user's unauthorized
+Metadata, Produce and CreateTopics. A step may log in first (``login``) or send other
+requests first (``prelude``) on its connection; their answers are compared too, and a
+connection the broker closes is an answer of its own.
 """
 
 from __future__ import annotations
@@ -31,8 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from kafka.protocol.admin import (
+    CreateAclsRequest,
     CreateTopicsRequest,
+    DeleteAclsRequest,
     DeleteTopicsRequest,
+    DescribeAclsRequest,
     DescribeClusterRequest,
     DescribeConfigsRequest,
     DescribeGroupsRequest,
@@ -52,6 +67,7 @@ from kafka.protocol.metadata import (
     MetadataRequest,
 )
 from kafka.protocol.producer import InitProducerIdRequest, ProduceRequest
+from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from compat_tests import brokers
@@ -97,11 +113,23 @@ def build(cls: Any, data: dict, version: int | None = None) -> Any:
 class Step:
     """One request of the corpus. With ``until``, the request is repeated (for at most
     ``RETRY_SECONDS``) until the raw response satisfies it: for state a broker reaches
-    in its own time, such as a coordinator loading its partition."""
+    in its own time, such as a coordinator loading its partition.
+
+    ``listener`` names the listener it goes to (``plaintext`` or ``sasl``); ``login``
+    authenticates the connection first as that user (PLAIN), and ``prelude`` gives
+    other requests to send first on the same connection."""
 
     name: str
     request: Callable[[], Any]  # a versioned kafka-python request object
     until: Callable[[dict], bool] | None = None
+    listener: str = "plaintext"
+    login: str | None = None
+    prelude: Callable[[], list[Any]] | None = None
+
+    def requests(self) -> list[Any]:
+        """Everything sent on the step's connection, the compared request last."""
+        first = _login(self.login) if self.login else []
+        return [*first, *(self.prelude() if self.prelude else []), self.request()]
 
 
 RETRY_SECONDS = 15.0
@@ -159,6 +187,15 @@ def _coordinator_ready(response: dict) -> bool:
     return all(c["error_code"] != 15 for c in response["coordinators"])  # not COORDINATOR_NOT_AVAILABLE
 
 
+#: COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: a group
+#: coordinator still loading its partition (a cold broker), retried as clients do.
+_COORDINATOR_LOADING = (14, 15, 16)
+
+
+def _group_coordinator_answered(response: dict) -> bool:
+    return response["error_code"] not in _COORDINATOR_LOADING
+
+
 CORPUS: list[Step] = [
     Step("api_versions_v0", lambda: ApiVersionsRequest[0]()),
     Step("api_versions_v3", lambda: ApiVersionsRequest[3](client_software_name="oracle", client_software_version="1")),
@@ -199,8 +236,9 @@ CORPUS: list[Step] = [
     Step("join_group_first_join", lambda: build(JoinGroupRequest, {
         "group_id": GROUP, "session_timeout_ms": 10000, "rebalance_timeout_ms": 10000, "member_id": "",
         "group_instance_id": None, "protocol_type": "consumer", "protocols": [{"name": "range", "metadata": b""}],
-        "reason": None}, 9)),
-    Step("list_groups", lambda: build(ListGroupsRequest, {"states_filter": [], "types_filter": []}, 5)),
+        "reason": None}, 9), until=_group_coordinator_answered),
+    Step("list_groups", lambda: build(ListGroupsRequest, {"states_filter": [], "types_filter": []}, 5),
+         until=_group_coordinator_answered),
     Step("describe_groups_unknown", lambda: build(DescribeGroupsRequest, {
         "groups": ["oracle-unknown-group"], "include_authorized_operations": False}, 5)),
     Step("offset_fetch_unknown_group", lambda: build(OffsetFetchRequest, {"groups": [
@@ -211,6 +249,129 @@ CORPUS: list[Step] = [
                                                               "timeout_ms": 10000}, 6)),
     Step("metadata_deleted_topic", lambda: _metadata(TOPIC)),
 ]
+
+# --- the secure corpus (--secure) --------------------------------------------------------
+
+#: The users of the SASL listener (PLAIN from the JAAS config, SCRAM-SHA-256 as well).
+USERS = {"admin": "admin-secret", "alice": "alice-secret"}
+SECURE_TOPIC, HIDDEN_TOPIC = "oracle-secure-orders", "oracle-hidden"  # alice may read oracle-secure-*
+_PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+_SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+# ResourceType TOPIC 2, CLUSTER 4; PatternType ANY 1, LITERAL 3, PREFIXED 4; AclOperation
+# ANY 1, READ 3, WRITE 4; AclPermissionType ANY 1, ALLOW 3 (Kafka's enums).
+_TOPIC_RESOURCE, _ANY, _LITERAL, _PREFIXED, _READ, _ALLOW = 2, 1, 3, 4, 3, 3
+
+
+def secure_properties(ports: dict[str, int]) -> dict[str, str]:
+    """The settings both brokers of ``--secure`` run with: PLAINTEXT (ANONYMOUS, a super
+    user, as the controller and inter-broker listener of Kafka's documented setups) and
+    SASL_PLAINTEXT listeners, on ``ports`` (``plaintext``, ``sasl``, ``controller``)."""
+    from kafkapy.config import LISTENER_CONFIG_PREFIX, BrokerConfig
+
+    name = BrokerConfig.field_name
+    jaas = name("sasl_jaas_config")
+    users = " ".join(f'user_{user}="{password}"' for user, password in USERS.items())
+    served = f"PLAINTEXT://127.0.0.1:{ports['plaintext']},SASL_PLAINTEXT://127.0.0.1:{ports['sasl']}"
+    return {
+        name("listeners"): f"{served},CONTROLLER://127.0.0.1:{ports['controller']}",
+        name("advertised_listeners"): served,
+        name("controller_quorum_voters"): f"1@127.0.0.1:{ports['controller']}",
+        name("listener_security_protocol_map"):
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        name("inter_broker_listener_name"): "PLAINTEXT",
+        name("sasl_enabled_mechanisms"): "PLAIN,SCRAM-SHA-256",
+        f"{LISTENER_CONFIG_PREFIX}sasl_plaintext.plain.{jaas}": f"{_PLAIN_MODULE} required {users};",
+        f"{LISTENER_CONFIG_PREFIX}sasl_plaintext.scram-sha-256.{jaas}": f"{_SCRAM_MODULE} required;",
+        name("authorizer_class_name"): "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        name("super_users"): "User:admin;User:ANONYMOUS",
+    }
+
+
+def _handshake(mechanism: str = "PLAIN", version: int = 1) -> Any:
+    return SaslHandshakeRequest[version](mechanism=mechanism)
+
+
+def _authenticate(token: bytes, version: int = 2) -> Any:
+    return SaslAuthenticateRequest[version](auth_bytes=token)
+
+
+def _plain_token(user: str, password: str) -> bytes:
+    return f"\0{user}\0{password}".encode()
+
+
+def _login(user: str) -> list[Any]:
+    return [_handshake(), _authenticate(_plain_token(user, USERS[user]))]
+
+
+def _acl(pattern: int, operation: int, name: str = "oracle-secure-", principal: str = "User:alice") -> dict:
+    return {"resource_type": _TOPIC_RESOURCE, "resource_name": name, "resource_pattern_type": pattern,
+            "principal": principal, "host": "*", "operation": operation, "permission_type": _ALLOW}
+
+
+def _describe_acls(principal: str | None = None) -> Any:
+    return build(DescribeAclsRequest, {"resource_type_filter": _ANY, "resource_name_filter": None,
+                                       "pattern_type_filter": _ANY, "principal_filter": principal,
+                                       "host_filter": None, "operation": _ANY, "permission_type": _ANY}, 3)
+
+
+def _delete_acls() -> Any:
+    return build(DeleteAclsRequest, {"filters": [{
+        "resource_type_filter": _ANY, "resource_name_filter": None, "pattern_type_filter": _ANY,
+        "principal_filter": "User:alice", "host_filter": None, "operation": _ANY, "permission_type": _ANY}]}, 3)
+
+
+def _secure(name: str, request: Callable[[], Any], login: str | None = "alice", **kwargs: Any) -> Step:
+    return Step(name, request, listener="sasl", login=login, **kwargs)
+
+
+def _topic_listed(response: dict) -> bool:
+    return all(t["error_code"] == 0 and t["partitions"] for t in response["topics"])
+
+
+def _acls_listed(response: dict) -> bool:
+    """ACLs reach a broker's authorizer through the metadata log, after CreateAcls answers."""
+    return bool(response["resources"])
+
+
+def _acls_gone(response: dict) -> bool:
+    return not response["resources"]
+
+
+SECURE_CORPUS: list[Step] = [
+    _secure("sasl_handshake_v1", lambda: _handshake(), login=None),
+    _secure("sasl_handshake_v0", lambda: _handshake(version=0), login=None),
+    _secure("sasl_handshake_unsupported_mechanism", lambda: _handshake("GSSAPI"), login=None),
+    _secure("sasl_authenticate_plain", lambda: _authenticate(_plain_token("alice", USERS["alice"])), login=None,
+            prelude=lambda: [_handshake()]),
+    _secure("sasl_authenticate_v0_plain", lambda: _authenticate(_plain_token("alice", USERS["alice"]), 0),
+            login=None, prelude=lambda: [_handshake()]),
+    _secure("sasl_authenticate_wrong_password", lambda: _authenticate(_plain_token("alice", "wrong"), 1),
+            login=None, prelude=lambda: [_handshake()]),
+    _secure("sasl_authenticate_scram_unknown_user", lambda: _authenticate(b"n,,n=nobody,r=oracle-nonce"),
+            login=None, prelude=lambda: [_handshake("SCRAM-SHA-256")]),
+    _secure("sasl_authenticate_without_handshake", lambda: _authenticate(_plain_token("alice", USERS["alice"])),
+            login=None),
+    _secure("metadata_before_authentication", lambda: _metadata(SECURE_TOPIC), login=None),
+    _secure("sasl_handshake_after_authentication", lambda: _handshake()),
+    _secure("describe_acls_none", lambda: _describe_acls(), login="admin"),
+    _secure("create_topics_admin", lambda: build(CreateTopicsRequest, {"topics": [
+        _topic(SECURE_TOPIC, 1), _topic(HIDDEN_TOPIC, 1)], "timeout_ms": 10000, "validate_only": False}, 7),
+            login="admin"),
+    _secure("create_acls_admin", lambda: build(CreateAclsRequest, {"creations": [
+        _acl(_PREFIXED, _READ), _acl(_LITERAL, _READ, name=SECURE_TOPIC, principal="User:bob")]}, 3), login="admin"),
+    _secure("describe_acls_admin", lambda: _describe_acls(), login="admin", until=_acls_listed),
+    _secure("describe_acls_admin_by_principal", lambda: _describe_acls("User:alice"), login="admin"),
+    _secure("describe_acls_unauthorized", lambda: _describe_acls()),
+    _secure("create_acls_unauthorized", lambda: build(CreateAclsRequest, {"creations": [
+        _acl(_LITERAL, _READ, name=HIDDEN_TOPIC)]}, 3)),
+    _secure("metadata_authorized_topic", lambda: _metadata(SECURE_TOPIC), until=_topic_listed),
+    _secure("metadata_unauthorized_topic", lambda: _metadata(HIDDEN_TOPIC)),
+    _secure("produce_unauthorized", lambda: _produce(0, topic=SECURE_TOPIC)),
+    _secure("create_topics_unauthorized", lambda: _create(_topic("oracle-secure-alice", 1))),
+    _secure("delete_acls_admin", _delete_acls, login="admin"),
+    _secure("describe_acls_after_delete", lambda: _describe_acls(), login="admin", until=_acls_gone),
+]
+
 
 # Fields whose values differ between any two brokers and carry no compatibility meaning.
 OPAQUE = {"throttle_time_ms": None, "cluster_id": "<cluster-id>", "host": "<host>", "port": "<port>",
@@ -237,7 +398,8 @@ def normalise(value: Any, key: str | None = None) -> Any:
         return out
     if isinstance(value, list):
         items = [normalise(v) for v in value]
-        if key in {"topics", "results", "partitions", "responses", "api_keys", "configs"}:  # order is not meaningful
+        # Order is not meaningful (DescribeAcls groups its bindings in a Java HashMap's order).
+        if key in {"topics", "results", "partitions", "responses", "api_keys", "configs", "resources", "acls"}:
             items.sort(key=lambda item: json.dumps(item, sort_keys=True, default=str))
         return items
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -251,27 +413,49 @@ def encode(request: Any) -> bytes:
     return request.encode(header=True, framed=True)
 
 
-def exchange(bootstrap: str, request: Any) -> dict:
-    """Send one request on a fresh connection; return the decoded response as a dict."""
-    host, port = bootstrap.rsplit(":", 1)
-    frame = encode(request)
-    with socket.create_connection((host, int(port)), timeout=15) as sock:
-        sock.sendall(frame)
-        size = struct.unpack(">i", brokers._recv_exact(sock, 4))[0]
-        payload = brokers._recv_exact(sock, size)
+#: The answer recorded for a request the broker closed the connection on.
+CLOSED = {"<connection closed>": True}
+
+
+def _read_response(sock: socket.socket, request: Any) -> dict:
+    size = struct.unpack(">i", brokers._recv_exact(sock, 4))[0]
+    payload = brokers._recv_exact(sock, size)
     response_class = type(request).__name__.replace("Request", "Response").split("_v")[0]
     module = sys.modules[type(request).__module__]
     response = getattr(module, response_class).decode(payload, version=request.API_VERSION, header=True)
     return response.to_dict()
 
 
-def play(bootstrap: str, step: Step) -> dict:
-    """The step's response; with ``until``, the first that satisfies it (or the last one)."""
+def exchange(bootstrap: str, request: Any) -> dict:
+    """Send one request on a fresh connection; return the decoded response as a dict."""
+    return exchange_all(bootstrap, [request])[-1]
+
+
+def exchange_all(bootstrap: str, requests: list[Any]) -> list[dict]:
+    """Send requests in turn on one fresh connection; their decoded responses, with
+    :data:`CLOSED` for each once the broker has closed the connection."""
+    host, port = bootstrap.rsplit(":", 1)
+    answers: list[dict] = []
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        for request in requests:
+            try:
+                sock.sendall(encode(request))
+                answers.append(_read_response(sock, request))
+            except (ConnectionError, BrokenPipeError):
+                answers.extend([CLOSED] * (len(requests) - len(answers)))
+                break
+    return answers
+
+
+def play(bootstrap: str, step: Step) -> Any:
+    """The step's response (with a prelude or login, every answer on the connection);
+    with ``until``, the first whose last answer satisfies it (or the last one)."""
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
-        response = exchange(bootstrap, step.request())
+        answers = exchange_all(bootstrap, step.requests())
+        response = answers[-1]
         if step.until is None or step.until(response) or time.monotonic() > deadline:
-            return response
+            return response if len(answers) == 1 else answers
         time.sleep(0.2)
 
 
@@ -286,14 +470,25 @@ def diff(a: Any, b: Any, path: str = "") -> list[str]:
     return []
 
 
-def run(reference: str, target: str) -> tuple[int, int, int]:
-    """Play the corpus against both brokers; print one line per step; return (same, known, differing)."""
+Addresses = str | dict[str, str]
+
+
+def run(reference: Addresses, target: Addresses, corpus: list[Step] | None = None) -> tuple[int, int, int]:
+    """Play the corpus against both brokers; print one line per step; return (same, known, differing).
+
+    Args:
+        reference: the reference broker's bootstrap, or its address per listener name.
+        target: the same for the broker under test.
+        corpus: the steps (default :data:`CORPUS`).
+    """
     known = tomllib.loads(KNOWN.read_text()) if KNOWN.exists() else {}
     counts = [0, 0, 0]
-    for step in CORPUS:
+    for step in CORPUS if corpus is None else corpus:
         answers = []
-        for bootstrap in (reference, target):
-            encode(step.request())  # fails loudly, outside the comparison, if the corpus is wrong
+        for addresses in (reference, target):
+            bootstrap = addresses if isinstance(addresses, str) else addresses[step.listener]
+            for request in step.requests():
+                encode(request)  # fails loudly, outside the comparison, if the corpus is wrong
             try:
                 answers.append(normalise(play(bootstrap, step)))
             except (OSError, ValueError, EOFError) as exc:  # a dropped connection or undecodable answer is a result too
@@ -326,7 +521,18 @@ def main(argv: list[str] | None = None) -> int:
     tgt.add_argument("--start-kafkapy", action="store_true", help="start kafkapy with --broker-command")
     tgt.add_argument("--target-reference", action="store_true", help="a second Apache Kafka (checks the oracle)")
     parser.add_argument("--broker-command", default=os.environ.get("KAFKAPY_BROKER_COMMAND", brokers.DEFAULT_KAFKAPY_COMMAND))
+    parser.add_argument("--secure", action="store_true",
+                        help="play SECURE_CORPUS against both brokers started with secure_properties")
     args = parser.parse_args(argv)
+    if args.secure:
+        if not (args.start_reference and (args.start_kafkapy or args.target_reference)):
+            parser.error("--secure starts both brokers: --start-reference with --start-kafkapy or --target-reference")
+        with contextlib.ExitStack() as stack:
+            reference = stack.enter_context(start_secure(None))
+            target = stack.enter_context(start_secure(None if args.target_reference else args.broker_command))
+            same, known, different = run(reference, target, SECURE_CORPUS)
+        print(f"oracle --secure: {same} same, {known} known differences, {different} different")
+        return 1 if different else 0
     with contextlib.ExitStack() as stack:
         reference = args.reference_bootstrap or stack.enter_context(brokers.start_reference()).bootstrap
         if args.target_bootstrap:
@@ -338,6 +544,30 @@ def main(argv: list[str] | None = None) -> int:
         same, known, different = run(reference, target)
     print(f"oracle: {same} same, {known} known differences, {different} different")
     return 1 if different else 0
+
+
+@contextlib.contextmanager
+def start_secure(command: str | None) -> Any:
+    """A broker with :func:`secure_properties`, yielding its address per listener name:
+    Apache Kafka with ``command`` None, else the kafkapy command template (``{python}``,
+    ``{port}``) with the settings as ``--override`` arguments after its own."""
+    import shlex
+    import tempfile
+
+    ports = {name: brokers.free_port() for name in ("plaintext", "sasl", "controller")}
+    settings = secure_properties(ports)
+    if command is None:
+        broker = brokers.start_reference(ports["plaintext"], overrides=settings)
+    else:
+        argv = shlex.split(command.format(python=shlex.quote(sys.executable), port=ports["plaintext"]))
+        argv += [arg for key, value in settings.items() for arg in ("--override", f"{key}={value}")]
+        log = Path(tempfile.mkstemp(prefix="kafkapy-oracle-", suffix=".log")[1])
+        broker = brokers.BrokerProcess(argv, ports["plaintext"], log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        broker.wait_ready(60)
+    try:
+        yield {"plaintext": f"127.0.0.1:{ports['plaintext']}", "sasl": f"127.0.0.1:{ports['sasl']}"}
+    finally:
+        broker.stop()
 
 
 if __name__ == "__main__":

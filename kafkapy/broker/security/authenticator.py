@@ -167,11 +167,13 @@ class SaslAuthenticator:
 
     def can_reauthenticate(self, now_ms: int | None = None) -> bool:
         """A SaslHandshake on an authenticated connection starts KIP-368 re-authentication
-        when the client said it knows of it (SaslAuthenticate v1+), and not within
-        :data:`MIN_REAUTH_INTERVAL_MS` of the last one started (Kafka's
-        ``KafkaChannel.maybeBeginServerReauthentication``; the handshake is then answered
-        ILLEGAL_SASL_STATE as on any authenticated connection)."""
-        if self.state is not SaslState.COMPLETE or not self.client_supports_reauth or self.raw_tokens:
+        when the session expires (``connections.max.reauth.ms`` or a token's lifetime:
+        without an expiry re-authentication is disabled), the client said it knows of it
+        (SaslAuthenticate v1+), and not within :data:`MIN_REAUTH_INTERVAL_MS` of the last
+        one started (Kafka's ``KafkaChannel.maybeBeginServerReauthentication``; the
+        handshake is then answered ILLEGAL_SASL_STATE as on any authenticated connection)."""
+        if self.state is not SaslState.COMPLETE or not self.client_supports_reauth or self.raw_tokens \
+                or self.session_expiry_ms is None:
             return False
         if now_ms is not None and self._last_reauth_start_ms is not None and \
                 now_ms - self._last_reauth_start_ms < MIN_REAUTH_INTERVAL_MS:
