@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-from compat_tests.brokers import LOG4J2, free_port, java, reference_libs
+from compat_tests.brokers import DEPS, KAFKA_VERSION, LOG4J2, free_port, java, reference_libs
 from compat_tests.reference_cluster import ReferenceNode
 from kafkapy.storage.checkpoint import new_directory_id
 from kafkapy.testing.cluster import NodeProcess
@@ -46,6 +46,18 @@ from kafkapy.testing.container import format_storage
 
 Kind = Literal["kafkapy", "kafka"]
 Roles = Literal["controller", "broker", "broker,controller"]
+#: How a controller is formatted in a dynamic quorum (KIP-853): the one voter it starts
+#: with (``--standalone``) or an observer to be added later (``--no-initial-controllers``).
+Initial = Literal["standalone", "none"]
+
+#: The Apache Kafka releases a mixed cluster is tried with (compat_tests/install.sh).
+REFERENCE_VERSIONS = ("4.1.2", "4.4.0")
+
+
+def reference_installed(version: str) -> bool:
+    """Whether the jars of Kafka ``version`` are in compat_tests/.deps (broker and tools)."""
+    libs = DEPS / f"kafka-{version}" / "libs"
+    return all((libs / jar).exists() for jar in (f"kafka_2.13-{version}.jar", f"kafka-tools-{version}.jar"))
 
 #: Settings every node shares: fast Raft timeouts and broker sessions (as the kafkapy
 #: process clusters of tests/kraft use), small internal topics, no rebalance delay.
@@ -73,7 +85,10 @@ KAFKA_LOG4J2 = LOG4J2.replace("level = warn", "level = info")
 #: default; kafkapy does not implement ELR, and a Kafka controller refuses the
 #: BrokerRegistration of a broker that does not support a finalised level
 #: (UNSUPPORTED_VERSION). A mixed cluster is formatted without it, as kafkapy's quorum is.
-KAFKA_FORMAT_FEATURES = ("--feature", "eligible.leader.replicas.version=0")
+#: And at the metadata.version kafkapy writes (4.1-IV1, level 27): Kafka 4.4 formats at
+#: its own latest (4.4-IV2, 33) by default, which kafkapy brokers and controllers do not
+#: support; a Kafka 4.4 controller then refuses their registration.
+KAFKA_FORMAT_FEATURES = ("--release-version", "4.1-IV1", "--feature", "eligible.leader.replicas.version=0")
 
 
 class KafkapyProcess(NodeProcess):
@@ -100,8 +115,11 @@ class MixedNode:
     """One node of a :class:`MixedCluster`: its kind, id, roles, ports and process."""
 
     def __init__(self, kind: Kind, node_id: int, roles: Roles, directory: Path, client_port: int,
-                 controller_port: int | None, extra: Mapping[str, str] | None = None) -> None:
+                 controller_port: int | None, extra: Mapping[str, str] | None = None,
+                 initial: Initial | None = None) -> None:
         self.kind = kind
+        #: a dynamic quorum's controller: formatted as its one voter, or as an observer
+        self.initial = initial
         #: server properties of this node only, over the cluster's
         self.extra = dict(extra or {})
         self.node_id = node_id
@@ -149,8 +167,14 @@ class MixedCluster:
     """
 
     def __init__(self, root: Path, config: Mapping[str, str] | None = None, *, timeout_s: float = 60.0,
-                 kafka_heap: str = "512m", kafkapy_log_level: str = "INFO") -> None:
+                 kafka_heap: str = "512m", kafkapy_log_level: str = "INFO", kafka_version: str = KAFKA_VERSION,
+                 dynamic: bool = False) -> None:
         self.root = Path(root)
+        #: the Apache Kafka release of the JVM nodes (and of the tools run against them)
+        self.kafka_version = kafka_version
+        #: a KIP-853 dynamic quorum: controller.quorum.bootstrap.servers, and the voters
+        #: in the log (formatted --standalone, then AddRaftVoter), instead of controller.quorum.voters
+        self.dynamic = dynamic
         self.config = dict(config or {})
         self.timeout_s = timeout_s
         self.kafka_heap = kafka_heap
@@ -159,14 +183,19 @@ class MixedCluster:
         self.nodes: dict[int, MixedNode] = {}
         self._prepared = False
 
-    def add(self, kind: Kind, node_id: int, roles: Roles, config: Mapping[str, str] | None = None) -> MixedNode:
-        """Declare a node; ``config`` adds or replaces server properties of this node only."""
+    def add(self, kind: Kind, node_id: int, roles: Roles, config: Mapping[str, str] | None = None,
+            *, initial: Initial | None = None) -> MixedNode:
+        """Declare a node; ``config`` adds or replaces server properties of this node only.
+        In a dynamic quorum the first controller declared is formatted ``--standalone``
+        and the others ``--no-initial-controllers`` unless ``initial`` says otherwise."""
         if self._prepared:
             raise RuntimeError("nodes are declared before the cluster starts")
         directory = self.root / f"{kind}-{node_id}"
         directory.mkdir(parents=True, exist_ok=True)
+        if self.dynamic and "controller" in roles and initial is None:
+            initial = "none" if any(n.is_controller for n in self.nodes.values()) else "standalone"
         node = MixedNode(kind, node_id, roles, directory, free_port(),
-                         free_port() if "controller" in roles else None, config)
+                         free_port() if "controller" in roles else None, config, initial)
         self.nodes[node_id] = node
         return node
 
@@ -174,6 +203,11 @@ class MixedCluster:
     def voters(self) -> str:
         """``controller.quorum.voters`` of the cluster."""
         return ",".join(f"{n.node_id}@{n.controller_address}" for n in self.nodes.values() if n.is_controller)
+
+    @property
+    def bootstrap_controllers(self) -> str:
+        """``controller.quorum.bootstrap.servers`` of a dynamic quorum: every controller."""
+        return ",".join(n.controller_address for n in self.nodes.values() if n.is_controller)
 
     @property
     def brokers(self) -> list[MixedNode]:
@@ -195,7 +229,8 @@ class MixedCluster:
             **COMMON_PROPERTIES,
             "process.roles": node.roles,
             "node.id": str(node.node_id),
-            "controller.quorum.voters": self.voters,
+            **({"controller.quorum.bootstrap.servers": self.bootstrap_controllers} if self.dynamic
+               else {"controller.quorum.voters": self.voters}),
             "listeners": ",".join(listeners),
             "log.dirs": str(node.directory / "data"),
         }
@@ -219,18 +254,23 @@ class MixedCluster:
             props = self.properties(node)
             path = node.directory / "server.properties"
             path.write_text("".join(f"{k}={v}\n" for k, v in props.items()), encoding="latin-1")
+            quorum_flag = {"standalone": ["--standalone"], "none": ["--no-initial-controllers"], None: []}[node.initial]
             if node.kind == "kafkapy":
-                format_storage(props["log.dirs"], self.cluster_id, node.node_id)
+                if self.dynamic:  # as an operator would: kafkapy's kafka-storage.sh
+                    subprocess.run([sys.executable, "-m", "kafkapy", "storage", "format", "-t", self.cluster_id,
+                                    "-c", str(path), *quorum_flag], check=True, stdout=subprocess.DEVNULL)
+                else:
+                    format_storage(props["log.dirs"], self.cluster_id, node.node_id)
                 node.process = KafkapyProcess(node.node_id, str(node.directory), node.client_port,
                                               self.kafkapy_log_level)
                 continue
             log4j = node.directory / "log4j2.properties"
             log4j.write_text(KAFKA_LOG4J2.format(log_file=node.directory / "server.log"))
             jvm = [f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={node.directory}",
-                   "-cp", f"{reference_libs()}/*"]
+                   "-cp", f"{reference_libs(self.kafka_version)}/*"]
             formats.append((node, subprocess.Popen(
                 [java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", *jvm, "kafka.tools.StorageTool", "format",
-                 "-t", self.cluster_id, "-c", str(path), *KAFKA_FORMAT_FEATURES],
+                 "-t", self.cluster_id, "-c", str(path), *KAFKA_FORMAT_FEATURES, *quorum_flag],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
             argv = [java(), "-Xms256m", f"-Xmx{self.kafka_heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
                     *jvm, "kafka.Kafka", str(path)]

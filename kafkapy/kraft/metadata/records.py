@@ -96,8 +96,12 @@ __all__ = [
 #: Kafka's ``AbstractApiMessageSerde.DEFAULT_FRAME_VERSION``.
 FRAME_VERSION = 1
 
-#: Versions below the schema's highest that 4.1-IV1 (ELR off) writes.
-_WRITE_VERSIONS = {"PartitionRecord": 1, "PartitionChangeRecord": 1}
+#: Versions below the schema's highest that 4.1-IV1 (ELR off) writes. Kafka 4.4's schemas
+#: add RegisterBrokerRecord v4 and BrokerRegistrationChangeRecord v3 (cordoned log
+#: directories, metadata.version 4.3+); a Kafka 4.1 node following the log cannot read
+#: them ("Can't read version 4 of BrokerEndpoint" ends its raft thread).
+_WRITE_VERSIONS = {"PartitionRecord": 1, "PartitionChangeRecord": 1, "RegisterBrokerRecord": 3,
+                   "BrokerRegistrationChangeRecord": 2}
 #: type id -> record class, filled on first use of a type.
 _CLASSES: dict[int, type] = {}
 

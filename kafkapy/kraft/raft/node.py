@@ -112,7 +112,12 @@ class RaftNode:
         self._log = LogView(log)
         snapshot = log.latest_snapshot()
         base = snapshot.voters if snapshot is not None and snapshot.voters is not None else None
-        self._base_voters_static = base is None
+        # The base voters are in no replicated record when they are the static ones or those
+        # of the bootstrap checkpoint (0-0.checkpoint, written by `storage format
+        # --standalone/--initial-controllers`): a leader then writes them into the log
+        # (Kafka's LeaderState.appendStartOfEpochControlRecords) so that observers, which
+        # fetch the log and not that checkpoint, learn the voters and their endpoints.
+        self._base_voters_unreplicated = base is None or snapshot.snapshot_id.offset == 0  # type: ignore[union-attr]
         self._voters = VoterSetHistory(base if base is not None else (static_voters or VoterSet(())))
         self._track_voters(log.read(log.log_start_offset, log.end_offset))
         self._high_watermark: int | None = None
@@ -287,7 +292,7 @@ class RaftNode:
                 raise RaftInvariantError(f"snapshot {ready.snapshot.snapshot_id} was not installed")
             if snapshot.voters is not None:
                 self._voters.reset(snapshot.voters)
-                self._base_voters_static = False
+                self._base_voters_unreplicated = False
         self._log.clear_pending()
         if self._stable.end_offset != self._log.end_offset:
             raise RaftInvariantError(
@@ -527,8 +532,8 @@ class RaftNode:
         voters = self._voters.last
         records: list[Any] = [LeaderChangeMessage(self.id, tuple(sorted(voters.ids)),
                                                   tuple(sorted(state.granting_voters)))]
-        if self.config.kraft_version >= 1 and self._base_voters_static and self._voters.last_offset < 0:
-            # Bootstrapping KIP-853: write the static voters into the log once.
+        if self.config.kraft_version >= 1 and self._base_voters_unreplicated and self._voters.last_offset < 0:
+            # Bootstrapping KIP-853: write the static or formatted voters into the log once.
             records += [KRaftVersionRecord(self.config.kraft_version), voters.to_record()]
         self._append_as_leader(state, records)
         if state.update_local_end_offset(self._persisted_end):
