@@ -21,13 +21,15 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.netns import Namespace, namespace_for
+from tests.readme import README, command, readme_block, readme_prose, sections
+
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
 #: What is cloned: this checkout (its HEAD) unless KAFKAPY_README_REPO names another
 #: repository or URL git can clone.
 SOURCE = os.environ.get("KAFKAPY_README_REPO", str(ROOT))
@@ -44,63 +46,6 @@ pytestmark = [
                        reason="needs a git checkout of kafkapy to clone"),
     pytest.mark.skipif(shutil.which("make") is None, reason="needs make"),
 ]
-
-
-# -- README.md's code blocks -------------------------------------------------------
-
-def code_blocks(markdown: str) -> list[str]:
-    """The fenced (```) and indented (four spaces after a blank line) code blocks."""
-    lines = markdown.splitlines()
-    blocks: list[str] = []
-    i = 0
-    while i < len(lines):
-        if lines[i].startswith("```"):
-            end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-            blocks.append("\n".join(lines[i + 1:end]))
-            i = end + 1
-            continue
-        if lines[i].startswith("    ") and (i == 0 or not lines[i - 1].strip()):
-            body = []
-            while i < len(lines) and (lines[i].startswith("    ") or (
-                    not lines[i].strip() and i + 1 < len(lines) and lines[i + 1].startswith("    "))):
-                body.append(lines[i][4:])
-                i += 1
-            blocks.append("\n".join(body).strip("\n"))
-            continue
-        i += 1
-    return blocks
-
-
-def readme_block(*needles: str) -> str:
-    """The one code block of README.md that holds every needle."""
-    found = [b for b in code_blocks(README.read_text()) if all(n in b for n in needles)]
-    assert len(found) == 1, f"README.md has {len(found)} code blocks with {needles}"
-    return found[0]
-
-
-def readme_prose(pattern: str) -> re.Match:
-    """A match in README.md's text with its line breaks read as spaces."""
-    match = re.search(pattern, re.sub(r"\s+", " ", README.read_text()))
-    assert match, f"README.md no longer says {pattern!r}"
-    return match
-
-
-def sections(block: str) -> dict[str, str]:
-    """A shell block's commands grouped under the comment line above them."""
-    out: dict[str, list[str]] = {}
-    current = ""
-    for line in block.splitlines():
-        if line.startswith("# "):
-            current = line[2:]
-            out[current] = []
-        elif line.strip():
-            out.setdefault(current, []).append(line)
-    return {k: "\n".join(v) for k, v in out.items()}
-
-
-def command(line: str) -> str:
-    """A README command line without its trailing ``# comment``."""
-    return re.sub(r"\s+#.*$", "", line).strip()
 
 
 # -- the new user's machine ----------------------------------------------------------
@@ -120,60 +65,10 @@ def user_env(clone: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-class Namespace:
-    """A network namespace with loopback up, held by one sleeping process of ours."""
-
-    def __init__(self) -> None:
-        self.holder: subprocess.Popen | None = None
-
-    def start(self) -> bool:
-        if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
-            return False
-        self.holder = subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep 900"])
-        ns = Path(f"/proc/{self.holder.pid}/ns/net")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.holder.poll() is None:
-            if ns.exists() and os.readlink(ns) != os.readlink("/proc/self/ns/net") and self._lo_up():
-                return True
-            time.sleep(0.05)
-        self.stop()
-        return False
-
-    def _lo_up(self) -> bool:
-        out = subprocess.run(self.wrap(["ip", "-o", "link", "show", "lo"]), capture_output=True, text=True,
-                             timeout=10, check=False)
-        return "UP" in out.stdout
-
-    def wrap(self, args: Sequence[str]) -> list[str]:
-        if self.holder is None:
-            return list(args)
-        return ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", "--", *args]
-
-    def stop(self) -> None:
-        if self.holder is not None and self.holder.poll() is None:
-            self.holder.kill()
-            self.holder.wait(10)
-
-
-def _ports_free(ports: range) -> bool:
-    import socket
-
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[Namespace]:
-    ns = Namespace()
-    if not ns.start() and not _ports_free(README_PORTS):
-        pytest.skip("ports 9092-9097 are taken and no network namespace can be made here (needs root)")
-    yield ns
-    ns.stop()
+    with namespace_for(README_PORTS) as ns:
+        yield ns
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,28 @@ listener on a free loopback port, since this machine reaches nothing but loopbac
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from kafkapy.testing.probe import probe
 from tests.clustering import until
+from tests.netns import namespace_for
+from tests.readme import command, readme_block
 from tests.testing.clients import consume, produce
 
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("KAFKAPY_IMAGE", "localhost/kafkapy:latest")
+#: The stand-in for python:3.11-slim that docker/build_image.sh makes.
+BASE = re.search(r'^BASE="([^"]+)"', (ROOT / "docker" / "build_image.sh").read_text(), re.M).group(1)
 #: The cluster id docker/compose.yaml formats its three volumes with.
 COMPOSE_CLUSTER_ID = "4L6g3nShT-eMCtK--X86sw"
 
@@ -63,13 +72,16 @@ def _podman(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 @contextmanager
-def _containers(environments: Mapping[str, Mapping[str, str]]) -> Iterator[dict[str, str]]:
+def _containers(environments: Mapping[str, Mapping[str, str]], image: str = IMAGE,
+                wrap=lambda args: args) -> Iterator[dict[str, str]]:
     """Start one container per name with its environment; removed on the way out."""
     names = {name: f"kafkapy-test-{os.getpid()}-{name}" for name in environments}
     try:
         for name, env in environments.items():
             env_args = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
-            started = _podman("run", "-d", "--name", names[name], *RUN_OPTIONS, *env_args, IMAGE)
+            started = subprocess.run(wrap(["podman", "run", "-d", "--name", names[name], *RUN_OPTIONS,
+                                           *env_args, image]),
+                                     capture_output=True, text=True, timeout=60, check=False)
             assert started.returncode == 0, started.stderr
         yield names
     finally:
@@ -82,10 +94,13 @@ def _logs(container: str) -> str:
     return out.stdout + out.stderr
 
 
-def _wait_healthy(container: str, timeout_s: float = 60) -> None:
-    """The image's own HEALTHCHECK (ApiVersions through kafkapy.testing.probe), run by podman."""
+def _wait_healthy(container: str, timeout_s: float = 60, wrap=lambda args: args) -> None:
+    """The image's own HEALTHCHECK (ApiVersions through kafkapy.testing.probe), run by
+    podman; ``wrap`` runs it in the network namespace the container shares (host
+    networking gives the container none of its own, so its exec'd check runs in podman's)."""
     deadline = time.monotonic() + timeout_s
-    while _podman("healthcheck", "run", container).returncode != 0:
+    while subprocess.run(wrap(["podman", "healthcheck", "run", container]), capture_output=True,
+                         timeout=60, check=False).returncode != 0:
         state = _podman("inspect", "--format", "{{.State.Status}}", container).stdout.strip()
         assert state == "running", f"{container} is {state}:\n{_logs(container)}"
         assert time.monotonic() < deadline, _logs(container)
@@ -161,3 +176,32 @@ def test_three_node_cluster_of_containers():
         for n in (1, 2, 3):
             assert probe(f"127.0.0.1:{clients[n - 1]}") is None
             assert f"cluster {COMPOSE_CLUSTER_ID}" in _logs(names[f"node{n}"])
+
+
+def test_readme_docker_build_and_run():
+    """README.md's ``docker build`` and ``docker run -p 9092:9092`` lines, with buildah
+    and podman: the build with the stand-in base, the run in a network namespace of the
+    test's own whose host network is the container's, so that its 9092 is the README's
+    ``localhost:9092`` and the image's default listeners (0.0.0.0) reach nothing else."""
+    lines = [command(line) for line in readme_block("docker build -f docker/Dockerfile").splitlines()]
+    build = shlex.split(next(line for line in lines if line.startswith("docker build ")))[2:]
+    run = shlex.split(next(line for line in lines if line.startswith("docker run ")))[2:]
+    built = subprocess.run(["buildah", "bud", "--quiet", "--format", "docker", "--pull=never", "--from", BASE,
+                            *build], cwd=ROOT, env={**os.environ, "BUILDAH_ISOLATION": "chroot"},
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert built.returncode == 0, built.stderr[-3000:]
+    published = [run[i + 1] for i, arg in enumerate(run) if arg == "-p"]
+    assert published == ["9092:9092"]
+    image = [arg for i, arg in enumerate(run) if arg != "-p" and (i == 0 or run[i - 1] != "-p")]
+    assert len(image) == 1
+    with namespace_for(range(9092, 9094)) as ns, _containers({"readme": {}}, image[0], ns.wrap) as names:
+        _wait_healthy(names["readme"], wrap=ns.wrap)
+        client = (
+            "from tests.testing.clients import consume, produce\n"
+            "produce('localhost:9092', 'readme-docker', [b'hello'])\n"
+            "print([m.value() for m in consume('localhost:9092', 'readme-docker', 1)])\n"
+        )
+        out = subprocess.run(ns.wrap([sys.executable, "-c", client]), cwd=ROOT, capture_output=True, text=True,
+                             timeout=120, check=False)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "[b'hello']"
