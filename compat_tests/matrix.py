@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.json, "w") as f:
                 json.dump({kind: {r.client: {s: vars(c) for s, c in r.cells.items()} for r in runs}
                            for kind, runs in sides.items()}, f, indent=1)
-        return 1 if differ or counts["fail"] or summary(sides["reference"])["fail"] else 0
+        missing = args.require_installed and counts["not installed"]
+        return 1 if differ or counts["fail"] or summary(sides["reference"])["fail"] or missing else 0
     with broker_for(args) as target:
         runs = run_matrix(target, clients, scenarios, args.jobs, args.client_timeout)
     print(render(runs, scenarios))

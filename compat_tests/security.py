@@ -174,7 +174,8 @@ def setup(broker: SecuredBroker, families: Sequence[str], scenarios: Sequence[st
     bindings = [
         AclBinding(ResourceType[resource], f"compat-{NAME_IN_RESOURCES.get(family, family)}-{scenario}-", ResourcePatternType.PREFIXED,
                    broker.settings[family]["principal"], "*", AclOperation[operation], AclPermissionType.ALLOW)
-        for family in families for scenario in scenarios for resource, operation in scenario_acls(scenario)
+        for family in families for scenario in dict.fromkeys(scenarios)
+        for resource, operation in scenario_acls(scenario)
     ]
     if bindings:
         for future in admin.create_acls(bindings, request_timeout=30).values():

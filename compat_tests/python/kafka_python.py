@@ -325,10 +325,17 @@ def failover(ctx: Context) -> str:
 
 def auth_wrong_password(ctx: Context) -> str:
     """kafka-python 3 retries the bootstrap until its timeout, logging each
-    SaslAuthenticationFailedError, then raises KafkaTimeoutError."""
+    SaslAuthenticationFailedError, then raises KafkaTimeoutError.
+
+    Its transport drops the bytes of a read that ends with the peer's close (it aborts
+    before handing them on), so an attempt whose SaslAuthenticate answer arrives with the
+    broker's close (Kafka sends it after connection.failed.authentication.delay.ms, then
+    closes) logs only "socket disconnected": attempts are retried every second at most, and
+    one of them must report the failure."""
     with captured_log("kafka") as logged:
         try:
-            KafkaAdminClient(**_conf(with_wrong_password(ctx)), request_timeout_ms=TIMEOUT_MS).close()
+            KafkaAdminClient(**_conf(with_wrong_password(ctx)), request_timeout_ms=TIMEOUT_MS,
+                             bootstrap_timeout_ms=TIMEOUT_MS, reconnect_backoff_max_ms=1000).close()
         except kafka.errors.SaslAuthenticationFailedError as exc:
             return f"SaslAuthenticationFailedError: {exc}"[:150]
         except kafka.errors.KafkaTimeoutError as exc:
