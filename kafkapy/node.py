@@ -200,7 +200,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     from kafkapy.broker.security.ssl_reload import follow_dynamic_ssl
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
-    from kafkapy.server.quotas import ConnectionQuotas, follow_dynamic_configs
+    from kafkapy.server.quotas import ConnectionQuotas, follow_dynamic_configs, follow_ip_connection_rates
     from kafkapy.server.serve import serve
     from kafkapy.server.settings import ServerSettings
     from kafkapy.storage.log_manager import LogManager
@@ -314,6 +314,10 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             follow_limits = follow_dynamic_configs(quotas, config)
             follow_limits(None, metadata.image)
             metadata.add_publisher(follow_limits)
+            # ... and the ip entities' connection_creation_rate client quotas (KIP-612).
+            follow_ip_rates = follow_ip_connection_rates(quotas)
+            follow_ip_rates(None, metadata.image)
+            metadata.add_publisher(follow_ip_rates)
             # TLS listeners' contexts, replaced when AlterConfigs changes their key stores.
             tls = dict(dispatcher.inner.security.tls)
             if tls:

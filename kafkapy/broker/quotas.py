@@ -38,7 +38,8 @@ THROTTLING_QUOTA_EXCEEDED from the versions that know it.
 Request time (``request_percentage``, :class:`RequestQuotas`): the time each request
 holds the event loop, as a percentage of one thread, throttled for at most a window.
 
-Not done: ``connection_creation_rate`` (stored and described only).
+``connection_creation_rate`` of ``ip`` entities is enforced where connections are
+accepted, by :class:`kafkapy.server.quotas.ConnectionQuotas`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,13 @@ enforces them.
   waits (at most ``quota.window.size.seconds``, 1 s) before it takes the next one.
   Kafka measures the rate with a sampled ``Rate`` sensor; this is a token bucket of
   one second's worth of connections, which allows the same rate and burst.
+* ``connection_creation_rate`` client quotas of ``ip`` entities (KIP-612, set with
+  AlterClientQuotas: ``kafka-configs --entity-type ips``): a per-IP rate, the named
+  IP's own, else the default IP entity's. A connection over its IP's rate is not
+  served and not counted: it is closed once the throttle time (at most a window) has
+  passed (Kafka's ``recordIpConnectionMaybeThrottle`` and the acceptor's
+  ``throttledSockets``), and the refused connection is not recorded against the rate.
+  It holds on every listener of the server, the inter-broker one included, as Kafka's.
 * The inter-broker listener is protected (``protectedListener``: when the server has
   more than one listener): the broker-wide cap and rate do not hold it back, and when
   its connections take the total over ``max.connections``, the least recently active
@@ -68,6 +75,17 @@ class _Rate:
             return 0.0
         return min(-self._tokens / rate, MAX_THROTTLE_S)
 
+    def try_record(self, now: float) -> float:
+        """Count one connection if the rate allows it now (0.0); else count nothing and
+        return the seconds until it would (the connection is refused, not delayed)."""
+        rate = self.rate
+        self._tokens = min(float(rate), self._tokens + (now - self._last) * rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return min((1.0 - self._tokens) / rate, MAX_THROTTLE_S)
+
 
 class ConnectionQuotas:
     """Counts of a server's connections, per IP and per listener, and their limits.
@@ -100,6 +118,12 @@ class ConnectionQuotas:
         self.rejected = 0
         self.throttled = 0
         self.blocked = 0
+        #: connections refused for their IP's ``connection_creation_rate``
+        self.ip_throttled = 0
+        #: ``connection_creation_rate`` of the default ``ip`` entity, and of named IPs
+        self.ip_rate_default: int | None = None
+        self.ip_rate_overrides: dict[str, int] = {}
+        self._ip_rates: dict[str, _Rate] = {}
 
     def update(self, settings: ServerSettings) -> None:
         """Apply new limits (a dynamic broker config changed), as Kafka's
@@ -120,6 +144,38 @@ class ConnectionQuotas:
         if event is not None:
             self._slot_freed = None
             event.set()
+
+    def update_ip_connection_rates(self, default: int | None, overrides: Mapping[str, int]) -> None:
+        """Kafka's ``updateIpConnectionRateQuota``: the default IP entity's rate and the
+        named IPs' (from the ``ip`` client quotas); an IP whose rate changed starts over."""
+        old = {ip: self.ip_rate_for(ip) for ip in self._ip_rates}
+        self.ip_rate_default, self.ip_rate_overrides = default, dict(overrides)
+        self._ip_rates = {ip: bucket for ip, bucket in self._ip_rates.items() if self.ip_rate_for(ip) == old[ip]}
+
+    @property
+    def ip_rates_enabled(self) -> bool:
+        """Whether any ``ip`` connection rate is set (the accept path's fast test)."""
+        return self.ip_rate_default is not None or bool(self.ip_rate_overrides)
+
+    def ip_rate_for(self, ip: str) -> int | None:
+        """Kafka's ``connectionRateForIp``: the IP's own rate, else the default's."""
+        return self.ip_rate_overrides.get(ip, self.ip_rate_default)
+
+    def record_ip_connection(self, ip: str) -> float:
+        """Kafka's ``recordIpConnectionMaybeThrottle``: 0.0 when a new connection from
+        ``ip`` is within its rate (and counted), else the throttle seconds after which
+        the refused connection is closed (and nothing counted)."""
+        rate = self.ip_rate_for(ip)
+        if rate is None:
+            return 0.0
+        now = self._clock()
+        bucket = self._ip_rates.get(ip)
+        if bucket is None:
+            bucket = self._ip_rates[ip] = _Rate(rate, now)
+        delay = bucket.try_record(now)
+        if delay > 0:
+            self.ip_throttled += 1
+        return delay
 
     def add_listener(self, name: str) -> None:
         self._listeners.add(name)
@@ -209,6 +265,41 @@ class ConnectionQuotas:
         if listener_rate is not None:
             delay = max(delay, listener_rate.record(now))
         return delay
+
+
+class _ClientQuotaImage(Protocol):
+    client_quotas: Mapping[tuple[tuple[str, str | None], ...], Mapping[str, float]]
+
+
+def follow_ip_connection_rates(quotas: ConnectionQuotas) -> Callable[[Any, _ClientQuotaImage], None]:
+    """A metadata publisher that applies the ``ip`` entities' ``connection_creation_rate``
+    client quotas to ``quotas`` when they change (Kafka's ``ClientQuotaMetadataManager``
+    hands them to ``ConnectionQuotas``)."""
+    from kafkapy.kraft.metadata.quota_control import CONNECTION_CREATION_RATE, IP
+
+    seen: list[Any] = []
+
+    def publish(old: Any, new: _ClientQuotaImage) -> None:
+        entities = new.client_quotas
+        if seen and seen[0] is entities:
+            return
+        seen[:] = [entities]
+        default: int | None = None
+        overrides: dict[str, int] = {}
+        for entity, values in entities.items():
+            rate = values.get(CONNECTION_CREATION_RATE)
+            if rate is None or len(entity) != 1 or entity[0][0] != IP:
+                continue
+            name = entity[0][1]
+            if name is None:
+                default = int(rate)
+            else:
+                overrides[name] = int(rate)
+        if (default, overrides) != (quotas.ip_rate_default, quotas.ip_rate_overrides):
+            logger.info("Connection creation rates per IP updated: default %s, %s", default, overrides)
+            quotas.update_ip_connection_rates(default, overrides)
+
+    return publish
 
 
 class _BrokerConfigImage(Protocol):

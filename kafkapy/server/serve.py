@@ -230,10 +230,18 @@ class _Server:
         peer: tuple,
         nursery: trio.Nursery,
     ) -> None:
-        """Start serving an accepted socket, or close it if its IP is at its cap."""
+        """Start serving an accepted socket, or close it if its IP is over its connection
+        rate (after the throttle time) or at its cap (at once)."""
         ip = peer[0]
         name = listener.name
         quotas = self.quotas
+        if quotas.ip_rates_enabled:
+            delay = quotas.record_ip_connection(ip)
+            if delay > 0:
+                logger.debug("Delaying closing of connection from %s for %.0f ms (connection_creation_rate %s)",
+                             ip, delay * 1000, quotas.ip_rate_for(ip))
+                nursery.start_soon(_close_after, sock, delay)
+                return
         if not quotas.inc(name, ip):
             self.log.info(
                 "connection over the per-IP cap",
@@ -340,3 +348,13 @@ def _close_listening(bound: Sequence[tuple[Listener, socket.socket]]) -> None:
         if sock.fileno() != -1:
             trio.lowlevel.notify_closing(sock)
             sock.close()
+
+
+async def _close_after(sock: socket.socket, delay_s: float) -> None:
+    """Close a connection refused for its IP's creation rate once its throttle time has
+    passed (Kafka's acceptor keeps it in ``throttledSockets`` until then), so that the
+    client does not reconnect at once; nothing is read from it meanwhile."""
+    try:
+        await trio.sleep(delay_s)
+    finally:
+        sock.close()

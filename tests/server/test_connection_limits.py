@@ -159,3 +159,19 @@ async def test_raising_max_connections_lets_a_waiting_connection_in(nursery):
         with trio.fail_after(10):
             assert await read_response(two) == b"Ewaited."
         assert quotas.total == 2
+
+
+def test_ip_connection_rate_refuses_without_counting_and_a_named_ip_wins():
+    now = [0.0]
+    quotas = ConnectionQuotas(ServerSettings(), clock=lambda: now[0])
+    assert not quotas.ip_rates_enabled and quotas.record_ip_connection("10.0.0.1") == 0.0
+    quotas.update_ip_connection_rates(2, {"10.0.0.9": 100})
+    assert [quotas.record_ip_connection("10.0.0.1") for _ in range(2)] == [0.0, 0.0]  # a bucket of two
+    refused = quotas.record_ip_connection("10.0.0.1")
+    assert 0 < refused <= MAX_THROTTLE_S and quotas.ip_throttled == 1
+    assert quotas.record_ip_connection("10.0.0.1") > 0  # a refused connection took no token
+    now[0] += 0.5  # one token back at 2/s
+    assert quotas.record_ip_connection("10.0.0.1") == 0.0
+    assert all(quotas.record_ip_connection("10.0.0.9") == 0.0 for _ in range(50))  # its own quota
+    quotas.update_ip_connection_rates(None, {})
+    assert quotas.record_ip_connection("10.0.0.1") == 0.0 and not quotas.ip_rates_enabled
