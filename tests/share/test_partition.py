@@ -37,6 +37,8 @@ def test_two_members_get_distinct_records_and_accept_moves_the_start() -> None:
     assert sp.acknowledge("m2", [AckBatch(0, 4, [A])], now_ms=1,
                           lock_duration_ms=LOCK) == ErrorCode.INVALID_RECORD_STATE
     assert sp.acknowledge("m1", [AckBatch(0, 4, [A])], now_ms=1, lock_duration_ms=LOCK) == ErrorCode.NONE
+    assert sp.start_offset == 0 and sp.delivery_complete_count() == 5  # until the state is written
+    assert sp.maybe_advance_start()
     assert sp.start_offset == 5 and 0 not in sp.in_flight
 
 
@@ -48,6 +50,7 @@ def test_release_redelivers_with_a_higher_count_and_the_limit_archives() -> None
     assert _acquire(sp, "m2", [(0, 1)]) == [AcquiredRange(0, 0, 2)]
     # Second delivery released: the limit of 2 is reached, so it is archived.
     assert sp.acknowledge("m2", [AckBatch(0, 0, [R])], now_ms=2, lock_duration_ms=LOCK) == ErrorCode.NONE
+    sp.maybe_advance_start()
     assert sp.start_offset == 2 and not sp.in_flight
 
 
@@ -55,6 +58,7 @@ def test_reject_and_gap_archive() -> None:
     sp = _sp()
     _acquire(sp, "m", [(0, 2)])
     assert sp.acknowledge("m", [AckBatch(0, 2, [X, G, A])], now_ms=1, lock_duration_ms=LOCK) == ErrorCode.NONE
+    sp.maybe_advance_start()
     assert sp.start_offset == 3
 
 
@@ -90,6 +94,7 @@ def test_state_round_trips_through_persisted_batches() -> None:
     _acquire(sp, "m", [(0, 5)])
     sp.acknowledge("m", [AckBatch(0, 1, [A]), AckBatch(2, 3, [R]), AckBatch(4, 4, [X])], now_ms=1,
                    lock_duration_ms=LOCK)
+    sp.maybe_advance_start()
     batches = sp.state_batches()
     assert batches == [StateBatch(2, 3, 0, 1), StateBatch(4, 4, 4, 1), StateBatch(5, 5, 0, 1)]
     again = SharePartition("g", max_in_flight=100, delivery_count_limit=3)

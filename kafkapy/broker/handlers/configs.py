@@ -192,7 +192,8 @@ def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest
 
 def _group_entries(ctx: RequestContext, group_id: str, keys: set[str] | None, with_docs: bool) -> list:
     """A group's configs (Kafka's ``GroupConfig``): set ones as GROUP_CONFIG, the others
-    at the broker's value (DEFAULT_CONFIG), as Kafka's ``ConfigHelper`` lists them."""
+    at the broker's value (STATIC_BROKER_CONFIG when the broker sets it, else
+    DEFAULT_CONFIG), as Kafka's ``ConfigHelper`` lists them."""
     from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse
 
     Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
@@ -207,7 +208,9 @@ def _group_entries(ctx: RequestContext, group_id: str, keys: set[str] | None, wi
         else:
             synonym = BROKER_CONFIGS.get(d.synonyms[0].name) if d.synonyms else None
             raw = getattr(config, synonym.field) if synonym is not None and synonym.field else d.default
-            value, source = d.format(raw), ConfigSource.DEFAULT_CONFIG
+            static = synonym is not None and synonym.name in config.broker_configs.static
+            value = d.format(raw)
+            source = ConfigSource.STATIC_BROKER_CONFIG if static else ConfigSource.DEFAULT_CONFIG
         entries.append(Entry(name=name, value=value, read_only=False, config_source=source, is_sensitive=False,
                              synonyms=[], config_type=d.type, documentation=d.doc if with_docs else None))
     return entries

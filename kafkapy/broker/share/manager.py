@@ -279,6 +279,8 @@ class SharePartitionManager:
         if error != ErrorCode.NONE:
             log.warning("Share-partition %s: state write failed: %s", key, error.name)
             return ErrorCode.UNKNOWN_SERVER_ERROR
+        if self.partitions.get(key) is sp:
+            sp.maybe_advance_start()
         return ErrorCode.NONE
 
     def _persist_in_background(self, key: ShareKey) -> None:

@@ -23,7 +23,8 @@ state and a delivery count::
 * **Delivery count limit** (``group.share.delivery.count.limit``): a record released
   or timed out after that many deliveries is archived instead of made available.
 * **Start offset**: while the record at the SPSO is ACKNOWLEDGED or ARCHIVED the SPSO
-  moves past it and it leaves the in-flight set.
+  moves past it and it leaves the in-flight set (:meth:`SharePartition.maybe_advance_start`,
+  after the state that completed it is written).
 
 Kafka keeps batch-level state and splits a batch into per-offset state on a partial
 acknowledgement; this keeps one small entry per in-flight offset, bounded by
@@ -267,7 +268,6 @@ class SharePartition:
                 self._release(f)
             else:
                 f.lock_deadline_ms = now_ms + lock_duration_ms
-        self._advance_start()
         return ErrorCode.NONE
 
     def release_member(self, member_id: str) -> int:
@@ -277,7 +277,6 @@ class SharePartition:
             if f.state is RecordState.ACQUIRED and f.member_id == member_id:
                 self._release(f)
                 released += 1
-        self._advance_start()
         return released
 
     def expire_locks(self, now_ms: int) -> int:
@@ -287,7 +286,6 @@ class SharePartition:
             if f.state is RecordState.ACQUIRED and f.lock_deadline_ms <= now_ms:
                 self._release(f)
                 expired += 1
-        self._advance_start()
         return expired
 
     def next_lock_deadline(self) -> int | None:
@@ -305,6 +303,15 @@ class SharePartition:
         f.state = state
         f.member_id = None
         f.lock_deadline_ms = 0
+
+    def maybe_advance_start(self) -> bool:
+        """Move the SPSO past delivered records; True if it moved. The leader calls it
+        once the state that completed them is written, so the persisted start offset
+        trails by one write, as Kafka's ``SharePartition`` updates its cached state
+        after the persister answers (``kafka-share-groups`` shows the same offsets)."""
+        before = self.start_offset
+        self._advance_start()
+        return self.start_offset != before
 
     def _advance_start(self) -> None:
         while self.start_offset < self.next_offset:
