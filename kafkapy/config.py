@@ -677,6 +677,40 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, None, _RO, field="group_consumer_assignors"),
     ConfigDef("group.consumer.max.size", _INT, INT_MAX, "Most members a KIP-848 consumer group may have.",
               _B, _MED, at_least(1), _RO, field="group_consumer_max_size"),
+    # Share groups (KIP-932, Kafka's ShareGroupConfig and GroupCoordinatorConfig).
+    ConfigDef("group.share.session.timeout.ms", _INT, 45_000, "A share group member without a heartbeat for this long is removed.",
+              _B, _MED, at_least(1), _RO, field="group_share_session_timeout_ms"),
+    ConfigDef("group.share.heartbeat.interval.ms", _INT, 5000, "Heartbeat interval a share group member is told to keep.",
+              _B, _MED, at_least(1), _RO, field="group_share_heartbeat_interval_ms"),
+    ConfigDef("group.share.max.size", _INT, 200, "Most members a share group may have.",
+              _B, _MED, between(1, 1000), _RO, field="group_share_max_size"),
+    ConfigDef("group.share.assignors", _LIST, ("simple",), "Server-side assignors of share groups; the first is the default.",
+              _B, _MED, list_of("simple"), _RO, field="group_share_assignors"),
+    ConfigDef("group.share.record.lock.duration.ms", _INT, 30_000, "How long a share consumer holds the records it acquired.",
+              _B, _MED, between(1000, 3_600_000), _RO, field="group_share_record_lock_duration_ms"),
+    ConfigDef("group.share.min.record.lock.duration.ms", _INT, 15_000, "Smallest share.record.lock.duration.ms a group may set.",
+              _B, _MED, between(1000, 30_000), _RO, field="group_share_min_record_lock_duration_ms"),
+    ConfigDef("group.share.max.record.lock.duration.ms", _INT, 60_000, "Largest share.record.lock.duration.ms a group may set.",
+              _B, _MED, between(30_000, 3_600_000), _RO, field="group_share_max_record_lock_duration_ms"),
+    ConfigDef("group.share.delivery.count.limit", _INT, 5, "Deliveries of a record to a share group before it is archived.",
+              _B, _MED, between(2, 10), _RO, field="group_share_delivery_count_limit"),
+    ConfigDef("group.share.partition.max.record.locks", _INT, 2000, "Most records of one share-partition in flight at once.",
+              _B, _MED, between(100, 10_000), _RO, field="group_share_partition_max_record_locks"),
+    ConfigDef("group.share.max.share.sessions", _INT, 2000, "Most share sessions a broker keeps.",
+              _B, _MED, at_least(1), _RO, field="group_share_max_share_sessions"),
+    ConfigDef("share.coordinator.state.topic.num.partitions", _INT, 50, "Partitions of __share_group_state.",
+              _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_num_partitions"),
+    ConfigDef("share.coordinator.state.topic.replication.factor", ConfigType.SHORT, 3, "Replication factor of __share_group_state.",
+              _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_replication_factor"),
+    ConfigDef("share.coordinator.state.topic.min.isr", ConfigType.SHORT, 2, "min.insync.replicas of __share_group_state.",
+              _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_min_isr"),
+    ConfigDef("share.coordinator.state.topic.segment.bytes", _INT, 104_857_600, "Segment size of __share_group_state.",
+              _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_segment_bytes"),
+    ConfigDef("share.coordinator.snapshot.update.records.per.snapshot", _INT, 500,
+              "Update records the share coordinator writes for a share-partition between two snapshots.",
+              _B, _MED, at_least(0), _RO, field="share_coordinator_snapshot_update_records_per_snapshot"),
+    ConfigDef("share.coordinator.write.timeout.ms", _INT, 5000, "How long a share-state write waits for its replicas.",
+              _B, _HIGH, at_least(1), _RO, field="share_coordinator_write_timeout_ms"),
     ConfigDef("offsets.retention.minutes", _INT, 10080, "Committed offsets of a group without members are kept this long.",
               _B, _HIGH, at_least(1), _RO, field="offsets_retention_minutes"),
     ConfigDef("offsets.retention.check.interval.ms", _LONG, 600_000, "How often expired offsets are looked for.",
@@ -731,40 +765,6 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     # ReplicationConfigs: the active controller's leader balancing (QuorumController).
     ConfigDef("auto.leader.rebalance.enable", _BOOL, True,
               "The active controller moves leadership back to preferred replicas every leader.imbalance.check.interval.seconds.",
-    # Share groups (KIP-932, Kafka's ShareGroupConfig and GroupCoordinatorConfig).
-    ConfigDef("group.share.session.timeout.ms", _INT, 45_000, "A share group member without a heartbeat for this long is removed.",
-              _B, _MED, at_least(1), _RO, field="group_share_session_timeout_ms"),
-    ConfigDef("group.share.heartbeat.interval.ms", _INT, 5000, "Heartbeat interval a share group member is told to keep.",
-              _B, _MED, at_least(1), _RO, field="group_share_heartbeat_interval_ms"),
-    ConfigDef("group.share.max.size", _INT, 200, "Most members a share group may have.",
-              _B, _MED, between(1, 1000), _RO, field="group_share_max_size"),
-    ConfigDef("group.share.assignors", _LIST, ("simple",), "Server-side assignors of share groups; the first is the default.",
-              _B, _MED, list_of("simple"), _RO, field="group_share_assignors"),
-    ConfigDef("group.share.record.lock.duration.ms", _INT, 30_000, "How long a share consumer holds the records it acquired.",
-              _B, _MED, between(1000, 3_600_000), _RO, field="group_share_record_lock_duration_ms"),
-    ConfigDef("group.share.min.record.lock.duration.ms", _INT, 15_000, "Smallest share.record.lock.duration.ms a group may set.",
-              _B, _MED, between(1000, 30_000), _RO, field="group_share_min_record_lock_duration_ms"),
-    ConfigDef("group.share.max.record.lock.duration.ms", _INT, 60_000, "Largest share.record.lock.duration.ms a group may set.",
-              _B, _MED, between(30_000, 3_600_000), _RO, field="group_share_max_record_lock_duration_ms"),
-    ConfigDef("group.share.delivery.count.limit", _INT, 5, "Deliveries of a record to a share group before it is archived.",
-              _B, _MED, between(2, 10), _RO, field="group_share_delivery_count_limit"),
-    ConfigDef("group.share.partition.max.record.locks", _INT, 2000, "Most records of one share-partition in flight at once.",
-              _B, _MED, between(100, 10_000), _RO, field="group_share_partition_max_record_locks"),
-    ConfigDef("group.share.max.share.sessions", _INT, 2000, "Most share sessions a broker keeps.",
-              _B, _MED, at_least(1), _RO, field="group_share_max_share_sessions"),
-    ConfigDef("share.coordinator.state.topic.num.partitions", _INT, 50, "Partitions of __share_group_state.",
-              _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_num_partitions"),
-    ConfigDef("share.coordinator.state.topic.replication.factor", ConfigType.SHORT, 3, "Replication factor of __share_group_state.",
-              _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_replication_factor"),
-    ConfigDef("share.coordinator.state.topic.min.isr", ConfigType.SHORT, 2, "min.insync.replicas of __share_group_state.",
-              _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_min_isr"),
-    ConfigDef("share.coordinator.state.topic.segment.bytes", _INT, 104_857_600, "Segment size of __share_group_state.",
-              _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_segment_bytes"),
-    ConfigDef("share.coordinator.snapshot.update.records.per.snapshot", _INT, 500,
-              "Update records the share coordinator writes for a share-partition between two snapshots.",
-              _B, _MED, at_least(0), _RO, field="share_coordinator_snapshot_update_records_per_snapshot"),
-    ConfigDef("share.coordinator.write.timeout.ms", _INT, 5000, "How long a share-state write waits for its replicas.",
-              _B, _HIGH, at_least(1), _RO, field="share_coordinator_write_timeout_ms"),
               _B, _HIGH, None, _RO, field="auto_leader_rebalance_enable"),
     ConfigDef("leader.imbalance.check.interval.seconds", _LONG, 300, "How often the controller checks for leaders that are not the preferred replica.",
               _B, _HIGH, at_least(1), _RO, field="leader_imbalance_check_interval_seconds"),
@@ -1546,6 +1546,22 @@ class BrokerConfig:
     group_consumer_session_timeout_ms: int
     group_consumer_assignors: tuple[str, ...]
     group_consumer_max_size: int
+    group_share_session_timeout_ms: int
+    group_share_heartbeat_interval_ms: int
+    group_share_max_size: int
+    group_share_assignors: tuple[str, ...]
+    group_share_record_lock_duration_ms: int
+    group_share_min_record_lock_duration_ms: int
+    group_share_max_record_lock_duration_ms: int
+    group_share_delivery_count_limit: int
+    group_share_partition_max_record_locks: int
+    group_share_max_share_sessions: int
+    share_coordinator_state_topic_num_partitions: int
+    share_coordinator_state_topic_replication_factor: int
+    share_coordinator_state_topic_min_isr: int
+    share_coordinator_state_topic_segment_bytes: int
+    share_coordinator_snapshot_update_records_per_snapshot: int
+    share_coordinator_write_timeout_ms: int
     offsets_retention_minutes: int
     offsets_retention_check_interval_ms: int
     offsets_commit_timeout_ms: int
@@ -1672,22 +1688,6 @@ class BrokerConfig:
     def broker_configs(self) -> BrokerConfigs:
         """These properties as the STATIC_BROKER_CONFIG source of topic configs."""
         return BrokerConfigs(static={k: v for k, v in self.properties.items() if k in BROKER_CONFIGS})
-    group_share_session_timeout_ms: int
-    group_share_heartbeat_interval_ms: int
-    group_share_max_size: int
-    group_share_assignors: tuple[str, ...]
-    group_share_record_lock_duration_ms: int
-    group_share_min_record_lock_duration_ms: int
-    group_share_max_record_lock_duration_ms: int
-    group_share_delivery_count_limit: int
-    group_share_partition_max_record_locks: int
-    group_share_max_share_sessions: int
-    share_coordinator_state_topic_num_partitions: int
-    share_coordinator_state_topic_replication_factor: int
-    share_coordinator_state_topic_min_isr: int
-    share_coordinator_state_topic_segment_bytes: int
-    share_coordinator_snapshot_update_records_per_snapshot: int
-    share_coordinator_write_timeout_ms: int
 
     def listener_config(self, listener: str, field: str, mechanism: str | None = None) -> str | None:
         """The raw value of a broker config for one listener: ``listener.name.<l>.<mech>.<name>``
