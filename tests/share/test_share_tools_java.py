@@ -122,3 +122,35 @@ def test_kafka_share_groups_lists_and_describes_a_share_group(broker: Broker) ->
                   "--group", group, "--state")
     assert state.returncode == 0, state.stderr
     assert [line.split()[-2:] for line in state.stdout.splitlines() if line.startswith(group)] == [["Empty", "0"]]
+
+
+def test_kafka_share_groups_resets_and_deletes_offsets_and_the_group(broker: Broker) -> None:
+    topic, group = _name("q"), _name("sg")
+    broker.create_topics(topic, partitions=1)
+    _earliest(broker, group)
+    _produce(broker, topic, [b"v"] * 5)
+
+    def consume_all() -> int:
+        c = ShareConsumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": group})
+        c.subscribe([topic])
+        got = 0
+        deadline = time.monotonic() + 30
+        while got < 5 and time.monotonic() < deadline:
+            got += len(c.poll(0.5) or [])
+        c.close()  # acknowledges the last records and leaves: the group is empty
+        return got
+
+    assert consume_all() == 5
+    command = ["org.apache.kafka.tools.consumer.group.ShareGroupCommand", "--bootstrap-server",
+               broker.bootstrap_servers]
+    reset = _tool(*command, "--reset-offsets", "--to-earliest", "--group", group, "--topic", topic, "--execute")
+    assert reset.returncode == 0, reset.stderr
+    assert [line.split()[1:] for line in reset.stdout.splitlines() if line.startswith(group)] == [[topic, "0", "0"]]
+    assert consume_all() == 5, "every record again after the reset to the earliest offset"
+    deleted = _tool(*command, "--delete-offsets", "--group", group, "--topic", topic)
+    assert deleted.returncode == 0 and "Successful" in deleted.stdout, deleted.stdout + deleted.stderr
+    described = _tool(*command, "--describe", "--group", group)
+    assert "has no offset information" in described.stdout
+    gone = _tool(*command, "--delete", "--group", group)
+    assert gone.returncode == 0 and "successful" in gone.stdout, gone.stdout + gone.stderr
+    assert group not in _tool(*command, "--list").stdout.split()

@@ -230,7 +230,9 @@ class ShareGroupShard:
             if group.target.get(member_id) != a or member_id not in group.target:
                 records.append(target_member_record(group.group_id, member_id, a))
         records.append(target_epoch_record(group.group_id, epoch, self.context.now_ms()))
-        initialized = {}
+        # Topics keep their share-partition state when nobody subscribes any more (only
+        # DeleteShareGroupOffsets, deleting the group or the topic removes it).
+        initialized = {t: v for t, v in group.initialized.items() if t in image.topics_by_id}
         for name in sorted(topics):
             topic = image.topic(name)
             if topic is not None:
