@@ -12,8 +12,13 @@ controller listener of the leader, in Kafka's wire form, on a
 producer id manager call, with the local service's signatures, converting to and
 from the wire here; the controller listener's handlers (``handlers/controller.py``)
 convert back with the same functions. :func:`forwarding_hook` forwards client admin
-requests whole, as Kafka forwards them (KIP-590), without the Envelope wrapping: the
-controller answers in the client's version and the answer goes back as it is.
+requests as Kafka's ``ForwardingManager`` does (KIP-590): in an Envelope carrying the
+client's request header (its client id), body (in its version), principal and address,
+so that the controller authorizes and counts controller mutation quotas (KIP-599) as
+that client; the inner answer goes back to the client as it is, and its throttle time
+mutes the client's channel here (``RequestHandlerHelper.sendForwardedResponse``). An
+envelope answered UNSUPPORTED_VERSION leaves the request to the local handler; another
+envelope error answers the client UNKNOWN_SERVER_ERROR, as Kafka's.
 
 Failures are :class:`~kafkapy.kraft.metadata.errors.NotControllerError`: no leader
 known, the leader unreachable, or NOT_CONTROLLER in its answer. Callers retry.
@@ -240,6 +245,53 @@ class ControllerChannel:
         except PeerUnavailable as exc:
             raise NotControllerError(f"controller {leader} unreachable: {exc}", leader) from None
 
+    async def forward(self, ctx: Any, request: Message) -> Message | None:
+        """``request`` of a client, forwarded in an Envelope (see the module docstring);
+        its answer, or None when the envelope came back UNSUPPORTED_VERSION.
+
+        Raises:
+            NotControllerError: no leader known, or it could not be reached.
+        """
+        import socket
+        import struct
+
+        from kafkapy.broker.error_response import error_response
+        from kafkapy.broker.handlers.envelope import write_principal
+        from kafkapy.broker.security.principal import principal_of
+        from kafkapy.wire.codec import ClientCodec
+        from kafkapy.wire.errors import WireError
+        from kafkapy.wire.messages.envelope import EnvelopeRequest
+
+        codec = ClientCodec(ctx.header.client_id)
+        _, chunks = codec.encode_request(request, ctx.version)
+        frame = b"".join(bytes(c) for c in chunks)
+        host = (getattr(ctx.conn, "peer", None) or ("0.0.0.0", 0))[0]
+        try:
+            address = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        except OSError:
+            address = b"\0\0\0\0"
+        answer: Any = await self.send(EnvelopeRequest(request_data=frame[4:], request_principal=write_principal(
+            principal_of(ctx.conn)), client_host_address=address))
+        key = ctx.header.request_api_key
+        if answer.error_code == ErrorCode.UNSUPPORTED_VERSION:
+            log.info("the controller refused the envelope of %s v%d: UNSUPPORTED_VERSION", type(request).__name__,
+                     ctx.version)
+            return None
+        if answer.error_code != ErrorCode.NONE or answer.response_data is None:
+            log.warning("forwarding %s: the controller answered the envelope %s", type(request).__name__,
+                        ErrorCode(answer.error_code).name)
+            failed: Any = error_response(key, ctx.version, request, ErrorCode.UNKNOWN_SERVER_ERROR)
+            return failed
+        data = bytes(answer.response_data)
+        codec.receive_data(struct.pack(">i", len(data)) + data)
+        try:
+            item = codec.next_response()
+        except WireError as exc:
+            log.warning("forwarding %s: the inner answer does not decode: %s", type(request).__name__, exc)
+            undecodable: Any = error_response(key, ctx.version, request, ErrorCode.UNKNOWN_SERVER_ERROR)
+            return undecodable
+        return item[1]  # type: ignore[index,no-any-return]
+
     async def register_broker(self, request: BrokerRegistrationRequest) -> BrokerRegistrationReply:
         if self.is_local:
             return await self.metadata.register_broker(request)  # type: ignore[no-any-return]
@@ -308,9 +360,15 @@ def forwarding_hook(channel: ControllerChannel) -> Callable[[Any, Any], Awaitabl
         if key in _BROKER_RESOURCE_APIS and _names_other_brokers(request, channel.node_id):
             return None  # Kafka's ConfigAdminManager refuses these here, before forwarding
         try:
-            return await channel.send(request, version=ctx.version)
+            response = await channel.forward(ctx, request)
         except NotControllerError as exc:
             log.info("forwarding %s to the controller failed: %s", type(request).__name__, exc)
             return None  # the local handler answers (NOT_CONTROLLER, or locally for reads)
+        throttle_ms = getattr(response, "throttle_time_ms", 0) or 0
+        if throttle_ms > 0:  # the controller's quota throttle holds the client's channel here
+            from kafkapy.broker.quotas import mute
+
+            mute(ctx.conn, throttle_ms)
+        return response
 
     return forward

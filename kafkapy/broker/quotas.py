@@ -334,11 +334,12 @@ class ControllerMutationQuotas:
     """``controller_mutation_rate`` per (user, client-id), as Kafka's
     ``ControllerMutationQuotaManager``: partitions created or deleted per second, a token
     bucket with a burst of ``controller.quota.window.num`` x ``controller.quota.window.size.seconds``
-    seconds of quota. Kafka counts them on the controller, which learns the client's
-    principal and client id from the forwarded request (KIP-590). kafkapy counts them
-    where the client's own connection is: a combined node (``kafkapy serve``'s default,
-    the pytest plugin's broker). Requests a broker forwards to a separate controller
-    arrive on the controller listener under the broker's identity and are not counted.
+    seconds of quota. Counted on the active controller: for a client connected to it,
+    and for a request a broker forwarded in an Envelope (KIP-590), under the principal
+    and client id the envelope carries, so that a client's rate is one whichever
+    brokers it reaches. Other requests on the controller listener (a node's own) are
+    not counted. The forwarding broker's channel is never muted; the broker mutes its
+    client's channel for the throttle time in the answer (``controller_channel``).
     """
 
     def __init__(self, broker: Any, config: BrokerConfig) -> None:
@@ -350,7 +351,8 @@ class ControllerMutationQuotas:
     def for_request(self, ctx: RequestContext, strict: bool) -> MutationQuota | None:
         """The request's quota, or None when none applies to its user and client id."""
         quotas = self._broker.metadata.image.client_quotas
-        if not quotas or getattr(ctx.conn, "listener_name", None) in self._controller_listeners:
+        if not quotas or (getattr(ctx.conn, "listener_name", None) in self._controller_listeners
+                          and not getattr(ctx.conn, "forwarded", False)):
             return None
         found = quota_for(quotas, CONTROLLER_MUTATION_RATE, principal_of(ctx.conn).name, ctx.header.client_id or "")
         if found is None:
@@ -369,10 +371,12 @@ class ControllerMutationQuotas:
 
     @staticmethod
     def finish(ctx: RequestContext, quota: MutationQuota | None, response: Any) -> Any:
-        """``response`` with the quota's throttle time, the channel muted for it."""
+        """``response`` with the quota's throttle time, the channel muted for it (not a
+        forwarding broker's: that broker mutes its client's)."""
         if quota is not None and quota.throttle_ms > 0:
             response.throttle_time_ms = max(response.throttle_time_ms or 0, quota.throttle_ms)
-            mute(ctx.conn, quota.throttle_ms)
+            if not getattr(ctx.conn, "forwarded", False):
+                mute(ctx.conn, quota.throttle_ms)
         return response
 
 

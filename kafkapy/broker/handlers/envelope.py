@@ -7,8 +7,11 @@ whole, the client's principal (``DefaultKafkaPrincipalBuilder.serialize``: int16
 version, then ``DefaultPrincipalData`` v0) and address. The controller runs the inner
 request as the forwarded principal and answers the inner response, header included,
 in ``response_data`` (``ControllerApis.handleEnvelopeRequest``, ``EnvelopeUtils``).
-kafkapy brokers forward requests whole instead (``controller_channel.forwarding_hook``);
-this handler is what lets a Kafka broker use a kafkapy controller.
+kafkapy brokers forward the same way (``controller_channel.forwarding_hook``), so the
+controller counts a client's controller mutations (KIP-599) under the client's own
+principal and client id whichever broker it reached, as Kafka's ``ControllerApis``;
+the throttle time goes back in the inner response (the broker mutes its client's
+channel), the channel of the forwarding broker is never muted.
 
 Errors, as Kafka's: an inner request that does not parse, or one whose API the
 controller listener does not serve, fails the envelope with INVALID_REQUEST; an
@@ -31,7 +34,13 @@ from kafkapy.wire.primitives import r_cstr, r_skip_tags
 
 
 class _ForwardedConnection:
-    """The sending broker's connection seen with the forwarded client's principal."""
+    """The sending broker's connection seen with the forwarded client's principal.
+
+    Attributes:
+        forwarded: True: quotas count the forwarded client, and never mute this channel.
+    """
+
+    forwarded = True
 
     def __init__(self, conn: Any, principal: Any) -> None:
         from kafkapy.broker.security.principal import PRINCIPAL_KEY
@@ -62,6 +71,18 @@ def read_principal(data: bytes | memoryview) -> Any:
     return KafkaPrincipal(principal_type, name)
 
 
+def write_principal(principal: Any) -> bytes:
+    """``DefaultKafkaPrincipalBuilder.serialize``: int16 version 0, then
+    ``DefaultPrincipalData`` v0 (type, name, token_authenticated false, no tags)."""
+    from kafkapy.wire.primitives import w_cstr
+
+    out = bytearray(b"\0\0")
+    w_cstr(out, principal.principal_type)
+    w_cstr(out, principal.name)
+    out += b"\0\0"
+    return bytes(out)
+
+
 def _answer(code: int, data: bytes | None = None) -> Any:
     from kafkapy.wire.messages.envelope import EnvelopeResponse
 
@@ -90,7 +111,7 @@ async def handle_envelope(ctx: RequestContext, request: Any) -> Any:
         inner = info.request_class.decode(frame, pos, version)[0]  # type: ignore[union-attr]
     except WireError:
         return _answer(ErrorCode.INVALID_REQUEST)
-    conn = ctx.conn
+    conn: Any = ctx.conn
     if request.request_principal is not None:
         try:
             conn = _ForwardedConnection(ctx.conn, read_principal(request.request_principal))
