@@ -103,6 +103,20 @@ def _csv(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
+def _controller_registration(config: BrokerConfig, quorum: Any, channel: Any, protocols: Mapping[str, str]) -> Any:
+    """Kafka's ``ControllerRegistrationManager`` for this controller: its advertised
+    controller listener endpoints, the features it supports (kraft.version 0-1 too)."""
+    from kafkapy.kraft.metadata.controller_registration import ControllerEndpoint, ControllerRegistrationManager
+    from kafkapy.kraft.metadata.features import KRAFT_VERSION, SUPPORTED_FEATURES
+
+    def listeners() -> list[ControllerEndpoint]:
+        return [ControllerEndpoint(e.name, e.host, e.port, _SECURITY_PROTOCOLS.get(protocols.get(e.name, e.name), 0))
+                for e in quorum.transport.own_endpoints]
+
+    return ControllerRegistrationManager(quorum.service, config.node_id, listeners,
+                                         {**SUPPORTED_FEATURES, KRAFT_VERSION: (0, 1)}, channel.send)
+
+
 def _protocol_map(config: BrokerConfig) -> dict[str, str]:
     pairs = (item.split(":", 1) for item in _csv(config.listener_security_protocol_map))
     return {name.strip().upper(): proto.strip().upper() for name, proto in pairs}
@@ -267,6 +281,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
                     tls=controller_dispatcher.inner.security.tls, task_status=task_status))
                 quorum.advertise(bound)
             await quorum.start(nursery)
+            if controller_listeners:  # KIP-919: this controller's listeners and features in the log
+                await nursery.start(_controller_registration(config, quorum, channel, protocols).run)
             if not is_broker:
                 # A controller-only node (KIP-500's dedicated controller): the quorum and
                 # the controller APIs on its controller listener, no partitions, no broker

@@ -1,24 +1,100 @@
-"""Apache Kafka nodes and a kafkapy dynamic controller quorum (KIP-853, issue 17)."""
+"""Apache Kafka nodes on a kafkapy dynamic controller quorum (KIP-853; issue 17).
+
+kafkapy controller 1 is formatted ``kafkapy storage format --standalone``: the one voter
+of a dynamic quorum, its voters in the bootstrap checkpoint. Kafka nodes have no
+``controller.quorum.voters``, only ``controller.quorum.bootstrap.servers``: broker 2 and
+controller 3 (formatted ``--no-initial-controllers``, so an observer at first) learn the
+leader from a Fetch to the bootstrap server, and its endpoint from the VotersRecord the
+kafkapy leader writes at its epoch start. Kafka's ``kafka-metadata-quorum
+add-controller`` then makes controller 3 a voter (AddRaftVoter to the kafkapy leader,
+which checks the new voter's ApiVersions and appends a VotersRecord), and
+``remove-controller`` takes it out again. One cluster per Kafka release serves the
+module's tests, in order.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+
 import pytest
 
-from compat_tests.mixed_cluster import MixedCluster, describe_logs
+from compat_tests.mixed_cluster import MixedCluster, MixedNode, describe_logs
 from tests.mixed.conftest import KAFKA_VERSIONS
-from tests.mixed.helpers import consume, create_topic, metadata, produce, until
-from tests.reference import needs_reference
+from tests.mixed.helpers import consume, create_topic, produce, until
+from tests.reference import kafka_tool, needs_reference
 
 pytestmark = needs_reference
 
 
-@pytest.mark.parametrize("kafka_version", KAFKA_VERSIONS)
-def test_kafka_broker_finds_a_kafkapy_quorum_by_bootstrap_servers(tmp_path, kafka_version):
-    with MixedCluster(tmp_path, kafka_version=kafka_version, dynamic=True) as mixed:
+@pytest.fixture(scope="module", params=KAFKA_VERSIONS)
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixedCluster]:
+    mixed = MixedCluster(tmp_path_factory.mktemp("dynamic"), kafka_version=request.param, dynamic=True)
+    try:
         mixed.add("kafkapy", 1, "controller")
-        kafka = mixed.add("kafka", 2, "broker")
+        mixed.add("kafka", 2, "broker")
+        mixed.add("kafka", 3, "controller", initial="none")
         mixed.start()
-        create_topic(kafka.bootstrap_servers, "dyn", partitions=1, replication_factor=1)
-        values = [f"v{i}".encode() for i in range(10)]
-        produce(kafka.bootstrap_servers, "dyn", values, acks="all")
-        assert sorted(consume(kafka.bootstrap_servers, "dyn", "g", len(values))) == sorted(values), describe_logs(mixed)
+        yield mixed
+    finally:
+        mixed.stop()
+
+
+def quorum_tool(node: MixedNode, *args: str) -> str:
+    """``kafka-metadata-quorum --bootstrap-controller`` at ``node``'s controller listener."""
+    return kafka_tool("MetadataQuorumCommand", "--bootstrap-controller", node.controller_address, *args)
+
+
+def replication_roles(node: MixedNode) -> dict[int, str]:
+    """``describe --replication``: node id -> Leader, Follower or Observer."""
+    rows = quorum_tool(node, "describe", "--replication").splitlines()[1:]
+    return {int(row.split()[0]): row.split()[-1] for row in rows if row.strip()}
+
+
+def current_voters(node: MixedNode) -> list[int]:
+    """The voter ids ``describe --status`` lists."""
+    status = quorum_tool(node, "describe", "--status")
+    voters = re.search(r"^CurrentVoters:\s+(.*)$", status, re.MULTILINE)
+    assert voters, status
+    return sorted(int(i) for i in re.findall(r'"id": (\d+)', voters.group(1)))
+
+
+def test_kafka_broker_finds_the_kafkapy_quorum_by_bootstrap_servers(cluster: MixedCluster):
+    kafka = cluster.nodes[2]
+    create_topic(kafka.bootstrap_servers, "dynamic", partitions=2, replication_factor=1)
+    values = [f"dynamic-{i}".encode() for i in range(30)]
+    produce(kafka.bootstrap_servers, "dynamic", values, acks="all")
+    got = consume(kafka.bootstrap_servers, "dynamic", "dynamic-group", len(values))
+    assert sorted(got) == sorted(values), describe_logs(cluster)
+
+
+def test_kafka_controller_observes_the_kafkapy_quorum(cluster: MixedCluster):
+    ours = cluster.nodes[1]
+    roles = until("the Kafka controller and broker as observers",
+                  lambda: (lambda r: r if r.get(2) == r.get(3) == "Observer" else None)(replication_roles(ours)))
+    assert roles[1] == "Leader", roles
+    assert current_voters(ours) == [1]
+
+
+def test_kafka_controller_added_to_and_removed_from_a_kafkapy_led_quorum(cluster: MixedCluster):
+    ours, theirs = cluster.nodes[1], cluster.nodes[3]
+    # The tool reads node.id, the controller listener and the metadata directory's
+    # directory.id from the joining controller's own properties (KIP-853).
+    out = quorum_tool(ours, "--command-config", str(theirs.directory / "server.properties"), "add-controller")
+    assert "Added controller 3" in out, out
+    roles = until("the Kafka controller a follower of the kafkapy leader",
+                  lambda: (lambda r: r if r.get(3) == "Follower" else None)(replication_roles(ours)))
+    assert roles[1] == "Leader" and roles[2] == "Observer", roles
+    assert current_voters(ours) == current_voters(theirs) == [1, 3]
+    # The quorum of two still takes metadata: a topic through the Kafka broker.
+    create_topic(cluster.nodes[2].bootstrap_servers, "two-voters", partitions=1, replication_factor=1)
+    directory_id = re.search(r"^directory\.id=(\S+)$", (theirs.directory / "data" / "meta.properties").read_text(),
+                             re.MULTILINE)
+    assert directory_id
+    out = quorum_tool(ours, "remove-controller", "--controller-id", "3",
+                      "--controller-directory-id", directory_id.group(1))
+    assert re.search(r"Removed\s+KRaft controller 3", out), out  # (Kafka 4.1 prints two spaces)
+    until("controller 3 an observer again",
+          lambda: (lambda r: r if r.get(3) == "Observer" else None)(replication_roles(ours)))
+    assert current_voters(ours) == [1]
+    create_topic(cluster.nodes[2].bootstrap_servers, "one-voter-again", partitions=1, replication_factor=1)

@@ -24,6 +24,7 @@ from kafkapy.kraft.metadata.errors import MetadataError
 from kafkapy.kraft.metadata.image import (
     BrokerRegistration,
     ConfigResourceType,
+    ControllerRegistration,
     Endpoint,
     LeaderRecoveryState,
     MetadataImage,
@@ -64,6 +65,7 @@ class MetadataDelta:
         self._scram: dict[int, dict[str, ScramCredentialData]] | None = None
         self._acls: dict[Uuid, StandardAcl] | None = None
         self._quotas: dict[Any, dict[str, float]] | None = None
+        self._controllers: dict[int, ControllerRegistration] | None = None
         self.record_count = 0
 
     # --- replay -----------------------------------------------------------------------
@@ -203,8 +205,15 @@ class MetadataDelta:
         controller writes no transactions."""
 
     def _replay_register_controller(self, r: Any) -> None:
-        """RegisterControllerRecord (KIP-919): a Kafka controller's listeners. kafkapy
-        brokers reach the controllers through ``controller.quorum.voters``; nothing kept."""
+        """RegisterControllerRecord (KIP-919): a controller's listeners and features,
+        replacing its previous registration (``ClusterControlManager.replay``)."""
+        if self._controllers is None:
+            self._controllers = dict(self.image.controllers)
+        self._controllers[r.controller_id] = ControllerRegistration(
+            id=r.controller_id, incarnation_id=r.incarnation_id,
+            endpoints={e.name: Endpoint(e.name, e.host, e.port, e.security_protocol) for e in r.end_points},
+            features={f.name: (f.min_supported_version, f.max_supported_version) for f in r.features},
+            zk_migration_ready=r.zk_migration_ready)
 
     def _replay_user_scram_credential(self, r: Any) -> None:
         users = self._scram_for_write(r.mechanism)
@@ -317,6 +326,8 @@ class MetadataDelta:
             changes["acls"] = self._acls
         if self._quotas is not None:
             changes["client_quotas"] = self._quotas
+        if self._controllers is not None:
+            changes["controllers"] = self._controllers
         if self._next_producer_id != image.next_producer_id:
             changes["next_producer_id"] = self._next_producer_id
         if self._changed_topics or self._removed_topics:

@@ -77,6 +77,21 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class ControllerRegistration:
+    """A controller's listeners and supported features, from its RegisterControllerRecord
+    (KIP-919, Kafka's ``ControllerRegistration``): how brokers and ``--bootstrap-controller``
+    clients find the controllers, and what the active controller checks a feature
+    upgrade against."""
+
+    id: int
+    incarnation_id: Uuid
+    endpoints: Mapping[str, Endpoint]
+    #: feature name -> (min supported level, max supported level)
+    features: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    zk_migration_ready: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerRegistration:
     """A registered broker, as the last RegisterBrokerRecord and its changes left it."""
 
@@ -159,6 +174,7 @@ class MetadataImage:
         scram_credentials: SCRAM mechanism type (1: SCRAM-SHA-256, 2: SCRAM-SHA-512)
             -> user -> credential (Kafka's ``ScramImage``).
         acls: ACL id -> binding (Kafka's ``AclsImage``), in the order they were created.
+        controllers: controller registrations by node id (Kafka's ``ClusterImage.controllers``).
         client_quotas: quota entity -> quota key -> value (Kafka's ``ClientQuotasImage``).
             An entity is its ``(entity type, name)`` pairs sorted by type, a None name
             being the type's default entity; entities without keys are dropped.
@@ -176,6 +192,7 @@ class MetadataImage:
     scram_credentials: Mapping[int, Mapping[str, ScramCredentialData]] = field(default_factory=dict)
     acls: Mapping[Uuid, StandardAcl] = field(default_factory=dict)
     client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=dict)
+    controllers: Mapping[int, ControllerRegistration] = field(default_factory=dict)
 
     # --- reads ------------------------------------------------------------------------
 

@@ -27,8 +27,10 @@ from kafkapy.kraft.metadata.records import (
 
 def image_records(image: MetadataImage) -> list:
     """Records for ``image`` in the order Kafka's ``MetadataImage.write`` uses: features
-    (``metadata.version`` first), brokers, topics and partitions, configs, producer ids,
-    ACLs, SCRAM credentials, client quotas."""
+    (``metadata.version`` first), brokers and controllers (``ClusterImage``), topics and
+    partitions, configs, producer ids, ACLs, SCRAM credentials, client quotas."""
+    from kafkapy.wire.messages.cluster_metadata.register_controller_record import RegisterControllerRecord
+
     records: list = []
     features = sorted(image.features.items(), key=lambda kv: (kv[0] != METADATA_VERSION, kv[0]))
     records += [FeatureLevelRecord(name=name, feature_level=level) for name, level in features]
@@ -48,6 +50,16 @@ def image_records(image: MetadataImage) -> list:
             in_controlled_shutdown=b.in_controlled_shutdown,
             log_dirs=list(b.log_dirs),
         ))
+    for controller_id in sorted(image.controllers):
+        c = image.controllers[controller_id]
+        records.append(RegisterControllerRecord(
+            controller_id=c.id, incarnation_id=c.incarnation_id, zk_migration_ready=c.zk_migration_ready,
+            end_points=[RegisterControllerRecord.ControllerEndpoint(
+                name=e.name, host=e.host, port=e.port, security_protocol=e.security_protocol)
+                for e in c.endpoints.values()],
+            features=[RegisterControllerRecord.ControllerFeature(
+                name=n, min_supported_version=lo, max_supported_version=hi)
+                for n, (lo, hi) in sorted(c.features.items())]))
     for name in sorted(image.topics_by_name):
         topic = image.topics_by_name[name]
         records.append(TopicRecord(name=topic.name, topic_id=topic.id))
