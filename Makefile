@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test compat compat-cluster bench install gen
+.PHONY: run test compat compat-cluster compat-secure bench install gen
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ compat: install
 compat-cluster: install
 	bash compat_tests/install.sh $(PY)
 	$(PY) -m compat_tests.matrix --start-kafkapy-cluster --clients java,confluent-kafka --require-installed --client-timeout 240
+
+# The core scenarios and the negative ones (wrong password, missing ACLs) over SASL_SSL
+# with SCRAM-SHA-512 and over mTLS, StandardAuthorizer with per-scenario ACLs, on kafkapy
+# and on Apache Kafka 4.1.2 with the same settings, side by side (compat_tests/security.py).
+compat-secure: install
+	bash compat_tests/install.sh $(PY)
+	for mode in sasl_ssl_scram512 mtls; do $(PY) -m compat_tests.matrix --start-kafkapy --security $$mode --scenarios core --compare-reference --require-installed --client-timeout 240 || exit 1; done
 
 # Regenerate kafkapy/wire/messages from the JSON message schemas.
 gen: install
