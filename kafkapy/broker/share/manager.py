@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from kafkapy.broker.core import BrokerCore
     from kafkapy.broker.replica_manager import Partition
     from kafkapy.broker.share.service import ShareGroups
+    from kafkapy.kraft.metadata.image import MetadataImage
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,25 @@ class SharePartitionManager:
         self.sessions: dict[tuple[str, str], ShareSession] = {}
         self.timer = DeadlineTimer()
         self._loading: dict[ShareKey, trio.Event] = {}
+        #: share-partition -> the hosted partition and leader epoch it was loaded under
+        self._leaders: dict[ShareKey, tuple[Partition, int]] = {}
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.timer.run)
+            self.core.metadata.add_publisher(self.on_image)
             task_status.started()
+
+    def on_image(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """Forget the share-partitions of partitions this node no longer leads, or at
+        another leader epoch: their next leader reads the state from the share coordinator."""
+        for key, (hosted, epoch) in list(self._leaders.items()):
+            topic = new.topics_by_id.get(key.topic_id)
+            current = None if topic is None else self.core.replicas.get(topic.name, key.partition)
+            if current is not hosted or not hosted.is_leader or hosted.leader_epoch != epoch:
+                self.forget(key)
 
     def settings(self, group_id: str) -> ShareGroupSettings:
         configs = self.core.image.configs.get((ConfigResourceType.GROUP, group_id), {})
@@ -159,8 +172,10 @@ class SharePartitionManager:
 
     def forget(self, key: ShareKey) -> None:
         """Drop a share-partition's cached state (its persisted state was replaced:
-        AlterShareGroupOffsets, DeleteShareGroupOffsets); the next fetch reads it anew."""
+        AlterShareGroupOffsets, DeleteShareGroupOffsets; or leadership moved); the next
+        fetch reads it anew."""
         self.partitions.pop(key, None)
+        self._leaders.pop(key, None)
         self.timer.cancel(key)
 
     def _leader(self, topic_id: bytes, partition: int) -> tuple[ErrorCode, Partition | None, str]:
@@ -213,6 +228,7 @@ class SharePartitionManager:
             sp.load(state.start_offset, state.batches, state.state_epoch)
         sp.maybe_move_start(log_.log_start_offset)
         self.partitions[key] = sp
+        self._leaders[key] = (hosted, hosted.leader_epoch)
         log.info("Share-partition %s-%d of group %s starts at offset %d", hosted.tp.topic, key.partition,
                  key.group_id, sp.start_offset)
         return sp
