@@ -5,7 +5,8 @@ Accepting drains the listen backlog before it sets connections up. The backlog
 the acceptor falls behind, and the kernel then drops the SYN: the client retries only
 after a second (its initial RTO). Accepting one connection, setting it up and
 yielding to every runnable task before the next accept held a burst of connects to
-~60 per second; see :meth:`_Server.accept_loop`.
+~60 per second, and a loop that drains the backlog but runs between batches of other
+tasks to ~40 per second: a thread accepts instead (:mod:`kafkapy.server.acceptor`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import trio
 
 from kafkapy.log_rate import RateLimitedLog
+from kafkapy.server.acceptor import IGNORED_ERRNOS, Acceptor
 from kafkapy.server.buffers import BufferPool
 from kafkapy.server.connection import Connection
 from kafkapy.server.connection import logger as connection_logger
@@ -35,8 +37,8 @@ _ACCEPT_CAPACITY_ERRNOS = frozenset(
     {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 )
 _ACCEPT_RETRY_SLEEP = 0.1
-# The connection died before it was accepted: nothing to do (as trio's SocketListener).
-_ACCEPT_IGNORED_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
+# How often an accept loop held by a quota looks again (the acceptor thread pauses).
+_QUOTA_RECHECK_S = 0.01
 # Connections accepted in a row before they are set up and other tasks run.
 _ACCEPT_BATCH = 256
 # How often rate-limited log lines are summarised when a burst has stopped.
@@ -166,62 +168,80 @@ class _Server:
     ) -> None:
         """Accept on one listening socket until cancelled.
 
-        Drains the listen backlog first (up to ``_ACCEPT_BATCH`` connections, as many
-        as the limits leave room for), then sets the connections up: a burst of SYNs
-        fills the 50-deep backlog in about a millisecond, and only an acceptor that
-        empties it that fast keeps the kernel from dropping the rest.
+        An :class:`~kafkapy.server.acceptor.Acceptor` thread drains the listen backlog
+        (a burst of SYNs fills the 50-deep backlog in about a millisecond, and only an
+        acceptor that empties it that fast keeps the kernel from dropping the rest);
+        this loop takes what it accepted, up to ``_ACCEPT_BATCH`` connections or as
+        many as the limits leave room for, and sets them up. While a quota says wait,
+        the thread pauses and this loop accepts one connection at a time itself.
         """
         failing_since: float | None = None
         quotas = self.quotas
         name = listener.name
-        while True:
-            limit = 1 if quotas.needs_wait(name) else quotas.room(name, _ACCEPT_BATCH)
-            accepted: list[tuple[socket.socket, tuple]] = []
-            error: OSError | None = None
-            while len(accepted) < limit:
-                try:
-                    accepted.append(lsock.accept())
-                except BlockingIOError:
-                    break
-                except OSError as exc:
-                    if exc.errno not in _ACCEPT_IGNORED_ERRNOS:
-                        error = exc
-                        break
-            if accepted and failing_since is not None:
-                logger.warning(
-                    "accept on %s works again after %.1f seconds",
-                    listener.name,
-                    trio.current_time() - failing_since,
-                )
-                failing_since = None
-            for i, (sock, peer) in enumerate(accepted):
-                if quotas.needs_wait(name):
-                    # Kafka's acceptor blocks here (ConnectionQuotas.inc): this
-                    # connection waits unserved, new ones wait in the listen backlog.
-                    try:
-                        await quotas.wait_for_slot(name)
-                    except BaseException:
-                        for rest, _ in accepted[i:]:
-                            rest.close()
-                        raise
-                self._admit(listener, sock, peer, nursery)
-            if error is not None:
-                if error.errno not in _ACCEPT_CAPACITY_ERRNOS:
-                    raise error
-                if failing_since is None:
-                    failing_since = trio.current_time()
-                    logger.error(
-                        "accept on %s returned %s (%s); retrying every %s seconds",
+        acceptor = Acceptor(lsock, name, lambda: not quotas.needs_wait(name), limit=_ACCEPT_BATCH,
+                            retry_s=_ACCEPT_RETRY_SLEEP)
+        try:
+            while True:
+                direct = quotas.needs_wait(name)
+                limit = 1 if direct else quotas.room(name, _ACCEPT_BATCH)
+                taken = acceptor.take(limit)
+                if not taken and direct:
+                    # The thread pauses while a quota says wait: accept here, one at a time.
+                    taken = _accept_now(lsock, limit)
+                error: OSError | None = None
+                accepted: list[tuple[socket.socket, tuple]] = []
+                for item in taken:
+                    if isinstance(item, OSError):
+                        error = error or item
+                    else:
+                        accepted.append(item)
+                if error is not None:
+                    if error.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                        for sock, _ in accepted:
+                            sock.close()
+                        raise error
+                    if failing_since is None:
+                        failing_since = trio.current_time()
+                        logger.error(
+                            "accept on %s returned %s (%s); retrying every %s seconds",
+                            listener.name,
+                            errno.errorcode.get(error.errno or 0, error.errno),
+                            error.strerror,
+                            _ACCEPT_RETRY_SLEEP,
+                        )
+                if failing_since is not None and accepted and not isinstance(taken[-1], OSError):
+                    logger.warning(
+                        "accept on %s works again after %.1f seconds",
                         listener.name,
-                        errno.errorcode.get(error.errno or 0, error.errno),
-                        error.strerror,
-                        _ACCEPT_RETRY_SLEEP,
+                        trio.current_time() - failing_since,
                     )
-                await trio.sleep(_ACCEPT_RETRY_SLEEP)
-            elif len(accepted) < limit:
-                await trio.lowlevel.wait_readable(lsock)
-            else:
-                await trio.lowlevel.checkpoint()
+                    failing_since = None
+                for i, (sock, peer) in enumerate(accepted):
+                    if quotas.needs_wait(name):
+                        # Kafka's acceptor blocks here (ConnectionQuotas.inc): this
+                        # connection waits unserved, new ones wait in the listen backlog.
+                        try:
+                            await quotas.wait_for_slot(name)
+                        except BaseException:
+                            for rest, _ in accepted[i:]:
+                                rest.close()
+                            raise
+                    self._admit(listener, sock, peer, nursery)
+                if error is not None:
+                    if direct:
+                        await trio.sleep(_ACCEPT_RETRY_SLEEP)
+                    else:
+                        await trio.lowlevel.checkpoint()
+                elif taken:
+                    await trio.lowlevel.checkpoint()
+                elif direct:
+                    # Readable, or the quota lifted and the thread accepts again.
+                    with trio.move_on_after(_QUOTA_RECHECK_S):
+                        await trio.lowlevel.wait_readable(lsock)
+                else:
+                    await acceptor.wait()
+        finally:
+            acceptor.close()
 
     def _admit(
         self,
@@ -341,6 +361,21 @@ class _Server:
             await trio.sleep(_LOG_FLUSH_INTERVAL)
             self.log.flush()
             self.connection_log.flush()
+
+
+def _accept_now(lsock: socket.socket, most: int) -> list[tuple[socket.socket, tuple] | OSError]:
+    """Up to ``most`` connections from the backlog, or an accept error last."""
+    out: list[tuple[socket.socket, tuple] | OSError] = []
+    while len(out) < most:
+        try:
+            out.append(lsock.accept())
+        except BlockingIOError:
+            break
+        except OSError as exc:
+            if exc.errno not in IGNORED_ERRNOS:
+                out.append(exc)
+                break
+    return out
 
 
 def _close_listening(bound: Sequence[tuple[Listener, socket.socket]]) -> None:
