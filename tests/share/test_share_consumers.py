@@ -186,3 +186,31 @@ def test_acknowledged_state_survives_a_broker_restart() -> None:
                 c.acknowledge(m, Ack.ACCEPT)
             c.commit_sync()
             c.close()
+
+
+def test_read_committed_share_group_skips_aborted_transactions(broker: Broker) -> None:
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    topic, group = _name("q"), _name("sg")
+    broker.create_topics(topic, partitions=1)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("share.isolation.level", "read_committed", incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+    p = Producer({"bootstrap.servers": broker.bootstrap_servers, "transactional.id": _name("tx")})
+    p.init_transactions(30)
+    for values, commit in (([b"c1", b"c2"], True), ([b"a1", b"a2"], False), ([b"c3"], True)):
+        p.begin_transaction()
+        for v in values:
+            p.produce(topic, value=v)
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+    c = _consumer(broker, group, topic)
+    got = _poll_until(c, 3)
+    assert [m.value() for m in got] == [b"c1", b"c2", b"c3"]
+    assert _poll_until(c, 1, timeout_s=2) == []
+    c.close()

@@ -28,10 +28,11 @@ Theory of operation.
 Group settings (lock duration, delivery count limit, reset, isolation, record locks)
 are the group's configs over the broker's ``group.share.*`` defaults.
 
+With ``share.isolation.level=read_committed`` reads stop at the last stable offset and
+the batches of aborted transactions are archived, never delivered.
+
 Not implemented: ``ShareAcquireMode`` record-limit (v2: every acquisition is
-batch-aligned), read_committed skipping of aborted transactions (share.isolation.level
-read_committed bounds reads by the LSO only), ``by_duration`` resets (treated as
-earliest), authorization.
+batch-aligned), ``by_duration`` resets (treated as earliest), authorization.
 
 Task-safety: trio thread only; each share-partition changes without awaiting between
 reading it and changing it.
@@ -252,7 +253,9 @@ class SharePartitionManager:
             return result
         data = b"".join(_piece_bytes(piece) for piece in info.records)
         headers = list(iter_batches(data))
-        batches = [(h.base_offset, h.base_offset + h.last_offset_delta, not h.is_control) for _, h in headers]
+        aborted = _aborted_batches([h for _, h in headers], info.aborted_transactions or [])
+        batches = [(h.base_offset, h.base_offset + h.last_offset_delta, not h.is_control and i not in aborted)
+                   for i, (_, h) in enumerate(headers)]
         now = self.core.clock_ms()
         acquired, used = sp.acquire(member_id, batches, max_records=max_records, now_ms=now,
                                     lock_duration_ms=settings.share_record_lock_duration_ms, end_offset=end)
@@ -355,6 +358,27 @@ class SharePartitionManager:
 
         if keys:
             await self.core.replicas.purgatories.fetch.wait(ready, keys, timeout_s)
+
+
+def _aborted_batches(headers: list[Any], aborted: list[Any]) -> set[int]:
+    """Indexes of the batches of aborted transactions (read_committed), found as
+    Kafka's consumers find them: a producer's batches are aborted from the transaction's
+    first offset until its ABORT marker."""
+    if not aborted:
+        return set()
+    starts = sorted(aborted, key=lambda a: a.first_offset)
+    open_: set[int] = set()
+    out: set[int] = set()
+    k = 0
+    for i, h in enumerate(headers):
+        while k < len(starts) and starts[k].first_offset <= h.base_offset + h.last_offset_delta:
+            open_.add(starts[k].producer_id)
+            k += 1
+        if h.is_control:
+            open_.discard(h.producer_id)
+        elif h.is_transactional and h.producer_id in open_:
+            out.add(i)
+    return out
 
 
 def _piece_bytes(piece: object) -> bytes:
