@@ -188,17 +188,34 @@ def test_acknowledged_state_survives_a_broker_restart() -> None:
             c.close()
 
 
-def test_read_committed_share_group_skips_aborted_transactions(broker: Broker) -> None:
+def _group_configs(broker: Broker, group: str, configs: dict[str, str]) -> None:
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-    topic, group = _name("q"), _name("sg")
-    broker.create_topics(topic, partitions=1)
     admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
     resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
-        ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET),
-        ConfigEntry("share.isolation.level", "read_committed", incremental_operation=AlterConfigOpType.SET)])
+        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in configs.items()])
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(timeout=30)
+
+
+def test_by_duration_reset_starts_at_the_first_record_that_recent(broker: Broker) -> None:
+    topic, group = _name("q"), _name("sg")
+    broker.create_topics(topic, partitions=1)
+    _group_configs(broker, group, {"share.auto.offset.reset": "by_duration:PT1H"})
+    p = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    now_ms = int(time.time() * 1000)
+    for value, age_ms in ((b"old1", 7_200_000), (b"old2", 7_100_000), (b"new1", 0), (b"new2", 0)):
+        p.produce(topic, value=value, timestamp=now_ms - age_ms)
+    assert p.flush(15) == 0
+    c = _consumer(broker, group, topic)
+    assert [m.value() for m in _poll_until(c, 2)] == [b"new1", b"new2"]
+    c.close()
+
+
+def test_read_committed_share_group_skips_aborted_transactions(broker: Broker) -> None:
+    topic, group = _name("q"), _name("sg")
+    broker.create_topics(topic, partitions=1)
+    _group_configs(broker, group, {"share.auto.offset.reset": "earliest", "share.isolation.level": "read_committed"})
     p = Producer({"bootstrap.servers": broker.bootstrap_servers, "transactional.id": _name("tx")})
     p.init_transactions(30)
     for values, commit in (([b"c1", b"c2"], True), ([b"a1", b"a2"], False), ([b"c3"], True)):

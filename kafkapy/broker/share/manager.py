@@ -14,7 +14,8 @@ Theory of operation.
   made on the first fetch of a (group, topic, partition) this node leads: the state is
   read from the share coordinator (:mod:`.service`); a share-partition never
   initialized starts at ``share.auto.offset.reset`` (latest: the high watermark;
-  earliest: the log start offset) and that start is written back.
+  earliest: the log start offset; ``by_duration:PT1H``: the first record at most that
+  old) and that start is written back.
 * **Fetch**: piggy-backed acknowledgements first, then every partition of the session
   acquires whole batches read from the log (no record is decoded: batch headers say
   which offsets a batch holds) up to ``MaxRecords``; nothing acquired waits up to
@@ -32,7 +33,7 @@ With ``share.isolation.level=read_committed`` reads stop at the last stable offs
 the batches of aborted transactions are archived, never delivered.
 
 Not implemented: ``ShareAcquireMode`` record-limit (v2: every acquisition is
-batch-aligned), ``by_duration`` resets (treated as earliest), authorization.
+batch-aligned), authorization.
 
 Task-safety: trio thread only; each share-partition changes without awaiting between
 reading it and changing it.
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -71,6 +73,8 @@ INITIAL_EPOCH = 0
 FINAL_EPOCH = -1
 _READ_COMMITTED = "read_committed"
 _LATEST = "latest"
+_BY_DURATION = "by_duration:"
+_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", re.IGNORECASE)
 #: One fetch reads at most this much of a partition's log when MaxBytes allows more.
 _MAX_READ = 8 * 1024 * 1024
 TP = tuple[bytes, int]
@@ -220,7 +224,7 @@ class SharePartitionManager:
                             delivery_count_limit=settings.share_delivery_count_limit)
         log_ = hosted.log
         if state.start_offset < 0:
-            start = log_.log_start_offset if settings.share_auto_offset_reset != _LATEST else log_.high_watermark
+            start = self._reset_offset(settings.share_auto_offset_reset, log_)
             error = await self.service.initialize_state(key, state.state_epoch, start)
             if error != ErrorCode.NONE:
                 return None
@@ -233,6 +237,17 @@ class SharePartitionManager:
         log.info("Share-partition %s-%d of group %s starts at offset %d", hosted.tp.topic, key.partition,
                  key.group_id, sp.start_offset)
         return sp
+
+    def _reset_offset(self, reset: str, log_: Any) -> int:
+        """``share.auto.offset.reset``: earliest, latest (the high watermark), or
+        ``by_duration:<ISO-8601 duration>``: the first record at most that old."""
+        if reset == _LATEST:
+            return log_.high_watermark
+        duration_ms = parse_duration_ms(reset[len(_BY_DURATION):]) if reset.startswith(_BY_DURATION) else None
+        if duration_ms is None:
+            return log_.log_start_offset
+        found = log_.fetch_offset_by_timestamp(self.core.clock_ms() - duration_ms)
+        return log_.high_watermark if found is None else min(found.offset, log_.high_watermark)
 
     # --- acquiring ----------------------------------------------------------------------------
 
@@ -358,6 +373,15 @@ class SharePartitionManager:
 
         if keys:
             await self.core.replicas.purgatories.fetch.wait(ready, keys, timeout_s)
+
+
+def parse_duration_ms(text: str) -> int | None:
+    """An ISO-8601 duration as Java's ``Duration.parse`` reads ``PnDTnHnMn.nS``; None if not one."""
+    m = _DURATION.fullmatch(text.strip())
+    if m is None or text.strip().upper() in ("P", "PT"):
+        return None
+    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
+    return int(((days * 24 + hours) * 60 + minutes) * 60_000 + seconds * 1000)
 
 
 def _aborted_batches(headers: list[Any], aborted: list[Any]) -> set[int]:
