@@ -58,6 +58,10 @@ step "Apache Kafka reference broker jars"
 (cd "$ROOT" && "$PYTHON" -c "from compat_tests.brokers import reference_libs; print('  ', reference_libs())")
 done_step
 
+step "Apache Kafka message schema jars (tools/gen_messages.py and its check)"
+(cd "$ROOT" && "$PYTHON" -m tools.schema_jars)
+done_step
+
 step "Go drivers (compat_tests/go)"
 mkdir -p "$HERE/.deps/bin"
 (cd "$HERE/go" && go build -o "$HERE/.deps/bin/franz" ./cmd/franz && go build -o "$HERE/.deps/bin/sarama" ./cmd/sarama)

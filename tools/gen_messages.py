@@ -4,12 +4,20 @@ Run ``python -m tools.gen_messages`` (or ``python tools/gen_messages.py``) from 
 repository root after changing a schema; ``--check`` only reports stale files.
 
 Inputs:
-  * the upstream Apache Kafka schemas that kafka-python 3.0.12 ships as package data
-    (``kafka/protocol/schemas/resources/*.json``, Apache-2.0);
-  * kafkapy's own schemas in the same format, for what kafka-python lacks:
-    ``kafkapy/wire/schemas/*.json`` (KRaft, broker registration, KIP-848, telemetry,
-    control records, internal-topic records) and ``kafkapy/wire/schemas/metadata/*.json``
-    (``__cluster_metadata`` record types, generated into ``messages/cluster_metadata/``).
+  * Apache Kafka 4.4.0's own schemas, read straight out of its jars (Apache-2.0), which
+    ``tools/schema_jars.py`` fetches from Maven Central into ``compat_tests/.deps`` and
+    verifies against pinned SHA-1s: every request/response and client-side data schema
+    (kafka-clients), the ``__cluster_metadata`` record types (kafka-metadata, generated
+    into ``messages/cluster_metadata/``), the quorum-state file (kafka-raft) and the
+    coordinator records of ``__consumer_offsets``, ``__share_group_state`` and
+    ``__transaction_state`` (kafka-group-coordinator, kafka-share-coordinator,
+    kafka-transaction-coordinator). Schemas whose validVersions is "none" (the ZooKeeper
+    era's LeaderAndIsr, StopReplica, UpdateMetadata, ControlledShutdown) are left out.
+  * kafkapy's own schemas in the same format, only for what Kafka has no schema of:
+    ``kafkapy/wire/schemas/*.json`` and ``kafkapy/wire/schemas/metadata/*.json``. A
+    name defined both there and by Kafka is an error.
+
+Without the jars, ``--check`` exits 2 saying so; a plain run fetches them first.
 
 Decision: the code is generated once and committed, never built at import time.
 A broker must answer its first Metadata request within 200 ms of starting, so no
@@ -29,13 +37,16 @@ located without any bookkeeping on the success path (see kafkapy/wire/message.py
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import keyword
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: tools/ is not a package of its own
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tools import schema_jars  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN_SCHEMAS = ROOT / "kafkapy" / "wire" / "schemas"
@@ -154,16 +165,17 @@ class Schema:
     listeners: list[str]
 
 
-def load_json(path: Path) -> dict:
+def load_json(path: Path, text: str | None = None) -> dict:
     """Kafka's schema files are JSON with whole-line // comments."""
-    text = "\n".join(
-        "" if line.lstrip().startswith("//") else line for line in path.read_text().splitlines()
-    )
-    return json.loads(text)
+    text = path.read_text() if text is None else text
+    return json.loads("\n".join("" if line.lstrip().startswith("//") else line for line in text.splitlines()))
 
 
-def load_schema(path: Path) -> Schema:
-    d = load_json(path)
+def load_schema(path: Path, text: str | None = None) -> Schema | None:
+    """The schema in ``path`` (or in ``text``, named by ``path``); None if it has no version."""
+    d = load_json(path, text)
+    if d["validVersions"] == "none":
+        return None
     name = d["name"]
     structs: dict[str, Struct] = {}
     common = {c["name"]: c for c in d.get("commonStructs", [])}
@@ -442,7 +454,10 @@ class Gen:
     def nondefault(self, f: Field, val: str) -> str:
         """Condition under which a tagged field differs from its default (and is written)."""
         if f.is_array:
-            return f"{val} is not None" if f.default == "null" else f"{val}"
+            if f.default == "null":
+                return f"{val} is not None"
+            # a JSON null default is Kafka's "" (an empty list): a null value is written
+            return f"{val} is None or {val}" if f.nullable is not None else f"{val}"
         if f.struct is not None:
             if f.default == "null":
                 return f"{val} is not None"
@@ -457,7 +472,9 @@ class Gen:
     def isdefault(self, f: Field, val: str) -> str:
         """Condition under which a field holds its default."""
         if f.is_array:
-            return f"{val} is None" if f.default == "null" else f"not {val}"
+            if f.default == "null":
+                return f"{val} is None"
+            return f"({val} is not None and not {val})" if f.nullable is not None else f"not {val}"
         if f.struct is not None:
             if f.default == "null":
                 return f"{val} is None"
@@ -556,8 +573,7 @@ class Gen:
             body.append("")
             for st in sc.structs:
                 aliases.append(f"{st.alias} = {st.qualname}")
-            # children before parents: the parents' code names the children's functions
-            order = list(reversed(sc.structs)) + [sc.root]
+            order = children_first(sc)
             dec_names: dict[tuple[str, int], str] = {}
             enc_names: dict[tuple[str, int], str] = {}
             for st in order:
@@ -624,6 +640,25 @@ class Gen:
         return re.sub(r"\n{4,}", "\n\n\n", text)
 
 
+def children_first(sc: Schema) -> list[Struct]:
+    """The schema's structs, each after every struct its fields use (the parents' code
+    names the children's functions): reversed definition order, a struct shared by two
+    parents (StreamsGroupDescribeResponse's TopologyDescriptionNode) moved after both."""
+    pending = list(reversed(sc.structs))
+    order: list[Struct] = []
+    done: set[str] = set()
+    while pending:
+        for st in pending:
+            if all(f.struct is None or f.struct.name in done for f in st.fields):
+                pending.remove(st)
+                order.append(st)
+                done.add(st.name)
+                break
+        else:
+            raise ValueError(f"{sc.name}: structs refer to each other in a cycle")
+    return [*order, sc.root]
+
+
 def init_value(f: Field) -> str:
     if f.is_array:
         if f.default == "null":
@@ -664,13 +699,8 @@ def _doc(s: str) -> str:
 
 # ------------------------------------------------------------------ driver
 
-def kafka_python_schema_dir() -> Path:
-    # located without importing kafka-python (its schema package parses at import)
-    spec = importlib.util.find_spec("kafka")
-    path = Path(spec.origin).parent / "protocol" / "schemas" / "resources" if spec and spec.origin else None
-    if path is None or not path.is_dir():
-        sys.exit("kafka-python 3.0.12 is needed: its package data holds the upstream schemas")
-    return path
+class SchemaJarsMissing(Exception):
+    """Kafka's schema jars are not in the cache (``python -m tools.schema_jars`` fetches them)."""
 
 
 def module_name(sc: Schema) -> str:
@@ -680,25 +710,39 @@ def module_name(sc: Schema) -> str:
     return snake(name)
 
 
+def sources() -> list[tuple[Path, str | None, bool]]:
+    """Every schema: (path, its text or None to read the file, is a __cluster_metadata record)."""
+    if schema_jars.missing():
+        raise SchemaJarsMissing(
+            f"Kafka {schema_jars.KAFKA_VERSION}'s schema jars are missing from {schema_jars.CACHE}: "
+            "run python -m tools.schema_jars (compat_tests/install.sh does)")
+    out: list[tuple[Path, str | None, bool]] = [
+        (Path(name), text, name.startswith("common/metadata/"))
+        for _, name, text in schema_jars.schema_files()
+    ]
+    out += [(p, None, False) for p in sorted(OWN_SCHEMAS.glob("*.json"))]
+    out += [(p, None, True) for p in sorted((OWN_SCHEMAS / "metadata").glob("*.json"))]
+    return out
+
+
 def collect() -> dict[str, list[Schema]]:
     """Module path (relative to messages/) -> its schemas (request before response)."""
-    paths = sorted(kafka_python_schema_dir().glob("*.json")) + sorted(OWN_SCHEMAS.glob("*.json"))
     seen: dict[str, Path] = {}
     modules: dict[str, list[Schema]] = {}
-    for p in paths:
-        if p.stem in SKIP:
+    for path, text, is_record in sources():
+        if path.stem in SKIP:
             continue
-        if p.stem in seen:
-            sys.exit(f"schema {p.stem} is defined twice: {seen[p.stem]} and {p}")
-        seen[p.stem] = p
-        sc = load_schema(p)
-        modules.setdefault(module_name(sc) + ".py", []).append(sc)
-    for p in sorted((OWN_SCHEMAS / "metadata").glob("*.json")):
-        sc = load_schema(p)
-        modules.setdefault("cluster_metadata/" + module_name(sc) + ".py", []).append(sc)
+        if path.stem in seen:
+            sys.exit(f"schema {path.stem} is defined twice: {seen[path.stem]} and {path}")
+        seen[path.stem] = path
+        sc = load_schema(path, text)
+        if sc is None:
+            continue
+        prefix = "cluster_metadata/" if is_record else ""
+        modules.setdefault(prefix + module_name(sc) + ".py", []).append(sc)
     for scs in modules.values():
         scs.sort(key=lambda s: (s.kind != "request", s.name))
-    return modules
+    return dict(sorted(modules.items()))
 
 
 def api_table(modules: dict[str, list[Schema]]) -> str:
@@ -713,7 +757,7 @@ def api_table(modules: dict[str, list[Schema]]) -> str:
     rows.sort(key=lambda r: r[0])
     L = [
         f"{GENERATED_MARK}. Do not edit.",
-        '"""Kafka\'s API keys and, per key, where its messages live and their versions."""',
+        f'"""Kafka\'s API keys and, per key, where its messages live and their versions (Kafka {schema_jars.KAFKA_VERSION})."""',
         "",
         "from __future__ import annotations",
         "",
@@ -782,6 +826,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="report stale files, write nothing")
     ap.add_argument("--out", type=Path, default=OUT, help="output directory")
     args = ap.parse_args(argv)
+    if schema_jars.missing():
+        if args.check:
+            print(f"Kafka {schema_jars.KAFKA_VERSION}'s schema jars are missing: run python -m tools.schema_jars")
+            return 2
+        schema_jars.fetch()
     files = render()
     stale = []
     for rel, text in sorted(files.items()):

@@ -128,8 +128,9 @@ def test_txn_offset_commit_v5_adds_the_offsets_partition(client, topic, tid):
     find_group_coordinator(client, group)
     assert client.produce_txn(tid, topic, pid, epoch, 0, [b"x"], version=12).error_code == ErrorCode.NONE
     r = client.request(TxnOffsetCommitRequest(
-        transactional_id=tid, group_id=group, producer_id=pid, producer_epoch=epoch, generation_id=-1,
-        member_id="", topics=[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic(name=topic, partitions=[
+        transactional_id=tid, group_id=group, producer_id=pid, producer_epoch=epoch,
+        generation_id_or_member_epoch=-1, member_id="",
+        topics=[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic(name=topic, partitions=[
             TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition(partition_index=0, committed_offset=7)])]), 5)
     assert r.topics[0].partitions[0].error_code == ErrorCode.NONE
     assert {t.topic for t in client.describe(tid).topics} == {topic, "__consumer_offsets"}

@@ -10,9 +10,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+import pytest
 from hypothesis import strategies as st
 
+from tools import schema_jars
 from tools.gen_messages import Field, Schema, Struct, collect, in_range
+
+if schema_jars.missing():
+    pytest.skip(f"Kafka {schema_jars.KAFKA_VERSION}'s schema jars are missing (python -m tools.schema_jars)",
+                allow_module_level=True)
 
 #: Every schema, by message name, and the module its class lives in.
 SCHEMAS: dict[str, tuple[str, Schema]] = {

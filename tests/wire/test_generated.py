@@ -6,13 +6,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools import gen_messages
+import pytest
+
+from tools import gen_messages, schema_jars
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.skipif(bool(schema_jars.missing()), reason=(
+    f"Kafka {schema_jars.KAFKA_VERSION}'s schema jars are missing: compat_tests/install.sh "
+    "(or python -m tools.schema_jars) fetches them"))
 def test_regenerating_gives_identical_files(tmp_path: Path) -> None:
+    assert gen_messages.main(["--check", "--out", str(tmp_path)]) == 1  # nothing there yet: all stale
     assert gen_messages.main(["--out", str(tmp_path)]) == 0
+    assert gen_messages.main(["--check", "--out", str(tmp_path)]) == 0
+    assert gen_messages.main(["--check"]) == 0, "kafkapy/wire/messages is stale: run python -m tools.gen_messages"
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*.py")}
     committed = {
         p.relative_to(gen_messages.OUT): p.read_bytes()

@@ -31,7 +31,8 @@ def _classes() -> dict[str, type]:
 
 
 KP = _classes()
-CASES = [(n, v) for n, v in all_versions() if n in KP]
+# our schemas are Kafka 4.4's: versions newer than kafka-python's own are not compared
+CASES = [(n, v) for n, v in all_versions() if n in KP and v <= KP[n]._valid_versions[1]]
 
 
 def narrow(f: Field, version: int) -> st.SearchStrategy | None:

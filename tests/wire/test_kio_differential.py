@@ -65,7 +65,7 @@ def narrow(f: Field, version: int) -> st.SearchStrategy | None:
     """kio converts values on read: keep them inside what it can represent."""
     if f.elem == "int16" and f.attr.endswith("error_code"):
         return st.sampled_from(ERROR_CODES)
-    if f.elem == "int64" and f.attr.endswith("time_ms"):  # kio's timestamps refuse negative values
+    if f.elem == "int64" and f.attr.endswith(("time_ms", "timestamp_ms")):  # kio's timestamps refuse negatives
         return st.integers(0, 2**40)
     if f.elem == "int64":  # kio reads some int64 as datetime: stay within its years
         return st.integers(-1, 2**40)

@@ -94,7 +94,6 @@ def _entry(c: ResolvedConfig, read_only: bool, with_synonyms: bool,
         value=c.value_str,
         read_only=read_only,
         config_source=c.source,
-        is_default=c.source == ConfigSource.DEFAULT_CONFIG,
         is_sensitive=c.definition.sensitive,
         synonyms=[Synonym(name=s.name, value=s.value, source=s.source) for s in c.synonyms] if with_synonyms else [],
         config_type=c.definition.type,
@@ -110,7 +109,7 @@ def _unknown_entry(name: str, source: ConfigSource,
 
     R = DescribeConfigsResponse
     return R.DescribeConfigsResourceResult(
-        name=name, value=None, read_only=True, config_source=source, is_default=False, is_sensitive=True,
+        name=name, value=None, read_only=True, config_source=source, is_sensitive=True,
         synonyms=[R.DescribeConfigsSynonym(name=name, value=None, source=source)] if with_synonyms else [],
         config_type=0, documentation=None)
 

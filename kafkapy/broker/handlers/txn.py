@@ -184,7 +184,7 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommit
         staged = await ctx.broker.groups.stage_txn_offsets(
             request.group_id, request.producer_id, request.producer_epoch, offsets,
             member_id=request.member_id, group_instance_id=request.group_instance_id,
-            generation_id=request.generation_id)
+            generation_id=request.generation_id_or_member_epoch)
         for o, code in zip(offsets, staged, strict=True):
             codes[TopicPartition(o.topic, o.partition)] = for_version(code, fenced_since=3, abortable_since=None,
                                                                       version=ctx.version)

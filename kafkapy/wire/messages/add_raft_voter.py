@@ -23,24 +23,26 @@ from kafkapy.wire.primitives import (
 __all__ = ['AddRaftVoterRequest', 'AddRaftVoterResponse']
 
 _TRACE_FIELDS = True  # decode errors are located by the '# @field' comments
+_p_o = _Struct('>?').pack
 _p_H = _Struct('>H').pack
 _p_ih = _Struct('>ih').pack
 _p_iiu = _Struct('>ii16s').pack
+_u_o = _Struct('>?').unpack_from
 _u_H = _Struct('>H').unpack_from
 _u_ih = _Struct('>ih').unpack_from
 _u_iiu = _Struct('>ii16s').unpack_from
 
 
 class AddRaftVoterRequest(Message):
-    """Kafka AddRaftVoterRequest (request, API key 80): version 0, flexible from 0."""
+    """Kafka AddRaftVoterRequest (request, API key 80): versions 0-1, flexible from 0."""
 
-    __slots__ = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners')
+    __slots__ = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners', 'ack_when_committed')
     API_KEY = 80
-    VALID_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
     FLEXIBLE_SINCE = 0
 
     class Listener(Message):
-        """The new voter's endpoints."""
+        """The endpoints that can be used to communicate with the voter."""
 
         __slots__ = ('name', 'host', 'port')
 
@@ -63,20 +65,22 @@ class AddRaftVoterRequest(Message):
         voter_id: int = 0,
         voter_directory_id: bytes = ZERO_UUID,
         listeners: list[AddRaftVoterRequest.Listener] = EMPTY,
+        ack_when_committed: bool = True,
     ) -> None:
         self.cluster_id = cluster_id
         self.timeout_ms = timeout_ms
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
         self.listeners = [] if listeners is EMPTY else listeners
+        self.ack_when_committed = ack_when_committed
 
 
 class AddRaftVoterResponse(Message):
-    """Kafka AddRaftVoterResponse (response, API key 80): version 0, flexible from 0."""
+    """Kafka AddRaftVoterResponse (response, API key 80): versions 0-1, flexible from 0."""
 
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message')
     API_KEY = 80
-    VALID_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
     FLEXIBLE_SINCE = 0
 
     def __init__(
@@ -113,6 +117,7 @@ def _e_AddRaftVoterRequest_Listener_0(o, w, b):
 
 def _d_AddRaftVoterRequest_0(buf, pos):
     o = _new(AddRaftVoterRequest)
+    o.ack_when_committed = True
     o.cluster_id, pos = r_ncstr(buf, pos)  # @cluster_id
     o.timeout_ms, o.voter_id, o.voter_directory_id = _u_iiu(buf, pos); pos += 24  # @timeout_ms,voter_id,voter_directory_id
     n, pos = r_carr(buf, pos)  # @listeners
@@ -124,6 +129,20 @@ def _d_AddRaftVoterRequest_0(buf, pos):
     return o, pos
 
 
+def _d_AddRaftVoterRequest_1(buf, pos):
+    o = _new(AddRaftVoterRequest)
+    o.cluster_id, pos = r_ncstr(buf, pos)  # @cluster_id
+    o.timeout_ms, o.voter_id, o.voter_directory_id = _u_iiu(buf, pos); pos += 24  # @timeout_ms,voter_id,voter_directory_id
+    n, pos = r_carr(buf, pos)  # @listeners
+    o.listeners = a = []
+    for _ in range(n):
+        e, pos = _d_AddRaftVoterRequest_Listener_0(buf, pos)  # @listeners
+        a.append(e)
+    o.ack_when_committed, = _u_o(buf, pos); pos += 1  # @ack_when_committed
+    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    return o, pos
+
+
 def _e_AddRaftVoterRequest_0(o, w, b):
     w_ncstr(b, o.cluster_id)
     b += _p_iiu(o.timeout_ms, o.voter_id, o.voter_directory_id)
@@ -131,6 +150,18 @@ def _e_AddRaftVoterRequest_0(o, w, b):
     w_carr(b, len(a))
     for e in a:
         b = _e_AddRaftVoterRequest_Listener_0(e, w, b)
+    b.append(0)  # no tagged fields
+    return b
+
+
+def _e_AddRaftVoterRequest_1(o, w, b):
+    w_ncstr(b, o.cluster_id)
+    b += _p_iiu(o.timeout_ms, o.voter_id, o.voter_directory_id)
+    a = o.listeners
+    w_carr(b, len(a))
+    for e in a:
+        b = _e_AddRaftVoterRequest_Listener_0(e, w, b)
+    b += _p_o(o.ack_when_committed)
     b.append(0)  # no tagged fields
     return b
 
@@ -150,9 +181,9 @@ def _e_AddRaftVoterResponse_0(o, w, b):
     return b
 
 
-_AddRaftVoterRequest_Listener._decoders = {0: _d_AddRaftVoterRequest_Listener_0}
-_AddRaftVoterRequest_Listener._encoders = {0: _e_AddRaftVoterRequest_Listener_0}
-AddRaftVoterRequest._decoders = {0: _d_AddRaftVoterRequest_0}
-AddRaftVoterRequest._encoders = {0: _e_AddRaftVoterRequest_0}
-AddRaftVoterResponse._decoders = {0: _d_AddRaftVoterResponse_0}
-AddRaftVoterResponse._encoders = {0: _e_AddRaftVoterResponse_0}
+_AddRaftVoterRequest_Listener._decoders = {0: _d_AddRaftVoterRequest_Listener_0, 1: _d_AddRaftVoterRequest_Listener_0}
+_AddRaftVoterRequest_Listener._encoders = {0: _e_AddRaftVoterRequest_Listener_0, 1: _e_AddRaftVoterRequest_Listener_0}
+AddRaftVoterRequest._decoders = {0: _d_AddRaftVoterRequest_0, 1: _d_AddRaftVoterRequest_1}
+AddRaftVoterRequest._encoders = {0: _e_AddRaftVoterRequest_0, 1: _e_AddRaftVoterRequest_1}
+AddRaftVoterResponse._decoders = {0: _d_AddRaftVoterResponse_0, 1: _d_AddRaftVoterResponse_0}
+AddRaftVoterResponse._encoders = {0: _e_AddRaftVoterResponse_0, 1: _e_AddRaftVoterResponse_0}

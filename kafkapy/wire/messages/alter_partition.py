@@ -44,7 +44,7 @@ class AlterPartitionRequest(Message):
     FLEXIBLE_SINCE = 2
 
     class TopicData(Message):
-        """Per topic."""
+        """The topics to alter ISRs for."""
 
         __slots__ = ('topic_id', 'partitions')
 
@@ -58,7 +58,7 @@ class AlterPartitionRequest(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionData(Message):
-        """Per partition."""
+        """The partitions to alter ISRs for."""
 
         __slots__ = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch')
 
@@ -80,7 +80,7 @@ class AlterPartitionRequest(Message):
             self.partition_epoch = partition_epoch
 
     class BrokerState(Message):
-        """The proposed ISR with broker epochs."""
+        """The ISR for this partition."""
 
         __slots__ = ('broker_id', 'broker_epoch')
 
@@ -114,7 +114,7 @@ class AlterPartitionResponse(Message):
     FLEXIBLE_SINCE = 2
 
     class TopicData(Message):
-        """Per topic."""
+        """The responses for each topic."""
 
         __slots__ = ('topic_id', 'partitions')
 
@@ -128,7 +128,7 @@ class AlterPartitionResponse(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionData(Message):
-        """Per partition."""
+        """The responses for each partition."""
 
         __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch')
 

@@ -13,6 +13,7 @@ from kafkapy.wire.primitives import (
     r_arr,
     r_carr,
     r_cstr,
+    r_ncstr,
     r_skip_tags,
     r_tag,
     r_tag_count,
@@ -20,6 +21,7 @@ from kafkapy.wire.primitives import (
     w_arr,
     w_carr,
     w_cstr,
+    w_ncstr,
     w_uv,
 )
 
@@ -41,11 +43,11 @@ _u_q = _Struct('>q').unpack_from
 
 
 class ApiVersionsRequest(Message):
-    """Kafka ApiVersionsRequest (request, API key 18): versions 0-4, flexible from 3."""
+    """Kafka ApiVersionsRequest (request, API key 18): versions 0-5, flexible from 3."""
 
-    __slots__ = ('client_software_name', 'client_software_version')
+    __slots__ = ('client_software_name', 'client_software_version', 'cluster_id', 'node_id')
     API_KEY = 18
-    VALID_VERSIONS = (0, 4)
+    VALID_VERSIONS = (0, 5)
     FLEXIBLE_SINCE = 3
 
     def __init__(
@@ -53,17 +55,21 @@ class ApiVersionsRequest(Message):
         *,
         client_software_name: str = '',
         client_software_version: str = '',
+        cluster_id: str | None = None,
+        node_id: int = -1,
     ) -> None:
         self.client_software_name = client_software_name
         self.client_software_version = client_software_version
+        self.cluster_id = cluster_id
+        self.node_id = node_id
 
 
 class ApiVersionsResponse(Message):
-    """Kafka ApiVersionsResponse (response, API key 18): versions 0-4, flexible from 3."""
+    """Kafka ApiVersionsResponse (response, API key 18): versions 0-5, flexible from 3."""
 
     __slots__ = ('error_code', 'api_keys', 'throttle_time_ms', 'supported_features', 'finalized_features_epoch', 'finalized_features', 'zk_migration_ready')
     API_KEY = 18
-    VALID_VERSIONS = (0, 4)
+    VALID_VERSIONS = (0, 5)
     FLEXIBLE_SINCE = 3
 
     class ApiVersion(Message):
@@ -143,13 +149,27 @@ def _d_ApiVersionsRequest_0(buf, pos):
     o = _new(ApiVersionsRequest)
     o.client_software_name = ''
     o.client_software_version = ''
+    o.cluster_id = None
+    o.node_id = -1
     return o, pos
 
 
 def _d_ApiVersionsRequest_3(buf, pos):
     o = _new(ApiVersionsRequest)
+    o.cluster_id = None
+    o.node_id = -1
     o.client_software_name, pos = r_cstr(buf, pos)  # @client_software_name
     o.client_software_version, pos = r_cstr(buf, pos)  # @client_software_version
+    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    return o, pos
+
+
+def _d_ApiVersionsRequest_5(buf, pos):
+    o = _new(ApiVersionsRequest)
+    o.client_software_name, pos = r_cstr(buf, pos)  # @client_software_name
+    o.client_software_version, pos = r_cstr(buf, pos)  # @client_software_version
+    o.cluster_id, pos = r_ncstr(buf, pos)  # @cluster_id
+    o.node_id, = _u_i(buf, pos); pos += 4  # @node_id
     pos = r_skip_tags(buf, pos)  # @_tagged_fields
     return o, pos
 
@@ -161,6 +181,15 @@ def _e_ApiVersionsRequest_0(o, w, b):
 def _e_ApiVersionsRequest_3(o, w, b):
     w_cstr(b, o.client_software_name)
     w_cstr(b, o.client_software_version)
+    b.append(0)  # no tagged fields
+    return b
+
+
+def _e_ApiVersionsRequest_5(o, w, b):
+    w_cstr(b, o.client_software_name)
+    w_cstr(b, o.client_software_version)
+    w_ncstr(b, o.cluster_id)
+    b += _p_i(o.node_id)
     b.append(0)  # no tagged fields
     return b
 
@@ -356,13 +385,13 @@ def _e_ApiVersionsResponse_3(o, w, b):
     return b
 
 
-ApiVersionsRequest._decoders = {0: _d_ApiVersionsRequest_0, 1: _d_ApiVersionsRequest_0, 2: _d_ApiVersionsRequest_0, 3: _d_ApiVersionsRequest_3, 4: _d_ApiVersionsRequest_3}
-ApiVersionsRequest._encoders = {0: _e_ApiVersionsRequest_0, 1: _e_ApiVersionsRequest_0, 2: _e_ApiVersionsRequest_0, 3: _e_ApiVersionsRequest_3, 4: _e_ApiVersionsRequest_3}
-_ApiVersionsResponse_FinalizedFeatureKey._decoders = {3: _d_ApiVersionsResponse_FinalizedFeatureKey_3, 4: _d_ApiVersionsResponse_FinalizedFeatureKey_3}
-_ApiVersionsResponse_FinalizedFeatureKey._encoders = {3: _e_ApiVersionsResponse_FinalizedFeatureKey_3, 4: _e_ApiVersionsResponse_FinalizedFeatureKey_3}
-_ApiVersionsResponse_SupportedFeatureKey._decoders = {3: _d_ApiVersionsResponse_SupportedFeatureKey_3, 4: _d_ApiVersionsResponse_SupportedFeatureKey_3}
-_ApiVersionsResponse_SupportedFeatureKey._encoders = {3: _e_ApiVersionsResponse_SupportedFeatureKey_3, 4: _e_ApiVersionsResponse_SupportedFeatureKey_3}
-_ApiVersionsResponse_ApiVersion._decoders = {0: _d_ApiVersionsResponse_ApiVersion_0, 1: _d_ApiVersionsResponse_ApiVersion_0, 2: _d_ApiVersionsResponse_ApiVersion_0, 3: _d_ApiVersionsResponse_ApiVersion_3, 4: _d_ApiVersionsResponse_ApiVersion_3}
-_ApiVersionsResponse_ApiVersion._encoders = {0: _e_ApiVersionsResponse_ApiVersion_0, 1: _e_ApiVersionsResponse_ApiVersion_0, 2: _e_ApiVersionsResponse_ApiVersion_0, 3: _e_ApiVersionsResponse_ApiVersion_3, 4: _e_ApiVersionsResponse_ApiVersion_3}
-ApiVersionsResponse._decoders = {0: _d_ApiVersionsResponse_0, 1: _d_ApiVersionsResponse_1, 2: _d_ApiVersionsResponse_1, 3: _d_ApiVersionsResponse_3, 4: _d_ApiVersionsResponse_3}
-ApiVersionsResponse._encoders = {0: _e_ApiVersionsResponse_0, 1: _e_ApiVersionsResponse_1, 2: _e_ApiVersionsResponse_1, 3: _e_ApiVersionsResponse_3, 4: _e_ApiVersionsResponse_3}
+ApiVersionsRequest._decoders = {0: _d_ApiVersionsRequest_0, 1: _d_ApiVersionsRequest_0, 2: _d_ApiVersionsRequest_0, 3: _d_ApiVersionsRequest_3, 4: _d_ApiVersionsRequest_3, 5: _d_ApiVersionsRequest_5}
+ApiVersionsRequest._encoders = {0: _e_ApiVersionsRequest_0, 1: _e_ApiVersionsRequest_0, 2: _e_ApiVersionsRequest_0, 3: _e_ApiVersionsRequest_3, 4: _e_ApiVersionsRequest_3, 5: _e_ApiVersionsRequest_5}
+_ApiVersionsResponse_FinalizedFeatureKey._decoders = {3: _d_ApiVersionsResponse_FinalizedFeatureKey_3, 4: _d_ApiVersionsResponse_FinalizedFeatureKey_3, 5: _d_ApiVersionsResponse_FinalizedFeatureKey_3}
+_ApiVersionsResponse_FinalizedFeatureKey._encoders = {3: _e_ApiVersionsResponse_FinalizedFeatureKey_3, 4: _e_ApiVersionsResponse_FinalizedFeatureKey_3, 5: _e_ApiVersionsResponse_FinalizedFeatureKey_3}
+_ApiVersionsResponse_SupportedFeatureKey._decoders = {3: _d_ApiVersionsResponse_SupportedFeatureKey_3, 4: _d_ApiVersionsResponse_SupportedFeatureKey_3, 5: _d_ApiVersionsResponse_SupportedFeatureKey_3}
+_ApiVersionsResponse_SupportedFeatureKey._encoders = {3: _e_ApiVersionsResponse_SupportedFeatureKey_3, 4: _e_ApiVersionsResponse_SupportedFeatureKey_3, 5: _e_ApiVersionsResponse_SupportedFeatureKey_3}
+_ApiVersionsResponse_ApiVersion._decoders = {0: _d_ApiVersionsResponse_ApiVersion_0, 1: _d_ApiVersionsResponse_ApiVersion_0, 2: _d_ApiVersionsResponse_ApiVersion_0, 3: _d_ApiVersionsResponse_ApiVersion_3, 4: _d_ApiVersionsResponse_ApiVersion_3, 5: _d_ApiVersionsResponse_ApiVersion_3}
+_ApiVersionsResponse_ApiVersion._encoders = {0: _e_ApiVersionsResponse_ApiVersion_0, 1: _e_ApiVersionsResponse_ApiVersion_0, 2: _e_ApiVersionsResponse_ApiVersion_0, 3: _e_ApiVersionsResponse_ApiVersion_3, 4: _e_ApiVersionsResponse_ApiVersion_3, 5: _e_ApiVersionsResponse_ApiVersion_3}
+ApiVersionsResponse._decoders = {0: _d_ApiVersionsResponse_0, 1: _d_ApiVersionsResponse_1, 2: _d_ApiVersionsResponse_1, 3: _d_ApiVersionsResponse_3, 4: _d_ApiVersionsResponse_3, 5: _d_ApiVersionsResponse_3}
+ApiVersionsResponse._encoders = {0: _e_ApiVersionsResponse_0, 1: _e_ApiVersionsResponse_1, 2: _e_ApiVersionsResponse_1, 3: _e_ApiVersionsResponse_3, 4: _e_ApiVersionsResponse_3, 5: _e_ApiVersionsResponse_3}

@@ -56,7 +56,7 @@ class BeginQuorumEpochRequest(Message):
     FLEXIBLE_SINCE = 1
 
     class TopicData(Message):
-        """Per topic."""
+        """The topics."""
 
         __slots__ = ('topic_name', 'partitions')
 
@@ -70,7 +70,7 @@ class BeginQuorumEpochRequest(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionData(Message):
-        """Per partition."""
+        """The partitions."""
 
         __slots__ = ('partition_index', 'voter_directory_id', 'leader_id', 'leader_epoch')
 
@@ -88,7 +88,7 @@ class BeginQuorumEpochRequest(Message):
             self.leader_epoch = leader_epoch
 
     class LeaderEndpoint(Message):
-        """The leader's endpoints."""
+        """Endpoints for the leader."""
 
         __slots__ = ('name', 'host', 'port')
 
@@ -126,7 +126,7 @@ class BeginQuorumEpochResponse(Message):
     FLEXIBLE_SINCE = 1
 
     class TopicData(Message):
-        """Per topic."""
+        """The topic data."""
 
         __slots__ = ('topic_name', 'partitions')
 
@@ -140,7 +140,7 @@ class BeginQuorumEpochResponse(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionData(Message):
-        """Per partition."""
+        """The partition data."""
 
         __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch')
 
@@ -158,7 +158,7 @@ class BeginQuorumEpochResponse(Message):
             self.leader_epoch = leader_epoch
 
     class NodeEndpoint(Message):
-        """Endpoints of the leaders named above."""
+        """Endpoints for all leaders enumerated in PartitionData."""
 
         __slots__ = ('node_id', 'host', 'port')
 

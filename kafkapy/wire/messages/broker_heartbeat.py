@@ -12,12 +12,14 @@ from kafkapy.wire.primitives import (
     EMPTY,
     r_carr,
     r_fixed,
+    r_ncarr,
     r_skip_tags,
     r_tag,
     r_tag_count,
     r_tag_end,
     w_carr,
     w_fixed,
+    w_ncarr,
     w_uv,
 )
 
@@ -31,11 +33,11 @@ _u_iqqoo = _Struct('>iqq??').unpack_from
 
 
 class BrokerHeartbeatRequest(Message):
-    """Kafka BrokerHeartbeatRequest (request, API key 63): versions 0-1, flexible from 0."""
+    """Kafka BrokerHeartbeatRequest (request, API key 63): versions 0-2, flexible from 0."""
 
-    __slots__ = ('broker_id', 'broker_epoch', 'current_metadata_offset', 'want_fence', 'want_shut_down', 'offline_log_dirs')
+    __slots__ = ('broker_id', 'broker_epoch', 'current_metadata_offset', 'want_fence', 'want_shut_down', 'offline_log_dirs', 'cordoned_log_dirs')
     API_KEY = 63
-    VALID_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
     FLEXIBLE_SINCE = 0
 
     def __init__(
@@ -47,6 +49,7 @@ class BrokerHeartbeatRequest(Message):
         want_fence: bool = False,
         want_shut_down: bool = False,
         offline_log_dirs: list[bytes] = EMPTY,
+        cordoned_log_dirs: list[bytes] | None = None,
     ) -> None:
         self.broker_id = broker_id
         self.broker_epoch = broker_epoch
@@ -54,14 +57,15 @@ class BrokerHeartbeatRequest(Message):
         self.want_fence = want_fence
         self.want_shut_down = want_shut_down
         self.offline_log_dirs = [] if offline_log_dirs is EMPTY else offline_log_dirs
+        self.cordoned_log_dirs = cordoned_log_dirs
 
 
 class BrokerHeartbeatResponse(Message):
-    """Kafka BrokerHeartbeatResponse (response, API key 63): versions 0-1, flexible from 0."""
+    """Kafka BrokerHeartbeatResponse (response, API key 63): versions 0-2, flexible from 0."""
 
     __slots__ = ('throttle_time_ms', 'error_code', 'is_caught_up', 'is_fenced', 'should_shut_down')
     API_KEY = 63
-    VALID_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
     FLEXIBLE_SINCE = 0
 
     def __init__(
@@ -83,6 +87,7 @@ class BrokerHeartbeatResponse(Message):
 def _d_BrokerHeartbeatRequest_0(buf, pos):
     o = _new(BrokerHeartbeatRequest)
     o.offline_log_dirs = []
+    o.cordoned_log_dirs = None
     o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down = _u_iqqoo(buf, pos); pos += 22  # @broker_id,broker_epoch,current_metadata_offset,want_fence,want_shut_down
     pos = r_skip_tags(buf, pos)  # @_tagged_fields
     return o, pos
@@ -91,6 +96,7 @@ def _d_BrokerHeartbeatRequest_0(buf, pos):
 def _d_BrokerHeartbeatRequest_1(buf, pos):
     o = _new(BrokerHeartbeatRequest)
     o.offline_log_dirs = []
+    o.cordoned_log_dirs = None
     o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down = _u_iqqoo(buf, pos); pos += 22  # @broker_id,broker_epoch,current_metadata_offset,want_fence,want_shut_down
     n, pos = r_tag_count(buf, pos)  # @_tagged_fields
     for _ in range(n):
@@ -98,6 +104,27 @@ def _d_BrokerHeartbeatRequest_1(buf, pos):
         if tag == 0:
             n, pos = r_carr(buf, pos)  # @offline_log_dirs
             o.offline_log_dirs, pos = r_fixed(buf, pos, n, '16s', 16)  # @offline_log_dirs
+        pos = r_tag_end(pos, end)  # @_tagged_fields
+    return o, pos
+
+
+def _d_BrokerHeartbeatRequest_2(buf, pos):
+    o = _new(BrokerHeartbeatRequest)
+    o.offline_log_dirs = []
+    o.cordoned_log_dirs = None
+    o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down = _u_iqqoo(buf, pos); pos += 22  # @broker_id,broker_epoch,current_metadata_offset,want_fence,want_shut_down
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
+    for _ in range(n):
+        tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
+        if tag == 0:
+            n, pos = r_carr(buf, pos)  # @offline_log_dirs
+            o.offline_log_dirs, pos = r_fixed(buf, pos, n, '16s', 16)  # @offline_log_dirs
+        elif tag == 1:
+            n, pos = r_ncarr(buf, pos)  # @cordoned_log_dirs
+            if n is None:
+                o.cordoned_log_dirs = None
+            else:
+                o.cordoned_log_dirs, pos = r_fixed(buf, pos, n, '16s', 16)  # @cordoned_log_dirs
         pos = r_tag_end(pos, end)  # @_tagged_fields
     return o, pos
 
@@ -125,6 +152,34 @@ def _e_BrokerHeartbeatRequest_1(o, w, b):
     return b
 
 
+def _e_BrokerHeartbeatRequest_2(o, w, b):
+    b += _p_iqqoo(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
+    count = 0
+    if o.offline_log_dirs:
+        count += 1
+    if o.cordoned_log_dirs is not None:
+        count += 1
+    w_uv(b, count)
+    if o.offline_log_dirs:
+        t = bytearray()
+        a = o.offline_log_dirs
+        w_carr(t, len(a))
+        w_fixed(t, a, '16s')
+        w_uv(b, 0)
+        w_uv(b, len(t))
+        b += t
+    if o.cordoned_log_dirs is not None:
+        t = bytearray()
+        a = o.cordoned_log_dirs
+        w_ncarr(t, a)
+        if a is not None:
+            w_fixed(t, a, '16s')
+        w_uv(b, 1)
+        w_uv(b, len(t))
+        b += t
+    return b
+
+
 def _d_BrokerHeartbeatResponse_0(buf, pos):
     o = _new(BrokerHeartbeatResponse)
     o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down = _u_ihooo(buf, pos); pos += 9  # @throttle_time_ms,error_code,is_caught_up,is_fenced,should_shut_down
@@ -138,7 +193,7 @@ def _e_BrokerHeartbeatResponse_0(o, w, b):
     return b
 
 
-BrokerHeartbeatRequest._decoders = {0: _d_BrokerHeartbeatRequest_0, 1: _d_BrokerHeartbeatRequest_1}
-BrokerHeartbeatRequest._encoders = {0: _e_BrokerHeartbeatRequest_0, 1: _e_BrokerHeartbeatRequest_1}
-BrokerHeartbeatResponse._decoders = {0: _d_BrokerHeartbeatResponse_0, 1: _d_BrokerHeartbeatResponse_0}
-BrokerHeartbeatResponse._encoders = {0: _e_BrokerHeartbeatResponse_0, 1: _e_BrokerHeartbeatResponse_0}
+BrokerHeartbeatRequest._decoders = {0: _d_BrokerHeartbeatRequest_0, 1: _d_BrokerHeartbeatRequest_1, 2: _d_BrokerHeartbeatRequest_2}
+BrokerHeartbeatRequest._encoders = {0: _e_BrokerHeartbeatRequest_0, 1: _e_BrokerHeartbeatRequest_1, 2: _e_BrokerHeartbeatRequest_2}
+BrokerHeartbeatResponse._decoders = {0: _d_BrokerHeartbeatResponse_0, 1: _d_BrokerHeartbeatResponse_0, 2: _d_BrokerHeartbeatResponse_0}
+BrokerHeartbeatResponse._encoders = {0: _e_BrokerHeartbeatResponse_0, 1: _e_BrokerHeartbeatResponse_0, 2: _e_BrokerHeartbeatResponse_0}

@@ -50,7 +50,7 @@ class BrokerRegistrationRequest(Message):
     FLEXIBLE_SINCE = 0
 
     class Listener(Message):
-        """The broker's listeners."""
+        """The listeners of this broker."""
 
         __slots__ = ('name', 'host', 'port', 'security_protocol')
 
@@ -68,7 +68,7 @@ class BrokerRegistrationRequest(Message):
             self.security_protocol = security_protocol
 
     class Feature(Message):
-        """The features the broker supports."""
+        """The features on this broker. Note: in v0-v3, features with MinSupportedVersion = 0 are omitted."""
 
         __slots__ = ('name', 'min_supported_version', 'max_supported_version')
 

@@ -13,9 +13,15 @@ from kafkapy.wire.primitives import (
     ZERO_UUID,
     r_carr,
     r_fixed,
+    r_ncarr,
     r_skip_tags,
+    r_tag,
+    r_tag_count,
+    r_tag_end,
     w_carr,
     w_fixed,
+    w_ncarr,
+    w_uv,
 )
 
 __all__ = ['ConsumerGroupCurrentMemberAssignmentValue']
@@ -36,18 +42,20 @@ class ConsumerGroupCurrentMemberAssignmentValue(Message):
     FLEXIBLE_SINCE = 0
 
     class TopicPartitions(Message):
-        """The partitions assigned to the member."""
+        """The partitions assigned to (or owned by) this member."""
 
-        __slots__ = ('topic_id', 'partitions')
+        __slots__ = ('topic_id', 'partitions', 'assignment_epochs')
 
         def __init__(
             self,
             *,
             topic_id: bytes = ZERO_UUID,
             partitions: list[int] = EMPTY,
+            assignment_epochs: list[int] | None = EMPTY,
         ) -> None:
             self.topic_id = topic_id
             self.partitions = [] if partitions is EMPTY else partitions
+            self.assignment_epochs = [] if assignment_epochs is EMPTY else assignment_epochs
 
     def __init__(
         self,
@@ -70,10 +78,20 @@ _ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions = ConsumerGroupCurren
 
 def _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(buf, pos):
     o = _new(_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions)
+    o.assignment_epochs = []
     o.topic_id, = _u_u(buf, pos); pos += 16  # @topic_id
     n, pos = r_carr(buf, pos)  # @partitions
     o.partitions, pos = r_fixed(buf, pos, n, 'i', 4)  # @partitions
-    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
+    for _ in range(n):
+        tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
+        if tag == 0:
+            n, pos = r_ncarr(buf, pos)  # @assignment_epochs
+            if n is None:
+                o.assignment_epochs = None
+            else:
+                o.assignment_epochs, pos = r_fixed(buf, pos, n, 'i', 4)  # @assignment_epochs
+        pos = r_tag_end(pos, end)  # @_tagged_fields
     return o, pos
 
 
@@ -82,7 +100,19 @@ def _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(o, w, b):
     a = o.partitions
     w_carr(b, len(a))
     w_fixed(b, a, 'i')
-    b.append(0)  # no tagged fields
+    count = 0
+    if o.assignment_epochs is None or o.assignment_epochs:
+        count += 1
+    w_uv(b, count)
+    if o.assignment_epochs is None or o.assignment_epochs:
+        t = bytearray()
+        a = o.assignment_epochs
+        w_ncarr(t, a)
+        if a is not None:
+            w_fixed(t, a, 'i')
+        w_uv(b, 0)
+        w_uv(b, len(t))
+        b += t
     return b
 
 

@@ -66,7 +66,7 @@ class ConsumerGroupDescribeResponse(Message):
     FLEXIBLE_SINCE = 0
 
     class DescribedGroup(Message):
-        """Each group."""
+        """Each described group."""
 
         __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations')
 
@@ -138,7 +138,7 @@ class ConsumerGroupDescribeResponse(Message):
             self.topic_partitions = [] if topic_partitions is EMPTY else topic_partitions
 
     class TopicPartitions(Message):
-        """The assigned partitions."""
+        """The assigned topic-partitions to the member."""
 
         __slots__ = ('topic_id', 'topic_name', 'partitions')
 

@@ -47,7 +47,7 @@ class ConsumerGroupHeartbeatRequest(Message):
     FLEXIBLE_SINCE = 0
 
     class TopicPartitions(Message):
-        """The partitions the member owns, or null if unchanged."""
+        """null if it didn't change since the last heartbeat; the partitions owned by the member."""
 
         __slots__ = ('topic_id', 'partitions')
 
@@ -95,7 +95,7 @@ class ConsumerGroupHeartbeatResponse(Message):
     FLEXIBLE_SINCE = 0
 
     class Assignment(Message):
-        """The new assignment, or null if unchanged."""
+        """null if not provided; the assignment otherwise."""
 
         __slots__ = ('topic_partitions',)
 
@@ -107,7 +107,7 @@ class ConsumerGroupHeartbeatResponse(Message):
             self.topic_partitions = [] if topic_partitions is EMPTY else topic_partitions
 
     class TopicPartitions(Message):
-        """The assigned partitions."""
+        """The partitions assigned to the member that can be used immediately."""
 
         __slots__ = ('topic_id', 'partitions')
 

@@ -42,7 +42,7 @@ class ConsumerGroupMemberMetadataValue(Message):
     FLEXIBLE_SINCE = 0
 
     class ClassicMemberMetadata(Message):
-        """A classic-protocol member's session timeout and protocols; null for members of the consumer protocol."""
+        """The classic member metadata which includes the supported protocols of the consumer if it uses the classic protocol. The metadata is null if the consumer uses the consumer protocol."""
 
         __slots__ = ('session_timeout_ms', 'supported_protocols')
 
@@ -56,7 +56,7 @@ class ConsumerGroupMemberMetadataValue(Message):
             self.supported_protocols = [] if supported_protocols is EMPTY else supported_protocols
 
     class ClassicProtocol(Message):
-        """The supported protocols."""
+        """The list of protocols that the member supports if the consumer uses the classic protocol."""
 
         __slots__ = ('name', 'metadata')
 

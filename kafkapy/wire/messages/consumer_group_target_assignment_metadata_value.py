@@ -8,20 +8,25 @@ from struct import Struct as _Struct
 from kafkapy.wire.message import Message
 from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
-    r_skip_tags,
+    r_tag,
+    r_tag_count,
+    r_tag_end,
+    w_uv,
 )
 
 __all__ = ['ConsumerGroupTargetAssignmentMetadataValue']
 
 _TRACE_FIELDS = True  # decode errors are located by the '# @field' comments
 _p_i = _Struct('>i').pack
+_p_q = _Struct('>q').pack
 _u_i = _Struct('>i').unpack_from
+_u_q = _Struct('>q').unpack_from
 
 
 class ConsumerGroupTargetAssignmentMetadataValue(Message):
     """Kafka ConsumerGroupTargetAssignmentMetadataValue (coordinator-value, type 6): version 0, flexible from 0."""
 
-    __slots__ = ('assignment_epoch',)
+    __slots__ = ('assignment_epoch', 'assignment_timestamp')
     API_KEY = 6
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_SINCE = 0
@@ -30,20 +35,37 @@ class ConsumerGroupTargetAssignmentMetadataValue(Message):
         self,
         *,
         assignment_epoch: int = 0,
+        assignment_timestamp: int = 0,
     ) -> None:
         self.assignment_epoch = assignment_epoch
+        self.assignment_timestamp = assignment_timestamp
 
 
 def _d_ConsumerGroupTargetAssignmentMetadataValue_0(buf, pos):
     o = _new(ConsumerGroupTargetAssignmentMetadataValue)
+    o.assignment_timestamp = 0
     o.assignment_epoch, = _u_i(buf, pos); pos += 4  # @assignment_epoch
-    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    n, pos = r_tag_count(buf, pos)  # @_tagged_fields
+    for _ in range(n):
+        tag, end, pos = r_tag(buf, pos)  # @_tagged_fields
+        if tag == 0:
+            o.assignment_timestamp, = _u_q(buf, pos); pos += 8  # @assignment_timestamp
+        pos = r_tag_end(pos, end)  # @_tagged_fields
     return o, pos
 
 
 def _e_ConsumerGroupTargetAssignmentMetadataValue_0(o, w, b):
     b += _p_i(o.assignment_epoch)
-    b.append(0)  # no tagged fields
+    count = 0
+    if o.assignment_timestamp != 0:
+        count += 1
+    w_uv(b, count)
+    if o.assignment_timestamp != 0:
+        t = bytearray()
+        t += _p_q(o.assignment_timestamp)
+        w_uv(b, 0)
+        w_uv(b, len(t))
+        b += t
     return b
 
 

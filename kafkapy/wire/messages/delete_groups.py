@@ -13,11 +13,13 @@ from kafkapy.wire.primitives import (
     r_arr,
     r_carr,
     r_cstr,
+    r_ncstr,
     r_skip_tags,
     r_str,
     w_arr,
     w_carr,
     w_cstr,
+    w_ncstr,
     w_str,
 )
 
@@ -31,11 +33,11 @@ _u_i = _Struct('>i').unpack_from
 
 
 class DeleteGroupsRequest(Message):
-    """Kafka DeleteGroupsRequest (request, API key 42): versions 0-2, flexible from 2."""
+    """Kafka DeleteGroupsRequest (request, API key 42): versions 0-3, flexible from 2."""
 
     __slots__ = ('groups_names',)
     API_KEY = 42
-    VALID_VERSIONS = (0, 2)
+    VALID_VERSIONS = (0, 3)
     FLEXIBLE_SINCE = 2
 
     def __init__(
@@ -47,26 +49,28 @@ class DeleteGroupsRequest(Message):
 
 
 class DeleteGroupsResponse(Message):
-    """Kafka DeleteGroupsResponse (response, API key 42): versions 0-2, flexible from 2."""
+    """Kafka DeleteGroupsResponse (response, API key 42): versions 0-3, flexible from 2."""
 
     __slots__ = ('throttle_time_ms', 'results')
     API_KEY = 42
-    VALID_VERSIONS = (0, 2)
+    VALID_VERSIONS = (0, 3)
     FLEXIBLE_SINCE = 2
 
     class DeletableGroupResult(Message):
         """The deletion results."""
 
-        __slots__ = ('group_id', 'error_code')
+        __slots__ = ('group_id', 'error_code', 'error_message')
 
         def __init__(
             self,
             *,
             group_id: str = '',
             error_code: int = 0,
+            error_message: str | None = None,
         ) -> None:
             self.group_id = group_id
             self.error_code = error_code
+            self.error_message = error_message
 
     def __init__(
         self,
@@ -121,6 +125,7 @@ def _e_DeleteGroupsRequest_2(o, w, b):
 
 def _d_DeleteGroupsResponse_DeletableGroupResult_0(buf, pos):
     o = _new(_DeleteGroupsResponse_DeletableGroupResult)
+    o.error_message = None
     o.group_id, pos = r_str(buf, pos)  # @group_id
     o.error_code, = _u_h(buf, pos); pos += 2  # @error_code
     return o, pos
@@ -128,8 +133,18 @@ def _d_DeleteGroupsResponse_DeletableGroupResult_0(buf, pos):
 
 def _d_DeleteGroupsResponse_DeletableGroupResult_2(buf, pos):
     o = _new(_DeleteGroupsResponse_DeletableGroupResult)
+    o.error_message = None
     o.group_id, pos = r_cstr(buf, pos)  # @group_id
     o.error_code, = _u_h(buf, pos); pos += 2  # @error_code
+    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    return o, pos
+
+
+def _d_DeleteGroupsResponse_DeletableGroupResult_3(buf, pos):
+    o = _new(_DeleteGroupsResponse_DeletableGroupResult)
+    o.group_id, pos = r_cstr(buf, pos)  # @group_id
+    o.error_code, = _u_h(buf, pos); pos += 2  # @error_code
+    o.error_message, pos = r_ncstr(buf, pos)  # @error_message
     pos = r_skip_tags(buf, pos)  # @_tagged_fields
     return o, pos
 
@@ -143,6 +158,14 @@ def _e_DeleteGroupsResponse_DeletableGroupResult_0(o, w, b):
 def _e_DeleteGroupsResponse_DeletableGroupResult_2(o, w, b):
     w_cstr(b, o.group_id)
     b += _p_h(o.error_code)
+    b.append(0)  # no tagged fields
+    return b
+
+
+def _e_DeleteGroupsResponse_DeletableGroupResult_3(o, w, b):
+    w_cstr(b, o.group_id)
+    b += _p_h(o.error_code)
+    w_ncstr(b, o.error_message)
     b.append(0)  # no tagged fields
     return b
 
@@ -170,6 +193,18 @@ def _d_DeleteGroupsResponse_2(buf, pos):
     return o, pos
 
 
+def _d_DeleteGroupsResponse_3(buf, pos):
+    o = _new(DeleteGroupsResponse)
+    o.throttle_time_ms, = _u_i(buf, pos); pos += 4  # @throttle_time_ms
+    n, pos = r_carr(buf, pos)  # @results
+    o.results = a = []
+    for _ in range(n):
+        e, pos = _d_DeleteGroupsResponse_DeletableGroupResult_3(buf, pos)  # @results
+        a.append(e)
+    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    return o, pos
+
+
 def _e_DeleteGroupsResponse_0(o, w, b):
     b += _p_i(o.throttle_time_ms)
     a = o.results
@@ -189,9 +224,19 @@ def _e_DeleteGroupsResponse_2(o, w, b):
     return b
 
 
-DeleteGroupsRequest._decoders = {0: _d_DeleteGroupsRequest_0, 1: _d_DeleteGroupsRequest_0, 2: _d_DeleteGroupsRequest_2}
-DeleteGroupsRequest._encoders = {0: _e_DeleteGroupsRequest_0, 1: _e_DeleteGroupsRequest_0, 2: _e_DeleteGroupsRequest_2}
-_DeleteGroupsResponse_DeletableGroupResult._decoders = {0: _d_DeleteGroupsResponse_DeletableGroupResult_0, 1: _d_DeleteGroupsResponse_DeletableGroupResult_0, 2: _d_DeleteGroupsResponse_DeletableGroupResult_2}
-_DeleteGroupsResponse_DeletableGroupResult._encoders = {0: _e_DeleteGroupsResponse_DeletableGroupResult_0, 1: _e_DeleteGroupsResponse_DeletableGroupResult_0, 2: _e_DeleteGroupsResponse_DeletableGroupResult_2}
-DeleteGroupsResponse._decoders = {0: _d_DeleteGroupsResponse_0, 1: _d_DeleteGroupsResponse_0, 2: _d_DeleteGroupsResponse_2}
-DeleteGroupsResponse._encoders = {0: _e_DeleteGroupsResponse_0, 1: _e_DeleteGroupsResponse_0, 2: _e_DeleteGroupsResponse_2}
+def _e_DeleteGroupsResponse_3(o, w, b):
+    b += _p_i(o.throttle_time_ms)
+    a = o.results
+    w_carr(b, len(a))
+    for e in a:
+        b = _e_DeleteGroupsResponse_DeletableGroupResult_3(e, w, b)
+    b.append(0)  # no tagged fields
+    return b
+
+
+DeleteGroupsRequest._decoders = {0: _d_DeleteGroupsRequest_0, 1: _d_DeleteGroupsRequest_0, 2: _d_DeleteGroupsRequest_2, 3: _d_DeleteGroupsRequest_2}
+DeleteGroupsRequest._encoders = {0: _e_DeleteGroupsRequest_0, 1: _e_DeleteGroupsRequest_0, 2: _e_DeleteGroupsRequest_2, 3: _e_DeleteGroupsRequest_2}
+_DeleteGroupsResponse_DeletableGroupResult._decoders = {0: _d_DeleteGroupsResponse_DeletableGroupResult_0, 1: _d_DeleteGroupsResponse_DeletableGroupResult_0, 2: _d_DeleteGroupsResponse_DeletableGroupResult_2, 3: _d_DeleteGroupsResponse_DeletableGroupResult_3}
+_DeleteGroupsResponse_DeletableGroupResult._encoders = {0: _e_DeleteGroupsResponse_DeletableGroupResult_0, 1: _e_DeleteGroupsResponse_DeletableGroupResult_0, 2: _e_DeleteGroupsResponse_DeletableGroupResult_2, 3: _e_DeleteGroupsResponse_DeletableGroupResult_3}
+DeleteGroupsResponse._decoders = {0: _d_DeleteGroupsResponse_0, 1: _d_DeleteGroupsResponse_0, 2: _d_DeleteGroupsResponse_2, 3: _d_DeleteGroupsResponse_3}
+DeleteGroupsResponse._encoders = {0: _e_DeleteGroupsResponse_0, 1: _e_DeleteGroupsResponse_0, 2: _e_DeleteGroupsResponse_2, 3: _e_DeleteGroupsResponse_3}

@@ -113,7 +113,7 @@ class DescribeConfigsResponse(Message):
     class DescribeConfigsResourceResult(Message):
         """Each listed configuration."""
 
-        __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_default', 'is_sensitive', 'synonyms', 'config_type', 'documentation')
+        __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation')
 
         def __init__(
             self,
@@ -122,7 +122,6 @@ class DescribeConfigsResponse(Message):
             value: str | None = '',
             read_only: bool = False,
             config_source: int = -1,
-            is_default: bool = False,
             is_sensitive: bool = False,
             synonyms: list[DescribeConfigsResponse.DescribeConfigsSynonym] = EMPTY,
             config_type: int = 0,
@@ -132,7 +131,6 @@ class DescribeConfigsResponse(Message):
             self.value = value
             self.read_only = read_only
             self.config_source = config_source
-            self.is_default = is_default
             self.is_sensitive = is_sensitive
             self.synonyms = [] if synonyms is EMPTY else synonyms
             self.config_type = config_type
@@ -321,7 +319,6 @@ def _e_DescribeConfigsResponse_DescribeConfigsSynonym_4(o, w, b):
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(buf, pos):
     o = _new(_DescribeConfigsResponse_DescribeConfigsResourceResult)
-    o.is_default = False
     o.config_type = 0
     o.documentation = ''
     o.name, pos = r_str(buf, pos)  # @name
@@ -337,7 +334,6 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(buf, pos):
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(buf, pos):
     o = _new(_DescribeConfigsResponse_DescribeConfigsResourceResult)
-    o.is_default = False
     o.name, pos = r_str(buf, pos)  # @name
     o.value, pos = r_nstr(buf, pos)  # @value
     o.read_only, o.config_source, o.is_sensitive = _u_obo(buf, pos); pos += 3  # @read_only,config_source,is_sensitive
@@ -353,7 +349,6 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(buf, pos):
 
 def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_4(buf, pos):
     o = _new(_DescribeConfigsResponse_DescribeConfigsResourceResult)
-    o.is_default = False
     o.name, pos = r_cstr(buf, pos)  # @name
     o.value, pos = r_ncstr(buf, pos)  # @value
     o.read_only, o.config_source, o.is_sensitive = _u_obo(buf, pos); pos += 3  # @read_only,config_source,is_sensitive

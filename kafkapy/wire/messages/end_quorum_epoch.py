@@ -58,7 +58,7 @@ class EndQuorumEpochRequest(Message):
     FLEXIBLE_SINCE = 1
 
     class TopicData(Message):
-        """Per topic."""
+        """The topics."""
 
         __slots__ = ('topic_name', 'partitions')
 
@@ -72,7 +72,7 @@ class EndQuorumEpochRequest(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionData(Message):
-        """Per partition."""
+        """The partitions."""
 
         __slots__ = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates')
 
@@ -92,7 +92,7 @@ class EndQuorumEpochRequest(Message):
             self.preferred_candidates = [] if preferred_candidates is EMPTY else preferred_candidates
 
     class ReplicaInfo(Message):
-        """Voters in order of preference."""
+        """A sorted list of preferred candidates to start the election."""
 
         __slots__ = ('candidate_id', 'candidate_directory_id')
 
@@ -106,7 +106,7 @@ class EndQuorumEpochRequest(Message):
             self.candidate_directory_id = candidate_directory_id
 
     class LeaderEndpoint(Message):
-        """The leader's endpoints."""
+        """Endpoints for the leader."""
 
         __slots__ = ('name', 'host', 'port')
 
@@ -142,7 +142,7 @@ class EndQuorumEpochResponse(Message):
     FLEXIBLE_SINCE = 1
 
     class TopicData(Message):
-        """Per topic."""
+        """The topic data."""
 
         __slots__ = ('topic_name', 'partitions')
 
@@ -156,7 +156,7 @@ class EndQuorumEpochResponse(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionData(Message):
-        """Per partition."""
+        """The partition data."""
 
         __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch')
 
@@ -174,7 +174,7 @@ class EndQuorumEpochResponse(Message):
             self.leader_epoch = leader_epoch
 
     class NodeEndpoint(Message):
-        """Endpoints of the leaders named above."""
+        """Endpoints for all leaders enumerated in PartitionData."""
 
         __slots__ = ('node_id', 'host', 'port')
 

@@ -56,7 +56,7 @@ class FetchSnapshotRequest(Message):
     FLEXIBLE_SINCE = 0
 
     class TopicSnapshot(Message):
-        """Per topic."""
+        """The topics to fetch."""
 
         __slots__ = ('name', 'partitions')
 
@@ -70,7 +70,7 @@ class FetchSnapshotRequest(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionSnapshot(Message):
-        """Per partition."""
+        """The partitions to fetch."""
 
         __slots__ = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id')
 
@@ -90,7 +90,7 @@ class FetchSnapshotRequest(Message):
             self.replica_directory_id = replica_directory_id
 
     class SnapshotId(Message):
-        """The snapshot wanted."""
+        """The snapshot endOffset and epoch to fetch."""
 
         __slots__ = ('end_offset', 'epoch')
 
@@ -126,7 +126,7 @@ class FetchSnapshotResponse(Message):
     FLEXIBLE_SINCE = 0
 
     class TopicSnapshot(Message):
-        """Per topic."""
+        """The topics to fetch."""
 
         __slots__ = ('name', 'partitions')
 
@@ -140,7 +140,7 @@ class FetchSnapshotResponse(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionSnapshot(Message):
-        """Per partition."""
+        """The partitions to fetch."""
 
         __slots__ = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records')
 
@@ -164,7 +164,7 @@ class FetchSnapshotResponse(Message):
             self.unaligned_records = unaligned_records
 
     class SnapshotId(Message):
-        """The snapshot returned."""
+        """The snapshot endOffset and epoch fetched."""
 
         __slots__ = ('end_offset', 'epoch')
 
@@ -178,7 +178,7 @@ class FetchSnapshotResponse(Message):
             self.epoch = epoch
 
     class LeaderIdAndEpoch(Message):
-        """The current leader, on error."""
+        """The leader of the partition at the time of the snapshot."""
 
         __slots__ = ('leader_id', 'leader_epoch')
 
@@ -192,7 +192,7 @@ class FetchSnapshotResponse(Message):
             self.leader_epoch = leader_epoch
 
     class NodeEndpoint(Message):
-        """Endpoints of the leaders named above."""
+        """Endpoints for all current-leaders enumerated in PartitionSnapshot."""
 
         __slots__ = ('node_id', 'host', 'port')
 

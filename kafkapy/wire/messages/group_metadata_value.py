@@ -49,7 +49,7 @@ class GroupMetadataValue(Message):
     FLEXIBLE_SINCE = 4
 
     class MemberMetadata(Message):
-        """The members."""
+        """The group members."""
 
         __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'rebalance_timeout', 'session_timeout', 'subscription', 'assignment')
 

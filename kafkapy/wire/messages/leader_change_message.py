@@ -35,7 +35,7 @@ class LeaderChangeMessage(Message):
     FLEXIBLE_SINCE = 0
 
     class Voter(Message):
-        """The voters of the epoch."""
+        """The set of voters in the quorum for this epoch."""
 
         __slots__ = ('voter_id', 'voter_directory_id')
 

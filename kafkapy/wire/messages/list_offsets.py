@@ -63,7 +63,7 @@ class ListOffsetsRequest(Message):
     class ListOffsetsPartition(Message):
         """Each partition in the request."""
 
-        __slots__ = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets')
+        __slots__ = ('partition_index', 'current_leader_epoch', 'timestamp')
 
         def __init__(
             self,
@@ -71,12 +71,10 @@ class ListOffsetsRequest(Message):
             partition_index: int = 0,
             current_leader_epoch: int = -1,
             timestamp: int = 0,
-            max_num_offsets: int = 1,
         ) -> None:
             self.partition_index = partition_index
             self.current_leader_epoch = current_leader_epoch
             self.timestamp = timestamp
-            self.max_num_offsets = max_num_offsets
 
     def __init__(
         self,
@@ -117,21 +115,19 @@ class ListOffsetsResponse(Message):
     class ListOffsetsPartitionResponse(Message):
         """Each partition in the response."""
 
-        __slots__ = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch')
+        __slots__ = ('partition_index', 'error_code', 'timestamp', 'offset', 'leader_epoch')
 
         def __init__(
             self,
             *,
             partition_index: int = 0,
             error_code: int = 0,
-            old_style_offsets: list[int] = EMPTY,
             timestamp: int = -1,
             offset: int = -1,
             leader_epoch: int = -1,
         ) -> None:
             self.partition_index = partition_index
             self.error_code = error_code
-            self.old_style_offsets = [] if old_style_offsets is EMPTY else old_style_offsets
             self.timestamp = timestamp
             self.offset = offset
             self.leader_epoch = leader_epoch
@@ -155,21 +151,18 @@ _ListOffsetsResponse_ListOffsetsPartitionResponse = ListOffsetsResponse.ListOffs
 def _d_ListOffsetsRequest_ListOffsetsPartition_1(buf, pos):
     o = _new(_ListOffsetsRequest_ListOffsetsPartition)
     o.current_leader_epoch = -1
-    o.max_num_offsets = 1
     o.partition_index, o.timestamp = _u_iq(buf, pos); pos += 12  # @partition_index,timestamp
     return o, pos
 
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_4(buf, pos):
     o = _new(_ListOffsetsRequest_ListOffsetsPartition)
-    o.max_num_offsets = 1
     o.partition_index, o.current_leader_epoch, o.timestamp = _u_iiq(buf, pos); pos += 16  # @partition_index,current_leader_epoch,timestamp
     return o, pos
 
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_6(buf, pos):
     o = _new(_ListOffsetsRequest_ListOffsetsPartition)
-    o.max_num_offsets = 1
     o.partition_index, o.current_leader_epoch, o.timestamp = _u_iiq(buf, pos); pos += 16  # @partition_index,current_leader_epoch,timestamp
     pos = r_skip_tags(buf, pos)  # @_tagged_fields
     return o, pos
@@ -366,7 +359,6 @@ def _e_ListOffsetsRequest_10(o, w, b):
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(buf, pos):
     o = _new(_ListOffsetsResponse_ListOffsetsPartitionResponse)
-    o.old_style_offsets = []
     o.leader_epoch = -1
     o.partition_index, o.error_code, o.timestamp, o.offset = _u_ihqq(buf, pos); pos += 22  # @partition_index,error_code,timestamp,offset
     return o, pos
@@ -374,14 +366,12 @@ def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(buf, pos):
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_4(buf, pos):
     o = _new(_ListOffsetsResponse_ListOffsetsPartitionResponse)
-    o.old_style_offsets = []
     o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch = _u_ihqqi(buf, pos); pos += 26  # @partition_index,error_code,timestamp,offset,leader_epoch
     return o, pos
 
 
 def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(buf, pos):
     o = _new(_ListOffsetsResponse_ListOffsetsPartitionResponse)
-    o.old_style_offsets = []
     o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch = _u_ihqqi(buf, pos); pos += 26  # @partition_index,error_code,timestamp,offset,leader_epoch
     pos = r_skip_tags(buf, pos)  # @_tagged_fields
     return o, pos

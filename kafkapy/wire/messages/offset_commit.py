@@ -70,7 +70,7 @@ class OffsetCommitRequest(Message):
     class OffsetCommitRequestPartition(Message):
         """Each partition to commit offsets for."""
 
-        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'commit_timestamp', 'committed_metadata')
+        __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata')
 
         def __init__(
             self,
@@ -78,13 +78,11 @@ class OffsetCommitRequest(Message):
             partition_index: int = 0,
             committed_offset: int = 0,
             committed_leader_epoch: int = -1,
-            commit_timestamp: int = -1,
             committed_metadata: str | None = '',
         ) -> None:
             self.partition_index = partition_index
             self.committed_offset = committed_offset
             self.committed_leader_epoch = committed_leader_epoch
-            self.commit_timestamp = commit_timestamp
             self.committed_metadata = committed_metadata
 
     def __init__(
@@ -162,7 +160,6 @@ _OffsetCommitResponse_OffsetCommitResponsePartition = OffsetCommitResponse.Offse
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_2(buf, pos):
     o = _new(_OffsetCommitRequest_OffsetCommitRequestPartition)
     o.committed_leader_epoch = -1
-    o.commit_timestamp = -1
     o.partition_index, o.committed_offset = _u_iq(buf, pos); pos += 12  # @partition_index,committed_offset
     o.committed_metadata, pos = r_nstr(buf, pos)  # @committed_metadata
     return o, pos
@@ -170,7 +167,6 @@ def _d_OffsetCommitRequest_OffsetCommitRequestPartition_2(buf, pos):
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_6(buf, pos):
     o = _new(_OffsetCommitRequest_OffsetCommitRequestPartition)
-    o.commit_timestamp = -1
     o.partition_index, o.committed_offset, o.committed_leader_epoch = _u_iqi(buf, pos); pos += 16  # @partition_index,committed_offset,committed_leader_epoch
     o.committed_metadata, pos = r_nstr(buf, pos)  # @committed_metadata
     return o, pos
@@ -178,7 +174,6 @@ def _d_OffsetCommitRequest_OffsetCommitRequestPartition_6(buf, pos):
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_8(buf, pos):
     o = _new(_OffsetCommitRequest_OffsetCommitRequestPartition)
-    o.commit_timestamp = -1
     o.partition_index, o.committed_offset, o.committed_leader_epoch = _u_iqi(buf, pos); pos += 16  # @partition_index,committed_offset,committed_leader_epoch
     o.committed_metadata, pos = r_ncstr(buf, pos)  # @committed_metadata
     pos = r_skip_tags(buf, pos)  # @_tagged_fields

@@ -53,7 +53,7 @@ class TransactionLogValue(Message):
     FLEXIBLE_SINCE = 1
 
     class PartitionsSchema(Message):
-        """The partitions in the transaction."""
+        """Partitions involved in the transaction."""
 
         __slots__ = ('topic', 'partition_ids')
 

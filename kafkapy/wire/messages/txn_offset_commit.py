@@ -10,6 +10,7 @@ from kafkapy.wire.message import Message
 from kafkapy.wire.message import new as _new
 from kafkapy.wire.primitives import (
     EMPTY,
+    ZERO_UUID,
     r_arr,
     r_carr,
     r_cstr,
@@ -28,12 +29,14 @@ from kafkapy.wire.primitives import (
 __all__ = ['TxnOffsetCommitRequest', 'TxnOffsetCommitResponse']
 
 _TRACE_FIELDS = True  # decode errors are located by the '# @field' comments
+_p_u = _Struct('>16s').pack
 _p_i = _Struct('>i').pack
 _p_ih = _Struct('>ih').pack
 _p_iq = _Struct('>iq').pack
 _p_iqi = _Struct('>iqi').pack
 _p_qh = _Struct('>qh').pack
 _p_qhi = _Struct('>qhi').pack
+_u_u = _Struct('>16s').unpack_from
 _u_i = _Struct('>i').unpack_from
 _u_ih = _Struct('>ih').unpack_from
 _u_iq = _Struct('>iq').unpack_from
@@ -43,25 +46,27 @@ _u_qhi = _Struct('>qhi').unpack_from
 
 
 class TxnOffsetCommitRequest(Message):
-    """Kafka TxnOffsetCommitRequest (request, API key 28): versions 0-5, flexible from 3."""
+    """Kafka TxnOffsetCommitRequest (request, API key 28): versions 0-6, flexible from 3."""
 
-    __slots__ = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id', 'member_id', 'group_instance_id', 'topics')
+    __slots__ = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id_or_member_epoch', 'member_id', 'group_instance_id', 'topics')
     API_KEY = 28
-    VALID_VERSIONS = (0, 5)
+    VALID_VERSIONS = (0, 6)
     FLEXIBLE_SINCE = 3
 
     class TxnOffsetCommitRequestTopic(Message):
         """Each topic that we want to commit offsets for."""
 
-        __slots__ = ('name', 'partitions')
+        __slots__ = ('name', 'topic_id', 'partitions')
 
         def __init__(
             self,
             *,
             name: str = '',
+            topic_id: bytes = ZERO_UUID,
             partitions: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition] = EMPTY,
         ) -> None:
             self.name = name
+            self.topic_id = topic_id
             self.partitions = [] if partitions is EMPTY else partitions
 
     class TxnOffsetCommitRequestPartition(Message):
@@ -89,7 +94,7 @@ class TxnOffsetCommitRequest(Message):
         group_id: str = '',
         producer_id: int = 0,
         producer_epoch: int = 0,
-        generation_id: int = -1,
+        generation_id_or_member_epoch: int = -1,
         member_id: str = '',
         group_instance_id: str | None = None,
         topics: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic] = EMPTY,
@@ -98,32 +103,34 @@ class TxnOffsetCommitRequest(Message):
         self.group_id = group_id
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
-        self.generation_id = generation_id
+        self.generation_id_or_member_epoch = generation_id_or_member_epoch
         self.member_id = member_id
         self.group_instance_id = group_instance_id
         self.topics = [] if topics is EMPTY else topics
 
 
 class TxnOffsetCommitResponse(Message):
-    """Kafka TxnOffsetCommitResponse (response, API key 28): versions 0-5, flexible from 3."""
+    """Kafka TxnOffsetCommitResponse (response, API key 28): versions 0-6, flexible from 3."""
 
     __slots__ = ('throttle_time_ms', 'topics')
     API_KEY = 28
-    VALID_VERSIONS = (0, 5)
+    VALID_VERSIONS = (0, 6)
     FLEXIBLE_SINCE = 3
 
     class TxnOffsetCommitResponseTopic(Message):
         """The responses for each topic."""
 
-        __slots__ = ('name', 'partitions')
+        __slots__ = ('name', 'topic_id', 'partitions')
 
         def __init__(
             self,
             *,
             name: str = '',
+            topic_id: bytes = ZERO_UUID,
             partitions: list[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition] = EMPTY,
         ) -> None:
             self.name = name
+            self.topic_id = topic_id
             self.partitions = [] if partitions is EMPTY else partitions
 
     class TxnOffsetCommitResponsePartition(Message):
@@ -200,6 +207,7 @@ def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(o, w, b):
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(buf, pos):
     o = _new(_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
+    o.topic_id = ZERO_UUID
     o.name, pos = r_str(buf, pos)  # @name
     n, pos = r_arr(buf, pos)  # @partitions
     o.partitions = a = []
@@ -211,6 +219,7 @@ def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(buf, pos):
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(buf, pos):
     o = _new(_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
+    o.topic_id = ZERO_UUID
     o.name, pos = r_str(buf, pos)  # @name
     n, pos = r_arr(buf, pos)  # @partitions
     o.partitions = a = []
@@ -222,7 +231,21 @@ def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(buf, pos):
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(buf, pos):
     o = _new(_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
+    o.topic_id = ZERO_UUID
     o.name, pos = r_cstr(buf, pos)  # @name
+    n, pos = r_carr(buf, pos)  # @partitions
+    o.partitions = a = []
+    for _ in range(n):
+        e, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(buf, pos)  # @partitions
+        a.append(e)
+    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    return o, pos
+
+
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_6(buf, pos):
+    o = _new(_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
+    o.name = ''
+    o.topic_id, = _u_u(buf, pos); pos += 16  # @topic_id
     n, pos = r_carr(buf, pos)  # @partitions
     o.partitions = a = []
     for _ in range(n):
@@ -260,9 +283,19 @@ def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(o, w, b):
     return b
 
 
+def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_6(o, w, b):
+    b += _p_u(o.topic_id)
+    a = o.partitions
+    w_carr(b, len(a))
+    for e in a:
+        b = _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(e, w, b)
+    b.append(0)  # no tagged fields
+    return b
+
+
 def _d_TxnOffsetCommitRequest_0(buf, pos):
     o = _new(TxnOffsetCommitRequest)
-    o.generation_id = -1
+    o.generation_id_or_member_epoch = -1
     o.member_id = ''
     o.group_instance_id = None
     o.transactional_id, pos = r_str(buf, pos)  # @transactional_id
@@ -278,7 +311,7 @@ def _d_TxnOffsetCommitRequest_0(buf, pos):
 
 def _d_TxnOffsetCommitRequest_2(buf, pos):
     o = _new(TxnOffsetCommitRequest)
-    o.generation_id = -1
+    o.generation_id_or_member_epoch = -1
     o.member_id = ''
     o.group_instance_id = None
     o.transactional_id, pos = r_str(buf, pos)  # @transactional_id
@@ -296,13 +329,29 @@ def _d_TxnOffsetCommitRequest_3(buf, pos):
     o = _new(TxnOffsetCommitRequest)
     o.transactional_id, pos = r_cstr(buf, pos)  # @transactional_id
     o.group_id, pos = r_cstr(buf, pos)  # @group_id
-    o.producer_id, o.producer_epoch, o.generation_id = _u_qhi(buf, pos); pos += 14  # @producer_id,producer_epoch,generation_id
+    o.producer_id, o.producer_epoch, o.generation_id_or_member_epoch = _u_qhi(buf, pos); pos += 14  # @producer_id,producer_epoch,generation_id_or_member_epoch
     o.member_id, pos = r_cstr(buf, pos)  # @member_id
     o.group_instance_id, pos = r_ncstr(buf, pos)  # @group_instance_id
     n, pos = r_carr(buf, pos)  # @topics
     o.topics = a = []
     for _ in range(n):
         e, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(buf, pos)  # @topics
+        a.append(e)
+    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    return o, pos
+
+
+def _d_TxnOffsetCommitRequest_6(buf, pos):
+    o = _new(TxnOffsetCommitRequest)
+    o.transactional_id, pos = r_cstr(buf, pos)  # @transactional_id
+    o.group_id, pos = r_cstr(buf, pos)  # @group_id
+    o.producer_id, o.producer_epoch, o.generation_id_or_member_epoch = _u_qhi(buf, pos); pos += 14  # @producer_id,producer_epoch,generation_id_or_member_epoch
+    o.member_id, pos = r_cstr(buf, pos)  # @member_id
+    o.group_instance_id, pos = r_ncstr(buf, pos)  # @group_instance_id
+    n, pos = r_carr(buf, pos)  # @topics
+    o.topics = a = []
+    for _ in range(n):
+        e, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_6(buf, pos)  # @topics
         a.append(e)
     pos = r_skip_tags(buf, pos)  # @_tagged_fields
     return o, pos
@@ -333,13 +382,27 @@ def _e_TxnOffsetCommitRequest_2(o, w, b):
 def _e_TxnOffsetCommitRequest_3(o, w, b):
     w_cstr(b, o.transactional_id)
     w_cstr(b, o.group_id)
-    b += _p_qhi(o.producer_id, o.producer_epoch, o.generation_id)
+    b += _p_qhi(o.producer_id, o.producer_epoch, o.generation_id_or_member_epoch)
     w_cstr(b, o.member_id)
     w_ncstr(b, o.group_instance_id)
     a = o.topics
     w_carr(b, len(a))
     for e in a:
         b = _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(e, w, b)
+    b.append(0)  # no tagged fields
+    return b
+
+
+def _e_TxnOffsetCommitRequest_6(o, w, b):
+    w_cstr(b, o.transactional_id)
+    w_cstr(b, o.group_id)
+    b += _p_qhi(o.producer_id, o.producer_epoch, o.generation_id_or_member_epoch)
+    w_cstr(b, o.member_id)
+    w_ncstr(b, o.group_instance_id)
+    a = o.topics
+    w_carr(b, len(a))
+    for e in a:
+        b = _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_6(e, w, b)
     b.append(0)  # no tagged fields
     return b
 
@@ -370,6 +433,7 @@ def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(o, w, b):
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(buf, pos):
     o = _new(_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
+    o.topic_id = ZERO_UUID
     o.name, pos = r_str(buf, pos)  # @name
     n, pos = r_arr(buf, pos)  # @partitions
     o.partitions = a = []
@@ -381,7 +445,21 @@ def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(buf, pos):
 
 def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(buf, pos):
     o = _new(_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
+    o.topic_id = ZERO_UUID
     o.name, pos = r_cstr(buf, pos)  # @name
+    n, pos = r_carr(buf, pos)  # @partitions
+    o.partitions = a = []
+    for _ in range(n):
+        e, pos = _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(buf, pos)  # @partitions
+        a.append(e)
+    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    return o, pos
+
+
+def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_6(buf, pos):
+    o = _new(_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
+    o.name = ''
+    o.topic_id, = _u_u(buf, pos); pos += 16  # @topic_id
     n, pos = r_carr(buf, pos)  # @partitions
     o.partitions = a = []
     for _ in range(n):
@@ -402,6 +480,16 @@ def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(o, w, b):
 
 def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(o, w, b):
     w_cstr(b, o.name)
+    a = o.partitions
+    w_carr(b, len(a))
+    for e in a:
+        b = _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(e, w, b)
+    b.append(0)  # no tagged fields
+    return b
+
+
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_6(o, w, b):
+    b += _p_u(o.topic_id)
     a = o.partitions
     w_carr(b, len(a))
     for e in a:
@@ -433,6 +521,18 @@ def _d_TxnOffsetCommitResponse_3(buf, pos):
     return o, pos
 
 
+def _d_TxnOffsetCommitResponse_6(buf, pos):
+    o = _new(TxnOffsetCommitResponse)
+    o.throttle_time_ms, = _u_i(buf, pos); pos += 4  # @throttle_time_ms
+    n, pos = r_carr(buf, pos)  # @topics
+    o.topics = a = []
+    for _ in range(n):
+        e, pos = _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_6(buf, pos)  # @topics
+        a.append(e)
+    pos = r_skip_tags(buf, pos)  # @_tagged_fields
+    return o, pos
+
+
 def _e_TxnOffsetCommitResponse_0(o, w, b):
     b += _p_i(o.throttle_time_ms)
     a = o.topics
@@ -452,15 +552,25 @@ def _e_TxnOffsetCommitResponse_3(o, w, b):
     return b
 
 
-_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition._decoders = {0: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 1: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 2: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2, 3: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 4: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 5: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3}
-_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition._encoders = {0: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 1: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 2: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2, 3: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 4: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 5: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3}
-_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic._decoders = {0: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 1: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 2: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2, 3: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 4: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 5: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3}
-_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic._encoders = {0: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 1: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 2: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2, 3: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 4: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 5: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3}
-TxnOffsetCommitRequest._decoders = {0: _d_TxnOffsetCommitRequest_0, 1: _d_TxnOffsetCommitRequest_0, 2: _d_TxnOffsetCommitRequest_2, 3: _d_TxnOffsetCommitRequest_3, 4: _d_TxnOffsetCommitRequest_3, 5: _d_TxnOffsetCommitRequest_3}
-TxnOffsetCommitRequest._encoders = {0: _e_TxnOffsetCommitRequest_0, 1: _e_TxnOffsetCommitRequest_0, 2: _e_TxnOffsetCommitRequest_2, 3: _e_TxnOffsetCommitRequest_3, 4: _e_TxnOffsetCommitRequest_3, 5: _e_TxnOffsetCommitRequest_3}
-_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition._decoders = {0: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 1: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 2: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 3: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 4: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 5: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3}
-_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition._encoders = {0: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 1: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 2: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 3: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 4: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 5: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3}
-_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic._decoders = {0: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 1: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 2: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 3: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 4: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 5: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3}
-_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic._encoders = {0: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 1: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 2: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 3: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 4: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 5: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3}
-TxnOffsetCommitResponse._decoders = {0: _d_TxnOffsetCommitResponse_0, 1: _d_TxnOffsetCommitResponse_0, 2: _d_TxnOffsetCommitResponse_0, 3: _d_TxnOffsetCommitResponse_3, 4: _d_TxnOffsetCommitResponse_3, 5: _d_TxnOffsetCommitResponse_3}
-TxnOffsetCommitResponse._encoders = {0: _e_TxnOffsetCommitResponse_0, 1: _e_TxnOffsetCommitResponse_0, 2: _e_TxnOffsetCommitResponse_0, 3: _e_TxnOffsetCommitResponse_3, 4: _e_TxnOffsetCommitResponse_3, 5: _e_TxnOffsetCommitResponse_3}
+def _e_TxnOffsetCommitResponse_6(o, w, b):
+    b += _p_i(o.throttle_time_ms)
+    a = o.topics
+    w_carr(b, len(a))
+    for e in a:
+        b = _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_6(e, w, b)
+    b.append(0)  # no tagged fields
+    return b
+
+
+_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition._decoders = {0: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 1: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 2: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2, 3: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 4: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 5: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 6: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3}
+_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition._encoders = {0: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 1: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 2: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2, 3: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 4: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 5: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 6: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3}
+_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic._decoders = {0: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 1: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 2: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2, 3: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 4: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 5: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 6: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_6}
+_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic._encoders = {0: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 1: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 2: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2, 3: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 4: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 5: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 6: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_6}
+TxnOffsetCommitRequest._decoders = {0: _d_TxnOffsetCommitRequest_0, 1: _d_TxnOffsetCommitRequest_0, 2: _d_TxnOffsetCommitRequest_2, 3: _d_TxnOffsetCommitRequest_3, 4: _d_TxnOffsetCommitRequest_3, 5: _d_TxnOffsetCommitRequest_3, 6: _d_TxnOffsetCommitRequest_6}
+TxnOffsetCommitRequest._encoders = {0: _e_TxnOffsetCommitRequest_0, 1: _e_TxnOffsetCommitRequest_0, 2: _e_TxnOffsetCommitRequest_2, 3: _e_TxnOffsetCommitRequest_3, 4: _e_TxnOffsetCommitRequest_3, 5: _e_TxnOffsetCommitRequest_3, 6: _e_TxnOffsetCommitRequest_6}
+_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition._decoders = {0: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 1: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 2: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 3: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 4: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 5: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 6: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3}
+_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition._encoders = {0: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 1: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 2: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 3: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 4: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 5: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 6: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3}
+_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic._decoders = {0: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 1: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 2: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 3: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 4: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 5: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 6: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_6}
+_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic._encoders = {0: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 1: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 2: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 3: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 4: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 5: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 6: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_6}
+TxnOffsetCommitResponse._decoders = {0: _d_TxnOffsetCommitResponse_0, 1: _d_TxnOffsetCommitResponse_0, 2: _d_TxnOffsetCommitResponse_0, 3: _d_TxnOffsetCommitResponse_3, 4: _d_TxnOffsetCommitResponse_3, 5: _d_TxnOffsetCommitResponse_3, 6: _d_TxnOffsetCommitResponse_6}
+TxnOffsetCommitResponse._encoders = {0: _e_TxnOffsetCommitResponse_0, 1: _e_TxnOffsetCommitResponse_0, 2: _e_TxnOffsetCommitResponse_0, 3: _e_TxnOffsetCommitResponse_3, 4: _e_TxnOffsetCommitResponse_3, 5: _e_TxnOffsetCommitResponse_3, 6: _e_TxnOffsetCommitResponse_6}

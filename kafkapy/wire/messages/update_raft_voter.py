@@ -50,7 +50,7 @@ class UpdateRaftVoterRequest(Message):
     FLEXIBLE_SINCE = 0
 
     class Listener(Message):
-        """The voter's endpoints."""
+        """The endpoint that can be used to communicate with the leader."""
 
         __slots__ = ('name', 'host', 'port')
 
@@ -66,7 +66,7 @@ class UpdateRaftVoterRequest(Message):
             self.port = port
 
     class KRaftVersionFeature(Message):
-        """The kraft.version range the voter supports."""
+        """The range of versions of the protocol that the replica supports."""
 
         __slots__ = ('min_supported_version', 'max_supported_version')
 
@@ -106,7 +106,7 @@ class UpdateRaftVoterResponse(Message):
     FLEXIBLE_SINCE = 0
 
     class CurrentLeader(Message):
-        """The current leader, if known."""
+        """Details of the current Raft cluster leader."""
 
         __slots__ = ('leader_id', 'leader_epoch', 'host', 'port')
 

@@ -52,7 +52,7 @@ class VoteRequest(Message):
     FLEXIBLE_SINCE = 0
 
     class TopicData(Message):
-        """Per topic."""
+        """The topic data."""
 
         __slots__ = ('topic_name', 'partitions')
 
@@ -66,7 +66,7 @@ class VoteRequest(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionData(Message):
-        """Per partition."""
+        """The partition data."""
 
         __slots__ = ('partition_index', 'replica_epoch', 'replica_id', 'replica_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset', 'pre_vote')
 
@@ -112,7 +112,7 @@ class VoteResponse(Message):
     FLEXIBLE_SINCE = 0
 
     class TopicData(Message):
-        """Per topic."""
+        """The results for each topic."""
 
         __slots__ = ('topic_name', 'partitions')
 
@@ -126,7 +126,7 @@ class VoteResponse(Message):
             self.partitions = [] if partitions is EMPTY else partitions
 
     class PartitionData(Message):
-        """Per partition."""
+        """The results for each partition."""
 
         __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'vote_granted')
 
@@ -146,7 +146,7 @@ class VoteResponse(Message):
             self.vote_granted = vote_granted
 
     class NodeEndpoint(Message):
-        """Endpoints of the leaders named above."""
+        """Endpoints for all current-leaders enumerated in PartitionData."""
 
         __slots__ = ('node_id', 'host', 'port')
 

@@ -39,7 +39,7 @@ class VotersRecord(Message):
     FLEXIBLE_SINCE = 0
 
     class Voter(Message):
-        """The voters."""
+        """The set of voters in the quorum for this epoch."""
 
         __slots__ = ('voter_id', 'voter_directory_id', 'endpoints', 'k_raft_version_feature')
 
@@ -57,7 +57,7 @@ class VotersRecord(Message):
             self.k_raft_version_feature = VotersRecord.KRaftVersionFeature() if k_raft_version_feature is None else k_raft_version_feature
 
     class Endpoint(Message):
-        """The voter's endpoints."""
+        """The endpoint that can be used to communicate with the voter."""
 
         __slots__ = ('name', 'host', 'port')
 
@@ -73,7 +73,7 @@ class VotersRecord(Message):
             self.port = port
 
     class KRaftVersionFeature(Message):
-        """The kraft.version range the voter supports."""
+        """The range of versions of the protocol that the replica supports."""
 
         __slots__ = ('min_supported_version', 'max_supported_version')
 

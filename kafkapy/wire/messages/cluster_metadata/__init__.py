@@ -3,7 +3,7 @@
 
 # type id: (module under kafkapy.wire.messages.cluster_metadata, class, lowest, highest version)
 RECORD_TYPES: dict[int, tuple[str, str, int, int]] = {
-    0: ('register_broker_record', 'RegisterBrokerRecord', 0, 3),
+    0: ('register_broker_record', 'RegisterBrokerRecord', 0, 4),
     1: ('unregister_broker_record', 'UnregisterBrokerRecord', 0, 0),
     2: ('topic_record', 'TopicRecord', 0, 0),
     3: ('partition_record', 'PartitionRecord', 0, 2),
@@ -12,17 +12,22 @@ RECORD_TYPES: dict[int, tuple[str, str, int, int]] = {
     7: ('fence_broker_record', 'FenceBrokerRecord', 0, 0),
     8: ('unfence_broker_record', 'UnfenceBrokerRecord', 0, 0),
     9: ('remove_topic_record', 'RemoveTopicRecord', 0, 0),
+    10: ('delegation_token_record', 'DelegationTokenRecord', 0, 0),
     11: ('user_scram_credential_record', 'UserScramCredentialRecord', 0, 0),
     12: ('feature_level_record', 'FeatureLevelRecord', 0, 0),
     14: ('client_quota_record', 'ClientQuotaRecord', 0, 0),
     15: ('producer_ids_record', 'ProducerIdsRecord', 0, 0),
-    17: ('broker_registration_change_record', 'BrokerRegistrationChangeRecord', 0, 2),
+    17: ('broker_registration_change_record', 'BrokerRegistrationChangeRecord', 0, 3),
     18: ('access_control_entry_record', 'AccessControlEntryRecord', 0, 0),
     19: ('remove_access_control_entry_record', 'RemoveAccessControlEntryRecord', 0, 0),
     20: ('no_op_record', 'NoOpRecord', 0, 0),
+    21: ('zk_migration_state_record', 'ZkMigrationStateRecord', 0, 0),
     22: ('remove_user_scram_credential_record', 'RemoveUserScramCredentialRecord', 0, 0),
     23: ('begin_transaction_record', 'BeginTransactionRecord', 0, 0),
     24: ('end_transaction_record', 'EndTransactionRecord', 0, 0),
     25: ('abort_transaction_record', 'AbortTransactionRecord', 0, 0),
+    26: ('remove_delegation_token_record', 'RemoveDelegationTokenRecord', 0, 0),
     27: ('register_controller_record', 'RegisterControllerRecord', 0, 0),
+    28: ('clear_elr_record', 'ClearElrRecord', 0, 0),
+    29: ('unregister_controller_record', 'UnregisterControllerRecord', 0, 0),
 }

@@ -35,7 +35,7 @@ class ClientQuotaRecord(Message):
     FLEXIBLE_SINCE = 0
 
     class EntityData(Message):
-        """The entity's parts (user, client-id or ip)."""
+        """The quota entity to alter."""
 
         __slots__ = ('entity_type', 'entity_name')
 

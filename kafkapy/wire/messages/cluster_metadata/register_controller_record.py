@@ -56,7 +56,7 @@ class RegisterControllerRecord(Message):
             self.security_protocol = security_protocol
 
     class ControllerFeature(Message):
-        """The features on this controller."""
+        """The features on this controller"""
 
         __slots__ = ('name', 'min_supported_version', 'max_supported_version')
 
