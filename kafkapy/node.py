@@ -49,11 +49,6 @@ _CONTROLLER_ROLE = "controller"
 #: Kafka's KafkaConfig check when a node has neither kind of quorum configuration.
 _NO_VOTERS = ("If using process.roles, either controller.quorum.bootstrap.servers must contain the set of "
               "bootstrap controllers or controller.quorum.voters must contain a parseable set of controllers.")
-#: A node of a dynamic quorum (KIP-853) whose directories hold no initial voters.
-_NO_FORMATTED_VOTERS = (
-    "controller.quorum.bootstrap.servers is set but the metadata directory holds no voters: format the "
-    "controllers with `kafkapy storage format --standalone` (the first) or `--initial-controllers` (all of "
-    "them); kafkapy cannot yet join a dynamic quorum as an observer through the bootstrap servers alone")
 #: The security protocols Kafka knows, by name (``SecurityProtocol`` ids).
 _SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
 
@@ -105,16 +100,16 @@ def _csv(value: str | None) -> list[str]:
 
 def _controller_registration(config: BrokerConfig, quorum: Any, channel: Any, protocols: Mapping[str, str]) -> Any:
     """Kafka's ``ControllerRegistrationManager`` for this controller: its advertised
-    controller listener endpoints, the features it supports (kraft.version 0-1 too)."""
+    controller listener endpoints and the features it supports."""
     from kafkapy.kraft.metadata.controller_registration import ControllerEndpoint, ControllerRegistrationManager
-    from kafkapy.kraft.metadata.features import KRAFT_VERSION, SUPPORTED_FEATURES
+    from kafkapy.kraft.metadata.features import SUPPORTED_FEATURES
 
     def listeners() -> list[ControllerEndpoint]:
         return [ControllerEndpoint(e.name, e.host, e.port, _SECURITY_PROTOCOLS.get(protocols.get(e.name, e.name), 0))
                 for e in quorum.transport.own_endpoints]
 
     return ControllerRegistrationManager(quorum.service, config.node_id, listeners,
-                                         {**SUPPORTED_FEATURES, KRAFT_VERSION: (0, 1)}, channel.send)
+                                         SUPPORTED_FEATURES, channel.send)
 
 
 def _protocol_map(config: BrokerConfig) -> dict[str, str]:
@@ -464,7 +459,7 @@ class _Quorum:
         from kafkapy.kraft.raft.driver import RaftDriver
         from kafkapy.kraft.raft.file_log import METADATA_PARTITION, METADATA_TOPIC, FileRaftLog
         from kafkapy.kraft.raft.memory_log import MemoryLog
-        from kafkapy.kraft.raft.network import KafkaRaftTransport, parse_quorum_voters
+        from kafkapy.kraft.raft.network import KafkaRaftTransport, parse_bootstrap_servers, parse_quorum_voters
         from kafkapy.kraft.raft.quorum_store import FileQuorumStateStore, MemoryQuorumStateStore
         from kafkapy.kraft.raft.records import Endpoint, Voter
         from kafkapy.kraft.raft.snapshot import SnapshotPolicy
@@ -488,13 +483,18 @@ class _Quorum:
         # voters are those `kafkapy storage format --standalone/--initial-controllers` wrote.
         snapshot = raft_log.latest_snapshot()
         formatted = snapshot.voters if snapshot is not None else None
-        if not voters and (formatted is None or not formatted.ids):
-            raise ValueError(_NO_VOTERS if not config.controller_quorum_bootstrap_servers else _NO_FORMATTED_VOTERS)
-        voter_ids = set(voters) if voters else set(formatted.ids)  # type: ignore[union-attr]
-        self.is_single_voter = voter_ids <= {config.node_id}
+        bootstrap_servers = parse_bootstrap_servers(config.controller_quorum_bootstrap_servers)
+        if not voters and (formatted is None or not formatted.ids) and not bootstrap_servers:
+            raise ValueError(_NO_VOTERS)
+        # Without voters of its own (formatted --no-initial-controllers, or a broker), a node
+        # of a dynamic quorum is an observer that asks the bootstrap servers who leads, then
+        # reads the voters from the leader's log (KIP-853); AddRaftVoter may make it a voter.
+        bootstrap_ids = {-2 - i: address for i, address in enumerate(bootstrap_servers)} if not voters else {}
+        voter_ids = set(voters) if voters else set(formatted.ids) if formatted is not None else set()
+        self.is_single_voter = bool(voter_ids) and voter_ids <= {config.node_id}
         static = VoterSet([Voter(i, None, (Endpoint(self.listener, host, port),)) for i, (host, port) in voters.items()]
                           if not self.is_single_voter else [Voter(config.node_id)])
-        self.transport = KafkaRaftTransport(config.node_id, self.listener, voters,
+        self.transport = KafkaRaftTransport(config.node_id, self.listener, {**voters, **bootstrap_ids},
                                             request_timeout_ms=config.controller_quorum_request_timeout_ms,
                                             ssl_context=controller_ssl_context(config),
                                             authenticate=controller_sasl_client(config))
@@ -513,7 +513,7 @@ class _Quorum:
                        # A static quorum stays at kraft.version 0, as Kafka's (no KRaftVersionRecord
                        # nor VotersRecord in the log): Kafka brokers and voters of a mixed cluster
                        # take their voters from controller.quorum.voters, not from the log.
-                       kraft_version=0 if voters else 1),
+                       kraft_version=0 if voters else 1, bootstrap_ids=tuple(bootstrap_ids)),
             raft_log, store, self.transport, inbox, static_voters=static,
             snapshot_source=lambda: service.snapshot()[2] if service is not None else (),
             snapshot_policy=SnapshotPolicy(config.metadata_log_max_record_bytes_between_snapshots,

@@ -98,3 +98,52 @@ def test_kafka_controller_added_to_and_removed_from_a_kafkapy_led_quorum(cluster
           lambda: (lambda r: r if r.get(3) == "Observer" else None)(replication_roles(ours)))
     assert current_voters(ours) == [1]
     create_topic(cluster.nodes[2].bootstrap_servers, "one-voter-again", partitions=1, replication_factor=1)
+
+
+@pytest.fixture(scope="module", params=KAFKA_VERSIONS)
+def kafka_led(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixedCluster]:
+    """Kafka controller 1 formatted --standalone; kafkapy controller 2 formatted
+    --no-initial-controllers and kafkapy broker 3, both with the bootstrap servers only."""
+    mixed = MixedCluster(tmp_path_factory.mktemp("kafka-led"), kafka_version=request.param, dynamic=True)
+    try:
+        mixed.add("kafka", 1, "controller")
+        mixed.add("kafkapy", 2, "controller", initial="none")
+        mixed.add("kafkapy", 3, "broker")
+        mixed.start()
+        yield mixed
+    finally:
+        mixed.stop()
+
+
+def test_kafkapy_nodes_observe_a_kafka_quorum_by_bootstrap_servers(kafka_led: MixedCluster):
+    theirs, broker = kafka_led.nodes[1], kafka_led.nodes[3]
+    roles = until("the kafkapy controller and broker as observers",
+                  lambda: (lambda r: r if r.get(2) == r.get(3) == "Observer" else None)(replication_roles(theirs)))
+    assert roles[1] == "Leader", roles
+    create_topic(broker.bootstrap_servers, "on-kafka-quorum", partitions=2, replication_factor=1)
+    values = [f"kafka-led-{i}".encode() for i in range(30)]
+    produce(broker.bootstrap_servers, "on-kafka-quorum", values, acks="all")
+    got = consume(broker.bootstrap_servers, "on-kafka-quorum", "kafka-led-group", len(values))
+    assert sorted(got) == sorted(values), describe_logs(kafka_led)
+
+
+def test_kafkapy_controller_added_to_and_removed_from_a_kafka_led_quorum(kafka_led: MixedCluster):
+    theirs, ours = kafka_led.nodes[1], kafka_led.nodes[2]
+    out = quorum_tool(theirs, "--command-config", str(ours.directory / "server.properties"), "add-controller")
+    assert "Added controller 2" in out, out
+    roles = until("the kafkapy controller a follower of the Kafka leader",
+                  lambda: (lambda r: r if r.get(2) == "Follower" else None)(replication_roles(theirs)))
+    assert roles[1] == "Leader" and roles[3] == "Observer", roles
+    # The kafkapy voter's own DescribeQuorum and the Kafka leader's agree on the voters.
+    assert current_voters(theirs) == current_voters(ours) == [1, 2]
+    create_topic(kafka_led.nodes[3].bootstrap_servers, "two-voters", partitions=1, replication_factor=1)
+    directory_id = re.search(r"^directory\.id=(\S+)$", (ours.directory / "data" / "meta.properties").read_text(),
+                             re.MULTILINE)
+    assert directory_id
+    out = quorum_tool(theirs, "remove-controller", "--controller-id", "2",
+                      "--controller-directory-id", directory_id.group(1))
+    assert re.search(r"Removed\s+KRaft controller 2", out), out
+    until("controller 2 an observer again",
+          lambda: (lambda r: r if r.get(2) == "Observer" else None)(replication_roles(theirs)))
+    assert current_voters(theirs) == [1]
+    create_topic(kafka_led.nodes[3].bootstrap_servers, "one-voter-again", partitions=1, replication_factor=1)

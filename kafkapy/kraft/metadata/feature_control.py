@@ -15,7 +15,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kafkapy.kraft.metadata.features import METADATA_VERSION, SUPPORTED_FEATURES
+from kafkapy.kraft.metadata.features import KRAFT_VERSION, METADATA_VERSION, SUPPORTED_FEATURES
 from kafkapy.kraft.metadata.image import MetadataImage
 from kafkapy.kraft.metadata.records import FeatureLevelRecord
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
@@ -54,7 +54,7 @@ def _check(image: MetadataImage, update: FeatureUpdate, controller_features: Map
         return NO_ERROR if level == current else _invalid(
             f"Invalid metadata.version {level}: this controller writes metadata.version {current} only")
     if level > 0:
-        supported = controller_features.get(name)
+        supported = controller_features.get(name) if name != KRAFT_VERSION else None
         if supported is None:
             return _invalid(f"Local controller does not support feature {name}")
         if not supported[0] <= level <= supported[1]:

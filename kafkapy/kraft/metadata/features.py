@@ -35,6 +35,11 @@ METADATA_VERSION_LATEST = METADATA_VERSION_4_1_IV1
 #: BrokerRegistration and ApiVersions: name -> (min level, max level).
 SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {
     METADATA_VERSION: (METADATA_VERSION_MIN, METADATA_VERSION_LATEST),
+    # KIP-853: kafkapy reads and writes the voters in the log. A dynamic quorum finalises
+    # level 1, and a Kafka controller refuses a broker or controller registration that
+    # does not support it (UNSUPPORTED_VERSION). Not a FeatureLevelRecord: the Raft
+    # layer's KRaftVersionRecord holds it, so UpdateFeatures leaves it alone.
+    KRAFT_VERSION: (0, 1),
     TRANSACTION_VERSION: (0, TRANSACTION_VERSION_LATEST),
     GROUP_VERSION: (0, GROUP_VERSION_LATEST),
     SHARE_VERSION: (0, SHARE_VERSION_LATEST),

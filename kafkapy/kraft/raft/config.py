@@ -32,3 +32,6 @@ class RaftConfig:
     fetch_max_bytes: int = 8 * 1024 * 1024
     # kraft.version: 0 keeps a static voter set, 1 keeps voters in the log (KIP-853).
     kraft_version: int = 1
+    # controller.quorum.bootstrap.servers as node ids -2, -3, ... (Kafka's RequestManager
+    # gives them negative ids): asked who leads while no voter is known (KIP-853).
+    bootstrap_ids: tuple[int, ...] = ()

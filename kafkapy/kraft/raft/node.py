@@ -417,9 +417,14 @@ class RaftNode:
         else:
             self._maybe_send_discovery_fetch()
 
+    def _discovery_targets(self) -> list[int]:
+        """Whom an observer asks who leads: the voters, else the bootstrap servers (an
+        observer of a dynamic quorum that has not read the voters yet, KIP-853)."""
+        return sorted(self._voters.last.ids - {self.id}) or list(self.config.bootstrap_ids)
+
     def _maybe_send_discovery_fetch(self) -> None:
         """An observer without a leader asks any voter; the answer names the leader."""
-        voters = sorted(self._voters.last.ids - {self.id})
+        voters = self._discovery_targets()
         if voters and all(self._can_send(v) for v in voters):
             self._send_fetch(self._random.choice(voters))
 
@@ -453,7 +458,7 @@ class RaftNode:
                 return
             # An observer keeps following but asks a random voter who leads now.
             state.deadline_ms = self._now + self.config.fetch_timeout_ms
-            others = sorted(self._voters.last.ids - {self.id})
+            others = self._discovery_targets()
             self._observer_probe = self._random.choice(others) if others else None
             self._in_flight.clear()
         if self._log.snapshot is not None:
