@@ -27,12 +27,14 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from compat_tests.mixed_cluster import Kind, MixedCluster, MixedNode, describe_logs
+from tests.mixed.conftest import KAFKA_VERSIONS
 from tests.mixed.helpers import consume, create_topic, metadata, produce, until
 from tests.reference import needs_reference
 
 pytestmark = needs_reference
 
 
+@pytest.mark.parametrize("kafka_version", KAFKA_VERSIONS)
 def test_kafka_broker_registers_and_serves_clients(mixed: MixedCluster):
     mixed.add("kafkapy", 1, "controller")
     kafka = mixed.add("kafka", 2, "broker")
@@ -81,6 +83,7 @@ def test_kafka_broker_outlives_a_kafkapy_controller_crash(mixed: MixedCluster):
     assert mixed.brokers_seen(2) == [2]  # not fenced: its heartbeats reached the restarted controller
 
 
+@pytest.mark.parametrize("kafka_version", KAFKA_VERSIONS)
 @pytest.mark.parametrize("controller_kind", ["kafkapy", "kafka"])
 def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixed: MixedCluster,
                                                                            controller_kind: Kind):

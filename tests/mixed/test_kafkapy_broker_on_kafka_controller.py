@@ -15,15 +15,18 @@ kafkapy broker with producer ids from the Kafka controller.
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import Producer
 
 from compat_tests.mixed_cluster import MixedCluster, describe_logs
+from tests.mixed.conftest import KAFKA_VERSIONS
 from tests.mixed.helpers import consume, create_topic, metadata, produce, until
 from tests.reference import kafka_tool, needs_reference
 
 pytestmark = needs_reference
 
 
+@pytest.mark.parametrize("kafka_version", KAFKA_VERSIONS)
 def test_kafkapy_broker_follows_a_kafka_controller_and_serves_clients(mixed: MixedCluster):
     controller = mixed.add("kafka", 1, "controller")
     ours = mixed.add("kafkapy", 2, "broker")

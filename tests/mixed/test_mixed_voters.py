@@ -21,6 +21,7 @@ import pytest
 
 from compat_tests.mixed_cluster import Kind, MixedCluster, describe_logs
 from tests.kraft.test_cluster_processes import describe_quorum
+from tests.mixed.conftest import KAFKA_VERSIONS
 from tests.mixed.helpers import consume, create_topic, produce, until
 from tests.reference import kafka_tool, needs_reference
 
@@ -41,6 +42,7 @@ def round_trip(bootstrap: str, topic: str) -> None:
     assert sorted(consume(bootstrap, topic, f"group-{topic}", len(values))) == sorted(values)
 
 
+@pytest.mark.parametrize("kafka_version", KAFKA_VERSIONS)
 @pytest.mark.parametrize("broker_kind", ["kafkapy", "kafka"])
 def test_leadership_moves_between_kafkapy_and_kafka_voters(mixed: MixedCluster, broker_kind: Kind):
     mixed.add("kafkapy", 1, "controller", {"controller.quorum.election.timeout.ms": "500"})
