@@ -170,7 +170,8 @@ def render_compared(sides: dict[str, list[ClientRun]], scenarios: list[str]) -> 
                              f" | {right}: {cb.status} {cb.detail}")
                 mark = f"{mark}[{len(notes)}]"
             elif ca.status == "fail":
-                notes.append(f"  [{len(notes) + 1}] {a.client} / {scenario}: {left}: {ca.detail} | {right}: {cb.detail}")
+                notes.append(f"  [{len(notes) + 1}] {a.client} / {scenario}: {left}: {ca.detail}"
+                             f" | {right}: {cb.detail}")
                 mark = f"{mark}[{len(notes)}]"
             marks[a.client, scenario] = mark
     width = max(len(s) for s in scenarios)

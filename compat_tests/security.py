@@ -36,9 +36,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compat_tests import brokers
 from compat_tests.scenarios import SECURITY_SCENARIO_NAMES
+
+if TYPE_CHECKING:
+    from kafkapy.testing.tls import TestCertificates
 
 MODES = ("plaintext", "sasl_ssl_scram512", "mtls")
 MECHANISM = "SCRAM-SHA-512"
@@ -102,7 +106,7 @@ class SecuredBroker:
         return os.path.join(self.directory, f"client-{family}.json")
 
 
-def broker_properties(mode: str, certs: object, ports: dict[str, int]) -> dict[str, str]:
+def broker_properties(mode: str, certs: TestCertificates, ports: dict[str, int]) -> dict[str, str]:
     """The properties both implementations run with in ``mode`` (module docstring)."""
     from kafkapy.config import LISTENER_CONFIG_PREFIX, BrokerConfig
     from kafkapy.testing.acls import ANONYMOUS, authorizer_properties
@@ -111,7 +115,7 @@ def broker_properties(mode: str, certs: object, ports: dict[str, int]) -> dict[s
     name = BrokerConfig.field_name
     sasl = mode == "sasl_ssl_scram512"
     listener = "SASL_SSL" if sasl else "SSL"
-    props = tls_properties(certs, sasl=sasl, client_auth="none" if sasl else "required")  # type: ignore[arg-type]
+    props = tls_properties(certs, sasl=sasl, client_auth="none" if sasl else "required")
     props.update({
         name("listeners"): f"PLAINTEXT://127.0.0.1:{ports['plain']},{listener}://127.0.0.1:{ports['client']},"
                            f"CONTROLLER://127.0.0.1:{ports['controller']}",
@@ -133,11 +137,11 @@ def broker_properties(mode: str, certs: object, ports: dict[str, int]) -> dict[s
     return props
 
 
-def _client_settings(mode: str, family: str, certs: object) -> dict[str, str]:
-    settings = {"security_protocol": "SASL_SSL" if mode == "sasl_ssl_scram512" else "SSL",
-                "ca_file": certs.ca_file}  # type: ignore[attr-defined]
+def _client_settings(mode: str, family: str, certs: TestCertificates) -> dict[str, str]:
+    """A family's --security file: its CA, and its certificate (mTLS) or SCRAM user."""
+    settings = {"security_protocol": "SASL_SSL" if mode == "sasl_ssl_scram512" else "SSL", "ca_file": certs.ca_file}
     if mode == "mtls":
-        files = certs.client(principal_name(family))  # type: ignore[attr-defined]
+        files = certs.client(principal_name(family))
         settings.update({"cert_file": files.cert, "key_file": files.key, "keystore_pem": files.pem,
                          "principal": f"User:{files.subject}"})
     else:
@@ -172,7 +176,8 @@ def setup(broker: SecuredBroker, families: Sequence[str], scenarios: Sequence[st
         for future in admin.alter_user_scram_credentials(upserts).values():
             future.result(30)
     bindings = [
-        AclBinding(ResourceType[resource], f"compat-{NAME_IN_RESOURCES.get(family, family)}-{scenario}-", ResourcePatternType.PREFIXED,
+        AclBinding(ResourceType[resource], f"compat-{NAME_IN_RESOURCES.get(family, family)}-{scenario}-",
+                   ResourcePatternType.PREFIXED,
                    broker.settings[family]["principal"], "*", AclOperation[operation], AclPermissionType.ALLOW)
         for family in families for scenario in dict.fromkeys(scenarios)
         for resource, operation in scenario_acls(scenario)

@@ -47,7 +47,8 @@ SCRAM_FIXED = (2, 6, 1)
 
 
 def _librdkafka_version() -> tuple[int, ...]:
-    found = re.search(r"librdkafka (\d+)\.(\d+)\.(\d+)", subprocess.run([KCAT, "-V"], capture_output=True, text=True).stdout)
+    banner = subprocess.run([KCAT, "-V"], capture_output=True, text=True).stdout
+    found = re.search(r"librdkafka (\d+)\.(\d+)\.(\d+)", banner)
     return tuple(int(part) for part in found.groups()) if found else (0,)
 
 
@@ -273,7 +274,8 @@ def failover(ctx: Context) -> str:
             if len(replicas) < sc.FAILOVER_REPLICATION:
                 raise NotApplicable(f"the topic was auto-created with replication factor {len(replicas)}"
                                     " (the broker's default.replication.factor) and kcat cannot ask for another")
-            consumer = subprocess.Popen([KCAT, *_connect(ctx), "-C", "-u", "-t", topic, "-p", "0", "-o", "beginning", "-J"],
+            consumer = subprocess.Popen([KCAT, *_connect(ctx), "-C", "-u", "-t", topic, "-p", "0", "-o", "beginning",
+                                         "-J"],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             threading.Thread(target=read_records, daemon=True).start()
         time.sleep(timeout)
