@@ -1,7 +1,8 @@
 """Brokers the matrix runs against: the Apache Kafka reference and a kafkapy process.
 
 The reference is Apache Kafka 4.x in KRaft combined mode (broker+controller, one node),
-resolved from Maven Central by reference/pom.xml and started with ``kafka.Kafka``.
+resolved from Maven Central by reference/pom.xml and started with ``kafka.Kafka``:
+4.1.2 unless ``KAFKAPY_REFERENCE_VERSION`` names another installed release (4.4.0).
 kafkapy is started from a configurable command line. Both are ready when a raw
 Metadata request over TCP lists at least one broker.
 """
@@ -26,7 +27,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEPS = HERE / ".deps"
 REFERENCE_POM = HERE / "reference" / "pom.xml"
-KAFKA_VERSION = "4.1.2"
+#: The Apache Kafka releases compat_tests/install.sh installs side by side.
+KAFKA_VERSIONS = ("4.1.2", "4.4.0")
+#: The reference release tests compare with: ``KAFKAPY_REFERENCE_VERSION`` chooses
+#: another installed one (e.g. ``KAFKAPY_REFERENCE_VERSION=4.4.0``).
+KAFKA_VERSION = os.environ.get("KAFKAPY_REFERENCE_VERSION", "4.1.2")
 
 # `{python}` is this interpreter, `{port}` a free port. Test-friendly defaults as Kafka's
 # own test setups use them (no initial rebalance delay).

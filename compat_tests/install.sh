@@ -55,7 +55,8 @@ fi
 done_step
 
 step "Apache Kafka reference broker jars"
-(cd "$ROOT" && "$PYTHON" -c "from compat_tests.brokers import reference_libs; print('  ', reference_libs())")
+(cd "$ROOT" && "$PYTHON" -c "from compat_tests.brokers import KAFKA_VERSIONS, reference_libs
+for v in KAFKA_VERSIONS: print('  ', reference_libs(v))")
 done_step
 
 step "Apache Kafka message schema jars (tools/gen_messages.py and its check)"
