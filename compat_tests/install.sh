@@ -68,6 +68,12 @@ mkdir -p "$HERE/.deps/bin"
 (cd "$HERE/go" && go build -o "$HERE/.deps/bin/franz" ./cmd/franz && go build -o "$HERE/.deps/bin/sarama" ./cmd/sarama)
 done_step
 
+step "S3-compatible server for tests/tiered (moto_server)"
+# moto's server mode, from PyPI: SeaweedFS built from the Go module proxy took over
+# nine minutes here, past what a fresh CI machine can spend; MinIO is AGPL.
+[ -x "$(dirname "$PYTHON")/moto_server" ] || "$PYTHON" -m pip install -q "moto[server]==5.2.5"
+done_step
+
 step "Quix Streams venv (tests/frameworks)"
 bash "$ROOT/tests/frameworks/install_quixstreams.sh" "$PYTHON"
 done_step

@@ -347,7 +347,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             if config.remote_log_storage_system_enable:
                 from kafkapy.broker.remote_log_manager import RemoteLogManager
 
-                core.remote_logs = RemoteLogManager.create(core, config, clock_ms)
+                core.remote_logs = replicas.remote_logs = RemoteLogManager.create(core, config, clock_ms)
                 await nursery.start(core.remote_logs.run)
             first = endpoints[0]
             shutdown.started = True

@@ -38,8 +38,9 @@ hosts:
   then the batches from the indexed position, ``remote.log.reader.threads`` reads at once.
   Object-store I/O never runs on the trio thread.
 
-Not done here: a metadata partition led by another broker (writes go to the local
-leader only), the remote-tier search of ListOffsets by timestamp.
+Not done here: reading the metadata of a partition whose ``__remote_log_metadata``
+partition has no replica on this node, the remote-tier search of ListOffsets by
+timestamp.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import os
 import struct
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -182,6 +183,7 @@ class RemoteLogManager:
         self._read_limiter = trio.CapacityLimiter(config.remote_log_reader_threads)
         self._index_cache = _IndexCache(config.remote_log_index_file_cache_total_size_bytes)
         self._write_lock = trio.Lock()
+        self._connections: dict[int, Any] = {}
         self._copying: set[bytes] = set()
         self.wakeup = trio.Event()
         # Figures for DescribeLogDirs-like reports, metrics and benchmarks.
@@ -346,8 +348,9 @@ class RemoteLogManager:
             del self.segments[key]
 
     async def _write(self, records: list[RemoteLogMetadata]) -> None:
-        """Append metadata records to their partition's leader log and wait until they
-        are committed, then read them back (Kafka's ``ProducerManager`` then
+        """Append metadata records to their ``__remote_log_metadata`` partition (locally
+        when this node leads it, else with a Produce to its leader, acks=all), then wait
+        until this node's replica has read them back (Kafka's ``ProducerManager`` then
         ``ConsumerManager.waitTillConsumptionCatchesUp``)."""
         if not records:
             return
@@ -358,22 +361,69 @@ class RemoteLogManager:
         batch = build_batch([Record(i, 0, None, encode(r)) for i, r in enumerate(records)], base_timestamp=now)
         replicas = self.core.replicas
         async with self._write_lock:
-            result = append_to_leader(replicas, REMOTE_LOG_METADATA_TOPIC, index, memoryview(bytearray(batch)),
-                                      produce_version=9, acks=-1, now_ms=now, internal_allowed=True)
-            if result.error != ErrorCode.NONE:
-                raise _MetadataWriteError(f"{REMOTE_LOG_METADATA_TOPIC}-{index}: {result.error.name}")
-            partition = replicas.get(REMOTE_LOG_METADATA_TOPIC, index)
-            epoch = partition.leader_epoch if partition is not None else -1
-            target = ReplicationTarget(TopicPartition(REMOTE_LOG_METADATA_TOPIC, index), epoch, result.next_offset)
-            (code,) = await replicas.wait_for_replication([target], _METADATA_WRITE_TIMEOUT_MS)
-            if code != ErrorCode.NONE:
-                raise _MetadataWriteError(f"{REMOTE_LOG_METADATA_TOPIC}-{index} not committed: {code.name}")
-            self.load_metadata()
+            local = replicas.get(REMOTE_LOG_METADATA_TOPIC, index)
+            if local is not None and local.is_leader:
+                result = append_to_leader(replicas, REMOTE_LOG_METADATA_TOPIC, index, memoryview(bytearray(batch)),
+                                          produce_version=9, acks=-1, now_ms=now, internal_allowed=True)
+                if result.error != ErrorCode.NONE:
+                    raise _MetadataWriteError(f"{REMOTE_LOG_METADATA_TOPIC}-{index}: {result.error.name}")
+                target = ReplicationTarget(TopicPartition(REMOTE_LOG_METADATA_TOPIC, index), local.leader_epoch,
+                                           result.next_offset)
+                (code,) = await replicas.wait_for_replication([target], _METADATA_WRITE_TIMEOUT_MS)
+                if code != ErrorCode.NONE:
+                    raise _MetadataWriteError(f"{REMOTE_LOG_METADATA_TOPIC}-{index} not committed: {code.name}")
+                next_offset = result.next_offset
+            else:
+                next_offset = await self._produce_to_leader(index, batch) + len(records)
+            await self._read_back(index, next_offset)
+
+    async def _produce_to_leader(self, index: int, batch: bytes) -> int:
+        """Produce ``batch`` to the leader of metadata partition ``index``; its base offset."""
+        from kafkapy.kraft.raft.network import PeerConnection, PeerUnavailable
+        from kafkapy.wire.messages.produce import ProduceRequest
+
+        topic = self.core.image.topic(REMOTE_LOG_METADATA_TOPIC)
+        registration = topic.partitions.get(index) if topic is not None else None
+        leader = registration.leader if registration is not None else -1
+        if leader < 0 or leader == self.node_id:
+            raise _MetadataWriteError(f"{REMOTE_LOG_METADATA_TOPIC}-{index} has no leader to write to")
+        connection = self._connections.get(leader)
+        if connection is None:
+            from kafkapy.broker.security.listener_security import inter_broker_sasl_client, inter_broker_ssl_context
+
+            connection = PeerConnection(lambda: self.core.inter_broker_address(leader),
+                                        client_id=f"broker-{self.node_id}-remote-log-metadata",
+                                        ssl_context=inter_broker_ssl_context(self.config),
+                                        authenticate=inter_broker_sasl_client(self.config))
+            self._connections[leader] = connection
+        request = ProduceRequest(acks=-1, timeout_ms=_METADATA_WRITE_TIMEOUT_MS, topic_data=[
+            ProduceRequest.TopicProduceData(name=REMOTE_LOG_METADATA_TOPIC, partition_data=[
+                ProduceRequest.PartitionProduceData(index=index, records=batch)])])
+        try:
+            response = await connection.request(request, timeout_s=_METADATA_WRITE_TIMEOUT_MS / 1000 + 5, version=9)
+        except PeerUnavailable as exc:
+            raise _MetadataWriteError(f"{REMOTE_LOG_METADATA_TOPIC}-{index} at broker {leader}: {exc}") from exc
+        answer = response.responses[0].partition_responses[0]  # type: ignore[attr-defined]
+        if answer.error_code != ErrorCode.NONE:
+            raise _MetadataWriteError(f"{REMOTE_LOG_METADATA_TOPIC}-{index} at broker {leader}: "
+                                      f"{ErrorCode(answer.error_code).name}")
+        return answer.base_offset
+
+    async def _read_back(self, index: int, next_offset: int) -> None:
+        """Wait (bounded) until this node's replica of metadata partition ``index`` has
+        been read up to ``next_offset``."""
+        with trio.move_on_after(_METADATA_WRITE_TIMEOUT_MS / 1000):
+            while True:
+                self.load_metadata()
+                if self._read_positions.get(index, 0) >= next_offset:
+                    return
+                await trio.sleep(0.05)
+        raise _MetadataWriteError(f"{REMOTE_LOG_METADATA_TOPIC}-{index} not replicated here up to {next_offset}")
 
     # --- copying ---
 
     def _copy_candidates(self, partition: Partition) -> list[tuple[int, int]]:
-        """(segment index, next base offset) of the closed segments to copy, oldest first."""
+        """(base offset, next base offset) of the closed segments to copy, oldest first."""
         log_ = partition.log
         config = log_.config
         segments = log_.segments
@@ -404,24 +454,24 @@ class RemoteLogManager:
             size_ok = lag_bytes == 0 or (lag_bytes > 0 and newer[i] >= lag_bytes)
             if not (time_ok or size_ok):
                 break
-            out.append((i, nxt))
+            out.append((segment.base_offset, nxt))
         return out
 
     async def _copy_segments(self, partition: Partition) -> None:
-        for i, next_base in self._copy_candidates(partition):
-            log_ = partition.log
-            if i >= len(log_.segments) - 1:
+        # By base offset: local retention may remove segments while these copies run.
+        for base, next_base in self._copy_candidates(partition):
+            if not await self._copy_one(partition, partition.log, base, next_base):
                 break
-            segment = log_.segments[i]
-            await self._copy_one(partition, log_, segment.base_offset, next_base)
 
-    async def _copy_one(self, partition: Partition, log_: PartitionLog, base: int, next_base: int) -> None:
+    async def _copy_one(self, partition: Partition, log_: PartitionLog, base: int, next_base: int) -> bool:
+        """Copy the segment at ``base``; False when it is no longer the closed segment
+        ending before ``next_base`` (truncated, deleted or compacted meanwhile)."""
         directory = log_.directory
-        if directory is None:
-            return
         segment = log_.local_log.floor_segment(base)
-        if segment is None or segment.base_offset != base:
-            return
+        following = log_.local_log.higher_segment(segment) if segment is not None else None
+        if directory is None or segment is None or segment.base_offset != base or following is None \
+                or following.base_offset != next_base or base <= log_.highest_offset_in_remote_storage:
+            return False
         # The leader epochs of the segment's range, the first one starting at its base.
         entries = log_.leader_epoch_cache.entries
         epochs: dict[int, int] = {}
@@ -457,6 +507,7 @@ class RemoteLogManager:
         self.bytes_copied += metadata.segment_size_in_bytes
         self.segments_copied += 1
         self._sync_log(partition)
+        return True
 
     # --- expiration and deletion ---
 

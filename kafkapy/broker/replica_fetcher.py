@@ -17,6 +17,11 @@ Theory of operation:
   the follower's last fetched epoch with its own epoch history and answers a
   ``diverging_epoch`` instead of records; the follower truncates to where the logs
   agree (:func:`truncation_offset`) and fetches again, until they match.
+* Tiered storage (KIP-405): a follower whose fetch offset is below the leader's local
+  log start gets OFFSET_MOVED_TO_TIERED_STORAGE and builds its state from the remote
+  tier's metadata (Kafka's ``TierStateMachine``): its log restarts empty just past
+  the last offset copied (which the leader still holds locally), with the leader's log
+  start offset and the leader epochs of the remote segments, and it fetches on from there.
 * A partition error (fenced epoch, not the leader, storage error) pauses that
   partition for ``replica.fetch.backoff.ms``, a failed connection the whole fetcher;
   a new leadership from the metadata image moves the partition to another fetcher.
@@ -291,6 +296,9 @@ class ReplicaFetcher:
                             replicas.on_follower_progress(state.partition)
                     elif code == ErrorCode.OFFSET_OUT_OF_RANGE:
                         self._out_of_range(state.partition, pd, replicas.clock_ms())
+                    elif code == ErrorCode.OFFSET_MOVED_TO_TIERED_STORAGE:
+                        if not self._moved_to_tiered_storage(state.partition, pd, replicas.clock_ms()):
+                            self._delay((state,), backoff_s)
                     else:
                         if code not in _LEADERSHIP_ERRORS:
                             log.warning("Partition %s: fetch from leader %d failed: %s", tp, self.leader, code.name)
@@ -338,6 +346,42 @@ class ReplicaFetcher:
             log.info("Partition %s: fetch offset %d out of range at leader %d; truncating to %d",
                      partition.tp, log_.log_end_offset, self.leader, target)
             log_.truncate_to(target, now_ms=now_ms)
+
+    def _moved_to_tiered_storage(self, partition: Partition, pd: Any, now_ms: int) -> bool:
+        """OFFSET_MOVED_TO_TIERED_STORAGE: restart the log past the remote tier's last
+        offset (the leader deletes nothing locally before it is copied, so it holds that
+        offset locally), with the remote segments' leader epochs (Kafka's
+        ``buildRemoteLogAuxState``, which reads them from the segment's remote
+        leader-epoch checkpoint). False while this node's metadata does not reach the
+        leader's local log yet: the fetch is tried again after a back-off."""
+        manager = self.manager.replicas.remote_logs
+        log_ = partition.log
+        if manager is None:
+            return False
+        manager.load_metadata()
+        copied = manager.remote_segments(partition).copied()
+        if not copied or copied[-1].end_offset + 1 <= log_.log_end_offset:
+            return False
+        start = copied[-1].end_offset + 1
+        epochs: dict[int, int] = {}
+        for segment in copied:
+            for epoch, offset in segment.segment_leader_epochs.items():
+                if epoch not in epochs or offset < epochs[epoch]:
+                    epochs[epoch] = offset
+        log.info("Partition %s: behind leader %d's local log; restarting at %d after the remote tier",
+                 partition.tp, self.leader, start)
+        log_.truncate_fully_and_start_at(start, now_ms=now_ms)
+        log_.log_start_offset = min(max(pd.log_start_offset, copied[0].start_offset), start)
+        log_.high_watermark = max(log_.log_start_offset, min(pd.high_watermark, start))
+        log_.highest_offset_in_remote_storage = start - 1
+        entries = sorted(epochs.items(), key=lambda e: (e[1], e[0]))
+        in_force = [e for e, o in entries if o <= log_.log_start_offset]
+        keep = ([(in_force[-1], log_.log_start_offset)] if in_force else []) + \
+            [(e, o) for e, o in entries if log_.log_start_offset < o < start]
+        for epoch, offset in keep:
+            log_.leader_epoch_cache.assign(epoch, offset, flush=False)
+        log_.leader_epoch_cache.write_if_unflushed()
+        return True
 
     @staticmethod
     def _delay(states: Any, backoff_s: float) -> None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import trio
 
@@ -271,6 +271,9 @@ class ReplicaManager:
         self.fetchers: Fetchers | None = None
         #: where this leader's ISR changes go (AlterPartition to the controller)
         self.isr_changes: IsrChangeSink | None = None
+        #: tiered storage (KIP-405): the remote log manager, which followers ask where
+        #: the leader's local log starts (``kafkapy.broker.remote_log_manager``)
+        self.remote_logs: Any = None
         #: called with a topic-partition whenever what a fetch of it answers may have
         #: changed (appends, high watermark, log start, leadership, removal): the fetch
         #: session cache keeps its sessions' dirty sets with it

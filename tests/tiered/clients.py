@@ -38,7 +38,8 @@ def delete_topic(bootstrap: str, topic: str) -> None:
         future.result(30)
 
 
-def produce(bootstrap: str, topic: str, count: int, *, partition: int = 0, size: int = 100) -> None:
+def produce(bootstrap: str, topic: str, count: int, *, partition: int = 0, size: int = 100,
+            timeout_s: float = 120) -> None:
     """``count`` records ``<i>`` padded to ``size`` bytes, in batches well under a segment."""
     errors: list[Any] = []
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 4000,
@@ -48,7 +49,7 @@ def produce(bootstrap: str, topic: str, count: int, *, partition: int = 0, size:
                          on_delivery=lambda err, msg: err and errors.append(err))
         if i % 500 == 0:
             producer.poll(0)
-    assert producer.flush(60) == 0
+    assert producer.flush(timeout_s) == 0
     assert not errors, errors[:3]
 
 

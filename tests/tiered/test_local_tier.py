@@ -65,6 +65,11 @@ def test_segments_are_tiered_read_back_from_zero_and_deleted_with_the_topic(tmp_
         wait_for(lambda: len(_local_segments(data, topic)) <= 3, what="local segments to go")
         remote_logs = _remote_segments(remote, topic)
         assert len(remote_logs) >= 6
+        # The remote segments, as __remote_log_metadata describes them, follow each other.
+        partition = broker.core.replicas.get(topic, 0)
+        copied = broker.core.remote_logs.remote_segments(partition).copied()
+        assert copied[0].start_offset == 0 and len(copied) == len(remote_logs)
+        assert all(a.end_offset + 1 == b.start_offset for a, b in zip(copied, copied[1:]))
         # The fileset of each remote segment, named <offset>-<segment id><suffix>.
         files = os.listdir(_remote_dir(remote, topic))
         first = remote_logs[0][: -len(".log")]
@@ -115,8 +120,9 @@ def test_total_retention_deletes_remote_segments_and_moves_the_log_start(tmp_pat
             return (start, local_start) if 0 < start < local_start else None
 
         start, local_start = wait_for(settled, what="both tiers within retention.bytes")
-        remote_bases = [int(f[:20]) for f in _remote_segments(remote, topic)]
-        assert remote_bases and min(remote_bases) == start
+        # The log start moves first, then the segments below it are deleted.
+        wait_for(lambda: [int(f[:20]) for f in _remote_segments(remote, topic)][:1] == [start],
+                 what="remote segments below the log start to go")
         records = consume(broker.bootstrap_servers, topic, COUNT - start, offset=start)
         assert _values(records) == list(range(start, COUNT))
 

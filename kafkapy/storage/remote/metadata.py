@@ -1,8 +1,9 @@
 """Remote segment metadata and its ``__remote_log_metadata`` records.
 
 The record values are byte-compatible with Kafka's ``TopicBasedRemoteLogMetadataManager``
-(``RemoteLogMetadataSerde``): an unsigned varint api key, an unsigned varint version,
-then the flexible-version body of one of
+(``RemoteLogMetadataSerde``, an ``AbstractApiMessageSerde``): unsigned varints for the
+frame version (1), the api key and the record version, then the flexible-version body
+of one of
 ``RemoteLogSegmentMetadataRecord`` (0), ``RemoteLogSegmentMetadataUpdateRecord`` (1) or
 ``RemotePartitionDeleteMetadataRecord`` (2), as their schemas in ``kafka-storage`` say
 (version 0; ``TxnIndexEmpty`` is tagged field 0 of the first). Records have no key, and
@@ -184,9 +185,14 @@ def _segment_id(out: bytearray, sid: RemoteLogSegmentId) -> None:
     _uv(out, 0)
 
 
+#: ``AbstractApiMessageSerde.DEFAULT_FRAME_VERSION``.
+FRAME_VERSION = 1
+
+
 def encode(record: RemoteLogMetadata) -> bytes:
     """The record value Kafka's ``RemoteLogMetadataSerde`` writes (version 0)."""
     out = bytearray()
+    _uv(out, FRAME_VERSION)
     if isinstance(record, RemoteLogSegmentMetadata):
         _uv(out, 0)
         _uv(out, 0)
@@ -287,6 +293,9 @@ class _Reader:
 def decode(value: bytes) -> RemoteLogMetadata:
     """A ``__remote_log_metadata`` record value; raises :class:`MetadataCodecError`."""
     r = _Reader(bytes(value))
+    frame = r.uv()
+    if frame != FRAME_VERSION:
+        raise MetadataCodecError(f"unknown frame version {frame}")
     api_key, version = r.uv(), r.uv()
     if version > 1:
         raise MetadataCodecError(f"unknown version {version} of record type {api_key}")
