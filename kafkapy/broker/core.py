@@ -17,6 +17,7 @@ from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.metrics import BrokerMetrics
 from kafkapy.broker.producer_ids import ProducerIdManager
 from kafkapy.broker.quotas import ClientQuotas, ControllerMutationQuotas, RequestQuotas
+from kafkapy.broker.share.service import ShareGroups
 from kafkapy.broker.txn_coordinator import TransactionCoordinator
 from kafkapy.config import BrokerConfig, BrokerConfigs
 
@@ -85,6 +86,7 @@ class BrokerCore:
         producer_ids: the producer id generator (InitProducerId).
         groups: the group coordinator (classic groups, committed offsets).
         txn_coordinator: the transaction coordinator (InitProducerId, transactions).
+        share: share groups (KIP-932): their coordinator runtimes and share-partitions.
         quorum: the metadata quorum's network endpoint (``KafkaRaftTransport``) the
             KRaft RPC handlers answer through; None where no quorum runs.
         inter_broker_listener: the listener brokers reach each other on
@@ -110,6 +112,7 @@ class BrokerCore:
         self.producer_ids = ProducerIdManager(self)
         self.groups = GroupCoordinator(self)
         self.txn_coordinator = TransactionCoordinator(self)
+        self.share = ShareGroups(self)
         self.quorum: Any = None
         self.inter_broker_listener: str | None = None
         self.authorizer = authorizer_from_config(config)

@@ -2,14 +2,15 @@
 
 The coordinator of a key is the leader of its internal-topic partition
 (:mod:`kafkapy.broker.groups.coordinator_topics`): key type 0 (group) in
-``__consumer_offsets``, key type 1 (transaction) in ``__transaction_state``. The topic
+``__consumer_offsets``, key type 1 (transaction) in ``__transaction_state``, key type 2 (share-partition,
+KIP-932) in ``__share_group_state``. The topic
 is created on first use; while it is not there yet, or its partition has no live
 leader, the answer is COORDINATOR_NOT_AVAILABLE (retriable).
 
 Version notes: v1+ key type, throttle time and error message; v3+ flexible; v4+ a
 batch of keys (``coordinator_keys``) answered one ``Coordinator`` each (KIP-699);
 v5 and v6 only add error codes (transaction abort, KIP-890; share groups, KIP-932).
-Not implemented: key type 2 (share), authorization.
+Not implemented: authorization.
 """
 
 from __future__ import annotations
@@ -17,12 +18,21 @@ from __future__ import annotations
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.groups.coordinator_topics import group_metadata_topic, partition_for, transaction_state_topic
 from kafkapy.broker.registry import handles
+from kafkapy.broker.share.service import share_group_state_topic
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest, FindCoordinatorResponse
 
 GROUP_KEY_TYPE = 0
 TRANSACTION_KEY_TYPE = 1
+#: KIP-932: "group:topicId:partition" (``SharePartitionKey.asCoordinatorKey``) in ``__share_group_state``.
+SHARE_KEY_TYPE = 2
+
+
+def _is_share_key(key: str) -> bool:
+    """``SharePartitionKey.validate``: a group, a topic id and a partition index."""
+    parts = key.rsplit(":", 2)
+    return len(parts) == 3 and bool(parts[0]) and bool(parts[1]) and parts[2].isdigit()
 
 
 async def find_coordinator(ctx: RequestContext, key_type: int, key: str) -> FindCoordinatorResponse.Coordinator:
@@ -32,6 +42,8 @@ async def find_coordinator(ctx: RequestContext, key_type: int, key: str) -> Find
         topic = group_metadata_topic(config)
     elif key_type == TRANSACTION_KEY_TYPE and key:
         topic = transaction_state_topic(config)
+    elif key_type == SHARE_KEY_TYPE and _is_share_key(key):
+        topic = share_group_state_topic(config)
     else:
         return _error(key, ErrorCode.INVALID_REQUEST)
     if not await ctx.broker.groups.internal_topics.ensure(topic):

@@ -19,7 +19,8 @@ Version notes:
     DescribeGroups v3+ authorized operations; v4+ instance ids; v6 GROUP_ID_NOT_FOUND
     for unknown groups (before: state Dead, no error).
     ListGroups v4+ state filter (KIP-518), v5+ type filter (KIP-848: "classic" or
-    "consumer").
+    "consumer"; KIP-932: "share", listed from :mod:`kafkapy.broker.share`).
+    DeleteGroups deletes an empty share group and its share-partition state.
     DescribeGroups answers GROUP_ID_NOT_FOUND for a KIP-848 consumer group, and
     ConsumerGroupDescribe for a classic one, as Kafka does (admin clients try one,
     then the other).
@@ -35,6 +36,7 @@ from kafkapy.broker.authorization import ResourceType, authorized_operations
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.groups.classic_group import protocols_of
 from kafkapy.broker.registry import handles
+from kafkapy.broker.share.service import SHARE_GROUP_TYPE
 from kafkapy.kraft.metadata.features import GROUP_VERSION
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
@@ -159,17 +161,23 @@ def handle_describe_groups(ctx: RequestContext, request: DescribeGroupsRequest) 
 def handle_list_groups(ctx: RequestContext, request: ListGroupsRequest) -> ListGroupsResponse:
     states = request.states_filter if ctx.version >= 4 else []
     types = request.types_filter if ctx.version >= 5 else []
-    return ListGroupsResponse(error_code=ErrorCode.NONE, groups=[
-        ListGroupsResponse.ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state,
-                                       group_type=g.group_type)
-        for g in ctx.broker.groups.list_groups(states, types)
-    ])
+    listed = [ListGroupsResponse.ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state,
+                                             group_type=g.group_type)
+              for g in ctx.broker.groups.list_groups(states, types)]
+    # Share groups (KIP-932) live on the share-group shards of the coordinator runtime.
+    listed += [ListGroupsResponse.ListedGroup(group_id=group_id, protocol_type=SHARE_GROUP_TYPE, group_state=state,
+                                              group_type=SHARE_GROUP_TYPE)
+               for group_id, state in ctx.broker.share.list_groups(states, types)]
+    return ListGroupsResponse(error_code=ErrorCode.NONE, groups=listed)
 
 
 @handles(ApiKey.DELETE_GROUPS, versions=(0, 2))
 async def handle_delete_groups(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     names = list(request.groups_names)
     errors = await ctx.broker.groups.delete_groups(names)
+    for i, name in enumerate(names):
+        if errors[i] == ErrorCode.GROUP_ID_NOT_FOUND and ctx.broker.share.find_group(name) is not None:
+            errors[i] = await ctx.broker.share.delete_group(name)
     return DeleteGroupsResponse(results=[
         DeleteGroupsResponse.DeletableGroupResult(group_id=name, error_code=code) for name, code in zip(names, errors, strict=True)
     ])
