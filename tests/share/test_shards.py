@@ -93,3 +93,11 @@ def test_simple_assignor_spreads_partitions_and_shares_them_when_members_outnumb
     target = simple_assign(members, image)
     assert target["m1"] == {t1: frozenset({0, 2}), t2: frozenset({0})}
     assert target["m2"] == {t1: frozenset({1}), t2: frozenset({0})}
+
+
+def test_share_version_gates_share_groups_from_metadata_version_4_2() -> None:
+    from kafkapy.broker.handlers.share_groups import share_groups_enabled
+
+    assert share_groups_enabled(MetadataImage(features={"metadata.version": 27}))
+    assert not share_groups_enabled(MetadataImage(features={"metadata.version": 28}))
+    assert share_groups_enabled(MetadataImage(features={"metadata.version": 31, "share.version": 2}))
