@@ -17,7 +17,9 @@ client connection of the run uses (compat_tests/security.py writes it):
 ``security_protocol`` (SSL or SASL_SSL), ``ca_file`` (PEM), for mTLS ``cert_file``,
 ``key_file`` (PEM, PKCS#8) and ``keystore_pem`` (key and chain in one file, Java's PEM
 key store), for SASL ``mechanism``, ``username``, ``password`` and ``wrong_password``
-(the negative scenario's).
+(the negative scenario's), for mTLS ``untrusted_cert_file``,
+``untrusted_key_file`` and ``untrusted_keystore_pem`` (the same subject from a CA the
+broker does not trust).
 """
 
 from __future__ import annotations
@@ -158,6 +160,21 @@ def captured_log(logger: str) -> Iterator[list[str]]:
     finally:
         target.removeHandler(handler)
         target.setLevel(level)
+
+
+def with_untrusted_certificate(ctx: Context) -> Context:
+    """``ctx`` presenting the family's subject in a certificate of a CA the broker does not
+    trust (the auth_untrusted_certificate scenario).
+
+    Raises:
+        NotApplicable: the run presents no client certificate.
+    """
+    if "untrusted_cert_file" not in ctx.security:
+        raise NotApplicable(f"no client certificate ({ctx.security.get('security_protocol', 'PLAINTEXT')})")
+    s = ctx.security
+    return dataclasses.replace(ctx, security={**s, "cert_file": s["untrusted_cert_file"],
+                                              "key_file": s["untrusted_key_file"],
+                                              "keystore_pem": s["untrusted_keystore_pem"]})
 
 
 def with_wrong_password(ctx: Context) -> Context:

@@ -54,6 +54,10 @@ SECURITY_SCENARIOS: dict[str, str] = {
     "auth_wrong_password": "SASL with the family's user and a wrong password: the client reports"
     " an authentication failure (SaslAuthenticate answers SASL_AUTHENTICATION_FAILED, 58) and"
     " nothing is served; n/a under mTLS, which has no password",
+    "auth_untrusted_certificate": "mTLS with a client certificate of the family's subject issued by"
+    " a CA the broker does not trust: the broker refuses the TLS handshake and the client reports"
+    " an SSL handshake/authentication failure (Java's SslAuthenticationException); n/a under"
+    " SASL_SSL, whose clients present no certificate",
     "acl_topic_write_denied": "the principal may CREATE and DESCRIBE the scenario's topics, not WRITE:"
     " the topic is created (auto-created by kcat), producing one record to it fails with"
     " TOPIC_AUTHORIZATION_FAILED (29)",

@@ -55,6 +55,8 @@ CORE_SCENARIOS = ["codec_none", "group_commit_resume", "idempotent_producer", "t
 #: Cells decided by the mode, without running a driver.
 NOT_APPLICABLE = {
     "mtls": {"auth_wrong_password": "mTLS authenticates by certificate: there is no password to get wrong"},
+    "sasl_ssl_scram512": {"auth_untrusted_certificate": "SASL_SSL clients present no certificate"
+                                                        " (ssl.client.auth=none): they authenticate by password"},
 }
 #: The scenarios that need the harness to kill nodes cannot run on one secured broker.
 NOT_SECURED = {"failover": "needs a cluster; secured runs use one broker"}
@@ -67,7 +69,7 @@ def scenario_acls(scenario: str) -> list[tuple[str, str]]:
     """(resource type, operation) pairs a scenario needs on its own names (PREFIXED
     ``compat-<family>-<scenario>-``): what Kafka's KafkaApis checks for the requests the
     scenario makes, and no more."""
-    if scenario == "auth_wrong_password":
+    if scenario in ("auth_wrong_password", "auth_untrusted_certificate"):
         return []
     if scenario == "admin":
         return [("TOPIC", op) for op in _ADMIN_TOPIC]
@@ -137,13 +139,15 @@ def broker_properties(mode: str, certs: TestCertificates, ports: dict[str, int])
     return props
 
 
-def _client_settings(mode: str, family: str, certs: TestCertificates) -> dict[str, str]:
+def _client_settings(mode: str, family: str, certs: TestCertificates,
+                     untrusted: TestCertificates) -> dict[str, str]:
     """A family's --security file: its CA, and its certificate (mTLS) or SCRAM user."""
     settings = {"security_protocol": "SASL_SSL" if mode == "sasl_ssl_scram512" else "SSL", "ca_file": certs.ca_file}
     if mode == "mtls":
-        files = certs.client(principal_name(family))
+        files, other = certs.client(principal_name(family)), untrusted.client(principal_name(family))
         settings.update({"cert_file": files.cert, "key_file": files.key, "keystore_pem": files.pem,
-                         "principal": f"User:{files.subject}"})
+                         "principal": f"User:{files.subject}", "untrusted_cert_file": other.cert,
+                         "untrusted_key_file": other.key, "untrusted_keystore_pem": other.pem})
     else:
         settings.update({"mechanism": MECHANISM, "username": principal_name(family),
                          "password": secrets.token_hex(12), "wrong_password": secrets.token_hex(12),
@@ -195,6 +199,7 @@ def start(mode: str, kind: str, families: Sequence[str], scenarios: Sequence[str
     from kafkapy.testing.tls import TestCertificates
 
     certs = TestCertificates()
+    untrusted = TestCertificates()  # another CA: the same subjects, not trusted by the broker
     directory = tempfile.mkdtemp(prefix="compat-security-")
     ports = {"plain": brokers.free_port(), "client": brokers.free_port(), "controller": brokers.free_port()}
     props = broker_properties(mode, certs, ports)
@@ -211,7 +216,7 @@ def start(mode: str, kind: str, families: Sequence[str], scenarios: Sequence[str
             process.wait_ready(60)
         broker = SecuredBroker(mode, f"127.0.0.1:{ports['client']}", f"127.0.0.1:{ports['plain']}", directory)
         for family in families:
-            broker.settings[family] = _client_settings(mode, family, certs)
+            broker.settings[family] = _client_settings(mode, family, certs, untrusted)
             with open(broker.settings_file(family), "w") as f:
                 json.dump(broker.settings[family], f)
         setup(broker, families, scenarios)
@@ -220,6 +225,7 @@ def start(mode: str, kind: str, families: Sequence[str], scenarios: Sequence[str
         if process is not None:
             process.stop()
         certs.cleanup()
+        untrusted.cleanup()
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -39,6 +40,7 @@ from compat_tests.driver import (
     librdkafka_security,
     run_driver,
     scenario_table,
+    with_untrusted_certificate,
     with_wrong_password,
 )
 
@@ -354,19 +356,35 @@ def _codes(errors: list[KafkaError]) -> list[str]:
     return [e.name() for e in errors]
 
 
-def auth_wrong_password(ctx: Context) -> str:
+def _refused(ctx: Context, what: str, matches: Callable[[KafkaError], bool]) -> str:
+    """The error librdkafka reports (error_cb) when the broker refuses ``ctx``, once one
+    ``matches``."""
     errors: list[KafkaError] = []
-    client = AdminClient({**_conf(with_wrong_password(ctx)), "error_cb": errors.append})
+    client = AdminClient({**_conf(ctx), "error_cb": errors.append})
     deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline and not errors:
+    while time.monotonic() < deadline and not any(map(matches, errors)):
         try:
             client.list_topics(timeout=1)
         except KafkaException as exc:
             errors.append(exc.args[0])
         client.poll(0.2)
-    expect(any(e.code() == KafkaError._AUTHENTICATION for e in errors),
-           f"expected _AUTHENTICATION, got {_codes(errors)}: {[str(e) for e in errors[:2]]}")
-    return "_AUTHENTICATION: " + next(e.str() for e in errors if e.code() == KafkaError._AUTHENTICATION)[:120]
+    found = next((e for e in errors if matches(e)), None)
+    expect(found is not None, f"expected {what}, got {sorted(set(_codes(errors)))}: {[str(e) for e in errors[-2:]]}")
+    assert found is not None
+    return f"{found.name()}: {found.str()}"[:200]
+
+
+def auth_wrong_password(ctx: Context) -> str:
+    return _refused(with_wrong_password(ctx), "_AUTHENTICATION", lambda e: e.code() == KafkaError._AUTHENTICATION)
+
+
+def auth_untrusted_certificate(ctx: Context) -> str:
+    """Under TLS 1.3 the client finishes its handshake before the broker checks the
+    client's certificate: librdkafka meets the broker's alert on its first read
+    (_TRANSPORT, "SSL alert"), or in the handshake (_SSL) under TLS 1.2."""
+    return _refused(with_untrusted_certificate(ctx), "an SSL alert (_SSL or _TRANSPORT)",
+                    lambda e: e.code() == KafkaError._SSL
+                    or (e.code() == KafkaError._TRANSPORT and "SSL alert" in e.str()))
 
 
 def acl_topic_write_denied(ctx: Context) -> str:

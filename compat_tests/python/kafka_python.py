@@ -28,6 +28,7 @@ from compat_tests.driver import (
     kafka_python_security,
     run_driver,
     scenario_table,
+    with_untrusted_certificate,
     with_wrong_password,
 )
 
@@ -343,6 +344,19 @@ def auth_wrong_password(ctx: Context) -> str:
             expect(cause is not None, f"{exc!r}, logged: {logged[-3:]}")
             return f"KafkaTimeoutError after logging {cause}"[:200]
     raise Failed("connected with a wrong password")
+
+
+def auth_untrusted_certificate(ctx: Context) -> str:
+    """kafka-python 3 logs the TLS alert of each refused bootstrap and raises KafkaTimeoutError."""
+    with captured_log("kafka") as logged:
+        try:
+            KafkaAdminClient(**_conf(with_untrusted_certificate(ctx)), request_timeout_ms=TIMEOUT_MS,
+                             bootstrap_timeout_ms=TIMEOUT_MS, reconnect_backoff_max_ms=1000).close()
+        except kafka.errors.KafkaTimeoutError as exc:
+            cause = next((m for m in logged if "ALERT" in m.upper() and "SSL" in m.upper()), None)
+            expect(cause is not None, f"{exc!r}, logged: {logged[-3:]}")
+            return f"KafkaTimeoutError after logging {cause}"[:200]
+    raise Failed("connected with an untrusted certificate")
 
 
 def acl_topic_write_denied(ctx: Context) -> str:

@@ -29,6 +29,7 @@ from compat_tests.driver import (
     librdkafka_security,
     run_driver,
     scenario_table,
+    with_untrusted_certificate,
     with_wrong_password,
 )
 
@@ -303,9 +304,9 @@ def _run(ctx: Context, args: list[str], stdin: bytes | None = None) -> tuple[int
     return proc.returncode, proc.stderr.decode(errors="replace")
 
 
-def _reported(stderr: str, what: str) -> str:
-    line = next((line for line in stderr.splitlines() if what in line), None)
-    expect(line is not None, f"expected {what!r} in kcat's output: {stderr[-300:]}")
+def _reported(stderr: str, *what: str) -> str:
+    line = next((line for line in stderr.splitlines() if any(w in line for w in what)), None)
+    expect(line is not None, f"expected {' or '.join(map(repr, what))} in kcat's output: {stderr[-300:]}")
     assert line is not None
     return line.split("]: ")[-1][:160]
 
@@ -314,6 +315,12 @@ def auth_wrong_password(ctx: Context) -> str:
     code, stderr = _run(with_wrong_password(ctx), ["-L", "-m", "5"])
     expect(code != 0, "kcat -L succeeded with a wrong password")
     return _reported(stderr, "SASL authentication error")
+
+
+def auth_untrusted_certificate(ctx: Context) -> str:
+    code, stderr = _run(with_untrusted_certificate(ctx), ["-L", "-m", "5"])
+    expect(code != 0, "kcat -L succeeded with an untrusted certificate")
+    return _reported(stderr, "SSL alert", "SSL handshake failed")
 
 
 def acl_topic_write_denied(ctx: Context) -> str:
