@@ -199,7 +199,7 @@ def test_api_versions_newer_than_supported_gets_v0_error(broker):
             data += client.sock.recv(size - len(data))
         correlation_id, error_code, count = struct.unpack_from(">ihi", data)
         assert (correlation_id, error_code, count) == (42, ErrorCode.UNSUPPORTED_VERSION, 1)
-        assert struct.unpack_from(">hhh", data, 10) == (18, 0, 4)
+        assert struct.unpack_from(">hhh", data, 10) == (18, 0, 5)
     finally:
         client.close()
 

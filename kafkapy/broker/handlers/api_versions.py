@@ -1,4 +1,4 @@
-"""ApiVersions (key 18), versions 0-4.
+"""ApiVersions (key 18), versions 0-5.
 
 Answered from the handler registry, so every advertised range is one a handler
 serves (Produce's advertised minimum 0 aside, as Kafka 4.x does: KAFKA-18659).
@@ -10,7 +10,12 @@ Version notes:
     v3+: flexible; the client's software name and version are validated (Kafka's
         ``ApiVersionsRequest.isValid``) and kept on the connection; supported and
         finalized features are tagged fields, sent only when non-default.
-    A version above 4 is answered by the dispatcher with a v0 body,
+    v5 (KIP-1242): the client may name the cluster and node it means to reach; both or
+        neither (else INVALID_REQUEST), and a node that is not that one answers
+        REBOOTSTRAP_REQUIRED with no API ranges, so a client whose bootstrap address
+        now leads elsewhere starts over (Kafka 4.4's ApiVersionsRequest.isValid and
+        KafkaApis).
+    A version above 5 is answered by the dispatcher with a v0 body,
     UNSUPPORTED_VERSION and this API's own range (KIP-511).
 Not implemented: ``zk_migration_ready`` (no ZooKeeper), throttling.
 """
@@ -51,7 +56,7 @@ def unsupported_version_response(handler: Handler) -> ApiVersionsResponse:
     )
 
 
-@handles(ApiKey.API_VERSIONS, versions=(0, 4))
+@handles(ApiKey.API_VERSIONS, versions=(0, 5))
 def handle_api_versions(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersionsResponse:
     if ctx.version >= 3:
         name, version = request.client_software_name, request.client_software_version
@@ -59,6 +64,11 @@ def handle_api_versions(ctx: RequestContext, request: ApiVersionsRequest) -> Api
             return ApiVersionsResponse(error_code=ErrorCode.INVALID_REQUEST)
         ctx.conn.state[CLIENT_SOFTWARE_NAME] = name
         ctx.conn.state[CLIENT_SOFTWARE_VERSION] = version
+    if ctx.version >= 5 and (request.cluster_id is not None or request.node_id != -1):
+        if request.cluster_id is None or request.node_id == -1:
+            return ApiVersionsResponse(error_code=ErrorCode.INVALID_REQUEST)
+        if request.cluster_id != ctx.broker.image.cluster_id or request.node_id != ctx.broker.node_id:
+            return ApiVersionsResponse(error_code=ErrorCode.REBOOTSTRAP_REQUIRED)
     response = ApiVersionsResponse(api_keys=advertised_api_keys(ctx.handlers))
     if ctx.version >= 3:
         image = ctx.broker.image

@@ -2,7 +2,7 @@
 
 JoinGroup (key 11) v0-9, SyncGroup (key 14) v0-5, Heartbeat (key 12) v0-4,
 LeaveGroup (key 13) v0-5, DescribeGroups (key 15) v0-6, ListGroups (key 16) v0-5,
-DeleteGroups (key 42) v0-2, ConsumerGroupHeartbeat (key 68) v0-1,
+DeleteGroups (key 42) v0-3, ConsumerGroupHeartbeat (key 68) v0-1,
 ConsumerGroupDescribe (key 69) v0-1. The logic is
 :mod:`kafkapy.broker.group_coordinator`'s (KIP-848 consumer groups:
 :mod:`kafkapy.broker.groups.consumer_coordinator`); these functions translate versions.
@@ -20,7 +20,9 @@ Version notes:
     for unknown groups (before: state Dead, no error).
     ListGroups v4+ state filter (KIP-518), v5+ type filter (KIP-848: "classic" or
     "consumer"; KIP-932: "share", listed from :mod:`kafkapy.broker.share`).
-    DeleteGroups deletes an empty share group and its share-partition state.
+    DeleteGroups deletes an empty share group and its share-partition state. v3 adds a
+        per-group ErrorMessage, which Kafka 4.4 leaves null (GROUP_ID_NOT_FOUND and
+        NON_EMPTY_GROUP included), as here.
     DescribeGroups answers GROUP_ID_NOT_FOUND for a KIP-848 consumer group, and
     ConsumerGroupDescribe for a classic one, as Kafka does (admin clients try one,
     then the other).
@@ -171,7 +173,7 @@ def handle_list_groups(ctx: RequestContext, request: ListGroupsRequest) -> ListG
     return ListGroupsResponse(error_code=ErrorCode.NONE, groups=listed)
 
 
-@handles(ApiKey.DELETE_GROUPS, versions=(0, 2))
+@handles(ApiKey.DELETE_GROUPS, versions=(0, 3))
 async def handle_delete_groups(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     names = list(request.groups_names)
     errors = await ctx.broker.groups.delete_groups(names)

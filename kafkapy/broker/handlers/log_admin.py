@@ -1,4 +1,4 @@
-"""DeleteRecords (key 21) v0-2 and DescribeLogDirs (key 35) v1-4.
+"""DeleteRecords (key 21) v0-2 and DescribeLogDirs (key 35) v1-5.
 
 DeleteRecords raises a partition's log start offset (offset -1: the high watermark);
 offsets above the high watermark answer OFFSET_OUT_OF_RANGE. The answer carries the
@@ -8,6 +8,8 @@ DescribeLogDirs lists each data directory with the partitions it holds, their si
 and the directory's total and usable bytes (v4+). A node with memory storage has no
 data directory and answers an empty list. A directory that failed (a full disk, an I/O
 error) is listed with KAFKA_STORAGE_ERROR and no partitions, as Kafka lists it.
+v5 adds IsCordoned (KIP-1066): kafkapy has no ``cordoned.log.dirs``, so no directory
+is ever cordoned and the field keeps its default, false.
 
 Not implemented: waiting for followers' log start offsets before answering
 DeleteRecords (``DelayedDeleteRecords``); the leader answers once its own log moved.
@@ -69,7 +71,7 @@ def handle_delete_records(ctx: RequestContext, request: DeleteRecordsRequest) ->
 _MEMORY_LOG_DIR = "memory"
 
 
-@handles(ApiKey.DESCRIBE_LOG_DIRS, versions=(1, 4))
+@handles(ApiKey.DESCRIBE_LOG_DIRS, versions=(1, 5))
 def handle_describe_log_dirs(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
     from kafkapy.wire.messages.describe_log_dirs import DescribeLogDirsResponse as R
 

@@ -1,4 +1,4 @@
-"""ListOffsets (key 2) v1-10 and OffsetForLeaderEpoch (key 23) v2-4.
+"""ListOffsets (key 2) v1-11 and OffsetForLeaderEpoch (key 23) v2-4.
 
 ListOffsets, per partition, from the leader (``Partition.fetchOffsetForTimestamp``):
     -2 earliest: the log start offset; -4 earliest local (KIP-405): the first offset
@@ -8,6 +8,10 @@ ListOffsets, per partition, from the leader (``Partition.fetchOffsetForTimestamp
     -3 max timestamp (KIP-734): the record with the largest timestamp.
     -5 latest tiered (KIP-1005): the last offset copied to the remote tier, -1 if none
        (or the topic is not tiered).
+    -6 earliest pending upload (KIP-1023, v11+; UNSUPPORTED_VERSION below): the first
+       offset not yet copied to the remote tier (UnifiedLog.fetchEarliestPendingUploadOffset):
+       the log start offset while nothing is copied, -1 for a topic that is not tiered
+       (or whose copies this leader does not know yet).
     t >= 0: the first record with a timestamp >= t; none: offset -1, timestamp -1.
     Found offsets at or past the fetchable bound are not reported (as Kafka).
     OFFSET_NOT_AVAILABLE for -1 (and a timestamp found past the bound) while a new
@@ -20,9 +24,9 @@ v2). Unknown: epoch -1, end offset -1.
 
 Version notes: ListOffsets v2+ isolation level; v4+ current leader epoch (fencing) and
 leader epoch in answers; v6+ flexible; v8 max timestamp; v9 earliest local; v10
-timeout_ms (unused: the leader answers at once).
-Not implemented: ListOffsets v11 (-6, earliest pending upload), answering from
-followers (replica id -2 debug requests are served only by the leader).
+timeout_ms (unused: the leader answers at once); v11 earliest pending upload.
+Not implemented: answering from followers (replica id -2 debug requests are served
+only by the leader).
 """
 
 from __future__ import annotations
@@ -52,11 +56,13 @@ if TYPE_CHECKING:
 
 #: ListOffsetsRequest.LATEST_TIERED_TIMESTAMP.
 LATEST_TIERED_TIMESTAMP = -5
+#: ListOffsetsRequest.EARLIEST_PENDING_UPLOAD_TIMESTAMP (KIP-1023), from v11.
+EARLIEST_PENDING_UPLOAD_TIMESTAMP = -6
 _READ_COMMITTED = 1
 _NO_TIMESTAMP = -1
 
 
-@handles(ApiKey.LIST_OFFSETS, versions=(1, 10))
+@handles(ApiKey.LIST_OFFSETS, versions=(1, 11))
 def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
     from kafkapy.wire.messages.list_offsets import ListOffsetsResponse as R
 
@@ -71,6 +77,10 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
             partitions.append(out)
             if indexes.count(p.partition_index) > 1:
                 out.error_code = ErrorCode.INVALID_REQUEST
+                continue
+            if p.timestamp == EARLIEST_PENDING_UPLOAD_TIMESTAMP and ctx.version < 11:
+                # ReplicaManager.isListOffsetsTimestampUnsupported
+                out.error_code = ErrorCode.UNSUPPORTED_VERSION
                 continue
             code, partition = replicas.leader_partition(t.name, p.partition_index,
                                                         p.current_leader_epoch if ctx.version >= 4 else -1)
@@ -97,6 +107,8 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
                 highest = log_.highest_offset_in_remote_storage if log_.remote_log_enabled else -1
                 epoch = log_.leader_epoch_cache.epoch_for_offset(highest) if highest >= 0 else None
                 found = TimestampAndOffset(_NO_TIMESTAMP, highest, epoch if epoch is not None else -1)
+            elif ts == EARLIEST_PENDING_UPLOAD_TIMESTAMP:
+                found = _earliest_pending_upload(log_)
             elif ts in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
                 found = log_.fetch_offset_by_timestamp(ts)
             else:
@@ -112,6 +124,19 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
                 out.leader_epoch = found.leader_epoch if found.leader_epoch is not None else -1
         topics.append(R.ListOffsetsTopicResponse(name=t.name, partitions=partitions))
     return R(topics=topics)
+
+
+def _earliest_pending_upload(log_) -> TimestampAndOffset | None:
+    """Kafka's ``UnifiedLog.fetchEarliestPendingUploadOffset`` (KIP-1023)."""
+    if not log_.remote_log_enabled:
+        return TimestampAndOffset(_NO_TIMESTAMP, -1, -1)
+    highest = log_.highest_offset_in_remote_storage
+    if highest == -1:
+        if log_.local_log_start_offset == log_.log_start_offset:  # nothing copied yet
+            return log_.fetch_offset_by_timestamp(EARLIEST_TIMESTAMP)
+        return TimestampAndOffset(_NO_TIMESTAMP, -1, -1)  # copies this leader does not know yet
+    pending = max(highest + 1, log_.log_start_offset)
+    return TimestampAndOffset(_NO_TIMESTAMP, pending, log_.leader_epoch_cache.epoch_for_offset(pending))
 
 
 @handles(ApiKey.OFFSET_FOR_LEADER_EPOCH, versions=(2, 4))
