@@ -81,6 +81,8 @@ def broker_families(core: BrokerCore) -> list[Family]:
         families += _replica_families(core) + _group_families(core)
     if "controller" in core.config.process_roles:
         families += _controller_families(core)
+    if core.remote_logs is not None:  # tiered storage (KIP-405)
+        families += core.remote_logs.metric_families()
     return families
 
 

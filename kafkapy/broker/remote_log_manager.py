@@ -596,6 +596,40 @@ class RemoteLogManager:
                 self.last_error = str(exc)
                 log.warning("Deleting the remote data of %s-%d failed, retried next round: %s", tip.topic, index, exc)
 
+    # --- metrics ---
+
+    def metric_families(self) -> list[Any]:
+        """Kafka's tiered storage metrics (``BrokerTopicMetrics`` Remote*, KIP-405 and
+        KIP-963) as the JMX exporter names them: byte and error counters for the broker,
+        the remote log size and the copy lag (closed local segments not copied yet) of
+        each topic led here."""
+        from kafkapy.broker.metrics_families import Family
+
+        prefix = "kafka_server_brokertopicmetrics_"
+        out = []
+        for name, value, help_ in (("remotecopybytes", self.bytes_copied, "Bytes copied to the remote tier"),
+                                   ("remotefetchbytes", self.bytes_read, "Bytes read from the remote tier"),
+                                   ("remotecopyerrors", self.copy_errors, "Failed rounds of copying or expiring"),
+                                   ("remotefetcherrors", self.read_errors, "Failed reads from the remote tier"),
+                                   ("remotedeleterequests", self.segments_deleted, "Remote segments deleted")):
+            family = Family(f"{prefix}{name}_total", "counter", help_)
+            family.add(value)
+            out.append(family)
+        size = Family(prefix + "remotelogsizebytes", "gauge", "Bytes of a topic's segments in the remote tier")
+        lag = Family(prefix + "remotecopylagbytes", "gauge", "Bytes of a topic's closed segments not copied yet")
+        by_topic: dict[str, list[int]] = {}
+        for partition in self.core.replicas.partitions.values():
+            log_ = partition.log
+            if not partition.is_leader or not log_.remote_log_enabled:
+                continue
+            sums = by_topic.setdefault(partition.tp.topic, [0, 0])
+            sums[0] += self.remote_size(partition)
+            sums[1] += sum(s.size for s in log_.segments[:-1] if s.base_offset > log_.highest_offset_in_remote_storage)
+        for topic, (remote, pending) in sorted(by_topic.items()):
+            size.add(remote, {"topic": topic})
+            lag.add(pending, {"topic": topic})
+        return out + [size, lag]
+
     # --- reading ---
 
     def remote_size(self, partition: Partition) -> int:

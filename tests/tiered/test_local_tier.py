@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kafkapy.broker.metrics_families import as_dict, broker_families, sample_key
 from kafkapy.testing import Broker
 from kafkapy.wire.error_codes import ErrorCode
 from tests.tiered.clients import (
@@ -89,6 +90,11 @@ def test_segments_are_tiered_read_back_from_zero_and_deleted_with_the_topic(tmp_
         records = consume(broker.bootstrap_servers, topic, COUNT)
         assert [o for o, _ in records] == list(range(COUNT))
         assert _values(records) == list(range(COUNT))
+        metrics = broker.call(lambda: as_dict(broker_families(broker.core)))
+        prefix = "kafka_server_brokertopicmetrics_"
+        assert metrics[prefix + "remotecopybytes_total"] >= sum(s.segment_size_in_bytes for s in copied)
+        assert metrics[prefix + "remotefetchbytes_total"] > 0
+        assert metrics[sample_key(prefix + "remotelogsizebytes", {"topic": topic})] > 0
         # A read from the middle of a remote segment starts at the batch holding it.
         middle = consume(broker.bootstrap_servers, topic, 10, offset=257)
         assert [o for o, _ in middle] == list(range(257, 267))
