@@ -11,10 +11,12 @@ the test on 127.0.0.1), and the object store failing under it.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
+from kafkapy.config import BrokerConfig
 from kafkapy.testing import Broker
 from kafkapy.wire.error_codes import ErrorCode
 from tests.requests import ask
@@ -110,3 +112,28 @@ def test_the_store_down_and_back(tmp_path: Path, s3_server: S3Server, topic: str
         assert list_offset(bootstrap, topic, EARLIEST_LOCAL)[1] > local_start
         tail = consume(bootstrap, topic, 100, offset=local_start)
         assert [o for o, _ in tail] == list(range(local_start, local_start + 100))
+
+
+def test_a_hung_store_times_out_remote_reads_only(tmp_path: Path, s3_server: S3Server, topic: str) -> None:
+    """The store stops answering (SIGSTOP: connections open, no reply): a fetch from the
+    remote tier answers REQUEST_TIMED_OUT within remote.fetch.max.wait.ms, the request's
+    other partition is served, and reads work again once the store answers."""
+    data = tmp_path / "data"
+    properties = tiered_properties(data, s3_server.tier(), **{BrokerConfig.field_name("remote_fetch_max_wait_ms"): "300"})
+    with Broker(properties, memory=False) as broker:
+        bootstrap = broker.bootstrap_servers
+        create_topic(bootstrap, topic, TIERED, partitions=2)
+        produce(bootstrap, topic, COUNT, partition=0)
+        produce(bootstrap, topic, 10, partition=1)
+        wait_for(lambda: _local_segments(data, topic) <= 3, what="records tiered")
+        assert s3_server.process is not None
+        s3_server.process.send_signal(signal.SIGSTOP)
+        try:
+            answer = _fetch(bootstrap, topic, {0: 0, 1: 0})
+            assert answer[0] == (ErrorCode.REQUEST_TIMED_OUT, 0)
+            assert answer[1][0] is ErrorCode.NONE and answer[1][1] > 0
+        finally:
+            s3_server.process.send_signal(signal.SIGCONT)
+        answer = wait_for(lambda: (a := _fetch(bootstrap, topic, {0: 0}))[0][0] is ErrorCode.NONE and a,
+                          what="remote reads to answer again")
+        assert answer[0][1] > 0
