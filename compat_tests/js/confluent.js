@@ -67,6 +67,7 @@ const adapter = {
   },
   errors: {
     authentication: ['ERR__AUTHENTICATION', 'SASL authentication error'],
+    untrustedCertificate: ['SSL alert', 'SSL handshake failed'],
     topicAuthorization: ['TOPIC_AUTHORIZATION_FAILED', 'ERR_TOPIC_AUTHORIZATION_FAILED'],
     groupAuthorization: ['GROUP_AUTHORIZATION_FAILED', 'Group authorization failed'],
   },

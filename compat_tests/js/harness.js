@@ -283,6 +283,15 @@ function withWrongPassword(ctx) {
   return { ...ctx, security: { ...ctx.security, password: ctx.security.wrong_password } };
 }
 
+/** ``ctx`` presenting its subject from a CA the broker does not trust (auth_untrusted_certificate). */
+function withUntrustedCertificate(ctx) {
+  const s = ctx.security;
+  if (!s || !s.untrusted_cert_file) {
+    throw new NotApplicable(`no client certificate (${s ? s.security_protocol : 'PLAINTEXT'})`);
+  }
+  return { ...ctx, security: { ...s, cert_file: s.untrusted_cert_file, key_file: s.untrusted_key_file } };
+}
+
 /** The names an error carries (name, KafkaJS type, librdkafka code, message), its causes' too. */
 function errorKinds(err) {
   const out = [];
@@ -298,7 +307,8 @@ function expectKind(err, kinds, logged = []) {
   const found = [...errorKinds(err), ...logged];
   const hit = kinds.find((k) => found.some((f) => f.includes(k)));
   if (!hit) throw new Failed(`expected ${kinds.join(' or ')}, got ${found.join(' | ').slice(0, 300)}`);
-  return hit;
+  const where = found.find((f) => f.includes(hit));
+  return where === hit ? hit : `${hit} in "${where.slice(0, 200)}"`;
 }
 
 /** Parses --bootstrap/--scenarios, runs each scenario and prints one JSON line each. */
@@ -353,5 +363,5 @@ async function main(client, version, scenarios) {
 module.exports = {
   TIMEOUT_MS, HEADERS, TXN_COMMITTED_1, TXN_ABORTED, TXN_COMMITTED_2, FAILOVER,
   Failed, NotApplicable, expect, eq, codecRecord, keysRecord, baseTimestamp, sleep, normalise, checks, main,
-  requireBrokers, Stream, eventually, withWrongPassword, expectKind,
+  requireBrokers, Stream, eventually, withWrongPassword, withUntrustedCertificate, expectKind,
 };

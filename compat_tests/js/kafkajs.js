@@ -81,6 +81,7 @@ const adapter = {
   }),
   errors: {
     authentication: ['KafkaJSSASLAuthenticationError'],
+    untrustedCertificate: ['alert'],
     topicAuthorization: ['TOPIC_AUTHORIZATION_FAILED'],
     groupAuthorization: ['GROUP_AUTHORIZATION_FAILED'],
   },

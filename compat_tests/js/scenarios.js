@@ -306,8 +306,8 @@ module.exports = function scenarios(a) {
   }
 
   // The negative scenarios of a secured run (compat_tests/scenarios.py SECURITY_SCENARIOS).
-  async function authWrongPassword(ctx) {
-    const bad = { ...h.withWrongPassword(ctx), logged: [] };
+  /** Connects an admin client with ``bad`` settings: the error must name one of ``kinds``. */
+  async function refused(bad, kinds) {
     try {
       const admin = await a.admin(bad);
       try {
@@ -316,10 +316,14 @@ module.exports = function scenarios(a) {
         await admin.disconnect();
       }
     } catch (err) {
-      return `${err.name}: ${h.expectKind(err, a.errors.authentication, bad.logged)}`;
+      return `${err.name}: ${h.expectKind(err, kinds, bad.logged)}`;
     }
-    throw new h.Failed('connected with a wrong password');
+    throw new h.Failed('connected with refused credentials');
   }
+
+  const authWrongPassword = (ctx) => refused({ ...h.withWrongPassword(ctx), logged: [] }, a.errors.authentication);
+  const authUntrustedCertificate = (ctx) => refused({ ...h.withUntrustedCertificate(ctx), logged: [] },
+    a.errors.untrustedCertificate);
 
   async function aclTopicWriteDenied(ctx) {
     const topic = await createTopic(ctx);
@@ -353,7 +357,8 @@ module.exports = function scenarios(a) {
   }
 
   const all = {
-    auth_wrong_password: authWrongPassword, acl_topic_write_denied: aclTopicWriteDenied,
+    auth_wrong_password: authWrongPassword, auth_untrusted_certificate: authUntrustedCertificate,
+    acl_topic_write_denied: aclTopicWriteDenied,
     acl_group_read_denied: aclGroupReadDenied,
     failover, keys, headers, timestamps, large_message: largeMessage, group_commit_resume: groupCommitResume,
     idempotent_producer: idempotentProducer, transactions, admin, offsets_for_times: offsetsForTimes, seek,
