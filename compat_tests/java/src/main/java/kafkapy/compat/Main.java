@@ -112,6 +112,16 @@ public final class Main {
       return conf;
     }
 
+    /** This context presenting its subject from a CA the broker does not trust. */
+    Ctx withUntrustedCertificate() {
+      if (!security.containsKey("untrusted_keystore_pem")) {
+        throw new NotApplicable("no client certificate (" + security.getOrDefault("security_protocol", "PLAINTEXT") + ")");
+      }
+      Map<String, String> other = new HashMap<>(security);
+      other.put("keystore_pem", security.get("untrusted_keystore_pem"));
+      return new Ctx(bootstrap, scenario, replicationFactor, other);
+    }
+
     /** This context with the wrong password of the auth_wrong_password scenario. */
     Ctx withWrongPassword() {
       if (!security.containsKey("wrong_password")) {
@@ -734,6 +744,15 @@ public final class Main {
     throw new Failed("connected with a wrong password");
   }
 
+  static String authUntrustedCertificate(Ctx ctx) throws Exception {
+    try (Admin admin = admin(ctx.withUntrustedCertificate())) {
+      admin.listTopics().names().get();
+    } catch (Exception e) {
+      return expectCause(e, org.apache.kafka.common.errors.SslAuthenticationException.class);
+    }
+    throw new Failed("connected with an untrusted certificate");
+  }
+
   static String aclTopicWriteDenied(Ctx ctx) throws Exception {
     String topic = createTopic(ctx);
     try {
@@ -775,6 +794,7 @@ public final class Main {
     all.put("seek", Main::seek);
     all.put("failover", Main::failover);
     all.put("auth_wrong_password", Main::authWrongPassword);
+    all.put("auth_untrusted_certificate", Main::authUntrustedCertificate);
     all.put("acl_topic_write_denied", Main::aclTopicWriteDenied);
     all.put("acl_group_read_denied", Main::aclGroupReadDenied);
     return all;
