@@ -79,6 +79,33 @@ func (c Ctx) WithWrongPassword() Ctx {
 	return c
 }
 
+// WithUntrustedCertificate is ctx presenting its subject from a CA the broker does
+// not trust (the auth_untrusted_certificate scenario).
+func (c Ctx) WithUntrustedCertificate() Ctx {
+	if c.Security["untrusted_cert_file"] == "" {
+		protocol := c.Security["security_protocol"]
+		if protocol == "" {
+			protocol = "PLAINTEXT"
+		}
+		NotApplicable("no client certificate (%s)", protocol)
+	}
+	other := map[string]string{}
+	for k, v := range c.Security {
+		other[k] = v
+	}
+	other["cert_file"], other["key_file"] = c.Security["untrusted_cert_file"], c.Security["untrusted_key_file"]
+	c.Security = other
+	return c
+}
+
+// ExpectTLSAlert passes when err carries the TLS alert the broker sent (under TLS 1.3
+// the client meets it on its first read after the handshake), and fails otherwise.
+func ExpectTLSAlert(err error) string {
+	Expect(err != nil && strings.Contains(err.Error(), "remote error: tls:"), "expected the broker's TLS alert, got %v", err)
+	msg := err.Error()
+	return msg[strings.Index(msg, "remote error: tls:"):]
+}
+
 // TLSConfig is the TLS configuration of a secured run: the CA to trust and, for
 // mTLS, the client certificate; nil on PLAINTEXT.
 func (c Ctx) TLSConfig() *tls.Config {

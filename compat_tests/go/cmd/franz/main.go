@@ -440,6 +440,15 @@ func authWrongPassword(ctx h.Ctx) (string, error) {
 	return expectKind(err, kerr.SaslAuthenticationFailed), nil
 }
 
+func authUntrustedCertificate(ctx h.Ctx) (string, error) {
+	cl := client(ctx.WithUntrustedCertificate())
+	defer cl.Close()
+	c, cancel := timeout()
+	defer cancel()
+	_, err := kadm.NewClient(cl).ListTopics(c)
+	return h.ExpectTLSAlert(err), nil
+}
+
 func aclTopicWriteDenied(ctx h.Ctx) (string, error) {
 	topic := createTopic(ctx, 1, nil)
 	cl := client(ctx)
@@ -472,24 +481,25 @@ func aclGroupReadDenied(ctx h.Ctx) (string, error) {
 
 func main() {
 	h.Main("franz-go", version(), map[string]h.Scenario{
-		"codec_none":             codec(kgo.NoCompression()),
-		"codec_gzip":             codec(kgo.GzipCompression()),
-		"codec_snappy":           codec(kgo.SnappyCompression()),
-		"codec_lz4":              codec(kgo.Lz4Compression()),
-		"codec_zstd":             codec(kgo.ZstdCompression()),
-		"keys":                   keys,
-		"headers":                headers,
-		"timestamps":             timestamps,
-		"large_message":          largeMessage,
-		"group_commit_resume":    groupCommitResume,
-		"idempotent_producer":    idempotentProducer,
-		"transactions":           transactions,
-		"admin":                  admin,
-		"offsets_for_times":      offsetsForTimes,
-		"seek":                   seek,
-		"failover":               failover,
-		"auth_wrong_password":    authWrongPassword,
-		"acl_topic_write_denied": aclTopicWriteDenied,
-		"acl_group_read_denied":  aclGroupReadDenied,
+		"codec_none":                 codec(kgo.NoCompression()),
+		"codec_gzip":                 codec(kgo.GzipCompression()),
+		"codec_snappy":               codec(kgo.SnappyCompression()),
+		"codec_lz4":                  codec(kgo.Lz4Compression()),
+		"codec_zstd":                 codec(kgo.ZstdCompression()),
+		"keys":                       keys,
+		"headers":                    headers,
+		"timestamps":                 timestamps,
+		"large_message":              largeMessage,
+		"group_commit_resume":        groupCommitResume,
+		"idempotent_producer":        idempotentProducer,
+		"transactions":               transactions,
+		"admin":                      admin,
+		"offsets_for_times":          offsetsForTimes,
+		"seek":                       seek,
+		"failover":                   failover,
+		"auth_wrong_password":        authWrongPassword,
+		"auth_untrusted_certificate": authUntrustedCertificate,
+		"acl_topic_write_denied":     aclTopicWriteDenied,
+		"acl_group_read_denied":      aclGroupReadDenied,
 	}, nil)
 }

@@ -539,6 +539,15 @@ func authWrongPassword(ctx h.Ctx) (string, error) {
 	return expectKind(err, sarama.ErrSASLAuthenticationFailed), nil
 }
 
+func authUntrustedCertificate(ctx h.Ctx) (string, error) {
+	adm, err := sarama.NewClusterAdmin(ctx.Brokers(), config(ctx.WithUntrustedCertificate()))
+	if err == nil {
+		defer adm.Close()
+		_, err = adm.ListTopics()
+	}
+	return h.ExpectTLSAlert(err), nil
+}
+
 func aclTopicWriteDenied(ctx h.Ctx) (string, error) {
 	topic := createTopic(ctx, 1, nil)
 	producer, err := sarama.NewSyncProducer(ctx.Brokers(), config(ctx))
@@ -564,24 +573,25 @@ func aclGroupReadDenied(ctx h.Ctx) (string, error) {
 
 func main() {
 	h.Main("sarama", version(), map[string]h.Scenario{
-		"codec_none":             codec(sarama.CompressionNone),
-		"codec_gzip":             codec(sarama.CompressionGZIP),
-		"codec_snappy":           codec(sarama.CompressionSnappy),
-		"codec_lz4":              codec(sarama.CompressionLZ4),
-		"codec_zstd":             codec(sarama.CompressionZSTD),
-		"keys":                   keys,
-		"headers":                headers,
-		"timestamps":             timestamps,
-		"large_message":          largeMessage,
-		"group_commit_resume":    groupCommitResume,
-		"idempotent_producer":    idempotentProducer,
-		"transactions":           transactions,
-		"admin":                  adminScenario,
-		"offsets_for_times":      offsetsForTimes,
-		"seek":                   seek,
-		"failover":               failover,
-		"auth_wrong_password":    authWrongPassword,
-		"acl_topic_write_denied": aclTopicWriteDenied,
-		"acl_group_read_denied":  aclGroupReadDenied,
+		"codec_none":                 codec(sarama.CompressionNone),
+		"codec_gzip":                 codec(sarama.CompressionGZIP),
+		"codec_snappy":               codec(sarama.CompressionSnappy),
+		"codec_lz4":                  codec(sarama.CompressionLZ4),
+		"codec_zstd":                 codec(sarama.CompressionZSTD),
+		"keys":                       keys,
+		"headers":                    headers,
+		"timestamps":                 timestamps,
+		"large_message":              largeMessage,
+		"group_commit_resume":        groupCommitResume,
+		"idempotent_producer":        idempotentProducer,
+		"transactions":               transactions,
+		"admin":                      adminScenario,
+		"offsets_for_times":          offsetsForTimes,
+		"seek":                       seek,
+		"failover":                   failover,
+		"auth_wrong_password":        authWrongPassword,
+		"auth_untrusted_certificate": authUntrustedCertificate,
+		"acl_topic_write_denied":     aclTopicWriteDenied,
+		"acl_group_read_denied":      aclGroupReadDenied,
 	}, nil)
 }
