@@ -198,11 +198,11 @@ class MetadataDelta:
 
     def _replay_transaction_marker(self, r: Any) -> None:
         """Begin/End/AbortTransactionRecord (KIP-868): an Apache Kafka controller wraps
-        its bootstrap records (and large changes) in a metadata transaction. kafkapy
-        applies the records inside as they commit: a follower of a Kafka quorum may
-        publish an image mid-transaction, and the records of an aborted one (a
-        controller that failed over mid-transaction) stay applied. kafkapy's own
-        controller writes no transactions."""
+        its bootstrap records (and large changes) in a metadata transaction. The image
+        has nothing to change: ``MetadataService`` holds a transaction's records back
+        until its end and drops an aborted one's, so a delta sees whole transactions
+        only. kafkapy's own controller writes no transactions (it aborts one a former
+        leader left open)."""
 
     def _replay_register_controller(self, r: Any) -> None:
         """RegisterControllerRecord (KIP-919): a controller's listeners and features,

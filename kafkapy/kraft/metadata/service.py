@@ -59,7 +59,7 @@ from kafkapy.kraft.metadata.controller import (
     ProducerIdsBlock,
 )
 from kafkapy.kraft.metadata.elections import ElectLeadersReply
-from kafkapy.kraft.metadata.errors import NotControllerError
+from kafkapy.kraft.metadata.errors import MetadataError, NotControllerError
 from kafkapy.kraft.metadata.feature_control import FeatureUpdate
 from kafkapy.kraft.metadata.image import MetadataImage, Uuid
 from kafkapy.kraft.metadata.raft_client import RaftClient
@@ -122,6 +122,9 @@ class MetadataService:
         self._balance_more = False
         self._unclean_at: float | None = None
         self._unclean_more = False
+        #: The records of an open metadata transaction (KIP-868: BeginTransactionRecord
+        #: seen, EndTransactionRecord not yet), with their offsets; None when none is open.
+        self._transaction: list[tuple[int, Any]] | None = None
         raft.register(self)
 
     # --- reading ------------------------------------------------------------------------
@@ -155,6 +158,7 @@ class MetadataService:
     def handle_load_snapshot(self, end_offset: int, epoch: int, values: Iterable[bytes]) -> None:
         records = [decode_record(v) for v in values]
         last = end_offset - 1
+        self._transaction = None  # a snapshot never ends inside a transaction
         image = MetadataImage(cluster_id=self.image.cluster_id).apply(records, offset=last, epoch=epoch)
         for record in records:
             self.controller.replay(record, last)
@@ -164,19 +168,49 @@ class MetadataService:
         if not entries:
             return
         delta = self.image.delta()
+        applied: LogEntry | None = None  # the last entry outside an open transaction
         for entry in entries:
             if isinstance(entry.value, (bytes, bytearray, memoryview)):
                 record = decode_record(entry.value)
-                delta.replay(record)
-                self.controller.replay(record, entry.offset)
+                for offset, replayed in self._transactional(entry.offset, record):
+                    delta.replay(replayed)
+                    self.controller.replay(replayed, offset)
+            if self._transaction is None:
+                applied = entry
         last = entries[-1]
-        image = delta.apply(offset=last.offset, epoch=last.epoch)
+        # Entries all inside a transaction still open: nothing new to publish yet.
+        image = self.image if applied is None else delta.apply(offset=applied.offset, epoch=applied.epoch)
         if self.leader_id == self.raft.node_id and last.epoch == self.epoch and self._active_epoch != self.epoch:
             # Our epoch's first entry is committed: everything before it is applied.
             self._active_epoch = self.epoch
             self.controller.activate(image, int(self._clock()))
             log.info("active controller in epoch %d at offset %d", self.epoch, last.offset)
         self._publish(image)
+
+    def _transactional(self, offset: int, record: Any) -> list[tuple[int, Any]]:
+        """What to replay now for ``record``: a metadata transaction (KIP-868) is applied
+        whole at its EndTransactionRecord and dropped at an AbortTransactionRecord, as
+        Kafka's MetadataLoader and QuorumController do, so no image shows half of one
+        (a Kafka controller's bootstrap records, or a change it split over batches)."""
+        kind = type(record).__name__
+        if kind == "BeginTransactionRecord":
+            if self._transaction is not None:
+                raise MetadataError(f"BeginTransactionRecord at offset {offset} inside an open transaction")
+            self._transaction = []
+            return [(offset, record)]
+        if kind in ("EndTransactionRecord", "AbortTransactionRecord"):
+            pending, self._transaction = self._transaction, None
+            if pending is None:
+                raise MetadataError(f"{kind} at offset {offset} without a BeginTransactionRecord")
+            if kind == "AbortTransactionRecord":
+                log.info("Metadata transaction aborted at offset %d (%s): %d records dropped", offset,
+                         record.reason, len(pending))
+                pending = []
+            return [*pending, (offset, record)]
+        if self._transaction is not None:
+            self._transaction.append((offset, record))
+            return []
+        return [(offset, record)]
 
     def handle_leader_change(self, leader_id: int | None, epoch: int) -> None:
         self.leader_id = leader_id
@@ -244,7 +278,14 @@ class MetadataService:
 
     async def _maybe_bootstrap(self) -> None:
         """Write the bootstrap records if the log has none yet (Kafka's controller does
-        this on activation when no ``metadata.version`` is finalized). Lock held."""
+        this on activation when no ``metadata.version`` is finalized), and end the metadata
+        transaction a former leader left open with an AbortTransactionRecord (Kafka's
+        ``QuorumController`` on activation, KIP-868). Lock held."""
+        if self._transaction is not None:
+            from kafkapy.wire.messages.cluster_metadata.abort_transaction_record import AbortTransactionRecord
+
+            await self.submit([AbortTransactionRecord(
+                reason="the controller that began it is no longer active")])
         if self._bootstrap and self.image.metadata_version == 0:
             await self.submit(self._bootstrap)
             log.info("wrote %d bootstrap records", len(self._bootstrap))
@@ -362,7 +403,7 @@ class MetadataService:
                 self._balance_at = self._unclean_at = None  # Kafka cancels them on renounce
                 await self._changed.wait()
                 continue
-            if self._bootstrap and self.image.metadata_version == 0:
+            if (self._bootstrap and self.image.metadata_version == 0) or self._transaction is not None:
                 try:
                     await self._run(lambda image: ControllerResult([], None))
                 except NotControllerError:
