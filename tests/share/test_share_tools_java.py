@@ -154,3 +154,40 @@ def test_kafka_share_groups_resets_and_deletes_offsets_and_the_group(broker: Bro
     gone = _tool(*command, "--delete", "--group", group)
     assert gone.returncode == 0 and "successful" in gone.stdout, gone.stdout + gone.stderr
     assert group not in _tool(*command, "--list").stdout.split()
+
+
+def test_java_share_consumer_renews_its_lock_and_keeps_the_record() -> None:
+    """KIP-1222: RENEW keeps a record acquired past its lock duration; a second member
+    polling meanwhile never gets it."""
+    config = {"group.share.record.lock.duration.ms": "2000", "group.share.min.record.lock.duration.ms": "1000"}
+    with Broker(config) as short_locks:
+        topic, group = _name("q"), _name("jsg")
+        short_locks.create_topics(topic, partitions=1)
+        _earliest(short_locks, group)
+        _produce(short_locks, topic, [b"held"])
+        driver = subprocess.Popen([java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{LIBS}/*", str(DRIVER),
+                                   "renew", short_locks.bootstrap_servers, group, topic, "6000"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert driver.stdout is not None
+        try:
+            assert driver.stdout.readline().strip() == "subscribed"
+            assert driver.stdout.readline().strip() == "0 1 held"
+            # The Java member holds the record now; another member polls for longer
+            # than three lock durations while it renews.
+            c = ShareConsumer({"bootstrap.servers": short_locks.bootstrap_servers, "group.id": group,
+                               "share.acknowledgement.mode": "explicit"})
+            c.subscribe([topic])
+            other_got = []
+            deadline = time.monotonic() + 7
+            while time.monotonic() < deadline:
+                for m in c.poll(0.3) or []:
+                    other_got.append(m.value())
+                    c.acknowledge(m)
+            c.close()
+            out, err = driver.communicate(timeout=120)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+        assert driver.returncode == 0, err[-3000:]
+        assert out.split() == ["done"]
+        assert other_got == [], "the renewed record stayed with its holder"

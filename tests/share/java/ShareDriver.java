@@ -5,6 +5,9 @@
 //   release-reject BOOTSTRAP GROUP TOPIC      explicit: of the first three records release the
 //                                             first, reject the second, accept the third; print
 //                                             what comes back
+//   renew BOOTSTRAP GROUP TOPIC MS            explicit: hold the first record for MS, renewing
+//                                             its lock (KIP-1222) every MS/4 (the client hands a
+//                                             renewed record back on a later poll), then accept it
 //
 // Each record is printed as "offset delivery-count value"; the last line is "done".
 import java.time.Duration;
@@ -53,6 +56,30 @@ public class ShareDriver {
                 for (ConsumerRecord<String, String> r : pollUntil(c, count, 60_000)) {
                     System.out.println(line(r));
                 }
+                c.commitSync();
+            }
+        } else if (mode.equals("renew")) {
+            long holdMs = Long.parseLong(args[4]);
+            try (KafkaShareConsumer<String, String> c = consumer(bootstrap, group, true)) {
+                c.subscribe(List.of(topic));
+                System.out.println("subscribed");
+                System.out.flush();
+                ConsumerRecord<String, String> r = pollUntil(c, 1, 60_000).get(0);
+                System.out.println(line(r));
+                System.out.flush();
+                long end = System.currentTimeMillis() + holdMs;
+                while (System.currentTimeMillis() < end) {
+                    try {
+                        Thread.sleep(holdMs / 4);
+                    } catch (InterruptedException e) {
+                        throw new RuntimeException(e);
+                    }
+                    c.acknowledge(r, AcknowledgeType.RENEW);
+                    c.commitSync();
+                    // A renewed record is handed back by a later poll, to be acknowledged again.
+                    r = pollUntil(c, 1, 30_000).get(0);
+                }
+                c.acknowledge(r, AcknowledgeType.ACCEPT);
                 c.commitSync();
             }
         } else {
