@@ -324,10 +324,9 @@ class LocalLog:
         bad_indexes: list[LogSegment] = []
         try:
             if directory is not None:
-                os.makedirs(directory, exist_ok=True)
-                _finish_interrupted_operations(directory)
-                bases = sorted(int(stem) for stem, suffix in map(os.path.splitext, os.listdir(directory))
-                               if suffix == LOG_SUFFIX and stem.isdigit())
+                names = _finish_interrupted_operations(directory)
+                bases = sorted(int(stem) for stem in (name[: -len(LOG_SUFFIX)] for name in names
+                                                      if name.endswith(LOG_SUFFIX)) if stem.isdigit())
                 first_recovered = None
                 if recover_from is not None and bases:
                     first_recovered = max((b for b in bases if b <= recover_from), default=bases[0])
@@ -359,14 +358,22 @@ def _roll_jitter(config: LogConfig, base_offset: int) -> int:
     return (base_offset * 2654435761) % min(config.segment_jitter_ms, config.segment_ms)
 
 
-def _finish_interrupted_operations(directory: str) -> None:
-    """Crash clean-up of a partition directory (Kafka's ``LogLoader.removeTempFilesAndCollectSwapFiles``)."""
-    names = os.listdir(directory)
+def _finish_interrupted_operations(directory: str) -> list[str]:
+    """Crash clean-up of a partition directory (Kafka's ``LogLoader.removeTempFilesAndCollectSwapFiles``),
+    made first if missing; returns the names in it afterwards (one listing when there
+    was nothing to clean up, the usual case: opening 10,000 logs lists each once)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        return []
     swap_stems = set()
+    changed = False
     for name in names:
         path = os.path.join(directory, name)
         if name.endswith((DELETED_SUFFIX, CLEANED_SUFFIX, ".tmp")):
             os.unlink(path)
+            changed = True
         elif name.endswith(SWAP_SUFFIX):
             swap_stems.add(name[: -len(SWAP_SUFFIX)])
     # A .swap log replaces every segment whose offsets it covers: those with base
@@ -381,6 +388,7 @@ def _finish_interrupted_operations(directory: str) -> None:
                 os.unlink(os.path.join(directory, name))
     for stem in swap_stems:
         os.rename(os.path.join(directory, stem + SWAP_SUFFIX), os.path.join(directory, stem))
+    return os.listdir(directory) if changed or swap_stems else names
 
 
 def _swap_log_end(path: str, base: int) -> int:
