@@ -1296,12 +1296,13 @@ def validate_turning_off_remote_storage(old: Mapping[str, Any], new: Mapping[str
     goes off only with ``remote.log.delete.on.disable`` (its remote data deleted)."""
     was = old.get("remote.storage.enable", False)
     if was and not new.get("remote.storage.enable", False) and not new.get("remote.log.delete.on.disable", False):
-        raise ConfigError("remote.storage.enable", False,
-                          "It is invalid to disable remote storage without deleting remote data. If you want to "
-                          "keep the remote data and turn to read only, please set "
-                          "`remote.storage.enable=true,remote.log.copy.disable=true`. If you want to disable "
-                          "remote storage and delete all remote data, please set "
-                          "`remote.storage.enable=false,remote.log.delete.on.disable=true`.")
+        # Kafka's InvalidConfigurationException: the message alone.
+        raise CannotHonourError(["It is invalid to disable remote storage without deleting remote data. If you "
+                                 "want to keep the remote data and turn to read only, please set "
+                                 "`remote.storage.enable=true,remote.log.copy.disable=true`. If you want to disable "
+                                 "remote storage and delete all remote data, please set "
+                                 "`remote.storage.enable=false,remote.log.delete.on.disable=true`."],
+                                "remote.storage.enable")
 
 
 def _broker_value(definition: ConfigDef, broker: BrokerConfigs) -> tuple[Any, ConfigSource] | None:

@@ -242,6 +242,7 @@ class RemoteLogManager:
                 if partition.is_leader:
                     nursery.start_soon(self._leader_round, partition)
         await self._delete_removed_partitions()
+        await self._delete_disabled_partitions()
 
     def _key(self, partition: Partition) -> tuple[bytes, int]:
         return (bytes(partition.topic_id), partition.tp.partition)
@@ -582,19 +583,40 @@ class RemoteLogManager:
                 continue
             tip = TopicIdPartition(topic_id, self._names.get(key, ""), index)
             meta = self.core.replicas.get(REMOTE_LOG_METADATA_TOPIC, metadata_partition(tip, self.metadata_partitions))
-            if meta is None or not meta.is_leader:
+            if meta is not None and meta.is_leader:
+                await self._delete_partition_data(tip)
+
+    async def _delete_disabled_partitions(self) -> None:
+        """Partitions led here whose topic turned ``remote.storage.enable`` off with
+        ``remote.log.delete.on.disable``: their remote data goes, and the log start
+        becomes the local one (KIP-950)."""
+        for partition in list(self.core.replicas.partitions.values()):
+            config = partition.log.config
+            if not partition.is_leader or config.remote_storage_enable or not config.remote_log_delete_on_disable \
+                    or self._key(partition) not in self.segments:
                 continue
-            try:
-                await self._write([RemotePartitionDeleteMetadata(tip, self.node_id, self.clock_ms(),
-                                                                 RemotePartitionDeleteState.DELETE_PARTITION_STARTED)])
-                for metadata in list(self.segments.get(key, RemoteLogSegments()).by_id.values()):
-                    await self._delete_segment(metadata)
-                await self._write([RemotePartitionDeleteMetadata(tip, self.node_id, self.clock_ms(),
-                                                                 RemotePartitionDeleteState.DELETE_PARTITION_FINISHED)])
-                log.info("Deleted the remote data of %s-%d", tip.topic, index)
-            except (RemoteStorageError, _MetadataWriteError) as exc:
-                self.last_error = str(exc)
-                log.warning("Deleting the remote data of %s-%d failed, retried next round: %s", tip.topic, index, exc)
+            if await self._delete_partition_data(self._tip(partition)):
+                log_ = partition.log
+                log_.highest_offset_in_remote_storage = -1
+                if log_.maybe_increment_log_start_offset(log_.local_log_start_offset):
+                    self.core.replicas.on_log_start_moved(partition)
+
+    async def _delete_partition_data(self, tip: TopicIdPartition) -> bool:
+        """Every remote segment of ``tip``, between DELETE_PARTITION_STARTED and _FINISHED."""
+        key = (tip.topic_id, tip.partition)
+        try:
+            await self._write([RemotePartitionDeleteMetadata(tip, self.node_id, self.clock_ms(),
+                                                             RemotePartitionDeleteState.DELETE_PARTITION_STARTED)])
+            for metadata in list(self.segments.get(key, RemoteLogSegments()).by_id.values()):
+                await self._delete_segment(metadata)
+            await self._write([RemotePartitionDeleteMetadata(tip, self.node_id, self.clock_ms(),
+                                                             RemotePartitionDeleteState.DELETE_PARTITION_FINISHED)])
+        except (RemoteStorageError, _MetadataWriteError) as exc:
+            self.last_error = str(exc)
+            log.warning("Deleting the remote data of %s-%d failed, retried next round: %s", tip.topic, tip.partition, exc)
+            return False
+        log.info("Deleted the remote data of %s-%d", tip.topic, tip.partition)
+        return True
 
     # --- metrics ---
 

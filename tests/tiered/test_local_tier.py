@@ -153,3 +153,35 @@ def test_a_broker_without_the_remote_tier_still_refuses_tiered_topics(topic: str
         assert create_topic_error(broker.bootstrap_servers, topic, {"remote.storage.enable": "true"}) == (
             "Tiered Storage functionality is disabled in the broker. "
             "Topic cannot be configured with remote log storage.")
+
+
+def _alter(bootstrap: str, topic: str, configs: dict[str, str]) -> str:
+    """IncrementalAlterConfigs SET; the error message, empty when it was applied."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+    resource = ConfigResource("topic", topic, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in configs.items()])
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result(30)
+    except KafkaException as exc:
+        return exc.args[0].str()
+    return ""
+
+
+def test_turning_remote_storage_off_needs_its_data_deleted(tmp_path: Path, topic: str) -> None:
+    remote, data = tmp_path / "remote", tmp_path / "data"
+    with Broker(tiered_properties(data, local_tier(remote)), memory=False) as broker:
+        bootstrap = broker.bootstrap_servers
+        create_topic(bootstrap, topic, TIERED)
+        produce(bootstrap, topic, COUNT)
+        wait_for(lambda: len(_local_segments(data, topic)) <= 3, what="local segments to go")
+        assert "invalid to disable remote storage without deleting remote data" in _alter(
+            bootstrap, topic, {"remote.storage.enable": "false"})
+        assert _alter(bootstrap, topic, {"remote.storage.enable": "false", "remote.log.delete.on.disable": "true"}) == ""
+        wait_for(lambda: not _remote_segments(remote, topic), what="the remote data to be deleted")
+        local_start = list_offset(bootstrap, topic, EARLIEST_LOCAL)[1]
+        assert local_start > 0 and list_offset(bootstrap, topic, EARLIEST)[1] == local_start
+        assert _values(consume(bootstrap, topic, COUNT - local_start, offset=local_start)) == list(range(local_start, COUNT))

@@ -36,6 +36,7 @@ from kafkapy.config import (
     cannot_honour,
     validate_group_configs,
     validate_topic_configs,
+    validate_turning_off_remote_storage,
 )
 from kafkapy.kraft.metadata.image import ConfigResourceType, MetadataImage
 from kafkapy.kraft.metadata.records import ConfigRecord
@@ -100,7 +101,7 @@ def alter_configs(image: MetadataImage, changes: Sequence[tuple[ConfigResource, 
                 error = ApiError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {nulls[0]}")
         new = dict(configs)  # type: ignore[arg-type]
         if error is None:
-            error = _validate(resource, new)
+            error = _validate(resource, new, image.configs.get((resource.type, resource.name), {}))
         results.append(AlterConfigsResult(resource, error or NO_ERROR))
         if error is None and not validate_only:
             records += _records(image, resource, new)
@@ -142,7 +143,7 @@ def _incremental(image: MetadataImage, resource: ConfigResource,
             new[op.name] = ",".join(items)
         else:
             return ApiError(ErrorCode.INVALID_REQUEST, f"Unknown operation type {op.op}"), {}
-    error = _validate(resource, new)
+    error = _validate(resource, new, image.configs.get((resource.type, resource.name), {}))
     return (error or NO_ERROR), new
 
 
@@ -180,13 +181,16 @@ def _check_resource(image: MetadataImage, resource: ConfigResource) -> ApiError 
     return ApiError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource.type}")
 
 
-def _validate(resource: ConfigResource, configs: Mapping[str, str]) -> ApiError | None:
+def _validate(resource: ConfigResource, configs: Mapping[str, str], old: Mapping[str, str] | None = None,
+              ) -> ApiError | None:
     """None when the resulting configs are acceptable. Topics: INVALID_CONFIG for an
     unknown name or a bad value. Brokers: INVALID_REQUEST as Kafka's
     ``DynamicBrokerConfig.validateConfigs`` answers (see the module's doc)."""
     if resource.type == ConfigResourceType.TOPIC:
         try:
-            validate_topic_configs(configs)
+            new = validate_topic_configs(configs)
+            # KIP-405: a topic's remote storage goes off only with its remote data deleted.
+            validate_turning_off_remote_storage(validate_topic_configs(old or {}), new)
         except ConfigError as e:
             return ApiError(ErrorCode.INVALID_CONFIG, str(e))
         return None
