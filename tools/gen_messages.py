@@ -757,7 +757,8 @@ def api_table(modules: dict[str, list[Schema]]) -> str:
     rows.sort(key=lambda r: r[0])
     L = [
         f"{GENERATED_MARK}. Do not edit.",
-        f'"""Kafka\'s API keys and, per key, where its messages live and their versions (Kafka {schema_jars.KAFKA_VERSION})."""',
+        f'"""Kafka\'s API keys and, per key, where its messages live and their versions'
+        f' (Kafka {schema_jars.KAFKA_VERSION})."""',
         "",
         "from __future__ import annotations",
         "",

@@ -117,3 +117,50 @@ def test_describe_log_dirs_v5_says_no_directory_is_cordoned(brokers) -> None:
     ours = ask(brokers["kafkapy"].bootstrap, DescribeLogDirsRequest(topics=None), 5)
     assert ours.results
     assert all(d.error_code == ErrorCode.NONE and d.is_cordoned is False for d in ours.results)
+
+
+def _offsets_by_id(bootstrap: str) -> tuple[list, list, list]:
+    """OffsetCommit v10 then OffsetFetch v10 by id (an unknown id first) and for all
+    topics, on group "ids"; topic ids shown as "t" / "unknown" / "zero"."""
+    from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
+    from kafkapy.wire.messages.offset_commit import OffsetCommitRequest as OC
+    from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest as OF
+
+    t = ask(bootstrap, MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name="t")]), 12).topics[0].topic_id
+    unknown = b"\x07" * 16
+    names = {t: "t", unknown: "unknown", bytes(16): "zero"}
+    deadline = time.monotonic() + 60
+    while ask(bootstrap, FindCoordinatorRequest(key="ids", key_type=0), 3).error_code and time.monotonic() < deadline:
+        time.sleep(0.2)
+    committed = ask(bootstrap, OC(group_id="ids", generation_id_or_member_epoch=-1, member_id="", topics=[
+        OC.OffsetCommitRequestTopic(topic_id=t, partitions=[
+            OC.OffsetCommitRequestPartition(partition_index=0, committed_offset=2),
+            OC.OffsetCommitRequestPartition(partition_index=9, committed_offset=2)]),
+        OC.OffsetCommitRequestTopic(topic_id=unknown, partitions=[
+            OC.OffsetCommitRequestPartition(partition_index=0, committed_offset=1)]),
+        OC.OffsetCommitRequestTopic(topic_id=bytes(16), partitions=[
+            OC.OffsetCommitRequestPartition(partition_index=0, committed_offset=1)]),
+    ]), 10)
+    fetched = ask(bootstrap, OF(groups=[OF.OffsetFetchRequestGroup(group_id="ids", topics=[
+        OF.OffsetFetchRequestTopics(topic_id=unknown, partition_indexes=[0]),
+        OF.OffsetFetchRequestTopics(topic_id=t, partition_indexes=[0, 3])])]), 10)
+    everything = ask(bootstrap, OF(groups=[OF.OffsetFetchRequestGroup(group_id="ids", topics=None)]), 10)
+
+    def shown(topics, partition) -> list:
+        return [(x.name, names.get(x.topic_id, x.topic_id), [partition(p) for p in x.partitions]) for x in topics]
+
+    return (shown(committed.topics, lambda p: (p.partition_index, ErrorCode(p.error_code))),
+            [shown(g.topics, lambda p: (p.partition_index, p.committed_offset, ErrorCode(p.error_code)))
+             for g in fetched.groups],
+            [shown(g.topics, lambda p: (p.partition_index, p.committed_offset, ErrorCode(p.error_code)))
+             for g in everything.groups])
+
+
+def test_offset_commit_and_fetch_v10_name_topics_by_id(brokers) -> None:
+    ours, kafkas = _both(brokers, _offsets_by_id)
+    assert ours == kafkas
+    committed, fetched, everything = ours
+    assert committed == [
+        ("", "t", [(9, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), (0, ErrorCode.NONE)]),
+        ("", "unknown", [(0, ErrorCode.UNKNOWN_TOPIC_ID)]), ("", "zero", [(0, ErrorCode.UNKNOWN_TOPIC_ID)])]
+    assert everything == [[("", "t", [(0, 2, ErrorCode.NONE)])]]

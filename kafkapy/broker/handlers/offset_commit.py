@@ -1,4 +1,4 @@
-"""OffsetCommit (key 8) v2-9, OffsetFetch (key 9) v1-9, OffsetDelete (key 47) v0.
+"""OffsetCommit (key 8) v2-10, OffsetFetch (key 9) v1-10, OffsetDelete (key 47) v0.
 
 Offsets live in the group coordinator (:mod:`kafkapy.broker.group_coordinator`) and in
 ``__consumer_offsets``; a commit is answered once its records are replicated.
@@ -30,10 +30,14 @@ Version notes:
     OffsetCommit to a KIP-848 consumer group: the generation field carries the member
     epoch (STALE_MEMBER_EPOCH when it is not the member's); its members must use v9+
     (UNSUPPORTED_VERSION), an empty group takes commits without a member.
+    OffsetCommit and OffsetFetch v10 (KIP-848) name topics by id, not by name, in
+    requests and answers: an id the metadata does not know answers UNKNOWN_TOPIC_ID
+    for each of its partitions (a commit lists those first, with the unknown
+    partitions); fetching all of a group's offsets lists only topics that exist.
     OffsetDelete: GROUP_SUBSCRIBED_TO_TOPIC for a topic a member of a non-empty
     consumer group subscribes to; NON_EMPTY_GROUP for non-empty groups of other
     protocol types.
-Not implemented: OffsetCommit/OffsetFetch v10 (topic ids), authorization.
+Not implemented: authorization.
 """
 
 from __future__ import annotations
@@ -54,20 +58,31 @@ from kafkapy.wire.messages.offset_delete import (
 from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
 
 
-@handles(ApiKey.OFFSET_COMMIT, versions=(2, 9))
+@handles(ApiKey.OFFSET_COMMIT, versions=(2, 10))
 async def handle_offset_commit(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
     v = ctx.version
     image = ctx.broker.image
-    # Kafka's response builder keeps topics by name in first-seen order: the unknown
-    # partitions are added first, the coordinator's answers are merged in after them.
-    answers: dict[str, list[tuple[int, int]]] = {}
+    # Kafka's response builder keeps topics by name (v10: by id) in first-seen order:
+    # the unknown partitions are added first, the coordinator's answers merged in after.
+    answers: dict[str | bytes, list[tuple[int, int]]] = {}
+    key_of: dict[str, str | bytes] = {}  # topic name -> its key in the answer
     offsets = []
     for t in request.topics:
+        if v >= 10:
+            topic = image.topics_by_id.get(t.topic_id)
+            if topic is None:
+                answers.setdefault(t.topic_id, []).extend(
+                    (p.partition_index, ErrorCode.UNKNOWN_TOPIC_ID) for p in t.partitions)
+                continue
+            name = topic.name
+            key_of[name] = t.topic_id
+        else:
+            name = key_of[t.name] = t.name
         for p in t.partitions:
-            if image.partition(t.name, p.partition_index) is None:
-                answers.setdefault(t.name, []).append((p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+            if image.partition(name, p.partition_index) is None:
+                answers.setdefault(key_of[name], []).append((p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
             else:
-                offsets.append(CommitOffset(t.name, p.partition_index, p.committed_offset,
+                offsets.append(CommitOffset(name, p.partition_index, p.committed_offset,
                                             p.committed_leader_epoch if v >= 6 else -1, p.committed_metadata))
     if offsets:
         errors = await ctx.broker.groups.commit_offsets(
@@ -80,14 +95,14 @@ async def handle_offset_commit(ctx: RequestContext, request: OffsetCommitRequest
             version=v,
         )
         for o, error in zip(offsets, errors, strict=True):
-            answers.setdefault(o.topic, []).append((o.partition, error))
+            answers.setdefault(key_of[o.topic], []).append((o.partition, error))
     R = OffsetCommitResponse
     return R(topics=[
-        R.OffsetCommitResponseTopic(name=name, partitions=[
+        R.OffsetCommitResponseTopic(**{"topic_id" if v >= 10 else "name": key}, partitions=[
             R.OffsetCommitResponsePartition(partition_index=partition, error_code=error)
             for partition, error in partitions
         ])
-        for name, partitions in answers.items()
+        for key, partitions in answers.items()
     ])
 
 
@@ -102,7 +117,7 @@ def _fetch_group(ctx: RequestContext, group_id: str, topics: list[tuple[str, lis
     return error, found
 
 
-@handles(ApiKey.OFFSET_FETCH, versions=(1, 9))
+@handles(ApiKey.OFFSET_FETCH, versions=(1, 10))
 def handle_offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
     R = OffsetFetchResponse
     v = ctx.version
@@ -119,17 +134,45 @@ def handle_offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> Off
             for name, offsets in found])
     groups = []
     for g in request.groups:
-        topics = None if g.topics is None else [(t.name, list(t.partition_indexes)) for t in g.topics]
         member = (g.member_id, g.member_epoch) if v >= 9 else (None, -1)
-        error, found = _fetch_group(ctx, g.group_id, topics, require_stable, *member)
-        groups.append(R.OffsetFetchResponseGroup(group_id=g.group_id, error_code=error, topics=[
-            R.OffsetFetchResponseTopics(name=name, partitions=[
-                R.OffsetFetchResponsePartitions(partition_index=o.partition, committed_offset=o.offset,
-                                                committed_leader_epoch=o.leader_epoch, metadata=o.metadata,
-                                                error_code=o.error)
-                for o in offsets])
-            for name, offsets in found]))
+        if v < 10:
+            topics = None if g.topics is None else [(t.name, list(t.partition_indexes)) for t in g.topics]
+            error, found = _fetch_group(ctx, g.group_id, topics, require_stable, *member)
+            listed = [R.OffsetFetchResponseTopics(name=name, partitions=_partitions(offsets))
+                      for name, offsets in found]
+        else:
+            error, listed = _fetch_group_by_ids(ctx, g, require_stable, member)
+        groups.append(R.OffsetFetchResponseGroup(group_id=g.group_id, error_code=error, topics=listed))
     return R(groups=groups)
+
+
+def _partitions(offsets: list[FetchedOffset]) -> list[OffsetFetchResponse.OffsetFetchResponsePartitions]:
+    return [OffsetFetchResponse.OffsetFetchResponsePartitions(
+        partition_index=o.partition, committed_offset=o.offset, committed_leader_epoch=o.leader_epoch,
+        metadata=o.metadata, error_code=o.error) for o in offsets]
+
+
+def _fetch_group_by_ids(ctx: RequestContext, g: OffsetFetchRequest.OffsetFetchRequestGroup, require_stable: bool,
+                        member: tuple[str | None, int]) -> tuple[ErrorCode, list]:
+    """One group of OffsetFetch v10: topics asked and answered by id, the known ones
+    first, then those whose id the metadata does not know (as Kafka 4.4 lists them)."""
+    R = OffsetFetchResponse
+    image = ctx.broker.image
+    if g.topics is None:
+        error, found = _fetch_group(ctx, g.group_id, None, require_stable, *member)
+        return error, [R.OffsetFetchResponseTopics(topic_id=image.topic(name).id, partitions=_partitions(offsets))
+                       for name, offsets in found if image.topic(name) is not None]
+    names = {t.topic_id: image.topics_by_id[t.topic_id].name for t in g.topics if t.topic_id in image.topics_by_id}
+    known = [(names[t.topic_id], list(t.partition_indexes)) for t in g.topics if t.topic_id in names]
+    error, found = _fetch_group(ctx, g.group_id, known, require_stable, *member)
+    by_name = dict(found)
+    listed = [R.OffsetFetchResponseTopics(topic_id=t.topic_id,
+                                          partitions=_partitions(by_name.get(names[t.topic_id], [])))
+              for t in g.topics if t.topic_id in names]
+    listed += [R.OffsetFetchResponseTopics(topic_id=t.topic_id, partitions=_partitions(
+        [FetchedOffset(p, -1, -1, "", ErrorCode.UNKNOWN_TOPIC_ID) for p in t.partition_indexes]))
+        for t in g.topics if t.topic_id not in names]
+    return error, listed
 
 
 @handles(ApiKey.OFFSET_DELETE, versions=(0, 0))
