@@ -41,6 +41,8 @@ _QUORUM_VOTERS = BrokerConfig.field_name("controller_quorum_voters")
 _QUORUM_BOOTSTRAP = BrokerConfig.field_name("controller_quorum_bootstrap_servers")
 #: How long a stopping node waits for the controller to fence it (controlled shutdown).
 _CONTROLLED_SHUTDOWN_S = 5.0
+#: The longest a starting node runs without cyclic garbage collection (kafkapy.cli).
+_GC_OFF_AT_START_S = 30.0
 #: How often a node waiting for its quorum says so.
 _QUORUM_WAIT_LOG_S = 10.0
 #: How often a stopping leader checks that a majority of its voters still fetches.
@@ -649,6 +651,15 @@ class _ServerEdge:
             raise CloseConnection(str(exc)) from None
 
 
+async def _collect_garbage_after(seconds: float) -> None:
+    """Turn cyclic garbage collection back on after ``seconds`` even when the node is
+    not ready by then (a quorum still to form), so that waiting does not pile up garbage."""
+    import gc
+
+    await trio.sleep(seconds)
+    gc.enable()
+
+
 def _leaves(group: BaseException) -> list[BaseException]:
     if isinstance(group, BaseExceptionGroup):
         return [leaf for exc in group.exceptions for leaf in _leaves(exc)]
@@ -678,6 +689,7 @@ def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_le
         pass  # the node reports the bad value as it starts
 
     async def main() -> None:
+        import gc
         import signal
 
         shutdown = Shutdown()
@@ -698,6 +710,7 @@ def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_le
             node_scope = trio.CancelScope()
             async with trio.open_nursery() as watcher:
                 watcher.start_soon(on_signals, signals, node_scope)
+                watcher.start_soon(_collect_garbage_after, _GC_OFF_AT_START_S)
                 with node_scope:
                     async with trio.open_nursery() as nursery:
                         info: NodeInfo = await nursery.start(lambda task_status: run_node(
@@ -705,6 +718,7 @@ def serve_forever(properties: Mapping[str, str], *, memory: bool = False, log_le
                         log.info("kafkapy ready: node %d, bootstrap %s, cluster %s, %s storage",
                                  info.node_id, info.bootstrap_servers, info.cluster_id,
                                  "memory" if memory else "disk")
+                        gc.enable()  # kafkapy.cli turns it off for the start
                 watcher.cancel_scope.cancel()
 
     failures: list[BaseException] = []
