@@ -610,6 +610,10 @@ class PartitionLog:
             bound = self.last_stable_offset
         if max_offset is not None:
             bound = min(bound, max_offset)
+        if start_offset >= bound and isolation is FetchIsolation.TXN_COMMITTED:
+            # Nothing to read (an idle read_committed consumer, librdkafka's default, on
+            # each of its partitions every fetch): the empty answer without a replace().
+            return FetchDataInfo(LogOffsetMetadata(start_offset), [], aborted_transactions=[])
         info = self.local_log.read(start_offset, max_bytes, bound, min_one_message)
         if isolation is FetchIsolation.TXN_COMMITTED:
             upper = self.local_log.fetch_upper_bound_offset(info) if info.size else start_offset
