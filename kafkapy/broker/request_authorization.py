@@ -145,7 +145,8 @@ def _split(ctx: Any, items: list, op: int, resource_type: int, name_of: Callable
 
 
 def _topic_name(ctx: Any, by_id: bool) -> Callable[[Any], str | None]:
-    """A request topic's name: its ``name`` (or ``topic``), or from v13-style topic ids."""
+    """A request topic's name: its ``name`` (or ``topic``), or from its topic id (Fetch and
+    Produce v13, OffsetCommit and OffsetFetch v10)."""
     if not by_id:
         return lambda t: getattr(t, "name", None) if hasattr(t, "name") else t.topic
     topics = ctx.broker.image.topics_by_id
@@ -238,12 +239,15 @@ def _list_offsets(ctx: Any, request: Any) -> Verdict:
 # --- groups and offsets ---------------------------------------------------------------
 
 
-def _commit_verdict(ctx: Any, request: Any, response_class: Any, prefix: str) -> Verdict:
-    denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, lambda t: t.name)
+def _commit_verdict(ctx: Any, request: Any, response_class: Any, prefix: str, by_id: bool = False) -> Verdict:
+    """``by_id``: OffsetCommit v10 names topics by id (KIP-848); KafkaApis resolves them
+    to names before authorizing, and answers a denied one by its id."""
+    denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, _topic_name(ctx, by_id))
     topic_cls = getattr(response_class, prefix + "Topic")
     partition_cls = getattr(response_class, prefix + "Partition")
-    return _appending("topics", lambda t: topic_cls(name=t.name, partitions=[
-        partition_cls(partition_index=p.partition_index, error_code=_TOPIC_DENIED) for p in t.partitions]), denied)
+    return _appending("topics", lambda t: topic_cls(
+        name=t.name, **({"topic_id": t.topic_id} if by_id else {}), partitions=[
+            partition_cls(partition_index=p.partition_index, error_code=_TOPIC_DENIED) for p in t.partitions]), denied)
 
 
 @_rule(ApiKey.OFFSET_COMMIT)
@@ -252,7 +256,7 @@ def _offset_commit(ctx: Any, request: Any) -> Verdict:
 
     if not authorize(ctx, Op.READ, Res.GROUP, request.group_id):
         return Verdict(refuse=(_GROUP_DENIED, None))
-    return _commit_verdict(ctx, request, R, "OffsetCommitResponse")
+    return _commit_verdict(ctx, request, R, "OffsetCommitResponse", by_id=ctx.version >= 10)
 
 
 @_rule(ApiKey.TXN_OFFSET_COMMIT)
@@ -269,21 +273,24 @@ def _txn_offset_commit(ctx: Any, request: Any) -> Verdict:
 def _offset_fetch_topics(ctx: Any, topics: list | None, response_topics: Callable[[Any], list],
                          topic_cls: Any, partition_cls: Any, partitions_of: Callable[[Any], list]) -> Callable | None:
     """OffsetFetch's topic check for one group: named unauthorized topics answer
-    TOPIC_AUTHORIZATION_FAILED; in an all-topics answer they are left out."""
+    TOPIC_AUTHORIZATION_FAILED; in an all-topics answer they are left out. v10 names
+    topics by id (KIP-848): they are resolved to names before authorizing, as KafkaApis does."""
+    name_of = _topic_name(ctx, ctx.version >= 10)
     if topics is None:
         def drop(group_response: Any) -> None:
             listed = response_topics(group_response)
-            allowed = filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, [t.name for t in listed])
-            listed[:] = [t for t in listed if t.name in allowed]
+            allowed = filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, [name_of(t) for t in listed])
+            listed[:] = [t for t in listed if name_of(t) in allowed]
         return drop
-    denied = _split(ctx, topics, Op.DESCRIBE, Res.TOPIC, lambda t: t.name)
+    denied = _split(ctx, topics, Op.DESCRIBE, Res.TOPIC, name_of)
     if not denied:
         return None
 
     def add(group_response: Any) -> None:
-        response_topics(group_response).extend(topic_cls(name=t.name, partitions=[
-            partition_cls(partition_index=p, committed_offset=-1, error_code=_TOPIC_DENIED)
-            for p in partitions_of(t)]) for t in denied)
+        response_topics(group_response).extend(topic_cls(
+            name=t.name, **({"topic_id": t.topic_id} if ctx.version >= 10 else {}), partitions=[
+                partition_cls(partition_index=p, committed_offset=-1, error_code=_TOPIC_DENIED)
+                for p in partitions_of(t)]) for t in denied)
     return add
 
 
