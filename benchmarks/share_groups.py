@@ -4,8 +4,9 @@ partition, on kafkapy and on Apache Kafka 4.4.
 A topic of one partition is filled with ``--records`` records of 100 bytes; the group is
 set to ``share.auto.offset.reset=earliest``, then 1, 2 or 4 librdkafka share consumers
 (confluent-kafka's ShareConsumer, implicit acknowledgement, each in its own thread)
-read it until every record has been delivered. Measured on the client: from the
-consumers' subscribe to the last record received. Every record is acknowledged
+read it until every record has been delivered (once: a record delivered twice fails
+the run). Measured on the client: from the consumers' subscribe to the last record
+received. Every record is acknowledged
 (ACCEPT) with the next fetch, so the broker writes share-partition state as it goes.
 
 ``--reference`` runs the same against Apache Kafka 4.4 (the jars under
@@ -48,7 +49,9 @@ def one_run(bootstrap: str, consumers: int, records: int) -> float:
         producer.produce(topic, value=b"x" * 100)
         producer.poll(0)
     assert producer.flush(60) == 0
-    counts = [0] * consumers
+    seen: set[int] = set()
+    deliveries = [0] * consumers
+    lock = threading.Lock()
     done = threading.Event()
 
     def consume(i: int) -> None:
@@ -56,9 +59,15 @@ def one_run(bootstrap: str, consumers: int, records: int) -> float:
         c.subscribe([topic])
         deadline = time.monotonic() + 300
         while not done.is_set() and time.monotonic() < deadline:
-            counts[i] += sum(1 for m in c.poll(0.2) or [] if m.error() is None)
-            if sum(counts) >= records:
-                done.set()
+            offsets = [m.offset() for m in c.poll(0.2) or [] if m.error() is None]
+            with lock:
+                deliveries[i] += len(offsets)
+                seen.update(offsets)
+                if len(seen) >= records:
+                    done.set()
+        # Acknowledge the last poll's records before leaving: a member's unacknowledged
+        # records are released when its share session closes, and delivered again.
+        c.commit_sync()
         c.close()
 
     start = time.monotonic()
@@ -69,7 +78,8 @@ def one_run(bootstrap: str, consumers: int, records: int) -> float:
     elapsed = time.monotonic() - start
     for t in threads:
         t.join()
-    assert sum(counts) >= records, f"only {sum(counts)} of {records} records delivered"
+    assert len(seen) >= records, f"only {len(seen)} of {records} records delivered"
+    assert sum(deliveries) == len(seen), f"{sum(deliveries) - len(seen)} records delivered twice"
     return records / elapsed
 
 

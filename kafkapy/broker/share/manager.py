@@ -4,8 +4,8 @@ acquisition locks and persistence (Kafka's ``SharePartitionManager`` and ``Share
 Theory of operation.
 
 * **Share sessions** (KIP-932) are keyed by (group, member). ShareFetch epoch 0 opens
-  one with the request's partitions (replacing the member's earlier session and
-  releasing its records); later requests carry the next epoch (else
+  one with the request's partitions (replacing the member's earlier session; what the
+  member holds stays acquired by it); later requests carry the next epoch (else
   INVALID_SHARE_SESSION_EPOCH; no session: SHARE_SESSION_NOT_FOUND), add partitions,
   and forget ``ForgottenTopicsData``; epoch -1 (ShareFetch or ShareAcknowledge) applies
   its acknowledgements, closes the session and releases what the member still holds.
@@ -144,9 +144,9 @@ class SharePartitionManager:
         key = (group_id, member_id)
         session = self.sessions.get(key)
         if epoch == INITIAL_EPOCH:
-            if session is not None:
-                self._close(session)
-            elif len(self.sessions) >= self.core.config.group_share_max_share_sessions:
+            # A new session replaces the member's earlier one (Kafka's newContext); the
+            # records the member holds stay its own, to be acknowledged in the new one.
+            if session is None and len(self.sessions) >= self.core.config.group_share_max_share_sessions:
                 return ErrorCode.SHARE_SESSION_LIMIT_REACHED, None
             session = self.sessions[key] = ShareSession(group_id, member_id)
             return ErrorCode.NONE, session

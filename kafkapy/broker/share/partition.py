@@ -14,8 +14,9 @@ state and a delivery count::
 * **Acquire** (ShareFetch): records are handed out in whole log batches, first the
   in-flight ones that became AVAILABLE again (released or timed out), then new ones
   from :attr:`next_offset`; each acquisition counts one delivery and holds an
-  acquisition lock until ``now + record lock duration``. At most ``max_in_flight``
-  records (``group.share.partition.max.record.locks``) are in flight.
+  acquisition lock until ``now + record lock duration``. No new batch is started
+  while ``max_in_flight`` records (``group.share.partition.max.record.locks``) are in
+  flight; a batch started is taken whole, so the limit may be passed by one batch.
 * **Acknowledge** (ShareAcknowledge, or piggy-backed on ShareFetch): only the member
   holding a record's lock may acknowledge it, else INVALID_RECORD_STATE and nothing
   changes. ACCEPT completes it, REJECT (and GAP, an offset with no record) archives it,
@@ -28,7 +29,8 @@ state and a delivery count::
 
 Kafka keeps batch-level state and splits a batch into per-offset state on a partial
 acknowledgement; this keeps one small entry per in-flight offset, bounded by
-``max_in_flight``, which is simpler and costs at most a few thousand entries.
+``max_in_flight`` plus one batch, which is simpler and costs at most a few thousand
+entries more than Kafka's.
 
 What survives a restart is :meth:`state_batches` (the persister writes it to the share
 coordinator): the SPSO and, per range of offsets, the delivery state (0 available,
@@ -198,10 +200,14 @@ class SharePartition:
                 self._skip(base, min(last, end_offset - 1))
                 continue
             took = False
+            # The in-flight limit is checked per batch, never inside one (as Kafka's
+            # SharePartition): a batch is acquired whole or not at all, so no response
+            # carries a batch of which a part was handed out before.
+            may_grow = len(self.in_flight) < self.max_in_flight
             for offset in range(max(base, self.start_offset), min(last, end_offset - 1) + 1):
                 f = self.in_flight.get(offset)
                 if f is None:
-                    if offset != self.next_offset or len(self.in_flight) >= self.max_in_flight:
+                    if offset != self.next_offset or not may_grow:
                         continue
                     f = self.in_flight[offset] = InFlight(RecordState.AVAILABLE, 0)
                     self.next_offset = offset + 1
