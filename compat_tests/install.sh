@@ -68,6 +68,11 @@ mkdir -p "$HERE/.deps/bin"
 (cd "$HERE/go" && go build -o "$HERE/.deps/bin/franz" ./cmd/franz && go build -o "$HERE/.deps/bin/sarama" ./cmd/sarama)
 done_step
 
+step "Kafka's LocalTieredStorage (kafka-storage test jar) for tests/tiered/test_reference.py"
+[ -f "$HOME/.m2/repository/org/apache/kafka/kafka-storage/4.1.2/kafka-storage-4.1.2-test.jar" ] || \
+  mvn -q -B dependency:get -Dartifact=org.apache.kafka:kafka-storage:4.1.2:jar:test -Dtransitive=false
+done_step
+
 step "S3-compatible server for tests/tiered (moto_server)"
 # moto's server mode, from PyPI: SeaweedFS built from the Go module proxy took over
 # nine minutes here, past what a fresh CI machine can spend; MinIO is AGPL.

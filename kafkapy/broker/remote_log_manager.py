@@ -493,7 +493,7 @@ class RemoteLogManager:
         snapshot = log_.producer_state.snapshot_path(next_base)
         checkpoint = _leader_epoch_checkpoint([(e, o) for e, o in entries if o < next_base])
         data = LogSegmentData(stem + LOG_SUFFIX, stem + INDEX_SUFFIX, stem + TIME_INDEX_SUFFIX,
-                              stem + TXN_INDEX_SUFFIX if os.path.exists(stem + TXN_INDEX_SUFFIX) else None,
+                              None if metadata.txn_index_empty else stem + TXN_INDEX_SUFFIX,
                               snapshot if os.path.exists(snapshot) else None, checkpoint)
         segment.flush()  # the files as uploaded are on disk
         await self._write([metadata])
@@ -613,7 +613,8 @@ class RemoteLogManager:
                                                              RemotePartitionDeleteState.DELETE_PARTITION_FINISHED)])
         except (RemoteStorageError, _MetadataWriteError) as exc:
             self.last_error = str(exc)
-            log.warning("Deleting the remote data of %s-%d failed, retried next round: %s", tip.topic, tip.partition, exc)
+            log.warning("Deleting the remote data of %s-%d failed, retried next round: %s",
+                        tip.topic, tip.partition, exc)
             return False
         log.info("Deleted the remote data of %s-%d", tip.topic, tip.partition)
         return True

@@ -61,7 +61,8 @@ class IndexType(enum.Enum):
 @dataclasses.dataclass(frozen=True, slots=True)
 class LogSegmentData:
     """What a copy uploads (Kafka's ``LogSegmentData``): file paths, and the leader epoch
-    checkpoint of the segment's range as bytes."""
+    checkpoint of the segment's range as bytes. No transaction index (None) when the
+    segment has no aborted transaction, as Kafka's ``RemoteLogManager`` passes it."""
 
     log_segment: str
     offset_index: str
@@ -115,6 +116,8 @@ class LocalTieredStorage:
             for suffix, source in ((".log", data.log_segment), (".index", data.offset_index),
                                    (".timeindex", data.time_index), (".txnindex", data.transaction_index),
                                    (".snapshot", data.producer_snapshot_index)):
+                if suffix == ".txnindex" and source is None:
+                    continue  # as LocalTieredStorage: no transaction index, no file
                 target = self._path(metadata, suffix)
                 if source is None or not os.path.exists(source):
                     open(target + ".tmp", "wb").close()
@@ -200,6 +203,8 @@ class S3RemoteStorage:
         try:
             for suffix, source in ((".index", data.offset_index), (".timeindex", data.time_index),
                                    (".txnindex", data.transaction_index), (".snapshot", data.producer_snapshot_index)):
+                if suffix == ".txnindex" and source is None:
+                    continue
                 body = b""
                 if source is not None and os.path.exists(source):
                     with open(source, "rb") as f:
