@@ -38,9 +38,11 @@ hosts:
   then the batches from the indexed position, ``remote.log.reader.threads`` reads at once.
   Object-store I/O never runs on the trio thread.
 
+- ListOffsets by timestamp (:meth:`RemoteLogManager.find_offset_by_timestamp`): the
+  first remote segment whose largest timestamp reaches it, from its time index on.
+
 Not done here: reading the metadata of a partition whose ``__remote_log_metadata``
-partition has no replica on this node, the remote-tier search of ListOffsets by
-timestamp.
+partition has no replica on this node.
 """
 
 from __future__ import annotations
@@ -678,6 +680,51 @@ class RemoteLogManager:
             return RemoteReadResult(error=ErrorCode.KAFKA_STORAGE_ERROR)
         self.bytes_read += len(data)
         return RemoteReadResult(data, aborted=aborted)
+
+    async def find_offset_by_timestamp(self, partition: Partition, timestamp: int) -> tuple[int, int] | None:
+        """ListOffsets by timestamp in the remote tier (``RemoteLogManager.findOffsetByTimestamp``):
+        ``(timestamp, offset)`` of the first record at or after ``timestamp`` in the first
+        remote segment whose largest timestamp reaches it, None if none does. Raises
+        :class:`RemoteStorageError`."""
+        log_start = partition.log.log_start_offset
+        for metadata in self.remote_segments(partition).copied():
+            if metadata.end_offset < log_start or metadata.max_timestamp_ms < timestamp:
+                continue
+            found = await trio.to_thread.run_sync(self._search_timestamp, metadata, timestamp, log_start,
+                                                  limiter=self._read_limiter)
+            if found is not None:
+                return found
+        return None
+
+    def _search_timestamp(self, metadata: RemoteLogSegmentMetadata, timestamp: int,
+                          log_start: int) -> tuple[int, int] | None:
+        from kafkapy.wire.records import iter_absolute_records
+
+        # The time index says from which offset on the records may be that recent.
+        raw = self.storage.fetch_index(metadata, IndexType.TIMESTAMP)
+        start = max(metadata.start_offset, log_start)
+        for i in range(0, len(raw) - len(raw) % 12, 12):
+            entry_ts, relative = struct.unpack_from(">qi", raw, i)
+            if entry_ts >= timestamp or (i and entry_ts == 0):
+                break
+            start = max(start, metadata.start_offset + relative)
+        offset = start
+        while offset <= metadata.end_offset:
+            data, _ = self._read_sync(metadata, offset, 1024 * 1024, True, False)
+            if not data:
+                return None
+            last = None
+            for pos, header in iter_batches(data):
+                last = header
+                if header.max_timestamp < timestamp or header.last_offset < offset:
+                    continue
+                for record in iter_absolute_records(data, pos):
+                    if record.timestamp >= timestamp and record.offset >= max(offset, log_start):
+                        return record.timestamp, record.offset
+            if last is None:
+                return None
+            offset = last.next_offset
+        return None
 
     def _offset_index(self, metadata: RemoteLogSegmentMetadata) -> list[tuple[int, int]]:
         key = (metadata.segment_id.id, IndexType.OFFSET)

@@ -74,6 +74,23 @@ def consume(bootstrap: str, topic: str, count: int, *, partition: int = 0, offse
         consumer.close()
 
 
+def timestamps(bootstrap: str, topic: str, count: int, *, partition: int = 0) -> list[int]:
+    """The CreateTime timestamps of the first ``count`` records, by offset."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ts-{time.monotonic_ns()}",
+                         "enable.auto.commit": False, "auto.offset.reset": "error"})
+    try:
+        consumer.assign([TopicPartition(topic, partition, 0)])
+        out: list[int] = []
+        deadline = time.monotonic() + 60
+        while len(out) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                out.append(message.timestamp()[1])
+        return out
+    finally:
+        consumer.close()
+
+
 def list_offset(bootstrap: str, topic: str, timestamp: int, partition: int = 0) -> tuple[ErrorCode, int, int]:
     """ListOffsets v9 (the first with -4 and -5): (error, offset, leader epoch)."""
     from kafkapy.wire.messages.list_offsets import ListOffsetsRequest as R

@@ -27,6 +27,7 @@ from tests.tiered.clients import (
     delete_topic,
     list_offset,
     produce,
+    timestamps,
 )
 from tests.tiered.conftest import SEGMENT_BYTES, local_tier, tiered_properties, wait_for
 
@@ -96,6 +97,11 @@ def test_segments_are_tiered_read_back_from_zero_and_deleted_with_the_topic(tmp_
         assert metrics[prefix + "remotecopybytes_total"] >= sum(s.segment_size_in_bytes for s in copied)
         assert metrics[prefix + "remotefetchbytes_total"] > 0
         assert metrics[sample_key(prefix + "remotelogsizebytes", {"topic": topic})] > 0
+        # ListOffsets by timestamp searches the remote tier first (then the local log).
+        stamps = timestamps(broker.bootstrap_servers, topic, COUNT)
+        for target in (stamps[0], stamps[500], stamps[-1]):
+            expected = next(i for i, ts in enumerate(stamps) if ts >= target)
+            assert list_offset(broker.bootstrap_servers, topic, target)[:2] == (ErrorCode.NONE, expected)
         # A read from the middle of a remote segment starts at the batch holding it.
         middle = consume(broker.bootstrap_servers, topic, 10, offset=257)
         assert [o for o, _ in middle] == list(range(257, 267))

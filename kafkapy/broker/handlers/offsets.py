@@ -12,7 +12,8 @@ ListOffsets, per partition, from the leader (``Partition.fetchOffsetForTimestamp
        offset not yet copied to the remote tier (UnifiedLog.fetchEarliestPendingUploadOffset):
        the log start offset while nothing is copied, -1 for a topic that is not tiered
        (or whose copies this leader does not know yet).
-    t >= 0: the first record with a timestamp >= t; none: offset -1, timestamp -1.
+    t >= 0: the first record with a timestamp >= t (in a tiered topic, the remote tier
+       first, then the local log); none: offset -1, timestamp -1.
     Found offsets at or past the fetchable bound are not reported (as Kafka).
     OFFSET_NOT_AVAILABLE for -1 (and a timestamp found past the bound) while a new
     leader's high watermark is below the start of its epoch.
@@ -41,6 +42,7 @@ from kafkapy.storage.partition_log import (
     LATEST_TIMESTAMP,
     TimestampAndOffset,
 )
+from kafkapy.storage.remote.storage_manager import RemoteStorageError
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
 
@@ -63,7 +65,7 @@ _NO_TIMESTAMP = -1
 
 
 @handles(ApiKey.LIST_OFFSETS, versions=(1, 11))
-def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
+async def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
     from kafkapy.wire.messages.list_offsets import ListOffsetsResponse as R
 
     replicas = ctx.broker.replicas
@@ -112,7 +114,20 @@ def handle_list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> Lis
             elif ts in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
                 found = log_.fetch_offset_by_timestamp(ts)
             else:
-                found = log_.fetch_offset_by_timestamp(ts)
+                found = None
+                manager = ctx.broker.remote_logs
+                if ts >= 0 and manager is not None and log_.remote_log_enabled:
+                    # UnifiedLog.fetchOffsetByTimestamp: the remote tier first.
+                    try:
+                        remote = await manager.find_offset_by_timestamp(partition, ts)
+                    except RemoteStorageError:
+                        out.error_code = ErrorCode.KAFKA_STORAGE_ERROR
+                        continue
+                    if remote is not None:
+                        found = TimestampAndOffset(remote[0], remote[1],
+                                                   log_.leader_epoch_cache.epoch_for_offset(remote[1]))
+                if found is None:
+                    found = log_.fetch_offset_by_timestamp(ts)
                 if found is not None and found.offset >= bound:
                     found = None
                 if found is None and not_yet:
