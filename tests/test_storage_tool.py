@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -305,7 +306,27 @@ def test_feature_dependencies_match_kafka_storage(flags):
 def test_version_mapping_matches_kafka_storage_for_the_features_kafkapy_has(release):
     flags = ["-r", release] if release else []
     theirs, ours = kafka_storage("version-mapping", *flags), kafkapy_storage("version-mapping", *flags)
-    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr)
+    # an unknown release names the newest each supports: Kafka's LATEST_PRODUCTION, kafkapy's 4.4-IV0
+    newest = re.compile(r"to \d+\.\d+-IV\d+")
+    assert (ours.returncode, newest.sub("", ours.stderr)) == (theirs.returncode, newest.sub("", theirs.stderr))
     kafka_lines = theirs.stdout.splitlines()
-    assert ours.stdout.splitlines() == [line for line in kafka_lines if line.split("=")[0] in
-                                        {"metadata.version", "kraft.version", "transaction.version", "group.version"}]
+    assert ours.stdout.splitlines() == [line for line in kafka_lines if line.split("=")[0] in {
+        "metadata.version", "kraft.version", "transaction.version", "group.version", "share.version"}]
+
+
+@pytest.mark.parametrize("release,expected", [
+    ("4.1", [("group.version", 1), ("metadata.version", 27), ("transaction.version", 2)]),
+    ("4.2", [("group.version", 1), ("metadata.version", 29), ("share.version", 1), ("transaction.version", 2)]),
+    ("4.4", [("group.version", 1), ("metadata.version", 31), ("share.version", 2), ("transaction.version", 2)]),
+])
+def test_release_versions_up_to_4_4_finalize_kafka_4_4s_defaults(tmp_path, release, expected):
+    """Kafka 4.4's Feature defaults (ShareVersion SV_1 from 4.2-IV0, SV_2 from 4.4-IV0);
+    kafkapy's newest level is 4.4-IV0, and an IV past it is refused."""
+    data = tmp_path / "data"
+    config = write_config(tmp_path / "server.properties", [data])
+    done = kafkapy_storage("format", "-t", CLUSTER_ID, "-c", str(config), "-r", release)
+    assert done.returncode == 0, done.stderr
+    assert sorted(bootstrap_features(data)) == expected
+    refused = kafkapy_storage("format", "-t", CLUSTER_ID, "-c", str(write_config(tmp_path / "b.properties",
+                              [tmp_path / "b"])), "-r", "4.4-IV2")
+    assert refused.returncode == 1 and "maximum version is 4.4-IV0" in refused.stderr

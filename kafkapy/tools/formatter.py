@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from kafkapy.kraft.metadata.features import KRAFT_VERSION, METADATA_VERSION, METADATA_VERSION_LATEST
+from kafkapy.kraft.metadata.features import KRAFT_VERSION, METADATA_VERSION, METADATA_VERSION_DEFAULT
 from kafkapy.tools.versions import (
     FEATURE_MAX,
     default_level,
@@ -241,7 +241,7 @@ class Formatter:
         directories: ``log.dirs`` and ``metadata.log.dir``.
         metadata_log_dir: ``metadata.log.dir`` (else the first of ``log.dirs``).
         controller_listener: the first of ``controller.listener.names``.
-        release_version: ``--release-version`` (None: the latest kafkapy writes).
+        release_version: ``--release-version`` (None: 4.1-IV1, ``METADATA_VERSION_DEFAULT``).
         features: ``--feature name=level`` pairs.
         initial_controllers: ``--initial-controllers`` / ``--standalone`` voters.
         ignore_formatted: ``--ignore-formatted``.
@@ -282,7 +282,7 @@ class Formatter:
             except ValueError as exc:
                 raise FormatterError(str(exc)) from None
         else:
-            metadata_version = METADATA_VERSION_LATEST
+            metadata_version = METADATA_VERSION_DEFAULT
         levels = {METADATA_VERSION: metadata_version}
         for name, level in self.features.items():
             if name == METADATA_VERSION:

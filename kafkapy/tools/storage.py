@@ -251,10 +251,10 @@ def info(config: Any, stream: TextIO) -> int:
 
 def version_mapping(release: str | None, stream: TextIO) -> int:
     """``StorageTool.runVersionMappingCommand``: ``metadata.version`` and each feature's default."""
-    from kafkapy.kraft.metadata.features import METADATA_VERSION_LATEST
+    from kafkapy.kraft.metadata.features import METADATA_VERSION_DEFAULT, METADATA_VERSION_LATEST
     from kafkapy.tools.versions import FEATURE_MAX, default_level, metadata_version_level, release_name
 
-    release = release or release_name(METADATA_VERSION_LATEST)
+    release = release or release_name(METADATA_VERSION_DEFAULT)
     try:
         level = metadata_version_level(release)
     except ValueError:

@@ -3,8 +3,9 @@
 ``--release-version`` names a ``MetadataVersion`` (``3.9-IV0``, or ``3.9`` for the
 release's last IV); its feature level is ``metadata.version``, and each other feature
 starts at the highest level whose bootstrap metadata version is not above it
-(``Features.defaultValue``). The table is Kafka 4.1's (``kafka-storage
-version-mapping -r X`` prints the same), cut at what kafkapy writes: 4.1-IV1.
+(``Features.defaultValue``). The table is Kafka 4.4's (``kafka-storage
+version-mapping -r X`` prints the same), cut at the highest level kafkapy supports,
+4.4-IV0, so ``4.4`` is 4.4-IV0 here (Kafka: 4.4-IV2).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from kafkapy.kraft.metadata.features import (
     KRAFT_VERSION,
     METADATA_VERSION,
     METADATA_VERSION_LATEST,
+    SHARE_VERSION,
     TRANSACTION_VERSION,
 )
 
@@ -22,24 +24,27 @@ RELEASE_VERSIONS: dict[str, int] = {
     "3.3-IV3": 7, "3.4-IV0": 8, "3.5-IV0": 9, "3.5-IV1": 10, "3.5-IV2": 11, "3.6-IV0": 12,
     "3.6-IV1": 13, "3.6-IV2": 14, "3.7-IV0": 15, "3.7-IV1": 16, "3.7-IV2": 17, "3.7-IV3": 18,
     "3.7-IV4": 19, "3.8-IV0": 20, "3.9-IV0": 21, "4.0-IV0": 22, "4.0-IV1": 23, "4.0-IV2": 24,
-    "4.0-IV3": 25, "4.1-IV0": 26, "4.1-IV1": 27,
+    "4.0-IV3": 25, "4.1-IV0": 26, "4.1-IV1": 27, "4.2-IV0": 28, "4.2-IV1": 29, "4.3-IV0": 30, "4.4-IV0": 31,
 }
 _NAMES = {level: name for name, level in RELEASE_VERSIONS.items()}
 MINIMUM_RELEASE = "3.3-IV3"
 LATEST_RELEASE = _NAMES[METADATA_VERSION_LATEST]
 
 #: Features a cluster is formatted with besides metadata.version: name -> [(minimum
-#: metadata.version level, feature level)], highest first (Kafka's ``Features`` enum:
-#: KRaftVersion, TransactionVersion, GroupVersion). ``eligible.leader.replicas.version``,
-#: ``share.version`` and ``streams.version`` are Kafka's too, but kafkapy implements
-#: none of them, so they stay unfinalized (level 0).
+#: metadata.version level, feature level)], highest first (Kafka 4.4's ``Feature`` enum,
+#: each level's ``bootstrapMetadataVersion``: KRaftVersion, TransactionVersion,
+#: GroupVersion, ShareVersion SV_1 at 4.2-IV0 and SV_2 at 4.4-IV0).
+#: ``eligible.leader.replicas.version`` (1 from 4.1-IV0) and ``streams.version`` (1 from
+#: 4.2-IV1) are Kafka's too, but kafkapy implements neither eligible leader replicas
+#: (KIP-966) nor streams groups (KIP-1071) yet, so they stay unfinalized (level 0).
 FEATURE_DEFAULTS: dict[str, list[tuple[int, int]]] = {
     KRAFT_VERSION: [(21, 1)],
     TRANSACTION_VERSION: [(24, 2)],
     GROUP_VERSION: [(22, 1)],
+    SHARE_VERSION: [(31, 2), (28, 1)],
 }
 #: The highest level of each feature kafkapy supports.
-FEATURE_MAX: dict[str, int] = {KRAFT_VERSION: 1, TRANSACTION_VERSION: 2, GROUP_VERSION: 1}
+FEATURE_MAX: dict[str, int] = {KRAFT_VERSION: 1, TRANSACTION_VERSION: 2, GROUP_VERSION: 1, SHARE_VERSION: 2}
 
 
 def metadata_version_level(release: str) -> int:

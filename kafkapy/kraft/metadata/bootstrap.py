@@ -19,7 +19,7 @@ from kafkapy.kraft.metadata.features import (
     GROUP_VERSION,
     GROUP_VERSION_LATEST,
     METADATA_VERSION,
-    METADATA_VERSION_LATEST,
+    METADATA_VERSION_DEFAULT,
     TRANSACTION_VERSION,
     TRANSACTION_VERSION_LATEST,
 )
@@ -29,7 +29,7 @@ from kafkapy.kraft.metadata.records import FeatureLevelRecord
 DEFAULT_FEATURES = {TRANSACTION_VERSION: TRANSACTION_VERSION_LATEST, GROUP_VERSION: GROUP_VERSION_LATEST}
 
 
-def bootstrap_records(metadata_version: int = METADATA_VERSION_LATEST,
+def bootstrap_records(metadata_version: int = METADATA_VERSION_DEFAULT,
                       features: Mapping[str, int] | None = None) -> list:
     """FeatureLevelRecords for a new cluster: ``metadata.version`` first, then ``features``
     (:data:`DEFAULT_FEATURES` when None)."""

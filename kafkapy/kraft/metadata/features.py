@@ -2,8 +2,22 @@
 
 ``metadata.version`` levels are Kafka's ``MetadataVersion`` feature levels
 (``server-common/.../MetadataVersion.java``): 3.3-IV3 is 7 (the oldest Kafka 4.x
-accepts), 4.0-IV3 is 25, 4.1-IV1 is 27. kafkapy writes the records of 4.1-IV1, so
-that is both the level a new cluster is bootstrapped at and the highest it supports.
+accepts), 4.0-IV3 is 25, 4.1-IV1 is 27. Kafka 4.4's levels after 4.1 and what they
+change (``MetadataVersion`` 4.4.0):
+
+    28 4.2-IV0  ``share.version`` 1 is a new cluster's default (share groups, KIP-932)
+    29 4.2-IV1  brokers send ListOffsets v11 to each other (KIP-1023); ``streams.version`` 1
+    30 4.3-IV0  cordoned log directories (KIP-1066): RegisterBrokerRecord v4,
+                BrokerRegistrationChangeRecord v3, BrokerHeartbeat v2
+    31 4.4-IV0  ``share.version`` 2 is the default (renew acknowledgements, KIP-1222)
+    32 4.4-IV1  CIDR blocks as ACL hosts
+    33 4.4-IV2  controllers can be unregistered (UnregisterController, its record)
+
+kafkapy supports up to 4.4-IV0: it answers ListOffsets v11 and never cordons a log
+directory (so it writes the 4.1-IV1 record versions, which every reader takes), but it
+matches ACL hosts literally and has no UnregisterController. A new cluster is
+formatted at 4.1-IV1 unless ``--release-version`` asks for another level, so that
+Kafka 4.1 nodes can still join a kafkapy quorum.
 """
 
 from __future__ import annotations
@@ -29,7 +43,12 @@ SHARE_VERSION_LATEST = 2
 METADATA_VERSION_MIN = 7
 #: MetadataVersion.IBP_4_1_IV1 (Kafka 4.1's LATEST_PRODUCTION).
 METADATA_VERSION_4_1_IV1 = 27
-METADATA_VERSION_LATEST = METADATA_VERSION_4_1_IV1
+#: MetadataVersion.IBP_4_4_IV0 (Kafka 4.4's LATEST_PRODUCTION is 4.4-IV2, 33).
+METADATA_VERSION_4_4_IV0 = 31
+#: The highest level this node supports (BrokerRegistration, ApiVersions, ``--release-version``).
+METADATA_VERSION_LATEST = METADATA_VERSION_4_4_IV0
+#: The level a new cluster is formatted at when ``--release-version`` is not given.
+METADATA_VERSION_DEFAULT = METADATA_VERSION_4_1_IV1
 
 #: The feature ranges this node supports, as a broker reports them in
 #: BrokerRegistration and ApiVersions: name -> (min level, max level).
