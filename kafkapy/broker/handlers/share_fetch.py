@@ -86,14 +86,14 @@ async def _acquire(ctx: RequestContext, group_id: str, member_id: str, tps: list
     for topic_id, partition in tps:
         if total >= max_records or budget <= 0:
             break
-        error, hosted, _ = manager._leader(topic_id, partition)
+        error, hosted, _ = manager.leader(topic_id, partition)
         result = results.setdefault((topic_id, partition), PartitionResult())
         if hosted is None:
             result.error = error
             continue
         key = ShareKey(group_id, topic_id, partition)
         sp = await manager.share_partition(key, hosted)
-        _, hosted, _ = manager._leader(topic_id, partition)
+        _, hosted, _ = manager.leader(topic_id, partition)
         if sp is None or hosted is None:
             continue
         got = manager.acquire(sp, key, hosted, member_id, max_records=max_records - total, max_bytes=budget,
@@ -144,7 +144,7 @@ async def handle_share_acknowledge(ctx: RequestContext,
     R = ShareAcknowledgeResponse
     by_topic: dict[bytes, list[ShareAcknowledgeResponse.PartitionData]] = {}
     for (topic_id, partition), r in results.items():
-        _, hosted, _ = manager._leader(topic_id, partition)
+        _, hosted, _ = manager.leader(topic_id, partition)
         by_topic.setdefault(topic_id, []).append(R.PartitionData(
             partition_index=partition, error_code=r.ack_error or ErrorCode.NONE,
             current_leader=R.LeaderIdAndEpoch(leader_id=ctx.broker.node_id if hosted else -1,

@@ -183,7 +183,9 @@ class SharePartitionManager:
         self._leaders.pop(key, None)
         self.timer.cancel(key)
 
-    def _leader(self, topic_id: bytes, partition: int) -> tuple[ErrorCode, Partition | None, str]:
+    def leader(self, topic_id: bytes, partition: int) -> tuple[ErrorCode, Partition | None, str]:
+        """This node's hosted partition when it leads it; else the error to answer
+        (UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER)."""
         topic = self.core.image.topics_by_id.get(topic_id)
         if topic is None:
             return ErrorCode.UNKNOWN_TOPIC_ID, None, ""
@@ -286,7 +288,7 @@ class SharePartitionManager:
 
     async def acknowledge(self, key: ShareKey, member_id: str, batches: Iterable[Any]) -> ErrorCode:
         """Apply one partition's acknowledgement batches and persist the new state."""
-        error, hosted, _ = self._leader(key.topic_id, key.partition)
+        error, hosted, _ = self.leader(key.topic_id, key.partition)
         if hosted is None:
             return error
         sp = self.partitions.get(key)
@@ -304,7 +306,7 @@ class SharePartitionManager:
     async def persist(self, key: ShareKey) -> ErrorCode:
         """Write a share-partition's state to its share coordinator."""
         sp = self.partitions.get(key)
-        _, hosted, _ = self._leader(key.topic_id, key.partition)
+        _, hosted, _ = self.leader(key.topic_id, key.partition)
         if sp is None or hosted is None:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER
         error = await self.service.write_state(
@@ -360,7 +362,7 @@ class SharePartitionManager:
         def ready() -> bool:
             for topic_id, p in tps:
                 sp = self.partitions.get(ShareKey(group_id, topic_id, p))
-                _, hosted, _ = self._leader(topic_id, p)
+                _, hosted, _ = self.leader(topic_id, p)
                 if hosted is None:
                     return True
                 if sp is None:
