@@ -101,3 +101,38 @@ def test_share_version_gates_share_groups_from_metadata_version_4_2() -> None:
     assert share_groups_enabled(MetadataImage(features={"metadata.version": 27}))
     assert not share_groups_enabled(MetadataImage(features={"metadata.version": 28}))
     assert share_groups_enabled(MetadataImage(features={"metadata.version": 31, "share.version": 2}))
+
+
+def test_share_group_heartbeats_join_assign_and_leave_through_records() -> None:
+    from kafkapy.broker.share.group_shard import ShareGroupShard
+    from kafkapy.wire.messages.share_group_heartbeat import ShareGroupHeartbeatRequest as Q
+
+    t1 = b"\x01" * 16
+    image = MetadataImage(topics_by_name={"a": TopicImage("a", t1, {0: None})},  # type: ignore[dict-item]
+                          topics_by_id={t1: TopicImage("a", t1, {0: None})})  # type: ignore[dict-item]
+    context = _context()
+    context.image = lambda: image
+    shard = ShareGroupShard(context, other_group=lambda group_id: group_id == "classic")
+    with pytest.raises(CoordinatorError) as invalid:
+        shard.heartbeat(Q(group_id="g", member_id="m1", member_epoch=0), "c", "/h")
+    assert invalid.value.code == ErrorCode.INVALID_REQUEST  # no topics on a join
+    with pytest.raises(CoordinatorError) as taken:
+        shard.heartbeat(Q(group_id="classic", member_id="m1", member_epoch=0, subscribed_topic_names=["a"]), "c", "/h")
+    assert taken.value.code == ErrorCode.GROUP_ID_NOT_FOUND
+    first = _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m1", member_epoch=0,
+                                             subscribed_topic_names=["a"]), "c", "/h"))
+    second = _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m2", member_epoch=0,
+                                              subscribed_topic_names=["a"]), "c", "/h"))
+    assert (first.member_epoch, second.member_epoch) == (1, 2)
+    # One partition, two members: both are assigned it (a share group shares it).
+    assert [(t.topic_id, t.partitions) for t in second.assignment.topic_partitions] == [(t1, [0])]
+    again = _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m1", member_epoch=1), "c", "/h"))
+    assert again.member_epoch == 2 and again.assignment is None  # the assignment did not change
+    with pytest.raises(CoordinatorError) as fenced:
+        shard.heartbeat(Q(group_id="g", member_id="m1", member_epoch=7), "c", "/h")
+    assert fenced.value.code == ErrorCode.FENCED_MEMBER_EPOCH
+    _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m2", member_epoch=-1), "c", "/h"))
+    group = shard.groups["g"]
+    assert list(group.members) == ["m1"] and group.group_epoch == 3 and group.initialized[t1][0] == "a"
+    assert shard.describe("g").group_state == "Stable"
+    assert shard.describe("classic").error_code == ErrorCode.GROUP_ID_NOT_FOUND
