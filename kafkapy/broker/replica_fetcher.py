@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,6 +178,8 @@ class ReplicaFetcher:
         self.leader = leader
         self.key = (leader, index)
         self.states: dict[TopicPartition, FetchState] = {}
+        #: partitions answered OFFSET_MOVED_TO_TIERED_STORAGE, rebuilt after the answer
+        self._rebuilds: list[tuple[FetchState, Any]] = []
         self._changed = trio.Event()
         self._session = FetchSessionHandler()
         #: topic ids of the partitions the session may still hold (to forget them by id)
@@ -219,6 +222,8 @@ class ReplicaFetcher:
                         await self._changed.wait()  # a leadership change may make this moot
                     continue
                 self._process(request, response, backoff_s)
+                while self._rebuilds:
+                    await self._rebuild_from_remote(*self._rebuilds.pop(0), backoff_s)
         finally:
             self.manager._retire(self)
             with trio.CancelScope(shield=True):
@@ -297,8 +302,8 @@ class ReplicaFetcher:
                     elif code == ErrorCode.OFFSET_OUT_OF_RANGE:
                         self._out_of_range(state.partition, pd, replicas.clock_ms())
                     elif code == ErrorCode.OFFSET_MOVED_TO_TIERED_STORAGE:
-                        if not self._moved_to_tiered_storage(state.partition, pd, replicas.clock_ms()):
-                            self._delay((state,), backoff_s)
+                        self._delay((state,), backoff_s)  # until rebuilt, after this answer
+                        self._rebuilds.append((state, pd))
                     else:
                         if code not in _LEADERSHIP_ERRORS:
                             log.warning("Partition %s: fetch from leader %d failed: %s", tp, self.leader, code.name)
@@ -347,21 +352,40 @@ class ReplicaFetcher:
                      partition.tp, log_.log_end_offset, self.leader, target)
             log_.truncate_to(target, now_ms=now_ms)
 
-    def _moved_to_tiered_storage(self, partition: Partition, pd: Any, now_ms: int) -> bool:
-        """OFFSET_MOVED_TO_TIERED_STORAGE: restart the log past the remote tier's last
-        offset (the leader deletes nothing locally before it is copied, so it holds that
-        offset locally), with the remote segments' leader epochs (Kafka's
-        ``buildRemoteLogAuxState``, which reads them from the segment's remote
-        leader-epoch checkpoint). False while this node's metadata does not reach the
-        leader's local log yet: the fetch is tried again after a back-off."""
+    async def _rebuild_from_remote(self, state: FetchState, pd: Any, backoff_s: float) -> None:
+        """OFFSET_MOVED_TO_TIERED_STORAGE (Kafka's ``TierStateMachine``): restart the log
+        past the remote tier's last offset (the leader deletes nothing locally before it
+        is copied, so it holds that offset locally), with the remote segments' leader
+        epochs and the producer snapshot uploaded with the last remote segment (Kafka's
+        ``buildRemoteLogAuxState``). While this node's metadata does not reach the
+        leader's local log yet, or the store fails, the fetch is tried again after a
+        back-off."""
+        from kafkapy.storage.remote.storage_manager import IndexType, RemoteStorageError
+
+        partition = state.partition
         manager = self.manager.replicas.remote_logs
-        log_ = partition.log
         if manager is None:
-            return False
+            return
         manager.load_metadata()
         copied = manager.remote_segments(partition).copied()
+        log_ = partition.log
         if not copied or copied[-1].end_offset + 1 <= log_.log_end_offset:
-            return False
+            return
+        end, epoch = log_.log_end_offset, state.leader_epoch
+        try:
+            snapshot = await trio.to_thread.run_sync(manager.storage.fetch_index, copied[-1],
+                                                     IndexType.PRODUCER_SNAPSHOT, abandon_on_cancel=True)
+        except RemoteStorageError as exc:
+            log.warning("Partition %s: producer snapshot from the remote tier failed: %s", partition.tp, exc)
+            return
+        if self.states.get(partition.tp) is not state or state.leader_epoch != epoch or log_.log_end_offset != end:
+            return  # moved, or written, meanwhile
+        self._restart_after_remote(partition, pd, copied, snapshot, self.manager.replicas.clock_ms())
+        state.delayed_until = -math.inf
+
+    def _restart_after_remote(self, partition: Partition, pd: Any, copied: list[Any], snapshot: bytes,
+                              now_ms: int) -> None:
+        log_ = partition.log
         start = copied[-1].end_offset + 1
         epochs: dict[int, int] = {}
         for segment in copied:
@@ -381,7 +405,13 @@ class ReplicaFetcher:
         for epoch, offset in keep:
             log_.leader_epoch_cache.assign(epoch, offset, flush=False)
         log_.leader_epoch_cache.write_if_unflushed()
-        return True
+        producers = log_.producer_state
+        if snapshot and producers.directory is not None:
+            path = producers.snapshot_path(start)
+            with open(path + ".tmp", "wb") as f:
+                f.write(snapshot)
+            os.replace(path + ".tmp", path)
+            producers.load_latest_snapshot(start, now_ms)
 
     @staticmethod
     def _delay(states: Any, backoff_s: float) -> None:

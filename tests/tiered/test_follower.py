@@ -42,6 +42,8 @@ def test_a_follower_behind_the_leaders_local_log_rebuilds_from_the_remote_tier(t
         directory = Path(cluster.data_dir) / f"node-{follower}" / "data" / f"{topic}-0"
         bases = sorted(int(f[:20]) for f in os.listdir(directory) if f.endswith(".log"))
         assert bases[0] > FIRST  # restarted past the remote tier, not from its old log end
+        # with the producer state uploaded with the last remote segment
+        assert (directory / f"{bases[0]:020d}.snapshot").exists()
 
         # The rebuilt follower leads and serves the whole log, both tiers.
         cluster.stop_node(leader)
