@@ -83,7 +83,6 @@ def test_kafka_broker_outlives_a_kafkapy_controller_crash(mixed: MixedCluster):
     assert mixed.brokers_seen(2) == [2]  # not fenced: its heartbeats reached the restarted controller
 
 
-@pytest.mark.parametrize("kafka_version", KAFKA_VERSIONS)
 @pytest.mark.parametrize("controller_kind", ["kafkapy", "kafka"])
 def test_a_partition_replicated_on_kafka_and_kafkapy_survives_either_broker(mixed: MixedCluster,
                                                                            controller_kind: Kind):

@@ -21,7 +21,6 @@ import pytest
 
 from compat_tests.mixed_cluster import Kind, MixedCluster, describe_logs
 from tests.kraft.test_cluster_processes import describe_quorum
-from tests.mixed.conftest import KAFKA_VERSIONS
 from tests.mixed.helpers import consume, create_topic, produce, until
 from tests.reference import kafka_tool, needs_reference
 
@@ -31,7 +30,10 @@ pytestmark = needs_reference
 def quorum_leader(address: str) -> int | None:
     """The leader DescribeQuorum names through the broker at ``address`` (forwarded to
     the active controller), None while there is none."""
-    partition = describe_quorum(address).topics[0].partitions[0]
+    answer = describe_quorum(address)
+    if answer.error_code != 0 or not answer.topics:  # the broker found no controller to forward to
+        return None
+    partition = answer.topics[0].partitions[0]
     return partition.leader_id if partition.error_code == 0 and partition.leader_id >= 0 else None
 
 
@@ -42,7 +44,6 @@ def round_trip(bootstrap: str, topic: str) -> None:
     assert sorted(consume(bootstrap, topic, f"group-{topic}", len(values))) == sorted(values)
 
 
-@pytest.mark.parametrize("kafka_version", KAFKA_VERSIONS)
 @pytest.mark.parametrize("broker_kind", ["kafkapy", "kafka"])
 def test_leadership_moves_between_kafkapy_and_kafka_voters(mixed: MixedCluster, broker_kind: Kind):
     mixed.add("kafkapy", 1, "controller", {"controller.quorum.election.timeout.ms": "500"})
