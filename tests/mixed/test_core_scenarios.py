@@ -6,7 +6,8 @@ Combinations, one cluster each (shared by the module's tests, in order):
 
 - ``kafkapy-quorum``: a kafkapy controller, a Kafka broker and a kafkapy broker;
 - ``kafka-quorum``: a Kafka controller, a kafkapy broker and a Kafka broker;
-- ``mixed-voters``: kafkapy voter 1 and Kafka voters 2 and 3, a kafkapy and a Kafka broker.
+- ``mixed-voters``: kafkapy voter 1 and Kafka voters 2 and 3, a kafkapy and a Kafka broker;
+- ``kafkapy-quorum-4.4``: the first with Kafka 4.4.0 (the others run Kafka 4.1.2).
 
 The scenarios are compat_tests' own (``compat_tests/scenarios.py``), run by the
 confluent-kafka driver with each broker as its only bootstrap server and topics
@@ -25,7 +26,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from compat_tests.clients import CLIENTS, run_client
-from compat_tests.mixed_cluster import MixedCluster, describe_logs
+from compat_tests.brokers import KAFKA_VERSION
+from compat_tests.mixed_cluster import MixedCluster, describe_logs, reference_installed
 from tests.mixed.helpers import create_topic, metadata, until
 from tests.mixed.test_mixed_voters import quorum_leader
 from tests.reference import needs_reference
@@ -42,11 +44,17 @@ COMBINATIONS = {
     "mixed-voters": [("kafkapy", 1, "controller"), ("kafka", 2, "controller"), ("kafka", 3, "controller"),
                      ("kafkapy", 4, "broker"), ("kafka", 5, "broker")],
 }
+COMBINATIONS["kafkapy-quorum-4.4"] = COMBINATIONS["kafkapy-quorum"]
+#: The Kafka release of each combination's JVMs.
+RELEASES = {"kafkapy-quorum-4.4": "4.4.0"}
 
 
-@pytest.fixture(scope="module", params=list(COMBINATIONS))
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.skipif(
+    not reference_installed(RELEASES.get(name, KAFKA_VERSION)),
+    reason=f"Apache Kafka {RELEASES.get(name, KAFKA_VERSION)} is not in compat_tests/.deps")) for name in COMBINATIONS])
 def combination(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MixedCluster]:
-    mixed = MixedCluster(tmp_path_factory.mktemp(request.param))
+    mixed = MixedCluster(tmp_path_factory.mktemp(request.param),
+                         kafka_version=RELEASES.get(request.param, KAFKA_VERSION))
     try:
         for kind, node_id, roles in COMBINATIONS[request.param]:
             mixed.add(kind, node_id, roles)  # type: ignore[arg-type]
