@@ -1,4 +1,4 @@
-"""Mixed KRaft clusters: kafkapy nodes and Apache Kafka 4.1 nodes in one cluster (issue 17).
+"""Mixed KRaft clusters: kafkapy nodes and Apache Kafka 4.x nodes in one cluster (issue 17).
 
 Each node is a process of its own with a chosen ``process.roles``: a ``kafkapy serve``
 (:class:`KafkapyProcess`, a :class:`kafkapy.testing.cluster.NodeProcess`) or a Kafka JVM (``kafka.Kafka``,
@@ -6,7 +6,11 @@ Each node is a process of its own with a chosen ``process.roles``: a ``kafkapy s
 id (Kafka's ``StorageTool format -t`` for the JVMs, kafkapy's formatter for the others)
 and one static quorum (``controller.quorum.voters``: kraft.version 0), so a Kafka broker
 registers with a kafkapy controller, or a kafkapy broker with a Kafka controller, exactly
-as with one of its own kind. Listeners: PLAINTEXT (clients and, as
+as with one of its own kind. ``dynamic=True`` makes it a KIP-853 dynamic quorum instead:
+every node has ``controller.quorum.bootstrap.servers``, the first controller is formatted
+``--standalone`` (with ``kafka-storage`` or ``kafkapy storage``) and the others
+``--no-initial-controllers``, to be added with ``kafka-metadata-quorum add-controller``.
+``kafka_version`` picks the Kafka release of the JVMs (:data:`REFERENCE_VERSIONS`). Listeners: PLAINTEXT (clients and, as
 ``inter.broker.listener.name``, follower fetches) on a broker, CONTROLLER on a controller;
 no forwarders, the nodes reach each other directly on 127.0.0.1.
 
