@@ -20,6 +20,10 @@ drivers make for it (``compat-<family>-<scenario>-``, :meth:`compat_tests.driver
 see :func:`scenario_acls`. Idempotent producers get no IDEMPOTENT_WRITE on the cluster:
 since KIP-679 (Kafka 3.0) WRITE on a topic is enough for InitProducerId.
 
+For the negative scenarios each family also gets a wrong password (SASL) or a
+certificate of its own subject issued by a second CA the broker does not trust (mTLS);
+the scenario that does not fit the mode is n/a (:data:`NOT_APPLICABLE`).
+
 The drivers receive the client side as a JSON file (``--security``, the keys are listed
 in compat_tests/driver.py) and map it to their own settings.
 """

@@ -1,8 +1,8 @@
 """The secured compatibility matrix as pytest tests (issue 14's proof).
 
 Every installed client family runs the core scenarios (produce/consume, a consumer group,
-idempotence, transactions, admin) and the negative ones (wrong password, a topic without
-WRITE, a group without READ) against a kafkapy broker over SASL_SSL with SCRAM-SHA-512,
+idempotence, transactions, admin) and the negative ones (wrong password, a client
+certificate from an untrusted CA, a topic without WRITE, a group without READ) against a kafkapy broker over SASL_SSL with SCRAM-SHA-512,
 and over mTLS, with the StandardAuthorizer and per-scenario ACLs (compat_tests/security.py).
 One test per (mode, family, scenario); the families run three at a time, once per mode,
 before the first cell is read. A family that is not installed, or a cell the client
