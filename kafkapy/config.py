@@ -698,6 +698,23 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, between(100, 10_000), _RO, field="group_share_partition_max_record_locks"),
     ConfigDef("group.share.max.share.sessions", _INT, 2000, "Most share sessions a broker keeps.",
               _B, _MED, at_least(1), _RO, field="group_share_max_share_sessions"),
+    # Streams groups (KIP-1071), Kafka 4.4's GroupCoordinatorConfig names and defaults; the
+    # two Kafka 4.1 does not have are accepted but not listed (internal), as kafkapy
+    # describes Kafka 4.1's configs.
+    ConfigDef("group.streams.session.timeout.ms", _INT, 45_000, "A streams group member without a heartbeat for this long is removed.",
+              _B, _MED, at_least(1), _RO, field="group_streams_session_timeout_ms"),
+    ConfigDef("group.streams.heartbeat.interval.ms", _INT, 5000, "Heartbeat interval a streams group member is told to keep.",
+              _B, _MED, at_least(1), _RO, field="group_streams_heartbeat_interval_ms"),
+    ConfigDef("group.streams.max.size", _INT, 2_147_483_647, "Most members a streams group may have.",
+              _B, _MED, at_least(1), _RO, field="group_streams_max_size"),
+    ConfigDef("group.streams.num.standby.replicas", _INT, 0, "Standby replicas of each stateful task of a streams group.",
+              _B, _MED, at_least(0), _RO, field="group_streams_num_standby_replicas"),
+    ConfigDef("group.streams.task.offset.interval.ms", _INT, 60_000,
+              "How often a streams group member reports its task offsets.",
+              _B, _MED, at_least(1), _RO, field="group_streams_task_offset_interval_ms", internal=True),
+    ConfigDef("group.streams.acceptable.recovery.lag", ConfigType.LONG, 10_000,
+              "Lag behind a changelog's end under which a streams task counts as caught up.",
+              _B, _MED, at_least(0), _RO, field="group_streams_acceptable_recovery_lag", internal=True),
     ConfigDef("share.coordinator.state.topic.num.partitions", _INT, 50, "Partitions of __share_group_state.",
               _B, _HIGH, at_least(1), _RO, field="share_coordinator_state_topic_num_partitions"),
     ConfigDef("share.coordinator.state.topic.replication.factor", ConfigType.SHORT, 3, "Replication factor of __share_group_state.",
@@ -930,7 +947,7 @@ _DEFAULT_ONLY_REASONS: Mapping[str, str] = {
     "remote.log.metadata.manager.class.name": "kafkapy has no tiered storage",
     "remote.log.metadata.manager.class.path": "kafkapy has no tiered storage",
     "transaction.two.phase.commit.enable": "kafkapy has no two-phase commit transactions (KIP-939)",
-    "group.coordinator.rebalance.protocols": "kafkapy always serves the classic, consumer and share protocols",
+    "group.coordinator.rebalance.protocols": "kafkapy always serves the classic, consumer, share and streams protocols",
     "security.inter.broker.protocol": "name the inter-broker listener (any protocol) in inter.broker.listener.name",
 }
 _CLASS_REASON = "kafkapy runs no Java plugin classes"
@@ -1557,6 +1574,12 @@ class BrokerConfig:
     group_share_delivery_count_limit: int
     group_share_partition_max_record_locks: int
     group_share_max_share_sessions: int
+    group_streams_session_timeout_ms: int
+    group_streams_heartbeat_interval_ms: int
+    group_streams_max_size: int
+    group_streams_num_standby_replicas: int
+    group_streams_task_offset_interval_ms: int
+    group_streams_acceptable_recovery_lag: int
     share_coordinator_state_topic_num_partitions: int
     share_coordinator_state_topic_replication_factor: int
     share_coordinator_state_topic_min_isr: int

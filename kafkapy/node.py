@@ -320,6 +320,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             await nursery.start(core.groups.run)
             await nursery.start(core.txn_coordinator.run)
             await nursery.start(core.share.run)
+            await nursery.start(core.streams.run)
             dispatcher = _ServerEdge(BrokerDispatcher(core, security=security))
             dispatcher.inner.hooks.append(forwarding_hook(channel))
             # Connection limits are dynamic (AlterConfigs): the broker listeners' quotas

@@ -311,16 +311,20 @@ def test_version_mapping_matches_kafka_storage_for_the_features_kafkapy_has(rele
     assert (ours.returncode, newest.sub("", ours.stderr)) == (theirs.returncode, newest.sub("", theirs.stderr))
     kafka_lines = theirs.stdout.splitlines()
     assert ours.stdout.splitlines() == [line for line in kafka_lines if line.split("=")[0] in {
-        "metadata.version", "kraft.version", "transaction.version", "group.version", "share.version"}]
+        "metadata.version", "kraft.version", "transaction.version", "group.version", "share.version",
+        "streams.version"}]
 
 
 @pytest.mark.parametrize("release,expected", [
     ("4.1", [("group.version", 1), ("metadata.version", 27), ("transaction.version", 2)]),
-    ("4.2", [("group.version", 1), ("metadata.version", 29), ("share.version", 1), ("transaction.version", 2)]),
-    ("4.4", [("group.version", 1), ("metadata.version", 31), ("share.version", 2), ("transaction.version", 2)]),
+    ("4.2", [("group.version", 1), ("metadata.version", 29), ("share.version", 1), ("streams.version", 1),
+             ("transaction.version", 2)]),
+    ("4.4", [("group.version", 1), ("metadata.version", 31), ("share.version", 2), ("streams.version", 1),
+             ("transaction.version", 2)]),
 ])
 def test_release_versions_up_to_4_4_finalize_kafka_4_4s_defaults(tmp_path, release, expected):
-    """Kafka 4.4's Feature defaults (ShareVersion SV_1 from 4.2-IV0, SV_2 from 4.4-IV0);
+    """Kafka 4.4's Feature defaults (ShareVersion SV_1 from 4.2-IV0, SV_2 from 4.4-IV0,
+    StreamsVersion SV_1 from 4.2-IV1);
     kafkapy's newest level is 4.4-IV0, and an IV past it is refused."""
     data = tmp_path / "data"
     config = write_config(tmp_path / "server.properties", [data])

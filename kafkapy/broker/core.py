@@ -18,6 +18,7 @@ from kafkapy.broker.metrics import BrokerMetrics
 from kafkapy.broker.producer_ids import ProducerIdManager
 from kafkapy.broker.quotas import ClientQuotas, ControllerMutationQuotas, RequestQuotas
 from kafkapy.broker.share.service import ShareGroups
+from kafkapy.broker.streams.service import StreamsGroups
 from kafkapy.broker.txn_coordinator import TransactionCoordinator
 from kafkapy.config import BrokerConfig, BrokerConfigs
 
@@ -87,6 +88,7 @@ class BrokerCore:
         groups: the group coordinator (classic groups, committed offsets).
         txn_coordinator: the transaction coordinator (InitProducerId, transactions).
         share: share groups (KIP-932): their coordinator runtimes and share-partitions.
+        streams: streams groups (KIP-1071): their coordinator runtime.
         quorum: the metadata quorum's network endpoint (``KafkaRaftTransport``) the
             KRaft RPC handlers answer through; None where no quorum runs.
         inter_broker_listener: the listener brokers reach each other on
@@ -113,6 +115,7 @@ class BrokerCore:
         self.groups = GroupCoordinator(self)
         self.txn_coordinator = TransactionCoordinator(self)
         self.share = ShareGroups(self)
+        self.streams = StreamsGroups(self)
         self.quorum: Any = None
         self.inter_broker_listener: str | None = None
         self.authorizer = authorizer_from_config(config)

@@ -935,6 +935,17 @@ class GroupCoordinator:
         if error is not None:
             return error, None
         group = self.groups.get(group_id)
+        streams = self.core.streams.find_group(group_id)
+        if streams is not None:
+            # A streams group (KIP-1071): its shard checks the member epoch
+            # (StreamsGroup.validateOffsetCommit); the offsets are kept here, in an
+            # offsets-only group of the same id.
+            error = streams.validate_offset_commit(group_id, member_id, generation_id)
+            if transactional and error == ErrorCode.STALE_MEMBER_EPOCH:
+                error = ErrorCode.ILLEGAL_GENERATION
+            if error is None and group is None:
+                group = self.groups[group_id] = ClassicGroup(group_id, self._now())
+            return error, group
         if group is None:
             if generation_id >= 0:
                 # OffsetCommit v9+ (KIP-848) says so; older versions kept ILLEGAL_GENERATION.

@@ -16,6 +16,7 @@ from kafkapy.kraft.metadata.features import (
     METADATA_VERSION,
     METADATA_VERSION_LATEST,
     SHARE_VERSION,
+    STREAMS_VERSION,
     TRANSACTION_VERSION,
 )
 
@@ -33,18 +34,19 @@ LATEST_RELEASE = _NAMES[METADATA_VERSION_LATEST]
 #: Features a cluster is formatted with besides metadata.version: name -> [(minimum
 #: metadata.version level, feature level)], highest first (Kafka 4.4's ``Feature`` enum,
 #: each level's ``bootstrapMetadataVersion``: KRaftVersion, TransactionVersion,
-#: GroupVersion, ShareVersion SV_1 at 4.2-IV0 and SV_2 at 4.4-IV0).
-#: ``eligible.leader.replicas.version`` (1 from 4.1-IV0) and ``streams.version`` (1 from
-#: 4.2-IV1) are Kafka's too, but kafkapy implements neither eligible leader replicas
-#: (KIP-966) nor streams groups (KIP-1071) yet, so they stay unfinalized (level 0).
+#: GroupVersion, ShareVersion SV_1 at 4.2-IV0 and SV_2 at 4.4-IV0, StreamsVersion SV_1
+#: at 4.2-IV1). ``eligible.leader.replicas.version`` (1 from 4.1-IV0) is Kafka's too, but
+#: kafkapy does not implement eligible leader replicas (KIP-966), so it stays unfinalized.
 FEATURE_DEFAULTS: dict[str, list[tuple[int, int]]] = {
     KRAFT_VERSION: [(21, 1)],
     TRANSACTION_VERSION: [(24, 2)],
     GROUP_VERSION: [(22, 1)],
     SHARE_VERSION: [(31, 2), (28, 1)],
+    STREAMS_VERSION: [(29, 1)],
 }
 #: The highest level of each feature kafkapy supports.
-FEATURE_MAX: dict[str, int] = {KRAFT_VERSION: 1, TRANSACTION_VERSION: 2, GROUP_VERSION: 1, SHARE_VERSION: 2}
+FEATURE_MAX: dict[str, int] = {KRAFT_VERSION: 1, TRANSACTION_VERSION: 2, GROUP_VERSION: 1, SHARE_VERSION: 2,
+                           STREAMS_VERSION: 1}
 
 
 def metadata_version_level(release: str) -> int:

@@ -33,6 +33,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     share_groups,
     share_offsets,
     share_state,
+    streams_groups,
     topics,
     txn,
     user_scram_credentials,

@@ -39,6 +39,7 @@ from kafkapy.broker.context import RequestContext
 from kafkapy.broker.groups.classic_group import protocols_of
 from kafkapy.broker.registry import handles
 from kafkapy.broker.share.service import SHARE_GROUP_TYPE
+from kafkapy.broker.streams.service import STREAMS_GROUP_TYPE
 from kafkapy.kraft.metadata.features import GROUP_VERSION
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
@@ -170,13 +171,32 @@ def handle_list_groups(ctx: RequestContext, request: ListGroupsRequest) -> ListG
     listed += [ListGroupsResponse.ListedGroup(group_id=group_id, protocol_type=SHARE_GROUP_TYPE, group_state=state,
                                               group_type=SHARE_GROUP_TYPE)
                for group_id, state in ctx.broker.share.list_groups(states, types)]
+    # Streams groups (KIP-1071) too; a streams group's committed offsets make the group
+    # coordinator hold an offsets-only group of the same id: listed once, as streams.
+    listed = [g for g in listed if ctx.broker.streams.find_group(g.group_id) is None]
+    listed += [ListGroupsResponse.ListedGroup(group_id=group_id, protocol_type=STREAMS_GROUP_TYPE, group_state=state,
+                                              group_type=STREAMS_GROUP_TYPE)
+               for group_id, state in ctx.broker.streams.list_groups(states, types)]
     return ListGroupsResponse(error_code=ErrorCode.NONE, groups=listed)
 
 
 @handles(ApiKey.DELETE_GROUPS, versions=(0, 3))
 async def handle_delete_groups(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     names = list(request.groups_names)
-    errors = await ctx.broker.groups.delete_groups(names)
+    # A streams group (KIP-1071) loses its records first, then its committed offsets,
+    # which the group coordinator keeps; a non-empty one keeps both (NON_EMPTY_GROUP).
+    streams_errors: dict[str, ErrorCode] = {}
+    for name in names:
+        if ctx.broker.streams.find_group(name) is not None:
+            streams_errors[name] = await ctx.broker.streams.delete_group(name)
+    errors = await ctx.broker.groups.delete_groups([n for n in names if streams_errors.get(n, ErrorCode.NONE)
+                                                    == ErrorCode.NONE])
+    if streams_errors:
+        by_name = dict(zip([n for n in names if streams_errors.get(n, ErrorCode.NONE) == ErrorCode.NONE], errors,
+                           strict=True))
+        errors = [streams_errors[n] if streams_errors.get(n, ErrorCode.NONE) != ErrorCode.NONE
+                  else ErrorCode.NONE if n in streams_errors and by_name[n] == ErrorCode.GROUP_ID_NOT_FOUND
+                  else by_name[n] for n in names]
     for i, name in enumerate(names):
         if errors[i] == ErrorCode.GROUP_ID_NOT_FOUND and ctx.broker.share.find_group(name) is not None:
             errors[i] = await ctx.broker.share.delete_group(name)

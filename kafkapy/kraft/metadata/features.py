@@ -38,6 +38,10 @@ GROUP_VERSION_LATEST = 1
 #: (4.4-IV0, 31: renew acknowledgements, KIP-1222).
 SHARE_VERSION = "share.version"
 SHARE_VERSION_LATEST = 2
+#: Kafka's ``StreamsVersion`` (KIP-1071): level 1 enables streams groups
+#: (StreamsGroupHeartbeat); a cluster formatted at 4.2-IV1 (29) or later starts with it.
+STREAMS_VERSION = "streams.version"
+STREAMS_VERSION_LATEST = 1
 
 #: MetadataVersion.IBP_3_3_IV3, Kafka 4.x's MINIMUM_VERSION.
 METADATA_VERSION_MIN = 7
@@ -62,4 +66,5 @@ SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {
     TRANSACTION_VERSION: (0, TRANSACTION_VERSION_LATEST),
     GROUP_VERSION: (0, GROUP_VERSION_LATEST),
     SHARE_VERSION: (0, SHARE_VERSION_LATEST),
+    STREAMS_VERSION: (0, STREAMS_VERSION_LATEST),
 }

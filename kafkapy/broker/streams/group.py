@@ -1,0 +1,154 @@
+"""A streams group's durable state, rebuilt by replaying its records (Kafka's
+``StreamsGroup`` and ``StreamsGroupMember``).
+
+States as ``StreamsGroup.StreamsGroupState``: ``Empty`` (no members), ``NotReady``
+(the topology is not configured: source or internal topics missing),
+``Assigning`` (the target is newer than a member's epoch), ``Reconciling``
+(members still move to the target) and ``Stable``; ``Dead`` is a deleted group.
+
+Member states as Kafka's ``MemberState``: 0 STABLE, 1 UNREVOKED_TASKS (the member must
+give tasks up before it moves to the new epoch), 2 UNRELEASED_TASKS (it waits for tasks
+another member still owns).
+
+Task-safety: trio thread only; changed only by :func:`replay`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from kafkapy.broker.streams.records import (
+    CURRENT_MEMBER_ASSIGNMENT,
+    GROUP_METADATA,
+    MEMBER_METADATA,
+    TARGET_ASSIGNMENT_MEMBER,
+    TARGET_ASSIGNMENT_METADATA,
+    TOPOLOGY,
+    StreamsRecord,
+    Tasks,
+    task_set,
+)
+from kafkapy.wire.messages.streams_group_topology_value import StreamsGroupTopologyValue
+
+STABLE, UNREVOKED_TASKS, UNRELEASED_TASKS = 0, 1, 2
+MEMBER_STATES = {STABLE: "STABLE", UNREVOKED_TASKS: "UNREVOKED_TASKS", UNRELEASED_TASKS: "UNRELEASED_TASKS"}
+EMPTY_TASKS = Tasks({}, {}, {})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamsMember:
+    member_id: str
+    member_epoch: int = 0
+    previous_member_epoch: int = 0
+    state: int = STABLE
+    instance_id: str | None = None
+    rack_id: str | None = None
+    client_id: str = ""
+    client_host: str = ""
+    rebalance_timeout_ms: int = -1
+    topology_epoch: int = 0
+    process_id: str = ""
+    user_endpoint: tuple[str, int] | None = None
+    client_tags: tuple[tuple[str, str], ...] = ()
+    assigned: Tasks = EMPTY_TASKS
+    pending_revocation: Tasks = EMPTY_TASKS
+
+    def identity(self) -> tuple[Any, ...]:
+        """What MemberMetadata holds: a change is a record."""
+        return (self.instance_id, self.rack_id, self.client_id, self.client_host, self.rebalance_timeout_ms,
+                self.topology_epoch, self.process_id, self.user_endpoint, self.client_tags)
+
+
+class StreamsGroup:
+    """One streams group (see the module doc)."""
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+        self.group_epoch = 0
+        self.metadata_hash = 0
+        self.validated_topology_epoch = -1
+        self.assignment_epoch = 0
+        self.topology: StreamsGroupTopologyValue | None = None
+        self.members: dict[str, StreamsMember] = {}
+        self.target: dict[str, Tasks] = {}
+        #: the configured topology is ready (no missing source or internal topics); transient
+        self.ready = False
+
+    @property
+    def state(self) -> str:
+        """``StreamsGroup.state``."""
+        if not self.members:
+            return "Empty"
+        if self.topology is None or not self.ready:
+            return "NotReady"
+        if self.group_epoch > self.assignment_epoch:
+            return "Assigning"
+        if any(m.member_epoch != self.assignment_epoch or m.state != STABLE for m in self.members.values()):
+            return "Reconciling"
+        return "Stable"
+
+    def active_owners(self, exclude: str) -> dict[tuple[str, int], str]:
+        """Active tasks owned (assigned or pending revocation) by members other than ``exclude``."""
+        owners: dict[tuple[str, int], str] = {}
+        for m in self.members.values():
+            if m.member_id == exclude:
+                continue
+            for tasks in (m.assigned.active, m.pending_revocation.active):
+                for s, ps in tasks.items():
+                    for p in ps:
+                        owners[(s, p)] = m.member_id
+        return owners
+
+
+def _tasks(active: Any, standby: Any, warmup: Any) -> Tasks:
+    return Tasks(task_set(active), task_set(standby), task_set(warmup))
+
+
+def replay(groups: dict[str, StreamsGroup], rec: StreamsRecord) -> None:
+    """Apply one streams-group record (``GroupMetadataManager.replay`` of the Streams* records)."""
+    group = groups.get(rec.group_id)
+    v = rec.value
+    if rec.record_type == GROUP_METADATA:
+        if v is None:
+            groups.pop(rec.group_id, None)
+            return
+        if group is None:
+            group = groups[rec.group_id] = StreamsGroup(rec.group_id)
+        group.group_epoch, group.metadata_hash = v.epoch, v.metadata_hash
+        group.validated_topology_epoch = v.validated_topology_epoch
+        return
+    if group is None:
+        if v is None:
+            return
+        group = groups[rec.group_id] = StreamsGroup(rec.group_id)
+    member_id = rec.member_id or ""
+    if rec.record_type == TOPOLOGY:
+        group.topology = v
+    elif rec.record_type == TARGET_ASSIGNMENT_METADATA:
+        if v is not None:
+            group.assignment_epoch = v.assignment_epoch
+    elif rec.record_type == TARGET_ASSIGNMENT_MEMBER:
+        if v is None:
+            group.target.pop(member_id, None)
+        else:
+            group.target[member_id] = _tasks(v.active_tasks, v.standby_tasks, v.warmup_tasks)
+    elif rec.record_type == MEMBER_METADATA:
+        if v is None:
+            group.members.pop(member_id, None)
+            return
+        base = group.members.get(member_id) or StreamsMember(member_id)
+        group.members[member_id] = dataclasses.replace(
+            base, instance_id=v.instance_id, rack_id=v.rack_id, client_id=v.client_id, client_host=v.client_host,
+            rebalance_timeout_ms=v.rebalance_timeout_ms, topology_epoch=v.topology_epoch, process_id=v.process_id,
+            user_endpoint=None if v.user_endpoint is None else (v.user_endpoint.host, v.user_endpoint.port),
+            client_tags=tuple((kv.key, kv.value) for kv in v.client_tags))
+    elif rec.record_type == CURRENT_MEMBER_ASSIGNMENT:
+        if v is None:
+            return
+        base = group.members.get(member_id) or StreamsMember(member_id)
+        group.members[member_id] = dataclasses.replace(
+            base, member_epoch=v.member_epoch, previous_member_epoch=v.previous_member_epoch, state=v.state,
+            assigned=_tasks(v.active_tasks, v.standby_tasks, v.warmup_tasks),
+            pending_revocation=_tasks(v.active_tasks_pending_revocation, v.standby_tasks_pending_revocation,
+                                      v.warmup_tasks_pending_revocation))
