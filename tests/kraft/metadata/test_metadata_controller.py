@@ -209,7 +209,8 @@ def test_incremental_alter_configs_errors(cluster):
     assert codes(result.response) == [
         E.UNKNOWN_TOPIC_OR_PARTITION, E.INVALID_CONFIG, E.INVALID_CONFIG, E.INVALID_CONFIG,
         E.INVALID_REQUEST, E.INVALID_CONFIG, E.INVALID_REQUEST, E.BROKER_ID_NOT_REGISTERED,
-        E.INVALID_REQUEST, E.INVALID_REQUEST,  # a read-only broker config: DynamicBrokerConfig's INVALID_REQUEST
+        E.INVALID_REQUEST,  # a read-only broker config: DynamicBrokerConfig's INVALID_REQUEST
+        E.INVALID_CONFIG,  # an unknown group config: GroupConfig.validate (KIP-848, KIP-932)
     ]
     assert result.records == []
 
