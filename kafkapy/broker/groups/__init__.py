@@ -10,6 +10,8 @@
 - :mod:`.consumer_group`: a KIP-848 consumer group, its members, and the
   reconciliation of a member towards its target assignment.
 - :mod:`.assignors`: the server-side ``uniform`` and ``range`` assignors.
+- :mod:`.modern_records`: what consumer and share groups' records share (encoding,
+  tombstones, replay), each kind naming its record types and member fields.
 - :mod:`.consumer_records`: the consumer groups' ``__consumer_offsets`` records.
 - :mod:`.consumer_coordinator`: ConsumerGroupHeartbeat and ConsumerGroupDescribe on
   those parts; it writes through the group coordinator (the one module here that

@@ -185,7 +185,7 @@ def decode_record(key: bytes | None, value: bytes | None) -> OffsetRecord | Grou
     if version == GROUP_METADATA_KEY_VERSION:
         k2 = GroupMetadataKey.decode(memoryview(key), 2, 0)[0]
         return GroupRecord(k2.group, None if value is None else decode_versioned(GroupMetadataValue, value))
-    return decode_consumer_record(version, key, value)
+    return decode_consumer_record(key, value)
 
 
 def read_partition(log: object, start_offset: int | None = None) -> Iterator[LogBatch | TxnMarker]:

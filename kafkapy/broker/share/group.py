@@ -20,17 +20,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from kafkapy.broker.share.group_records import (
-    CURRENT_MEMBER_ASSIGNMENT,
-    GROUP_METADATA,
-    MEMBER_METADATA,
-    STATE_PARTITION_METADATA,
-    TARGET_ASSIGNMENT_MEMBER,
-    TARGET_ASSIGNMENT_METADATA,
-    ShareRecord,
-)
+from kafkapy.broker.groups.modern_records import GroupReplay, ModernRecord, assignment_of
+from kafkapy.broker.share.group_records import SHARE_RECORDS, STATE_PARTITION_METADATA
 
 if TYPE_CHECKING:
     from kafkapy.kraft.metadata.image import MetadataImage
@@ -72,54 +65,29 @@ class ShareGroup:
     def subscribed_topics(self) -> set[str]:
         return {t for m in self.members.values() for t in m.subscribed_topic_names}
 
+    def put_member(self, member: ShareMember) -> None:
+        self.members[member.member_id] = member
 
-def _assignment(items: Iterable[Any]) -> Assignment:
-    return {t.topic_id: frozenset(t.partitions) for t in items if t.partitions}
+    def remove_member(self, member_id: str) -> ShareMember | None:
+        return self.members.pop(member_id, None)
 
 
-def replay(groups: dict[str, ShareGroup], rec: ShareRecord) -> None:
-    """Apply one share-group record (Kafka's ``GroupMetadataManager.replay`` for them)."""
-    group = groups.get(rec.group_id)
-    v = rec.value
-    if rec.record_type == GROUP_METADATA:
-        if v is None:
-            groups.pop(rec.group_id, None)
-            return
-        if group is None:
-            group = groups[rec.group_id] = ShareGroup(rec.group_id)
-        group.group_epoch, group.metadata_hash = v.epoch, v.metadata_hash
-        return
-    if group is None:
-        if v is None:
-            return
-        group = groups[rec.group_id] = ShareGroup(rec.group_id)
-    member_id = rec.member_id or ""
-    if rec.record_type == TARGET_ASSIGNMENT_METADATA:
-        if v is not None:
-            group.assignment_epoch = v.assignment_epoch
-    elif rec.record_type == TARGET_ASSIGNMENT_MEMBER:
-        if v is None:
-            group.target.pop(member_id, None)
-        else:
-            group.target[member_id] = _assignment(v.topic_partitions)
-    elif rec.record_type == MEMBER_METADATA:
-        if v is None:
-            group.members.pop(member_id, None)
-            return
-        base = group.members.get(member_id) or ShareMember(member_id)
-        group.members[member_id] = dataclasses.replace(
-            base, rack_id=v.rack_id, client_id=v.client_id, client_host=v.client_host,
-            subscribed_topic_names=tuple(v.subscribed_topic_names))
-    elif rec.record_type == CURRENT_MEMBER_ASSIGNMENT:
-        if v is None:
-            return
-        base = group.members.get(member_id) or ShareMember(member_id)
-        group.members[member_id] = dataclasses.replace(
-            base, member_epoch=v.member_epoch, previous_member_epoch=v.previous_member_epoch,
-            assigned=_assignment(v.assigned_partitions))
-    elif rec.record_type == STATE_PARTITION_METADATA:
+def _replay_state_partitions(group: ShareGroup, rec: ModernRecord) -> None:
+    if rec.record_type == STATE_PARTITION_METADATA:
+        v = rec.value
         group.initialized = {} if v is None else {
             t.topic_id: (t.topic_name, frozenset(t.partitions)) for t in v.initialized_topics}
+
+
+#: Apply one share-group record (Kafka's ``GroupMetadataManager.replay`` for them).
+replay: GroupReplay[ShareGroup] = GroupReplay(
+    SHARE_RECORDS, new_group=ShareGroup, new_member=ShareMember,
+    target=lambda v: assignment_of(v.topic_partitions),
+    member_metadata=lambda v: dict(rack_id=v.rack_id, client_id=v.client_id, client_host=v.client_host,
+                                   subscribed_topic_names=tuple(v.subscribed_topic_names)),
+    current_assignment=lambda v: dict(member_epoch=v.member_epoch, previous_member_epoch=v.previous_member_epoch,
+                                      assigned=assignment_of(v.assigned_partitions)),
+    other=_replay_state_partitions)
 
 
 def metadata_hash(image: MetadataImage, topics: Iterable[str]) -> int:

@@ -20,12 +20,11 @@ A null value is a tombstone. Values are written at version 0. Topic ids are the 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from kafkapy.broker.coordinator.shard import KeyValue
-from kafkapy.broker.groups.classic_group import decode_versioned
+from kafkapy.broker.groups.modern_records import ModernRecord, RecordTypes, topic_partitions
 from kafkapy.wire.messages.share_group_current_member_assignment_key import ShareGroupCurrentMemberAssignmentKey
 from kafkapy.wire.messages.share_group_current_member_assignment_value import (
     ShareGroupCurrentMemberAssignmentValue,
@@ -61,32 +60,20 @@ RECORD_TYPES: dict[int, tuple[Any, Any]] = {
     CURRENT_MEMBER_ASSIGNMENT: (ShareGroupCurrentMemberAssignmentKey, ShareGroupCurrentMemberAssignmentValue),
     STATE_PARTITION_METADATA: (ShareGroupStatePartitionMetadataKey, ShareGroupStatePartitionMetadataValue),
 }
-_VERSION = struct.Struct(">h")
+SHARE_RECORDS = RecordTypes(
+    group_metadata=GROUP_METADATA, member_metadata=MEMBER_METADATA,
+    target_assignment_metadata=TARGET_ASSIGNMENT_METADATA, target_assignment_member=TARGET_ASSIGNMENT_MEMBER,
+    current_member_assignment=CURRENT_MEMBER_ASSIGNMENT, classes=RECORD_TYPES,
+    group_extras=(STATE_PARTITION_METADATA,))
 
 #: topic id -> partitions
 Assignment = Mapping[bytes, frozenset[int]]
-
-
-class ShareRecord(NamedTuple):
-    """A decoded share-group record; ``value`` None for a tombstone."""
-
-    record_type: int
-    group_id: str
-    member_id: str | None
-    value: Any
-
-
-def _record(record_type: int, group_id: str, member_id: str | None, value: Any) -> KeyValue:
-    key_cls, _ = RECORD_TYPES[record_type]
-    key = key_cls(group_id=group_id) if member_id is None else key_cls(group_id=group_id, member_id=member_id)
-    key_bytes = _VERSION.pack(record_type) + key.to_bytes(0)
-    if value is None:
-        return key_bytes, None
-    return key_bytes, _VERSION.pack(0) + value.to_bytes(0)
-
-
-def _parts(cls: Any, assignment: Assignment) -> list[Any]:
-    return [cls(topic_id=t, partitions=sorted(ps)) for t, ps in sorted(assignment.items())]
+#: A decoded share-group record; ``value`` None for a tombstone.
+ShareRecord = ModernRecord
+_record = SHARE_RECORDS.record
+member_tombstones = SHARE_RECORDS.member_tombstones
+#: A share-group record, or None for other record types of ``__consumer_offsets``.
+decode_share_record = SHARE_RECORDS.decode
 
 
 def member_metadata_record(group_id: str, member_id: str, *, rack_id: str | None, client_id: str,
@@ -107,7 +94,7 @@ def target_epoch_record(group_id: str, epoch: int, now_ms: int) -> KeyValue:
 def target_member_record(group_id: str, member_id: str, assignment: Assignment) -> KeyValue:
     V = ShareGroupTargetAssignmentMemberValue
     return _record(TARGET_ASSIGNMENT_MEMBER, group_id, member_id,
-                   V(topic_partitions=_parts(V.TopicPartition, assignment)))
+                   V(topic_partitions=topic_partitions(V.TopicPartition, assignment)))
 
 
 def current_assignment_record(group_id: str, member_id: str, *, member_epoch: int, previous_member_epoch: int,
@@ -115,7 +102,7 @@ def current_assignment_record(group_id: str, member_id: str, *, member_epoch: in
     V = ShareGroupCurrentMemberAssignmentValue
     return _record(CURRENT_MEMBER_ASSIGNMENT, group_id, member_id, V(
         member_epoch=member_epoch, previous_member_epoch=previous_member_epoch, state=0,
-        assigned_partitions=_parts(V.TopicPartitions, assigned)))
+        assigned_partitions=topic_partitions(V.TopicPartitions, assigned)))
 
 
 def state_partition_metadata_record(group_id: str, initialized: Mapping[bytes, tuple[str, frozenset[int]]]) -> KeyValue:
@@ -126,33 +113,6 @@ def state_partition_metadata_record(group_id: str, initialized: Mapping[bytes, t
                             for t, (name, ps) in sorted(initialized.items())]))
 
 
-def member_tombstones(group_id: str, member_id: str) -> list[KeyValue]:
-    """A member's removal, in Kafka's order: current assignment, target, subscription."""
-    return [_record(t, group_id, member_id, None)
-            for t in (CURRENT_MEMBER_ASSIGNMENT, TARGET_ASSIGNMENT_MEMBER, MEMBER_METADATA)]
-
-
 def group_tombstones(group_id: str, member_ids: list[str]) -> list[KeyValue]:
     """Everything of a group: members, target epoch, state metadata, then the group."""
-    records = [r for member_id in member_ids for r in member_tombstones(group_id, member_id)]
-    for t in (TARGET_ASSIGNMENT_METADATA, STATE_PARTITION_METADATA, GROUP_METADATA):
-        records.append(_record(t, group_id, None, None))
-    return records
-
-
-def decode_share_record(key: bytes, value: bytes | None) -> ShareRecord | None:
-    """A share-group record, or None for other record types of ``__consumer_offsets``.
-
-    Raises:
-        WireError, ValueError: the bytes do not decode.
-    """
-    if len(key) < 2:
-        return None
-    record_type = _VERSION.unpack_from(key)[0]
-    types = RECORD_TYPES.get(record_type)
-    if types is None:
-        return None
-    key_cls, value_cls = types
-    k = key_cls.decode(memoryview(key), 2, 0)[0]
-    return ShareRecord(record_type, k.group_id, getattr(k, "member_id", None),
-                       None if value is None else decode_versioned(value_cls, value))
+    return SHARE_RECORDS.group_tombstones(group_id, member_ids)
