@@ -203,13 +203,14 @@ class CoordinatorRuntime(Generic[S]):
             log.error("Partition %s-%d: stopped loading at a record that does not decode: %s", self.topic, p, exc)
         self._shards[p] = _Loaded(shard, epoch, timer, partition)
         shard.on_loaded()
-        log.info("Loaded %s-%d at epoch %d: %d records replayed", self.topic, p, epoch, count)
+        # Per partition, as the group coordinator's loads: 50 lines at INFO on every start otherwise.
+        log.debug("Loaded %s-%d at epoch %d: %d records replayed", self.topic, p, epoch, count)
 
     def _unload(self, p: int) -> None:
         loaded = self._shards.pop(p)
         loaded.timer.cancel_all()
         loaded.shard.on_unloaded()
-        log.info("Unloaded %s-%d", self.topic, p)
+        log.debug("Unloaded %s-%d", self.topic, p)
 
     # --- finding a shard --------------------------------------------------------------------
 
