@@ -214,6 +214,39 @@ class GroupCoordinator:
             log.info("Unloaded the groups of %d %s partitions", len(unloaded), GROUP_METADATA_TOPIC)
         if loaded:
             log.info("Loaded %d groups from %d %s partitions", sum(loaded), len(loaded), GROUP_METADATA_TOPIC)
+        if old is not None and old.topics_by_id is not new.topics_by_id:
+            deleted = old.topics_by_id.keys() - new.topics_by_id.keys()
+            if deleted:
+                self.on_topics_deleted({old.topics_by_id[t].name for t in deleted})
+
+    def on_topics_deleted(self, topics: set[str]) -> int:
+        """Deleted topics lose their offsets in every group of this coordinator: committed
+        and staged ones, each through a tombstone (Kafka's ``GroupCoordinator.onPartitionsDeleted``,
+        ``OffsetMetadataManager.onPartitionsDeleted``). A group left empty with no offsets
+        goes at the next expiry check, as Kafka's ``cleanupGroupMetadata``. Returns the
+        number of partitions tombstoned."""
+        by_partition: dict[int, list[KeyValue]] = {}
+        for group in self.groups.values():
+            doomed = {tp for tp in group.offsets if tp[0] in topics}
+            for staged in group.pending_txn_offsets.values():
+                doomed.update(tp for tp in staged if tp[0] in topics)
+            if not doomed:
+                continue
+            for tp in doomed:
+                group.offsets.pop(tp, None)
+                for staged in group.pending_txn_offsets.values():
+                    staged.pop(tp, None)
+            by_partition.setdefault(self.partition_for(group.group_id), []).extend(
+                offset_commit_record(group.group_id, t, p, None) for t, p in sorted(doomed))
+        for p, records in by_partition.items():
+            error, _ = self._append(p, records)
+            if error != ErrorCode.NONE:
+                log.warning("Failed to write the offsets of deleted topics to %s-%d: %s", GROUP_METADATA_TOPIC, p,
+                            error.name)
+        count = sum(len(r) for r in by_partition.values())
+        if count:
+            log.info("Removed %d offsets of deleted topics %s", count, sorted(topics))
+        return count
 
     def partition_for(self, group_id: str) -> int:
         return partition_for(group_id, self.config.offsets_topic_num_partitions)
@@ -265,6 +298,9 @@ class GroupCoordinator:
                         if isinstance(rec, OffsetRecord):
                             if rec.value is None:
                                 offsets.get(rec.group_id, {}).pop((rec.topic, rec.partition), None)
+                                # A tombstone drops staged offsets too (OffsetMetadataManager.replay).
+                                for by_group in staged.values():
+                                    by_group.get(rec.group_id, {}).pop((rec.topic, rec.partition), None)
                             else:
                                 offsets.setdefault(rec.group_id, {})[(rec.topic, rec.partition)] = rec.value
                         elif isinstance(rec, ConsumerRecord):

@@ -1,0 +1,156 @@
+"""Group and transaction answers compared with Apache Kafka 4.4.0: the same raw requests to
+a kafkapy broker and to the reference 4.4.0, the answers compared.
+
+- Deleting a topic removes its committed offsets from every group (Kafka's
+  ``GroupCoordinator.onPartitionsDeleted``); another topic's offsets stay.
+- A classic group is stored (an empty GroupMetadata record) on its first JoinGroup, the
+  one answered MEMBER_ID_REQUIRED, so ListGroups shows it Empty.
+- The classic and consumer group APIs asked about a share or a streams group id answer
+  as Kafka 4.4's ``GroupMetadataManager`` type checks do.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from compat_tests.brokers import DEPS, java, start_reference
+from kafkapy.testing import Broker
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.consumer_group_describe import ConsumerGroupDescribeRequest
+from kafkapy.wire.messages.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
+from kafkapy.wire.messages.create_topics import CreateTopicsRequest
+from kafkapy.wire.messages.delete_topics import DeleteTopicsRequest
+from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
+from kafkapy.wire.messages.heartbeat import HeartbeatRequest
+from kafkapy.wire.messages.join_group import JoinGroupRequest
+from kafkapy.wire.messages.leave_group import LeaveGroupRequest
+from kafkapy.wire.messages.list_groups import ListGroupsRequest
+from kafkapy.wire.messages.metadata import MetadataRequest
+from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
+from kafkapy.wire.messages.offset_delete import OffsetDeleteRequest
+from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest
+from kafkapy.wire.messages.share_group_heartbeat import ShareGroupHeartbeatRequest
+from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest
+from kafkapy.wire.messages.sync_group import SyncGroupRequest
+from tests.requests import ask
+
+VERSION = "4.4.0"
+
+pytestmark = pytest.mark.skipif(
+    not (DEPS / f"kafka-{VERSION}" / "libs" / f"kafka_2.13-{VERSION}.jar").exists() or shutil.which(java()) is None,
+    reason=f"Apache Kafka {VERSION} (compat_tests/install.sh) or java is missing")
+
+
+@pytest.fixture(scope="module")
+def brokers() -> Iterator[dict[str, str]]:
+    reference = start_reference(version=VERSION, timeout=180)
+    try:
+        with Broker() as ours:
+            both = {"kafkapy": ours.bootstrap_servers, "kafka": reference.bootstrap}
+            for bootstrap in both.values():
+                _wait_for_coordinator(bootstrap)
+            yield both
+    finally:
+        reference.stop()
+
+
+def _both(brokers: dict[str, str], fn: Callable[[str], Any]) -> tuple[Any, Any]:
+    return fn(brokers["kafkapy"]), fn(brokers["kafka"])
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _wait_for_coordinator(bootstrap: str, key_type: int = 0) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = ask(bootstrap, FindCoordinatorRequest(key_type=key_type, coordinator_keys=["any"]), 4)
+        if r.coordinators[0].error_code == ErrorCode.NONE:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"no coordinator on {bootstrap}")
+
+
+def _create(bootstrap: str, name: str, partitions: int) -> None:
+    T = CreateTopicsRequest
+    r = ask(bootstrap, T(topics=[T.CreatableTopic(name=name, num_partitions=partitions, replication_factor=1)],
+                         timeout_ms=30_000), 7)
+    assert r.topics[0].error_code == ErrorCode.NONE, r
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until this broker's metadata has every partition's leader
+        md = ask(bootstrap, MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=name)]), 12)
+        if md.topics[0].error_code == ErrorCode.NONE and len(md.topics[0].partitions) == partitions:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"topic {name} has no leaders on {bootstrap}")
+
+
+def _commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int], *, version: int = 9,
+            generation: int = -1, member: str = "") -> list[ErrorCode]:
+    C = OffsetCommitRequest
+    by_topic: dict[str, list[C.OffsetCommitRequestPartition]] = {}
+    for (topic, partition), offset in offsets.items():
+        by_topic.setdefault(topic, []).append(C.OffsetCommitRequestPartition(partition_index=partition,
+                                                                             committed_offset=offset))
+    r = ask(bootstrap, C(group_id=group, generation_id_or_member_epoch=generation, member_id=member,
+                         topics=[C.OffsetCommitRequestTopic(name=t, partitions=ps) for t, ps in by_topic.items()]),
+            version)
+    return [ErrorCode(p.error_code) for t in r.topics for p in t.partitions]
+
+
+def _fetch(bootstrap: str, group: str, topics: list[tuple[str, list[int]]] | None = None) -> tuple:
+    F = OffsetFetchRequest
+    asked = None if topics is None else [F.OffsetFetchRequestTopics(name=t, partition_indexes=ps) for t, ps in topics]
+    g = ask(bootstrap, F(groups=[F.OffsetFetchRequestGroup(group_id=group, topics=asked)]), 9).groups[0]
+    return ErrorCode(g.error_code), sorted((t.name, p.partition_index, p.committed_offset, ErrorCode(p.error_code))
+                                           for t in g.topics for p in t.partitions)
+
+
+def _listed(bootstrap: str, group: str) -> list[tuple[str, str, str]]:
+    return [(g.group_state, g.protocol_type, g.group_type) for g in ask(bootstrap, ListGroupsRequest(), 5).groups
+            if g.group_id == group]
+
+
+def _join(bootstrap: str, group: str, member_id: str = "") -> Any:
+    J = JoinGroupRequest
+    return ask(bootstrap, J(group_id=group, session_timeout_ms=30_000, rebalance_timeout_ms=30_000, member_id=member_id,
+                            protocol_type="consumer", protocols=[J.JoinGroupRequestProtocol(name="range", metadata=b"")]),
+               9)
+
+
+# --- 1. topic deletion ----------------------------------------------------------------------
+
+
+def test_deleting_a_topic_removes_its_offsets_from_every_group(brokers: dict[str, str]) -> None:
+    def answer(bootstrap: str) -> dict[str, Any]:
+        gone, kept = _unique("gone"), _unique("kept")
+        _create(bootstrap, gone, 2)
+        _create(bootstrap, kept, 1)
+        groups = [_unique("g"), _unique("g")]
+        for i, group in enumerate(groups):
+            assert _commit(bootstrap, group, {(gone, 0): 5 + i, (gone, 1): 7, (kept, 0): 3}) == [ErrorCode.NONE] * 3
+        r = ask(bootstrap, DeleteTopicsRequest(topics=[DeleteTopicsRequest.DeleteTopicState(name=gone)],
+                                               timeout_ms=30_000), 6)
+        assert r.responses[0].error_code == ErrorCode.NONE
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(gone in {o[0] for o in _fetch(bootstrap, g)[1]} for g in groups):
+            time.sleep(0.2)  # Kafka's brokers drop them once the deletion reaches their metadata
+        return {
+            "all": [_fetch(bootstrap, g)[1] for g in groups],
+            "asked": [_fetch(bootstrap, g, [(gone, [0, 1]), (kept, [0])])[1] for g in groups],
+            "listed": [_listed(bootstrap, g) for g in groups],
+        }
+
+    ours, kafkas = _both(brokers, answer)
+    names = lambda answers: [[(o[1], o[2], o[3]) for o in per_group] for per_group in answers]  # noqa: E731
+    assert names(ours["all"]) == names(kafkas["all"]) == [[(0, 3, ErrorCode.NONE)]] * 2
+    assert names(ours["asked"]) == names(kafkas["asked"])
+    assert [[o[2] for o in g] for g in ours["asked"]] == [[-1, -1, 3]] * 2
+    assert ours["listed"] == kafkas["listed"] == [[("Empty", "", "classic")]] * 2
