@@ -13,6 +13,9 @@ Not implemented: authorization (CLUSTER_ACTION).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
 from kafkapy.broker.share.coordinator import ShareKey, ShareState
@@ -32,14 +35,31 @@ from kafkapy.wire.messages.read_share_group_state_summary import (
 from kafkapy.wire.messages.write_share_group_state import WriteShareGroupStateRequest, WriteShareGroupStateResponse
 
 
+#: One partition's answer: its error code and the result's other fields.
+Answer = Callable[[ShareKey, Any], Awaitable[tuple[ErrorCode, dict[str, Any]]]]
+
+
 def _message(code: ErrorCode) -> str | None:
     return None if code == ErrorCode.NONE else code.message
 
 
-def _not_here(ctx: RequestContext, key: ShareKey) -> ErrorCode | None:
-    """The error when this node is not the share coordinator of ``key`` (never forwarded)."""
+async def _each_partition(ctx: RequestContext, request: Any, response: Any, topic_result: Any, answer: Answer,
+                          refused: dict[str, Any] | None = None) -> Any:
+    """The response of one of these requests: for each partition, ``answer``'s result where
+    this node is its share coordinator, else the coordinator error (never forwarded) with
+    the ``refused`` fields, as Kafka's ``ShareCoordinatorService``."""
     share = ctx.broker.share
-    return share.state.coordinator_error(share.state_partition(key))
+    results = []
+    for topic in request.topics:
+        partitions = []
+        for p in topic.partitions:
+            key = ShareKey(request.group_id, topic.topic_id, p.partition)
+            code = share.state.coordinator_error(share.state_partition(key))
+            code, fields = (code, refused or {}) if code else await answer(key, p)
+            partitions.append(response.PartitionResult(partition=p.partition, error_code=code,
+                                                       error_message=_message(code), **fields))
+        results.append(topic_result(topic_id=topic.topic_id, partitions=partitions))
+    return response(results=results)
 
 
 @handles(ApiKey.INITIALIZE_SHARE_GROUP_STATE, versions=(0, 0))
@@ -47,16 +67,20 @@ async def handle_initialize_share_group_state(
         ctx: RequestContext, request: InitializeShareGroupStateRequest) -> InitializeShareGroupStateResponse:
     R = InitializeShareGroupStateResponse
     share = ctx.broker.share
-    results = []
-    for topic in request.topics:
-        partitions = []
-        for p in topic.partitions:
-            key = ShareKey(request.group_id, topic.topic_id, p.partition)
-            code = _not_here(ctx, key) or await share.initialize_state(key, p.state_epoch, p.start_offset)
-            share.partitions.forget(ShareKey(request.group_id, topic.topic_id, p.partition))
-            partitions.append(R.PartitionResult(partition=p.partition, error_code=code, error_message=_message(code)))
-        results.append(R.InitializeStateResult(topic_id=topic.topic_id, partitions=partitions))
-    return R(results=results)
+
+    async def answer(key: ShareKey, p: Any) -> tuple[ErrorCode, dict[str, Any]]:
+        code = await share.initialize_state(key, p.state_epoch, p.start_offset)
+        share.partitions.forget(key)
+        return code, {}
+    return await _each_partition(ctx, request, R, R.InitializeStateResult, answer)
+
+
+def _read_fields(s: ShareState) -> dict[str, Any]:
+    R = ReadShareGroupStateResponse
+    return dict(state_epoch=s.state_epoch, start_offset=s.start_offset,
+                state_batches=[R.StateBatch(first_offset=b.first_offset, last_offset=b.last_offset,
+                                            delivery_state=b.delivery_state, delivery_count=b.delivery_count)
+                               for b in s.batches])
 
 
 @handles(ApiKey.READ_SHARE_GROUP_STATE, versions=(0, 0))
@@ -64,21 +88,11 @@ async def handle_read_share_group_state(ctx: RequestContext,
                                         request: ReadShareGroupStateRequest) -> ReadShareGroupStateResponse:
     R = ReadShareGroupStateResponse
     share = ctx.broker.share
-    results = []
-    for topic in request.topics:
-        partitions = []
-        for p in topic.partitions:
-            key = ShareKey(request.group_id, topic.topic_id, p.partition)
-            refused = _not_here(ctx, key)
-            code, s = (refused, ShareState()) if refused else await share.read_state(key, p.leader_epoch)
-            partitions.append(R.PartitionResult(
-                partition=p.partition, error_code=code, error_message=_message(code), state_epoch=s.state_epoch,
-                start_offset=s.start_offset,
-                state_batches=[R.StateBatch(first_offset=b.first_offset, last_offset=b.last_offset,
-                                            delivery_state=b.delivery_state, delivery_count=b.delivery_count)
-                               for b in s.batches]))
-        results.append(R.ReadStateResult(topic_id=topic.topic_id, partitions=partitions))
-    return R(results=results)
+
+    async def answer(key: ShareKey, p: Any) -> tuple[ErrorCode, dict[str, Any]]:
+        code, s = await share.read_state(key, p.leader_epoch)
+        return code, _read_fields(s)
+    return await _each_partition(ctx, request, R, R.ReadStateResult, answer, _read_fields(ShareState()))
 
 
 @handles(ApiKey.WRITE_SHARE_GROUP_STATE, versions=(0, 1))
@@ -86,20 +100,14 @@ async def handle_write_share_group_state(ctx: RequestContext,
                                          request: WriteShareGroupStateRequest) -> WriteShareGroupStateResponse:
     R = WriteShareGroupStateResponse
     share = ctx.broker.share
-    results = []
-    for topic in request.topics:
-        partitions = []
-        for p in topic.partitions:
-            key = ShareKey(request.group_id, topic.topic_id, p.partition)
-            code = _not_here(ctx, key) or await share.write_state(
-                key, state_epoch=p.state_epoch,
-                leader_epoch=p.leader_epoch, start_offset=p.start_offset,
-                delivery_complete_count=p.delivery_complete_count if ctx.version >= 1 else -1,
-                batches=[StateBatch(b.first_offset, b.last_offset, b.delivery_state, b.delivery_count)
-                         for b in p.state_batches])
-            partitions.append(R.PartitionResult(partition=p.partition, error_code=code, error_message=_message(code)))
-        results.append(R.WriteStateResult(topic_id=topic.topic_id, partitions=partitions))
-    return R(results=results)
+
+    async def answer(key: ShareKey, p: Any) -> tuple[ErrorCode, dict[str, Any]]:
+        return await share.write_state(
+            key, state_epoch=p.state_epoch, leader_epoch=p.leader_epoch, start_offset=p.start_offset,
+            delivery_complete_count=p.delivery_complete_count if ctx.version >= 1 else -1,
+            batches=[StateBatch(b.first_offset, b.last_offset, b.delivery_state, b.delivery_count)
+                     for b in p.state_batches]), {}
+    return await _each_partition(ctx, request, R, R.WriteStateResult, answer)
 
 
 @handles(ApiKey.DELETE_SHARE_GROUP_STATE, versions=(0, 0))
@@ -107,15 +115,16 @@ async def handle_delete_share_group_state(ctx: RequestContext,
                                           request: DeleteShareGroupStateRequest) -> DeleteShareGroupStateResponse:
     R = DeleteShareGroupStateResponse
     share = ctx.broker.share
-    results = []
-    for topic in request.topics:
-        partitions = []
-        for p in topic.partitions:
-            key = ShareKey(request.group_id, topic.topic_id, p.partition)
-            code = _not_here(ctx, key) or await share.delete_state(key)
-            partitions.append(R.PartitionResult(partition=p.partition, error_code=code, error_message=_message(code)))
-        results.append(R.DeleteStateResult(topic_id=topic.topic_id, partitions=partitions))
-    return R(results=results)
+
+    async def answer(key: ShareKey, p: Any) -> tuple[ErrorCode, dict[str, Any]]:
+        return await share.delete_state(key), {}
+    return await _each_partition(ctx, request, R, R.DeleteStateResult, answer)
+
+
+def _summary_fields(s: ShareState | None) -> dict[str, Any]:
+    return dict(state_epoch=s.state_epoch if s else 0, leader_epoch=s.leader_epoch if s else -1,
+                start_offset=s.start_offset if s else -1,
+                delivery_complete_count=s.delivery_complete_count if s else -1)
 
 
 @handles(ApiKey.READ_SHARE_GROUP_STATE_SUMMARY, versions=(0, 1))
@@ -123,17 +132,8 @@ async def handle_read_share_group_state_summary(
         ctx: RequestContext, request: ReadShareGroupStateSummaryRequest) -> ReadShareGroupStateSummaryResponse:
     R = ReadShareGroupStateSummaryResponse
     share = ctx.broker.share
-    results = []
-    for topic in request.topics:
-        partitions = []
-        for p in topic.partitions:
-            key = ShareKey(request.group_id, topic.topic_id, p.partition)
-            refused = _not_here(ctx, key)
-            code, s = (refused, None) if refused else await share.state_summary(key)
-            partitions.append(R.PartitionResult(
-                partition=p.partition, error_code=code, error_message=_message(code),
-                state_epoch=s.state_epoch if s else 0, leader_epoch=s.leader_epoch if s else -1,
-                start_offset=s.start_offset if s else -1,
-                delivery_complete_count=s.delivery_complete_count if s else -1))
-        results.append(R.ReadStateSummaryResult(topic_id=topic.topic_id, partitions=partitions))
-    return R(results=results)
+
+    async def answer(key: ShareKey, p: Any) -> tuple[ErrorCode, dict[str, Any]]:
+        code, s = await share.state_summary(key)
+        return code, _summary_fields(s)
+    return await _each_partition(ctx, request, R, R.ReadStateSummaryResult, answer, _summary_fields(None))
