@@ -17,6 +17,9 @@ Not implemented: authorization.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.coordinator.shard import CoordinatorError
 from kafkapy.broker.registry import handles
@@ -103,43 +106,58 @@ async def handle_describe_share_group_offsets(
     return R(groups=groups)
 
 
+#: Alter's or Delete's work on the topics: the topic responses, the topics whose state
+#: was initialized (id -> name, partitions) and those whose state was removed.
+Change = Callable[[], Awaitable[tuple[list[Any], dict[bytes, tuple[str, frozenset[int]]], set[bytes]]]]
+
+
+async def _change_empty_group(ctx: RequestContext, group_id: str, response: Any, change: Change) -> Any:
+    """Alter and Delete: ``change`` runs only on an empty share group this node coordinates,
+    then the group's ShareGroupStatePartitionMetadata records the topics it changed."""
+    share = ctx.broker.share
+    error, message = _group_error(ctx, group_id, empty=True)
+    if error != ErrorCode.NONE:
+        return response(error_code=error, error_message=message)
+    responses, added, removed = await change()
+    try:
+        await share.groups.write(share.group_partition(group_id),
+                                 lambda s: s.set_initialized(group_id, added, removed))
+    except CoordinatorError as exc:
+        return response(error_code=exc.code, error_message=exc.message)
+    return response(error_code=ErrorCode.NONE, responses=responses)
+
+
 @handles(ApiKey.ALTER_SHARE_GROUP_OFFSETS, versions=(0, 0))
 async def handle_alter_share_group_offsets(
         ctx: RequestContext, request: AlterShareGroupOffsetsRequest) -> AlterShareGroupOffsetsResponse:
     R = AlterShareGroupOffsetsResponse
     share = ctx.broker.share
-    error, message = _group_error(ctx, request.group_id, empty=True)
-    if error != ErrorCode.NONE:
-        return R(error_code=error, error_message=message)
-    image = ctx.broker.image
-    responses = []
-    added: dict[bytes, tuple[str, frozenset[int]]] = {}
-    for t in request.topics:
-        topic = image.topic(t.topic_name)
-        parts = []
-        for p in t.partitions:
-            if topic is None or p.partition_index not in topic.partitions:
-                code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            else:
-                key = ShareKey(request.group_id, topic.id, p.partition_index)
-                _, state = await share.state_summary(key)
-                code = await share.initialize_state(key, (state.state_epoch + 1) if state else 0, p.start_offset)
-                share.partitions.forget(key)
-                if code == ErrorCode.NONE:
-                    name, old = added.get(topic.id, (t.topic_name, frozenset()))
-                    added[topic.id] = (name, old | {p.partition_index})
-            parts.append(R.AlterShareGroupOffsetsResponsePartition(
-                partition_index=p.partition_index, error_code=code,
-                error_message=None if code == ErrorCode.NONE else code.message))
-        responses.append(R.AlterShareGroupOffsetsResponseTopic(topic_name=t.topic_name,
-                                                               topic_id=topic.id if topic else bytes(16),
-                                                               partitions=parts))
-    try:
-        await share.groups.write(share.group_partition(request.group_id),
-                                 lambda s: s.set_initialized(request.group_id, added, set()))
-    except CoordinatorError as exc:
-        return R(error_code=exc.code, error_message=exc.message)
-    return R(error_code=ErrorCode.NONE, responses=responses)
+
+    async def alter() -> tuple[list[Any], dict[bytes, tuple[str, frozenset[int]]], set[bytes]]:
+        responses = []
+        added: dict[bytes, tuple[str, frozenset[int]]] = {}
+        for t in request.topics:
+            topic = ctx.broker.image.topic(t.topic_name)
+            parts = []
+            for p in t.partitions:
+                if topic is None or p.partition_index not in topic.partitions:
+                    code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                else:
+                    key = ShareKey(request.group_id, topic.id, p.partition_index)
+                    _, state = await share.state_summary(key)
+                    code = await share.initialize_state(key, (state.state_epoch + 1) if state else 0, p.start_offset)
+                    share.partitions.forget(key)
+                    if code == ErrorCode.NONE:
+                        name, old = added.get(topic.id, (t.topic_name, frozenset()))
+                        added[topic.id] = (name, old | {p.partition_index})
+                parts.append(R.AlterShareGroupOffsetsResponsePartition(
+                    partition_index=p.partition_index, error_code=code,
+                    error_message=None if code == ErrorCode.NONE else code.message))
+            responses.append(R.AlterShareGroupOffsetsResponseTopic(topic_name=t.topic_name,
+                                                                   topic_id=topic.id if topic else bytes(16),
+                                                                   partitions=parts))
+        return responses, added, set()
+    return await _change_empty_group(ctx, request.group_id, R, alter)
 
 
 @handles(ApiKey.DELETE_SHARE_GROUP_OFFSETS, versions=(0, 0))
@@ -147,34 +165,28 @@ async def handle_delete_share_group_offsets(
         ctx: RequestContext, request: DeleteShareGroupOffsetsRequest) -> DeleteShareGroupOffsetsResponse:
     R = DeleteShareGroupOffsetsResponse
     share = ctx.broker.share
-    error, message = _group_error(ctx, request.group_id, empty=True)
-    if error != ErrorCode.NONE:
-        return R(error_code=error, error_message=message)
-    image = ctx.broker.image
-    responses = []
-    removed: set[bytes] = set()
-    for t in request.topics:
-        topic = image.topic(t.topic_name)
-        if topic is None:
+
+    async def delete() -> tuple[list[Any], dict[bytes, tuple[str, frozenset[int]]], set[bytes]]:
+        responses = []
+        removed: set[bytes] = set()
+        for t in request.topics:
+            topic = ctx.broker.image.topic(t.topic_name)
+            if topic is None:
+                responses.append(R.DeleteShareGroupOffsetsResponseTopic(
+                    topic_name=t.topic_name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                    error_message=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION.message))
+                continue
+            code = ErrorCode.NONE
+            for p in sorted(topic.partitions):
+                key = ShareKey(request.group_id, topic.id, p)
+                result = await share.delete_state(key)
+                share.partitions.forget(key)
+                if result != ErrorCode.NONE:
+                    code = result
+            if code == ErrorCode.NONE:
+                removed.add(topic.id)
             responses.append(R.DeleteShareGroupOffsetsResponseTopic(
-                topic_name=t.topic_name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                error_message=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION.message))
-            continue
-        code = ErrorCode.NONE
-        for p in sorted(topic.partitions):
-            key = ShareKey(request.group_id, topic.id, p)
-            result = await share.delete_state(key)
-            share.partitions.forget(key)
-            if result != ErrorCode.NONE:
-                code = result
-        if code == ErrorCode.NONE:
-            removed.add(topic.id)
-        responses.append(R.DeleteShareGroupOffsetsResponseTopic(
-            topic_name=t.topic_name, topic_id=topic.id, error_code=code,
-            error_message=None if code == ErrorCode.NONE else code.message))
-    try:
-        await share.groups.write(share.group_partition(request.group_id),
-                                 lambda s: s.set_initialized(request.group_id, {}, removed))
-    except CoordinatorError as exc:
-        return R(error_code=exc.code, error_message=exc.message)
-    return R(error_code=ErrorCode.NONE, responses=responses)
+                topic_name=t.topic_name, topic_id=topic.id, error_code=code,
+                error_message=None if code == ErrorCode.NONE else code.message))
+        return responses, {}, removed
+    return await _change_empty_group(ctx, request.group_id, R, delete)
