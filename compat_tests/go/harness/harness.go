@@ -63,38 +63,36 @@ type Ctx struct {
 
 // WithWrongPassword is ctx with the wrong password of the auth_wrong_password scenario.
 func (c Ctx) WithWrongPassword() Ctx {
-	if c.Security["wrong_password"] == "" {
-		protocol := c.Security["security_protocol"]
-		if protocol == "" {
-			protocol = "PLAINTEXT"
-		}
-		NotApplicable("no SASL password to get wrong (%s)", protocol)
-	}
-	wrong := map[string]string{}
-	for k, v := range c.Security {
-		wrong[k] = v
-	}
-	wrong["password"] = c.Security["wrong_password"]
-	c.Security = wrong
-	return c
+	return c.withSecurity("wrong_password", "no SASL password to get wrong", func(s map[string]string) {
+		s["password"] = s["wrong_password"]
+	})
 }
 
 // WithUntrustedCertificate is ctx presenting its subject from a CA the broker does
 // not trust (the auth_untrusted_certificate scenario).
 func (c Ctx) WithUntrustedCertificate() Ctx {
-	if c.Security["untrusted_cert_file"] == "" {
+	return c.withSecurity("untrusted_cert_file", "no client certificate", func(s map[string]string) {
+		s["cert_file"], s["key_file"] = s["untrusted_cert_file"], s["untrusted_key_file"]
+	})
+}
+
+// withSecurity is ctx with a copy of its security settings changed by change; a run
+// without the setting needed (PLAINTEXT, or another mechanism) cannot have the
+// scenario, which is then not applicable: missing says why.
+func (c Ctx) withSecurity(needed, missing string, change func(map[string]string)) Ctx {
+	if c.Security[needed] == "" {
 		protocol := c.Security["security_protocol"]
 		if protocol == "" {
 			protocol = "PLAINTEXT"
 		}
-		NotApplicable("no client certificate (%s)", protocol)
+		NotApplicable("%s (%s)", missing, protocol)
 	}
-	other := map[string]string{}
+	settings := map[string]string{}
 	for k, v := range c.Security {
-		other[k] = v
+		settings[k] = v
 	}
-	other["cert_file"], other["key_file"] = c.Security["untrusted_cert_file"], c.Security["untrusted_key_file"]
-	c.Security = other
+	change(settings)
+	c.Security = settings
 	return c
 }
 
