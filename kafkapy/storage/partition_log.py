@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -78,6 +79,8 @@ from kafkapy.wire.records import (
     set_max_timestamp,
     set_partition_leader_epoch,
 )
+
+logger = logging.getLogger(__name__)
 
 #: ListOffsets special timestamps (``ListOffsetsRequest``).
 LATEST_TIMESTAMP = -1
@@ -285,6 +288,12 @@ class PartitionLog:
                 truncated, error = segment.recover(self._recovery_visitor(segment))
                 if truncated or error is not None:
                     later = local.segments[i + 1 :]
+                    # Kafka's LogSegment.recover and LogLoader: one WARN, then the log
+                    # ends at the last valid batch (a torn or corrupt tail is cut).
+                    logger.warning(
+                        "Found invalid messages in log segment %d of %s-%d at byte offset %d (%s): "
+                        "truncated %d bytes and %d later segments", segment.base_offset, self.topic,
+                        self.partition, segment.size, error, truncated, len(later))
                     if later:
                         local.remove_segments(later, now_ms, delay_ms=0)
                     break

@@ -47,7 +47,7 @@ from kafkapy.kraft.raft.space_reserve import SpaceReserve
 from kafkapy.storage.checkpoint import fsync_dir
 from kafkapy.storage.partition_log import PartitionLog
 from kafkapy.wire.buffers import FileRegion
-from kafkapy.wire.records import BATCH_HEADER_SIZE, read_batch_header
+from kafkapy.wire.records import BATCH_HEADER_SIZE, iter_batches, read_batch_header
 
 METADATA_TOPIC = "__cluster_metadata"
 METADATA_PARTITION = 0
@@ -99,14 +99,22 @@ class FileRaftLog(MemoryLog):
                 partition_log.truncate_fully_and_start_at(latest.offset, now_ms=now)
         start = max(partition_log.log_start_offset, latest.offset if latest else 0)
         log._start = start
-        entries = [e for e in decode_entries(log._read_bytes(start)) if e.offset >= start]
+        entries = [e for e in log._read_entries(start) if e.offset >= start]
         MemoryLog.append(log, entries)
         log.reserve.create_if_room()
         return log
 
-    def _read_bytes(self, start: int) -> bytes:
-        """The batches from the one holding ``start`` to the log end."""
-        out = bytearray()
+    def _read_entries(self, start: int) -> list[LogEntry]:
+        """The entries of the batches from the one holding ``start`` to the log end.
+
+        The log is read ``_READ_CHUNK`` bytes at a time. A read of ``max_bytes`` may end
+        inside a batch (as Kafka's ``FileRecords.slice`` does for a fetch); only the
+        whole batches of a chunk are decoded, and the next read starts at the batch cut
+        off. Keeping the cut-off bytes too put a torn copy of that batch in front of
+        its whole copy: a log over 8 MiB failed to open with "record batch CRC
+        mismatch" though every batch on disk was valid.
+        """
+        entries: list[LogEntry] = []
         offset = start
         while offset < self.partition_log.log_end_offset:
             info = self.partition_log.read(offset, _READ_CHUNK)
@@ -118,12 +126,13 @@ class FileRaftLog(MemoryLog):
                     chunk += os.pread(piece.fd, piece.length, piece.position)
                 else:
                     chunk += piece
-            entries = decode_entries(bytes(chunk))
-            if not entries:
+            batches = list(iter_batches(chunk))
+            if not batches:
                 break
-            out += chunk
-            offset = entries[-1].offset + 1
-        return bytes(out)
+            position, last = batches[-1]
+            entries += decode_entries(bytes(chunk[:position + last.size]))
+            offset = last.next_offset
+        return entries
 
     # --- writing (each step durable before it returns) -----------------------------
 
