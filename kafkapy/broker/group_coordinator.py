@@ -963,7 +963,7 @@ class GroupCoordinator:
         return None
 
     def _group_for_commit(self, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int,
-                          *, transactional: bool, version: int = 0
+                          *, transactional: bool, version: int = 0, partitions: Sequence[tuple[str, int]] = ()
                           ) -> tuple[ErrorCode | None, ClassicGroup | ConsumerGroup | None]:
         error = self.coordinator_error(group_id)
         if error is None and not group_id:
@@ -976,7 +976,7 @@ class GroupCoordinator:
             # A streams group (KIP-1071): its shard checks the member epoch
             # (StreamsGroup.validateOffsetCommit); the offsets are kept here, in an
             # offsets-only group of the same id.
-            error = streams.validate_offset_commit(group_id, member_id, generation_id)
+            error = streams.validate_offset_commit(group_id, member_id, generation_id, partitions)
             if transactional and error == ErrorCode.STALE_MEMBER_EPOCH:
                 error = ErrorCode.ILLEGAL_GENERATION
             if error is None and group is None:
@@ -1011,7 +1011,8 @@ class GroupCoordinator:
                              offsets: Sequence[CommitOffset], version: int) -> list[ErrorCode]:
         """OffsetCommit; returns one error per offset, in order, once the records are replicated."""
         error, group = self._group_for_commit(group_id, member_id, group_instance_id, generation_id,
-                                              transactional=False, version=version)
+                                              transactional=False, version=version,
+                                              partitions=[(o.topic, o.partition) for o in offsets])
         if error is not None or group is None:
             return [error or ErrorCode.UNKNOWN_SERVER_ERROR] * len(offsets)
         now = self._now()
@@ -1123,7 +1124,7 @@ class GroupCoordinator:
             UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID, ...).
         """
         error, group = self._group_for_commit(group_id, member_id, group_instance_id, generation_id,
-                                              transactional=True)
+                                              transactional=True, partitions=[(o.topic, o.partition) for o in offsets])
         if error is not None or group is None:
             return [error or ErrorCode.UNKNOWN_SERVER_ERROR] * len(offsets)
         now = self._now()

@@ -125,17 +125,23 @@ def test_join_internal_topics_revocation_commit_list_restart_delete(broker: Brok
         assert d.topology.subtopologies[0].source_topics == [source]
         assert d.topology.subtopologies[0].state_changelog_topics[0].name == changelog
 
-        # Offsets committed with the member epoch; an old epoch is refused.
-        def commit(member: str, epoch: int) -> int:
+        # Offsets committed with the member epoch; an older epoch only for tasks held
+        # since then (each task's assignment epoch), as Kafka 4.4.
+        def commit(member: str, epoch: int, partition: int) -> int:
             C = OffsetCommitRequest
             resp = conn.request(C(group_id=group, generation_id_or_member_epoch=epoch, member_id=member,
                                   topics=[C.OffsetCommitRequestTopic(name=source, partitions=[
-                                      C.OffsetCommitRequestPartition(partition_index=0, committed_offset=5)])]), 9)
+                                      C.OffsetCommitRequestPartition(partition_index=partition,
+                                                                     committed_offset=5)])]), 9)
             return resp.topics[0].partitions[0].error_code
 
-        assert commit("m1", m1_epoch) == ErrorCode.NONE
-        assert commit("m1", m1_epoch - 1) == ErrorCode.STALE_MEMBER_EPOCH
-        assert commit("nobody", m1_epoch) == ErrorCode.UNKNOWN_MEMBER_ID
+        old, moved = min(kept["0"]), min({0, 1, 2, 3} - kept["0"])
+        assert commit("m1", m1_epoch, old) == ErrorCode.NONE
+        assert commit("m1", m1_epoch - 1, old) == ErrorCode.NONE  # m1 has held it since before
+        assert commit("m2", m2_epoch - 1, moved) == ErrorCode.STALE_MEMBER_EPOCH  # m2 got it at m2_epoch
+        assert commit("m1", m1_epoch - 1, moved) == ErrorCode.STALE_MEMBER_EPOCH  # m1 no longer holds it
+        assert commit("m1", m1_epoch + 1, old) == ErrorCode.STALE_MEMBER_EPOCH
+        assert commit("nobody", m1_epoch, old) == ErrorCode.UNKNOWN_MEMBER_ID
 
         listed = conn.request(ListGroupsRequest(types_filter=["streams"]), 5).groups
         assert [(g.group_id, g.group_type, g.group_state) for g in listed] == [(group, "streams", "Stable")]
@@ -150,7 +156,7 @@ def test_join_internal_topics_revocation_commit_list_restart_delete(broker: Brok
         assert d.error_code == ErrorCode.NONE and d.group_epoch == m1_epoch
         assert {m.member_id: _tasks(m.assignment.active_tasks) for m in d.members} == {
             "m1": kept, "m2": {"0": {0, 1, 2, 3} - kept["0"]}}
-        assert broker.committed_offsets(group) == {(source, 0): 5}
+        assert broker.committed_offsets(group) == {(source, old): 5}
         for member, epoch in (("m1", m1_epoch), ("m2", m2_epoch)):
             assert _beat(conn, group, member, -1).error_code == ErrorCode.NONE
         d = conn.request(StreamsGroupDescribeRequest(group_ids=[group]), 0).groups[0]
@@ -172,12 +178,13 @@ def test_validation_and_fencing(broker: Broker) -> None:
         no_topology = conn.request(Q(group_id=group, member_id="m", member_epoch=0, rebalance_timeout_ms=1000,
                                      process_id="p"), 1)
         assert no_topology.error_code == ErrorCode.INVALID_REQUEST
-        assert _beat(conn, group, "m", 3).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+        assert _beat(conn, group, "m", 3).error_code == ErrorCode.GROUP_ID_NOT_FOUND  # no such group yet
         r = _join(conn, group, "m", topology, "p")
         assert r.error_code == ErrorCode.NONE and _tasks(r.active_tasks) == {"0": {0, 1}}
         assert _beat(conn, group, "m", r.member_epoch + 5).error_code == ErrorCode.FENCED_MEMBER_EPOCH
         newer = Q.Topology(epoch=1, subtopologies=topology.subtopologies)
-        assert _join(conn, group, "other", newer, "p2").error_code == ErrorCode.STREAMS_INVALID_TOPOLOGY_EPOCH
+        assert _beat(conn, group, "x", r.member_epoch).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+        assert _join(conn, group, "other", newer, "p2").error_code == ErrorCode.INVALID_REQUEST  # no updates yet
         d = conn.request(StreamsGroupDescribeRequest(group_ids=[group, "nope"]), 1).groups
         assert d[0].error_code == ErrorCode.NONE and d[0].assignor_name == "sticky"
         assert d[1].error_code == ErrorCode.GROUP_ID_NOT_FOUND

@@ -149,6 +149,11 @@ def handle_describe_groups(ctx: RequestContext, request: DescribeGroupsRequest) 
     groups = []
     for group_id in request.groups:
         described = ctx.broker.groups.describe_group(group_id)
+        if ctx.broker.streams.find_group(group_id) is not None:
+            # A streams group (KIP-1071) is not a classic group: Dead, as Kafka answers.
+            described = DescribeGroupsResponse.DescribedGroup(
+                error_code=ErrorCode.GROUP_ID_NOT_FOUND, group_id=group_id, group_state="Dead", protocol_type="",
+                protocol_data="", error_message=f"Group {group_id} is not a classic group.")
         if described.error_code == ErrorCode.GROUP_ID_NOT_FOUND:
             if ctx.version >= 6:
                 described.error_message = described.error_message or f"Group {group_id} not found."

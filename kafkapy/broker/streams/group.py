@@ -16,6 +16,7 @@ Task-safety: trio thread only; changed only by :func:`replay`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from kafkapy.broker.streams.records import (
@@ -53,6 +54,8 @@ class StreamsMember:
     client_tags: tuple[tuple[str, str], ...] = ()
     assigned: Tasks = EMPTY_TASKS
     pending_revocation: Tasks = EMPTY_TASKS
+    #: (subtopology, partition) -> the member epoch its active task was assigned at
+    active_epochs: Mapping[tuple[str, int], int] = dataclasses.field(default_factory=dict)
 
     def identity(self) -> tuple[Any, ...]:
         """What MemberMetadata holds: a change is a record."""
@@ -147,8 +150,13 @@ def replay(groups: dict[str, StreamsGroup], rec: StreamsRecord) -> None:
         if v is None:
             return
         base = group.members.get(member_id) or StreamsMember(member_id)
+        epochs = {(t.subtopology_id, p): (e if t.assignment_epochs is not None else v.member_epoch)
+                  for t in v.active_tasks
+                  for p, e in zip(t.partitions, t.assignment_epochs or [v.member_epoch] * len(t.partitions),
+                                  strict=False)}
         group.members[member_id] = dataclasses.replace(
             base, member_epoch=v.member_epoch, previous_member_epoch=v.previous_member_epoch, state=v.state,
+            active_epochs=epochs,
             assigned=_tasks(v.active_tasks, v.standby_tasks, v.warmup_tasks),
             pending_revocation=_tasks(v.active_tasks_pending_revocation, v.standby_tasks_pending_revocation,
                                       v.warmup_tasks_pending_revocation))

@@ -8,13 +8,14 @@ Kafka's ``GroupMetadataManager.streamsGroupHeartbeat`` and ``streamsGroupDescrib
    topology, the rebalance timeout and the process id and owns no tasks; only a join
    carries a topology; epoch -1 leaves, -2 leaves as a static member;
 2. a group id held by another group type answers GROUP_ID_NOT_FOUND ("is not a
-   streams group"); an unknown member with epoch > 0 is UNKNOWN_MEMBER_ID, an epoch
+   streams group"), as does an unknown group with epoch > 0; an unknown member with
+   epoch > 0 is UNKNOWN_MEMBER_ID, an epoch
    that is neither the member's nor its previous one FENCED_MEMBER_EPOCH, a new member
    beyond ``group.streams.max.size`` GROUP_MAX_SIZE_REACHED;
 3. the first member's topology becomes the group's (StreamsGroupTopology record); a
-   joining member with another topology epoch gets STREAMS_INVALID_TOPOLOGY_EPOCH
-   (an older one STALE_TOPOLOGY status), as Kafka does while topology updates are not
-   supported;
+   joining member with another topology of the same or a newer epoch is INVALID_REQUEST
+   ("Topology updates are not supported yet.", as Kafka 4.4's ``maybeUpdateTopology``),
+   a member whose topology epoch is behind the group's gets the STALE_TOPOLOGY status;
 4. the topology is configured against the image (:mod:`.topology`): missing source
    topics, wrongly partitioned or missing internal topics are statuses; missing
    internal topics are handed back to be created;
@@ -110,6 +111,11 @@ def _intersect(a: Tasks, b: Tasks) -> Tasks:
 
 def _empty(t: Tasks) -> bool:
     return not (t.active or t.standby or t.warmup)
+
+
+def _epochs(tasks: Tasks, old: Any, epoch: int) -> dict[tuple[str, int], int]:
+    """Assignment epochs of ``tasks``' active tasks: a task kept keeps its epoch, a new one gets ``epoch``."""
+    return {(s, p): old.get((s, p), epoch) for s, ps in tasks.active.items() for p in ps}
 
 
 def _norm(t: Tasks) -> Tasks:
@@ -210,7 +216,7 @@ class StreamsGroupShard:
             return self._leave(group, r)
         if group is None:
             if r.member_epoch != 0:
-                raise CoordinatorError(ErrorCode.UNKNOWN_MEMBER_ID, f"Group {r.group_id} not found.")
+                raise CoordinatorError(ErrorCode.GROUP_ID_NOT_FOUND, f"Streams group {r.group_id} not found.")
             group = StreamsGroup(r.group_id)
         member = self._member(group, r)
         is_new = member.member_id not in group.members
@@ -222,16 +228,13 @@ class StreamsGroupShard:
         topology = group.topology
         new_topology = False
         if r.topology is not None:
-            if topology is None or (not group.members and r.topology.epoch != topology.epoch):
-                topology = topology_value(r.topology)
+            requested = topology_value(r.topology)
+            if topology is None:
+                topology = requested
                 records.append(topology_record(group.group_id, topology))
                 new_topology = True
-            elif r.topology.epoch < topology.epoch:
-                statuses.append((STALE_TOPOLOGY, f"The member's topology epoch {r.topology.epoch} is behind the "
-                                                 f"group's topology epoch {topology.epoch}."))
-            elif r.topology.epoch > topology.epoch:
-                raise CoordinatorError(ErrorCode.STREAMS_INVALID_TOPOLOGY_EPOCH,
-                                       "Topology updates are not supported yet.")
+            elif r.topology.epoch >= topology.epoch and requested.to_bytes(0) != topology.to_bytes(0):
+                raise CoordinatorError(ErrorCode.INVALID_REQUEST, "Topology updates are not supported yet.")
         endpoint = None if r.user_endpoint is None else (r.user_endpoint.host, r.user_endpoint.port)
         updated = dataclasses.replace(
             member, client_id=client_id, client_host=client_host,
@@ -246,6 +249,9 @@ class StreamsGroupShard:
             else tuple((kv.key, kv.value) for kv in r.client_tags))
         if is_new or updated.identity() != member.identity():
             records.append(member_metadata_record(group.group_id, updated))
+        if topology is not None and updated.topology_epoch < topology.epoch:
+            statuses.append((STALE_TOPOLOGY, f"The member's topology epoch {updated.topology_epoch} is behind the "
+                                             f"group's topology epoch {topology.epoch}."))
         key = (group.group_id, updated.member_id)
         if r.member_epoch == 0:
             self.reported[key] = EMPTY_TASKS
@@ -271,7 +277,7 @@ class StreamsGroupShard:
             records.append(current_assignment_record(
                 group.group_id, nxt.member_id, member_epoch=nxt.member_epoch,
                 previous_member_epoch=nxt.previous_member_epoch, state=nxt.state, assigned=nxt.assigned,
-                pending=nxt.pending_revocation))
+                pending=nxt.pending_revocation, active_epochs=nxt.active_epochs))
         self._schedule_session(group.group_id, nxt.member_id)
         R = StreamsGroupHeartbeatResponse
         response = R(error_code=ErrorCode.NONE, member_id=nxt.member_id, member_epoch=nxt.member_epoch,
@@ -378,8 +384,9 @@ class StreamsGroupShard:
             return member
         revoke = _minus(member.assigned, target)
         if not _empty(revoke):
-            return dataclasses.replace(member, state=UNREVOKED_TASKS, assigned=_intersect(member.assigned, target),
-                                       pending_revocation=revoke)
+            kept = _intersect(member.assigned, target)
+            return dataclasses.replace(member, state=UNREVOKED_TASKS, assigned=kept, pending_revocation=revoke,
+                                       active_epochs=_epochs(kept, member.active_epochs, member.member_epoch))
         owners = group.active_owners(member.member_id)
         unreleased = {s: frozenset(p for p in ps if (s, p) in owners) for s, ps in target.active.items()}
         unreleased = {s: ps for s, ps in unreleased.items() if ps}
@@ -388,7 +395,8 @@ class StreamsGroupShard:
         previous = member.member_epoch if member.member_epoch != target_epoch else member.previous_member_epoch
         return dataclasses.replace(member, member_epoch=target_epoch, previous_member_epoch=previous,
                                    state=UNRELEASED_TASKS if unreleased else STABLE, assigned=assigned,
-                                   pending_revocation=EMPTY_TASKS)
+                                   pending_revocation=EMPTY_TASKS,
+                                   active_epochs=_epochs(assigned, member.active_epochs, target_epoch))
 
     def _leave(self, group: StreamsGroup | None, r: StreamsGroupHeartbeatRequest
                ) -> CoordinatorResult[HeartbeatOutcome]:
@@ -399,8 +407,7 @@ class StreamsGroupShard:
         log.info("Member %s left streams group %s", r.member_id, r.group_id)
         self.context.timer.cancel(("streams-session", r.group_id, r.member_id))
         return CoordinatorResult(self._remove(group, r.member_id), HeartbeatOutcome(Response(
-            error_code=ErrorCode.NONE, member_id=r.member_id, member_epoch=r.member_epoch,
-            heartbeat_interval_ms=self.heartbeat_interval_ms)))
+            error_code=ErrorCode.NONE, member_id=r.member_id, member_epoch=r.member_epoch)))
 
     def _remove(self, group: StreamsGroup, member_id: str) -> list[KeyValue]:
         records = member_tombstones(group.group_id, member_id)
@@ -466,17 +473,29 @@ class StreamsGroupShard:
                 else f"Group {group_id} not found."
             return D.DescribedGroup(error_code=ErrorCode.GROUP_ID_NOT_FOUND, error_message=message, group_id=group_id)
 
-        def info(i: Any) -> Any:
-            return D.TopicInfo(name=i.name, partitions=i.partitions, replication_factor=i.replication_factor,
+        # A ready topology is described as configured (Kafka's ConfiguredTopology): the
+        # partition counts of its internal topics resolved.
+        configured = configure(group.topology, self.context.image()) if group.topology is not None else None
+
+        def info(i: Any, partitions: int | None = None) -> Any:
+            return D.TopicInfo(name=i.name, partitions=partitions or i.partitions,
+                               replication_factor=i.replication_factor,
                                topic_configs=[D.KeyValue(key=c.key, value=c.value) for c in i.topic_configs])
+
+        def changelog_count(s: Any) -> int | None:
+            return None if configured is None or configured.partitions is None \
+                else configured.partitions.get(s.subtopology_id)
+
+        def repartition_count(i: Any) -> int | None:
+            return None if configured is None or configured.partitions is None else configured.repartition.get(i.name)
 
         topology = None
         if group.topology is not None:
             topology = D.Topology(epoch=group.topology.epoch, subtopologies=[D.Subtopology(
                 subtopology_id=s.subtopology_id, source_topics=list(s.source_topics),
                 repartition_sink_topics=list(s.repartition_sink_topics),
-                state_changelog_topics=[info(i) for i in s.state_changelog_topics],
-                repartition_source_topics=[info(i) for i in s.repartition_source_topics])
+                state_changelog_topics=[info(i, changelog_count(s)) for i in s.state_changelog_topics],
+                repartition_source_topics=[info(i, repartition_count(i)) for i in s.repartition_source_topics])
                 for s in group.topology.subtopologies])
 
         def assignment(t: Tasks) -> Any:
@@ -506,9 +525,16 @@ class StreamsGroupShard:
             return CoordinatorResult([], ErrorCode.NON_EMPTY_GROUP)
         return CoordinatorResult(group_tombstones(group_id, list(group.members)), ErrorCode.NONE)
 
-    def validate_offset_commit(self, group_id: str, member_id: str, member_epoch: int) -> ErrorCode | None:
-        """OffsetCommit from a streams member (``StreamsGroup.validateOffsetCommit``):
-        None when it may commit. An admin commit (no member, epoch -1) needs an empty group."""
+    def validate_offset_commit(self, group_id: str, member_id: str, member_epoch: int,
+                               partitions: Any = ()) -> ErrorCode | None:
+        """OffsetCommit and TxnOffsetCommit from a streams member (Kafka 4.4's
+        ``StreamsGroup.validateOffsetCommit``): None when it may commit.
+
+        The member's current epoch may commit anything; an older epoch only partitions
+        of active tasks the member has held since that epoch or before (each task's
+        assignment epoch), so a late commit of a task that moved away and back is fenced
+        (STALE_MEMBER_EPOCH). An admin commit (no member, epoch -1) needs an empty group.
+        """
         group = self.groups.get(group_id)
         if group is None:
             return ErrorCode.GROUP_ID_NOT_FOUND
@@ -517,6 +543,16 @@ class StreamsGroupShard:
         member = group.members.get(member_id)
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if member_epoch != member.member_epoch:
+        if member_epoch == member.member_epoch:
+            return None
+        if member_epoch > member.member_epoch or group.topology is None:
             return ErrorCode.STALE_MEMBER_EPOCH
+        readers: dict[str, list[str]] = {}
+        for s in group.topology.subtopologies:
+            for topic in [*s.source_topics, *(i.name for i in s.repartition_source_topics)]:
+                readers.setdefault(topic, []).append(s.subtopology_id)
+        for topic, partition in partitions:
+            epochs = [member.active_epochs.get((s, partition)) for s in readers.get(topic, ())]
+            if not any(e is not None and e <= member_epoch for e in epochs):
+                return ErrorCode.STALE_MEMBER_EPOCH
         return None

@@ -98,6 +98,13 @@ def task_ids(cls: Any, tasks: TaskSet) -> list[Any]:
     return [cls(subtopology_id=s, partitions=sorted(ps)) for s, ps in sorted(tasks.items()) if ps]
 
 
+def task_ids_with_epochs(cls: Any, tasks: TaskSet, epochs: Mapping[tuple[str, int], int]) -> list[Any]:
+    """Active tasks with the epoch each was assigned at (Kafka 4.4's ``AssignmentEpochs``,
+    which fence an old member's late offset commits)."""
+    return [cls(subtopology_id=s, partitions=sorted(ps), assignment_epochs=[epochs[(s, p)] for p in sorted(ps)])
+            for s, ps in sorted(tasks.items()) if ps]
+
+
 def task_set(items: Any) -> dict[str, frozenset[int]]:
     return {t.subtopology_id: frozenset(t.partitions) for t in items or () if t.partitions}
 
@@ -135,11 +142,12 @@ def target_member_record(group_id: str, member_id: str, tasks: Tasks) -> KeyValu
 
 
 def current_assignment_record(group_id: str, member_id: str, *, member_epoch: int, previous_member_epoch: int,
-                              state: int, assigned: Tasks, pending: Tasks) -> KeyValue:
+                              state: int, assigned: Tasks, pending: Tasks,
+                              active_epochs: Mapping[tuple[str, int], int]) -> KeyValue:
     V = StreamsGroupCurrentMemberAssignmentValue
     return _record(CURRENT_MEMBER_ASSIGNMENT, group_id, member_id, V(
         member_epoch=member_epoch, previous_member_epoch=previous_member_epoch, state=state,
-        active_tasks=task_ids(V.TaskIds, assigned.active), standby_tasks=task_ids(V.TaskIds, assigned.standby),
+        active_tasks=task_ids_with_epochs(V.TaskIds, assigned.active, active_epochs), standby_tasks=task_ids(V.TaskIds, assigned.standby),
         warmup_tasks=task_ids(V.TaskIds, assigned.warmup),
         active_tasks_pending_revocation=task_ids(V.TaskIds, pending.active),
         standby_tasks_pending_revocation=task_ids(V.TaskIds, pending.standby),

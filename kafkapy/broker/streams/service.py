@@ -91,10 +91,12 @@ class StreamsGroups:
         except CoordinatorError as exc:
             return exc.code
 
-    def validate_offset_commit(self, group_id: str, member_id: str, member_epoch: int) -> ErrorCode | None:
+    def validate_offset_commit(self, group_id: str, member_id: str, member_epoch: int,
+                               partitions: Sequence[tuple[str, int]] = ()) -> ErrorCode | None:
         """None when ``group_id`` is not a streams group here or the commit is allowed."""
         shard = self.find_group(group_id)
-        return None if shard is None else shard.validate_offset_commit(group_id, member_id, member_epoch)
+        return None if shard is None else shard.validate_offset_commit(group_id, member_id, member_epoch,
+                                                                       partitions)
 
     def create_internal_topics(self, topics: Sequence[InternalTopic]) -> None:
         """Create missing repartition and changelog topics in the background, once each."""

@@ -48,6 +48,8 @@ class ConfiguredTopology:
     status: list[tuple[int, str]] = field(default_factory=list)
     to_create: list[InternalTopic] = field(default_factory=list)
     source_topics: set[str] = field(default_factory=set)
+    #: repartition topic -> partition count, once resolved
+    repartition: dict[str, int] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -146,7 +148,7 @@ def configure(topology: StreamsGroupTopologyValue, image: MetadataImage) -> Conf
         names = ", ".join(sorted(t.name for t in to_create))
         return ConfiguredTopology(None, [(MISSING_INTERNAL_TOPICS, f"Internal topics are missing: [{names}]")],
                                   to_create, source_topics=all_sources)
-    return ConfiguredTopology(partitions, source_topics=all_sources)
+    return ConfiguredTopology(partitions, source_topics=all_sources, repartition=repartition)
 
 
 def metadata_hash(image: MetadataImage, topics: Iterable[str]) -> int:
