@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import trio
 
+from kafkapy.broker.coordinator.runtime import append_error
 from kafkapy.broker.groups.classic_group import (
     CONSUMER_PROTOCOL_TYPE,
     UNKNOWN_MEMBER_ID,
@@ -139,17 +140,6 @@ class ListedGroup(NamedTuple):
     protocol_type: str
     state: str
     group_type: str
-
-
-def _append_error(code: ErrorCode) -> ErrorCode:
-    """Kafka's ``appendGroupMetadataErrorToResponseError``: log errors as group errors."""
-    if code in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS, ErrorCode.REQUEST_TIMED_OUT):
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE
-    if code in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.KAFKA_STORAGE_ERROR):
-        return ErrorCode.NOT_COORDINATOR
-    if code in (ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE, ErrorCode.INVALID_FETCH_SIZE):
-        return ErrorCode.UNKNOWN_SERVER_ERROR
-    return code
 
 
 def join_error(member_id: str, code: ErrorCode) -> JoinGroupResponse:
@@ -387,9 +377,9 @@ class GroupCoordinator:
         try:
             info = log_.append(batch, leader_epoch=partition.leader_epoch, now_ms=now, origin=AppendOrigin.COORDINATOR)
         except StorageError as exc:
-            return _append_error(exc.error_code), -1
+            return append_error(exc.error_code), -1
         if info.error_code != ErrorCode.NONE:
-            return _append_error(info.error_code), -1
+            return append_error(info.error_code), -1
         self.core.replicas.on_append(partition)
         return ErrorCode.NONE, info.last_offset + 1
 
@@ -1185,9 +1175,9 @@ class GroupCoordinator:
                     info = partition.log.append_end_txn_marker(producer_id, epoch, coordinator_epoch, commit,
                                                                leader_epoch=partition.leader_epoch, now_ms=now)
                 except StorageError as exc:
-                    return _append_error(exc.error_code)
+                    return append_error(exc.error_code)
                 if info.error_code != ErrorCode.NONE:
-                    return _append_error(info.error_code)
+                    return append_error(info.error_code)
                 self.core.replicas.on_append(partition)
                 waits.append((p, info.last_offset + 1))
         for g in groups:
