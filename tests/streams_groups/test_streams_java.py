@@ -4,8 +4,10 @@
 ``group.protocol=streams``: the broker's sticky assignor hands out its tasks, the
 coordinator creates its repartition and changelog topics, offsets go in transactions
 checked against the member epoch. Two instances share the six tasks; one is stopped
-(it leaves the group), the other takes its tasks over and the output topic, read
-committed, holds the exact counts. ``kafka-streams-groups`` (Kafka 4.4's
+(it leaves the group) and the other takes its tasks over; the stopped one is started
+again and they share the tasks again; then it is killed (no leave) and the other takes
+its tasks once the broker's session timeout removes it. After each step the output
+topic, read committed, holds the exact counts. ``kafka-streams-groups`` (Kafka 4.4's
 StreamsGroupCommand) lists and describes the group.
 
 Needs the Kafka 4.4 jars (compat_tests/install.sh) and kafka-streams 4.4.0 with its
@@ -75,6 +77,12 @@ class Instance:
             time.sleep(0.2)
         pytest.fail(f"{what}; last output:\n" + "\n".join(self.lines[-60:]))
 
+    def kill(self) -> None:
+        """SIGKILL: the instance leaves nothing behind but its session."""
+        self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(10)
+
     def stop(self) -> None:
         """Close stdin: the instance closes Kafka Streams (leaving the group) and exits."""
         if self.proc.poll() is None:
@@ -98,9 +106,13 @@ def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+#: A killed instance's member is removed after 6 s instead of 45.
+SESSION_TIMEOUT_MS = 6000
+
+
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Broker]:
-    with Broker() as b:
+    with Broker({"group.streams.session.timeout.ms": str(SESSION_TIMEOUT_MS)}) as b:
         yield b
 
 
@@ -152,8 +164,8 @@ def _tool(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_word_count_on_the_streams_protocol_survives_an_instance_stopping(broker: Broker, classes: Path,
-                                                                          tmp_path: Path) -> None:
+def test_word_count_on_the_streams_protocol_survives_instances_leaving_returning_and_dying(
+        broker: Broker, classes: Path, tmp_path: Path) -> None:
     bootstrap = broker.bootstrap_servers
     suffix = uuid.uuid4().hex[:6]
     topics, app = (f"wc-in-{suffix}", f"wc-out-{suffix}"), f"wc-app-{suffix}"
@@ -177,12 +189,26 @@ def test_word_count_on_the_streams_protocol_survives_an_instance_stopping(broker
         b.stop()
         assert "CLOSED" in b.lines, "\n".join(b.lines[-40:])
         a.wait_for(lambda: a.tasks() == ALL_TASKS, "the remaining instance never took every task")
-        second = LINES * 25
-        _produce(bootstrap, topics[0], second)
-        _wait_counts(bootstrap, topics[1], dict(collections.Counter(w for line in first + second
-                                                                   for w in line.split())))
+        lines = first + LINES * 25
+        _produce(bootstrap, topics[0], LINES * 25)
+        _wait_counts(bootstrap, topics[1], dict(collections.Counter(w for line in lines for w in line.split())))
         state = _tool("--bootstrap-server", bootstrap, "--describe", "--state", "--group", app)
         assert state.returncode == 0 and "Stable" in state.stdout, state.stdout + state.stderr
+
+        # The stopped instance comes back (its state directory kept): the tasks are shared again.
+        b = Instance(classes, bootstrap, app, tmp_path / "b", topics)
+        a.wait_for(both, "the restarted instance never got tasks back")
+        lines += LINES * 10
+        _produce(bootstrap, topics[0], LINES * 10)
+        _wait_counts(bootstrap, topics[1], dict(collections.Counter(w for line in lines for w in line.split())))
+
+        # Killed, it never leaves: the session timeout removes it and the other takes over.
+        b.kill()
+        a.wait_for(lambda: a.tasks() == ALL_TASKS, "the killed instance's tasks never moved",
+                   timeout_s=SESSION_TIMEOUT_MS / 1000 + 60)
+        lines += LINES * 10
+        _produce(bootstrap, topics[0], LINES * 10)
+        _wait_counts(bootstrap, topics[1], dict(collections.Counter(w for line in lines for w in line.split())))
         internal = {t for t in broker.topics() if t.startswith(app)}
         assert internal == {f"{app}-counts-changelog", f"{app}-counts-repartition"}
     finally:
