@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kafkapy.broker.coordinator.shard import KeyValue
-from kafkapy.broker.groups.modern_records import ModernRecord, RecordTypes, topic_partitions
+from kafkapy.broker.groups.modern_records import RecordTypes, topic_partitions
 from kafkapy.wire.messages.share_group_current_member_assignment_key import ShareGroupCurrentMemberAssignmentKey
 from kafkapy.wire.messages.share_group_current_member_assignment_value import (
     ShareGroupCurrentMemberAssignmentValue,
@@ -68,8 +68,6 @@ SHARE_RECORDS = RecordTypes(
 
 #: topic id -> partitions
 Assignment = Mapping[bytes, frozenset[int]]
-#: A decoded share-group record; ``value`` None for a tombstone.
-ShareRecord = ModernRecord
 _record = SHARE_RECORDS.record
 member_tombstones = SHARE_RECORDS.member_tombstones
 #: A share-group record, or None for other record types of ``__consumer_offsets``.
