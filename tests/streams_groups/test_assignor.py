@@ -60,3 +60,10 @@ def test_one_process_has_no_standby_elsewhere() -> None:
     members = {"a1": _member("a1", "pa"), "a2": _member("a2", "pa")}
     target = assign(members, {"0": 2}, {"0"}, 1)
     assert all(not t.standby for t in target.values())
+
+
+def test_a_shrinking_owner_keeps_whole_partitions_across_subtopologies() -> None:
+    members = {"a": _member("a", "pa", {"0": {0, 1}, "1": {0, 1}}), "b": _member("b", "pb")}
+    target = assign(members, {"0": 2, "1": 2}, set(), 0)
+    assert _active(target, "a") == {("0", 0), ("1", 0)}
+    assert _active(target, "b") == {("0", 1), ("1", 1)}

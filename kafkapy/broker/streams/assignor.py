@@ -8,9 +8,11 @@ a process's capacity is its number of members.
 Active tasks, in three passes, never more than ``ceil(tasks / members)`` per member:
 
 1. each task stays with the member that owned it (its current active or pending
-   revocation), so a rebalance moves as few tasks as possible;
-2. a task still without owner goes to a member that held it as standby (its state is
-   warm there);
+   revocation), so a rebalance moves as few tasks as possible; tasks are taken
+   partition by partition (then subtopology), so a member keeps the same partitions of
+   every subtopology together;
+2. a task still without owner goes to the least loaded member that held it as
+   standby (its state is warm there);
 3. the rest go to the least loaded process (load over capacity), and within it to its
    least loaded member; ties by process and member id, so every coordinator computes
    the same target.
@@ -75,16 +77,25 @@ def assign(members: Mapping[str, StreamsMember], partitions: Mapping[str, int], 
         active[m].add(task)
         owner[task] = m
 
-    wanted = set(tasks)
-    for m in ids:  # 1. stickiness to the previous active owner
+    previous: dict[Task, str] = {}
+    standby_holders: dict[Task, list[str]] = {}
+    for m in ids:
         member = members[m]
-        for task in sorted((_owned(member.assigned.active) | _owned(member.pending_revocation.active)) & wanted):
-            if task not in owner and len(active[m]) < quota:
-                give(task, m)
-    for m in ids:  # 2. previous standby owners
-        for task in sorted(_owned(members[m].assigned.standby) & wanted):
-            if task not in owner and len(active[m]) < quota:
-                give(task, m)
+        for task in _owned(member.assigned.active) | _owned(member.pending_revocation.active):
+            previous[task] = m
+        for task in _owned(member.assigned.standby):
+            standby_holders.setdefault(task, []).append(m)
+    # Sticky passes go partition by partition, so a member keeps the same partitions of
+    # every subtopology together (Kafka sorts by partition, then subtopology).
+    by_partition = sorted(tasks, key=lambda t: (t[1], t[0]))
+    for task in by_partition:  # 1. stickiness to the previous active owner
+        m = previous.get(task)
+        if m is not None and len(active[m]) < quota:
+            give(task, m)
+    for task in by_partition:  # 2. previous standby holders, least loaded first
+        holders = [m for m in standby_holders.get(task, ()) if len(active[m]) < quota]
+        if task not in owner and holders:
+            give(task, min(holders, key=lambda m: (len(active[m]), m)))
 
     def process_load(process: str) -> float:
         return sum(len(active[m]) for m in ids if process_of[m] == process) / capacity[process]
