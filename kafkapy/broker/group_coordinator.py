@@ -652,6 +652,17 @@ class GroupCoordinator:
             if not is_unknown:
                 return join_error(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
             group = self.groups[group_id] = ClassicGroup(group_id, self._now())
+            # Kafka stores a new classic group at once, empty (``classicGroupJoinToClassicGroup``
+            # appends ``newEmptyGroupMetadataRecord``), so ListGroups shows it Empty from the
+            # first JoinGroup on, the one answered MEMBER_ID_REQUIRED included.
+            error = await self._store(self.partition_for(group_id), [group_metadata_record(group)])
+            if self.groups.get(group_id) is not group:
+                return join_error(member_id, ErrorCode.NOT_COORDINATOR)
+            if error != ErrorCode.NONE:
+                if group.state is S.EMPTY and not group.members and not group.pending_members \
+                        and not group.has_offsets():
+                    self._remove_group(group)
+                return join_error(member_id, error)
         if not self._accept_joining_member(group, member_id):
             group.remove(member_id)
             return join_error(UNKNOWN_MEMBER_ID, ErrorCode.GROUP_MAX_SIZE_REACHED)
@@ -1288,10 +1299,6 @@ class GroupCoordinator:
             if state == S.DEAD.value or (states and state.lower() not in wanted):
                 continue
             if types and group_type not in type_names:
-                continue
-            if isinstance(group, ClassicGroup) and group.generation_id == 0 and group.is_empty_and_offsetless():
-                # Only handed out member ids (KIP-394) so far: nothing stored, and Kafka 4's
-                # coordinator lists groups as of the last committed __consumer_offsets write.
                 continue
             out.append(ListedGroup(group.group_id, group.protocol_type or "", state, group_type))
         return out

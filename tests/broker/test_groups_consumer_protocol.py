@@ -416,8 +416,9 @@ def test_classic_and_consumer_groups_coexist(kip848_broker, group):
         offsets_only.close()
 
 
-def test_a_group_that_only_handed_out_a_member_id_is_not_listed(kip848_broker):
-    """Kafka 4 lists groups as of their last stored write; MEMBER_ID_REQUIRED stores nothing (KIP-394)."""
+def test_a_group_that_only_handed_out_a_member_id_is_listed_empty(kip848_broker):
+    """Kafka 4 stores a new classic group on its first JoinGroup, the one answered
+    MEMBER_ID_REQUIRED (KIP-394): ListGroups shows it Empty, then as the member joins."""
     classic = Group(kip848_broker, unique("pending"))
     try:
         join = JoinGroupRequest(group_id=classic.group_id, session_timeout_ms=10_000, rebalance_timeout_ms=10_000,
@@ -426,13 +427,13 @@ def test_a_group_that_only_handed_out_a_member_id_is_not_listed(kip848_broker):
         first = classic.conn.request(join, 9)
         assert first.error_code == Q.MEMBER_ID_REQUIRED and first.member_id
 
-        def listed() -> set[str]:
-            return {g.group_id for g in classic.conn.request(ListGroupsRequest(), 5).groups}
+        def listed() -> dict[str, str]:
+            return {g.group_id: g.group_state for g in classic.conn.request(ListGroupsRequest(), 5).groups}
 
-        assert classic.group_id not in listed()
+        assert listed().get(classic.group_id) == "Empty"
         join.member_id = first.member_id
         assert classic.conn.request(join, 9).error_code == 0
-        assert classic.group_id in listed()
+        assert listed().get(classic.group_id) in ("CompletingRebalance", "Stable")
     finally:
         classic.close()
 

@@ -118,6 +118,19 @@ def _listed(bootstrap: str, group: str) -> list[tuple[str, str, str]]:
             if g.group_id == group]
 
 
+def _named(value: Any, names: dict[str, str]) -> Any:
+    """``value`` with the run's unique names replaced by what they stand for."""
+    if isinstance(value, str):
+        for name, placeholder in names.items():
+            value = value.replace(name, placeholder)
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_named(v, names) for v in value)
+    if isinstance(value, dict):
+        return {k: _named(v, names) for k, v in value.items()}
+    return value
+
+
 def _join(bootstrap: str, group: str, member_id: str = "") -> Any:
     J = JoinGroupRequest
     return ask(bootstrap, J(group_id=group, session_timeout_ms=30_000, rebalance_timeout_ms=30_000, member_id=member_id,
@@ -154,3 +167,22 @@ def test_deleting_a_topic_removes_its_offsets_from_every_group(brokers: dict[str
     assert names(ours["asked"]) == names(kafkas["asked"])
     assert [[o[2] for o in g] for g in ours["asked"]] == [[-1, -1, 3]] * 2
     assert ours["listed"] == kafkas["listed"] == [[("Empty", "", "classic")]] * 2
+
+
+# --- 2. ListGroups after MEMBER_ID_REQUIRED -------------------------------------------------
+
+
+def test_a_first_join_answered_member_id_required_lists_the_group_empty(brokers: dict[str, str]) -> None:
+    def answer(bootstrap: str) -> tuple:
+        group = _unique("first-join")
+        first = _join(bootstrap, group)
+        assert first.error_code == ErrorCode.MEMBER_ID_REQUIRED and first.member_id
+        deadline = time.monotonic() + 10
+        listed = _listed(bootstrap, group)
+        while not listed and time.monotonic() < deadline:
+            time.sleep(0.1)  # Kafka answers before its empty group record is committed
+            listed = _listed(bootstrap, group)
+        return ErrorCode(first.error_code), listed
+
+    ours, kafkas = _both(brokers, answer)
+    assert ours == kafkas == (ErrorCode.MEMBER_ID_REQUIRED, [("Empty", "", "classic")])
