@@ -5,13 +5,16 @@ group's life: invalid requests, a join before the source topic exists
 (MISSING_SOURCE_TOPICS), the coordinator creating the changelog topic
 (MISSING_INTERNAL_TOPICS), the first assignment, a second member and the revocation
 before it gets tasks, offset commits with right and stale member epochs,
-StreamsGroupDescribe, ListGroups, DescribeGroups and DeleteGroups of the group, leaving.
+StreamsGroupDescribe, ListGroups, DescribeGroups and DeleteGroups of the group,
+``kafka-streams-groups`` --list and --describe (members, state), leaving.
 What each broker answers, with member ids and epochs kept, must be the same.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from compat_tests.brokers import DEPS, start_reference
+from compat_tests.brokers import DEPS, java, start_reference
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
@@ -53,6 +56,13 @@ def brokers() -> Iterator[dict[str, str]]:
             yield {"kafkapy": ours.bootstrap_servers, "kafka": reference.bootstrap}
     finally:
         reference.stop()
+
+
+def _tool(*args: str) -> subprocess.CompletedProcess[str]:
+    """Kafka 4.4's ``kafka-streams-groups`` (StreamsGroupCommand)."""
+    return subprocess.run([java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{LIBS}/*",
+                           "org.apache.kafka.tools.streams.StreamsGroupCommand", *args],
+                          capture_output=True, text=True, timeout=120)
 
 
 def _tasks(items: Any) -> Any:
@@ -157,6 +167,12 @@ def _scenario(bootstrap: str) -> dict[str, Any]:
                          m.rack_id, _tasks(m.assignment.active_tasks), _tasks(m.target_assignment.active_tasks),
                          m.is_classic) for m in sorted(g.members, key=lambda m: m.member_id)],
             "unknown": (d[1].error_code, d[1].error_message)}
+        for name, args in (("tool --list", ["--list"]), ("tool --describe --members", ["--describe", "--members"]),
+                           ("tool --describe --state", ["--describe", "--state"])):
+            done = _tool("--bootstrap-server", bootstrap, *args, *(["--group", group] if len(args) > 1 else []))
+            # The coordinator column names each broker's own address; rows in any order.
+            out[name] = (done.returncode, sorted(re.sub(r"127\.0\.0\.1:\d+", "<address>", done.stdout).split("\n"))
+                         if name != "tool --list" else group in done.stdout.split())
         listed = conn.request(ListGroupsRequest(types_filter=["streams"]), 5).groups
         out["list"] = [(x.group_id == group, x.protocol_type, x.group_state, x.group_type) for x in listed]
         described = conn.request(DescribeGroupsRequest(groups=[group]), 5).groups[0]
