@@ -241,6 +241,13 @@ class GroupCoordinator:
     def partition_for(self, group_id: str) -> int:
         return partition_for(group_id, self.config.offsets_topic_num_partitions)
 
+    def held_by_another_type(self, group_id: str) -> bool:
+        """True when a share group (KIP-932) or a streams group (KIP-1071) of this node holds
+        ``group_id``: Kafka 4.4's classic and consumer group APIs then refuse it, each as
+        its typed lookup in ``GroupMetadataManager`` does (JoinGroup and SyncGroup
+        INCONSISTENT_GROUP_PROTOCOL, ConsumerGroupHeartbeat GROUP_ID_NOT_FOUND)."""
+        return self.core.share.find_group(group_id) is not None or self.core.streams.find_group(group_id) is not None
+
     def coordinator_error(self, group_id: str) -> ErrorCode | None:
         """None if this node coordinates ``group_id``, else the error to answer."""
         p = self.partition_for(group_id)
@@ -632,6 +639,8 @@ class GroupCoordinator:
             error = ErrorCode.INVALID_SESSION_TIMEOUT
         if error is not None:
             return join_error(member_id, error)
+        if self.held_by_another_type(group_id):
+            return join_error(UNKNOWN_MEMBER_ID, ErrorCode.INCONSISTENT_GROUP_PROTOCOL)  # classicGroupJoin
         is_unknown = member_id == UNKNOWN_MEMBER_ID
         group = self.groups.get(group_id)
         if isinstance(group, ConsumerGroup):
@@ -812,6 +821,8 @@ class GroupCoordinator:
         error = self.coordinator_error(group_id)
         if error is None and not group_id:
             error = ErrorCode.INVALID_GROUP_ID
+        if error is None and self.held_by_another_type(group_id):
+            error = ErrorCode.INCONSISTENT_GROUP_PROTOCOL  # classicGroupSync
         group = self._classic(group_id) if error is None else None
         if error is None and group is None:
             error = ErrorCode.UNKNOWN_MEMBER_ID
@@ -909,7 +920,8 @@ class GroupCoordinator:
             return error, []
         group = self._classic(group_id)
         if group is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID, []
+            # Kafka answers a group it does not find (or not a classic one) member by member.
+            return ErrorCode.NONE, [ErrorCode.UNKNOWN_MEMBER_ID] * len(members)
         if group.state is S.DEAD:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
         results = []
@@ -971,6 +983,9 @@ class GroupCoordinator:
             error = ErrorCode.INVALID_GROUP_ID
         if error is not None:
             return error, None
+        if self.core.share.find_group(group_id) is not None:
+            # ShareGroup.validateOffsetCommit: a share group has no committed offsets.
+            return ErrorCode.GROUP_ID_NOT_FOUND, None
         group = self.groups.get(group_id)
         streams = self.core.streams.find_group(group_id)
         if streams is not None:

@@ -186,3 +186,73 @@ def test_a_first_join_answered_member_id_required_lists_the_group_empty(brokers:
 
     ours, kafkas = _both(brokers, answer)
     assert ours == kafkas == (ErrorCode.MEMBER_ID_REQUIRED, [("Empty", "", "classic")])
+
+
+# --- 3. classic and consumer group APIs on a share or streams group -------------------------
+
+
+def _share_group(bootstrap: str, topic: str, group: str) -> None:
+    r = ask(bootstrap, ShareGroupHeartbeatRequest(group_id=group, member_id=uuid.uuid4().hex[:22], member_epoch=0,
+                                                  subscribed_topic_names=[topic]), 1)
+    assert r.error_code == ErrorCode.NONE, r
+
+
+def _streams_group(bootstrap: str, topic: str, group: str) -> None:
+    Q = StreamsGroupHeartbeatRequest
+    topology = Q.Topology(epoch=0, subtopologies=[Q.Subtopology(subtopology_id="0", source_topics=[topic])])
+    r = ask(bootstrap, Q(group_id=group, member_id=uuid.uuid4().hex[:22], member_epoch=0, rebalance_timeout_ms=30_000,
+                         topology=topology, process_id=uuid.uuid4().hex, active_tasks=[], standby_tasks=[],
+                         warmup_tasks=[]), 1)
+    assert r.error_code == ErrorCode.NONE, r
+
+
+@pytest.mark.parametrize("kind", ["share", "streams"])
+def test_classic_and_consumer_apis_on_a_group_of_another_type(brokers: dict[str, str], kind: str) -> None:
+    def answer(bootstrap: str) -> dict[str, Any]:
+        topic, group = _unique("typed"), _unique(kind)
+        _create(bootstrap, topic, 1)
+        (_share_group if kind == "share" else _streams_group)(bootstrap, topic, group)
+        out: dict[str, Any] = {}
+        for name, member in (("join", ""), ("join known member", "m-1")):
+            r = _join(bootstrap, group, member)
+            out[name] = (ErrorCode(r.error_code), r.member_id, r.generation_id)
+        out["sync"] = ErrorCode(ask(bootstrap, SyncGroupRequest(group_id=group, generation_id=1, member_id="m-1",
+                                                                assignments=[]), 5).error_code)
+        out["heartbeat"] = ErrorCode(ask(bootstrap, HeartbeatRequest(group_id=group, generation_id=1,
+                                                                     member_id="m-1"), 4).error_code)
+        leave = ask(bootstrap, LeaveGroupRequest(group_id=group, members=[
+            LeaveGroupRequest.MemberIdentity(member_id="m-1")]), 5)
+        out["leave"] = (ErrorCode(leave.error_code), [ErrorCode(m.error_code) for m in leave.members])
+        for version in (8, 9):
+            for generation, member in ((-1, ""), (1, "m-1")):
+                out[f"commit v{version} generation {generation}"] = _commit(
+                    bootstrap, group, {(topic, 0): 1}, version=version, generation=generation, member=member)
+        out["fetch all"] = _fetch(bootstrap, group)
+        out["fetch asked"] = _fetch(bootstrap, group, [(topic, [0])])
+        D = OffsetDeleteRequest
+        r = ask(bootstrap, D(group_id=group, topics=[D.OffsetDeleteRequestTopic(
+            name=topic, partitions=[D.OffsetDeleteRequestPartition(partition_index=0)])]), 0)
+        out["offset delete"] = (ErrorCode(r.error_code), [ErrorCode(p.error_code) for t in r.topics for p in t.partitions])
+        for epoch in (0, 3, -1):
+            H = ConsumerGroupHeartbeatRequest
+            r = ask(bootstrap, H(group_id=group, member_id=uuid.uuid4().hex[:22], member_epoch=epoch,
+                                 rebalance_timeout_ms=30_000 if epoch == 0 else -1,
+                                 subscribed_topic_names=[topic] if epoch == 0 else None,
+                                 topic_partitions=[] if epoch == 0 else None), 1)
+            out[f"consumer heartbeat epoch {epoch}"] = (ErrorCode(r.error_code), r.error_message)
+        described = ask(bootstrap, ConsumerGroupDescribeRequest(group_ids=[group]), 1).groups[0]
+        out["consumer describe"] = (ErrorCode(described.error_code), described.error_message)
+        out["listed"] = [listed[1:] for listed in _listed(bootstrap, group)]  # the state is the group type's own
+        return _named(out, {group: "<group>", topic: "<topic>"})
+
+    ours, kafkas = _both(brokers, answer)
+    if kind == "streams":
+        # Kafka answers GROUP_SUBSCRIBED_TO_TOPIC for a source topic of the group's configured
+        # topology (StreamsGroup.isSubscribedToTopic); kafkapy's streams groups do not say
+        # yet which topics they consume.
+        assert kafkas.pop("offset delete") == (ErrorCode.NONE, [ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC])
+        ours.pop("offset delete")
+    assert ours == kafkas
+    assert ours["join"][:2] == (ErrorCode.INCONSISTENT_GROUP_PROTOCOL, "")
+    assert ours["consumer heartbeat epoch 0"][0] == ErrorCode.GROUP_ID_NOT_FOUND
+    assert ours["listed"] == [(kind, kind)]

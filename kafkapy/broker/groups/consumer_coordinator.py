@@ -168,6 +168,8 @@ class ConsumerGroupCoordinator:
             error = self.c.coordinator_error(r.group_id)
             if error is not None:
                 raise HeartbeatError(error)
+            if self.c.held_by_another_type(r.group_id):
+                raise HeartbeatError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {r.group_id} is not a consumer group.")
             if r.member_epoch in (LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH):
                 group, records, response = self._leave(r)
             else:
@@ -487,7 +489,8 @@ class ConsumerGroupCoordinator:
             return D.DescribedGroup(error_code=error, group_id=group_id)
         group = self.c.groups.get(group_id)
         if not isinstance(group, ConsumerGroup) or group.dead:
-            message = f"Group {group_id} not found." if group is None else f"Group {group_id} is not a consumer group."
+            message = f"Group {group_id} not found." if group is None and not self.c.held_by_another_type(group_id) \
+                else f"Group {group_id} is not a consumer group."
             return D.DescribedGroup(error_code=ErrorCode.GROUP_ID_NOT_FOUND, error_message=message, group_id=group_id)
         image = self.c.core.image
 
