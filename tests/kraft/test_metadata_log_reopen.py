@@ -99,4 +99,4 @@ def test_corrupt_batch_truncated_on_open(tmp_path: Path, caplog: pytest.LogCaptu
     finally:
         log.close()
     assert any("CRC" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
-    assert [b for b in _batches(tmp_path)] == batches[:batches.index((position, size, base))]
+    assert _batches(tmp_path) == batches[:batches.index((position, size, base))]
