@@ -495,9 +495,9 @@ class _Quorum:
         # reads the voters from the leader's log (KIP-853); AddRaftVoter may make it a voter.
         bootstrap_ids = {-2 - i: address for i, address in enumerate(bootstrap_servers)} if not voters else {}
         voter_ids = set(voters) if voters else set(formatted.ids) if formatted is not None else set()
-        self.is_single_voter = bool(voter_ids) and voter_ids <= {config.node_id}
+        single = bool(voter_ids) and voter_ids <= {config.node_id}
         static = VoterSet([Voter(i, None, (Endpoint(self.listener, host, port),)) for i, (host, port) in voters.items()]
-                          if not self.is_single_voter else [Voter(config.node_id)])
+                          if not single else [Voter(config.node_id)])
         self.transport = KafkaRaftTransport(config.node_id, self.listener, {**voters, **bootstrap_ids},
                                             request_timeout_ms=config.controller_quorum_request_timeout_ms,
                                             ssl_context=controller_ssl_context(config),
@@ -527,6 +527,13 @@ class _Quorum:
         self.service = service = MetadataService(
             self.driver, cluster_id=cluster_id, config=ControllerConfig.from_broker_config(config),
             bootstrap=list(bootstrap) if bootstrap is not None else bootstrap_records())
+
+    @property
+    def is_single_voter(self) -> bool:
+        """Whether this node is the only voter of the voter set in force: the formatted
+        one at first, then the log's (a dynamic quorum grows and shrinks, KIP-853)."""
+        ids = self.driver.node.voters.ids
+        return bool(ids) and ids <= {self.config.node_id}
 
     def advertise(self, bound: Sequence[Any]) -> None:
         """Tell the transport where this node's controller listener is: its entry in
