@@ -993,15 +993,16 @@ class GroupCoordinator:
             # (StreamsGroup.validateOffsetCommit); the offsets are kept here, in an
             # offsets-only group of the same id.
             error = streams.validate_offset_commit(group_id, member_id, generation_id, partitions)
-            if transactional and error == ErrorCode.STALE_MEMBER_EPOCH:
+            if transactional and version < 6 and error == ErrorCode.STALE_MEMBER_EPOCH:
                 error = ErrorCode.ILLEGAL_GENERATION
             if error is None and group is None:
                 group = self.groups[group_id] = ClassicGroup(group_id, self._now())
             return error, group
         if group is None:
             if generation_id >= 0:
-                # OffsetCommit v9+ (KIP-848) says so; older versions kept ILLEGAL_GENERATION.
-                return (ErrorCode.GROUP_ID_NOT_FOUND if not transactional and version >= 9
+                # OffsetCommit v9+ (KIP-848) and TxnOffsetCommit v6+ say so; older versions
+                # kept ILLEGAL_GENERATION (TxnOffsetCommitRequest.supportsGroupIdNotFoundError).
+                return (ErrorCode.GROUP_ID_NOT_FOUND if version >= (6 if transactional else 9)
                         else ErrorCode.ILLEGAL_GENERATION), None
             # A group that only commits offsets (assign() consumers, admin clients).
             group = self.groups[group_id] = ClassicGroup(group_id, self._now())
@@ -1010,8 +1011,8 @@ class GroupCoordinator:
             # For consumer groups the generation field carries the member epoch.
             error = self.consumer.validate_offset_commit(group, member_id, generation_id, transactional=transactional,
                                                          version=version)
-            if transactional and error == ErrorCode.STALE_MEMBER_EPOCH:
-                error = ErrorCode.ILLEGAL_GENERATION  # TxnOffsetCommit has no STALE_MEMBER_EPOCH (Kafka maps it so)
+            if transactional and version < 6 and error == ErrorCode.STALE_MEMBER_EPOCH:
+                error = ErrorCode.ILLEGAL_GENERATION  # TxnOffsetCommit has STALE_MEMBER_EPOCH from v6 (Kafka maps it so)
             return error, group
         return self._validate_offset_commit(group, member_id, group_instance_id, generation_id,
                                             transactional=transactional), group
@@ -1124,7 +1125,8 @@ class GroupCoordinator:
 
     async def stage_txn_offsets(self, group_id: str, producer_id: int, producer_epoch: int,
                                 offsets: Sequence[CommitOffset], *, member_id: str = UNKNOWN_MEMBER_ID,
-                                group_instance_id: str | None = None, generation_id: int = -1) -> list[ErrorCode]:
+                                group_instance_id: str | None = None, generation_id: int = -1,
+                                version: int = 0) -> list[ErrorCode]:
         """TxnOffsetCommit: stage ``offsets`` of a transaction; invisible until committed.
 
         The offsets are written to the group's ``__consumer_offsets`` partition in a
@@ -1137,9 +1139,10 @@ class GroupCoordinator:
         Returns:
             One error per offset, in order: NONE, OFFSET_METADATA_TOO_LARGE, or the
             group-level error (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
-            UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID, ...).
+            UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID, ...); from
+            ``version`` 6 GROUP_ID_NOT_FOUND and STALE_MEMBER_EPOCH too.
         """
-        error, group = self._group_for_commit(group_id, member_id, group_instance_id, generation_id,
+        error, group = self._group_for_commit(group_id, member_id, group_instance_id, generation_id, version=version,
                                               transactional=True, partitions=[(o.topic, o.partition) for o in offsets])
         if error is not None or group is None:
             return [error or ErrorCode.UNKNOWN_SERVER_ERROR] * len(offsets)

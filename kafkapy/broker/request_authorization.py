@@ -267,7 +267,7 @@ def _txn_offset_commit(ctx: Any, request: Any) -> Verdict:
         return Verdict(refuse=(_TXN_DENIED, None))
     if not authorize(ctx, Op.READ, Res.GROUP, request.group_id):
         return Verdict(refuse=(_GROUP_DENIED, None))
-    return _commit_verdict(ctx, request, R, "TxnOffsetCommitResponse")
+    return _commit_verdict(ctx, request, R, "TxnOffsetCommitResponse", by_id=ctx.version >= 6)
 
 
 def _offset_fetch_topics(ctx: Any, topics: list | None, response_topics: Callable[[Any], list],

@@ -22,12 +22,14 @@ import pytest
 from compat_tests.brokers import DEPS, java, start_reference
 from kafkapy.testing import Broker
 from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.api_versions import ApiVersionsRequest
 from kafkapy.wire.messages.consumer_group_describe import ConsumerGroupDescribeRequest
 from kafkapy.wire.messages.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.delete_topics import DeleteTopicsRequest
 from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.heartbeat import HeartbeatRequest
+from kafkapy.wire.messages.init_producer_id import InitProducerIdRequest
 from kafkapy.wire.messages.join_group import JoinGroupRequest
 from kafkapy.wire.messages.leave_group import LeaveGroupRequest
 from kafkapy.wire.messages.list_groups import ListGroupsRequest
@@ -38,6 +40,7 @@ from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest
 from kafkapy.wire.messages.share_group_heartbeat import ShareGroupHeartbeatRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest
 from kafkapy.wire.messages.sync_group import SyncGroupRequest
+from kafkapy.wire.messages.txn_offset_commit import TxnOffsetCommitRequest
 from tests.requests import ask
 
 VERSION = "4.4.0"
@@ -256,3 +259,73 @@ def test_classic_and_consumer_apis_on_a_group_of_another_type(brokers: dict[str,
     assert ours["join"][:2] == (ErrorCode.INCONSISTENT_GROUP_PROTOCOL, "")
     assert ours["consumer heartbeat epoch 0"][0] == ErrorCode.GROUP_ID_NOT_FOUND
     assert ours["listed"] == [(kind, kind)]
+
+
+# --- 4. TxnOffsetCommit v6 ------------------------------------------------------------------
+
+
+def _api_range(bootstrap: str, key: int) -> tuple[int, int]:
+    r = ask(bootstrap, ApiVersionsRequest(client_software_name="tests", client_software_version="1"), 3)
+    return next((k.min_version, k.max_version) for k in r.api_keys if k.api_key == key)
+
+
+def _transactional_producer(bootstrap: str, transactional_id: str) -> tuple[int, int]:
+    _wait_for_coordinator(bootstrap, key_type=1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = ask(bootstrap, InitProducerIdRequest(transactional_id=transactional_id, transaction_timeout_ms=60_000,
+                                                 producer_id=-1, producer_epoch=-1), 5)
+        if r.error_code == ErrorCode.NONE:
+            return r.producer_id, r.producer_epoch
+        time.sleep(0.2)  # the transaction coordinator is still loading
+    pytest.fail(f"no producer id for {transactional_id}")
+
+
+def test_txn_offset_commit_v6_names_topics_by_id_and_answers_the_new_group_errors(brokers: dict[str, str]) -> None:
+    def answer(bootstrap: str) -> dict[str, Any]:
+        topic = _unique("txn-commit")
+        _create(bootstrap, topic, 1)
+        topic_id = ask(bootstrap, MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)]),
+                       12).topics[0].topic_id
+        transactional_id = _unique("txn")
+        producer_id, epoch = _transactional_producer(bootstrap, transactional_id)
+        share, consumer, member = _unique("share"), _unique("consumer"), uuid.uuid4().hex[:22]
+        _share_group(bootstrap, topic, share)
+        joined = ask(bootstrap, ConsumerGroupHeartbeatRequest(
+            group_id=consumer, member_id=member, member_epoch=0, rebalance_timeout_ms=30_000,
+            subscribed_topic_names=[topic], topic_partitions=[]), 1)
+        assert joined.error_code == ErrorCode.NONE
+        T = TxnOffsetCommitRequest
+
+        def commit(version: int, group: str, generation: int = -1, member_id: str = "",
+                   ids: tuple[bytes, ...] = (topic_id,)) -> list:
+            r = ask(bootstrap, T(
+                transactional_id=transactional_id, group_id=group, producer_id=producer_id, producer_epoch=epoch,
+                generation_id_or_member_epoch=generation, member_id=member_id,
+                topics=[T.TxnOffsetCommitRequestTopic(name="" if version >= 6 else topic, topic_id=i, partitions=[
+                    T.TxnOffsetCommitRequestPartition(partition_index=0, committed_offset=1)]) for i in ids]), version)
+            return [("id" if t.topic_id == topic_id else "other id" if version >= 6 else t.name == topic,
+                     [ErrorCode(p.error_code) for p in t.partitions]) for t in r.topics]
+
+        out: dict[str, Any] = {"versions": _api_range(bootstrap, 28)}
+        for version in (5, 6):
+            out[f"v{version} new group"] = commit(version, _unique("new"))
+            out[f"v{version} unknown group with a generation"] = commit(version, _unique("unknown"), 5, "m-1")
+            out[f"v{version} stale member epoch"] = commit(version, consumer, joined.member_epoch + 5, member)
+            out[f"v{version} unknown member"] = commit(version, consumer, joined.member_epoch, "nobody")
+            out[f"v{version} member"] = commit(version, consumer, joined.member_epoch, member)
+            out[f"v{version} share group"] = commit(version, share)
+        for name, ids in (("unknown id first", (uuid.uuid4().bytes, topic_id)),
+                          ("unknown id last", (topic_id, uuid.uuid4().bytes))):
+            out[f"v6 {name}"] = commit(6, _unique("new"), ids=ids)
+        return out
+
+    ours, kafkas = _both(brokers, answer)
+    assert ours.pop("versions")[1] == kafkas.pop("versions")[1] == 6
+    assert ours == kafkas
+    assert ours["v6 unknown group with a generation"] == [("id", [ErrorCode.GROUP_ID_NOT_FOUND])]
+    assert ours["v5 unknown group with a generation"] == [(True, [ErrorCode.ILLEGAL_GENERATION])]
+    assert ours["v6 stale member epoch"] == [("id", [ErrorCode.STALE_MEMBER_EPOCH])]
+    assert ours["v5 stale member epoch"] == [(True, [ErrorCode.ILLEGAL_GENERATION])]
+    # Unknown ids are listed first, wherever the request names them.
+    assert ours["v6 unknown id last"] == [("other id", [ErrorCode.UNKNOWN_TOPIC_ID]), ("id", [ErrorCode.NONE])]

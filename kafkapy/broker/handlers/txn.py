@@ -10,13 +10,18 @@ AddPartitionsToTxn (key 24), versions 0-5:
 AddOffsetsToTxn (key 25), versions 0-4: adds the group's ``__consumer_offsets``
     partition to the transaction (transaction version 0 semantics, as Kafka: version 2
     clients do not send it).
-TxnOffsetCommit (key 28), versions 0-5: offsets staged in the group coordinator until
+TxnOffsetCommit (key 28), versions 0-6: offsets staged in the group coordinator until
     the transaction's marker reaches that partition. v5 (transaction version 2) adds the
     offsets partition to the transaction first, in place of AddOffsetsToTxn; v0-4 verify
     with the id's coordinator that it is in the producer's open transaction (KIP-890
     part 1, as Kafka 4.1's group coordinator does: without AddOffsetsToTxn, v0-3 answer
     INVALID_TXN_STATE and v4 TRANSACTION_ABORTABLE). A topic or partition that does not
-    exist answers UNKNOWN_TOPIC_OR_PARTITION before any of it.
+    exist answers UNKNOWN_TOPIC_OR_PARTITION before any of it. v6 (KIP-1319) names
+    topics by id in the request and the answer (UNKNOWN_TOPIC_ID for an id the metadata
+    does not know) and answers GROUP_ID_NOT_FOUND for an unknown group committing with a
+    generation and STALE_MEMBER_EPOCH for a consumer group member's old epoch, where
+    earlier versions answer ILLEGAL_GENERATION (Kafka 4.4's
+    ``OffsetMetadataManager.validateTransactionalOffsetCommit``).
 EndTxn (key 26), versions 0-5. v5 (transaction version 2): the coordinator bumps the
     epoch and answers the producer id and epoch to go on with.
 WriteTxnMarkers (key 27), version 1: markers from another broker's coordinator
@@ -147,29 +152,42 @@ async def handle_add_offsets_to_txn(ctx: RequestContext, request: AddOffsetsToTx
                                                           version=ctx.version))
 
 
-@handles(ApiKey.TXN_OFFSET_COMMIT, versions=(0, 5))
+@handles(ApiKey.TXN_OFFSET_COMMIT, versions=(0, 6))
 async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
     from kafkapy.broker.group_coordinator import CommitOffset
     from kafkapy.wire.messages.txn_offset_commit import (
         TxnOffsetCommitResponse as Response,
     )
 
+    v = ctx.version
     image = ctx.broker.image
-    codes: dict[TopicPartition, ErrorCode] = {}
+    # Answers by (topic key, partition): the key is the topic's name, its id from v6.
+    codes: dict[tuple[str | bytes, int], ErrorCode] = {}
+    key_of: dict[str, str | bytes] = {}  # topic name -> its key in the answer
     offsets = []
     for t in request.topics:
+        key: str | bytes = t.topic_id if v >= 6 else t.name
+        if v >= 6:
+            topic = image.topics_by_id.get(t.topic_id)
+            if topic is None:
+                for p in t.partitions:
+                    codes[(key, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_ID
+                continue
+            name = topic.name
+        else:
+            name = t.name
+        key_of[name] = key
         for p in t.partitions:
-            tp = TopicPartition(t.name, p.partition_index)
-            if image.partition(tp.topic, tp.partition) is None:
-                codes[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            if image.partition(name, p.partition_index) is None:
+                codes[(key, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
-                offsets.append(CommitOffset(tp.topic, tp.partition, p.committed_offset, p.committed_leader_epoch,
+                offsets.append(CommitOffset(name, p.partition_index, p.committed_offset, p.committed_leader_epoch,
                                             p.committed_metadata))
     if offsets:
-        # Transaction version 2 (v5): the offsets partition joins the transaction here;
+        # Transaction version 2 (v5+): the offsets partition joins the transaction here;
         # before it, it must already be in it (verified). Through the id's coordinator
         # wherever it is (Kafka's CoordinatorPartitionWriter).
-        operation = _txn_offset_commit_operation(ctx.version)
+        operation = _txn_offset_commit_operation(v)
         offsets_tp = TopicPartition(GROUP_METADATA_TOPIC, ctx.broker.groups.partition_for(request.group_id))
         added = (await ctx.broker.txn_coordinator.add_or_verify(
             request.transactional_id, request.producer_id, request.producer_epoch, [offsets_tp],
@@ -177,23 +195,25 @@ async def handle_txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommit
         if added != ErrorCode.NONE:
             error = _txn_offset_commit_error(added) if operation is TxnOperation.ADD_PARTITION else added
             for o in offsets:
-                codes[TopicPartition(o.topic, o.partition)] = for_version(
-                    error, fenced_since=3, abortable_since=4, version=ctx.version)
+                codes[(key_of[o.topic], o.partition)] = for_version(error, fenced_since=3, abortable_since=4,
+                                                                    version=v)
             offsets = []
     if offsets:
         staged = await ctx.broker.groups.stage_txn_offsets(
             request.group_id, request.producer_id, request.producer_epoch, offsets,
             member_id=request.member_id, group_instance_id=request.group_instance_id,
-            generation_id=request.generation_id_or_member_epoch)
+            generation_id=request.generation_id_or_member_epoch, version=v)
         for o, code in zip(offsets, staged, strict=True):
-            codes[TopicPartition(o.topic, o.partition)] = for_version(code, fenced_since=3, abortable_since=None,
-                                                                      version=ctx.version)
+            codes[(key_of[o.topic], o.partition)] = for_version(code, fenced_since=3, abortable_since=None, version=v)
+    # v6: the ids the metadata does not know come first, as Kafka 4.4's answer lists them.
+    topics = sorted(request.topics, key=lambda t: t.topic_id in image.topics_by_id) if v >= 6 else request.topics
     return Response(topics=[
-        Response.TxnOffsetCommitResponseTopic(name=t.name, partitions=[
-            Response.TxnOffsetCommitResponsePartition(partition_index=p.partition_index,
-                                                      error_code=codes[TopicPartition(t.name, p.partition_index)])
+        Response.TxnOffsetCommitResponseTopic(**({"topic_id": t.topic_id} if v >= 6 else {"name": t.name}), partitions=[
+            Response.TxnOffsetCommitResponsePartition(
+                partition_index=p.partition_index,
+                error_code=codes[(t.topic_id if v >= 6 else t.name, p.partition_index)])
             for p in t.partitions])
-        for t in request.topics])
+        for t in topics])
 
 
 def _txn_offset_commit_operation(version: int) -> TxnOperation:
