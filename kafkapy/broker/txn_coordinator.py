@@ -689,7 +689,7 @@ class TransactionCoordinator:
                 by_topic.setdefault(tp.topic, []).append(tp.partition)
             return WriteTxnMarkersRequest.WritableTxnMarker(
                 producer_id=txn.producer_id, producer_epoch=txn.producer_epoch, transaction_result=commit,
-                coordinator_epoch=part.coordinator_epoch,
+                coordinator_epoch=part.coordinator_epoch, transaction_version=txn.client_txn_version,
                 topics=[WriteTxnMarkersRequest.WritableTxnMarkerTopic(name=topic, partition_indexes=indexes)
                         for topic, indexes in by_topic.items()])
 

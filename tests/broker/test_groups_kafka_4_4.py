@@ -41,6 +41,9 @@ from kafkapy.wire.messages.share_group_heartbeat import ShareGroupHeartbeatReque
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest
 from kafkapy.wire.messages.sync_group import SyncGroupRequest
 from kafkapy.wire.messages.txn_offset_commit import TxnOffsetCommitRequest
+from kafkapy.wire.messages.write_txn_markers import WriteTxnMarkersRequest
+from kafkapy.wire.records import Record, build_batch
+from tests.broker.test_bad_input import produce_request
 from tests.requests import ask
 
 VERSION = "4.4.0"
@@ -329,3 +332,45 @@ def test_txn_offset_commit_v6_names_topics_by_id_and_answers_the_new_group_error
     assert ours["v5 stale member epoch"] == [(True, [ErrorCode.ILLEGAL_GENERATION])]
     # Unknown ids are listed first, wherever the request names them.
     assert ours["v6 unknown id last"] == [("other id", [ErrorCode.UNKNOWN_TOPIC_ID]), ("id", [ErrorCode.NONE])]
+
+
+# --- 5. WriteTxnMarkers v2 ------------------------------------------------------------------
+
+
+def test_write_txn_markers_v2_checks_a_version_2_marker_epoch_strictly(brokers: dict[str, str]) -> None:
+    """KIP-1228: the leader of a partition checks a transaction version 2 marker's epoch
+    against the producer's strictly (each such transaction ends with an epoch bump)."""
+    def answer(bootstrap: str) -> dict[str, Any]:
+        topic, transactional_id = _unique("markers"), _unique("txn")
+        _create(bootstrap, topic, 1)
+        producer_id, epoch = _transactional_producer(bootstrap, transactional_id)
+        batch = build_batch([Record(0, 0, None, b"open")], base_timestamp=int(time.time() * 1000),
+                            producer_id=producer_id, producer_epoch=epoch, base_sequence=0, is_transactional=True)
+        request = produce_request(topic, batch)
+        request.transactional_id = transactional_id
+        produced = ask(bootstrap, request, 12).responses[0].partition_responses[0]
+        assert produced.error_code == ErrorCode.NONE  # Produce v12 adds the partition (transaction version 2)
+        M = WriteTxnMarkersRequest
+
+        def marker(version: int, marker_epoch: int, transaction_version: int) -> list[ErrorCode]:
+            r = ask(bootstrap, M(markers=[M.WritableTxnMarker(
+                producer_id=producer_id, producer_epoch=marker_epoch, transaction_result=False, coordinator_epoch=0,
+                transaction_version=transaction_version,
+                topics=[M.WritableTxnMarkerTopic(name=topic, partition_indexes=[0])])]), version)
+            return [ErrorCode(p.error_code) for m in r.markers for t in m.topics for p in t.partitions]
+
+        return {
+            "versions": _api_range(bootstrap, 27),
+            "v2 version 2 at the open transaction's epoch": marker(2, epoch, 2),
+            "v2 version 2 at the next epoch": marker(2, epoch + 1, 2),
+            "v2 version 2 repeated": marker(2, epoch + 1, 2),
+            "v1 at the old epoch": marker(1, epoch, 0),
+            "v2 version 0 at the same epoch": marker(2, epoch + 1, 0),
+            "v2 version 2 at the same epoch, nothing open": marker(2, epoch + 1, 2),
+        }
+
+    ours, kafkas = _both(brokers, answer)
+    assert ours == kafkas
+    assert ours["versions"] == (1, 2)
+    assert ours["v2 version 2 at the open transaction's epoch"] == [ErrorCode.INVALID_PRODUCER_EPOCH]
+    assert ours["v2 version 2 at the next epoch"] == [ErrorCode.NONE]

@@ -24,8 +24,10 @@ TxnOffsetCommit (key 28), versions 0-6: offsets staged in the group coordinator 
     ``OffsetMetadataManager.validateTransactionalOffsetCommit``).
 EndTxn (key 26), versions 0-5. v5 (transaction version 2): the coordinator bumps the
     epoch and answers the producer id and epoch to go on with.
-WriteTxnMarkers (key 27), version 1: markers from another broker's coordinator
-    (:mod:`kafkapy.broker.txn.markers`).
+WriteTxnMarkers (key 27), versions 1-2: markers from another broker's coordinator
+    (:mod:`kafkapy.broker.txn.markers`). v2 (KIP-1228) gives each marker's transaction
+    version: the leader checks a version 2 marker's epoch strictly (above the
+    producer's, each such transaction ending with an epoch bump).
 DescribeTransactions (key 65), version 0. ListTransactions (key 66), versions 0-2
     (v1: duration filter, v2: transactional id pattern).
 
@@ -246,7 +248,7 @@ async def handle_end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndTxnR
                           producer_id=result.producer_id, producer_epoch=result.producer_epoch)
 
 
-@handles(ApiKey.WRITE_TXN_MARKERS, versions=(1, 1))
+@handles(ApiKey.WRITE_TXN_MARKERS, versions=(1, 2))
 async def handle_write_txn_markers(ctx: RequestContext, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
     return await write_txn_markers(ctx.broker, request)
 

@@ -3,8 +3,10 @@
 The coordinator hands each destination broker the markers of a transaction for the
 partitions that broker leads (:meth:`TxnMarkerChannel.send`). Markers queued for one
 broker while a request to it is in flight leave together in the next WriteTxnMarkers
-request (version 1, the one Kafka 4.1 sends), one marker per producer id per request
-as Kafka's answer is keyed by producer id. The connection is the broker's endpoint on
+request, one marker per producer id per request as Kafka's answer is keyed by producer
+id. The version is the highest both brokers know: v2 carries each marker's transaction
+version (KIP-1228) to a leader that reads it (kafkapy, Kafka 4.4), v1 drops it for
+Kafka 4.1, whose only version it is (the field is ignorable). The connection is the broker's endpoint on
 the inter-broker listener, client id ``broker-<id>-txn-marker-sender`` (Kafka's name),
 and a request may take ``request.timeout.ms``.
 
@@ -33,10 +35,6 @@ from kafkapy.wire.messages.write_txn_markers import WriteTxnMarkersRequest
 if TYPE_CHECKING:
     from kafkapy.broker.core import BrokerCore
     from kafkapy.wire.message import Message
-
-#: The WriteTxnMarkers version Kafka 4.1's coordinator sends (its only one).
-WRITE_TXN_MARKERS_VERSION = 1
-
 
 def error_code(code: int) -> ErrorCode:
     """``code`` as an :class:`ErrorCode`; one this broker does not know is UNKNOWN_SERVER_ERROR."""
@@ -68,7 +66,7 @@ class TxnMarkerChannel(InterBrokerSender):
     def __init__(self, broker: BrokerCore) -> None:
         super().__init__(broker.node_id, "txn-marker-sender", broker.inter_broker_address,
                          timeout_s=lambda: broker.config.request_timeout_ms / 1000,
-                         version=WRITE_TXN_MARKERS_VERSION,
+                         version=None,
                          ssl_context=inter_broker_ssl_context(broker.config),
                          authenticate=inter_broker_sasl_client(broker.config))
         self._queues: dict[int, list[_Pending]] = {}

@@ -11,7 +11,12 @@ Per partition, in Kafka's order (``KafkaApis.handleWriteTxnMarkersRequest``): th
 partition must be led here (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER), the
 log checks the marker against the producer state (INVALID_PRODUCER_EPOCH for a stale
 epoch, TRANSACTION_COORDINATOR_FENCED for a stale coordinator epoch), then the append
-waits for acks=all like a produce. Once a marker is in a ``__consumer_offsets``
+waits for acks=all like a produce. A marker of transaction version 2 (WriteTxnMarkers
+v2, KIP-1228) is checked strictly first: every such transaction ends with an epoch
+bump, so its marker's epoch must be above the producer's; the same epoch passes only
+as the retry of a marker already written (Kafka 4.4's
+``ProducerAppendInfo.checkProducerEpoch``). Versions 0 and 1 keep the older rule (not
+below the producer's epoch). Once a marker is in a ``__consumer_offsets``
 partition, the group coordinator makes the transaction's staged offsets visible
 (commit) or drops them (abort).
 """
@@ -19,7 +24,7 @@ partition, the group coordinator makes the transaction's staged offsets visible
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kafkapy.broker.replica_manager import ReplicationTarget, TopicPartition
 from kafkapy.kraft.metadata.topic_names import GROUP_METADATA_TOPIC
@@ -34,6 +39,9 @@ if TYPE_CHECKING:
     )
 
 log = logging.getLogger(__name__)
+
+#: The highest producer epoch (Short.MAX_VALUE): a producer there cannot be bumped.
+_LAST_EPOCH = 32767
 
 
 async def write_txn_markers(broker: BrokerCore, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
@@ -66,6 +74,8 @@ async def _write_marker(broker: BrokerCore, marker: WriteTxnMarkersRequest.Writa
             tp = TopicPartition(topic.name, index)
             code, partition = replicas.leader_partition(topic.name, index)
             if partition is not None:
+                code = _check_strict_epoch(partition.log, marker)
+            if partition is not None and code == ErrorCode.NONE:
                 try:
                     info = partition.log.append_end_txn_marker(
                         marker.producer_id, marker.producer_epoch, marker.coordinator_epoch, commit,
@@ -78,6 +88,9 @@ async def _write_marker(broker: BrokerCore, marker: WriteTxnMarkersRequest.Writa
                     waiting.append(ReplicationTarget(tp, partition.leader_epoch, info.last_offset + 1))
                 else:
                     log.info("Marker for producer %d not written to %s: %s", marker.producer_id, tp, code.name)
+            elif partition is not None:
+                log.info("Marker for producer %d epoch %d not written to %s: %s", marker.producer_id,
+                         marker.producer_epoch, tp, code.name)
             codes[tp] = code
     replicated = await replicas.wait_for_replication(waiting, broker.config.request_timeout_ms)
     for target, code in zip(waiting, replicated, strict=True):
@@ -85,3 +98,19 @@ async def _write_marker(broker: BrokerCore, marker: WriteTxnMarkersRequest.Writa
     if any(tp.topic == GROUP_METADATA_TOPIC and code == ErrorCode.NONE for tp, code in codes.items()):
         await broker.groups.complete_txn_offsets(marker.producer_id, commit, write_markers=False)
     return codes
+
+
+def _check_strict_epoch(log_: Any, marker: WriteTxnMarkersRequest.WritableTxnMarker) -> ErrorCode:
+    """The transaction version 2 check of ``checkProducerEpoch`` (see the module doc):
+    INVALID_PRODUCER_EPOCH for a marker not above the producer's epoch, unless it
+    repeats the one that ended the producer's last transaction (none open now) or
+    the producer is at the last epoch."""
+    if marker.transaction_version < 2:
+        return ErrorCode.NONE
+    entry = log_.producer_state.producers.get(marker.producer_id)
+    if entry is None or marker.producer_epoch > entry.producer_epoch:
+        return ErrorCode.NONE
+    if marker.producer_epoch == entry.producer_epoch and (
+            entry.current_txn_first_offset is None or marker.producer_epoch == _LAST_EPOCH):
+        return ErrorCode.NONE
+    return ErrorCode.INVALID_PRODUCER_EPOCH
