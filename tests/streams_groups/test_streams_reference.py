@@ -1,6 +1,7 @@
 """The same streams-group conversation with kafkapy and with Apache Kafka 4.4, compared.
 
-A raw StreamsGroupHeartbeat client (two members, no Kafka Streams) goes through a
+A raw StreamsGroupHeartbeat client (two members, no Kafka Streams, one standby replica
+per stateful task) goes through a
 group's life: invalid requests, a join before the source topic exists
 (MISSING_SOURCE_TOPICS), the coordinator creating the changelog topic
 (MISSING_INTERNAL_TOPICS), the first assignment, a second member and the revocation
@@ -38,11 +39,12 @@ from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatR
 VERSION = "4.4.0"
 LIBS = DEPS / f"kafka-{VERSION}" / "libs"
 #: One partition of __consumer_offsets on both, no initial rebalance delay.
-#: One partition of __consumer_offsets on both; Kafka computes each assignment at once,
-#: in the heartbeat that needs it, as kafkapy does (no initial delay, no assignment
-#: interval, not offloaded to another thread).
-CONFIG = {"offsets.topic.num.partitions": "1", "group.streams.initial.rebalance.delay.ms": "0",
-          "group.streams.assignment.interval.ms": "0", "group.streams.assignor.offload.enable": "false"}
+#: One partition of __consumer_offsets and one standby replica per stateful task on both;
+#: Kafka computes each assignment at once, in the heartbeat that needs it, as kafkapy
+#: does (no initial delay, no assignment interval, not offloaded to another thread).
+CONFIG = {"offsets.topic.num.partitions": "1", "group.streams.num.standby.replicas": "1"}
+KAFKA_ONLY = {"group.streams.initial.rebalance.delay.ms": "0", "group.streams.assignment.interval.ms": "0",
+              "group.streams.assignor.offload.enable": "false"}
 
 pytestmark = pytest.mark.skipif(not (LIBS / f"kafka_2.13-{VERSION}.jar").exists(),
                                 reason="Apache Kafka 4.4 jars not installed (compat_tests/install.sh)")
@@ -50,9 +52,9 @@ pytestmark = pytest.mark.skipif(not (LIBS / f"kafka_2.13-{VERSION}.jar").exists(
 
 @pytest.fixture(scope="module")
 def brokers() -> Iterator[dict[str, str]]:
-    reference = start_reference(version=VERSION, overrides=CONFIG)
+    reference = start_reference(version=VERSION, overrides={**CONFIG, **KAFKA_ONLY})
     try:
-        with Broker({"offsets.topic.num.partitions": "1"}) as ours:
+        with Broker(CONFIG) as ours:
             yield {"kafkapy": ours.bootstrap_servers, "kafka": reference.bootstrap}
     finally:
         reference.stop()

@@ -25,7 +25,8 @@ Kafka's ``GroupMetadataManager.streamsGroupHeartbeat`` and ``streamsGroupDescrib
    is empty;
 6. the member reconciles towards its target as Kafka's streams
    ``CurrentAssignmentBuilder``: tasks it must give up are revoked first (state
-   UNREVOKED_TASKS, epoch unchanged) until it reports it no longer owns them; then it
+   UNREVOKED_TASKS, epoch unchanged, new standby and warm-up tasks given already)
+   until it reports it no longer owns them; then it
    moves to the target epoch and gets the target's tasks, except active tasks another
    member still owns (state UNRELEASED_TASKS until they are released).
 
@@ -384,7 +385,9 @@ class StreamsGroupShard:
             return member
         revoke = _minus(member.assigned, target)
         if not _empty(revoke):
-            kept = _intersect(member.assigned, target)
+            # Active tasks wait for the revocation; new standby and warm-up tasks come at
+            # once (as Kafka 4.4 answers: the standbys of the tasks being given up included).
+            kept = _norm(Tasks(_intersect(member.assigned, target).active, target.standby, target.warmup))
             return dataclasses.replace(member, state=UNREVOKED_TASKS, assigned=kept, pending_revocation=revoke,
                                        active_epochs=_epochs(kept, member.active_epochs, member.member_epoch))
         owners = group.active_owners(member.member_id)
