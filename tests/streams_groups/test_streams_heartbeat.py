@@ -28,7 +28,7 @@ from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
 from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
 
-MISSING_SOURCE_TOPICS, MISSING_INTERNAL_TOPICS = 1, 3
+MISSING_SOURCE_TOPICS, MISSING_INTERNAL_TOPICS, SHUTDOWN_APPLICATION = 1, 3, 4
 
 
 def _topology(source: str, changelog: str) -> Q.Topology:
@@ -188,3 +188,33 @@ def test_validation_and_fencing(broker: Broker) -> None:
         d = conn.request(StreamsGroupDescribeRequest(group_ids=[group, "nope"]), 1).groups
         assert d[0].error_code == ErrorCode.NONE and d[0].assignor_name == "sticky"
         assert d[1].error_code == ErrorCode.GROUP_ID_NOT_FOUND
+
+
+def test_a_member_that_does_not_revoke_is_removed_and_shutdown_reaches_everyone(broker: Broker) -> None:
+    group = f"app-{uuid.uuid4().hex[:6]}"
+    broker.create_topics(f"src-{group}", partitions=2)
+    topology = Q.Topology(epoch=0, subtopologies=[Q.Subtopology(subtopology_id="0", source_topics=[f"src-{group}"])])
+    with KafkaConnection(broker.bootstrap_servers) as conn:
+        _coordinator_ready(conn, group)
+        r1 = conn.request(Q(group_id=group, member_id="slow", member_epoch=0, rebalance_timeout_ms=1000,
+                            topology=topology, process_id="p1", active_tasks=[], standby_tasks=[],
+                            warmup_tasks=[]), 1)
+        assert _tasks(r1.active_tasks) == {"0": {0, 1}}
+        r2 = _join(conn, group, "m2", topology, "p2")
+        assert _tasks(_beat(conn, group, "slow", r1.member_epoch).active_tasks) == {"0": {0}}  # give 1 up
+        # "slow" never reports it gave the task up: after its 1 s rebalance timeout it is removed.
+        deadline, tasks = time.monotonic() + 30, {}
+        while time.monotonic() < deadline and tasks != {"0": {0, 1}}:
+            r2 = _beat(conn, group, "m2", r2.member_epoch)
+            tasks = _tasks(r2.active_tasks) if r2.active_tasks is not None else tasks
+            time.sleep(0.3)
+        assert tasks == {"0": {0, 1}}
+        d = conn.request(StreamsGroupDescribeRequest(group_ids=[group]), 0).groups[0]
+        assert [m.member_id for m in d.members] == ["m2"]
+        assert _beat(conn, group, "slow", r1.member_epoch).error_code == ErrorCode.UNKNOWN_MEMBER_ID
+
+        r3 = _join(conn, group, "m3", topology, "p3")
+        shutdown = conn.request(Q(group_id=group, member_id="m3", member_epoch=r3.member_epoch,
+                                  shutdown_application=True), 1)
+        assert SHUTDOWN_APPLICATION in [s.status_code for s in shutdown.status]
+        assert SHUTDOWN_APPLICATION in [s.status_code for s in _beat(conn, group, "m2", r2.member_epoch).status]

@@ -32,7 +32,10 @@ Kafka's ``GroupMetadataManager.streamsGroupHeartbeat`` and ``streamsGroupDescrib
 
 Every change is records (:mod:`.records`) written by the runtime and applied by
 :meth:`StreamsGroupShard.replay`. Sessions (``group.streams.session.timeout.ms``) are
-shard timers; a member whose session runs out is removed, as if it had left.
+shard timers; a member whose session runs out is removed, as if it had left, and so is
+a member that does not give its tasks up within its rebalance timeout. A member's
+``ShutdownApplication`` makes every member's heartbeat carry the SHUTDOWN_APPLICATION
+status until the group empties (kept in memory, as Kafka keeps it).
 
 Not implemented: warm-up tasks, rack-aware standby placement (client tags), the
 initial rebalance delay and assignment interval (each heartbeat that needs a target
@@ -75,7 +78,13 @@ from kafkapy.broker.streams.records import (
     task_set,
     topology_record,
 )
-from kafkapy.broker.streams.topology import STALE_TOPOLOGY, ConfiguredTopology, configure, metadata_hash
+from kafkapy.broker.streams.topology import (
+    SHUTDOWN_APPLICATION,
+    STALE_TOPOLOGY,
+    ConfiguredTopology,
+    configure,
+    metadata_hash,
+)
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeResponse
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest, StreamsGroupHeartbeatResponse
@@ -178,6 +187,8 @@ class StreamsGroupShard:
         self.reported: dict[tuple[str, str], Tasks] = {}
         #: group -> (endpoint epoch, endpoint map) last answered (transient)
         self.endpoints: dict[str, tuple[int, Any]] = {}
+        #: group -> the member that asked the whole application to shut down (transient, as Kafka's)
+        self.shutdown_requests: dict[str, str] = {}
 
     # --- the runtime's side -----------------------------------------------------------------
 
@@ -193,12 +204,14 @@ class StreamsGroupShard:
         for group in self.groups.values():
             if group.topology is not None:
                 group.ready = configure(group.topology, self.context.image()).ready
-            for member_id in group.members:
+            for member_id, member in group.members.items():
                 self._schedule_session(group.group_id, member_id)
+                self._schedule_rebalance_timeout(group.group_id, member)
 
     def on_unloaded(self) -> None:
         self.groups.clear()
         self.reported.clear()
+        self.shutdown_requests.clear()
 
     # --- StreamsGroupHeartbeat ----------------------------------------------------------------
 
@@ -280,6 +293,13 @@ class StreamsGroupShard:
                 previous_member_epoch=nxt.previous_member_epoch, state=nxt.state, assigned=nxt.assigned,
                 pending=nxt.pending_revocation, active_epochs=nxt.active_epochs))
         self._schedule_session(group.group_id, nxt.member_id)
+        self._schedule_rebalance_timeout(group.group_id, nxt)
+        if r.shutdown_application:
+            self.shutdown_requests[group.group_id] = nxt.member_id
+        requester = self.shutdown_requests.get(group.group_id)
+        if requester is not None:
+            statuses.append((SHUTDOWN_APPLICATION, f"Streams group member {requester} encountered a fatal error and "
+                                                   "requested a shutdown for the entire application."))
         R = StreamsGroupHeartbeatResponse
         response = R(error_code=ErrorCode.NONE, member_id=nxt.member_id, member_epoch=nxt.member_epoch,
                      heartbeat_interval_ms=self.heartbeat_interval_ms,
@@ -415,6 +435,9 @@ class StreamsGroupShard:
     def _remove(self, group: StreamsGroup, member_id: str) -> list[KeyValue]:
         records = member_tombstones(group.group_id, member_id)
         self.reported.pop((group.group_id, member_id), None)
+        self.context.timer.cancel(("streams-rebalance", group.group_id, member_id))
+        if len(group.members) <= 1:
+            self.shutdown_requests.pop(group.group_id, None)  # the group empties: a new application may start
         members = {m: v for m, v in group.members.items() if m != member_id}
         configured, _ = self._configure(group.topology)
         self._maybe_bump(group, members, group.topology, configured, records, force=True)
@@ -454,6 +477,30 @@ class StreamsGroupShard:
             response.partitions_by_user_endpoint = mapping
 
     # --- sessions ------------------------------------------------------------------------------
+
+    def _schedule_rebalance_timeout(self, group_id: str, member: StreamsMember) -> None:
+        """A member told to give tasks up has its rebalance timeout to do so, or it is
+        removed (Kafka's ``scheduleStreamsGroupRebalanceTimeout``)."""
+        key = ("streams-rebalance", group_id, member.member_id)
+        if member.state != UNREVOKED_TASKS:
+            self.context.timer.cancel(key)
+            return
+        if self.context.timer.is_scheduled(key):
+            return
+        epoch = member.member_epoch
+
+        def expire(shard: StreamsGroupShard) -> CoordinatorResult[None] | None:
+            group = shard.groups.get(group_id)
+            current = group.members.get(member.member_id) if group is not None else None
+            if group is None or current is None or current.state != UNREVOKED_TASKS or current.member_epoch != epoch:
+                return None
+            log.info("Member %s of streams group %s did not revoke its tasks within %d ms; removing it",
+                     member.member_id, group_id, current.rebalance_timeout_ms)
+            shard.context.timer.cancel(("streams-session", group_id, member.member_id))
+            return CoordinatorResult(shard._remove(group, member.member_id), None)
+
+        timeout = member.rebalance_timeout_ms if member.rebalance_timeout_ms > 0 else self.session_timeout_ms
+        self.context.timer.schedule(key, timeout, expire)
 
     def _schedule_session(self, group_id: str, member_id: str) -> None:
         def expire(shard: StreamsGroupShard) -> CoordinatorResult[None] | None:
