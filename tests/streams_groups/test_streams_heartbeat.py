@@ -182,6 +182,9 @@ def test_validation_and_fencing(broker: Broker) -> None:
         r = _join(conn, group, "m", topology, "p")
         assert r.error_code == ErrorCode.NONE and _tasks(r.active_tasks) == {"0": {0, 1}}
         assert _beat(conn, group, "m", r.member_epoch + 5).error_code == ErrorCode.FENCED_MEMBER_EPOCH
+        assert _beat(conn, group, "m", r.member_epoch, {"9": {0}}).error_code == ErrorCode.INVALID_REQUEST
+        assert _beat(conn, group, "m", r.member_epoch, {"0": {2}}).error_code == ErrorCode.INVALID_REQUEST
+        assert _beat(conn, group, "m", r.member_epoch, {"0": {0, 1}}).error_code == ErrorCode.NONE
         newer = Q.Topology(epoch=1, subtopologies=topology.subtopologies)
         assert _beat(conn, group, "x", r.member_epoch).error_code == ErrorCode.UNKNOWN_MEMBER_ID
         assert _join(conn, group, "other", newer, "p2").error_code == ErrorCode.INVALID_REQUEST  # no updates yet

@@ -277,6 +277,7 @@ class StreamsGroupShard:
                 old.warmup if r.warmup_tasks is None else task_set(r.warmup_tasks)))
         members = {**group.members, updated.member_id: updated}
         configured, to_create = self._configure(topology)
+        self._validate_tasks(configured, r)
         if configured is not None:
             statuses.extend(configured.status)
         target, assignment_epoch = self._maybe_bump(group, members, topology, configured, records,
@@ -356,7 +357,35 @@ class StreamsGroupShard:
             raise CoordinatorError(ErrorCode.FENCED_MEMBER_EPOCH,
                                    f"The streams group member has a different epoch ({r.member_epoch}) "
                                    f"than the expected one ({existing.member_epoch}).")
+        if r.member_epoch != existing.member_epoch:
+            # The previous epoch is accepted only from a member that owns nothing beyond
+            # its assignment (its answer to the last heartbeat may have been lost).
+            owned = [(r.active_tasks, existing.assigned.active), (r.standby_tasks, existing.assigned.standby),
+                     (r.warmup_tasks, existing.assigned.warmup)]
+            if any(tasks is not None and any(frozenset(t.partitions) - assigned.get(t.subtopology_id, frozenset())
+                                             for t in tasks) for tasks, assigned in owned):
+                raise CoordinatorError(ErrorCode.FENCED_MEMBER_EPOCH, (
+                    f"The streams group member has a smaller member epoch ({r.member_epoch}) than the one known "
+                    f"by the group coordinator ({existing.member_epoch}). The member must abandon all its "
+                    "partitions and rejoin."))
         return existing
+
+    @staticmethod
+    def _validate_tasks(configured: ConfiguredTopology | None, r: StreamsGroupHeartbeatRequest) -> None:
+        """``throwIfRequestContainsInvalidTasks``: owned tasks must exist in the ready topology."""
+        if configured is None or configured.partitions is None:
+            return
+        for tasks in (r.active_tasks, r.standby_tasks, r.warmup_tasks):
+            for t in tasks or ():
+                n = configured.partitions.get(t.subtopology_id)
+                if n is None:
+                    raise CoordinatorError(ErrorCode.INVALID_REQUEST,
+                                           f"Subtopology {t.subtopology_id} does not exist in the topology.")
+                for p in t.partitions:
+                    if p < 0 or p >= n:
+                        raise CoordinatorError(ErrorCode.INVALID_REQUEST, (
+                            f"Task {p} for subtopology {t.subtopology_id} is invalid. Number of tasks for this "
+                            f"subtopology: {n}"))
 
     def _configure(self, topology: StreamsGroupTopologyValue | None
                    ) -> tuple[ConfiguredTopology | None, list[InternalTopic]]:
