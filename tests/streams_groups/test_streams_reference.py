@@ -165,7 +165,8 @@ def _scenario(bootstrap: str) -> dict[str, Any]:
                  [(i.name, i.partitions, i.replication_factor, sorted((c.key, c.value) for c in i.topic_configs))
                   for i in s.state_changelog_topics],
                  [(i.name, i.partitions) for i in s.repartition_source_topics]) for s in g.topology.subtopologies]),
-            "members": [(m.member_id, m.member_epoch - base, m.process_id, m.client_host, m.topology_epoch, m.instance_id,
+            "members": [(m.member_id, m.member_epoch - base, m.process_id, m.client_host, m.topology_epoch,
+                         m.instance_id,
                          m.rack_id, _tasks(m.assignment.active_tasks), _tasks(m.target_assignment.active_tasks),
                          m.is_classic) for m in sorted(g.members, key=lambda m: m.member_id)],
             "unknown": (d[1].error_code, d[1].error_message)}

@@ -147,7 +147,8 @@ def current_assignment_record(group_id: str, member_id: str, *, member_epoch: in
     V = StreamsGroupCurrentMemberAssignmentValue
     return _record(CURRENT_MEMBER_ASSIGNMENT, group_id, member_id, V(
         member_epoch=member_epoch, previous_member_epoch=previous_member_epoch, state=state,
-        active_tasks=task_ids_with_epochs(V.TaskIds, assigned.active, active_epochs), standby_tasks=task_ids(V.TaskIds, assigned.standby),
+        active_tasks=task_ids_with_epochs(V.TaskIds, assigned.active, active_epochs),
+        standby_tasks=task_ids(V.TaskIds, assigned.standby),
         warmup_tasks=task_ids(V.TaskIds, assigned.warmup),
         active_tasks_pending_revocation=task_ids(V.TaskIds, pending.active),
         standby_tasks_pending_revocation=task_ids(V.TaskIds, pending.standby),
