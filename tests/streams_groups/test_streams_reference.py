@@ -167,7 +167,8 @@ def _scenario(bootstrap: str) -> dict[str, Any]:
                  [(i.name, i.partitions) for i in s.repartition_source_topics]) for s in g.topology.subtopologies]),
             "members": [(m.member_id, m.member_epoch - base, m.process_id, m.client_host, m.topology_epoch,
                          m.instance_id,
-                         m.rack_id, _tasks(m.assignment.active_tasks), _tasks(m.target_assignment.active_tasks),
+                         m.rack_id, _tasks(m.assignment.active_tasks), _tasks(m.assignment.standby_tasks),
+                         _tasks(m.target_assignment.active_tasks), _tasks(m.target_assignment.standby_tasks),
                          m.is_classic) for m in sorted(g.members, key=lambda m: m.member_id)],
             "unknown": (d[1].error_code, d[1].error_message)}
         for name, args in (("tool --list", ["--list"]), ("tool --describe --members", ["--describe", "--members"]),
