@@ -73,7 +73,7 @@ def _tasks(items: Any) -> Any:
 
 def _hb(r: Any, base: int = 0) -> dict[str, Any]:
     """A heartbeat answer; member epochs counted from ``base`` (the first join's epoch,
-    as Kafka 4.4 bumps a new group's epoch once more than kafkapy does)."""
+    itself compared apart)."""
     epoch = r.member_epoch - base if r.member_epoch > 0 else r.member_epoch
     return {"error": r.error_code, "epoch": epoch, "status": [s.status_code for s in r.status or []],
             "active": _tasks(r.active_tasks), "standby": _tasks(r.standby_tasks), "warmup": _tasks(r.warmup_tasks),
@@ -112,6 +112,7 @@ def _scenario(bootstrap: str) -> dict[str, Any]:
         out["unknown member"] = beat("m9", 3).error_code
         first = join("m1", "p1")
         base = first.member_epoch
+        out["first member epoch"] = base
         out["join, no source topic"] = _hb(first, base)
         out["unknown member of the group"] = beat("m9", first.member_epoch).error_code
         out["fenced epoch"] = beat("m1", first.member_epoch + 7).error_code

@@ -231,7 +231,10 @@ class StreamsGroupShard:
         if group is None:
             if r.member_epoch != 0:
                 raise CoordinatorError(ErrorCode.GROUP_ID_NOT_FOUND, f"Streams group {r.group_id} not found.")
+            # Kafka 4.4 creates a streams group at epoch 1, so its first member's join
+            # bumps it to 2 (the records hold only the bumped epoch).
             group = StreamsGroup(r.group_id)
+            group.group_epoch = 1
         member = self._member(group, r)
         is_new = member.member_id not in group.members
         if is_new and len(group.members) >= self.max_size:
