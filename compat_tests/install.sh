@@ -73,6 +73,11 @@ step "Kafka's LocalTieredStorage (kafka-storage test jar) for tests/tiered/test_
   mvn -q -B dependency:get -Dartifact=org.apache.kafka:kafka-storage:4.1.2:jar:test -Dtransitive=false
 done_step
 
+step "Kafka Streams 4.4.0 with RocksDB (tests/streams_groups/test_streams_java.py)"
+[ -f "$HOME/.m2/repository/org/apache/kafka/kafka-streams/4.4.0/kafka-streams-4.4.0.jar" ] || \
+  mvn -q -B dependency:get -Dartifact=org.apache.kafka:kafka-streams:4.4.0
+done_step
+
 step "S3-compatible server for tests/tiered (moto_server)"
 # moto's server mode, from PyPI: SeaweedFS built from the Go module proxy took over
 # nine minutes here, past what a fresh CI machine can spend; MinIO is AGPL.
