@@ -39,6 +39,14 @@ Which operation each API needs (``KafkaApis``, ``ControllerApis``, ``AclApis``):
 * OffsetForLeaderEpoch: CLUSTER CLUSTER_ACTION from a follower, TOPIC DESCRIBE otherwise.
   DescribeProducers: TOPIC READ. DescribeTransactions: TRANSACTIONAL_ID DESCRIBE;
   ListTransactions lists only those.
+* Share groups (KIP-932): ShareGroupHeartbeat GROUP READ and TOPIC DESCRIBE on the
+  subscription; ShareFetch, ShareAcknowledge GROUP READ and TOPIC READ per partition;
+  ShareGroupDescribe, StreamsGroupDescribe GROUP DESCRIBE per group (a group using a topic
+  without DESCRIBE is TOPIC_AUTHORIZATION_FAILED); DescribeShareGroupOffsets GROUP and
+  TOPIC DESCRIBE; AlterShareGroupOffsets GROUP READ, DeleteShareGroupOffsets GROUP DELETE,
+  both TOPIC READ; the share coordinator's state APIs CLUSTER CLUSTER_ACTION.
+* StreamsGroupHeartbeat (KIP-1071): GROUP READ, TOPIC DESCRIBE on every topology topic,
+  and CLUSTER CREATE or TOPIC CREATE to create its missing internal topics.
 * The cluster APIs (:data:`CLUSTER_OPERATIONS`): ACLs and SCRAM credentials (ALTER /
   DESCRIBE), reassignments, elections, features, log dirs, quotas, and the inter-node
   APIs (CLUSTER_ACTION).
@@ -616,3 +624,320 @@ def _list_transactions(ctx: Any, request: Any) -> Verdict:
         allowed = filter_by_authorized(ctx, Op.DESCRIBE, Res.TRANSACTIONAL_ID, [s.transactional_id for s in states])
         states[:] = [s for s in states if s.transactional_id in allowed]
     return Verdict(merge=merge)
+
+
+# --- share groups (KIP-932) -------------------------------------------------------------
+
+
+def _share_groups_on(ctx: Any) -> bool:
+    """Kafka answers UNSUPPORTED_VERSION before authorizing when share groups are off
+    (``isShareGroupProtocolEnabled``); the handler does that."""
+    from kafkapy.broker.handlers.share_groups import share_groups_enabled
+
+    return share_groups_enabled(ctx.broker.image)
+
+
+def _group_read(ctx: Any, request: Any) -> Verdict | None:
+    """GROUP READ on the request's group, else GROUP_AUTHORIZATION_FAILED as a whole."""
+    if authorize(ctx, Op.READ, Res.GROUP, request.group_id or ""):
+        return None
+    return Verdict(refuse=(_GROUP_DENIED, None))
+
+
+@_rule(ApiKey.SHARE_GROUP_HEARTBEAT)
+def _share_group_heartbeat(ctx: Any, request: Any) -> Verdict:
+    """``handleShareGroupHeartbeat``: GROUP READ, then TOPIC DESCRIBE on every subscribed topic."""
+    if not _share_groups_on(ctx):
+        return ALLOWED
+    return _consumer_group_heartbeat(ctx, request)
+
+
+def _described_group_verdict(ctx: Any, request: Any, response_class: Any, topics_of: Callable[[Any], set[str]],
+                             refused: Callable[[Any], Any]) -> Verdict:
+    """Share and streams group describes (``handleShareGroupDescribe``,
+    ``handleStreamsGroupDescribe``): GROUP DESCRIBE per group (the refused ones answered
+    first), the group's operations when asked, and a group using a topic the principal
+    may not DESCRIBE answered TOPIC_AUTHORIZATION_FAILED without its members."""
+    denied = _split(ctx, request.group_ids, Op.DESCRIBE, Res.GROUP, lambda g: g)
+    with_ops = request.include_authorized_operations
+
+    def merge(response: Any) -> None:
+        from kafkapy.broker.authorization import authorized_operations
+
+        if with_ops:
+            for g in response.groups:
+                if g.error_code == ErrorCode.NONE:
+                    g.authorized_operations = authorized_operations(ctx, Res.GROUP, g.group_id)
+        response.groups[:0] = [response_class.DescribedGroup(group_id=g, error_code=_GROUP_DENIED) for g in denied]
+        used = {g.group_id: topics_of(g) for g in response.groups}
+        allowed = filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, set().union(*used.values()))
+        response.groups[:] = [refused(g) if used[g.group_id] - allowed else g for g in response.groups]
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.SHARE_GROUP_DESCRIBE)
+def _share_group_describe(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.share_group_describe import ShareGroupDescribeResponse as R
+
+    def topics_of(g: Any) -> set[str]:
+        return {tp.topic_name for m in g.members or () for tp in m.assignment.topic_partitions}
+
+    return _described_group_verdict(ctx, request, R, topics_of, lambda g: R.DescribedGroup(
+        group_id=g.group_id, error_code=_TOPIC_DENIED, members=[],
+        error_message="The group has described topic(s) that the client is not authorized to describe."))
+
+
+def _share_topics_split(ctx: Any, topics: list) -> list:
+    """The request's topics (by id) whose topic the principal may not READ, taken out."""
+    return _split(ctx, topics, Op.READ, Res.TOPIC, _topic_name(ctx, True))
+
+
+@_rule(ApiKey.SHARE_FETCH)
+def _share_fetch(ctx: Any, request: Any) -> Verdict:
+    """``handleShareFetchRequest``: GROUP READ, then TOPIC READ on each partition fetched
+    or acknowledged (the request's and, on an incremental fetch, the session's);
+    refused partitions answer TOPIC_AUTHORIZATION_FAILED, and their acknowledgements too.
+
+    A refused partition named by the request stays out of the session; a session
+    partition whose READ was removed since is answered refused after the fetch."""
+    from kafkapy.wire.messages.share_fetch import ShareFetchResponse as R
+
+    if not _share_groups_on(ctx):
+        return ALLOWED
+    refused = _group_read(ctx, request)
+    if refused is not None:
+        return refused
+    denied = _share_topics_split(ctx, request.topics)
+    name_of = _topic_name(ctx, True)
+
+    def merge(response: Any) -> None:
+        if response.error_code != ErrorCode.NONE:
+            return
+        names = {n for n in map(name_of, response.responses) if n is not None}
+        allowed = filter_by_authorized(ctx, Op.READ, Res.TOPIC, names)
+        for t in response.responses:
+            name = name_of(t)
+            if name is not None and name not in allowed:
+                for p in t.partitions:
+                    p.error_code, p.error_message, p.records, p.acquired_records = _TOPIC_DENIED, None, b"", []
+        response.responses.extend(R.ShareFetchableTopicResponse(topic_id=t.topic_id, partitions=[R.PartitionData(
+            partition_index=p.partition_index, error_code=_TOPIC_DENIED, records=b"",
+            acknowledge_error_code=_TOPIC_DENIED if p.acknowledgement_batches else ErrorCode.NONE)
+            for p in t.partitions]) for t in denied)
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.SHARE_ACKNOWLEDGE)
+def _share_acknowledge(ctx: Any, request: Any) -> Verdict:
+    """``handleShareAcknowledgeRequest``: GROUP READ, then TOPIC READ per topic acknowledged."""
+    from kafkapy.wire.messages.share_acknowledge import ShareAcknowledgeResponse as R
+
+    if not _share_groups_on(ctx):
+        return ALLOWED
+    refused = _group_read(ctx, request)
+    if refused is not None:
+        return refused
+    denied = _share_topics_split(ctx, request.topics)
+    if not denied:
+        return ALLOWED
+
+    def merge(response: Any) -> None:
+        if response.error_code == ErrorCode.NONE:
+            response.responses.extend(R.ShareAcknowledgeTopicResponse(topic_id=t.topic_id, partitions=[
+                R.PartitionData(partition_index=p.partition_index, error_code=_TOPIC_DENIED)
+                for p in t.partitions]) for t in denied)
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.INITIALIZE_SHARE_GROUP_STATE, ApiKey.READ_SHARE_GROUP_STATE, ApiKey.WRITE_SHARE_GROUP_STATE,
+       ApiKey.DELETE_SHARE_GROUP_STATE, ApiKey.READ_SHARE_GROUP_STATE_SUMMARY)
+def _share_group_state(ctx: Any, request: Any) -> Verdict:
+    """The share coordinator's APIs are inter-broker: CLUSTER CLUSTER_ACTION, else every
+    partition asked answers CLUSTER_AUTHORIZATION_FAILED (``toGlobalErrorResponse``).
+    The request is emptied, so the handler touches no state."""
+    if authorize(ctx, Op.CLUSTER_ACTION, Res.CLUSTER):
+        return ALLOWED
+    asked = [(t.topic_id, [p.partition for p in t.partitions]) for t in request.topics]
+    request.topics[:] = []
+
+    def merge(response: Any) -> None:
+        R = type(response)
+        response.results = [_result_class(R)(topic_id=topic_id, partitions=[R.PartitionResult(
+            partition=p, error_code=_CLUSTER_DENIED, error_message=_CLUSTER_DENIED.message) for p in partitions])
+            for topic_id, partitions in asked]
+    return Verdict(merge=merge)
+
+
+def _result_class(response_class: Any) -> Any:
+    """The per-topic result class of a share-state response (``InitializeStateResult``,
+    ``ReadStateResult``, ``WriteStateResult``, ``DeleteStateResult``, ``ReadStateSummaryResult``)."""
+    return next(getattr(response_class, n) for n in dir(response_class) if n.endswith("StateResult")
+                or n.endswith("StateSummaryResult"))
+
+
+@_rule(ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS)
+def _describe_share_group_offsets(ctx: Any, request: Any) -> Verdict:
+    """``handleDescribeShareGroupOffsetsRequest``: GROUP DESCRIBE per group; TOPIC DESCRIBE
+    per topic (named ones refused answer TOPIC_AUTHORIZATION_FAILED after the others, an
+    all-topics answer leaves them out). Groups keep the request's order."""
+    from kafkapy.wire.messages.describe_share_group_offsets import DescribeShareGroupOffsetsResponse as R
+
+    if not _share_groups_on(ctx):
+        return ALLOWED
+    order = [g.group_id for g in request.groups]
+    denied_groups = _split(ctx, request.groups, Op.DESCRIBE, Res.GROUP, lambda g: g.group_id)
+    refused_topics = {g.group_id: _split(ctx, g.topics, Op.DESCRIBE, Res.TOPIC, lambda t: t.topic_name)
+                      for g in request.groups if g.topics}
+    all_topics = {g.group_id for g in request.groups if g.topics is None}
+    if not denied_groups and not any(refused_topics.values()) and not all_topics:
+        return ALLOWED
+
+    def merge(response: Any) -> None:
+        for group in response.groups:
+            if group.error_code != ErrorCode.NONE:
+                continue
+            if group.group_id in all_topics:
+                allowed = filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, [t.topic_name for t in group.topics])
+                group.topics[:] = [t for t in group.topics if t.topic_name in allowed]
+            group.topics.extend(R.DescribeShareGroupOffsetsResponseTopic(
+                topic_name=t.topic_name, topic_id=bytes(16), partitions=[R.DescribeShareGroupOffsetsResponsePartition(
+                    partition_index=p, start_offset=-1, error_code=_TOPIC_DENIED,
+                    error_message=_TOPIC_DENIED.message) for p in t.partitions])
+                for t in refused_topics.get(group.group_id, ()))
+        response.groups.extend(R.DescribeShareGroupOffsetsResponseGroup(group_id=g.group_id, error_code=_GROUP_DENIED)
+                               for g in denied_groups)
+        rank = {group_id: i for i, group_id in reversed(list(enumerate(order)))}
+        response.groups.sort(key=lambda g: rank.get(g.group_id, len(order)))
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.ALTER_SHARE_GROUP_OFFSETS)
+def _alter_share_group_offsets(ctx: Any, request: Any) -> Verdict:
+    """``handleAlterShareGroupOffsetsRequest``: GROUP READ (refused with the error's
+    message), TOPIC READ per topic; refused topics answer TOPIC_AUTHORIZATION_FAILED
+    per partition, ahead of the others."""
+    from kafkapy.wire.messages.alter_share_group_offsets import AlterShareGroupOffsetsResponse as R
+
+    if not _share_groups_on(ctx):
+        return ALLOWED
+    if not authorize(ctx, Op.READ, Res.GROUP, request.group_id):
+        return Verdict(refuse=(_GROUP_DENIED, _GROUP_DENIED.message))
+    denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, lambda t: t.topic_name)
+    if not denied:
+        return ALLOWED
+    ids = ctx.broker.image.topic
+
+    def merge(response: Any) -> None:
+        if response.error_code != ErrorCode.NONE:
+            return
+        response.responses[:0] = [R.AlterShareGroupOffsetsResponseTopic(
+            topic_name=t.topic_name, topic_id=(image.id if (image := ids(t.topic_name)) else bytes(16)),
+            partitions=[R.AlterShareGroupOffsetsResponsePartition(
+                partition_index=p.partition_index, error_code=_TOPIC_DENIED, error_message=_TOPIC_DENIED.message)
+                for p in t.partitions]) for t in denied]
+    return Verdict(merge=merge)
+
+
+@_rule(ApiKey.DELETE_SHARE_GROUP_OFFSETS)
+def _delete_share_group_offsets(ctx: Any, request: Any) -> Verdict:
+    """``handleDeleteShareGroupOffsetsRequest``: GROUP DELETE (refused with the error's
+    message), TOPIC READ per topic; refused topics answer TOPIC_AUTHORIZATION_FAILED
+    ahead of the others."""
+    from kafkapy.wire.messages.delete_share_group_offsets import DeleteShareGroupOffsetsResponse as R
+
+    if not _share_groups_on(ctx):
+        return ALLOWED
+    if not authorize(ctx, Op.DELETE, Res.GROUP, request.group_id):
+        return Verdict(refuse=(_GROUP_DENIED, _GROUP_DENIED.message))
+    denied = _split(ctx, request.topics, Op.READ, Res.TOPIC, lambda t: t.topic_name)
+    if not denied:
+        return ALLOWED
+
+    def merge(response: Any) -> None:
+        if response.error_code == ErrorCode.NONE:
+            response.responses[:0] = [R.DeleteShareGroupOffsetsResponseTopic(
+                topic_name=t.topic_name, topic_id=bytes(16), error_code=_TOPIC_DENIED,
+                error_message=_TOPIC_DENIED.message) for t in denied]
+    return Verdict(merge=merge)
+
+
+# --- streams groups (KIP-1071) ----------------------------------------------------------
+
+
+def _topology_topics(subtopologies: Any) -> list[str]:
+    """Every topic a topology names: source, repartition sink and source, changelog
+    (in Kafka's order, each once)."""
+    names: dict[str, None] = {}
+    for s in subtopologies or ():
+        for name in [*(s.source_topics or ()), *(s.repartition_sink_topics or ()),
+                     *(t.name for t in s.repartition_source_topics or ()),
+                     *(t.name for t in s.state_changelog_topics or ())]:
+            names[name] = None
+    return list(names)
+
+
+@_rule(ApiKey.STREAMS_GROUP_HEARTBEAT)
+def _streams_group_heartbeat(ctx: Any, request: Any) -> Verdict:
+    """``handleStreamsGroupHeartbeat``: GROUP READ; a topology naming Kafka's internal
+    topics or invalid names is STREAMS_INVALID_TOPOLOGY; TOPIC DESCRIBE on every topic
+    it names. Creating the missing internal topics needs CREATE
+    (:func:`refuse_internal_topic_creation`, called by the handler)."""
+    from kafkapy.broker.handlers.streams_groups import streams_groups_enabled
+    from kafkapy.kraft.metadata.topic_names import is_internal, topic_name_error
+
+    if not streams_groups_enabled(ctx.broker.image):
+        return ALLOWED
+    refused = _group_read(ctx, request)
+    if refused is not None or request.topology is None:
+        return refused or ALLOWED
+    required = _topology_topics(request.topology.subtopologies)
+    internal = [n for n in required if is_internal(n)]
+    if internal:
+        return Verdict(refuse=(ErrorCode.STREAMS_INVALID_TOPOLOGY, f"Use of Kafka internal topics "
+                               f"{','.join(internal)} in a Kafka Streams topology is prohibited."))
+    invalid = [n for n in required if topic_name_error(n) is not None]
+    if invalid:
+        return Verdict(refuse=(ErrorCode.STREAMS_INVALID_TOPOLOGY,
+                               f"Topic names {','.join(invalid)} are not valid topic names."))
+    if len(filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, required)) < len(required):
+        return Verdict(refuse=(_TOPIC_DENIED, None))
+    return ALLOWED
+
+
+#: StreamsGroupHeartbeatResponse.Status.MISSING_INTERNAL_TOPICS.
+_MISSING_INTERNAL_TOPICS = 3
+
+
+def refuse_internal_topic_creation(ctx: Any, response: Any, names: list[str]) -> bool:
+    """Whether the principal may not create the streams group's missing internal topics
+    ``names`` (CLUSTER CREATE, else TOPIC CREATE on each), as ``handleStreamsGroupHeartbeat``:
+    then none is created and the MISSING_INTERNAL_TOPICS status says which were refused."""
+    if ctx.broker.authorizer is None or authorize(ctx, Op.CREATE, Res.CLUSTER):
+        return False
+    allowed = filter_by_authorized(ctx, Op.CREATE, Res.TOPIC, names)
+    unauthorized = [n for n in names if n not in allowed]
+    if not unauthorized:
+        return False
+    from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatResponse as R
+
+    detail = f"Unauthorized to CREATE on topics {', '.join(unauthorized)}."
+    if response.status is None:
+        response.status = []
+    missing = next((s for s in response.status if s.status_code == _MISSING_INTERNAL_TOPICS), None)
+    if missing is not None:
+        missing.status_detail = f"{missing.status_detail}; {detail}"
+    else:
+        response.status.append(R.Status(status_code=_MISSING_INTERNAL_TOPICS, status_detail=detail))
+    return True
+
+
+@_rule(ApiKey.STREAMS_GROUP_DESCRIBE)
+def _streams_group_describe(ctx: Any, request: Any) -> Verdict:
+    from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeResponse as R
+
+    def topics_of(g: Any) -> set[str]:
+        return set() if g.topology is None else set(_topology_topics(g.topology.subtopologies))
+
+    return _described_group_verdict(ctx, request, R, topics_of, lambda g: R.DescribedGroup(
+        group_id=g.group_id, error_code=_TOPIC_DENIED, members=[], topology=None,
+        error_message="The described group uses topics that the client is not authorized to describe."))

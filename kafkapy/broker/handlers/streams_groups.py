@@ -8,9 +8,10 @@ With ``streams.version`` at 0 on a cluster whose metadata version has the featur
 (4.2-IV1 and later), StreamsGroupHeartbeat answers UNSUPPORTED_VERSION, as Kafka does
 with streams groups off; on an older metadata version kafkapy serves them as Kafka 4.1's
 early access did when enabled.
-Not implemented: authorization (GROUP_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED),
-topology descriptions (v1's TopologyDescriptionRequired stays false; a describe answers
-NOT_STORED when one is asked for).
+Authorization is :mod:`kafkapy.broker.request_authorization`'s; the heartbeat asks it
+whether the principal may create the missing internal topics.
+Not implemented: topology descriptions (v1's TopologyDescriptionRequired stays false; a
+describe answers NOT_STORED when one is asked for).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kafkapy.broker.context import RequestContext
 from kafkapy.broker.coordinator.shard import CoordinatorError
 from kafkapy.broker.handlers.groups import client_host
 from kafkapy.broker.registry import handles
+from kafkapy.broker.request_authorization import refuse_internal_topic_creation
 from kafkapy.kraft.metadata.features import STREAMS_VERSION
 from kafkapy.kraft.metadata.image import MetadataImage
 from kafkapy.wire.apis import ApiKey
@@ -55,7 +57,8 @@ async def handle_streams_group_heartbeat(ctx: RequestContext,
         outcome = await streams.groups.write(p, lambda shard: shard.heartbeat(request, ctx.client_id, host))
     except CoordinatorError as exc:
         return StreamsGroupHeartbeatResponse(error_code=exc.code, error_message=exc.message)
-    if outcome.to_create:
+    if outcome.to_create and not refuse_internal_topic_creation(ctx, outcome.response,
+                                                                [t.name for t in outcome.to_create]):
         streams.create_internal_topics(outcome.to_create)
     return outcome.response
 
