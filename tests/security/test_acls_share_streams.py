@@ -15,18 +15,23 @@ or internal topics it may not create.
 from __future__ import annotations
 
 import base64
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException, Producer, ShareConsumer
 
+from compat_tests.brokers import DEPS, free_port, java, start_reference
 from kafkapy.testing import Broker
 from kafkapy.testing.acls import allow
 from kafkapy.testing.client import KafkaConnection
+from kafkapy.testing.sasl import plain_jaas_config
 from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.message import Message
 from kafkapy.wire.messages.sasl_authenticate import SaslAuthenticateRequest
 from kafkapy.wire.messages.sasl_handshake import SaslHandshakeRequest
 
@@ -238,3 +243,163 @@ def test_streams_internal_topics_need_create(broker: Broker) -> None:
     assert len(details) == 1 and details[0].endswith(f"Unauthorized to CREATE on topics {changelog}."), details
     time.sleep(1.0)
     assert changelog not in broker.topics()
+
+
+# --- compared with Apache Kafka 4.4.0 ---------------------------------------------------
+
+REFERENCE_VERSION = "4.4.0"
+_REFERENCE_PRESENT = (DEPS / f"kafka-{REFERENCE_VERSION}" / "libs" / f"kafka_2.13-{REFERENCE_VERSION}.jar").exists()
+needs_reference_4_4 = pytest.mark.skipif(not _REFERENCE_PRESENT or shutil.which(java()) is None,
+                                         reason=f"Apache Kafka {REFERENCE_VERSION} or java is missing")
+_CHANGELOG = f"{STREAMS_GROUP}-counts-changelog"
+#: ResourceType TOPIC 2, GROUP 3; PatternType LITERAL 3; AclOperation READ 3; ALLOW 3.
+_TOPIC_T, _GROUP_T, _LITERAL, _READ, _ALLOW = 2, 3, 3, 3, 3
+
+
+@contextmanager
+def _reference_with_sasl() -> Iterator[str]:
+    """Kafka 4.4.0 with a SASL_PLAINTEXT client listener, the StandardAuthorizer and the
+    same super users (tests/security/reference.py's settings, at this version)."""
+    port, sasl_port, controller_port = free_port(), free_port(), free_port()
+    overrides = {
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port},"
+                     f"CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas_config(USERS),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin;User:ANONYMOUS",
+    }
+    reference = start_reference(port, version=REFERENCE_VERSION, timeout=180, overrides=overrides)
+    try:
+        yield f"127.0.0.1:{sasl_port}"
+    finally:
+        reference.stop()
+
+
+def _login(address: str, user: str) -> KafkaConnection:
+    conn = KafkaConnection(address, timeout_s=30)
+    conn.request(SaslHandshakeRequest(mechanism="PLAIN"), 1)
+    assert conn.request(SaslAuthenticateRequest(auth_bytes=f"\0{user}\0{USERS[user]}".encode()), 2).error_code == 0
+    return conn
+
+
+def _prepare(address: str) -> None:
+    """The topic and the ACLs of this module, made by admin's raw requests."""
+    from kafkapy.wire.messages.create_acls import CreateAclsRequest as A
+    from kafkapy.wire.messages.create_topics import CreateTopicsRequest as T
+    from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
+
+    with _login(address, "admin") as conn:
+        created = conn.request(T(topics=[T.CreatableTopic(name=name, num_partitions=1, replication_factor=1,
+                                                          assignments=[], configs=[])
+                                         for name in (TOPIC, STREAMS_TOPIC)],
+                                 timeout_ms=30_000, validate_only=False), 7)
+        assert [t.error_code for t in created.topics] == [0, 0]
+        acls = conn.request(A(creations=[A.AclCreation(
+            resource_type=rt, resource_name=name, resource_pattern_type=_LITERAL, principal=f"User:{user}",
+            host="*", operation=_READ, permission_type=_ALLOW) for user, rt, name in [
+                ("alice", _GROUP_T, GROUP), ("alice", _TOPIC_T, TOPIC), ("bob", _TOPIC_T, TOPIC),
+                ("carol", _GROUP_T, GROUP), ("alice", _GROUP_T, STREAMS_GROUP), ("alice", _TOPIC_T, STREAMS_TOPIC),
+                ("alice", _TOPIC_T, _CHANGELOG)]]), 3)
+        assert [r.error_code for r in acls.results] == [0] * 7
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # __consumer_offsets made and led: group APIs answer
+            found = conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[STREAMS_GROUP, GROUP]), 4)
+            if all(c.error_code == ErrorCode.NONE for c in found.coordinators):
+                break
+            time.sleep(0.2)
+    time.sleep(1.0)  # the ACLs reach the authorizer through the metadata log
+
+
+@pytest.fixture(scope="module")
+def both() -> Iterator[dict[str, str]]:
+    with _reference_with_sasl() as kafka_address, \
+            Broker(sasl_users=USERS, sasl_mechanisms=["PLAIN"], super_users=["User:admin", "User:ANONYMOUS"]) as ours:
+        addresses = {"kafkapy": ours.bootstrap_servers, "kafka": kafka_address}
+        for address in addresses.values():
+            _prepare(address)
+        yield addresses
+
+
+def _plain(value: Any) -> Any:
+    """A message as nested dicts, topic ids and member ids left out (they differ)."""
+    if isinstance(value, Message):
+        return {n: _plain(getattr(value, n)) for n in value.__slots__ if n not in ("topic_id", "member_id",
+                                                                                   "throttle_time_ms")}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return value
+
+
+def _compare(both: dict[str, str], user: str, make: Any, version: int) -> Any:
+    answers = {}
+    for name, address in both.items():
+        with _login(address, user) as conn:
+            answers[name] = _plain(conn.request(make(conn, address), version))
+    assert answers["kafkapy"] == answers["kafka"]
+    return answers["kafkapy"]
+
+
+@needs_reference_4_4
+def test_refused_share_answers_as_kafka_4_4(both: dict[str, str]) -> None:
+    from kafkapy.wire.messages.share_fetch import ShareFetchRequest as F
+    from kafkapy.wire.messages.share_group_describe import ShareGroupDescribeRequest as D
+    from kafkapy.wire.messages.share_group_heartbeat import ShareGroupHeartbeatRequest as H
+
+    member = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    answer = _compare(both, "bob", lambda conn, _: H(group_id=GROUP, member_id=member, member_epoch=0,
+                                                      subscribed_topic_names=[TOPIC]), 1)
+    assert answer["error_code"] == ErrorCode.GROUP_AUTHORIZATION_FAILED
+    answer = _compare(both, "bob", lambda conn, _: D(group_ids=[GROUP], include_authorized_operations=True), 1)
+    assert answer["groups"][0]["error_code"] == ErrorCode.GROUP_AUTHORIZATION_FAILED
+
+    def carol_fetch(conn: KafkaConnection, address: str) -> Any:
+        from kafkapy.wire.messages.metadata import MetadataRequest
+
+        with _login(address, "admin") as admin:
+            topic_id = admin.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=TOPIC)]),
+                                     12).topics[0].topic_id
+        return F(group_id=GROUP, member_id=base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
+                 share_session_epoch=0, max_wait_ms=0, min_bytes=1, max_bytes=1 << 20, max_records=10,
+                 batch_size=10, topics=[F.FetchTopic(topic_id=topic_id, partitions=[F.FetchPartition(
+                     partition_index=0)])])
+    answer = _compare(both, "carol", carol_fetch, 1)
+    assert answer["responses"][0]["partitions"][0]["error_code"] == ErrorCode.TOPIC_AUTHORIZATION_FAILED
+
+
+@needs_reference_4_4
+def test_refused_streams_answers_as_kafka_4_4(both: dict[str, str]) -> None:
+    from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest as D
+
+    answer = _compare(both, "bob", lambda conn, _: _streams_heartbeat([TOPIC]), 0)
+    assert answer["error_code"] == ErrorCode.GROUP_AUTHORIZATION_FAILED
+    answer = _compare(both, "bob", lambda conn, _: D(group_ids=[STREAMS_GROUP], include_authorized_operations=True),
+                      0)
+    assert answer["groups"][0]["error_code"] == ErrorCode.GROUP_AUTHORIZATION_FAILED
+
+
+@needs_reference_4_4
+def test_streams_internal_topics_without_create_as_kafka_4_4(both: dict[str, str]) -> None:
+    """alice may read the group and the topics but create nothing: the missing changelog
+    is not created and the MISSING_INTERNAL_TOPICS status says so, in Kafka's words (its
+    first part, which topics are missing, is the topology's and is left out here; so is
+    Kafka 4.4's ASSIGNMENT_DELAYED status)."""
+    from kafkapy.wire.messages.metadata import MetadataRequest
+
+    answers = {}
+    for name, address in both.items():
+        with _login(address, "alice") as conn:
+            answer = conn.request(_streams_heartbeat([STREAMS_TOPIC], _CHANGELOG), 0)
+        details = [s.status_detail for s in answer.status or () if s.status_code == 3]
+        answers[name] = (answer.error_code, [d.split("; ", 1)[1] for d in details])
+        time.sleep(1.0)
+        with _login(address, "admin") as conn:
+            listed = conn.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=_CHANGELOG)],
+                                                  allow_auto_topic_creation=False), 12)
+        assert listed.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name
+    assert answers["kafkapy"] == answers["kafka"] == (0, [f"Unauthorized to CREATE on topics {_CHANGELOG}."])
