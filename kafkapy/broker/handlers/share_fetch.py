@@ -8,7 +8,8 @@ BatchSize. v2 (KIP-1206, KIP-1222) ShareAcquireMode (record-limit mode is served
 batch-optimized) and IsRenewAck: a request renewing locks only acknowledges, it
 fetches nothing. Acknowledge type 4 (RENEW) is accepted in any version, as Kafka's
 share-partition does once the request decoded.
-Not implemented: authorization; NodeEndpoints for NOT_LEADER_OR_FOLLOWER.
+Authorization (GROUP READ, TOPIC READ) is :mod:`kafkapy.broker.request_authorization`'s.
+Not implemented: NodeEndpoints for NOT_LEADER_OR_FOLLOWER.
 """
 
 from __future__ import annotations

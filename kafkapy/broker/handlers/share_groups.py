@@ -7,7 +7,7 @@ Version notes: v0 was Kafka 4.0's early access and was removed in 4.1; v1 is the
 stable version (the client makes its member id). With ``share.version`` at 0 on a
 cluster whose metadata version has the feature, ShareGroupHeartbeat answers
 UNSUPPORTED_VERSION, as Kafka does with share groups off.
-Not implemented: authorization (GROUP_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED).
+Authorization is :mod:`kafkapy.broker.request_authorization`'s.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ ShareGroupStatePartitionMetadata.
   offset with the next state epoch, which fences the share-partition leaders' old state.
 * Delete (only an empty group): the state of every partition of the topics is deleted.
 
-Not implemented: authorization.
+Authorization is :mod:`kafkapy.broker.request_authorization`'s.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ share coordinator of each share-partition (FindCoordinator key type 2); the logi
 
 Version notes: WriteShareGroupState v1 and ReadShareGroupStateSummary v1 carry
 DeliveryCompleteCount (Kafka 4.4).
-Not implemented: authorization (CLUSTER_ACTION).
+Authorization (CLUSTER_ACTION) is :mod:`kafkapy.broker.request_authorization`'s.
 """
 
 from __future__ import annotations
