@@ -680,7 +680,8 @@ def _share_group_describe(ctx: Any, request: Any) -> Verdict:
     from kafkapy.wire.messages.share_group_describe import ShareGroupDescribeResponse as R
 
     def topics_of(g: Any) -> set[str]:
-        return {tp.topic_name for m in g.members or () for tp in m.assignment.topic_partitions}
+        return {tp.topic_name for m in g.members or () if m.assignment is not None
+                for tp in m.assignment.topic_partitions or ()}
 
     return _described_group_verdict(ctx, request, R, topics_of, lambda g: R.DescribedGroup(
         group_id=g.group_id, error_code=_TOPIC_DENIED, members=[],

@@ -170,6 +170,30 @@ def test_share_group_describe_needs_group_describe(broker: Broker) -> None:
     assert [(g.group_id, g.error_code) for g in answer.groups] == [(GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED)]
 
 
+def test_share_group_describe_of_a_group_using_a_topic_not_described(broker: Broker) -> None:
+    """carol may describe the group but not its topic: the group is answered
+    TOPIC_AUTHORIZATION_FAILED without its members; alice gets it with her operations."""
+    from kafkapy.wire.messages.share_group_describe import ShareGroupDescribeRequest as Q
+
+    broker.add_acls([allow("User:carol", "DESCRIBE", "GROUP", GROUP)])
+    member = _share_consumer(broker, "alice")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            member.poll(0.5)
+            seen = _ask(broker, "alice", Q(group_ids=[GROUP], include_authorized_operations=True), 1).groups[0]
+            if seen.error_code == ErrorCode.NONE and any(m.assignment.topic_partitions for m in seen.members):
+                break
+        assert seen.error_code == ErrorCode.NONE and seen.members
+        assert seen.authorized_operations == 1 << 3 | 1 << 8  # READ, and DESCRIBE which READ implies
+        refused = _ask(broker, "carol", Q(group_ids=[GROUP], include_authorized_operations=True), 1).groups[0]
+        assert (refused.group_id, refused.error_code, refused.members, refused.error_message) == (
+            GROUP, ErrorCode.TOPIC_AUTHORIZATION_FAILED, [],
+            "The group has described topic(s) that the client is not authorized to describe.")
+    finally:
+        member.close()
+
+
 def test_share_state_apis_need_cluster_action(broker: Broker) -> None:
     """Inter-broker: every partition asked answers CLUSTER_AUTHORIZATION_FAILED
     (``ReadShareGroupStateResponse.toGlobalErrorResponse``)."""
