@@ -63,12 +63,13 @@ class _IndexFile:
 
     __slots__ = ("entry_size", "path", "synced", "written")
 
-    def __init__(self, path: str, entry_size: int) -> None:
+    def __init__(self, path: str, entry_size: int, *, exists: bool = False) -> None:
         self.path = path
         self.entry_size = entry_size
         self.written = 0
         self.synced = True
-        _touch(path)
+        if not exists:  # known from the directory listing at open: no system call
+            _touch(path)
 
     def read_all(self) -> bytes:
         """The file's whole entries, up to its zero-filled tail.
@@ -122,10 +123,10 @@ class _Index:
 
     entry_size = 0
 
-    def __init__(self, path: str | None, base_offset: int, max_index_size: int) -> None:
+    def __init__(self, path: str | None, base_offset: int, max_index_size: int, *, exists: bool = False) -> None:
         self.base_offset = base_offset
         self.max_entries = max(max_index_size // self.entry_size, 1)
-        self._file = _IndexFile(path, self.entry_size) if path is not None else None
+        self._file = _IndexFile(path, self.entry_size, exists=exists) if path is not None else None
 
     @property
     def path(self) -> str | None:
@@ -218,8 +219,8 @@ class OffsetIndex(_Index):
 
     entry_size = _OFFSET_ENTRY.size
 
-    def __init__(self, path: str | None, base_offset: int, max_index_size: int) -> None:
-        super().__init__(path, base_offset, max_index_size)
+    def __init__(self, path: str | None, base_offset: int, max_index_size: int, *, exists: bool = False) -> None:
+        super().__init__(path, base_offset, max_index_size, exists=exists)
         self._offsets = array("q")  # absolute offsets, for bisect
         self._positions = array("q")
 
@@ -300,8 +301,8 @@ class TimeIndex(_Index):
 
     entry_size = _TIME_ENTRY.size
 
-    def __init__(self, path: str | None, base_offset: int, max_index_size: int) -> None:
-        super().__init__(path, base_offset, max_index_size)
+    def __init__(self, path: str | None, base_offset: int, max_index_size: int, *, exists: bool = False) -> None:
+        super().__init__(path, base_offset, max_index_size, exists=exists)
         self._timestamps = array("q")
         self._offsets = array("q")
 
@@ -390,14 +391,17 @@ class TransactionIndex:
     VERSION = 0
     entry_size = _TXN_ENTRY.size
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, *, exists: bool | None = None) -> None:
         self.path = path
         self.entries: list[AbortedTxn] = []
         self._unsynced = False
+        #: whether the file exists, when the directory listing at open said so
+        self._exists = exists
 
     def load(self) -> bool:
         """Read the file if there is one; False (and no entries) when it is malformed."""
-        if self.path is None or not os.path.exists(self.path):
+        exists, self._exists = self._exists, None
+        if self.path is None or exists is False or (exists is None and not os.path.exists(self.path)):
             return True
         with open(self.path, "rb") as f:
             data = f.read()

@@ -23,6 +23,7 @@ import bisect
 import dataclasses
 import os
 import re
+from collections.abc import Container
 
 from kafkapy.config import LogConfig
 from kafkapy.storage.file_records import FileRecords, RecordsPiece
@@ -98,10 +99,14 @@ class LocalLog:
         self.recovery_point = 0
         self.last_flush_ms = 0
         self._pending_deletes: list[_PendingDelete] = []
+        #: the directory's names as :meth:`open` listed them, for the partition's other
+        #: files (producer snapshots) to be found without listing it again
+        self.listed_at_open: list[str] | None = None
 
     # --- segments ---
 
-    def _new_segment(self, base_offset: int, now_ms: int, *, suffix: str = "", active: bool = False) -> LogSegment:
+    def _new_segment(self, base_offset: int, now_ms: int, *, suffix: str = "", active: bool = False,
+                     listed: Container[str] | None = None) -> LogSegment:
         config = self.config
         segment = LogSegment.open(
             self.directory,
@@ -112,6 +117,7 @@ class LocalLog:
             roll_jitter_ms=_roll_jitter(config, base_offset),
             preallocate_bytes=config.effective_segment_bytes if config.preallocate and active else 0,
             suffix=suffix,
+            listed=listed,
         )
         if active:
             segment.make_active()
@@ -325,13 +331,15 @@ class LocalLog:
         try:
             if directory is not None:
                 names = _finish_interrupted_operations(directory)
+                log.listed_at_open = names
+                listed = frozenset(names)
                 bases = sorted(int(stem) for stem in (name[: -len(LOG_SUFFIX)] for name in names
                                                       if name.endswith(LOG_SUFFIX)) if stem.isdigit())
                 first_recovered = None
                 if recover_from is not None and bases:
                     first_recovered = max((b for b in bases if b <= recover_from), default=bases[0])
                 for base in bases:
-                    segment = log._new_segment(base, now_ms)
+                    segment = log._new_segment(base, now_ms, listed=listed)
                     log.add_segment(segment)
                     if first_recovered is not None and base >= first_recovered:
                         bad_indexes.append(segment)

@@ -255,12 +255,14 @@ class PartitionLog:
         try:
             log = cls(
                 local,
-                ProducerStateManager(directory, producer_id_expiration_ms=producer_id_expiration_ms),
+                ProducerStateManager(directory, producer_id_expiration_ms=producer_id_expiration_ms,
+                                     listed=local.listed_at_open),
                 LeaderEpochFileCache(epoch_path),
                 # A tiered log starts below its local segments (KIP-405).
                 log_start_offset if config.remote_storage_enable
                 else max(log_start_offset, local.segments[0].base_offset),
             )
+            local.listed_at_open = None  # read once, by the producer state
             log._recover(recovery_point, clean_shutdown, bad_index_segments, now_ms)
         except BaseException:
             local.close(discard=True)  # a failed open (EMFILE, EIO) keeps no descriptor

@@ -155,7 +155,8 @@ class ProducerStateManager:
         map_end_offset: the log offset the state covers up to (exclusive).
     """
 
-    def __init__(self, directory: str | None, *, producer_id_expiration_ms: int = 86_400_000) -> None:
+    def __init__(self, directory: str | None, *, producer_id_expiration_ms: int = 86_400_000,
+                 listed: Iterable[str] | None = None) -> None:
         self.directory = directory
         self.producer_id_expiration_ms = producer_id_expiration_ms
         self.producers: dict[int, ProducerStateEntry] = {}
@@ -170,6 +171,8 @@ class ProducerStateManager:
         #: and deletes them (opening a log asked three times: 30,000 listdirs for
         #: 10,000 partitions); None until first listed
         self._offsets: set[int] | None = None
+        if listed is not None and directory is not None:
+            self._offsets = _snapshot_offsets(listed)
 
     # --- checks (leader, before appending a client batch) ---
 
@@ -313,13 +316,7 @@ class ProducerStateManager:
         if self.directory is None:
             return []
         if self._offsets is None:
-            offsets = set()
-            for name in os.listdir(self.directory):
-                if name.endswith(SNAPSHOT_SUFFIX):
-                    stem = name[: -len(SNAPSHOT_SUFFIX)]
-                    if stem.isdigit():
-                        offsets.add(int(stem))
-            self._offsets = offsets
+            self._offsets = _snapshot_offsets(os.listdir(self.directory))
         return sorted(self._offsets)
 
     def take_snapshot(self) -> str | None:
@@ -439,3 +436,14 @@ class ProducerStateManager:
 
     def entries(self) -> Iterable[ProducerStateEntry]:
         return self.producers.values()
+
+
+def _snapshot_offsets(names: Iterable[str]) -> set[int]:
+    """The offsets of the producer snapshot files among a directory's ``names``."""
+    offsets = set()
+    for name in names:
+        if name.endswith(SNAPSHOT_SUFFIX):
+            stem = name[: -len(SNAPSHOT_SUFFIX)]
+            if stem.isdigit():
+                offsets.add(int(stem))
+    return offsets

@@ -348,29 +348,26 @@ def merge_partition_change(old: PartitionRegistration, r: Any) -> PartitionRegis
     """``old`` with a PartitionChangeRecord applied (Kafka's ``PartitionRegistration.merge``).
 
     Only fields the record carries change; a new leader, even the same broker again,
-    bumps the leader epoch; the partition epoch always moves by one.
+    bumps the leader epoch; the partition epoch always moves by one. Built by position,
+    not ``dataclasses.replace``: a grown metadata log replays ~20,000 of these per
+    restart of a 10,000-partition node, and replace costs several times the build.
     """
-    changes: dict[str, Any] = {"partition_epoch": old.partition_epoch + 1}
-    if r.replicas is not None:
-        changes["replicas"] = tuple(r.replicas)
-    if r.isr is not None:
-        changes["isr"] = tuple(r.isr)
-    if r.removing_replicas is not None:
-        changes["removing_replicas"] = tuple(r.removing_replicas)
-    if r.adding_replicas is not None:
-        changes["adding_replicas"] = tuple(r.adding_replicas)
-    if r.leader != NO_LEADER_CHANGE:
-        changes["leader"] = r.leader
-        changes["leader_epoch"] = old.leader_epoch + 1
-    if r.leader_recovery_state != NO_RECOVERY_STATE_CHANGE:
-        changes["leader_recovery_state"] = LeaderRecoveryState(r.leader_recovery_state)
-    if r.directories is not None:
-        changes["directories"] = tuple(r.directories)
-    if r.eligible_leader_replicas is not None:
-        changes["elr"] = tuple(r.eligible_leader_replicas)
-    if r.last_known_elr is not None:
-        changes["last_known_elr"] = tuple(r.last_known_elr)
-    return dataclasses.replace(old, **changes)
+    leader, leader_epoch = (old.leader, old.leader_epoch) if r.leader == NO_LEADER_CHANGE else (
+        r.leader, old.leader_epoch + 1)
+    return PartitionRegistration(
+        old.replicas if r.replicas is None else tuple(r.replicas),
+        old.isr if r.isr is None else tuple(r.isr),
+        leader,
+        leader_epoch,
+        old.partition_epoch + 1,
+        old.removing_replicas if r.removing_replicas is None else tuple(r.removing_replicas),
+        old.adding_replicas if r.adding_replicas is None else tuple(r.adding_replicas),
+        old.leader_recovery_state if r.leader_recovery_state == NO_RECOVERY_STATE_CHANGE
+        else LeaderRecoveryState(r.leader_recovery_state),
+        old.directories if r.directories is None else tuple(r.directories),
+        old.elr if r.eligible_leader_replicas is None else tuple(r.eligible_leader_replicas),
+        old.last_known_elr if r.last_known_elr is None else tuple(r.last_known_elr),
+    )
 
 
 _HANDLERS: dict[str, Callable[[MetadataDelta, Any], None]] = {

@@ -48,6 +48,7 @@ from kafkapy.wire.records import (
     encode_control_key,
     iter_absolute_records,
     iter_batches,
+    iter_records,
     validate_batch,
 )
 
@@ -148,6 +149,16 @@ def decode_entries(data: bytes | memoryview, *, check_crc: bool = True) -> list[
         for pos, header in iter_batches(data):
             if check_crc:
                 validate_batch(data, pos)
+            if not header.is_control:
+                # Data records (the metadata records, most of a grown log): the value is
+                # all an entry keeps, so no absolute record is built for each.
+                base, epoch = header.base_offset, header.partition_leader_epoch
+                for r in iter_records(data, pos):
+                    if r.value is None:
+                        raise RaftError(f"unexpected control record at offset {base + r.offset_delta}",
+                                        ErrorCode.CORRUPT_MESSAGE)
+                    entries.append(LogEntry(base + r.offset_delta, epoch, r.value))
+                continue
             for record in iter_absolute_records(data, pos):
                 value: bytes | ControlRecord | None = record.value
                 if header.is_control:
