@@ -215,7 +215,8 @@ def test_share_group_offsets_admin_needs_group_acls(broker: Broker) -> None:
     described = _ask(broker, "bob", S(groups=[S.DescribeShareGroupOffsetsRequestGroup(group_id=GROUP, topics=None)]), 0)
     assert [(g.group_id, g.error_code) for g in described.groups] == [(GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED)]
     altered = _ask(broker, "bob", A(group_id=GROUP, topics=[A.AlterShareGroupOffsetsRequestTopic(
-        topic_name=TOPIC, partitions=[A.AlterShareGroupOffsetsRequestPartition(partition_index=0, start_offset=0)])]), 0)
+        topic_name=TOPIC, partitions=[A.AlterShareGroupOffsetsRequestPartition(partition_index=0, start_offset=0)])]),
+        0)
     assert (altered.error_code, altered.error_message) == (
         ErrorCode.GROUP_AUTHORIZATION_FAILED, ErrorCode.GROUP_AUTHORIZATION_FAILED.message)
     deleted = _ask(broker, "alice", D(group_id=GROUP, topics=[D.DeleteShareGroupOffsetsRequestTopic(
