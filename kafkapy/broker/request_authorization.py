@@ -696,11 +696,13 @@ def _share_topics_split(ctx: Any, topics: list) -> list:
 @_rule(ApiKey.SHARE_FETCH)
 def _share_fetch(ctx: Any, request: Any) -> Verdict:
     """``handleShareFetchRequest``: GROUP READ, then TOPIC READ on each partition fetched
-    or acknowledged (the request's and, on an incremental fetch, the session's);
-    refused partitions answer TOPIC_AUTHORIZATION_FAILED, and their acknowledgements too.
+    or acknowledged; refused partitions answer TOPIC_AUTHORIZATION_FAILED, and their
+    acknowledgements too (``handleFetchFromShareFetchRequest``, ``handleAcknowledgements``).
 
-    A refused partition named by the request stays out of the session; a session
-    partition whose READ was removed since is answered refused after the fetch."""
+    As in Kafka, a refused partition still joins the share session; the handler skips
+    the session partitions the principal may not read (:func:`unreadable_share_partitions`),
+    so nothing is acquired for them on this or a later fetch. Their acknowledgements are
+    taken out here."""
     from kafkapy.wire.messages.share_fetch import ShareFetchResponse as R
 
     if not _share_groups_on(ctx):
@@ -708,24 +710,48 @@ def _share_fetch(ctx: Any, request: Any) -> Verdict:
     refused = _group_read(ctx, request)
     if refused is not None:
         return refused
-    denied = _share_topics_split(ctx, request.topics)
     name_of = _topic_name(ctx, True)
+    names = {n for n in map(name_of, request.topics) if n is not None}
+    allowed = filter_by_authorized(ctx, Op.READ, Res.TOPIC, names)
+    denied: dict[tuple[bytes, int], bool] = {}  # (topic id, partition) -> acknowledged
+    for t in request.topics:
+        name = name_of(t)
+        if name is not None and name not in allowed:
+            for p in t.partitions:
+                denied[(bytes(t.topic_id), p.partition_index)] = bool(p.acknowledgement_batches)
+                p.acknowledgement_batches = []
+    if not denied:
+        return ALLOWED
 
     def merge(response: Any) -> None:
         if response.error_code != ErrorCode.NONE:
             return
-        names = {n for n in map(name_of, response.responses) if n is not None}
-        allowed = filter_by_authorized(ctx, Op.READ, Res.TOPIC, names)
-        for t in response.responses:
-            name = name_of(t)
-            if name is not None and name not in allowed:
-                for p in t.partitions:
-                    p.error_code, p.error_message, p.records, p.acquired_records = _TOPIC_DENIED, None, b"", []
-        response.responses.extend(R.ShareFetchableTopicResponse(topic_id=t.topic_id, partitions=[R.PartitionData(
-            partition_index=p.partition_index, error_code=_TOPIC_DENIED, records=b"",
-            acknowledge_error_code=_TOPIC_DENIED if p.acknowledgement_batches else ErrorCode.NONE)
-            for p in t.partitions]) for t in denied)
+        answered = {(bytes(t.topic_id), p.partition_index): p for t in response.responses for p in t.partitions}
+        by_topic = {bytes(t.topic_id): t for t in response.responses}
+        for (topic_id, index), acknowledged in denied.items():
+            p = answered.get((topic_id, index))
+            if p is None:
+                p = R.PartitionData(partition_index=index, error_code=_TOPIC_DENIED, records=b"")
+                topic = by_topic.get(topic_id)
+                if topic is None:
+                    topic = by_topic[topic_id] = R.ShareFetchableTopicResponse(topic_id=topic_id, partitions=[])
+                    response.responses.append(topic)
+                topic.partitions.append(p)
+            if acknowledged:
+                p.acknowledge_error_code = _TOPIC_DENIED
     return Verdict(merge=merge)
+
+
+def unreadable_share_partitions(ctx: Any, partitions: list[tuple[bytes, int]]) -> set[tuple[bytes, int]]:
+    """Of a share session's (topic id, partition) pairs, those whose topic the principal
+    may not READ (none without an authorizer): ``KafkaApis`` authorizes every partition of
+    the share fetch context, so a READ removed since the session began takes effect."""
+    if ctx.broker.authorizer is None or not partitions:
+        return set()
+    topics = ctx.broker.image.topics_by_id
+    names = {tid: image.name for tid, _ in partitions if (image := topics.get(bytes(tid))) is not None}
+    allowed = filter_by_authorized(ctx, Op.READ, Res.TOPIC, names.values())
+    return {tp for tp in partitions if tp[0] in names and names[tp[0]] not in allowed}
 
 
 @_rule(ApiKey.SHARE_ACKNOWLEDGE)

@@ -163,6 +163,40 @@ def test_share_fetch_of_a_topic_without_read_answers_its_partitions_refused(brok
         assert answer.error_code == ErrorCode.GROUP_AUTHORIZATION_FAILED
 
 
+def test_a_share_session_is_authorized_again_after_an_acl_is_removed(broker: Broker) -> None:
+    """alice's share session keeps a partition whose READ was removed: each fetch answers
+    it TOPIC_AUTHORIZATION_FAILED and acquires nothing, so a record produced meanwhile is
+    delivered, for the first time, once READ is back."""
+    from kafkapy.wire.messages.share_fetch import ShareFetchRequest as Q
+
+    topic = f"queue-{uuid.uuid4().hex[:6]}"
+    broker.create_topics(topic, partitions=1)
+    read = allow("User:alice", "READ", "TOPIC", topic)
+    broker.add_acls([read])
+    topic_id = _topic_id(broker, topic)
+    member_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+    def fetch(conn: KafkaConnection, epoch: int, topics: list) -> list[tuple[int, list]]:
+        answer = conn.request(Q(group_id=GROUP, member_id=member_id, share_session_epoch=epoch, max_wait_ms=0,
+                                min_bytes=1, max_bytes=1 << 20, max_records=10, batch_size=10, topics=topics), 1)
+        assert answer.error_code == ErrorCode.NONE
+        return [(p.error_code, [(a.first_offset, a.delivery_count) for a in p.acquired_records])
+                for t in answer.responses if bytes(t.topic_id) == topic_id for p in t.partitions]
+
+    with _connect(broker, "alice") as conn:
+        assert fetch(conn, 0, [Q.FetchTopic(topic_id=topic_id, partitions=[Q.FetchPartition(partition_index=0)])]) \
+            in ([], [(ErrorCode.NONE, [])])
+        broker.remove_acls([read])
+        p = Producer(broker.sasl_client_config("admin", "PLAIN"))
+        p.produce(topic, b"meanwhile")
+        assert p.flush(15) == 0
+        assert fetch(conn, 1, []) == [(ErrorCode.TOPIC_AUTHORIZATION_FAILED, [])]
+        assert fetch(conn, 2, []) == [(ErrorCode.TOPIC_AUTHORIZATION_FAILED, [])]
+        broker.add_acls([read])
+        time.sleep(0.5)
+        assert fetch(conn, 3, []) == [(ErrorCode.NONE, [(0, 1)])]
+
+
 def test_share_group_describe_needs_group_describe(broker: Broker) -> None:
     from kafkapy.wire.messages.share_group_describe import ShareGroupDescribeRequest as Q
 
@@ -366,7 +400,7 @@ def _compare(both: dict[str, str], user: str, make: Any, version: int) -> Any:
     for name, address in both.items():
         with _login(address, user) as conn:
             answers[name] = _plain(conn.request(make(conn, address), version))
-    assert answers["kafkapy"] == answers["kafka"]
+    assert answers["kafkapy"] == answers["kafka"], answers
     return answers["kafkapy"]
 
 

@@ -8,7 +8,8 @@ BatchSize. v2 (KIP-1206, KIP-1222) ShareAcquireMode (record-limit mode is served
 batch-optimized) and IsRenewAck: a request renewing locks only acknowledges, it
 fetches nothing. Acknowledge type 4 (RENEW) is accepted in any version, as Kafka's
 share-partition does once the request decoded.
-Authorization (GROUP READ, TOPIC READ) is :mod:`kafkapy.broker.request_authorization`'s.
+Authorization (GROUP READ, TOPIC READ) is :mod:`kafkapy.broker.request_authorization`'s;
+the fetch asks it which session partitions the principal may no longer read.
 Not implemented: NodeEndpoints for NOT_LEADER_OR_FOLLOWER.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.registry import handles
+from kafkapy.broker.request_authorization import unreadable_share_partitions
 from kafkapy.broker.share.coordinator import ShareKey
 from kafkapy.broker.share.manager import FINAL_EPOCH, INITIAL_EPOCH, PartitionResult
 from kafkapy.wire.apis import ApiKey
@@ -67,13 +69,16 @@ async def handle_share_fetch(ctx: RequestContext, request: ShareFetchRequest) ->
                 session.partitions.pop((forgotten.topic_id, index), None)
     renew_only = ctx.version >= 2 and request.is_renew_ack
     if not renew_only:
+        denied = unreadable_share_partitions(ctx, list(session.partitions))
+        for tp in denied:  # ShareFetchResponse.partitionResponse: CurrentLeader left at its zero default
+            results[tp] = PartitionResult(error=ErrorCode.TOPIC_AUTHORIZATION_FAILED, leader_id=0, leader_epoch=0,
+                                          ack_error=results[tp].ack_error if tp in results else None)
+        tps = [tp for tp in session.partitions if tp not in denied]
         max_records = request.max_records if request.max_records > 0 else _DEFAULT_MAX_RECORDS
-        got = await _acquire(ctx, group_id, member_id, list(session.partitions), results, max_records,
-                             request.max_bytes)
+        got = await _acquire(ctx, group_id, member_id, tps, results, max_records, request.max_bytes)
         if not got and request.max_wait_ms > 0:
-            await manager.wait_for_records(group_id, list(session.partitions), request.max_wait_ms / 1000)
-            await _acquire(ctx, group_id, member_id, list(session.partitions), results, max_records,
-                           request.max_bytes)
+            await manager.wait_for_records(group_id, tps, request.max_wait_ms / 1000)
+            await _acquire(ctx, group_id, member_id, tps, results, max_records, request.max_bytes)
     return _fetch_response(results, settings.share_record_lock_duration_ms)
 
 
