@@ -1,4 +1,4 @@
-"""Consumer and share groups' ``__consumer_offsets`` records through the one codec and
+"""Consumer, share and streams groups' ``__consumer_offsets`` records through the one codec and
 replay they share (:mod:`kafkapy.broker.groups.modern_records`): a group written as
 records and replayed is the group again, tombstones in Kafka's order remove it, and
 each kind reads only its own record types."""
@@ -9,6 +9,9 @@ from kafkapy.broker.groups import consumer_records as consumer
 from kafkapy.broker.groups.consumer_group import ConsumerGroup, ConsumerMember, MemberState
 from kafkapy.broker.share import group as share_group
 from kafkapy.broker.share import group_records as share
+from kafkapy.broker.streams import group as streams_group
+from kafkapy.broker.streams import records as streams
+from kafkapy.wire.messages.streams_group_topology_value import StreamsGroupTopologyValue
 
 T1, T2 = b"\x01" * 16, b"\x02" * 16
 
@@ -79,3 +82,40 @@ def test_each_kind_reads_only_its_own_record_types() -> None:
     assert share.decode_share_record(consumer_key, None) is None
     assert consumer.decode_consumer_record(share_key, None) is None
     assert consumer.decode_consumer_record(b"\x00", None) is None
+
+
+def test_a_streams_group_replayed_from_its_records_is_the_group_again() -> None:
+    member = streams_group.StreamsMember(
+        "m", member_epoch=3, previous_member_epoch=2, state=streams_group.UNREVOKED_TASKS, instance_id="i",
+        client_id="c", client_host="/h", rebalance_timeout_ms=30_000, topology_epoch=1, process_id="p",
+        user_endpoint=("localhost", 8080), client_tags=(("zone", "a"),),
+        assigned=streams.Tasks({"0": frozenset({0, 1})}, {"1": frozenset({0})}, {}),
+        pending_revocation=streams.Tasks({"0": frozenset({2})}, {}, {}),
+        active_epochs={("0", 0): 2, ("0", 1): 3})
+    topology = StreamsGroupTopologyValue(epoch=1, subtopologies=[])
+    records = [streams.group_metadata_record("st", 3, 7, 1), streams.topology_record("st", topology),
+               streams.member_metadata_record("st", member), streams.target_epoch_record("st", 3, 1000),
+               streams.target_member_record("st", "m", member.assigned),
+               streams.current_assignment_record(
+                   "st", "m", member_epoch=3, previous_member_epoch=2, state=streams_group.UNREVOKED_TASKS,
+                   assigned=member.assigned, pending=member.pending_revocation, active_epochs=member.active_epochs)]
+    groups: dict[str, streams_group.StreamsGroup] = {}
+    for key, value in records:
+        streams_group.replay(groups, streams.decode_streams_record(key, value))
+    g = groups["st"]
+    assert (g.group_epoch, g.metadata_hash, g.validated_topology_epoch, g.assignment_epoch) == (3, 7, 1, 3)
+    assert g.topology == topology
+    assert g.members == {"m": member}
+    assert g.target == {"m": member.assigned}
+
+    tombstones = streams.group_tombstones("st", ["m"])
+    assert [streams.decode_streams_record(k, v).record_type for k, v in tombstones] == [
+        streams.CURRENT_MEMBER_ASSIGNMENT, streams.TARGET_ASSIGNMENT_MEMBER, streams.MEMBER_METADATA,
+        streams.TARGET_ASSIGNMENT_METADATA, streams.TOPOLOGY, streams.GROUP_METADATA]
+    for key, value in tombstones[:3]:
+        streams_group.replay(groups, streams.decode_streams_record(key, value))
+    assert g.members == {} and g.target == {}
+    for key, value in tombstones[3:]:
+        streams_group.replay(groups, streams.decode_streams_record(key, value))
+    assert groups == {}
+    assert streams.decode_streams_record(share.group_metadata_record("st", 1, 0)[0], None) is None

@@ -1,5 +1,5 @@
-"""What the ``__consumer_offsets`` records of KIP-848 consumer groups and KIP-932 share
-groups have in common, and their replay (Kafka's ``modern`` group package:
+"""What the ``__consumer_offsets`` records of KIP-848 consumer groups, KIP-932 share
+groups and KIP-1071 streams groups have in common, and their replay (Kafka's ``modern`` group package:
 ``ModernGroup``, ``ModernGroupMember`` and the ``GroupMetadataManager.replay``
 methods, which are the same for each kind but for the classes).
 
@@ -18,7 +18,8 @@ CurrentMemberAssignment       group, member  member epochs and what the member h
 
 A key is its int16 type followed by the key message at version 0; a value is int16 0
 followed by the value message at version 0, or null for a tombstone. A kind's other
-record types (a share group's state-partition metadata) go to its own callback.
+record types (a share group's state-partition metadata, a streams group's topology)
+go to its own callback.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _VALUE_VERSION = 0
 
 
 class ModernRecord(NamedTuple):
-    """A decoded record of a consumer or share group; ``value`` None for a tombstone."""
+    """A decoded record of a consumer, share or streams group; ``value`` None for a tombstone."""
 
     record_type: int
     group_id: str
@@ -137,6 +138,8 @@ class GroupReplay(Generic[G]):
         target: a TargetAssignmentMember value as the group's target entry.
         member_metadata, current_assignment: the member fields a MemberMetadata or a
             CurrentMemberAssignment value sets.
+        group_metadata: the kind's own group fields a GroupMetadata value sets besides
+            the epoch and hash (a streams group's validated topology epoch).
         other: the kind's other record types, given the group (created if absent).
     """
 
@@ -146,6 +149,7 @@ class GroupReplay(Generic[G]):
     target: Callable[[Any], Any]
     member_metadata: Callable[[Any], dict[str, Any]]
     current_assignment: Callable[[Any], dict[str, Any]]
+    group_metadata: Callable[[Any], dict[str, Any]] = lambda v: {}
     other: Callable[[G, ModernRecord], None] = lambda group, rec: None
 
     def __call__(self, groups: dict[str, G], rec: ModernRecord) -> None:
@@ -160,6 +164,8 @@ class GroupReplay(Generic[G]):
             if group is None:
                 group = groups[rec.group_id] = self.new_group(rec.group_id)
             group.group_epoch, group.metadata_hash = v.epoch, v.metadata_hash
+            for name, field in self.group_metadata(v).items():
+                setattr(group, name, field)
             return
         if group is None:
             if v is None:

@@ -10,7 +10,9 @@ Member states as Kafka's ``MemberState``: 0 STABLE, 1 UNREVOKED_TASKS (the membe
 give tasks up before it moves to the new epoch), 2 UNRELEASED_TASKS (it waits for tasks
 another member still owns).
 
-Task-safety: trio thread only; changed only by :func:`replay`.
+Task-safety: trio thread only; changed only by :func:`replay` (the one replay of
+:mod:`kafkapy.broker.groups.modern_records`, with the topology and the validated
+topology epoch as the streams group's own).
 """
 
 from __future__ import annotations
@@ -19,17 +21,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from kafkapy.broker.streams.records import (
-    CURRENT_MEMBER_ASSIGNMENT,
-    GROUP_METADATA,
-    MEMBER_METADATA,
-    TARGET_ASSIGNMENT_MEMBER,
-    TARGET_ASSIGNMENT_METADATA,
-    TOPOLOGY,
-    StreamsRecord,
-    Tasks,
-    task_set,
+from kafkapy.broker.groups.modern_records import GroupReplay, ModernRecord
+from kafkapy.broker.streams.records import STREAMS_RECORDS, TOPOLOGY, Tasks, task_set
+from kafkapy.wire.messages.streams_group_current_member_assignment_value import (
+    StreamsGroupCurrentMemberAssignmentValue,
 )
+from kafkapy.wire.messages.streams_group_member_metadata_value import StreamsGroupMemberMetadataValue
 from kafkapy.wire.messages.streams_group_topology_value import StreamsGroupTopologyValue
 
 STABLE, UNREVOKED_TASKS, UNRELEASED_TASKS = 0, 1, 2
@@ -91,6 +88,12 @@ class StreamsGroup:
             return "Reconciling"
         return "Stable"
 
+    def put_member(self, member: StreamsMember) -> None:
+        self.members[member.member_id] = member
+
+    def remove_member(self, member_id: str) -> StreamsMember | None:
+        return self.members.pop(member_id, None)
+
     def active_owners(self, exclude: str) -> dict[tuple[str, int], str]:
         """Active tasks owned (assigned or pending revocation) by members other than ``exclude``."""
         owners: dict[tuple[str, int], str] = {}
@@ -108,55 +111,34 @@ def _tasks(active: Any, standby: Any, warmup: Any) -> Tasks:
     return Tasks(task_set(active), task_set(standby), task_set(warmup))
 
 
-def replay(groups: dict[str, StreamsGroup], rec: StreamsRecord) -> None:
-    """Apply one streams-group record (``GroupMetadataManager.replay`` of the Streams* records)."""
-    group = groups.get(rec.group_id)
-    v = rec.value
-    if rec.record_type == GROUP_METADATA:
-        if v is None:
-            groups.pop(rec.group_id, None)
-            return
-        if group is None:
-            group = groups[rec.group_id] = StreamsGroup(rec.group_id)
-        group.group_epoch, group.metadata_hash = v.epoch, v.metadata_hash
-        group.validated_topology_epoch = v.validated_topology_epoch
-        return
-    if group is None:
-        if v is None:
-            return
-        group = groups[rec.group_id] = StreamsGroup(rec.group_id)
-    member_id = rec.member_id or ""
+def _member_metadata(v: StreamsGroupMemberMetadataValue) -> dict[str, Any]:
+    return dict(instance_id=v.instance_id, rack_id=v.rack_id, client_id=v.client_id, client_host=v.client_host,
+                rebalance_timeout_ms=v.rebalance_timeout_ms, topology_epoch=v.topology_epoch, process_id=v.process_id,
+                user_endpoint=None if v.user_endpoint is None else (v.user_endpoint.host, v.user_endpoint.port),
+                client_tags=tuple((kv.key, kv.value) for kv in v.client_tags))
+
+
+def _current_assignment(v: StreamsGroupCurrentMemberAssignmentValue) -> dict[str, Any]:
+    epochs = {(t.subtopology_id, p): (e if t.assignment_epochs is not None else v.member_epoch)
+              for t in v.active_tasks
+              for p, e in zip(t.partitions, t.assignment_epochs or [v.member_epoch] * len(t.partitions),
+                              strict=False)}
+    return dict(member_epoch=v.member_epoch, previous_member_epoch=v.previous_member_epoch, state=v.state,
+                active_epochs=epochs,
+                assigned=_tasks(v.active_tasks, v.standby_tasks, v.warmup_tasks),
+                pending_revocation=_tasks(v.active_tasks_pending_revocation, v.standby_tasks_pending_revocation,
+                                          v.warmup_tasks_pending_revocation))
+
+
+def _replay_topology(group: StreamsGroup, rec: ModernRecord) -> None:
     if rec.record_type == TOPOLOGY:
-        group.topology = v
-    elif rec.record_type == TARGET_ASSIGNMENT_METADATA:
-        if v is not None:
-            group.assignment_epoch = v.assignment_epoch
-    elif rec.record_type == TARGET_ASSIGNMENT_MEMBER:
-        if v is None:
-            group.target.pop(member_id, None)
-        else:
-            group.target[member_id] = _tasks(v.active_tasks, v.standby_tasks, v.warmup_tasks)
-    elif rec.record_type == MEMBER_METADATA:
-        if v is None:
-            group.members.pop(member_id, None)
-            return
-        base = group.members.get(member_id) or StreamsMember(member_id)
-        group.members[member_id] = dataclasses.replace(
-            base, instance_id=v.instance_id, rack_id=v.rack_id, client_id=v.client_id, client_host=v.client_host,
-            rebalance_timeout_ms=v.rebalance_timeout_ms, topology_epoch=v.topology_epoch, process_id=v.process_id,
-            user_endpoint=None if v.user_endpoint is None else (v.user_endpoint.host, v.user_endpoint.port),
-            client_tags=tuple((kv.key, kv.value) for kv in v.client_tags))
-    elif rec.record_type == CURRENT_MEMBER_ASSIGNMENT:
-        if v is None:
-            return
-        base = group.members.get(member_id) or StreamsMember(member_id)
-        epochs = {(t.subtopology_id, p): (e if t.assignment_epochs is not None else v.member_epoch)
-                  for t in v.active_tasks
-                  for p, e in zip(t.partitions, t.assignment_epochs or [v.member_epoch] * len(t.partitions),
-                                  strict=False)}
-        group.members[member_id] = dataclasses.replace(
-            base, member_epoch=v.member_epoch, previous_member_epoch=v.previous_member_epoch, state=v.state,
-            active_epochs=epochs,
-            assigned=_tasks(v.active_tasks, v.standby_tasks, v.warmup_tasks),
-            pending_revocation=_tasks(v.active_tasks_pending_revocation, v.standby_tasks_pending_revocation,
-                                      v.warmup_tasks_pending_revocation))
+        group.topology = rec.value
+
+
+#: Apply one streams-group record (``GroupMetadataManager.replay`` of the Streams* records).
+replay: GroupReplay[StreamsGroup] = GroupReplay(
+    STREAMS_RECORDS, new_group=StreamsGroup, new_member=StreamsMember,
+    target=lambda v: _tasks(v.active_tasks, v.standby_tasks, v.warmup_tasks),
+    member_metadata=_member_metadata, current_assignment=_current_assignment,
+    group_metadata=lambda v: dict(validated_topology_epoch=v.validated_topology_epoch),
+    other=_replay_topology)

@@ -16,17 +16,17 @@ key  record                                        what it holds
 
 Type 18 (StreamsGroupPartitionMetadata) was dropped by Kafka 4.2 for the metadata hash
 (KIP-1101) and is neither written nor read. A null value is a tombstone; values are
-written at version 0.
+written at version 0. Encoding, decoding and tombstones are
+:mod:`kafkapy.broker.groups.modern_records`'s, as for consumer and share groups.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from kafkapy.broker.coordinator.shard import KeyValue
-from kafkapy.broker.groups.classic_group import decode_versioned
+from kafkapy.broker.groups.modern_records import ModernRecord, RecordTypes
 from kafkapy.wire.messages.streams_group_current_member_assignment_key import StreamsGroupCurrentMemberAssignmentKey
 from kafkapy.wire.messages.streams_group_current_member_assignment_value import (
     StreamsGroupCurrentMemberAssignmentValue,
@@ -62,7 +62,10 @@ RECORD_TYPES: dict[int, tuple[Any, Any]] = {
     CURRENT_MEMBER_ASSIGNMENT: (StreamsGroupCurrentMemberAssignmentKey, StreamsGroupCurrentMemberAssignmentValue),
     TOPOLOGY: (StreamsGroupTopologyKey, StreamsGroupTopologyValue),
 }
-_VERSION = struct.Struct(">h")
+STREAMS_RECORDS = RecordTypes(
+    group_metadata=GROUP_METADATA, member_metadata=MEMBER_METADATA,
+    target_assignment_metadata=TARGET_ASSIGNMENT_METADATA, target_assignment_member=TARGET_ASSIGNMENT_MEMBER,
+    current_member_assignment=CURRENT_MEMBER_ASSIGNMENT, classes=RECORD_TYPES, group_extras=(TOPOLOGY,))
 
 #: subtopology id -> partitions
 TaskSet = Mapping[str, frozenset[int]]
@@ -76,22 +79,12 @@ class Tasks(NamedTuple):
     warmup: TaskSet = {}
 
 
-class StreamsRecord(NamedTuple):
-    """A decoded streams-group record; ``value`` None for a tombstone."""
-
-    record_type: int
-    group_id: str
-    member_id: str | None
-    value: Any
-
-
-def _record(record_type: int, group_id: str, member_id: str | None, value: Any) -> KeyValue:
-    key_cls, _ = RECORD_TYPES[record_type]
-    key = key_cls(group_id=group_id) if member_id is None else key_cls(group_id=group_id, member_id=member_id)
-    key_bytes = _VERSION.pack(record_type) + key.to_bytes(0)
-    if value is None:
-        return key_bytes, None
-    return key_bytes, _VERSION.pack(0) + value.to_bytes(0)
+#: A decoded streams-group record; ``value`` None for a tombstone.
+StreamsRecord = ModernRecord
+_record = STREAMS_RECORDS.record
+member_tombstones = STREAMS_RECORDS.member_tombstones
+#: A streams-group record, or None for other record types of ``__consumer_offsets``.
+decode_streams_record = STREAMS_RECORDS.decode
 
 
 def task_ids(cls: Any, tasks: TaskSet) -> list[Any]:
@@ -155,34 +148,7 @@ def current_assignment_record(group_id: str, member_id: str, *, member_epoch: in
         warmup_tasks_pending_revocation=task_ids(V.TaskIds, pending.warmup)))
 
 
-def member_tombstones(group_id: str, member_id: str) -> list[KeyValue]:
-    """A member's removal, in Kafka's order: current assignment, target, metadata."""
-    return [_record(t, group_id, member_id, None)
-            for t in (CURRENT_MEMBER_ASSIGNMENT, TARGET_ASSIGNMENT_MEMBER, MEMBER_METADATA)]
-
-
 def group_tombstones(group_id: str, member_ids: list[str]) -> list[KeyValue]:
     """Everything of a group: members, target epoch, topology, then the group
     (``StreamsGroup.createGroupTombstoneRecords``)."""
-    records = [r for member_id in member_ids for r in member_tombstones(group_id, member_id)]
-    for t in (TARGET_ASSIGNMENT_METADATA, TOPOLOGY, GROUP_METADATA):
-        records.append(_record(t, group_id, None, None))
-    return records
-
-
-def decode_streams_record(key: bytes, value: bytes | None) -> StreamsRecord | None:
-    """A streams-group record, or None for other record types of ``__consumer_offsets``.
-
-    Raises:
-        WireError, ValueError: the bytes do not decode.
-    """
-    if len(key) < 2:
-        return None
-    record_type = _VERSION.unpack_from(key)[0]
-    types = RECORD_TYPES.get(record_type)
-    if types is None:
-        return None
-    key_cls, value_cls = types
-    k = key_cls.decode(memoryview(key), 2, 0)[0]
-    return StreamsRecord(record_type, k.group_id, getattr(k, "member_id", None),
-                         None if value is None else decode_versioned(value_cls, value))
+    return STREAMS_RECORDS.group_tombstones(group_id, member_ids)
