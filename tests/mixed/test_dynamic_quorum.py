@@ -74,6 +74,32 @@ def current_voters(node: MixedNode) -> list[int]:
     return sorted(int(i) for i in re.findall(r'"id": (\d+)', voters.group(1)))
 
 
+def add_and_remove_controller(leader: MixedNode, joining: MixedNode, observer: MixedNode, broker: MixedNode) -> None:
+    """``add-controller`` makes ``joining`` a voter of ``leader``'s one-voter quorum (both
+    sides' DescribeQuorum then list the two voters, and the quorum of two takes a topic),
+    and ``remove-controller`` makes it an observer again; ``observer`` stays one."""
+    # The tool reads node.id, the controller listener and the metadata directory's
+    # directory.id from the joining controller's own properties (KIP-853).
+    out = quorum_tool(leader, "--command-config", str(joining.directory / "server.properties"), "add-controller")
+    assert f"Added controller {joining.node_id}" in out, out
+    roles = until(f"controller {joining.node_id} a follower of leader {leader.node_id}",
+                  lambda: (lambda r: r if r.get(joining.node_id) == "Follower" else None)(replication_roles(leader)))
+    assert roles[leader.node_id] == "Leader" and roles[observer.node_id] == "Observer", roles
+    two_voters = sorted([leader.node_id, joining.node_id])
+    assert current_voters(leader) == current_voters(joining) == two_voters
+    create_topic(broker.bootstrap_servers, "two-voters", partitions=1, replication_factor=1)
+    directory_id = re.search(r"^directory\.id=(\S+)$", (joining.directory / "data" / "meta.properties").read_text(),
+                             re.MULTILINE)
+    assert directory_id
+    out = quorum_tool(leader, "remove-controller", "--controller-id", str(joining.node_id),
+                      "--controller-directory-id", directory_id.group(1))
+    assert re.search(rf"Removed\s+KRaft controller {joining.node_id}", out), out  # (Kafka 4.1 prints two spaces)
+    until(f"controller {joining.node_id} an observer again",
+          lambda: (lambda r: r if r.get(joining.node_id) == "Observer" else None)(replication_roles(leader)))
+    assert current_voters(leader) == [leader.node_id]
+    create_topic(broker.bootstrap_servers, "one-voter-again", partitions=1, replication_factor=1)
+
+
 def test_kafka_broker_finds_the_kafkapy_quorum_by_bootstrap_servers(cluster: MixedCluster):
     kafka = cluster.nodes[2]
     create_topic(kafka.bootstrap_servers, "dynamic", partitions=2, replication_factor=1)
@@ -92,27 +118,7 @@ def test_kafka_controller_observes_the_kafkapy_quorum(cluster: MixedCluster):
 
 
 def test_kafka_controller_added_to_and_removed_from_a_kafkapy_led_quorum(cluster: MixedCluster):
-    ours, theirs = cluster.nodes[1], cluster.nodes[3]
-    # The tool reads node.id, the controller listener and the metadata directory's
-    # directory.id from the joining controller's own properties (KIP-853).
-    out = quorum_tool(ours, "--command-config", str(theirs.directory / "server.properties"), "add-controller")
-    assert "Added controller 3" in out, out
-    roles = until("the Kafka controller a follower of the kafkapy leader",
-                  lambda: (lambda r: r if r.get(3) == "Follower" else None)(replication_roles(ours)))
-    assert roles[1] == "Leader" and roles[2] == "Observer", roles
-    assert current_voters(ours) == current_voters(theirs) == [1, 3]
-    # The quorum of two still takes metadata: a topic through the Kafka broker.
-    create_topic(cluster.nodes[2].bootstrap_servers, "two-voters", partitions=1, replication_factor=1)
-    directory_id = re.search(r"^directory\.id=(\S+)$", (theirs.directory / "data" / "meta.properties").read_text(),
-                             re.MULTILINE)
-    assert directory_id
-    out = quorum_tool(ours, "remove-controller", "--controller-id", "3",
-                      "--controller-directory-id", directory_id.group(1))
-    assert re.search(r"Removed\s+KRaft controller 3", out), out  # (Kafka 4.1 prints two spaces)
-    until("controller 3 an observer again",
-          lambda: (lambda r: r if r.get(3) == "Observer" else None)(replication_roles(ours)))
-    assert current_voters(ours) == [1]
-    create_topic(cluster.nodes[2].bootstrap_servers, "one-voter-again", partitions=1, replication_factor=1)
+    add_and_remove_controller(cluster.nodes[1], cluster.nodes[3], observer=cluster.nodes[2], broker=cluster.nodes[2])
 
 
 def test_leadership_moves_in_a_dynamic_mixed_quorum(cluster: MixedCluster):
@@ -173,22 +179,5 @@ def test_kafkapy_nodes_observe_a_kafka_quorum_by_bootstrap_servers(kafka_led: Mi
 
 
 def test_kafkapy_controller_added_to_and_removed_from_a_kafka_led_quorum(kafka_led: MixedCluster):
-    theirs, ours = kafka_led.nodes[1], kafka_led.nodes[2]
-    out = quorum_tool(theirs, "--command-config", str(ours.directory / "server.properties"), "add-controller")
-    assert "Added controller 2" in out, out
-    roles = until("the kafkapy controller a follower of the Kafka leader",
-                  lambda: (lambda r: r if r.get(2) == "Follower" else None)(replication_roles(theirs)))
-    assert roles[1] == "Leader" and roles[3] == "Observer", roles
-    # The kafkapy voter's own DescribeQuorum and the Kafka leader's agree on the voters.
-    assert current_voters(theirs) == current_voters(ours) == [1, 2]
-    create_topic(kafka_led.nodes[3].bootstrap_servers, "two-voters", partitions=1, replication_factor=1)
-    directory_id = re.search(r"^directory\.id=(\S+)$", (ours.directory / "data" / "meta.properties").read_text(),
-                             re.MULTILINE)
-    assert directory_id
-    out = quorum_tool(theirs, "remove-controller", "--controller-id", "2",
-                      "--controller-directory-id", directory_id.group(1))
-    assert re.search(r"Removed\s+KRaft controller 2", out), out
-    until("controller 2 an observer again",
-          lambda: (lambda r: r if r.get(2) == "Observer" else None)(replication_roles(theirs)))
-    assert current_voters(theirs) == [1]
-    create_topic(kafka_led.nodes[3].bootstrap_servers, "one-voter-again", partitions=1, replication_factor=1)
+    add_and_remove_controller(kafka_led.nodes[1], kafka_led.nodes[2], observer=kafka_led.nodes[3],
+                              broker=kafka_led.nodes[3])
