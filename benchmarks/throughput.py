@@ -56,15 +56,10 @@ sys.path.insert(0, ROOT)
 
 from compat_tests import brokers as reference_brokers  # noqa: E402
 from kafkapy.config import LISTENER_CONFIG_PREFIX, QUICKSTART_PROPERTIES, BrokerConfig  # noqa: E402
+from kafkapy.testing.ports import free_port  # noqa: E402
 from kafkapy.testing.tls import TestCertificates, client_config  # noqa: E402
 
 _TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kib(pid: int) -> int:

@@ -24,6 +24,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from kafkapy.testing.ports import free_port
+
 HERE = Path(__file__).resolve().parent
 DEPS = HERE / ".deps"
 REFERENCE_POM = HERE / "reference" / "pom.xml"
@@ -79,12 +81,6 @@ logger.kafka.level = warn
 logger.apache.name = org.apache.kafka
 logger.apache.level = warn
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def probe(host: str, port: int, timeout: float = 2.0) -> int:

@@ -27,7 +27,6 @@ import functools
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from typing import Any, NamedTuple, Self
 import trio
 
 from kafkapy.config import TEST_PROPERTIES, BrokerConfig
+from kafkapy.testing.ports import free_port
 
 #: What a node prints once it serves clients (``kafkapy.node.serve_forever``).
 _READY_LINE = "kafkapy ready"
@@ -66,12 +66,6 @@ REPLICATION_LISTENER = "REPLICATION"
 _FORWARDED = (CONTROLLER_LISTENER, REPLICATION_LISTENER)
 #: How long one node may take to answer the cluster's own Metadata requests.
 _ASK_TIMEOUT_S = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NodeProcess:
@@ -362,14 +356,14 @@ class Cluster:
         self._owned_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="kafkapy-cluster-")
         ids = list(range(1, size + 1))
-        bound = {(i, listener): _free_port() for i in ids for listener in _FORWARDED}
+        bound = {(i, listener): free_port() for i in ids for listener in _FORWARDED}
         self._forwarders = _Forwarders(bound)
         forwarded = self._forwarders.ports
         voters = ",".join(f"{j}@127.0.0.1:{forwarded[j, CONTROLLER_LISTENER]}" for j in ids)
         self.nodes: dict[int, NodeProcess] = {}
         for i in ids:
             directory = os.path.join(self.data_dir, f"node-{i}")
-            node = NodeProcess(i, directory, _free_port())
+            node = NodeProcess(i, directory, free_port())
             node.forwarded_addresses = {name: f"127.0.0.1:{forwarded[i, name]}" for name in _FORWARDED}
             client = f"{CLIENT_LISTENER}://127.0.0.1:{node.client_port}"
             properties = {
@@ -389,7 +383,7 @@ class Cluster:
             }
             properties[_PROTOCOL_MAP] = _with_replication_protocol(properties[_PROTOCOL_MAP])
             # Each node serves /metrics on a port of its own, kept across restarts.
-            properties.setdefault(_METRICS, f"http://127.0.0.1:{_free_port()}")
+            properties.setdefault(_METRICS, f"http://127.0.0.1:{free_port()}")
             node.metrics_url = f"{properties[_METRICS].rstrip('/')}/metrics"
             _write_node_config(directory, properties, self.cluster_id, i, add_scram)
             self.nodes[i] = node

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from kafkapy.testing import Broker
+from kafkapy.testing.ports import free_port
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,6 @@ def broker() -> Iterator[Broker]:
 def topic() -> str:
     """A topic name no other test uses (auto-created on first use)."""
     return f"t-{uuid.uuid4().hex[:12]}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServeProcess:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from kafkapy.testing.ports import free_ports
 from kafkapy.testing.probe import probe
 from tests.clustering import until
 from tests.netns import namespace_for
@@ -52,19 +53,6 @@ pytestmark = pytest.mark.skipif(not _image_present(),
 #: CAP_SYS_RESOURCE, which this sandbox withholds; the host's network, loopback only.
 RUN_OPTIONS = ("--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
                "--network", "host")
-
-
-def _free_ports(count: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _podman(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -108,7 +96,7 @@ def _wait_healthy(container: str, timeout_s: float = 60, wrap=lambda args: args)
 
 
 def test_one_broker_from_the_image():
-    port, controller = _free_ports(2)
+    port, controller = free_ports(2)
     env = {
         # The image's defaults, with loopback listeners: the host's network is shared.
         "KAFKA_LISTENERS": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
@@ -134,7 +122,7 @@ def test_one_broker_from_the_image():
 
 def test_three_node_cluster_of_containers():
     """docker/compose.yaml's environment for three combined nodes, on loopback ports."""
-    ports = _free_ports(6)
+    ports = free_ports(6)
     clients, controllers = ports[:3], ports[3:]
     voters = ",".join(f"{n}@127.0.0.1:{controllers[n - 1]}" for n in (1, 2, 3))
     common = {

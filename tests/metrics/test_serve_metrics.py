@@ -23,17 +23,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from kafkapy.config import METRICS_LISTENER
+from kafkapy.testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "docker" / "grafana" / "kafkapy-dashboard.json"
 #: Metric names in PromQL: ours all start with one of these prefixes.
 _METRIC_NAME = re.compile(r"\b((?:kafka|process|python)_[a-z0-9_]+)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(cwd: Path, *overrides: str) -> subprocess.Popen[str]:
@@ -58,7 +53,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A ``kafkapy serve`` process with /metrics: (bootstrap servers, metrics URL)."""
     cwd = tmp_path_factory.mktemp("serve")
-    port, controller, metrics_port = _free_port(), _free_port(), _free_port()
+    port, controller, metrics_port = free_port(), free_port(), free_port()
     proc = _serve(cwd, f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
                   f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
                   f"controller.quorum.voters=1@127.0.0.1:{controller}",

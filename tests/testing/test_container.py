@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from kafkapy.testing.container import (
     property_name,
 )
 from kafkapy.testing.probe import probe
+from kafkapy.testing.ports import free_port
 from tests.testing.clients import consume, produce
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
@@ -79,15 +79,9 @@ def test_format_storage_once(tmp_path):
     assert not format_storage(str(tmp_path / "data"), "another", 3)  # formatted already
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_entrypoint_runs_a_broker_from_the_environment(tmp_path):
     """docker/entrypoint.sh with the image's kind of environment, as a plain process."""
-    port, controller = _free_port(), _free_port()
+    port, controller = free_port(), free_port()
     env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(DOCKER.parent),
@@ -129,7 +123,7 @@ def test_probe_exit_status(kafka_bootstrap):
     ok = subprocess.run([sys.executable, "-m", "kafkapy.testing.probe", kafka_bootstrap],
                         capture_output=True, text=True, timeout=60, check=False)
     assert ok.returncode == 0, ok.stderr
-    closed = f"127.0.0.1:{_free_port()}"
+    closed = f"127.0.0.1:{free_port()}"
     down = subprocess.run([sys.executable, "-m", "kafkapy.testing.probe", closed],
                           capture_output=True, text=True, timeout=60, check=False)
     assert down.returncode == 1 and "probe failed" in down.stderr

@@ -23,16 +23,11 @@ from typing import Any
 import pytest
 
 from kafkapy.config import BrokerConfig
+from kafkapy.testing.ports import free_port
 
 #: Test credentials of the S3 server (moto accepts any).
 S3_KEY, S3_SECRET, S3_REGION = "kafkapy-test", "kafkapy-test-secret", "us-east-1"
 SEGMENT_BYTES = 20_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
