@@ -9,7 +9,6 @@ Metadata request over TCP lists at least one broker.
 
 from __future__ import annotations
 
-import base64
 import os
 import shlex
 import shutil
@@ -20,10 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from kafkapy.storage.checkpoint import new_directory_id
 from kafkapy.testing.ports import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -214,9 +213,7 @@ def start_reference(port: int | None = None, version: str = KAFKA_VERSION,
     jit = [] if full_jit else ["-XX:TieredStopAtLevel=1"]
     jvm = [java(), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", *jit,
            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={workdir}", "-cp", classpath]
-    cluster_id = "-"
-    while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: "-..." would read as an option
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_directory_id()
     subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
                    check=True, stdout=subprocess.DEVNULL)
     broker = BrokerProcess([*jvm, "kafka.Kafka", str(props)], port, workdir / "stdout.log", workdir)

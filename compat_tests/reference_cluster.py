@@ -27,14 +27,12 @@ starts sooner: for correctness runs only).
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +40,7 @@ from typing import Protocol, Self
 
 from compat_tests.brokers import LOG4J2, free_port, java, probe, reference_libs
 
+from kafkapy.storage.checkpoint import new_directory_id
 from kafkapy.testing.cluster import (
     CLIENT_LISTENER,
     CONTROLLER_LISTENER,
@@ -247,7 +246,7 @@ class ReferenceCluster:
             raise ValueError("a cluster needs at least one node")
         self.size = size
         self.timeout_s = timeout_s
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.cluster_id = new_directory_id()  # Kafka's Uuid.randomUuid: never "-..."
         self._owned_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="kafka-reference-cluster-")
         ids = list(range(1, size + 1))

@@ -127,8 +127,15 @@ def write_leader_epoch_checkpoint(path: str, entries: Iterable[tuple[int, int]])
 
 
 def new_directory_id() -> str:
-    """A random Uuid in Kafka's text form (url-safe base64 of 16 bytes, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A random Uuid in Kafka's text form (url-safe base64 of 16 bytes, no padding).
+
+    As Kafka's ``Uuid.randomUuid``, never one starting with "-": a command line would
+    read it as an option (``kafka-storage format -t -abc...``).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):
+            return text
 
 
 def read_meta_properties(path: str) -> dict[str, str] | None:
