@@ -142,15 +142,20 @@ class CoordinatorRuntime(Generic[S]):
         shard_factory: makes an empty shard for a partition.
         write_timeout_ms: how long a write waits for the high watermark
             (``offsets.commit.timeout.ms``, ``share.coordinator.write.timeout.ms``).
+        check_min_isr: refuse a write (COORDINATOR_NOT_AVAILABLE) while the partition's
+            ISR is below its ``min.insync.replicas``, as an acks=all append is refused
+            NOT_ENOUGH_REPLICAS (``TransactionStateManager.appendTransactionToLog``).
     """
 
     def __init__(self, core: BrokerCore, topic: str, num_partitions: int,
-                 shard_factory: Callable[[ShardContext], S], *, write_timeout_ms: int) -> None:
+                 shard_factory: Callable[[ShardContext], S], *, write_timeout_ms: int,
+                 check_min_isr: bool = False) -> None:
         self.core = core
         self.topic = topic
         self.num_partitions = num_partitions
         self.shard_factory = shard_factory
         self.write_timeout_ms = write_timeout_ms
+        self.check_min_isr = check_min_isr
         self.timer = DeadlineTimer()
         self._shards: dict[int, _Loaded[S]] = {}
         self._nursery: trio.Nursery | None = None
@@ -298,6 +303,8 @@ class CoordinatorRuntime(Generic[S]):
         if hosted is not partition or not partition.is_leader:
             raise CoordinatorError(ErrorCode.NOT_COORDINATOR)
         log_ = partition.log
+        if self.check_min_isr and len(partition.isr) < log_.config.min_insync_replicas:
+            raise CoordinatorError(append_error(ErrorCode.NOT_ENOUGH_REPLICAS))
         producer_id, producer_epoch = result.producer_id, result.producer_epoch
         sequence = NO_SEQUENCE
         if producer_id >= 0:
