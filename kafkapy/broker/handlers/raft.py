@@ -1,9 +1,9 @@
 """The KRaft RPCs, answered by this node's Raft driver (KIP-595, KIP-630, KIP-853).
 
 Vote (key 52) v0-2, BeginQuorumEpoch (53) v0-1, EndQuorumEpoch (54) v0-1,
-FetchSnapshot (59) v0-1, UpdateRaftVoter (82) v0 and Fetch (1) v4-17 of
+FetchSnapshot (59) v0-1, UpdateRaftVoter (82) v0 and Fetch (1) v4-18 of
 ``__cluster_metadata``: controller listener only. DescribeQuorum (55) v0-2,
-AddRaftVoter (80) v0 and RemoveRaftVoter (81) v0: both listeners; a broker that does
+AddRaftVoter (80) v0-1 and RemoveRaftVoter (81) v0: both listeners; a broker that does
 not lead the quorum forwards them to the leader (``controller_channel``), as Kafka
 does, and the leader answers.
 
@@ -14,6 +14,13 @@ the driver and waits for its answer. A request the quorum cannot read (not exact
 listener) closes the connection, as does one the node never answers (the requester
 has timed out); a DescribeQuorum of another partition is answered
 UNKNOWN_TOPIC_OR_PARTITION, as Kafka answers it.
+
+Version notes:
+    AddRaftVoter v1 (Kafka 4.4, KIP-853's auto-join): ``AckWhenCommitted`` false
+    answers once the leader has appended the new VotersRecord, before it commits
+    (``AddVoterHandler``); v0 always waits for the commit.
+    Fetch v18 (KIP-1166): the fetching replica's high watermark; a newer one on the
+    leader answers the fetch at once instead of parking it.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ async def _answer(ctx: RequestContext, request: Any) -> Any:
     return response
 
 
-@controller_only(ApiKey.FETCH, versions=(4, 17))
+@controller_only(ApiKey.FETCH, versions=(4, 18))
 async def handle_metadata_fetch(ctx: RequestContext, request: Any) -> Any:
     if not is_metadata_fetch(request):
         raise CloseConnection("the controller listener serves Fetch of __cluster_metadata only")
@@ -59,5 +66,5 @@ controller_only(ApiKey.BEGIN_QUORUM_EPOCH, versions=(0, 1))(_answer)
 controller_only(ApiKey.END_QUORUM_EPOCH, versions=(0, 1))(_answer)
 controller_only(ApiKey.FETCH_SNAPSHOT, versions=(0, 1))(_answer)
 controller_only(ApiKey.UPDATE_RAFT_VOTER, versions=(0, 0))(_answer)
-handles(ApiKey.ADD_RAFT_VOTER, versions=(0, 0))(_answer)
+handles(ApiKey.ADD_RAFT_VOTER, versions=(0, 1))(_answer)
 handles(ApiKey.REMOVE_RAFT_VOTER, versions=(0, 0))(_answer)

@@ -25,6 +25,9 @@ from kafkapy.wire.error_codes import ErrorCode
 NO_LEADER = -1
 """Kafka's sentinel for "leader unknown" in LeaderId fields."""
 
+HIGH_WATERMARK_NOT_SENT = 2**63 - 1
+"""A Fetch's ``HighWatermark`` from a replica that does not send it (before v18, KIP-1166)."""
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class OffsetAndEpoch:
@@ -130,6 +133,8 @@ class FetchRequest:
     max_wait_ms: int = 500
     max_bytes: int = 8 * 1024 * 1024
     replica_directory_id: str | None = None
+    #: The high watermark the fetching replica knows, -1 if none (v18, KIP-1166).
+    high_watermark: int = HIGH_WATERMARK_NOT_SENT
 
 
 @dataclass(frozen=True, slots=True)

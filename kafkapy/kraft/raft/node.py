@@ -38,6 +38,7 @@ from kafkapy.kraft.raft.errors import RaftInvariantError
 from kafkapy.kraft.raft.leader_state import LeaderState, PendingVoterChange
 from kafkapy.kraft.raft.log import LogView, RaftLog, SnapshotInstall, Validation
 from kafkapy.kraft.raft.messages import (
+    HIGH_WATERMARK_NOT_SENT,
     NO_LEADER,
     AddRaftVoterRequest,
     AddRaftVoterResponse,
@@ -483,7 +484,7 @@ class RaftNode:
         self._send_request(destination, FetchRequest(
             self.config.cluster_id, self.id, self.epoch, self._log.end_offset,
             self._log.last_fetched_epoch(), self.config.fetch_max_wait_ms, self.config.fetch_max_bytes,
-            self.config.directory_id))
+            self.config.directory_id, -1 if self._high_watermark is None else self._high_watermark))
 
     def _poll_resigned(self, state: ResignedState) -> None:
         if self._now >= state.deadline_ms or self._is_only_voter():
@@ -736,11 +737,20 @@ class RaftNode:
                 self._on_high_watermark_change(state)
         response = self._fetch_response(state, request)
         if (validation is Validation.VALID and not response.records and not hw_moved
-                and request.max_wait_ms > 0 and last_sent_hw == response.high_watermark):
+                and request.max_wait_ms > 0 and not self._high_watermark_news(request, last_sent_hw, response)):
             # Long poll: answer when data arrives, the high watermark moves, or max wait.
             state.parked_fetches[request.replica_id] = (envelope, self._now + request.max_wait_ms)
             return
         self._respond(envelope, response)
+
+    @staticmethod
+    def _high_watermark_news(request: FetchRequest, last_sent_hw: int | None, response: FetchResponse) -> bool:
+        """Whether a fetch without records is still worth answering now: KIP-1166's
+        replica sends the high watermark it knows (v18) and hears at once of a newer
+        one (``KafkaRaftClient``); before v18 the leader goes by what it last sent."""
+        if request.high_watermark != HIGH_WATERMARK_NOT_SENT:
+            return request.high_watermark < response.high_watermark
+        return last_sent_hw != response.high_watermark
 
     def _fetch_response(self, state: LeaderState, request: FetchRequest) -> FetchResponse:
         """The leader's answer to a fetch, from its log as it is now (no side effects but the HW sent)."""

@@ -212,7 +212,8 @@ def _fetch_request(b: FetchRequest) -> Any:
                  topic=METADATA_TOPIC, topic_id=METADATA_TOPIC_ID, partitions=[m.FetchPartition(
                      partition=METADATA_PARTITION, current_leader_epoch=b.current_leader_epoch,
                      fetch_offset=b.fetch_offset, last_fetched_epoch=b.last_fetched_epoch,
-                     partition_max_bytes=b.max_bytes, replica_directory_id=uuid_bytes(b.replica_directory_id))])])
+                     partition_max_bytes=b.max_bytes, replica_directory_id=uuid_bytes(b.replica_directory_id),
+                     high_watermark=b.high_watermark)])])
 
 
 def _fetch_response(b: FetchResponse) -> Any:
@@ -298,7 +299,8 @@ def _add_request(b: AddRaftVoterRequest) -> Any:
     m = _add.AddRaftVoterRequest
     return m(cluster_id=b.cluster_id, timeout_ms=b.timeout_ms, voter_id=b.voter_id,
              voter_directory_id=uuid_bytes(b.voter_directory_id),
-             listeners=[m.Listener(name=e.name, host=e.host, port=e.port) for e in b.listeners])
+             listeners=[m.Listener(name=e.name, host=e.host, port=e.port) for e in b.listeners],
+             ack_when_committed=b.ack_when_committed)
 
 
 def _remove_request(b: RemoveRaftVoterRequest) -> Any:
@@ -400,7 +402,7 @@ def _fetch_request_in(m: Any) -> FetchRequest:
     replica_id = m.replica_state.replica_id if m.replica_state is not None and m.replica_state.replica_id != -1 \
         else m.replica_id
     return FetchRequest(m.cluster_id, replica_id, p.current_leader_epoch, p.fetch_offset, p.last_fetched_epoch,
-                        m.max_wait_ms, m.max_bytes, uuid_str(p.replica_directory_id))
+                        m.max_wait_ms, m.max_bytes, uuid_str(p.replica_directory_id), p.high_watermark)
 
 
 def _fetch_response_in(m: Any) -> FetchResponse:
@@ -467,7 +469,8 @@ _FROM_WIRE: dict[type, Any] = {
     _describe.DescribeQuorumRequest: lambda m: DescribeQuorumRequest(),
     _describe.DescribeQuorumResponse: _describe_response_in,
     _add.AddRaftVoterRequest: lambda m: AddRaftVoterRequest(
-        m.cluster_id, m.timeout_ms, m.voter_id, uuid_str(m.voter_directory_id), _listeners(m.listeners)),
+        m.cluster_id, m.timeout_ms, m.voter_id, uuid_str(m.voter_directory_id), _listeners(m.listeners),
+        m.ack_when_committed),
     _add.AddRaftVoterResponse: lambda m: AddRaftVoterResponse(_code(m.error_code), m.error_message),
     _remove.RemoveRaftVoterRequest: lambda m: RemoveRaftVoterRequest(
         m.cluster_id, m.voter_id, uuid_str(m.voter_directory_id)),
