@@ -48,7 +48,8 @@ Which operation each API needs (``KafkaApis``, ``ControllerApis``, ``AclApis``):
 * StreamsGroupHeartbeat (KIP-1071): GROUP READ, TOPIC DESCRIBE on every topology topic,
   and CLUSTER CREATE or TOPIC CREATE to create its missing internal topics.
 * The cluster APIs (:data:`CLUSTER_OPERATIONS`): ACLs and SCRAM credentials (ALTER /
-  DESCRIBE), reassignments, elections, features, log dirs, quotas, and the inter-node
+  DESCRIBE), reassignments, elections, features, log dirs, quotas, unregistering a broker
+  or controller (ALTER), listing config resources (DESCRIBE_CONFIGS), and the inter-node
   APIs (CLUSTER_ACTION).
 
 Metadata, DescribeCluster and DescribeTopicPartitions are authorized in their handler
@@ -93,6 +94,7 @@ CLUSTER_OPERATIONS: dict[int, int] = {
     ApiKey.DESCRIBE_QUORUM: Op.DESCRIBE, ApiKey.DESCRIBE_LOG_DIRS: Op.DESCRIBE,
     ApiKey.ALTER_REPLICA_LOG_DIRS: Op.ALTER, ApiKey.ALTER_CLIENT_QUOTAS: Op.ALTER_CONFIGS,
     ApiKey.DESCRIBE_CLIENT_QUOTAS: Op.DESCRIBE_CONFIGS, ApiKey.UNREGISTER_BROKER: Op.ALTER,
+    ApiKey.UNREGISTER_CONTROLLER: Op.ALTER, ApiKey.LIST_CONFIG_RESOURCES: Op.DESCRIBE_CONFIGS,
     ApiKey.ADD_RAFT_VOTER: Op.ALTER, ApiKey.REMOVE_RAFT_VOTER: Op.ALTER,
     # inter-node APIs (Kafka's ControllerApis and KafkaApis: CLUSTER_ACTION)
     ApiKey.ALLOCATE_PRODUCER_IDS: Op.CLUSTER_ACTION, ApiKey.ALTER_PARTITION: Op.CLUSTER_ACTION,

@@ -10,6 +10,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     acls,
     api_versions,
     client_quotas,
+    config_resources,
     configs,
     controller,
     controller_registration,
@@ -36,5 +37,6 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     streams_groups,
     topics,
     txn,
+    unregister,
     user_scram_credentials,
 )

@@ -1,6 +1,6 @@
 """The controller listener: its handler table, and the APIs brokers send the controller.
 
-BrokerRegistration (key 62) v0-4, BrokerHeartbeat (key 63) v0-1, AllocateProducerIds
+BrokerRegistration (key 62) v0-4, BrokerHeartbeat (key 63) v0-2, AllocateProducerIds
 (key 67) v0, AlterPartition (key 56) v2-3: served only on the controller listener, as Kafka's ``ControllerApis``
 serves them. Each runs the controller operation of the local metadata service when
 this node is the active controller; otherwise the answer is NOT_CONTROLLER and the
@@ -16,7 +16,10 @@ Version notes:
     BrokerRegistration v2+: log dirs; v3+: previous broker epoch; v4: no ZooKeeper
     migration flag. The response has no error message field.
     BrokerHeartbeat v1+: ``offline_log_dirs`` (KIP-858): the controller moves the
-    replicas of a failed directory out of their ISRs and leaderships.
+    replicas of a failed directory out of their ISRs and leaderships. v2 (Kafka 4.3+):
+    ``cordoned_log_dirs`` (KIP-1066); not implemented: kafkapy's controller does not
+    record a Kafka broker's cordoned directories (it never writes the 4.3-IV0 record
+    versions that carry them), so it may still place new replicas on them.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ async def handle_broker_registration(ctx: RequestContext, request: Any) -> Any:
     return registration_reply_to_wire(reply)
 
 
-@controller_only(ApiKey.BROKER_HEARTBEAT, versions=(0, 1))
+@controller_only(ApiKey.BROKER_HEARTBEAT, versions=(0, 2))
 async def handle_broker_heartbeat(ctx: RequestContext, request: Any) -> Any:
     try:
         reply = await ctx.broker.metadata.broker_heartbeat(heartbeat_from_wire(request))

@@ -41,6 +41,7 @@ from kafkapy.kraft.metadata.records import (
     BrokerFeature,
     BrokerRegistrationChangeRecord,
     RegisterBrokerRecord,
+    UnregisterBrokerRecord,
 )
 from kafkapy.kraft.metadata.replication_control import (
     DIRECTORY_LOST,
@@ -248,6 +249,20 @@ class ClusterControl:
             records += fence_replica_changes(image, bid, self.topic_configs)
             return ControllerResult(records, BrokerHeartbeatReply(NO_ERROR, caught_up, False, False))
         return ControllerResult([], BrokerHeartbeatReply(NO_ERROR, caught_up, False, False))
+
+    # --- UnregisterBroker -----------------------------------------------------------------
+
+    def unregister_broker(self, image: MetadataImage, broker_id: int) -> ControllerResult[ApiError]:
+        """UnregisterBroker (``ReplicationControlManager.unregisterBroker``): the broker
+        leaves every ISR and leadership, then its registration goes; an unknown id is
+        BROKER_ID_NOT_REGISTERED."""
+        broker = image.brokers.get(broker_id)
+        if broker is None:
+            return ControllerResult([], ApiError(
+                ErrorCode.BROKER_ID_NOT_REGISTERED, f"Broker ID {broker_id} is not currently registered"))
+        records = fence_replica_changes(image, broker_id, self.topic_configs)
+        records.append(UnregisterBrokerRecord(broker_id=broker_id, broker_epoch=broker.epoch))
+        return ControllerResult(records, NO_ERROR)
 
     def _directories_offline(self, image: MetadataImage, broker: BrokerRegistration,
                              offline_dirs: Sequence[Uuid]) -> list:

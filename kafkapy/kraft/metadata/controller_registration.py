@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from kafkapy.kraft.metadata.features import METADATA_VERSION, METADATA_VERSION_4_4_IV2
 from kafkapy.kraft.metadata.image import MetadataImage
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
 from kafkapy.wire.error_codes import ErrorCode
@@ -75,6 +76,22 @@ def register_controller(image: MetadataImage, request: ControllerRegistrationReq
             name=n, min_supported_version=lo, max_supported_version=hi)
             for n, (lo, hi) in sorted(request.features.items())])
     return ControllerResult([record], NO_ERROR)
+
+
+def unregister_controller(image: MetadataImage, controller_id: int) -> ControllerResult[ApiError]:
+    """UnregisterController (Kafka 4.4, ``ClusterControlManager.unregisterController``):
+    the UnregisterControllerRecord of a registered controller; UNSUPPORTED_VERSION below
+    4.4-IV2, CONTROLLER_ID_NOT_REGISTERED for an unknown id (Kafka's message words)."""
+    from kafkapy.wire.messages.cluster_metadata.unregister_controller_record import UnregisterControllerRecord
+
+    if image.features.get(METADATA_VERSION, 0) < METADATA_VERSION_4_4_IV2:
+        return ControllerResult([], ApiError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            "The current MetadataVersion is too old to support controller unregistration."))
+    if controller_id not in image.controllers:
+        return ControllerResult([], ApiError(
+            ErrorCode.CONTROLLER_ID_NOT_REGISTERED, f"Controller ID {controller_id} is not currently registered."))
+    return ControllerResult([UnregisterControllerRecord(controller_id=controller_id)], NO_ERROR)
 
 
 class ControllerRegistrationManager:

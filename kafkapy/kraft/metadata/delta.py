@@ -215,6 +215,14 @@ class MetadataDelta:
             features={f.name: (f.min_supported_version, f.max_supported_version) for f in r.features},
             zk_migration_ready=r.zk_migration_ready)
 
+    def _replay_unregister_controller(self, r: Any) -> None:
+        """UnregisterControllerRecord (4.4-IV2): the controller's registration goes
+        (``ClusterControlManager.replay``, which fails on an unknown id too)."""
+        if self._controllers is None:
+            self._controllers = dict(self.image.controllers)
+        if self._controllers.pop(r.controller_id, None) is None:
+            raise MetadataError(f"Unable to replay {r}: no controller registration found for that id")
+
     def _replay_user_scram_credential(self, r: Any) -> None:
         users = self._scram_for_write(r.mechanism)
         users[r.name] = ScramCredentialData(bytes(r.salt), bytes(r.stored_key), bytes(r.server_key), r.iterations)
@@ -388,6 +396,7 @@ _HANDLERS: dict[str, Callable[[MetadataDelta, Any], None]] = {
     "EndTransactionRecord": MetadataDelta._replay_transaction_marker,
     "AbortTransactionRecord": MetadataDelta._replay_transaction_marker,
     "RegisterControllerRecord": MetadataDelta._replay_register_controller,
+    "UnregisterControllerRecord": MetadataDelta._replay_unregister_controller,
     "UserScramCredentialRecord": MetadataDelta._replay_user_scram_credential,
     "RemoveUserScramCredentialRecord": MetadataDelta._replay_remove_user_scram_credential,
     "AccessControlEntryRecord": MetadataDelta._replay_access_control_entry,

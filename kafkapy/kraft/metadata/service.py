@@ -387,6 +387,17 @@ class MetadataService:
 
         return await self._run(lambda image: register_controller(image, request))
 
+    async def unregister_broker(self, broker_id: int) -> ApiError:
+        """UnregisterBroker (``cluster_control``): the answer once its records commit."""
+        return await self._run(lambda image: self.controller.cluster.unregister_broker(image, broker_id))
+
+    async def unregister_controller(self, controller_id: int) -> ApiError:
+        """UnregisterController (Kafka 4.4, ``controller_registration``): the answer once
+        the UnregisterControllerRecord commits."""
+        from kafkapy.kraft.metadata.controller_registration import unregister_controller
+
+        return await self._run(lambda image: unregister_controller(image, controller_id))
+
     async def fence_stale_brokers(self) -> list[int]:
         """Fence brokers whose session expired; returns their ids."""
         return await self._run(lambda image: self.controller.fence_stale_brokers(
