@@ -278,6 +278,7 @@ class Connection:
             self._release_buffers()
             trio.lowlevel.notify_closing(self.sock)
             self.sock.close()
+            self.context.closed()
 
     # The transport seam: PLAINTEXT reads and writes the raw socket (sockio: recv_into,
     # sendmsg, sendfile); kafkapy.server.tls.TlsConnection overrides these four.

@@ -22,10 +22,13 @@ The response contract:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, Protocol, TypeAlias
 
 from kafkapy.wire.buffers import Chunk, FileRegion
+
+logger = logging.getLogger(__name__)
 
 Address: TypeAlias = tuple[str, int]
 #: One response: its chunks in order (see the module docstring).
@@ -65,11 +68,14 @@ class ConnectionContext:
             more from the connection (Kafka's muted channel: a client over its quota);
             the dispatcher sets it, 0 when not muted.
 
+    :meth:`on_close` registers what runs once the connection has ended (Kafka's
+    ``ConnectionDisconnectListener``: a share session is closed with its connection).
+
     Task-safety: one request of a connection is handled at a time, so ``state`` needs
     no lock; ``close`` may be called from any task.
     """
 
-    __slots__ = ("_close", "connection_id", "listener_name", "local", "muted_until", "peer", "state")
+    __slots__ = ("_close", "_on_close", "connection_id", "listener_name", "local", "muted_until", "peer", "state")
 
     def __init__(
         self,
@@ -86,6 +92,7 @@ class ConnectionContext:
         self.state: MutableMapping[str, Any] = {}
         self.muted_until = 0.0
         self._close = close
+        self._on_close: list[Callable[[], None]] | None = None
 
     def close(self) -> None:
         """Close the connection once the request being handled (if any) is answered.
@@ -94,6 +101,22 @@ class ConnectionContext:
         elsewhere on an idle connection, the connection closes at once.
         """
         self._close()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (synchronously, on the trio thread) when the connection ends."""
+        if self._on_close is None:
+            self._on_close = []
+        self._on_close.append(callback)
+
+    def closed(self) -> None:
+        """The connection ended: run the :meth:`on_close` callbacks, each once; one that
+        fails is logged and the others still run."""
+        callbacks, self._on_close = self._on_close or [], None
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("%s: a close callback failed", self.connection_id)
 
     def __repr__(self) -> str:
         return f"<ConnectionContext {self.connection_id} on {self.listener_name}>"

@@ -52,7 +52,7 @@ async def handle_share_fetch(ctx: RequestContext, request: ShareFetchRequest) ->
                                   error_message="GroupId and MemberId must be set.")
     epoch = request.share_session_epoch
     settings = manager.settings(group_id)
-    error, session = manager.open_session(group_id, member_id, epoch)
+    error, session = manager.open_session(group_id, member_id, epoch, ctx.conn)
     if session is None:
         return ShareFetchResponse(error_code=error, acquisition_lock_timeout_ms=settings.share_record_lock_duration_ms)
     results: dict[tuple[bytes, int], PartitionResult] = {}

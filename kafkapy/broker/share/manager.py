@@ -10,6 +10,11 @@ Theory of operation.
   and forget ``ForgottenTopicsData``; epoch -1 (ShareFetch or ShareAcknowledge) applies
   its acknowledgements, closes the session and releases what the member still holds.
   At most ``group.share.max.share.sessions`` sessions (SHARE_SESSION_LIMIT_REACHED).
+  A session belongs to the connection that opened it: when that connection ends, the
+  session closes and the member's records are released at once, not at their lock
+  timeout (Kafka's ``ShareSessionCache.ClientConnectionDisconnectListener`` calling
+  ``SharePartitionManager.releaseSession``); a session opened again on another
+  connection no longer belongs to the first.
 * **Share-partitions** (:class:`~kafkapy.broker.share.partition.SharePartition`) are
   made on the first fetch of a (group, topic, partition) this node leads: the state is
   read from the share coordinator (:mod:`.service`); a share-partition never
@@ -88,6 +93,8 @@ class ShareSession:
     member_id: str
     epoch: int = 1
     partitions: dict[TP, None] = field(default_factory=dict)
+    #: the connection that opened it (Kafka's ``ShareSession.connectionId``)
+    connection_id: str | None = None
 
 
 @dataclass
@@ -110,6 +117,8 @@ class SharePartitionManager:
         self.service = service
         self.partitions: dict[ShareKey, SharePartition] = {}
         self.sessions: dict[tuple[str, str], ShareSession] = {}
+        #: connection id -> the session it opened last (Kafka's ``connectionIdToSessionMap``)
+        self._by_connection: dict[str, tuple[str, str]] = {}
         self.timer = DeadlineTimer()
         self._loading: dict[ShareKey, trio.Event] = {}
         #: share-partition -> the hosted partition and leader epoch it was loaded under
@@ -139,8 +148,11 @@ class SharePartitionManager:
 
     # --- sessions -------------------------------------------------------------------------------
 
-    def open_session(self, group_id: str, member_id: str, epoch: int) -> tuple[ErrorCode, ShareSession | None]:
-        """The session a request speaks in, opened, checked or advanced by its epoch."""
+    def open_session(self, group_id: str, member_id: str, epoch: int,
+                     conn: Any = None) -> tuple[ErrorCode, ShareSession | None]:
+        """The session a request speaks in, opened, checked or advanced by its epoch; a
+        session opened is bound to ``conn`` (the server's connection context), closed
+        when that connection ends."""
         key = (group_id, member_id)
         session = self.sessions.get(key)
         if epoch == INITIAL_EPOCH:
@@ -149,6 +161,8 @@ class SharePartitionManager:
             if session is None and len(self.sessions) >= self.core.config.group_share_max_share_sessions:
                 return ErrorCode.SHARE_SESSION_LIMIT_REACHED, None
             session = self.sessions[key] = ShareSession(group_id, member_id)
+            if conn is not None:
+                self._bind(session, conn)
             return ErrorCode.NONE, session
         if session is None:
             return ErrorCode.SHARE_SESSION_NOT_FOUND, None
@@ -158,6 +172,22 @@ class SharePartitionManager:
             return ErrorCode.INVALID_SHARE_SESSION_EPOCH, None
         session.epoch = epoch + 1 if epoch < 2**31 - 1 else 1
         return ErrorCode.NONE, session
+
+    def _bind(self, session: ShareSession, conn: Any) -> None:
+        connection_id = session.connection_id = conn.connection_id
+        if connection_id not in self._by_connection:
+            conn.on_close(lambda: self.connection_closed(connection_id))
+        self._by_connection[connection_id] = (session.group_id, session.member_id)
+
+    def connection_closed(self, connection_id: str) -> None:
+        """A client connection ended: close the share session it opened, if that is
+        still the member's session, releasing what the member holds."""
+        key = self._by_connection.pop(connection_id, None)
+        session = None if key is None else self.sessions.get(key)
+        if session is not None and session.connection_id == connection_id:
+            log.debug("Share session of member %s in group %s closed with its connection %s",
+                      session.member_id, session.group_id, connection_id)
+            self.close_session(session)
 
     def close_session(self, session: ShareSession) -> None:
         if self.sessions.get((session.group_id, session.member_id)) is session:
@@ -320,8 +350,12 @@ class SharePartitionManager:
         return ErrorCode.NONE
 
     def _persist_in_background(self, key: ShareKey) -> None:
-        if self._nursery is not None:
+        if self._nursery is None:
+            return
+        try:
             self._nursery.start_soon(self.persist, key)
+        except RuntimeError:  # the nursery closed: the broker stops (connections close last)
+            log.debug("Share-partition %s: state not written, the broker is stopping", key)
 
     # --- locks ----------------------------------------------------------------------------------
 
