@@ -6,11 +6,13 @@ confluent-kafka's admin client.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import Producer, ShareConsumer
@@ -19,10 +21,11 @@ from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
+    NewTopic,
     ResourceType,
 )
 
-from compat_tests.brokers import DEPS, java
+from compat_tests.brokers import DEPS, java, start_reference
 from kafkapy.testing import Broker
 
 LIBS = DEPS / "kafka-4.4.0" / "libs"
@@ -154,6 +157,31 @@ def test_kafka_share_groups_resets_and_deletes_offsets_and_the_group(broker: Bro
     gone = _tool(*command, "--delete", "--group", group)
     assert gone.returncode == 0 and "successful" in gone.stdout, gone.stdout + gone.stderr
     assert group not in _tool(*command, "--list").stdout.split()
+
+
+@contextlib.contextmanager
+def _kafka_44() -> Iterator[SimpleNamespace]:
+    reference = start_reference(version="4.4.0")
+    try:
+        yield SimpleNamespace(bootstrap_servers=reference.bootstrap)
+    finally:
+        reference.stop()
+
+
+@pytest.mark.parametrize("on", ["kafkapy", "kafka"])
+def test_java_record_limit_acquire_mode_hands_out_max_poll_records(broker: Broker, on: str) -> None:
+    """KIP-1206 ``share.acquire.mode=record_limit``: ShareFetch v2 ShareAcquireMode 1 with
+    MaxRecords 3 acquires three records of a ten-record batch, not the batch; the rest
+    stay available to the next member (batch-optimized would hand the first member all
+    ten). Same on Apache Kafka 4.4."""
+    with contextlib.nullcontext(broker) if on == "kafkapy" else _kafka_44() as b:
+        topic, group = _name("q"), _name("jrl")
+        admin = AdminClient({"bootstrap.servers": b.bootstrap_servers})
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=60)
+        _earliest(b, group)
+        _produce(b, topic, [b"v%d" % i for i in range(10)])
+        lines = _driver("record-limit", b.bootstrap_servers, group, topic, "3")
+    assert lines == ["a 0 1 v0", "a 1 1 v1", "a 2 1 v2", "b 3 1 v3", "b 4 1 v4", "b 5 1 v5"]
 
 
 def test_java_share_consumer_renews_its_lock_and_keeps_the_record() -> None:

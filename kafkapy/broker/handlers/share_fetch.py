@@ -4,10 +4,10 @@ The logic is :mod:`kafkapy.broker.share.manager`'s: share sessions, acquisition 
 whole batches, acknowledgements persisted before the answer.
 
 Version notes: v0 was Kafka 4.0's early access, removed in 4.1. v1 MaxRecords and
-BatchSize. v2 (KIP-1206, KIP-1222) ShareAcquireMode (record-limit mode is served as
-batch-optimized) and IsRenewAck: a request renewing locks only acknowledges, it
-fetches nothing. Acknowledge type 4 (RENEW) is accepted in any version, as Kafka's
-share-partition does once the request decoded.
+BatchSize. v2 (KIP-1206, KIP-1222) ShareAcquireMode (record-limit: at most MaxRecords
+records acquired in all, batches split) and IsRenewAck: a request renewing locks only
+acknowledges, it fetches nothing. Acknowledge type 4 (RENEW) is accepted in any
+version, as Kafka's share-partition does once the request decoded.
 Authorization (GROUP READ, TOPIC READ) is :mod:`kafkapy.broker.request_authorization`'s;
 the fetch asks it which session partitions the principal may no longer read.
 Not implemented: NodeEndpoints for NOT_LEADER_OR_FOLLOWER.
@@ -29,6 +29,9 @@ from kafkapy.wire.messages.share_fetch import ShareFetchRequest, ShareFetchRespo
 
 #: ShareFetch v0-compatible default when a request gives no MaxRecords.
 _DEFAULT_MAX_RECORDS = 500
+#: ShareFetch v2 ShareAcquireMode of the client's ``share.acquire.mode=record_limit``
+#: (``ShareAcquireMode.RECORD_LIMIT``).
+_RECORD_LIMIT = 1
 
 
 async def _acknowledge_all(ctx: RequestContext, group_id: str, member_id: str,
@@ -75,15 +78,17 @@ async def handle_share_fetch(ctx: RequestContext, request: ShareFetchRequest) ->
                                           ack_error=results[tp].ack_error if tp in results else None)
         tps = [tp for tp in session.partitions if tp not in denied]
         max_records = request.max_records if request.max_records > 0 else _DEFAULT_MAX_RECORDS
-        got = await _acquire(ctx, group_id, member_id, tps, results, max_records, request.max_bytes)
+        record_limit = ctx.version >= 2 and request.share_acquire_mode == _RECORD_LIMIT
+        got = await _acquire(ctx, group_id, member_id, tps, results, max_records, request.max_bytes, record_limit)
         if not got and request.max_wait_ms > 0:
             await manager.wait_for_records(group_id, tps, request.max_wait_ms / 1000)
-            await _acquire(ctx, group_id, member_id, tps, results, max_records, request.max_bytes)
+            await _acquire(ctx, group_id, member_id, tps, results, max_records, request.max_bytes, record_limit)
     return _fetch_response(results, settings.share_record_lock_duration_ms)
 
 
 async def _acquire(ctx: RequestContext, group_id: str, member_id: str, tps: list[tuple[bytes, int]],
-                   results: dict[tuple[bytes, int], PartitionResult], max_records: int, max_bytes: int) -> int:
+                   results: dict[tuple[bytes, int], PartitionResult], max_records: int, max_bytes: int,
+                   record_limit: bool) -> int:
     """Acquire records of each partition in turn, within the request's budgets; how many."""
     manager = ctx.broker.share.partitions
     settings = manager.settings(group_id)
@@ -103,7 +108,7 @@ async def _acquire(ctx: RequestContext, group_id: str, member_id: str, tps: list
         if sp is None or hosted is None:
             continue
         got = manager.acquire(sp, key, hosted, member_id, max_records=max_records - total, max_bytes=budget,
-                              settings=settings)
+                              settings=settings, record_limit=record_limit)
         result.leader_id, result.leader_epoch = got.leader_id, got.leader_epoch
         result.records.extend(got.records)
         result.acquired.extend(got.acquired)

@@ -37,8 +37,10 @@ are the group's configs over the broker's ``group.share.*`` defaults.
 With ``share.isolation.level=read_committed`` reads stop at the last stable offset and
 the batches of aborted transactions are archived, never delivered.
 
-Not implemented: ``ShareAcquireMode`` record-limit (v2: every acquisition is
-batch-aligned), authorization.
+ShareFetch v2's ``ShareAcquireMode`` (KIP-1206): batch-optimized (0) acquires whole
+batches, record-limit (1, the client's ``share.acquire.mode=record_limit``) never
+more than ``MaxRecords`` offsets, splitting a batch; the response carries the whole
+batches either way and the client delivers only the acquired offsets.
 
 Task-safety: trio thread only; each share-partition changes without awaiting between
 reading it and changing it.
@@ -284,8 +286,10 @@ class SharePartitionManager:
     # --- acquiring ----------------------------------------------------------------------------
 
     def acquire(self, sp: SharePartition, key: ShareKey, hosted: Partition, member_id: str, *,
-                max_records: int, max_bytes: int, settings: ShareGroupSettings) -> PartitionResult:
-        """Acquire whole batches of one partition for ``member_id``."""
+                max_records: int, max_bytes: int, settings: ShareGroupSettings,
+                record_limit: bool = False) -> PartitionResult:
+        """Acquire whole batches of one partition for ``member_id`` (with ``record_limit``,
+        at most ``max_records`` offsets)."""
         result = PartitionResult(leader_id=self.core.node_id, leader_epoch=hosted.leader_epoch)
         log_ = hosted.log
         sp.maybe_move_start(log_.log_start_offset)
@@ -305,7 +309,8 @@ class SharePartitionManager:
                    for i, (_, h) in enumerate(headers)]
         now = self.core.clock_ms()
         acquired, used = sp.acquire(member_id, batches, max_records=max_records, now_ms=now,
-                                    lock_duration_ms=settings.share_record_lock_duration_ms, end_offset=end)
+                                    lock_duration_ms=settings.share_record_lock_duration_ms, end_offset=end,
+                                    record_limit=record_limit)
         view = memoryview(data)
         result.records = [bytes(view[pos:pos + 12 + headers[i][1].batch_length]) for i in used
                           for pos in (headers[i][0],)]

@@ -174,14 +174,19 @@ class SharePartition:
         return self.next_offset < high_watermark and len(self.in_flight) < self.max_in_flight
 
     def acquire(self, member_id: str, batches: Iterable[tuple[int, ...]], *, max_records: int, now_ms: int,
-                lock_duration_ms: int, end_offset: int) -> tuple[list[AcquiredRange], list[int]]:
-        """Acquire whole log batches for ``member_id``.
+                lock_duration_ms: int, end_offset: int,
+                record_limit: bool = False) -> tuple[list[AcquiredRange], list[int]]:
+        """Acquire whole log batches for ``member_id``, or with ``record_limit`` at most
+        ``max_records`` offsets, a batch's first ones (ShareFetch v2's record-limit
+        ShareAcquireMode, KIP-1206: Kafka's ``SharePartition.acquire`` splits the batch
+        and leaves its other offsets AVAILABLE).
 
         Args:
             batches: ``(base_offset, last_offset)`` of the log batches read from
                 :meth:`fetch_offset` on, in order, with a third item False for a batch
                 that is never delivered (a control batch: its offsets are archived).
-            max_records: stop after the batch in which this many were acquired.
+            max_records: stop after the batch in which this many were acquired (with
+                ``record_limit``: once this many were acquired).
             end_offset: the high watermark (or LSO): nothing at or beyond it is taken.
 
         Returns:
@@ -205,6 +210,8 @@ class SharePartition:
             # carries a batch of which a part was handed out before.
             may_grow = len(self.in_flight) < self.max_in_flight
             for offset in range(max(base, self.start_offset), min(last, end_offset - 1) + 1):
+                if record_limit and count >= max_records:
+                    break
                 f = self.in_flight.get(offset)
                 if f is None:
                     if offset != self.next_offset or not may_grow:

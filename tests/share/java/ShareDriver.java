@@ -5,6 +5,10 @@
 //   release-reject BOOTSTRAP GROUP TOPIC      explicit: of the first three records release the
 //                                             first, reject the second, accept the third; print
 //                                             what comes back
+//   record-limit BOOTSTRAP GROUP TOPIC N      two explicit members with share.acquire.mode=
+//                                             record_limit and max.poll.records=N: the first
+//                                             polls and holds what it got ("a ..." lines), then
+//                                             the second polls ("b ..." lines); both accept
 //   renew BOOTSTRAP GROUP TOPIC MS            explicit: hold the first record for MS, renewing
 //                                             its lock (KIP-1222) every MS/4 (the client hands a
 //                                             renewed record back on a later poll), then accept it
@@ -21,7 +25,11 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 
 public class ShareDriver {
     static KafkaShareConsumer<String, String> consumer(String bootstrap, String group, boolean explicit) {
-        Properties p = new Properties();
+        return consumer(bootstrap, group, explicit, new Properties());
+    }
+
+    static KafkaShareConsumer<String, String> consumer(String bootstrap, String group, boolean explicit,
+                                                       Properties p) {
         p.put("bootstrap.servers", bootstrap);
         p.put("group.id", group);
         p.put("key.deserializer", StringDeserializer.class.getName());
@@ -57,6 +65,29 @@ public class ShareDriver {
                     System.out.println(line(r));
                 }
                 c.commitSync();
+            }
+        } else if (mode.equals("record-limit")) {
+            Properties p = new Properties();
+            p.put("share.acquire.mode", "record_limit");
+            p.put("max.poll.records", args[4]);
+            try (KafkaShareConsumer<String, String> a = consumer(bootstrap, group, true, p);
+                 KafkaShareConsumer<String, String> b = consumer(bootstrap, group, true, (Properties) p.clone())) {
+                a.subscribe(List.of(topic));
+                System.out.println("subscribed");
+                List<ConsumerRecord<String, String>> held = pollUntil(a, 1, 60_000);
+                for (ConsumerRecord<String, String> r : held) {
+                    System.out.println("a " + line(r));
+                }
+                b.subscribe(List.of(topic));
+                for (ConsumerRecord<String, String> r : pollUntil(b, 1, 20_000)) {
+                    System.out.println("b " + line(r));
+                    b.acknowledge(r, AcknowledgeType.ACCEPT);
+                }
+                b.commitSync();
+                for (ConsumerRecord<String, String> r : held) {
+                    a.acknowledge(r, AcknowledgeType.ACCEPT);
+                }
+                a.commitSync();
             }
         } else if (mode.equals("renew")) {
             long holdMs = Long.parseLong(args[4]);
