@@ -416,3 +416,16 @@ def test_allocate_producer_ids(cluster):
     full = c.allocate_producer_ids(cluster.image.apply([ProducerIdsRecord(
         broker_id=1, broker_epoch=epoch, next_producer_id=2**63 - 10)]), 1, epoch)
     assert full.response.error.code == E.UNKNOWN_SERVER_ERROR
+
+
+def test_unregister_broker_leaves_isrs_then_its_registration_goes(cluster):
+    c = cluster.controller
+    for b in (1, 2):
+        cluster.add_broker(b)
+    cluster.run(c.create_topics(cluster.image, [NewTopic("t", assignments={0: [2, 1]})]))
+    assert cluster.run(c.cluster.unregister_broker(cluster.image, 7)).code == E.BROKER_ID_NOT_REGISTERED
+    assert cluster.run(c.cluster.unregister_broker(cluster.image, 2)).code == E.NONE
+    assert 2 not in cluster.image.brokers
+    p = cluster.image.topic("t").partitions[0]
+    assert p.leader == 1 and p.isr == (1,)
+    assert type(cluster.records[-1]).__name__ == "UnregisterBrokerRecord"
