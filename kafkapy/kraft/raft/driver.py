@@ -39,7 +39,6 @@ Implements the ``RaftClient`` the metadata layer uses (``node_id``, ``register``
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import random
@@ -210,12 +209,12 @@ class RaftDriver:
             return ms + shift if ms >= 0 else ms
 
         def replicas(states: Sequence[ReplicaState]) -> tuple[ReplicaState, ...]:
-            return tuple(dataclasses.replace(r, last_fetch_timestamp=wall(r.last_fetch_timestamp),
-                                             last_caught_up_timestamp=wall(r.last_caught_up_timestamp))
+            return tuple(r._replace(last_fetch_timestamp=wall(r.last_fetch_timestamp),
+                                    last_caught_up_timestamp=wall(r.last_caught_up_timestamp))
                          for r in states)
 
-        return dataclasses.replace(response, current_voters=replicas(response.current_voters),
-                                   observers=replicas(response.observers))
+        return response._replace(current_voters=replicas(response.current_voters),
+                                 observers=replicas(response.observers))
 
     def step(self, envelope: Envelope) -> None:
         """Handle one inbound envelope now (the transport may call this instead of the inbox).
@@ -363,7 +362,7 @@ class RaftDriver:
 
     def _send(self, envelope: Envelope) -> None:
         if isinstance(envelope.body, DescribeQuorumResponse):
-            envelope = dataclasses.replace(envelope, body=self._wall_clock(envelope.body))
+            envelope = envelope._replace(body=self._wall_clock(envelope.body))
         if envelope.correlation_id < 0 and not envelope.is_request:
             # The answer to a handle_request: to its waiter, if it still waits.
             waiter = self._waiters.pop(envelope.correlation_id, None)

@@ -478,27 +478,41 @@ class Simulation:
                         break
 
 
+_NO_DEFAULT = object()
+
+
+def _fields(value: Any) -> list[tuple[str, Any]] | None:
+    """(name, default) of each field of a message (a named tuple) or record (a
+    dataclass); None for any other value."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return [(name, value._field_defaults.get(name, _NO_DEFAULT)) for name in value._fields]
+    if is_dataclass(value) and not isinstance(value, type):
+        return [(f.name, f.default) for f in fields(value)]
+    return None
+
+
 def describe(body: Any) -> str:
     """A one-line rendering of a message: its type and its non-default fields."""
-    if not is_dataclass(body):
+    described = _fields(body)
+    if described is None:
         return repr(body)
     parts = []
-    for f in fields(body):
-        value = getattr(body, f.name)
-        if f.name in ("cluster_id", "max_wait_ms", "max_bytes") or value in (None, (), b"", "") or (
-                f.default is not None and value == f.default and f.name != "error_code"):
+    for name, default in described:
+        value = getattr(body, name)
+        if name in ("cluster_id", "max_wait_ms", "max_bytes") or value in (None, (), b"", "") or (
+                default is not None and value == default and name != "error_code"):
             continue
-        if f.name.endswith("directory_id"):
+        if name.endswith("directory_id"):
             continue
         if isinstance(value, ErrorCode):
             value = value.name
-        elif f.name == "records":
+        elif name == "records":
             value = "[" + " ".join(f"{e.offset}@{e.epoch}:{_value_repr(e.value)}" for e in value) + "]"
-        elif is_dataclass(value) and not isinstance(value, type):
-            value = "(" + " ".join(f"{g.name}={getattr(value, g.name)}" for g in fields(value)) + ")"
+        elif (nested := _fields(value)) is not None:
+            value = "(" + " ".join(f"{n}={getattr(value, n)}" for n, _ in nested) + ")"
         elif isinstance(value, bytes):
             value = f"<{len(value)} bytes>"
-        parts.append(f"{f.name}={value}")
+        parts.append(f"{name}={value}")
     return f"{type(body).__name__}({' '.join(parts)})"
 
 
