@@ -11,10 +11,13 @@ protocol, keeping its offsets.
 
 * **Ownership.** A group lives in partition ``partition_for(group_id)`` of
   ``__consumer_offsets``; this node coordinates the groups of the partitions it leads.
-  A metadata-image publisher loads a partition when this node becomes its leader
-  (replaying the log: membership, generation, committed and pending transactional
-  offsets) and unloads it when leadership moves (blocked requests answer
-  NOT_COORDINATOR). Requests for other groups answer NOT_COORDINATOR, or
+  ``self.runtime`` (:class:`~kafkapy.broker.coordinator.runtime.CoordinatorRuntime`)
+  keeps one :class:`~kafkapy.broker.groups.shard.GroupCoordinatorShard` per partition
+  this node leads, loaded by one replay of the log for every group kind; the classic
+  and consumer groups it replays (membership, generation, committed and pending
+  transactional offsets) are adopted here, and released when leadership moves
+  (blocked requests answer NOT_COORDINATOR). Share and streams groups are the shard's
+  own parts. Requests for other groups answer NOT_COORDINATOR, or
   COORDINATOR_NOT_AVAILABLE while the topic does not exist yet.
 * **Membership** (:mod:`~kafkapy.broker.groups.state` holds the state table). JoinGroup
   parks its request on a :class:`~kafkapy.broker.groups.classic_group.Waiter` until the
@@ -45,13 +48,15 @@ atomically; ``async`` ones re-check the group after each await.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import trio
 
-from kafkapy.broker.coordinator.runtime import append_error
+from kafkapy.broker.coordinator.parts import PartTimer
+from kafkapy.broker.coordinator.runtime import CoordinatorRuntime, append_error
 from kafkapy.broker.groups.classic_group import (
     CONSUMER_PROTOCOL_TYPE,
     UNKNOWN_MEMBER_ID,
@@ -63,11 +68,9 @@ from kafkapy.broker.groups.classic_group import (
 )
 from kafkapy.broker.groups.consumer_coordinator import ConsumerGroupCoordinator
 from kafkapy.broker.groups.consumer_group import ConsumerGroup
-from kafkapy.broker.groups.consumer_records import ConsumerRecord
 from kafkapy.broker.groups.consumer_records import (
     group_tombstones as consumer_group_tombstones,
 )
-from kafkapy.broker.groups.consumer_records import replay as replay_consumer_record
 from kafkapy.broker.groups.coordinator_topics import (
     GROUP_METADATA_TOPIC,
     InternalTopics,
@@ -75,14 +78,12 @@ from kafkapy.broker.groups.coordinator_topics import (
 )
 from kafkapy.broker.groups.records import (
     KeyValue,
-    OffsetRecord,
-    TxnMarker,
     build_records_batch,
     group_metadata_record,
     group_tombstone,
     offset_commit_record,
-    read_partition,
 )
+from kafkapy.broker.groups.shard import GroupCoordinatorShard, LoadedGroups
 from kafkapy.broker.groups.state import (
     CAN_REBALANCE,
     GroupEvent,
@@ -93,17 +94,16 @@ from kafkapy.broker.replica_manager import TopicPartition
 from kafkapy.storage.errors import StorageError
 from kafkapy.storage.partition_log import AppendOrigin
 from kafkapy.wire.error_codes import ErrorCode
-from kafkapy.wire.errors import WireError
 from kafkapy.wire.messages.describe_groups import DescribeGroupsResponse
 from kafkapy.wire.messages.join_group import JoinGroupResponse
 from kafkapy.wire.messages.sync_group import SyncGroupResponse
 from kafkapy.wire.records import NO_SEQUENCE, increment_sequence
 
 if TYPE_CHECKING:
+    from kafkapy.broker.coordinator.shard import ShardContext
     from kafkapy.broker.core import BrokerCore
     from kafkapy.broker.replica_manager import Partition
     from kafkapy.kraft.metadata.image import MetadataImage
-    from kafkapy.wire.messages.group_metadata_value import GroupMetadataValue
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,13 @@ class GroupCoordinator:
         self.core = core
         self.config = core.config
         self.groups: dict[str, ClassicGroup | ConsumerGroup] = {}
-        #: loaded partition -> the leader epoch it was loaded in
-        self.loaded: dict[int, int] = {}
+        #: One shard per ``__consumer_offsets`` partition this node leads, all group kinds.
+        self.runtime: CoordinatorRuntime[GroupCoordinatorShard] = CoordinatorRuntime(
+            core, GROUP_METADATA_TOPIC, core.config.offsets_topic_num_partitions, self._new_shard,
+            write_timeout_ms=core.config.offsets_commit_timeout_ms)
+        #: groups of each partition adopted, partitions released, since the last image
+        self._loaded: list[int] = []
+        self._unloaded = 0
         #: producer id -> ids of the groups holding its staged offsets
         self._txn_groups: dict[int, set[str]] = {}
         self._txn_epochs: dict[int, int] = {}
@@ -173,41 +178,54 @@ class GroupCoordinator:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Follow the metadata image, fire timers and expire offsets until cancelled."""
+        """Run the ``__consumer_offsets`` runtime, fire timers and expire offsets until cancelled."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.timer.run)
+            await nursery.start(self.runtime.run)
             self.core.metadata.add_publisher(self.on_image)
-            self.on_image(self.core.image, self.core.image)
+            self.on_image(None, self.core.image)
             nursery.start_soon(self._expire_offsets_periodically)
             task_status.started()
 
     def on_image(self, old: "MetadataImage | None", new: "MetadataImage") -> None:
-        """Load the offsets partitions this node now leads; unload those it no longer does.
-        One INFO line sums up each kind (each partition at DEBUG): a start leading 50
-        partitions logs two lines, not fifty."""
-        leading: dict[int, int] = {}
-        topic = new.topic(GROUP_METADATA_TOPIC)
-        if topic is not None:
-            for index in topic.partitions:
-                hosted = self.core.replicas.get(GROUP_METADATA_TOPIC, index)
-                if hosted is not None and hosted.is_leader:
-                    leading[index] = hosted.leader_epoch
-        unloaded = [p for p, epoch in self.loaded.items() if leading.get(p) != epoch]
-        for p in unloaded:
-            self._unload(p)
-        loaded: list[int] = []
-        for p, epoch in leading.items():
-            if p not in self.loaded:
-                loaded.append(self._load(p))
-                self.loaded[p] = epoch
+        """After the runtime's loads and unloads for this image: one INFO line sums up each
+        kind (each partition at DEBUG), so a start leading 50 partitions logs two lines,
+        not fifty; deleted topics lose their offsets."""
+        unloaded, self._unloaded = self._unloaded, 0
+        loaded, self._loaded = self._loaded, []
         if unloaded:
-            log.info("Unloaded the groups of %d %s partitions", len(unloaded), GROUP_METADATA_TOPIC)
+            log.info("Unloaded the groups of %d %s partitions", unloaded, GROUP_METADATA_TOPIC)
         if loaded:
             log.info("Loaded %d groups from %d %s partitions", sum(loaded), len(loaded), GROUP_METADATA_TOPIC)
         if old is not None and old.topics_by_id is not new.topics_by_id:
             deleted = old.topics_by_id.keys() - new.topics_by_id.keys()
             if deleted:
                 self.on_topics_deleted({old.topics_by_id[t].name for t in deleted})
+
+    def _new_shard(self, context: ShardContext) -> GroupCoordinatorShard:
+        """The runtime's shard of one partition: the share and streams parts on its timer,
+        the classic and consumer groups adopted here once loaded."""
+        from kafkapy.broker.share.group_shard import ShareGroupShard
+        from kafkapy.broker.streams.group_shard import StreamsGroupShard
+
+        core = self.core
+
+        def not_share(group_id: str) -> bool:
+            return group_id in self.groups
+
+        def not_streams(group_id: str) -> bool:
+            # An empty classic group without a protocol only holds committed offsets
+            # (a streams group's own commits live there): not another group.
+            group = self.groups.get(group_id)
+            if group is not None and (getattr(group, "members", None) or getattr(group, "protocol_type", "x")):
+                return True
+            return core.share.find_group(group_id) is not None
+
+        share = ShareGroupShard(dataclasses.replace(context, timer=PartTimer(context.timer, lambda s: s.share)),
+                                not_share, lambda group_id: core.share.partitions.settings(group_id))
+        streams = StreamsGroupShard(dataclasses.replace(context, timer=PartTimer(context.timer, lambda s: s.streams)),
+                                    not_streams)
+        return GroupCoordinatorShard(context, share=share, streams=streams, adopt=self._adopt, release=self._release)
 
     def on_topics_deleted(self, topics: set[str]) -> int:
         """Deleted topics lose their offsets in every group of this coordinator: committed
@@ -250,95 +268,35 @@ class GroupCoordinator:
 
     def coordinator_error(self, group_id: str) -> ErrorCode | None:
         """None if this node coordinates ``group_id``, else the error to answer."""
-        p = self.partition_for(group_id)
-        if p in self.loaded:
-            return None
-        topic = self.core.image.topic(GROUP_METADATA_TOPIC)
-        if topic is None or p not in topic.partitions:
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        hosted = self.core.replicas.get(GROUP_METADATA_TOPIC, p)
-        if hosted is not None and hosted.is_leader:
-            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
-        return ErrorCode.NOT_COORDINATOR
+        return self.runtime.coordinator_error(self.partition_for(group_id))
 
     def _now(self) -> int:
         return self.core.clock_ms()
 
-    # --- loading from the log ---------------------------------------------------------------
+    # --- loading and unloading -------------------------------------------------------------
 
-    def _load(self, p: int) -> int:
-        """Load one partition's groups; how many."""
-        partition = self.core.replicas.get(GROUP_METADATA_TOPIC, p)
-        assert partition is not None
-        classic: dict[str, ClassicGroup] = {}
-        consumer: dict[str, ConsumerGroup] = {}
-        # Offsets are kept apart from group records, as Kafka keeps them: a group
-        # converted to the other protocol keeps its offsets across the tombstone.
-        offsets: dict[str, dict[TopicPartitionKey, OffsetAndMetadata]] = {}
-        staged: dict[int, dict[str, dict[TopicPartitionKey, OffsetAndMetadata]]] = {}
-        epochs: dict[int, int] = {}
-        now = self._now()
-        try:
-            for item in read_partition(partition.log):
-                if isinstance(item, TxnMarker):
-                    for group_id, committed in staged.pop(item.producer_id, {}).items():
-                        if item.commit:
-                            offsets.setdefault(group_id, {}).update(committed)
-                elif item.producer_id is not None:
-                    epochs[item.producer_id] = item.producer_epoch
-                    for rec in item.records:
-                        if isinstance(rec, OffsetRecord) and rec.value is not None:
-                            staged.setdefault(item.producer_id, {}).setdefault(rec.group_id, {})[
-                                (rec.topic, rec.partition)] = rec.value
-                else:
-                    for rec in item.records:
-                        if isinstance(rec, OffsetRecord):
-                            if rec.value is None:
-                                offsets.get(rec.group_id, {}).pop((rec.topic, rec.partition), None)
-                                # A tombstone drops staged offsets too (OffsetMetadataManager.replay).
-                                for by_group in staged.values():
-                                    by_group.get(rec.group_id, {}).pop((rec.topic, rec.partition), None)
-                            else:
-                                offsets.setdefault(rec.group_id, {})[(rec.topic, rec.partition)] = rec.value
-                        elif isinstance(rec, ConsumerRecord):
-                            replay_consumer_record(consumer, rec)
-                        elif rec.value is None:
-                            classic.pop(rec.group_id, None)
-                        else:
-                            g = classic.get(rec.group_id) or classic.setdefault(rec.group_id,
-                                                                                ClassicGroup(rec.group_id, now))
-                            _apply_group_metadata(g, rec.value)
-        except (WireError, ValueError) as exc:
-            log.error("Partition %s-%d: stopped loading at a record that does not decode: %s",
-                      GROUP_METADATA_TOPIC, p, exc)
-        groups: dict[str, ClassicGroup | ConsumerGroup] = {**classic, **consumer}
-
-        def group(group_id: str) -> ClassicGroup | ConsumerGroup:
-            g = groups.get(group_id)
-            if g is None:
-                g = groups[group_id] = ClassicGroup(group_id, now)
-            return g
-
-        for group_id, committed in offsets.items():
-            if committed:
-                group(group_id).offsets = committed
-        for producer_id, by_group in staged.items():
-            for group_id, pending in by_group.items():
-                group(group_id).pending_txn_offsets[producer_id] = pending
-                self._txn_groups.setdefault(producer_id, set()).add(group_id)
-            self._txn_epochs[producer_id] = epochs.get(producer_id, 0)
+    def _adopt(self, p: int, loading: LoadedGroups) -> None:
+        """Take the classic and consumer groups the runtime replayed from partition ``p``."""
+        groups = loading.groups()
+        hosted = self.core.replicas.get(GROUP_METADATA_TOPIC, p)
+        producers = hosted.log.producer_state.producers if hosted is not None else {}
         for g in groups.values():
+            for producer_id in g.pending_txn_offsets:
+                self._txn_groups.setdefault(producer_id, set()).add(g.group_id)
+                entry = producers.get(producer_id)
+                self._txn_epochs[producer_id] = entry.producer_epoch if entry is not None else 0
             self.groups[g.group_id] = g
             if isinstance(g, ConsumerGroup):
                 self.consumer.schedule_sessions(g)
             else:
                 for member in g.members.values():
                     self._schedule_heartbeat(g, member)
+        self._loaded.append(len(groups))
         log.debug("Loaded %d groups from %s-%d", len(groups), GROUP_METADATA_TOPIC, p)
-        return len(groups)
 
-    def _unload(self, p: int) -> None:
-        self.loaded.pop(p, None)
+    def _release(self, p: int) -> None:
+        """Drop the groups of partition ``p``, answering their parked requests NOT_COORDINATOR."""
+        self._unloaded += 1
         for group_id in [gid for gid in self.groups if self.partition_for(gid) == p]:
             group = self.groups.pop(group_id)
             for producer_id in group.pending_txn_offsets:
@@ -1396,22 +1354,3 @@ def _expiration_base(group: ClassicGroup | ConsumerGroup) -> int | None:
         return None
     return -1
 
-
-def _apply_group_metadata(group: ClassicGroup, value: "GroupMetadataValue") -> None:
-    """Replay a GroupMetadataValue: membership and generation as last stored."""
-    group.protocol_type = value.protocol_type or None
-    group.generation_id = value.generation
-    group.protocol_name = value.protocol or None
-    group.leader_id = value.leader or None
-    group.current_state_timestamp = value.current_state_timestamp if value.current_state_timestamp >= 0 else None
-    group.members = {}
-    group.static_members = {}
-    for m in value.members:
-        member = Member(m.member_id, m.group_instance_id, m.client_id, m.client_host,
-                        m.rebalance_timeout if m.rebalance_timeout >= 0 else m.session_timeout, m.session_timeout,
-                        group.protocol_type or "", [(group.protocol_name or "", bytes(m.subscription))])
-        member.assignment = bytes(m.assignment)
-        group.members[m.member_id] = member
-        if m.group_instance_id is not None:
-            group.static_members[m.group_instance_id] = m.member_id
-    group.state = group.previous_state = S.STABLE if group.members else S.EMPTY

@@ -2,8 +2,9 @@
 its log, writing records then applying them (Kafka 4's ``CoordinatorRuntime``).
 
 Theory of operation. A runtime serves one internal topic (``__consumer_offsets`` for
-the share-group shard, ``__share_group_state`` for the share coordinator) and a shard
-factory. A metadata-image publisher keeps one shard per partition this node leads:
+the group coordinator's shard of every group kind, ``__share_group_state`` for the
+share coordinator) and a shard factory. A metadata-image publisher keeps one shard per
+partition this node leads:
 
 * **Election** (this node becomes leader of partition ``p`` at epoch ``e``): a new
   shard is made and every record of the partition is replayed into it, in log order,

@@ -16,6 +16,8 @@
 - :mod:`.consumer_coordinator`: ConsumerGroupHeartbeat and ConsumerGroupDescribe on
   those parts; it writes through the group coordinator (the one module here that
   does I/O, through the coordinator's log and timer).
+- :mod:`.shard`: one ``__consumer_offsets`` partition on the coordinator runtime,
+  every group kind in one shard loaded by one replay.
 - :mod:`.timer`: keyed one-shot deadlines on one trio task (Kafka's ``CoordinatorTimer``).
 - :mod:`.coordinator_topics`: which internal-topic partition owns a group or
   transactional id, and creating the internal topics on first use.

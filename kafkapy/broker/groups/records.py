@@ -18,14 +18,14 @@ groups) are skipped on replay.
 
 Offsets of a transaction (TxnOffsetCommit) are written in transactional batches of
 the producer and become visible when its COMMIT marker follows in the same partition;
-ABORT drops them. :func:`read_partition` yields the log in that vocabulary.
+ABORT drops them. :func:`decode_record` reads one record back (the coordinator runtime
+reads the log, :mod:`.shard` replays it).
 """
 
 from __future__ import annotations
 
-import os
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from kafkapy.broker.groups.classic_group import (
@@ -37,7 +37,6 @@ from kafkapy.broker.groups.consumer_records import (
     ConsumerRecord,
     decode_consumer_record,
 )
-from kafkapy.wire.buffers import FileRegion
 from kafkapy.wire.messages.group_metadata_key import GroupMetadataKey
 from kafkapy.wire.messages.group_metadata_value import GroupMetadataValue
 from kafkapy.wire.messages.offset_commit_key import OffsetCommitKey
@@ -46,12 +45,8 @@ from kafkapy.wire.records import (
     NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID,
     NO_SEQUENCE,
-    BatchHeader,
     Record,
     build_batch,
-    iter_batches,
-    iter_records,
-    parse_end_txn_marker,
 )
 
 OFFSET_COMMIT_KEY_VERSION = 1
@@ -62,8 +57,6 @@ OFFSET_VALUE_VERSION = 3
 GROUP_METADATA_VALUE_VERSION = 3
 _OFFSET_KEY_VERSIONS = (0, 1)
 _VERSION = struct.Struct(">h")
-#: How much of the log one read takes while replaying.
-_READ_CHUNK = 4 * 1024 * 1024
 
 KeyValue = tuple[bytes, "bytes | None"]
 
@@ -152,19 +145,6 @@ class GroupRecord(NamedTuple):
     value: GroupMetadataValue | None
 
 
-class TxnMarker(NamedTuple):
-    producer_id: int
-    commit: bool
-
-
-class LogBatch(NamedTuple):
-    """The decoded records of one batch; ``producer_id`` is set for transactional ones."""
-
-    producer_id: int | None
-    producer_epoch: int
-    records: list[OffsetRecord | GroupRecord | ConsumerRecord]
-
-
 def decode_record(key: bytes | None, value: bytes | None) -> OffsetRecord | GroupRecord | ConsumerRecord | None:
     """A coordinator record, or None for record types this coordinator does not keep.
 
@@ -186,48 +166,3 @@ def decode_record(key: bytes | None, value: bytes | None) -> OffsetRecord | Grou
         k2 = GroupMetadataKey.decode(memoryview(key), 2, 0)[0]
         return GroupRecord(k2.group, None if value is None else decode_versioned(GroupMetadataValue, value))
     return decode_consumer_record(key, value)
-
-
-def read_partition(log: object, start_offset: int | None = None) -> Iterator[LogBatch | TxnMarker]:
-    """Every batch of a ``__consumer_offsets`` partition log, decoded, in log order.
-
-    Args:
-        log: the partition's :class:`~kafkapy.storage.partition_log.PartitionLog`.
-        start_offset: where to begin; the log start offset by default.
-    """
-    offset = log.log_start_offset if start_offset is None else start_offset  # type: ignore[attr-defined]
-    end = log.log_end_offset  # type: ignore[attr-defined]
-    while offset < end:
-        info = log.read(offset, _READ_CHUNK)  # type: ignore[attr-defined]
-        data = b"".join(_piece_bytes(piece) for piece in info.records)
-        last: BatchHeader | None = None
-        for pos, header in iter_batches(data):
-            last = header
-            if header.last_offset < offset:
-                continue
-            yield from _decode_batch(data, pos, header)
-        if last is None:
-            break
-        offset = last.next_offset
-
-
-def _decode_batch(data: bytes, pos: int, header: BatchHeader) -> Iterator[LogBatch | TxnMarker]:
-    if header.is_control:
-        if not header.is_transactional:
-            return
-        marker = parse_end_txn_marker(data, pos)
-        if marker is not None:
-            yield TxnMarker(header.producer_id, marker.commit)
-        return
-    decoded = []
-    for r in iter_records(data, pos):
-        rec = decode_record(r.key, r.value)
-        if rec is not None:
-            decoded.append(rec)
-    yield LogBatch(header.producer_id if header.is_transactional else None, header.producer_epoch, decoded)
-
-
-def _piece_bytes(piece: object) -> bytes:
-    if isinstance(piece, FileRegion):
-        return os.pread(piece.fd, piece.length, piece.position)
-    return bytes(piece)  # type: ignore[call-overload]

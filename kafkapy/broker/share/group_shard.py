@@ -23,9 +23,11 @@ Sessions (``share.session.timeout.ms`` of the group, else
 ``group.share.session.timeout.ms``) are shard timers; a member whose session
 runs out is removed, as if it had left.
 
-Classic and consumer groups of the same partition are still the
-:class:`~kafkapy.broker.group_coordinator.GroupCoordinator`'s, which skips these
-record types on its own replay; group ids are one namespace, checked both ways.
+This is the share part of the partition's
+:class:`~kafkapy.broker.groups.shard.GroupCoordinatorShard`, which replays it only the
+share groups' records; classic and consumer groups of the same partition are the
+:class:`~kafkapy.broker.group_coordinator.GroupCoordinator`'s. Group ids are one
+namespace, checked both ways.
 
 Not implemented: rack-aware assignment, the ``share.assignment.interval.ms`` batching
 of assignments (each heartbeat that needs one computes it), the InitializeShareGroupState

@@ -1,10 +1,13 @@
-"""Share groups wired to the broker: the share-group runtime on ``__consumer_offsets``, the
-share coordinator runtime on ``__share_group_state``, and the persister between the
-share-partition leaders and the share coordinator.
+"""Share groups wired to the broker: the share part of the group coordinator's
+``__consumer_offsets`` shards, the share coordinator runtime on ``__share_group_state``,
+and the persister between the share-partition leaders and the share coordinator.
 
-* :class:`ShareGroups` owns the two :class:`~kafkapy.broker.coordinator.runtime.CoordinatorRuntime`
-  instances and the :class:`~kafkapy.broker.share.manager.SharePartitionManager`, and
-  runs them in one nursery (``run``, as the group coordinator's).
+* :class:`ShareGroups` reaches its groups through a
+  :class:`~kafkapy.broker.coordinator.parts.PartView` of the group coordinator's runtime
+  (one shard per partition for every group kind, loaded once), owns the share
+  coordinator's :class:`~kafkapy.broker.coordinator.runtime.CoordinatorRuntime` and the
+  :class:`~kafkapy.broker.share.manager.SharePartitionManager`, and runs those two in
+  one nursery (``run``).
 * The persister (Kafka's ``DefaultStatePersister``) reads and writes share-partition
   state through the share coordinator of its key: straight to this node's share
   coordinator runtime when it leads the state partition, else as
@@ -28,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from kafkapy.broker.coordinator.parts import PartView
 from kafkapy.broker.coordinator.runtime import CoordinatorRuntime
-from kafkapy.broker.coordinator.shard import CoordinatorError, ShardContext
-from kafkapy.broker.groups.coordinator_topics import GROUP_METADATA_TOPIC, InternalTopic
+from kafkapy.broker.coordinator.shard import CoordinatorError
+from kafkapy.broker.groups.coordinator_topics import InternalTopic
 from kafkapy.broker.share.coordinator import ShareCoordinatorShard, ShareKey, ShareState, coordinator_key
 from kafkapy.broker.share.group_shard import ShareGroupShard
 from kafkapy.broker.share.partition import StateBatch
@@ -67,15 +71,8 @@ class ShareGroups:
         self.core = core
         config = core.config
 
-        def other_group(group_id: str) -> bool:
-            return group_id in core.groups.groups
-
-        def group_shard(context: ShardContext) -> ShareGroupShard:
-            return ShareGroupShard(context, other_group, lambda group_id: self.partitions.settings(group_id))
-
-        self.groups: CoordinatorRuntime[ShareGroupShard] = CoordinatorRuntime(
-            core, GROUP_METADATA_TOPIC, config.offsets_topic_num_partitions, group_shard,
-            write_timeout_ms=config.offsets_commit_timeout_ms)
+        #: The share part of the group coordinator's ``__consumer_offsets`` shards.
+        self.groups: PartView[ShareGroupShard] = PartView(core.groups.runtime, lambda shard: shard.share)
         self.state: CoordinatorRuntime[ShareCoordinatorShard] = CoordinatorRuntime(
             core, SHARE_GROUP_STATE_TOPIC, config.share_coordinator_state_topic_num_partitions, ShareCoordinatorShard,
             write_timeout_ms=config.share_coordinator_write_timeout_ms)
@@ -85,7 +82,6 @@ class ShareGroups:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.groups.run)
             await nursery.start(self.state.run)
             await nursery.start(self.partitions.run)
             task_status.started()

@@ -1,9 +1,10 @@
-"""Streams groups wired to the broker: the streams-group runtime on ``__consumer_offsets``
-and the creation of the internal topics a topology needs.
+"""Streams groups wired to the broker: the streams part of the group coordinator's
+``__consumer_offsets`` shards and the creation of the internal topics a topology needs.
 
-:class:`StreamsGroups` owns one :class:`~kafkapy.broker.coordinator.runtime.CoordinatorRuntime`
-of :class:`~kafkapy.broker.streams.group_shard.StreamsGroupShard` and runs it in its own
-nursery (``run``). The shard is pure, so a heartbeat hands back the repartition and
+:class:`StreamsGroups` reaches its :class:`~kafkapy.broker.streams.group_shard.StreamsGroupShard`
+parts through a :class:`~kafkapy.broker.coordinator.parts.PartView` of the group
+coordinator's runtime, and runs the topic creations in its own nursery (``run``).
+The shard is pure, so a heartbeat hands back the repartition and
 changelog topics that are missing; the service creates them in the background (Kafka's
 group coordinator asks the controller through ``autoTopicCreationManager``) and the
 member's next heartbeat, seeing them in the image, gets its tasks.
@@ -19,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kafkapy.broker.coordinator.runtime import CoordinatorRuntime
-from kafkapy.broker.coordinator.shard import CoordinatorError, ShardContext
-from kafkapy.broker.groups.coordinator_topics import GROUP_METADATA_TOPIC, InternalTopic
+from kafkapy.broker.coordinator.parts import PartView
+from kafkapy.broker.coordinator.shard import CoordinatorError
+from kafkapy.broker.groups.coordinator_topics import InternalTopic
 from kafkapy.broker.streams.group_shard import StreamsGroupShard
 from kafkapy.wire.error_codes import ErrorCode
 
@@ -39,30 +40,16 @@ class StreamsGroups:
 
     def __init__(self, core: BrokerCore) -> None:
         self.core = core
-        config = core.config
-
-        def other_group(group_id: str) -> bool:
-            # An empty classic group without a protocol only holds committed offsets
-            # (a streams group's own commits live there): not another group.
-            group = core.groups.groups.get(group_id)
-            if group is not None and (getattr(group, "members", None) or getattr(group, "protocol_type", "x")):
-                return True
-            return core.share.find_group(group_id) is not None
-
-        def shard(context: ShardContext) -> StreamsGroupShard:
-            return StreamsGroupShard(context, other_group)
-
-        self.groups: CoordinatorRuntime[StreamsGroupShard] = CoordinatorRuntime(
-            core, GROUP_METADATA_TOPIC, config.offsets_topic_num_partitions, shard,
-            write_timeout_ms=config.offsets_commit_timeout_ms)
+        #: The streams part of the group coordinator's ``__consumer_offsets`` shards.
+        self.groups: PartView[StreamsGroupShard] = PartView(core.groups.runtime, lambda shard: shard.streams)
         self._nursery: trio.Nursery | None = None
         self._creating: set[str] = set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            await nursery.start(self.groups.run)
             task_status.started()
+            await trio.sleep_forever()
 
     def group_partition(self, group_id: str) -> int:
         return self.groups.partition_for(group_id)
