@@ -231,3 +231,14 @@ def test_read_committed_share_group_skips_aborted_transactions(broker: Broker) -
     assert [m.value() for m in got] == [b"c1", b"c2", b"c3"]
     assert _poll_until(c, 1, timeout_s=2) == []
     c.close()
+
+
+def test_a_group_lock_duration_is_bounded_by_the_broker_minimum_it_was_given(broker: Broker) -> None:
+    """Kafka's GroupConfig.validate checks a group's share.record.lock.duration.ms against
+    the controller's group.share.min.record.lock.duration.ms (1000 here), not the default 15 s."""
+    from confluent_kafka import KafkaException
+
+    group = _name("sg")
+    _group_configs(broker, group, {"share.record.lock.duration.ms": "1500"})
+    with pytest.raises(KafkaException, match="INVALID_CONFIG"):
+        _group_configs(broker, group, {"share.record.lock.duration.ms": "999"})

@@ -29,6 +29,7 @@ from kafkapy.config import (
     BROKER_CONFIGS,
     GROUP_CONFIGS,
     TOPIC_CONFIGS,
+    BrokerConfig,
     ConfigDef,
     ConfigError,
     ConfigType,
@@ -76,12 +77,15 @@ class AlterConfigsResult:
 
 def incremental_alter_configs(image: MetadataImage,
                               changes: Sequence[tuple[ConfigResource, Sequence[ConfigChange]]], *,
-                              validate_only: bool) -> ControllerResult[list[AlterConfigsResult]]:
-    """IncrementalAlterConfigs: each resource changes entirely or not at all."""
+                              validate_only: bool, broker: BrokerConfig | None = None,
+                              ) -> ControllerResult[list[AlterConfigsResult]]:
+    """IncrementalAlterConfigs: each resource changes entirely or not at all. ``broker``
+    (the controller's configuration) bounds group configs, as Kafka's
+    ``ControllerConfigurationValidator`` hands its KafkaConfig to ``GroupConfig.validate``."""
     records: list = []
     results = []
     for resource, ops in changes:
-        error, new = _incremental(image, resource, ops)
+        error, new = _incremental(image, resource, ops, broker)
         results.append(AlterConfigsResult(resource, error))
         if error.code == ErrorCode.NONE and not validate_only:
             records += _records(image, resource, new)
@@ -89,7 +93,7 @@ def incremental_alter_configs(image: MetadataImage,
 
 
 def alter_configs(image: MetadataImage, changes: Sequence[tuple[ConfigResource, Mapping[str, str | None]]], *,
-                  validate_only: bool) -> ControllerResult[list[AlterConfigsResult]]:
+                  validate_only: bool, broker: BrokerConfig | None = None) -> ControllerResult[list[AlterConfigsResult]]:
     """AlterConfigs (legacy): the given configs replace every dynamic config of the resource."""
     records: list = []
     results = []
@@ -101,15 +105,15 @@ def alter_configs(image: MetadataImage, changes: Sequence[tuple[ConfigResource, 
                 error = ApiError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {nulls[0]}")
         new = dict(configs)  # type: ignore[arg-type]
         if error is None:
-            error = _validate(resource, new, image.configs.get((resource.type, resource.name), {}))
+            error = _validate(resource, new, image.configs.get((resource.type, resource.name), {}), broker)
         results.append(AlterConfigsResult(resource, error or NO_ERROR))
         if error is None and not validate_only:
             records += _records(image, resource, new)
     return ControllerResult(records, results)
 
 
-def _incremental(image: MetadataImage, resource: ConfigResource,
-                 ops: Sequence[ConfigChange]) -> tuple[ApiError, dict[str, str]]:
+def _incremental(image: MetadataImage, resource: ConfigResource, ops: Sequence[ConfigChange],
+                 broker: BrokerConfig | None) -> tuple[ApiError, dict[str, str]]:
     error = _check_resource(image, resource)
     if error is not None:
         return error, {}
@@ -143,7 +147,7 @@ def _incremental(image: MetadataImage, resource: ConfigResource,
             new[op.name] = ",".join(items)
         else:
             return ApiError(ErrorCode.INVALID_REQUEST, f"Unknown operation type {op.op}"), {}
-    error = _validate(resource, new, image.configs.get((resource.type, resource.name), {}))
+    error = _validate(resource, new, image.configs.get((resource.type, resource.name), {}), broker)
     return (error or NO_ERROR), new
 
 
@@ -182,7 +186,7 @@ def _check_resource(image: MetadataImage, resource: ConfigResource) -> ApiError 
 
 
 def _validate(resource: ConfigResource, configs: Mapping[str, str], old: Mapping[str, str] | None = None,
-              ) -> ApiError | None:
+              broker: BrokerConfig | None = None) -> ApiError | None:
     """None when the resulting configs are acceptable. Topics: INVALID_CONFIG for an
     unknown name or a bad value. Brokers: INVALID_REQUEST as Kafka's
     ``DynamicBrokerConfig.validateConfigs`` answers (see the module's doc)."""
@@ -196,7 +200,7 @@ def _validate(resource: ConfigResource, configs: Mapping[str, str], old: Mapping
         return None
     if resource.type == ConfigResourceType.GROUP:
         try:
-            validate_group_configs(configs)
+            validate_group_configs(configs, broker)
         except ConfigError as e:
             return ApiError(ErrorCode.INVALID_CONFIG, str(e))
         return None

@@ -88,6 +88,8 @@ class ControllerConfig:
     unclean_leader_election_interval_ms: int = 300_000
     #: node.id and the static topic defaults, for topics' effective configs
     topic_configs: TopicConfigView = field(default_factory=TopicConfigView)
+    #: the node's configuration: the bounds of group configs (group.share.min.record.lock.duration.ms, ...)
+    broker_config: BrokerConfig | None = None
 
     @classmethod
     def from_broker_config(cls, config: BrokerConfig) -> ControllerConfig:
@@ -98,7 +100,7 @@ class ControllerConfig:
                    auto_leader_rebalance_enable=config.auto_leader_rebalance_enable,
                    leader_imbalance_check_interval_ms=config.leader_imbalance_check_interval_seconds * 1000,
                    unclean_leader_election_interval_ms=config.unclean_leader_election_interval_ms,
-                   topic_configs=TopicConfigView.from_broker_config(config))
+                   topic_configs=TopicConfigView.from_broker_config(config), broker_config=config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +188,14 @@ class Controller:
     def incremental_alter_configs(self, image: MetadataImage,
                                   changes: Sequence[tuple[ConfigResource, Sequence[ConfigChange]]], *,
                                   validate_only: bool = False) -> ControllerResult[list[AlterConfigsResult]]:
-        return configuration_control.incremental_alter_configs(image, changes, validate_only=validate_only)
+        return configuration_control.incremental_alter_configs(image, changes, validate_only=validate_only,
+                                                               broker=self.config.broker_config)
 
     def alter_configs(self, image: MetadataImage,
                       changes: Sequence[tuple[ConfigResource, Mapping[str, str | None]]], *,
                       validate_only: bool = False) -> ControllerResult[list[AlterConfigsResult]]:
-        return configuration_control.alter_configs(image, changes, validate_only=validate_only)
+        return configuration_control.alter_configs(image, changes, validate_only=validate_only,
+                                                   broker=self.config.broker_config)
 
     # --- features -----------------------------------------------------------------------
 
