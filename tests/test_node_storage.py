@@ -69,5 +69,5 @@ def test_bootstrap_features_kafkapy_lacks_are_left_out_with_a_warning(tmp_path, 
     assert [(r.name, r.feature_level) for r in storage.bootstrap] == [("metadata.version", 26), ("group.version", 1)]
     assert "leaving out eligible.leader.replicas.version=1" in caplog.text
     (tmp_path / "a" / "bootstrap.checkpoint").write_bytes(bootstrap_checkpoint_bytes({"metadata.version": 40}, 0))
-    with pytest.raises(ValueError, match="kafkapy runs 3.3-IV3 to 4.4-IV0"):
+    with pytest.raises(ValueError, match="kafkapy runs 3.3-IV3 to 4.4-IV2"):
         load_node_storage(config(tmp_path / "a"))

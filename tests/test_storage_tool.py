@@ -319,18 +319,20 @@ def test_version_mapping_matches_kafka_storage_for_the_features_kafkapy_has(rele
     ("4.1", [("group.version", 1), ("metadata.version", 27), ("transaction.version", 2)]),
     ("4.2", [("group.version", 1), ("metadata.version", 29), ("share.version", 1), ("streams.version", 1),
              ("transaction.version", 2)]),
-    ("4.4", [("group.version", 1), ("metadata.version", 31), ("share.version", 2), ("streams.version", 1),
+    ("4.4-IV0", [("group.version", 1), ("metadata.version", 31), ("share.version", 2), ("streams.version", 1),
+                 ("transaction.version", 2)]),
+    ("4.4", [("group.version", 1), ("metadata.version", 33), ("share.version", 2), ("streams.version", 1),
              ("transaction.version", 2)]),
 ])
 def test_release_versions_up_to_4_4_finalize_kafka_4_4s_defaults(tmp_path, release, expected):
     """Kafka 4.4's Feature defaults (ShareVersion SV_1 from 4.2-IV0, SV_2 from 4.4-IV0,
-    StreamsVersion SV_1 from 4.2-IV1);
-    kafkapy's newest level is 4.4-IV0, and an IV past it is refused."""
+    StreamsVersion SV_1 from 4.2-IV1); kafkapy's newest level is Kafka 4.4's latest
+    production one, 4.4-IV2, and 4.5-IV0 (Kafka's unstable next) is refused."""
     data = tmp_path / "data"
     config = write_config(tmp_path / "server.properties", [data])
     done = kafkapy_storage("format", "-t", CLUSTER_ID, "-c", str(config), "-r", release)
     assert done.returncode == 0, done.stderr
     assert sorted(bootstrap_features(data)) == expected
     refused = kafkapy_storage("format", "-t", CLUSTER_ID, "-c", str(write_config(tmp_path / "b.properties",
-                              [tmp_path / "b"])), "-r", "4.4-IV2")
-    assert refused.returncode == 1 and "maximum version is 4.4-IV0" in refused.stderr
+                              [tmp_path / "b"])), "-r", "4.5-IV0")
+    assert refused.returncode == 1 and "4.5-IV0" in refused.stderr and "4.4-IV2" in refused.stderr

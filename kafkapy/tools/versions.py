@@ -4,8 +4,8 @@
 release's last IV); its feature level is ``metadata.version``, and each other feature
 starts at the highest level whose bootstrap metadata version is not above it
 (``Features.defaultValue``). The table is Kafka 4.4's (``kafka-storage
-version-mapping -r X`` prints the same), cut at the highest level kafkapy supports,
-4.4-IV0, so ``4.4`` is 4.4-IV0 here (Kafka: 4.4-IV2).
+version-mapping -r X`` prints the same), up to Kafka 4.4's latest production level,
+4.4-IV2 (``4.4``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ RELEASE_VERSIONS: dict[str, int] = {
     "3.6-IV1": 13, "3.6-IV2": 14, "3.7-IV0": 15, "3.7-IV1": 16, "3.7-IV2": 17, "3.7-IV3": 18,
     "3.7-IV4": 19, "3.8-IV0": 20, "3.9-IV0": 21, "4.0-IV0": 22, "4.0-IV1": 23, "4.0-IV2": 24,
     "4.0-IV3": 25, "4.1-IV0": 26, "4.1-IV1": 27, "4.2-IV0": 28, "4.2-IV1": 29, "4.3-IV0": 30, "4.4-IV0": 31,
+    "4.4-IV1": 32, "4.4-IV2": 33,
 }
 _NAMES = {level: name for name, level in RELEASE_VERSIONS.items()}
 MINIMUM_RELEASE = "3.3-IV3"

@@ -196,3 +196,39 @@ def test_delete_filters_match_as_kafka_filters() -> None:
     assert result.response[2].error.code == ErrorCode.INVALID_REQUEST
     assert len(result.records) == 2  # BOB's WRITE matched twice, removed once
     assert {a.principal for a in image.apply(result.records).acls.values()} == {ALICE}
+
+
+def _created(metadata_version: int, *hosts: str) -> list[tuple[ErrorCode, str | None]]:
+    image = MetadataImage(features={"metadata.version": metadata_version})
+    result = acl_control.create_acls(image, [acl(ALICE, Op.READ, "orders", host=h) for h in hosts])
+    return [(ErrorCode(e.code), e.message) for e in result.response]
+
+
+def test_cidr_hosts_need_4_4_iv1_and_kafkas_notation() -> None:
+    """``AclControlManager.validateHostPattern``; the messages are Kafka 4.4.0's
+    (``CidrUtils.validate`` on the same blocks)."""
+    assert _created(31, "10.0.0.0/8", "10.0.0.1", "") == [
+        (ErrorCode.UNSUPPORTED_VERSION, "CIDR-based ACL host patterns require metadata version 4.4-IV1 or higher."),
+        (ErrorCode.NONE, None), (ErrorCode.INVALID_REQUEST, "Host pattern cannot be null or empty")]
+    blocks = ["10.0.0.0/8", "10.0.0.0/33", "300.0.0.0/8", "10.0/8", "2001:db8::/32", "::1/129", "zz::/3", "::/x"]
+    assert [message for _, message in _created(32, *blocks)] == [
+        None, "Invalid CIDR notation '10.0.0.0/33': Value [33] not in range [0,32]",
+        "Invalid CIDR notation '300.0.0.0/8': Value [300] not in range [0,255]",
+        "Invalid CIDR notation '10.0/8': Could not parse [10.0/8]", None,
+        "Invalid CIDR notation '::1/129': Could not parse [::1/129] - prefix length must be between 0 and 128",
+        "Invalid CIDR notation 'zz::/3': Could not parse [zz::]",
+        "Invalid CIDR notation '::/x': Could not parse [::/x] - invalid prefix length"]
+
+
+def test_cidr_host_matches_the_addresses_of_its_block() -> None:
+    image = MetadataImage(features={"metadata.version": 33})
+    result = acl_control.create_acls(image, [acl(ALICE, Op.READ, "orders", host="10.0.0.0/8"),
+                                             acl(BOB, Op.WRITE, "orders", host="2001:db8::/32")])
+    image = image.apply(result.records)
+    assert check(image, ALICE, Op.READ, "orders", host="10.255.255.255")
+    assert not check(image, ALICE, Op.READ, "orders", host="11.0.0.1")
+    assert not check(image, ALICE, Op.READ, "orders", host="::ffff:10.0.0.1")
+    assert check(image, BOB, Op.WRITE, "orders", host="2001:db8::7")
+    assert not check(image, BOB, Op.WRITE, "orders", host="10.0.0.1")
+    assert StandardAuthorizer().authorize_by_resource_type(image.acls, BOB, "2001:db8::7", Op.WRITE, Res.TOPIC)
+    assert not StandardAuthorizer().authorize_by_resource_type(image.acls, BOB, "2001:db9::7", Op.WRITE, Res.TOPIC)

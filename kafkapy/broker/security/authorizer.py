@@ -9,7 +9,8 @@
    name. If there are none (for any principal), the answer is
    ``allow.everyone.if.no.acl.found`` (Kafka's default: false, so denied).
 3. Among them, an ACL counts when its principal is the caller's or ``User:*`` and its
-   host is the caller's address or ``*``. A DENY whose operation is the one asked, or
+   host is the caller's address, ``*``, or a CIDR block holding the address (Kafka 4.4,
+   ``CidrUtils.isInRange``). A DENY whose operation is the one asked, or
    ALL, denies (deny wins, whatever else allows). An ALLOW whose operation is the one
    asked, or ALL, or one that implies it, allows: READ, WRITE, DELETE and ALTER imply
    DESCRIBE; ALTER_CONFIGS implies DESCRIBE_CONFIGS (``findResult``). DENY implies
@@ -38,6 +39,7 @@ from kafkapy.kraft.metadata.acls import (
     PatternType,
     StandardAcl,
 )
+from kafkapy.kraft.metadata.cidr import in_block
 
 #: The ``authorizer.class.name`` kafkapy implements.
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -73,6 +75,10 @@ def _index(acls: Iterable[StandardAcl]) -> dict[int, _TypeIndex]:
 def parse_super_users(value: str | None) -> frozenset[str]:
     """``super.users``: principals separated by ';' (``StandardAuthorizer.getConfiguredSuperUsers``)."""
     return frozenset(p.strip() for p in (value or "").split(";") if p.strip())
+
+
+def _host_matches(acl_host: str, host: str) -> bool:
+    return acl_host == WILDCARD or acl_host == host or in_block(acl_host, host)
 
 
 def _operation_matches(acl: StandardAcl, operation: int) -> bool:
@@ -122,7 +128,7 @@ class StandardAuthorizer:
             for acl in section:
                 if acl.principal != principal and acl.principal != WILDCARD_PRINCIPAL:
                     continue
-                if acl.host != WILDCARD and acl.host != host:
+                if not _host_matches(acl.host, host):
                     continue
                 if not _operation_matches(acl, operation):
                     continue
@@ -164,7 +170,7 @@ class StandardAuthorizer:
         deny_prefixed: set[str] = set()
         allow: list[tuple[int, str]] = []
         for acl in self._all_of_type(acls, resource_type):
-            if acl.host != host and acl.host != WILDCARD:
+            if not _host_matches(acl.host, host):
                 continue
             if acl.principal != principal and acl.principal != WILDCARD_PRINCIPAL:
                 continue

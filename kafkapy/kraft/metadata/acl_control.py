@@ -6,7 +6,9 @@ RemoveAccessControlEntryRecord per ACL any filter matches (an ACL two filters ma
 removed once and listed in both answers). Validation and messages are Kafka's
 (``validateNewAcl``, ``validateFilter``): INVALID_REQUEST for an UNKNOWN or ANY resource
 type or operation, a pattern type other than LITERAL/PREFIXED, a permission other than
-ALLOW/DENY, an empty name; and for a filter with an UNKNOWN code. Pure functions.
+ALLOW/DENY, an empty name or host; a CIDR block as host needs metadata.version
+4.4-IV1 (UNSUPPORTED_VERSION below it) and Kafka's notation (:mod:`cidr`); and for a
+filter with an UNKNOWN code. Pure functions.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from kafkapy.kraft.metadata.acls import (
     ResourceType,
     StandardAcl,
 )
+from kafkapy.kraft.metadata.cidr import cidr_error
+from kafkapy.kraft.metadata.features import METADATA_VERSION, METADATA_VERSION_4_4_IV1
 from kafkapy.kraft.metadata.image import MetadataImage, Uuid
 from kafkapy.kraft.metadata.records import AccessControlEntryRecord, RemoveAccessControlEntryRecord
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
@@ -44,8 +48,8 @@ def _invalid(message: str) -> ApiError:
     return ApiError(ErrorCode.INVALID_REQUEST, message)
 
 
-def validate_new_acl(acl: StandardAcl) -> ApiError:
-    """``AclControlManager.validateNewAcl``."""
+def validate_new_acl(acl: StandardAcl, cidr_supported: bool) -> ApiError:
+    """``AclControlManager.validateNewAcl``; ``cidr_supported`` from metadata.version 4.4-IV1."""
     if acl.resource_type in (ResourceType.UNKNOWN, ResourceType.ANY) or not _known(ResourceType, acl.resource_type):
         return _invalid(f"Invalid resourceType {_name(ResourceType, acl.resource_type)}")
     if acl.pattern_type not in (PatternType.LITERAL, PatternType.PREFIXED):
@@ -56,7 +60,20 @@ def validate_new_acl(acl: StandardAcl) -> ApiError:
         return _invalid(f"Invalid permissionType {_name(AclPermissionType, acl.permission_type)}")
     if not acl.resource_name:
         return _invalid("Resource name should not be empty")
-    return NO_ERROR
+    return _validate_host_pattern(acl.host, cidr_supported)
+
+
+def _validate_host_pattern(host: str | None, cidr_supported: bool) -> ApiError:
+    """``AclControlManager.validateHostPattern`` (Kafka 4.4): a CIDR block needs 4.4-IV1."""
+    if not host:
+        return _invalid("Host pattern cannot be null or empty")
+    if host == "*" or "/" not in host:
+        return NO_ERROR
+    if not cidr_supported:
+        return ApiError(ErrorCode.UNSUPPORTED_VERSION,
+                        "CIDR-based ACL host patterns require metadata version 4.4-IV1 or higher.")
+    error = cidr_error(host)
+    return NO_ERROR if error is None else _invalid(f"Invalid CIDR notation '{host}': {error}")
 
 
 def _known(enum_type: type, code: int) -> bool:
@@ -77,12 +94,13 @@ def _random_id() -> Uuid:
 def create_acls(image: MetadataImage, acls: Sequence[StandardAcl],
                 new_id: Callable[[], Uuid] = _random_id) -> ControllerResult[list[ApiError]]:
     """CreateAcls: one answer per binding, in request order."""
+    cidr_supported = image.features.get(METADATA_VERSION, 0) >= METADATA_VERSION_4_4_IV1
     existing = set(image.acls.values())
     ids = set(image.acls)
     records: list = []
     results: list[ApiError] = []
     for acl in acls:
-        error = validate_new_acl(acl)
+        error = validate_new_acl(acl, cidr_supported)
         if error is not NO_ERROR:
             results.append(error)
             continue

@@ -13,10 +13,10 @@ change (``MetadataVersion`` 4.4.0):
     32 4.4-IV1  CIDR blocks as ACL hosts
     33 4.4-IV2  controllers can be unregistered (UnregisterController, its record)
 
-kafkapy supports up to 4.4-IV0: it answers ListOffsets v11 and never cordons a log
-directory (so it writes the 4.1-IV1 record versions, which every reader takes), but it
-matches ACL hosts literally (no CIDR blocks), so it cannot finalize 4.4-IV1 and the
-UnregisterController it serves answers as Kafka does below 4.4-IV2. A new cluster is
+kafkapy supports up to 4.4-IV2, Kafka 4.4's latest production level: it answers
+ListOffsets v11, matches CIDR blocks as ACL hosts (refused below 4.4-IV1) and serves
+UnregisterController (refused below 4.4-IV2); it never cordons a log directory, so it
+writes the 4.1-IV1 record versions, which every reader takes. A new cluster is
 formatted at 4.1-IV1 unless ``--release-version`` asks for another level, so that
 Kafka 4.1 nodes can still join a kafkapy quorum.
 """
@@ -48,12 +48,12 @@ STREAMS_VERSION_LATEST = 1
 METADATA_VERSION_MIN = 7
 #: MetadataVersion.IBP_4_1_IV1 (Kafka 4.1's LATEST_PRODUCTION).
 METADATA_VERSION_4_1_IV1 = 27
-#: MetadataVersion.IBP_4_4_IV0 (Kafka 4.4's LATEST_PRODUCTION is 4.4-IV2, 33).
-METADATA_VERSION_4_4_IV0 = 31
+#: MetadataVersion.IBP_4_4_IV1: CIDR blocks as ACL hosts.
+METADATA_VERSION_4_4_IV1 = 32
 #: MetadataVersion.IBP_4_4_IV2 (Kafka 4.4's LATEST_PRODUCTION): UnregisterController.
 METADATA_VERSION_4_4_IV2 = 33
 #: The highest level this node supports (BrokerRegistration, ApiVersions, ``--release-version``).
-METADATA_VERSION_LATEST = METADATA_VERSION_4_4_IV0
+METADATA_VERSION_LATEST = METADATA_VERSION_4_4_IV2
 #: The level a new cluster is formatted at when ``--release-version`` is not given.
 METADATA_VERSION_DEFAULT = METADATA_VERSION_4_1_IV1
 
