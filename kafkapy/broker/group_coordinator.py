@@ -1019,13 +1019,20 @@ class GroupCoordinator:
                       member_epoch: int = -1) -> tuple[ErrorCode, list[tuple[str, list[FetchedOffset]]]]:
         """OffsetFetch for one group: the asked partitions, or every committed one when
         ``topics`` is None. Unknown partitions answer offset -1. ``member_id`` and
-        ``member_epoch`` (v9) are checked for consumer groups only (STALE_MEMBER_EPOCH)."""
+        ``member_epoch`` (v9) are checked for consumer and streams groups (STALE_MEMBER_EPOCH,
+        UNKNOWN_MEMBER_ID)."""
         error = self.coordinator_error(group_id)
         if error is not None:
             return error, []
         group = self.groups.get(group_id)
-        if isinstance(group, ConsumerGroup):
-            error = self.consumer.validate_offset_fetch(group, member_id, member_epoch)
+        checked = group if isinstance(group, ConsumerGroup) else None
+        streams = self.core.streams.find_group(group_id)
+        if streams is not None:
+            # StreamsGroup.validateOffsetFetch is ConsumerGroup's check, on the streams
+            # members (a streams group's offsets are kept here, in an offsets-only group).
+            checked = streams.groups[group_id]
+        if checked is not None:
+            error = self.consumer.validate_offset_fetch(checked, member_id, member_epoch)
             if error is not None:
                 return error, []
         offsets = group.offsets if group is not None and group.state is not S.DEAD else {}
@@ -1061,6 +1068,9 @@ class GroupCoordinator:
         if error is not None or group is None:
             return error or ErrorCode.UNKNOWN_SERVER_ERROR, []
         subscribed = (group.subscribed_topics() or set()) if group.state is not S.EMPTY else set()
+        streams = self.core.streams.find_group(group_id)
+        if streams is not None:  # the offsets-only group of a streams group's commits
+            subscribed = streams.groups[group_id].subscribed_topics()
         results: list[list[ErrorCode]] = []
         records: list[KeyValue] = []
         for topic, partitions in topics:

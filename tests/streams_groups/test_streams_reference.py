@@ -33,6 +33,8 @@ from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.list_groups import ListGroupsRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
+from kafkapy.wire.messages.offset_delete import OffsetDeleteRequest
+from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest
 from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
 
@@ -152,7 +154,26 @@ def _scenario(bootstrap: str) -> dict[str, Any]:
                                       C.OffsetCommitRequestPartition(partition_index=0, committed_offset=1)])]),
                                 9).topics[0].partitions[0].error_code
 
+        def fetch(member: str | None, epoch: int) -> Any:
+            F = OffsetFetchRequest
+            g = conn.request(F(groups=[F.OffsetFetchRequestGroup(group_id=group, member_id=member, member_epoch=epoch,
+                                                                  topics=None)]), 9).groups[0]
+            return g.error_code, [(t.name, p.partition_index, p.committed_offset) for t in g.topics
+                                  for p in t.partitions]
+
+        def delete_offsets(topic: str) -> Any:
+            D = OffsetDeleteRequest
+            r = conn.request(D(group_id=group, topics=[D.OffsetDeleteRequestTopic(name=topic, partitions=[
+                D.OffsetDeleteRequestPartition(partition_index=0)])]), 0)
+            return r.error_code, [(t.name, p.partition_index, p.error_code) for t in r.topics for p in t.partitions]
+
         out["commit"] = commit("m1", r1.member_epoch)
+        out["fetch, admin"] = fetch(None, -1)
+        out["fetch, member epoch"] = fetch("m1", r1.member_epoch)
+        out["fetch, stale member epoch"] = fetch("m1", r1.member_epoch - 1)
+        out["fetch, unknown member"] = fetch("m9", r1.member_epoch)
+        out["offset delete, source topic"] = delete_offsets(source)
+        out["offset delete, other topic"] = delete_offsets(changelog)
         out["commit, older epoch of a task held since"] = commit("m1", r1.member_epoch - 1)
         out["commit, newer epoch"] = commit("m1", r1.member_epoch + 1)
         out["commit, unknown member"] = commit("m9", r1.member_epoch)
@@ -187,6 +208,8 @@ def _scenario(bootstrap: str) -> dict[str, Any]:
         out["delete non-empty"] = conn.request(DeleteGroupsRequest(groups_names=[group]), 2).results[0].error_code
         out["leave m1"] = _hb(beat("m1", -1), base)
         out["leave m2"] = _hb(beat("m2", -1), base)
+        out["offset delete, source topic of the empty group"] = delete_offsets(source)
+        out["fetch after the delete"] = fetch(None, -1)
         out["delete empty"] = conn.request(DeleteGroupsRequest(groups_names=[group]), 2).results[0].error_code
         out["after delete"] = conn.request(StreamsGroupDescribeRequest(group_ids=[group]), 1).groups[0].error_code
     # Names made of the random group id are compared without it.

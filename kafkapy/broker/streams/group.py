@@ -88,6 +88,15 @@ class StreamsGroup:
             return "Reconciling"
         return "Stable"
 
+    def subscribed_topics(self) -> set[str]:
+        """The topics OffsetDelete refuses (GROUP_SUBSCRIBED_TO_TOPIC): while the group has
+        members, its topology's source and repartition source topics (Kafka 4.4's
+        ``StreamsGroup.isSubscribedToTopic`` over ``StreamsTopology.sourceTopicMap``)."""
+        if not self.members or self.topology is None:
+            return set()
+        return {topic for s in self.topology.subtopologies
+                for topic in [*s.source_topics, *(i.name for i in s.repartition_source_topics)]}
+
     def put_member(self, member: StreamsMember) -> None:
         self.members[member.member_id] = member
 
