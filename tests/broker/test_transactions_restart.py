@@ -12,7 +12,6 @@ import os
 import signal
 
 from kafkapy.broker.replica_manager import TopicPartition
-from kafkapy.broker.txn import log as txn_log
 from kafkapy.broker.txn.metadata import TxnState, TxnTransit
 from kafkapy.storage.checkpoint import META_PROPERTIES, read_meta_properties
 from kafkapy.storage.log_manager import LogManager
@@ -27,6 +26,7 @@ from tests.broker.test_transactions_protocol import (
     values_of,
     wait_for_state,
 )
+from tests.broker.test_transactions_state import loaded, state_batch
 
 QUICK_ABORTS = {"transaction.abort.timed.out.transaction.cleanup.interval.ms": "100"}
 
@@ -70,12 +70,12 @@ def test_logged_prepare_commit_is_completed_after_restart(tmp_path, topic):
     cluster_id = read_meta_properties(os.path.join(data, META_PROPERTIES))["cluster.id"]
     logs = LogManager.open(data, cluster_id=cluster_id, node_id=1, now_ms=ongoing.transaction_start_time_ms)
     state_log = logs.get_log("__transaction_state", 0)
-    assert txn_log.load_partition(state_log)[tid].state is TxnState.ONGOING
+    assert loaded(state_log)[tid].state is TxnState.ONGOING
     prepare = TxnTransit(producer_id=pid, prev_producer_id=-1, producer_epoch=epoch, last_producer_epoch=-1,
                          timeout_ms=60_000, state=TxnState.PREPARE_COMMIT,
                          partitions=frozenset({TopicPartition(topic, 0)}),
                          start_ms=ongoing.transaction_start_time_ms, update_ms=ongoing.transaction_start_time_ms + 1)
-    state_log.append(txn_log.record_batch(tid, prepare, prepare.update_ms),
+    state_log.append(state_batch(tid, prepare, prepare.update_ms),
                      leader_epoch=state_log.leader_epoch_cache.latest_epoch or 0, now_ms=prepare.update_ms)
     logs.close(prepare.update_ms)
 

@@ -11,6 +11,8 @@ import struct
 
 import pytest
 
+from kafkapy.broker.coordinator.runtime import iter_partition
+from kafkapy.broker.coordinator.shard import ShardContext
 from kafkapy.broker.replica_manager import TopicPartition
 from kafkapy.broker.txn import log as txn_log
 from kafkapy.broker.txn.metadata import (
@@ -19,8 +21,11 @@ from kafkapy.broker.txn.metadata import (
     IllegalTxnTransition,
     TransactionMetadata,
     TxnState,
+    TxnTransit,
 )
-from kafkapy.config import DEFAULT_LOG_CONFIG
+from kafkapy.broker.txn.shard import TransactionShard
+from kafkapy.config import DEFAULT_LOG_CONFIG, BrokerConfig
+from kafkapy.kraft.metadata.image import MetadataImage
 from kafkapy.storage.partition_log import PartitionLog
 from kafkapy.wire.messages.transaction_log_value import TransactionLogValue
 from kafkapy.wire.records import Record, build_batch, build_end_txn_marker, iter_records
@@ -140,23 +145,39 @@ def test_empty_state_has_null_partitions_and_dead_is_a_tombstone():
     assert txn_log.value_bytes(t.prepare_dead(now_ms=2)) is None
 
 
+def state_batch(transactional_id: str, transit: TxnTransit, now_ms: int, value_version: int = 0) -> bytearray:
+    """The ``__transaction_state`` batch of one transition, as the coordinator writes it."""
+    record = Record(0, 0, txn_log.key_bytes(transactional_id), txn_log.value_bytes(transit, value_version))
+    return bytearray(build_batch([record], base_timestamp=now_ms))
+
+
+def loaded(log: PartitionLog) -> dict[str, TransactionMetadata]:
+    """The transactional ids a coordinator loads from ``log`` (replayed as the runtime does)."""
+    config = BrokerConfig.from_properties({"node.id": "1", "process.roles": "broker,controller"})
+    context = ShardContext(partition=0, leader_epoch=0, timer=None, now_ms=lambda: 0,  # type: ignore[arg-type]
+                           image=MetadataImage, config=config)
+    shard = TransactionShard(context, markers_due=lambda *_: None, write_due=lambda *_: None)
+    for item in iter_partition(log):
+        if item[0] == "record" and item[3] is not None:
+            shard.replay(*item[1:])
+    return shard.txns
+
+
 def test_load_keeps_the_newest_state_per_id_and_skips_markers():
     log = PartitionLog.open(None, "__transaction_state", 0, DEFAULT_LOG_CONFIG, now_ms=0)
     a, b = txn(), TransactionMetadata("other", 7, timeout_ms=1000, update_ms=0)
-    states = []
     for t in (a, b, a):
-        transit = t.prepare_increment_epoch(60_000, None, now_ms=len(states))
-        states.append(transit)
-        log.append(txn_log.record_batch(t.transactional_id, transit, now_ms=0), leader_epoch=0, now_ms=0)
+        transit = t.prepare_increment_epoch(60_000, None, now_ms=0)
+        log.append(state_batch(t.transactional_id, transit, now_ms=0), leader_epoch=0, now_ms=0)
         t.complete_transition(transit)
     log.append(bytearray(build_end_txn_marker(5, 0, 0, True, timestamp=0)), leader_epoch=0, now_ms=0)
-    loaded = txn_log.load_partition(log)
-    assert loaded == {"tx": states[2], "other": states[1]}
+    assert {tid: (t.producer_id, t.producer_epoch, t.state) for tid, t in loaded(log).items()} == {
+        "tx": (1000, 1, S.EMPTY), "other": (7, 0, S.EMPTY)}
     # A tombstone removes the id.
     dead = b.prepare_dead(now_ms=9)
-    log.append(txn_log.record_batch("other", dead, now_ms=0), leader_epoch=0, now_ms=0)
-    assert set(txn_log.load_partition(log)) == {"tx"}
-    record = next(iter_records(bytes(txn_log.record_batch("other", dead, now_ms=0))))
+    log.append(state_batch("other", dead, now_ms=0), leader_epoch=0, now_ms=0)
+    assert set(loaded(log)) == {"tx"}
+    record = next(iter_records(bytes(state_batch("other", dead, now_ms=0))))
     assert record.value is None
 
 
@@ -164,4 +185,4 @@ def test_unknown_key_versions_are_skipped():
     log = PartitionLog.open(None, "__transaction_state", 0, DEFAULT_LOG_CONFIG, now_ms=0)
     log.append(bytearray(build_batch([Record(0, 0, b"\x00\x07future", b"\x00\x00")], base_timestamp=0)),
                leader_epoch=0, now_ms=0)
-    assert txn_log.load_partition(log) == {}
+    assert loaded(log) == {}

@@ -35,6 +35,7 @@ from kafkapy.wire.messages.txn_offset_commit import TxnOffsetCommitRequest
 from kafkapy.wire.records import scan_batches
 from tests.broker.test_idempotence import wait_for_topic
 from tests.broker.test_transactions_protocol import TxnClient, values_of, wait_for_state
+from tests.broker.test_transactions_state import state_batch
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ def test_an_exhausted_epoch_end_to_end(tmp_path, topic):
     worn = TxnTransit(producer_id=pid, prev_producer_id=-1, producer_epoch=MAX_PRODUCER_EPOCH - 2,
                       last_producer_epoch=-1, timeout_ms=60_000, state=TxnState.EMPTY, partitions=frozenset(),
                       start_ms=start_ms, update_ms=1)
-    state_log.append(txn_log.record_batch(tid, worn, 1, txn_log.value_version(2)),
+    state_log.append(state_batch(tid, worn, 1, txn_log.value_version(2)),
                      leader_epoch=state_log.leader_epoch_cache.latest_epoch or 0, now_ms=1)
     logs.close(1)
 

@@ -1,4 +1,4 @@
-"""``__transaction_state`` records: Kafka's ``TransactionLog`` format, and loading a partition.
+"""``__transaction_state`` records: Kafka's ``TransactionLog`` format.
 
 A record's key is an int16 version (0) then ``TransactionLogKey`` (the transactional
 id); its value is an int16 version then ``TransactionLogValue``, or null (a tombstone:
@@ -6,28 +6,19 @@ the id expired). Values are written at the version the finalized ``transaction.v
 asks for (``TransactionVersion.transactionLogValueVersion``): 0 below level 1, else 1,
 whose tagged fields keep the previous and next producer ids and the client's
 transaction version; both versions are read. The topic is compacted, so the newest
-record per id is its state.
-
-Loading (Kafka's ``TransactionStateManager.loadTransactionMetadata``) reads every
-batch of the partition in order, skipping control batches, and keeps the newest
-value per transactional id; a tombstone removes the id.
+record per id is its state (:class:`~kafkapy.broker.txn.shard.TransactionShard` replays
+them).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from kafkapy.broker.replica_manager import TopicPartition
 from kafkapy.broker.txn.metadata import TxnState, TxnTransit
 from kafkapy.wire.errors import WireError
 from kafkapy.wire.messages.transaction_log_key import TransactionLogKey
 from kafkapy.wire.messages.transaction_log_value import TransactionLogValue
-from kafkapy.wire.records import Record, build_batch, iter_records
-
-if TYPE_CHECKING:
-    from kafkapy.storage.partition_log import PartitionLog
 
 KEY_VERSION = 0
 _VERSION = struct.Struct(">h")
@@ -67,12 +58,6 @@ def value_bytes(transit: TxnTransit, version: int = 0) -> bytes | None:
     return _VERSION.pack(version) + value.to_bytes(version)
 
 
-def record_batch(transactional_id: str, transit: TxnTransit, now_ms: int, value_version: int = 0) -> bytearray:
-    """The batch the coordinator appends for one transition (uncompressed, no producer id)."""
-    record = Record(0, 0, key_bytes(transactional_id), value_bytes(transit, value_version))
-    return bytearray(build_batch([record], base_timestamp=now_ms))
-
-
 def read_key(data: bytes) -> str | None:
     """The transactional id of a record key; None for a key version this broker does not know."""
     (version,) = _VERSION.unpack_from(data)
@@ -109,32 +94,3 @@ def read_value(data: bytes) -> TxnTransit:
         start_ms=v.transaction_start_timestamp_ms,
         update_ms=v.transaction_last_update_timestamp_ms,
     )
-
-
-def load_partition(log: PartitionLog) -> dict[str, TxnTransit]:
-    """The newest state of every transactional id in a ``__transaction_state`` partition.
-
-    Raises:
-        WireError: a record that does not decode (the partition cannot be served).
-    """
-    states: dict[str, TxnTransit] = {}
-    for segment in log.segments:
-        for position, header in segment.batches():
-            if header.is_control or header.next_offset <= log.log_start_offset:
-                continue
-            data = segment.records.read_bytes(position, header.size)
-            _apply(states, iter_records(data))
-    return states
-
-
-def _apply(states: dict[str, TxnTransit], records: Iterable[Record]) -> None:
-    for record in records:
-        if record.key is None:
-            continue
-        transactional_id = read_key(record.key)
-        if transactional_id is None:
-            continue
-        if record.value is None:
-            states.pop(transactional_id, None)
-        else:
-            states[transactional_id] = read_value(record.value)

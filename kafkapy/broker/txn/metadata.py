@@ -20,13 +20,14 @@ Theory of operation::
 
 - A transition is two steps, as in Kafka. ``prepare_transition`` checks the table and
   returns a :class:`TxnTransit`, the metadata as it will be; it sets ``pending`` so
-  that any other request meanwhile is answered CONCURRENT_TRANSACTIONS. The
-  coordinator writes the transit to ``__transaction_state``; only once that write is
-  replicated does ``complete_transition`` make it the current state. A failed write
-  calls ``abort_pending`` and leaves the state as it was.
+  that no other transition starts meanwhile. The coordinator's shard
+  (:mod:`~kafkapy.broker.txn.shard`) writes the transit to ``__transaction_state``;
+  replaying the appended record, ``complete_transition`` makes it the current state,
+  and the answer waits until it is replicated. A failed append calls
+  ``abort_pending`` and leaves the state as it was.
 - PrepareCommit/PrepareAbort stay until the COMMIT/ABORT markers are in every
   partition of the transaction; the move to Complete* is prepared as soon as the
-  Prepare* record is written, so requests keep getting CONCURRENT_TRANSACTIONS until
+  Prepare* record is applied, so requests keep getting CONCURRENT_TRANSACTIONS until
   the markers are done.
 - Fencing (InitProducerId during a transaction, or the transaction timing out) aborts
   with the epoch bumped, so the old producer's next request is fenced. Kafka passes
