@@ -64,6 +64,15 @@ def _stable(cluster: Cluster, topic: str, partition: int) -> tuple[int, int]:
     return pd.last_stable_offset, pd.high_watermark
 
 
+def _assert_committed(cluster: Cluster, node: int, topic: str, values: list[bytes]) -> None:
+    """Partition 0 of ``topic``, read committed from ``node``, holds ``values`` then the
+    commit marker, and is stable to its end."""
+    with TxnClient(cluster.nodes[node].bootstrap_servers) as client:
+        pd = client.fetch(topic, committed=True)
+    assert [v for _, v, control in values_of(pd) if not control] == values
+    assert pd.last_stable_offset == pd.high_watermark == len(values) + 1
+
+
 def test_a_transaction_over_three_leaders_commits_and_the_next_aborts(cluster):
     """A confluent-kafka transactional producer writes to partitions led by each of the
     three nodes: the coordinator writes one marker in process and sends the two others;
@@ -209,10 +218,7 @@ def test_markers_wait_for_a_dead_leader_and_reach_it_when_it_returns(cluster):
             cluster.restart_node(leader)
         wait_for_state(at_coordinator, tid, "CompleteCommit")
     assert until(lambda: cluster.leader_of(topic, 0) == leader)
-    with TxnClient(cluster.nodes[leader].bootstrap_servers) as at_leader:
-        pd = at_leader.fetch(topic, committed=True)
-    assert [v for _, v, control in values_of(pd) if not control] == [b"remote"]
-    assert pd.last_stable_offset == pd.high_watermark == 2
+    _assert_committed(cluster, leader, topic, [b"remote"])
 
 
 def test_markers_follow_a_partition_to_its_new_leader(cluster):
@@ -239,10 +245,7 @@ def test_markers_follow_a_partition_to_its_new_leader(cluster):
             assert at_coordinator.end(tid, pid, epoch, True) == ErrorCode.NONE
             wait_for_state(at_coordinator, tid, "CompleteCommit")
             assert cluster.leader_of(topic) == successor
-            with TxnClient(cluster.nodes[successor].bootstrap_servers) as at_successor:
-                pd = at_successor.fetch(topic, committed=True)
-            assert [v for _, v, control in values_of(pd) if not control] == [b"moved"]
-            assert pd.last_stable_offset == pd.high_watermark == 2
+            _assert_committed(cluster, successor, topic, [b"moved"])
         finally:
             cluster.restart_node(leader)
 
@@ -270,3 +273,43 @@ def test_java_consume_transform_produce_across_leaders(cluster):
     got = read_all(cluster.bootstrap_servers, sink, committed=True, partitions=3)
     assert sorted(got) == sorted(b"copy-%d" % i for i in range(total))
     assert all(lso == hw for lso, hw in (_stable(cluster, sink, p) for p in range(3)))
+
+
+def test_a_prepared_commit_is_completed_by_the_next_coordinator(cluster):
+    """The coordinator dies with a transaction in PrepareCommit (its marker to a leader it
+    cannot reach not yet written): the node elected leader of the ``__transaction_state``
+    partition loads it, writes the marker and completes the transaction (Kafka's
+    ``onElection``), and a read_committed fetch returns the record."""
+    tid = f"failover-{uuid.uuid4().hex[:8]}"
+    coordinator = _coordinator(cluster, tid)
+    leader = next(n for n in sorted(cluster.nodes) if n != coordinator)
+    topic = f"failover-{tid}"
+    _spread(cluster, topic, [leader], replication_factor=1)
+    try:
+        with TxnClient(cluster.nodes[coordinator].bootstrap_servers) as at_coordinator:
+            r = at_coordinator.init(tid)
+            assert r.error_code == ErrorCode.NONE
+            pid, epoch = r.producer_id, r.producer_epoch
+            assert at_coordinator.add_partitions(tid, pid, epoch, topic, [0]) == {(topic, 0): ErrorCode.NONE}
+            with TxnClient(cluster.nodes[leader].bootstrap_servers) as at_leader:
+                assert at_leader.produce_txn(tid, topic, pid, epoch, 0, [b"prepared"]).error_code == ErrorCode.NONE
+            cluster.isolate_node(leader, from_nodes=[coordinator])  # the marker cannot reach it
+            try:
+                assert at_coordinator.end(tid, pid, epoch, True) == ErrorCode.NONE
+                assert at_coordinator.describe(tid).transaction_state == "PrepareCommit"
+                cluster.kill_node(coordinator)
+            finally:
+                cluster.rejoin_node(leader, from_nodes=[coordinator])
+
+        def state_at_new_coordinator() -> str | None:
+            successor = cluster.leader_of(TXN_STATE)
+            if successor not in cluster.nodes or successor == coordinator:
+                return None
+            with TxnClient(cluster.nodes[successor].bootstrap_servers) as client:
+                return client.describe(tid).transaction_state
+
+        assert until(lambda: state_at_new_coordinator() == "CompleteCommit", timeout_s=60), \
+            state_at_new_coordinator()
+        _assert_committed(cluster, leader, topic, [b"prepared"])
+    finally:
+        cluster.restart_node(coordinator)
