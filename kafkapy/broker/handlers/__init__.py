@@ -29,6 +29,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     producers,
     raft,
     reassignments,
+    replica_log_dirs,
     sasl,
     share_fetch,
     share_groups,
