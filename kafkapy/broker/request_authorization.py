@@ -905,6 +905,25 @@ def _topology_topics(subtopologies: Any) -> list[str]:
     return list(names)
 
 
+def topology_refusal(request: Any) -> tuple[ErrorCode, str] | None:
+    """STREAMS_INVALID_TOPOLOGY for a joining topology that names Kafka's internal
+    topics or invalid topic names (``KafkaApis.handleStreamsGroupHeartbeat``, checked
+    with or without an authorizer); None for any other request."""
+    from kafkapy.kraft.metadata.topic_names import is_internal, topic_name_error
+
+    if request.topology is None:
+        return None
+    required = _topology_topics(request.topology.subtopologies)
+    internal = [n for n in required if is_internal(n)]
+    if internal:
+        return (ErrorCode.STREAMS_INVALID_TOPOLOGY, f"Use of Kafka internal topics "
+                f"{','.join(internal)} in a Kafka Streams topology is prohibited.")
+    invalid = [n for n in required if topic_name_error(n) is not None]
+    if invalid:
+        return ErrorCode.STREAMS_INVALID_TOPOLOGY, f"Topic names {','.join(invalid)} are not valid topic names."
+    return None
+
+
 @_rule(ApiKey.STREAMS_GROUP_HEARTBEAT)
 def _streams_group_heartbeat(ctx: Any, request: Any) -> Verdict:
     """``handleStreamsGroupHeartbeat``: GROUP READ; a topology naming Kafka's internal
@@ -912,22 +931,16 @@ def _streams_group_heartbeat(ctx: Any, request: Any) -> Verdict:
     it names. Creating the missing internal topics needs CREATE
     (:func:`refuse_internal_topic_creation`, called by the handler)."""
     from kafkapy.broker.handlers.streams_groups import streams_groups_enabled
-    from kafkapy.kraft.metadata.topic_names import is_internal, topic_name_error
 
     if not streams_groups_enabled(ctx.broker.image):
         return ALLOWED
     refused = _group_read(ctx, request)
     if refused is not None or request.topology is None:
         return refused or ALLOWED
+    invalid = topology_refusal(request)
+    if invalid is not None:
+        return Verdict(refuse=invalid)
     required = _topology_topics(request.topology.subtopologies)
-    internal = [n for n in required if is_internal(n)]
-    if internal:
-        return Verdict(refuse=(ErrorCode.STREAMS_INVALID_TOPOLOGY, f"Use of Kafka internal topics "
-                               f"{','.join(internal)} in a Kafka Streams topology is prohibited."))
-    invalid = [n for n in required if topic_name_error(n) is not None]
-    if invalid:
-        return Verdict(refuse=(ErrorCode.STREAMS_INVALID_TOPOLOGY,
-                               f"Topic names {','.join(invalid)} are not valid topic names."))
     if len(filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, required)) < len(required):
         return Verdict(refuse=(_TOPIC_DENIED, None))
     return ALLOWED

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from kafkapy.broker.context import RequestContext
 from kafkapy.broker.handlers.group_shard_requests import feature_enabled, shard_describe, shard_heartbeat
 from kafkapy.broker.registry import handles
-from kafkapy.broker.request_authorization import refuse_internal_topic_creation
+from kafkapy.broker.request_authorization import refuse_internal_topic_creation, topology_refusal
 from kafkapy.kraft.metadata.features import STREAMS_VERSION
 from kafkapy.kraft.metadata.image import MetadataImage
 from kafkapy.wire.apis import ApiKey
@@ -58,8 +58,13 @@ async def handle_streams_group_heartbeat(ctx: RequestContext,
             streams.create_internal_topics(outcome.to_create)
         return outcome.response
 
+    enabled = streams_groups_enabled(ctx.broker.image)
+    # With an authorizer the request's authorization rule refuses an invalid topology.
+    invalid = topology_refusal(request) if enabled and ctx.broker.authorizer is None else None
+    if invalid is not None:
+        return StreamsGroupHeartbeatResponse(error_code=invalid[0], error_message=invalid[1])
     return await shard_heartbeat(ctx, streams, request, StreamsGroupHeartbeatResponse,
-                                 enabled=streams_groups_enabled(ctx.broker.image), kind="streams", answer=answer)
+                                 enabled=enabled, kind="streams", answer=answer)
 
 
 @handles(ApiKey.STREAMS_GROUP_DESCRIBE, versions=(0, 1))

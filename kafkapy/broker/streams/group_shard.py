@@ -307,8 +307,8 @@ class StreamsGroupShard:
         R = StreamsGroupHeartbeatResponse
         response = R(error_code=ErrorCode.NONE, member_id=nxt.member_id, member_epoch=nxt.member_epoch,
                      heartbeat_interval_ms=self.heartbeat_interval_ms,
+                     # v0's AcceptableRecoveryLagLegacy stays 0, as Kafka 4.4 answers it
                      acceptable_recovery_lag=self.acceptable_recovery_lag,
-                     acceptable_recovery_lag_legacy=min(self.acceptable_recovery_lag, 2**31 - 1),
                      task_offset_interval_ms=self.task_offset_interval_ms,
                      status=[R.Status(status_code=c, status_detail=d) for c, d in statuses])
         if r.member_epoch == 0 or _norm(nxt.assigned) != _norm(updated.assigned):

@@ -67,6 +67,16 @@ def source_topics(topology: StreamsGroupTopologyValue, image: MetadataImage) -> 
     return names
 
 
+def summarize_topics(names: Iterable[str]) -> str:
+    """Kafka's ``InternalTopicManager.summarizeTopics``: the first three names (sorted),
+    and how many more."""
+    names = sorted(set(names))
+    if not names:
+        return "<none>"
+    more = f" and {len(names) - 3} additional topics" if len(names) > 3 else ""
+    return ", ".join(names[:3]) + more
+
+
 def configure(topology: StreamsGroupTopologyValue, image: MetadataImage) -> ConfiguredTopology:
     """The topology against ``image`` (see the module doc)."""
     def count(name: str) -> int | None:
@@ -87,7 +97,7 @@ def configure(topology: StreamsGroupTopologyValue, image: MetadataImage) -> Conf
         sources[s.subtopology_id] = names
     all_sources = {n for names in sources.values() for n in names}
     if missing:
-        return ConfiguredTopology(None, [(MISSING_SOURCE_TOPICS, f"Source topics {', '.join(sorted(set(missing)))} "
+        return ConfiguredTopology(None, [(MISSING_SOURCE_TOPICS, f"Source topics {summarize_topics(missing)} "
                                                                  "are missing.")], source_topics=all_sources)
     repartition: dict[str, int] = {}
     repartition_infos = {}
@@ -145,8 +155,8 @@ def configure(topology: StreamsGroupTopologyValue, image: MetadataImage) -> Conf
                                           "of partitions: " + ", ".join(sorted(set(incorrect))))],
                                   source_topics=all_sources)
     if to_create:
-        names = ", ".join(sorted(t.name for t in to_create))
-        return ConfiguredTopology(None, [(MISSING_INTERNAL_TOPICS, f"Internal topics are missing: [{names}]")],
+        names = summarize_topics(t.name for t in to_create)
+        return ConfiguredTopology(None, [(MISSING_INTERNAL_TOPICS, f"Internal topics are missing: {names}")],
                                   to_create, source_topics=all_sources)
     return ConfiguredTopology(partitions, source_topics=all_sources, repartition=repartition)
 
