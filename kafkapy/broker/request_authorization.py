@@ -102,7 +102,7 @@ CLUSTER_OPERATIONS: dict[int, int] = {
     ApiKey.WRITE_TXN_MARKERS: Op.CLUSTER_ACTION, ApiKey.VOTE: Op.CLUSTER_ACTION,
     ApiKey.BEGIN_QUORUM_EPOCH: Op.CLUSTER_ACTION, ApiKey.END_QUORUM_EPOCH: Op.CLUSTER_ACTION,
     ApiKey.FETCH_SNAPSHOT: Op.CLUSTER_ACTION, ApiKey.UPDATE_RAFT_VOTER: Op.CLUSTER_ACTION,
-    ApiKey.CONTROLLER_REGISTRATION: Op.CLUSTER_ACTION,
+    ApiKey.CONTROLLER_REGISTRATION: Op.CLUSTER_ACTION, ApiKey.ASSIGN_REPLICAS_TO_DIRS: Op.CLUSTER_ACTION,
     # a Kafka broker forwarding its clients' requests; the inner request is then
     # authorized as the forwarded principal (``handlers/envelope.py``)
     ApiKey.ENVELOPE: Op.CLUSTER_ACTION,

@@ -3,7 +3,8 @@
 the reference, the answers compared.
 
 ApiVersions on the broker and controller listeners: AddRaftVoter v1, BrokerHeartbeat
-v2, Fetch v18 (controller), UnregisterBroker, ListConfigResources, UnregisterController.
+v2, Fetch v18 (controller), AlterReplicaLogDirs, UnregisterBroker, AssignReplicasToDirs
+(controller; a stale broker epoch refused), ListConfigResources, UnregisterController.
 ListConfigResources v0-1 (KIP-1142): ``kafka-configs --describe --entity-type
 groups`` (or ``client-metrics``) lists the resources with configs. UnregisterBroker:
 ``kafka-cluster.sh unregister`` of an unknown id. UnregisterController: refused below
@@ -66,8 +67,9 @@ def _ranges(address: str) -> dict[int, tuple[int, int]]:
 
 @pytest.mark.parametrize("listener", ["broker", "controller"])
 def test_the_new_versions_are_advertised_as_kafka_advertises_them(nodes, listener: str) -> None:
-    keys = [ApiKey.FETCH, ApiKey.BROKER_HEARTBEAT, ApiKey.UNREGISTER_BROKER, ApiKey.LIST_CONFIG_RESOURCES,
-            ApiKey.ADD_RAFT_VOTER, ApiKey.UNREGISTER_CONTROLLER]
+    keys = [ApiKey.FETCH, ApiKey.ALTER_REPLICA_LOG_DIRS, ApiKey.BROKER_HEARTBEAT, ApiKey.UNREGISTER_BROKER,
+            ApiKey.ASSIGN_REPLICAS_TO_DIRS, ApiKey.LIST_CONFIG_RESOURCES, ApiKey.ADD_RAFT_VOTER,
+            ApiKey.UNREGISTER_CONTROLLER]
 
     def advertised(who: str) -> dict:
         broker, controller = nodes[who]
@@ -141,3 +143,14 @@ def test_unregister_controller_needs_4_4_iv2(nodes) -> None:
     kafkas = ask(nodes["kafka"][0].bootstrap, UnregisterControllerRequest(controller_id=7), 0)
     assert ErrorCode(kafkas.error_code) == ErrorCode.CONTROLLER_ID_NOT_REGISTERED
     assert kafkas.error_message == "Controller ID 7 is not currently registered."
+
+
+def test_assign_replicas_to_dirs_refuses_a_stale_broker_epoch(nodes) -> None:
+    from kafkapy.wire.messages.assign_replicas_to_dirs import AssignReplicasToDirsRequest
+
+    def answer(who: str) -> tuple:
+        r = ask(nodes[who][1], AssignReplicasToDirsRequest(broker_id=1, broker_epoch=-5, directories=[]), 0)
+        return ErrorCode(r.error_code), r.directories
+
+    ours, kafkas = answer("kafkapy"), answer("kafka")
+    assert ours == kafkas == (ErrorCode.STALE_BROKER_EPOCH, [])

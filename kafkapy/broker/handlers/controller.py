@@ -1,7 +1,8 @@
 """The controller listener: its handler table, and the APIs brokers send the controller.
 
 BrokerRegistration (key 62) v0-4, BrokerHeartbeat (key 63) v0-2, AllocateProducerIds
-(key 67) v0, AlterPartition (key 56) v2-3: served only on the controller listener, as Kafka's ``ControllerApis``
+(key 67) v0, AlterPartition (key 56) v2-3, AssignReplicasToDirs (key 73) v0 (KIP-858,
+``directory_assignment``): served only on the controller listener, as Kafka's ``ControllerApis``
 serves them. Each runs the controller operation of the local metadata service when
 this node is the active controller; otherwise the answer is NOT_CONTROLLER and the
 broker retries with the controller it learns of.
@@ -104,6 +105,22 @@ async def handle_allocate_producer_ids(ctx: RequestContext, request: Any) -> Any
     except NotControllerError:
         block = ProducerIdsBlock(_NOT_CONTROLLER)
     return producer_ids_to_wire(block)
+
+
+@controller_only(ApiKey.ASSIGN_REPLICAS_TO_DIRS, versions=(0, 0))
+async def handle_assign_replicas_to_dirs(ctx: RequestContext, request: Any) -> Any:
+    from kafkapy.kraft.metadata.directory_assignment import AssignReplicasToDirsReply
+    from kafkapy.wire.messages.assign_replicas_to_dirs import AssignReplicasToDirsResponse as R
+
+    assignments = [(bytes(d.id), [(bytes(t.topic_id), [p.partition_index for p in t.partitions]) for t in d.topics])
+                   for d in request.directories]
+    try:
+        reply = await ctx.broker.metadata.assign_replicas_to_dirs(request.broker_id, request.broker_epoch, assignments)
+    except NotControllerError:
+        reply = AssignReplicasToDirsReply(_NOT_CONTROLLER)
+    return R(error_code=reply.error.code, directories=[R.DirectoryData(id=dir_id, topics=[
+        R.TopicData(topic_id=topic_id, partitions=[R.PartitionData(partition_index=i, error_code=code) for i, code in parts])
+        for topic_id, parts in topics]) for dir_id, topics in reply.directories or ()])
 
 
 @controller_only(ApiKey.ALTER_PARTITION, versions=(2, 3))

@@ -398,6 +398,13 @@ class MetadataService:
 
         return await self._run(lambda image: unregister_controller(image, controller_id))
 
+    async def assign_replicas_to_dirs(self, broker_id: int, broker_epoch: int, assignments: Any) -> Any:
+        """AssignReplicasToDirs (``directory_assignment``): the reply once committed."""
+        from kafkapy.kraft.metadata.directory_assignment import assign_replicas_to_dirs
+
+        return await self._run(lambda image: assign_replicas_to_dirs(
+            image, broker_id, broker_epoch, assignments, self.controller.cluster.topic_configs))
+
     async def fence_stale_brokers(self) -> list[int]:
         """Fence brokers whose session expired; returns their ids."""
         return await self._run(lambda image: self.controller.fence_stale_brokers(
