@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from kafkapy.kraft.raft.messages import ReplicaKey
 from kafkapy.kraft.raft.voters import VoterSet
 
 
-@dataclass(frozen=True, slots=True)
-class ElectionState:
+class ElectionState(NamedTuple):
     """What ``quorum-state`` holds: the epoch, its leader and this node's vote in it."""
 
     epoch: int

@@ -19,8 +19,7 @@ from __future__ import annotations
 import bisect
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from kafkapy.kraft.raft.errors import RaftInvariantError
 from kafkapy.kraft.raft.messages import OffsetAndEpoch
@@ -32,8 +31,7 @@ if TYPE_CHECKING:
     from kafkapy.kraft.raft.snapshot import SnapshotContent
 
 
-@dataclass(frozen=True, slots=True)
-class EpochEntry:
+class EpochEntry(NamedTuple):
     """One line of Kafka's leader epoch cache: ``epoch`` starts at ``start_offset``."""
 
     epoch: int
@@ -90,8 +88,7 @@ class PersistentRaftLog(RaftLog, Protocol):
         """Delete the log before the latest snapshot; returns the entries removed."""
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotInstall:
+class SnapshotInstall(NamedTuple):
     """A snapshot downloaded by FetchSnapshot: write it, then restart the log at its end."""
 
     snapshot_id: OffsetAndEpoch

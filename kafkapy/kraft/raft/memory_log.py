@@ -8,7 +8,7 @@ latest one deletable. Not task-safe.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kafkapy.kraft.raft.errors import RaftInvariantError
 from kafkapy.kraft.raft.log import EpochEntry
@@ -19,8 +19,7 @@ from kafkapy.kraft.raft.snapshot import SnapshotCodec, SnapshotContent
 from kafkapy.kraft.raft.voters import VoterSet
 
 
-@dataclass(frozen=True, slots=True)
-class MemorySnapshot:
+class MemorySnapshot(NamedTuple):
     snapshot_id: OffsetAndEpoch
     data: bytes
     voters: VoterSet | None

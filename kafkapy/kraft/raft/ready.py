@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kafkapy.kraft.raft.epoch_state import ElectionState
 from kafkapy.kraft.raft.log import SnapshotInstall
@@ -10,8 +10,7 @@ from kafkapy.kraft.raft.messages import Envelope
 from kafkapy.kraft.raft.records import LogEntry
 
 
-@dataclass(frozen=True, slots=True)
-class Ready:
+class Ready(NamedTuple):
     """One batch of work, handled in field order, then acknowledged with ``advance()``.
 
     1. ``messages``: may be sent at once; they depend on nothing unpersisted.

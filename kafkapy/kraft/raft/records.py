@@ -10,7 +10,7 @@ Kafka's ``ControlRecordType``; a file-backed log stores them in control batches.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 class ControlRecordType(enum.IntEnum):
@@ -25,8 +25,7 @@ class ControlRecordType(enum.IntEnum):
     KRAFT_VOTERS = 6
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One listener of a voter (``VotersRecord.Endpoints`` / ``Listeners`` in the RPCs)."""
 
     name: str
@@ -34,8 +33,7 @@ class Endpoint:
     port: int
 
 
-@dataclass(frozen=True, slots=True)
-class Voter:
+class Voter(NamedTuple):
     """One voter of ``VotersRecord``: id, directory id, endpoints, kraft.version range."""
 
     voter_id: int
@@ -44,8 +42,7 @@ class Voter:
     kraft_version_feature: tuple[int, int] = (0, 1)
 
 
-@dataclass(frozen=True, slots=True)
-class LeaderChangeMessage:
+class LeaderChangeMessage(NamedTuple):
     """Appended by every new leader at its epoch start offset (KIP-595)."""
 
     leader_id: int
@@ -55,8 +52,7 @@ class LeaderChangeMessage:
     record_type = ControlRecordType.LEADER_CHANGE
 
 
-@dataclass(frozen=True, slots=True)
-class KRaftVersionRecord:
+class KRaftVersionRecord(NamedTuple):
     """The finalized ``kraft.version`` (KIP-853); 1 means voters live in the log."""
 
     kraft_version: int
@@ -64,8 +60,7 @@ class KRaftVersionRecord:
     record_type = ControlRecordType.KRAFT_VERSION
 
 
-@dataclass(frozen=True, slots=True)
-class VotersRecord:
+class VotersRecord(NamedTuple):
     """The whole voter set, effective from the offset it is appended at (KIP-853)."""
 
     voters: tuple[Voter, ...]
@@ -76,8 +71,7 @@ class VotersRecord:
 ControlRecord = LeaderChangeMessage | KRaftVersionRecord | VotersRecord
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     """One record at ``offset``, written in leader epoch ``epoch``.
 
     ``value`` is the record value for data records, or a control record. ``size`` is
@@ -86,7 +80,7 @@ class LogEntry:
 
     offset: int
     epoch: int
-    value: bytes | ControlRecord = field(compare=True)
+    value: bytes | ControlRecord
 
     @property
     def is_control(self) -> bool:

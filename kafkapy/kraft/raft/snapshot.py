@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from kafkapy.kraft.raft.messages import OffsetAndEpoch
 from kafkapy.kraft.raft.voters import VoterSet
@@ -33,8 +33,7 @@ def parse_snapshot_file_name(name: str) -> OffsetAndEpoch | None:
     return OffsetAndEpoch(int(match.group(1)), int(match.group(2))) if match else None
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotContent:
+class SnapshotContent(NamedTuple):
     """What a snapshot holds: header fields, the voters, the state machine's records."""
 
     snapshot_id: OffsetAndEpoch
