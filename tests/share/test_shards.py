@@ -72,7 +72,9 @@ def test_writes_become_updates_then_a_snapshot_and_a_reload_gives_the_same_state
 
 def test_fencing_and_reads() -> None:
     shard = ShareCoordinatorShard(_context())
-    assert _apply(shard, shard.read(KEY, 0)).start_offset == -1  # never initialized
+    with pytest.raises(CoordinatorError) as uninitialized:  # never initialized: Kafka 4.4 refuses the read
+        shard.read(KEY, 0)
+    assert uninitialized.value.code == ErrorCode.INVALID_REQUEST
     _apply(shard, shard.initialize(KEY, 1, 5))
     _apply(shard, shard.read(KEY, 3))  # the leader epoch 3 is recorded
     with pytest.raises(CoordinatorError) as stale_leader:
@@ -123,16 +125,18 @@ def test_share_group_heartbeats_join_assign_and_leave_through_records() -> None:
                                              subscribed_topic_names=["a"]), "c", "/h"))
     second = _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m2", member_epoch=0,
                                               subscribed_topic_names=["a"]), "c", "/h"))
-    assert (first.member_epoch, second.member_epoch) == (1, 2)
+    # A new group is at epoch 1 (Kafka 4.4), each join bumps it.
+    assert (first.member_epoch, second.member_epoch) == (2, 3)
     # One partition, two members: both are assigned it (a share group shares it).
     assert [(t.topic_id, t.partitions) for t in second.assignment.topic_partitions] == [(t1, [0])]
-    again = _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m1", member_epoch=1), "c", "/h"))
-    assert again.member_epoch == 2 and again.assignment is None  # the assignment did not change
+    again = _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m1", member_epoch=2), "c", "/h"))
+    assert again.member_epoch == 3 and again.assignment is None  # the assignment did not change
     with pytest.raises(CoordinatorError) as fenced:
         shard.heartbeat(Q(group_id="g", member_id="m1", member_epoch=7), "c", "/h")
     assert fenced.value.code == ErrorCode.FENCED_MEMBER_EPOCH
-    _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m2", member_epoch=-1), "c", "/h"))
+    left = _apply(shard, shard.heartbeat(Q(group_id="g", member_id="m2", member_epoch=-1), "c", "/h"))
+    assert (left.member_epoch, left.heartbeat_interval_ms) == (-1, 0)
     group = shard.groups["g"]
-    assert list(group.members) == ["m1"] and group.group_epoch == 3 and group.initialized[t1][0] == "a"
+    assert list(group.members) == ["m1"] and group.group_epoch == 4 and group.initialized[t1][0] == "a"
     assert shard.describe("g").group_state == "Stable"
     assert shard.describe("classic").error_code == ErrorCode.GROUP_ID_NOT_FOUND

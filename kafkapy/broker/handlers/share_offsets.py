@@ -62,14 +62,17 @@ async def handle_describe_share_group_offsets(
     image = ctx.broker.image
     groups = []
     for g in request.groups:
+        # A group that does not exist is described as one without share-partition state
+        # (GroupCoordinatorService.describeShareGroupOffsets reads the persister all the same).
         error, message = _group_error(ctx, g.group_id)
-        if error != ErrorCode.NONE:
+        if error not in (ErrorCode.NONE, ErrorCode.GROUP_ID_NOT_FOUND):
             groups.append(R.DescribeShareGroupOffsetsResponseGroup(group_id=g.group_id, error_code=error,
                                                                    error_message=message))
             continue
-        group = share.find_group(g.group_id).groups[g.group_id]  # type: ignore[union-attr]
+        shard = share.find_group(g.group_id)
+        initialized = shard.groups[g.group_id].initialized if shard is not None else {}
         if g.topics is None:
-            asked = [(name, sorted(ps)) for _, (name, ps) in sorted(group.initialized.items(), key=lambda i: i[1][0])]
+            asked = [(name, sorted(ps)) for _, (name, ps) in sorted(initialized.items(), key=lambda i: i[1][0])]
         else:
             asked = [(t.topic_name, list(t.partitions)) for t in g.topics]
         topics = []
@@ -98,7 +101,7 @@ async def handle_describe_share_group_offsets(
                 if code != ErrorCode.NONE:
                     code = ErrorCode.UNKNOWN_SERVER_ERROR
                 parts.append(R.DescribeShareGroupOffsetsResponsePartition(
-                    partition_index=p, start_offset=start, leader_epoch=state.leader_epoch if state else -1,
+                    partition_index=p, start_offset=start, leader_epoch=state.leader_epoch if state else 0,
                     lag=lag, error_code=code, error_message=None if code == ErrorCode.NONE else code.message))
             topics.append(R.DescribeShareGroupOffsetsResponseTopic(topic_name=name, topic_id=topic.id,
                                                                    partitions=parts))

@@ -91,7 +91,7 @@ async def handle_read_share_group_state(ctx: RequestContext,
 
     async def answer(key: ShareKey, p: Any) -> tuple[ErrorCode, dict[str, Any]]:
         code, s = await share.read_state(key, p.leader_epoch)
-        return code, _read_fields(s)
+        return code, _read_fields(s) if code == ErrorCode.NONE else {}
     return await _each_partition(ctx, request, R, R.ReadStateResult, answer, _read_fields(ShareState()))
 
 

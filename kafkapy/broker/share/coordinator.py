@@ -204,9 +204,11 @@ class ShareCoordinatorShard:
         if s is not None and state_epoch < s.state_epoch:
             raise CoordinatorError(ErrorCode.FENCED_STATE_EPOCH)
         now = self.context.now_ms()
-        fresh = ShareState(state_epoch=state_epoch, leader_epoch=-1, start_offset=start_offset,
+        # ShareGroupOffset.fromRequest: leader epoch 0, no delivery count for an unset start offset.
+        fresh = ShareState(state_epoch=state_epoch, leader_epoch=0, start_offset=start_offset,
                            snapshot_epoch=(s.snapshot_epoch + 1) if s is not None else 0,
-                           create_timestamp=now, write_timestamp=now, delivery_complete_count=0)
+                           create_timestamp=now, write_timestamp=now,
+                           delivery_complete_count=-1 if start_offset == -1 else 0)
         return CoordinatorResult([snapshot_record(key, fresh)], None)
 
     def write(self, key: ShareKey, *, state_epoch: int, leader_epoch: int, start_offset: int,
@@ -234,10 +236,11 @@ class ShareCoordinatorShard:
                                                 batches=batches)], None)
 
     def read(self, key: ShareKey, leader_epoch: int) -> CoordinatorResult[ShareState]:
-        """ReadShareGroupState: the state, recording a newer leader epoch."""
+        """ReadShareGroupState: the state, recording a newer leader epoch; INVALID_REQUEST
+        before InitializeShareGroupState (ShareCoordinatorShard.maybeGetReadStateError)."""
         s = self.states.get(key)
         if s is None:
-            return CoordinatorResult([], ShareState())
+            raise CoordinatorError(ErrorCode.INVALID_REQUEST, "Read operation on uninitialized share partition not allowed.")
         if leader_epoch != -1 and leader_epoch < s.leader_epoch:
             raise CoordinatorError(ErrorCode.FENCED_LEADER_EPOCH)
         if leader_epoch > s.leader_epoch:

@@ -33,7 +33,9 @@ Not implemented: rack-aware assignment, the ``share.assignment.interval.ms`` bat
 of assignments (each heartbeat that needs one computes it), the InitializeShareGroupState
 round trip (the share-partition leader initializes a share-partition's state on its
 first fetch; the group records which topics it subscribed in
-ShareGroupStatePartitionMetadata).
+ShareGroupStatePartitionMetadata). So a topic is assigned in the heartbeat that
+subscribes it, where Kafka 4.4 assigns it in a later one, once the round trip has
+bumped the group epoch again.
 
 Task-safety: trio thread only.
 """
@@ -136,15 +138,17 @@ class ShareGroupShard:
                                        f"Member {r.member_id} is not a member of group {r.group_id}.")
             log.info("Member %s left share group %s", r.member_id, r.group_id)
             self.context.timer.cancel(("share-session", r.group_id, r.member_id))
+            # A leaving member is told no heartbeat interval (Kafka answers 0).
             return CoordinatorResult(self._remove(group, r.member_id),
                                      Response(error_code=ErrorCode.NONE, member_id=r.member_id,
-                                              member_epoch=LEAVE_GROUP_MEMBER_EPOCH,
-                                              heartbeat_interval_ms=self.settings(r.group_id)
-                                              .share_heartbeat_interval_ms))
+                                              member_epoch=LEAVE_GROUP_MEMBER_EPOCH, heartbeat_interval_ms=0))
         if group is None:
             if r.member_epoch != 0:
                 raise CoordinatorError(ErrorCode.UNKNOWN_MEMBER_ID, f"Group {r.group_id} not found.")
+            # Kafka 4.4 creates a share group at epoch 1, so its first member's join
+            # bumps it to 2 (the records hold only the bumped epoch).
             group = ShareGroup(r.group_id)
+            group.group_epoch = 1
         member = self._member(group, r)
         is_new = member.member_id not in group.members
         if is_new and len(group.members) >= self.max_size:

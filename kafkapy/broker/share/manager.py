@@ -59,7 +59,7 @@ import trio
 
 from kafkapy.broker.groups.timer import DeadlineTimer
 from kafkapy.broker.replica_manager import TopicPartition
-from kafkapy.broker.share.coordinator import ShareKey
+from kafkapy.broker.share.coordinator import ShareKey, ShareState
 from kafkapy.broker.share.partition import AckBatch, AcquiredRange, SharePartition
 from kafkapy.config import GROUP_CONFIGS, ShareGroupSettings
 from kafkapy.kraft.metadata.image import ConfigResourceType
@@ -250,6 +250,8 @@ class SharePartitionManager:
         if not await self.service.ensure_state_topic():
             return None
         error, state = await self.service.read_state(key, hosted.leader_epoch)
+        if error == ErrorCode.INVALID_REQUEST:  # not initialized yet: the leader initializes it
+            error, state = ErrorCode.NONE, ShareState()
         if error != ErrorCode.NONE:
             log.info("Share-partition %s: state not readable yet (%s)", key, error.name)
             return None
