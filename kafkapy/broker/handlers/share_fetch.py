@@ -46,6 +46,15 @@ async def _acknowledge_all(ctx: RequestContext, group_id: str, member_id: str,
             result.ack_error = await manager.acknowledge(key, member_id, p.acknowledgement_batches)
 
 
+#: The partition errors answered with the current leader (KafkaApis.handleShareFetchRequest
+#: and handleShareAcknowledgeRequest); any other answer leaves CurrentLeader at its zero default.
+_LEADER_ERRORS = (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH)
+
+
+def _current_leader(cls: Any, error: ErrorCode, leader_id: int, leader_epoch: int) -> Any:
+    return cls(leader_id=leader_id, leader_epoch=leader_epoch) if error in _LEADER_ERRORS else cls()
+
+
 @handles(ApiKey.SHARE_FETCH, versions=(1, 2))
 async def handle_share_fetch(ctx: RequestContext, request: ShareFetchRequest) -> ShareFetchResponse:
     manager = ctx.broker.share.partitions
@@ -56,8 +65,8 @@ async def handle_share_fetch(ctx: RequestContext, request: ShareFetchRequest) ->
     epoch = request.share_session_epoch
     settings = manager.settings(group_id)
     error, session = manager.open_session(group_id, member_id, epoch, ctx.conn)
-    if session is None:
-        return ShareFetchResponse(error_code=error, acquisition_lock_timeout_ms=settings.share_record_lock_duration_ms)
+    if session is None:  # AcquisitionLockTimeoutMs left at 0, as Kafka's error responses
+        return ShareFetchResponse(error_code=error)
     results: dict[tuple[bytes, int], PartitionResult] = {}
     await _acknowledge_all(ctx, group_id, member_id, request.topics, results)
     if epoch == FINAL_EPOCH:
@@ -126,7 +135,7 @@ def _fetch_response(results: dict[tuple[bytes, int], PartitionResult], lock_ms: 
         by_topic.setdefault(topic_id, []).append(R.PartitionData(
             partition_index=partition, error_code=r.error,
             acknowledge_error_code=r.ack_error or ErrorCode.NONE,
-            current_leader=R.LeaderIdAndEpoch(leader_id=r.leader_id, leader_epoch=r.leader_epoch),
+            current_leader=_current_leader(R.LeaderIdAndEpoch, r.error, r.leader_id, r.leader_epoch),
             records=b"".join(r.records),
             acquired_records=[R.AcquiredRecords(first_offset=a.first_offset, last_offset=a.last_offset,
                                                 delivery_count=a.delivery_count) for a in r.acquired]))
@@ -156,9 +165,10 @@ async def handle_share_acknowledge(ctx: RequestContext,
     by_topic: dict[bytes, list[ShareAcknowledgeResponse.PartitionData]] = {}
     for (topic_id, partition), r in results.items():
         _, hosted, _ = manager.leader(topic_id, partition)
+        error = r.ack_error or ErrorCode.NONE
         by_topic.setdefault(topic_id, []).append(R.PartitionData(
-            partition_index=partition, error_code=r.ack_error or ErrorCode.NONE,
-            current_leader=R.LeaderIdAndEpoch(leader_id=ctx.broker.node_id if hosted else -1,
-                                              leader_epoch=hosted.leader_epoch if hosted else -1)))
+            partition_index=partition, error_code=error, error_message=error.message if error else None,
+            current_leader=_current_leader(R.LeaderIdAndEpoch, error, ctx.broker.node_id if hosted else -1,
+                                           hosted.leader_epoch if hosted else -1)))
     return R(error_code=ErrorCode.NONE, acquisition_lock_timeout_ms=settings.share_record_lock_duration_ms,
              responses=[R.ShareAcknowledgeTopicResponse(topic_id=t, partitions=ps) for t, ps in by_topic.items()])

@@ -266,7 +266,10 @@ class SharePartition:
                 raw = b.types[0] if len(b.types) == 1 else b.types[i]
                 if raw not in AcknowledgeType._value2member_map_:
                     return ErrorCode.INVALID_REQUEST
-                plan.append((b.first_offset + i, AcknowledgeType(raw)))
+                # Offsets below the start offset are already acknowledged or archived:
+                # skipped, not refused (SharePartition.acknowledgePerOffsetBatchRecords).
+                if b.first_offset + i >= self.start_offset:
+                    plan.append((b.first_offset + i, AcknowledgeType(raw)))
         for offset, _ in plan:
             f = self.in_flight.get(offset)
             if f is None or f.state is not RecordState.ACQUIRED or f.member_id != member_id:
