@@ -46,6 +46,7 @@ async def find_coordinator(ctx: RequestContext, key_type: int, key: str) -> Find
         topic = share_group_state_topic(config)
     else:
         return _error(key, ErrorCode.INVALID_REQUEST)
+    await ctx.broker.start_coordinators()  # they follow the image before their topic is made
     if not await ctx.broker.groups.internal_topics.ensure(topic):
         return _error(key, ErrorCode.COORDINATOR_NOT_AVAILABLE)
     image = ctx.broker.image
@@ -67,10 +68,15 @@ def _error(key: str, code: ErrorCode) -> FindCoordinatorResponse.Coordinator:
 @handles(ApiKey.FIND_COORDINATOR, versions=(0, 6))
 async def handle_find_coordinator(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
     key_type = request.key_type if ctx.version >= 1 else GROUP_KEY_TYPE
+
+    async def answer(key: str) -> FindCoordinatorResponse.Coordinator:
+        if key_type == SHARE_KEY_TYPE and ctx.version < 6:  # the share key type came with v6 (KIP-932)
+            return _error(key, ErrorCode.INVALID_REQUEST)
+        return await find_coordinator(ctx, key_type, key)
+
     if ctx.version >= 4:
-        return FindCoordinatorResponse(coordinators=[await find_coordinator(ctx, key_type, key)
-                                                     for key in request.coordinator_keys])
-    c = await find_coordinator(ctx, key_type, request.key)
+        return FindCoordinatorResponse(coordinators=[await answer(key) for key in request.coordinator_keys])
+    c = await answer(request.key)
     message = ErrorCode(c.error_code).message if c.error_code else ErrorCode.NONE.name
     return FindCoordinatorResponse(error_code=c.error_code, error_message=message, node_id=c.node_id,
                                    host=c.host, port=c.port)
