@@ -181,7 +181,7 @@ def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest
                     for name, level in _loggers() if keys is None or name in keys
                 ]
         elif res.resource_type == ConfigResourceType.GROUP:
-            result.configs = _group_entries(ctx, res.resource_name, keys, with_docs)
+            result.configs = _group_entries(ctx, res.resource_name, keys, with_synonyms, with_docs)
         else:
             result.error_code = ErrorCode.INVALID_REQUEST
             result.error_message = f"Unsupported resource type {res.resource_type}"
@@ -189,29 +189,34 @@ def handle_describe_configs(ctx: RequestContext, request: DescribeConfigsRequest
     return DescribeConfigsResponse(results=results)
 
 
-def _group_entries(ctx: RequestContext, group_id: str, keys: set[str] | None, with_docs: bool) -> list:
+def _group_entries(ctx: RequestContext, group_id: str, keys: set[str] | None, with_synonyms: bool,
+                   with_docs: bool) -> list:
     """A group's configs (Kafka's ``GroupConfig``): set ones as GROUP_CONFIG, the others
     at the broker's value (STATIC_BROKER_CONFIG when the broker sets it, else
-    DEFAULT_CONFIG), as Kafka's ``ConfigHelper`` lists them."""
+    DEFAULT_CONFIG), as Kafka's ``ConfigHelper`` lists them. The synonyms are the
+    group's value, then the broker config's (static, default), or the group config's
+    own default where no broker config stands behind it."""
     from kafkapy.wire.messages.describe_configs import DescribeConfigsResponse
 
     Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
+    Synonym = DescribeConfigsResponse.DescribeConfigsSynonym
     config = ctx.broker.config
     dynamic = ctx.broker.image.configs.get((ConfigResourceType.GROUP, group_id), {})
     entries = []
     for name, d in sorted(GROUP_CONFIGS.items()):
         if keys is not None and name not in keys:
             continue
-        if name in dynamic:
-            value, source = dynamic[name], ConfigSource.GROUP_CONFIG
-        else:
-            synonym = BROKER_CONFIGS.get(d.synonyms[0].name) if d.synonyms else None
-            raw = getattr(config, synonym.field) if synonym is not None and synonym.field else d.default
-            static = synonym is not None and synonym.name in config.broker_configs.static
-            value = d.format(raw)
-            source = ConfigSource.STATIC_BROKER_CONFIG if static else ConfigSource.DEFAULT_CONFIG
-        entries.append(Entry(name=name, value=value, read_only=False, config_source=source, is_sensitive=False,
-                             synonyms=[], config_type=d.type, documentation=d.doc if with_docs else None))
+        synonym = BROKER_CONFIGS.get(d.synonyms[0].name) if d.synonyms else None
+        synonyms = [Synonym(name=name, value=dynamic[name], source=ConfigSource.GROUP_CONFIG)] if name in dynamic else []
+        if synonym is not None and synonym.name in config.broker_configs.static:
+            synonyms.append(Synonym(name=synonym.name, value=d.format(getattr(config, synonym.field)),
+                                    source=ConfigSource.STATIC_BROKER_CONFIG))
+        default = synonym or d
+        synonyms.append(Synonym(name=default.name, value=default.format(default.default),
+                                source=ConfigSource.DEFAULT_CONFIG))
+        entries.append(Entry(name=name, value=synonyms[0].value, read_only=False, config_source=synonyms[0].source,
+                             is_sensitive=False, synonyms=synonyms if with_synonyms else [], config_type=d.type,
+                             documentation=d.doc if with_docs else None))
     return entries
 
 
