@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from compat_tests.brokers import free_port, start_reference
+from compat_tests.brokers import KAFKA_VERSION, free_port, start_reference
 
 
 @contextmanager
-def reference_with_sasl(settings: Mapping[str, str]) -> Iterator[tuple[str, str]]:
-    """Kafka with a PLAINTEXT and a SASL_PLAINTEXT listener and ``settings`` (mechanisms,
-    JAAS configs, authorizer ...); yields the (SASL, PLAINTEXT) addresses."""
+def reference_with_sasl(settings: Mapping[str, str], version: str = KAFKA_VERSION) -> Iterator[tuple[str, str]]:
+    """Kafka ``version`` with a PLAINTEXT and a SASL_PLAINTEXT listener and ``settings``
+    (mechanisms, JAAS configs, authorizer ...); yields the (SASL, PLAINTEXT) addresses."""
     port, sasl_port, controller_port = free_port(), free_port(), free_port()
     overrides = {
         "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port},"
@@ -22,7 +22,7 @@ def reference_with_sasl(settings: Mapping[str, str]) -> Iterator[tuple[str, str]
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
         **settings,
     }
-    broker = start_reference(port, overrides=overrides)
+    broker = start_reference(port, version=version, overrides=overrides, timeout=180)
     try:
         yield f"127.0.0.1:{sasl_port}", f"127.0.0.1:{port}"
     finally:

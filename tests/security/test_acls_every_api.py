@@ -29,6 +29,12 @@ AUTHORIZED_IN_HANDLER = {
     ApiKey.METADATA,
     ApiKey.DESCRIBE_CLUSTER,
     ApiKey.DESCRIBE_TOPIC_PARTITIONS,
+    # the channel, then USER CREATE_TOKENS for another owner (handleCreateTokenRequest);
+    # renew, expire and describe are checked per token by Kafka's token manager
+    ApiKey.CREATE_DELEGATION_TOKEN,
+    ApiKey.RENEW_DELEGATION_TOKEN,
+    ApiKey.EXPIRE_DELEGATION_TOKEN,
+    ApiKey.DESCRIBE_DELEGATION_TOKEN,
 }
 
 

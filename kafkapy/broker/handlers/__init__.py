@@ -14,6 +14,7 @@ from kafkapy.broker.handlers import (  # noqa: F401  (imported to register)
     configs,
     controller,
     controller_registration,
+    delegation_tokens,
     elect_leaders,
     envelope,
     features,
