@@ -3,7 +3,8 @@
 the reference, the answers compared.
 
 ApiVersions on the broker and controller listeners: AddRaftVoter v1, BrokerHeartbeat
-v2, Fetch v18 (controller), AlterReplicaLogDirs, UnregisterBroker, AssignReplicasToDirs
+v2, Fetch v18 (controller), AlterReplicaLogDirs, the delegation token APIs,
+UnregisterBroker, AssignReplicasToDirs
 (controller; a stale broker epoch refused), ListConfigResources, UnregisterController.
 ListConfigResources v0-1 (KIP-1142): ``kafka-configs --describe --entity-type
 groups`` (or ``client-metrics``) lists the resources with configs. UnregisterBroker:
@@ -67,9 +68,10 @@ def _ranges(address: str) -> dict[int, tuple[int, int]]:
 
 @pytest.mark.parametrize("listener", ["broker", "controller"])
 def test_the_new_versions_are_advertised_as_kafka_advertises_them(nodes, listener: str) -> None:
-    keys = [ApiKey.FETCH, ApiKey.ALTER_REPLICA_LOG_DIRS, ApiKey.BROKER_HEARTBEAT, ApiKey.UNREGISTER_BROKER,
-            ApiKey.ASSIGN_REPLICAS_TO_DIRS, ApiKey.LIST_CONFIG_RESOURCES, ApiKey.ADD_RAFT_VOTER,
-            ApiKey.UNREGISTER_CONTROLLER]
+    keys = [ApiKey.FETCH, ApiKey.ALTER_REPLICA_LOG_DIRS, ApiKey.CREATE_DELEGATION_TOKEN, ApiKey.RENEW_DELEGATION_TOKEN,
+            ApiKey.EXPIRE_DELEGATION_TOKEN, ApiKey.DESCRIBE_DELEGATION_TOKEN, ApiKey.BROKER_HEARTBEAT,
+            ApiKey.UNREGISTER_BROKER, ApiKey.ASSIGN_REPLICAS_TO_DIRS, ApiKey.LIST_CONFIG_RESOURCES,
+            ApiKey.ADD_RAFT_VOTER, ApiKey.UNREGISTER_CONTROLLER]
 
     def advertised(who: str) -> dict:
         broker, controller = nodes[who]
