@@ -36,7 +36,7 @@ compat-cluster: install
 
 # The core scenarios and the negative ones (wrong password, missing ACLs) over SASL_SSL
 # with SCRAM-SHA-512 and over mTLS, StandardAuthorizer with per-scenario ACLs, on kafkapy
-# and on Apache Kafka 4.1.2 with the same settings, side by side (compat_tests/security.py).
+# and on Apache Kafka 4.4.0 with the same settings, side by side (compat_tests/security.py).
 compat-secure: install
 	bash compat_tests/install.sh $(PY)
 	for mode in sasl_ssl_scram512 mtls; do $(PY) -m compat_tests.matrix --start-kafkapy --security $$mode --scenarios core --compare-reference --require-installed --client-timeout 240 || exit 1; done

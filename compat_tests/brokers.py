@@ -2,7 +2,7 @@
 
 The reference is Apache Kafka 4.x in KRaft combined mode (broker+controller, one node),
 resolved from Maven Central by reference/pom.xml and started with ``kafka.Kafka``:
-4.1.2 unless ``KAFKAPY_REFERENCE_VERSION`` names another installed release (4.4.0).
+4.4.0 unless ``KAFKAPY_REFERENCE_VERSION`` names another installed release (4.1.2).
 kafkapy is started from a configurable command line. Both are ready when a raw
 Metadata request over TCP lists at least one broker.
 """
@@ -30,9 +30,9 @@ DEPS = HERE / ".deps"
 REFERENCE_POM = HERE / "reference" / "pom.xml"
 #: The Apache Kafka releases compat_tests/install.sh installs side by side.
 KAFKA_VERSIONS = ("4.1.2", "4.4.0")
-#: The reference release tests compare with: ``KAFKAPY_REFERENCE_VERSION`` chooses
-#: another installed one (e.g. ``KAFKAPY_REFERENCE_VERSION=4.4.0``).
-KAFKA_VERSION = os.environ.get("KAFKAPY_REFERENCE_VERSION", "4.1.2")
+#: The reference release tests compare with, and whose tools they run:
+#: ``KAFKAPY_REFERENCE_VERSION`` chooses another installed one (e.g. ``4.1.2``).
+KAFKA_VERSION = os.environ.get("KAFKAPY_REFERENCE_VERSION", "4.4.0")
 
 # `{python}` is this interpreter, `{port}` a free port. Test-friendly defaults as Kafka's
 # own test setups use them (no initial rebalance delay).

@@ -676,7 +676,9 @@ def main(argv: list[str] | None = None) -> int:
             verdicts[target] = run(cluster, cycles=args.cycles, partitions=args.partitions, producers=args.producers,
                                    rate=args.rate, load_s=args.load_s, message_timeout_ms=args.message_timeout_ms,
                                    log=lambda line, t=target: print(f"{t}: {line}", flush=True))
-    print(summary({"kafkapy" if t == "kafkapy" else "Kafka 4.1": v for t, v in verdicts.items()}))
+    from compat_tests.brokers import KAFKA_VERSION
+
+    print(summary({"kafkapy" if t == "kafkapy" else f"Kafka {KAFKA_VERSION}": v for t, v in verdicts.items()}))
     return 1 if any(v.violations for v in verdicts.values()) else 0
 
 

@@ -1,4 +1,4 @@
-"""A 3-node Apache Kafka 4.1 KRaft cluster from the reference jars, with node faults.
+"""A 3-node Apache Kafka KRaft cluster from the reference jars (4.4.0), with node faults.
 
 The counterpart of :class:`kafkapy.testing.Cluster` for comparisons (the Jepsen-style
 checker, ``compat_tests/jepsen.py``, and ``benchmarks/replication.py``): the same

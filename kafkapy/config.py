@@ -464,12 +464,11 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     # KIP-1241 (Kafka 4.4): a closed segment is copied once either lag is reached; 0
     # copies at once, -1 waits for the local retention (time or size). Accepted but not
     # listed (internal), as kafkapy describes Kafka 4.1's configs.
-    ConfigDef("remote.copy.lag.bytes", _LONG, 0, "Bytes of closed segments kept local before copying; -1 means local.retention.bytes.",
-              _T, validator=at_least(-1), synonyms=_syn("log.remote.copy.lag.bytes"), field="remote_copy_lag_bytes",
-              internal=True),
+    # KIP-1241, listed from Kafka 4.4 (LogConfig): the byte lag defaults to -1, the time lag to 0.
+    ConfigDef("remote.copy.lag.bytes", _LONG, -1, "Bytes of closed segments kept local before copying; -1 means local.retention.bytes.",
+              _T, validator=at_least(-1), synonyms=_syn("log.remote.copy.lag.bytes"), field="remote_copy_lag_bytes"),
     ConfigDef("remote.copy.lag.ms", _LONG, 0, "Age of a closed segment's newest record before copying; -1 means local.retention.ms.",
-              _T, validator=at_least(-1), synonyms=_syn("log.remote.copy.lag.ms"), field="remote_copy_lag_ms",
-              internal=True),
+              _T, validator=at_least(-1), synonyms=_syn("log.remote.copy.lag.ms"), field="remote_copy_lag_ms"),
     ConfigDef("retention.bytes", _LONG, -1, "Largest size of a partition before old segments are deleted; -1 for no limit.",
               _T, synonyms=_syn("log.retention.bytes"), field="retention_bytes"),
     ConfigDef("retention.ms", _LONG, _ONE_WEEK_MS, "Longest time a segment is kept before deletion; -1 for no limit.",
@@ -512,10 +511,8 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("log.index.interval.bytes", _INT, 4096, "Default index.interval.bytes of topics.", _B, _MED, at_least(0), _CW),
     ConfigDef("log.local.retention.bytes", _LONG, -2, "Default local.retention.bytes of topics.", _B, _MED, at_least(-2), _CW),
     ConfigDef("log.local.retention.ms", _LONG, -2, "Default local.retention.ms of topics.", _B, _MED, at_least(-2), _CW),
-    ConfigDef("log.remote.copy.lag.bytes", _LONG, 0, "Default remote.copy.lag.bytes of topics.", _B, _MED, at_least(-1), _CW,
-              internal=True),
-    ConfigDef("log.remote.copy.lag.ms", _LONG, 0, "Default remote.copy.lag.ms of topics.", _B, _MED, at_least(-1), _CW,
-              internal=True),
+    ConfigDef("log.remote.copy.lag.bytes", _LONG, -1, "Default remote.copy.lag.bytes of topics.", _B, _MED, at_least(-1), _CW),
+    ConfigDef("log.remote.copy.lag.ms", _LONG, 0, "Default remote.copy.lag.ms of topics.", _B, _MED, at_least(-1), _CW),
     # Tiered storage (KIP-405, Kafka's RemoteLogManagerConfig). The storage manager is
     # one of kafkapy's tiers (kafkapy.storage.remote), not a Java class.
     ConfigDef("remote.log.storage.system.enable", _BOOL, False, "Enable tiered storage on this broker (KIP-405).",
@@ -582,9 +579,11 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _HIGH, None, _RO, field="node_id"),
     ConfigDef("process.roles", _LIST, (), "The roles this node plays: broker, controller, or both.",
               _B, _HIGH, list_of("broker", "controller"), _RO, field="process_roles"),
-    ConfigDef("listeners", _STR, "PLAINTEXT://:9092", "Comma-separated listener URIs (NAME://host:port) to bind.",
+    # Kafka 4.4 types listeners, advertised.listeners, controller.listener.names,
+    # log.dirs and log.dir as LIST (DescribeConfigs shows configType LIST).
+    ConfigDef("listeners", _LIST, ("PLAINTEXT://:9092",), "Comma-separated listener URIs (NAME://host:port) to bind.",
               _B, _HIGH, None, UpdateMode.PER_BROKER, field="listeners"),
-    ConfigDef("advertised.listeners", _STR, None, "Listeners published to clients; unset means listeners.",
+    ConfigDef("advertised.listeners", _LIST, None, "Listeners published to clients; unset means listeners.",
               _B, _HIGH, None, _RO, field="advertised_listeners"),
     ConfigDef("listener.security.protocol.map", _STR,
               "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
@@ -592,7 +591,7 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               field="listener_security_protocol_map"),
     ConfigDef("inter.broker.listener.name", _STR, None, "Listener brokers use to talk to each other.",
               _B, _MED, None, _RO, field="inter_broker_listener_name"),
-    ConfigDef("controller.listener.names", _STR, None, "Comma-separated names of the listeners the controller uses.",
+    ConfigDef("controller.listener.names", _LIST, None, "Comma-separated names of the listeners the controller uses.",
               _B, _HIGH, None, _RO, field="controller_listener_names"),
     ConfigDef("controller.quorum.voters", _LIST, (), "Static quorum voters as id@host:port.",
               _B, _HIGH, None, _RO, field="controller_quorum_voters"),
@@ -624,9 +623,9 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("replica.selector.class", _STR, None,
               "Replica selector for consumers that may fetch from followers (KIP-392); kafkapy has Kafka's "
               "rack-aware one.", _B, _MED, one_of(RACK_AWARE_REPLICA_SELECTOR), _RO, field="replica_selector_class"),
-    ConfigDef("log.dirs", _STR, None, "Comma-separated data directories; unset means log.dir.",
+    ConfigDef("log.dirs", _LIST, None, "Comma-separated data directories; unset means log.dir.",
               _B, _HIGH, None, _RO, field="log_dirs"),
-    ConfigDef("log.dir", _STR, "/tmp/kafka-logs", "The data directory, used when log.dirs is unset.",
+    ConfigDef("log.dir", _LIST, ("/tmp/kafka-logs",), "The data directory, used when log.dirs is unset.",
               _B, _HIGH, None, _RO, field="log_dir"),
     ConfigDef("metadata.log.dir", _STR, None, "Directory of the __cluster_metadata log; unset means the first data directory.",
               _B, _HIGH, None, _RO, field="metadata_log_dir"),
@@ -840,7 +839,7 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("sasl.oauthbearer.jwks.endpoint.refresh.ms", _LONG, 3_600_000,
               "How often the JWKS is fetched again.",
               _B, _LOW, None, _RO, field="sasl_oauthbearer_jwks_endpoint_refresh_ms"),
-    ConfigDef("sasl.oauthbearer.expected.audience", _LIST, None,
+    ConfigDef("sasl.oauthbearer.expected.audience", _LIST, (),
               "Audiences an OAUTHBEARER token's aud claim must name one of.",
               _B, _LOW, None, _RO, field="sasl_oauthbearer_expected_audience"),
     ConfigDef("sasl.oauthbearer.expected.issuer", _STR, None,
@@ -1522,11 +1521,11 @@ class BrokerConfig:
 
     node_id: int
     process_roles: tuple[str, ...]
-    listeners: str
-    advertised_listeners: str | None
+    listeners: tuple[str, ...]
+    advertised_listeners: tuple[str, ...] | None
     listener_security_protocol_map: str
     inter_broker_listener_name: str | None
-    controller_listener_names: str | None
+    controller_listener_names: tuple[str, ...] | None
     controller_quorum_voters: tuple[str, ...]
     controller_quorum_bootstrap_servers: tuple[str, ...]
     controller_quorum_election_timeout_ms: int
@@ -1538,8 +1537,8 @@ class BrokerConfig:
     metadata_log_max_snapshot_interval_ms: int
     broker_rack: str | None
     replica_selector_class: str | None
-    log_dirs: str | None
-    log_dir: str
+    log_dirs: tuple[str, ...] | None
+    log_dir: tuple[str, ...]
     metadata_log_dir: str | None
     num_partitions: int
     default_replication_factor: int
@@ -1698,15 +1697,13 @@ class BrokerConfig:
     @property
     def data_dirs(self) -> tuple[str, ...]:
         """The data directories: ``log.dirs``, else ``log.dir`` (``KafkaConfig.logDirs``)."""
-        raw = self.log_dirs if self.log_dirs is not None else self.log_dir
-        return tuple(d for d in _LIST_SPLIT.split(raw.strip()) if d)
+        return tuple(d for d in (self.log_dirs if self.log_dirs is not None else self.log_dir) if d)
 
     @property
     def controller_listeners(self) -> tuple[str, ...]:
         """``controller.listener.names``, upper-cased as listener names are compared
         (``KafkaConfig.controllerListenerNames``); the first is the one the quorum uses."""
-        raw = self.controller_listener_names or ""
-        return tuple(n.upper() for n in _LIST_SPLIT.split(raw.strip()) if n)
+        return tuple(n.upper() for n in self.controller_listener_names or () if n)
 
     @property
     def broker_configs(self) -> BrokerConfigs:

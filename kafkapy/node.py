@@ -232,9 +232,9 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     controller_listeners = ([listener for listener in all_listeners if listener.name in controller_names]
                             if _CONTROLLER_ROLE in config.process_roles else [])
     if is_broker and not listeners:
-        raise ValueError(f"no broker listener in listeners={config.listeners!r}")
+        raise ValueError(f"no broker listener in listeners={','.join(config.listeners)}")
     if not is_broker and not controller_listeners:
-        raise ValueError(f"a controller needs a listener of controller.listener.names in listeners={config.listeners!r}")
+        raise ValueError(f"a controller needs a listener of controller.listener.names in listeners={','.join(config.listeners)}")
     protocols = _protocol_map(config)
     # The listeners' limits: per-IP overrides, creation rates, queued.max.request.bytes.
     settings = ServerSettings.from_broker_config(config)
@@ -415,7 +415,7 @@ def _inter_broker_listener(config: BrokerConfig, listeners: Sequence[Any]) -> st
     name = config.inter_broker_listener_name or listeners[0].name
     if name not in {listener.name for listener in listeners}:
         raise ValueError(f"inter.broker.listener.name {name!r} is not a broker listener in listeners="
-                         f"{config.listeners!r}")
+                         f"{','.join(config.listeners)}")
     return str(name)
 
 

@@ -23,15 +23,17 @@ from kafkapy.config import (
     validate_topic_configs,
 )
 
-# Kafka 4.x topic configs listed by `kafka-configs --describe --all` (LogConfig).
+# Kafka 4.4's topic configs listed by `kafka-configs --describe --all` (LogConfig).
 KAFKA_4_TOPIC_CONFIGS = {
     "cleanup.policy", "compression.gzip.level", "compression.lz4.level", "compression.type",
-    "compression.zstd.level", "delete.retention.ms", "file.delete.delay.ms", "flush.messages",
+    "compression.zstd.level", "delete.retention.ms", "errors.deadletterqueue.group.enable",
+    "file.delete.delay.ms", "flush.messages",
     "flush.ms", "follower.replication.throttled.replicas", "index.interval.bytes",
     "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
-    "max.compaction.lag.ms", "max.message.bytes", "message.timestamp.after.max.ms",
+    "max.compaction.lag.ms", "max.decompressed.message.bytes", "max.message.bytes", "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms", "message.timestamp.type", "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms", "min.insync.replicas", "preallocate", "remote.log.copy.disable",
+    "min.compaction.lag.ms", "min.insync.replicas", "preallocate", "remote.copy.lag.bytes",
+    "remote.copy.lag.ms", "remote.log.copy.disable",
     "remote.log.delete.on.disable", "remote.storage.enable", "retention.bytes", "retention.ms",
     "segment.bytes", "segment.index.bytes", "segment.jitter.ms", "segment.ms",
     "unclean.leader.election.enable",

@@ -182,7 +182,7 @@ class TestQuickStart:
             pytest.skip("Kafka's tools are not installed (compat_tests/install.sh)")
         block = sections(readme_block("kafka-console-producer.sh"))
         producer, consumer = next(v for k, v in block.items() if k.startswith("Kafka's own tools")).splitlines()
-        # bin/<script> as Kafka 4.1's scripts run it: kafka-run-class.sh with the tool's class.
+        # bin/<script> as Kafka's scripts run it: kafka-run-class.sh with the tool's class.
         classes = {"bin/kafka-console-producer.sh": "ConsoleProducer",
                    "bin/kafka-console-consumer.sh": "consumer.ConsoleConsumer"}
         script, *args = shlex.split(producer)

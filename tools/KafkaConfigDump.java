@@ -1,6 +1,6 @@
 // Prints Apache Kafka's broker and topic config definitions as JSON lines, for
 // tools/gen_kafka_configs.py. Run against the reference jars (compat_tests/.deps):
-//   java -cp 'compat_tests/.deps/kafka-4.1.2/libs/*:<dir of this class>' KafkaConfigDump
+//   java -cp 'compat_tests/.deps/kafka-4.4.0/libs/*:<dir of this class>' KafkaConfigDump
 // One line per config: scope, name, type, default (as ConfigDef.convertToString shows
 // it, null for none), importance, documentation, the validator's text, its range or
 // allowed strings where it has them, internal, and the dynamic update mode
@@ -81,8 +81,22 @@ public class KafkaConfigDump {
         }
     }
 
-    public static void main(String[] args) {
-        Map<String, String> modes = kafka.server.DynamicBrokerConfig$.MODULE$.dynamicConfigUpdateModes();
+    // Kafka 4.4 moved DynamicBrokerConfig.dynamicConfigUpdateModes from the Scala object
+    // kafka.server.DynamicBrokerConfig to org.apache.kafka.server.config.DynamicBrokerConfig;
+    // looked up by reflection so the dump compiles against either release.
+    @SuppressWarnings("unchecked")
+    static Map<String, String> updateModes() throws ReflectiveOperationException {
+        try {
+            return (Map<String, String>) Class.forName("org.apache.kafka.server.config.DynamicBrokerConfig")
+                .getMethod("dynamicConfigUpdateModes").invoke(null);
+        } catch (ClassNotFoundException | NoSuchMethodException e) {
+            Object scalaObject = Class.forName("kafka.server.DynamicBrokerConfig$").getField("MODULE$").get(null);
+            return (Map<String, String>) scalaObject.getClass().getMethod("dynamicConfigUpdateModes").invoke(scalaObject);
+        }
+    }
+
+    public static void main(String[] args) throws ReflectiveOperationException {
+        Map<String, String> modes = updateModes();
         dump("broker", org.apache.kafka.server.config.AbstractKafkaConfig.CONFIG_DEF.configKeys(), modes);
         dump("topic", org.apache.kafka.storage.internals.log.LogConfig.configKeys(), modes);
     }

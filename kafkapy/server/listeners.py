@@ -35,14 +35,16 @@ class BoundAddress:
     family: socket.AddressFamily
 
 
-def parse_listeners(value: str) -> list[Listener]:
-    """Parse Kafka's ``listeners`` value, e.g. ``PLAINTEXT://:9092,SSL://[::1]:9093``.
+def parse_listeners(value: str | Sequence[str]) -> list[Listener]:
+    """Parse Kafka's ``listeners`` value, e.g. ``PLAINTEXT://:9092,SSL://[::1]:9093``, or
+    its items as the config table's LIST parses it.
 
     Raises:
         ValueError: a malformed endpoint or a listener name used twice.
     """
+    items = value.split(",") if isinstance(value, str) else value
     listeners = []
-    for item in filter(None, (part.strip() for part in value.split(","))):
+    for item in filter(None, (part.strip() for part in items)):
         match = _ENDPOINT.match(item)
         if match is None:
             raise ValueError(f"unable to parse {item!r} to a broker endpoint")

@@ -180,25 +180,58 @@ def write_meta_properties(directory: str, props: Mapping[str, str]) -> None:
     write_atomically(os.path.join(directory, META_PROPERTIES), "\n".join(lines) + "\n")
 
 
+def _bootstrap_records(levels: Mapping[str, int], extra_records: Iterable[Any]) -> list[Any]:
+    """The bootstrap metadata's records: FeatureLevelRecords (``metadata.version`` first,
+    then every other feature above level 0, by name; ``kraft.version`` is a Raft control
+    record, never one of them), then ``extra_records`` (``--add-scram`` credentials)."""
+    from kafkapy.kraft.metadata.records import FeatureLevelRecord
+
+    records = [FeatureLevelRecord(name=METADATA_VERSION, feature_level=levels[METADATA_VERSION])]
+    records += [FeatureLevelRecord(name=name, feature_level=level) for name, level in sorted(levels.items())
+                if name not in (METADATA_VERSION, KRAFT_VERSION) and level > 0]
+    return records + list(extra_records)
+
+
 def bootstrap_checkpoint_bytes(levels: Mapping[str, int], timestamp_ms: int,
                                extra_records: Iterable[Any] = ()) -> bytes:
-    """``bootstrap.checkpoint``: FeatureLevelRecords (``metadata.version`` first, then
-    every other feature above level 0, by name; ``kraft.version`` is a Raft control
-    record, never one of them), then ``extra_records`` (``--add-scram`` credentials),
-    in Kafka's snapshot layout (``BootstrapDirectory``)."""
-    from kafkapy.kraft.metadata.records import FeatureLevelRecord, encode_record
+    """``bootstrap.checkpoint``: the bootstrap records in Kafka's snapshot layout
+    (``BootstrapDirectory``)."""
+    from kafkapy.kraft.metadata.records import encode_record
     from kafkapy.kraft.raft.batches import KafkaSnapshotCodec
     from kafkapy.kraft.raft.messages import OffsetAndEpoch
     from kafkapy.kraft.raft.snapshot import SnapshotContent
 
-    records = [encode_record(FeatureLevelRecord(name=METADATA_VERSION, feature_level=levels[METADATA_VERSION]))]
-    records += [encode_record(FeatureLevelRecord(name=name, feature_level=level))
-                for name, level in sorted(levels.items())
-                if name not in (METADATA_VERSION, KRAFT_VERSION) and level > 0]
-    records += [encode_record(record) for record in extra_records]
-    content = SnapshotContent(OffsetAndEpoch(0, 0), None, tuple(records), kraft_version=0,
+    records = tuple(encode_record(record) for record in _bootstrap_records(levels, extra_records))
+    content = SnapshotContent(OffsetAndEpoch(0, 0), None, records, kraft_version=0,
                               last_contained_log_timestamp=timestamp_ms)
     return KafkaSnapshotCodec().encode(content)
+
+
+def _java_bytes(data: bytes) -> str:
+    """``Arrays.toString(byte[])``: signed bytes."""
+    return "[" + ", ".join(str(b - 256 if b > 127 else b) for b in data) + "]"
+
+
+def _java_record_text(record: Any) -> str:
+    """The generated ``toString`` of a bootstrap record (FeatureLevelRecord or
+    UserScramCredentialRecord, both written at version 0)."""
+    from kafkapy.kraft.metadata.records import FeatureLevelRecord
+
+    if isinstance(record, FeatureLevelRecord):
+        text = f"FeatureLevelRecord(name='{record.name}', featureLevel={record.feature_level})"
+    else:
+        text = (f"UserScramCredentialRecord(name='{record.name}', mechanism={record.mechanism}, "
+                f"salt={_java_bytes(record.salt)}, storedKey={_java_bytes(record.stored_key)}, "
+                f"serverKey={_java_bytes(record.server_key)}, iterations={record.iterations})")
+    return f"ApiMessageAndVersion({text} at version 0)"
+
+
+def bootstrap_metadata_text(levels: Mapping[str, int], extra_records: Iterable[Any] = ()) -> str:
+    """``BootstrapMetadata.toString`` of a format command, which Kafka 4.4's
+    ``Formatter`` prints before it writes the directories."""
+    records = ", ".join(_java_record_text(r) for r in _bootstrap_records(levels, extra_records))
+    return (f"BootstrapMetadata(records=[{records}], metadataVersionLevel={levels[METADATA_VERSION]}, "
+            "source=format command)")
 
 
 def voters_snapshot_bytes(voters: Mapping[int, DynamicVoter], listener: str, kraft_version: int,
@@ -359,6 +392,7 @@ class Formatter:
                 raise FormatterError("No available log directories to format.")
             self.out("All of the log directories are already formatted.")
             return
+        self.out(f"Bootstrap metadata: {bootstrap_metadata_text(levels, self.scram_records)}")
         now_ms = time.time_ns() // 1_000_000
         bootstrap = bootstrap_checkpoint_bytes(levels, now_ms, self.scram_records)
         used_ids = {props.get("directory.id") for props in formatted.values()}

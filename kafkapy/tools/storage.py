@@ -251,15 +251,14 @@ def info(config: Any, stream: TextIO) -> int:
 
 def version_mapping(release: str | None, stream: TextIO) -> int:
     """``StorageTool.runVersionMappingCommand``: ``metadata.version`` and each feature's default."""
-    from kafkapy.kraft.metadata.features import METADATA_VERSION_DEFAULT, METADATA_VERSION_LATEST
+    from kafkapy.kraft.metadata.features import METADATA_VERSION_DEFAULT
     from kafkapy.tools.versions import FEATURE_MAX, default_level, metadata_version_level, release_name
 
     release = release or release_name(METADATA_VERSION_DEFAULT)
     try:
         level = metadata_version_level(release)
-    except ValueError:
-        raise FormatterError(f"Unknown release version '{release}'. Supported versions are: 3.3-IV3 to "
-                             f"{release_name(METADATA_VERSION_LATEST)}") from None
+    except ValueError as exc:
+        raise FormatterError(str(exc)) from None
     print(f"metadata.version={level} ({release})", file=stream)
     for name in FEATURE_MAX:
         print(f"{name}={default_level(name, level)}", file=stream)

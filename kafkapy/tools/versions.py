@@ -29,8 +29,6 @@ RELEASE_VERSIONS: dict[str, int] = {
     "4.4-IV1": 32, "4.4-IV2": 33,
 }
 _NAMES = {level: name for name, level in RELEASE_VERSIONS.items()}
-MINIMUM_RELEASE = "3.3-IV3"
-LATEST_RELEASE = _NAMES[METADATA_VERSION_LATEST]
 
 #: Features a cluster is formatted with besides metadata.version: name -> [(minimum
 #: metadata.version level, feature level)], highest first (Kafka 4.4's ``Feature`` enum,
@@ -62,8 +60,9 @@ def metadata_version_level(release: str) -> int:
     matching = [level for name, level in RELEASE_VERSIONS.items() if name.split("-")[0] == release]
     if matching:
         return max(matching)
-    raise ValueError(f"Version {release} is not a valid version. The minimum version is {MINIMUM_RELEASE} "
-                     f"and the maximum version is {LATEST_RELEASE}")
+    # Kafka 4.4's MetadataVersion.fromVersionString lists the versions it knows.
+    supported = ", ".join(name for name, level in RELEASE_VERSIONS.items() if level <= METADATA_VERSION_LATEST)
+    raise ValueError(f"Unknown metadata.version '{release}'. Supported metadata.version are: {supported}")
 
 
 def release_name(level: int) -> str:
@@ -80,6 +79,6 @@ def default_level(feature: str, metadata_version: int) -> int:
 
 
 __all__ = [
-    "FEATURE_DEFAULTS", "FEATURE_MAX", "LATEST_RELEASE", "METADATA_VERSION", "MINIMUM_RELEASE",
+    "FEATURE_DEFAULTS", "FEATURE_MAX", "METADATA_VERSION",
     "RELEASE_VERSIONS", "default_level", "metadata_version_level", "release_name",
 ]

@@ -1,4 +1,4 @@
-"""Requests a client never sends, answered as Apache Kafka 4.1.2 answers them.
+"""Requests a client never sends, answered as Apache Kafka 4.4.0 answers them.
 
 The same raw requests go to kafkapy (in process) and to the reference broker
 (``compat_tests.brokers.start_reference``), each on a fresh connection, and the

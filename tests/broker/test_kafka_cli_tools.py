@@ -1,6 +1,6 @@
 """Apache Kafka's own command-line tools against a kafkapy broker.
 
-What people script around Kafka in CI, run from the reference Kafka 4.1.2 jars as
+What people script around Kafka in CI, run from the reference Kafka 4.4.0 jars as
 ``bin/kafka-*.sh`` would run them: ``kafka-topics`` (create, alter, describe, list,
 delete), ``kafka-configs`` (alter and describe a topic, describe a broker),
 ``kafka-console-producer`` and ``kafka-console-consumer`` with keys and a group,
@@ -42,13 +42,13 @@ def test_topics_configs_console_clients_and_groups(bootstrap: str, tmp_path) -> 
     assert re.search(rf"Topic: {TOPIC}\s+TopicId: \S+\s+PartitionCount: 4\s+ReplicationFactor: 1", described)
     assert len(re.findall(r"Partition: \d\s+Leader: 1\s+Replicas: 1\s+Isr: 1", described)) == 4, described
 
-    kafka_tool("kafka.admin.ConfigCommand", *b, "--alter", "--entity-type", "topics", "--entity-name", TOPIC,
+    kafka_tool("ConfigCommand", *b, "--alter", "--entity-type", "topics", "--entity-name", TOPIC,
                "--add-config", "retention.ms=3600000,max.message.bytes=500000")
-    configs = kafka_tool("kafka.admin.ConfigCommand", *b, "--describe", "--entity-type", "topics",
+    configs = kafka_tool("ConfigCommand", *b, "--describe", "--entity-type", "topics",
                          "--entity-name", TOPIC)
     assert "retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3600000" in configs
     assert "max.message.bytes=500000" in configs, configs
-    broker_configs = kafka_tool("kafka.admin.ConfigCommand", *b, "--describe", "--entity-type", "brokers",
+    broker_configs = kafka_tool("ConfigCommand", *b, "--describe", "--entity-type", "brokers",
                                 "--entity-name", "1", "--all")
     assert "log.retention.hours=168 sensitive=false" in broker_configs, broker_configs
 

@@ -132,7 +132,8 @@ def test_create_topics_refuses_a_replication_factor_above_the_brokers(admin, top
     error = refused.value.args[0]
     assert error.name() == "INVALID_REPLICATION_FACTOR"
     assert error.str() == ("Unable to replicate the partition 3 time(s): The target replication factor of 3 "
-                           "cannot be reached because only 1 broker(s) are registered.")
+                           "cannot be reached because only 1 broker(s) are registered or some brokers have "
+                           "all their log directories cordoned.")
 
 
 def test_served_on_the_controller_listener(topic):

@@ -1,7 +1,7 @@
-"""ElectLeaders and partition reassignment as Apache Kafka 4.1 answers them, and Kafka's
+"""ElectLeaders and partition reassignment as Apache Kafka 4.4 answers them, and Kafka's
 own tools against a kafkapy node.
 
-The same requests go to a one-node Kafka 4.1.2 (the reference of ``compat_tests``) and
+The same requests go to a one-node Kafka 4.4.0 (the reference of ``compat_tests``) and
 to a one-node kafkapy, each with the same topics; every answer must be equal field for
 field, error messages included. Then ``kafka-leader-election`` and
 ``kafka-reassign-partitions`` (generate, execute, verify, list, cancel) run against

@@ -1,5 +1,5 @@
 """DescribeQuorum of a one-node kafkapy quorum next to Apache Kafka's (the reference of
-``compat_tests``, Kafka 4.1.2 in KRaft combined mode).
+``compat_tests``, Kafka 4.4.0 in KRaft combined mode).
 
 Both answer the same requests (v0, v1, v2; to the controller listener and, forwarded,
 to the broker listener; one naming another partition) and the answers must have the

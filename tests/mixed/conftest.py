@@ -1,6 +1,6 @@
 """Fixtures of the mixed-cluster tests: a :class:`MixedCluster` under the test's directory,
-with Kafka nodes of the release ``kafka_version`` names (4.1.2 unless a test parametrizes
-it over :data:`KAFKA_VERSIONS`)."""
+with Kafka nodes of the release ``kafka_version`` names (the reference's, 4.4.0, unless a
+test parametrizes it over :data:`KAFKA_VERSIONS`)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ Combinations, one cluster each (shared by the module's tests, in order):
 - ``kafkapy-quorum``: a kafkapy controller, a Kafka broker and a kafkapy broker;
 - ``kafka-quorum``: a Kafka controller, a kafkapy broker and a Kafka broker;
 - ``mixed-voters``: kafkapy voter 1 and Kafka voters 2 and 3, a kafkapy and a Kafka broker;
-- ``kafkapy-quorum-4.4``: the first with Kafka 4.4.0 (the others run Kafka 4.1.2).
+- ``kafkapy-quorum-4.1``: the first with Kafka 4.1.2 (the others run the reference,
+  Kafka 4.4.0), so that 4.1 nodes stay proven in a kafkapy cluster.
 
 The scenarios are compat_tests' own (``compat_tests/scenarios.py``), run by the
 confluent-kafka driver with each broker as its only bootstrap server and topics
@@ -44,9 +45,9 @@ COMBINATIONS = {
     "mixed-voters": [("kafkapy", 1, "controller"), ("kafka", 2, "controller"), ("kafka", 3, "controller"),
                      ("kafkapy", 4, "broker"), ("kafka", 5, "broker")],
 }
-COMBINATIONS["kafkapy-quorum-4.4"] = COMBINATIONS["kafkapy-quorum"]
-#: The Kafka release of each combination's JVMs.
-RELEASES = {"kafkapy-quorum-4.4": "4.4.0"}
+COMBINATIONS["kafkapy-quorum-4.1"] = COMBINATIONS["kafkapy-quorum"]
+#: The Kafka release of each combination's JVMs (the reference's unless named).
+RELEASES = {"kafkapy-quorum-4.1": "4.1.2"}
 
 
 @pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""Apache Kafka 4.1.2 brokers on a kafkapy controller quorum (issue 17, first combination).
+"""Apache Kafka brokers (4.4.0 and 4.1.2) on a kafkapy controller quorum (issue 17, first combination).
 
 A ``kafkapy serve`` with ``process.roles=controller`` is the one voter of a static quorum;
 a Kafka JVM with ``process.roles=broker`` follows its ``__cluster_metadata`` log (Raft

@@ -1,4 +1,4 @@
-"""A kafkapy broker-only node on an Apache Kafka 4.1.2 controller (issue 17, second combination).
+"""A kafkapy broker-only node on an Apache Kafka 4.4.0 or 4.1.2 controller (issue 17, second combination).
 
 The Kafka JVM (``process.roles=controller``) is the one voter; ``kafkapy serve`` with
 ``process.roles=broker`` follows its ``__cluster_metadata`` log as an observer (the

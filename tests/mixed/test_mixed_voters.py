@@ -1,4 +1,4 @@
-"""A kafkapy controller and Apache Kafka 4.1.2 controllers in one static Raft quorum (issue 17, third combination).
+"""A kafkapy controller and Apache Kafka 4.4.0 controllers in one static Raft quorum (issue 17, third combination).
 
 Voters: kafkapy node 1 and Kafka nodes 2 and 3 (``process.roles=controller``, one
 ``controller.quorum.voters``), with a broker-only node 4 for clients, kafkapy or Kafka

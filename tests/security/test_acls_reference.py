@@ -1,4 +1,4 @@
-"""ACLs against Apache Kafka 4.1.2 run with the same StandardAuthorizer and SASL settings.
+"""ACLs against Apache Kafka 4.4.0 run with the same StandardAuthorizer and SASL settings.
 
 Both brokers: a SASL_PLAINTEXT client listener (PLAIN users alice, bob and admin), a
 PLAINTEXT inter-broker listener, ``authorizer.class.name`` = StandardAuthorizer,

@@ -1,4 +1,4 @@
-"""OAUTHBEARER against Apache Kafka 4.1.2 with the same settings, and Kafka's Java client on kafkapy.
+"""OAUTHBEARER against Apache Kafka 4.4.0 with the same settings, and Kafka's Java client on kafkapy.
 
 * The Java console producer and consumer authenticate to kafkapy with Kafka's unsecured
   login (``OAuthBearerLoginModule`` with ``unsecuredLoginStringClaim_sub``), and with a

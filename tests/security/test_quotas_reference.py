@@ -1,4 +1,4 @@
-"""Client quotas (KIP-546) next to Apache Kafka 4.1.2: ``kafka-configs`` for clients,
+"""Client quotas (KIP-546) next to Apache Kafka 4.4.0: ``kafka-configs`` for clients,
 users, user/client pairs and defaults, and the raw AlterClientQuotas and
 DescribeClientQuotas answers (validation errors included) compared field by field, and
 the answers of CreateTopics, CreatePartitions and DeleteTopics past a
@@ -44,7 +44,7 @@ def reference_bootstrap() -> Iterator[str]:
 
 
 def _configs(bootstrap: str, *args: str) -> str:
-    return kafka_tool("kafka.admin.ConfigCommand", "--bootstrap-server", bootstrap, *args)
+    return kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, *args)
 
 
 def _kafka_configs_session(bootstrap: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""SASL against Apache Kafka 4.1.2 with the same settings, and Kafka's own tools on kafkapy.
+"""SASL against Apache Kafka 4.4.0 with the same settings, and Kafka's own tools on kafkapy.
 
 * ``kafka-configs --entity-type users --add-config 'SCRAM-SHA-256=[iterations=8192,password=...]'``
   and ``--describe`` run against kafkapy; the Java console producer then authenticates
@@ -32,7 +32,7 @@ MECHANISMS = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
 
 
 def _add_scram(bootstrap: str, user: str, password: str) -> str:
-    return kafka_tool("kafka.admin.ConfigCommand", "--bootstrap-server", bootstrap, "--alter",
+    return kafka_tool("ConfigCommand", "--bootstrap-server", bootstrap, "--alter",
                       "--add-config", f"SCRAM-SHA-256=[iterations=8192,password={password}]",
                       "--entity-type", "users", "--entity-name", user)
 
@@ -58,7 +58,7 @@ def reference_broker() -> Iterator[tuple[str, str]]:
            for m in ("scram-sha-256", "scram-sha-512")},
     }) as (sasl, plaintext):
         _add_scram(plaintext, "alice", "alice-secret")
-        kafka_tool("kafka.admin.ConfigCommand", "--bootstrap-server", plaintext, "--alter",
+        kafka_tool("ConfigCommand", "--bootstrap-server", plaintext, "--alter",
                    "--add-config", "SCRAM-SHA-512=[iterations=4096,password=alice-secret]",
                    "--entity-type", "users", "--entity-name", "alice")  # as Broker(sasl_users=...) makes it
         yield sasl, plaintext
@@ -66,7 +66,7 @@ def reference_broker() -> Iterator[tuple[str, str]]:
 
 def test_kafka_configs_users_and_the_java_client_with_scram(kafkapy_broker: tuple[str, str], tmp_path) -> None:
     sasl, plaintext = kafkapy_broker
-    described = kafka_tool("kafka.admin.ConfigCommand", "--bootstrap-server", plaintext, "--describe",
+    described = kafka_tool("ConfigCommand", "--bootstrap-server", plaintext, "--describe",
                            "--entity-type", "users", "--entity-name", "alice")
     assert "SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=8192" in described
     client = tmp_path / "client.properties"
@@ -78,9 +78,9 @@ def test_kafka_configs_users_and_the_java_client_with_scram(kafkapy_broker: tupl
     consumed = kafka_tool("consumer.ConsoleConsumer", "--bootstrap-server", sasl, "--topic", "scram-java",
                           "--from-beginning", "--max-messages", "2", "--consumer.config", str(client))
     assert consumed.split() == ["one", "two"]
-    kafka_tool("kafka.admin.ConfigCommand", "--bootstrap-server", plaintext, "--alter", "--delete-config",
+    kafka_tool("ConfigCommand", "--bootstrap-server", plaintext, "--alter", "--delete-config",
                "SCRAM-SHA-256", "--entity-type", "users", "--entity-name", "alice")
-    described = kafka_tool("kafka.admin.ConfigCommand", "--bootstrap-server", plaintext, "--describe",
+    described = kafka_tool("ConfigCommand", "--bootstrap-server", plaintext, "--describe",
                            "--entity-type", "users", "--entity-name", "alice")
     assert "SCRAM-SHA-256" not in described
     _add_scram(plaintext, "alice", "alice-secret")  # back for the other tests

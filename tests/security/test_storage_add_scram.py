@@ -13,12 +13,11 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from compat_tests.brokers import free_port
-from kafkapy.kraft.metadata.records import UserScramCredentialRecord, decode_record
-from kafkapy.kraft.raft.batches import KafkaSnapshotCodec
+from kafkapy.kraft.metadata.records import UserScramCredentialRecord
 from kafkapy.testing.sasl import client_config
 from tests.kraft.test_formatting import Serve, node_properties, storage
 from tests.reference import needs_reference
-from tests.test_storage_tool import CLUSTER_ID, both, kafkapy_storage, write_config
+from tests.test_storage_tool import CLUSTER_ID, both, bootstrap_records, kafkapy_storage, write_config
 
 # "N3E=" and "YCE=" are the example of kafka-storage's --add-scram help.
 SALTED = 'SCRAM-SHA-512=[name=alice,iterations=8192,salt="N3E=",saltedpassword="YCE="]'
@@ -26,8 +25,7 @@ WITH_PASSWORD = "SCRAM-SHA-256=[name=bob,password=bob-secret,salt=c2FsdA==]"
 
 
 def scram_records(directory) -> list[UserScramCredentialRecord]:
-    content = KafkaSnapshotCodec().decode((directory / "bootstrap.checkpoint").read_bytes())
-    return [r for r in map(decode_record, content.records) if isinstance(r, UserScramCredentialRecord)]
+    return [r for r in bootstrap_records(directory) if isinstance(r, UserScramCredentialRecord)]
 
 
 def fields(record: UserScramCredentialRecord) -> tuple:

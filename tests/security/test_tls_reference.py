@@ -1,4 +1,4 @@
-"""Kafka's Java tools over TLS, against kafkapy and against Apache Kafka 4.1.2 with the
+"""Kafka's Java tools over TLS, against kafkapy and against Apache Kafka 4.4.0 with the
 same broker settings (PEM key store and trust store, ``ssl.client.auth=requested``) and
 the same client settings: kafka-topics over SSL, the console producer and consumer
 with a client certificate (mTLS), and over SASL_SSL with SCRAM-SHA-512."""

@@ -124,7 +124,7 @@ def test_kafkapy_survives_faults_with_no_violation():
 
 @needs_reference
 def test_apache_kafka_passes_the_same_checker():
-    """The checker's own proof: Apache Kafka 4.1 shows no violation under the same faults."""
+    """The checker's own proof: Apache Kafka (the reference, 4.4.0) shows no violation under the same faults."""
     with start_cluster("kafka") as cluster:
         verdict = run(cluster, cycles=3, load_s=1.5)
     assert verdict.fault_cycles == 3

@@ -1,5 +1,5 @@
-"""The same tiered scenario on kafkapy's ``local`` tier and on Apache Kafka 4.1.2 with its
-``LocalTieredStorage`` (from Kafka's ``kafka-storage`` test jar on Maven Central, loaded
+"""The same tiered scenario on kafkapy's ``local`` tier and on the reference Apache Kafka
+(4.4.0) with its ``LocalTieredStorage`` (from Kafka's ``kafka-storage`` test jar on Maven Central, loaded
 through ``remote.log.storage.manager.class.path``), compared.
 
 Batching differs between runs, so segment boundaries (and the offsets where the tiers
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from compat_tests.brokers import start_reference
+from compat_tests.brokers import KAFKA_VERSION, start_reference
 from kafkapy.testing import Broker
 from kafkapy.wire.error_codes import ErrorCode
 from tests.reference import needs_reference
@@ -35,7 +35,8 @@ from tests.tiered.clients import (
 from tests.tiered.conftest import local_tier, tiered_properties, wait_for
 
 #: Kafka's LocalTieredStorage ships in its storage module's test jar (compat_tests/install.sh).
-TEST_JAR = Path.home() / ".m2/repository/org/apache/kafka/kafka-storage/4.1.2/kafka-storage-4.1.2-test.jar"
+TEST_JAR = (Path.home() / ".m2/repository/org/apache/kafka/kafka-storage" / KAFKA_VERSION
+            / f"kafka-storage-{KAFKA_VERSION}-test.jar")
 LOCAL_TIERED_STORAGE = "org.apache.kafka.server.log.remote.storage.LocalTieredStorage"
 
 pytestmark = [needs_reference, pytest.mark.skipif(not TEST_JAR.exists(), reason=f"{TEST_JAR} is missing "

@@ -142,7 +142,7 @@ NO_SECURITY = ListenerSecurity({}, {})
 
 def listener_names(config: BrokerConfig) -> list[str]:
     """The names in ``listeners``, upper-cased as Kafka compares them."""
-    return [item.split("://", 1)[0].strip().upper() for item in config.listeners.split(",") if "://" in item]
+    return [item.split("://", 1)[0].strip().upper() for item in config.listeners if "://" in item]
 
 
 def listener_protocols(config: BrokerConfig) -> dict[str, str]:

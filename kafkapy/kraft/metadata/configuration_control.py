@@ -213,7 +213,8 @@ def _validate(resource: ConfigResource, configs: Mapping[str, str], old: Mapping
     for message, refused in checks:
         names = sorted(name for name, d in known.items() if refused(d))
         if names:
-            return ApiError(ErrorCode.INVALID_REQUEST, f"{message}: Set({', '.join(names)})")
+            # Kafka 4.4's Java DynamicBrokerConfig.checkInvalidProps shows a java.util.Set.
+            return ApiError(ErrorCode.INVALID_REQUEST, f"{message}: [{', '.join(names)}]")
     for name, definition in known.items():
         try:
             value = definition.parse(configs[name])

@@ -49,9 +49,10 @@ def place_replicas(brokers: Sequence[int], *, start_partition: int, num_partitio
     if n == 0:
         raise PlacementError("All brokers are currently fenced.")
     if replication_factor > total:
+        # Kafka 4.4's StripedReplicaPlacer names cordoned log directories (KIP-1066) too.
         raise PlacementError(
             f"The target replication factor of {replication_factor} cannot be reached because "
-            f"only {total} broker(s) are registered.")
+            f"only {total} broker(s) are registered or some brokers have all their log directories cordoned.")
     if replication_factor > n:
         spare = sorted(fenced)
         lists = place_replicas(brokers, start_partition=start_partition, num_partitions=num_partitions,

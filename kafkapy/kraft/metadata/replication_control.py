@@ -223,10 +223,13 @@ def election_for(image: MetadataImage, topic: str, configs: TopicConfigView) -> 
 MAX_RECORDS_PER_USER_OP = 10_000
 #: ``EventHandlerExceptionInfo``'s answer to a ``BoundedListTooLongException``.
 TOO_LARGE = ApiError(ErrorCode.POLICY_VIOLATION, "Unable to perform excessively large batch operation.")
-#: Partitions one CreateTopics request may ask for in all (Kafka 4.1's
-#: ``ReplicationControlManager.validateTotalNumberOfPartitions``).
+#: Partitions one CreateTopics request may ask for, or one CreatePartitions request add,
+#: in all (``ReplicationControlManager.validateTotalNumberOfPartitions``; Kafka 4.4 sums
+#: them in a long and checks CreatePartitions too).
 MAX_PARTITIONS_PER_REQUEST = 10_000
 TOO_MANY_PARTITIONS = ApiError(ErrorCode.POLICY_VIOLATION, "Excessively large number of partitions per request.")
+TOO_MANY_ADDED_PARTITIONS = ApiError(ErrorCode.POLICY_VIOLATION,
+                                     "Excessively large number of additional partitions per request.")
 
 
 def _partition_count(t: NewTopic, default_num_partitions: int) -> int:
@@ -446,7 +449,12 @@ def delete_topics(image: MetadataImage, names: Iterable[str] = (),
 def create_partitions(image: MetadataImage, topics: Sequence[NewPartitions], *, validate_only: bool,
                       rng: random.Random) -> ControllerResult[list[CreatePartitionsResult]]:
     """CreatePartitions: PartitionRecords for the partitions added to each topic; a
-    request that would write more than :data:`MAX_RECORDS_PER_USER_OP` fails whole."""
+    request adding more than :data:`MAX_PARTITIONS_PER_REQUEST` partitions to existing
+    topics, or that would write more than :data:`MAX_RECORDS_PER_USER_OP` records, fails whole."""
+    existing = ((t, image.topics_by_name.get(t.name)) for t in topics if t.count >= 0)
+    added = sum(max(t.count - len(topic.partitions), 0) for t, topic in existing if topic is not None)
+    if added > MAX_PARTITIONS_PER_REQUEST:
+        return ControllerResult([], [CreatePartitionsResult(t.name, TOO_MANY_ADDED_PARTITIONS) for t in topics])
     counts: dict[str, int] = {}
     for t in topics:
         counts[t.name] = counts.get(t.name, 0) + 1

@@ -116,7 +116,8 @@ def test_create_topic_with_fenced_brokers(cluster):
     [res] = cluster.controller.create_topics(cluster.image, [NewTopic("u", 1, 3)]).response
     assert (res.error.code, res.error.message) == (
         E.INVALID_REPLICATION_FACTOR, "Unable to replicate the partition 3 time(s): The target "
-        "replication factor of 3 cannot be reached because only 2 broker(s) are registered.")
+        "replication factor of 3 cannot be reached because only 2 broker(s) are registered or some brokers "
+        "have all their log directories cordoned.")
     [res] = cluster.controller.create_topics(cluster.image, [NewTopic("u", assignments={0: [2]})]).response
     assert (res.error.code, res.error.message) == (
         E.INVALID_REPLICA_ASSIGNMENT, "All brokers specified in the manual partition assignment for "
