@@ -13,11 +13,12 @@ protocol, keeping its offsets.
   ``__consumer_offsets``; this node coordinates the groups of the partitions it leads.
   ``self.runtime`` (:class:`~kafkapy.broker.coordinator.runtime.CoordinatorRuntime`)
   keeps one :class:`~kafkapy.broker.groups.shard.GroupCoordinatorShard` per partition
-  this node leads, loaded by one replay of the log for every group kind; the classic
+  this node leads, loaded by one replay of the log for every group kind. The classic
   and consumer groups it replays (membership, generation, committed and pending
-  transactional offsets) are adopted here, and released when leadership moves
-  (blocked requests answer NOT_COORDINATOR). Share and streams groups are the shard's
-  own parts. Requests for other groups answer NOT_COORDINATOR, or
+  transactional offsets) are the shard's, seen here as one mapping (``self.groups``,
+  :class:`~kafkapy.broker.groups.shard.ShardGroups`), and go with it when leadership
+  moves (blocked requests answer NOT_COORDINATOR). Share and streams groups are the
+  shard's own parts. Requests for other groups answer NOT_COORDINATOR, or
   COORDINATOR_NOT_AVAILABLE while the topic does not exist yet.
 * **Membership** (:mod:`~kafkapy.broker.groups.state` holds the state table). JoinGroup
   parks its request on a :class:`~kafkapy.broker.groups.classic_group.Waiter` until the
@@ -28,10 +29,13 @@ protocol, keeping its offsets.
   a missed deadline removes the member and starts a rebalance. Static members
   (KIP-345) keep their place across restarts: a rejoin with a new member id replaces
   the old one without a rebalance when nothing else changed.
-* **Timers** are keys on one :class:`~kafkapy.broker.groups.timer.DeadlineTimer`:
-  ``("heartbeat", group, member)``, ``("join", group)`` and ``("sync", group)``.
+* **Timers** are keys on the shard timer of the group's partition
+  (:class:`~kafkapy.broker.groups.shard.GroupTimers`): ``("heartbeat", group, member)``,
+  ``("join", group)`` and ``("sync", group)``.
 * **Storage.** Every change worth keeping is a record appended to the group's
-  partition (formats in :mod:`~kafkapy.broker.groups.records`): the group's metadata
+  partition through the runtime (:meth:`CoordinatorRuntime.append
+  <kafkapy.broker.coordinator.runtime.CoordinatorRuntime.append>`, the one write path
+  of every group kind; formats in :mod:`~kafkapy.broker.groups.records`): the group's metadata
   when a generation starts or its assignment is stored, each committed offset,
   tombstones on deletion and expiry. Requests that need durability (SyncGroup of the
   leader, OffsetCommit, DeleteGroups) answer once the high watermark covers their
@@ -57,6 +61,7 @@ import trio
 
 from kafkapy.broker.coordinator.parts import PartTimer
 from kafkapy.broker.coordinator.runtime import CoordinatorRuntime, append_error
+from kafkapy.broker.coordinator.shard import CoordinatorError
 from kafkapy.broker.groups.classic_group import (
     CONSUMER_PROTOCOL_TYPE,
     UNKNOWN_MEMBER_ID,
@@ -78,26 +83,21 @@ from kafkapy.broker.groups.coordinator_topics import (
 )
 from kafkapy.broker.groups.records import (
     KeyValue,
-    build_records_batch,
     group_metadata_record,
     group_tombstone,
     offset_commit_record,
 )
-from kafkapy.broker.groups.shard import GroupCoordinatorShard, LoadedGroups
+from kafkapy.broker.groups.shard import GroupCoordinatorShard, GroupTimers, ShardGroups
 from kafkapy.broker.groups.state import (
     CAN_REBALANCE,
     GroupEvent,
     GroupState,
 )
-from kafkapy.broker.groups.timer import DeadlineTimer
-from kafkapy.broker.replica_manager import TopicPartition
 from kafkapy.storage.errors import StorageError
-from kafkapy.storage.partition_log import AppendOrigin
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.describe_groups import DescribeGroupsResponse
 from kafkapy.wire.messages.join_group import JoinGroupResponse
 from kafkapy.wire.messages.sync_group import SyncGroupResponse
-from kafkapy.wire.records import NO_SEQUENCE, increment_sequence
 
 if TYPE_CHECKING:
     from kafkapy.broker.coordinator.shard import ShardContext
@@ -157,11 +157,14 @@ class GroupCoordinator:
     def __init__(self, core: "BrokerCore") -> None:
         self.core = core
         self.config = core.config
-        self.groups: dict[str, ClassicGroup | ConsumerGroup] = {}
         #: One shard per ``__consumer_offsets`` partition this node leads, all group kinds.
         self.runtime: CoordinatorRuntime[GroupCoordinatorShard] = CoordinatorRuntime(
             core, GROUP_METADATA_TOPIC, core.config.offsets_topic_num_partitions, self._new_shard,
             write_timeout_ms=core.config.offsets_commit_timeout_ms)
+        #: The classic and consumer groups of every loaded partition, each in its shard.
+        self.groups = ShardGroups(self.runtime, self.partition_for)
+        #: Timer keys of classic and consumer groups, on their partition's shard timer.
+        self.timer = GroupTimers(self.runtime, self.partition_for)
         #: groups of each partition adopted, partitions released, since the last image
         self._loaded: list[int] = []
         self._unloaded = 0
@@ -170,7 +173,6 @@ class GroupCoordinator:
         self._txn_epochs: dict[int, int] = {}
         #: group id -> (offsets partition, next offset) of its last write nobody waited for
         self._unreplicated: dict[str, tuple[int, int]] = {}
-        self.timer = DeadlineTimer()
         self.internal_topics = InternalTopics(core)
         #: The KIP-848 protocol, on the groups of this coordinator.
         self.consumer = ConsumerGroupCoordinator(self)
@@ -178,13 +180,11 @@ class GroupCoordinator:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the ``__consumer_offsets`` runtime, fire timers and expire offsets until cancelled."""
+        """Run the ``__consumer_offsets`` runtime until cancelled."""
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.timer.run)
             await nursery.start(self.runtime.run)
             self.core.metadata.add_publisher(self.on_image)
             self.on_image(None, self.core.image)
-            nursery.start_soon(self._expire_offsets_periodically)
             task_status.started()
 
     def on_image(self, old: "MetadataImage | None", new: "MetadataImage") -> None:
@@ -275,9 +275,9 @@ class GroupCoordinator:
 
     # --- loading and unloading -------------------------------------------------------------
 
-    def _adopt(self, p: int, loading: LoadedGroups) -> None:
-        """Take the classic and consumer groups the runtime replayed from partition ``p``."""
-        groups = loading.groups()
+    def _adopt(self, p: int, groups: dict[str, ClassicGroup | ConsumerGroup]) -> None:
+        """Start the timers of the classic and consumer groups the runtime replayed from
+        partition ``p``, and remember which hold a producer's staged offsets."""
         hosted = self.core.replicas.get(GROUP_METADATA_TOPIC, p)
         producers = hosted.log.producer_state.producers if hosted is not None else {}
         for g in groups.values():
@@ -285,24 +285,23 @@ class GroupCoordinator:
                 self._txn_groups.setdefault(producer_id, set()).add(g.group_id)
                 entry = producers.get(producer_id)
                 self._txn_epochs[producer_id] = entry.producer_epoch if entry is not None else 0
-            self.groups[g.group_id] = g
             if isinstance(g, ConsumerGroup):
                 self.consumer.schedule_sessions(g)
             else:
                 for member in g.members.values():
                     self._schedule_heartbeat(g, member)
+        self._schedule_expiry(p)
         self._loaded.append(len(groups))
         log.debug("Loaded %d groups from %s-%d", len(groups), GROUP_METADATA_TOPIC, p)
 
-    def _release(self, p: int) -> None:
-        """Drop the groups of partition ``p``, answering their parked requests NOT_COORDINATOR."""
+    def _release(self, p: int, groups: dict[str, ClassicGroup | ConsumerGroup]) -> None:
+        """The groups of partition ``p`` go with its shard: answer their parked requests
+        NOT_COORDINATOR (the runtime has cancelled the shard's timers)."""
         self._unloaded += 1
-        for group_id in [gid for gid in self.groups if self.partition_for(gid) == p]:
-            group = self.groups.pop(group_id)
+        for group_id, group in groups.items():
             for producer_id in group.pending_txn_offsets:
                 self._txn_groups.get(producer_id, set()).discard(group_id)
             if isinstance(group, ConsumerGroup):
-                self.consumer.cancel_group_timers(group)
                 group.dead = True
                 continue
             for member in group.members.values():
@@ -310,9 +309,6 @@ class GroupCoordinator:
                     member.join_waiter.complete(join_error(member.member_id, ErrorCode.NOT_COORDINATOR))
                 if member.sync_waiter is not None:
                     member.sync_waiter.complete(SyncGroupResponse(error_code=ErrorCode.NOT_COORDINATOR))
-                self.timer.cancel(("heartbeat", group_id, member.member_id))
-            self.timer.cancel(("join", group_id))
-            self.timer.cancel(("sync", group_id))
             group.transition(GroupEvent.REMOVE, self._now())
         log.debug("Unloaded the groups of %s-%d", GROUP_METADATA_TOPIC, p)
 
@@ -324,47 +320,20 @@ class GroupCoordinator:
 
     def _append(self, p: int, records: Sequence[KeyValue], *, producer_id: int = -1,
                 producer_epoch: int = -1) -> tuple[ErrorCode, int]:
-        """Append one batch of records to partition ``p``; returns (error, next offset)."""
-        partition = self._leader_partition(p)
-        if partition is None:
-            return ErrorCode.NOT_COORDINATOR, -1
-        log_ = partition.log
-        sequence = NO_SEQUENCE
-        if producer_id >= 0:
-            # Each coordinator write of a producer continues its sequence in this
-            # partition, so the log's idempotence checks accept it.
-            entry = log_.producer_state.producers.get(producer_id)
-            same_epoch = entry is not None and entry.producer_epoch == producer_epoch
-            sequence = increment_sequence(entry.last_seq, 1) if same_epoch and entry.last_seq >= 0 else 0
-        now = self._now()
-        batch = bytearray(build_records_batch(records, now_ms=now, producer_id=producer_id,
-                                              producer_epoch=producer_epoch, base_sequence=sequence))
+        """Append one batch of records to partition ``p`` through the runtime; returns
+        (error, next offset)."""
         try:
-            info = log_.append(batch, leader_epoch=partition.leader_epoch, now_ms=now, origin=AppendOrigin.COORDINATOR)
-        except StorageError as exc:
-            return append_error(exc.error_code), -1
-        if info.error_code != ErrorCode.NONE:
-            return append_error(info.error_code), -1
-        self.core.replicas.on_append(partition)
-        return ErrorCode.NONE, info.last_offset + 1
+            return ErrorCode.NONE, self.runtime.append(p, list(records), producer_id=producer_id,
+                                                       producer_epoch=producer_epoch)
+        except CoordinatorError as exc:
+            return exc.code, -1
 
     async def _await_replicated(self, p: int, next_offset: int) -> ErrorCode:
         """Wait until the high watermark of ``p`` reaches ``next_offset``."""
-        partition = self._leader_partition(p)
-        if partition is None:
-            return ErrorCode.NOT_COORDINATOR
-        replicas = self.core.replicas
-
-        def done() -> bool:
-            return replicas.get(GROUP_METADATA_TOPIC, p) is not partition or not partition.is_leader \
-                or partition.log.high_watermark >= next_offset
-
-        completed = await replicas.purgatories.produce.wait(
-            done, [TopicPartition(GROUP_METADATA_TOPIC, p)], self.config.offsets_commit_timeout_ms / 1000)
-        if not completed:
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        if self._leader_partition(p) is not partition:
-            return ErrorCode.NOT_COORDINATOR
+        try:
+            await self.runtime.committed(p, next_offset)
+        except CoordinatorError as exc:
+            return exc.code
         return ErrorCode.NONE
 
     async def _store(self, p: int, records: Sequence[KeyValue], **producer: int) -> ErrorCode:
@@ -1191,21 +1160,27 @@ class GroupCoordinator:
 
     # --- expiry -----------------------------------------------------------------------------
 
-    async def _expire_offsets_periodically(self) -> None:
-        interval_s = self.config.offsets_retention_check_interval_ms / 1000
-        while True:
-            await trio.sleep(interval_s)
-            self.cleanup_expired_offsets()
+    def _schedule_expiry(self, p: int) -> None:
+        """Check partition ``p``'s offsets every ``offsets.retention.check.interval.ms`` on
+        its shard's timer while it is loaded (``GroupCoordinatorShard.scheduleGroupMetadataExpiration``)."""
+        shard = self.runtime.shard(p)
+        if shard is not None:
+            shard.context.timer.schedule(("offsets-expiry",), self.config.offsets_retention_check_interval_ms,
+                                         lambda _shard: self._expire(p))
 
-    def cleanup_expired_offsets(self) -> int:
-        """Tombstone offsets past ``offsets.retention.minutes`` and delete groups left
-        empty with no offsets (Kafka's ``cleanupGroupMetadata``). Returns the number of
-        offsets expired."""
+    def _expire(self, p: int) -> None:
+        self._schedule_expiry(p)
+        self.cleanup_expired_offsets(p)
+
+    def cleanup_expired_offsets(self, p: int) -> int:
+        """Tombstone the offsets of partition ``p``'s groups past ``offsets.retention.minutes``
+        and delete groups left empty with no offsets (Kafka's ``cleanupGroupMetadata``).
+        Returns the number of offsets expired."""
         now = self._now()
         retention_ms = self.config.offsets_retention_minutes * 60_000
-        by_partition: dict[int, list[KeyValue]] = {}
+        records: list[KeyValue] = []
         expired_count = 0
-        for group in list(self.groups.values()):
+        for group in [g for g in self.groups.values() if self.partition_for(g.group_id) == p]:
             base = _expiration_base(group)
             expired = []
             if base is not None:
@@ -1216,7 +1191,6 @@ class GroupCoordinator:
                     if (now >= o.expire_timestamp) if o.expire_timestamp is not None \
                             else now - (base if base >= 0 else o.commit_timestamp) >= retention_ms:
                         expired.append(tp)
-            records = by_partition.setdefault(self.partition_for(group.group_id), [])
             for tp in expired:
                 del group.offsets[tp]
                 records.append(offset_commit_record(group.group_id, tp[0], tp[1], None))
@@ -1225,11 +1199,10 @@ class GroupCoordinator:
                 log.info("Group %s is empty with no offsets left; deleting it", group.group_id)
                 records.extend(_tombstones(group))
                 self._remove_group(group)
-        for p, records in by_partition.items():
-            if records:
-                error, _ = self._append(p, records)
-                if error != ErrorCode.NONE:
-                    log.warning("Failed to write expired offsets of %s-%d: %s", GROUP_METADATA_TOPIC, p, error.name)
+        if records:
+            error, _ = self._append(p, records)
+            if error != ErrorCode.NONE:
+                log.warning("Failed to write expired offsets of %s-%d: %s", GROUP_METADATA_TOPIC, p, error.name)
         return expired_count
 
     def _remove_group(self, group: ClassicGroup | ConsumerGroup) -> None:

@@ -1,10 +1,13 @@
-"""One replay of each ``__consumer_offsets`` partition serves every group kind.
+"""One replay of each ``__consumer_offsets`` partition serves every group kind, and
+the group coordinator's periodic work runs on the shards' timers.
 
 A classic group (with a stored assignment and committed offsets), a KIP-848 consumer
 group, a share group and a streams group live in the partitions of a three-partition
 ``__consumer_offsets``. After a restart of the broker, the coordinator runtime's DEBUG
 line says each partition was read once per election (not once per group kind), and
-every group is back as it was.
+every group is back as it was. An offset committed with a retention time (OffsetCommit
+v2) is gone after the next expiry check, and so is its group left without offsets,
+also after a restart.
 """
 
 from __future__ import annotations
@@ -119,3 +122,31 @@ def test_each_partition_is_replayed_once_and_every_group_kind_survives_a_restart
     loads = Counter(tuple(map(int, m.groups())) for m in map(_LOADED.search, caplog.messages) if m)
     assert {p for p, _ in loads} == {0, 1, 2}
     assert set(loads.values()) == {1}  # one replay per partition and election, for all four kinds
+
+
+def test_offsets_expire_on_each_partitions_timer(tmp_path: Any) -> None:
+    group = f"expiring-{uuid.uuid4().hex[:6]}"
+    config = {"log.dirs": str(tmp_path), "offsets.topic.num.partitions": "3",
+              "offsets.retention.check.interval.ms": "200"}
+    with Broker(config, memory=False) as broker:
+        broker.create_topics("words", partitions=2)
+        with KafkaConnection(broker.bootstrap_servers) as conn:
+            _coordinator_ready(conn, group)
+            C = OffsetCommitRequest
+            r = conn.request(C(group_id=group, retention_time_ms=1000, topics=[C.OffsetCommitRequestTopic(
+                name="words", partitions=[C.OffsetCommitRequestPartition(partition_index=0, committed_offset=7)])]),
+                2)
+            assert r.topics[0].partitions[0].error_code == ErrorCode.NONE
+            assert (group, "classic", "Empty") in _groups(conn)
+        deadline = time.monotonic() + 30
+        while broker.committed_offsets(group) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert broker.committed_offsets(group) == {}
+        with KafkaConnection(broker.bootstrap_servers) as conn:
+            assert group not in [g[0] for g in _groups(conn)]
+        broker.stop()
+        broker.start()
+        with KafkaConnection(broker.bootstrap_servers) as conn:
+            _coordinator_ready(conn, group)
+            assert group not in [g[0] for g in _groups(conn)]  # the tombstones were written
+        assert broker.committed_offsets(group) == {}

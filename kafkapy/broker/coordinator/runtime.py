@@ -278,6 +278,32 @@ class CoordinatorRuntime(Generic[S]):
         await self._await_committed(p, loaded, next_offset)
         return result.response
 
+    def append(self, p: int, records: list[KeyValue], *, producer_id: int = -1, producer_epoch: int = -1) -> int:
+        """Write ``records`` to partition ``p`` as one batch and replay them into its shard,
+        without waiting; the offset after them, for :meth:`committed`. (The group
+        coordinator's classic and consumer groups, whose operations are not shard
+        operations yet, write this way.)
+
+        Raises:
+            CoordinatorError: this node is not the coordinator, or the append failed.
+        """
+        error = self.coordinator_error(p)
+        if error is not None:
+            raise CoordinatorError(error)
+        return self._append(self._shards[p], CoordinatorResult(records, None, producer_id, producer_epoch))
+
+    async def committed(self, p: int, next_offset: int) -> None:
+        """Wait until partition ``p``'s high watermark reaches ``next_offset``.
+
+        Raises:
+            CoordinatorError: NOT_COORDINATOR if ``p`` is (or gets) unloaded,
+                COORDINATOR_NOT_AVAILABLE after the write timeout.
+        """
+        loaded = self._shards.get(p)
+        if loaded is None:
+            raise CoordinatorError(ErrorCode.NOT_COORDINATOR)
+        await self._await_committed(p, loaded, next_offset)
+
     def write_in_background(self, p: int, op: Callable[[S], CoordinatorResult[Any] | None]) -> None:
         """Run ``op`` and write its records without waiting for them to commit
         (timers; answers nobody waits for). Failures are logged."""

@@ -25,7 +25,6 @@ reads the log, :mod:`.shard` replays it).
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 from typing import NamedTuple
 
 from kafkapy.broker.groups.classic_group import (
@@ -41,13 +40,6 @@ from kafkapy.wire.messages.group_metadata_key import GroupMetadataKey
 from kafkapy.wire.messages.group_metadata_value import GroupMetadataValue
 from kafkapy.wire.messages.offset_commit_key import OffsetCommitKey
 from kafkapy.wire.messages.offset_commit_value import OffsetCommitValue
-from kafkapy.wire.records import (
-    NO_PRODUCER_EPOCH,
-    NO_PRODUCER_ID,
-    NO_SEQUENCE,
-    Record,
-    build_batch,
-)
 
 OFFSET_COMMIT_KEY_VERSION = 1
 GROUP_METADATA_KEY_VERSION = 2
@@ -115,19 +107,6 @@ def group_metadata_record(group: ClassicGroup, assignment: dict[str, bytes] | No
 
 def group_tombstone(group_id: str) -> KeyValue:
     return _key(GROUP_METADATA_KEY_VERSION, GroupMetadataKey(group=group_id)), None
-
-
-def build_records_batch(records: Sequence[KeyValue], *, now_ms: int, producer_id: int = NO_PRODUCER_ID,
-                        producer_epoch: int = NO_PRODUCER_EPOCH, base_sequence: int = NO_SEQUENCE) -> bytes:
-    """One uncompressed batch of coordinator records, transactional when a producer is given."""
-    return build_batch(
-        [Record(i, 0, key, value) for i, (key, value) in enumerate(records)],
-        base_timestamp=now_ms,
-        producer_id=producer_id,
-        producer_epoch=producer_epoch,
-        base_sequence=base_sequence,
-        is_transactional=producer_id != NO_PRODUCER_ID,
-    )
 
 
 # --- reading back -------------------------------------------------------------------------

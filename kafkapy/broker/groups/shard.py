@@ -10,9 +10,11 @@ dispatching on the key's record type):
 * streams groups' records (KIP-1071) to the streams part
   (:class:`~kafkapy.broker.streams.group_shard.StreamsGroupShard`);
 * classic groups', KIP-848 consumer groups' and offset records to
-  :class:`LoadedGroups`, which the group coordinator adopts once the log is replayed
-  (and releases on resignation): classic and consumer groups still keep their state in
-  :class:`~kafkapy.broker.group_coordinator.GroupCoordinator` and write through it.
+  :class:`LoadedGroups`, whose groups become the shard's ``groups`` once the log is
+  replayed. Their operations are still the
+  :class:`~kafkapy.broker.group_coordinator.GroupCoordinator`'s, which sees every
+  shard's groups as one mapping (:class:`ShardGroups`), writes through the runtime and
+  keeps its timers on the shards' (:class:`GroupTimers`).
 
 Task-safety: trio thread only.
 """
@@ -20,7 +22,7 @@ Task-safety: trio thread only.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING
 
 from kafkapy.broker.groups.classic_group import ClassicGroup, Member, OffsetAndMetadata, TopicPartitionKey
@@ -33,13 +35,15 @@ from kafkapy.broker.share.group_records import RECORD_TYPES as SHARE_RECORD_TYPE
 from kafkapy.broker.streams.records import RECORD_TYPES as STREAMS_RECORD_TYPES
 
 if TYPE_CHECKING:
-    from kafkapy.broker.coordinator.shard import ShardContext
+    from kafkapy.broker.coordinator.runtime import CoordinatorRuntime
+    from kafkapy.broker.coordinator.shard import ShardContext, ShardTimer
     from kafkapy.broker.share.group_shard import ShareGroupShard
     from kafkapy.broker.streams.group_shard import StreamsGroupShard
     from kafkapy.wire.messages.group_metadata_value import GroupMetadataValue
 
 _RECORD_TYPE = struct.Struct(">h")
 Offsets = dict[TopicPartitionKey, OffsetAndMetadata]
+Groups = dict[str, "ClassicGroup | ConsumerGroup"]
 
 
 class LoadedGroups:
@@ -93,10 +97,10 @@ class LoadedGroups:
             if commit:
                 self.offsets.setdefault(group_id, {}).update(committed)
 
-    def groups(self) -> dict[str, ClassicGroup | ConsumerGroup]:
+    def groups(self) -> Groups:
         """Every group of the partition with its offsets; a group id with offsets only is
         an empty classic group (assign() consumers, admin clients)."""
-        groups: dict[str, ClassicGroup | ConsumerGroup] = {**self.classic, **self.consumer}
+        groups: Groups = {**self.classic, **self.consumer}
 
         def group(group_id: str) -> ClassicGroup | ConsumerGroup:
             g = groups.get(group_id)
@@ -119,15 +123,19 @@ class GroupCoordinatorShard:
     Args:
         context: the runtime's view of this partition.
         share, streams: the share and streams parts, on this shard's timer.
-        adopt: takes the classic and consumer groups once the log is replayed.
-        release: drops them when the partition is unloaded.
+        adopt: starts the classic and consumer groups' timers once the log is replayed.
+        release: answers their parked requests when the partition is unloaded.
+
+    Attributes:
+        groups: the partition's classic and consumer groups by id, with their offsets.
     """
 
     def __init__(self, context: ShardContext, *, share: ShareGroupShard, streams: StreamsGroupShard,
-                 adopt: Callable[[int, LoadedGroups], None], release: Callable[[int], None]) -> None:
+                 adopt: Callable[[int, Groups], None], release: Callable[[int, Groups], None]) -> None:
         self.context = context
         self.share = share
         self.streams = streams
+        self.groups: Groups = {}
         self._adopt = adopt
         self._release = release
         #: what the replay builds until the groups are adopted
@@ -149,14 +157,87 @@ class GroupCoordinatorShard:
     def on_loaded(self) -> None:
         loading, self._loading = self._loading, None
         if loading is not None:
-            self._adopt(self.context.partition, loading)
+            self.groups = loading.groups()
+            self._adopt(self.context.partition, self.groups)
         self.share.on_loaded()
         self.streams.on_loaded()
 
     def on_unloaded(self) -> None:
-        self._release(self.context.partition)
+        self._release(self.context.partition, self.groups)
+        self.groups = {}
         self.share.on_unloaded()
         self.streams.on_unloaded()
+
+
+class ShardGroups(MutableMapping[str, "ClassicGroup | ConsumerGroup"]):
+    """The classic and consumer groups of every loaded partition as one mapping by group
+    id; each group lives in its partition's shard (:attr:`GroupCoordinatorShard.groups`),
+    so it goes when the partition is unloaded.
+
+    Raises:
+        KeyError: also when adding a group whose partition is not loaded.
+    """
+
+    def __init__(self, runtime: CoordinatorRuntime[GroupCoordinatorShard], partition_for: Callable[[str], int]) -> None:
+        self._runtime = runtime
+        self._partition_for = partition_for
+
+    def _of(self, group_id: str) -> Groups:
+        shard = self._runtime.shard(self._partition_for(group_id))
+        if shard is None:
+            raise KeyError(group_id)
+        return shard.groups
+
+    def __getitem__(self, group_id: str) -> ClassicGroup | ConsumerGroup:
+        return self._of(group_id)[group_id]
+
+    def __setitem__(self, group_id: str, group: ClassicGroup | ConsumerGroup) -> None:
+        self._of(group_id)[group_id] = group
+
+    def __delitem__(self, group_id: str) -> None:
+        del self._of(group_id)[group_id]
+
+    def __iter__(self) -> Iterator[str]:
+        for shard in self._runtime.shards():
+            yield from list(shard.groups)
+
+    def __len__(self) -> int:
+        return sum(len(shard.groups) for shard in self._runtime.shards())
+
+
+class GroupTimers:
+    """The classic and consumer groups' timer keys (``("heartbeat", group, member)``,
+    ``("join", group)``, ``("consumer-session", group, member)``, ...: the group id
+    second) on the shard timer of their group's partition, so unloading a partition
+    cancels them with the shard (Kafka's ``CoordinatorTimer`` per shard). A key of a
+    partition not loaded is not scheduled.
+
+    Args:
+        runtime: the ``__consumer_offsets`` runtime.
+        partition_for: the partition of a group id.
+    """
+
+    def __init__(self, runtime: CoordinatorRuntime[GroupCoordinatorShard], partition_for: Callable[[str], int]) -> None:
+        self._runtime = runtime
+        self._partition_for = partition_for
+
+    def _timer(self, key: tuple[str, ...]) -> ShardTimer | None:
+        shard = self._runtime.shard(self._partition_for(key[1]))
+        return None if shard is None else shard.context.timer
+
+    def schedule(self, key: tuple[str, ...], delay_ms: int, callback: Callable[[], None]) -> None:
+        timer = self._timer(key)
+        if timer is not None:
+            timer.schedule(key, delay_ms, lambda _shard: callback())
+
+    def cancel(self, key: tuple[str, ...]) -> None:
+        timer = self._timer(key)
+        if timer is not None:
+            timer.cancel(key)
+
+    def __contains__(self, key: tuple[str, ...]) -> bool:
+        timer = self._timer(key)
+        return timer is not None and timer.is_scheduled(key)
 
 
 def apply_group_metadata(group: ClassicGroup, value: GroupMetadataValue) -> None:
