@@ -1,7 +1,9 @@
 """The group coordinator: consumer groups and their offsets, stored in ``__consumer_offsets``.
 
-Theory of operation (Kafka 4's ``GroupMetadataManager`` + ``OffsetMetadataManager``, on
-trio instead of the coordinator runtime). ``groups`` holds both kinds of group by id:
+Theory of operation (Kafka 4's ``GroupMetadataManager`` + ``OffsetMetadataManager``; the
+groups are loaded, kept, written and timed by the coordinator runtime's shards, while
+their operations are still methods here that mutate the groups and then write their
+records, not shard operations). ``groups`` holds both kinds of group by id:
 classic groups (below) and KIP-848 consumer groups, whose protocol lives in
 :mod:`~kafkapy.broker.groups.consumer_coordinator` (``self.consumer``). Offsets,
 deletion, expiry and listing serve both. A classic JoinGroup for a consumer group with

@@ -14,8 +14,8 @@
   tombstones, replay), each kind naming its record types and member fields.
 - :mod:`.consumer_records`: the consumer groups' ``__consumer_offsets`` records.
 - :mod:`.consumer_coordinator`: ConsumerGroupHeartbeat and ConsumerGroupDescribe on
-  those parts; it writes through the group coordinator (the one module here that
-  does I/O, through the coordinator's log and timer).
+  those parts; it writes through the group coordinator (which writes through the
+  coordinator runtime) and keeps its timers on the group's shard.
 - :mod:`.shard`: one ``__consumer_offsets`` partition on the coordinator runtime,
   every group kind in one shard loaded by one replay.
 - :mod:`.timer`: keyed one-shot deadlines on one trio task (Kafka's ``CoordinatorTimer``).

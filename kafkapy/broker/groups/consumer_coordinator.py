@@ -30,7 +30,8 @@ epoch; a static member's temporary leave (-2) keeps its partitions until its ses
 expires. Session timeouts (``group.consumer.session.timeout.ms``) and rebalance
 timeouts (a member that does not revoke in time) fence the member out.
 
-Timers are keys of the coordinator's timer: ``("consumer-session", group, member)``
+Timers are keys on the shard timer of the group's partition (the coordinator's
+:class:`~kafkapy.broker.groups.shard.GroupTimers`): ``("consumer-session", group, member)``
 and ``("consumer-rebalance", group, member)``.
 
 Subscribed topic regexes: Kafka evaluates them with RE2/J; this broker uses Python's
@@ -139,7 +140,7 @@ def _metadata_hash(image: MetadataImage, topics: set[str]) -> int:
 
 class ConsumerGroupCoordinator:
     """KIP-848 groups of a :class:`~kafkapy.broker.group_coordinator.GroupCoordinator`,
-    which holds the groups, the log partitions and the timer."""
+    through which it reaches the groups (in their shards), the runtime's writes and the timers."""
 
     def __init__(self, coordinator: GroupCoordinator) -> None:
         self.c = coordinator
