@@ -6,5 +6,6 @@ only by replaying the records its operations write, with its own timers.
 writes, defers answers until the high watermark and fires timers; :mod:`.parts` lets
 each group kind of a ``__consumer_offsets`` shard see only its own part. The group
 coordinator's shards (:mod:`kafkapy.broker.groups.shard`, with the share and streams
-groups) and the share coordinator (:mod:`kafkapy.broker.share`) run on it.
+groups), the share coordinator (:mod:`kafkapy.broker.share`) and the transaction
+coordinator (:mod:`kafkapy.broker.txn.shard`) run on it.
 """

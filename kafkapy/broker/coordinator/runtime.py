@@ -3,7 +3,8 @@ its log, writing records then applying them (Kafka 4's ``CoordinatorRuntime``).
 
 Theory of operation. A runtime serves one internal topic (``__consumer_offsets`` for
 the group coordinator's shard of every group kind, ``__share_group_state`` for the
-share coordinator) and a shard factory. A metadata-image publisher keeps one shard per
+share coordinator, ``__transaction_state`` for the transaction coordinator) and a
+shard factory. A metadata-image publisher keeps one shard per
 partition this node leads:
 
 * **Election** (this node becomes leader of partition ``p`` at epoch ``e``): a new

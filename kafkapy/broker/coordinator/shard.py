@@ -2,7 +2,8 @@
 ``CoordinatorShard``, ``CoordinatorResult`` and ``CoordinatorTimer``).
 
 A shard is the state of one coordinator partition (one partition of
-``__consumer_offsets`` or ``__share_group_state``). It is a plain object with no I/O:
+``__consumer_offsets``, ``__share_group_state`` or ``__transaction_state``). It is a
+plain object with no I/O:
 
 * :meth:`CoordinatorShard.replay` applies one record of its partition. It is the only
   way its durable state changes, whether the record was read back while loading or
