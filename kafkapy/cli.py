@@ -112,11 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kafkapy", description="A Kafka-compatible broker on trio.")
     parser.add_argument("--version", action="version", version=f"kafkapy {kafkapy.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser(
-        "serve",
-        help="start a broker (combined broker+controller by default)",
-        description="Start a kafkapy node. Configuration uses Apache Kafka's names and defaults.",
-    )
+    _serve_arguments(sub.add_parser("serve", help="start a broker (combined broker+controller by default)",
+                                    description=_SERVE_DESCRIPTION))
+    sub.add_parser("storage", help="format and inspect data directories (Kafka's kafka-storage.sh)",
+                   add_help=False, description="kafkapy storage {random-uuid,format,info,version-mapping} ...")
+    configs = sub.add_parser("configs", help="print the configuration reference (Markdown)",
+                             description="Every configuration kafkapy accepts, with Kafka's names and defaults.")
+    configs.add_argument("--scope", choices=["broker", "topic"], help="only one scope's table")
+    return parser
+
+
+_SERVE_DESCRIPTION = "Start a kafkapy node. Configuration uses Apache Kafka's names and defaults."
+
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
+    """``kafkapy serve``'s arguments, on the full parser's subparser or on a parser alone."""
     serve.add_argument("properties", nargs="?", metavar="server.properties",
                        help="a server.properties file (Kafka's format), as kafka-server-start.sh takes it")
     serve.add_argument("--config", metavar="FILE", help="the same file, given as an option")
@@ -135,12 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (default INFO)",
     )
-    sub.add_parser("storage", help="format and inspect data directories (Kafka's kafka-storage.sh)",
-                   add_help=False, description="kafkapy storage {random-uuid,format,info,version-mapping} ...")
-    configs = sub.add_parser("configs", help="print the configuration reference (Markdown)",
-                             description="Every configuration kafkapy accepts, with Kafka's names and defaults.")
-    configs.add_argument("--scope", choices=["broker", "topic"], help="only one scope's table")
-    return parser
 
 
 def serve_properties(config_file: str | None, overrides: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -164,8 +168,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kafkapy.tools.storage import main as storage_main
 
         return storage_main(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv[:1] == ["serve"]:
+        # The serve parser alone, as the full one would make it: each argparse parser
+        # costs milliseconds of gettext lookups, and ``kafkapy serve`` starts in under 200 ms.
+        parser = argparse.ArgumentParser(prog="kafkapy serve", description=_SERVE_DESCRIPTION)
+        _serve_arguments(parser)
+        args = parser.parse_args(argv[1:])
+        args.command = "serve"
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)
     if args.command == "serve":
         if args.properties is not None and args.config is not None:
             parser.error("give the server.properties file once: as an argument or with --config")

@@ -208,14 +208,12 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
         controller_sasl_client,
         controller_ssl_context,
     )
-    from kafkapy.broker.security.ssl_reload import follow_dynamic_ssl
     from kafkapy.kraft.metadata.image import Endpoint
     from kafkapy.server.listeners import parse_listeners
     from kafkapy.server.quotas import ConnectionQuotas, follow_dynamic_configs, follow_ip_connection_rates
     from kafkapy.server.serve import serve
     from kafkapy.server.settings import ServerSettings
     from kafkapy.storage.log_manager import LogManager
-    from kafkapy.tools.node_storage import load_node_storage
 
     config = BrokerConfig.from_properties(properties)
     # The controller checks remote.storage.enable against this node's own setting
@@ -248,7 +246,11 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
     if not config.controller_quorum_voters and not config.controller_quorum_bootstrap_servers:
         raise ValueError(_NO_VOTERS)
     # Formatted directories (kafkapy storage format), or a lone voter's formatted now.
-    storage = None if memory else load_node_storage(config)
+    storage = None
+    if not memory:
+        from kafkapy.tools.node_storage import load_node_storage
+
+        storage = load_node_storage(config)
     cluster_id = storage.cluster_id if storage is not None else _new_cluster_id()
     logs: LogManager | None = None
     try:
@@ -317,10 +319,7 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             await nursery.start(replicas.fetchers.run)
             await nursery.start(replicas.isr_changes.run)
             nursery.start_soon(run_isr_expiration, replicas)
-            await nursery.start(core.groups.run)
-            await nursery.start(core.txn_coordinator.run)
-            await nursery.start(core.share.run)
-            await nursery.start(core.streams.run)
+            await nursery.start(core.run_coordinators)
             dispatcher = _ServerEdge(BrokerDispatcher(core, security=security))
             dispatcher.inner.hooks.append(forwarding_hook(channel))
             # Connection limits are dynamic (AlterConfigs): the broker listeners' quotas
@@ -336,6 +335,8 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
             # TLS listeners' contexts, replaced when AlterConfigs changes their key stores.
             tls = dict(dispatcher.inner.security.tls)
             if tls:
+                from kafkapy.broker.security.ssl_reload import follow_dynamic_ssl
+
                 follow_tls = follow_dynamic_ssl(config, tls)
                 follow_tls(None, metadata.image)
                 metadata.add_publisher(follow_tls)

@@ -8,21 +8,22 @@ committed. Handlers never touch the Raft log or the controller directly.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+import trio
+
 from kafkapy.broker.authorization import authorizer_from_config
-from kafkapy.broker.group_coordinator import GroupCoordinator
 from kafkapy.broker.metrics import BrokerMetrics
 from kafkapy.broker.producer_ids import ProducerIdManager
 from kafkapy.broker.quotas import ClientQuotas, ControllerMutationQuotas, RequestQuotas
-from kafkapy.broker.share.service import ShareGroups
-from kafkapy.broker.streams.service import StreamsGroups
-from kafkapy.broker.txn_coordinator import TransactionCoordinator
 from kafkapy.config import BrokerConfig, BrokerConfigs
+from kafkapy.kraft.metadata.topic_names import INTERNAL_TOPICS
 
 if TYPE_CHECKING:
+    from kafkapy.broker.group_coordinator import GroupCoordinator
     from kafkapy.broker.replica_manager import ReplicaManager
     from kafkapy.kraft.metadata.configuration_control import AlterConfigsResult, ConfigChange, ConfigResource
     from kafkapy.kraft.metadata.controller import ProducerIdsBlock
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
         NewTopic,
     )
     from kafkapy.kraft.metadata.results import ApiError
+    from kafkapy.broker.share.service import ShareGroups
+    from kafkapy.broker.streams.service import StreamsGroups
+    from kafkapy.broker.txn_coordinator import TransactionCoordinator
 
 
 class MetadataService(Protocol):
@@ -76,6 +80,28 @@ class MetadataService(Protocol):
                               validate_only: bool = False) -> dict[str, "ApiError"]: ...
 
 
+class _Coordinator:
+    """A coordinator attribute of :class:`BrokerCore`, built on first use: importing and
+    building the coordinators is a quarter of a node's start (issue 18), and a new node
+    needs none of them for its first answers (:meth:`BrokerCore.run_coordinators`)."""
+
+    #: the attribute names of every coordinator, in the order they are built
+    names: list[str] = []
+
+    def __init__(self, module: str, cls: str) -> None:
+        self.module, self.cls = module, cls
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        _Coordinator.names.append(name)
+
+    def __get__(self, core: "BrokerCore | None", owner: type) -> Any:
+        if core is None:
+            return self
+        core._build_coordinators()
+        return core.__dict__[self.name]
+
+
 class BrokerCore:
     """The broker's shared state. Task-safety: used on the trio thread only.
 
@@ -112,10 +138,9 @@ class BrokerCore:
         self.broker_epoch = -1
         self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.producer_ids = ProducerIdManager(self)
-        self.groups = GroupCoordinator(self)
-        self.txn_coordinator = TransactionCoordinator(self)
-        self.share = ShareGroups(self)
-        self.streams = StreamsGroups(self)
+        self._coordinators: trio.Nursery | None = None
+        self._coordinators_starting = False
+        self._coordinators_running = trio.Event()
         self.quorum: Any = None
         self.inter_broker_listener: str | None = None
         self.authorizer = authorizer_from_config(config)
@@ -125,6 +150,64 @@ class BrokerCore:
         self.request_quotas = RequestQuotas(self, self.quotas)
         #: tiered storage (KIP-405), with remote.log.storage.system.enable
         self.remote_logs: Any = None
+
+    groups: "GroupCoordinator" = _Coordinator(  # type: ignore[assignment]
+        "kafkapy.broker.group_coordinator", "GroupCoordinator")
+    txn_coordinator: "TransactionCoordinator" = _Coordinator(  # type: ignore[assignment]
+        "kafkapy.broker.txn_coordinator", "TransactionCoordinator")
+    share: "ShareGroups" = _Coordinator("kafkapy.broker.share.service", "ShareGroups")  # type: ignore[assignment]
+    streams: "StreamsGroups" = _Coordinator(  # type: ignore[assignment]
+        "kafkapy.broker.streams.service", "StreamsGroups")
+
+    async def run_coordinators(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the group, transaction, share and streams coordinators.
+
+        With an internal topic in the image (a restart) they start at once, as Kafka's
+        do. Otherwise they are built and started together on first use, or once an
+        image brings an internal topic (made by another node); FindCoordinator waits
+        for them (:meth:`start_coordinators`) before it creates their topics.
+        """
+        async with trio.open_nursery() as nursery:
+            self._coordinators = nursery
+            if any(name in self.__dict__ for name in _Coordinator.names) or self._has_internal_topic(self.image):
+                await self.start_coordinators()
+            self.metadata.add_publisher(self._on_image)
+            task_status.started()
+            await trio.sleep_forever()  # open for the coordinators built later
+
+    async def start_coordinators(self) -> None:
+        """Build the coordinators if need be and return once they run, following the
+        image: a request that makes their internal topics waits for it, so that they
+        load their partitions as the topics appear (as when they start with the node)."""
+        self._build_coordinators()
+        if self._coordinators is not None:
+            await self._coordinators_running.wait()
+
+    def _build_coordinators(self) -> None:
+        """Build every coordinator not built yet (they use each other), started once
+        :meth:`run_coordinators` runs."""
+        for name in _Coordinator.names:
+            if name not in self.__dict__:  # building one may have built the next
+                spec = vars(BrokerCore)[name]
+                self.__dict__[name] = getattr(importlib.import_module(spec.module), spec.cls)(self)
+        if self._coordinators is not None and not self._coordinators_starting:
+            self._coordinators_starting = True
+            self._coordinators.start_soon(self._start_coordinators)
+
+    async def _start_coordinators(self) -> None:
+        assert self._coordinators is not None
+        for name in _Coordinator.names:
+            await self._coordinators.start(self.__dict__[name].run)
+        self._coordinators_running.set()
+
+    @staticmethod
+    def _has_internal_topic(image: "MetadataImage") -> bool:
+        return any(image.topic(topic) is not None for topic in INTERNAL_TOPICS)
+
+    def _on_image(self, old: "MetadataImage", new: "MetadataImage") -> None:
+        """A metadata publisher: build the coordinators once an internal topic appears."""
+        if _Coordinator.names[-1] not in self.__dict__ and self._has_internal_topic(new):
+            self._build_coordinators()
 
     @property
     def image(self) -> "MetadataImage":

@@ -25,6 +25,7 @@ Version notes:
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -71,6 +72,8 @@ def controller_only(api_key: int, *, versions: tuple[int, int]) -> Callable[[Cal
 
 def controller_handlers() -> dict[int, Handler]:
     """The controller listener's handler table (what its ApiVersions advertises)."""
+    for module in ("controller_registration", "envelope", "raft"):  # they register on import
+        importlib.import_module(f"kafkapy.broker.handlers.{module}")
     table = {}
     for key, handler in load_handlers().items():
         info = api_info(key)
