@@ -95,6 +95,8 @@ from kafkapy.broker.groups.state import (
     GroupEvent,
     GroupState,
 )
+from kafkapy.broker.share.group_shard import ShareGroupShard
+from kafkapy.broker.streams.group_shard import StreamsGroupShard
 from kafkapy.storage.errors import StorageError
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.describe_groups import DescribeGroupsResponse
@@ -207,9 +209,6 @@ class GroupCoordinator:
     def _new_shard(self, context: ShardContext) -> GroupCoordinatorShard:
         """The runtime's shard of one partition: the share and streams parts on its timer,
         the classic and consumer groups adopted here once loaded."""
-        from kafkapy.broker.share.group_shard import ShareGroupShard
-        from kafkapy.broker.streams.group_shard import StreamsGroupShard
-
         core = self.core
 
         def not_share(group_id: str) -> bool:
