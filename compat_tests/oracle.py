@@ -22,6 +22,16 @@ of a super user and of a user without rights, and an authenticated user's unauth
 Metadata, Produce and CreateTopics. A step may log in first (``login``) or send other
 requests first (``prelude``) on its connection; their answers are compared too, and a
 connection the broker closes is an answer of its own.
+
+``--share-streams`` plays ``compat_tests.oracle_share_streams.CORPUS`` (share groups,
+share sessions and share state, streams groups, their group configs) against Apache
+Kafka 4.4.0 and kafkapy started with the same settings; kafka-python has no classes for
+these APIs, so their requests are kafkapy's generated messages (``native_requests``).
+A step may use what the broker answered before (``keep``: topic ids, member epochs) and
+the broker's one kept connection (``kept_connection``: a share session is the
+connection's).
+
+    python -m compat_tests.oracle --start-reference --start-kafkapy --share-streams
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import socket
 import struct
 import sys
@@ -71,6 +82,8 @@ from kafka.protocol.sasl import SaslAuthenticateRequest, SaslHandshakeRequest
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from compat_tests import brokers
+from compat_tests.native_requests import Native
+from kafkapy.wire.errors import WireError
 
 KNOWN = Path(__file__).with_name("oracle_differences.toml")
 TOPIC = "oracle-topic"
@@ -120,19 +133,29 @@ class Step:
     other requests to send first on the same connection."""
 
     name: str
-    request: Callable[[], Any]  # a versioned kafka-python request object
+    request: Callable[..., Any]  # a versioned kafka-python request object, or a Native request
     until: Callable[[dict], bool] | None = None
     listener: str = "plaintext"
     login: str | None = None
     prelude: Callable[[], list[Any]] | None = None
+    #: With ``keep``, ``request`` takes the broker's context (a dict this broker's
+    #: earlier steps filled: topic ids, member epochs, share session epochs), and
+    #: ``keep(response, context)`` records what later steps need from each answer.
+    keep: Callable[[dict, dict], None] | None = None
+    #: Sent on the broker's kept connection, open from the first such step to the end
+    #: of the run (a share session lives as long as its connection, KIP-932).
+    kept_connection: bool = False
 
-    def requests(self) -> list[Any]:
+    def requests(self, context: dict) -> list[Any]:
         """Everything sent on the step's connection, the compared request last."""
         first = _login(self.login) if self.login else []
-        return [*first, *(self.prelude() if self.prelude else []), self.request()]
+        last = self.request(context) if self.keep else self.request()
+        return [*first, *(self.prelude() if self.prelude else []), last]
 
 
 RETRY_SECONDS = 15.0
+#: The context key of a broker's kept connection (``Step.kept_connection``).
+KEPT_CONNECTION = "<kept connection>"
 
 
 def _topic(name: str = TOPIC, partitions: int = 2, configs: list | None = None) -> dict:
@@ -202,6 +225,12 @@ def _group_listed(response: dict) -> bool:
     return _group_coordinator_answered(response) and any(g["group_id"] == GROUP for g in response["groups"])
 
 
+def _retention_altered(response: dict) -> bool:
+    """The altered retention.ms is described: a broker applies a config change from the
+    metadata log, after IncrementalAlterConfigs has answered."""
+    return any(c["name"] == "retention.ms" and c["value"] == "987654321" for c in response["results"][0]["configs"])
+
+
 CORPUS: list[Step] = [
     Step("api_versions_v0", lambda: ApiVersionsRequest[0]()),
     Step("api_versions_v3", lambda: ApiVersionsRequest[3](client_software_name="oracle", client_software_version="1")),
@@ -217,7 +246,8 @@ CORPUS: list[Step] = [
     Step("incremental_alter_configs", lambda: build(IncrementalAlterConfigsRequest, {"resources": [
         {"resource_type": 2, "resource_name": TOPIC,
          "configs": [{"name": "retention.ms", "config_operation": 0, "value": "987654321"}]}], "validate_only": False}, 1)),
-    Step("describe_configs_retention", lambda: _describe_configs(["retention.ms", "cleanup.policy"])),
+    Step("describe_configs_retention", lambda: _describe_configs(["retention.ms", "cleanup.policy"]),
+         until=_retention_altered),
     Step("describe_configs_empty_keys", lambda: _describe_configs([])),
     Step("describe_configs_unknown_topic", lambda: _describe_configs(None, topic="oracle-missing")),
     Step("produce", lambda: _produce(0)),
@@ -383,6 +413,8 @@ SECURE_CORPUS: list[Step] = [
 OPAQUE = {"throttle_time_ms": None, "cluster_id": "<cluster-id>", "host": "<host>", "port": "<port>",
           "finalized_features_epoch": "<epoch>"}
 UUID_FIELDS = {"topic_id"}
+#: The topic id (Uuid.toString) in a share coordinator key ``group:topicId:partition``.
+_SHARE_KEY_TOPIC_ID = re.compile(r":[A-Za-z0-9_-]{22}:(?=\d+$)")
 _MEMBER_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -394,18 +426,23 @@ def normalise(value: Any, key: str | None = None) -> Any:
             if k in OPAQUE:
                 out[k] = OPAQUE[k]
             elif k in UUID_FIELDS:
-                out[k] = "<zero-uuid>" if v is None or str(v).strip("0-") == "" else "<uuid>"
+                zero = not any(v) if isinstance(v, bytes) else v is None or str(v).strip("0-") == ""
+                out[k] = "<zero-uuid>" if zero else "<uuid>"
             elif k == "error_message":  # wording may differ; null vs empty vs text may not
                 out[k] = v if not v else "<message>"
             elif k == "member_id" and isinstance(v, str):  # "<client id>-<random uuid>" (KIP-394)
                 out[k] = _MEMBER_UUID.sub("<uuid>", v)
+            elif k == "key" and isinstance(v, str):  # a share coordinator key names a topic id
+                out[k] = _SHARE_KEY_TOPIC_ID.sub(":<topic-id>:", v)
             else:
                 out[k] = normalise(v, k)
         return out
     if isinstance(value, list):
         items = [normalise(v) for v in value]
-        # Order is not meaningful (DescribeAcls groups its bindings in a Java HashMap's order).
-        if key in {"topics", "results", "partitions", "responses", "api_keys", "configs", "resources", "acls"}:
+        # Order is not meaningful (DescribeAcls groups its bindings in a Java HashMap's order;
+        # ListGroups lists a coordinator's groups in its map's order).
+        if key in {"topics", "results", "partitions", "responses", "api_keys", "configs", "resources", "acls",
+                   "groups"}:
             items.sort(key=lambda item: json.dumps(item, sort_keys=True, default=str))
         return items
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -415,6 +452,8 @@ def normalise(value: Any, key: str | None = None) -> Any:
 
 def encode(request: Any) -> bytes:
     """The framed request; an encoding error is a corpus bug and stops the run."""
+    if isinstance(request, Native):
+        return request.frame()
     request.with_header(correlation_id=next(_correlation), client_id="kafkapy-oracle")
     return request.encode(header=True, framed=True)
 
@@ -426,6 +465,8 @@ CLOSED = {"<connection closed>": True}
 def _read_response(sock: socket.socket, request: Any) -> dict:
     size = struct.unpack(">i", brokers._recv_exact(sock, 4))[0]
     payload = brokers._recv_exact(sock, size)
+    if isinstance(request, Native):
+        return request.decode(struct.pack(">i", size) + payload)
     response_class = type(request).__name__.replace("Request", "Response").split("_v")[0]
     module = sys.modules[type(request).__module__]
     response = getattr(module, response_class).decode(payload, version=request.API_VERSION, header=True)
@@ -437,12 +478,18 @@ def exchange(bootstrap: str, request: Any) -> dict:
     return exchange_all(bootstrap, [request])[-1]
 
 
-def exchange_all(bootstrap: str, requests: list[Any]) -> list[dict]:
-    """Send requests in turn on one fresh connection; their decoded responses, with
-    :data:`CLOSED` for each once the broker has closed the connection."""
+def connect(bootstrap: str) -> socket.socket:
     host, port = bootstrap.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=15)
+
+
+def exchange_all(bootstrap: str, requests: list[Any], sock: socket.socket | None = None) -> list[dict]:
+    """Send requests in turn on one fresh connection (or on ``sock``, left open); their
+    decoded responses, with :data:`CLOSED` for each once the broker has closed the connection."""
     answers: list[dict] = []
-    with socket.create_connection((host, int(port)), timeout=15) as sock:
+    with contextlib.ExitStack() as stack:
+        if sock is None:
+            sock = stack.enter_context(connect(bootstrap))
         for request in requests:
             try:
                 sock.sendall(encode(request))
@@ -453,13 +500,20 @@ def exchange_all(bootstrap: str, requests: list[Any]) -> list[dict]:
     return answers
 
 
-def play(bootstrap: str, step: Step) -> Any:
+def play(bootstrap: str, step: Step, context: dict) -> Any:
     """The step's response (with a prelude or login, every answer on the connection);
     with ``until``, the first whose last answer satisfies it (or the last one)."""
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
-        answers = exchange_all(bootstrap, step.requests())
+        sock = None
+        if step.kept_connection:
+            sock = context.get(KEPT_CONNECTION) or context.setdefault(KEPT_CONNECTION, connect(bootstrap))
+        answers = exchange_all(bootstrap, step.requests(context), sock)
+        if CLOSED in answers and sock is not None:
+            context.pop(KEPT_CONNECTION).close()
         response = answers[-1]
+        if step.keep and response is not CLOSED:
+            step.keep(response, context)
         if step.until is None or step.until(response) or time.monotonic() > deadline:
             return response if len(answers) == 1 else answers
         time.sleep(0.2)
@@ -489,16 +543,19 @@ def run(reference: Addresses, target: Addresses, corpus: list[Step] | None = Non
     """
     known = tomllib.loads(KNOWN.read_text()) if KNOWN.exists() else {}
     counts = [0, 0, 0]
+    contexts: tuple[dict, dict] = ({}, {})
     for step in CORPUS if corpus is None else corpus:
         answers = []
-        for addresses in (reference, target):
+        for addresses, context in zip((reference, target), contexts, strict=True):
             bootstrap = addresses if isinstance(addresses, str) else addresses[step.listener]
-            for request in step.requests():
+            for request in step.requests(context):
                 encode(request)  # fails loudly, outside the comparison, if the corpus is wrong
             try:
-                answers.append(normalise(play(bootstrap, step)))
-            except (OSError, ValueError, EOFError) as exc:  # a dropped connection or undecodable answer is a result too
+                answers.append(normalise(play(bootstrap, step, context)))
+            except (OSError, ValueError, EOFError, WireError) as exc:  # a dropped connection or undecodable answer is a result too
                 answers.append({"<no response>": f"{type(exc).__name__}: {exc}"})
+                if step.kept_connection and KEPT_CONNECTION in context:
+                    context.pop(KEPT_CONNECTION).close()
         differences = diff(*answers)
         if not differences:
             counts[0] += 1
@@ -513,6 +570,9 @@ def run(reference: Addresses, target: Addresses, corpus: list[Step] | None = Non
                 print(f"    {line}")
             if len(differences) > 15:
                 print(f"    ... {len(differences) - 15} more")
+    for context in contexts:
+        if KEPT_CONNECTION in context:
+            context.pop(KEPT_CONNECTION).close()
     return counts[0], counts[1], counts[2]
 
 
@@ -529,10 +589,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker-command", default=os.environ.get("KAFKAPY_BROKER_COMMAND", brokers.DEFAULT_KAFKAPY_COMMAND))
     parser.add_argument("--secure", action="store_true",
                         help="play SECURE_CORPUS against both brokers started with secure_properties")
+    parser.add_argument("--share-streams", action="store_true",
+                        help="play the share-group and streams-group corpus (compat_tests.oracle_share_streams) "
+                             "against Apache Kafka 4.4.0")
     args = parser.parse_args(argv)
+    corpus_option = "--secure" if args.secure else "--share-streams" if args.share_streams else None
+    if corpus_option and not (args.start_reference and (args.start_kafkapy or args.target_reference)):
+        parser.error(f"{corpus_option} starts both brokers: --start-reference with --start-kafkapy or "
+                     "--target-reference")
+    if args.share_streams:
+        from compat_tests import oracle_share_streams as groups
+
+        def kafka() -> brokers.BrokerProcess:
+            return brokers.start_reference(version=groups.VERSION, overrides={**groups.CONFIG, **groups.KAFKA_ONLY})
+
+        with contextlib.ExitStack() as stack:
+            reference = stack.enter_context(kafka())
+            if args.target_reference:
+                target = stack.enter_context(kafka())
+            else:
+                overrides = "".join(f" --override {shlex.quote(f'{k}={v}')}" for k, v in groups.CONFIG.items())
+                target = stack.enter_context(brokers.start_command(args.broker_command + overrides))
+            same, known, different = run(reference.bootstrap, target.bootstrap, groups.CORPUS)
+        print(f"oracle --share-streams: {same} same, {known} known differences, {different} different")
+        return 1 if different else 0
     if args.secure:
-        if not (args.start_reference and (args.start_kafkapy or args.target_reference)):
-            parser.error("--secure starts both brokers: --start-reference with --start-kafkapy or --target-reference")
         with contextlib.ExitStack() as stack:
             reference = stack.enter_context(start_secure(None))
             target = stack.enter_context(start_secure(None if args.target_reference else args.broker_command))
@@ -557,7 +638,6 @@ def start_secure(command: str | None) -> Any:
     """A broker with :func:`secure_properties`, yielding its address per listener name:
     Apache Kafka with ``command`` None, else the kafkapy command template (``{python}``,
     ``{port}``) with the settings as ``--override`` arguments after its own."""
-    import shlex
     import tempfile
 
     ports = {name: brokers.free_port() for name in ("plaintext", "sasl", "controller")}
