@@ -1510,9 +1510,9 @@ def config_names(scope: Scope, *, include_internal: bool = False) -> Iterable[st
 # --- the broker's own settings ---
 
 
-# eq and repr as a dataclass's own, written out: generated for 155 fields, they cost
-# milliseconds of every node's start to compile (issue 18).
-@dataclasses.dataclass(frozen=True, slots=True, eq=False, repr=False)
+# __init__, eq and repr as a dataclass's own, written out: generated for 155 fields,
+# they cost milliseconds of every node's start to compile (issue 18).
+@dataclasses.dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
 class BrokerConfig:
     """A node's static configuration, typed: every broker config whose row names a field.
 
@@ -1677,6 +1677,15 @@ class BrokerConfig:
     #: The raw properties it was built from, for BrokerConfigs.static and DescribeConfigs.
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unknown: tuple[str, ...] = ()
+
+    def __init__(self, **values: Any) -> None:
+        values.setdefault("properties", {})
+        values.setdefault("unknown", ())
+        if values.keys() != self.__dataclass_fields__.keys():
+            raise TypeError(f"BrokerConfig() missing {sorted(self.__dataclass_fields__.keys() - values.keys())}, "
+                            f"unexpected {sorted(values.keys() - self.__dataclass_fields__.keys())}")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
