@@ -30,8 +30,9 @@ from kafkapy.wire.messages.share_fetch import ShareFetchRequest, ShareFetchRespo
 #: ShareFetch v0-compatible default when a request gives no MaxRecords.
 _DEFAULT_MAX_RECORDS = 500
 #: ShareFetch v2 ShareAcquireMode of the client's ``share.acquire.mode=record_limit``
-#: (``ShareAcquireMode.RECORD_LIMIT``).
+#: (``ShareAcquireMode.RECORD_LIMIT``); 0 is batch-optimized, no other value is known.
 _RECORD_LIMIT = 1
+_ACQUIRE_MODES = (0, _RECORD_LIMIT)
 
 
 async def _acknowledge_all(ctx: RequestContext, group_id: str, member_id: str,
@@ -79,6 +80,10 @@ async def handle_share_fetch(ctx: RequestContext, request: ShareFetchRequest) ->
         for forgotten in request.forgotten_topics_data:
             for index in forgotten.partitions:
                 session.partitions.pop((forgotten.topic_id, index), None)
+    if ctx.version >= 2 and request.share_acquire_mode not in _ACQUIRE_MODES:
+        # Kafka's ShareFetch fails on ShareAcquireMode.forId once the session is opened
+        # or advanced: UNKNOWN_SERVER_ERROR, nothing acquired, the session kept.
+        return ShareFetchResponse(error_code=ErrorCode.UNKNOWN_SERVER_ERROR)
     renew_only = ctx.version >= 2 and request.is_renew_ack
     if not renew_only:
         denied = unreadable_share_partitions(ctx, list(session.partitions))

@@ -1,4 +1,7 @@
-"""A share consumer whose connection drops gives its records back at once (KIP-932:
+"""ShareFetch as Apache Kafka 4.4 serves it, beyond what clients show: share sessions
+and their connection, and an unknown ShareAcquireMode.
+
+A share consumer whose connection drops gives its records back at once (KIP-932:
 Kafka's ``ShareSessionCache`` closes the share session of a closed connection and
 ``SharePartitionManager.releaseSession`` releases what the member held).
 
@@ -13,6 +16,9 @@ A share session belongs to the connection that opened it: a member that opens it
 session again on another connection keeps its records when the first connection
 ends, and gives them back when the second does (raw ShareFetch requests, the same
 answers on both brokers).
+
+A ShareFetch v2 with a ShareAcquireMode other than batch-optimized (0) and
+record-limit (1) is answered UNKNOWN_SERVER_ERROR and opens the session all the same.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from compat_tests.brokers import DEPS, start_reference
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
+from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.share_fetch import ShareFetchRequest as Q
 from kafkapy.wire.messages.share_group_heartbeat import ShareGroupHeartbeatRequest
@@ -120,9 +127,15 @@ def test_records_of_a_killed_share_consumer_come_back_before_their_lock_expires(
 
 
 def _member(bootstrap: str, group: str, topic: str) -> str:
-    """A member id that joined ``group`` subscribed to ``topic`` (ShareGroupHeartbeat)."""
+    """A member id that joined ``group`` subscribed to ``topic`` (ShareGroupHeartbeat),
+    after FindCoordinator (on a fresh broker it creates ``__consumer_offsets``) says the
+    group's coordinator is ready."""
     member_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    deadline = time.monotonic() + 60
     with KafkaConnection(bootstrap) as conn:
+        while conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[group]), 4) \
+                .coordinators[0].error_code and time.monotonic() < deadline:
+            time.sleep(0.3)
         answer = conn.request(ShareGroupHeartbeatRequest(group_id=group, member_id=member_id, member_epoch=0,
                                                          subscribed_topic_names=[topic]), 1)
         assert answer.error_code == 0, answer
@@ -169,3 +182,22 @@ def test_a_session_opened_again_elsewhere_is_released_with_its_own_connection(bo
     finally:
         first.close()
         second.close()
+
+
+def test_an_unknown_share_acquire_mode_fails_the_fetch_but_opens_the_session(bootstrap: str) -> None:
+    topic, group = _setup(bootstrap, 3)
+    with KafkaConnection(bootstrap) as conn:
+        topic_id = bytes(conn.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)]),
+                                      12).topics[0].topic_id)
+        member_id = _member(bootstrap, group, topic)
+
+        def fetch(epoch: int, mode: int) -> tuple[int, int, list[int]]:
+            r: Any = conn.request(Q(group_id=group, member_id=member_id, share_session_epoch=epoch, max_wait_ms=0,
+                                    min_bytes=1, max_bytes=1 << 20, max_records=2, batch_size=2,
+                                    share_acquire_mode=mode, topics=[Q.FetchTopic(
+                                        topic_id=topic_id, partitions=[Q.FetchPartition(partition_index=0)])]), 2)
+            return r.error_code, r.acquisition_lock_timeout_ms, [p.partition_index for t in r.responses
+                                                                 for p in t.partitions if p.acquired_records]
+
+        assert fetch(0, 2) == (-1, 0, [])  # UNKNOWN_SERVER_ERROR
+        assert fetch(1, 1)[:2] == (0, LOCK_MS)  # the session was opened: epoch 1 is next
