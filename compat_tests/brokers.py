@@ -115,9 +115,20 @@ class BrokerProcess:
         self.bootstrap = f"127.0.0.1:{port}"
         self.log_path = log_path
         self.workdir = workdir
+        self.argv = argv
+        self._env = env
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env, start_new_session=True)
+
+    def restart(self, timeout: float = 90.0) -> float:
+        """Stop the broker (SIGTERM) and start the same command on the same port, with its
+        data kept; return the seconds it took to answer again."""
+        self._terminate()
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=self._env, start_new_session=True)
+        return self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> float:
         """Block until the broker answers Metadata with a broker; return seconds waited."""
@@ -141,7 +152,7 @@ class BrokerProcess:
         except OSError:
             return ""
 
-    def stop(self) -> None:
+    def _terminate(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -150,6 +161,9 @@ class BrokerProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+    def stop(self) -> None:
+        self._terminate()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -223,11 +237,13 @@ def start_reference(port: int | None = None, version: str = KAFKA_VERSION,
 
 def start_command(command: str = DEFAULT_KAFKAPY_COMMAND, port: int | None = None,
                   timeout: float = 30.0) -> BrokerProcess:
-    """Start a broker from a command template with ``{python}`` and ``{port}`` fields."""
+    """Start a broker from a command template with ``{python}`` and ``{port}`` fields, and
+    ``{data}``, a fresh directory removed when the broker stops."""
     port = port or free_port()
-    argv = shlex.split(command.format(python=shlex.quote(sys.executable), port=port))
+    data = Path(tempfile.mkdtemp(prefix="kafkapy-data-")) if "{data}" in command else None
+    argv = shlex.split(command.format(python=shlex.quote(sys.executable), port=port, data=data))
     log = Path(tempfile.mkstemp(prefix="kafkapy-broker-", suffix=".log")[1])
-    broker = BrokerProcess(argv, port, log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    broker = BrokerProcess(argv, port, log, data, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     broker.wait_ready(timeout)
     return broker
 

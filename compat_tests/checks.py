@@ -135,3 +135,21 @@ def failover(acked: dict[int, int | None], sent: int, after_from: int,
     return (f"{len(acked)} acknowledged records ({sent - after_from} after the fault"
             f"{f', {unacked} unacknowledged during it' if unacked else ''}) consumed exactly once, in order"
             f"{f' ({reread} reads of an offset read before)' if reread else ''}; {fault}")
+
+
+def share_distinct(received: list[list[int]]) -> str:
+    """received: the offsets each share consumer of the share_distinct scenario got."""
+    offsets = sorted(o for mine in received for o in mine)
+    expect_eq(offsets, list(range(sc.SHARE_DISTINCT_COUNT)), "offsets delivered, all consumers together")
+    counts = [len(mine) for mine in received]
+    expect(sum(1 for n in counts if n) >= 2, f"one consumer got every record: {counts}")
+    return f"{len(offsets)} records once each, per consumer {counts}"
+
+
+def share_deliveries(got: list[tuple[int, str | None, int | None]], expected: list[tuple[int, str, int]],
+                     what: str) -> None:
+    """got: (offset, value, delivery count) as delivered, in order; a client that does not
+    expose the delivery count gives None, and only offsets and values are compared."""
+    if any(count is None for _, _, count in got):
+        got, expected = [g[:2] for g in got], [e[:2] for e in expected]
+    expect_eq(got, expected, f"{what} (offset, value, delivery count)")

@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compat_tests.scenarios import KNOWN_SCENARIO_NAMES, SCENARIO_NAMES
+from compat_tests.scenarios import KNOWN_SCENARIO_NAMES, SCENARIO_NAMES, SHARE_SCENARIO_NAMES
 
 HERE = Path(__file__).resolve().parent
 BIN = HERE / ".deps" / "bin"
 JS = HERE / "js"
 JAVA = HERE / "java" / "target"
+JAVA_41 = HERE / "java" / "target-4.1"
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Client:
     name: str
     argv: Callable[[], list[str]]
     missing: Callable[[], str | None]  # why it cannot run here, or None
+    #: scenario -> why the client cannot express it: an n/a cell without running the driver
+    lacks: dict[str, str] = field(default_factory=dict)
 
 
 def _python(module: str) -> Callable[[], list[str]]:
@@ -84,12 +87,34 @@ def _needs_all(*checks: Callable[[], str | None]) -> Callable[[], str | None]:
     return lambda: next((reason for reason in (c() for c in checks) if reason), None)
 
 
+NO_STREAMS = "Kafka Streams (and its streams group protocol, KIP-1071) is a Java library"
+
+
+def _lacks(share: str | None, streams: str | None = NO_STREAMS) -> dict[str, str]:
+    """The group scenarios a family cannot express, with why: the share ones and the
+    streams one (None: it can)."""
+    return {**({s: share for s in SHARE_SCENARIO_NAMES} if share else {}),
+            **({"streams_group": streams} if streams else {})}
+
+
+def _java(target: Path) -> Callable[[], list[str]]:
+    return lambda: ["java", "-cp", f"{target / 'compat-java.jar'}{os.pathsep}{target / 'lib'}/*", "kafkapy.compat.Main"]
+
+
+def _needs_java(target: Path) -> Callable[[], str | None]:
+    return _needs_all(lambda: None if shutil.which("java") else "java not installed",
+                      _needs_path(target / "compat-java.jar", "Java driver"))
+
+
 CLIENTS: list[Client] = [
-    Client("confluent-kafka", _python("confluent"), _needs_module("confluent_kafka")),
-    Client("kafka-python", _python("kafka_python"), _needs_module("kafka", "snappy")),
-    Client("aiokafka", _python("aiokafka_driver"), _needs_module("aiokafka")),
-    Client("kcat", _python("kcat"), lambda: None if shutil.which("kcat") else "kcat not installed (apt-get install kcat)"),
-    Client("kafkajs", lambda: ["node", str(JS / "kafkajs.js")], _needs_node("kafkajs")),
+    Client("confluent-kafka", _python("confluent"), _needs_module("confluent_kafka"), _lacks(None)),
+    Client("kafka-python", _python("kafka_python"), _needs_module("kafka", "snappy"),
+           _lacks("kafka-python has no share consumer")),
+    Client("aiokafka", _python("aiokafka_driver"), _needs_module("aiokafka"), _lacks("aiokafka has no share consumer")),
+    Client("kcat", _python("kcat"), lambda: None if shutil.which("kcat") else "kcat not installed (apt-get install kcat)",
+           _lacks("kcat 1.7 has no share-consumer mode, and its librdkafka (2.0, Debian) predates the share consumer")),
+    Client("kafkajs", lambda: ["node", str(JS / "kafkajs.js")], _needs_node("kafkajs"),
+           _lacks("kafkajs has no share consumer")),
     Client(
         "confluent-js",
         lambda: ["node", str(JS / "confluent.js")],
@@ -97,17 +122,17 @@ CLIENTS: list[Client] = [
             _needs_node("@confluentinc/kafka-javascript"),
             _needs_path(JS / "node_modules/@confluentinc/kafka-javascript/build/Release", "native addon"),
         ),
+        _lacks("@confluentinc/kafka-javascript 1.10 does not bind librdkafka's share consumer"),
     ),
-    Client(
-        "java",
-        lambda: ["java", "-cp", f"{JAVA / 'compat-java.jar'}{os.pathsep}{JAVA / 'lib'}/*", "kafkapy.compat.Main"],
-        _needs_all(
-            lambda: None if shutil.which("java") else "java not installed",
-            _needs_path(JAVA / "compat-java.jar", "Java driver"),
-        ),
-    ),
-    Client("franz-go", lambda: [str(BIN / "franz")], _needs_path(BIN / "franz", "franz-go driver")),
-    Client("sarama", lambda: [str(BIN / "sarama")], _needs_path(BIN / "sarama", "sarama driver")),
+    Client("java", _java(JAVA), _needs_java(JAVA)),
+    # The same driver built against kafka-clients 4.1.2 (install.sh): older clients stay
+    # proven over the classic scenarios.
+    Client("java-4.1", _java(JAVA_41), _needs_java(JAVA_41),
+           _lacks("share groups are run with kafka-clients 4.4 (the java column); this one keeps"
+                  " the 4.1 client proven on the classic scenarios", "run with Kafka Streams 4.4 (the java column)")),
+    Client("franz-go", lambda: [str(BIN / "franz")], _needs_path(BIN / "franz", "franz-go driver"), _lacks(None)),
+    Client("sarama", lambda: [str(BIN / "sarama")], _needs_path(BIN / "sarama", "sarama driver"),
+           _lacks("sarama has no share consumer")),
 ]
 CLIENT_NAMES = [c.name for c in CLIENTS]
 
@@ -133,6 +158,10 @@ def run_client(client: Client, bootstrap: str, scenarios: list[str], timeout: fl
     reason = client.missing()
     if reason:
         result.cells = {s: Cell("not installed", reason) for s in scenarios}
+        return result
+    result.cells = {s: Cell("n/a", client.lacks[s]) for s in scenarios if s in client.lacks}
+    scenarios = [s for s in scenarios if s not in client.lacks]
+    if not scenarios:
         return result
     started = time.monotonic()
     argv = [*client.argv(), "--bootstrap", bootstrap, "--scenarios", ",".join(scenarios)]

@@ -217,11 +217,12 @@ class FaultRequest:
     'await' line) and reads its answer from stdin in the background, so that the
     scenario keeps producing while the harness acts."""
 
-    def __init__(self, ctx: Context, topic: str, partition: int = 0) -> None:
+    def __init__(self, ctx: Context, topic: str, partition: int = 0, kind: str = "failover") -> None:
+        """``kind``: failover (kill the partition's leader) or restart (the broker)."""
         self._answer: dict[str, Any] | None = None
         self._arrived = threading.Event()
-        print(json.dumps({"await": "fault", "scenario": ctx.scenario, "topic": topic, "partition": partition}),
-              flush=True)
+        print(json.dumps({"await": "fault", "fault": kind, "scenario": ctx.scenario, "topic": topic,
+                          "partition": partition}), flush=True)
         threading.Thread(target=self._read, name="fault-answer", daemon=True).start()
 
     def _read(self) -> None:

@@ -4,7 +4,7 @@
 #   Debian: kcat, and the headers @confluentinc/kafka-javascript builds librdkafka against
 #   PyPI:   confluent-kafka, kafka-python (+ python-snappy), aiokafka
 #   npm:    kafkajs (+ codecs), @confluentinc/kafka-javascript (compat_tests/js)
-#   Maven:  kafka-clients driver jar (compat_tests/java), Apache Kafka reference broker jars
+#   Maven:  kafka-clients driver jars (compat_tests/java, 4.4.0 and 4.1.2), Apache Kafka reference broker jars
 #   Go:     franz-go and sarama drivers (compat_tests/go -> compat_tests/.deps/bin)
 # Usage: bash compat_tests/install.sh [PYTHON]   (default: .venv/bin/python, else python3)
 set -euo pipefail
@@ -47,11 +47,15 @@ if [ ! -f "$ADDON" ] || [ ! -f "$JS/node_modules/kafkajs/package.json" ] || [ "$
 fi
 done_step
 
-step "Java driver (compat_tests/java)"
-JAR="$HERE/java/target/compat-java.jar"
-if [ ! -f "$JAR" ] || [ -n "$(find "$HERE/java/src" "$HERE/java/pom.xml" -newer "$JAR" -print -quit)" ]; then
-  mvn -q -B -f "$HERE/java/pom.xml" package
-fi
+step "Java driver (compat_tests/java): kafka-clients 4.4.0 in target/, 4.1.2 (and Kafka Connect) in target-4.1/"
+for BUILD in "target:" "target-4.1:-Dkafka.version=4.1.2"; do
+  DIR="$HERE/java/${BUILD%%:*}"
+  JAR="$DIR/compat-java.jar"
+  if [ ! -f "$JAR" ] || [ -n "$(find "$HERE/java/src" "$HERE/java/pom.xml" -newer "$JAR" -print -quit)" ]; then
+    # clean: lib/ must not keep the jars of another Kafka version
+    mvn -q -B -f "$HERE/java/pom.xml" -Dbuild.dir="$DIR" ${BUILD#*:} clean package
+  fi
+done
 done_step
 
 step "Apache Kafka reference broker jars"

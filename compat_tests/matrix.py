@@ -27,18 +27,64 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from compat_tests import brokers, clusters, security
 from compat_tests.clients import Cell, Client, ClientRun, FaultHandler, merge, resolve, resolve_scenarios, run_client
-from compat_tests.scenarios import SCENARIO_NAMES, SECURITY_SCENARIO_NAMES
+from compat_tests.scenarios import SCENARIO_NAMES, SECURITY_SCENARIO_NAMES, SHARE_BROKER_CONFIG
 
 SHORT = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "not installed": "-"}
-#: Scenarios that ask the harness for a fault: on a cluster they run last, one family at a time.
-FAULT_SCENARIOS = ("failover",)
+#: Scenarios that ask the harness for a fault: they run last, one family at a time on a
+#: cluster, all together on one broker (:class:`Restart`).
+FAULT_SCENARIOS = ("failover", "share_restart")
+#: The kafkapy broker the matrix starts: on disk, so that the share_restart scenario's
+#: restart keeps the share-group state, and with the share-group settings of the scenarios.
+KAFKAPY_COMMAND = brokers.DEFAULT_KAFKAPY_COMMAND.replace(" --memory", " --override log.dirs={data}") + "".join(
+    f" --override {key}={value}" for key, value in SHARE_BROKER_CONFIG.items())
+
+
+class Restart:
+    """Answers the share_restart scenario's fault requests by restarting the one broker the
+    harness started (SIGTERM, then the same command, data kept); the failover scenario
+    needs a cluster. The families run the scenario together: the requests of the
+    ``gather``-ed families meet, and the broker restarts once for all of them (a family
+    that fails before asking breaks the meeting; each waiting one then has its own)."""
+
+    #: How long the first request waits for the other families'.
+    GATHER_S = 90.0
+
+    def __init__(self, broker: brokers.BrokerProcess, log: Callable[[str], None] = lambda line: None) -> None:
+        self.broker = broker
+        self.log = log
+        self._barrier = threading.Barrier(1)
+        self._lock = threading.Lock()
+        self._answer: dict[str, str] = {}
+
+    def gather(self, families: int) -> None:
+        """The next ``families`` requests are answered by one restart."""
+        self._barrier = threading.Barrier(max(1, families), action=self._restart)
+
+    def _restart(self) -> None:
+        took = self.broker.restart()
+        self.log(f"# share_restart: broker restarted, answering again after {took:.1f}s")
+        self._answer = {"fault": "done", "detail": f"broker restarted (answering again after {took:.1f}s)"}
+
+    def __call__(self, request: Mapping[str, Any]) -> dict[str, str]:
+        if request.get("fault") != "restart":
+            return {"fault": "none", "reason": "needs a cluster (--start-kafkapy-cluster or --start-reference-cluster)"}
+        if "--memory" in self.broker.argv:
+            return {"fault": "none", "reason": "the broker keeps its data in memory (--memory): a restart loses it"}
+        try:
+            self._barrier.wait(self.GATHER_S)
+        except threading.BrokenBarrierError:
+            with self._lock:
+                self._restart()
+        return self._answer
 
 
 @dataclass
@@ -81,14 +127,14 @@ def broker_for(args: argparse.Namespace) -> Iterator[Target]:
             yield Target(cluster.bootstrap_servers, rf, clusters.Failover(cluster, log=lambda line: print(line, flush=True)))
         return
     if args.start_reference:
-        broker = brokers.start_reference(version=args.kafka_version)
+        broker = brokers.start_reference(version=args.kafka_version, overrides=SHARE_BROKER_CONFIG)
         label = f"Apache Kafka {args.kafka_version} (KRaft, combined node)"
     else:
         broker = brokers.start_command(args.broker_command)
         label = f"kafkapy ({args.broker_command.split(' --')[0]})"
     print(f"# broker: {label} at {broker.bootstrap}, ready in {time.monotonic() - started:.1f}s", flush=True)
     try:
-        yield Target(broker.bootstrap, args.replication_factor)
+        yield Target(broker.bootstrap, args.replication_factor, Restart(broker, lambda line: print(line, flush=True)))
     finally:
         broker.stop()
 
@@ -96,7 +142,8 @@ def broker_for(args: argparse.Namespace) -> Iterator[Target]:
 def run_matrix(target: Target, clients: list[Client], scenarios: list[str], jobs: int,
                timeout: float) -> list[ClientRun]:
     """Every client family over ``scenarios``, ``jobs`` families at a time; with a fault
-    handler, the fault scenarios run afterwards, one family at a time (see clusters.py)."""
+    handler, the fault scenarios run afterwards: one family at a time on a cluster (see
+    clusters.py), all families together on one broker (:class:`Restart`)."""
     with_faults = [s for s in scenarios if s in FAULT_SCENARIOS] if target.faults else []
     plain = [s for s in scenarios if s not in with_faults]
 
@@ -119,7 +166,14 @@ def run_matrix(target: Target, clients: list[Client], scenarios: list[str], jobs
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             runs = list(pool.map(lambda c: run(c, plain, None), clients))
     if with_faults:
-        later = [run(c, with_faults, target.faults) for c in clients]
+        if isinstance(target.faults, Restart):
+            # One broker: the families restart it together (the failover scenario is n/a).
+            target.faults.gather(sum(1 for c in clients if "share_restart" in with_faults
+                                     and "share_restart" not in c.lacks and not c.missing()))
+            with ThreadPoolExecutor(max_workers=max(1, len(clients))) as pool:
+                later = list(pool.map(lambda c: run(c, with_faults, target.faults), clients))
+        else:
+            later = [run(c, with_faults, target.faults) for c in clients]
         runs = [merge([a, b]) for a, b in zip(runs, later)] if runs else later
     for one in runs:
         one.cells = {s: one.cells[s] for s in scenarios}
@@ -213,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replication-factor", type=int, default=None,
                         help="of the topics the drivers create; -1 for the broker default"
                              " (default: 3 on a started cluster, else the drivers' 1)")
-    parser.add_argument("--broker-command", default=os.environ.get("KAFKAPY_BROKER_COMMAND", brokers.DEFAULT_KAFKAPY_COMMAND),
-                        help="command template with {python} and {port} (default: %(default)s)")
+    parser.add_argument("--broker-command", default=os.environ.get("KAFKAPY_BROKER_COMMAND", KAFKAPY_COMMAND),
+                        help="command template with {python}, {port} and {data} (default: %(default)s)")
     parser.add_argument("--kafka-version", default=brokers.KAFKA_VERSION, help="reference Kafka version")
     parser.add_argument("--clients", default="all", help="comma-separated client families, or all")
     parser.add_argument("--scenarios", default="all",

@@ -44,9 +44,34 @@ SCENARIOS: dict[str, str] = {
     " SIGKILLs the partition's leader, waits for another leader, restarts the killed node and"
     " answers on the driver's stdin (n/a if it cannot kill nodes); 50 more records follow; every"
     " acknowledged record is consumed exactly once and in order, and all 50 are acknowledged",
+    "share_distinct": "share groups (KIP-932): a topic of 1 partition, the group's"
+    " share.auto.offset.reset=earliest (IncrementalAlterConfigs on the GROUP resource); three"
+    " share consumers of one group poll together while 30 records arrive one at a time"
+    " (share-0..29, one batch each, every 100 ms), each accepting what it gets and pausing"
+    " 100 ms: every record is delivered exactly once in all, and at least two consumers got some",
+    "share_release": "explicit acknowledgement: records a, b, c; a is RELEASEd, b and c"
+    " accepted; a comes back (same offset) with delivery count 2 where the client exposes the"
+    " count, then nothing more",
+    "share_reject": "explicit acknowledgement: records a, b, c; a is REJECTed, b and c"
+    " accepted; nothing is delivered again within SHARE_QUIET_S (a was archived)",
+    "share_lock_expiry": "the group's share.record.lock.duration.ms=SHARE_LOCK_MS (the broker's"
+    " group.share.min.record.lock.duration.ms is lowered to allow it); one consumer takes record x"
+    " and holds it unacknowledged; a second consumer of the group gets x (same offset, delivery"
+    " count 2) once the first one's acquisition lock has expired",
+    "share_restart": "records m0..m5; m0..m2 accepted, m3..m5 released, acknowledgements"
+    " committed, the consumer closed; the driver prints an 'await' line and the harness restarts"
+    " the broker (n/a if it cannot); a new consumer of the group gets m3..m5 (delivery count 2)"
+    " and never m0..m2",
+    "streams_group": "Kafka Streams with group.protocol=streams (KIP-1071): the exactly-once word"
+    " count (a repartition topic and a changelogged store the broker creates) over STREAMS_LINES;"
+    " the output topic, read committed, ends with the count of every word",
 }
 
 SCENARIO_NAMES: list[str] = list(SCENARIOS)
+#: The share- and streams-group scenarios (only clients with a share consumer or Kafka
+#: Streams run them; the others' cells are n/a with the reason).
+SHARE_SCENARIO_NAMES: list[str] = [s for s in SCENARIO_NAMES if s.startswith("share_")]
+GROUP_SCENARIO_NAMES: list[str] = [*SHARE_SCENARIO_NAMES, "streams_group"]
 
 #: The negative scenarios of a secured run (``matrix --security``, compat_tests/security.py):
 #: each expects the error Apache Kafka gives, as the client surfaces it, not just a failure.
@@ -102,6 +127,18 @@ FAILOVER_BEFORE = 20
 FAILOVER_AFTER = 50
 #: How long a driver keeps producing while it waits for the harness's answer.
 FAILOVER_WAIT_S = 120
+SHARE_DISTINCT_COUNT = 30
+SHARE_CONSUMERS = 3
+SHARE_PERIOD_MS = 100
+#: The group's acquisition lock in the lock expiry scenario, and the broker minimum the
+#: harness sets so that a group may ask for it (Kafka's default minimum is 15 s).
+SHARE_LOCK_MS = 2000
+SHARE_BROKER_CONFIG = {"group.share.min.record.lock.duration.ms": "1000"}
+#: How long a share scenario polls to see that nothing more comes.
+SHARE_QUIET_S = 3
+SHARE_RESTART_COUNT = 6
+SHARE_RESTART_ACCEPTED = 3
+STREAMS_LINES = ["the quick brown fox", "jumps over the lazy dog", "the dog barks at the fox"]
 
 
 def codec_record(i: int) -> tuple[str, str]:
@@ -132,3 +169,12 @@ def timestamps_of(base: int) -> list[int]:
 def offsets_for_times_queries(base: int) -> list[tuple[int, int | None]]:
     """(timestamp to look up, expected offset or None for 'no such record')."""
     return [(base - 1, 0), (base + 500, 1), (base + 2000, 2), (base + 2001, None)]
+
+
+def word_counts(lines: list[str]) -> dict[str, int]:
+    """The final count of each word of ``lines`` (the streams_group scenario's expectation)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        for word in line.lower().split():
+            counts[word] = counts.get(word, 0) + 1
+    return counts

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compat_tests import brokers
-from compat_tests.scenarios import SECURITY_SCENARIO_NAMES
+from compat_tests.scenarios import GROUP_SCENARIO_NAMES, SECURITY_SCENARIO_NAMES
 
 if TYPE_CHECKING:
     from kafkapy.testing.tls import TestCertificates
@@ -63,7 +63,8 @@ NOT_APPLICABLE = {
                                                         " (ssl.client.auth=none): they authenticate by password"},
 }
 #: The scenarios that need the harness to kill nodes cannot run on one secured broker.
-NOT_SECURED = {"failover": "needs a cluster; secured runs use one broker"}
+NOT_SECURED = {"failover": "needs a cluster; secured runs use one broker",
+               **{s: "the share and streams group scenarios run over PLAINTEXT only" for s in GROUP_SCENARIO_NAMES}}
 
 _TOPIC_RW = ("CREATE", "DESCRIBE", "WRITE", "READ")
 _ADMIN_TOPIC = ("CREATE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "DELETE")

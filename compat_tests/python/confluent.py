@@ -417,9 +417,11 @@ def acl_group_read_denied(ctx: Context) -> str:
     return "GROUP_AUTHORIZATION_FAILED"
 
 
-SCENARIOS = scenario_table(globals(), codec)
-
 if __name__ == "__main__":
     import confluent_kafka
+
+    from compat_tests.python import confluent_share  # its scenarios use this module's helpers
+
+    SCENARIOS = scenario_table({**globals(), **vars(confluent_share)}, codec)
 
     run_driver(CLIENT, f"confluent-kafka {confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})", SCENARIOS)

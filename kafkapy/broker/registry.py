@@ -22,12 +22,14 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from kafkapy.wire.apis import ApiKey
 
 
-class Handler(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Handler:
     """One registered API: its key, the version range served and the function."""
 
     api_key: int

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 # Kafka's own pattern (CoreUtils.listenerListToEndPoints / EndPoint.parse).
 _ENDPOINT = re.compile(r"^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)$")
 
 
-class Listener(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Listener:
     """An endpoint to listen on: its name, host ("" for all interfaces) and port."""
 
     name: str
@@ -24,7 +25,8 @@ class Listener(NamedTuple):
     port: int
 
 
-class BoundAddress(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class BoundAddress:
     """A socket bound for a listener; ``port`` is the real one when 0 was asked."""
 
     listener: str

@@ -1,4 +1,4 @@
-"""Kafka Streams (4.1) against kafkapy: an exactly-once word count that stops and resumes.
+"""Kafka Streams (4.4) against kafkapy: an exactly-once word count that stops and resumes.
 
 ``kafkapy.compat.StreamsWordCount`` (``compat_tests/java``) counts words through a
 repartition topic into a store backed by a changelog topic, with

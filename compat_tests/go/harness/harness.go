@@ -479,7 +479,13 @@ type FaultRequest struct {
 
 // RequestFault prints the "await" line for the partition and starts reading the answer.
 func RequestFault(ctx Ctx, topic string, partition int32) *FaultRequest {
-	emit(map[string]any{"await": "fault", "scenario": ctx.Scenario, "topic": topic, "partition": partition})
+	return RequestFaultKind(ctx, topic, partition, "failover")
+}
+
+// RequestFaultKind is RequestFault for a fault of the given kind: failover (kill the
+// partition's leader) or restart (the broker).
+func RequestFaultKind(ctx Ctx, topic string, partition int32, kind string) *FaultRequest {
+	emit(map[string]any{"await": "fault", "fault": kind, "scenario": ctx.Scenario, "topic": topic, "partition": partition})
 	f := &FaultRequest{answers: make(chan map[string]any, 1)}
 	go func() {
 		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')

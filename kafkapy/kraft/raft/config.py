@@ -7,10 +7,11 @@ real names onto this value.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 
-class RaftConfig(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class RaftConfig:
     node_id: int
     directory_id: str | None = None
     cluster_id: str | None = None

@@ -501,5 +501,10 @@ func main() {
 		"auth_untrusted_certificate": authUntrustedCertificate,
 		"acl_topic_write_denied":     aclTopicWriteDenied,
 		"acl_group_read_denied":      aclGroupReadDenied,
+		"share_distinct":             shareDistinct,
+		"share_release":              shareRelease,
+		"share_reject":               shareReject,
+		"share_lock_expiry":          shareLockExpiry,
+		"share_restart":              shareRestart,
 	}, nil)
 }

@@ -562,8 +562,13 @@ public final class Main {
     private final CompletableFuture<String> answer = new CompletableFuture<>();
 
     FaultRequest(Ctx ctx, String topic, int partition) {
-      System.out.println("{\"await\": \"fault\", \"scenario\": " + json(ctx.scenario()) + ", \"topic\": " + json(topic)
-          + ", \"partition\": " + partition + "}");
+      this(ctx, topic, partition, "failover");
+    }
+
+    /** {@code kind}: failover (kill the partition's leader) or restart (the broker). */
+    FaultRequest(Ctx ctx, String topic, int partition, String kind) {
+      System.out.println("{\"await\": \"fault\", \"fault\": " + json(kind) + ", \"scenario\": " + json(ctx.scenario())
+          + ", \"topic\": " + json(topic) + ", \"partition\": " + partition + "}");
       System.out.flush();
       Thread reader = new Thread(() -> {
         try {
@@ -579,6 +584,15 @@ public final class Main {
 
     boolean answered() {
       return answer.isDone();
+    }
+
+    boolean await(Duration timeout) throws Exception {
+      try {
+        answer.get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        return true;
+      } catch (java.util.concurrent.TimeoutException e) {
+        return false;
+      }
     }
 
     /** The harness's account of the fault; NotApplicable if it could not make one. */
@@ -797,6 +811,12 @@ public final class Main {
     all.put("auth_untrusted_certificate", Main::authUntrustedCertificate);
     all.put("acl_topic_write_denied", Main::aclTopicWriteDenied);
     all.put("acl_group_read_denied", Main::aclGroupReadDenied);
+    all.put("share_distinct", ShareGroups::shareDistinct);
+    all.put("share_release", ShareGroups::shareRelease);
+    all.put("share_reject", ShareGroups::shareReject);
+    all.put("share_lock_expiry", ShareGroups::shareLockExpiry);
+    all.put("share_restart", ShareGroups::shareRestart);
+    all.put("streams_group", StreamsWordCount::streamsGroup);
     return all;
   }
 
@@ -832,6 +852,17 @@ public final class Main {
     }
   }
 
+  /** kafka-clients' version, from the properties file its jar carries (AppInfoParser moved in 4.4). */
+  static String clientsVersion() {
+    Properties p = new Properties();
+    try (java.io.InputStream in = Main.class.getResourceAsStream("/kafka/kafka-version.properties")) {
+      if (in != null) p.load(in);
+    } catch (IOException e) {
+      return "unknown";
+    }
+    return p.getProperty("version", "unknown");
+  }
+
   public static void main(String[] args) {
     String bootstrap = null;
     String wanted = "all";
@@ -849,7 +880,7 @@ public final class Main {
     }
     Map<String, Scenario> all = scenarios();
     List<String> names = wanted.equals("all") ? new ArrayList<>(all.keySet()) : List.of(wanted.split(","));
-    System.out.println("{\"version\": " + json("kafka-clients " + org.apache.kafka.common.utils.AppInfoParser.getVersion()) + "}");
+    System.out.println("{\"version\": " + json("kafka-clients " + clientsVersion()) + "}");
     for (String name : names) {
       Scenario s = all.get(name);
       if (s == null) {
