@@ -942,6 +942,7 @@ _DEFAULT_ONLY_REASONS: Mapping[str, str] = {
     "kafka.metrics.reporters": "kafkapy runs no Java metrics reporters",
     "security.providers": "kafkapy loads no Java security providers",
     "delegation.token.secret.key": "kafkapy has no delegation tokens",
+    "cordoned.log.dirs": "kafkapy does not cordon log directories (KIP-1066)",
     "remote.log.storage.manager.class.path": "kafkapy has no tiered storage",
     "remote.log.metadata.manager.class.name": "kafkapy has no tiered storage",
     "remote.log.metadata.manager.class.path": "kafkapy has no tiered storage",

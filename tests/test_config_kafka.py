@@ -101,6 +101,7 @@ def test_harmless_settings_are_accepted() -> None:
     ("group.coordinator.rebalance.protocols", "classic"),
     ("ssl.provider", "SunJSSE"),  # ssl.protocol and the other TLS settings kafkapy reads: tests/security
     ("broker.id", "7"),
+    ("cordoned.log.dirs", "/var/lib/kafka/data"),
 ])
 def test_settings_kafkapy_cannot_honour_refuse_to_start(name: str, value: str) -> None:
     with pytest.raises(CannotHonourError, match=name.replace(".", r"\.")):
