@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Kafka's own pattern (CoreUtils.listenerListToEndPoints / EndPoint.parse).
 _ENDPOINT = re.compile(r"^(.*)://\[?([0-9a-zA-Z\-%._:]*)\]?:(-?[0-9]+)$")
 
 
-@dataclass(frozen=True, slots=True)
-class Listener:
+class Listener(NamedTuple):
     """An endpoint to listen on: its name, host ("" for all interfaces) and port."""
 
     name: str
@@ -25,8 +24,7 @@ class Listener:
     port: int
 
 
-@dataclass(frozen=True, slots=True)
-class BoundAddress:
+class BoundAddress(NamedTuple):
     """A socket bound for a listener; ``port`` is the real one when 0 was asked."""
 
     listener: str

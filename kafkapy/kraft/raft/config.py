@@ -7,11 +7,10 @@ real names onto this value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class RaftConfig:
+class RaftConfig(NamedTuple):
     node_id: int
     directory_id: str | None = None
     cluster_id: str | None = None
