@@ -430,7 +430,7 @@ def test_java_console_consumer_reads_many_partitions_through_a_session(broker, t
     def consume() -> None:
         result["out"] = kafka_tool("consumer.ConsoleConsumer", "--bootstrap-server", broker.bootstrap_servers,
                                    "--topic", topic, "--from-beginning", "--max-messages", str(RECORDS),
-                                   "--timeout-ms", "60000", "--consumer-property", "fetch.max.wait.ms=200")
+                                   "--timeout-ms", "60000", "--command-property", "fetch.max.wait.ms=200")
 
     consumer = threading.Thread(target=consume)
     consumer.start()

@@ -212,13 +212,13 @@ def test_java_console_clients_alice_and_bob(broker: Broker, tmp_path) -> None:
 
     value = f"java-{uuid.uuid4().hex[:8]}"
     kafka_tool("ConsoleProducer", "--bootstrap-server", broker.bootstrap_servers, "--topic", TOPIC,
-               "--producer.config", config_file("alice"), stdin=value + "\n")
+               "--command-config", config_file("alice"), stdin=value + "\n")
     consumed = kafka_tool("consumer.ConsoleConsumer", "--bootstrap-server", broker.bootstrap_servers,
                           "--topic", TOPIC, "--group", GROUP, "--from-beginning", "--timeout-ms", "15000",
-                          "--consumer.config", config_file("alice"))
+                          "--command-config", config_file("alice"))
     assert value in consumed.split()
     done = subprocess.run(tool_command("ConsoleProducer", "--bootstrap-server", broker.bootstrap_servers,
-                                       "--topic", TOPIC, "--producer.config", config_file("bob")),
+                                       "--topic", TOPIC, "--command-config", config_file("bob")),
                           input="refused\n", capture_output=True, text=True, timeout=120)
     assert f"TopicAuthorizationException: Not authorized to access topics: [{TOPIC}]" in done.stdout + done.stderr
 

@@ -68,10 +68,10 @@ def test_the_java_console_producer_with_unsecured_login(tmp_path) -> None:
         client.write_text("".join(f"{k}={v}\n" for k, v in config.items() if k != "bootstrap.servers"))
         assert "unsecuredLoginStringClaim_sub=\"alice\"" in client.read_text()
         kafka_tool("ConsoleProducer", "--bootstrap-server", broker.bootstrap_servers, "--topic", "oauth-java",
-                   "--producer.config", str(client), stdin="one\ntwo\n")
+                   "--command-config", str(client), stdin="one\ntwo\n")
         consumed = kafka_tool("consumer.ConsoleConsumer", "--bootstrap-server", broker.bootstrap_servers,
                               "--topic", "oauth-java", "--from-beginning", "--max-messages", "2",
-                              "--consumer.config", str(client))
+                              "--command-config", str(client))
         assert consumed.split() == ["one", "two"]
         assert [r.value for r in broker.records("oauth-java")] == [b"one", b"two"]
 
@@ -94,7 +94,7 @@ def test_the_java_console_producer_with_a_signed_token(tmp_path) -> None:
     with Broker(jwks_broker_properties(issuer.jwks_url, audience="kafka"), sasl_users={},
                 sasl_mechanisms=["OAUTHBEARER"]) as broker:
         done = subprocess.run(tool_command("ConsoleProducer", "--bootstrap-server", broker.bootstrap_servers,
-                                           "--topic", "oauth-signed", "--producer.config", str(client),
+                                           "--topic", "oauth-signed", "--command-config", str(client),
                                            jvm_options=jvm),
                               input="signed\n", capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -74,9 +74,9 @@ def test_kafka_configs_users_and_the_java_client_with_scram(kafkapy_broker: tupl
                       "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
                       'username="alice" password="alice-secret";\n')
     kafka_tool("ConsoleProducer", "--bootstrap-server", sasl, "--topic", "scram-java",
-               "--producer.config", str(client), stdin="one\ntwo\n")
+               "--command-config", str(client), stdin="one\ntwo\n")
     consumed = kafka_tool("consumer.ConsoleConsumer", "--bootstrap-server", sasl, "--topic", "scram-java",
-                          "--from-beginning", "--max-messages", "2", "--consumer.config", str(client))
+                          "--from-beginning", "--max-messages", "2", "--command-config", str(client))
     assert consumed.split() == ["one", "two"]
     kafka_tool("ConfigCommand", "--bootstrap-server", plaintext, "--alter", "--delete-config",
                "SCRAM-SHA-256", "--entity-type", "users", "--entity-name", "alice")

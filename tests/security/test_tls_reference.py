@@ -64,9 +64,9 @@ def test_java_tools_over_ssl_and_mtls(which: str, request: pytest.FixtureRequest
     listed = kafka_tool("TopicCommand", "--bootstrap-server", bootstrap, "--command-config", plain_tls, "--list")
     assert "java-tls" in listed.split()
     kafka_tool("ConsoleProducer", "--bootstrap-server", bootstrap, "--topic", "java-tls",
-               "--producer.config", mtls, stdin="one\ntwo\n")
+               "--command-config", mtls, stdin="one\ntwo\n")
     consumed = kafka_tool("consumer.ConsoleConsumer", "--bootstrap-server", bootstrap, "--topic", "java-tls",
-                          "--from-beginning", "--max-messages", "2", "--consumer.config", plain_tls)
+                          "--from-beginning", "--max-messages", "2", "--command-config", plain_tls)
     assert consumed.split() == ["one", "two"]
 
 
@@ -77,7 +77,7 @@ def test_java_console_clients_over_sasl_ssl_with_scram(tmp_path: Path) -> None:
         client = _properties_file(tmp_path / "sasl-ssl.properties", config)
         bootstrap = broker.bootstrap_servers
         kafka_tool("ConsoleProducer", "--bootstrap-server", bootstrap, "--topic", "java-sasl-ssl",
-                   "--producer.config", client, stdin="a\nb\n")
+                   "--command-config", client, stdin="a\nb\n")
         consumed = kafka_tool("consumer.ConsoleConsumer", "--bootstrap-server", bootstrap, "--topic",
-                              "java-sasl-ssl", "--from-beginning", "--max-messages", "2", "--consumer.config", client)
+                              "java-sasl-ssl", "--from-beginning", "--max-messages", "2", "--command-config", client)
         assert consumed.split() == ["a", "b"]

@@ -185,15 +185,18 @@ CLOCK_SKEW_OPTION = "unsecuredValidatorAllowableClockSkewMs"
 def decode_segment(segment: str) -> dict[str, Any]:
     """A JOSE header or claims segment as a JSON object.
 
-    ``OAuthBearerUnsecuredJws.toMap`` decodes with Java's basic ``Base64.getDecoder()``,
-    not the URL one: padding optional, but ``-`` and ``_`` refused; so does this, so a
-    token Kafka refuses is refused here too.
+    Kafka 4.4's ``OAuthBearerUnsecuredJws.toMap`` decodes with Java's
+    ``Base64.getUrlDecoder()`` (4.1 used the basic one): padding optional, ``-`` and
+    ``_`` taken, ``+`` and ``/`` refused; so does this, so a token Kafka refuses is
+    refused here too.
 
     Raises:
         TokenValidationError: not Base64 or not a JSON object.
     """
     try:
-        raw = base64.b64decode(segment + "=" * (-len(segment) % 4), validate=True)
+        if "+" in segment or "/" in segment:
+            raise ValueError(segment)
+        raw = base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise TokenValidationError("malformed Base64 URL encoded value") from None
     try:
