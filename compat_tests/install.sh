@@ -73,8 +73,8 @@ mkdir -p "$HERE/.deps/bin"
 done_step
 
 step "Kafka's LocalTieredStorage (kafka-storage test jar) for tests/tiered/test_reference.py"
-[ -f "$HOME/.m2/repository/org/apache/kafka/kafka-storage/4.4.0/kafka-storage-4.4.0-test.jar" ] || \
-  mvn -q -B dependency:get -Dartifact=org.apache.kafka:kafka-storage:4.4.0:jar:test -Dtransitive=false
+[ -f "$HOME/.m2/repository/org/apache/kafka/kafka-storage/4.1.2/kafka-storage-4.1.2-test.jar" ] || \
+  mvn -q -B dependency:get -Dartifact=org.apache.kafka:kafka-storage:4.1.2:jar:test -Dtransitive=false
 done_step
 
 step "Kafka Streams 4.4.0 with RocksDB (tests/streams_groups/test_streams_java.py)"
