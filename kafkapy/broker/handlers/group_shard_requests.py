@@ -39,15 +39,19 @@ def feature_enabled(image: MetadataImage, feature: str, since_metadata_version: 
 
 
 async def shard_heartbeat(ctx: RequestContext, service: GroupShards, request: Any, response_cls: Any, *,
-                          enabled: bool, kind: str, answer: Callable[[Any], R] = lambda r: r) -> R:
+                          enabled: bool, kind: str, answer: Callable[[Any], R] = lambda r: r,
+                          validate: Callable[[Any], None] = lambda r: None) -> R:
     """The heartbeat written by the group's shard, then ``answer(result)``; with the kind's
-    feature off UNSUPPORTED_VERSION as Kafka answers, and a refusal as the response's error."""
+    feature off UNSUPPORTED_VERSION as Kafka answers, and a refusal as the response's error.
+    ``validate`` checks the request first (INVALID_REQUEST), before the shard may still be
+    loading, as Kafka's GroupCoordinatorService does."""
     if not enabled:
         return response_cls(error_code=ErrorCode.UNSUPPORTED_VERSION,
                             error_message=f"The {kind} group feature is not enabled.")
     p = service.group_partition(request.group_id)
     host = client_host(ctx)
     try:
+        validate(request)
         result = await service.groups.write(p, lambda shard: shard.heartbeat(request, ctx.client_id, host))
     except CoordinatorError as exc:
         return response_cls(error_code=exc.code, error_message=exc.message)

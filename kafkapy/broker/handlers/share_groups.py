@@ -36,8 +36,11 @@ def share_groups_enabled(image: MetadataImage) -> bool:
 @handles(ApiKey.SHARE_GROUP_HEARTBEAT, versions=(1, 1))
 async def handle_share_group_heartbeat(ctx: RequestContext,
                                        request: ShareGroupHeartbeatRequest) -> ShareGroupHeartbeatResponse:
+    from kafkapy.broker.share.group_shard import ShareGroupShard
+
     return await shard_heartbeat(ctx, ctx.broker.share, request, ShareGroupHeartbeatResponse,
-                                 enabled=share_groups_enabled(ctx.broker.image), kind="share")
+                                 enabled=share_groups_enabled(ctx.broker.image), kind="share",
+                                 validate=ShareGroupShard._validate)
 
 
 @handles(ApiKey.SHARE_GROUP_DESCRIBE, versions=(1, 1))

@@ -63,8 +63,10 @@ async def handle_streams_group_heartbeat(ctx: RequestContext,
     invalid = topology_refusal(request) if enabled and ctx.broker.authorizer is None else None
     if invalid is not None:
         return StreamsGroupHeartbeatResponse(error_code=invalid[0], error_message=invalid[1])
+    from kafkapy.broker.streams.group_shard import StreamsGroupShard
+
     return await shard_heartbeat(ctx, streams, request, StreamsGroupHeartbeatResponse,
-                                 enabled=enabled, kind="streams", answer=answer)
+                                 enabled=enabled, kind="streams", answer=answer, validate=StreamsGroupShard._validate)
 
 
 @handles(ApiKey.STREAMS_GROUP_DESCRIBE, versions=(0, 1))
