@@ -89,9 +89,9 @@ KAFKA_LOG4J2 = LOG4J2.replace("level = warn", "level = info")
 #: default; kafkapy does not implement ELR, and a Kafka controller refuses the
 #: BrokerRegistration of a broker that does not support a finalised level
 #: (UNSUPPORTED_VERSION). A mixed cluster is formatted without it, as kafkapy's quorum is.
-#: And at the metadata.version kafkapy writes (4.1-IV1, level 27): Kafka 4.4 formats at
-#: its own latest (4.4-IV2, 33) by default, which kafkapy brokers and controllers do not
-#: support; a Kafka 4.4 controller then refuses their registration.
+#: And at the metadata.version a new kafkapy cluster starts at (4.1-IV1, level 27), so
+#: that Kafka 4.1 nodes can join: Kafka 4.4 formats at its own latest (4.4-IV2, 33) by
+#: default, which kafkapy supports but Kafka 4.1 does not.
 KAFKA_FORMAT_FEATURES = ("--release-version", "4.1-IV1", "--feature", "eligible.leader.replicas.version=0")
 
 
