@@ -40,5 +40,6 @@ def test_placement_errors():
 def test_controller_config_from_broker_config():
     config = BrokerConfig.from_properties({"num.partitions": "4", "default.replication.factor": "3",
                                            "broker.session.timeout.ms": "12000"})
-    assert ControllerConfig.from_broker_config(config) == ControllerConfig(4, 3, 12000)
-    assert ControllerConfig.from_broker_config(BrokerConfig.from_properties({})) == ControllerConfig()
+    assert ControllerConfig.from_broker_config(config) == ControllerConfig(4, 3, 12000, broker_config=config)
+    defaults = BrokerConfig.from_properties({})
+    assert ControllerConfig.from_broker_config(defaults) == ControllerConfig(broker_config=defaults)
