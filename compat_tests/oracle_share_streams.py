@@ -13,7 +13,8 @@ a share session (open, acknowledge ACCEPT/RELEASE/REJECT, a record not acquired,
 released record redelivered, a bad session epoch, an unknown topic id, close), the
 offsets APIs while it has a member and once it is empty, and the share-state APIs of
 the share coordinator. A streams group joins with a topology whose changelog topic is
-missing, gets its tasks, is fenced, describes, and leaves.
+missing, has it created (its metadata and configs compared), gets its tasks, is fenced,
+describes, and leaves.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from compat_tests.native_requests import Native
 from compat_tests.oracle import (
     Step,
     _coordinator_ready,
+    _describe_configs,
     _find_coordinator,
     _group_coordinator_answered,
     _metadata,
@@ -321,6 +323,9 @@ STREAMS_CORPUS: list[Step] = [
     Step("streams_heartbeat_unknown_group", lambda: _streams_heartbeat(STREAMS_MEMBER, 4)),
     _step("streams_heartbeat_join", lambda c: _streams_heartbeat(STREAMS_MEMBER, 0, _topology()),
           keep=_keep_epoch("streams_epoch"), until=_group_coordinator_answered),
+    Step("streams_changelog_created", lambda: _metadata(CHANGELOG), until=_topic_listed),
+    Step("streams_changelog_configs", lambda: _describe_configs(["cleanup.policy", "retention.ms", "segment.bytes"],
+                                                                topic=CHANGELOG)),
     _step("streams_heartbeat_tasks", lambda c: _streams_heartbeat(STREAMS_MEMBER, c["streams_epoch"]),
           keep=_keep_epoch("streams_epoch"), until=_streams_tasks),
     Step("streams_heartbeat_fenced_epoch", lambda: _streams_heartbeat(STREAMS_MEMBER, 77)),
