@@ -242,6 +242,10 @@ async def _run_node(properties: Mapping[str, str], memory: bool, shutdown: Shutd
 
         return time.time_ns() // 1_000_000
 
+    if not memory and len(config.data_dirs) > 1:
+        # JBOD (KIP-858): refused rather than leave every directory but the first unused.
+        raise ValueError(f"kafkapy cannot honour log.dirs with {len(config.data_dirs)} directories: it keeps "
+                         "all partitions in one data directory (no JBOD); give log.dirs a single directory")
     data_dir = None if memory else config.data_dirs[0]
     if not config.controller_quorum_voters and not config.controller_quorum_bootstrap_servers:
         raise ValueError(_NO_VOTERS)

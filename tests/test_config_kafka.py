@@ -119,6 +119,17 @@ def test_kafkapy_serve_refuses_to_start_with_one(tmp_path: Path) -> None:
     assert "kafkapy cannot honour alter.config.policy.class.name" in done.stdout + done.stderr
 
 
+def test_kafkapy_serve_refuses_several_log_dirs(tmp_path: Path) -> None:
+    dirs = f"{tmp_path / 'a'},{tmp_path / 'b'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "kafkapy", "serve",
+         "--override", "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+         "--override", "controller.quorum.voters=1@127.0.0.1:0", "--override", f"log.dirs={dirs}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "kafkapy cannot honour log.dirs with 2 directories" in done.stdout + done.stderr
+    assert not (tmp_path / "b").exists()
+
 @needs_reference
 def test_generated_table_is_kafkas() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_kafka_configs.py"), "--check"],
