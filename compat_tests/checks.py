@@ -153,3 +153,11 @@ def share_deliveries(got: list[tuple[int, str | None, int | None]], expected: li
     if any(count is None for _, _, count in got):
         got, expected = [g[:2] for g in got], [e[:2] for e in expected]
     expect_eq(got, expected, f"{what} (offset, value, delivery count)")
+
+
+def share_redelivered(got: list[tuple[int, str | None, int | None]], expected: list[tuple[int, str]], what: str) -> None:
+    """got: (offset, value, delivery count); the records ``expected`` (offset, value), each
+    delivered before (a count of 2 or more, where the client exposes it)."""
+    expect_eq([g[:2] for g in got], expected, f"{what} (offset, value)")
+    once = [g for g in got if g[2] is not None and g[2] < 2]
+    expect(not once, f"{what}: delivery count below 2: {once}")

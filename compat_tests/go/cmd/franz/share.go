@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -271,6 +273,13 @@ func shareRestart(ctx h.Ctx) (string, error) {
 	defer cl.Close()
 	got := deliveries(cl, shareRestartCount-shareRestartAccepted, 60*time.Second, accept)
 	got = append(got, deliveries(cl, 1, shareQuiet, accept)...)
-	h.Eq(got, []string{"3:m3:2", "4:m4:2", "5:m5:2"}, "deliveries after the restart")
+	seen := []string{}
+	for _, d := range got {
+		cut := strings.LastIndex(d, ":")
+		seen = append(seen, d[:cut])
+		count, _ := strconv.Atoi(d[cut+1:])
+		h.Expect(count >= 2, "deliveries after the restart: delivery count below 2: %v", got)
+	}
+	h.Eq(seen, []string{"3:m3", "4:m4", "5:m5"}, "deliveries after the restart (offset:value)")
 	return "released records redelivered after the restart, accepted ones not; " + how, nil
 }

@@ -215,7 +215,13 @@ final class ShareGroups {
     try (KafkaShareConsumer<byte[], byte[]> c = consumer(ctx, tg[1], tg[0], 500)) {
       List<String> got = deliveries(c, RESTART_COUNT - RESTART_ACCEPTED, Duration.ofSeconds(60), r -> AcknowledgeType.ACCEPT);
       got.addAll(deliveries(c, 1, QUIET, r -> AcknowledgeType.ACCEPT));
-      Main.eq(got, List.of("3:m3:2", "4:m4:2", "5:m5:2"), "deliveries after the restart");
+      List<String> records = new ArrayList<>();
+      for (String d : got) {
+        records.add(d.substring(0, d.lastIndexOf(':')));
+        int count = Integer.parseInt(d.substring(d.lastIndexOf(':') + 1));
+        Main.expect(count >= 2, "deliveries after the restart: delivery count below 2: " + got);
+      }
+      Main.eq(records, List.of("3:m3", "4:m4", "5:m5"), "deliveries after the restart (offset:value)");
     }
     return "released records redelivered after the restart, accepted ones not; " + how;
   }
