@@ -552,7 +552,8 @@ def run(reference: Addresses, target: Addresses, corpus: list[Step] | None = Non
                 encode(request)  # fails loudly, outside the comparison, if the corpus is wrong
             try:
                 answers.append(normalise(play(bootstrap, step, context)))
-            except (OSError, ValueError, EOFError, WireError) as exc:  # a dropped connection or undecodable answer is a result too
+            except (OSError, ValueError, EOFError, WireError) as exc:
+                # a dropped connection or an undecodable answer is a result too
                 answers.append({"<no response>": f"{type(exc).__name__}: {exc}"})
                 if step.kept_connection and KEPT_CONNECTION in context:
                     context.pop(KEPT_CONNECTION).close()

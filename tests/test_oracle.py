@@ -16,10 +16,11 @@ from compat_tests import oracle, oracle_share_streams
 from compat_tests.brokers import DEPS, java
 from tests.reference import needs_reference
 
-_SHARE_STREAMS_JAR = DEPS / f"kafka-{oracle_share_streams.VERSION}" / "libs" / f"kafka_2.13-{oracle_share_streams.VERSION}.jar"
+_VERSION = oracle_share_streams.VERSION
+_SHARE_STREAMS_JAR = DEPS / f"kafka-{_VERSION}" / "libs" / f"kafka_2.13-{_VERSION}.jar"
 needs_share_streams_reference = pytest.mark.skipif(
     not _SHARE_STREAMS_JAR.exists() or shutil.which(java()) is None,
-    reason=f"Apache Kafka {oracle_share_streams.VERSION} (compat_tests/install.sh) or java is missing")
+    reason=f"Apache Kafka {_VERSION} (compat_tests/install.sh) or java is missing")
 
 
 def _played(arguments: list[str], corpus: list[oracle.Step], capsys: pytest.CaptureFixture[str]) -> None:
