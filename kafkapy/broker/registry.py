@@ -114,6 +114,7 @@ API_TABLE: dict[int, tuple[Any, ...]] = {
     ApiKey.READ_SHARE_GROUP_STATE_SUMMARY: ("share_state", (0, 1)),
     ApiKey.STREAMS_GROUP_HEARTBEAT: ("streams_groups", (0, 1)),
     ApiKey.STREAMS_GROUP_DESCRIBE: ("streams_groups", (0, 1)),
+    ApiKey.STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE: ("streams_groups", (0, 0)),
     ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS: ("share_offsets", (0, 1)),
     ApiKey.ALTER_SHARE_GROUP_OFFSETS: ("share_offsets", (0, 0)),
     ApiKey.DELETE_SHARE_GROUP_OFFSETS: ("share_offsets", (0, 0)),

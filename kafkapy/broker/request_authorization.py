@@ -47,6 +47,7 @@ Which operation each API needs (``KafkaApis``, ``ControllerApis``, ``AclApis``):
   both TOPIC READ; the share coordinator's state APIs CLUSTER CLUSTER_ACTION.
 * StreamsGroupHeartbeat (KIP-1071): GROUP READ, TOPIC DESCRIBE on every topology topic,
   and CLUSTER CREATE or TOPIC CREATE to create its missing internal topics.
+  StreamsGroupTopologyDescriptionUpdate (KIP-1331): GROUP READ.
 * The cluster APIs (:data:`CLUSTER_OPERATIONS`): ACLs and SCRAM credentials (ALTER /
   DESCRIBE), reassignments, elections, features, log dirs, quotas, unregistering a broker
   or controller (ALTER), listing config resources (DESCRIBE_CONFIGS), and the inter-node
@@ -944,6 +945,17 @@ def _streams_group_heartbeat(ctx: Any, request: Any) -> Verdict:
     if len(filter_by_authorized(ctx, Op.DESCRIBE, Res.TOPIC, required)) < len(required):
         return Verdict(refuse=(_TOPIC_DENIED, None))
     return ALLOWED
+
+
+@_rule(ApiKey.STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE)
+def _streams_group_topology_description_update(ctx: Any, request: Any) -> Verdict:
+    """``handleStreamsGroupTopologyDescriptionUpdate``: GROUP READ once streams groups are
+    on (UNSUPPORTED_VERSION before, from the handler)."""
+    from kafkapy.broker.handlers.streams_groups import streams_groups_enabled
+
+    if not streams_groups_enabled(ctx.broker.image):
+        return ALLOWED
+    return _group_read(ctx, request) or ALLOWED
 
 
 #: StreamsGroupHeartbeatResponse.Status.MISSING_INTERNAL_TOPICS.

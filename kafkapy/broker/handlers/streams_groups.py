@@ -1,6 +1,7 @@
 """Streams group membership (KIP-1071), answered by the streams-group shards of the coordinator runtime.
 
-StreamsGroupHeartbeat (key 88) v0-1, StreamsGroupDescribe (key 89) v0-1. The logic is
+StreamsGroupHeartbeat (key 88) v0-1, StreamsGroupDescribe (key 89) v0-1,
+StreamsGroupTopologyDescriptionUpdate (key 93) v0. The logic is
 :mod:`kafkapy.broker.streams.group_shard`'s; these functions find the shard, translate,
 and start the creation of missing internal topics.
 
@@ -11,8 +12,11 @@ early access did when enabled. The shard access is
 :mod:`kafkapy.broker.handlers.group_shard_requests`'s, shared with share groups.
 Authorization is :mod:`kafkapy.broker.request_authorization`'s; the heartbeat asks it
 whether the principal may create the missing internal topics.
-Not implemented: topology descriptions (v1's TopologyDescriptionRequired stays false; a
-describe answers NOT_STORED when one is asked for).
+Topology descriptions (KIP-1331) are kept by Kafka 4.4 only through a
+``group.streams.topology.description.plugin.class``, a Java class kafkapy refuses at
+start; kafkapy answers as Kafka does without one: the heartbeat never sets
+TopologyDescriptionRequired, a describe asking for it answers NOT_STORED, and an update
+is refused with UNSUPPORTED_VERSION.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ from kafkapy.wire.messages.streams_group_heartbeat import (
     StreamsGroupHeartbeatRequest,
     StreamsGroupHeartbeatResponse,
 )
+from kafkapy.wire.messages.streams_group_topology_description_update import (
+    StreamsGroupTopologyDescriptionUpdateRequest,
+    StreamsGroupTopologyDescriptionUpdateResponse,
+)
 
 if TYPE_CHECKING:
     from kafkapy.broker.streams.group_shard import HeartbeatOutcome
@@ -40,6 +48,9 @@ if TYPE_CHECKING:
 STREAMS_VERSION_METADATA_VERSION = 29
 #: StreamsGroupDescribeResponse.TopologyDescriptionStatus NOT_STORED (KIP-1331).
 TOPOLOGY_DESCRIPTION_NOT_STORED = 1
+#: What ``GroupCoordinatorService.throwIfStreamsGroupTopologyDescriptionUpdateInvalid``
+#: answers with no ``group.streams.topology.description.plugin.class`` (kafkapy's case).
+NO_TOPOLOGY_DESCRIPTION_PLUGIN = "The broker has no streams group topology description plugin configured."
 
 
 def streams_groups_enabled(image: MetadataImage) -> bool:
@@ -79,3 +90,17 @@ def handle_streams_group_describe(ctx: RequestContext,
             if described.error_code == ErrorCode.NONE:
                 described.topology_description_status = TOPOLOGY_DESCRIPTION_NOT_STORED
     return D(groups=groups)
+
+
+@handles(ApiKey.STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE, versions=(0, 0))
+def handle_streams_group_topology_description_update(
+        ctx: RequestContext,
+        request: StreamsGroupTopologyDescriptionUpdateRequest) -> StreamsGroupTopologyDescriptionUpdateResponse:
+    """``KafkaApis.handleStreamsGroupTopologyDescriptionUpdate`` without a description
+    plugin: UNSUPPORTED_VERSION with streams groups off, then (GROUP READ checked by the
+    request's authorization rule) UNSUPPORTED_VERSION saying no plugin is configured,
+    before the group, member or epoch are looked at."""
+    unsupported = ErrorCode.UNSUPPORTED_VERSION
+    message = (NO_TOPOLOGY_DESCRIPTION_PLUGIN if streams_groups_enabled(ctx.broker.image)
+               else unsupported.message)
+    return StreamsGroupTopologyDescriptionUpdateResponse(error_code=unsupported, error_message=message)

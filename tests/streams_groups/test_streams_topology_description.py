@@ -1,0 +1,119 @@
+"""Streams group topology descriptions (KIP-1331) on kafkapy and on Apache Kafka 4.4,
+compared.
+
+Kafka 4.4 keeps a description only through a
+``group.streams.topology.description.plugin.class``; kafkapy runs no Java plugin and
+refuses that setting, so both brokers are compared as Kafka runs by default: ApiVersions
+advertises StreamsGroupTopologyDescriptionUpdate v0, every update (unknown group,
+unknown member, stale or current topology epoch, empty ids) answers UNSUPPORTED_VERSION
+with the same message, the heartbeat never asks for a description, and a describe asking
+for one answers NOT_STORED.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from compat_tests.brokers import DEPS, start_reference
+from kafkapy.config import BrokerConfig, CannotHonourError
+from kafkapy.testing import Broker
+from kafkapy.testing.client import KafkaConnection
+from kafkapy.wire.apis import ApiKey
+from kafkapy.wire.error_codes import ErrorCode
+from kafkapy.wire.messages.api_versions import ApiVersionsRequest
+from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
+from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest
+from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
+from kafkapy.wire.messages.streams_group_topology_description_update import (
+    StreamsGroupTopologyDescriptionUpdateRequest as U,
+)
+
+VERSION = "4.4.0"
+LIBS = DEPS / f"kafka-{VERSION}" / "libs"
+CONFIG = {"offsets.topic.num.partitions": "1"}
+#: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE.
+_LOADING = {ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE}
+
+pytestmark = pytest.mark.skipif(not (LIBS / f"kafka_2.13-{VERSION}.jar").exists(),
+                                reason="Apache Kafka 4.4 jars not installed (compat_tests/install.sh)")
+
+
+@pytest.fixture(scope="module")
+def brokers() -> Iterator[dict[str, str]]:
+    reference = start_reference(version=VERSION, overrides=CONFIG)
+    try:
+        with Broker(CONFIG) as ours:
+            yield {"kafkapy": ours.bootstrap_servers, "kafka": reference.bootstrap}
+    finally:
+        reference.stop()
+
+
+def _description() -> U.TopologyDescription:
+    """A source, a processor with a store and a sink: what Kafka Streams would push."""
+    return U.TopologyDescription(subtopologies=[U.TopologyDescriptionSubtopology(subtopology_id="0", nodes=[
+        U.TopologyDescriptionNode(name="KSTREAM-SOURCE-0000000000", node_type=1, source_topics=["in"],
+                                  successors=["KSTREAM-AGGREGATE-0000000001"]),
+        U.TopologyDescriptionNode(name="KSTREAM-AGGREGATE-0000000001", node_type=2, stores=["counts"],
+                                  successors=["KSTREAM-SINK-0000000002"]),
+        U.TopologyDescriptionNode(name="KSTREAM-SINK-0000000002", node_type=3, sink_topic="out")])])
+
+
+def _scenario(bootstrap: str) -> dict[str, Any]:
+    group = f"app-{uuid.uuid4().hex[:6]}"
+    topology = Q.Topology(epoch=3, subtopologies=[Q.Subtopology(subtopology_id="0", source_topics=["in"])])
+    out: dict[str, Any] = {}
+    with KafkaConnection(bootstrap, timeout_s=30) as conn:
+        versions = conn.request(ApiVersionsRequest(client_software_name="t", client_software_version="1"), 3)
+        out["ApiVersions key 93"] = [(k.min_version, k.max_version) for k in versions.api_keys
+                                     if k.api_key == ApiKey.STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE]
+        deadline = time.monotonic() + 60
+        while conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[group]), 4) \
+                .coordinators[0].error_code and time.monotonic() < deadline:
+            time.sleep(0.3)
+
+        def update(name: str, group_id: str, member: str, epoch: int) -> None:
+            r = conn.request(U(group_id=group_id, member_id=member, topology_epoch=epoch,
+                               topology_description=_description()), 0)
+            out[name] = (r.error_code, r.error_message)
+
+        update("unknown group", f"none-{group}", "m1", 3)
+        join = Q(group_id=group, member_id="m1", member_epoch=0, rebalance_timeout_ms=30000, topology=topology,
+                 process_id="p1", active_tasks=[], standby_tasks=[], warmup_tasks=[])
+        joined = conn.request(join, 1)
+        while joined.error_code in _LOADING and time.monotonic() < deadline:
+            time.sleep(0.3)  # a new __consumer_offsets partition is loaded after FindCoordinator found it
+            joined = conn.request(join, 1)
+        out["join"] = (joined.error_code, joined.topology_description_required)
+        update("unknown member", group, "m9", 3)
+        update("stale topology epoch", group, "m1", 2)
+        update("newer topology epoch", group, "m1", 4)
+        update("current topology epoch", group, "m1", 3)
+        update("empty member id", group, "", 3)
+        update("empty group id", "", "m1", 3)
+        beat = conn.request(Q(group_id=group, member_id="m1", member_epoch=joined.member_epoch), 1)
+        out["heartbeat after the update"] = (beat.error_code, beat.topology_description_required)
+        for include in (False, True):
+            d = conn.request(StreamsGroupDescribeRequest(group_ids=[group], include_topology_description=include),
+                             1).groups[0]
+            out[f"describe, description asked: {include}"] = (d.error_code, d.topology_description_status,
+                                                              d.topology_description)
+    return out
+
+
+def test_topology_description_conversation_matches_kafka(brokers: dict[str, str]) -> None:
+    ours, kafka = _scenario(brokers["kafkapy"]), _scenario(brokers["kafka"])
+    assert ours == kafka
+    assert ours["ApiVersions key 93"] == [(0, 0)]
+    assert ours["current topology epoch"][0] != 0
+
+
+def test_a_description_plugin_is_refused_at_start() -> None:
+    """Kafka loads the plugin class; kafkapy has none to run, and says so."""
+    with pytest.raises(CannotHonourError, match="no Java plugin"):
+        BrokerConfig.from_properties({"group.streams.topology.description.plugin.class":
+                                      "org.apache.kafka.server.streams.InMemoryTopologyDescriptionPlugin"})
