@@ -46,6 +46,7 @@ async def find_coordinator(ctx: RequestContext, key_type: int, key: str) -> Find
         topic = share_group_state_topic(config)
     else:
         return _error(key, ErrorCode.INVALID_REQUEST)
+    await ctx.broker.start_coordinators()  # they follow the image before their topic is made
     if not await ctx.broker.groups.internal_topics.ensure(topic):
         return _error(key, ErrorCode.COORDINATOR_NOT_AVAILABLE)
     image = ctx.broker.image
