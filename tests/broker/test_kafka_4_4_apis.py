@@ -5,7 +5,8 @@ the reference, the answers compared.
 ApiVersions on the broker and controller listeners: AddRaftVoter v1, BrokerHeartbeat
 v2, Fetch v18 (controller), AlterReplicaLogDirs, the delegation token APIs,
 UnregisterBroker, AssignReplicasToDirs
-(controller; a stale broker epoch refused), ListConfigResources, UnregisterController.
+(controller; a stale broker epoch refused), ListConfigResources, UnregisterController,
+StreamsGroupTopologyDescriptionUpdate (broker).
 ListConfigResources v0-1 (KIP-1142): ``kafka-configs --describe --entity-type
 groups`` (or ``client-metrics``) lists the resources with configs. UnregisterBroker:
 ``kafka-cluster.sh unregister`` of an unknown id. UnregisterController: refused below
@@ -71,7 +72,7 @@ def test_the_new_versions_are_advertised_as_kafka_advertises_them(nodes, listene
     keys = [ApiKey.FETCH, ApiKey.ALTER_REPLICA_LOG_DIRS, ApiKey.CREATE_DELEGATION_TOKEN, ApiKey.RENEW_DELEGATION_TOKEN,
             ApiKey.EXPIRE_DELEGATION_TOKEN, ApiKey.DESCRIBE_DELEGATION_TOKEN, ApiKey.BROKER_HEARTBEAT,
             ApiKey.UNREGISTER_BROKER, ApiKey.ASSIGN_REPLICAS_TO_DIRS, ApiKey.LIST_CONFIG_RESOURCES,
-            ApiKey.ADD_RAFT_VOTER, ApiKey.UNREGISTER_CONTROLLER]
+            ApiKey.ADD_RAFT_VOTER, ApiKey.UNREGISTER_CONTROLLER, ApiKey.STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE]
 
     def advertised(who: str) -> dict:
         broker, controller = nodes[who]
@@ -81,6 +82,17 @@ def test_the_new_versions_are_advertised_as_kafka_advertises_them(nodes, listene
     ours, kafkas = advertised("kafkapy"), advertised("kafka")
     assert ours == kafkas
     assert ours["ADD_RAFT_VOTER"] == (0, 1)
+
+
+@pytest.mark.parametrize("listener", ["broker", "controller"])
+def test_every_api_is_advertised_as_kafka_advertises_it(nodes, listener: str) -> None:
+    """Issue 15: no API of Kafka 4.4, nor version, missing on either listener."""
+    def advertised(who: str) -> dict:
+        broker, controller = nodes[who]
+        ranges = _ranges(broker.bootstrap if listener == "broker" else controller)
+        return {ApiKey(k).name: r for k, r in ranges.items()}
+
+    assert advertised("kafkapy") == advertised("kafka")
 
 
 def _set_configs(bootstrap: str) -> None:
