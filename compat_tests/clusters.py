@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from compat_tests.jepsen import _until
+from compat_tests.scenarios import SHARE_BROKER_CONFIG
 from kafkapy.config import BrokerConfig, log_config_name
 
 #: Settings of every node of a matrix cluster, kafkapy's and Kafka's. The session and
@@ -44,6 +45,8 @@ CLUSTER_SETTINGS: Mapping[str, str] = {
     BrokerConfig.field_name("broker_session_timeout_ms"): "3000",
     BrokerConfig.field_name("broker_heartbeat_interval_ms"): "300",
     BrokerConfig.field_name("replica_lag_time_max_ms"): "5000",
+    # The share_lock_expiry scenario's 2 s group lock (compat_tests/scenarios.py).
+    **SHARE_BROKER_CONFIG,
 }
 #: The replication factor the drivers give the topics they create on a cluster.
 CLUSTER_REPLICATION_FACTOR = 3
