@@ -180,6 +180,23 @@ def run_matrix(target: Target, clients: list[Client], scenarios: list[str], jobs
     return runs
 
 
+def disagreements(ours: dict[str, ClientRun], theirs: dict[str, ClientRun],
+                  once_more: Callable[[str, str, str], Cell]) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+    """kafkapy's and Apache Kafka's runs of one matrix (family -> run) compared: the cells
+    whose status differs, and those failing on Kafka too. A cell that differs or failed is
+    first run once more on both (``once_more(kind, family, scenario)``, kind "kafkapy" or
+    "reference"): two cores shared by every family at once make a rare timing failure."""
+    cells = {(family, scenario): (cell, theirs[family].cells[scenario])
+             for family, run in ours.items() for scenario, cell in run.cells.items()}
+    for (family, scenario), (a, b) in list(cells.items()):
+        if a.status != b.status or "fail" in (a.status, b.status):
+            cells[family, scenario] = (once_more("kafkapy", family, scenario), once_more("reference", family, scenario))
+    differ = {key: f"kafkapy {a.status} ({a.detail[:150]}) vs Kafka {b.status} ({b.detail[:150]})"
+              for key, (a, b) in cells.items() if a.status != b.status}
+    failed = {key: b.detail for key, (_, b) in cells.items() if b.status == "fail"}
+    return differ, failed
+
+
 def render(runs: list[ClientRun], scenarios: list[str]) -> str:
     """The matrix as a fixed-width table, then one note per cell that did not pass."""
     notes: list[str] = []

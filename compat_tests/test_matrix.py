@@ -30,7 +30,7 @@ import pytest
 
 from compat_tests import brokers, clusters
 from compat_tests.clients import CLIENTS, Cell, Client, ClientRun
-from compat_tests.matrix import KAFKAPY_COMMAND, Restart, Target, run_matrix
+from compat_tests.matrix import KAFKAPY_COMMAND, Restart, Target, disagreements, run_matrix
 from compat_tests.scenarios import GROUP_SCENARIO_NAMES, SCENARIO_NAMES, SHARE_BROKER_CONFIG
 from tests.reference import needs_reference
 
@@ -141,15 +141,6 @@ def test_group_scenario(client: Client, scenario: str) -> None:
                     reason=f"Apache Kafka {GROUP_REFERENCE} not installed (compat_tests/install.sh)")
 def test_group_reference_agrees() -> None:
     """Every share- and streams-group cell has the status Apache Kafka 4.4's has."""
-    ours, theirs = _group_runs("kafkapy"), _group_runs("reference")
-    cells = {(family, scenario): (cell, theirs[family].cells[scenario])
-             for family, run in ours.items() for scenario, cell in run.cells.items()}
-    for (family, scenario), (a, b) in list(cells.items()):
-        if a.status != b.status or "fail" in (a.status, b.status):
-            cells[family, scenario] = (_once_more("kafkapy", family, scenario),
-                                       _once_more("reference", family, scenario))
-    differ = {key: f"kafkapy {a.status} ({a.detail[:150]}) vs Kafka {b.status} ({b.detail[:150]})"
-              for key, (a, b) in cells.items() if a.status != b.status}
+    differ, failed = disagreements(_group_runs("kafkapy"), _group_runs("reference"), _once_more)
     assert not differ, differ
-    failed = {key: b.detail for key, (_, b) in cells.items() if b.status == "fail"}
     assert not failed, f"cells failing on Apache Kafka too: {failed}"

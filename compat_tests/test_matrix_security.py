@@ -23,7 +23,7 @@ import pytest
 
 from compat_tests import security
 from compat_tests.clients import CLIENTS, Cell, Client, ClientRun
-from compat_tests.matrix import Target, run_matrix
+from compat_tests.matrix import Target, disagreements, run_matrix
 from tests.reference import needs_reference
 
 SECURED_MODES = ("sasl_ssl_scram512", "mtls")
@@ -74,15 +74,7 @@ def test_secured_scenario(client: Client, scenario: str, kafkapy_runs: tuple[str
 @pytest.mark.parametrize("mode", SECURED_MODES)
 def test_reference_agrees(mode: str) -> None:
     """Every cell has the status Apache Kafka's has, with the same settings and ACLs."""
-    ours, theirs = _runs("kafkapy", mode), _runs("reference", mode)
-    cells = {(family, scenario): (cell, theirs[family].cells[scenario])
-             for family, run in ours.items() for scenario, cell in run.cells.items()}
-    for (family, scenario), (a, b) in list(cells.items()):
-        if a.status != b.status or "fail" in (a.status, b.status):
-            cells[family, scenario] = (_once_more("kafkapy", mode, family, scenario),
-                                       _once_more("reference", mode, family, scenario))
-    differ = {key: f"kafkapy {a.status} ({a.detail[:150]}) vs Kafka {b.status} ({b.detail[:150]})"
-              for key, (a, b) in cells.items() if a.status != b.status}
+    differ, failed = disagreements(_runs("kafkapy", mode), _runs("reference", mode),
+                                   lambda kind, family, scenario: _once_more(kind, mode, family, scenario))
     assert not differ, differ
-    failed = {key: b.detail for key, (_, b) in cells.items() if b.status == "fail"}
     assert not failed, f"cells failing on Apache Kafka too: {failed}"
