@@ -708,6 +708,9 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, at_least(1), _RO, field="group_streams_max_size"),
     ConfigDef("group.streams.num.standby.replicas", _INT, 0, "Standby replicas of each stateful task of a streams group.",
               _B, _MED, at_least(0), _RO, field="group_streams_num_standby_replicas"),
+    ConfigDef("group.streams.initial.rebalance.delay.ms", _INT, 3000,
+              "How long the coordinator waits for more streams clients to join a new group before its first assignment.",
+              _B, _MED, at_least(0), _RO, field="group_streams_initial_rebalance_delay_ms"),
     ConfigDef("group.streams.task.offset.interval.ms", _INT, 60_000,
               "How often a streams group member reports its task offsets.",
               _B, _MED, at_least(1), _RO, field="group_streams_task_offset_interval_ms", internal=True),
@@ -1580,6 +1583,7 @@ class BrokerConfig:
     group_streams_heartbeat_interval_ms: int
     group_streams_max_size: int
     group_streams_num_standby_replicas: int
+    group_streams_initial_rebalance_delay_ms: int
     group_streams_task_offset_interval_ms: int
     group_streams_acceptable_recovery_lag: int
     share_coordinator_state_topic_num_partitions: int
@@ -1795,7 +1799,8 @@ QUICKSTART_PROPERTIES: Mapping[str, str] = {
 }
 
 #: The in-process test broker's settings on top of the quick start: free ports on
-#: 127.0.0.1 (port 0) and small internal topics, so a fresh broker is ready at once.
+#: 127.0.0.1 (port 0) and small internal topics, so a fresh broker is ready at once, and
+#: no initial streams rebalance delay (as the classic one), so a streams group assigns at once.
 TEST_PROPERTIES: Mapping[str, str] = {
     **QUICKSTART_PROPERTIES,
     "listeners": "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
@@ -1803,4 +1808,5 @@ TEST_PROPERTIES: Mapping[str, str] = {
     "controller.quorum.voters": "1@127.0.0.1:0",
     "offsets.topic.num.partitions": "1",
     "transaction.state.log.num.partitions": "1",
+    "group.streams.initial.rebalance.delay.ms": "0",
 }

@@ -65,10 +65,13 @@ class StreamsGroup:
 
     def __init__(self, group_id: str) -> None:
         self.group_id = group_id
-        self.group_epoch = 0
+        # Kafka 4.4's StreamsGroup starts at group epoch 1 and target assignment epoch 1
+        # (TargetAssignmentMetadata.INITIAL): a first member's join bumps the group to 2,
+        # and a member waiting out the initial rebalance delay is at epoch 1.
+        self.group_epoch = 1
         self.metadata_hash = 0
         self.validated_topology_epoch = -1
-        self.assignment_epoch = 0
+        self.assignment_epoch = 1
         self.topology: StreamsGroupTopologyValue | None = None
         self.members: dict[str, StreamsMember] = {}
         self.target: dict[str, Tasks] = {}

@@ -37,10 +37,16 @@ a member that does not give its tasks up within its rebalance timeout. A member'
 ``ShutdownApplication`` makes every member's heartbeat carry the SHUTDOWN_APPLICATION
 status until the group empties (kept in memory, as Kafka keeps it).
 
+Initial rebalance delay (``group.streams.initial.rebalance.delay.ms``): the first
+member of an empty group starts a shard timer; until it fires heartbeats answer the
+ASSIGNMENT_DELAYED status and no tasks, then the timer computes the target for the
+members that came meanwhile (Kafka 4.4's
+``GroupMetadataManager.computeDelayedTargetAssignment``).
+
 Not implemented: warm-up tasks, rack-aware standby placement (client tags), the
-initial rebalance delay and assignment interval (each heartbeat that needs a target
-computes it), task offsets and lags, topology descriptions (KIP-1331), static-member
-replacement (a static member leaving with -2 is removed like any other).
+assignment interval (each heartbeat that needs a target computes it), task offsets
+and lags, topology descriptions (KIP-1331), static-member replacement (a static
+member leaving with -2 is removed like any other).
 
 Task-safety: trio thread only.
 """
@@ -79,6 +85,7 @@ from kafkapy.broker.streams.records import (
     topology_record,
 )
 from kafkapy.broker.streams.topology import (
+    ASSIGNMENT_DELAYED,
     SHUTDOWN_APPLICATION,
     STALE_TOPOLOGY,
     ConfiguredTopology,
@@ -181,6 +188,7 @@ class StreamsGroupShard:
         self.session_timeout_ms: int = config.group_streams_session_timeout_ms
         self.heartbeat_interval_ms: int = config.group_streams_heartbeat_interval_ms
         self.num_standby_replicas: int = config.group_streams_num_standby_replicas
+        self.initial_rebalance_delay_ms: int = config.group_streams_initial_rebalance_delay_ms
         self.task_offset_interval_ms: int = config.group_streams_task_offset_interval_ms
         self.acceptable_recovery_lag: int = config.group_streams_acceptable_recovery_lag
         #: (group, member) -> tasks the member last said it owns (transient, as Kafka's)
@@ -231,10 +239,7 @@ class StreamsGroupShard:
         if group is None:
             if r.member_epoch != 0:
                 raise CoordinatorError(ErrorCode.GROUP_ID_NOT_FOUND, f"Streams group {r.group_id} not found.")
-            # Kafka 4.4 creates a streams group at epoch 1, so its first member's join
-            # bumps it to 2 (the records hold only the bumped epoch).
             group = StreamsGroup(r.group_id)
-            group.group_epoch = 1
         member = self._member(group, r)
         is_new = member.member_id not in group.members
         if is_new and len(group.members) >= self.max_size:
@@ -283,7 +288,7 @@ class StreamsGroupShard:
         self._validate_tasks(configured, r)
         if configured is not None:
             statuses.extend(configured.status)
-        target, assignment_epoch = self._maybe_bump(group, members, topology, configured, records,
+        target, assignment_epoch = self._maybe_bump(group, members, topology, configured, records, statuses,
                                                     force=is_new or new_topology)
         nxt = self._reconcile(group, updated, target.get(updated.member_id, EMPTY_TASKS), assignment_epoch,
                               self.reported.get(key))
@@ -399,9 +404,11 @@ class StreamsGroupShard:
 
     def _maybe_bump(self, group: StreamsGroup, members: dict[str, StreamsMember],
                     topology: StreamsGroupTopologyValue | None, configured: ConfiguredTopology | None,
-                    records: list[KeyValue], *, force: bool) -> tuple[dict[str, Tasks], int]:
+                    records: list[KeyValue], statuses: list[tuple[int, str]], *,
+                    force: bool) -> tuple[dict[str, Tasks], int]:
         """Bump the group epoch if asked or if the topology's topics changed, then
-        compute a new target; records go to ``records``. Returns the target and the
+        compute a new target unless the initial rebalance delay runs (ASSIGNMENT_DELAYED
+        in ``statuses``); records go to ``records``. Returns the target and the
         assignment epoch after the records."""
         ready = configured is not None and configured.ready
         group.ready = ready
@@ -411,8 +418,40 @@ class StreamsGroupShard:
         if force or new_hash != group.metadata_hash or validated != group.validated_topology_epoch:
             epoch += 1
             records.append(group_metadata_record(group.group_id, epoch, new_hash, validated))
+            if not group.members and self.initial_rebalance_delay_ms > 0:
+                self._schedule_initial_rebalance(group.group_id)
+        if self.context.timer.is_scheduled(("streams-initial-rebalance", group.group_id)):
+            statuses.append((ASSIGNMENT_DELAYED, "Assignment delayed due to the configured initial rebalance delay."))
+            return {}, group.assignment_epoch
         if epoch <= group.assignment_epoch:
             return group.target, group.assignment_epoch
+        return self._assign(group, members, topology, configured, records, epoch), epoch
+
+    def _schedule_initial_rebalance(self, group_id: str) -> None:
+        """The first assignment of a new group waits for more members (Kafka's
+        ``streamsInitialRebalanceKey`` timer, scheduled if absent)."""
+        key = ("streams-initial-rebalance", group_id)
+        if self.context.timer.is_scheduled(key):
+            return
+
+        def fire(shard: StreamsGroupShard) -> CoordinatorResult[None] | None:
+            group = shard.groups.get(group_id)
+            if group is None or not group.members or group.group_epoch <= group.assignment_epoch:
+                return None
+            configured, _ = shard._configure(group.topology)
+            if configured is None:
+                return None
+            records: list[KeyValue] = []
+            shard._assign(group, group.members, group.topology, configured, records, group.group_epoch)
+            return CoordinatorResult(records, None)
+
+        self.context.timer.schedule(key, self.initial_rebalance_delay_ms, fire)
+
+    def _assign(self, group: StreamsGroup, members: dict[str, StreamsMember],
+                topology: StreamsGroupTopologyValue | None, configured: ConfiguredTopology | None,
+                records: list[KeyValue], epoch: int) -> dict[str, Tasks]:
+        """A new target at ``epoch``: its records go to ``records``."""
+        ready = configured is not None and configured.ready
         if ready and configured is not None and configured.partitions is not None and topology is not None:
             stateful = {s.subtopology_id for s in topology.subtopologies if s.state_changelog_topics}
             target = assign(members, configured.partitions, stateful, self.num_standby_replicas)
@@ -423,7 +462,7 @@ class StreamsGroupShard:
                 records.append(target_member_record(group.group_id, member_id, tasks))
         records.append(target_epoch_record(group.group_id, epoch, self.context.now_ms()))
         log.info("Computed target assignment of streams group %s at epoch %d", group.group_id, epoch)
-        return target, epoch
+        return target
 
     @staticmethod
     def _reconcile(group: StreamsGroup, member: StreamsMember, target: Tasks, target_epoch: int,
@@ -472,7 +511,7 @@ class StreamsGroupShard:
             self.shutdown_requests.pop(group.group_id, None)  # the group empties: a new application may start
         members = {m: v for m, v in group.members.items() if m != member_id}
         configured, _ = self._configure(group.topology)
-        self._maybe_bump(group, members, group.topology, configured, records, force=True)
+        self._maybe_bump(group, members, group.topology, configured, records, [], force=True)
         return records
 
     def _endpoints(self, group: StreamsGroup, members: dict[str, StreamsMember],
