@@ -7,7 +7,10 @@ refuses that setting, so both brokers are compared as Kafka runs by default: Api
 advertises StreamsGroupTopologyDescriptionUpdate v0, every update (unknown group,
 unknown member, stale or current topology epoch, empty ids) answers UNSUPPORTED_VERSION
 with the same message, the heartbeat never asks for a description, and a describe asking
-for one answers NOT_STORED.
+for one answers NOT_STORED. The epochs a plugin held (StreamsGroupMetadataValue's tagged
+StoredDescriptionTopologyEpoch and FailedDescriptionTopologyEpoch, written by a Kafka
+that ran one) are replayed and written back with the group's next epoch, as Kafka writes
+the group's own.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 
 from compat_tests.brokers import DEPS, start_reference
+from kafkapy.broker.streams.records import GROUP_METADATA, decode_streams_record, group_metadata_record
 from kafkapy.config import BrokerConfig, CannotHonourError
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
@@ -63,18 +68,35 @@ def _description() -> U.TopologyDescription:
         U.TopologyDescriptionNode(name="KSTREAM-SINK-0000000002", node_type=3, sink_topic="out")])])
 
 
+def _find_coordinator(conn: KafkaConnection, group: str) -> None:
+    """FindCoordinator until found (the first creates __consumer_offsets)."""
+    deadline = time.monotonic() + 60
+    while conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[group]), 4) \
+            .coordinators[0].error_code and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+
+def _join(conn: KafkaConnection, group: str, member: str) -> Any:
+    """A member's join, retried while the group's coordinator loads its partition."""
+    join = Q(group_id=group, member_id=member, member_epoch=0, rebalance_timeout_ms=30000,
+             topology=Q.Topology(epoch=3, subtopologies=[Q.Subtopology(subtopology_id="0", source_topics=["in"])]),
+             process_id=f"p-{member}", active_tasks=[], standby_tasks=[], warmup_tasks=[])
+    deadline = time.monotonic() + 60
+    joined = conn.request(join, 1)
+    while joined.error_code in _LOADING and time.monotonic() < deadline:
+        time.sleep(0.3)  # a new __consumer_offsets partition is loaded after FindCoordinator found it
+        joined = conn.request(join, 1)
+    return joined
+
+
 def _scenario(bootstrap: str) -> dict[str, Any]:
     group = f"app-{uuid.uuid4().hex[:6]}"
-    topology = Q.Topology(epoch=3, subtopologies=[Q.Subtopology(subtopology_id="0", source_topics=["in"])])
     out: dict[str, Any] = {}
     with KafkaConnection(bootstrap, timeout_s=30) as conn:
         versions = conn.request(ApiVersionsRequest(client_software_name="t", client_software_version="1"), 3)
         out["ApiVersions key 93"] = [(k.min_version, k.max_version) for k in versions.api_keys
                                      if k.api_key == ApiKey.STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE]
-        deadline = time.monotonic() + 60
-        while conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[group]), 4) \
-                .coordinators[0].error_code and time.monotonic() < deadline:
-            time.sleep(0.3)
+        _find_coordinator(conn, group)
 
         def update(name: str, group_id: str, member: str, epoch: int) -> None:
             r = conn.request(U(group_id=group_id, member_id=member, topology_epoch=epoch,
@@ -82,12 +104,7 @@ def _scenario(bootstrap: str) -> dict[str, Any]:
             out[name] = (r.error_code, r.error_message)
 
         update("unknown group", f"none-{group}", "m1", 3)
-        join = Q(group_id=group, member_id="m1", member_epoch=0, rebalance_timeout_ms=30000, topology=topology,
-                 process_id="p1", active_tasks=[], standby_tasks=[], warmup_tasks=[])
-        joined = conn.request(join, 1)
-        while joined.error_code in _LOADING and time.monotonic() < deadline:
-            time.sleep(0.3)  # a new __consumer_offsets partition is loaded after FindCoordinator found it
-            joined = conn.request(join, 1)
+        joined = _join(conn, group, "m1")
         out["join"] = (joined.error_code, joined.topology_description_required)
         update("unknown member", group, "m9", 3)
         update("stale topology epoch", group, "m1", 2)
@@ -117,3 +134,33 @@ def test_a_description_plugin_is_refused_at_start() -> None:
     with pytest.raises(CannotHonourError, match="no Java plugin"):
         BrokerConfig.from_properties({"group.streams.topology.description.plugin.class":
                                       "org.apache.kafka.server.streams.InMemoryTopologyDescriptionPlugin"})
+
+
+def _group_metadata(broker: Broker, group: str) -> list[Any]:
+    """The group's StreamsGroupMetadataValue records in __consumer_offsets, in order."""
+    records = [decode_streams_record(r.key, r.value) for r in broker.records("__consumer_offsets", 0)]
+    return [r.value for r in records if r is not None and r.record_type == GROUP_METADATA and r.group_id == group]
+
+
+def test_description_epochs_are_kept_through_replay_and_the_next_epoch(tmp_path: Any) -> None:
+    group = f"app-{uuid.uuid4().hex[:6]}"
+    with Broker({**CONFIG, "log.dirs": str(tmp_path)}, memory=False) as broker:
+        with KafkaConnection(broker.bootstrap_servers, timeout_s=30) as conn:
+            _find_coordinator(conn, group)
+            assert _join(conn, group, "m1").error_code == ErrorCode.NONE
+            epoch = conn.request(StreamsGroupDescribeRequest(group_ids=[group]), 1).groups[0].group_epoch
+        # What a Kafka 4.4 with a description plugin would have written for the group
+        # (producing to an internal topic is the admin client's, as in Kafka).
+        key, value = group_metadata_record(group, epoch, 0, -1, description_epochs=(3, 2))
+        producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "client.id": "__admin_client"})
+        producer.produce("__consumer_offsets", key=key, value=value, partition=0)
+        assert producer.flush(30) == 0
+        broker.stop()
+        broker.start()
+        with KafkaConnection(broker.bootstrap_servers, timeout_s=30) as conn:
+            _find_coordinator(conn, group)
+            assert _join(conn, group, "m2").error_code == ErrorCode.NONE
+        written = _group_metadata(broker, group)
+    assert [(v.stored_description_topology_epoch, v.failed_description_topology_epoch) for v in written] == \
+        [(-1, -1), (3, 2), (3, 2)]
+    assert written[-1].epoch > epoch

@@ -77,6 +77,10 @@ class StreamsGroup:
         self.target: dict[str, Tasks] = {}
         #: the configured topology is ready (no missing source or internal topics); transient
         self.ready = False
+        #: the topology epochs a KIP-1331 description plugin holds and rejected
+        #: (StreamsGroupMetadataValue tags 2 and 3): kafkapy runs no plugin, so they stay as
+        #: replayed and are written back, as Kafka writes the group's own with each epoch
+        self.description_epochs = (-1, -1)
 
     @property
     def state(self) -> str:
@@ -152,5 +156,6 @@ replay: GroupReplay[StreamsGroup] = GroupReplay(
     STREAMS_RECORDS, new_group=StreamsGroup, new_member=StreamsMember,
     target=lambda v: _tasks(v.active_tasks, v.standby_tasks, v.warmup_tasks),
     member_metadata=_member_metadata, current_assignment=_current_assignment,
-    group_metadata=lambda v: dict(validated_topology_epoch=v.validated_topology_epoch),
+    group_metadata=lambda v: dict(validated_topology_epoch=v.validated_topology_epoch, description_epochs=(
+        v.stored_description_topology_epoch, v.failed_description_topology_epoch)),
     other=_replay_topology)

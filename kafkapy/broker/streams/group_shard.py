@@ -43,10 +43,14 @@ ASSIGNMENT_DELAYED status and no tasks, then the timer computes the target for t
 members that came meanwhile (Kafka 4.4's
 ``GroupMetadataManager.computeDelayedTargetAssignment``).
 
+Topology descriptions (KIP-1331) are as Kafka 4.4 has them without a description
+plugin (kafkapy runs none): never solicited; the group metadata record carries the
+plugin epochs a Kafka with one wrote, as replayed.
+
 Not implemented: warm-up tasks, rack-aware standby placement (client tags), the
 assignment interval (each heartbeat that needs a target computes it), task offsets
-and lags, topology descriptions (KIP-1331), static-member replacement (a static
-member leaving with -2 is removed like any other).
+and lags, static-member replacement (a static member leaving with -2 is removed like
+any other).
 
 Task-safety: trio thread only.
 """
@@ -417,7 +421,8 @@ class StreamsGroupShard:
         validated = topology.epoch if ready and topology is not None else group.validated_topology_epoch
         if force or new_hash != group.metadata_hash or validated != group.validated_topology_epoch:
             epoch += 1
-            records.append(group_metadata_record(group.group_id, epoch, new_hash, validated))
+            records.append(group_metadata_record(group.group_id, epoch, new_hash, validated,
+                                                 description_epochs=group.description_epochs))
             if not group.members and self.initial_rebalance_delay_ms > 0:
                 self._schedule_initial_rebalance(group.group_id)
         if self.context.timer.is_scheduled(("streams-initial-rebalance", group.group_id)):

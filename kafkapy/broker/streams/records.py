@@ -102,9 +102,15 @@ def task_set(items: Any) -> dict[str, frozenset[int]]:
     return {t.subtopology_id: frozenset(t.partitions) for t in items or () if t.partitions}
 
 
-def group_metadata_record(group_id: str, epoch: int, metadata_hash: int, validated_topology_epoch: int) -> KeyValue:
+def group_metadata_record(group_id: str, epoch: int, metadata_hash: int, validated_topology_epoch: int, *,
+                          description_epochs: tuple[int, int] = (-1, -1)) -> KeyValue:
+    """The group's metadata at an epoch; ``description_epochs`` the topology epochs a
+    KIP-1331 description plugin holds and rejected, the group's own as Kafka's
+    ``StreamsCoordinatorRecordHelpers.newStreamsGroupMetadataRecord`` is given them."""
+    stored, failed = description_epochs
     return _record(GROUP_METADATA, group_id, None, StreamsGroupMetadataValue(
-        epoch=epoch, metadata_hash=metadata_hash, validated_topology_epoch=validated_topology_epoch))
+        epoch=epoch, metadata_hash=metadata_hash, validated_topology_epoch=validated_topology_epoch,
+        stored_description_topology_epoch=stored, failed_description_topology_epoch=failed))
 
 
 def member_metadata_record(group_id: str, member: Any) -> KeyValue:
