@@ -575,9 +575,11 @@ def _alter_configs(ctx: Any, request: Any) -> Verdict:
     from kafkapy.wire.messages.incremental_alter_configs import IncrementalAlterConfigsResponse
 
     R = AlterConfigsResponse if ctx.header.request_api_key == ApiKey.ALTER_CONFIGS else IncrementalAlterConfigsResponse
+    # Kafka 4.4's ConfigAdminManager.preprocess throws ClusterAuthorizationException with
+    # the default message, which ApiError.fromThrowable then leaves out (null).
     return _config_resources(ctx, request, Op.ALTER_CONFIGS, lambda r, code: R.AlterConfigsResourceResponse(
-        error_code=code, error_message=ErrorCode(code).message, resource_type=r.resource_type,
-        resource_name=r.resource_name), "responses")
+        error_code=code, error_message=None if code == _CLUSTER_DENIED else ErrorCode(code).message,
+        resource_type=r.resource_type, resource_name=r.resource_name), "responses")
 
 
 # --- describe-only APIs -----------------------------------------------------------------
