@@ -7,7 +7,8 @@ refuses that setting, so both brokers are compared as Kafka runs by default: Api
 advertises StreamsGroupTopologyDescriptionUpdate v0, every update (unknown group,
 unknown member, stale or current topology epoch, empty ids) answers UNSUPPORTED_VERSION
 with the same message, the heartbeat never asks for a description, and a describe asking
-for one answers NOT_STORED. The epochs a plugin held (StreamsGroupMetadataValue's tagged
+for one answers NOT_STORED (``kafka-streams-groups --describe --topology``: "No topology
+description is stored"). The epochs a plugin held (StreamsGroupMetadataValue's tagged
 StoredDescriptionTopologyEpoch and FailedDescriptionTopologyEpoch, written by a Kafka
 that ran one) are replayed and written back with the group's next epoch, as Kafka writes
 the group's own.
@@ -15,6 +16,7 @@ the group's own.
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from compat_tests.brokers import DEPS, start_reference
+from compat_tests.brokers import DEPS, java, start_reference
 from kafkapy.broker.streams.records import GROUP_METADATA, decode_streams_record, group_metadata_record
 from kafkapy.config import BrokerConfig, CannotHonourError
 from kafkapy.testing import Broker
@@ -127,6 +129,25 @@ def test_topology_description_conversation_matches_kafka(brokers: dict[str, str]
     assert ours == kafka
     assert ours["ApiVersions key 93"] == [(0, 0)]
     assert ours["current topology epoch"][0] != 0
+
+
+def _describe_topology(bootstrap: str) -> tuple[int, str, str]:
+    """Kafka 4.4's ``kafka-streams-groups --describe --topology`` of a group with one member."""
+    group = f"app-{uuid.uuid4().hex[:6]}"
+    with KafkaConnection(bootstrap, timeout_s=30) as conn:
+        _find_coordinator(conn, group)
+        assert _join(conn, group, "m1").error_code == ErrorCode.NONE
+    done = subprocess.run([java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{LIBS}/*",
+                           "org.apache.kafka.tools.streams.StreamsGroupCommand", "--bootstrap-server", bootstrap,
+                           "--describe", "--topology", "--group", group],
+                          capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout.replace(group, "<group>"), done.stderr.replace(group, "<group>")
+
+
+def test_kafka_streams_groups_describe_topology_matches_kafka(brokers: dict[str, str]) -> None:
+    ours, kafka = _describe_topology(brokers["kafkapy"]), _describe_topology(brokers["kafka"])
+    assert ours == kafka
+    assert "No topology description is stored" in ours[1]
 
 
 def test_a_description_plugin_is_refused_at_start() -> None:
