@@ -7,8 +7,8 @@ super user. confluent-kafka's ShareConsumer as alice consumes, as bob gets
 GROUP_AUTHORIZATION_FAILED and as carol TOPIC_AUTHORIZATION_FAILED, as a Kafka 4.4
 broker answers them (``KafkaApis.handleShareGroupHeartbeat``, ``handleShareFetchRequest``).
 Raw requests check the answers' shapes: ShareFetch of a topic without READ, the share
-coordinator's state APIs without CLUSTER_ACTION, StreamsGroupHeartbeat and Describe
-without GROUP ACLs, a streams topology naming a topic the principal may not describe
+coordinator's state APIs without CLUSTER_ACTION, StreamsGroupHeartbeat, Describe and
+TopologyDescriptionUpdate without GROUP ACLs, a streams topology naming a topic the principal may not describe
 or internal topics it may not create.
 """
 
@@ -270,8 +270,18 @@ def _streams_heartbeat(topics: list[str], changelog: str | None = None) -> Any:
              active_tasks=[], standby_tasks=[], warmup_tasks=[])
 
 
+def _topology_description_update() -> Any:
+    from kafkapy.wire.messages.streams_group_topology_description_update import (
+        StreamsGroupTopologyDescriptionUpdateRequest as U,
+    )
+
+    return U(group_id=STREAMS_GROUP, member_id="m1", topology_epoch=0, topology_description=U.TopologyDescription())
+
+
 def test_streams_group_apis_without_group_acls_are_refused(broker: Broker) -> None:
     from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest as D
+    answer = _ask(broker, "bob", _topology_description_update(), 0)
+    assert (answer.error_code, answer.error_message) == (ErrorCode.GROUP_AUTHORIZATION_FAILED, None)
 
     answer = _ask(broker, "bob", _streams_heartbeat([STREAMS_TOPIC]), 0)
     assert (answer.error_code, answer.error_message) == (ErrorCode.GROUP_AUTHORIZATION_FAILED, None)
@@ -440,6 +450,9 @@ def test_refused_streams_answers_as_kafka_4_4(both: dict[str, str]) -> None:
     answer = _compare(both, "bob", lambda conn, _: D(group_ids=[STREAMS_GROUP], include_authorized_operations=True),
                       0)
     assert answer["groups"][0]["error_code"] == ErrorCode.GROUP_AUTHORIZATION_FAILED
+    for user, error in (("bob", ErrorCode.GROUP_AUTHORIZATION_FAILED), ("alice", ErrorCode.UNSUPPORTED_VERSION)):
+        answer = _compare(both, user, lambda conn, _: _topology_description_update(), 0)
+        assert answer["error_code"] == error  # GROUP READ, then no description plugin
 
 
 @needs_reference_4_4
