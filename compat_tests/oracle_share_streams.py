@@ -60,14 +60,13 @@ from kafkapy.wire.messages.write_share_group_state import WriteShareGroupStateRe
 
 #: The first Apache Kafka release that finalizes share.version and streams.version on a new cluster.
 VERSION = "4.4.0"
-#: Settings of both brokers.
-CONFIG: dict[str, str] = {"offsets.topic.num.partitions": "1"}
+#: Settings of both brokers: no initial delay before a new streams group's first assignment.
+CONFIG: dict[str, str] = {"offsets.topic.num.partitions": "1", "group.streams.initial.rebalance.delay.ms": "0"}
 #: Kafka's own settings: a share or streams assignment is computed in the heartbeat that
-#: needs it, as kafkapy does (kafkapy has no assignment interval, initial delay or
-#: offloaded assignor to configure).
+#: needs it, as kafkapy does (kafkapy has no assignment interval or offloaded assignor
+#: to configure).
 KAFKA_ONLY = {"group.share.assignment.interval.ms": "0", "group.share.assignor.offload.enable": "false",
-              "group.streams.initial.rebalance.delay.ms": "0", "group.streams.assignment.interval.ms": "0",
-              "group.streams.assignor.offload.enable": "false"}
+              "group.streams.assignment.interval.ms": "0", "group.streams.assignor.offload.enable": "false"}
 
 SHARE_TOPIC, MISSING_TOPIC = "oracle-share", "oracle-share-nowhere"
 SHARE_GROUP, SHARE_OTHER, STATE_GROUP = "oracle-share-group", "oracle-share-other", "oracle-share-state"
