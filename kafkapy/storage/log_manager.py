@@ -51,6 +51,7 @@ import resource
 import shutil
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kafkapy.config import DEFAULT_LOG_CONFIG, LogConfig
 from kafkapy.storage.checkpoint import (
@@ -66,12 +67,14 @@ from kafkapy.storage.checkpoint import (
     write_meta_properties,
     write_offset_checkpoint,
 )
-from kafkapy.storage.cleaner import CleanerStats
 from kafkapy.storage.errors import StorageError
 from kafkapy.storage.local_log import is_delete_dir, log_dir_name, parse_log_dir_name
 from kafkapy.storage.log_dir_failure import OUT_OF_DESCRIPTORS, LogDirFailureChannel, is_directory_failure
 from kafkapy.storage.partition_log import PartitionLog
 from kafkapy.wire.error_codes import ErrorCode
+
+if TYPE_CHECKING:
+    from kafkapy.storage.cleaner import CleanerStats
 
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"

@@ -53,17 +53,16 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kafkapy.config import LogConfig
 from kafkapy.storage.checkpoint import LEADER_EPOCH_CHECKPOINT
-from kafkapy.storage.cleaner import CleanerStats, clean_log
 from kafkapy.storage.errors import StorageError
 from kafkapy.storage.file_records import Records
 from kafkapy.storage.index import NO_TIMESTAMP, AbortedTxn
 from kafkapy.storage.leader_epoch import LeaderEpochFileCache
 from kafkapy.storage.local_log import FetchDataInfo, LocalLog
 from kafkapy.storage.log_dir_failure import is_directory_failure
-from kafkapy.storage.producer_state import ProducerStateManager
 from kafkapy.storage.segment import LogOffsetMetadata, LogSegment, RecoveryVisitor
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.errors import WireError
@@ -79,6 +78,10 @@ from kafkapy.wire.records import (
     set_max_timestamp,
     set_partition_leader_epoch,
 )
+
+if TYPE_CHECKING:
+    from kafkapy.storage.cleaner import CleanerStats
+    from kafkapy.storage.producer_state import ProducerStateManager
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +252,8 @@ class PartitionLog:
             log_start_offset: from ``log-start-offset-checkpoint``.
             clean_shutdown: the previous process closed the log; skip the scan.
         """
+        from kafkapy.storage.producer_state import ProducerStateManager  # not loaded by a node with no partition
+
         local, bad_index_segments = LocalLog.open(directory, topic, partition, config, now_ms, log_start_offset,
                                                   recover_from=None if clean_shutdown else recovery_point)
         epoch_path = None if directory is None else os.path.join(directory, LEADER_EPOCH_CHECKPOINT)
@@ -823,6 +828,8 @@ class PartitionLog:
         Runs all three phases here; a broker that wants cleaning off its event loop
         calls ``plan_cleaning`` and ``swap`` itself and ``build`` in a worker thread.
         """
+        from kafkapy.storage.cleaner import clean_log  # loaded by the first cleaning, not at start
+
         self._check_writable()
         try:
             return clean_log(self, now_ms, force=force)
