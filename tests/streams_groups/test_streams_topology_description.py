@@ -17,15 +17,17 @@ the group's own.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 
-from compat_tests.brokers import DEPS, java, start_reference
+from compat_tests.brokers import DEPS, free_port, java, start_command, start_reference
 from kafkapy.broker.streams.records import GROUP_METADATA, decode_streams_record, group_metadata_record
 from kafkapy.config import BrokerConfig, CannotHonourError
 from kafkapy.testing import Broker
@@ -36,6 +38,7 @@ from kafkapy.wire.messages.api_versions import ApiVersionsRequest
 from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
+from kafkapy.wire.messages.update_features import UpdateFeaturesRequest as F
 from kafkapy.wire.messages.streams_group_topology_description_update import (
     StreamsGroupTopologyDescriptionUpdateRequest as U,
 )
@@ -148,6 +151,51 @@ def test_kafka_streams_groups_describe_topology_matches_kafka(brokers: dict[str,
     ours, kafka = _describe_topology(brokers["kafkapy"]), _describe_topology(brokers["kafka"])
     assert ours == kafka
     assert "No topology description is stored" in ours[1]
+
+
+def _off_update(bootstrap: str) -> tuple[int, str | None]:
+    """An update once the broker has ``streams.version`` 0 from its metadata log."""
+    request = U(group_id="g", member_id="m1", topology_epoch=0, topology_description=_description())
+    with KafkaConnection(bootstrap, timeout_s=30) as conn:
+        deadline = time.monotonic() + 30
+        answer = conn.request(request, 0)
+        while answer.error_message is not None and time.monotonic() < deadline:
+            time.sleep(0.3)
+            answer = conn.request(request, 0)
+    return answer.error_code, answer.error_message
+
+
+def _set_streams_version(bootstrap: str, level: int) -> None:
+    with KafkaConnection(bootstrap, timeout_s=30) as conn:
+        r = conn.request(F(timeout_ms=30000, validate_only=False, feature_updates=[F.FeatureUpdateKey(
+            feature="streams.version", max_version_level=level, upgrade_type=1 if level else 2)]), 2)
+    assert r.error_code == ErrorCode.NONE, r  # v2 answers no per-feature results
+
+
+def test_an_update_with_streams_groups_off_matches_kafka(brokers: dict[str, str], tmp_path: Path) -> None:
+    """``streams.version`` 0 on a cluster formatted at Kafka 4.4's release (a new kafkapy
+    cluster is at 4.1-IV1, where kafkapy serves streams groups as Kafka 4.1 did):
+    UNSUPPORTED_VERSION without a message. The reference gets it by a downgrade, and
+    ``streams.version`` 1 back afterwards."""
+    port, controller = free_port(), free_port()
+    config = tmp_path / "server.properties"
+    config.write_text("\n".join([
+        "process.roles=broker,controller", "node.id=1", f"log.dirs={tmp_path / 'data'}",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        "controller.listener.names=CONTROLLER", f"controller.quorum.voters=1@127.0.0.1:{controller}",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"]) + "\n")
+    formatted = subprocess.run([sys.executable, "-m", "kafkapy", "storage", "format", "-t", "q1Sh-9_ISia_zwGINzRvyQ",
+                                "-c", str(config), "-r", "4.4", "-f", "streams.version=0"],
+                               capture_output=True, text=True, timeout=60)
+    assert formatted.returncode == 0, formatted.stderr
+    with start_command(f"{{python}} -m kafkapy serve {config}", port=port) as ours:
+        kafkapy = _off_update(ours.bootstrap)
+    _set_streams_version(brokers["kafka"], 0)
+    try:
+        kafka = _off_update(brokers["kafka"])
+    finally:
+        _set_streams_version(brokers["kafka"], 1)
+    assert kafkapy == kafka == (ErrorCode.UNSUPPORTED_VERSION, None)
 
 
 def test_a_description_plugin_is_refused_at_start() -> None:

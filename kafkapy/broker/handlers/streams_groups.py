@@ -100,7 +100,8 @@ def handle_streams_group_topology_description_update(
     plugin: UNSUPPORTED_VERSION with streams groups off, then (GROUP READ checked by the
     request's authorization rule) UNSUPPORTED_VERSION saying no plugin is configured,
     before the group, member or epoch are looked at."""
-    unsupported = ErrorCode.UNSUPPORTED_VERSION
-    message = (NO_TOPOLOGY_DESCRIPTION_PLUGIN if streams_groups_enabled(ctx.broker.image)
-               else unsupported.message)
-    return StreamsGroupTopologyDescriptionUpdateResponse(error_code=unsupported, error_message=message)
+    # Errors.UNSUPPORTED_VERSION.exception() carries the error's own message, which
+    # ApiError.fromThrowable leaves out.
+    message = NO_TOPOLOGY_DESCRIPTION_PLUGIN if streams_groups_enabled(ctx.broker.image) else None
+    return StreamsGroupTopologyDescriptionUpdateResponse(error_code=ErrorCode.UNSUPPORTED_VERSION,
+                                                         error_message=message)
