@@ -55,7 +55,6 @@ from kafkapy.broker.request_authorization import ALLOWED, authorize_request
 from kafkapy.broker.security.authenticator import AUTHENTICATOR_KEY, SaslAuthenticator, SaslState
 from kafkapy.broker.security.listener_security import ListenerSecurity, check_security
 from kafkapy.broker.security.principal import ANONYMOUS, PRINCIPAL_KEY
-from kafkapy.broker.security.scram import ScramMechanism
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.apis import ApiKey, api_info
 from kafkapy.wire.codec import encode_response
@@ -64,6 +63,7 @@ from kafkapy.wire.headers import decode_request_header
 
 if TYPE_CHECKING:
     from kafkapy.broker.core import BrokerCore
+    from kafkapy.broker.security.scram import ScramMechanism
     from kafkapy.wire.buffers import Chunk
 
 log = logging.getLogger(__name__)

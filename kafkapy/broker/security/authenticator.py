@@ -40,10 +40,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kafkapy.broker.security.listener_security import SaslListenerConfig
-from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
-from kafkapy.broker.security.oauthbearer import OAuthBearerServer
 from kafkapy.broker.security.plain import (
     MECHANISM as PLAIN,
 )
@@ -53,9 +51,13 @@ from kafkapy.broker.security.plain import (
     SaslMechanismError,
 )
 from kafkapy.broker.security.principal import USER_TYPE, KafkaPrincipal
-from kafkapy.broker.security.scram import ScramCredential, ScramMechanism, ScramServer
 from kafkapy.wire.apis import ApiKey
 from kafkapy.wire.error_codes import ErrorCode
+
+if TYPE_CHECKING:
+    from kafkapy.broker.security.listener_security import SaslListenerConfig
+    from kafkapy.broker.security.oauthbearer import OAuthBearerServer
+    from kafkapy.broker.security.scram import ScramCredential, ScramMechanism, ScramServer
 
 #: Key of a connection's authenticator in ``ConnectionContext.state``.
 AUTHENTICATOR_KEY = "sasl_authenticator"
@@ -191,6 +193,11 @@ class SaslAuthenticator:
             NONE or UNSUPPORTED_SASL_MECHANISM, and the enabled mechanisms (both answers
             list them, as Kafka's do). On UNSUPPORTED_SASL_MECHANISM the state is FAILED.
         """
+        # Imported on a SASL listener's first handshake: a node without one does not load them.
+        from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
+        from kafkapy.broker.security.oauthbearer import OAuthBearerServer
+        from kafkapy.broker.security.scram import ScramMechanism, ScramServer
+
         enabled = java_hash_set_order(list(self.config.mechanisms))
         if self.state is SaslState.COMPLETE:
             self._reauthenticating = True

@@ -52,28 +52,18 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kafkapy.broker.security.authorizer import STANDARD_AUTHORIZER
 from kafkapy.broker.security.jaas import JaasConfigError, parse_jaas_config
-from kafkapy.broker.security.oauthbearer import (
-    JWKS_VALIDATOR_HANDLER,
-    UNSECURED_VALIDATOR_HANDLER,
-    TokenValidator,
-    UnsecuredValidator,
-)
-from kafkapy.broker.security.oauthbearer import LOGIN_MODULE as OAUTHBEARER_LOGIN_MODULE
-from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
 from kafkapy.broker.security.plain import LOGIN_MODULE as PLAIN_LOGIN_MODULE
 from kafkapy.broker.security.plain import MECHANISM as PLAIN
 from kafkapy.broker.security.plain import plain_users
-from kafkapy.broker.security.sasl_client import CLIENT_MECHANISMS, SCRAM_LOGIN_MODULE, SaslClient
-from kafkapy.broker.security.scram import MECHANISM_NAMES as SCRAM_MECHANISMS
-from kafkapy.broker.security.ssl_factory import (
-    SslConfigError,
-    SslListenerConfig,
-    ssl_client_context,
-    ssl_listener_config,
-)
+
+if TYPE_CHECKING:
+    from kafkapy.broker.security.oauthbearer import TokenValidator
+    from kafkapy.broker.security.sasl_client import SaslClient
+    from kafkapy.broker.security.ssl_factory import SslListenerConfig
 from kafkapy.config import (
     BROKER_CONFIGS,
     cannot_honour,
@@ -87,8 +77,6 @@ from kafkapy.config import (
 #: Kafka's ``SecurityProtocol`` names.
 PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL = "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"
 SECURITY_PROTOCOLS = (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)
-#: The SASL mechanisms kafkapy serves.
-SUPPORTED_MECHANISMS = frozenset({PLAIN, OAUTHBEARER}) | SCRAM_MECHANISMS
 
 _MECHANISMS = "sasl_enabled_mechanisms"
 _JAAS = "sasl_jaas_config"
@@ -178,16 +166,20 @@ def _mechanisms(config: BrokerConfig, listener: str) -> tuple[str, ...]:
 
 
 def _sasl_listener(config: BrokerConfig, listener: str) -> SaslListenerConfig:
+    from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
+    from kafkapy.broker.security.scram import MECHANISM_NAMES as SCRAM_MECHANISMS
+
+    supported = frozenset({PLAIN, OAUTHBEARER}) | SCRAM_MECHANISMS  # the SASL mechanisms kafkapy serves
     mechanisms = _mechanisms(config, listener)
     setting = BrokerConfig.field_name(_MECHANISMS)
     if not mechanisms:
         raise SecurityConfigError(f"No SASL mechanisms are enabled for listener {listener} ({setting})")
-    unsupported = [m for m in mechanisms if m not in SUPPORTED_MECHANISMS]
+    unsupported = [m for m in mechanisms if m not in supported]
     if unsupported:
         raise SecurityConfigError(
             f"SASL mechanism(s) {', '.join(unsupported)} enabled for listener {listener} ({setting}="
             f"{','.join(mechanisms)}) cannot be served: kafkapy supports "
-            f"{', '.join(sorted(SUPPORTED_MECHANISMS))}; set {setting} (or {LISTENER_CONFIG_PREFIX}"
+            f"{', '.join(sorted(supported))}; set {setting} (or {LISTENER_CONFIG_PREFIX}"
             f"{listener.lower()}.{setting}) to those you use")
     users: dict[str, str] = {}
     if PLAIN in mechanisms:
@@ -217,6 +209,8 @@ def _sasl_listener(config: BrokerConfig, listener: str) -> SaslListenerConfig:
 def _oauthbearer_setting(config: BrokerConfig, listener: str, field_name: str) -> str | None:
     """An ``sasl.oauthbearer.*`` value as Kafka's ``ConfigurationUtils`` reads it for a
     listener: ``listener.name.<l>.oauthbearer.<name>``, the listener's, then the plain one."""
+    from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
+
     raw = config.listener_config(listener, field_name, OAUTHBEARER)
     return raw.strip() if raw is not None and raw.strip() else None
 
@@ -224,6 +218,14 @@ def _oauthbearer_setting(config: BrokerConfig, listener: str, field_name: str) -
 def _oauthbearer_validator(config: BrokerConfig, listener: str) -> TokenValidator:
     """OAUTHBEARER's validator for ``listener``: Kafka's unsecured one by default, the
     JWKS one with ``OAuthBearerValidatorCallbackHandler`` (see the module docstring)."""
+    from kafkapy.broker.security.oauthbearer import (
+        JWKS_VALIDATOR_HANDLER,
+        LOGIN_MODULE as OAUTHBEARER_LOGIN_MODULE,
+        MECHANISM as OAUTHBEARER,
+        UNSECURED_VALIDATOR_HANDLER,
+        UnsecuredValidator,
+    )
+
     jaas_name = BrokerConfig.field_name(_JAAS)
     where = f"{LISTENER_CONFIG_PREFIX}{listener.lower()}.oauthbearer.{jaas_name}"
     jaas = config.listener_config(listener, _JAAS, OAUTHBEARER)
@@ -314,10 +316,13 @@ def _refuse_unhonoured(config: BrokerConfig) -> None:
                 and props[key].strip() != STANDARD_AUTHORIZER:
             raise SecurityConfigError(f"{key}={props[key]} is set, but the only authorizer kafkapy has is "
                                       f"{STANDARD_AUTHORIZER} (ACLs in the metadata log)")
-        if name == BrokerConfig.field_name("sasl_server_callback_handler_class") and props[key].strip() and \
-                not (split is not None and split[1] == OAUTHBEARER):  # checked by _oauthbearer_validator
-            raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy cannot load Java callback handlers; "
-                                      "PLAIN users come from the JAAS config, SCRAM credentials from the metadata log")
+        if name == BrokerConfig.field_name("sasl_server_callback_handler_class") and props[key].strip():
+            from kafkapy.broker.security.oauthbearer import MECHANISM as OAUTHBEARER
+
+            if not (split is not None and split[1] == OAUTHBEARER):  # checked by _oauthbearer_validator
+                raise SecurityConfigError(
+                    f"{key}={props[key]} is set, but kafkapy cannot load Java callback handlers; "
+                    "PLAIN users come from the JAAS config, SCRAM credentials from the metadata log")
         if name == BrokerConfig.field_name("principal_builder_class") and \
                 props[key].strip() != DEFAULT_PRINCIPAL_BUILDER:
             raise SecurityConfigError(f"{key}={props[key]} is set, but kafkapy has only Kafka's default "
@@ -341,6 +346,8 @@ def check_security(config: BrokerConfig, controller_listeners: tuple[str, ...] =
     tls: dict[str, SslListenerConfig] = {}
     for name, protocol in protocols.items():
         if protocol in (SSL, SASL_SSL):
+            from kafkapy.broker.security.ssl_factory import SslConfigError, ssl_listener_config
+
             try:
                 tls[name] = ssl_listener_config(config, name, sasl=protocol == SASL_SSL)
             except SslConfigError as exc:
@@ -365,6 +372,8 @@ def _check_inter_node_sasl(config: BrokerConfig, protocols: Mapping[str, str],
     authenticate to (see the module docstring); builds their client credentials."""
     controller = controllers[0] if controllers else None
     if controller is not None and _mapped_protocol(config, controller) in (SASL_PLAINTEXT, SASL_SSL):
+        from kafkapy.broker.security.scram import MECHANISM_NAMES as SCRAM_MECHANISMS
+
         setting = BrokerConfig.field_name("sasl_mechanism_controller_protocol")
         mechanism = config.sasl_mechanism_controller_protocol
         if mechanism in SCRAM_MECHANISMS:
@@ -391,6 +400,8 @@ def _check_inter_node_sasl(config: BrokerConfig, protocols: Mapping[str, str],
 
 def _sasl_client(config: BrokerConfig, listener: str, mechanism: str, setting: str) -> SaslClient:
     """The client credentials of ``listener`` for ``mechanism`` (module docstring)."""
+    from kafkapy.broker.security.sasl_client import CLIENT_MECHANISMS, SCRAM_LOGIN_MODULE, SaslClient
+
     if mechanism not in CLIENT_MECHANISMS:
         raise SecurityConfigError(
             f"{setting}={mechanism}: kafkapy's inter-node clients authenticate with {', '.join(CLIENT_MECHANISMS)}"
@@ -464,10 +475,7 @@ def controller_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
     protocol = protocols.get(names[0], _mapped_protocol(config, names[0]))
     if protocol not in (SSL, SASL_SSL):
         return None
-    try:
-        return ssl_client_context(config, names[0])
-    except SslConfigError as exc:
-        raise SecurityConfigError(str(exc)) from None
+    return _ssl_client_context(config, names[0])
 
 
 def inter_broker_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
@@ -484,6 +492,14 @@ def inter_broker_ssl_context(config: BrokerConfig) -> ssl.SSLContext | None:
     listener = _inter_broker_listener(config, protocols, set(config.controller_listeners))
     if protocols.get(listener) not in (SSL, SASL_SSL):
         return None
+    return _ssl_client_context(config, listener)
+
+
+def _ssl_client_context(config: BrokerConfig, listener: str) -> ssl.SSLContext:
+    """The TLS client context of ``listener`` (:mod:`ssl_factory`, imported only where a
+    listener uses TLS)."""
+    from kafkapy.broker.security.ssl_factory import SslConfigError, ssl_client_context
+
     try:
         return ssl_client_context(config, listener)
     except SslConfigError as exc:
