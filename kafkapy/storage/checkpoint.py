@@ -10,16 +10,20 @@
 
 Every write goes to ``<file>.tmp``, is fsynced, then renamed over the file, and the
 directory is fsynced: a crash leaves either the old or the new content, never a mix
-(``CheckpointFile.write``).
+(``CheckpointFile.write``). Many files written together (:func:`write_all_atomically`)
+keep that promise with two syncs of the file system instead of two fsyncs each.
 """
 
 from __future__ import annotations
 
 import base64
+import ctypes
+import functools
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from kafkapy.storage.errors import StorageError
 from kafkapy.wire.error_codes import ErrorCode
@@ -43,17 +47,70 @@ def fsync_dir(path: str) -> None:
 
 def write_atomically(path: str, text: str) -> None:
     """Replace ``path`` with ``text`` so that a crash leaves the old or the new file."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    _write_tmp(path, text, fsync=True)
+    os.replace(path + ".tmp", path)
+    fsync_dir(os.path.dirname(path) or ".")
+
+
+def _write_tmp(path: str, text: str, *, fsync: bool) -> None:
+    """Write ``text`` to ``<path>.tmp``."""
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         data = text.encode()
         while data:
             data = data[os.write(fd, data):]
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(path) or ".")
+
+
+def write_all_atomically(files: Mapping[str, str], file_system: str, *, threads: int = 1) -> None:
+    """Replace many files, each as :func:`write_atomically` does, with two syncs of the
+    file system holding ``file_system`` instead of two fsyncs per file.
+
+    A clean shutdown of 10,000 partitions rewrites 10,000 leader-epoch checkpoints:
+    every ``<file>.tmp`` is written, the file system synced, every one renamed over its
+    file, and the file system synced again. A crash leaves each file old or new, never
+    a mix, as the new content is on disk before any rename; the caller marks the
+    shutdown clean only after this returns. The creates and renames, system calls that
+    run outside the GIL, are spread over ``threads`` threads.
+    """
+    def write_tmp(item: tuple[str, str]) -> None:
+        _write_tmp(*item, fsync=False)
+
+    def rename(path: str) -> None:
+        os.replace(path + ".tmp", path)
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="checkpoint") as pool:
+        list(pool.map(write_tmp, files.items()))
+        sync_file_system(file_system)
+        list(pool.map(rename, files))
+    sync_file_system(file_system)
+
+
+def sync_file_system(path: str) -> None:
+    """Write out everything buffered for the file system holding ``path``: Linux's
+    ``syncfs``, else a global ``sync``."""
+    syncfs = _libc_syncfs()
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"syncfs: {os.strerror(errno)}", path)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
 
 
 def _read_lines(path: str) -> list[str] | None:
@@ -121,9 +178,14 @@ def read_leader_epoch_checkpoint(path: str) -> list[tuple[int, int]] | None:
 
 
 def write_leader_epoch_checkpoint(path: str, entries: Iterable[tuple[int, int]]) -> None:
+    write_atomically(path, leader_epoch_checkpoint_text(entries))
+
+
+def leader_epoch_checkpoint_text(entries: Iterable[tuple[int, int]]) -> str:
+    """A ``leader-epoch-checkpoint``'s content."""
     entries = list(entries)
     lines = [str(CHECKPOINT_VERSION), str(len(entries))] + [f"{e} {o}" for e, o in entries]
-    write_atomically(path, "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def new_directory_id() -> str:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 
 from kafkapy.storage.checkpoint import (
+    leader_epoch_checkpoint_text,
     read_leader_epoch_checkpoint,
     write_leader_epoch_checkpoint,
 )
@@ -58,6 +59,17 @@ class LeaderEpochFileCache:
         if self.unflushed and self.path is not None:
             write_leader_epoch_checkpoint(self.path, self.entries)
             self.unflushed = False
+
+    def unflushed_checkpoint(self) -> tuple[str, str] | None:
+        """``(path, content)`` of the file when a change missed it, for a caller that
+        writes many at once (:func:`write_all_atomically`, then :meth:`written`)."""
+        if self.unflushed and self.path is not None:
+            return self.path, leader_epoch_checkpoint_text(self.entries)
+        return None
+
+    def written(self) -> None:
+        """The content :meth:`unflushed_checkpoint` gave is on disk."""
+        self.unflushed = False
 
     @property
     def latest_epoch(self) -> int | None:

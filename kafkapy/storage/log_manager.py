@@ -63,6 +63,7 @@ from kafkapy.storage.checkpoint import (
     new_directory_id,
     read_meta_properties,
     read_offset_checkpoint,
+    write_all_atomically,
     write_atomically,
     write_meta_properties,
     write_offset_checkpoint,
@@ -500,6 +501,26 @@ class LogManager:
                 written = False
         return written
 
+    def _write_leader_epoch_checkpoints(self, logs: list[PartitionLog]) -> None:
+        """Write the leader-epoch checkpoints the logs' flushes at close would write, all
+        at once: a node that led 10,000 partitions in a new epoch has 10,000 to write, and
+        two file-system syncs cost less than 20,000 fsyncs. If this fails, each log's
+        close writes its own and reports the failure."""
+        if self.data_dir is None or self.offline:
+            return
+        pending = {log: checkpoint for log in logs
+                   if not log.offline and (checkpoint := log.leader_epoch_cache.unflushed_checkpoint())}
+        if len(pending) < 2:
+            return
+        try:
+            write_all_atomically(dict(pending.values()), self.data_dir, threads=self.recovery_threads)
+        except OSError as exc:
+            logger.warning("Could not write the leader-epoch checkpoints of %s at once, each log writes its own: %s",
+                           self.data_dir, exc)
+            return
+        for log in pending:
+            log.leader_epoch_cache.written()
+
     def close(self, now_ms: int) -> None:
         """Flush and close every log, write checkpoints, and mark the shutdown clean.
 
@@ -507,6 +528,7 @@ class LogManager:
         flushes them on its recovery threads: each close is a few fsyncs.
         """
         logs = list(self.logs.values())
+        self._write_leader_epoch_checkpoints(logs)
         if self.recovery_threads > 1 and len(logs) > 1 and self.data_dir is not None:
             from concurrent.futures import ThreadPoolExecutor
 

@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 
+from kafkapy.storage.checkpoint import LEADER_EPOCH_CHECKPOINT, read_leader_epoch_checkpoint
 from kafkapy.storage.log_manager import CLEAN_SHUTDOWN_FILE, LogManager
 
 from .batches import batch
@@ -87,3 +88,42 @@ def test_after_a_crash_threads_recover_what_one_thread_does(tmp_path):
                 assert read.size > 0 and read.fetch_offset_metadata == expected.fetch_offset_metadata, (tp, offset)
     one.close(now_ms=1)
     four.close(now_ms=1)
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_clean_close_writes_every_deferred_leader_epoch_checkpoint(tmp_path, threads):
+    """A leader that takes a new epoch at its log end leaves the checkpoint to the next
+    flush; a clean close writes them all at once, each whole, with no ``.tmp`` left."""
+    manager = open_manager(tmp_path, threads)
+    fill(manager)
+    manager.close(now_ms=1)
+    restarted = open_manager(tmp_path, threads)
+    for i, log in enumerate(restarted.logs.values()):
+        log.leader_epoch_cache.assign(10 + i, log.log_end_offset, flush=False)
+    expected = {tp: log.leader_epoch_cache.entries for tp, log in restarted.logs.items()}
+    restarted.close(now_ms=2)
+    assert (tmp_path / CLEAN_SHUTDOWN_FILE).exists()
+    assert not [p for p in tmp_path.glob("*/*") if p.name.endswith(".tmp")]
+    written = {tp: read_leader_epoch_checkpoint(os.path.join(log.directory, LEADER_EPOCH_CHECKPOINT))
+               for tp, log in restarted.logs.items()}
+    assert written == expected
+    assert all(entries[-1][0] >= 10 for entries in expected.values())
+
+
+def test_a_deferred_leader_epoch_checkpoint_that_cannot_be_written_at_close_fails_its_log(tmp_path):
+    """When the checkpoints cannot be written at once, each log writes its own: the one
+    whose directory is gone fails alone and the shutdown is not marked clean."""
+    manager = open_manager(tmp_path, 2)
+    fill(manager)
+    for log in manager.logs.values():
+        log.leader_epoch_cache.assign(20, log.log_end_offset, flush=False)
+    gone = manager.get_log("t0", 0)
+    shutil.rmtree(gone.directory)
+    manager.close(now_ms=1)
+    assert not (tmp_path / CLEAN_SHUTDOWN_FILE).exists()
+    assert gone.offline
+    others = [log for log in manager.logs.values() if log is not gone]
+    assert not any(log.offline for log in others)
+    for log in others:
+        path = os.path.join(log.directory, LEADER_EPOCH_CHECKPOINT)
+        assert read_leader_epoch_checkpoint(path)[-1] == (20, log.log_end_offset), log
