@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,8 +25,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from compat_tests.brokers import DEPS, java, start_reference
-from kafkapy.testing import Broker
+from compat_tests.brokers import DEPS, java
+from tests.reference import kafkapy_and_kafka, needs_kafka
 
 VERSION = "4.4.0"
 LIBS = DEPS / f"kafka-{VERSION}" / "libs"
@@ -34,18 +34,10 @@ LIBS = DEPS / f"kafka-{VERSION}" / "libs"
 CONFIG = {"group.share.record.lock.duration.ms": "2000", "group.share.min.record.lock.duration.ms": "1000",
           "group.share.delivery.count.limit": "3"}
 
-pytestmark = pytest.mark.skipif(not (LIBS / f"kafka_2.13-{VERSION}.jar").exists(),
-                                reason="Apache Kafka 4.4 jars not installed (compat_tests/install.sh)")
+pytestmark = needs_kafka(VERSION)
 
 
-@pytest.fixture(scope="module")
-def brokers() -> Iterator[dict[str, str]]:
-    reference = start_reference(version=VERSION, overrides=CONFIG)
-    try:
-        with Broker(CONFIG) as ours:
-            yield {"kafkapy": ours.bootstrap_servers, "kafka": reference.bootstrap}
-    finally:
-        reference.stop()
+brokers = kafkapy_and_kafka(VERSION, CONFIG)
 
 
 def _setup(bootstrap: str, partitions: int = 1) -> tuple[str, str]:

@@ -18,13 +18,9 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from compat_tests.brokers import DEPS, java, start_reference
-from kafkapy.testing import Broker
+from compat_tests.brokers import DEPS, java
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.delete_groups import DeleteGroupsRequest
@@ -37,6 +33,7 @@ from kafkapy.wire.messages.offset_delete import OffsetDeleteRequest
 from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest
 from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
+from tests.reference import kafkapy_and_kafka, needs_kafka
 
 VERSION = "4.4.0"
 LIBS = DEPS / f"kafka-{VERSION}" / "libs"
@@ -48,18 +45,10 @@ CONFIG = {"offsets.topic.num.partitions": "1", "group.streams.num.standby.replic
 KAFKA_ONLY = {"group.streams.initial.rebalance.delay.ms": "0", "group.streams.assignment.interval.ms": "0",
               "group.streams.assignor.offload.enable": "false"}
 
-pytestmark = pytest.mark.skipif(not (LIBS / f"kafka_2.13-{VERSION}.jar").exists(),
-                                reason="Apache Kafka 4.4 jars not installed (compat_tests/install.sh)")
+pytestmark = needs_kafka(VERSION)
 
 
-@pytest.fixture(scope="module")
-def brokers() -> Iterator[dict[str, str]]:
-    reference = start_reference(version=VERSION, overrides={**CONFIG, **KAFKA_ONLY})
-    try:
-        with Broker(CONFIG) as ours:
-            yield {"kafkapy": ours.bootstrap_servers, "kafka": reference.bootstrap}
-    finally:
-        reference.stop()
+brokers = kafkapy_and_kafka(VERSION, CONFIG, KAFKA_ONLY)
 
 
 def _tool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,14 +20,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 
-from compat_tests.brokers import DEPS, free_port, java, start_command, start_reference
+from compat_tests.brokers import DEPS, free_port, java, start_command
 from kafkapy.broker.streams.records import GROUP_METADATA, decode_streams_record, group_metadata_record
 from kafkapy.config import BrokerConfig, CannotHonourError
 from kafkapy.testing import Broker
@@ -38,10 +37,11 @@ from kafkapy.wire.messages.api_versions import ApiVersionsRequest
 from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
-from kafkapy.wire.messages.update_features import UpdateFeaturesRequest as F
 from kafkapy.wire.messages.streams_group_topology_description_update import (
     StreamsGroupTopologyDescriptionUpdateRequest as U,
 )
+from kafkapy.wire.messages.update_features import UpdateFeaturesRequest as F
+from tests.reference import kafkapy_and_kafka, needs_kafka
 
 VERSION = "4.4.0"
 LIBS = DEPS / f"kafka-{VERSION}" / "libs"
@@ -49,18 +49,10 @@ CONFIG = {"offsets.topic.num.partitions": "1"}
 #: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE.
 _LOADING = {ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE}
 
-pytestmark = pytest.mark.skipif(not (LIBS / f"kafka_2.13-{VERSION}.jar").exists(),
-                                reason="Apache Kafka 4.4 jars not installed (compat_tests/install.sh)")
+pytestmark = needs_kafka(VERSION)
 
 
-@pytest.fixture(scope="module")
-def brokers() -> Iterator[dict[str, str]]:
-    reference = start_reference(version=VERSION, overrides=CONFIG)
-    try:
-        with Broker(CONFIG) as ours:
-            yield {"kafkapy": ours.bootstrap_servers, "kafka": reference.bootstrap}
-    finally:
-        reference.stop()
+brokers = kafkapy_and_kafka(VERSION, CONFIG)
 
 
 def _description() -> U.TopologyDescription:
