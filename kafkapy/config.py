@@ -27,7 +27,7 @@ import dataclasses
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 LONG_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -324,8 +324,7 @@ def format_value(type_: ConfigType, value: Any) -> str | None:
 # --- the table ---
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Synonym:
+class Synonym(NamedTuple):
     """A broker config that supplies a topic config's default, and its unit factor.
 
     ``factor`` converts the broker value to the topic's unit: ``log.retention.hours`` has
@@ -336,8 +335,7 @@ class Synonym:
     factor: int = 1
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ConfigDef:
+class ConfigDef(NamedTuple):
     """One configuration: Kafka's ``ConfigDef.ConfigKey`` plus scope and update mode.
 
     ``default`` is the typed default, or None when the config has no default (Kafka's
@@ -1117,8 +1115,7 @@ GROUP_CONFIG_BOUNDS: Mapping[str, tuple[str, str]] = {
 }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ShareGroupSettings:
+class ShareGroupSettings(NamedTuple):
     """A share group's effective settings: its group configs over the broker's defaults."""
 
     share_auto_offset_reset: str
@@ -1211,8 +1208,7 @@ class BrokerConfigs:
         return None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ConfigSynonymEntry:
+class ConfigSynonymEntry(NamedTuple):
     """One DescribeConfigs synonym: a name, its value as shown, and where it comes from."""
 
     name: str
@@ -1220,8 +1216,7 @@ class ConfigSynonymEntry:
     source: ConfigSource
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ResolvedConfig:
+class ResolvedConfig(NamedTuple):
     """A config as DescribeConfigs reports it."""
 
     definition: ConfigDef

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kafkapy.kraft.metadata.acls import (
     AclFilter,
@@ -36,8 +36,7 @@ from kafkapy.wire.error_codes import ErrorCode
 MAX_RECORDS_PER_USER_OP = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class AclDeleteResult:
+class AclDeleteResult(NamedTuple):
     """One filter's answer: an error, or the ACLs it removed."""
 
     error: ApiError = NO_ERROR

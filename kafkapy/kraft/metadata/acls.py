@@ -11,7 +11,7 @@ controller (:mod:`kafkapy.kraft.metadata.acl_control`) writes them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class ResourceType(enum.IntEnum):
@@ -74,8 +74,7 @@ WILDCARD_PRINCIPAL = "User:*"
 CLUSTER_NAME = "kafka-cluster"
 
 
-@dataclass(frozen=True, slots=True)
-class StandardAcl:
+class StandardAcl(NamedTuple):
     """One ACL binding: a resource pattern and an access control entry (Kafka's
     ``StandardAcl``; the principal as ``User:name``)."""
 
@@ -88,8 +87,7 @@ class StandardAcl:
     permission_type: int
 
 
-@dataclass(frozen=True, slots=True)
-class AclFilter:
+class AclFilter(NamedTuple):
     """``AclBindingFilter``: None names match any; ANY codes match any; a MATCH pattern
     type matches the literal name, the wildcard ``*`` and every prefix of the name."""
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafkapy.kraft.metadata.image import (
     BrokerRegistration,
@@ -59,8 +59,7 @@ log = logging.getLogger(__name__)
 _FENCE, _UNFENCE = 1, -1
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerRegistrationRequest:
+class BrokerRegistrationRequest(NamedTuple):
     """What a broker sends in BrokerRegistration (API 62)."""
 
     broker_id: int
@@ -74,14 +73,12 @@ class BrokerRegistrationRequest:
     previous_broker_epoch: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerRegistrationReply:
+class BrokerRegistrationReply(NamedTuple):
     error: ApiError = NO_ERROR
     broker_epoch: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerHeartbeatRequest:
+class BrokerHeartbeatRequest(NamedTuple):
     """What a broker sends in BrokerHeartbeat (API 63)."""
 
     broker_id: int
@@ -93,8 +90,7 @@ class BrokerHeartbeatRequest:
     offline_log_dirs: Sequence[Uuid] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerHeartbeatReply:
+class BrokerHeartbeatReply(NamedTuple):
     error: ApiError = NO_ERROR
     is_caught_up: bool = False
     is_fenced: bool = True

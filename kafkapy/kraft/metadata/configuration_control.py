@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kafkapy.config import (
     BROKER_CONFIGS,
@@ -54,14 +54,12 @@ class AlterConfigOp(enum.IntEnum):
     SUBTRACT = 3
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigResource:
+class ConfigResource(NamedTuple):
     type: int
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigChange:
+class ConfigChange(NamedTuple):
     """One entry of an IncrementalAlterConfigs resource."""
 
     name: str
@@ -69,8 +67,7 @@ class ConfigChange:
     value: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AlterConfigsResult:
+class AlterConfigsResult(NamedTuple):
     resource: ConfigResource
     error: ApiError = NO_ERROR
 

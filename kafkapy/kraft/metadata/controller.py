@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafkapy.config import BrokerConfig
 from kafkapy.kraft.metadata import (
@@ -103,8 +103,7 @@ class ControllerConfig:
                    topic_configs=TopicConfigView.from_broker_config(config), broker_config=config)
 
 
-@dataclass(frozen=True, slots=True)
-class ProducerIdsBlock:
+class ProducerIdsBlock(NamedTuple):
     """AllocateProducerIds' answer: ids ``producer_id_start`` .. start + len - 1."""
 
     error: ApiError = NO_ERROR

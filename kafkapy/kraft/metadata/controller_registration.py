@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import trio
 
@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 METADATA_VERSION_3_7_IV0 = 15
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerEndpoint:
+class ControllerEndpoint(NamedTuple):
     """One listener of a registering controller."""
 
     name: str

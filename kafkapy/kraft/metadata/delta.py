@@ -357,8 +357,8 @@ def merge_partition_change(old: PartitionRegistration, r: Any) -> PartitionRegis
 
     Only fields the record carries change; a new leader, even the same broker again,
     bumps the leader epoch; the partition epoch always moves by one. Built by position,
-    not ``dataclasses.replace``: a grown metadata log replays ~20,000 of these per
-    restart of a 10,000-partition node, and replace costs several times the build.
+    not with ``_replace`` (half as long again): a grown metadata log replays ~20,000 of
+    these per restart of a 10,000-partition node.
     """
     leader, leader_epoch = (old.leader, old.leader_epoch) if r.leader == NO_LEADER_CHANGE else (
         r.leader, old.leader_epoch + 1)

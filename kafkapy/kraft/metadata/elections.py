@@ -34,8 +34,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafkapy.kraft.metadata.delta import NO_LEADER_CHANGE
 from kafkapy.kraft.metadata.image import NO_LEADER, MetadataImage, Uuid
@@ -59,21 +58,19 @@ class ElectionType(enum.IntEnum):
     UNCLEAN = 1
 
 
-@dataclass(frozen=True, slots=True)
-class TopicElectionResult:
+class TopicElectionResult(NamedTuple):
     """One topic of the ElectLeaders answer: (partition, error) pairs."""
 
     topic: str
-    partitions: list[tuple[int, ApiError]] = field(default_factory=list)
+    partitions: list[tuple[int, ApiError]]
 
 
-@dataclass(frozen=True, slots=True)
-class ElectLeadersReply:
+class ElectLeadersReply(NamedTuple):
     """The ElectLeaders answer: a request-level error (an unknown election type) or
     the per-topic results."""
 
-    error: ApiError = NO_ERROR
-    results: list[TopicElectionResult] = field(default_factory=list)
+    error: ApiError
+    results: list[TopicElectionResult]
 
 
 def elect_leaders(image: MetadataImage, election_type: int,
@@ -90,14 +87,14 @@ def elect_leaders(image: MetadataImage, election_type: int,
         kind = ElectionType(election_type)
     except ValueError:
         return ControllerResult([], ElectLeadersReply(ApiError(
-            ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}")))
+            ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}"), []))
     if topic_partitions is not None and not topic_partitions:
-        return ControllerResult([], ElectLeadersReply())
+        return ControllerResult([], ElectLeadersReply(NO_ERROR, []))
     records: list = []
     results = []
     if topic_partitions is None:
         for name, topic in image.topics_by_name.items():
-            result = TopicElectionResult(name)
+            result = TopicElectionResult(name, [])
             results.append(result)
             for index in topic.partitions:
                 error = _elect_leader(image, name, index, kind, records)
@@ -105,7 +102,7 @@ def elect_leaders(image: MetadataImage, election_type: int,
                     result.partitions.append((index, error))
     else:
         for name, partitions in topic_partitions:
-            result = TopicElectionResult(name)
+            result = TopicElectionResult(name, [])
             results.append(result)
             for index in partitions:
                 result.partitions.append((index, _elect_leader(image, name, index, kind, records)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kafkapy.kraft.metadata.features import KRAFT_VERSION, METADATA_VERSION, SUPPORTED_FEATURES
 from kafkapy.kraft.metadata.image import MetadataImage
@@ -31,8 +31,7 @@ class UpgradeType(enum.IntEnum):
     UNSAFE_DOWNGRADE = 3
 
 
-@dataclass(frozen=True, slots=True)
-class FeatureUpdate:
+class FeatureUpdate(NamedTuple):
     feature: str
     level: int
     upgrade_type: UpgradeType = UpgradeType.UPGRADE

@@ -24,7 +24,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from kafkapy.kraft.metadata.acls import StandardAcl
 
@@ -65,8 +65,7 @@ class LeaderRecoveryState(enum.IntEnum):
 _EMPTY_MAP: Mapping = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One listener of a broker: the listener name and where it is reached."""
 
     name: str
@@ -112,8 +111,7 @@ class BrokerRegistration:
         return not self.fenced and not self.in_controlled_shutdown
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionRegistration:
+class PartitionRegistration(NamedTuple):
     """The replica state of one partition (Kafka's ``PartitionRegistration``)."""
 
     replicas: tuple[int, ...]
@@ -138,8 +136,7 @@ class PartitionRegistration:
 QuotaEntity = tuple[tuple[str, "str | None"], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ScramCredentialData:
+class ScramCredentialData(NamedTuple):
     """One user's SCRAM credential for one mechanism, as UserScramCredentialRecord
     holds it (Kafka's ``ScramCredentialData``): never the password."""
 

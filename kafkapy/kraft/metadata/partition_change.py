@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kafkapy.kraft.metadata.delta import NO_LEADER_CHANGE, NO_RECOVERY_STATE_CHANGE
 from kafkapy.kraft.metadata.image import (
@@ -60,8 +60,7 @@ def _unassigned(broker_id: int) -> Uuid:
     return DIRECTORY_UNASSIGNED
 
 
-@dataclass(frozen=True, slots=True)
-class CompletedReassignment:
+class CompletedReassignment(NamedTuple):
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
 
@@ -101,8 +100,7 @@ def maybe_complete_reassignment(replicas: Sequence[int], adding: Sequence[int],
     return CompletedReassignment(tuple(new_replicas), tuple(new_isr))
 
 
-@dataclass(frozen=True, slots=True)
-class ReassignmentRevert:
+class ReassignmentRevert(NamedTuple):
     """What cancelling a reassignment returns to (``PartitionReassignmentRevert``):
     the original replicas, the ISR without the adding replicas, and whether that needs
     an unclean election (every ISR member was an adding replica)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kafkapy.kraft.metadata.image import MetadataImage, QuotaEntity
 from kafkapy.kraft.metadata.records import ClientQuotaRecord
@@ -48,8 +48,7 @@ MATCH_EXACT, MATCH_DEFAULT, MATCH_SPECIFIED = 0, 1, 2
 _EPSILON = 1e-6
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaAlteration:
+class QuotaAlteration(NamedTuple):
     """One entry of AlterClientQuotas: ``ops`` maps key -> value, None to remove."""
 
     entity: QuotaEntity

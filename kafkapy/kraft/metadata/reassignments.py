@@ -31,7 +31,7 @@ says ``allow_replication_factor_change`` false, KIP-860), NO_REASSIGNMENT_IN_PRO
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kafkapy.kraft.metadata.image import MetadataImage, PartitionRegistration, TopicImage
 from kafkapy.kraft.metadata.partition_change import (
@@ -47,8 +47,7 @@ from kafkapy.kraft.metadata.topic_configs import DEFAULT_TOPIC_CONFIGS, TopicCon
 from kafkapy.wire.error_codes import ErrorCode
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionReassignment:
+class PartitionReassignment(NamedTuple):
     """One partition of AlterPartitionReassignments: the target replicas, or None to
     cancel the reassignment in progress."""
 
@@ -56,16 +55,14 @@ class PartitionReassignment:
     replicas: Sequence[int] | None
 
 
-@dataclass(frozen=True, slots=True)
-class TopicReassignmentResult:
+class TopicReassignmentResult(NamedTuple):
     """One topic of the AlterPartitionReassignments answer: (partition, error) pairs."""
 
     name: str
-    partitions: list[tuple[int, ApiError]] = field(default_factory=list)
+    partitions: list[tuple[int, ApiError]]
 
 
-@dataclass(frozen=True, slots=True)
-class OngoingReassignment:
+class OngoingReassignment(NamedTuple):
     """One partition of the ListPartitionReassignments answer."""
 
     partition_index: int
@@ -92,7 +89,7 @@ def alter_partition_reassignments(
     records: list = []
     results = []
     for name, partitions in topics:
-        result = TopicReassignmentResult(name)
+        result = TopicReassignmentResult(name, [])
         results.append(result)
         for target in partitions:
             try:

@@ -17,6 +17,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kafkapy.config import ConfigError, validate_topic_configs
 from kafkapy.kraft.metadata.delta import NO_LEADER_CHANGE, merge_partition_change
@@ -84,8 +85,7 @@ class CreateTopicResult:
     configs: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteTopicResult:
+class DeleteTopicResult(NamedTuple):
     """The DeleteTopics answer for one topic, named by name or id as asked."""
 
     name: str | None
@@ -93,8 +93,7 @@ class DeleteTopicResult:
     error: ApiError = NO_ERROR
 
 
-@dataclass(frozen=True, slots=True)
-class NewPartitions:
+class NewPartitions(NamedTuple):
     """One topic of a CreatePartitions request: the new total, and optional assignments
     for the added partitions only."""
 
@@ -103,14 +102,12 @@ class NewPartitions:
     assignments: Sequence[Sequence[int]] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CreatePartitionsResult:
+class CreatePartitionsResult(NamedTuple):
     name: str
     error: ApiError = NO_ERROR
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionStateChange:
+class PartitionStateChange(NamedTuple):
     """One partition of an AlterPartition request, as the leader sends it."""
 
     partition_index: int
@@ -123,8 +120,7 @@ class PartitionStateChange:
     new_isr_broker_epochs: Sequence[int] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionStateResult:
+class PartitionStateResult(NamedTuple):
     """One partition of the AlterPartition answer: the state after the request."""
 
     topic_id: Uuid

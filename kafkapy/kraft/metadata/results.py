@@ -10,16 +10,14 @@ the log does not hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from kafkapy.wire.error_codes import ErrorCode
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class ApiError:
+class ApiError(NamedTuple):
     """An error code and the message Kafka would send with it."""
 
     code: ErrorCode
@@ -33,9 +31,8 @@ class ApiError:
 NO_ERROR = ApiError(ErrorCode.NONE)
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerResult(Generic[T]):
+class ControllerResult(NamedTuple, Generic[T]):
     """Records to append atomically (one batch), and the response once they commit."""
 
-    records: list = field(default_factory=list)
+    records: list
     response: T = None  # type: ignore[assignment]

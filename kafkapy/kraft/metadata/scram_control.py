@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kafkapy.kraft.metadata.image import MetadataImage
 from kafkapy.kraft.metadata.records import RemoveUserScramCredentialRecord, UserScramCredentialRecord
@@ -37,14 +37,12 @@ DESCRIBE_DUPLICATE_USER = "describeDuplicateUsers: "
 _ALTERED_TWICE = "A user credential cannot be altered twice in the same request"
 
 
-@dataclass(frozen=True, slots=True)
-class ScramDeletion:
+class ScramDeletion(NamedTuple):
     name: str
     mechanism: int
 
 
-@dataclass(frozen=True, slots=True)
-class ScramUpsertion:
+class ScramUpsertion(NamedTuple):
     name: str
     mechanism: int
     iterations: int
@@ -52,8 +50,7 @@ class ScramUpsertion:
     salted_password: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class UserResult:
+class UserResult(NamedTuple):
     """One user's answer: DescribeUserScramCredentials adds (mechanism, iterations) pairs."""
 
     user: str
