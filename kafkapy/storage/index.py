@@ -14,7 +14,10 @@ Formats (big-endian, as Kafka's ``OffsetIndex``, ``TimeIndex``, ``TransactionInd
 
 The offset and time index files of the active segment are preallocated to
 ``segment.index.bytes`` (rounded down to whole entries) and trimmed to their entries
-when the segment is rolled or closed. An index is derived data: after a crash, or when
+when the segment is rolled or closed. As Kafka's ``LazyIndex`` opens an index only when
+it is first used, the preallocation waits for the first entry written, and a trim is
+skipped when the file already has the size: 10,000 idle partitions open and close
+without 40,000 ``truncate`` calls. An index is derived data: after a crash, or when
 a loaded file fails its sanity check, it is rebuilt from the log.
 
 File descriptors. Kafka maps its index files and closes them (``AbstractIndex``: the
@@ -61,13 +64,17 @@ class _IndexFile:
     once something was written since the last fsync.
     """
 
-    __slots__ = ("entry_size", "path", "synced", "written")
+    __slots__ = ("entry_size", "path", "preallocate_to", "size", "synced", "written")
 
     def __init__(self, path: str, entry_size: int, *, exists: bool = False) -> None:
         self.path = path
         self.entry_size = entry_size
         self.written = 0
         self.synced = True
+        #: the file's size in bytes, None until it is read or written
+        self.size: int | None = None if exists else 0
+        #: the size the next write grows the file to first (a deferred preallocation)
+        self.preallocate_to = 0
         if not exists:  # known from the directory listing at open: no system call
             _touch(path)
 
@@ -82,7 +89,7 @@ class _IndexFile:
         """
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            size = os.fstat(fd).st_size
+            size = self.size = os.fstat(fd).st_size
             size -= size % self.entry_size
             chunk = self.entry_size * _READ_ENTRIES
             zero = bytes(self.entry_size)
@@ -104,9 +111,15 @@ class _IndexFile:
         """Write ``data`` at entry ``first_entry`` (and fsync if asked), in one open."""
         fd = os.open(self.path, os.O_RDWR)
         try:
+            if self.preallocate_to and self.size != self.preallocate_to:
+                os.ftruncate(fd, self.preallocate_to)
+                self.size = self.preallocate_to
+            self.preallocate_to = 0
             if data:
-                os.pwrite(fd, data, first_entry * self.entry_size)
+                end = first_entry * self.entry_size + os.pwrite(fd, data, first_entry * self.entry_size)
                 self.synced = False
+                if self.size is not None and end > self.size:
+                    self.size = end
             if fsync and not self.synced:
                 os.fsync(fd)
                 self.synced = True
@@ -114,8 +127,11 @@ class _IndexFile:
             os.close(fd)
 
     def resize(self, size: int) -> None:
-        os.truncate(self.path, size)
-        self.synced = False
+        self.preallocate_to = 0
+        if size != self.size:
+            os.truncate(self.path, size)
+            self.size = size
+            self.synced = False
 
 
 class _Index:
@@ -159,13 +175,15 @@ class _Index:
             f.written = entries
 
     def preallocate(self) -> None:
-        """Grow the file to its full capacity, as Kafka does for the active segment."""
+        """Grow the file to its full capacity, as Kafka does for the active segment, when
+        the first entry is written (see the module doc)."""
         if self._file is not None:
-            self._file.resize(self.max_entries * self.entry_size)
+            self._file.preallocate_to = self.max_entries * self.entry_size
 
     def trim(self) -> None:
         """Write the entries and shrink the file to them (on roll and close)."""
         if self._file is not None:
+            self._file.preallocate_to = 0  # not grown only to be shrunk
             self._write_behind()
             self._file.resize(self.size_in_bytes)
 

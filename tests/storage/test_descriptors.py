@@ -98,8 +98,10 @@ def test_index_entries_reach_the_file_at_flush_and_truncation_zeroes_them(tmp_pa
         log.append(batch(2, value_size=30, timestamp=T0 + i), leader_epoch=0, now_ms=0)
     index = tmp_path / "t-0" / "00000000000000000000.index"
     timeindex = tmp_path / "t-0" / "00000000000000000000.timeindex"
-    assert index.read_bytes() == bytes(1024)  # preallocated, entries not yet written
+    # Entries are written behind; the file is preallocated when the first of them is.
+    assert index.read_bytes() == b""
     log.flush(0)
+    assert len(index.read_bytes()) == 1024 and len(timeindex.read_bytes()) == 1020
     entries = [e for e in struct.iter_unpack(">ii", index.read_bytes()) if e != (0, 0)]
     assert [rel for rel, _ in entries] == [3, 5, 7, 9, 11]  # last offsets of batches 2..6
     times = [e for e in struct.iter_unpack(">qi", timeindex.read_bytes()[:1020]) if e != (0, 0)]

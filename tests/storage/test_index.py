@@ -10,10 +10,12 @@ from kafkapy.storage.index import AbortedTxn, OffsetIndex, TimeIndex, Transactio
 def test_offset_index_lookup_truncate_and_reload(tmp_path):
     path = str(tmp_path / "00000000000000000100.index")
     index = OffsetIndex(path, 100, 80)
-    index.preallocate()
-    assert os.path.getsize(path) == 80 and index.max_entries == 10
+    index.preallocate()  # done when the first entry is written (Kafka's LazyIndex)
+    assert os.path.getsize(path) == 0 and index.max_entries == 10
     for i in range(5):
         index.append(100 + 10 * i + 9, 4096 * i)
+    index.flush()
+    assert os.path.getsize(path) == 80
     assert index.lookup(99) == (100, 0)
     assert index.lookup(125) == (119, 4096)
     assert index.lookup(10**9) == (149, 4096 * 4)
@@ -23,8 +25,11 @@ def test_offset_index_lookup_truncate_and_reload(tmp_path):
     assert os.path.getsize(path) == 24  # trimmed to its entries
     loaded = OffsetIndex(path, 100, 80)
     assert loaded.load(log_size=10_000) and loaded.lookup(125) == (119, 4096)
-    loaded.preallocate()  # a crash now leaves a zero tail, which loading ignores
-    assert OffsetIndex(path, 100, 80).load(log_size=10_000)
+    loaded.preallocate()
+    loaded.append(139, 12288)
+    loaded.flush()  # a crash now leaves a zero tail, which loading ignores
+    assert os.path.getsize(path) == 80
+    assert OffsetIndex(path, 100, 80).load(log_size=20_000)
     assert not OffsetIndex(path, 100, 80).load(log_size=100)  # points past the log: rebuild
 
 

@@ -72,8 +72,8 @@ def test_after_a_crash_threads_recover_what_one_thread_does(tmp_path):
     for copy in crashed:
         shutil.copytree(live, copy)
     assert not (crashed[0] / CLEAN_SHUTDOWN_FILE).exists()
-    active_index = max(p for p in (crashed[0] / "t0-3").iterdir() if p.suffix == ".index")
-    assert os.path.getsize(active_index) == SMALL.segment_index_bytes  # not trimmed: the zero tail is there
+    # Active indexes with entries written are not trimmed: the zero tail is there.
+    assert any(os.path.getsize(p) == SMALL.segment_index_bytes for p in crashed[0].glob("*/*.index"))
     one, four = open_manager(crashed[0], 1), open_manager(crashed[1], 4)
     assert len(one.logs) == len(four.logs) == LOGS
     for tp, log in manager.logs.items():
