@@ -8,7 +8,8 @@ checked against the member epoch. Two instances share the six tasks; one is stop
 again and they share the tasks again; then it is killed (no leave) and the other takes
 its tasks once the broker's session timeout removes it. After each step the output
 topic, read committed, holds the exact counts. ``kafka-streams-groups`` (Kafka 4.4's
-StreamsGroupCommand) lists and describes the group.
+StreamsGroupCommand) lists and describes the group, and finds no topology description
+stored.
 
 Needs the Kafka 4.4 jars (compat_tests/install.sh) and kafka-streams 4.4.0 with its
 RocksDB in the local Maven repository
@@ -185,6 +186,10 @@ def test_word_count_on_the_streams_protocol_survives_instances_leaving_returning
         described = _tool("--bootstrap-server", bootstrap, "--describe", "--members", "--group", app)
         assert described.returncode == 0, described.stdout + described.stderr
         assert described.stdout.count(app) >= 2, described.stdout  # one line per member
+        # Kafka 4.4 without a description plugin (kafkapy runs none) never asks Kafka Streams
+        # to push its topology description (KIP-1331), so none is stored.
+        topology = _tool("--bootstrap-server", bootstrap, "--describe", "--topology", "--group", app)
+        assert "No topology description is stored" in topology.stdout, topology.stdout + topology.stderr
 
         b.stop()
         assert "CLOSED" in b.lines, "\n".join(b.lines[-40:])
