@@ -12,11 +12,13 @@ also after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -68,6 +70,14 @@ def _classic_group(conn: KafkaConnection, group: str) -> str:
     return joined.member_id
 
 
+@contextlib.contextmanager
+def _broker(tmp_path: Any, **config: str) -> Iterator[Broker]:
+    """An on-disk broker with three ``__consumer_offsets`` partitions and a topic ``words``."""
+    with Broker({"log.dirs": str(tmp_path), "offsets.topic.num.partitions": "3", **config}, memory=False) as broker:
+        broker.create_topics("words", partitions=2)
+        yield broker
+
+
 def _groups(conn: KafkaConnection) -> list[tuple[str, str, str]]:
     return sorted((g.group_id, g.group_type, g.group_state)
                   for g in conn.request(ListGroupsRequest(), 5).groups)
@@ -78,10 +88,7 @@ def test_each_partition_is_replayed_once_and_every_group_kind_survives_a_restart
     caplog.set_level(logging.DEBUG, logger="kafkapy.broker.coordinator.runtime")
     suffix = uuid.uuid4().hex[:6]
     classic, consumer, share, streams = (f"{kind}-{suffix}" for kind in ("classic", "consumer", "share", "streams"))
-    config = {"log.dirs": str(tmp_path), "offsets.topic.num.partitions": "3",
-              "group.initial.rebalance.delay.ms": "0"}
-    with Broker(config, memory=False) as broker:
-        broker.create_topics("words", partitions=2)
+    with _broker(tmp_path, **{"group.initial.rebalance.delay.ms": "0"}) as broker:
         with KafkaConnection(broker.bootstrap_servers) as conn:
             _coordinator_ready(conn, classic)
             member_id = _classic_group(conn, classic)
@@ -126,10 +133,7 @@ def test_each_partition_is_replayed_once_and_every_group_kind_survives_a_restart
 
 def test_offsets_expire_on_each_partitions_timer(tmp_path: Any) -> None:
     group = f"expiring-{uuid.uuid4().hex[:6]}"
-    config = {"log.dirs": str(tmp_path), "offsets.topic.num.partitions": "3",
-              "offsets.retention.check.interval.ms": "200"}
-    with Broker(config, memory=False) as broker:
-        broker.create_topics("words", partitions=2)
+    with _broker(tmp_path, **{"offsets.retention.check.interval.ms": "200"}) as broker:
         with KafkaConnection(broker.bootstrap_servers) as conn:
             _coordinator_ready(conn, group)
             C = OffsetCommitRequest
