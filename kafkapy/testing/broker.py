@@ -16,8 +16,6 @@ is where Prometheus would scrape them.
 
 from __future__ import annotations
 
-import dataclasses
-
 import shutil
 import tempfile
 import threading
@@ -227,7 +225,7 @@ class Broker:
         """Delete these exact ACLs (``kafka-acls --remove``); returns once committed."""
         from kafkapy.kraft.metadata.acls import AclFilter
 
-        filters = [AclFilter(*dataclasses.astuple(acl.standard())) for acl in acls]
+        filters = [AclFilter(*acl.standard()) for acl in acls]
         results = self.call(self.core.metadata.delete_acls, filters)
         failed = [f"{acl}: {r.error.code.name}" for acl, r in zip(acls, results, strict=True) if r.error.code]
         if failed:
