@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 
 from kafkapy.storage.checkpoint import (
-    leader_epoch_checkpoint_text,
     read_leader_epoch_checkpoint,
     write_leader_epoch_checkpoint,
 )
@@ -40,6 +39,8 @@ class LeaderEpochFileCache:
         self.on_failure: Callable[[OSError], None] | None = None
         if path is not None:
             self.entries = read_leader_epoch_checkpoint(path) or []
+        #: what the file holds (a missing file reads as none)
+        self._on_disk = list(self.entries)
 
     def _flush(self) -> None:
         if self.path is not None:
@@ -52,23 +53,35 @@ class LeaderEpochFileCache:
                 if self.on_failure is not None:
                     self.on_failure(exc)
             else:
-                self.unflushed = False
+                self.written(self.entries)
 
     def write_if_unflushed(self) -> None:
         """Rewrite the file if a change missed it; raises OSError if it fails again."""
         if self.unflushed and self.path is not None:
             write_leader_epoch_checkpoint(self.path, self.entries)
+            self.written(self.entries)
+
+    def checkpoint_at_close(self, log_end_offset: int) -> tuple[str, list[tuple[int, int]]] | None:
+        """``(path, entries)`` a clean close must write, for a caller that writes many at
+        once (:func:`write_all_atomically`, then :meth:`written`); None if the file needs
+        no write, and then it counts as written.
+
+        Entries starting at or past the log end are left out: the next open drops them
+        (``truncate_from_end``, Kafka's ``LogLoader``). A partition that led in a new
+        epoch and got no batch in it, every idle partition after a restart, has nothing
+        to write then.
+        """
+        if not self.unflushed or self.path is None:
+            return None
+        kept = [(e, o) for e, o in self.entries if o < log_end_offset]
+        if kept == self._on_disk:
             self.unflushed = False
+            return None
+        return self.path, kept
 
-    def unflushed_checkpoint(self) -> tuple[str, str] | None:
-        """``(path, content)`` of the file when a change missed it, for a caller that
-        writes many at once (:func:`write_all_atomically`, then :meth:`written`)."""
-        if self.unflushed and self.path is not None:
-            return self.path, leader_epoch_checkpoint_text(self.entries)
-        return None
-
-    def written(self) -> None:
-        """The content :meth:`unflushed_checkpoint` gave is on disk."""
+    def written(self, entries: list[tuple[int, int]]) -> None:
+        """The file holds ``entries`` now."""
+        self._on_disk = list(entries)
         self.unflushed = False
 
     @property

@@ -60,6 +60,7 @@ from kafkapy.storage.checkpoint import (
     RECOVERY_POINT_CHECKPOINT,
     REPLICATION_OFFSET_CHECKPOINT,
     fsync_dir,
+    leader_epoch_checkpoint_text,
     new_directory_id,
     read_meta_properties,
     read_offset_checkpoint,
@@ -503,23 +504,24 @@ class LogManager:
 
     def _write_leader_epoch_checkpoints(self, logs: list[PartitionLog]) -> None:
         """Write the leader-epoch checkpoints the logs' flushes at close would write, all
-        at once: a node that led 10,000 partitions in a new epoch has 10,000 to write, and
-        two file-system syncs cost less than 20,000 fsyncs. If this fails, each log's
-        close writes its own and reports the failure."""
+        at once: a node that led 10,000 partitions in a new epoch and got data in them
+        has 10,000 to write, and two file-system syncs cost less than 20,000 fsyncs. If
+        this fails, each log's close writes its own and reports the failure."""
         if self.data_dir is None or self.offline:
             return
         pending = {log: checkpoint for log in logs
-                   if not log.offline and (checkpoint := log.leader_epoch_cache.unflushed_checkpoint())}
-        if len(pending) < 2:
+                   if not log.offline and (checkpoint := log.leader_epoch_cache.checkpoint_at_close(log.log_end_offset))}
+        if not pending:
             return
         try:
-            write_all_atomically(dict(pending.values()), self.data_dir, threads=self.recovery_threads)
+            write_all_atomically({path: leader_epoch_checkpoint_text(entries) for path, entries in pending.values()},
+                                 self.data_dir, threads=self.recovery_threads)
         except OSError as exc:
             logger.warning("Could not write the leader-epoch checkpoints of %s at once, each log writes its own: %s",
                            self.data_dir, exc)
             return
-        for log in pending:
-            log.leader_epoch_cache.written()
+        for log, (_, entries) in pending.items():
+            log.leader_epoch_cache.written(entries)
 
     def close(self, now_ms: int) -> None:
         """Flush and close every log, write checkpoints, and mark the shutdown clean.

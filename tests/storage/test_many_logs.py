@@ -93,21 +93,30 @@ def test_after_a_crash_threads_recover_what_one_thread_does(tmp_path):
 @pytest.mark.parametrize("threads", [1, 4])
 def test_clean_close_writes_every_deferred_leader_epoch_checkpoint(tmp_path, threads):
     """A leader that takes a new epoch at its log end leaves the checkpoint to the next
-    flush; a clean close writes them all at once, each whole, with no ``.tmp`` left."""
+    flush; a clean close writes those whose new epoch got batches all at once, each
+    whole, with no ``.tmp`` left, and leaves alone those of idle partitions, whose new
+    entry the next open would drop."""
     manager = open_manager(tmp_path, threads)
     fill(manager)
     manager.close(now_ms=1)
     restarted = open_manager(tmp_path, threads)
+    before = {tp: list(log.leader_epoch_cache.entries) for tp, log in restarted.logs.items()}
     for i, log in enumerate(restarted.logs.values()):
         log.leader_epoch_cache.assign(10 + i, log.log_end_offset, flush=False)
-    expected = {tp: log.leader_epoch_cache.entries for tp, log in restarted.logs.items()}
+        if i % 2:
+            log.append(batch(1), leader_epoch=10 + i, now_ms=1)
+    expected = {tp: log.leader_epoch_cache.entries if i % 2 else before[tp]
+                for i, (tp, log) in enumerate(restarted.logs.items())}
     restarted.close(now_ms=2)
     assert (tmp_path / CLEAN_SHUTDOWN_FILE).exists()
     assert not [p for p in tmp_path.glob("*/*") if p.name.endswith(".tmp")]
-    written = {tp: read_leader_epoch_checkpoint(os.path.join(log.directory, LEADER_EPOCH_CHECKPOINT))
+    written = {tp: read_leader_epoch_checkpoint(os.path.join(log.directory, LEADER_EPOCH_CHECKPOINT)) or []
                for tp, log in restarted.logs.items()}
     assert written == expected
-    assert all(entries[-1][0] >= 10 for entries in expected.values())
+    assert sum(bool(entries) and entries[-1][0] >= 10 for entries in written.values()) == LOGS // 2
+    reopened = open_manager(tmp_path, threads)
+    assert {tp: log.leader_epoch_cache.entries for tp, log in reopened.logs.items()} == expected
+    reopened.close(now_ms=3)
 
 
 def test_a_deferred_leader_epoch_checkpoint_that_cannot_be_written_at_close_fails_its_log(tmp_path):
@@ -117,6 +126,7 @@ def test_a_deferred_leader_epoch_checkpoint_that_cannot_be_written_at_close_fail
     fill(manager)
     for log in manager.logs.values():
         log.leader_epoch_cache.assign(20, log.log_end_offset, flush=False)
+        log.append(batch(1), leader_epoch=20, now_ms=0)
     gone = manager.get_log("t0", 0)
     shutil.rmtree(gone.directory)
     manager.close(now_ms=1)
@@ -126,4 +136,4 @@ def test_a_deferred_leader_epoch_checkpoint_that_cannot_be_written_at_close_fail
     assert not any(log.offline for log in others)
     for log in others:
         path = os.path.join(log.directory, LEADER_EPOCH_CHECKPOINT)
-        assert read_leader_epoch_checkpoint(path)[-1] == (20, log.log_end_offset), log
+        assert read_leader_epoch_checkpoint(path)[-1] == (20, log.log_end_offset - 1), log
