@@ -15,7 +15,6 @@ Not task-safe: one delta belongs to the code replaying into it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -294,7 +293,7 @@ class MetadataDelta:
 
     def _change_broker(self, broker_id: int, epoch: int, **changes: Any) -> None:
         broker = self._broker(broker_id, epoch)
-        self._brokers_for_write()[broker_id] = dataclasses.replace(broker, **changes)
+        self._brokers_for_write()[broker_id] = broker._replace(**changes)
 
     def _topic(self, topic_id: Uuid) -> tuple[str, dict[int, PartitionRegistration]]:
         """The topic's name and its partition map, copied for editing on first use."""
@@ -349,7 +348,7 @@ class MetadataDelta:
                 by_name[name] = topic
             changes["topics_by_id"] = by_id
             changes["topics_by_name"] = by_name
-        return dataclasses.replace(image, **changes) if changes else image
+        return image._replace(**changes) if changes else image
 
 
 def merge_partition_change(old: PartitionRegistration, r: Any) -> PartitionRegistration:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -75,8 +74,7 @@ class Endpoint(NamedTuple):
     security_protocol: int
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerRegistration:
+class ControllerRegistration(NamedTuple):
     """A controller's listeners and supported features, from its RegisterControllerRecord
     (KIP-919, Kafka's ``ControllerRegistration``): how brokers and ``--bootstrap-controller``
     clients find the controllers, and what the active controller checks a feature
@@ -86,12 +84,11 @@ class ControllerRegistration:
     incarnation_id: Uuid
     endpoints: Mapping[str, Endpoint]
     #: feature name -> (min supported level, max supported level)
-    features: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    features: Mapping[str, tuple[int, int]] = _EMPTY_MAP
     zk_migration_ready: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerRegistration:
+class BrokerRegistration(NamedTuple):
     """A registered broker, as the last RegisterBrokerRecord and its changes left it."""
 
     id: int
@@ -99,7 +96,7 @@ class BrokerRegistration:
     incarnation_id: Uuid
     endpoints: Mapping[str, Endpoint]
     #: feature name -> (min supported level, max supported level)
-    features: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    features: Mapping[str, tuple[int, int]] = _EMPTY_MAP
     rack: str | None = None
     fenced: bool = True
     in_controlled_shutdown: bool = False
@@ -146,17 +143,15 @@ class ScramCredentialData(NamedTuple):
     iterations: int
 
 
-@dataclass(frozen=True, slots=True)
-class TopicImage:
+class TopicImage(NamedTuple):
     """A topic: its name, id and partitions by partition index."""
 
     name: str
     id: Uuid
-    partitions: Mapping[int, PartitionRegistration] = field(default_factory=dict)
+    partitions: Mapping[int, PartitionRegistration] = _EMPTY_MAP
 
 
-@dataclass(frozen=True, slots=True)
-class MetadataImage:
+class MetadataImage(NamedTuple):
     """Cluster metadata as of ``offset`` (the last applied record), in Raft epoch ``epoch``.
 
     Fields:
@@ -180,16 +175,16 @@ class MetadataImage:
     cluster_id: str | None = None
     offset: int = -1
     epoch: int = -1
-    features: Mapping[str, int] = field(default_factory=dict)
-    brokers: Mapping[int, BrokerRegistration] = field(default_factory=dict)
-    topics_by_name: Mapping[str, TopicImage] = field(default_factory=dict)
-    topics_by_id: Mapping[Uuid, TopicImage] = field(default_factory=dict)
-    configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=dict)
+    features: Mapping[str, int] = _EMPTY_MAP
+    brokers: Mapping[int, BrokerRegistration] = _EMPTY_MAP
+    topics_by_name: Mapping[str, TopicImage] = _EMPTY_MAP
+    topics_by_id: Mapping[Uuid, TopicImage] = _EMPTY_MAP
+    configs: Mapping[tuple[int, str], Mapping[str, str]] = _EMPTY_MAP
     next_producer_id: int = 0
-    scram_credentials: Mapping[int, Mapping[str, ScramCredentialData]] = field(default_factory=dict)
-    acls: Mapping[Uuid, StandardAcl] = field(default_factory=dict)
-    client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=dict)
-    controllers: Mapping[int, ControllerRegistration] = field(default_factory=dict)
+    scram_credentials: Mapping[int, Mapping[str, ScramCredentialData]] = _EMPTY_MAP
+    acls: Mapping[Uuid, StandardAcl] = _EMPTY_MAP
+    client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = _EMPTY_MAP
+    controllers: Mapping[int, ControllerRegistration] = _EMPTY_MAP
 
     # --- reads ------------------------------------------------------------------------
 
