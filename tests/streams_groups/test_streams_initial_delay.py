@@ -21,8 +21,8 @@ from compat_tests.brokers import DEPS, start_reference
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
-from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
+from tests.streams_groups.conversation import joiner, wait_for_coordinator
 
 VERSION = "4.4.0"
 #: Long enough for the three requests made within it on a loaded machine.
@@ -55,14 +55,8 @@ def _scenario(bootstrap: str) -> list[Any]:
             name=source, num_partitions=2, replication_factor=1)], timeout_ms=30000), 5)
         assert created.topics[0].error_code == 0
         deadline = time.monotonic() + 60
-        while conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[group]), 4) \
-                .coordinators[0].error_code and time.monotonic() < deadline:
-            time.sleep(0.3)
-
-        def join(member: str, process: str) -> Any:
-            return conn.request(Q(group_id=group, member_id=member, member_epoch=0, rebalance_timeout_ms=30000,
-                                  topology=topology, process_id=process, active_tasks=[], standby_tasks=[],
-                                  warmup_tasks=[]), 1)
+        wait_for_coordinator(conn, group, deadline)
+        join = joiner(conn, group, topology)
 
         def beat(member: str, epoch: int) -> Any:
             return conn.request(Q(group_id=group, member_id=member, member_epoch=epoch), 1)

@@ -25,7 +25,6 @@ from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.delete_groups import DeleteGroupsRequest
 from kafkapy.wire.messages.describe_groups import DescribeGroupsRequest
-from kafkapy.wire.messages.find_coordinator import FindCoordinatorRequest
 from kafkapy.wire.messages.list_groups import ListGroupsRequest
 from kafkapy.wire.messages.metadata import MetadataRequest
 from kafkapy.wire.messages.offset_commit import OffsetCommitRequest
@@ -33,6 +32,7 @@ from kafkapy.wire.messages.offset_delete import OffsetDeleteRequest
 from kafkapy.wire.messages.offset_fetch import OffsetFetchRequest
 from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
+from tests.streams_groups.conversation import joiner, wait_for_coordinator
 from tests.reference import kafkapy_and_kafka, needs_kafka
 
 VERSION = "4.4.0"
@@ -81,14 +81,8 @@ def _scenario(bootstrap: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with KafkaConnection(bootstrap, timeout_s=30) as conn:
         deadline = time.monotonic() + 60
-        while conn.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[group]), 4) \
-                .coordinators[0].error_code and time.monotonic() < deadline:
-            time.sleep(0.3)
-
-        def join(member: str, process: str) -> Any:
-            return conn.request(Q(group_id=group, member_id=member, member_epoch=0, rebalance_timeout_ms=30000,
-                                  topology=topology, process_id=process, active_tasks=[], standby_tasks=[],
-                                  warmup_tasks=[]), 1)
+        wait_for_coordinator(conn, group, deadline)
+        join = joiner(conn, group, topology)
 
         def beat(member: str, epoch: int, active: Any = None) -> Any:
             tasks = None if active is None else [Q.TaskIds(subtopology_id=s, partitions=ps) for s, ps in
