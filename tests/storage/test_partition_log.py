@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from kafkapy.storage.partition_log import (
     EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP,
     MAX_TIMESTAMP,
     FetchIsolation,
+    PartitionLog,
 )
 from kafkapy.wire.buffers import FileRegion
 from kafkapy.wire.error_codes import ErrorCode
@@ -236,3 +238,21 @@ def test_flush_ms(open_log):
     log.append(batch(2), leader_epoch=0, now_ms=10)
     assert not log.maybe_flush(50) and log.recovery_point == 0
     assert log.maybe_flush(100) and log.recovery_point == 2
+
+
+def test_a_preallocated_segment_file_is_trimmed_to_its_data_at_roll_and_close(tmp_path):
+    """file.preallocate: the active .log is segment-sized while written, its data only
+    once rolled or closed (Kafka's FileRecords.trim)."""
+    config = dataclasses.replace(SMALL, preallocate=True)
+    log = PartitionLog.open(str(tmp_path / "t-0"), "t", 0, config, now_ms=0, clean_shutdown=True)  # a new log
+    first = tmp_path / "t-0" / "00000000000000000000.log"
+    assert os.path.getsize(first) == config.effective_segment_bytes
+    log.append(batch(2), leader_epoch=0, now_ms=0)
+    log.roll(now_ms=0)
+    assert os.path.getsize(first) == log.segments[0].size > 0
+    second = tmp_path / "t-0" / f"{log.segments[-1].base_offset:020d}.log"
+    assert os.path.getsize(second) == config.effective_segment_bytes
+    log.append(batch(3), leader_epoch=0, now_ms=0)
+    size = log.segments[-1].size
+    log.close()
+    assert os.path.getsize(second) == size > 0
