@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from kafkapy.config import BrokerConfig
@@ -70,8 +69,7 @@ PRODUCER_ID_BLOCK_SIZE = 1000
 _LONG_MAX = 2**63 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerConfig:
+class ControllerConfig(NamedTuple):
     """The broker configs the controller's decisions depend on, with Kafka's defaults."""
 
     #: num.partitions
@@ -87,7 +85,7 @@ class ControllerConfig:
     #: unclean.leader.election.interval.ms
     unclean_leader_election_interval_ms: int = 300_000
     #: node.id and the static topic defaults, for topics' effective configs
-    topic_configs: TopicConfigView = field(default_factory=TopicConfigView)
+    topic_configs: TopicConfigView = TopicConfigView()
     #: the node's configuration: the bounds of group configs (group.share.min.record.lock.duration.ms, ...)
     broker_config: BrokerConfig | None = None
 

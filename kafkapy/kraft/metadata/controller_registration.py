@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import trio
 
 from kafkapy.kraft.metadata.features import METADATA_VERSION, METADATA_VERSION_4_4_IV2
-from kafkapy.kraft.metadata.image import MetadataImage
+from kafkapy.kraft.metadata.image import EMPTY_MAP, MetadataImage
 from kafkapy.kraft.metadata.results import NO_ERROR, ApiError, ControllerResult
 from kafkapy.wire.error_codes import ErrorCode
 
@@ -42,15 +41,14 @@ class ControllerEndpoint(NamedTuple):
     security_protocol: int
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerRegistrationRequest:
+class ControllerRegistrationRequest(NamedTuple):
     """What a ControllerRegistration v0 carries."""
 
     controller_id: int
     incarnation_id: bytes
     zk_migration_ready: bool
     listeners: Sequence[ControllerEndpoint]
-    features: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    features: Mapping[str, tuple[int, int]] = EMPTY_MAP
 
 
 def register_controller(image: MetadataImage, request: ControllerRegistrationRequest

@@ -61,7 +61,8 @@ class LeaderRecoveryState(enum.IntEnum):
     RECOVERING = 1
 
 
-_EMPTY_MAP: Mapping = MappingProxyType({})
+#: The read-only empty mapping named tuples of the metadata take as a default.
+EMPTY_MAP: Mapping = MappingProxyType({})
 
 
 class Endpoint(NamedTuple):
@@ -84,7 +85,7 @@ class ControllerRegistration(NamedTuple):
     incarnation_id: Uuid
     endpoints: Mapping[str, Endpoint]
     #: feature name -> (min supported level, max supported level)
-    features: Mapping[str, tuple[int, int]] = _EMPTY_MAP
+    features: Mapping[str, tuple[int, int]] = EMPTY_MAP
     zk_migration_ready: bool = False
 
 
@@ -96,7 +97,7 @@ class BrokerRegistration(NamedTuple):
     incarnation_id: Uuid
     endpoints: Mapping[str, Endpoint]
     #: feature name -> (min supported level, max supported level)
-    features: Mapping[str, tuple[int, int]] = _EMPTY_MAP
+    features: Mapping[str, tuple[int, int]] = EMPTY_MAP
     rack: str | None = None
     fenced: bool = True
     in_controlled_shutdown: bool = False
@@ -148,7 +149,7 @@ class TopicImage(NamedTuple):
 
     name: str
     id: Uuid
-    partitions: Mapping[int, PartitionRegistration] = _EMPTY_MAP
+    partitions: Mapping[int, PartitionRegistration] = EMPTY_MAP
 
 
 class MetadataImage(NamedTuple):
@@ -175,16 +176,16 @@ class MetadataImage(NamedTuple):
     cluster_id: str | None = None
     offset: int = -1
     epoch: int = -1
-    features: Mapping[str, int] = _EMPTY_MAP
-    brokers: Mapping[int, BrokerRegistration] = _EMPTY_MAP
-    topics_by_name: Mapping[str, TopicImage] = _EMPTY_MAP
-    topics_by_id: Mapping[Uuid, TopicImage] = _EMPTY_MAP
-    configs: Mapping[tuple[int, str], Mapping[str, str]] = _EMPTY_MAP
+    features: Mapping[str, int] = EMPTY_MAP
+    brokers: Mapping[int, BrokerRegistration] = EMPTY_MAP
+    topics_by_name: Mapping[str, TopicImage] = EMPTY_MAP
+    topics_by_id: Mapping[Uuid, TopicImage] = EMPTY_MAP
+    configs: Mapping[tuple[int, str], Mapping[str, str]] = EMPTY_MAP
     next_producer_id: int = 0
-    scram_credentials: Mapping[int, Mapping[str, ScramCredentialData]] = _EMPTY_MAP
-    acls: Mapping[Uuid, StandardAcl] = _EMPTY_MAP
-    client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = _EMPTY_MAP
-    controllers: Mapping[int, ControllerRegistration] = _EMPTY_MAP
+    scram_credentials: Mapping[int, Mapping[str, ScramCredentialData]] = EMPTY_MAP
+    acls: Mapping[Uuid, StandardAcl] = EMPTY_MAP
+    client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = EMPTY_MAP
+    controllers: Mapping[int, ControllerRegistration] = EMPTY_MAP
 
     # --- reads ------------------------------------------------------------------------
 
@@ -204,15 +205,15 @@ class MetadataImage(NamedTuple):
 
     def topic_configs(self, name: str) -> Mapping[str, str]:
         """Dynamic configs of topic ``name`` (empty when none are set)."""
-        return self.configs.get((ConfigResourceType.TOPIC, name), _EMPTY_MAP)
+        return self.configs.get((ConfigResourceType.TOPIC, name), EMPTY_MAP)
 
     def broker_configs(self, broker: int | str) -> Mapping[str, str]:
         """Dynamic configs of one broker, or of the cluster default when ``broker`` is ""."""
-        return self.configs.get((ConfigResourceType.BROKER, str(broker)), _EMPTY_MAP)
+        return self.configs.get((ConfigResourceType.BROKER, str(broker)), EMPTY_MAP)
 
     def scram_credential(self, user: str, mechanism: int) -> ScramCredentialData | None:
         """``user``'s credential for SCRAM ``mechanism`` (type id), or None."""
-        return self.scram_credentials.get(mechanism, _EMPTY_MAP).get(user)
+        return self.scram_credentials.get(mechanism, EMPTY_MAP).get(user)
 
     def unfenced_broker_ids(self) -> list[int]:
         """Ids of brokers that may host new replicas (unfenced, not shutting down), sorted."""

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from kafkapy.config import ConfigError, validate_topic_configs
 from kafkapy.kraft.metadata.delta import NO_LEADER_CHANGE, merge_partition_change
 from kafkapy.kraft.metadata.image import (
+    EMPTY_MAP,
     DIRECTORY_UNASSIGNED,
     METADATA_TOPIC_ID,
     ZERO_UUID,
@@ -56,8 +56,7 @@ log = logging.getLogger(__name__)
 USE_DEFAULT = -1
 
 
-@dataclass(frozen=True, slots=True)
-class NewTopic:
+class NewTopic(NamedTuple):
     """One topic of a CreateTopics request.
 
     ``assignments`` maps partition index -> replica broker ids; when given,
@@ -69,11 +68,10 @@ class NewTopic:
     num_partitions: int = USE_DEFAULT
     replication_factor: int = USE_DEFAULT
     assignments: Mapping[int, Sequence[int]] | None = None
-    configs: Mapping[str, str | None] = field(default_factory=dict)
+    configs: Mapping[str, str | None] = EMPTY_MAP
 
 
-@dataclass(frozen=True, slots=True)
-class CreateTopicResult:
+class CreateTopicResult(NamedTuple):
     """The CreateTopics answer for one topic; the counts are -1 after an error."""
 
     name: str
@@ -82,7 +80,7 @@ class CreateTopicResult:
     num_partitions: int = -1
     replication_factor: int = -1
     #: the configs set on the topic by this request (the broker adds the defaults).
-    configs: Mapping[str, str] = field(default_factory=dict)
+    configs: Mapping[str, str] = EMPTY_MAP
 
 
 class DeleteTopicResult(NamedTuple):

@@ -11,8 +11,7 @@ altered at run time takes effect at the next election.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafkapy.config import (
     BROKER_CONFIGS,
@@ -22,15 +21,14 @@ from kafkapy.config import (
     log_config_name,
     resolve_topic_config,
 )
-from kafkapy.kraft.metadata.image import MetadataImage
+from kafkapy.kraft.metadata.image import EMPTY_MAP, MetadataImage
 
 _UNCLEAN_LEADER_ELECTION = log_config_name("unclean_leader_election_enable")
 #: Broker configs that supply a topic config's default (the only static ones that matter here).
 _SYNONYMS = frozenset(s.name for d in TOPIC_CONFIGS.values() for s in d.synonyms)
 
 
-@dataclass(frozen=True, slots=True)
-class TopicConfigView:
+class TopicConfigView(NamedTuple):
     """Resolves topic configs from an image plus the controller node's static settings.
 
     Attributes:
@@ -39,7 +37,7 @@ class TopicConfigView:
     """
 
     node_id: int = -1
-    static: Mapping[str, str] = field(default_factory=dict)
+    static: Mapping[str, str] = EMPTY_MAP
 
     @classmethod
     def from_broker_config(cls, config: BrokerConfig) -> TopicConfigView:
