@@ -207,10 +207,10 @@ class LogManager:
         cleaner_offsets = read_offset_checkpoint(os.path.join(data_dir, CLEANER_OFFSET_CHECKPOINT))
         configs: dict[str, LogConfig] = {}  # one per topic, not one per partition
         jobs: list[tuple[str, TopicPartition, _Unopened, LogConfig]] = []
-        for name in sorted(os.listdir(data_dir)):
-            path = os.path.join(data_dir, name)
-            if not os.path.isdir(path):
-                continue
+        # scandir's entry types come with the listing: no stat per partition directory.
+        with os.scandir(data_dir) as listing:
+            directories = sorted((entry.name, entry.path) for entry in listing if entry.is_dir())
+        for name, path in directories:
             if is_delete_dir(name):
                 shutil.rmtree(path, ignore_errors=True)
                 continue
