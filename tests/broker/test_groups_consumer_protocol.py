@@ -233,41 +233,41 @@ def test_epochs_and_revocation_before_reassignment(kip848_broker, group):
     tid = topic_id(kip848_broker, topic)
 
     a = group.join([topic])
-    assert (a.error_code, a.member_epoch, parts(a)) == (0, 1, {0, 1, 2, 3})
+    assert (a.error_code, a.member_epoch, parts(a)) == (0, 2, {0, 1, 2, 3})
     assert a.heartbeat_interval_ms == 200
     b = group.join([topic])
-    assert b.error_code == 0 and b.member_epoch == 2
+    assert b.error_code == 0 and b.member_epoch == 3
     assert parts(b) == set()  # its partitions are still owned by a
 
     # a learns of the new target: it keeps its epoch until it has revoked.
-    a2 = group.heartbeat(a.member_id, 1, topic_partitions=owned(tid, {0, 1, 2, 3}))
-    assert a2.member_epoch == 1
+    a2 = group.heartbeat(a.member_id, 2, topic_partitions=owned(tid, {0, 1, 2, 3}))
+    assert a2.member_epoch == 2
     keep = parts(a2)
     assert len(keep) == 2
     # b still waits: nothing is released yet.
-    b2 = group.heartbeat(b.member_id, 2, topic_partitions=[])
-    assert b2.error_code == 0 and b2.member_epoch == 2 and b2.assignment is None
-    # a acknowledges the revocation and moves to epoch 2; then b gets the rest.
-    a3 = group.heartbeat(a.member_id, 1, topic_partitions=owned(tid, keep))
-    assert a3.member_epoch == 2 and a3.assignment is None
-    b3 = group.heartbeat(b.member_id, 2, topic_partitions=[])
+    b2 = group.heartbeat(b.member_id, 3, topic_partitions=[])
+    assert b2.error_code == 0 and b2.member_epoch == 3 and b2.assignment is None
+    # a acknowledges the revocation and moves to epoch 3; then b gets the rest.
+    a3 = group.heartbeat(a.member_id, 2, topic_partitions=owned(tid, keep))
+    assert a3.member_epoch == 3 and a3.assignment is None
+    b3 = group.heartbeat(b.member_id, 3, topic_partitions=[])
     assert parts(b3) == {0, 1, 2, 3} - keep
 
     described = group.conn.request(ConsumerGroupDescribeRequest(group_ids=[group.group_id]), 1).groups[0]
     assert (described.error_code, described.group_state, described.group_epoch, described.assignment_epoch) == \
-        (0, "Stable", 2, 2)
+        (0, "Stable", 3, 3)
     assert described.assignor_name == "uniform"
     by_member = {m.member_id: m for m in described.members}
     assert {p for tp in by_member[b.member_id].assignment.topic_partitions for p in tp.partitions} == {0, 1, 2, 3} - keep
-    assert all(m.member_type == 1 and m.member_epoch == 2 for m in described.members)
+    assert all(m.member_type == 1 and m.member_epoch == 3 for m in described.members)
 
 
 def test_fencing_unknown_members_and_leaving(kip848_broker, group):
     topic = unique("kip848-fence")
     kip848_broker.create_topics(topic, partitions=2)
     a = group.join([topic])
-    assert a.member_epoch == 1
-    assert group.heartbeat(a.member_id, 2).error_code == Q.FENCED_MEMBER_EPOCH
+    assert a.member_epoch == 2
+    assert group.heartbeat(a.member_id, 3).error_code == Q.FENCED_MEMBER_EPOCH
     assert group.heartbeat(a.member_id, 0, subscribed_topic_names=[topic]).error_code == Q.INVALID_REQUEST
     assert group.heartbeat("nobody", 1).error_code == Q.UNKNOWN_MEMBER_ID
     left = group.heartbeat(a.member_id, -1)
@@ -275,7 +275,7 @@ def test_fencing_unknown_members_and_leaving(kip848_broker, group):
     assert group.heartbeat(a.member_id, 1).error_code == Q.UNKNOWN_MEMBER_ID
     # The group is empty now, with its epoch bumped by the leave.
     described = group.conn.request(ConsumerGroupDescribeRequest(group_ids=[group.group_id]), 0).groups[0]
-    assert (described.group_state, described.group_epoch, described.members) == ("Empty", 2, [])
+    assert (described.group_state, described.group_epoch, described.members) == ("Empty", 3, [])
 
 
 def test_previous_epoch_is_accepted_when_the_answer_was_lost(kip848_broker, group):
@@ -284,15 +284,15 @@ def test_previous_epoch_is_accepted_when_the_answer_was_lost(kip848_broker, grou
     tid = topic_id(kip848_broker, topic)
     a = group.join([topic])
     b = group.join([topic])
-    a2 = group.heartbeat(a.member_id, 1, topic_partitions=owned(tid, {0, 1}))
-    a3 = group.heartbeat(a.member_id, 1, topic_partitions=owned(tid, parts(a2)))
-    assert a3.member_epoch == 2
-    # The epoch-2 answer is lost: a comes again with epoch 1 and a subset of its partitions.
-    again = group.heartbeat(a.member_id, 1, topic_partitions=owned(tid, parts(a2)))
-    assert (again.error_code, again.member_epoch) == (0, 2)
+    a2 = group.heartbeat(a.member_id, 2, topic_partitions=owned(tid, {0, 1}))
+    a3 = group.heartbeat(a.member_id, 2, topic_partitions=owned(tid, parts(a2)))
+    assert a3.member_epoch == 3
+    # The epoch-3 answer is lost: a comes again with epoch 2 and a subset of its partitions.
+    again = group.heartbeat(a.member_id, 2, topic_partitions=owned(tid, parts(a2)))
+    assert (again.error_code, again.member_epoch) == (0, 3)
     # With partitions it does not own under the new epoch, the old epoch is fenced.
-    assert group.heartbeat(a.member_id, 1, topic_partitions=owned(tid, {0, 1})).error_code == Q.FENCED_MEMBER_EPOCH
-    assert group.heartbeat(b.member_id, 2).error_code == 0
+    assert group.heartbeat(a.member_id, 2, topic_partitions=owned(tid, {0, 1})).error_code == Q.FENCED_MEMBER_EPOCH
+    assert group.heartbeat(b.member_id, 3).error_code == 0
 
 
 def test_request_validation(kip848_broker, group):
@@ -318,7 +318,7 @@ def test_range_assignor_and_subscription_to_a_topic_created_later(kip848_broker,
     a2 = group.heartbeat("a", a.member_epoch, topic_partitions=[])
     b2 = group.heartbeat("b", b.member_epoch, topic_partitions=[])
     assert (parts(a2), parts(b2)) == ({0, 1, 2}, {3, 4})  # ranges, the first member one more
-    assert a2.member_epoch == b2.member_epoch == 3  # bumped by the new topic's metadata
+    assert a2.member_epoch == b2.member_epoch == 4  # bumped by the new topic's metadata
 
 
 def test_static_member_leaves_for_now_and_its_successor_takes_over(kip848_broker, group):
@@ -327,20 +327,20 @@ def test_static_member_leaves_for_now_and_its_successor_takes_over(kip848_broker
     tid = topic_id(kip848_broker, topic)
     a = group.join([topic], instance_id="inst-a", member_id="a1")
     b = group.join([topic], instance_id="inst-b")
-    a2 = group.heartbeat("a1", 1, instance_id="inst-a", topic_partitions=owned(tid, {0, 1, 2, 3}))
+    a2 = group.heartbeat("a1", 2, instance_id="inst-a", topic_partitions=owned(tid, {0, 1, 2, 3}))
     mine = parts(a2)
-    a3 = group.heartbeat("a1", 1, instance_id="inst-a", topic_partitions=owned(tid, mine))
-    assert a3.member_epoch == 2
-    group.heartbeat(b.member_id, 2, instance_id="inst-b", topic_partitions=[])
+    a3 = group.heartbeat("a1", 2, instance_id="inst-a", topic_partitions=owned(tid, mine))
+    assert a3.member_epoch == 3
+    group.heartbeat(b.member_id, 3, instance_id="inst-b", topic_partitions=[])
 
     # Another process with the same instance id cannot join while a1 is there.
     assert group.join([topic], instance_id="inst-a", member_id="a2").error_code == Q.UNRELEASED_INSTANCE_ID
     left = group.heartbeat("a1", -2, instance_id="inst-a")
     assert (left.error_code, left.member_epoch) == (0, -2)
     back = group.join([topic], instance_id="inst-a", member_id="a2")
-    assert (back.error_code, back.member_epoch, parts(back)) == (0, 2, mine)
+    assert (back.error_code, back.member_epoch, parts(back)) == (0, 3, mine)
     described = group.conn.request(ConsumerGroupDescribeRequest(group_ids=[group.group_id]), 1).groups[0]
-    assert described.group_epoch == 2  # no rebalance
+    assert described.group_epoch == 3  # no rebalance
     assert sorted(m.member_id for m in described.members) == sorted(["a2", b.member_id])
     assert a.error_code == 0
 
@@ -366,11 +366,11 @@ def test_offsets_are_committed_and_fetched_with_the_member_epoch(kip848_broker, 
                                    for t in answer.topics for p in t.partitions]
 
     assert commit(0) == Q.STALE_MEMBER_EPOCH
-    assert commit(1, "stranger") == Q.UNKNOWN_MEMBER_ID
-    assert commit(1, version=8) == Q.UNSUPPORTED_VERSION  # members of consumer groups commit with v9+
+    assert commit(2, "stranger") == Q.UNKNOWN_MEMBER_ID
+    assert commit(2, version=8) == Q.UNSUPPORTED_VERSION  # members of consumer groups commit with v9+
     assert commit(-1, "") == Q.UNKNOWN_MEMBER_ID  # a group with members takes no anonymous commits
-    assert commit(1) == 0
-    assert fetch(a.member_id, 1) == (0, [(topic, 0, 42)])
+    assert commit(2) == 0
+    assert fetch(a.member_id, 2) == (0, [(topic, 0, 42)])
     assert fetch(a.member_id, 7)[0] == Q.STALE_MEMBER_EPOCH
     assert fetch(None, -1) == (0, [(topic, 0, 42)])  # admin clients fetch without a member
 
@@ -448,13 +448,13 @@ def test_group_and_offsets_survive_a_restart_on_disk(tmp_path):
         try:
             a = g.join([topic], member_id="a")
             c = g.join([topic], member_id="c")
-            a2 = g.heartbeat("a", 1, topic_partitions=owned(tid, {0, 1}))
+            a2 = g.heartbeat("a", 2, topic_partitions=owned(tid, {0, 1}))
             kept = parts(a2)
-            g.heartbeat("a", 1, topic_partitions=owned(tid, kept))
-            c2 = g.heartbeat("c", 2, topic_partitions=[])
+            g.heartbeat("a", 2, topic_partitions=owned(tid, kept))
+            c2 = g.heartbeat("c", 3, topic_partitions=[])
             assert parts(c2) == {0, 1} - kept and a.error_code == 0 and c.error_code == 0
             C = OffsetCommitRequest
-            g.conn.request(C(group_id=group_id, generation_id_or_member_epoch=2, member_id="a", topics=[
+            g.conn.request(C(group_id=group_id, generation_id_or_member_epoch=3, member_id="a", topics=[
                 C.OffsetCommitRequestTopic(name=topic, partitions=[
                     C.OffsetCommitRequestPartition(partition_index=p, committed_offset=10 + p) for p in (0, 1)])]), 9)
         finally:
@@ -465,13 +465,13 @@ def test_group_and_offsets_survive_a_restart_on_disk(tmp_path):
         g = Group(b, group_id)
         try:
             described = g.conn.request(ConsumerGroupDescribeRequest(group_ids=[group_id]), 1).groups[0]
-            assert (described.error_code, described.group_epoch, described.assignment_epoch) == (0, 2, 2)
+            assert (described.error_code, described.group_epoch, described.assignment_epoch) == (0, 3, 3)
             members = {m.member_id: {p for tp in m.assignment.topic_partitions for p in tp.partitions}
                        for m in described.members}
             assert members == {"a": kept, "c": {0, 1} - kept}
             # The members carry on with their epochs, without a rebalance.
-            again = g.heartbeat("a", 2, topic_partitions=owned(tid, kept))
-            assert (again.error_code, again.member_epoch, again.assignment) == (0, 2, None)
+            again = g.heartbeat("a", 3, topic_partitions=owned(tid, kept))
+            assert (again.error_code, again.member_epoch, again.assignment) == (0, 3, None)
         finally:
             g.close()
 
@@ -551,7 +551,7 @@ def test_member_without_heartbeats_is_removed_after_the_session_timeout(short_se
         assert parts(b) == set()
         # a goes silent holding both partitions: once its session expires they are b's.
         last = heartbeat_until(g, "b", b.member_epoch, lambda r: r.assignment is not None and parts(r) == {0, 1})
-        assert last.member_epoch == 3  # a's removal bumped the group epoch
+        assert last.member_epoch == 4  # a's removal bumped the group epoch
         assert g.heartbeat("a", a.member_epoch).error_code == Q.UNKNOWN_MEMBER_ID
     finally:
         g.close()
@@ -566,11 +566,11 @@ def test_member_that_does_not_revoke_in_time_is_fenced(short_session_broker):
         g.join([topic], member_id="a", rebalance_timeout_ms=300)
         b = g.join([topic], member_id="b", rebalance_timeout_ms=30_000)
         # a is told to revoke one partition and keeps heartbeating without doing so.
-        told = g.heartbeat("a", 1, topic_partitions=owned(tid, {0, 1}))
-        assert told.member_epoch == 1 and len(parts(told)) == 1
+        told = g.heartbeat("a", 2, topic_partitions=owned(tid, {0, 1}))
+        assert told.member_epoch == 2 and len(parts(told)) == 1
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            answer = g.heartbeat("a", 1, topic_partitions=owned(tid, {0, 1}))
+            answer = g.heartbeat("a", 2, topic_partitions=owned(tid, {0, 1}))
             if answer.error_code != 0:
                 break
             time.sleep(0.05)
@@ -632,7 +632,7 @@ def test_a_heartbeat_whose_records_cannot_be_written_changes_nothing(kip848_brok
     finally:
         kip848_broker.call(set_offline, False)
     described = group.conn.request(ConsumerGroupDescribeRequest(group_ids=[group.group_id]), 1).groups[0]
-    assert (described.group_epoch, [m.member_id for m in described.members]) == (1, ["a"])
-    assert group.heartbeat("a", a.member_epoch, topic_partitions=[]).member_epoch == 1
+    assert (described.group_epoch, [m.member_id for m in described.members]) == (2, ["a"])
+    assert group.heartbeat("a", a.member_epoch, topic_partitions=[]).member_epoch == 2
     b = group.join([topic], member_id="b")
-    assert (b.error_code, b.member_epoch) == (0, 2)
+    assert (b.error_code, b.member_epoch) == (0, 3)

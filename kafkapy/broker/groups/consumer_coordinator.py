@@ -357,12 +357,8 @@ class ConsumerGroupCoordinator:
 
     def _maybe_bump_epoch(self, group: ConsumerGroup, *, force: bool) -> list[KeyValue]:
         """Bump the group epoch if asked or if the subscribed topics changed; then
-        compute a new target assignment if the group epoch is ahead of it.
-
-        A new group starts at epoch 0, so its first member gets epoch 1, as Kafka 4.1.
-        Kafka 4.4 starts every new modern group at 1 (``ModernGroup``'s constructor), so
-        its first member gets 2; epochs are opaque to clients (they only send back the
-        last one), so 4.1's numbering is kept.
+        compute a new target assignment if the group epoch is ahead of it. A new group
+        is at epoch 1, so its first member gets epoch 2, as Kafka 4.4.
         """
         image = self.c.core.image
         self._resolve_regexes(group, image)

@@ -176,8 +176,10 @@ class ConsumerGroup(GroupOffsets):
     def __init__(self, group_id: str) -> None:
         super().__init__()
         self.group_id = group_id
-        self.group_epoch = 0
-        self.assignment_epoch = 0
+        # Kafka 4.4's ModernGroup starts at group epoch 1 and target assignment epoch 1
+        # (TargetAssignmentMetadata.INITIAL): a first member's join bumps the group to 2.
+        self.group_epoch = 1
+        self.assignment_epoch = 1
         #: Of the subscribed topics' metadata when the group epoch was last bumped.
         self.metadata_hash = 0
         self.members: dict[str, ConsumerMember] = {}
