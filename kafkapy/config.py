@@ -674,6 +674,15 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, None, _RO, field="group_consumer_assignors"),
     ConfigDef("group.consumer.max.size", _INT, INT_MAX, "Most members a KIP-848 consumer group may have.",
               _B, _MED, at_least(1), _RO, field="group_consumer_max_size"),
+    # The range a consumer group's own consumer.* configs may take (GroupConfig.validate).
+    ConfigDef("group.consumer.min.session.timeout.ms", _INT, 45_000, "Smallest consumer.session.timeout.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_consumer_min_session_timeout_ms"),
+    ConfigDef("group.consumer.max.session.timeout.ms", _INT, 60_000, "Largest consumer.session.timeout.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_consumer_max_session_timeout_ms"),
+    ConfigDef("group.consumer.min.heartbeat.interval.ms", _INT, 5000, "Smallest consumer.heartbeat.interval.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_consumer_min_heartbeat_interval_ms"),
+    ConfigDef("group.consumer.max.heartbeat.interval.ms", _INT, 15_000, "Largest consumer.heartbeat.interval.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_consumer_max_heartbeat_interval_ms"),
     # Share groups (KIP-932, Kafka's ShareGroupConfig and GroupCoordinatorConfig).
     ConfigDef("group.share.session.timeout.ms", _INT, 45_000, "A share group member without a heartbeat for this long is removed.",
               _B, _MED, at_least(1), _RO, field="group_share_session_timeout_ms"),
@@ -706,6 +715,16 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, at_least(1), _RO, field="group_streams_max_size"),
     ConfigDef("group.streams.num.standby.replicas", _INT, 0, "Standby replicas of each stateful task of a streams group.",
               _B, _MED, at_least(0), _RO, field="group_streams_num_standby_replicas"),
+    ConfigDef("group.streams.min.session.timeout.ms", _INT, 45_000, "Smallest streams.session.timeout.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_streams_min_session_timeout_ms"),
+    ConfigDef("group.streams.max.session.timeout.ms", _INT, 60_000, "Largest streams.session.timeout.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_streams_max_session_timeout_ms"),
+    ConfigDef("group.streams.min.heartbeat.interval.ms", _INT, 5000, "Smallest streams.heartbeat.interval.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_streams_min_heartbeat_interval_ms"),
+    ConfigDef("group.streams.max.heartbeat.interval.ms", _INT, 15_000, "Largest streams.heartbeat.interval.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_streams_max_heartbeat_interval_ms"),
+    ConfigDef("group.streams.max.standby.replicas", _INT, 2, "Most streams.num.standby.replicas a group may set.",
+              _B, _MED, at_least(0), _RO, field="group_streams_max_standby_replicas"),
     ConfigDef("group.streams.initial.rebalance.delay.ms", _INT, 3000,
               "How long the coordinator waits for more streams clients to join a new group before its first assignment.",
               _B, _MED, at_least(0), _RO, field="group_streams_initial_rebalance_delay_ms"),
@@ -1104,15 +1123,70 @@ GROUP_DEFINITIONS: tuple[ConfigDef, ...] = (
     ConfigDef("share.partition.max.record.locks", _INT, 2000, "Most records of one share-partition of this group in flight.",
               _G, _MED, at_least(1), synonyms=_syn("group.share.partition.max.record.locks"),
               field="share_partition_max_record_locks"),
+    ConfigDef("consumer.session.timeout.ms", _INT, 45_000, "A member of this consumer group without a heartbeat for this long is removed.",
+              _G, _MED, at_least(1), synonyms=_syn("group.consumer.session.timeout.ms"), field="consumer_session_timeout_ms"),
+    ConfigDef("consumer.heartbeat.interval.ms", _INT, 5000, "Heartbeat interval of this consumer group's members.",
+              _G, _MED, at_least(1), synonyms=_syn("group.consumer.heartbeat.interval.ms"),
+              field="consumer_heartbeat_interval_ms"),
+    ConfigDef("streams.session.timeout.ms", _INT, 45_000, "A member of this streams group without a heartbeat for this long is removed.",
+              _G, _MED, at_least(1), synonyms=_syn("group.streams.session.timeout.ms"), field="streams_session_timeout_ms"),
+    ConfigDef("streams.heartbeat.interval.ms", _INT, 5000, "Heartbeat interval of this streams group's members.",
+              _G, _MED, at_least(1), synonyms=_syn("group.streams.heartbeat.interval.ms"),
+              field="streams_heartbeat_interval_ms"),
+    ConfigDef("streams.num.standby.replicas", _INT, 0, "Standby replicas of each stateful task of this streams group.",
+              _G, _MED, at_least(0), synonyms=_syn("group.streams.num.standby.replicas"),
+              field="streams_num_standby_replicas"),
+    ConfigDef("streams.initial.rebalance.delay.ms", _INT, 3000,
+              "How long this streams group, new, waits for more members before its first assignment.",
+              _G, _MED, at_least(0), synonyms=_syn("group.streams.initial.rebalance.delay.ms"),
+              field="streams_initial_rebalance_delay_ms"),
 )
 GROUP_CONFIGS: Mapping[str, ConfigDef] = {d.name: d for d in GROUP_DEFINITIONS}
-#: A group config -> the broker configs bounding what a group may set (min, max).
-GROUP_CONFIG_BOUNDS: Mapping[str, tuple[str, str]] = {
+#: A group config -> the broker configs bounding what a group may set (min, max; None
+#: where Kafka's ``GroupConfig.validateValues`` checks one side only).
+GROUP_CONFIG_BOUNDS: Mapping[str, tuple[str | None, str | None]] = {
     "share.record.lock.duration.ms": ("group.share.min.record.lock.duration.ms", "group.share.max.record.lock.duration.ms"),
     "share.delivery.count.limit": ("group.share.min.delivery.count.limit", "group.share.max.delivery.count.limit"),
     "share.session.timeout.ms": ("group.share.min.session.timeout.ms", "group.share.max.session.timeout.ms"),
     "share.heartbeat.interval.ms": ("group.share.min.heartbeat.interval.ms", "group.share.max.heartbeat.interval.ms"),
+    "consumer.session.timeout.ms": ("group.consumer.min.session.timeout.ms", "group.consumer.max.session.timeout.ms"),
+    "consumer.heartbeat.interval.ms": ("group.consumer.min.heartbeat.interval.ms", "group.consumer.max.heartbeat.interval.ms"),
+    "streams.session.timeout.ms": ("group.streams.min.session.timeout.ms", "group.streams.max.session.timeout.ms"),
+    "streams.heartbeat.interval.ms": ("group.streams.min.heartbeat.interval.ms", "group.streams.max.heartbeat.interval.ms"),
+    "streams.num.standby.replicas": (None, "group.streams.max.standby.replicas"),
 }
+#: A group's session timeout must exceed its heartbeat interval, each the group's own
+#: or the broker's (``GroupConfig.validateSessionExceedsHeartbeat``).
+_SESSION_OVER_HEARTBEAT = (("consumer.session.timeout.ms", "consumer.heartbeat.interval.ms"),
+                           ("share.session.timeout.ms", "share.heartbeat.interval.ms"),
+                           ("streams.session.timeout.ms", "streams.heartbeat.interval.ms"))
+#: Kafka 4.4's other GroupConfig names: kafkapy has no assignment intervals, assignor
+#: offloading or choice of streams assignor, rack-aware standby placement, RENEW
+#: acknowledgements switch or share-group dead-letter queues, so a group cannot set them.
+GROUP_CONFIGS_NOT_HONOURED = frozenset((
+    "consumer.assignment.interval.ms", "consumer.assignor.offload.enable", "share.renew.acknowledge.enable",
+    "share.assignment.interval.ms", "share.assignor.offload.enable", "streams.assignment.interval.ms",
+    "streams.rack.aware.assignment.tags", "streams.assignor.offload.enable", "streams.task.offset.interval.ms",
+    "streams.num.warmup.replicas", "streams.acceptable.recovery.lag", "streams.assignor.name",
+    "errors.deadletterqueue.topic.name", "errors.deadletterqueue.copy.record.enable"))
+
+
+def _node_value(broker: "BrokerConfig | None", name: str) -> Any:
+    """A broker config's value on this node (its default without a node); None if kafkapy
+    does not define it."""
+    d = BROKER_CONFIGS.get(name)
+    if d is None:
+        return None
+    return getattr(broker, d.field) if broker is not None and d.field else d.default
+
+
+def group_setting(broker: "BrokerConfig", group: Mapping[str, str], name: str) -> Any:
+    """A group config's effective value: the group's own, else the broker config behind
+    it (``GroupMetadataManager.consumerGroupSessionTimeoutMs(groupId)`` and alike)."""
+    d = GROUP_CONFIGS[name]
+    if name in group:
+        return d.parse(group[name])
+    return _node_value(broker, d.synonyms[0].name) if d.synonyms else d.default
 
 
 class ShareGroupSettings(NamedTuple):
@@ -1128,41 +1202,42 @@ class ShareGroupSettings(NamedTuple):
 
     @classmethod
     def from_sources(cls, broker: "BrokerConfig", group: Mapping[str, str]) -> "ShareGroupSettings":
-        values: dict[str, Any] = {}
-        for d in GROUP_DEFINITIONS:
-            if d.name in group:
-                values[d.field] = d.parse(group[d.name])  # type: ignore[index]
-            elif d.synonyms:
-                synonym = BROKER_CONFIGS[d.synonyms[0].name]
-                values[d.field] = getattr(broker, synonym.field) if synonym.field else d.default  # type: ignore[index]
-            else:
-                values[d.field] = d.default  # type: ignore[index]
-        return cls(**values)
+        return cls(**{d.field: group_setting(broker, group, d.name)  # type: ignore[misc]
+                      for d in GROUP_DEFINITIONS if d.field in cls._fields})
 
 
 def validate_group_configs(configs: Mapping[str, str], broker: "BrokerConfig | None" = None) -> None:
-    """Kafka's ``GroupConfig.validate``: known names, values that parse, and within the
-    broker's min/max where one bounds them.
+    """Kafka's ``GroupConfig.validate``: known names, values that parse, within the
+    broker's min/max where one bounds them, and each session timeout over its heartbeat
+    interval; a Kafka group config kafkapy cannot honour is refused, not stored unused.
 
     Raises:
         ConfigError: the first config that fails.
     """
+    values = {}
     for name, raw in configs.items():
         d = GROUP_CONFIGS.get(name)
         if d is None:
+            if name in GROUP_CONFIGS_NOT_HONOURED:
+                raise ConfigError(name, raw, f"Group config {name} is not supported by kafkapy")
             raise ConfigError(name, raw, "Unknown group config name: " + name)
-        value = d.parse(raw)
-        bounds = GROUP_CONFIG_BOUNDS.get(name)
-        if bounds is not None:
-            low_def, high_def = BROKER_CONFIGS.get(bounds[0]), BROKER_CONFIGS.get(bounds[1])
-            low = getattr(broker, low_def.field) if broker is not None and low_def and low_def.field else \
-                (low_def.default if low_def else None)
-            high = getattr(broker, high_def.field) if broker is not None and high_def and high_def.field else \
-                (high_def.default if high_def else None)
-            if low is not None and value < low:
-                raise ConfigError(name, raw, f"{name} must be greater than or equal to {bounds[0]}")
-            if high is not None and value > high:
-                raise ConfigError(name, raw, f"{name} must be less than or equal to {bounds[1]}")
+        value = values[name] = d.parse(raw)
+        low_name, high_name = GROUP_CONFIG_BOUNDS.get(name, (None, None))
+        low = _node_value(broker, low_name) if low_name else None
+        high = _node_value(broker, high_name) if high_name else None
+        if low is not None and high is not None and not low <= value <= high:
+            raise ConfigError(name, raw, f"{name} must be in the range {low} to {high} inclusive.")
+        if high is not None and value > high:
+            raise ConfigError(name, raw, f"{name} must be less than or equal to {high}")
+        if low is not None and value < low:
+            raise ConfigError(name, raw, f"{name} must be greater than or equal to {low}")
+    for session, heartbeat in _SESSION_OVER_HEARTBEAT:
+        if session in values or heartbeat in values:
+            session_ms = values.get(session, _node_value(broker, GROUP_CONFIGS[session].synonyms[0].name))
+            heartbeat_ms = values.get(heartbeat, _node_value(broker, GROUP_CONFIGS[heartbeat].synonyms[0].name))
+            if session_ms <= heartbeat_ms:
+                raise ConfigError(session, configs.get(session, str(session_ms)),
+                                  f"{session} must be greater than {heartbeat}")
 
 
 def _check_table() -> None:
@@ -1564,6 +1639,10 @@ class BrokerConfig:
     group_consumer_session_timeout_ms: int
     group_consumer_assignors: tuple[str, ...]
     group_consumer_max_size: int
+    group_consumer_min_session_timeout_ms: int
+    group_consumer_max_session_timeout_ms: int
+    group_consumer_min_heartbeat_interval_ms: int
+    group_consumer_max_heartbeat_interval_ms: int
     group_share_session_timeout_ms: int
     group_share_heartbeat_interval_ms: int
     group_share_max_size: int
@@ -1578,6 +1657,11 @@ class BrokerConfig:
     group_streams_heartbeat_interval_ms: int
     group_streams_max_size: int
     group_streams_num_standby_replicas: int
+    group_streams_min_session_timeout_ms: int
+    group_streams_max_session_timeout_ms: int
+    group_streams_min_heartbeat_interval_ms: int
+    group_streams_max_heartbeat_interval_ms: int
+    group_streams_max_standby_replicas: int
     group_streams_initial_rebalance_delay_ms: int
     group_streams_task_offset_interval_ms: int
     group_streams_acceptable_recovery_lag: int

@@ -81,6 +81,7 @@ from kafkapy.broker.groups.consumer_records import (
     target_member_record,
 )
 from kafkapy.broker.groups.records import group_tombstone
+from kafkapy.broker.groups.settings import group_value
 from kafkapy.broker.groups.state import GroupState
 from kafkapy.wire.error_codes import ErrorCode
 from kafkapy.wire.messages.consumer_group_describe import ConsumerGroupDescribeResponse
@@ -145,13 +146,15 @@ class ConsumerGroupCoordinator:
     def __init__(self, coordinator: GroupCoordinator) -> None:
         self.c = coordinator
         config = coordinator.config
-        self.heartbeat_interval_ms: int = config.group_consumer_heartbeat_interval_ms
-        self.session_timeout_ms: int = config.group_consumer_session_timeout_ms
         self.max_size: int = config.group_consumer_max_size
         self.assignors = list(config.group_consumer_assignors)
         unknown = [a for a in self.assignors if a not in ASSIGNORS]
         if unknown or not self.assignors:
             raise ValueError(f"group.consumer.assignors: unknown assignors {unknown}; known: {sorted(ASSIGNORS)}")
+
+    def _setting(self, group_id: str, name: str) -> int:
+        """consumer.session.timeout.ms or consumer.heartbeat.interval.ms of a group."""
+        return group_value(self.c.core.image, self.c.config, group_id, name)
 
     # --- ConsumerGroupHeartbeat -------------------------------------------------------------
 
@@ -284,7 +287,8 @@ class ConsumerGroupCoordinator:
             assignment = R.Assignment(topic_partitions=[
                 R.TopicPartitions(topic_id=t, partitions=sorted(ps)) for t, ps in sorted(reconciled.assigned.items())])
         return group, records, R(error_code=ErrorCode.NONE, member_id=reconciled.member_id,
-                                 member_epoch=reconciled.member_epoch, heartbeat_interval_ms=self.heartbeat_interval_ms,
+                                 member_epoch=reconciled.member_epoch, heartbeat_interval_ms=self._setting(
+                                     group.group_id, "consumer.heartbeat.interval.ms"),
                                  assignment=assignment)
 
     def _member(self, group: ConsumerGroup, r: ConsumerGroupHeartbeatRequest,
@@ -417,7 +421,8 @@ class ConsumerGroupCoordinator:
 
     def _schedule_timeouts(self, group: ConsumerGroup, member: ConsumerMember) -> None:
         group_id, member_id = group.group_id, member.member_id
-        self.c.timer.schedule(("consumer-session", group_id, member_id), self.session_timeout_ms,
+        self.c.timer.schedule(("consumer-session", group_id, member_id),
+                              self._setting(group_id, "consumer.session.timeout.ms"),
                               lambda: self._fence(group_id, member_id, None, "its session expired"))
         key = ("consumer-rebalance", group_id, member_id)
         if member.state is MemberState.UNREVOKED_PARTITIONS:

@@ -64,6 +64,7 @@ from typing import Any
 
 from kafkapy.broker.coordinator.shard import CoordinatorError, CoordinatorResult, KeyValue, ShardContext
 from kafkapy.broker.groups.coordinator_topics import InternalTopic
+from kafkapy.broker.groups.settings import group_value
 from kafkapy.broker.streams.assignor import STICKY_ASSIGNOR, assign
 from kafkapy.broker.streams.group import (
     EMPTY_TASKS,
@@ -189,10 +190,6 @@ class StreamsGroupShard:
         self.groups: dict[str, StreamsGroup] = {}
         config = context.config
         self.max_size: int = config.group_streams_max_size
-        self.session_timeout_ms: int = config.group_streams_session_timeout_ms
-        self.heartbeat_interval_ms: int = config.group_streams_heartbeat_interval_ms
-        self.num_standby_replicas: int = config.group_streams_num_standby_replicas
-        self.initial_rebalance_delay_ms: int = config.group_streams_initial_rebalance_delay_ms
         self.task_offset_interval_ms: int = config.group_streams_task_offset_interval_ms
         self.acceptable_recovery_lag: int = config.group_streams_acceptable_recovery_lag
         #: (group, member) -> tasks the member last said it owns (transient, as Kafka's)
@@ -201,6 +198,10 @@ class StreamsGroupShard:
         self.endpoints: dict[str, tuple[int, Any]] = {}
         #: group -> the member that asked the whole application to shut down (transient, as Kafka's)
         self.shutdown_requests: dict[str, str] = {}
+
+    def _setting(self, group_id: str, name: str) -> int:
+        """A streams.* group config of a group: its own, else the broker's."""
+        return group_value(self.context.image(), self.context.config, group_id, name)
 
     # --- the runtime's side -----------------------------------------------------------------
 
@@ -290,10 +291,11 @@ class StreamsGroupShard:
         members = {**group.members, updated.member_id: updated}
         configured, to_create = self._configure(topology)
         self._validate_tasks(configured, r)
-        if configured is not None:
-            statuses.extend(configured.status)
         target, assignment_epoch = self._maybe_bump(group, members, topology, configured, records, statuses,
                                                     force=is_new or new_topology)
+        if configured is not None:
+            # After ASSIGNMENT_DELAYED, as Kafka 4.4 lists them (the topology's come with the response).
+            statuses.extend(configured.status)
         nxt = self._reconcile(group, updated, target.get(updated.member_id, EMPTY_TASKS), assignment_epoch,
                               self.reported.get(key))
         changed = (nxt.member_epoch, nxt.previous_member_epoch, nxt.state, _norm(nxt.assigned),
@@ -315,7 +317,7 @@ class StreamsGroupShard:
                                                    "requested a shutdown for the entire application."))
         R = StreamsGroupHeartbeatResponse
         response = R(error_code=ErrorCode.NONE, member_id=nxt.member_id, member_epoch=nxt.member_epoch,
-                     heartbeat_interval_ms=self.heartbeat_interval_ms,
+                     heartbeat_interval_ms=self._setting(group.group_id, "streams.heartbeat.interval.ms"),
                      # v0's AcceptableRecoveryLagLegacy stays 0, as Kafka 4.4 answers it
                      acceptable_recovery_lag=self.acceptable_recovery_lag,
                      task_offset_interval_ms=self.task_offset_interval_ms,
@@ -423,7 +425,7 @@ class StreamsGroupShard:
             epoch += 1
             records.append(group_metadata_record(group.group_id, epoch, new_hash, validated,
                                                  description_epochs=group.description_epochs))
-            if not group.members and self.initial_rebalance_delay_ms > 0:
+            if not group.members and self._setting(group.group_id, "streams.initial.rebalance.delay.ms") > 0:
                 self._schedule_initial_rebalance(group.group_id)
         if self.context.timer.is_scheduled(("streams-initial-rebalance", group.group_id)):
             statuses.append((ASSIGNMENT_DELAYED, "Assignment delayed due to the configured initial rebalance delay."))
@@ -450,7 +452,7 @@ class StreamsGroupShard:
             shard._assign(group, group.members, group.topology, configured, records, group.group_epoch)
             return CoordinatorResult(records, None)
 
-        self.context.timer.schedule(key, self.initial_rebalance_delay_ms, fire)
+        self.context.timer.schedule(key, self._setting(group_id, "streams.initial.rebalance.delay.ms"), fire)
 
     def _assign(self, group: StreamsGroup, members: dict[str, StreamsMember],
                 topology: StreamsGroupTopologyValue | None, configured: ConfiguredTopology | None,
@@ -459,7 +461,8 @@ class StreamsGroupShard:
         ready = configured is not None and configured.ready
         if ready and configured is not None and configured.partitions is not None and topology is not None:
             stateful = {s.subtopology_id for s in topology.subtopologies if s.state_changelog_topics}
-            target = assign(members, configured.partitions, stateful, self.num_standby_replicas)
+            target = assign(members, configured.partitions, stateful,
+                            self._setting(group.group_id, "streams.num.standby.replicas"))
         else:
             target = {m: EMPTY_TASKS for m in members}
         for member_id, tasks in sorted(target.items()):
@@ -575,7 +578,8 @@ class StreamsGroupShard:
             shard.context.timer.cancel(("streams-session", group_id, member.member_id))
             return CoordinatorResult(shard._remove(group, member.member_id), None)
 
-        timeout = member.rebalance_timeout_ms if member.rebalance_timeout_ms > 0 else self.session_timeout_ms
+        timeout = member.rebalance_timeout_ms if member.rebalance_timeout_ms > 0 else \
+            self._setting(group_id, "streams.session.timeout.ms")
         self.context.timer.schedule(key, timeout, expire)
 
     def _schedule_session(self, group_id: str, member_id: str) -> None:
@@ -586,7 +590,8 @@ class StreamsGroupShard:
             log.info("Member %s of streams group %s failed its session timeout; removing it", member_id, group_id)
             return CoordinatorResult(shard._remove(group, member_id), None)
 
-        self.context.timer.schedule(("streams-session", group_id, member_id), self.session_timeout_ms, expire)
+        self.context.timer.schedule(("streams-session", group_id, member_id),
+                                    self._setting(group_id, "streams.session.timeout.ms"), expire)
 
     # --- reads and deletion --------------------------------------------------------------------
 
