@@ -1875,6 +1875,10 @@ QUICKSTART_PROPERTIES: Mapping[str, str] = {
     "transaction.state.log.replication.factor": "1",
     "transaction.state.log.min.isr": "1",
     "group.initial.rebalance.delay.ms": "0",
+    # A test broker takes bursts of connections (a CI job's clients all at once): at
+    # Kafka's default of 50 (KIP-764) the kernel drops SYNs and clients retry a second
+    # later. A node started from a server.properties file keeps Kafka's 50.
+    "socket.listen.backlog.size": "1024",
 }
 
 #: The in-process test broker's settings on top of the quick start: free ports on
