@@ -5,7 +5,8 @@ Apache Kafka 4.4.0 through the same raw requests to both brokers.
   min/max configs and with each session timeout over its heartbeat interval, and
   refuses the Kafka group configs kafkapy cannot honour (INVALID_CONFIG; Kafka takes
   those, so they are asked of kafkapy only).
-- DescribeConfigs lists a group's own value, then the broker config behind it.
+- DescribeConfigs lists a group's own value, then the broker config behind it;
+  ``kafka-configs --entity-type groups`` alters and describes them alike on both.
 - The groups honour them: a consumer group member is told the group's heartbeat
   interval and, silent, is removed after the group's session timeout (the broker's is
   60 s); a streams group member is told its group's heartbeat interval, waits out its
@@ -27,7 +28,7 @@ from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.describe_configs import DescribeConfigsRequest
 from kafkapy.wire.messages.incremental_alter_configs import IncrementalAlterConfigsRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
-from tests.reference import kafkapy_and_kafka, needs_kafka
+from tests.reference import kafka_tool, kafkapy_and_kafka, needs_kafka
 from tests.streams_groups.conversation import joiner, wait_for_coordinator
 
 VERSION = "4.4.0"
@@ -205,3 +206,19 @@ def test_streams_group_configs_are_honoured_as_kafka_4_4(brokers: dict[str, str]
     assert ours == theirs
     assert ours[1][:4] == ("join", 0, 6000, True)  # delayed by the group's own initial delay
     assert ours[-1] == ("assigned", {"active": 2, "standby": 2})
+
+
+def _configs_tool(bootstrap: str) -> tuple[str, str]:
+    """``kafka-configs --entity-type groups``: alter, then describe, one group."""
+    group = _unique("tool")
+    common = ("--bootstrap-server", bootstrap, "--entity-type", "groups", "--entity-name", group)
+    altered = kafka_tool("ConfigCommand", *common, "--alter", "--add-config",
+                         "consumer.heartbeat.interval.ms=7000,streams.num.standby.replicas=1")
+    described = kafka_tool("ConfigCommand", *common, "--describe")
+    return altered.replace(group, "<group>"), described.replace(group, "<group>")
+
+
+def test_kafka_configs_tool_on_groups_says_the_same(brokers: dict[str, str]) -> None:
+    ours, theirs = _configs_tool(brokers["kafkapy"]), _configs_tool(brokers["kafka"])
+    assert ours == theirs
+    assert "consumer.heartbeat.interval.ms=7000" in ours[1] and "streams.num.standby.replicas=1" in ours[1]
