@@ -7,10 +7,10 @@ Apache Kafka 4.4.0 through the same raw requests to both brokers.
   those, so they are asked of kafkapy only).
 - DescribeConfigs lists a group's own value, then the broker config behind it;
   ``kafka-configs --entity-type groups`` alters and describes them alike on both.
-- The groups honour them: a consumer group member is told the group's heartbeat
-  interval and, silent, is removed after the group's session timeout (the broker's is
-  60 s); a streams group member is told its group's heartbeat interval, waits out its
-  group's initial rebalance delay, and gets standby tasks by its num.standby.replicas.
+- The groups honour them: a consumer or streams group member is told the group's
+  heartbeat interval and, silent, is removed after the group's session timeout (the
+  broker's is 60 s); a streams group member waits out its group's initial rebalance
+  delay and gets standby tasks by its num.standby.replicas.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+
+import pytest
 
 from kafkapy.kraft.metadata.image import ConfigResourceType
 from kafkapy.testing.client import KafkaConnection
@@ -27,6 +29,7 @@ from kafkapy.wire.messages.consumer_group_heartbeat import ConsumerGroupHeartbea
 from kafkapy.wire.messages.create_topics import CreateTopicsRequest
 from kafkapy.wire.messages.describe_configs import DescribeConfigsRequest
 from kafkapy.wire.messages.incremental_alter_configs import IncrementalAlterConfigsRequest
+from kafkapy.wire.messages.streams_group_describe import StreamsGroupDescribeRequest
 from kafkapy.wire.messages.streams_group_heartbeat import StreamsGroupHeartbeatRequest as Q
 from tests.reference import kafka_tool, kafkapy_and_kafka, needs_kafka
 from tests.streams_groups.conversation import joiner, wait_for_coordinator
@@ -38,6 +41,9 @@ CONFIG = {
     "group.consumer.min.session.timeout.ms": "1000",
     "group.consumer.min.heartbeat.interval.ms": "500",
     "group.consumer.session.timeout.ms": "60000",
+    "group.streams.min.session.timeout.ms": "1000",
+    "group.streams.min.heartbeat.interval.ms": "500",
+    "group.streams.session.timeout.ms": "60000",
     "group.streams.initial.rebalance.delay.ms": "0",
 }
 #: Kafka computes each streams assignment at once otherwise, as kafkapy does.
@@ -115,23 +121,29 @@ def test_kafka_group_configs_kafkapy_cannot_honour_are_refused(brokers: dict[str
         assert _describe(conn, group, ["consumer.assignment.interval.ms"]) == []
 
 
-def _consumer_session(bootstrap: str) -> dict[str, Any]:
-    """A consumer group with consumer.session.timeout.ms=2000: its member, silent after
-    joining, is gone well before the broker's 60 s."""
+def _silent_member(bootstrap: str, kind: str) -> dict[str, Any]:
+    """A consumer or streams group with its session timeout set to 2000 ms: its member,
+    silent after joining, is gone well before the broker's session timeout (60 s)."""
     group, topic = _unique("silent"), _unique("t")
     out: dict[str, Any] = {}
     with _connected(bootstrap, group) as conn:
         conn.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
             name=topic, num_partitions=1, replication_factor=1)], timeout_ms=30000), 5)
-        out["configs"] = _alter(conn, group, {"consumer.session.timeout.ms": "2000",
-                                              "consumer.heartbeat.interval.ms": "600"})
-        H = ConsumerGroupHeartbeatRequest
-        joined = conn.request(H(group_id=group, member_id=uuid.uuid4().hex[:22], member_epoch=0,
-                                rebalance_timeout_ms=30000, subscribed_topic_names=[topic], topic_partitions=[]), 1)
+        out["configs"] = _alter(conn, group, {f"{kind}.session.timeout.ms": "2000",
+                                              f"{kind}.heartbeat.interval.ms": "600"})
+        if kind == "consumer":
+            joined = conn.request(ConsumerGroupHeartbeatRequest(
+                group_id=group, member_id=uuid.uuid4().hex[:22], member_epoch=0, rebalance_timeout_ms=30000,
+                subscribed_topic_names=[topic], topic_partitions=[]), 1)
+            describe: Any = ConsumerGroupDescribeRequest(group_ids=[group])
+        else:
+            joined = joiner(conn, group, Q.Topology(epoch=0, subtopologies=[
+                Q.Subtopology(subtopology_id="0", source_topics=[topic])]))("m1", "p1")
+            describe = StreamsGroupDescribeRequest(group_ids=[group])
         out["join"] = (joined.error_code, joined.member_epoch, joined.heartbeat_interval_ms)
         deadline = time.monotonic() + 40
         while True:
-            described = conn.request(ConsumerGroupDescribeRequest(group_ids=[group]), 1).groups[0]
+            described = conn.request(describe, 1).groups[0]
             if not described.members or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -139,8 +151,9 @@ def _consumer_session(bootstrap: str) -> dict[str, Any]:
     return out
 
 
-def test_consumer_group_member_leaves_after_the_group_session_timeout(brokers: dict[str, str]) -> None:
-    ours, theirs = _consumer_session(brokers["kafkapy"]), _consumer_session(brokers["kafka"])
+@pytest.mark.parametrize("kind", ["consumer", "streams"])
+def test_group_member_leaves_after_the_group_session_timeout(brokers: dict[str, str], kind: str) -> None:
+    ours, theirs = _silent_member(brokers["kafkapy"], kind), _silent_member(brokers["kafka"], kind)
     assert ours == theirs
     assert ours["join"] == (0, 2, 600)
     assert ours["after the session"] == ("Empty", 0)
