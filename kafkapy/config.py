@@ -704,6 +704,25 @@ DEFINITIONS: tuple[ConfigDef, ...] = (
               _B, _MED, between(100, 10_000), _RO, field="group_share_partition_max_record_locks"),
     ConfigDef("group.share.max.share.sessions", _INT, 2000, "Most share sessions a broker keeps.",
               _B, _MED, at_least(1), _RO, field="group_share_max_share_sessions"),
+    # The range a share group's own share.* configs may take (GroupConfig.validateValues).
+    ConfigDef("group.share.min.session.timeout.ms", _INT, 45_000, "Smallest share.session.timeout.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_share_min_session_timeout_ms"),
+    ConfigDef("group.share.max.session.timeout.ms", _INT, 60_000, "Largest share.session.timeout.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_share_max_session_timeout_ms"),
+    ConfigDef("group.share.min.heartbeat.interval.ms", _INT, 5000, "Smallest share.heartbeat.interval.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_share_min_heartbeat_interval_ms"),
+    ConfigDef("group.share.max.heartbeat.interval.ms", _INT, 15_000, "Largest share.heartbeat.interval.ms a group may set.",
+              _B, _MED, at_least(1), _RO, field="group_share_max_heartbeat_interval_ms"),
+    ConfigDef("group.share.min.delivery.count.limit", _INT, 2, "Smallest share.delivery.count.limit a group may set.",
+              _B, _MED, between(2, 5), _RO, field="group_share_min_delivery_count_limit"),
+    ConfigDef("group.share.max.delivery.count.limit", _INT, 10, "Largest share.delivery.count.limit a group may set.",
+              _B, _MED, between(5, 25), _RO, field="group_share_max_delivery_count_limit"),
+    ConfigDef("group.share.min.partition.max.record.locks", _INT, 100,
+              "Smallest share.partition.max.record.locks a group may set.",
+              _B, _MED, between(100, 2000), _RO, field="group_share_min_partition_max_record_locks"),
+    ConfigDef("group.share.max.partition.max.record.locks", _INT, 4000,
+              "Largest share.partition.max.record.locks a group may set.",
+              _B, _MED, between(2000, 10_000), _RO, field="group_share_max_partition_max_record_locks"),
     # Streams groups (KIP-1071), Kafka 4.4's GroupCoordinatorConfig names and defaults; the
     # two Kafka 4.1 does not have are accepted but not listed (internal), as kafkapy
     # describes Kafka 4.1's configs.
@@ -1149,6 +1168,8 @@ GROUP_CONFIG_BOUNDS: Mapping[str, tuple[str | None, str | None]] = {
     "share.delivery.count.limit": ("group.share.min.delivery.count.limit", "group.share.max.delivery.count.limit"),
     "share.session.timeout.ms": ("group.share.min.session.timeout.ms", "group.share.max.session.timeout.ms"),
     "share.heartbeat.interval.ms": ("group.share.min.heartbeat.interval.ms", "group.share.max.heartbeat.interval.ms"),
+    "share.partition.max.record.locks": ("group.share.min.partition.max.record.locks",
+                                         "group.share.max.partition.max.record.locks"),
     "consumer.session.timeout.ms": ("group.consumer.min.session.timeout.ms", "group.consumer.max.session.timeout.ms"),
     "consumer.heartbeat.interval.ms": ("group.consumer.min.heartbeat.interval.ms", "group.consumer.max.heartbeat.interval.ms"),
     "streams.session.timeout.ms": ("group.streams.min.session.timeout.ms", "group.streams.max.session.timeout.ms"),
@@ -1653,6 +1674,14 @@ class BrokerConfig:
     group_share_delivery_count_limit: int
     group_share_partition_max_record_locks: int
     group_share_max_share_sessions: int
+    group_share_min_session_timeout_ms: int
+    group_share_max_session_timeout_ms: int
+    group_share_min_heartbeat_interval_ms: int
+    group_share_max_heartbeat_interval_ms: int
+    group_share_min_delivery_count_limit: int
+    group_share_max_delivery_count_limit: int
+    group_share_min_partition_max_record_locks: int
+    group_share_max_partition_max_record_locks: int
     group_streams_session_timeout_ms: int
     group_streams_heartbeat_interval_ms: int
     group_streams_max_size: int

@@ -92,6 +92,10 @@ def _alter_and_describe(bootstrap: str) -> dict[str, Any]:
                                                                             "consumer.heartbeat.interval.ms": "1000"}),
             "streams standby over the broker's max": _alter(conn, group, {"streams.num.standby.replicas": "3"}),
             "streams session under the broker's min": _alter(conn, group, {"streams.session.timeout.ms": "1000"}),
+            "share session under the broker's min": _alter(conn, group, {"share.session.timeout.ms": "1000"}),
+            "share record locks over the broker's max": _alter(conn, group,
+                                                               {"share.partition.max.record.locks": "5000"}),
+            "share delivery count under the broker's min": _alter(conn, group, {"share.delivery.count.limit": "1"}),
             "streams in range": _alter(conn, group, {"streams.num.standby.replicas": "1",
                                                      "streams.heartbeat.interval.ms": "6000",
                                                      "streams.initial.rebalance.delay.ms": "100"}),
@@ -107,6 +111,7 @@ def test_consumer_and_streams_group_configs_are_set_and_described_as_kafka_4_4(b
     assert ours == theirs
     assert ours["consumer in range"] == ErrorCode.NONE
     assert ours["streams standby over the broker's max"] == ErrorCode.INVALID_CONFIG
+    assert ours["share session under the broker's min"] == ErrorCode.INVALID_CONFIG
     assert ("streams.num.standby.replicas", "1", 8, [("streams.num.standby.replicas", "1", 8),
                                                      ("group.streams.num.standby.replicas", "0", 5)]) \
         in ours["described"]
