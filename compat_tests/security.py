@@ -89,7 +89,7 @@ def scenario_acls(scenario: str) -> list[tuple[str, str]]:
 
 
 #: The client name a family's driver puts in the names it makes, where it is not the family's.
-NAME_IN_RESOURCES = {"confluent-js": "confluent-kafka-javascript"}
+NAME_IN_RESOURCES = {"confluent-js": "confluent-kafka-javascript", "java-4.1": "java"}
 
 
 def principal_name(family: str) -> str:
