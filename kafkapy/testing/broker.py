@@ -139,10 +139,10 @@ class Broker:
             config = {**sasl_properties(self.sasl_users, self.sasl_mechanisms), **(config or {})}
         self.certificates: TestCertificates | None = None
         if tls:
-            from kafkapy.testing.tls import TestCertificates, tls_properties
+            from kafkapy.testing import tls as test_tls
 
-            self.certificates = TestCertificates()
-            tls_props = tls_properties(self.certificates, sasl=sasl_users is not None, client_auth=ssl_client_auth)
+            self.certificates = test_tls.TestCertificates()
+            tls_props = test_tls.tls_properties(self.certificates, sasl=sasl_users is not None, client_auth=ssl_client_auth)
             # Over the SASL listener's properties, under the test's own.
             config = {**(config or {}), **{k: v for k, v in tls_props.items() if k not in (user_config or {})}}
         if acls is not None or super_users is not None:

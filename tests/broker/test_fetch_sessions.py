@@ -19,7 +19,6 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka import TopicPartition as CkTopicPartition
 
 from kafkapy.broker.handlers.fetch import session_cache
-from kafkapy.broker.replica_manager import TopicPartition
 from kafkapy.testing import Broker
 from kafkapy.testing.client import KafkaConnection
 from kafkapy.wire.error_codes import ErrorCode
