@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from kafkapy.testing.ports import bindable
 
 
 class Namespace:
@@ -50,23 +51,12 @@ class Namespace:
             self.holder.wait(10)
 
 
-def ports_free(ports: range) -> bool:
-    """Whether every port of ``ports`` can be bound on 127.0.0.1 here."""
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
 @contextmanager
 def namespace_for(ports: range) -> Iterator[Namespace]:
     """A namespace of our own, else the host's network if ``ports`` are free there,
     else the test is skipped."""
     ns = Namespace()
-    if not ns.start() and not ports_free(ports):
+    if not ns.start() and not all(bindable(port) for port in ports):
         pytest.skip(f"ports {ports.start}-{ports.stop - 1} are taken and no network namespace can be made "
                     "here (needs root)")
     try:

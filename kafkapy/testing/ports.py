@@ -27,7 +27,8 @@ def _ephemeral_low() -> int:
         return 32_768  # Linux's default range starts here
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
+    """Whether ``port`` can be bound on 127.0.0.1 now."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -46,7 +47,7 @@ def free_port() -> int:
     if high > _LOWEST:
         for _ in range(200):
             port = random.randint(_LOWEST, high)
-            if port not in _handed_out and _bindable(port):
+            if port not in _handed_out and bindable(port):
                 _handed_out.add(port)
                 return port
     with socket.socket() as sock:
